@@ -1,7 +1,24 @@
-"""OpenTelemetry-native monitoring for machine-learning inference."""
+"""OpenTelemetry-native monitoring for machine-learning inference.
+
+>>> import otel_mlmon
+>>> @otel_mlmon.monitor(model="fraud", version="3")
+... def predict(X):
+...     return [0] * len(X)
+"""
 
 from __future__ import annotations
 
+from otel_mlmon._configure import Telemetry, configure
+from otel_mlmon._decorator import Monitor, monitor
+from otel_mlmon._instrument import instrument, uninstrument
 from otel_mlmon._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "Monitor",
+    "Telemetry",
+    "__version__",
+    "configure",
+    "instrument",
+    "monitor",
+    "uninstrument",
+]

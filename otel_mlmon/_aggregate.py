@@ -1,0 +1,168 @@
+"""Local aggregation on the hot path: what a decorated call records between two metric collections.
+
+A decorated call never touches an OpenTelemetry instrument. It adds to an ``Interval`` (a few integer and float
+updates under one lock); at collection time the bridge swaps the interval out and turns it into data points.
+Everything here merges, so intervals combine across collections, readers and temporality conversions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Sequence
+from typing import Protocol
+
+from otel_mlmon import conventions as conv
+
+__all__ = [
+    "CountInterval",
+    "ExplicitHistogram",
+    "InferenceInterval",
+    "InferenceStream",
+    "Interval",
+    "Stream",
+]
+
+
+class Interval(Protocol):
+    """What one stream accumulated over some time span; mergeable."""
+
+    def merge(self, other: Interval) -> None:
+        """Add ``other`` into this interval."""
+
+    def is_empty(self) -> bool:
+        """True when nothing was recorded."""
+
+
+class Stream(Protocol):
+    """A source of intervals the bridge collects: one per set of identifying attributes."""
+
+    #: Attributes identifying this stream's series (model, version, operation...).
+    attributes: dict[str, str]
+
+    def swap(self) -> Interval:
+        """Return everything recorded since the last swap and start a new, empty interval."""
+
+    def new_interval(self) -> Interval:
+        """An empty interval of this stream's kind."""
+
+
+class ExplicitHistogram:
+    """An explicit-bucket histogram with OpenTelemetry's semantics: bucket ``i`` holds ``(bounds[i-1], bounds[i]]``.
+
+    Keeps the last sampled exemplar (value, time, trace and span id) so a latency panel can link to a trace.
+    """
+
+    __slots__ = ("bounds", "count", "counts", "exemplar", "max", "min", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.count = 0
+        self.sum = 0.0
+        self.min = float("inf")
+        self.max = float("-inf")
+        self.exemplar: tuple[float, int, int, int] | None = None
+
+    def record(self, value: float) -> None:
+        """Add one value (the caller holds the stream's lock)."""
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.sum += value
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+
+    def merge(self, other: ExplicitHistogram) -> None:
+        """Add ``other`` (same bounds) into this histogram."""
+        self.counts = [a + b for a, b in zip(self.counts, other.counts)]
+        self.count += other.count
+        self.sum += other.sum
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        if other.exemplar is not None and (self.exemplar is None or other.exemplar[1] >= self.exemplar[1]):
+            self.exemplar = other.exemplar
+
+
+class CountInterval:
+    """Monotonic counts by a label (e.g. fault kind)."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def merge(self, other: CountInterval) -> None:
+        for key, value in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + value
+
+    def is_empty(self) -> bool:
+        return not self.counts
+
+
+class InferenceInterval:
+    """Latency (per ``error.type``), batch sizes and predicted rows of one model entry point."""
+
+    __slots__ = ("batch_sizes", "durations", "predictions")
+
+    def __init__(self) -> None:
+        #: ``error.type`` (None for success) -> latency histogram in seconds.
+        self.durations: dict[str | None, ExplicitHistogram] = {}
+        self.batch_sizes = ExplicitHistogram(conv.BATCH_SIZE_BUCKETS)
+        self.predictions = 0
+
+    def merge(self, other: InferenceInterval) -> None:
+        for error_type, hist in other.durations.items():
+            mine = self.durations.get(error_type)
+            if mine is None:
+                mine = self.durations[error_type] = ExplicitHistogram(conv.DURATION_BUCKETS)
+            mine.merge(hist)
+        self.batch_sizes.merge(other.batch_sizes)
+        self.predictions += other.predictions
+
+    def is_empty(self) -> bool:
+        return not self.durations
+
+
+class InferenceStream:
+    """The hot-path recorder for one (model, version, operation): thread-safe, O(1) per call."""
+
+    def __init__(self, attributes: dict[str, str]) -> None:
+        self.attributes = attributes
+        self._reset()
+
+    def _reset(self) -> None:
+        # Also called in a forked child: a lock held by another thread at fork time would never be released.
+        self._lock = threading.Lock()
+        self._interval = InferenceInterval()
+
+    def record(
+        self,
+        duration_seconds: float,
+        batch_size: int | None,
+        error_type: str | None,
+        span_ids: tuple[int, int] | None = None,
+    ) -> None:
+        """Record one finished call. ``span_ids`` (trace id, span id) of a sampled span become the exemplar."""
+        with self._lock:
+            interval = self._interval
+            hist = interval.durations.get(error_type)
+            if hist is None:
+                hist = interval.durations[error_type] = ExplicitHistogram(conv.DURATION_BUCKETS)
+            hist.record(duration_seconds)
+            if span_ids is not None:
+                hist.exemplar = (duration_seconds, time.time_ns(), span_ids[0], span_ids[1])
+            if batch_size is not None:
+                interval.batch_sizes.record(batch_size)
+                if error_type is None:
+                    interval.predictions += batch_size
+
+    def swap(self) -> InferenceInterval:
+        with self._lock:
+            interval, self._interval = self._interval, InferenceInterval()
+        return interval
+
+    def new_interval(self) -> InferenceInterval:
+        return InferenceInterval()

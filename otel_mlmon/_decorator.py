@@ -1,0 +1,376 @@
+"""The ``@monitor`` decorator: wrapping and timing of predict calls, for every kind of callable.
+
+Per call it starts a span (through the user's tracer provider), times the call, and adds duration, batch size and
+rows to a local stream; nothing per call touches an OpenTelemetry instrument (the bridge exports the streams at
+collection time). Whatever goes wrong inside monitoring is counted and logged, and the user's return value or
+exception passes through untouched, as the same object.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_mlmon import conventions as conv
+from otel_mlmon._aggregate import InferenceStream
+from otel_mlmon._batch import infer_batch_size
+from otel_mlmon._faults import report_fault
+from otel_mlmon._registry import inference_stream
+from otel_mlmon._version import __version__
+
+__all__ = ["Monitor", "monitor"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: How often a decorator whose metrics go to the global provider looks again for an SDK provider to attach to.
+_BIND_RETRY_SECONDS = 1.0
+_perf_counter = time.perf_counter
+_monotonic = time.monotonic
+
+
+class Monitor:
+    """The configuration of one ``@monitor(...)``; calling it on a function returns the monitored function.
+
+    Use :func:`monitor`; this class exists so the configuration is inspectable (``wrapped._self_monitor``).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        version: str | None = None,
+        span_name: str | None = None,
+        operation: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        batch_size: Callable[..., int | None] | None = None,
+        trace: bool = True,
+        tracer_provider: otel_trace.TracerProvider | None = None,
+        meter_provider: otel_metrics.MeterProvider | None = None,
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"monitor(model=...) must be a non-empty string naming the model, got {model!r}")
+        if version is not None and not isinstance(version, str):
+            raise ValueError(
+                f"monitor(version=...) must be a string such as '3' or '2024-06-01', got {version!r}"
+            )
+        if span_name is not None and (not isinstance(span_name, str) or not span_name):
+            raise ValueError(f"monitor(span_name=...) must be a non-empty string, got {span_name!r}")
+        if batch_size is not None and not callable(batch_size):
+            raise ValueError(
+                f"monitor(batch_size=...) must be a callable taking the call's (args, kwargs), got {batch_size!r}"
+            )
+        if attributes is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
+        ):
+            raise ValueError("monitor(attributes=...) must map str to str (they label every series and span)")
+        self.model = model
+        self.version = version
+        self.span_name = span_name
+        self.operation = operation
+        self.attributes = dict(attributes or {})
+        self.batch_size = batch_size
+        self.trace = trace
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+
+    def __call__(self, func: F) -> F:
+        return self.wrap(func)
+
+    def wrap(self, func: F, proxy: type[wrapt.FunctionWrapper] = wrapt.FunctionWrapper) -> F:
+        """Return ``func`` monitored, as a ``proxy`` (a ``wrapt.FunctionWrapper`` subclass)."""
+        target = getattr(func, "__func__", func)  # classmethod / staticmethod objects
+        if not callable(target):
+            raise TypeError(f"monitor(...) decorates a function or method, got {type(func).__name__}")
+        operation = self.operation or getattr(target, "__name__", None) or "predict"
+        if inspect.isasyncgenfunction(target):
+            kind = _Call.async_generator
+        elif inspect.isgeneratorfunction(target):
+            kind = _Call.generator
+        elif inspect.iscoroutinefunction(target):
+            kind = _Call.coroutine
+        else:
+            kind = _Call.sync
+        call = _Call(self, operation)
+        wrapper = proxy(func, getattr(call, kind.__name__))
+        wrapper._self_monitor = self  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+
+def monitor(
+    func: Any = None,
+    /,
+    *,
+    model: str,
+    version: str | None = None,
+    span_name: str | None = None,
+    operation: str | None = None,
+    attributes: Mapping[str, str] | None = None,
+    batch_size: Callable[..., int | None] | None = None,
+    trace: bool = True,
+    tracer_provider: otel_trace.TracerProvider | None = None,
+    meter_provider: otel_metrics.MeterProvider | None = None,
+) -> Monitor:
+    """Monitor a predict function: one span per call plus latency, throughput, error and usage metrics.
+
+    Works on plain functions, ``async`` functions, instance/class/static methods, generators and async generators
+    (their span ends when the stream is exhausted or closed). Spans go through the global tracer provider unless
+    ``tracer_provider`` is given; metrics through the global meter provider unless ``meter_provider`` is given, so
+    it composes with an existing OpenTelemetry setup and with ``opentelemetry-instrument``.
+
+    Args:
+        model: The model's name (``ml.model.name``). Required, non-empty.
+        version: The model's version (``ml.model.version``); omitted from the telemetry when None.
+        span_name: Span name; default ``"predict {model}"``.
+        operation: ``ml.operation``; default the function's name (``predict``, ``predict_proba``...).
+        attributes: Extra constant attributes for every span and series (keep them low-cardinality).
+        batch_size: ``f(args, kwargs) -> rows`` for inputs whose row count cannot be read automatically.
+        trace: False to record metrics only (no span).
+        tracer_provider: A tracer provider to use instead of the global one.
+        meter_provider: A meter provider to use instead of the global one.
+
+    Raises:
+        ValueError: on an invalid argument, at decoration time.
+
+    Example:
+        >>> import otel_mlmon
+        >>> @otel_mlmon.monitor(model="fraud", version="3")
+        ... def predict(rows):
+        ...     return [0 for _ in rows]
+        >>> predict([[1.0, 2.0], [3.0, 4.0]])
+        [0, 0]
+    """
+    if func is not None:
+        raise TypeError("use @monitor(model='...') with keyword arguments; the model name is required")
+    return Monitor(
+        model=model,
+        version=version,
+        span_name=span_name,
+        operation=operation,
+        attributes=attributes,
+        batch_size=batch_size,
+        trace=trace,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
+
+
+class _Call:
+    """Per-decorated-function state and the four call paths (sync, coroutine, generator, async generator)."""
+
+    def __init__(self, config: Monitor, operation: str) -> None:
+        self.config = config
+        attrs = {conv.ATTR_MODEL_NAME: config.model}
+        if config.version is not None:
+            attrs[conv.ATTR_MODEL_VERSION] = config.version
+        attrs[conv.ATTR_OPERATION] = operation
+        attrs.update(config.attributes)
+        self.span_attributes = attrs
+        self.span_name = config.span_name or f"predict {config.model}"
+        self.tracer = (
+            otel_trace.get_tracer(conv.SCOPE_NAME, __version__, tracer_provider=config.tracer_provider)
+            if config.trace
+            else None
+        )
+        self.stream: InferenceStream = inference_stream(config.meter_provider, attrs)
+        self.batch_size = config.batch_size or infer_batch_size
+        self._bound = False
+        self._next_bind = 0.0
+        if config.meter_provider is not None:
+            self._bind()
+
+    # -- helpers shared by every call path ----------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        """Register this stream with the bridge of its meter provider, once that is an SDK provider."""
+        self._next_bind = _monotonic() + _BIND_RETRY_SECONDS
+        try:
+            provider = self.config.meter_provider or otel_metrics.get_meter_provider()
+            from otel_mlmon._bridge import bridge_for  # the SDK bridge loads on first use
+
+            bridge = bridge_for(provider)
+            if bridge is not None:
+                bridge.register(self.stream)
+                self._bound = True
+        except Exception as exc:  # noqa: BLE001
+            report_fault("metrics", exc)
+
+    def _start(self, args: tuple, kwargs: dict) -> tuple[Any, int | None]:
+        """Start the span (not yet current) and read the batch size. Never raises."""
+        if not self._bound and _monotonic() >= self._next_bind:
+            self._bind()
+        span = None
+        rows = None
+        try:
+            rows = self.batch_size(args, kwargs)
+        except Exception as exc:  # noqa: BLE001
+            report_fault("batch_size", exc)
+        if self.tracer is not None:
+            try:
+                span = self.tracer.start_span(
+                    self.span_name, kind=SpanKind.INTERNAL, attributes=self.span_attributes
+                )
+                if rows is not None and span.is_recording():
+                    span.set_attribute(conv.ATTR_BATCH_SIZE, rows)
+            except Exception as exc:  # noqa: BLE001
+                report_fault("span", exc)
+                span = None
+        return span, rows
+
+    def _finish(self, span: Any, rows: int | None, duration: float, exc: BaseException | None) -> None:
+        """End the span and record the call. Never raises."""
+        error_type = None
+        span_ids = None
+        try:
+            if exc is not None:
+                error_type = type(exc).__qualname__
+            if span is not None:
+                if span.is_recording():
+                    if exc is not None:
+                        span.set_attribute(conv.ATTR_ERROR_TYPE, error_type)
+                        span.record_exception(exc, escaped=True)
+                        span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+                    ctx = span.get_span_context()
+                    if ctx.trace_flags.sampled:
+                        span_ids = (ctx.trace_id, ctx.span_id)
+                span.end()
+        except Exception as fault:  # noqa: BLE001
+            report_fault("span", fault)
+        try:
+            self.stream.record(duration, rows, error_type, span_ids)
+        except Exception as fault:  # noqa: BLE001
+            report_fault("metrics", fault)
+
+    @staticmethod
+    def _attach(span: Any) -> object | None:
+        if span is None:
+            return None
+        try:
+            return otel_context.attach(otel_trace.set_span_in_context(span))
+        except Exception as exc:  # noqa: BLE001
+            report_fault("context", exc)
+            return None
+
+    @staticmethod
+    def _detach(token: object | None) -> None:
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception as exc:  # noqa: BLE001
+                report_fault("context", exc)
+
+    # -- the call paths (names match the kinds chosen in Monitor.__call__) -------------------------------------
+
+    def sync(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        span, rows = self._start(args, kwargs)
+        token = self._attach(span)
+        start = _perf_counter()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            duration = _perf_counter() - start
+            self._detach(token)
+            self._finish(span, rows, duration, exc)
+            raise
+        duration = _perf_counter() - start
+        self._detach(token)
+        self._finish(span, rows, duration, None)
+        return result
+
+    async def coroutine(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        span, rows = self._start(args, kwargs)
+        token = self._attach(span)
+        start = _perf_counter()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            duration = _perf_counter() - start
+            self._detach(token)
+            self._finish(span, rows, duration, exc)
+            raise
+        duration = _perf_counter() - start
+        self._detach(token)
+        self._finish(span, rows, duration, None)
+        return result
+
+    def generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        # Calling a generator function runs none of its body: the span starts at the first next().
+        return self._iterate(wrapped(*args, **kwargs), args, kwargs)
+
+    def _iterate(self, gen: Any, args: tuple, kwargs: dict) -> Any:
+        # The span is made current only around each step of the inner generator: a context token is never held
+        # across a ``yield``, which is what causes "Failed to detach context" when a consumer stops early.
+        span, rows = self._start(args, kwargs)
+        items = 0
+        error: BaseException | None = None
+        start = _perf_counter()
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        try:
+            while True:
+                token = self._attach(span)
+                try:
+                    item = gen.send(to_send) if to_throw is None else gen.throw(to_throw)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    self._detach(token)
+                items += 1
+                to_send, to_throw = None, None
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - thrown in by the consumer: the inner generator handles it
+                    to_throw = exc
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._finish(span, rows if rows is not None else items, _perf_counter() - start, error)
+
+    def async_generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        return self._aiterate(wrapped(*args, **kwargs), args, kwargs)
+
+    async def _aiterate(self, agen: Any, args: tuple, kwargs: dict) -> Any:
+        span, rows = self._start(args, kwargs)
+        items = 0
+        error: BaseException | None = None
+        start = _perf_counter()
+        to_send: Any = None
+        to_throw: BaseException | None = None
+        try:
+            while True:
+                token = self._attach(span)
+                try:
+                    item = await (agen.asend(to_send) if to_throw is None else agen.athrow(to_throw))
+                except StopAsyncIteration:
+                    return
+                finally:
+                    self._detach(token)
+                items += 1
+                to_send, to_throw = None, None
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - thrown in by the consumer: the inner generator handles it
+                    to_throw = exc
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._finish(span, rows if rows is not None else items, _perf_counter() - start, error)

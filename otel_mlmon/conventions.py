@@ -1,0 +1,52 @@
+"""Every metric, attribute and span name otel-mlmon emits, in one place.
+
+docs/semantic-conventions.md is the user-facing reference for these names; keep the two in step.
+No accepted OpenTelemetry convention exists for classical ML inference (semantic-conventions #3420), so these
+follow OTel naming rules: lower-case dotted names, UCUM units, ``error.type`` on failures.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ATTR_BATCH_SIZE",
+    "ATTR_ERROR_TYPE",
+    "ATTR_FAULT",
+    "ATTR_MODEL_NAME",
+    "ATTR_MODEL_VERSION",
+    "ATTR_OPERATION",
+    "ATTR_PREDICTION_ID",
+    "BATCH_SIZE_BUCKETS",
+    "DURATION_BUCKETS",
+    "METRIC_BATCH_SIZE",
+    "METRIC_DURATION",
+    "METRIC_PREDICTIONS",
+    "METRIC_SDK_FAULTS",
+    "SCHEMA_VERSION",
+    "SCOPE_NAME",
+]
+
+#: Version of these conventions; bumped on any rename.
+SCHEMA_VERSION = "0.1"
+#: Instrumentation scope of everything the SDK emits.
+SCOPE_NAME = "otel_mlmon"
+
+ATTR_MODEL_NAME = "ml.model.name"
+ATTR_MODEL_VERSION = "ml.model.version"
+#: Which entry point of the model ran: ``predict``, ``predict_proba``, ``__call__``... (the wrapped function name).
+ATTR_OPERATION = "ml.operation"
+ATTR_BATCH_SIZE = "ml.batch.size"
+ATTR_PREDICTION_ID = "ml.prediction.id"
+ATTR_ERROR_TYPE = "error.type"
+#: Kind of monitoring fault on ``otel_mlmon.sdk.faults`` (``span``, ``metrics``, ``batch_size``...).
+ATTR_FAULT = "otel_mlmon.fault"
+
+METRIC_DURATION = "ml.inference.duration"
+METRIC_PREDICTIONS = "ml.inference.predictions"
+METRIC_BATCH_SIZE = "ml.inference.batch.size"
+METRIC_SDK_FAULTS = "otel_mlmon.sdk.faults"
+
+#: Bucket bounds of ``ml.inference.duration`` in seconds: a doubling series 0.3125 ms … 81.92 s. It extends the
+#: GenAI conventions' 0.01 … 81.92 s series down by five steps: classical models often answer within a millisecond.
+DURATION_BUCKETS: tuple[float, ...] = tuple(0.01 * 2.0**i for i in range(-5, 14))
+#: Bucket bounds of ``ml.inference.batch.size`` (rows per call): powers of two up to 65 536.
+BATCH_SIZE_BUCKETS: tuple[float, ...] = tuple(float(2**i) for i in range(17))
