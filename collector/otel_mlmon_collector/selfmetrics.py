@@ -1,0 +1,180 @@
+"""The collector's own counters and gauges, encoded directly as an OTLP metrics request sent with the rest."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+
+from .otlp import OtlpRequest
+
+__all__ = [
+    "DROPPED",
+    "FORWARDED",
+    "ITEMS_FORWARDED",
+    "ITEMS_RECEIVED",
+    "ITEMS_REJECTED",
+    "PROCESSOR_ERRORS",
+    "QUEUE_BYTES",
+    "QUEUE_CAPACITY",
+    "QUEUE_SIZE",
+    "RECEIVED",
+    "REFUSED",
+    "REJECTED",
+    "RETRIED",
+    "SCOPE_NAME",
+    "SelfMetrics",
+]
+
+#: Requests accepted by a receiver. Attributes: ``signal``, ``transport`` (grpc, http, internal).
+RECEIVED = "otel_mlmon.collector.requests.received"
+#: Spans, data points or log records in accepted requests. Attributes: ``signal``, ``transport``.
+ITEMS_RECEIVED = "otel_mlmon.collector.items.received"
+#: Requests refused at a receiver. Attributes: ``signal``, ``transport``, ``reason``
+#: (malformed, too_large, backpressure, unsupported_media_type, shutting_down).
+REFUSED = "otel_mlmon.collector.requests.refused"
+#: Requests delivered downstream. Attributes: ``signal``, ``exporter``.
+FORWARDED = "otel_mlmon.collector.requests.forwarded"
+#: Items in delivered requests. Attributes: ``signal``, ``exporter``.
+ITEMS_FORWARDED = "otel_mlmon.collector.items.forwarded"
+#: Requests the downstream rejected for good (non-retryable answer). Attributes: ``signal``, ``exporter``.
+REJECTED = "otel_mlmon.collector.requests.rejected"
+#: Items a downstream reported as rejected in ``partial_success``. Attributes: ``signal``, ``exporter``.
+ITEMS_REJECTED = "otel_mlmon.collector.items.rejected"
+#: Export attempts that were retried. Attributes: ``signal``, ``exporter``.
+RETRIED = "otel_mlmon.collector.requests.retried"
+#: Requests dropped without delivery. Attributes: ``signal``, ``exporter``, ``reason``
+#: (retries_exhausted, shutdown, no_route).
+DROPPED = "otel_mlmon.collector.requests.dropped"
+#: Exceptions raised by processors (the request is forwarded anyway). Attributes: ``processor``.
+PROCESSOR_ERRORS = "otel_mlmon.collector.processor.errors"
+#: Requests waiting in an exporter's queue (gauge). Attributes: ``exporter``.
+QUEUE_SIZE = "otel_mlmon.collector.queue.size"
+#: The queue's bound in requests (gauge). Attributes: ``exporter``.
+QUEUE_CAPACITY = "otel_mlmon.collector.queue.capacity"
+#: Payload bytes waiting in an exporter's queue (gauge). Attributes: ``exporter``.
+QUEUE_BYTES = "otel_mlmon.collector.queue.bytes"
+#: Instrumentation scope of the self-metrics.
+SCOPE_NAME = "otel_mlmon_collector"
+
+_UNITS = {
+    RECEIVED: "{request}",
+    REFUSED: "{request}",
+    FORWARDED: "{request}",
+    REJECTED: "{request}",
+    RETRIED: "{request}",
+    DROPPED: "{request}",
+    ITEMS_RECEIVED: "{item}",
+    ITEMS_FORWARDED: "{item}",
+    ITEMS_REJECTED: "{item}",
+    PROCESSOR_ERRORS: "{error}",
+    QUEUE_SIZE: "{request}",
+    QUEUE_CAPACITY: "{request}",
+    QUEUE_BYTES: "By",
+}
+
+_Key = tuple[tuple[str, str], ...]
+GaugeCallback = Callable[[], Iterable[tuple[Mapping[str, str], float]]]
+
+
+class SelfMetrics:
+    """Thread-safe cumulative counters plus gauges read at collection time.
+
+    Example:
+        >>> m = SelfMetrics(_clock=lambda: 1.0)
+        >>> m.add(RECEIVED, 2, signal="traces", transport="http")
+        >>> m.value(RECEIVED, signal="traces", transport="http")
+        2
+    """
+
+    def __init__(
+        self,
+        resource: Mapping[str, str] | None = None,
+        _clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.resource = dict(
+            resource or {"service.name": "otel-mlmon-collector", "service.instance.id": str(uuid.uuid4())}
+        )
+        self._clock = _clock
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, dict[_Key, int]] = {}
+        self._gauges: dict[str, GaugeCallback] = {}
+        self._start_nanos = int(self._clock() * 1e9)
+
+    def add(self, name: str, value: int = 1, **attributes: str) -> None:
+        """Add ``value`` to the counter ``name`` for this attribute set."""
+        key = tuple(sorted(attributes.items()))
+        with self._lock:
+            series = self._counters.setdefault(name, {})
+            series[key] = series.get(key, 0) + value
+
+    def value(self, name: str, **attributes: str) -> int:
+        """Return a counter's current value for exactly this attribute set (0 if never added)."""
+        with self._lock:
+            return self._counters.get(name, {}).get(tuple(sorted(attributes.items())), 0)
+
+    def total(self, name: str, **match: str) -> int:
+        """Return the sum of a counter over every attribute set that contains ``match``."""
+        with self._lock:
+            return sum(
+                v
+                for key, v in self._counters.get(name, {}).items()
+                if all(item in key for item in match.items())
+            )
+
+    def gauge(self, name: str, callback: GaugeCallback) -> None:
+        """Register a gauge whose ``(attributes, value)`` pairs are read by ``callback`` at collection."""
+        with self._lock:
+            self._gauges[name] = callback
+
+    def to_request(self) -> OtlpRequest:
+        """Encode every counter (cumulative monotonic sum) and gauge as one OTLP metrics request."""
+        now = int(self._clock() * 1e9)
+        message = ExportMetricsServiceRequest()
+        rm = message.resource_metrics.add()
+        rm.resource.attributes.extend(_key_values(self.resource.items()))
+        sm = rm.scope_metrics.add()
+        sm.scope.name = SCOPE_NAME
+        with self._lock:
+            counters = {name: dict(series) for name, series in self._counters.items()}
+            gauges = dict(self._gauges)
+        items = 0
+        for name in sorted(counters):
+            metric = sm.metrics.add(name=name, unit=_UNITS.get(name, "1"))
+            metric.sum.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+            metric.sum.is_monotonic = True
+            for key, value in sorted(counters[name].items()):
+                point = metric.sum.data_points.add(
+                    start_time_unix_nano=self._start_nanos, time_unix_nano=now, as_int=value
+                )
+                point.attributes.extend(_key_values(key))
+                items += 1
+        for name in sorted(gauges):
+            metric = sm.metrics.add(name=name, unit=_UNITS.get(name, "1"))
+            metric.gauge.SetInParent()
+            for attributes, value in gauges[name]():
+                point = metric.gauge.data_points.add(time_unix_nano=now)
+                if float(value).is_integer():
+                    point.as_int = int(value)
+                else:
+                    point.as_double = float(value)
+                point.attributes.extend(_key_values(sorted(attributes.items())))
+                items += 1
+        return OtlpRequest("metrics", message.SerializeToString(), message, items, "internal")
+
+
+def _key_values(items: Iterable[tuple[str, str]]) -> list[KeyValue]:
+    out = []
+    for key, value in items:
+        kv = KeyValue(key=key)
+        kv.value.string_value = str(value)
+        out.append(kv)
+    return out

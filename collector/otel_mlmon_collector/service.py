@@ -1,0 +1,185 @@
+"""The collector assembled from a ``Config``: receivers, pipeline, exporters, self-metrics and health, with a lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+
+from .config import SIGNALS, Config, ExporterConfig
+from .exporters import Exporter
+from .exporters.console import ConsoleExporter
+from .exporters.otlp import create_otlp_exporter
+from .health import HealthServer
+from .pipeline import ExportLane, Pipeline, Processor
+from .queue import BoundedQueue
+from .receivers import Receiver
+from .receivers.otlp_grpc import OtlpGrpcReceiver
+from .receivers.otlp_http import OtlpHttpReceiver
+from .selfmetrics import SelfMetrics
+
+__all__ = ["Collector"]
+
+_log = logging.getLogger(__name__)
+
+
+class Collector:
+    """A running otel-mlmon-collector.
+
+    Usage::
+
+        collector = Collector(load_config("collector.yaml"))
+        collector.start()
+        ...
+        collector.shutdown()      # stop receiving, flush queues within the configured deadline
+
+    Args:
+        config: the validated configuration.
+        processors: observers every received request passes through, in order, before forwarding.
+        exporters: replace the exporters built from ``config.exporters`` (name → exporter); each still uses
+            its config entry's signals, or all signals when the name is not in the config.
+        console_stream: where the console exporter writes (standard output by default).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        processors: Iterable[Processor] = (),
+        exporters: Mapping[str, Exporter] | None = None,
+        console_stream: TextIO | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = SelfMetrics()
+        self._state = "starting"
+        self._stop = threading.Event()
+        lanes = []
+        for exporter, signals, retry in self._exporters(config, exporters, console_stream):
+            queue = BoundedQueue(config.queue.max_requests, config.queue.max_bytes)
+            lanes.append(ExportLane(exporter, queue, signals, retry, self.metrics, config.queue.workers))
+        self.pipeline = Pipeline(lanes, processors, self.metrics)
+        rcv = config.receivers
+        self.receivers: list[Receiver] = []
+        if rcv.grpc.enabled:
+            self.receivers.append(
+                OtlpGrpcReceiver(
+                    self.pipeline,
+                    rcv.grpc.endpoint,
+                    rcv.max_request_bytes,
+                    rcv.retry_after_seconds,
+                    rcv.grpc.max_workers,
+                )
+            )
+        if rcv.http.enabled:
+            self.receivers.append(
+                OtlpHttpReceiver(
+                    self.pipeline, rcv.http.endpoint, rcv.max_request_bytes, rcv.retry_after_seconds
+                )
+            )
+        self.health = HealthServer(config.health.endpoint, self.status) if config.health.enabled else None
+        self._self_metrics_thread: threading.Thread | None = None
+
+    @staticmethod
+    def _exporters(
+        config: Config, overrides: Mapping[str, Exporter] | None, console_stream: TextIO | None
+    ) -> list[tuple[Exporter, tuple[str, ...], Any]]:
+        from .config import RetryConfig
+
+        overrides = dict(overrides or {})
+        built: list[tuple[Exporter, tuple[str, ...], Any]] = []
+        for ec in config.exporters:
+            exporter = overrides.pop(ec.name, None) or _build_exporter(ec, console_stream)
+            built.append((exporter, ec.signals, ec.retry))
+        for name, exporter in overrides.items():
+            built.append((exporter, SIGNALS, RetryConfig()))
+            _log.debug("exporter %s added programmatically", name)
+        if not built:
+            built.append((ConsoleExporter("console", console_stream), SIGNALS, RetryConfig()))
+        return built
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    @property
+    def grpc_endpoint(self) -> str | None:
+        """``host:port`` of the gRPC receiver, if enabled."""
+        return next((r.endpoint for r in self.receivers if isinstance(r, OtlpGrpcReceiver)), None)
+
+    @property
+    def http_endpoint(self) -> str | None:
+        """``host:port`` of the HTTP receiver, if enabled."""
+        return next((r.endpoint for r in self.receivers if isinstance(r, OtlpHttpReceiver)), None)
+
+    @property
+    def health_endpoint(self) -> str | None:
+        """``host:port`` of the health endpoint, if enabled."""
+        return self.health.endpoint if self.health else None
+
+    def status(self) -> dict[str, Any]:
+        """State and queue depths, as served by the health endpoint."""
+        return {
+            "status": self._state,
+            "queues": {
+                lane.name: {"size": len(lane.queue), "capacity": lane.queue.max_requests}
+                for lane in self.pipeline.lanes
+            },
+        }
+
+    def start(self) -> None:
+        """Start exporters, receivers, health endpoint and the self-metrics timer."""
+        self.pipeline.start()
+        started: list[Receiver] = []
+        try:
+            for receiver in self.receivers:
+                receiver.start()
+                started.append(receiver)
+            if self.health is not None:
+                self.health.start()
+        except Exception:
+            for receiver in started:
+                receiver.shutdown(0.0)
+            self.pipeline.shutdown(0.0)
+            raise
+        if self.config.self_metrics.enabled:
+            self._self_metrics_thread = threading.Thread(
+                target=self._report, name="self-metrics", daemon=True
+            )
+            self._self_metrics_thread.start()
+        self._state = "serving"
+
+    def _report(self) -> None:
+        while not self._stop.wait(self.config.self_metrics.interval_seconds):
+            self.emit_self_metrics()
+
+    def emit_self_metrics(self) -> None:
+        """Queue the current self-metrics for the metrics exporters now."""
+        self.pipeline.emit(self.metrics.to_request())
+
+    def shutdown(self, timeout_seconds: float | None = None) -> bool:
+        """Stop receiving, then flush every queue within ``timeout_seconds`` (default: the configured deadline).
+
+        Returns:
+            True if nothing queued was dropped for lack of time.
+        """
+        if self._state == "stopped":
+            return True
+        timeout = self.config.service.shutdown_timeout_seconds if timeout_seconds is None else timeout_seconds
+        deadline = time.monotonic() + timeout
+        self._state = "stopping"
+        self._stop.set()
+        grace = min(2.0, timeout / 4)
+        for receiver in self.receivers:
+            receiver.shutdown(grace)
+        if self.config.self_metrics.enabled:
+            self.emit_self_metrics()
+        ok = self.pipeline.shutdown(max(0.0, deadline - time.monotonic()))
+        if self.health is not None:
+            self.health.shutdown()
+        self._state = "stopped"
+        return ok
+
+
+def _build_exporter(config: ExporterConfig, console_stream: TextIO | None) -> Exporter:
+    if config.type == "console":
+        return ConsoleExporter(config.name, console_stream)
+    return create_otlp_exporter(config)
