@@ -1,0 +1,192 @@
+"""Adapter for pyarrow Tables, RecordBatches and arrays; pyarrow is imported only when one arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from otel_mlmon.adapters._base import Column, Outputs, Table, UnsupportedInput
+from otel_mlmon.adapters._convert import (
+    check_unique,
+    column_from_objects,
+    column_from_value,
+    format_floats,
+    read_only,
+    resolve_names,
+)
+from otel_mlmon.adapters._numpy import NumpyAdapter, single_output_name
+from otel_mlmon.adapters._outputs import combine, is_probability, probability_column
+
+__all__ = ["ArrowAdapter", "arrow_column"]
+
+_NUMPY = NumpyAdapter()
+_UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def _numpy(arr: Any) -> np.ndarray:
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _floats(arr: Any) -> np.ndarray:
+    """Any numeric arrow array → float64 numpy with NaN for nulls."""
+    import pyarrow as pa
+
+    return _numpy(arr.cast(pa.float64()))
+
+
+def arrow_column(arr: Any, name: str, categorical: bool = False, labels: bool = False) -> Column:
+    """A pyarrow Array or ChunkedArray → a column, by the same inference rule as numpy.
+
+    Dictionary-encoded arrays are categorical (like pandas ``category``); timestamps, dates and durations
+    are numeric seconds (since the epoch for timestamps and dates; times of day: since midnight).
+
+    Raises:
+        UnsupportedInput: nested types (list, struct, map, union).
+    """
+    import pyarrow as pa
+
+    t = arr.type
+    types = pa.types
+    if types.is_dictionary(t):
+        return arrow_column(arr.cast(t.value_type), name, categorical=True, labels=labels)
+    if types.is_boolean(t):
+        return column_from_objects(name, _numpy(arr).astype(object), categorical=True)
+    if types.is_integer(t):
+        if categorical or labels:
+            return Column(name, _numpy(arr.cast(pa.string())).astype(object), "categorical")
+        return Column(name, read_only(_floats(arr)), "numeric")
+    if types.is_floating(t) or types.is_decimal(t):
+        values = _floats(arr)
+        if categorical:
+            return Column(name, format_floats(values), "categorical")
+        return Column(name, read_only(values), "numeric")
+    if types.is_string(t) or types.is_large_string(t):  # str or None only: no per-value inference needed
+        return Column(name, _numpy(arr).astype(object, copy=False), "categorical")
+    if types.is_binary(t) or types.is_large_binary(t):
+        return column_from_objects(name, _numpy(arr).astype(object, copy=False), categorical=categorical)
+    if (hasattr(types, "is_string_view") and types.is_string_view(t)) or types.is_fixed_size_binary(t):
+        return column_from_objects(name, _numpy(arr).astype(object, copy=False), categorical=categorical)
+    if types.is_temporal(t):
+        if categorical:
+            return Column(name, _numpy(arr.cast(pa.string())).astype(object), "categorical")
+        if types.is_date32(t):
+            return Column(name, _floats(arr.cast(pa.int32())) * 86400.0, "numeric")
+        if types.is_date64(t):
+            return Column(name, _floats(arr.cast(pa.int64())) * 1e-3, "numeric")
+        unit = getattr(t, "unit", None)
+        if unit in _UNIT_SECONDS:
+            ints = arr.cast(pa.int32() if t.bit_width == 32 else pa.int64())
+            return Column(name, _floats(ints) * _UNIT_SECONDS[unit], "numeric")
+    if types.is_null(t):
+        if categorical or labels:
+            return Column(name, np.full(len(arr), None, dtype=object), "categorical")
+        return Column(name, np.full(len(arr), np.nan), "numeric")
+    raise UnsupportedInput(
+        f"column {name!r} has arrow type {t}, which is not supported; supported: bool, integer, float, "
+        "decimal, string, binary, dictionary, timestamp, date, time, duration and null columns"
+    )
+
+
+def _is_table(obj: object) -> bool:
+    return type(obj).__name__ in ("Table", "RecordBatch")
+
+
+def _table_columns(obj: Any) -> tuple[list[str], list[Any]]:
+    names = [str(n) for n in obj.column_names]
+    check_unique(names)
+    return names, [obj.column(i) for i in range(obj.num_columns)]
+
+
+def _struct_as_batch(arr: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count:
+        raise UnsupportedInput("a struct array with null rows is not supported; use a Table or RecordBatch")
+    return pa.RecordBatch.from_struct_array(arr)
+
+
+class ArrowAdapter:
+    """Reads ``pyarrow.Table``, ``pyarrow.RecordBatch``, ``pyarrow.Array`` and ``pyarrow.ChunkedArray``.
+
+    Tables and record batches: one column per field (``names=`` is ignored). A struct array reads like a
+    table. Any other array, as features, is one row (like a 1-D numpy array); as outputs, one value per row.
+    """
+
+    def accepts(self, obj: object) -> bool:
+        """Objects defined in pyarrow (checked by module name, without importing pyarrow)."""
+        return type(obj).__module__.startswith("pyarrow")
+
+    def batch_size(self, obj: object) -> int | None:
+        """``num_rows`` of tables, ``len`` of struct arrays, 1 for other arrays."""
+        if _is_table(obj):
+            return int(obj.num_rows)  # type: ignore[attr-defined]
+        t = getattr(obj, "type", None)
+        if t is None:
+            return None
+        return len(obj) if str(t).startswith("struct<") else 1  # type: ignore[arg-type]
+
+    def read_features(self, obj: object, names: Sequence[str] | None, categorical: Collection[str]) -> Table:
+        """Read a table, record batch or struct array as rows; another array as one row."""
+        import pyarrow as pa
+
+        if isinstance(obj, (pa.Array, pa.ChunkedArray)):
+            if pa.types.is_struct(obj.type):
+                obj = _struct_as_batch(obj)
+            else:
+                values = obj.to_pylist()
+                cols = resolve_names(names, len(values), "f", "features of a single row")
+                return Table(
+                    1,
+                    tuple(
+                        column_from_value(n, v, categorical=n in categorical) for n, v in zip(cols, values)
+                    ),
+                )
+        if not _is_table(obj):
+            raise UnsupportedInput(f"cannot read pyarrow {type(obj).__name__} as features")
+        col_names, arrays = _table_columns(obj)
+        return Table(
+            int(obj.num_rows),  # type: ignore[attr-defined]
+            tuple(arrow_column(a, n, categorical=n in categorical) for n, a in zip(col_names, arrays)),
+        )
+
+    def read_outputs(
+        self, obj: object, names: Sequence[str] | None, classes: Sequence | Mapping | None
+    ) -> Outputs:
+        """Read an array as one output (a fixed-size list array as a matrix) or a table as one per column."""
+        import pyarrow as pa
+
+        if isinstance(obj, (pa.Array, pa.ChunkedArray)):
+            t = obj.type
+            if pa.types.is_struct(t):
+                obj = _struct_as_batch(obj)
+            elif pa.types.is_fixed_size_list(t):
+                if obj.null_count:
+                    raise UnsupportedInput("a fixed-size list output with null rows is not supported")
+                if isinstance(obj, pa.ChunkedArray):
+                    obj = obj.combine_chunks()
+                matrix = _numpy(obj.flatten()).reshape(len(obj), t.list_size)
+                return _NUMPY.read_outputs(matrix, names, classes)
+            else:
+                name = single_output_name(names)
+                return combine([([arrow_column(obj, name, labels=True)], {})])
+        if not _is_table(obj):
+            raise UnsupportedInput(f"cannot read pyarrow {type(obj).__name__} as outputs")
+        col_names, arrays = _table_columns(obj)
+        if len(arrays) >= 2 and all(pa.types.is_floating(a.type) for a in arrays):
+            matrix = np.column_stack([_floats(a) for a in arrays])
+            if is_probability(matrix):
+                cls = col_names if classes is None else classes
+                return combine([probability_column(single_output_name(names), matrix, cls)])
+        return combine([([arrow_column(a, n, labels=True) for n, a in zip(col_names, arrays)], {})])
+
+    def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:
+        """Read a pyarrow Array or ChunkedArray as one column."""
+        import pyarrow as pa
+
+        if not isinstance(obj, (pa.Array, pa.ChunkedArray)):
+            raise UnsupportedInput(f"column {name!r} is a pyarrow {type(obj).__name__}; a column must be 1-D")
+        return arrow_column(obj, name, categorical=categorical, labels=labels)

@@ -1,0 +1,95 @@
+"""The data types every input adapter produces, and the protocol adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Adapter", "Column", "Outputs", "Table", "UnsupportedInput"]
+
+ColumnKind = Literal["numeric", "categorical"]
+
+
+class UnsupportedInput(TypeError):
+    """An input or output object whose type or shape no adapter can read.
+
+    The message names the type (and shape, when it has one) and what is supported instead.
+    """
+
+
+@dataclass(frozen=True)
+class Column:
+    """One feature or output: a name, its kind and one value per row.
+
+    Attributes:
+        name: the feature or output name (always a ``str``).
+        values: 1-D array of length ``n_rows``. Numeric columns are ``float64`` with NaN for a missing
+            value (±inf are kept); categorical columns are ``object`` arrays of ``str`` with ``None`` for a
+            missing value. The array may be a read-only view of the caller's data: never modify it.
+        kind: ``"numeric"`` or ``"categorical"``.
+    """
+
+    name: str
+    values: np.ndarray
+    kind: ColumnKind
+
+
+@dataclass(frozen=True)
+class Table:
+    """The columns read from one input object, all of length ``n_rows``."""
+
+    n_rows: int
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The column names, in order."""
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a predict call returned, read as columns.
+
+    Attributes:
+        table: one column per output, holding the predicted value or label of each row.
+        confidence: output name -> the maximum class probability of each row (``float64``, NaN where a
+            row's probabilities were missing); present only for outputs given as probability matrices.
+    """
+
+    table: Table
+    confidence: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """Reads one kind of object (numpy, pandas, pyarrow, torch, mappings, sequences, scalars).
+
+    ``accepts`` is called once per concrete type (the answer is cached by type), so it may be slow-ish;
+    the other methods run on the hot path and must be vectorised.
+    """
+
+    def accepts(self, obj: object) -> bool:
+        """Whether this adapter reads objects of ``type(obj)``."""
+        ...
+
+    def batch_size(self, obj: object) -> int | None:
+        """Rows in ``obj`` without copying: a batch's length, 1 for a single row, None if unknown."""
+        ...
+
+    def read_features(self, obj: object, names: Sequence[str] | None, categorical: Collection[str]) -> Table:
+        """Read ``obj`` as a feature table."""
+        ...
+
+    def read_outputs(
+        self, obj: object, names: Sequence[str] | None, classes: Sequence | Mapping | None
+    ) -> Outputs:
+        """Read ``obj`` as the return value of a predict call."""
+        ...
+
+    def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:
+        """Read a 1-D ``obj`` as one column (``labels``: integers are class labels, so categorical)."""
+        ...
