@@ -7,11 +7,14 @@ Everything here merges, so intervals combine across collections, readers and tem
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Protocol
+
+import numpy as np
 
 from otel_mlmon import conventions as conv
 
@@ -23,6 +26,11 @@ __all__ = [
     "Interval",
     "Stream",
 ]
+
+
+@functools.lru_cache(maxsize=16)
+def _bounds_array(bounds: tuple[float, ...]) -> np.ndarray:
+    return np.asarray(bounds, dtype=np.float64)
 
 
 class Interval(Protocol):
@@ -74,6 +82,22 @@ class ExplicitHistogram:
             self.min = value
         if value > self.max:
             self.max = value
+
+    def record_many(self, values: np.ndarray) -> None:
+        """Add a batch of values at once (the caller holds the stream's lock)."""
+        if values.size == 0:
+            return
+        indexes = np.searchsorted(self._bounds_array, values, side="left")  # side="left" is bisect_left
+        counts = np.bincount(indexes, minlength=len(self.counts))
+        self.counts = [a + int(b) for a, b in zip(self.counts, counts)]
+        self.count += int(values.size)
+        self.sum += float(values.sum())
+        self.min = min(self.min, float(values.min()))
+        self.max = max(self.max, float(values.max()))
+
+    @property
+    def _bounds_array(self) -> np.ndarray:
+        return _bounds_array(tuple(self.bounds))
 
     def merge(self, other: ExplicitHistogram) -> None:
         """Add ``other`` (same bounds) into this histogram."""
@@ -127,7 +151,15 @@ class InferenceInterval:
 
 
 class InferenceStream:
-    """The hot-path recorder for one (model, version, operation): thread-safe, O(1) per call."""
+    """The hot-path recorder for one (model, version, operation): thread-safe, O(1) per call.
+
+    A successful call only appends its duration and row count to two lists under a lock (well under a
+    microsecond); every ``FOLD_AT`` calls, and at collection, the lists are folded into the histograms with numpy.
+    Failed calls, rare by nature, go straight into their per-``error.type`` histogram.
+    """
+
+    #: Buffered calls that trigger a fold into the histograms (bounds the buffer's memory).
+    FOLD_AT = 1024
 
     def __init__(self, attributes: dict[str, str]) -> None:
         self.attributes = attributes
@@ -137,6 +169,9 @@ class InferenceStream:
         # Also called in a forked child: a lock held by another thread at fork time would never be released.
         self._lock = threading.Lock()
         self._interval = InferenceInterval()
+        self._durations: list[float] = []
+        self._rows: list[int] = []  # -1 where the batch size is unknown
+        self._exemplar: tuple[float, int, int, int] | None = None
 
     def record(
         self,
@@ -147,6 +182,14 @@ class InferenceStream:
     ) -> None:
         """Record one finished call. ``span_ids`` (trace id, span id) of a sampled span become the exemplar."""
         with self._lock:
+            if error_type is None:
+                self._durations.append(duration_seconds)
+                self._rows.append(-1 if batch_size is None else batch_size)
+                if span_ids is not None:
+                    self._exemplar = (duration_seconds, time.time_ns(), span_ids[0], span_ids[1])
+                if len(self._durations) >= self.FOLD_AT:
+                    self._fold()
+                return
             interval = self._interval
             hist = interval.durations.get(error_type)
             if hist is None:
@@ -156,11 +199,29 @@ class InferenceStream:
                 hist.exemplar = (duration_seconds, time.time_ns(), span_ids[0], span_ids[1])
             if batch_size is not None:
                 interval.batch_sizes.record(batch_size)
-                if error_type is None:
-                    interval.predictions += batch_size
+
+    def _fold(self) -> None:
+        """Move the buffered successful calls into the interval's histograms (caller holds the lock)."""
+        if not self._durations:
+            return
+        interval = self._interval
+        hist = interval.durations.get(None)
+        if hist is None:
+            hist = interval.durations[None] = ExplicitHistogram(conv.DURATION_BUCKETS)
+        hist.record_many(np.asarray(self._durations, dtype=np.float64))
+        if self._exemplar is not None:
+            hist.exemplar, self._exemplar = self._exemplar, None
+        rows = np.asarray(self._rows, dtype=np.int64)
+        rows = rows[rows >= 0]
+        if rows.size:
+            interval.batch_sizes.record_many(rows)
+            interval.predictions += int(rows.sum())
+        self._durations = []
+        self._rows = []
 
     def swap(self) -> InferenceInterval:
         with self._lock:
+            self._fold()
             interval, self._interval = self._interval, InferenceInterval()
         return interval
 

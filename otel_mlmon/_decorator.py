@@ -214,11 +214,11 @@ class _Call:
             report_fault("batch_size", exc)
         if self.tracer is not None:
             try:
-                span = self.tracer.start_span(
-                    self.span_name, kind=SpanKind.INTERNAL, attributes=self.span_attributes
-                )
-                if rows is not None and span.is_recording():
-                    span.set_attribute(conv.ATTR_BATCH_SIZE, rows)
+                # Attributes given at start cost one dict copy; set_attribute() afterwards takes the span's lock.
+                attributes = self.span_attributes
+                if rows is not None:
+                    attributes = {**attributes, conv.ATTR_BATCH_SIZE: rows}
+                span = self.tracer.start_span(self.span_name, kind=SpanKind.INTERNAL, attributes=attributes)
             except Exception as exc:  # noqa: BLE001
                 report_fault("span", exc)
                 span = None
