@@ -1,0 +1,62 @@
+"""Drift methods computed from sketches: one method per module behind one DriftMethod interface.
+
+Numeric methods compare a :class:`Binned` (two exponential histograms aligned by :func:`align`), categorical
+methods two :class:`CategoricalCounts`, the missing-rate method two :class:`MissingCounts`. Each returns a
+:class:`DriftResult` that carries its sample sizes. :func:`default_method` and :class:`DriftPolicy` choose a
+method per feature; :func:`correct` adjusts p-values across one model's features. See docs/drift.md.
+"""
+
+from __future__ import annotations
+
+from otel_mlmon_collector.drift.base import KINDS, DriftMethod, DriftResult, Kind
+from otel_mlmon_collector.drift.binning import Binned, align, bucket_index, kish_n_eff
+from otel_mlmon_collector.drift.categorical import CategoricalCounts, ContingencyTable
+from otel_mlmon_collector.drift.chi2 import ChiSquare
+from otel_mlmon_collector.drift.defaults import DEFAULT_ALPHA, LARGE_N_EFF, default_method, effective_n
+from otel_mlmon_collector.drift.hellinger import Hellinger
+from otel_mlmon_collector.drift.jensen_shannon import JensenShannon, JensenShannonCategorical
+from otel_mlmon_collector.drift.ks import KolmogorovSmirnov
+from otel_mlmon_collector.drift.linf import LInfinity
+from otel_mlmon_collector.drift.missing import MissingCounts, MissingRate
+from otel_mlmon_collector.drift.multiple_testing import adjust_p_values, correct
+from otel_mlmon_collector.drift.null import NullMethod
+from otel_mlmon_collector.drift.out_of_range import OutOfRange
+from otel_mlmon_collector.drift.psi import PSI
+from otel_mlmon_collector.drift.select import METHODS, DriftPolicy, build_method
+from otel_mlmon_collector.drift.unseen import UnseenCategories
+from otel_mlmon_collector.drift.wasserstein import Wasserstein
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "KINDS",
+    "LARGE_N_EFF",
+    "METHODS",
+    "PSI",
+    "Binned",
+    "CategoricalCounts",
+    "ChiSquare",
+    "ContingencyTable",
+    "DriftMethod",
+    "DriftPolicy",
+    "DriftResult",
+    "Hellinger",
+    "JensenShannon",
+    "JensenShannonCategorical",
+    "Kind",
+    "KolmogorovSmirnov",
+    "LInfinity",
+    "MissingCounts",
+    "MissingRate",
+    "NullMethod",
+    "OutOfRange",
+    "UnseenCategories",
+    "Wasserstein",
+    "adjust_p_values",
+    "align",
+    "bucket_index",
+    "build_method",
+    "correct",
+    "default_method",
+    "effective_n",
+    "kish_n_eff",
+]

@@ -1,0 +1,97 @@
+"""The one seam every drift method sits behind: its result record, its protocol and the decision rule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = ["KINDS", "DriftMethod", "DriftResult", "Kind", "decide", "skipped_result"]
+
+Kind = Literal["numeric", "categorical", "missing"]
+KINDS: tuple[str, ...] = ("numeric", "categorical", "missing")
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """The outcome of comparing one feature's current window with its reference.
+
+    Attributes:
+        method: Name of the method that produced it (``"ks"``, ``"psi"``, ...).
+        score: The method's statistic or distance (``nan`` when the comparison was skipped).
+        threshold: Effect-size gate: drift needs ``score >= threshold``.
+        detected: Whether drift was detected (always ``False`` when skipped).
+        p_value: The test's p-value, or ``None`` for pure distances.
+        n_reference: Rows behind the reference side (present values for distribution methods).
+        n_current: Rows behind the current side.
+        alpha: Significance level: when set and a p-value exists, drift also needs ``p_value < alpha``.
+        details: Method-specific extras (bounds, degrees of freedom, effective sizes, ``skipped`` reason).
+    """
+
+    method: str
+    score: float
+    threshold: float
+    detected: bool
+    p_value: float | None
+    n_reference: int
+    n_current: int
+    alpha: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> str | None:
+        """Why no comparison was made (empty window, constant data, ...), or ``None`` when it was made."""
+        reason = self.details.get("skipped")
+        return None if reason is None else str(reason)
+
+
+@runtime_checkable
+class DriftMethod(Protocol):
+    """What the drift engine needs from a method: a name, the kind of data it reads and one comparison.
+
+    ``compare(reference, current)`` takes the two sides in the form of the method's kind: for ``"numeric"``
+    a :class:`~otel_mlmon_collector.drift.binning.Binned` (or two exponential histograms), for
+    ``"categorical"`` two :class:`~otel_mlmon_collector.drift.categorical.CategoricalCounts` (or sketches), for
+    ``"missing"`` two :class:`~otel_mlmon_collector.drift.missing.MissingCounts`.
+    """
+
+    name: str
+    kind: Kind
+    threshold: float
+
+    def compare(self, reference: Any, current: Any) -> DriftResult: ...
+
+
+def decide(score: float, threshold: float, p_value: float | None, alpha: float | None) -> bool:
+    """The shared decision rule: ``score >= threshold`` and, when both exist, ``p_value < alpha``."""
+    if not math.isfinite(score) and not math.isinf(score):
+        return False
+    if score < threshold:
+        return False
+    if alpha is not None and p_value is not None:
+        return p_value < alpha
+    return True
+
+
+def skipped_result(
+    method: str,
+    threshold: float,
+    n_reference: int,
+    n_current: int,
+    reason: str,
+    alpha: float | None = None,
+    **details: Any,
+) -> DriftResult:
+    """A result for a comparison that could not be made: ``nan`` score, never detected, reason in details."""
+    return DriftResult(
+        method=method,
+        score=math.nan,
+        threshold=threshold,
+        detected=False,
+        p_value=None,
+        n_reference=int(n_reference),
+        n_current=int(n_current),
+        alpha=alpha,
+        details={"skipped": reason, **details},
+    )

@@ -1,0 +1,123 @@
+"""Pick the method for each feature: the size-dependent default, or a per-feature override of method or threshold."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from otel_mlmon_collector.drift.base import DriftMethod, DriftResult, Kind
+from otel_mlmon_collector.drift.chi2 import ChiSquare
+from otel_mlmon_collector.drift.defaults import DEFAULT_CORRECTION, default_method
+from otel_mlmon_collector.drift.hellinger import Hellinger
+from otel_mlmon_collector.drift.jensen_shannon import JensenShannon, JensenShannonCategorical
+from otel_mlmon_collector.drift.ks import KolmogorovSmirnov
+from otel_mlmon_collector.drift.linf import LInfinity
+from otel_mlmon_collector.drift.missing import MissingRate
+from otel_mlmon_collector.drift.multiple_testing import CORRECTIONS, Correction, correct
+from otel_mlmon_collector.drift.null import NullMethod
+from otel_mlmon_collector.drift.out_of_range import OutOfRange
+from otel_mlmon_collector.drift.psi import PSI
+from otel_mlmon_collector.drift.unseen import UnseenCategories
+from otel_mlmon_collector.drift.wasserstein import Wasserstein
+
+__all__ = ["METHODS", "DriftPolicy", "build_method"]
+
+#: Method classes by kind and name, as written in configuration files.
+METHODS: Mapping[str, Mapping[str, type]] = {
+    "numeric": {
+        "ks": KolmogorovSmirnov,
+        "psi": PSI,
+        "wasserstein": Wasserstein,
+        "jensen_shannon": JensenShannon,
+        "hellinger": Hellinger,
+        "out_of_range": OutOfRange,
+    },
+    "categorical": {
+        "chi2": ChiSquare,
+        "jensen_shannon": JensenShannonCategorical,
+        "linf": LInfinity,
+        "unseen": UnseenCategories,
+    },
+    "missing": {"missing_rate": MissingRate},
+}
+
+
+def build_method(kind: Kind, name: str, **params: Any) -> DriftMethod:
+    """Create the method ``name`` for data of ``kind`` (``"none"`` gives the null method) with ``params``.
+
+    Raises:
+        ValueError: for an unknown kind or name (the message lists the valid ones) or a bad parameter.
+    """
+    if kind not in METHODS:
+        raise ValueError(f"kind must be one of {', '.join(METHODS)}, got {kind!r}")
+    if name == "none":
+        return NullMethod(kind=kind)
+    try:
+        cls = METHODS[kind][name]
+    except KeyError:
+        valid = ", ".join([*METHODS[kind], "none"])
+        raise ValueError(f"method for {kind} data must be one of {valid}, got {name!r}") from None
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for {kind} method {name!r}: {exc}") from None
+
+
+class DriftPolicy:
+    """Which method checks each feature, with what threshold, and how p-values are corrected across features.
+
+    Args:
+        overrides: Per-feature settings, keyed by feature name. A value is a :class:`DriftMethod` instance, a
+            method name (``"psi"``), or a mapping such as ``{"method": "psi", "threshold": 0.2}`` or just
+            ``{"threshold": 0.2}`` (which changes the threshold of whatever default the sample size selects).
+            Other keys of the mapping (``alpha``, ``n_bins``, ``base``...) go to the method's constructor.
+        correction: ``"benjamini-hochberg"`` (default), ``"bonferroni"`` or ``"none"``.
+
+    Example:
+        >>> policy = DriftPolicy({"age": {"method": "psi", "threshold": 0.2}, "id": "none"})
+        >>> policy.method_for("age", "numeric", 10_000, 10_000)
+        PSI(threshold=0.2, alpha=0.05, n_bins=10, epsilon=0.0001)
+        >>> policy.method_for("income", "numeric", 100, 100).name
+        'ks'
+    """
+
+    def __init__(
+        self,
+        overrides: Mapping[str, DriftMethod | str | Mapping[str, Any]] | None = None,
+        correction: Correction = DEFAULT_CORRECTION,  # type: ignore[assignment]
+    ) -> None:
+        if correction not in CORRECTIONS:
+            raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+        self.overrides = dict(overrides or {})
+        self.correction = correction
+        for feature, spec in self.overrides.items():
+            if not isinstance(spec, (str, Mapping)) and not isinstance(spec, DriftMethod):
+                raise ValueError(
+                    f"override for {feature!r} must be a method, a name or a mapping, got {spec!r}"
+                )
+
+    def method_for(self, feature: str, kind: Kind, n_reference: float, n_current: float) -> DriftMethod:
+        """The method that checks ``feature`` (of ``kind``) for windows of these sizes."""
+        spec = self.overrides.get(feature)
+        if spec is None:
+            return default_method(kind, n_reference, n_current)
+        if isinstance(spec, str):
+            return build_method(kind, spec)
+        if isinstance(spec, Mapping):
+            params = dict(spec)
+            name = params.pop("method", None)
+            if name is not None:
+                return build_method(kind, str(name), **params)
+            method = default_method(kind, n_reference, n_current)
+            try:
+                return dataclasses.replace(method, **params)  # type: ignore[type-var]
+            except TypeError as exc:
+                raise ValueError(f"bad override for {feature!r}: {exc}") from None
+        if spec.kind != kind:
+            raise ValueError(f"override for {feature!r} is a {spec.kind} method, the feature is {kind}")
+        return spec
+
+    def correct(self, results: Sequence[DriftResult]) -> list[DriftResult]:
+        """Apply the configured correction to one model's results of one window."""
+        return correct(results, self.correction)
