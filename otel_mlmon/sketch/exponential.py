@@ -1,0 +1,610 @@
+"""Numeric distribution sketch: the OpenTelemetry base-2 exponential histogram, vectorised with numpy."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from otel_mlmon.sketch._mapping import MAX_SCALE, MIN_SCALE, bucket_lower_bounds, map_to_index, scale_change
+
+__all__ = ["ExponentialHistogram", "aligned_buckets"]
+
+_FORMAT = "otel-mlmon.exponential-histogram"
+_FORMAT_VERSION = 1
+_MIN_MAX_SIZE = 2
+_MAX_MAX_SIZE = 16384
+_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY_F = np.zeros(0, dtype=np.float64)
+_BIG = 1 << 62
+_MIN_NORMAL_EXPONENT = -1022
+
+
+class ExponentialHistogram:
+    """Base-2 exponential histogram of float values, bucket-for-bucket identical to the OTel Python SDK.
+
+    Positive values are counted in buckets ``i`` covering ``(base**i, base**(i + 1)]`` with
+    ``base = 2**(2**-scale)``; negative values are counted by absolute value in the same way; exact zeros go
+    to ``zero_count``. The scale starts at ``max_scale`` and drops one step at a time (halving the number of
+    buckets) whenever the positive or the negative index range would need ``max_size`` buckets or more, so
+    memory is bounded by ``max_size`` counts per side and the relative bucket width is ``base - 1``.
+
+    Fed the same values in the same order, the state equals what the SDK's
+    ``ExponentialBucketHistogramAggregation(max_size, max_scale)`` collects as a delta point: same scale,
+    zero count, offsets and bucket counts (the SDK pads its count lists with trailing zeros; ours are
+    trimmed so that the first and last counts are non-zero), count, min and max; ``sum`` agrees up to float
+    rounding (numpy sums pairwise, the SDK left to right). This includes the SDK's order dependence: a value
+    that lands within a few ulps below a power of two is placed by the logarithm mapping while the scale is
+    positive and by the exponent mapping once it is not, exactly as the SDK places it.
+
+    Non-finite values (NaN, +inf, -inf) are ignored and not counted: the caller counts them separately.
+
+    Parameters:
+        max_size: Maximum number of buckets per sign (2..16384, OTel default 160).
+        max_scale: Starting (finest) scale, ``-10..20`` (OTel default 20).
+
+    Attributes:
+        scale: Current scale (0 for a histogram holding only zeros, as the SDK reports it).
+        zero_count: Number of exact zeros (``-0.0`` included).
+        positive_offset, positive_counts: Index of the first positive bucket and the contiguous int64 counts.
+        negative_offset, negative_counts: The same for negative values, by absolute value.
+        count, sum, min, max: Over all finite values seen (``min = inf``, ``max = -inf`` when empty).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(42)
+        >>> h = ExponentialHistogram(max_size=160)
+        >>> h.update(rng.lognormal(size=10_000))
+        >>> h.scale, h.count, int(h.positive_counts.sum())
+        (3, 10000, 10000)
+        >>> round(float(h.quantile(0.5)), 2)
+        0.99
+        >>> other = ExponentialHistogram(max_size=160)
+        >>> other.update(-rng.lognormal(size=100))
+        >>> h.merge(other)
+        >>> h.count, int(h.negative_counts.sum())
+        (10100, 100)
+
+    References:
+        OpenTelemetry metrics data model, "ExponentialHistogram":
+        https://opentelemetry.io/docs/specs/otel/metrics/data-model/#exponentialhistogram
+        opentelemetry-python, ``sdk/metrics/_internal/aggregation.py`` (``_ExponentialBucketHistogramAggregation``).
+    """
+
+    def __init__(self, max_size: int = 160, max_scale: int = 20) -> None:
+        if not isinstance(max_size, int) or not _MIN_MAX_SIZE <= max_size <= _MAX_MAX_SIZE:
+            raise ValueError(
+                f"max_size must be an int in [{_MIN_MAX_SIZE}, {_MAX_MAX_SIZE}], got {max_size!r}"
+            )
+        if not isinstance(max_scale, int) or not MIN_SCALE <= max_scale <= MAX_SCALE:
+            raise ValueError(f"max_scale must be an int in [{MIN_SCALE}, {MAX_SCALE}], got {max_scale!r}")
+        self.max_size = max_size
+        self.max_scale = max_scale
+        self._reset()
+
+    def _reset(self) -> None:
+        # The scale the bucket indices are expressed at (the SDK's mapping scale).
+        self._index_scale = self.max_scale
+        self.zero_count = 0
+        self.positive_offset = 0
+        self.positive_counts = _EMPTY.copy()
+        self.negative_offset = 0
+        self.negative_counts = _EMPTY.copy()
+        self.count = 0
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+
+    @property
+    def scale(self) -> int:
+        """The scale of the bucket indices; 0 while only zeros were seen (as the SDK reports it)."""
+        if self.positive_counts.size == 0 and self.negative_counts.size == 0 and self.zero_count > 0:
+            return 0
+        return self._index_scale
+
+    # ------------------------------------------------------------------ updating
+    def update(self, values: np.ndarray | Sequence[float]) -> None:
+        """Add a batch of values, in order; NaN and +-inf are ignored (not counted)."""
+        batch = np.asarray(values, dtype=np.float64).ravel()
+        if batch.size == 0:
+            return
+        finite = np.isfinite(batch)
+        if not finite.all():
+            batch = batch[finite]
+            if batch.size == 0:
+                return
+        self.count += int(batch.size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.sum += float(np.sum(batch))
+        self.min = min(self.min, float(np.min(batch)))
+        self.max = max(self.max, float(np.max(batch)))
+        positive = batch > 0
+        negative = batch < 0
+        n_positive = int(np.count_nonzero(positive))
+        n_negative = int(np.count_nonzero(negative))
+        self.zero_count += int(batch.size) - n_positive - n_negative
+        if n_positive + n_negative == 0:
+            return
+        if n_negative == 0:
+            nonzero = batch if n_positive == batch.size else batch[positive]
+        else:
+            nonzero = batch[positive | negative]
+        self._insert(nonzero, n_positive, n_negative)
+
+    def _insert(self, nonzero: np.ndarray, n_positive: int, n_negative: int) -> None:
+        """Insert non-zero values (arrival order kept), reproducing the SDK's scale-change sequence."""
+        scale = self._index_scale
+        if n_negative == 0:
+            pos_values, neg_values = nonzero, _EMPTY_F
+        elif n_positive == 0:
+            pos_values, neg_values = _EMPTY_F, -nonzero
+        else:
+            pos_values, neg_values = nonzero[nonzero > 0], -nonzero[nonzero < 0]
+        pos_index = map_to_index(pos_values, scale) if pos_values.size else _EMPTY
+        neg_index = map_to_index(neg_values, scale) if neg_values.size else _EMPTY
+        change = max(
+            _side_change(self.positive_offset, self.positive_counts, pos_index, self.max_size),
+            _side_change(self.negative_offset, self.negative_counts, neg_index, self.max_size),
+        )
+        if scale <= 0 or scale - change >= 1:
+            self._apply(pos_index, neg_index, change)
+            return
+        # The batch takes the scale from the logarithm mapping (scale >= 1) to the exponent mapping
+        # (scale <= 0). The SDK maps every value at the scale current when it arrives, and the two mappings
+        # disagree by one bucket for values within a few ulps below a power of two, so find the value that
+        # triggers the crossing, insert the values before it as the SDK did, then continue at the new scale.
+        trigger = self._crossing_position(nonzero, pos_index, neg_index)
+        head_positive = int(np.count_nonzero(nonzero[:trigger] > 0))
+        self._apply(pos_index[:head_positive], neg_index[: trigger - head_positive], None)
+        value = float(nonzero[trigger])
+        index = int(map_to_index(np.array([abs(value)]), self._index_scale)[0])
+        if value > 0:
+            offset, counts = self.positive_offset, self.positive_counts
+        else:
+            offset, counts = self.negative_offset, self.negative_counts
+        low, high = min(index, offset), max(index, offset + counts.size - 1)
+        if counts.size == 0:
+            low = high = index
+        self.downscale(scale_change(low, high, self.max_size))
+        rest = nonzero[trigger:]
+        self._insert(rest, int(np.count_nonzero(rest > 0)), int(np.count_nonzero(rest < 0)))
+
+    def _crossing_position(self, nonzero: np.ndarray, pos_index: np.ndarray, neg_index: np.ndarray) -> int:
+        """Position of the first value whose arrival makes either side's range too wide for scale 1."""
+        shift = self._index_scale - 1
+        first = nonzero.size
+        for side_mask, index, offset, counts in (
+            (nonzero > 0, pos_index, self.positive_offset, self.positive_counts),
+            (nonzero < 0, neg_index, self.negative_offset, self.negative_counts),
+        ):
+            if index.size == 0:
+                continue
+            low = np.full(nonzero.size, _BIG, dtype=np.int64)
+            high = np.full(nonzero.size, -_BIG, dtype=np.int64)
+            low[side_mask] = index
+            high[side_mask] = index
+            if counts.size:
+                low[0] = min(low[0], offset)
+                high[0] = max(high[0], offset + counts.size - 1)
+            np.minimum.accumulate(low, out=low)
+            np.maximum.accumulate(high, out=high)
+            too_wide = np.flatnonzero((high >> shift) - (low >> shift) >= self.max_size)
+            if too_wide.size:
+                first = min(first, int(too_wide[0]))
+        return first
+
+    def _apply(self, pos_index: np.ndarray, neg_index: np.ndarray, change: int | None) -> None:
+        """Downscale by ``change`` (computed if None), then add indices given at the current scale."""
+        if change is None:
+            change = max(
+                _side_change(self.positive_offset, self.positive_counts, pos_index, self.max_size),
+                _side_change(self.negative_offset, self.negative_counts, neg_index, self.max_size),
+            )
+        if change:
+            self.downscale(change)
+            pos_index = pos_index >> change
+            neg_index = neg_index >> change
+        self.positive_offset, self.positive_counts = _add_indices(
+            self.positive_offset, self.positive_counts, pos_index
+        )
+        self.negative_offset, self.negative_counts = _add_indices(
+            self.negative_offset, self.negative_counts, neg_index
+        )
+
+    def downscale(self, by: int) -> None:
+        """Lower the scale by ``by`` steps, merging each run of ``2**by`` adjacent buckets into one.
+
+        Raises:
+            ValueError: if ``by`` is negative or the scale would drop below -10.
+        """
+        if by < 0 or self._index_scale - by < MIN_SCALE:
+            raise ValueError(
+                f"by must be in [0, {self._index_scale - MIN_SCALE}] at scale {self._index_scale}, got {by}"
+            )
+        if by == 0:
+            return
+        self.positive_offset, self.positive_counts = _downscale(
+            self.positive_offset, self.positive_counts, by
+        )
+        self.negative_offset, self.negative_counts = _downscale(
+            self.negative_offset, self.negative_counts, by
+        )
+        self._index_scale -= by
+
+    def merge(self, other: ExponentialHistogram) -> None:
+        """Add ``other`` into this histogram, in place, at the common (smaller) scale.
+
+        Both bucket sets are brought to ``min(self.scale, other.scale)`` and the scale is lowered further
+        until each sign fits ``self.max_size`` buckets, as the SDK does when it merges cumulative points.
+        ``h(a).merge(h(b))`` equals ``h(a ++ b)`` whenever the value-by-value SDK would have placed every
+        value at the same index regardless of when it arrived (all data except values within a few ulps
+        below a power of two once the scale reaches 0; see the class docstring).
+
+        Raises:
+            TypeError: if ``other`` is not an ``ExponentialHistogram``.
+        """
+        if not isinstance(other, ExponentialHistogram):
+            raise TypeError(f"other must be an ExponentialHistogram, got {type(other).__name__}")
+        if other.count == 0:
+            return
+        self.count += other.count
+        self.sum += other.sum
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        self.zero_count += other.zero_count
+        if other.positive_counts.size == 0 and other.negative_counts.size == 0:
+            return
+        target = min(self._index_scale, other._index_scale)
+        shift = other._index_scale - target
+        pos_offset, pos_counts = _downscale(other.positive_offset, other.positive_counts, shift)
+        neg_offset, neg_counts = _downscale(other.negative_offset, other.negative_counts, shift)
+        self.downscale(self._index_scale - target)
+        change = max(
+            _range_change(self.positive_offset, self.positive_counts, pos_offset, pos_counts, self.max_size),
+            _range_change(self.negative_offset, self.negative_counts, neg_offset, neg_counts, self.max_size),
+        )
+        if change:
+            self.downscale(change)
+            pos_offset, pos_counts = _downscale(pos_offset, pos_counts, change)
+            neg_offset, neg_counts = _downscale(neg_offset, neg_counts, change)
+        self.positive_offset, self.positive_counts = _add_counts(
+            self.positive_offset, self.positive_counts, pos_offset, pos_counts
+        )
+        self.negative_offset, self.negative_counts = _add_counts(
+            self.negative_offset, self.negative_counts, neg_offset, neg_counts
+        )
+
+    def copy(self) -> ExponentialHistogram:
+        """Return an independent deep copy."""
+        clone = ExponentialHistogram.__new__(ExponentialHistogram)
+        clone.__dict__.update(self.__dict__)
+        clone.positive_counts = self.positive_counts.copy()
+        clone.negative_counts = self.negative_counts.copy()
+        return clone
+
+    # ------------------------------------------------------------------ reading
+    def bucket_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(lower, upper, counts)`` of every bucket in ascending value order.
+
+        Negative buckets first (most negative first), then the zero bucket (``lower = upper = 0``, always
+        present, count ``zero_count``), then the positive buckets. A positive bucket holds
+        ``(lower, upper]``, a negative one ``[lower, upper)``. The lowest bucket of a scale also holds every
+        subnormal value, so its bound towards zero is 0; the bucket of the largest doubles may have an
+        infinite upper bound. ``quantile`` and ``cdf`` clip bounds to ``[min, max]``.
+        """
+        return _edges(
+            self._index_scale,
+            self.negative_offset,
+            self.negative_counts,
+            self.zero_count,
+            self.positive_offset,
+            self.positive_counts,
+        )
+
+    def quantile(self, q: float | np.ndarray | Sequence[float]) -> float | np.ndarray:
+        """Estimate the ``q``-quantile(s) (``0 <= q <= 1``); NaN when the histogram is empty.
+
+        The bucket holding rank ``q * count`` is found from the cumulative counts and the value is
+        interpolated geometrically inside it (uniform in log scale; bucket bounds clipped to ``[min, max]``).
+        ``q = 0`` and ``q = 1`` return ``min`` and ``max``. The estimate lies in the same bucket as the sample
+        quantile ``np.quantile(data, q, method="inverted_cdf")``, so its relative error is below
+        ``base - 1 = 2**(2**-scale) - 1`` (exact for zeros).
+
+        Raises:
+            ValueError: if a ``q`` is outside ``[0, 1]`` or NaN.
+        """
+        qs = np.asarray(q, dtype=np.float64)
+        if not np.all((qs >= 0) & (qs <= 1)):
+            raise ValueError(f"q must be in [0, 1], got {q!r}")
+        if self.count == 0:
+            out = np.full(qs.shape, np.nan)
+            return float(out) if out.ndim == 0 else out
+        lower, upper, counts = self._clipped_edges()
+        cumulative = np.cumsum(counts)
+        target = qs * self.count
+        bucket = np.minimum(np.searchsorted(cumulative, target, side="left"), counts.size - 1)
+        before = cumulative[bucket] - counts[bucket]
+        in_bucket = np.maximum(counts[bucket], 1)
+        fraction = np.clip((target - before) / in_bucket, 0.0, 1.0)
+        low, high = lower[bucket], upper[bucket]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            geometric = low * (high / low) ** fraction
+        out = np.where(low == 0.0, 0.0, geometric)
+        out = np.where(qs <= 0.0, self.min, np.where(qs >= 1.0, self.max, out))
+        out = np.clip(out, self.min, self.max)
+        return float(out) if out.ndim == 0 else out
+
+    def cdf(self, x: float | np.ndarray | Sequence[float]) -> float | np.ndarray:
+        """Estimate the fraction of values ``<= x``; NaN when the histogram is empty.
+
+        Whole buckets below ``x`` count fully; the bucket containing ``x`` counts in proportion to the log
+        distance covered (the inverse of ``quantile``). The error is at most the mass of that one bucket.
+        """
+        xs = np.asarray(x, dtype=np.float64)
+        if self.count == 0:
+            out = np.full(xs.shape, np.nan)
+            return float(out) if out.ndim == 0 else out
+        lower, upper, counts = self._clipped_edges()
+        cumulative = np.cumsum(counts)
+        bucket = np.minimum(np.searchsorted(upper, xs, side="left"), counts.size - 1)
+        before = cumulative[bucket] - counts[bucket]
+        low, high = lower[bucket], upper[bucket]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fraction = np.log(xs / low) / np.log(high / low)
+        fraction = np.where(xs >= high, 1.0, np.where(xs <= low, 0.0, fraction))
+        fraction = np.nan_to_num(np.clip(fraction, 0.0, 1.0))
+        out = (before + counts[bucket] * fraction) / self.count
+        out = np.where(xs < self.min, 0.0, np.where(xs >= self.max, 1.0, out))
+        return float(out) if out.ndim == 0 else out
+
+    def _clipped_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lower, upper, counts = self.bucket_edges()
+        return np.clip(lower, self.min, self.max), np.clip(upper, self.min, self.max), counts
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Return a compact, JSON-friendly, versioned representation (non-finite floats as strings)."""
+        return {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "max_size": self.max_size,
+            "max_scale": self.max_scale,
+            "scale": self._index_scale,
+            "count": self.count,
+            "sum": _float_out(self.sum),
+            "min": _float_out(self.min),
+            "max": _float_out(self.max),
+            "zero_count": self.zero_count,
+            "positive": {"offset": self.positive_offset, "counts": self.positive_counts.tolist()},
+            "negative": {"offset": self.negative_offset, "counts": self.negative_counts.tolist()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExponentialHistogram:
+        """Rebuild a histogram from :meth:`to_dict` output, validating every field.
+
+        Raises:
+            ValueError: naming the field, on an unknown format or version, a missing or mistyped field,
+                negative or untrimmed counts, or counts that do not add up to ``count``.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"exponential histogram must be a mapping, got {type(data).__name__}")
+        if data.get("format") != _FORMAT:
+            raise ValueError(f"format must be {_FORMAT!r}, got {data.get('format')!r}")
+        if data.get("version") != _FORMAT_VERSION:
+            raise ValueError(f"unsupported exponential histogram version {data.get('version')!r}")
+        hist = cls(max_size=_int_field(data, "max_size"), max_scale=_int_field(data, "max_scale"))
+        scale = _int_field(data, "scale")
+        if not MIN_SCALE <= scale <= hist.max_scale:
+            raise ValueError(f"scale must be in [{MIN_SCALE}, {hist.max_scale}], got {scale}")
+        hist._index_scale = scale
+        hist.count = _int_field(data, "count", minimum=0)
+        hist.zero_count = _int_field(data, "zero_count", minimum=0)
+        hist.sum = _float_in(data, "sum")
+        hist.min = _float_in(data, "min")
+        hist.max = _float_in(data, "max")
+        for side in ("positive", "negative"):
+            offset, counts = _side_in(data, side, hist.max_size)
+            setattr(hist, f"{side}_offset", offset)
+            setattr(hist, f"{side}_counts", counts)
+        total = hist.zero_count + int(hist.positive_counts.sum()) + int(hist.negative_counts.sum())
+        if total != hist.count:
+            raise ValueError(f"count is {hist.count} but zero_count and bucket counts add up to {total}")
+        if hist.count and not hist.min <= hist.max:
+            raise ValueError(f"min ({hist.min}) must not exceed max ({hist.max})")
+        return hist
+
+    # ------------------------------------------------------------------ dunder
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExponentialHistogram):
+            return NotImplemented
+        return (
+            self.max_size == other.max_size
+            and self.max_scale == other.max_scale
+            and self._index_scale == other._index_scale
+            and self.count == other.count
+            and self.zero_count == other.zero_count
+            and _same_float(self.sum, other.sum)
+            and _same_float(self.min, other.min)
+            and _same_float(self.max, other.max)
+            and self.positive_offset == other.positive_offset
+            and self.negative_offset == other.negative_offset
+            and np.array_equal(self.positive_counts, other.positive_counts)
+            and np.array_equal(self.negative_counts, other.negative_counts)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (
+            f"ExponentialHistogram(max_size={self.max_size}, max_scale={self.max_scale}, scale={self.scale}, "
+            f"count={self.count}, zero_count={self.zero_count}, positive={self.positive_counts.size} buckets, "
+            f"negative={self.negative_counts.size} buckets)"
+        )
+
+
+def aligned_buckets(histograms: Sequence[ExponentialHistogram]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Put several histograms on one bucket grid, for comparing distributions (drift statistics).
+
+    Every histogram is brought to the smallest scale among them (no ``max_size`` limit applies: nothing is
+    stored), and the union of their index ranges is used on each side.
+
+    Returns:
+        ``(lower, upper, counts)`` where ``lower`` / ``upper`` are the bucket bounds in ascending value order
+        (as :meth:`ExponentialHistogram.bucket_edges`, zero bucket included) and ``counts`` has one row per
+        histogram.
+
+    Raises:
+        ValueError: if ``histograms`` is empty.
+    """
+    if not histograms:
+        raise ValueError("histograms must not be empty")
+    scale = min(h._index_scale for h in histograms)
+    sides: dict[str, list[tuple[int, np.ndarray]]] = {"positive": [], "negative": []}
+    for h in histograms:
+        for side in sides:
+            offset, counts = getattr(h, f"{side}_offset"), getattr(h, f"{side}_counts")
+            sides[side].append(_downscale(offset, counts, h._index_scale - scale))
+    grids = {}
+    for side, parts in sides.items():
+        present = [(o, c) for o, c in parts if c.size]
+        low = min((o for o, _ in present), default=0)
+        high = max((o + c.size - 1 for o, c in present), default=-1)
+        grid = np.zeros((len(parts), high - low + 1), dtype=np.int64)
+        for row, (o, c) in enumerate(parts):
+            grid[row, o - low : o - low + c.size] = c
+        grids[side] = (low, grid)
+    neg_low, neg_grid = grids["negative"]
+    pos_low, pos_grid = grids["positive"]
+    lower, upper, _ = _edges(scale, neg_low, neg_grid[0], 0, pos_low, pos_grid[0])
+    zeros = np.array([[h.zero_count] for h in histograms], dtype=np.int64)
+    counts = np.concatenate([neg_grid[:, ::-1], zeros, pos_grid], axis=1)
+    return lower, upper, counts
+
+
+# ---------------------------------------------------------------------- private helpers
+def _edges(
+    scale: int,
+    neg_offset: int,
+    neg_counts: np.ndarray,
+    zero_count: int,
+    pos_offset: int,
+    pos_counts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # The SDK puts every value at or below the smallest normal double into the lowest bucket of the scale:
+    # that bucket reaches down to 0.
+    lowest = (_MIN_NORMAL_EXPONENT << scale) - 1 if scale > 0 else (_MIN_NORMAL_EXPONENT - 1) >> -scale
+    neg_indices = neg_offset + np.arange(neg_counts.size + 1)
+    pos_indices = pos_offset + np.arange(pos_counts.size + 1)
+    neg_bounds = np.where(neg_indices <= lowest, 0.0, bucket_lower_bounds(neg_indices, scale))
+    pos_bounds = np.where(pos_indices <= lowest, 0.0, bucket_lower_bounds(pos_indices, scale))
+    lower = np.concatenate([-neg_bounds[1:][::-1], [0.0], pos_bounds[:-1]])
+    upper = np.concatenate([-neg_bounds[:-1][::-1], [0.0], pos_bounds[1:]])
+    counts = np.concatenate([neg_counts[::-1], np.array([zero_count], dtype=np.int64), pos_counts])
+    return lower, upper, counts.astype(np.int64, copy=False)
+
+
+def _side_change(offset: int, counts: np.ndarray, index: np.ndarray, max_size: int) -> int:
+    """Scale change needed for a side holding ``counts`` at ``offset`` to also hold ``index``."""
+    if index.size == 0:
+        return 0
+    low, high = int(index.min()), int(index.max())
+    if counts.size:
+        low, high = min(low, offset), max(high, offset + counts.size - 1)
+    return scale_change(low, high, max_size)
+
+
+def _range_change(
+    offset_a: int, counts_a: np.ndarray, offset_b: int, counts_b: np.ndarray, max_size: int
+) -> int:
+    """Scale change needed for the union of two bucket ranges at the same scale."""
+    ranges = [(o, o + c.size - 1) for o, c in ((offset_a, counts_a), (offset_b, counts_b)) if c.size]
+    if not ranges:
+        return 0
+    return scale_change(min(r[0] for r in ranges), max(r[1] for r in ranges), max_size)
+
+
+def _add_indices(offset: int, counts: np.ndarray, index: np.ndarray) -> tuple[int, np.ndarray]:
+    """Count ``index`` (one entry per value) into the contiguous ``counts`` starting at ``offset``."""
+    if index.size == 0:
+        return offset, counts
+    low, high = int(index.min()), int(index.max())
+    if counts.size:
+        low, high = min(low, offset), max(high, offset + counts.size - 1)
+    merged = np.bincount(index - low, minlength=high - low + 1).astype(np.int64, copy=False)
+    if counts.size:
+        merged[offset - low : offset - low + counts.size] += counts
+    return low, merged
+
+
+def _add_counts(
+    offset_a: int, counts_a: np.ndarray, offset_b: int, counts_b: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """Add two contiguous bucket-count arrays given at the same scale."""
+    if counts_b.size == 0:
+        return offset_a, counts_a
+    if counts_a.size == 0:
+        return offset_b, counts_b.copy()
+    low = min(offset_a, offset_b)
+    high = max(offset_a + counts_a.size, offset_b + counts_b.size)
+    merged = np.zeros(high - low, dtype=np.int64)
+    merged[offset_a - low : offset_a - low + counts_a.size] += counts_a
+    merged[offset_b - low : offset_b - low + counts_b.size] += counts_b
+    return low, merged
+
+
+def _downscale(offset: int, counts: np.ndarray, by: int) -> tuple[int, np.ndarray]:
+    """Merge each run of ``2**by`` adjacent buckets; an empty side keeps offset 0 (as in the SDK)."""
+    if counts.size == 0:
+        return 0, counts
+    if by == 0:
+        return offset, counts
+    shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
+    starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
+    return int(shifted[0]), np.add.reduceat(counts, starts).astype(np.int64, copy=False)
+
+
+def _same_float(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _float_out(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+def _float_in(data: Mapping[str, Any], key: str) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{key} must be a number (or 'inf', '-inf', 'nan'), got {value!r}")
+    if isinstance(value, str) and value not in ("inf", "-inf", "nan"):
+        raise ValueError(f"{key} must be a number (or 'inf', '-inf', 'nan'), got {value!r}")
+    return float(value)
+
+
+def _int_field(data: Mapping[str, Any], key: str, minimum: int | None = None) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{key} must be >= {minimum}, got {value}")
+    return value
+
+
+def _side_in(data: Mapping[str, Any], side: str, max_size: int) -> tuple[int, np.ndarray]:
+    part = data.get(side)
+    if not isinstance(part, Mapping):
+        raise ValueError(f"{side} must be a mapping with 'offset' and 'counts', got {part!r}")
+    offset = _int_field(part, "offset")
+    raw = part.get("counts")
+    if not isinstance(raw, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in raw):
+        raise ValueError(f"{side}.counts must be a list of integers")
+    counts = np.array(raw, dtype=np.int64)
+    if counts.size > max_size:
+        raise ValueError(f"{side}.counts has {counts.size} buckets, more than max_size={max_size}")
+    if counts.size and (counts.min() < 0 or counts[0] == 0 or counts[-1] == 0):
+        raise ValueError(f"{side}.counts must be non-negative with non-zero first and last buckets")
+    if counts.size == 0 and offset != 0:
+        raise ValueError(f"{side}.offset must be 0 when {side}.counts is empty, got {offset}")
+    return offset, counts

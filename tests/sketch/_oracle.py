@@ -1,0 +1,96 @@
+"""Drive the OTel Python SDK's exponential histogram aggregation directly, as the test oracle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics._internal.aggregation import (
+    AggregationTemporality,
+    _ExponentialBucketHistogramAggregation,
+)
+from opentelemetry.sdk.metrics._internal.exemplar import SimpleFixedSizeExemplarReservoir
+from opentelemetry.sdk.metrics._internal.measurement import Measurement
+
+__all__ = ["SdkPoint", "sdk_aggregate", "sdk_cumulative"]
+
+
+@dataclass(frozen=True)
+class SdkPoint:
+    """The parts of an SDK ExponentialHistogramDataPoint we compare, with count lists trimmed."""
+
+    scale: int
+    zero_count: int
+    positive_offset: int
+    positive_counts: tuple[int, ...]
+    negative_offset: int
+    negative_counts: tuple[int, ...]
+    count: int
+    sum: float
+    min: float
+    max: float
+
+
+def _aggregation(max_size: int, max_scale: int) -> _ExponentialBucketHistogramAggregation:
+    return _ExponentialBucketHistogramAggregation(
+        attributes={},
+        reservoir_builder=lambda **_: SimpleFixedSizeExemplarReservoir(size=1),
+        instrument_aggregation_temporality=AggregationTemporality.DELTA,
+        start_time_unix_nano=0,
+        max_size=max_size,
+        max_scale=max_scale,
+    )
+
+
+def _feed(aggregation: _ExponentialBucketHistogramAggregation, values: Iterable[float]) -> None:
+    context = Context()
+    for value in values:
+        aggregation.aggregate(Measurement(float(value), 0, None, context), should_sample_exemplar=False)
+
+
+def _trim(offset: int, counts: list[int]) -> tuple[int, tuple[int, ...]]:
+    """The SDK pads its backing array with zeros after the last bucket; an empty side is offset 0, [0]."""
+    trimmed = list(counts)
+    while trimmed and trimmed[-1] == 0:
+        trimmed.pop()
+    if not trimmed:
+        return 0, ()
+    assert trimmed[0] != 0, "SDK counts start with an empty bucket"
+    return offset, tuple(trimmed)
+
+
+def _point(point) -> SdkPoint:  # an SDK ExponentialHistogramDataPoint
+    pos_offset, pos = _trim(point.positive.offset, point.positive.bucket_counts)
+    neg_offset, neg = _trim(point.negative.offset, point.negative.bucket_counts)
+    return SdkPoint(
+        scale=point.scale,
+        zero_count=point.zero_count,
+        positive_offset=pos_offset,
+        positive_counts=pos,
+        negative_offset=neg_offset,
+        negative_counts=neg,
+        count=point.count,
+        sum=float(point.sum),
+        min=float(point.min),
+        max=float(point.max),
+    )
+
+
+def sdk_aggregate(values: Iterable[float], max_size: int = 160, max_scale: int = 20) -> SdkPoint | None:
+    """Feed ``values`` one by one to a fresh SDK aggregation and collect a delta point (None if no values)."""
+    aggregation = _aggregation(max_size, max_scale)
+    _feed(aggregation, values)
+    point = aggregation.collect(AggregationTemporality.DELTA, 1)
+    return None if point is None else _point(point)
+
+
+def sdk_cumulative(batches: Iterable[Iterable[float]], max_size: int = 160, max_scale: int = 20) -> SdkPoint:
+    """Feed batches with a cumulative collect after each (the SDK's own merge path); return the last point."""
+    aggregation = _aggregation(max_size, max_scale)
+    point = None
+    for when, batch in enumerate(batches, start=1):
+        _feed(aggregation, batch)
+        point = aggregation.collect(AggregationTemporality.CUMULATIVE, when)
+    assert point is not None
+    return _point(point)
