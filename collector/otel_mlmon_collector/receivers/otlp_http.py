@@ -29,6 +29,7 @@ _PATHS = {spec_for(s).http_path: s for s in ("traces", "metrics", "logs")}
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
 _READ_CHUNK = 1 << 20
+_DISCARD_CAP = 8 << 20  # bodies we refuse are read and dropped up to this size (or the limit), then we close
 
 
 class _TooLarge(Exception):
@@ -201,6 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0:
             raise ValueError("negative Content-Length")
         if length > limit:
+            self._discard_body()
             raise _TooLarge(f"request body of {length} bytes exceeds the limit of {limit} bytes")
         body = self.rfile.read(length)
         if len(body) != length:
@@ -227,8 +229,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _discard_body(self) -> None:
+        """Read and drop a body we will not use, so the client reads our answer; close if it is huge."""
         length = self.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) <= self.server.receiver.max_request_bytes:
+        cap = max(self.server.receiver.max_request_bytes, _DISCARD_CAP)
+        if length and length.isdigit() and int(length) <= cap:
             remaining = int(length)
             while remaining > 0:
                 chunk = self.rfile.read(min(remaining, _READ_CHUNK))

@@ -1,0 +1,280 @@
+"""Fixtures for the collector tests: a collector on free loopback ports, and the real backends (session-scoped).
+
+Backends are found under ``.ci/.cache`` (installed by ``.ci/install-backends``) or through
+``OTEL_MLMON_VICTORIA_METRICS_BIN`` and ``OTEL_MLMON_PHOENIX_BIN``. When one cannot start, the tests that need it
+fail if ``CI`` is set (a silent skip in CI is not a pass) and are skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from otel_mlmon_collector import Collector
+from otel_mlmon_collector.config import Config, parse_config
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".ci" / ".cache"
+VM_BIN_ENV = "OTEL_MLMON_VICTORIA_METRICS_BIN"
+PHOENIX_BIN_ENV = "OTEL_MLMON_PHOENIX_BIN"
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_config(**overrides: Any) -> Config:
+    """A configuration on free loopback ports, self-metrics off unless asked, plus the given sections."""
+    data: dict[str, Any] = {
+        "receivers": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}},
+        "health": {"endpoint": "127.0.0.1:0"},
+        "self_metrics": {"enabled": False},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return parse_config(data, env={})
+
+
+test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture
+def make_collector() -> Iterator[Callable[..., Collector]]:
+    """Build and start collectors; every one still running is shut down after the test."""
+    started: list[Collector] = []
+
+    def make(config: Config | None = None, **kwargs: Any) -> Collector:
+        collector = Collector(config or test_config(), **kwargs)
+        collector.start()
+        started.append(collector)
+        return collector
+
+    yield make
+    for collector in started:
+        collector.shutdown(5.0)
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what} (last value: {last!r})")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"backend unavailable in CI: {reason}")
+    pytest.skip(reason)
+
+
+def _http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+class _Process:
+    """A backend process we started, with its log file for error messages."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None, log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - kept open for the process's lifetime
+        self.popen = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, url: str, timeout: float, name: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                self.stop()
+                _unavailable(f"{name} exited with {self.popen.returncode}: {self.tail()}")
+            if _http_get(url, timeout=2.0)[0] == 200:
+                return
+            time.sleep(0.3)
+        self.stop()
+        _unavailable(f"{name} not ready at {url} after {timeout} s: {self.tail()}")
+
+    def tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-1500:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._log.close()
+
+
+class VictoriaMetrics:
+    """A VictoriaMetrics process on a loopback port: OTLP/HTTP metrics in, PromQL out; can stop and restart."""
+
+    def __init__(self, binary: str, workdir: Path, port: int | None = None) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: _Process | None = None
+        self._starts = 0
+
+    @property
+    def otlp_metrics_url(self) -> str:
+        return f"{self.base_url}/opentelemetry/v1/metrics"
+
+    def start(self) -> None:
+        """Start (or restart) on the same port and data directory; wait until healthy."""
+        self._starts += 1
+        args = [
+            self.binary,
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            f"-storageDataPath={self.workdir / 'data'}",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+            "-loggerLevel=WARN",
+        ]
+        self.process = _Process(args, None, self.workdir / f"vm.{self._starts}.log")
+        self.process.wait_ready(f"{self.base_url}/health", 60, "VictoriaMetrics")
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL)."""
+        if self.process is not None:
+            self.process.stop()
+
+    def force_flush(self) -> None:
+        _http_get(f"{self.base_url}/internal/force_flush")
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Run an instant PromQL query and return ``data.result``."""
+        status, body = _http_get(f"{self.base_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        if status != 200:
+            raise AssertionError(f"query {promql!r} answered {status}: {body[:500]!r}")
+        return json.loads(body)["data"]["result"]
+
+    def poll(self, promql: str, timeout: float = 30.0, count: int = 1) -> list[dict[str, Any]]:
+        """Flush and query until at least ``count`` series come back."""
+
+        def attempt() -> list[dict[str, Any]] | None:
+            self.force_flush()
+            result = self.query(promql)
+            return result if len(result) >= count else None
+
+        return wait_until(attempt, timeout, 0.5, f"VictoriaMetrics series for {promql!r}")
+
+
+def _vm_binary() -> str:
+    binary = os.environ.get(VM_BIN_ENV) or str(
+        CACHE / "victoria-metrics" / "usr" / "bin" / "victoria-metrics"
+    )
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        _unavailable(
+            f"VictoriaMetrics binary not found at {binary} (run .ci/install-backends or set {VM_BIN_ENV})"
+        )
+    return binary
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    """VictoriaMetrics on a free loopback port for the whole session."""
+    vm = VictoriaMetrics(_vm_binary(), tmp_path_factory.mktemp("victoria-metrics"))
+    vm.start()
+    yield vm
+    vm.stop()
+
+
+@pytest.fixture
+def own_victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """A VictoriaMetrics of this test alone (for tests that stop and restart the downstream)."""
+    vm = VictoriaMetrics(_vm_binary(), tmp_path)
+    vm.start()
+    yield vm
+    vm.stop()
+
+
+@dataclass
+class Phoenix:
+    """A running Arize Phoenix: OTLP/HTTP traces in, REST spans out."""
+
+    base_url: str
+    process: _Process
+
+    @property
+    def otlp_traces_url(self) -> str:
+        return f"{self.base_url}/v1/traces"
+
+    def spans(self, project: str) -> list[dict[str, Any]]:
+        """Return the spans Phoenix stored for ``project`` (empty while it does not exist yet)."""
+        status, body = _http_get(
+            f"{self.base_url}/v1/projects/{urllib.parse.quote(project)}/spans?limit=1000"
+        )
+        if status != 200:
+            return []
+        return json.loads(body).get("data", [])
+
+
+@pytest.fixture(scope="session")
+def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
+    """Start Arize Phoenix on free loopback ports for the whole session."""
+    binary = os.environ.get(PHOENIX_BIN_ENV) or str(CACHE / "phoenix-venv" / "bin" / "phoenix")
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        _unavailable(f"Phoenix not found at {binary} (run .ci/install-backends or set {PHOENIX_BIN_ENV})")
+    workdir = tmp_path_factory.mktemp("phoenix")
+    port, grpc_port = free_port(), free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "PHOENIX_", "VIRTUAL_ENV", "PYTHON"))
+    }
+    env.update(
+        PHOENIX_HOST="127.0.0.1",
+        PHOENIX_PORT=str(port),
+        PHOENIX_GRPC_PORT=str(grpc_port),
+        PHOENIX_WORKING_DIR=str(workdir / "data"),
+        PHOENIX_TELEMETRY_ENABLED="false",
+    )
+    process = _Process([binary, "serve"], env, workdir / "phoenix.log")
+    ph = Phoenix(f"http://127.0.0.1:{port}", process)
+    process.wait_ready(f"{ph.base_url}/healthz", 120, "Phoenix")
+    yield ph
+    process.stop()
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    """A temporary directory removed after the test."""
+    path = Path(tempfile.mkdtemp(prefix="otel-mlmon-collector-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
