@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from otel_mlmon.adapters._api import batch_size, read_features, read_outputs
 from otel_mlmon.adapters._base import Adapter, Column, Outputs, Table, UnsupportedInput
-from otel_mlmon.adapters._outputs import PROBABILITY_ATOL, is_probability
+from otel_mlmon.adapters._outputs import is_probability
 from otel_mlmon.adapters._registry import register
 
 __all__ = [
-    "PROBABILITY_ATOL",
     "Adapter",
     "Column",
     "Outputs",

@@ -112,7 +112,10 @@ class NumpyAdapter:
         if a.ndim == 2 and (a.shape[1] > 1 or (names is not None and len(names) > 1)):
             if is_probability(a):
                 return combine([probability_column(single_output_name(names), a, classes)])
-            cols = resolve_names(names, a.shape[1], "output_", "output columns")
+            if names is not None and len(names) == 1:  # one name for a multi-output matrix: a prefix
+                cols = [f"{names[0]}_{j}" for j in range(a.shape[1])]
+            else:
+                cols = resolve_names(names, a.shape[1], "output_", "output columns")
             return combine([output_columns(a, "output", None, column_names=cols)])
         if a.ndim > 2:
             raise UnsupportedInput(
