@@ -84,7 +84,7 @@ def test_other_objects_are_categorical_by_str():
 
 def test_mixed_scalars_and_sequences_raise():
     """A dict mixing scalars and sequences is an UnsupportedInput naming one of each."""
-    with pytest.raises(UnsupportedInput, match="'a'.*'b'"):
+    with pytest.raises(UnsupportedInput, match=r"'a'.*'b'"):
         read_features({"a": 1, "b": [1, 2]})
 
 

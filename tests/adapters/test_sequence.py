@@ -128,6 +128,6 @@ def test_unknown_object_raises_naming_type():
     class Blob:
         pass
 
-    with pytest.raises(UnsupportedInput, match="Blob.*supported: numpy arrays"):
+    with pytest.raises(UnsupportedInput, match=r"Blob.*supported: numpy arrays"):
         read_features(Blob())
     assert batch_size(Blob()) is None
