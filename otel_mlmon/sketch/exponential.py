@@ -309,8 +309,8 @@ class ExponentialHistogram:
         The bucket holding rank ``q * count`` is found from the cumulative counts and the value is
         interpolated geometrically inside it (uniform in log scale; bucket bounds clipped to ``[min, max]``).
         ``q = 0`` and ``q = 1`` return ``min`` and ``max``. The estimate lies in the same bucket as the sample
-        quantile ``np.quantile(data, q, method="inverted_cdf")``, so its relative error is below
-        ``base - 1 = 2**(2**-scale) - 1`` (exact for zeros).
+        quantile ``np.quantile(data, q, method="inverted_cdf")``, so for normal (not subnormal) values its
+        relative error is below ``base - 1 = 2**(2**-scale) - 1``; zeros are exact.
 
         Raises:
             ValueError: if a ``q`` is outside ``[0, 1]`` or NaN.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -52,7 +53,9 @@ columns = st.one_of(
 )
 max_sizes = st.one_of(st.integers(2, 20), st.just(160))
 max_scales = st.integers(-10, 20)
-oracle_settings = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# SKETCH_EXAMPLES raises the number of examples for a long soak run (default keeps the suite fast).
+EXAMPLES = int(os.environ.get("SKETCH_EXAMPLES", "150"))
+oracle_settings = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _sdk_or_reject(data: list[float], max_size: int, max_scale: int) -> SdkPoint:
