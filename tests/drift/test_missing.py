@@ -1,0 +1,51 @@
+"""Missing-rate method: the two-proportion z-test equals a 2x2 chi-square, with an effect-size gate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from otel_mlmon_collector.drift import MissingCounts, MissingRate
+from scipy import stats
+
+
+def test_z_test_p_value_equals_the_2x2_chi_square() -> None:
+    """The two-sided z-test p-value equals chi2_contingency without continuity correction on the 2x2 table."""
+    result = MissingRate(threshold=0.0).compare(
+        MissingCounts(2000, missing=60), MissingCounts(1500, missing=70)
+    )
+    _, p, _, _ = stats.chi2_contingency(np.array([[60, 1940], [70, 1430]]), correction=False)
+    assert result.p_value == pytest.approx(p, rel=1e-9)
+    assert result.score == pytest.approx(abs(70 / 1500 - 60 / 2000))
+
+
+def test_tiny_but_significant_change_at_a_million_rows_is_gated_out() -> None:
+    """1.00 % -> 1.05 % missing at 10^6 rows is significant but below the one-point gate: not drift."""
+    result = MissingRate().compare(MissingCounts(10**6, missing=10_000), MissingCounts(10**6, missing=10_500))
+    assert result.p_value < 0.001 and not result.detected
+
+
+def test_infinite_counts_are_tested_when_asked() -> None:
+    """counts='infinite' compares the inf shares and 'either' the sum of both."""
+    ref, cur = MissingCounts(1000, missing=10, infinite=0), MissingCounts(1000, missing=10, infinite=80)
+    assert not MissingRate().compare(ref, cur).detected
+    assert MissingRate(counts="infinite").compare(ref, cur).detected
+    assert MissingRate(counts="either").compare(ref, cur).score == pytest.approx(0.08)
+
+
+def test_all_missing_and_empty_windows_do_not_crash() -> None:
+    """All-missing windows on both sides give p = 1; an empty window is skipped; all-missing vs none is drift."""
+    both = MissingRate().compare(MissingCounts(100, missing=100), MissingCounts(50, missing=50))
+    assert both.p_value == 1.0 and not both.detected
+    empty = MissingRate().compare(MissingCounts(100), MissingCounts(0))
+    assert empty.skipped and math.isnan(empty.score)
+    assert MissingRate().compare(MissingCounts(100), MissingCounts(100, missing=100)).detected
+
+
+def test_missing_counts_validate_their_totals() -> None:
+    """More missing than total rows, or an unknown counts mode, is rejected at construction."""
+    with pytest.raises(ValueError, match="exceed total"):
+        MissingCounts(10, missing=8, infinite=3)
+    with pytest.raises(ValueError, match="counts must be"):
+        MissingRate(counts="nan")  # type: ignore[arg-type]
