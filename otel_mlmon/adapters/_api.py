@@ -18,15 +18,17 @@ from otel_mlmon.adapters._torch import TorchAdapter
 
 __all__ = ["batch_size", "read_features", "read_outputs"]
 
-# Order matters only where two adapters accept one type: numpy scalars go to numpy, not to scalars.
-for _adapter in (
-    NumpyAdapter(),
-    PandasAdapter(),
-    ArrowAdapter(),
-    TorchAdapter(),
-    MappingAdapter(),
-    SequenceAdapter(),
-    ScalarAdapter(),
+# Later registrations are tried first: numpy scalars go to numpy, not to scalars.
+for _adapter in reversed(
+    (
+        NumpyAdapter(),
+        PandasAdapter(),
+        ArrowAdapter(),
+        TorchAdapter(),
+        MappingAdapter(),
+        SequenceAdapter(),
+        ScalarAdapter(),
+    )
 ):
     register(_adapter)
 

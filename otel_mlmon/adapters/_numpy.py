@@ -92,11 +92,11 @@ class NumpyAdapter:
     @staticmethod
     def _columns(a: np.ndarray, names: list[str], categorical: Collection[str]) -> tuple[Column, ...]:
         if a.dtype.kind in "iuf":
-            floats = a if a.dtype == np.float64 else a.astype(np.float64)
+            floats = read_only(a if a.dtype == np.float64 else a.astype(np.float64))  # so are its slices
             return tuple(
                 column_from_numpy(n, a[:, j], categorical=True)
                 if n in categorical
-                else Column(n, read_only(floats[:, j]), "numeric")
+                else Column(n, floats[:, j], "numeric")
                 for j, n in enumerate(names)
             )
         return tuple(column_from_numpy(n, a[:, j], categorical=n in categorical) for j, n in enumerate(names))

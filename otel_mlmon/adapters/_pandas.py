@@ -122,8 +122,17 @@ class PandasAdapter:
                 ),
             )
         if isinstance(obj, pd.Series):
-            keys = [str(k) for k in obj.index]
-            check_unique(keys)
+            index = obj.index
+            if (
+                names is not None
+                and isinstance(index, pd.RangeIndex)
+                and index.start == 0
+                and index.step == 1
+            ):
+                keys = resolve_names(names, len(index), "f", "values of a Series row")
+            else:
+                keys = [str(k) for k in index]
+                check_unique(keys)
             values = obj.tolist()
             return Table(
                 1, tuple(column_from_value(k, v, categorical=k in categorical) for k, v in zip(keys, values))

@@ -17,8 +17,12 @@ _BY_TYPE: dict[type, Adapter | None] = {}
 
 
 def register(adapter: Adapter) -> None:
-    """Add an adapter; earlier registrations win when several accept a type."""
-    _ADAPTERS.append(adapter)
+    """Add an adapter, tried before those registered earlier (so a custom adapter can override a built-in).
+
+    Args:
+        adapter: an object implementing the :class:`~otel_mlmon.adapters.Adapter` protocol.
+    """
+    _ADAPTERS.insert(0, adapter)
     _BY_TYPE.clear()
 
 

@@ -138,6 +138,13 @@ def test_series_is_one_row_keyed_by_index():
     assert batch_size(row) == 1
 
 
+def test_series_row_with_default_index_takes_names():
+    """A Series row with the default 0..k-1 index is named by names=, like a 1-D array."""
+    table = read_features(pd.Series([1.0, 2.0]), names=["a", "b"])
+    assert table.names == ("a", "b")
+    assert read_features(pd.Series([1.0, 2.0])).names == ("0", "1")
+
+
 def test_series_row_missing_values():
     """Missing values in a Series row read as NaN (numbers) and None (strings)."""
     table = read_features(pd.Series({"x": np.nan, "s": None, "t": pd.NaT}, dtype=object))
