@@ -64,7 +64,7 @@ class HealthServer:
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="health", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="health", daemon=True
         )
         self._thread.start()
         _log.info("health endpoint on http://%s/health", self.endpoint)

@@ -88,7 +88,7 @@ class OtlpHttpReceiver:
         """Bind and serve on a background thread."""
         self._server = _Server(split_host_port(self.configured_endpoint), self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="otlp-http", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-http", daemon=True
         )
         self._thread.start()
         _log.info("OTLP/HTTP receiver listening on http://%s", self.endpoint)
