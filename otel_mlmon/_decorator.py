@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import wrapt
@@ -23,8 +23,10 @@ from otel_mlmon import conventions as conv
 from otel_mlmon._aggregate import InferenceStream
 from otel_mlmon._batch import infer_batch_size
 from otel_mlmon._faults import report_fault
-from otel_mlmon._registry import inference_stream
+from otel_mlmon._registry import inference_stream, summary_stream
+from otel_mlmon._summarize import Sampler
 from otel_mlmon._version import __version__
+from otel_mlmon.summary import SummaryConfig
 
 __all__ = ["Monitor", "monitor"]
 
@@ -54,7 +56,33 @@ class Monitor:
         trace: bool = True,
         tracer_provider: otel_trace.TracerProvider | None = None,
         meter_provider: otel_metrics.MeterProvider | None = None,
+        summaries: bool = True,
+        features: str | Callable[..., Any] | None = None,
+        outputs: str | Callable[[Any], Any] | None = None,
+        feature_names: Sequence[str] | None = None,
+        categorical: Collection[str] = (),
+        classes: Sequence[Any] | None = None,
+        sample_rate: float = 1.0,
+        max_rows: int | None = 1000,
+        summary_config: SummaryConfig | None = None,
     ) -> None:
+        if (
+            not isinstance(sample_rate, (int, float))
+            or isinstance(sample_rate, bool)
+            or not 0 <= sample_rate <= 1
+        ):
+            raise ValueError(f"monitor(sample_rate=...) must be a number in [0, 1], got {sample_rate!r}")
+        if max_rows is not None and (
+            not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 1
+        ):
+            raise ValueError(f"monitor(max_rows=...) must be a positive int or None, got {max_rows!r}")
+        for name, value in (("features", features), ("outputs", outputs)):
+            if value is not None and not isinstance(value, str) and not callable(value):
+                raise ValueError(f"monitor({name}=...) must be an argument name or a callable, got {value!r}")
+        if isinstance(categorical, str):
+            raise ValueError(
+                f"monitor(categorical=...) must be a collection of column names, got {categorical!r}"
+            )
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"monitor(model=...) must be a non-empty string naming the model, got {model!r}")
         if version is not None and not isinstance(version, str):
@@ -80,6 +108,15 @@ class Monitor:
         self.trace = trace
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
+        self.summaries = summaries
+        self.features = features
+        self.outputs = outputs
+        self.feature_names = list(feature_names) if feature_names is not None else None
+        self.categorical = frozenset(categorical)
+        self.classes = classes
+        self.sample_rate = float(sample_rate)
+        self.max_rows = max_rows
+        self.summary_config = summary_config or SummaryConfig()
 
     def __call__(self, func: F) -> F:
         return self.wrap(func)
@@ -98,7 +135,7 @@ class Monitor:
             kind = _Call.coroutine
         else:
             kind = _Call.sync
-        call = _Call(self, operation)
+        call = _Call(self, operation, target)
         wrapper = proxy(func, getattr(call, kind.__name__))
         wrapper._self_monitor = self  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
@@ -117,6 +154,15 @@ def monitor(
     trace: bool = True,
     tracer_provider: otel_trace.TracerProvider | None = None,
     meter_provider: otel_metrics.MeterProvider | None = None,
+    summaries: bool = True,
+    features: str | Callable[..., Any] | None = None,
+    outputs: str | Callable[[Any], Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+    categorical: Collection[str] = (),
+    classes: Sequence[Any] | None = None,
+    sample_rate: float = 1.0,
+    max_rows: int | None = 1000,
+    summary_config: SummaryConfig | None = None,
 ) -> Monitor:
     """Monitor a predict function: one span per call plus latency, throughput, error and usage metrics.
 
@@ -135,6 +181,19 @@ def monitor(
         trace: False to record metrics only (no span).
         tracer_provider: A tracer provider to use instead of the global one.
         meter_provider: A meter provider to use instead of the global one.
+        summaries: False to skip feature and prediction summaries (spans and inference metrics only).
+        features: Where the features are: the name of an argument, or ``f(args, kwargs) -> input``. Default:
+            the first positional argument (or the first keyword argument).
+        outputs: Where the predictions are in the return value: a key (dicts) or attribute name, or
+            ``f(result) -> outputs``. Default: the return value itself.
+        feature_names: Column names for inputs without their own (arrays); default the model's
+            ``feature_names_in_`` when the decorated function is a method of an estimator.
+        categorical: Names of numeric-looking columns to summarise as categories (integer codes).
+        classes: Class labels for probability outputs (default the model's ``classes_``).
+        sample_rate: Share of calls whose inputs and outputs enter the summaries (decided by trace id, so
+            consistent with trace sampling).
+        max_rows: At most this many rows (a uniform random subset) of one call enter the summaries.
+        summary_config: Sketch sizes (:class:`otel_mlmon.summary.SummaryConfig`).
 
     Raises:
         ValueError: on an invalid argument, at decoration time.
@@ -159,13 +218,22 @@ def monitor(
         trace=trace,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
+        summaries=summaries,
+        features=features,
+        outputs=outputs,
+        feature_names=feature_names,
+        categorical=categorical,
+        classes=classes,
+        sample_rate=sample_rate,
+        max_rows=max_rows,
+        summary_config=summary_config,
     )
 
 
 class _Call:
     """Per-decorated-function state and the four call paths (sync, coroutine, generator, async generator)."""
 
-    def __init__(self, config: Monitor, operation: str) -> None:
+    def __init__(self, config: Monitor, operation: str, target: Callable[..., Any]) -> None:
         self.config = config
         attrs = {conv.ATTR_MODEL_NAME: config.model}
         if config.version is not None:
@@ -181,6 +249,20 @@ class _Call:
         )
         self.stream: InferenceStream = inference_stream(config.meter_provider, attrs)
         self.batch_size = config.batch_size or infer_batch_size
+        self.summary = None
+        if config.summaries and config.sample_rate > 0:
+            self.summary = summary_stream(
+                config.meter_provider,
+                attrs,
+                config.summary_config,
+                feature_names=config.feature_names,
+                categorical=config.categorical,
+                classes=config.classes,
+                max_rows=config.max_rows,
+            )
+        self.sampler = Sampler(config.sample_rate)
+        self.features_of = _argument_getter(config.features, target)
+        self.outputs_of = _result_getter(config.outputs)
         self._bound = False
         self._next_bind = 0.0
         if config.meter_provider is not None:
@@ -198,6 +280,8 @@ class _Call:
             bridge = bridge_for(provider)
             if bridge is not None:
                 bridge.register(self.stream)
+                if self.summary is not None:
+                    bridge.register(self.summary)
                 self._bound = True
         except Exception as exc:  # noqa: BLE001
             report_fault("metrics", exc)
@@ -248,6 +332,26 @@ class _Call:
         except Exception as fault:  # noqa: BLE001
             report_fault("metrics", fault)
 
+    def _summarize(
+        self, span: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict, result: Any
+    ) -> None:
+        """Hand a sampled successful call's input and output to the summaries. Never raises."""
+        try:
+            trace_id = span.get_span_context().trace_id if span is not None else 0
+            if not self.sampler(trace_id):
+                return
+            owner = instance if instance is not None else getattr(wrapped, "__self__", None)
+            names = self.config.feature_names
+            if names is None and owner is not None:
+                names = getattr(owner, "feature_names_in_", None)
+            classes = self.config.classes
+            if classes is None and owner is not None:
+                classes = getattr(owner, "classes_", None)
+            outputs = self.outputs_of(result) if result is not _NO_RESULT else None
+            self.summary.offer(self.features_of(args, kwargs, instance), outputs, names, classes)
+        except Exception as exc:  # noqa: BLE001
+            report_fault("summaries", exc)
+
     @staticmethod
     def _attach(span: Any) -> object | None:
         if span is None:
@@ -282,6 +386,8 @@ class _Call:
         duration = _perf_counter() - start
         self._detach(token)
         self._finish(span, rows, duration, None)
+        if self.summary is not None:
+            self._summarize(span, wrapped, instance, args, kwargs, result)
         return result
 
     async def coroutine(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -298,13 +404,15 @@ class _Call:
         duration = _perf_counter() - start
         self._detach(token)
         self._finish(span, rows, duration, None)
+        if self.summary is not None:
+            self._summarize(span, wrapped, instance, args, kwargs, result)
         return result
 
     def generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         # Calling a generator function runs none of its body: the span starts at the first next().
-        return self._iterate(wrapped(*args, **kwargs), args, kwargs)
+        return self._iterate(wrapped(*args, **kwargs), wrapped, instance, args, kwargs)
 
-    def _iterate(self, gen: Any, args: tuple, kwargs: dict) -> Any:
+    def _iterate(self, gen: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         # The span is made current only around each step of the inner generator: a context token is never held
         # across a ``yield``, which is what causes "Failed to detach context" when a consumer stops early.
         span, rows = self._start(args, kwargs)
@@ -338,11 +446,14 @@ class _Call:
             raise
         finally:
             self._finish(span, rows if rows is not None else items, _perf_counter() - start, error)
+            if self.summary is not None and error is None:
+                # A stream's items are not one prediction per input row: summarise its input only.
+                self._summarize(span, wrapped, instance, args, kwargs, _NO_RESULT)
 
     def async_generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        return self._aiterate(wrapped(*args, **kwargs), args, kwargs)
+        return self._aiterate(wrapped(*args, **kwargs), wrapped, instance, args, kwargs)
 
-    async def _aiterate(self, agen: Any, args: tuple, kwargs: dict) -> Any:
+    async def _aiterate(self, agen: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         span, rows = self._start(args, kwargs)
         items = 0
         error: BaseException | None = None
@@ -374,3 +485,51 @@ class _Call:
             raise
         finally:
             self._finish(span, rows if rows is not None else items, _perf_counter() - start, error)
+            if self.summary is not None and error is None:
+                # A stream's items are not one prediction per input row: summarise its input only.
+                self._summarize(span, wrapped, instance, args, kwargs, _NO_RESULT)
+
+
+_NO_RESULT = object()
+
+
+def _argument_getter(features: str | Callable[..., Any] | None, target: Callable[..., Any]) -> Callable:
+    """``f(args, kwargs, instance)`` returning the call's input, per ``monitor(features=...)``."""
+    if callable(features):
+        return lambda args, kwargs, instance: features(args, kwargs)
+    if features is None:
+        return lambda args, kwargs, instance: args[0] if args else next(iter(kwargs.values()), None)
+    try:
+        params = list(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        params = []
+    if (
+        params
+        and features not in params
+        and not any(
+            p.kind == inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values()
+        )
+    ):
+        raise ValueError(
+            f"monitor(features={features!r}): {target.__name__}() has no such argument; it has {params}"
+        )
+    position = params.index(features) if features in params else None
+
+    def get(args: tuple, kwargs: dict, instance: Any) -> Any:
+        if features in kwargs:
+            return kwargs[features]
+        if position is None:
+            return None
+        index = position - 1 if instance is not None and params[0] in ("self", "cls") else position
+        return args[index] if 0 <= index < len(args) else None
+
+    return get
+
+
+def _result_getter(outputs: str | Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """``f(result)`` returning the predictions, per ``monitor(outputs=...)``."""
+    if outputs is None:
+        return lambda result: result
+    if callable(outputs):
+        return outputs
+    return lambda result: result[outputs] if isinstance(result, dict) else getattr(result, outputs)

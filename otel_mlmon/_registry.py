@@ -8,10 +8,13 @@ from typing import Any
 
 from otel_mlmon._aggregate import InferenceStream
 from otel_mlmon._faults import faults
+from otel_mlmon._summarize import SummaryStream
+from otel_mlmon.summary import SummaryConfig
 
-__all__ = ["inference_stream"]
+__all__ = ["inference_stream", "summary_stream"]
 
 _streams: dict[tuple[int | None, tuple[tuple[str, str], ...]], InferenceStream] = {}
+_summaries: dict[tuple[int | None, tuple[tuple[str, str], ...]], SummaryStream] = {}
 _lock = threading.Lock()
 
 
@@ -28,12 +31,24 @@ def inference_stream(provider: Any, attributes: dict[str, str]) -> InferenceStre
         return stream
 
 
+def summary_stream(
+    provider: Any, attributes: dict[str, str], config: SummaryConfig, **options: Any
+) -> SummaryStream:
+    """The one summary stream for these attributes and meter provider; the first caller's options win."""
+    key = (None if provider is None else id(provider), tuple(sorted(attributes.items())))
+    with _lock:
+        stream = _summaries.get(key)
+        if stream is None:
+            stream = _summaries[key] = SummaryStream(dict(attributes), config, **options)
+        return stream
+
+
 def _after_fork_in_child() -> None:
     # The parent keeps and exports what it recorded before the fork; the child starts from zero with fresh locks
     # (a lock held by another parent thread at fork time would otherwise never be released in the child).
     global _lock
     _lock = threading.Lock()
-    for stream in list(_streams.values()):
+    for stream in [*_streams.values(), *_summaries.values()]:
         stream._reset()
     faults._reset()
     from otel_mlmon import _bridge  # only loaded once metrics were bridged

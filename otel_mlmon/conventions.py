@@ -11,16 +11,30 @@ __all__ = [
     "ATTR_BATCH_SIZE",
     "ATTR_ERROR_TYPE",
     "ATTR_FAULT",
+    "ATTR_FEATURE_CATEGORY",
+    "ATTR_FEATURE_NAME",
     "ATTR_MODEL_NAME",
     "ATTR_MODEL_VERSION",
     "ATTR_OPERATION",
+    "ATTR_OUTPUT_NAME",
+    "ATTR_PREDICTION_CLASS",
     "ATTR_PREDICTION_ID",
     "BATCH_SIZE_BUCKETS",
     "DURATION_BUCKETS",
     "METRIC_BATCH_SIZE",
     "METRIC_DURATION",
+    "METRIC_FEATURE_CATEGORY_COUNT",
+    "METRIC_FEATURE_DISTRIBUTION",
+    "METRIC_FEATURE_INFINITE",
+    "METRIC_FEATURE_MISSING",
     "METRIC_PREDICTIONS",
+    "METRIC_PREDICTION_CLASS_COUNT",
+    "METRIC_PREDICTION_CONFIDENCE",
+    "METRIC_PREDICTION_DISTRIBUTION",
+    "METRIC_PREDICTION_MISSING",
     "METRIC_SDK_FAULTS",
+    "METRIC_SUMMARY_ROWS",
+    "OTHER_CATEGORY",
     "SCHEMA_VERSION",
     "SCOPE_NAME",
 ]
@@ -37,6 +51,12 @@ ATTR_OPERATION = "ml.operation"
 ATTR_BATCH_SIZE = "ml.batch.size"
 ATTR_PREDICTION_ID = "ml.prediction.id"
 ATTR_ERROR_TYPE = "error.type"
+ATTR_FEATURE_NAME = "ml.feature.name"
+ATTR_FEATURE_CATEGORY = "ml.feature.category"
+ATTR_OUTPUT_NAME = "ml.output.name"
+ATTR_PREDICTION_CLASS = "ml.prediction.class"
+#: The category that holds everything outside a column's top-K.
+OTHER_CATEGORY = "__other__"
 #: Kind of monitoring fault on ``otel_mlmon.sdk.faults`` (``span``, ``metrics``, ``batch_size``...).
 ATTR_FAULT = "otel_mlmon.fault"
 
@@ -44,6 +64,16 @@ METRIC_DURATION = "ml.inference.duration"
 METRIC_PREDICTIONS = "ml.inference.predictions"
 METRIC_BATCH_SIZE = "ml.inference.batch.size"
 METRIC_SDK_FAULTS = "otel_mlmon.sdk.faults"
+METRIC_FEATURE_DISTRIBUTION = "ml.feature.distribution"
+METRIC_FEATURE_MISSING = "ml.feature.missing"
+METRIC_FEATURE_INFINITE = "ml.feature.infinite"
+METRIC_FEATURE_CATEGORY_COUNT = "ml.feature.category.count"
+METRIC_PREDICTION_DISTRIBUTION = "ml.prediction.distribution"
+METRIC_PREDICTION_CONFIDENCE = "ml.prediction.confidence"
+METRIC_PREDICTION_CLASS_COUNT = "ml.prediction.class.count"
+METRIC_PREDICTION_MISSING = "ml.prediction.missing"
+#: Rows that entered the summaries (after sampling and max_rows), to compare with ml.inference.predictions.
+METRIC_SUMMARY_ROWS = "ml.summary.rows"
 
 #: Bucket bounds of ``ml.inference.duration`` in seconds: a doubling series 0.3125 ms … 81.92 s. It extends the
 #: GenAI conventions' 0.01 … 81.92 s series down by five steps: classical models often answer within a millisecond.
