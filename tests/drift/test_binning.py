@@ -147,3 +147,34 @@ def test_kish_n_eff_of_equal_weights_is_the_count_and_shrinks_with_unequal_weigh
     """Equal weights give n; one dominant weight gives close to 1."""
     assert kish_n_eff(np.ones(40)) == pytest.approx(40)
     assert kish_n_eff(np.array([100.0, 1, 1, 1])) < 1.1
+
+
+@pytest.mark.parametrize(("ref_size", "cur_size"), [(160, 160), (160, 40), (20, 160)])
+def test_align_of_sdk_exponential_histograms_equals_bucketing_the_raw_values(ref_size, cur_size) -> None:
+    """Two ExponentialHistograms (different max_size, so different scales) align to the raw values' buckets."""
+    from otel_mlmon.sketch.exponential import ExponentialHistogram
+
+    rng = np.random.default_rng(ref_size + cur_size)
+    ref = np.concatenate([rng.normal(0, 3, 4000), np.zeros(50)])
+    cur = rng.lognormal(0.5, 1.0, 3000)
+    h_ref, h_cur = ExponentialHistogram(max_size=ref_size), ExponentialHistogram(max_size=cur_size)
+    h_ref.update(ref)
+    h_cur.update(cur)
+    b = align(h_ref, h_cur)
+    expected = Binned.from_values(ref, cur, scale=min(h_ref.scale, h_cur.scale))
+    np.testing.assert_allclose(b.edges, expected.edges)
+    np.testing.assert_array_equal(b.reference, expected.reference)
+    np.testing.assert_array_equal(b.current, expected.current)
+    assert (b.reference_min, b.current_max) == (ref.min(), cur.max())
+
+
+def test_a_zeros_only_histogram_does_not_coarsen_the_other_side() -> None:
+    """A histogram of only zeros reports scale 0 but imposes no scale: the other side keeps its resolution."""
+    from otel_mlmon.sketch.exponential import ExponentialHistogram
+
+    zeros, values = ExponentialHistogram(), ExponentialHistogram()
+    zeros.update(np.zeros(10))
+    values.update(np.linspace(1, 2, 100))
+    b = align(zeros, values)
+    assert b.reference.sum() == 10 and b.current.sum() == 100
+    assert b.current.size > 50

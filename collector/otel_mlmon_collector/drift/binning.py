@@ -164,11 +164,12 @@ def align(
     Returns:
         The aligned :class:`Binned`.
     """
-    scale = min(int(reference.scale), int(current.scale))
-    r_pos = _downscaled(reference.positive_offset, reference.positive_counts, int(reference.scale) - scale)
-    c_pos = _downscaled(current.positive_offset, current.positive_counts, int(current.scale) - scale)
-    r_neg = _downscaled(reference.negative_offset, reference.negative_counts, int(reference.scale) - scale)
-    c_neg = _downscaled(current.negative_offset, current.negative_counts, int(current.scale) - scale)
+    scale = min(_index_scale(reference), _index_scale(current))
+    r_by, c_by = _index_scale(reference) - scale, _index_scale(current) - scale
+    r_pos = _downscaled(reference.positive_offset, reference.positive_counts, r_by)
+    c_pos = _downscaled(current.positive_offset, current.positive_counts, c_by)
+    r_neg = _downscaled(reference.negative_offset, reference.negative_counts, r_by)
+    c_neg = _downscaled(current.negative_offset, current.negative_counts, c_by)
     pos = _common_range(r_pos, c_pos)
     neg = _common_range(r_neg, c_neg)
     r_zero, c_zero = float(reference.zero_count), float(current.zero_count)
@@ -290,6 +291,13 @@ class _BucketCounts:
         idx = bucket_index(abs_values, scale)
         lo = int(idx.min())
         return lo, np.bincount(idx - lo).astype(np.int64)
+
+
+def _index_scale(h: Any) -> int:
+    """The scale the bucket indices are at; a histogram without non-zero buckets imposes none."""
+    if np.asarray(h.positive_counts).size == 0 and np.asarray(h.negative_counts).size == 0:
+        return 1 << 30
+    return int(h.scale)
 
 
 def _power(scale: int, idx: np.ndarray) -> np.ndarray:

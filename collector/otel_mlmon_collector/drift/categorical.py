@@ -30,20 +30,23 @@ class CategoricalCounts:
         counts: Category to count for the categories the sketch kept.
         other: Number of values in categories not listed (0 means the list is complete).
         n_eff: Effective sample size for tests on sampled rows (Kish); ``None`` uses ``total``.
+        error_bound: Largest possible under-count of a listed category (a Misra–Gries sketch that saw more
+            than K categories lowers every count by up to this much); 0 when counts are exact.
     """
 
     counts: Mapping[str, int] = field(default_factory=dict)
     other: int = 0
     n_eff: float | None = None
+    error_bound: int = 0
 
     def __post_init__(self) -> None:
-        if self.other < 0 or any(c < 0 for c in self.counts.values()):
-            raise ValueError("counts and other must be non-negative")
+        if self.other < 0 or self.error_bound < 0 or any(c < 0 for c in self.counts.values()):
+            raise ValueError("counts, other and error_bound must be non-negative")
 
     @classmethod
     def from_sketch(cls, sketch: Any, n_eff: float | None = None) -> CategoricalCounts:
-        """Read a ``CategoricalSketch`` (``top()`` -> ``[(category, count)]``, ``other_count``)."""
-        return cls(dict(sketch.top()), int(sketch.other_count), n_eff)
+        """Read a ``CategoricalSketch`` (``top()`` -> ``[(category, count)]``, ``other_count``, ``error_bound``)."""
+        return cls(dict(sketch.top()), int(sketch.other_count), n_eff, int(getattr(sketch, "error_bound", 0)))
 
     @property
     def total(self) -> int:
@@ -57,11 +60,19 @@ class CategoricalCounts:
 
 @dataclass(frozen=True)
 class ContingencyTable:
-    """A 2 x k table: reference and current counts per column, the last column possibly :data:`REST`."""
+    """A 2 x k table: reference and current counts per column, the last column possibly :data:`REST`.
+
+    When a sketch's counts are lower bounds (``error_bound > 0``), each listed category's share difference is
+    first moved towards zero by as much as the two error bounds allow (a positive ``q - p`` by
+    ``e_ref / n``, a negative one by ``e_cur / m``) and the current rest column takes up the balance: the
+    table is the one closest to "no drift" that the sketches allow, so sketch error never creates an alarm.
+    ``slack`` is the largest such move (0 for exact counts).
+    """
 
     columns: tuple[str, ...]
     reference: np.ndarray
     current: np.ndarray
+    slack: float = 0.0
 
     @classmethod
     def build(cls, reference: CategoricalCounts, current: CategoricalCounts) -> ContingencyTable:
@@ -74,11 +85,17 @@ class ContingencyTable:
         ref = [r for _, r, _ in pairs]
         cur = [c for _, _, c in pairs]
         ref_rest, cur_rest = reference.total - sum(ref), current.total - sum(cur)
+        if reference.error_bound or current.error_bound:
+            cur, cur_rest, slack = _shrink(ref, cur, reference, current)
+        else:
+            slack = 0.0
         if ref_rest + cur_rest > 0:
             columns.append(REST)
             ref.append(float(ref_rest))
             cur.append(float(cur_rest))
-        return cls(tuple(columns), np.asarray(ref, dtype=np.float64), np.asarray(cur, dtype=np.float64))
+        return cls(
+            tuple(columns), np.asarray(ref, dtype=np.float64), np.asarray(cur, dtype=np.float64), slack
+        )
 
 
 class CategoricalMethod:
@@ -113,8 +130,21 @@ class CategoricalMethod:
             n_reference=round(table.reference.sum()),
             n_current=round(table.current.sum()),
             alpha=self.alpha,
-            details={"columns": len(table.columns), **details},
+            details={"columns": len(table.columns), "count_error_slack": table.slack, **details},
         )
+
+
+def _shrink(
+    ref: list[float], cur: list[float], reference: CategoricalCounts, current: CategoricalCounts
+) -> tuple[list[float], float, float]:
+    n, m = reference.total, current.total
+    up, down = reference.error_bound / n, current.error_bound / m
+    p = np.asarray(ref) / n
+    d = np.asarray(cur) / m - p
+    d = np.where(d > 0, np.maximum(d - up, 0.0), np.minimum(d + down, 0.0))
+    q = p + d
+    rest = max(m * (1.0 - float(q.sum())), 0.0)
+    return (q * m).tolist(), rest, max(up, down)
 
 
 def _as_counts(side: Any) -> CategoricalCounts:

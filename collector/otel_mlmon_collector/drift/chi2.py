@@ -44,7 +44,7 @@ def merge_sparse(table: ContingencyTable, min_expected: float = 5.0) -> Continge
         pool_r, pool_c = pool_r + ref[j], pool_c + cur[j]
     keep = np.sort(order)
     columns = (*[table.columns[j] for j in keep], f"{REST}pooled")
-    return ContingencyTable(columns, np.append(ref[keep], pool_r), np.append(cur[keep], pool_c))
+    return ContingencyTable(columns, np.append(ref[keep], pool_r), np.append(cur[keep], pool_c), table.slack)
 
 
 @dataclass(frozen=True)
