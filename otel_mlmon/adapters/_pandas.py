@@ -39,7 +39,12 @@ def series_column(s: Any, name: str, categorical: bool = False, labels: bool = F
             )
         return column_from_numpy(name, s.to_numpy(), categorical=categorical, labels=labels)
     if isinstance(dtype, pd.StringDtype):  # str or missing only: no per-value inference needed
-        return Column(name, s.to_numpy(dtype=object, na_value=None), "categorical")
+        arr = s.array
+        if dtype.storage == "pyarrow" and hasattr(arr, "__arrow_array__"):
+            values = arr.__arrow_array__().to_numpy(zero_copy_only=False)  # 2-3x faster than pandas' own
+        else:
+            values = s.to_numpy(dtype=object, na_value=None)
+        return Column(name, values.astype(object, copy=False), "categorical")
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
         labels_ = column_from_numpy("categories", np.asarray(cats), categorical=True).values
@@ -73,6 +78,26 @@ def series_column(s: Any, name: str, categorical: bool = False, labels: bool = F
     )
 
 
+def _frame_columns(df: Any, names: list[str], categorical: Collection[str], labels: bool) -> list[Column]:
+    """Every column of a DataFrame, fetching numpy-backed columns without building a Series each.
+
+    pandas' public column access costs ~20 µs per column; ``_get_column_array`` (pandas ≥ 1.3) ~1 µs.
+    """
+    import pandas as pd
+
+    get = getattr(df, "_get_column_array", None)
+    columns = []
+    for j, name in enumerate(names):
+        arr = get(j) if get is not None else df.iloc[:, j].array
+        declared = name in categorical
+        if isinstance(arr, np.ndarray):
+            columns.append(column_from_numpy(name, arr, categorical=declared, labels=labels))
+        else:
+            s = pd.Series(arr, copy=False) if get is not None else df.iloc[:, j]
+            columns.append(series_column(s, name, categorical=declared, labels=labels))
+    return columns
+
+
 def _column_names(df: Any, names: Sequence[str] | None) -> list[str]:
     import pandas as pd
 
@@ -80,9 +105,9 @@ def _column_names(df: Any, names: Sequence[str] | None) -> list[str]:
     if names is not None and isinstance(columns, pd.RangeIndex) and columns.start == 0 and columns.step == 1:
         return resolve_names(names, len(columns), "f", "DataFrame columns")
     if isinstance(columns, pd.MultiIndex):
-        result = [".".join(map(str, label)) for label in columns]
+        result = [".".join(map(str, label)) for label in columns.tolist()]
     else:
-        result = [str(label) for label in columns]
+        result = list(map(str, columns.tolist()))
     check_unique(result)
     return result
 
@@ -114,13 +139,7 @@ class PandasAdapter:
 
         if isinstance(obj, pd.DataFrame):
             cols = _column_names(obj, names)
-            return Table(
-                len(obj),
-                tuple(
-                    series_column(s, n, categorical=n in categorical)
-                    for n, (_, s) in zip(cols, obj.items(), strict=True)
-                ),
-            )
+            return Table(len(obj), tuple(_frame_columns(obj, cols, categorical, labels=False)))
         if isinstance(obj, pd.Series):
             index = obj.index
             if (
@@ -153,23 +172,15 @@ class PandasAdapter:
             return combine([([series_column(obj, name, labels=True)], {})])
         if isinstance(obj, pd.DataFrame):
             cols = _column_names(obj, names)
-            if obj.shape[1] >= 2 and all(isinstance(d, np.dtype) and d.kind == "f" for d in obj.dtypes):
+            if obj.shape[1] >= 2 and all(
+                isinstance(d, np.dtype) and d.kind == "f" for d in obj.dtypes.tolist()
+            ):
                 matrix = obj.to_numpy(dtype=np.float64)
                 if is_probability(matrix):
                     cls = cols if classes is None else classes
                     name = single_output_name(names if names is not None and len(names) == 1 else None)
                     return combine([probability_column(name, matrix, cls)])
-            return combine(
-                [
-                    (
-                        [
-                            series_column(s, n, labels=True)
-                            for n, (_, s) in zip(cols, obj.items(), strict=True)
-                        ],
-                        {},
-                    )
-                ]
-            )
+            return combine([(_frame_columns(obj, cols, (), labels=True), {})])
         raise UnsupportedInput(f"cannot read {describe(obj)} as outputs; supported pandas: DataFrame, Series")
 
     def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:
