@@ -1,0 +1,96 @@
+"""The command line: default config printing, configuration errors, and a run with no configuration at all."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from otel_mlmon_collector.__main__ import main
+from otel_mlmon_collector.config import default_config_text
+
+SCRIPT = Path(sys.executable).with_name("otel-mlmon-collector")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_MLMON_COLLECTOR"))
+    }
+    env.update(extra)
+    return env
+
+
+def test_print_default_config(capsys) -> None:  # type: ignore[no-untyped-def]
+    """--print-default-config prints the embedded YAML, which parses, and exits 0."""
+    assert main(["--print-default-config"]) == 0
+    out = capsys.readouterr().out
+    assert out == default_config_text()
+    assert yaml.safe_load(out)["receivers"]["grpc"]["endpoint"] == "127.0.0.1:4317"
+
+
+def test_configuration_error_exits_2_naming_the_key(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A bad file makes the CLI exit 2 with the offending key on stderr."""
+    path = tmp_path / "c.yaml"
+    path.write_text("queue:\n  max_request: 5\n")
+    assert main(["--config", str(path)]) == 2
+    assert "queue.max_request: unknown key" in capsys.readouterr().err
+
+
+def test_validate_accepts_the_example(capsys) -> None:  # type: ignore[no-untyped-def]
+    """--validate checks a configuration and exits 0 without starting anything."""
+    example = Path(__file__).resolve().parents[2] / "collector" / "otel-mlmon-collector.example.yaml"
+    assert main(["--config", str(example), "--validate"]) == 0
+    assert "configuration is valid" in capsys.readouterr().err
+
+
+def test_no_configuration_prints_what_it_receives_and_stops_on_sigterm() -> None:
+    """With no config the console script listens on loopback, prints received spans, and exits 0 on SIGTERM."""
+    assert SCRIPT.exists(), f"console script missing: {SCRIPT}"
+    env = _env(
+        OTEL_MLMON_COLLECTOR_GRPC_ENDPOINT="127.0.0.1:0",
+        OTEL_MLMON_COLLECTOR_HTTP_ENDPOINT="127.0.0.1:0",
+        OTEL_MLMON_COLLECTOR_HEALTH_ENDPOINT="127.0.0.1:0",
+    )
+    process = subprocess.Popen(
+        [str(SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+    )
+    try:
+        endpoint = None
+        deadline = time.monotonic() + 20
+        lines = []
+        while endpoint is None and time.monotonic() < deadline:
+            line = process.stderr.readline()  # type: ignore[union-attr]
+            lines.append(line)
+            match = re.search(r"OTLP/HTTP receiver listening on http://(\S+)", line)
+            endpoint = match.group(1) if match else None
+        assert endpoint, "".join(lines)
+        provider = TracerProvider()
+        provider.add_span_processor(
+            SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"http://{endpoint}/v1/traces"))
+        )
+        with provider.get_tracer("cli-test").start_as_current_span(
+            "predict", attributes={"ml.model.name": "m"}
+        ):
+            pass
+        provider.shutdown()
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+    assert process.returncode == 0, err
+    assert "span 'predict' INTERNAL" in out
+    assert "{ml.model.name='m'}" in out
+    assert "received SIGTERM, shutting down" in err
