@@ -49,6 +49,19 @@ class Table:
         """The column names, in order."""
         return tuple(c.name for c in self.columns)
 
+    def take(self, rows: np.ndarray | slice) -> Table:
+        """The same columns restricted to ``rows`` (integer indices or a slice), e.g. to cap a huge batch.
+
+        Args:
+            rows: row positions (``numpy`` integer array) or a ``slice``.
+        """
+        columns = tuple(Column(c.name, c.values[rows], c.kind) for c in self.columns)
+        if columns:
+            n_rows = columns[0].values.shape[0]
+        else:
+            n_rows = len(range(self.n_rows)[rows]) if isinstance(rows, slice) else len(rows)
+        return Table(n_rows, columns)
+
 
 @dataclass(frozen=True)
 class Outputs:
@@ -62,6 +75,10 @@ class Outputs:
 
     table: Table
     confidence: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def take(self, rows: np.ndarray | slice) -> Outputs:
+        """The same outputs and confidences restricted to ``rows`` (integer indices or a slice)."""
+        return Outputs(self.table.take(rows), {k: v[rows] for k, v in self.confidence.items()})
 
 
 @runtime_checkable

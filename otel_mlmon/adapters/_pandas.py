@@ -181,7 +181,11 @@ class PandasAdapter:
                     name = single_output_name(names if names is not None and len(names) == 1 else None)
                     return combine([probability_column(name, matrix, cls)])
             return combine([(_frame_columns(obj, cols, (), labels=True), {})])
-        raise UnsupportedInput(f"cannot read {describe(obj)} as outputs; supported pandas: DataFrame, Series")
+        if getattr(obj, "ndim", None) == 1:  # Index, Categorical, extension arrays
+            return combine([([self.read_column(obj, single_output_name(names), False, True)], {})])
+        raise UnsupportedInput(
+            f"cannot read {describe(obj)} as outputs; supported pandas: DataFrame, Series, 1-D arrays"
+        )
 
     def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:
         """Read a Series, Index, Categorical or extension array as one column."""

@@ -172,3 +172,13 @@ def test_empty_batch():
     assert table.n_rows == 0
     assert table.names == ("f0", "f1")
     assert_numeric(table.columns[0], [])
+
+
+def test_table_take_restricts_rows():
+    """Table.take keeps the chosen rows (indices or a slice) of every column."""
+    table = read_features(np.arange(12, dtype=float).reshape(6, 2))
+    assert_numeric(column(table.take(np.array([5, 1])), "f0"), [10.0, 2.0])
+    head = table.take(slice(0, 2))
+    assert head.n_rows == 2
+    assert_numeric(column(head, "f1"), [1.0, 3.0])
+    assert read_features(np.zeros((3, 0))).take(slice(0, 2)).n_rows == 2

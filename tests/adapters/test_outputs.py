@@ -190,6 +190,7 @@ def test_pandas_outputs():
     out = read_outputs(proba)
     assert_categorical(out.table.columns[0], ["no", "yes"])
     np.testing.assert_allclose(out.confidence["prediction"], [0.8, 0.7])
+    assert_categorical(read_outputs(pd.Categorical(["x", None])).table.columns[0], ["x", None])
     multi = read_outputs(pd.DataFrame({"a": [1, 2], "b": [0.5, 0.7]}))
     assert_categorical(column(multi.table, "a"), ["1", "2"])
     assert_numeric(column(multi.table, "b"), [0.5, 0.7])
@@ -207,3 +208,13 @@ def test_arrow_outputs():
     assert_categorical(out.table.columns[0], ["y", "n"])
     multi = read_outputs(pa.table({"k": ["u", "v"], "v": [1.0, 2.0]}))
     assert multi.table.names == ("k", "v")
+
+
+def test_outputs_take_restricts_rows_and_confidence():
+    """Outputs.take keeps the chosen rows of every output and confidence."""
+    out = read_outputs({"p": np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), "y": np.array([1.0, 2.0, 3.0])})
+    part = out.take(np.array([2, 0]))
+    assert part.table.n_rows == 2
+    assert_categorical(column(part.table, "p"), ["0", "0"])
+    assert_numeric(column(part.table, "y"), [3.0, 1.0])
+    np.testing.assert_allclose(part.confidence["p"], [0.6, 0.9])
