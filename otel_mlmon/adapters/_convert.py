@@ -157,8 +157,8 @@ def _datetime64_seconds(a: np.ndarray) -> np.ndarray:
     if unit in ("Y", "M"):
         a = a.astype("datetime64[D]" if a.dtype.kind == "M" else "timedelta64[D]")
         unit, count = "D", 1
-    if unit == "generic":
-        raise UnsupportedInput("numpy datetime64/timedelta64 without a unit is not supported; give it a unit")
+    if unit == "generic":  # only NaT has no unit
+        return np.full(a.shape[0], np.nan)
     ints = a.view(np.int64)
     out = ints.astype(np.float64) * (count * _UNIT_SECONDS[unit])
     out[ints == _INT64_MIN] = np.nan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import enum
 
@@ -112,3 +113,16 @@ def test_2d_array_value_raises():
     """A 2-D array as a dict column is an UnsupportedInput naming the column."""
     with pytest.raises(UnsupportedInput, match="'img'"):
         read_features({"img": np.zeros((2, 3))})
+
+
+def test_time_objects_in_dict_columns():
+    """numpy datetime64 scalars (NaT included), timedeltas and pandas NaT in lists become seconds."""
+    pd = pytest.importorskip("pandas")
+    table = read_features(
+        {
+            "t": [np.datetime64("NaT"), np.datetime64("1970-01-01T00:00:10")],
+            "d": [dt.timedelta(seconds=3), pd.NaT],
+        }
+    )
+    assert_numeric(column(table, "t"), [np.nan, 10.0])
+    assert_numeric(column(table, "d"), [3.0, np.nan])
