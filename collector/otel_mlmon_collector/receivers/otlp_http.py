@@ -113,6 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.receiver.socket_timeout_seconds
         super().setup()
+        # answers are written in one piece; without this, Nagle + delayed ACK add milliseconds per request
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: object) -> None:
         _log.debug("%s " + format, self.address_string(), *args)
@@ -285,8 +287,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+        self._headers_buffer.append(b"\r\n" + body)  # headers and body leave in one write
+        self.flush_headers()
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:

@@ -1,0 +1,181 @@
+"""Throughput of otel-mlmon-collector on feature-histogram payloads, as a ratio to protobuf decoding alone.
+
+Run: ``python bench/collector.py [--features 50 500] [--seconds 3]``. For each payload size (one OTLP metrics
+request holding F exponential-histogram data points, one per feature, as the SDK sends them) it measures in the
+same run, on the same payloads:
+
+- ``decode``: ``ExportMetricsServiceRequest.FromString`` alone (the reference, 1.0×);
+- ``admit``: what a receiver does per request after reading the body: decode, count items, run processors (none),
+  queue it, and a worker hands it to an exporter that drops it (the collector's own cost, no network);
+- ``http`` / ``grpc``: the same through the real receivers over loopback, client in this process, one request at
+  a time (so it includes the client's cost and the network stack: a lower bound for the server).
+
+and the memory held per queued request (tracemalloc; the decoded message is not kept in the queue).
+Target (issue 4): ``admit`` ≥ 0.3× ``decode`` data points per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import tracemalloc
+from collections.abc import Callable
+
+import grpc
+import requests
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from otel_mlmon_collector.config import RetryConfig, parse_config
+from otel_mlmon_collector.exporters import ExportResult
+from otel_mlmon_collector.otlp import OtlpRequest, count_items, decode_protobuf, spec_for
+from otel_mlmon_collector.pipeline import ExportLane, Pipeline
+from otel_mlmon_collector.queue import BoundedQueue
+from otel_mlmon_collector.selfmetrics import SelfMetrics
+from otel_mlmon_collector.service import Collector
+
+
+class _Drop:
+    name = "drop"
+
+    def export(self, request: OtlpRequest) -> ExportResult:
+        return ExportResult.success()
+
+    def shutdown(self) -> None:
+        pass
+
+
+def payload(features: int, buckets: int = 64, seed: int = 0) -> bytes:
+    """One metrics request with ``features`` exponential-histogram points (``buckets`` counts each)."""
+    rng = random.Random(seed)
+    request = ExportMetricsServiceRequest()
+    rm = request.resource_metrics.add()
+    for key, value in (("service.name", "fraud-api"), ("service.instance.id", "pod-1")):
+        kv = rm.resource.attributes.add(key=key)
+        kv.value.string_value = value
+    sm = rm.scope_metrics.add()
+    sm.scope.name = "otel_mlmon"
+    now = time.time_ns()
+    for f in range(features):
+        metric = sm.metrics.add(name="ml.feature.distribution", unit="1")
+        hist = metric.exponential_histogram
+        hist.aggregation_temporality = 1
+        point = hist.data_points.add(
+            start_time_unix_nano=now - 60 * 10**9, time_unix_nano=now, count=10_000, sum=rng.uniform(1, 1e4),
+            scale=rng.choice([3, 4, 5]), zero_count=rng.randrange(10), min=0.0, max=rng.uniform(10, 100),
+        )  # fmt: skip
+        point.positive.offset = rng.randrange(-20, 20)
+        point.positive.bucket_counts.extend(rng.randrange(0, 500) for _ in range(buckets))
+        for key, value in (
+            ("ml.model.name", "fraud"),
+            ("ml.model.version", "3"),
+            ("ml.feature.name", f"f{f}"),
+        ):
+            kv = point.attributes.add(key=key)
+            kv.value.string_value = value
+    return request.SerializeToString()
+
+
+def _rate(fn: Callable[[], None], seconds: float) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` (after a short warm-up)."""
+    for _ in range(3):
+        fn()
+    n, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        fn()
+        n += 1
+    return n / elapsed
+
+
+def measure(features: int, seconds: float) -> dict[str, float]:
+    body = payload(features)
+    points = count_items("metrics", decode_protobuf("metrics", body))
+    results = {"bytes": len(body), "points": points}
+    results["decode"] = _rate(lambda: ExportMetricsServiceRequest.FromString(body), seconds) * points
+
+    metrics = SelfMetrics()
+    lane = ExportLane(_Drop(), BoundedQueue(10_000, 1 << 34), ["metrics"], RetryConfig(), metrics, workers=1)
+    pipeline = Pipeline([lane], metrics=metrics)
+    pipeline.start()
+
+    def admit() -> None:
+        message = decode_protobuf("metrics", body)
+        request = OtlpRequest("metrics", body, message, count_items("metrics", message), "bench")
+        while pipeline.accept(request, "bench").value != "accepted":
+            time.sleep(0.0001)
+
+    results["admit"] = _rate(admit, seconds) * points
+    lane.queue.join(30)
+    pipeline.shutdown(10)
+
+    config = parse_config(
+        {
+            "receivers": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}},
+            "health": {"enabled": False},
+            "self_metrics": {"enabled": False},
+            "queue": {"max_requests": 100_000, "max_bytes": 1 << 34},
+        },
+        env={},
+    )
+    collector = Collector(config, exporters={"drop": _Drop()})
+    collector.start()
+    try:
+        session = requests.Session()
+        url = f"http://{collector.http_endpoint}/v1/metrics"
+        headers = {"Content-Type": "application/x-protobuf"}
+
+        def http_post() -> None:
+            assert session.post(url, data=body, headers=headers, timeout=30).status_code == 200
+
+        results["http"] = _rate(http_post, seconds) * points
+        session.close()
+        with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+            spec = spec_for("metrics")
+            call = channel.unary_unary(spec.grpc_method, request_serializer=None, response_deserializer=None)
+            results["grpc"] = _rate(lambda: call(body, timeout=30), seconds) * points
+    finally:
+        collector.shutdown(30)
+
+    results["queued_bytes_per_request"] = _memory_per_queued_request(body)
+    return results
+
+
+def _memory_per_queued_request(body: bytes, n: int = 200) -> float:
+    """Bytes of memory held per request waiting in a queue (payload included)."""
+    metrics = SelfMetrics()
+    lane = ExportLane(_Drop(), BoundedQueue(n, 1 << 34), ["metrics"], RetryConfig(), metrics)
+    pipeline = Pipeline([lane], metrics=metrics)  # never started: requests stay queued
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(n):
+        # each request arrives as its own bytes object, as a receiver reads it from the socket
+        own = bytes(bytearray(body))
+        message = decode_protobuf("metrics", own)
+        pipeline.accept(
+            OtlpRequest("metrics", own, message, count_items("metrics", message), "bench"), "bench"
+        )
+        del message
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(lane.queue) == n
+    return (after - before) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", type=int, nargs="+", default=[50, 500])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    print(
+        f"{'features':>8} {'bytes':>9} {'decode pts/s':>13} {'admit':>18} {'http':>18} {'grpc':>18} {'queued B/req':>13}"
+    )
+    for features in args.features:
+        r = measure(features, args.seconds)
+        cells = [f"{r[k]:>9,.0f} ({r[k] / r['decode']:.2f}×)" for k in ("admit", "http", "grpc")]
+        print(
+            f"{features:>8} {r['bytes']:>9,} {r['decode']:>13,.0f} {cells[0]:>18} {cells[1]:>18} {cells[2]:>18} "
+            f"{r['queued_bytes_per_request']:>9,.0f} ({r['queued_bytes_per_request'] / r['bytes']:.2f}× payload)"
+        )
+
+
+if __name__ == "__main__":
+    main()
