@@ -49,6 +49,24 @@ class Table:
         """The column names, in order."""
         return tuple(c.name for c in self.columns)
 
+    def numeric_matrix(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """The numeric columns as one ``(n_rows, k)`` float64 matrix, for sketching all columns at once.
+
+        When the columns are equally spaced views of one array (a 2-D numpy input, a DataFrame block),
+        the matrix is a read-only view of it and nothing is copied; otherwise the columns are stacked.
+
+        Returns:
+            The numeric column names, in table order, and the matrix (column ``j`` = ``names[j]``).
+        """
+        cols = [c for c in self.columns if c.kind == "numeric"]
+        names = tuple(c.name for c in cols)
+        if not cols:
+            return names, np.empty((self.n_rows, 0))
+        view = _strided_view([c.values for c in cols])
+        if view is not None:
+            return names, view
+        return names, np.column_stack([c.values for c in cols])
+
     def take(self, rows: np.ndarray | slice) -> Table:
         """The same columns restricted to ``rows`` (integer indices or a slice), e.g. to cap a huge batch.
 
@@ -110,3 +128,27 @@ class Adapter(Protocol):
     def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:
         """Read a 1-D ``obj`` as one column (``labels``: integers are class labels, so categorical)."""
         ...
+
+
+def _strided_view(arrays: list[np.ndarray]) -> np.ndarray | None:
+    """A (n, k) view over k equally spaced 1-D arrays sharing one buffer, or None when they are not."""
+    first = arrays[0]
+    base = first.base
+    if base is None or first.dtype != np.float64:
+        return None
+    start = first.__array_interface__["data"][0]
+    step = arrays[1].__array_interface__["data"][0] - start if len(arrays) > 1 else first.itemsize
+    for j, a in enumerate(arrays):
+        if (
+            a.base is not base
+            or a.dtype != np.float64
+            or a.strides != first.strides
+            or a.shape != first.shape
+            or a.__array_interface__["data"][0] != start + j * step
+        ):
+            return None
+    view = np.lib.stride_tricks.as_strided(
+        first, shape=(first.shape[0], len(arrays)), strides=(first.strides[0], step)
+    )
+    view.flags.writeable = False
+    return view

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import fractions
+import functools
 import math
 import numbers
 from collections.abc import Mapping, Sequence, Set
@@ -329,10 +330,15 @@ def column_from_numpy(name: str, a: np.ndarray, *, categorical: bool = False, la
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _default_names(prefix: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(count))
+
+
 def resolve_names(names: Sequence[str] | None, count: int, prefix: str, what: str) -> list[str]:
     """Column names for an input without its own: ``names`` (checked) or ``prefix0 .. prefix{count-1}``."""
     if names is None:
-        return [f"{prefix}{i}" for i in range(count)]
+        return list(_default_names(prefix, count))
     resolved = [str(n) for n in names]
     if len(resolved) != count:
         raise UnsupportedInput(f"{len(resolved)} names given for {count} {what}: {resolved[:10]!r}")

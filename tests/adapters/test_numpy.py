@@ -182,3 +182,25 @@ def test_table_take_restricts_rows():
     assert head.n_rows == 2
     assert_numeric(column(head, "f1"), [1.0, 3.0])
     assert read_features(np.zeros((3, 0))).take(slice(0, 2)).n_rows == 2
+
+
+def test_numeric_matrix_is_a_view_of_a_2d_array():
+    """Table.numeric_matrix of a 2-D float array is a read-only view of it, columns in order."""
+    x = np.arange(12, dtype=float).reshape(4, 3)
+    names, m = read_features(x, names=["a", "b", "c"]).numeric_matrix()
+    assert names == ("a", "b", "c")
+    np.testing.assert_array_equal(m, x)
+    assert np.shares_memory(m, x)
+    assert not m.flags.writeable
+
+
+def test_numeric_matrix_skips_categorical_and_stacks_when_needed():
+    """numeric_matrix keeps only numeric columns and stacks them when they are not one buffer."""
+    table = read_features({"a": [1.0, 2.0], "s": ["x", "y"], "b": [3, 4]})
+    names, m = table.numeric_matrix()
+    assert names == ("a", "b")
+    np.testing.assert_array_equal(m, [[1.0, 3.0], [2.0, 4.0]])
+    declared = read_features(np.ones((2, 3)), categorical=["f1"]).numeric_matrix()
+    assert declared[0] == ("f0", "f2")
+    np.testing.assert_array_equal(declared[1], np.ones((2, 2)))
+    assert read_features({"s": ["x"]}).numeric_matrix()[1].shape == (1, 0)
