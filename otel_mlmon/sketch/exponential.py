@@ -107,54 +107,75 @@ class ExponentialHistogram:
     # ------------------------------------------------------------------ updating
     def update(self, values: np.ndarray | Sequence[float]) -> None:
         """Add a batch of values, in order; NaN and +-inf are ignored (not counted)."""
-        batch = np.asarray(values, dtype=np.float64).ravel()
+        batch = np.ascontiguousarray(values, dtype=np.float64)
+        if batch.ndim != 1:
+            batch = batch.ravel()
         if batch.size == 0:
             return
-        finite = np.isfinite(batch)
-        if not finite.all():
-            batch = batch[finite]
-            if batch.size == 0:
-                return
-        self.count += int(batch.size)
         with np.errstate(over="ignore", invalid="ignore"):
-            self.sum += float(np.sum(batch))
-        self.min = min(self.min, float(np.min(batch)))
-        self.max = max(self.max, float(np.max(batch)))
-        positive = batch > 0
-        negative = batch < 0
-        n_positive = int(np.count_nonzero(positive))
-        n_negative = int(np.count_nonzero(negative))
-        self.zero_count += int(batch.size) - n_positive - n_negative
-        if n_positive + n_negative == 0:
-            return
-        if n_negative == 0:
-            nonzero = batch if n_positive == batch.size else batch[positive]
+            total = float(np.add.reduce(batch))
+            if not math.isfinite(total):  # a NaN or an infinity in the batch (or an overflowing sum)
+                batch = batch[np.isfinite(batch)]
+                if batch.size == 0:
+                    return
+                total = float(np.add.reduce(batch))
+        low, high = float(batch.min()), float(batch.max())
+        size = int(batch.size)
+        self.count += size
+        self.sum += total
+        self.min = min(self.min, low)
+        self.max = max(self.max, high)
+        if low > 0:
+            self._insert(batch, _EMPTY_F, batch)
+        elif high < 0:
+            self._insert(_EMPTY_F, -batch, batch)
+        elif low == 0 and high == 0:
+            self.zero_count += size
         else:
-            nonzero = batch[positive | negative]
-        self._insert(nonzero, n_positive, n_negative)
+            pos_values = batch[batch > 0]
+            neg_values = batch[batch < 0]
+            np.negative(neg_values, out=neg_values)
+            self.zero_count += size - int(pos_values.size) - int(neg_values.size)
+            self._insert(pos_values, neg_values, batch)
 
-    def _insert(self, nonzero: np.ndarray, n_positive: int, n_negative: int) -> None:
-        """Insert non-zero values (arrival order kept), reproducing the SDK's scale-change sequence."""
+    def _insert(self, pos_values: np.ndarray, neg_values: np.ndarray, ordered: np.ndarray) -> None:
+        """Insert the absolute values of each sign, reproducing the SDK's value-by-value scale changes.
+
+        ``ordered`` is the batch in arrival order (zeros allowed); it is only read when the batch takes the
+        scale from positive to non-positive.
+        """
         scale = self._index_scale
-        if n_negative == 0:
-            pos_values, neg_values = nonzero, _EMPTY_F
-        elif n_positive == 0:
-            pos_values, neg_values = _EMPTY_F, -nonzero
-        else:
-            pos_values, neg_values = nonzero[nonzero > 0], -nonzero[nonzero < 0]
         pos_index = map_to_index(pos_values, scale) if pos_values.size else _EMPTY
         neg_index = map_to_index(neg_values, scale) if neg_values.size else _EMPTY
+        pos_low, pos_high = _index_range(pos_index, self.positive_offset, self.positive_counts)
+        neg_low, neg_high = _index_range(neg_index, self.negative_offset, self.negative_counts)
+        max_size = self.max_size
         change = max(
-            _side_change(self.positive_offset, self.positive_counts, pos_index, self.max_size),
-            _side_change(self.negative_offset, self.negative_counts, neg_index, self.max_size),
+            scale_change(pos_low, pos_high, max_size) if pos_index.size else 0,
+            scale_change(neg_low, neg_high, max_size) if neg_index.size else 0,
         )
         if scale <= 0 or scale - change >= 1:
-            self._apply(pos_index, neg_index, change)
+            if change:
+                self.downscale(change)
+                pos_index >>= change
+                neg_index >>= change
+                pos_low, pos_high, neg_low, neg_high = (
+                    v >> change for v in (pos_low, pos_high, neg_low, neg_high)
+                )
+            if pos_index.size:
+                self.positive_offset, self.positive_counts = _accumulate(
+                    pos_index, pos_low, pos_high, self.positive_offset, self.positive_counts
+                )
+            if neg_index.size:
+                self.negative_offset, self.negative_counts = _accumulate(
+                    neg_index, neg_low, neg_high, self.negative_offset, self.negative_counts
+                )
             return
         # The batch takes the scale from the logarithm mapping (scale >= 1) to the exponent mapping
         # (scale <= 0). The SDK maps every value at the scale current when it arrives, and the two mappings
         # disagree by one bucket for values within a few ulps below a power of two, so find the value that
         # triggers the crossing, insert the values before it as the SDK did, then continue at the new scale.
+        nonzero = ordered[ordered != 0]
         trigger = self._crossing_position(nonzero, pos_index, neg_index)
         head_positive = int(np.count_nonzero(nonzero[:trigger] > 0))
         self._apply(pos_index[:head_positive], neg_index[: trigger - head_positive], None)
@@ -169,7 +190,7 @@ class ExponentialHistogram:
             low = high = index
         self.downscale(scale_change(low, high, self.max_size))
         rest = nonzero[trigger:]
-        self._insert(rest, int(np.count_nonzero(rest > 0)), int(np.count_nonzero(rest < 0)))
+        self._insert(rest[rest > 0], -rest[rest < 0], rest)
 
     def _crossing_position(self, nonzero: np.ndarray, pos_index: np.ndarray, neg_index: np.ndarray) -> int:
         """Position of the first value whose arrival makes either side's range too wide for scale 1."""
@@ -351,7 +372,7 @@ class ExponentialHistogram:
         bucket = np.minimum(np.searchsorted(upper, xs, side="left"), counts.size - 1)
         before = cumulative[bucket] - counts[bucket]
         low, high = lower[bucket], upper[bucket]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             fraction = np.log(xs / low) / np.log(high / low)
         fraction = np.where(xs >= high, 1.0, np.where(xs <= low, 0.0, fraction))
         fraction = np.nan_to_num(np.clip(fraction, 0.0, 1.0))
@@ -360,7 +381,15 @@ class ExponentialHistogram:
         return float(out) if out.ndim == 0 else out
 
     def _clipped_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lower, upper, counts = self.bucket_edges()
+        lower, upper, counts = _edges(
+            self._index_scale,
+            self.negative_offset,
+            self.negative_counts,
+            self.zero_count,
+            self.positive_offset,
+            self.positive_counts,
+            nominal=True,
+        )
         return np.clip(lower, self.min, self.max), np.clip(upper, self.min, self.max), counts
 
     # ------------------------------------------------------------------ serialisation
@@ -492,10 +521,21 @@ def _edges(
     zero_count: int,
     pos_offset: int,
     pos_counts: np.ndarray,
+    *,
+    nominal: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # The SDK puts every value at or below the smallest normal double into the lowest bucket of the scale:
-    # that bucket reaches down to 0.
-    lowest = (_MIN_NORMAL_EXPONENT << scale) - 1 if scale > 0 else (_MIN_NORMAL_EXPONENT - 1) >> -scale
+    """Bucket bounds and counts in ascending value order.
+
+    The SDK puts every value at or below the smallest normal double into the lowest bucket of the scale, so
+    that bucket reaches down to 0; ``nominal=True`` keeps its ``base**index`` bound instead (for
+    interpolating normal values, as ``quantile`` and ``cdf`` do).
+    """
+    if nominal:
+        lowest = -(1 << 62)
+    elif scale > 0:
+        lowest = (_MIN_NORMAL_EXPONENT << scale) - 1
+    else:
+        lowest = (_MIN_NORMAL_EXPONENT - 1) >> -scale
     neg_indices = neg_offset + np.arange(neg_counts.size + 1)
     pos_indices = pos_offset + np.arange(pos_counts.size + 1)
     neg_bounds = np.where(neg_indices <= lowest, 0.0, bucket_lower_bounds(neg_indices, scale))
@@ -524,6 +564,28 @@ def _range_change(
     if not ranges:
         return 0
     return scale_change(min(r[0] for r in ranges), max(r[1] for r in ranges), max_size)
+
+
+def _index_range(index: np.ndarray, offset: int, counts: np.ndarray) -> tuple[int, int]:
+    """Lowest and highest index among ``index`` and a side's current buckets (``(0, -1)`` if both empty)."""
+    if index.size == 0:
+        return (offset, offset + counts.size - 1) if counts.size else (0, -1)
+    low, high = int(index.min()), int(index.max())
+    if counts.size:
+        return min(low, offset), max(high, offset + counts.size - 1)
+    return low, high
+
+
+def _accumulate(
+    index: np.ndarray, low: int, high: int, offset: int, counts: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """Count ``index`` into a side spanning ``low..high`` that already holds ``counts`` at ``offset``."""
+    merged = np.bincount(index - low, minlength=high - low + 1)
+    if merged.dtype != np.int64:
+        merged = merged.astype(np.int64)
+    if counts.size:
+        merged[offset - low : offset - low + counts.size] += counts
+    return low, merged
 
 
 def _add_indices(offset: int, counts: np.ndarray, index: np.ndarray) -> tuple[int, np.ndarray]:

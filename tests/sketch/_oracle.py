@@ -13,7 +13,7 @@ from opentelemetry.sdk.metrics._internal.aggregation import (
 from opentelemetry.sdk.metrics._internal.exemplar import SimpleFixedSizeExemplarReservoir
 from opentelemetry.sdk.metrics._internal.measurement import Measurement
 
-__all__ = ["SdkPoint", "sdk_aggregate", "sdk_cumulative"]
+__all__ = ["SdkCorruptedError", "SdkPoint", "sdk_aggregate", "sdk_cumulative"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,25 @@ def _aggregation(max_size: int, max_scale: int) -> _ExponentialBucketHistogramAg
     )
 
 
+class SdkCorruptedError(AssertionError):
+    """The SDK aggregation broke its own invariant (a side spanning ``max_size`` buckets or more)."""
+
+
 def _feed(aggregation: _ExponentialBucketHistogramAggregation, values: Iterable[float]) -> None:
+    """Aggregate value by value, checking after each one that no side spans ``max_size`` buckets or more.
+
+    opentelemetry-sdk 1.45.2 can break that invariant: when a rescale takes the mapping from logarithm
+    (scale >= 1) to exponent (scale <= 0), it recomputes the value's index with the new mapping, which for a
+    value a few ulps below a power of two can land outside the range the scale change was computed for;
+    ``Buckets.grow`` then caps at ``max_size`` and counts land in the wrong bucket (or ``IndexError``).
+    """
     context = Context()
+    max_size = aggregation._max_size
     for value in values:
         aggregation.aggregate(Measurement(float(value), 0, None, context), should_sample_exemplar=False)
+        for side in (aggregation._value_positive, aggregation._value_negative):
+            if side is not None and side.index_end - side.index_start >= max_size:
+                raise SdkCorruptedError(f"SDK side spans {side.index_start}..{side.index_end} > max_size")
 
 
 def _trim(offset: int, counts: list[int]) -> tuple[int, tuple[int, ...]]:
