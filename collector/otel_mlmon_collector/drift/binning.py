@@ -15,6 +15,7 @@ mirror image, by absolute value). A bucket's relative width is ``base - 1``: 0.2
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,6 +50,14 @@ class Binned:
     current_sum: float | None = None
     n_eff_reference: float | None = None
     n_eff_current: float | None = None
+
+    @classmethod
+    def _unchecked(cls, **fields: Any) -> Binned:
+        # For align(), whose arrays are valid by construction: skips __post_init__'s checks (hot path).
+        obj = object.__new__(cls)
+        for f in dataclasses.fields(cls):
+            object.__setattr__(obj, f.name, fields.get(f.name, f.default))
+        return obj
 
     def __post_init__(self) -> None:
         edges = np.asarray(self.edges, dtype=np.float64)
@@ -208,7 +217,7 @@ def align(
         ref = np.concatenate(ref_parts)
         cur = np.concatenate(cur_parts)
         edges, ref, cur = _trim_and_tighten(edges, ref, cur, sides)
-    return Binned(
+    return Binned._unchecked(
         edges=edges,
         reference=ref,
         current=cur,
@@ -316,7 +325,7 @@ def _downscaled(offset: int, counts: Any, by: int) -> tuple[int, np.ndarray]:
 def _common_range(
     a: tuple[int, np.ndarray], b: tuple[int, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    spans = [(off, c) for off, c in (a, b) if c.size and c.sum() > 0]
+    spans = [(off, c) for off, c in (a, b) if c.size]
     if not spans:
         return None
     lo = min(off for off, _ in spans)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from otel_mlmon_collector.drift.base import DriftResult
 from otel_mlmon_collector.drift.categorical import (
@@ -17,7 +17,18 @@ from otel_mlmon_collector.drift.categorical import (
     ContingencyTable,
 )
 
-__all__ = ["ChiSquare", "merge_sparse"]
+__all__ = ["ChiSquare", "homogeneity_statistic", "merge_sparse"]
+
+
+def homogeneity_statistic(reference: np.ndarray, current: np.ndarray) -> float:
+    """Pearson's ``X^2`` of the 2 x k table ``[reference, current]`` (columns empty on both sides are ignored)."""
+    obs = np.vstack([reference, current]).astype(np.float64)
+    obs = obs[:, obs.sum(axis=0) > 0]
+    n_total = obs.sum()
+    if obs.shape[1] < 2 or n_total == 0:
+        return 0.0
+    expected = np.outer(obs.sum(axis=1), obs.sum(axis=0)) / n_total
+    return float(((obs - expected) ** 2 / expected).sum())
 
 
 def merge_sparse(table: ContingencyTable, min_expected: float = 5.0) -> ContingencyTable:
@@ -103,10 +114,9 @@ class ChiSquare(CategoricalMethod):
         dof = obs.shape[1] - 1
         if dof < 1:
             return self._result(merged, 0.0, 1.0, {"statistic": 0.0, "degrees_of_freedom": 0, "single": True})
-        expected = np.outer(obs.sum(axis=1), obs.sum(axis=0)) / n_total
-        statistic = float(((obs - expected) ** 2 / expected).sum())
+        statistic = homogeneity_statistic(merged.reference, merged.current)
         design = _design_factor(merged, sides.get("reference"), sides.get("current"))
-        p_value = float(stats.chi2.sf(statistic * design, dof))
+        p_value = float(special.chdtrc(dof, statistic * design))
         score = math.sqrt(statistic / n_total)
         return self._result(
             merged,

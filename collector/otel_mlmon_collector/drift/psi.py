@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from otel_mlmon_collector.drift._numeric import NumericMethod
 from otel_mlmon_collector.drift.base import DriftResult, decide
 from otel_mlmon_collector.drift.binning import Binned
+from otel_mlmon_collector.drift.chi2 import homogeneity_statistic
 
 __all__ = ["PSI", "psi"]
 
@@ -34,9 +35,10 @@ class PSI(NumericMethod):
 
     PSI is the symmetrised Kullback–Leibler divergence. Under no drift ``PSI * n*m/(n+m)`` is approximately
     chi-square with ``n_bins - 1`` degrees of freedom, so PSI alone means different things at different sample
-    sizes: with 10 bins it passes 0.1 by chance 5 % of the time below about 340 rows per side, while at a million
-    rows 0.1 is a large effect. This method therefore reports that chi-square p-value and, by default, fires only
-    when both ``PSI >= threshold`` and ``p < alpha``.
+    sizes: with 10 bins it passes 0.1 by chance in 63 % of windows at 100 rows a side, while at a million rows
+    0.1 is a large effect. This method therefore also runs Pearson's chi-square homogeneity test on the same
+    groups (the PSI-based approximation itself is anti-conservative at small n because of the epsilon floor:
+    7 % false alarms at 100 rows) and, by default, fires only when both ``PSI >= threshold`` and ``p < alpha``.
 
     A constant reference gives one group, hence PSI 0 whatever the current data do; use
     :class:`~otel_mlmon_collector.drift.out_of_range.OutOfRange` or Wasserstein for such columns.
@@ -44,7 +46,8 @@ class PSI(NumericMethod):
     Parameters:
         threshold: PSI at or above which the shift counts (0.1, the conventional "some shift" cut; 0.25 is
             the conventional "major shift").
-        alpha: Significance level of the chi-square gate; ``None`` disables the gate.
+        alpha: Significance level of the chi-square gate (Pearson homogeneity test on the groups, effective
+            sample sizes when given); ``None`` disables the gate.
         n_bins: Number of reference-quantile groups (10 by default, the industry's deciles).
         epsilon: Floor for empty shares, so an empty group gives a large but finite term (1e-4, as Evidently).
 
@@ -84,8 +87,12 @@ class PSI(NumericMethod):
         groups = binned.regroup(self.n_bins)
         score = psi(groups.reference, groups.current, self.epsilon)
         n, m = groups.effective_sizes
-        dof = groups.reference.size - 1
-        p_value = float(stats.chi2.sf(score * n * m / (n + m), dof)) if dof >= 1 else None
+        dof = int(np.count_nonzero(groups.reference + groups.current)) - 1
+        design = (n * m / (n + m)) / (
+            binned.n_reference * binned.n_current / (binned.n_reference + binned.n_current)
+        )
+        statistic = homogeneity_statistic(groups.reference, groups.current) * design
+        p_value = float(special.chdtrc(dof, statistic)) if dof >= 1 else None
         return DriftResult(
             method=self.name,
             score=score,
@@ -99,6 +106,7 @@ class PSI(NumericMethod):
                 "bins": int(groups.reference.size),
                 "edges": [float(e) for e in groups.edges],
                 "degrees_of_freedom": dof,
+                "chi2_statistic": statistic,
                 "log_base": "e",
                 "epsilon": self.epsilon,
                 "n_eff": n * m / (n + m),
