@@ -46,6 +46,7 @@ _MISSING, _FLOAT, _INT, _REAL, _BOOL, _STR, _BYTES, _DATETIME, _TIMEDELTA, _CONT
 _N_CODES = 11
 _NUMERIC_CODES = frozenset({_MISSING, _FLOAT, _INT, _REAL})
 _STR_OR_NONE = frozenset({str, type(None)})
+_STR_FLOAT_NONE = frozenset({str, float, type(None)})
 # Types whose values np.astype(float64) converts exactly as float() would, with no missing marker.
 _PLAIN_NUMBERS = frozenset(
     {float, int, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8}
@@ -241,9 +242,17 @@ def column_from_objects(
 ) -> Column:
     """A 1-D object array (any mix of cell values) → a column, by the inference rule."""
     n = a.shape[0]
-    types = set(map(type, a))
-    if str in types and types <= _STR_OR_NONE:
-        return Column(name, read_only(a), "categorical")  # the common case: nothing to convert
+    type_list = list(map(type, a))
+    types = set(type_list)
+    if str in types:
+        if types <= _STR_OR_NONE:
+            return Column(name, read_only(a), "categorical")  # the common case: nothing to convert
+        if types <= _STR_FLOAT_NONE:  # strings with NaN for missing (pandas object columns)
+            nan = a != a  # safe: only str, float and None here; True exactly for NaN
+            if type_list.count(float) == int(np.count_nonzero(nan)):
+                out = a.copy()
+                out[nan] = None
+                return Column(name, out, "categorical")
     present = {_TYPE_CODES[t] for t in types}
     if (
         not categorical
@@ -251,7 +260,7 @@ def column_from_objects(
         and not (labels and _INT in present and _FLOAT not in present)
     ):
         return Column(name, a.astype(np.float64), "numeric")
-    codes = np.fromiter(map(_TYPE_CODES.__getitem__, map(type, a)), dtype=np.int8, count=n)
+    codes = np.fromiter(map(_TYPE_CODES.__getitem__, type_list), dtype=np.int8, count=n)
     if _CONTAINER in present:
         raise _container_error(name, a[int(np.argmax(codes == _CONTAINER))])
     if not categorical:

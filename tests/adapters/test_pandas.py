@@ -30,6 +30,14 @@ def test_object_column_mixed_missing_markers():
     assert_categorical(read_features(df).columns[0], ["a", None, None, None, None])
 
 
+def test_object_column_strings_with_nan_and_with_numbers():
+    """Strings with NaN read NaN as missing; strings with real floats format those floats as labels."""
+    nan_only = pd.DataFrame({"s": pd.Series(["a", np.nan, None, "b"], dtype=object)})
+    assert_categorical(read_features(nan_only).columns[0], ["a", None, None, "b"])
+    with_float = pd.DataFrame({"s": pd.Series(["a", np.nan, 1.5], dtype=object)})
+    assert_categorical(read_features(with_float).columns[0], ["a", None, "1.5"])
+
+
 def test_object_column_of_numbers_is_numeric():
     """An object column holding only numbers and missing values is numeric."""
     df = pd.DataFrame({"v": pd.Series([1, 2.5, None, pd.NA], dtype=object)})
