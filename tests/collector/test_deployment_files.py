@@ -1,0 +1,47 @@
+"""Deployment files shipped in collector/: upstream Collector configs are consistent, the Dockerfile is pinned."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import tomllib
+import yaml
+from otel_mlmon_collector.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTOR = ROOT / "collector"
+
+
+@pytest.mark.parametrize("name", ["otelcol-upstream.yaml", "otelcol-loadbalancing.yaml"])
+def test_upstream_collector_configs_are_consistent(name: str) -> None:
+    """Every component a pipeline names is defined, and ml.* metrics go one way, the rest the other."""
+    config = yaml.safe_load((COLLECTOR / name).read_text())
+    pipelines = config["service"]["pipelines"]
+    for pipeline_name, pipeline in pipelines.items():
+        for kind in ("receivers", "processors", "exporters"):
+            for component in pipeline.get(kind, []):
+                assert component in config[kind], f"{pipeline_name} uses undefined {kind[:-1]} {component}"
+    ml, other = pipelines["metrics/ml"], pipelines["metrics/other"]
+    assert ml["exporters"] != other["exporters"]
+    keep = config["processors"][ml["processors"][0]]["metrics"]["metric"]
+    drop = config["processors"][other["processors"][0]]["metrics"]["metric"]
+    assert keep == [f"not {drop[0]}"]
+    assert drop == ['IsMatch(name, "^ml\\\\.")']  # OTTL string "^ml\\." is the regex ^ml\.
+
+
+def test_dockerfile_is_pinned_and_matches_the_package() -> None:
+    """The base image is pinned to a version, the entrypoint is the declared console script, ports match defaults."""
+    text = (COLLECTOR / "Dockerfile").read_text()
+    (base,) = re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert 'ENTRYPOINT ["otel-mlmon-collector"]' in text and "otel-mlmon-collector" in scripts
+    defaults = Config()
+    ports = {
+        e.rsplit(":", 1)[1] for e in (defaults.receivers.grpc.endpoint, defaults.receivers.http.endpoint)
+    }
+    ports.add(defaults.health.endpoint.rsplit(":", 1)[1])
+    (exposed,) = re.findall(r"^EXPOSE\s+(.+)$", text, flags=re.MULTILINE)
+    assert set(exposed.split()) == ports
