@@ -20,82 +20,70 @@ from otel_mlmon.adapters._convert import (
 from otel_mlmon.adapters._numpy import single_output_name
 from otel_mlmon.adapters._outputs import combine, is_probability, probability_column
 
-__all__ = ["PandasAdapter", "series_column"]
+__all__ = ["PandasAdapter", "array_column", "series_column"]
 
 
 def series_column(s: Any, name: str, categorical: bool = False, labels: bool = False) -> Column:
-    """A pandas Series → a column, by the same inference rule as numpy.
+    """A pandas Series (or Index, or pandas array) → a column, by the same inference rule as numpy.
 
     ``category`` columns are categorical whatever their categories; nullable ``Int64``/``Float64``/``boolean``
     and ``string`` columns read their ``pd.NA`` as missing; tz-aware datetimes become seconds since the epoch.
     """
+    arr = s.array if hasattr(s, "array") else s
+    return array_column(arr, name, categorical, labels)
+
+
+def array_column(arr: Any, name: str, categorical: bool = False, labels: bool = False) -> Column:
+    """A pandas array (``Series.array``: numpy-backed or extension array) → a column; see series_column."""
     import pandas as pd
 
-    dtype = s.dtype
+    dtype = arr.dtype
     if isinstance(dtype, np.dtype):
-        if dtype.kind == "O":
-            return column_from_objects(
-                name, s.to_numpy(dtype=object, na_value=None), categorical=categorical, labels=labels
-            )
-        return column_from_numpy(name, s.to_numpy(), categorical=categorical, labels=labels)
+        return column_from_numpy(name, np.asarray(arr), categorical=categorical, labels=labels)
     if isinstance(dtype, pd.StringDtype):  # str or missing only: no per-value inference needed
-        arr = s.array
         if dtype.storage == "pyarrow" and hasattr(arr, "__arrow_array__"):
             values = arr.__arrow_array__().to_numpy(zero_copy_only=False)  # 2-3x faster than pandas' own
         else:
-            values = s.to_numpy(dtype=object, na_value=None)
+            values = arr.to_numpy(dtype=object, na_value=None)
         return Column(name, values.astype(object, copy=False), "categorical")
     if isinstance(dtype, pd.CategoricalDtype):
-        cats = dtype.categories
-        labels_ = column_from_numpy("categories", np.asarray(cats), categorical=True).values
-        lookup = np.append(labels_, None)  # code -1 (missing) picks the trailing None
-        return Column(name, lookup[s.cat.codes.to_numpy()], "categorical")
+        cats = column_from_numpy("categories", np.asarray(dtype.categories), categorical=True).values
+        lookup = np.append(cats, None)  # code -1 (missing) picks the trailing None
+        return Column(name, lookup[np.asarray(arr.codes)], "categorical")
     if isinstance(dtype, pd.DatetimeTZDtype):
-        return column_from_numpy(
-            name, s.to_numpy(dtype=f"datetime64[{dtype.unit}]"), categorical=categorical, labels=labels
-        )
+        utc = arr.tz_convert("UTC").tz_localize(None)
+        return column_from_numpy(name, np.asarray(utc), categorical=categorical, labels=labels)
     if isinstance(dtype, pd.ArrowDtype):
-        import pyarrow as pa
-
         from otel_mlmon.adapters._arrow import arrow_column
 
-        return arrow_column(pa.array(s.array), name, categorical=categorical, labels=labels)
+        return arrow_column(arr.__arrow_array__(), name, categorical=categorical, labels=labels)
     if isinstance(dtype, pd.SparseDtype):
-        return series_column(s.sparse.to_dense(), name, categorical, labels)
+        return column_from_numpy(name, np.asarray(arr.to_dense()), categorical=categorical, labels=labels)
     kind = dtype.kind
     if kind in "iu":  # nullable Int64 & co.
-        floats = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        floats = arr.to_numpy(dtype=np.float64, na_value=np.nan)
         if categorical or labels:
             return Column(name, format_floats(floats), "categorical")
         return Column(name, floats, "numeric")
     if kind == "f":  # nullable Float64
-        return column_from_numpy(
-            name, s.to_numpy(dtype=np.float64, na_value=np.nan), categorical=categorical, labels=labels
-        )
-    # boolean, string, period, interval and other extension types: their Python objects.
+        floats = arr.to_numpy(dtype=np.float64, na_value=np.nan)
+        return column_from_numpy(name, floats, categorical=categorical, labels=labels)
+    # boolean, period, interval and other extension types: their Python objects.
     return column_from_objects(
-        name, s.to_numpy(dtype=object, na_value=None), categorical=categorical, labels=labels
+        name, arr.to_numpy(dtype=object, na_value=None), categorical=categorical, labels=labels
     )
 
 
 def _frame_columns(df: Any, names: list[str], categorical: Collection[str], labels: bool) -> list[Column]:
-    """Every column of a DataFrame, fetching numpy-backed columns without building a Series each.
+    """Every column of a DataFrame, fetched without building a Series each.
 
     pandas' public column access costs ~20 µs per column; ``_get_column_array`` (pandas ≥ 1.3) ~1 µs.
     """
-    import pandas as pd
-
     get = getattr(df, "_get_column_array", None)
-    columns = []
-    for j, name in enumerate(names):
-        arr = get(j) if get is not None else df.iloc[:, j].array
-        declared = name in categorical
-        if isinstance(arr, np.ndarray):
-            columns.append(column_from_numpy(name, arr, categorical=declared, labels=labels))
-        else:
-            s = pd.Series(arr, copy=False) if get is not None else df.iloc[:, j]
-            columns.append(series_column(s, name, categorical=declared, labels=labels))
-    return columns
+    return [
+        array_column(get(j) if get is not None else df.iloc[:, j].array, name, name in categorical, labels)
+        for j, name in enumerate(names)
+    ]
 
 
 def _column_names(df: Any, names: Sequence[str] | None) -> list[str]:
@@ -188,10 +176,7 @@ class PandasAdapter:
         )
 
     def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:
-        """Read a Series, Index, Categorical or extension array as one column."""
-        import pandas as pd
-
-        if isinstance(obj, pd.DataFrame):
-            raise UnsupportedInput(f"column {name!r} is a DataFrame; a column must be 1-D")
-        s = obj if isinstance(obj, pd.Series) else pd.Series(obj, copy=False)
-        return series_column(s, name, categorical=categorical, labels=labels)
+        """Read a Series, Index, Categorical or other 1-D pandas array as one column."""
+        if getattr(obj, "ndim", None) != 1:
+            raise UnsupportedInput(f"column {name!r} is {describe(obj)}; a column must be 1-D")
+        return series_column(obj, name, categorical=categorical, labels=labels)
