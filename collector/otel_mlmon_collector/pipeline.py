@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from .config import SIGNALS, RetryConfig
@@ -335,12 +335,16 @@ class Pipeline:
             self.metrics.add(REFUSED, 1, signal=signal, transport=transport, reason="backpressure")
         return admission
 
-    def emit(self, request: OtlpRequest) -> bool:
+    def emit(self, request: OtlpRequest, exporters: Collection[str] | None = None) -> bool:
         """Queue telemetry the collector produced itself (self-metrics, processor output), skipping processors.
 
-        Returns whether it was queued; when a queue is full the request is dropped and counted.
+        Args:
+            request: the encoded request.
+            exporters: only these exporters (by name) among those taking the signal; ``None`` for all.
+
+        Returns whether it was queued; when a queue is full it is not queued anywhere.
         """
-        return self._enqueue(request) is Admission.ACCEPTED
+        return self._enqueue(request, exporters) is Admission.ACCEPTED
 
     def _observe(self, request: OtlpRequest) -> None:
         for processor in self.processors:
@@ -358,8 +362,10 @@ class Pipeline:
                     e,
                 )
 
-    def _enqueue(self, request: OtlpRequest) -> Admission:
+    def _enqueue(self, request: OtlpRequest, exporters: Collection[str] | None = None) -> Admission:
         lanes = self._routes[request.signal]
+        if exporters is not None:
+            lanes = tuple(lane for lane in lanes if lane.name in exporters)
         if not lanes:
             self.metrics.add(DROPPED, 1, signal=request.signal, exporter="", reason="no_route")
             return Admission.ACCEPTED

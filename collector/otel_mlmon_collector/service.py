@@ -151,9 +151,17 @@ class Collector:
         while not self._stop.wait(self.config.self_metrics.interval_seconds):
             self.emit_self_metrics()
 
-    def emit_self_metrics(self) -> None:
-        """Queue the current self-metrics for the metrics exporters now."""
-        self.pipeline.emit(self.metrics.to_request())
+    def emit_self_metrics(self) -> bool:
+        """Queue the current self-metrics for the metrics exporters now (not for console exporters).
+
+        Returns whether some exporter took them.
+        """
+        targets = [
+            lane.name
+            for lane in self.pipeline.lanes
+            if "metrics" in lane.signals and not isinstance(lane.exporter, ConsoleExporter)
+        ]
+        return bool(targets) and self.pipeline.emit(self.metrics.to_request(), targets)
 
     def shutdown(self, timeout_seconds: float | None = None) -> bool:
         """Stop receiving, then flush every queue within ``timeout_seconds`` (default: the configured deadline).

@@ -1,0 +1,66 @@
+"""The assembled collector: wiring from configuration, self-metrics routing, start-up failures."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import pytest
+from otel_mlmon_collector import Collector
+from otel_mlmon_collector.exporters.console import ConsoleExporter
+from otel_mlmon_collector.exporters.otlp import OtlpGrpcExporter, OtlpHttpExporter
+
+from .conftest import test_config
+
+
+def test_self_metrics_skip_console_and_reach_otlp_exporters(make_collector: Callable[..., Collector]) -> None:
+    """Self-metrics are not printed by console exporters but are queued for OTLP metrics exporters."""
+    console_only = make_collector(test_config())
+    assert console_only.emit_self_metrics() is False
+    config = test_config(
+        exporters=[
+            {"name": "screen", "type": "console"},
+            {"name": "metrics", "signals": ["metrics"], "endpoint": "http://127.0.0.1:9"},
+        ],
+        queue={"workers": 1},
+    )
+    both = Collector(config)  # not started: queues only fill
+    assert both.emit_self_metrics() is True
+    sizes = {lane.name: len(lane.queue) for lane in both.pipeline.lanes}
+    assert sizes == {"screen": 0, "metrics": 1}
+
+
+def test_exporters_are_built_from_the_configuration() -> None:
+    """Each configured exporter gets its own lane with its signals; no exporters means one console lane."""
+    config = test_config(
+        exporters=[
+            {"name": "t", "signals": ["traces"], "endpoint": "http://127.0.0.1:9"},
+            {
+                "name": "m",
+                "protocol": "grpc",
+                "signals": ["metrics", "logs"],
+                "endpoint": "http://127.0.0.1:9",
+            },
+        ]
+    )
+    lanes = {lane.name: lane for lane in Collector(config).pipeline.lanes}
+    assert isinstance(lanes["t"].exporter, OtlpHttpExporter) and lanes["t"].signals == ("traces",)
+    assert isinstance(lanes["m"].exporter, OtlpGrpcExporter) and lanes["m"].signals == ("metrics", "logs")
+    (console,) = Collector(test_config()).pipeline.lanes
+    assert isinstance(console.exporter, ConsoleExporter) and console.signals == ("traces", "metrics", "logs")
+
+
+def test_start_fails_cleanly_when_the_port_is_taken() -> None:
+    """A receiver that cannot bind raises OSError and nothing is left listening."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        collector = Collector(test_config(receivers={"http": {"endpoint": f"127.0.0.1:{port}"}}))
+        with pytest.raises(OSError):
+            collector.start()
+    grpc_port = int(collector.receivers[0].endpoint.rsplit(":", 1)[1])  # started first, then stopped
+    assert grpc_port != 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", grpc_port), timeout=2).close()
+    assert collector.pipeline.closing
