@@ -260,7 +260,8 @@ class _Call:
                 classes=config.classes,
                 max_rows=config.max_rows,
             )
-        self.sampler = Sampler(config.sample_rate)
+        self.sampler = Sampler(config.sample_rate) if config.sample_rate < 1 else None
+        self.bound = inspect.ismethod(target)  # a bound method (instrument() on an instance)
         self.features_of = _argument_getter(config.features, target)
         self.outputs_of = _result_getter(config.outputs)
         self._bound = False
@@ -337,18 +338,18 @@ class _Call:
     ) -> None:
         """Hand a sampled successful call's input and output to the summaries. Never raises."""
         try:
-            trace_id = span.get_span_context().trace_id if span is not None else 0
-            if not self.sampler(trace_id):
+            if self.sampler is not None and not self.sampler(span.get_span_context().trace_id if span else 0):
                 return
-            owner = instance if instance is not None else getattr(wrapped, "__self__", None)
-            names = self.config.feature_names
-            if names is None and owner is not None:
-                names = getattr(owner, "feature_names_in_", None)
-            classes = self.config.classes
-            if classes is None and owner is not None:
-                classes = getattr(owner, "classes_", None)
+            # The model object, whose feature_names_in_ / classes_ name the columns (read at fold time).
+            owner = (
+                instance
+                if instance is not None
+                else getattr(wrapped, "__self__", None)
+                if self.bound
+                else None
+            )
             outputs = self.outputs_of(result) if result is not _NO_RESULT else None
-            self.summary.offer(self.features_of(args, kwargs, instance), outputs, names, classes)
+            self.summary.offer(self.features_of(args, kwargs, instance), outputs, owner)
         except Exception as exc:  # noqa: BLE001
             report_fault("summaries", exc)
 

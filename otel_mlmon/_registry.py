@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from typing import Any
 
+from otel_mlmon import _summarize as summarize
 from otel_mlmon._aggregate import InferenceStream
 from otel_mlmon._faults import faults
 from otel_mlmon._summarize import SummaryStream
@@ -13,8 +15,12 @@ from otel_mlmon.summary import SummaryConfig
 
 __all__ = ["inference_stream", "summary_stream"]
 
-_streams: dict[tuple[int | None, tuple[tuple[str, str], ...]], InferenceStream] = {}
-_summaries: dict[tuple[int | None, tuple[tuple[str, str], ...]], SummaryStream] = {}
+_Key = tuple[tuple[str, str], ...]
+# Per meter provider (weakly held: a provider's streams go with it; None stands for the global provider).
+_streams: weakref.WeakKeyDictionary[Any, dict[_Key, InferenceStream]] = weakref.WeakKeyDictionary()
+_summaries: weakref.WeakKeyDictionary[Any, dict[_Key, SummaryStream]] = weakref.WeakKeyDictionary()
+_global_streams: dict[_Key, InferenceStream] = {}
+_global_summaries: dict[_Key, SummaryStream] = {}
 _lock = threading.Lock()
 
 
@@ -23,11 +29,12 @@ def inference_stream(provider: Any, attributes: dict[str, str]) -> InferenceStre
 
     Functions decorated with the same model, version and operation share a stream, so their series never collide.
     """
-    key = (None if provider is None else id(provider), tuple(sorted(attributes.items())))
+    key = tuple(sorted(attributes.items()))
     with _lock:
-        stream = _streams.get(key)
+        streams = _global_streams if provider is None else _streams.setdefault(provider, {})
+        stream = streams.get(key)
         if stream is None:
-            stream = _streams[key] = InferenceStream(dict(attributes))
+            stream = streams[key] = InferenceStream(dict(attributes))
         return stream
 
 
@@ -35,11 +42,12 @@ def summary_stream(
     provider: Any, attributes: dict[str, str], config: SummaryConfig, **options: Any
 ) -> SummaryStream:
     """The one summary stream for these attributes and meter provider; the first caller's options win."""
-    key = (None if provider is None else id(provider), tuple(sorted(attributes.items())))
+    key = tuple(sorted(attributes.items()))
     with _lock:
-        stream = _summaries.get(key)
+        streams = _global_summaries if provider is None else _summaries.setdefault(provider, {})
+        stream = streams.get(key)
         if stream is None:
-            stream = _summaries[key] = SummaryStream(dict(attributes), config, **options)
+            stream = streams[key] = SummaryStream(dict(attributes), config, **options)
         return stream
 
 
@@ -48,9 +56,11 @@ def _after_fork_in_child() -> None:
     # (a lock held by another parent thread at fork time would otherwise never be released in the child).
     global _lock
     _lock = threading.Lock()
-    for stream in [*_streams.values(), *_summaries.values()]:
-        stream._reset()
+    for streams in [*_streams.values(), *_summaries.values(), _global_streams, _global_summaries]:
+        for stream in list(streams.values()):
+            stream._reset()
     faults._reset()
+    summarize.folder._reset()  # the folder thread did not survive the fork
     from otel_mlmon import _bridge  # only loaded once metrics were bridged
 
     _bridge._reset_after_fork()

@@ -8,6 +8,7 @@ over many calls instead of once per call.
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
 from collections.abc import Collection, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon._faults import report_fault
-from otel_mlmon.adapters import Outputs, Table, read_features, read_outputs
+from otel_mlmon.adapters import Outputs, Table, batch_size, read_features, read_outputs
 from otel_mlmon.adapters._base import Column
 from otel_mlmon.summary import Summary, SummaryConfig
 
@@ -47,11 +48,48 @@ class Sampler:
         return self._random() < self.rate
 
 
-class SummaryStream:
-    """The summaries of one (model, version, operation): buffered on the hot path, folded at collection."""
+class _Folder:
+    """One daemon thread per process that folds full buffers, so a predict call never waits for a fold."""
 
-    #: Buffered calls that trigger a fold in the calling thread (bounds the buffer's memory).
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[SummaryStream] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def request(self, stream: SummaryStream) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="otel-mlmon-summaries", daemon=True
+                    )
+                    self._thread.start()
+        self._queue.put(stream)
+
+    def _run(self) -> None:
+        while True:
+            stream = self._queue.get()
+            try:
+                stream.fold()
+            except Exception as exc:  # noqa: BLE001 - the folder thread must survive anything
+                report_fault("summaries", exc)
+
+
+folder = _Folder()
+
+
+class SummaryStream:
+    """The summaries of one (model, version, operation): buffered on the hot path, folded by a background
+    thread every ``FOLD_AT`` calls and at each collection."""
+
+    #: Buffered calls that wake the background folder.
     FOLD_AT = 512
+    #: Buffered calls beyond which new calls are left out of the summaries (the folder is not keeping up);
+    #: they are counted as ``summaries_overflow`` faults. Bounds the buffer's memory.
+    MAX_BUFFER = 16 * FOLD_AT
 
     def __init__(
         self,
@@ -76,20 +114,23 @@ class SummaryStream:
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._fold_lock = threading.Lock()
-        self._buffer: list[tuple[Any, Any, Any, Any]] = []
+        self._buffer: list[tuple[Any, Any, Any]] = []
         self._summary = Summary(self.config)
 
-    def offer(self, features: Any, outputs: Any, names: Any = None, classes: Any = None) -> None:
-        """Hot path: keep a sampled call's input and output for the next fold."""
+    def offer(self, features: Any, outputs: Any, owner: Any = None) -> None:
+        """Hot path: keep a sampled call's input and output (and the model object, if any) for the next fold."""
         if type(features) is np.ndarray:
             features = features.copy()
         if type(outputs) is np.ndarray:
             outputs = outputs.copy()
         with self._lock:
-            self._buffer.append((features, outputs, names, classes))
-            full = len(self._buffer) >= self.FOLD_AT
-        if full:
-            self.fold()
+            buffered = len(self._buffer)
+            if buffered < self.MAX_BUFFER:
+                self._buffer.append((features, outputs, owner))
+        if buffered + 1 == self.FOLD_AT:
+            folder.request(self)
+        elif buffered >= self.MAX_BUFFER:
+            report_fault("summaries_overflow")
 
     def fold(self) -> None:
         """Turn the buffered calls into sketches. Never raises; unreadable calls are counted as faults."""
@@ -98,35 +139,61 @@ class SummaryStream:
         if not buffer:
             return
         partial = Summary(self.config)
-        for features, outputs, names, classes in _stack_rows(buffer):
-            self._add(partial, features, outputs, names, classes)
+        for features, outputs, owner in _stack_rows(buffer, self.max_rows):
+            if isinstance(features, _Stacked):
+                batch = Summary(self.config)
+                if self._add(batch, features.features, outputs, owner, stacked=True):
+                    partial.merge(batch)
+                    continue
+                for entry in features.entries:  # one unreadable call must not lose the others
+                    self._add(partial, *entry)
+            else:
+                self._add(partial, features, outputs, owner)
         with self._lock:
             self._summary.merge(partial)
 
-    def _add(self, summary: Summary, features: Any, outputs: Any, names: Any, classes: Any) -> None:
+    def _add(
+        self,
+        summary: Summary,
+        features: Any,
+        outputs: Any,
+        owner: Any,
+        stacked: bool = False,
+    ) -> bool:
+        """Read one call, or a stacked batch of small calls, into ``summary``.
+
+        A single call's unreadable input or output is a counted fault (its readable part is kept) and the
+        result is True; a stacked batch returns False on any failure so that its calls can be read one by one.
+        """
+        names, classes = self.feature_names, self.classes
+        if owner is not None:
+            names = names if names is not None else getattr(owner, "feature_names_in_", None)
+            classes = classes if classes is not None else getattr(owner, "classes_", None)
         try:
-            names = names if names is not None else self.feature_names
             table = read_features(features, names=names, categorical=self.categorical)
         except Exception as exc:  # noqa: BLE001 - any unreadable input is a counted monitoring fault
+            if stacked:
+                return False
             report_fault("features", exc)
-            return
-        keep = None
-        if self.max_rows is not None and table.n_rows > self.max_rows:
+            return True
+        read = None
+        if outputs is not None:
+            try:
+                read = read_outputs(outputs, classes=classes)
+            except Exception as exc:  # noqa: BLE001
+                if stacked:
+                    return False
+                report_fault("outputs", exc)
+        if not stacked and self.max_rows is not None and table.n_rows > self.max_rows:
             keep = np.sort(self._rng.choice(table.n_rows, size=self.max_rows, replace=False))
             table = _take(table, keep)
+            if read is not None and read.table.n_rows > self.max_rows:
+                confidence = {k: np.asarray(v)[keep] for k, v in read.confidence.items()}
+                read = Outputs(_take(read.table, keep), confidence)
         summary.add_features(table)
-        if outputs is None:
-            return
-        try:
-            read = read_outputs(outputs, classes=classes if classes is not None else self.classes)
-        except Exception as exc:  # noqa: BLE001
-            report_fault("outputs", exc)
-            return
-        if keep is not None and read.table.n_rows > self.max_rows:
-            read = Outputs(
-                _take(read.table, keep), {k: np.asarray(v)[keep] for k, v in read.confidence.items()}
-            )
-        summary.add_outputs(read)
+        if read is not None:
+            summary.add_outputs(read)
+        return True
 
     def swap(self) -> Summary:
         self.fold()
@@ -142,57 +209,107 @@ def _take(table: Table, rows: np.ndarray) -> Table:
     return Table(len(rows), tuple(Column(c.name, c.values[rows], c.kind) for c in table.columns))
 
 
-def _stack_key(features: Any, outputs: Any) -> tuple | None:
-    """A key under which consecutive single-row numpy calls can be stacked into one batch, or None."""
-    if type(features) is not np.ndarray or features.dtype.names is not None:
-        return None
-    if features.ndim == 1:
-        width = features.shape[0]
-    elif features.ndim == 2:
-        width = features.shape[1]
-    else:
-        return None
-    if outputs is None:
-        out_key: tuple = ("none",)
-    elif type(outputs) is np.ndarray and outputs.ndim in (1, 2) and outputs.dtype.names is None:
-        rows = 1 if features.ndim == 1 else features.shape[0]
-        if outputs.shape[0] != rows and not (features.ndim == 1 and outputs.ndim == 1):
+_SCALARS = (int, float, str, bool, np.generic)
+
+
+def _features_key(features: Any) -> tuple | None:
+    """What consecutive inputs must share to be read as one batch; None for inputs read on their own."""
+    if type(features) is np.ndarray:
+        if features.dtype.names is not None or features.ndim not in (1, 2):
             return None
-        out_key = ("array", outputs.shape[1:] if features.ndim == 2 else outputs.shape, outputs.dtype.kind)
-    elif isinstance(outputs, (int, float, str, np.generic)) and not isinstance(outputs, bool):
-        out_key = ("scalar", type(outputs))
-    else:
+        return ("array", features.ndim, features.shape[-1], features.dtype.kind)
+    if isinstance(features, dict):
+        if features and all(isinstance(v, _SCALARS) or v is None for v in features.values()):
+            return ("records",)
         return None
-    return (width, features.dtype.kind, out_key)
+    if isinstance(features, (list, tuple)) and features:
+        first = features[0]
+        if isinstance(first, dict):
+            return ("records",)
+        if isinstance(first, (list, tuple)):
+            return ("rows", len(first))
+    return None
 
 
-def _stack_rows(buffer: list[tuple[Any, Any, Any, Any]]) -> list[tuple[Any, Any, Any, Any]]:
-    """Stack runs of numpy calls with the same width, dtype kind and output shape into single batches."""
-    out: list[tuple[Any, Any, Any, Any]] = []
-    run: list[tuple[Any, Any, Any, Any]] = []
+def _outputs_key(outputs: Any, single_row: bool) -> tuple | None:
+    if outputs is None:
+        return ("none",)
+    if type(outputs) is np.ndarray:
+        if outputs.dtype.names is not None or outputs.ndim not in (1, 2):
+            return None
+        if single_row and outputs.ndim == 1 and outputs.shape[0] != 1:
+            return ("array-row", outputs.shape, outputs.dtype.kind)  # one row's class probabilities
+        return ("array", outputs.shape[1:], outputs.dtype.kind)
+    if isinstance(outputs, _SCALARS):
+        return ("scalar",)
+    if isinstance(outputs, (list, tuple)) and outputs:
+        if all(isinstance(v, _SCALARS) for v in outputs[:8]):
+            return ("list",)
+        if isinstance(outputs[0], (list, tuple)):
+            return ("rows", len(outputs[0]))  # e.g. probabilities as a list of lists
+    return None
+
+
+def _combine(kind: tuple, items: list[Any]) -> Any:
+    if kind[0] == "array":
+        return np.vstack([np.atleast_2d(x) for x in items])
+    if kind[0] == "records":
+        out: list[Any] = []
+        for x in items:
+            if isinstance(x, dict):
+                out.append(x)
+            else:
+                out.extend(x)
+        return out
+    if kind[0] == "rows":
+        return [row for x in items for row in x]
+    raise AssertionError(kind)
+
+
+def _combine_outputs(kind: tuple, items: list[Any]) -> Any:
+    if kind[0] == "none":
+        return None
+    if kind[0] == "array-row":
+        return np.vstack(items)
+    if kind[0] == "array":
+        return np.concatenate(items)
+    if kind[0] == "scalar":
+        return np.asarray(items, dtype=object) if isinstance(items[0], str) else np.asarray(items)
+    return [v for x in items for v in x]
+
+
+def _stack_rows(
+    buffer: list[tuple[Any, Any, Any, Any]], max_rows: int | None
+) -> list[tuple[Any, Any, Any, Any]]:
+    """Group runs of small calls with the same input and output structure into single batches.
+
+    Every group keeps the original entries too, so that a batch that fails to read can be read call by call.
+    Calls with more than ``max_rows`` rows are never grouped (their rows are subsampled on their own).
+    """
+    out: list[tuple[Any, Any, Any]] = []
+    run: list[tuple[Any, Any, Any]] = []
     run_key: tuple | None = None
 
     def flush() -> None:
         if len(run) == 1:
             out.append(run[0])
         elif run:
-            features = np.vstack([np.atleast_2d(f) for f, _, _, _ in run])
-            first_out = run[0][1]
-            if first_out is None:
-                outputs = None
-            elif type(first_out) is np.ndarray:
-                if run[0][0].ndim == 1 and first_out.ndim == 1 and first_out.shape[0] != 1:
-                    outputs = np.vstack([o for _, o, _, _ in run])  # one row's probability vector per call
-                else:
-                    outputs = np.concatenate([o for _, o, _, _ in run])
-            else:
-                outputs = np.asarray([o for _, o, _, _ in run])
-            out.append((features, outputs, run[0][2], run[0][3]))
+            features_kind, outputs_kind = run_key[0], run_key[1]
+            features = _combine(features_kind, [entry[0] for entry in run])
+            outputs = _combine_outputs(outputs_kind, [entry[1] for entry in run])
+            out.append((_Stacked(features, list(run)), outputs, run[0][2]))
         run.clear()
 
     for entry in buffer:
-        key = _stack_key(entry[0], entry[1])
-        key = None if key is None else (*key, id(entry[2]), id(entry[3]))
+        features, outputs, owner = entry
+        key = None
+        features_kind = _features_key(features)
+        if features_kind is not None:
+            rows = batch_size(features)
+            if rows is not None and (max_rows is None or rows <= max_rows):
+                outputs_kind = _outputs_key(outputs, single_row=features_kind[:2] == ("array", 1))
+                if outputs_kind is not None:
+                    key = (features_kind, outputs_kind, id(owner))
         if key is None or key != run_key:
             flush()
             run_key = key
@@ -202,3 +319,13 @@ def _stack_rows(buffer: list[tuple[Any, Any, Any, Any]]) -> list[tuple[Any, Any,
             run_key = None
     flush()
     return out
+
+
+class _Stacked:
+    """A batch made of several calls' inputs, with the calls kept for a call-by-call retry."""
+
+    __slots__ = ("entries", "features")
+
+    def __init__(self, features: Any, entries: list[tuple[Any, Any, Any]]) -> None:
+        self.features = features
+        self.entries = entries
