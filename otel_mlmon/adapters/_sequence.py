@@ -67,7 +67,18 @@ def read_records(rows: Sequence[Any], categorical: Collection[str], labels: bool
 
 
 def _is_row(value: Any) -> bool:
-    return isinstance(value, (list, tuple, np.ndarray))
+    """Lists, tuples and 1-D arrays of any library (numpy, torch, ...) are rows of a batch."""
+    return isinstance(value, (list, tuple, np.ndarray)) or (
+        not is_scalar(value) and not isinstance(value, Mapping) and hasattr(value, "shape")
+    )
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if type(value).__module__.startswith("torch"):
+        from otel_mlmon.adapters._torch import tensor_to_numpy
+
+        return tensor_to_numpy(value)
+    return np.asarray(value)
 
 
 def _read_rows(
@@ -118,9 +129,9 @@ class SequenceAdapter:
         first = obj[0]
         if isinstance(first, Mapping):
             return read_records(obj, categorical, labels=False)
-        if isinstance(first, np.ndarray):
+        if _is_row(first) and not isinstance(first, (list, tuple)):
             try:
-                stacked = np.stack(obj)
+                stacked = np.stack([_as_numpy(row) for row in obj])
             except (ValueError, TypeError) as exc:
                 raise UnsupportedInput(f"a list of arrays that do not stack into rows: {exc}") from exc
             return _NUMPY.read_features(stacked, names, categorical)

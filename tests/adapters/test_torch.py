@@ -40,3 +40,13 @@ def test_tensor_outputs():
 def test_tensor_dict_column():
     """A 1-D tensor works as a dict column."""
     assert_numeric(read_features({"x": torch.tensor([0.5, 1.5])}).columns[0], [0.5, 1.5])
+
+
+def test_list_of_tensors_is_rows_and_tuple_of_tensors_is_outputs():
+    """A list of 1-D tensors stacks into rows; a tuple of tensors is several outputs."""
+    rows = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])]
+    assert batch_size(rows) == 2
+    assert_numeric(column(read_features(rows), "f1"), [2.0, 4.0])
+    out = read_outputs((torch.tensor([1, 0]), torch.tensor([0.25, 0.5])))
+    assert out.table.names == ("output_0", "output_1")
+    assert_categorical(column(out.table, "output_0"), ["1", "0"])
