@@ -35,6 +35,7 @@ __all__ = [
     "column_from_value",
     "describe",
     "format_floats",
+    "is_known_value",
     "is_scalar",
     "read_only",
     "resolve_names",
@@ -121,6 +122,11 @@ def describe(obj: object) -> str:
 def is_scalar(value: object) -> bool:
     """Whether ``value`` is one cell value (number, bool, str, bytes, datetime, missing, other object)."""
     return _TYPE_CODES[type(value)] != _CONTAINER
+
+
+def is_known_value(value: object) -> bool:
+    """Whether ``value`` is a cell value of a known kind (number, bool, str, bytes, time, missing)."""
+    return _TYPE_CODES[type(value)] not in (_CONTAINER, _OTHER)
 
 
 def read_only(a: np.ndarray) -> np.ndarray:

@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from otel_mlmon.adapters._base import Column, Outputs, Table, UnsupportedInput
-from otel_mlmon.adapters._convert import (
-    _MISSING,
-    _OTHER,
-    _TYPE_CODES,
-    column_from_value,
-    describe,
-    is_scalar,
-    resolve_names,
-)
+from otel_mlmon.adapters._convert import column_from_value, describe, is_known_value, resolve_names
 from otel_mlmon.adapters._numpy import single_output_name
 
 __all__ = ["ScalarAdapter"]
@@ -24,7 +16,7 @@ class ScalarAdapter:
 
     def accepts(self, obj: object) -> bool:
         """Numbers, bools, strings, bytes, dates and times, Decimals and None (not arbitrary objects)."""
-        return is_scalar(obj) and _TYPE_CODES[type(obj)] != _OTHER
+        return is_known_value(obj)
 
     def batch_size(self, obj: object) -> int | None:
         """1, or None for ``None``."""
@@ -48,6 +40,4 @@ class ScalarAdapter:
 
     def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:
         """A scalar is not a column."""
-        if _TYPE_CODES[type(obj)] == _MISSING:
-            raise UnsupportedInput(f"column {name!r} is None; a column must be 1-D")
         raise UnsupportedInput(f"column {name!r} is a single {describe(obj)}; a column must be 1-D")
