@@ -12,9 +12,13 @@ from otel_mlmon._configure import Telemetry, configure
 from otel_mlmon._decorator import Monitor, monitor
 from otel_mlmon._instrument import instrument, uninstrument
 from otel_mlmon._version import __version__
+from otel_mlmon.profile import Profile
+from otel_mlmon.summary import SummaryConfig
 
 __all__ = [
     "Monitor",
+    "Profile",
+    "SummaryConfig",
     "Telemetry",
     "__version__",
     "configure",

@@ -1,0 +1,200 @@
+"""Reference profiles: the same sketches the SDK exports, built from training data and saved as small files.
+
+The collector compares live summaries with a profile to compute drift. A profile is a versioned JSON document
+(optionally gzip-compressed, by a ``.gz`` suffix) holding the model's name and version, when it was built, and one
+sketch per feature and output, built through the same adapters as in production so a column has the same name and
+type in both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import tempfile
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from otel_mlmon import conventions as conv
+from otel_mlmon.adapters import read_features, read_outputs
+from otel_mlmon.summary import Summary, SummaryConfig
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Profile"]
+
+FORMAT = "otel-mlmon.profile"
+FORMAT_VERSION = 1
+
+
+class Profile:
+    """A reference profile of one model version.
+
+    Args:
+        model: ``ml.model.name`` the profile describes.
+        version: ``ml.model.version``, or None for a profile valid for any version.
+        summary: The per-column sketches.
+        created_at: When the profile was built (UTC); drives ``ml.model.age`` in the collector.
+        metadata: Free-form JSON-serialisable details (data source, training run id...).
+        performance: Reference performance of the model on this data (e.g. ``{"accuracy": 0.93}``), for
+            concept-drift comparisons.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(1000, 2))
+        >>> profile = Profile.from_data(X, model="fraud", version="3", feature_names=["amount", "age"])
+        >>> profile.summary.features["amount"].count
+        1000
+        >>> Profile.from_dict(profile.to_dict()).summary.rows
+        1000
+    """
+
+    def __init__(
+        self,
+        model: str,
+        version: str | None,
+        summary: Summary,
+        created_at: dt.datetime | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        performance: Mapping[str, float] | None = None,
+    ) -> None:
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"Profile model must be a non-empty string, got {model!r}")
+        self.model = model
+        self.version = version
+        self.summary = summary
+        self.created_at = created_at or dt.datetime.now(dt.timezone.utc)
+        self.metadata = dict(metadata or {})
+        self.performance = {str(k): float(v) for k, v in (performance or {}).items()}
+
+    @classmethod
+    def from_data(
+        cls,
+        features: Any,
+        predictions: Any = None,
+        *,
+        model: str,
+        version: str | None = None,
+        feature_names: Sequence[str] | None = None,
+        categorical: Collection[str] = (),
+        classes: Sequence[Any] | None = None,
+        config: SummaryConfig | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        performance: Mapping[str, float] | None = None,
+    ) -> Profile:
+        """Build a profile from reference data (any input the SDK reads: arrays, DataFrames, Arrow, records).
+
+        Args:
+            features: The model's inputs, e.g. the training set ``X``.
+            predictions: Optionally the model's outputs on ``features`` (labels, values or probabilities).
+            model, version: The model identity, as given to ``@monitor``.
+            feature_names, categorical, classes: As for ``@monitor``.
+            config: Sketch sizes; use the same as the SDK (the default) so scales and top-K agree.
+
+        Raises:
+            otel_mlmon.adapters.UnsupportedInput: when the data cannot be read.
+        """
+        profile = cls(model, version, Summary(config), metadata=metadata, performance=performance)
+        profile.update(
+            features, predictions, feature_names=feature_names, categorical=categorical, classes=classes
+        )
+        return profile
+
+    def update(
+        self,
+        features: Any,
+        predictions: Any = None,
+        *,
+        feature_names: Sequence[str] | None = None,
+        categorical: Collection[str] = (),
+        classes: Sequence[Any] | None = None,
+    ) -> None:
+        """Add more reference data (e.g. the next chunk of a file too large for memory)."""
+        table = read_features(features, names=feature_names, categorical=categorical)
+        outputs = read_outputs(predictions, classes=classes) if predictions is not None else None
+        if outputs is not None and outputs.table.n_rows != table.n_rows:
+            raise ValueError(
+                f"predictions have {outputs.table.n_rows} rows but features have {table.n_rows}: one per row expected"
+            )
+        self.summary.add_features(table)
+        if outputs is not None:
+            self.summary.add_outputs(outputs)
+
+    # -- serialisation ------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as a JSON-serialisable document."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "conventions": conv.SCHEMA_VERSION,
+            "model": self.model,
+            "version": self.version,
+            "created_at": self.created_at.astimezone(dt.timezone.utc).isoformat(),
+            "metadata": self.metadata,
+            "performance": self.performance,
+            "summary": self.summary.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Profile:
+        """Rebuild a profile from :meth:`to_dict` output.
+
+        Raises:
+            ValueError: if the document is not a profile or has a newer format version.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise ValueError(f"not an otel-mlmon profile (expected format {FORMAT!r})")
+        version = data.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(
+                f"profile format_version {version!r} is not supported (this otel-mlmon reads up to {FORMAT_VERSION})"
+            )
+        created = data.get("created_at")
+        return cls(
+            model=data["model"],
+            version=data.get("version"),
+            summary=Summary.from_dict(data.get("summary") or {}),
+            created_at=dt.datetime.fromisoformat(created) if created else None,
+            metadata=data.get("metadata"),
+            performance=data.get("performance"),
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the profile atomically (a reader never sees half a file); gzip when the name ends in ``.gz``."""
+        path = Path(path)
+        payload = json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+        if path.suffix == ".gz":
+            payload = gzip.compress(payload, mtime=0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Profile:
+        """Read a profile written by :meth:`save`.
+
+        Raises:
+            ValueError: if the file is not a valid profile (the message names the file).
+        """
+        path = Path(path)
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        try:
+            return cls.from_dict(json.loads(raw))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return (
+            f"Profile(model={self.model!r}, version={self.version!r}, rows={self.summary.rows}, "
+            f"features={len(self.summary.features)}, created_at={self.created_at.isoformat()!r})"
+        )

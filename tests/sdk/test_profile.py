@@ -1,0 +1,162 @@
+"""Reference profiles: built like production summaries, saved and loaded safely."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import otel_mlmon
+from otel_mlmon import conventions as conv
+from otel_mlmon.profile import FORMAT_VERSION, Profile
+from otel_mlmon.sketch import ExponentialHistogram
+
+
+def test_profile_sketches_equal_what_the_sdk_exports_for_the_same_data(telemetry):
+    """A profile of X has, per feature, exactly the sketch a monitored model exports after seeing X."""
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(
+        {
+            "amount": rng.lognormal(size=500),
+            "delta": rng.normal(size=500),
+            "tier": rng.choice(["a", "b"], 500),
+        }
+    )
+
+    @otel_mlmon.monitor(model="m", max_rows=None, **telemetry.providers)
+    def predict(frame):
+        return np.zeros(len(frame))
+
+    predict(X)
+    profile = Profile.from_data(X, model="m")
+    for name in ("amount", "delta"):
+        (point,) = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: name})
+        sketch = profile.summary.features[name].numeric
+        assert (point.scale, point.count, point.positive.offset) == (
+            sketch.scale,
+            sketch.count,
+            sketch.positive_offset,
+        )
+        assert list(point.positive.bucket_counts) == sketch.positive_counts.tolist()
+        assert list(point.negative.bucket_counts) == sketch.negative_counts.tolist()
+    assert profile.summary.features["tier"].categorical.top() == sorted(
+        X["tier"].value_counts().items(), key=lambda kv: (-kv[1], kv[0])
+    )
+
+
+def test_save_load_round_trip_json_and_gzip(tmp_path):
+    """A saved profile loads back equal, as JSON or gzip-compressed JSON."""
+    X = np.random.default_rng(4).normal(size=(200, 3))
+    profile = Profile.from_data(
+        X,
+        X[:, 0] > 0,
+        model="fraud",
+        version="3",
+        feature_names=["a", "b", "c"],
+        performance={"accuracy": 0.9},
+    )
+    for name in ("p.json", "p.json.gz"):
+        loaded = Profile.load(profile.save(tmp_path / name))
+        assert (loaded.model, loaded.version, loaded.performance) == ("fraud", "3", {"accuracy": 0.9})
+        assert loaded.created_at == profile.created_at.astimezone(dt.timezone.utc)
+        for col in "abc":
+            assert loaded.summary.features[col].numeric == profile.summary.features[col].numeric
+        assert (
+            loaded.summary.outputs["prediction"].categorical.top()
+            == profile.summary.outputs["prediction"].categorical.top()
+        )
+    assert gzip.decompress((tmp_path / "p.json.gz").read_bytes())[:1] == b"{"
+
+
+def test_profile_file_is_small(tmp_path):
+    """A 100 000-row, 20-feature profile stays in the tens of kilobytes."""
+    X = np.random.default_rng(5).normal(size=(100_000, 20))
+    path = Profile.from_data(X, model="m").save(tmp_path / "p.json.gz")
+    assert path.stat().st_size < 50_000
+
+
+def test_load_rejects_other_files_with_a_clear_error(tmp_path):
+    """Loading something that is not a profile, or a newer format, names the file and the problem."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(ValueError, match=r"bad\.json.*not an otel-mlmon profile"):
+        Profile.load(bad)
+    newer = Profile.from_data(np.ones((2, 1)), model="m").to_dict()
+    newer["format_version"] = FORMAT_VERSION + 1
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps(newer))
+    with pytest.raises(ValueError, match="not supported"):
+        Profile.load(future)
+
+
+def test_predictions_must_match_rows():
+    """Predictions with another row count than the features are refused."""
+    with pytest.raises(ValueError, match="one per row"):
+        Profile.from_data(np.ones((3, 2)), np.ones(2), model="m")
+
+
+def test_update_in_chunks_equals_one_pass():
+    """Building a profile chunk by chunk gives the same sketches as one pass over all rows."""
+    X = np.random.default_rng(6).normal(size=(1000, 2))
+    whole = Profile.from_data(X, model="m")
+    chunked = Profile.from_data(X[:300], model="m")
+    chunked.update(X[300:])
+    for name in whole.summary.features:
+        a, b = whole.summary.features[name].numeric, chunked.summary.features[name].numeric
+        reference = ExponentialHistogram()
+        reference.update(X[:, int(name[1:])])
+        assert a == reference
+        assert (a.scale, a.count, a.positive_counts.sum()) == (b.scale, b.count, b.positive_counts.sum())
+
+
+def test_cli_builds_and_shows_a_profile(tmp_path):
+    """otel-mlmon profile build reads a CSV (prediction and excluded columns apart) and show prints it."""
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {
+            "amount": rng.lognormal(size=300),
+            "country": rng.choice(["FR", "DE"], 300),
+            "label": rng.integers(0, 2, 300),
+            "pred": rng.integers(0, 2, 300),
+        }
+    )
+    data = tmp_path / "train.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "ref.json.gz"
+    cmd = [
+        sys.executable,
+        "-m",
+        "otel_mlmon.cli",
+        "profile",
+        "build",
+        str(data),
+        "--model",
+        "fraud",
+        "--version",
+        "3",
+        "--prediction",
+        "pred",
+        "--exclude",
+        "label",
+        "-o",
+        str(out),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert "300 rows, 2 features, 1 outputs" in result.stdout
+    profile = Profile.load(out)
+    assert set(profile.summary.features) == {"amount", "country"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "otel_mlmon.cli", "profile", "show", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "amount" in shown and "country" in shown and "prediction" in shown
+    bad = subprocess.run([*cmd[:-4], "--prediction", "nope", "-o", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no column 'nope'" in bad.stderr
