@@ -87,7 +87,14 @@ class OtlpHttpExporter:
             body = gzip.compress(body, compresslevel=6)
         url = self._urls[request.signal]
         try:
-            response = self._session().post(url, data=body, timeout=self.config.timeout_seconds)
+            # verify per request: requests lets REQUESTS_CA_BUNDLE override a session's verify setting
+            response = self._session().post(
+                url,
+                data=body,
+                timeout=self.config.timeout_seconds,
+                verify=self._verify,
+                cert=self._cert or None,
+            )
         except requests.RequestException as e:
             return ExportResult.retryable(f"POST {url}: {type(e).__name__}: {e}")
         if 200 <= response.status_code < 300:
