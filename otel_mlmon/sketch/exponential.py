@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from otel_mlmon.sketch._mapping import MAX_SCALE, MIN_SCALE, bucket_lower_bounds, map_to_index, scale_change
+from otel_mlmon.sketch._mapping import (
+    _TABLE_MAX_SCALE,
+    MAX_SCALE,
+    MIN_SCALE,
+    bucket_lower_bounds,
+    map_to_index,
+    scale_change,
+)
 
 __all__ = ["ExponentialHistogram", "aligned_buckets"]
 
@@ -106,47 +114,104 @@ class ExponentialHistogram:
 
     # ------------------------------------------------------------------ updating
     def update(self, values: np.ndarray | Sequence[float]) -> None:
-        """Add a batch of values, in order; NaN and +-inf are ignored (not counted)."""
-        batch = np.ascontiguousarray(values, dtype=np.float64)
+        """Add a batch of values, in order; NaN and +-inf are ignored (not counted).
+
+        Large batches are processed in chunks of 65 536 values through per-thread scratch buffers, so
+        memory stays bounded and no large temporary arrays are allocated. Not thread-safe: use one
+        histogram per thread or a lock.
+        """
+        batch = np.asarray(values, dtype=np.float64)
         if batch.ndim != 1:
-            batch = batch.ravel()
-        if batch.size == 0:
-            return
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = float(np.add.reduce(batch))
-            if not math.isfinite(total):  # a NaN or an infinity in the batch (or an overflowing sum)
-                batch = batch[np.isfinite(batch)]
-                if batch.size == 0:
-                    return
-                total = float(np.add.reduce(batch))
-        low, high = float(batch.min()), float(batch.max())
+            batch = batch.reshape(-1)
         size = int(batch.size)
+        if size == 0:
+            return
+        scratch = _scratch()
+        for start in range(0, size, _CHUNK):
+            self._update_chunk(batch[start : start + _CHUNK], scratch)
+
+    def _update_chunk(self, chunk: np.ndarray, scratch: _Scratch) -> None:
+        size = int(chunk.size)
+        if not chunk.flags.c_contiguous:
+            chunk = scratch.take("values", size, chunk)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = float(np.add.reduce(chunk))
+            if not math.isfinite(total):  # a NaN or an infinity in the batch (or an overflowing sum)
+                chunk = chunk[np.isfinite(chunk)]
+                size = int(chunk.size)
+                if size == 0:
+                    return
+                total = float(np.add.reduce(chunk))
+        low, high = float(np.minimum.reduce(chunk)), float(np.maximum.reduce(chunk))
         self.count += size
         self.sum += total
         self.min = min(self.min, low)
         self.max = max(self.max, high)
         if low > 0:
-            self._insert(batch, _EMPTY_F, batch)
+            self._insert(chunk, _EMPTY_F, chunk, scratch)
         elif high < 0:
-            self._insert(_EMPTY_F, -batch, batch)
+            negative = np.negative(chunk, out=scratch.buffer("negative", size))
+            self._insert(_EMPTY_F, negative, chunk, scratch)
         elif low == 0 and high == 0:
             self.zero_count += size
         else:
-            pos_values = batch[batch > 0]
-            neg_values = batch[batch < 0]
-            np.negative(neg_values, out=neg_values)
-            self.zero_count += size - int(pos_values.size) - int(neg_values.size)
-            self._insert(pos_values, neg_values, batch)
+            mask = np.greater(chunk, 0, out=scratch.buffer("mask", size))
+            n_positive = int(np.count_nonzero(mask))
+            positive = np.compress(mask, chunk, out=scratch.buffer("positive", n_positive))
+            np.less(chunk, 0, out=mask)
+            n_negative = int(np.count_nonzero(mask))
+            negative = np.compress(mask, chunk, out=scratch.buffer("negative", n_negative))
+            np.negative(negative, out=negative)
+            self.zero_count += size - n_positive - n_negative
+            self._insert(positive, negative, chunk, scratch)
 
-    def _insert(self, pos_values: np.ndarray, neg_values: np.ndarray, ordered: np.ndarray) -> None:
+    def _insert(
+        self,
+        pos_values: np.ndarray,
+        neg_values: np.ndarray,
+        ordered: np.ndarray,
+        scratch: _Scratch | None = None,
+    ) -> None:
         """Insert the absolute values of each sign, reproducing the SDK's value-by-value scale changes.
 
         ``ordered`` is the batch in arrival order (zeros allowed); it is only read when the batch takes the
-        scale from positive to non-positive.
+        scale from positive to non-positive. Index arrays live in ``scratch`` when given.
         """
+        if scratch is None:
+            scratch = _Scratch()
+        n_pos, n_neg = int(pos_values.size), int(neg_values.size)
+        pos_out, neg_out = scratch.buffer("pos_index", n_pos), scratch.buffer("neg_index", n_neg)
+        work = scratch.buffer("work", max(n_pos, n_neg))
+
+        def indices(at: int) -> tuple[np.ndarray, np.ndarray]:
+            return (
+                map_to_index(pos_values, at, pos_out, work[:n_pos]) if n_pos else _EMPTY,
+                map_to_index(neg_values, at, neg_out, work[:n_neg]) if n_neg else _EMPTY,
+            )
+
         scale = self._index_scale
-        pos_index = map_to_index(pos_values, scale) if pos_values.size else _EMPTY
-        neg_index = map_to_index(neg_values, scale) if neg_values.size else _EMPTY
+        if scale > _TABLE_MAX_SCALE:
+            # Fast path: map at the table scale; if the batch cannot end above it (the range there is
+            # already more than half of max_size at one scale finer), downscale the held buckets to it.
+            # Indices at every positive scale are consistent (index(s - k) == index(s) >> k), so this is
+            # what the SDK reaches value by value.
+            pos_index, neg_index = indices(_TABLE_MAX_SCALE)
+            shift = scale - _TABLE_MAX_SCALE
+            pos_low, pos_high = _index_range(
+                pos_index, *_held(self.positive_offset, self.positive_counts, shift)
+            )
+            neg_low, neg_high = _index_range(
+                neg_index, *_held(self.negative_offset, self.negative_counts, shift)
+            )
+            if (n_pos and 2 * (pos_high - pos_low) - 1 >= self.max_size) or (
+                n_neg and 2 * (neg_high - neg_low) - 1 >= self.max_size
+            ):
+                self.downscale(shift)
+                scale = _TABLE_MAX_SCALE
+            else:
+                pos_index, neg_index = indices(scale)
+        else:
+            pos_index, neg_index = indices(scale)
         pos_low, pos_high = _index_range(pos_index, self.positive_offset, self.positive_counts)
         neg_low, neg_high = _index_range(neg_index, self.negative_offset, self.negative_counts)
         max_size = self.max_size
@@ -514,6 +579,45 @@ def aligned_buckets(histograms: Sequence[ExponentialHistogram]) -> tuple[np.ndar
 
 
 # ---------------------------------------------------------------------- private helpers
+_CHUNK = 1 << 16
+_LOCAL = threading.local()
+_DTYPES = {
+    "values": np.float64,
+    "positive": np.float64,
+    "negative": np.float64,
+    "work": np.float64,
+    "pos_index": np.int64,
+    "neg_index": np.int64,
+    "mask": np.bool_,
+}
+
+
+class _Scratch:
+    """Reusable work arrays: fresh large temporaries cost page faults that dominate the arithmetic."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def buffer(self, name: str, size: int) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.size < size:
+            array = self._arrays[name] = np.empty(max(size, 1024), dtype=_DTYPES[name])
+        return array[:size]
+
+    def take(self, name: str, size: int, source: np.ndarray) -> np.ndarray:
+        out = self.buffer(name, size)
+        np.copyto(out, source)
+        return out
+
+
+def _scratch() -> _Scratch:
+    """This thread's scratch buffers (at most a few 512 KiB arrays, sized by the largest chunk seen)."""
+    scratch = getattr(_LOCAL, "scratch", None)
+    if scratch is None:
+        scratch = _LOCAL.scratch = _Scratch()
+    return scratch
+
+
 def _edges(
     scale: int,
     neg_offset: int,
@@ -576,11 +680,20 @@ def _index_range(index: np.ndarray, offset: int, counts: np.ndarray) -> tuple[in
     return low, high
 
 
+def _held(offset: int, counts: np.ndarray, shift: int) -> tuple[int, np.ndarray]:
+    """A side's offset and counts as seen ``shift`` scales coarser (only the range is meaningful)."""
+    if counts.size == 0:
+        return 0, counts
+    low, high = offset >> shift, (offset + counts.size - 1) >> shift
+    return low, np.empty(high - low + 1, dtype=np.int64)
+
+
 def _accumulate(
     index: np.ndarray, low: int, high: int, offset: int, counts: np.ndarray
 ) -> tuple[int, np.ndarray]:
     """Count ``index`` into a side spanning ``low..high`` that already holds ``counts`` at ``offset``."""
-    merged = np.bincount(index - low, minlength=high - low + 1)
+    np.subtract(index, low, out=index)
+    merged = np.bincount(index, minlength=high - low + 1)
     if merged.dtype != np.int64:
         merged = merged.astype(np.int64)
     if counts.size:
@@ -595,7 +708,8 @@ def _add_indices(offset: int, counts: np.ndarray, index: np.ndarray) -> tuple[in
     low, high = int(index.min()), int(index.max())
     if counts.size:
         low, high = min(low, offset), max(high, offset + counts.size - 1)
-    merged = np.bincount(index - low, minlength=high - low + 1).astype(np.int64, copy=False)
+    np.subtract(index, low, out=index)
+    merged = np.bincount(index, minlength=high - low + 1).astype(np.int64, copy=False)
     if counts.size:
         merged[offset - low : offset - low + counts.size] += counts
     return low, merged

@@ -219,6 +219,22 @@ def test_merge_downscales_to_fit_max_size() -> None:
     assert low == _build([[1.1, 1.15, 1.2, 1e6, 1.01e6]], max_size=8)
 
 
+def test_large_strided_batch_matches_sdk_across_chunks() -> None:
+    """A 70 000-value strided column (two internal chunks) gives the SDK's buckets, like a contiguous copy."""
+    rng = np.random.default_rng(11)
+    table = rng.standard_t(2, size=(70_000, 2)) * np.array([1.0, 1e-3])
+    column = table[:, 1]
+    assert not column.flags.c_contiguous
+    hist = ExponentialHistogram(max_size=20)
+    hist.update(column)
+    point = sdk_aggregate(column.tolist(), max_size=20)
+    _assert_same(hist, point, column.tolist())
+    contiguous = ExponentialHistogram(max_size=20)
+    contiguous.update(np.ascontiguousarray(column))
+    contiguous.sum = hist.sum
+    assert contiguous == hist
+
+
 def test_non_finite_values_are_ignored() -> None:
     """NaN and +-inf are dropped before counting; the caller counts them itself."""
     hist = _build([[1.0, math.nan, math.inf, -math.inf, -2.0, 0.0]])

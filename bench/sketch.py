@@ -1,0 +1,184 @@
+"""Throughput of the sketches against the OTel SDK fed value by value, np.histogram and one np.sum pass.
+
+Run: ``python bench/sketch.py`` (``--quick`` for a smaller run). Prints values per second for each variant and
+ratios measured in the same run (absolute times on shared machines are noisy; compare the ratios):
+
+* one 100 000-value float column: ``ExponentialHistogram.update`` vs the SDK's exponential histogram
+  aggregation fed per value (``aggregate(Measurement)``), per-value ``Histogram.record`` through a
+  ``MeterProvider`` with an exponential-histogram View, ``np.histogram`` with 64 bins, and ``np.sum``;
+* a 10 000 x 50 batch and a 1 000 000 x 20 table, one histogram per column, against one ``np.sum`` pass over
+  the same array (the memory-bound limit; issue 3 target: sketch time <= 30x that pass);
+* ``CategoricalSketch.update`` on 100 000 strings (low and high cardinality) and integer codes.
+
+whylogs is compared only when it is importable (it lives in a separate benchmark environment, never in the
+product's dependencies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics._internal.aggregation import (
+    AggregationTemporality,
+    _ExponentialBucketHistogramAggregation,
+)
+from opentelemetry.sdk.metrics._internal.exemplar import SimpleFixedSizeExemplarReservoir
+from opentelemetry.sdk.metrics._internal.measurement import Measurement
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+
+from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
+
+
+def _seconds(run: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``repeat`` runs after one warm-up."""
+    run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _sdk_aggregation() -> _ExponentialBucketHistogramAggregation:
+    return _ExponentialBucketHistogramAggregation(
+        attributes={},
+        reservoir_builder=lambda **_: SimpleFixedSizeExemplarReservoir(size=1),
+        instrument_aggregation_temporality=AggregationTemporality.DELTA,
+        start_time_unix_nano=0,
+    )
+
+
+def _sdk_per_value(values: list[float]) -> object:
+    aggregation = _sdk_aggregation()
+    context = Context()
+    for value in values:
+        aggregation.aggregate(Measurement(value, 0, None, context), should_sample_exemplar=False)
+    return aggregation.collect(AggregationTemporality.DELTA, 1)
+
+
+def _record_per_value(values: list[float]) -> None:
+    """Per-value Histogram.record through the real SDK (note: the SDK instrument drops negative values)."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(
+        metric_readers=[reader],
+        views=[View(instrument_name="*", aggregation=ExponentialBucketHistogramAggregation())],
+    )
+    histogram = provider.get_meter("bench").create_histogram("ml.feature.distribution")
+    attributes = {"ml.model.name": "m", "ml.feature.name": "f"}
+    for value in values:
+        histogram.record(value, attributes)
+    reader.get_metrics_data()
+    provider.shutdown()
+
+
+def _rate(values: int, seconds: float) -> str:
+    return f"{values / seconds / 1e6:10.2f} M values/s"
+
+
+def bench_column(n: int, n_sdk: int, repeat: int) -> None:
+    rng = np.random.default_rng(0)
+    column = rng.normal(size=n)
+    subset = column[:n_sdk].tolist()
+    positive_subset = np.abs(column[:n_sdk]).tolist()
+
+    ours = _seconds(lambda: ExponentialHistogram().update(column), repeat)
+    sdk = _seconds(lambda: _sdk_per_value(subset), max(1, repeat // 3)) * n / n_sdk
+    record = _seconds(lambda: _record_per_value(positive_subset), max(1, repeat // 3)) * n / n_sdk
+    hist64 = _seconds(lambda: np.histogram(column, bins=64), repeat)
+    total = _seconds(lambda: np.sum(column), repeat * 5)
+
+    point = _sdk_per_value(subset)
+    check = ExponentialHistogram()
+    check.update(column[:n_sdk])
+    identical = (
+        point.scale == check.scale
+        and point.positive.offset == check.positive_offset
+        and list(point.positive.bucket_counts)[: check.positive_counts.size] == check.positive_counts.tolist()
+        and point.negative.offset == check.negative_offset
+        and list(point.negative.bucket_counts)[: check.negative_counts.size] == check.negative_counts.tolist()
+    )
+
+    print(f"\n== one float64 column, {n:,} values (SDK variants timed on {n_sdk:,} values and scaled) ==")
+    print(f"ExponentialHistogram.update           {_rate(n, ours)}")
+    print(f"SDK aggregation, per value            {_rate(n, sdk)}")
+    print(f"SDK Histogram.record, per value       {_rate(n, record)}")
+    print(f"np.histogram, 64 bins                 {_rate(n, hist64)}")
+    print(f"np.sum (one pass)                     {_rate(n, total)}")
+    print(f"ratio: ours vs SDK aggregation        {sdk / ours:10.1f}x faster")
+    print(f"ratio: ours vs Histogram.record       {record / ours:10.1f}x faster")
+    print(f"ratio: ours / np.histogram(64) time   {ours / hist64:10.2f}")
+    print(f"ratio: ours / np.sum time             {ours / total:10.1f}")
+    print(f"buckets identical to the SDK on the {n_sdk:,}-value subset: {identical}")
+
+
+def bench_table(rows: int, columns: int, repeat: int) -> None:
+    rng = np.random.default_rng(1)
+    table = rng.normal(size=(rows, columns)) * rng.lognormal(size=columns)
+    values = rows * columns
+
+    def sketch() -> None:
+        for j in range(columns):
+            ExponentialHistogram().update(table[:, j])
+
+    ours = _seconds(sketch, repeat)
+    total = _seconds(lambda: np.sum(table), repeat * 3)
+    print(f"\n== {rows:,} x {columns} float64 table, one histogram per column ==")
+    print(f"ExponentialHistogram.update           {_rate(values, ours)}   ({ours * 1e3:.1f} ms)")
+    print(f"np.sum over the array (one pass)      {_rate(values, total)}   ({total * 1e3:.2f} ms)")
+    print(f"ratio: ours / np.sum time             {ours / total:10.1f}   (target <= 30)")
+    _whylogs(table, ours)
+
+
+def _whylogs(table: np.ndarray, ours: float) -> None:
+    try:
+        import pandas as pd
+        import whylogs  # type: ignore[import-not-found]
+    except ImportError:
+        print("whylogs                               not installed here (separate benchmark environment)")
+        return
+    frame = pd.DataFrame(table, columns=[f"f{j}" for j in range(table.shape[1])])
+    seconds = _seconds(lambda: whylogs.log(frame), 1)
+    print(f"whylogs.log                           {_rate(table.size, seconds)}")
+    print(f"ratio: ours vs whylogs                {seconds / ours:10.1f}x faster (target >= 50)")
+
+
+def bench_categorical(n: int, repeat: int) -> None:
+    rng = np.random.default_rng(2)
+    names = np.array([f"category_{i}" for i in range(50)])
+    cases = {
+        "50 categories, numpy str": names[rng.zipf(1.5, n) % 50],
+        "50 categories, object (pandas-like)": names[rng.zipf(1.5, n) % 50].astype(object),
+        f"{n // 2:,} distinct ids, object": np.array(
+            [f"user{i}" for i in rng.integers(0, n // 2, n)], dtype=object
+        ),
+        "integer codes 0..49": rng.integers(0, 50, n),
+        "booleans": rng.random(n) < 0.3,
+    }
+    print(f"\n== CategoricalSketch.update, {n:,} values (K=64) ==")
+    for name, values in cases.items():
+        seconds = _seconds(lambda values=values: CategoricalSketch().update(values), repeat)
+        print(f"{name:38s}{_rate(n, seconds)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    args = parser.parse_args()
+    repeat = 3 if args.quick else 7
+    print("otel-mlmon sketch benchmark (median of repeated runs; ratios are measured in the same run)")
+    bench_column(100_000, 10_000 if args.quick else 20_000, repeat)
+    bench_table(10_000, 50, repeat)
+    bench_table(200_000 if args.quick else 1_000_000, 20, max(1, repeat // 2))
+    bench_categorical(100_000, repeat)
+
+
+if __name__ == "__main__":
+    main()
