@@ -34,8 +34,9 @@ class CategoricalSketch:
     is exact and ``other_count == 0``. The same bound holds after any sequence of merges (mergeable
     summaries, Agarwal et al. 2012); ``error_bound`` tracks it exactly for this sketch.
 
-    Values are turned into category strings by a documented, stable rule: ``None`` and float NaN are
-    missing and ignored (the caller counts them); ``True``/``False`` become ``"true"``/``"false"``;
+    Values are turned into category strings by a documented, stable rule: ``None``, float NaN and other
+    values unequal to themselves or without a truth value for ``!=`` (NaT, ``pandas.NA``) are missing and
+    ignored (the caller counts them); ``True``/``False`` become ``"true"``/``"false"``;
     integers their decimal form (``3`` -> ``"3"``); integral floats the same as integers (``3.0`` ->
     ``"3"``), other floats numpy's shortest round-trip form (``0.1`` -> ``"0.1"``); bytes are decoded as
     UTF-8 (invalid bytes replaced); anything else uses ``str()``. Strings longer than ``max_length``
@@ -345,6 +346,11 @@ def _scalar_key(value: Any) -> str | None:
         return _float_key(float(value))
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    try:
+        if value != value:  # NaN-like missing markers (NaT, Decimal NaN)
+            return None
+    except (TypeError, ValueError):  # pandas.NA and friends have no truth value: missing
+        return None
     return str(value)
 
 

@@ -120,10 +120,31 @@ def test_values_are_stringified_by_the_documented_rule() -> None:
     assert dict(arrays.top()) == {"true": 2, "false": 2, "1": 1, "2": 3, "2.5": 1, "a": 2, "b": 1}
 
 
+class _NoTruth:
+    """Stands in for pandas.NA: comparing it gives a value without a truth value."""
+
+    def __ne__(self, other: object) -> object:
+        return self
+
+    def __bool__(self) -> bool:
+        raise TypeError("boolean value of NA is ambiguous")
+
+    def __hash__(self) -> int:
+        return 0
+
+
 def test_missing_values_and_empty_batches_change_nothing() -> None:
-    """Batches of only None/NaN, or empty, leave the sketch empty."""
+    """Batches of only None/NaN/NaT/NA-like values, or empty, leave the sketch empty."""
     sketch = CategoricalSketch()
-    for batch in ([], [None, None], np.array([np.nan]), np.array([], dtype=str)):
+    nat = np.datetime64("NaT")
+    for batch in (
+        [],
+        [None, None],
+        np.array([np.nan]),
+        np.array([], dtype=str),
+        [nat, _NoTruth()],
+        np.array([nat]),
+    ):
         sketch.update(batch)
     assert sketch == CategoricalSketch() and sketch.count == 0 and sketch.top() == []
 
