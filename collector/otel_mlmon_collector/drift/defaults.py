@@ -16,9 +16,9 @@ DEFAULT_ALPHA = 0.05
 #: Correction across the features of one model.
 DEFAULT_CORRECTION = "benjamini-hochberg"
 #: Above this effective size ``n*m/(n+m)`` (3 000 rows on each side) the defaults switch from tests to
-#: distances. Below it the distances' own noise passes 0.1 by chance (normalised Wasserstein: 87 % of no-drift
-#: windows at 100 rows a side, 3 % at 1 000, 0 % at 3 000); above it the tests start to flag shifts too small to
-#: matter (KS flags a 0.02 sigma mean shift in 8.5 % of windows at 10 000 rows a side and 91 % at 100 000).
+#: distances. Below it the distances' own noise passes 0.1 by chance (normalised Wasserstein: 85 % of no-drift
+#: windows at 100 rows a side, 3.7 % at 1 000, 0.05 % at 3 000); above it the tests start to flag shifts too small
+#: to matter (KS flags a 0.02 sigma mean shift in 8.6 % of windows at 10 000 rows a side and 90 % at 100 000).
 LARGE_N_EFF = 1500.0
 
 
