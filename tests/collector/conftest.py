@@ -39,7 +39,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_config(**overrides: Any) -> Config:
+def collector_config(**overrides: Any) -> Config:
     """A configuration on free loopback ports, self-metrics off unless asked, plus the given sections."""
     data: dict[str, Any] = {
         "receivers": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}},
@@ -54,16 +54,13 @@ def test_config(**overrides: Any) -> Config:
     return parse_config(data, env={})
 
 
-test_config.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
-
-
 @pytest.fixture
 def make_collector() -> Iterator[Callable[..., Collector]]:
     """Build and start collectors; every one still running is shut down after the test."""
     started: list[Collector] = []
 
     def make(config: Config | None = None, **kwargs: Any) -> Collector:
-        collector = Collector(config or test_config(), **kwargs)
+        collector = Collector(config or collector_config(), **kwargs)
         collector.start()
         started.append(collector)
         return collector

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 from otel_mlmon_collector import Collector
 
-from .conftest import Phoenix, VictoriaMetrics, test_config, wait_until
+from .conftest import Phoenix, VictoriaMetrics, collector_config, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def to_victoria_metrics(victoria_metrics: VictoriaMetrics) -> Iterator[Collector
         "compression": "gzip",
     }
     collector = Collector(
-        test_config(exporters=[exporter], self_metrics={"enabled": True, "interval_seconds": 3600})
+        collector_config(exporters=[exporter], self_metrics={"enabled": True, "interval_seconds": 3600})
     )
     collector.start()
     yield collector
@@ -152,7 +152,7 @@ def test_self_metrics_reach_victoria_metrics(
 def to_phoenix(phoenix: Phoenix) -> Iterator[Collector]:
     """A collector forwarding traces to the session's Phoenix over HTTP/protobuf."""
     exporter = {"name": "phoenix", "signals": ["traces"], "endpoint": phoenix.base_url}
-    collector = Collector(test_config(exporters=[exporter]))
+    collector = Collector(collector_config(exporters=[exporter]))
     collector.start()
     yield collector
     collector.shutdown(10)
@@ -206,7 +206,7 @@ def test_downstream_outage_loses_nothing_within_the_queue_bound(
         "metrics_endpoint": vm.otlp_metrics_url,
         "retry": {"initial_interval_seconds": 0.1, "max_interval_seconds": 0.5, "max_elapsed_seconds": 0},
     }
-    collector = Collector(test_config(exporters=[exporter], queue={"max_requests": 50, "workers": 1}))
+    collector = Collector(collector_config(exporters=[exporter], queue={"max_requests": 50, "workers": 1}))
     collector.start()
     try:
         vm.stop()

@@ -7,12 +7,12 @@ from collections.abc import Callable
 import requests
 from otel_mlmon_collector import Collector
 
-from .conftest import test_config
+from .conftest import collector_config
 
 
 def test_health_reports_serving_and_queues(make_collector: Callable[..., Collector]) -> None:
     """GET /health answers 200 with status serving and each exporter's queue size and capacity."""
-    collector = make_collector(test_config(queue={"max_requests": 17}))
+    collector = make_collector(collector_config(queue={"max_requests": 17}))
     response = requests.get(f"http://{collector.health_endpoint}/health", timeout=5)
     assert response.status_code == 200
     body = response.json()

@@ -10,14 +10,14 @@ from otel_mlmon_collector import Collector
 from otel_mlmon_collector.exporters.console import ConsoleExporter
 from otel_mlmon_collector.exporters.otlp import OtlpGrpcExporter, OtlpHttpExporter
 
-from .conftest import test_config
+from .conftest import collector_config
 
 
 def test_self_metrics_skip_console_and_reach_otlp_exporters(make_collector: Callable[..., Collector]) -> None:
     """Self-metrics are not printed by console exporters but are queued for OTLP metrics exporters."""
-    console_only = make_collector(test_config())
+    console_only = make_collector(collector_config())
     assert console_only.emit_self_metrics() is False
-    config = test_config(
+    config = collector_config(
         exporters=[
             {"name": "screen", "type": "console"},
             {"name": "metrics", "signals": ["metrics"], "endpoint": "http://127.0.0.1:9"},
@@ -32,7 +32,7 @@ def test_self_metrics_skip_console_and_reach_otlp_exporters(make_collector: Call
 
 def test_exporters_are_built_from_the_configuration() -> None:
     """Each configured exporter gets its own lane with its signals; no exporters means one console lane."""
-    config = test_config(
+    config = collector_config(
         exporters=[
             {"name": "t", "signals": ["traces"], "endpoint": "http://127.0.0.1:9"},
             {
@@ -46,7 +46,7 @@ def test_exporters_are_built_from_the_configuration() -> None:
     lanes = {lane.name: lane for lane in Collector(config).pipeline.lanes}
     assert isinstance(lanes["t"].exporter, OtlpHttpExporter) and lanes["t"].signals == ("traces",)
     assert isinstance(lanes["m"].exporter, OtlpGrpcExporter) and lanes["m"].signals == ("metrics", "logs")
-    (console,) = Collector(test_config()).pipeline.lanes
+    (console,) = Collector(collector_config()).pipeline.lanes
     assert isinstance(console.exporter, ConsoleExporter) and console.signals == ("traces", "metrics", "logs")
 
 
@@ -56,7 +56,7 @@ def test_start_fails_cleanly_when_the_port_is_taken() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        collector = Collector(test_config(receivers={"http": {"endpoint": f"127.0.0.1:{port}"}}))
+        collector = Collector(collector_config(receivers={"http": {"endpoint": f"127.0.0.1:{port}"}}))
         with pytest.raises(OSError):
             collector.start()
     grpc_port = int(collector.receivers[0].endpoint.rsplit(":", 1)[1])  # started first, then stopped

@@ -29,7 +29,7 @@ from otel_mlmon_collector.exporters.otlp import (
 )
 from otel_mlmon_collector.otlp import OtlpRequest
 
-from ..conftest import free_port, test_config
+from ..conftest import collector_config, free_port
 
 
 def _request() -> OtlpRequest:
@@ -42,7 +42,7 @@ def _request() -> OtlpRequest:
 def downstream(make_collector: Callable[..., Collector]) -> tuple[Collector, InMemoryExporter]:
     """A real otel-mlmon-collector acting as the downstream, storing what it receives."""
     sink = InMemoryExporter("downstream")
-    return make_collector(test_config(), exporters={"sink": sink}), sink
+    return make_collector(collector_config(), exporters={"sink": sink}), sink
 
 
 def _wait(sink: InMemoryExporter, n: int = 1) -> None:

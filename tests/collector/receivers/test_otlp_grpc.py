@@ -24,7 +24,7 @@ from otel_mlmon_collector.otlp import spec_for
 from otel_mlmon_collector.receivers.otlp_grpc import RETRY_INFO_TRAILER
 from otel_mlmon_collector.selfmetrics import REFUSED
 
-from ..conftest import test_config
+from ..conftest import collector_config
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def sink() -> InMemoryExporter:
 
 @pytest.fixture
 def collector(make_collector: Callable[..., Collector], sink: InMemoryExporter) -> Collector:
-    config = test_config(receivers={"max_request_bytes": 4096, "http": {"enabled": False}})
+    config = collector_config(receivers={"max_request_bytes": 4096, "http": {"enabled": False}})
     return make_collector(config, exporters={"mem": sink})
 
 
@@ -120,7 +120,7 @@ def test_backpressure_is_unavailable_with_retry_info_the_exporter_honours(
             gate.wait(10)
             return delivered.export(request)
 
-    config = test_config(
+    config = collector_config(
         receivers={"retry_after_seconds": 1, "http": {"enabled": False}},
         queue={"max_requests": 1, "workers": 1},
     )
@@ -155,7 +155,9 @@ def test_shutting_down_is_unavailable(
     make_collector: Callable[..., Collector], sink: InMemoryExporter
 ) -> None:
     """Once shutdown started, calls still reaching the server get UNAVAILABLE (retryable)."""
-    collector = make_collector(test_config(receivers={"http": {"enabled": False}}), exporters={"mem": sink})
+    collector = make_collector(
+        collector_config(receivers={"http": {"enabled": False}}), exporters={"mem": sink}
+    )
     collector.pipeline._closing = True  # the state shutdown sets before the server stops
     with grpc.insecure_channel(collector.grpc_endpoint) as ch, pytest.raises(grpc.RpcError) as info:
         _raw_call(ch)(b"", timeout=5)

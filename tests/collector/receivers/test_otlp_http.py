@@ -22,7 +22,7 @@ from otel_mlmon_collector import Collector
 from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
 from otel_mlmon_collector.selfmetrics import REFUSED
 
-from ..conftest import test_config
+from ..conftest import collector_config
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -42,7 +42,7 @@ def sink() -> InMemoryExporter:
 
 @pytest.fixture
 def collector(make_collector: Callable[..., Collector], sink: InMemoryExporter) -> Collector:
-    config = test_config(receivers={"max_request_bytes": 4096, "grpc": {"enabled": False}})
+    config = collector_config(receivers={"max_request_bytes": 4096, "grpc": {"enabled": False}})
     return make_collector(config, exporters={"mem": sink})
 
 
@@ -173,7 +173,7 @@ def test_backpressure_answers_503_with_retry_after(make_collector: Callable[...,
             gate.wait(10)
             return super().export(request)
 
-    config = test_config(
+    config = collector_config(
         receivers={"retry_after_seconds": 2, "grpc": {"enabled": False}},
         queue={"max_requests": 1, "workers": 1},
     )
