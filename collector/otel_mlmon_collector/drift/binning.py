@@ -55,8 +55,8 @@ class Binned:
     def _unchecked(cls, **fields: Any) -> Binned:
         # For align(), whose arrays are valid by construction: skips __post_init__'s checks (hot path).
         obj = object.__new__(cls)
-        for f in dataclasses.fields(cls):
-            object.__setattr__(obj, f.name, fields.get(f.name, f.default))
+        obj.__dict__.update(_DEFAULTS)
+        obj.__dict__.update(fields)
         return obj
 
     def __post_init__(self) -> None:
@@ -154,6 +154,9 @@ class Binned:
         return mean, math.sqrt(max(second - mean * mean, 0.0))
 
 
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Binned) if f.default is not dataclasses.MISSING}
+
+
 def align(
     reference: Any,
     current: Any,
@@ -182,6 +185,13 @@ def align(
     pos = _common_range(r_pos, c_pos)
     neg = _common_range(r_neg, c_neg)
     r_zero, c_zero = float(reference.zero_count), float(current.zero_count)
+    sides = (_extremes(reference), _extremes(current))
+    if neg is None and pos is not None and r_zero == 0 and c_zero == 0:
+        # Fast path, the common case of a positive feature: one exp2 call, no concatenation.
+        idx, ref, cur = pos
+        edges = _power(scale, np.append(idx, idx[-1] + 1))
+        edges, ref, cur = _trim_and_tighten(edges, ref, cur, sides)
+        return _binned(edges, ref, cur, sides, reference, current, n_eff_reference, n_eff_current)
 
     edge_parts: list[np.ndarray] = []
     ref_parts: list[np.ndarray] = []
@@ -209,7 +219,6 @@ def align(
         idx, r, c = pos
         add(_power(scale, idx), _power(scale, idx + 1), r, c)
 
-    sides = (_extremes(reference), _extremes(current))
     if not edge_parts:
         edges, ref, cur = np.zeros(1), np.zeros(0), np.zeros(0)
     else:
@@ -217,6 +226,19 @@ def align(
         ref = np.concatenate(ref_parts)
         cur = np.concatenate(cur_parts)
         edges, ref, cur = _trim_and_tighten(edges, ref, cur, sides)
+    return _binned(edges, ref, cur, sides, reference, current, n_eff_reference, n_eff_current)
+
+
+def _binned(
+    edges: np.ndarray,
+    ref: np.ndarray,
+    cur: np.ndarray,
+    sides: tuple[tuple[float, float], ...],
+    reference: Any,
+    current: Any,
+    n_eff_reference: float | None,
+    n_eff_current: float | None,
+) -> Binned:
     return Binned._unchecked(
         edges=edges,
         reference=ref,
@@ -356,12 +378,15 @@ def _optional_float(x: Any) -> float | None:
 def _trim_and_tighten(
     edges: np.ndarray, ref: np.ndarray, cur: np.ndarray, sides: tuple[tuple[float, float], ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    occupied = np.flatnonzero((ref > 0) | (cur > 0))
-    if occupied.size == 0:
-        return np.zeros(1), np.zeros(0), np.zeros(0)
-    first, last = int(occupied[0]), int(occupied[-1])
-    edges = edges[first : last + 2].copy()
-    ref, cur = ref[first : last + 1], cur[first : last + 1]
+    if ref[0] + cur[0] > 0 and ref[-1] + cur[-1] > 0:
+        edges = edges.copy()  # already trimmed (the usual case)
+    else:
+        occupied = np.flatnonzero((ref > 0) | (cur > 0))
+        if occupied.size == 0:
+            return np.zeros(1), np.zeros(0), np.zeros(0)
+        first, last = int(occupied[0]), int(occupied[-1])
+        edges = edges[first : last + 2].copy()
+        ref, cur = ref[first : last + 1], cur[first : last + 1]
     lows = [lo for lo, _ in sides if math.isfinite(lo)]
     highs = [hi for _, hi in sides if math.isfinite(hi)]
     if lows:

@@ -26,16 +26,19 @@ def wasserstein_binned(binned: Binned) -> tuple[float, float]:
     """
     ref, cur = binned.reference, binned.current
     p, q = ref / ref.sum(), cur / cur.sum()
-    gap = np.concatenate([[0.0], np.cumsum(p) - np.cumsum(q)])
+    gap = np.zeros(p.size + 1)
+    np.cumsum(p - q, out=gap[1:])
     gap[-1] = 0.0
-    width = np.diff(binned.edges)
+    edges = binned.edges
+    width = edges[1:] - edges[:-1]
     da, db = gap[:-1], gap[1:]
-    same_sign = da * db >= 0
     total = np.abs(da) + np.abs(db)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        crossing = np.where(total > 0, (da * da + db * db) / (2 * total), 0.0)
-    area = np.where(same_sign, total / 2, crossing) * width
-    return float(area.sum()), float(np.dot(width, p + q) / 2)
+    area = total / 2
+    crossing = da * db < 0  # the gap changes sign inside the bin: two triangles
+    if crossing.any():
+        dc, dd, tc = da[crossing], db[crossing], total[crossing]
+        area[crossing] = (dc * dc + dd * dd) / (2 * tc)
+    return float(np.dot(area, width)), float(np.dot(width, p + q) / 2)
 
 
 @dataclass(frozen=True)
