@@ -9,6 +9,7 @@ import numpy as np
 __all__ = [
     "MAX_SCALE",
     "MIN_SCALE",
+    "TABLE_MAX_SCALE",
     "bucket_lower_bounds",
     "map_to_index",
     "scale_change",
@@ -84,7 +85,7 @@ def _logarithm_index(values: np.ndarray, scale: int, out: np.ndarray, work: np.n
 
 
 #: Scales at which a lookup table on the top mantissa bits replaces the logarithm (no transcendental per value).
-_TABLE_MAX_SCALE = 10
+TABLE_MAX_SCALE = 10
 _TABLE_BITS = 16
 # Values within this many ulps of a bucket boundary are mapped with the SDK's own formula. The SDK's
 # floor(log(v) * 2**scale / ln 2) is off the exact bucket only within ~3000 ulps of a boundary (relative
@@ -171,7 +172,7 @@ def map_to_index(
     if scale > 0:
         if work is None:
             work = np.empty(values.shape, dtype=np.float64)
-        if scale <= _TABLE_MAX_SCALE:
+        if scale <= TABLE_MAX_SCALE:
             return _table_index(values, scale, out, work)
         return _logarithm_index(values, scale, out, work)
     return _exponent_index(values, scale, out)

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon.sketch._mapping import (
-    _TABLE_MAX_SCALE,
     MAX_SCALE,
     MIN_SCALE,
+    TABLE_MAX_SCALE,
     bucket_lower_bounds,
     map_to_index,
     scale_change,
@@ -45,7 +45,10 @@ class ExponentialHistogram:
     trimmed so that the first and last counts are non-zero), count, min and max; ``sum`` agrees up to float
     rounding (numpy sums pairwise, the SDK left to right). This includes the SDK's order dependence: a value
     that lands within a few ulps below a power of two is placed by the logarithm mapping while the scale is
-    positive and by the exponent mapping once it is not, exactly as the SDK places it.
+    positive and by the exponent mapping once it is not, exactly as the SDK places it. (Where
+    opentelemetry-sdk 1.45.2 corrupts its own buckets -- a rescale to a non-positive scale after which
+    such a value's recomputed index falls outside the new range, leading to miscounts or ``IndexError`` --
+    the scale is lowered one step further so that every value stays counted.)
 
     Non-finite values (NaN, +inf, -inf) are ignored and not counted: the caller counts them separately.
 
@@ -190,13 +193,13 @@ class ExponentialHistogram:
             )
 
         scale = self._index_scale
-        if scale > _TABLE_MAX_SCALE:
+        if scale > TABLE_MAX_SCALE:
             # Fast path: map at the table scale; if the batch cannot end above it (the range there is
             # already more than half of max_size at one scale finer), downscale the held buckets to it.
             # Indices at every positive scale are consistent (index(s - k) == index(s) >> k), so this is
             # what the SDK reaches value by value.
-            pos_index, neg_index = indices(_TABLE_MAX_SCALE)
-            shift = scale - _TABLE_MAX_SCALE
+            pos_index, neg_index = indices(TABLE_MAX_SCALE)
+            shift = scale - TABLE_MAX_SCALE
             pos_low, pos_high = _index_range(
                 pos_index, *_held(self.positive_offset, self.positive_counts, shift)
             )
@@ -207,7 +210,7 @@ class ExponentialHistogram:
                 n_neg and 2 * (neg_high - neg_low) - 1 >= self.max_size
             ):
                 self.downscale(shift)
-                scale = _TABLE_MAX_SCALE
+                scale = TABLE_MAX_SCALE
             else:
                 pos_index, neg_index = indices(scale)
         else:
