@@ -31,8 +31,9 @@ class CategoricalSketch:
 
     where ``other_count = count - sum(kept counts)`` is the mass not attributed to a kept category, and a
     category that is not kept has ``f(x) <= error_bound``. With at most K distinct categories every count
-    is exact and ``other_count == 0``. The same bound holds after any sequence of merges (mergeable
-    summaries, Agarwal et al. 2012); ``error_bound`` tracks it exactly for this sketch.
+    is exact and ``other_count == 0``. The same bound holds after any sequence of merges of sketches with
+    the same K (mergeable summaries, Agarwal et al. 2012). ``error_bound`` is tracked explicitly (the sum of
+    every subtraction applied), so the first inequality holds even when sketches with different K merge.
 
     Values are turned into category strings by a documented, stable rule: ``None``, float NaN and other
     values unequal to themselves or without a truth value for ``!=`` (NaT, ``pandas.NA``) are missing and

@@ -90,6 +90,21 @@ def test_merge_orders_all_respect_the_bound(seed: int, max_categories: int) -> N
         assert left == right and dict(left.top()) == dict(truth)
 
 
+def test_merging_different_k_keeps_counts_within_error_bound() -> None:
+    """Merging a small-K sketch into a large-K one still brackets every true count by the tracked bound."""
+    rng = np.random.default_rng(12)
+    parts = [rng.zipf(1.4, 2000) % 300 for _ in range(2)]
+    big, small = CategoricalSketch(max_categories=40), CategoricalSketch(max_categories=3)
+    big.update(parts[0])
+    small.update(parts[1])
+    big.merge(small)
+    truth = Counter(str(v) for part in parts for v in part.tolist())
+    kept = dict(big.top())
+    assert big.error_bound >= small.error_bound > 0
+    for key, true_count in truth.items():
+        assert kept.get(key, 0) <= true_count <= kept.get(key, 0) + big.error_bound
+
+
 def test_merge_equals_single_sketch_when_exact() -> None:
     """Merging exact per-part sketches equals sketching the concatenation."""
     parts = [["x", "y", "x"], ["z"], ["y", "y", None]]
