@@ -245,6 +245,19 @@ def test_non_finite_values_are_ignored() -> None:
     assert empty.count == 0 and empty == ExponentialHistogram()
 
 
+def test_update_accepts_lists_scalars_integers_and_2d_arrays() -> None:
+    """Lists, 0-d scalars, integer/float32/bool arrays and 2-D arrays are read as flat float64 values."""
+    expected = _build([[1.0, 2.0, 3.0, 0.0, 1.0]])
+    hist = ExponentialHistogram()
+    hist.update([1, 2])
+    hist.update(np.float32(3.0))
+    hist.update(np.array([[0], [1]], dtype=np.int8))
+    assert hist == expected
+    flags = ExponentialHistogram()
+    flags.update(np.array([True, False]))
+    assert flags.count == 2 and flags.zero_count == 1 and flags.positive_counts.tolist() == [1]
+
+
 def test_only_zeros_reports_scale_zero_like_the_sdk() -> None:
     """A zero-only histogram reports scale 0 and later non-zero values still use the finest scale."""
     hist = _build([[0.0, 0.0]])
