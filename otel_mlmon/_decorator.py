@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_mlmon import conventions as conv
 from otel_mlmon._aggregate import InferenceStream
-from otel_mlmon._batch import infer_batch_size
+from otel_mlmon._batch import rows_of
 from otel_mlmon._faults import report_fault
 from otel_mlmon._registry import inference_stream, summary_stream
 from otel_mlmon._summarize import Sampler
@@ -248,7 +248,6 @@ class _Call:
             else None
         )
         self.stream: InferenceStream = inference_stream(config.meter_provider, attrs)
-        self.batch_size = config.batch_size or infer_batch_size
         self.summary = None
         if config.summaries and config.sample_rate > 0:
             self.summary = summary_stream(
@@ -287,14 +286,17 @@ class _Call:
         except Exception as exc:  # noqa: BLE001
             report_fault("metrics", exc)
 
-    def _start(self, args: tuple, kwargs: dict) -> tuple[Any, int | None]:
+    def _start(self, instance: Any, args: tuple, kwargs: dict) -> tuple[Any, int | None]:
         """Start the span (not yet current) and read the batch size. Never raises."""
         if not self._bound and _monotonic() >= self._next_bind:
             self._bind()
         span = None
         rows = None
         try:
-            rows = self.batch_size(args, kwargs)
+            if self.config.batch_size is not None:
+                rows = self.config.batch_size(args, kwargs)
+            else:
+                rows = rows_of(self.features_of(args, kwargs, instance))
         except Exception as exc:  # noqa: BLE001
             report_fault("batch_size", exc)
         if self.tracer is not None:
@@ -374,7 +376,7 @@ class _Call:
     # -- the call paths (names match the kinds chosen in Monitor.__call__) -------------------------------------
 
     def sync(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        span, rows = self._start(args, kwargs)
+        span, rows = self._start(instance, args, kwargs)
         token = self._attach(span)
         start = _perf_counter()
         try:
@@ -392,7 +394,7 @@ class _Call:
         return result
 
     async def coroutine(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        span, rows = self._start(args, kwargs)
+        span, rows = self._start(instance, args, kwargs)
         token = self._attach(span)
         start = _perf_counter()
         try:
@@ -416,7 +418,7 @@ class _Call:
     def _iterate(self, gen: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         # The span is made current only around each step of the inner generator: a context token is never held
         # across a ``yield``, which is what causes "Failed to detach context" when a consumer stops early.
-        span, rows = self._start(args, kwargs)
+        span, rows = self._start(instance, args, kwargs)
         items = 0
         error: BaseException | None = None
         start = _perf_counter()
@@ -455,7 +457,7 @@ class _Call:
         return self._aiterate(wrapped(*args, **kwargs), wrapped, instance, args, kwargs)
 
     async def _aiterate(self, agen: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        span, rows = self._start(args, kwargs)
+        span, rows = self._start(instance, args, kwargs)
         items = 0
         error: BaseException | None = None
         start = _perf_counter()

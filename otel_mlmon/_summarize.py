@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon._faults import report_fault
-from otel_mlmon.adapters import Outputs, Table, batch_size, read_features, read_outputs
-from otel_mlmon.adapters._base import Column
+from otel_mlmon.adapters import batch_size, read_features, read_outputs
 from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["SummaryStream"]
@@ -177,6 +176,8 @@ class SummaryStream:
             report_fault("features", exc)
             return True
         read = None
+        if table.n_rows == 1 and type(outputs) is np.ndarray and outputs.ndim == 1 and outputs.shape[0] > 1:
+            outputs = outputs.reshape(1, -1)  # one row's outputs (e.g. its class probabilities), not k rows
         if outputs is not None:
             try:
                 read = read_outputs(outputs, classes=classes)
@@ -186,10 +187,9 @@ class SummaryStream:
                 report_fault("outputs", exc)
         if not stacked and self.max_rows is not None and table.n_rows > self.max_rows:
             keep = np.sort(self._rng.choice(table.n_rows, size=self.max_rows, replace=False))
-            table = _take(table, keep)
+            table = table.take(keep)
             if read is not None and read.table.n_rows > self.max_rows:
-                confidence = {k: np.asarray(v)[keep] for k, v in read.confidence.items()}
-                read = Outputs(_take(read.table, keep), confidence)
+                read = read.take(keep)
         summary.add_features(table)
         if read is not None:
             summary.add_outputs(read)
@@ -203,10 +203,6 @@ class SummaryStream:
 
     def new_interval(self) -> Summary:
         return Summary(self.config)
-
-
-def _take(table: Table, rows: np.ndarray) -> Table:
-    return Table(len(rows), tuple(Column(c.name, c.values[rows], c.kind) for c in table.columns))
 
 
 _SCALARS = (int, float, str, bool, np.generic)

@@ -80,11 +80,11 @@ def test_decorated_before_configure_still_exports():
         def predict(X):
             return X
 
-        predict([1, 2])          # before any provider exists: kept locally
+        predict([[1], [2]])      # before any provider exists: kept locally
         reader = InMemoryMetricReader()
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
         import time; time.sleep(1.1)   # the decorator looks for a provider again at most once a second
-        predict([3])
+        predict([[3], [4], [5]])
         data = reader.get_metrics_data()
         values = [p.value for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
                   if m.name == "ml.inference.predictions" for p in m.data.data_points]
@@ -93,4 +93,4 @@ def test_decorated_before_configure_still_exports():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[3]"
+    assert result.stdout.strip() == "[5]"  # 2 rows before the provider existed + 3 after

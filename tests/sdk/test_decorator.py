@@ -116,7 +116,7 @@ def test_async_function(telemetry):
     import inspect
 
     assert inspect.iscoroutinefunction(predict)
-    inner_span_id = asyncio.run(predict([1, 2]))
+    inner_span_id = asyncio.run(predict([[1], [2]]))
     (span,) = telemetry.spans()
     assert span.context.span_id == inner_span_id
     assert span.attributes["ml.batch.size"] == 2
@@ -186,7 +186,7 @@ def _gen_model(telemetry):
     @otel_mlmon.monitor(model="stream", **telemetry.providers)
     def predict_stream(rows):
         for row in rows:
-            yield trace.get_current_span().get_span_context().span_id, row * 2
+            yield trace.get_current_span().get_span_context().span_id, row[0] * 2
 
     return predict_stream
 
@@ -194,7 +194,7 @@ def _gen_model(telemetry):
 def test_generator_span_covers_the_whole_stream(telemetry):
     """A generator's span ends when it is exhausted and is current inside each step."""
     predict_stream = _gen_model(telemetry)
-    gen = predict_stream([1, 2, 3])
+    gen = predict_stream([[1], [2], [3]])
     assert telemetry.spans() == []  # nothing runs before the first next()
     results = list(gen)
     (span,) = telemetry.spans()
@@ -207,7 +207,7 @@ def test_generator_closed_early_ends_span_without_context_errors(telemetry, capl
     """Stopping a stream early ends the span and logs no 'Failed to detach context'."""
     predict_stream = _gen_model(telemetry)
     caplog.set_level(logging.ERROR)
-    for _, value in predict_stream(range(100)):
+    for _, value in predict_stream([[i] for i in range(100)]):
         if value >= 4:
             break
     import gc
@@ -294,7 +294,7 @@ def test_trace_false_records_metrics_only(telemetry):
     def predict(X):
         return X
 
-    predict([1, 2, 3])
+    predict([[1], [2], [3]])
     assert telemetry.spans() == []
     assert telemetry.points(conv.METRIC_PREDICTIONS)[0].value == 3
 
@@ -341,9 +341,9 @@ def test_cumulative_then_delta_semantics(telemetry, delta_telemetry):
         def predict(X):
             return X
 
-        predict([1, 2])
+        predict([[1], [2]])
         first = t.points(conv.METRIC_PREDICTIONS)[0]
-        predict([1, 2, 3])
+        predict([[1], [2], [3]])
         second = t.points(conv.METRIC_PREDICTIONS)[0]
         if t is telemetry:
             assert (first.value, second.value) == (2, 5)
@@ -385,7 +385,7 @@ def test_two_readers_with_different_temporality_each_see_every_call():
 
     delta_sum = 0
     for rows in range(1, 6):
-        predict([0] * rows)
+        predict([[0]] * rows)
         delta_sum += total(delta)
         if rows % 2:
             cumulative_total = total(cumulative)
@@ -406,7 +406,7 @@ def test_functions_with_same_identity_share_one_series(telemetry):
         return X
 
     a([1])
-    b([1, 2])
+    b([[1], [2]])
     (point,) = telemetry.points(conv.METRIC_PREDICTIONS)
     assert point.value == 3
 
@@ -420,7 +420,7 @@ def test_concurrent_calls_are_counted_exactly(telemetry):
 
     def worker():
         for _ in range(2000):
-            predict([1, 2])
+            predict([[1], [2]])
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     collected = 0

@@ -29,7 +29,7 @@ def test_child_after_fork_counts_only_its_own_calls():
     if pid == 0:  # the child: report what its own reader sees, then leave without running pytest's teardown
         try:
             for _ in range(3):
-                predict([1, 2])
+                predict([[1], [2]])
             point = telemetry.points(conv.METRIC_PREDICTIONS)[0]
             calls = telemetry.points(conv.METRIC_DURATION)[0].count
             os.write(write_fd, json.dumps({"rows": point.value, "calls": calls}).encode())

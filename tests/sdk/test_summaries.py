@@ -271,3 +271,17 @@ def test_prometheus_reader_keeps_every_other_metric(monkeypatch):
     with pytest.raises(Exception):  # noqa: B017 - whatever the exporter raises, the page is lost
         generate_latest(registry)
     provider.shutdown()
+
+
+def test_single_row_call_with_probability_vector(telemetry):
+    """A one-row call returning a 1-D probability vector counts one predicted class, not k rows."""
+
+    @otel_mlmon.monitor(model="m", classes=["a", "b", "c"], **telemetry.providers)
+    def predict_proba(x):
+        return np.array([0.2, 0.7, 0.1])
+
+    predict_proba(np.array([1.0, 2.0]))
+    data = telemetry.collect()
+    (point,) = telemetry.points(conv.METRIC_PREDICTION_CLASS_COUNT, data=data)
+    assert (point.attributes[conv.ATTR_PREDICTION_CLASS], point.value) == ("b", 1)
+    assert telemetry.points(conv.METRIC_PREDICTION_CONFIDENCE, data=data)[0].max == pytest.approx(0.7)
