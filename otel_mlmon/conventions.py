@@ -13,14 +13,21 @@ __all__ = [
     "ATTR_FAULT",
     "ATTR_FEATURE_CATEGORY",
     "ATTR_FEATURE_NAME",
+    "ATTR_GROUND_TRUTH_VALUE",
     "ATTR_MODEL_NAME",
     "ATTR_MODEL_VERSION",
     "ATTR_OPERATION",
     "ATTR_OUTPUT_NAME",
     "ATTR_PREDICTION_CLASS",
+    "ATTR_PREDICTION_CLASSES",
+    "ATTR_PREDICTION_CONFIDENCE",
     "ATTR_PREDICTION_ID",
+    "ATTR_PREDICTION_PROBABILITIES",
+    "ATTR_PREDICTION_VALUE",
     "BATCH_SIZE_BUCKETS",
     "DURATION_BUCKETS",
+    "EVENT_GROUND_TRUTH",
+    "EVENT_PREDICTION",
     "METRIC_BATCH_SIZE",
     "METRIC_DURATION",
     "METRIC_FEATURE_CATEGORY_COUNT",
@@ -59,6 +66,19 @@ ATTR_PREDICTION_CLASS = "ml.prediction.class"
 OTHER_CATEGORY = "__other__"
 #: Kind of monitoring fault on ``otel_mlmon.sdk.faults`` (``span``, ``metrics``, ``batch_size``...).
 ATTR_FAULT = "otel_mlmon.fault"
+
+#: Log-record (event) names: sampled predictions and late labels, joined by ``ml.prediction.id`` in the collector.
+EVENT_PREDICTION = "ml.prediction"
+EVENT_GROUND_TRUTH = "ml.ground_truth"
+#: On ``ml.prediction`` records: the predicted value (numeric outputs) or class/label (categorical outputs).
+ATTR_PREDICTION_VALUE = "ml.prediction.value"
+#: On ``ml.prediction`` records of probability outputs: max probability, and the per-class probabilities with
+#: their class labels (parallel arrays), so the collector can compute ROC AUC and log loss.
+ATTR_PREDICTION_CONFIDENCE = "ml.prediction.confidence"
+ATTR_PREDICTION_PROBABILITIES = "ml.prediction.probabilities"
+ATTR_PREDICTION_CLASSES = "ml.prediction.classes"
+#: On ``ml.ground_truth`` records: the true value (regression) or label (classification).
+ATTR_GROUND_TRUTH_VALUE = "ml.ground_truth.value"
 
 METRIC_DURATION = "ml.inference.duration"
 METRIC_PREDICTIONS = "ml.inference.predictions"
