@@ -9,6 +9,9 @@ from __future__ import annotations
 
 __all__ = [
     "ATTR_BATCH_SIZE",
+    "ATTR_DRIFT_METHOD",
+    "ATTR_DRIFT_SIDE",
+    "ATTR_DRIFT_TARGET",
     "ATTR_ERROR_TYPE",
     "ATTR_FAULT",
     "ATTR_FEATURE_CATEGORY",
@@ -24,16 +27,32 @@ __all__ = [
     "ATTR_PREDICTION_ID",
     "ATTR_PREDICTION_PROBABILITIES",
     "ATTR_PREDICTION_VALUE",
+    "ATTR_WINDOW_SECONDS",
     "BATCH_SIZE_BUCKETS",
     "DURATION_BUCKETS",
+    "EVENT_CONCEPT_DRIFT",
+    "EVENT_DRIFT_CHANGED",
     "EVENT_GROUND_TRUTH",
     "EVENT_PREDICTION",
     "METRIC_BATCH_SIZE",
+    "METRIC_CONCEPT_DRIFT_DETECTED",
+    "METRIC_DRIFT_DETECTED",
+    "METRIC_DRIFT_P_VALUE",
+    "METRIC_DRIFT_REFERENCE_MISSING",
+    "METRIC_DRIFT_SAMPLE_SIZE",
+    "METRIC_DRIFT_SCORE",
+    "METRIC_DRIFT_SHARE",
+    "METRIC_DRIFT_THRESHOLD",
     "METRIC_DURATION",
     "METRIC_FEATURE_CATEGORY_COUNT",
     "METRIC_FEATURE_DISTRIBUTION",
     "METRIC_FEATURE_INFINITE",
     "METRIC_FEATURE_MISSING",
+    "METRIC_LABEL_COVERAGE",
+    "METRIC_LABEL_DELAY",
+    "METRIC_MODEL_AGE",
+    "METRIC_PERFORMANCE_ESTIMATED_PREFIX",
+    "METRIC_PERFORMANCE_PREFIX",
     "METRIC_PREDICTIONS",
     "METRIC_PREDICTION_CLASS_COUNT",
     "METRIC_PREDICTION_CONFIDENCE",
@@ -100,3 +119,34 @@ METRIC_SUMMARY_ROWS = "ml.summary.rows"
 DURATION_BUCKETS: tuple[float, ...] = tuple(0.01 * 2.0**i for i in range(-5, 14))
 #: Bucket bounds of ``ml.inference.batch.size`` (rows per call): powers of two up to 65 536.
 BATCH_SIZE_BUCKETS: tuple[float, ...] = tuple(float(2**i) for i in range(17))
+
+# -- emitted by the collector --------------------------------------------------------------------------------------
+#: Drift of one feature/output (``ml.feature.name`` or ``ml.output.name``) by one method (``ml.drift.method``).
+METRIC_DRIFT_SCORE = "ml.drift.score"
+METRIC_DRIFT_DETECTED = "ml.drift.detected"
+METRIC_DRIFT_P_VALUE = "ml.drift.p_value"
+METRIC_DRIFT_THRESHOLD = "ml.drift.threshold"
+#: Rows behind a drift score, per side (``ml.drift.side`` = ``reference`` or ``current``).
+METRIC_DRIFT_SAMPLE_SIZE = "ml.drift.sample.size"
+#: Share of a model's features with drift detected (after the multiple-testing correction).
+METRIC_DRIFT_SHARE = "ml.drift.share"
+#: 1 while a monitored model has no reference profile to compare with.
+METRIC_DRIFT_REFERENCE_MISSING = "ml.drift.reference.missing"
+#: Seconds since the reference profile was built (staleness of the model's training data).
+METRIC_MODEL_AGE = "ml.model.age"
+ATTR_DRIFT_METHOD = "ml.drift.method"
+ATTR_DRIFT_SIDE = "ml.drift.side"
+#: ``feature``, ``output`` or ``confidence``: what a drift series describes.
+ATTR_DRIFT_TARGET = "ml.drift.target"
+#: Length of the evaluation window behind a score, in seconds.
+ATTR_WINDOW_SECONDS = "ml.window.seconds"
+#: Event emitted when a feature's drift state changes.
+EVENT_DRIFT_CHANGED = "ml.drift.changed"
+#: Performance from joined labels: ``ml.performance.{accuracy,precision,recall,f1,roc_auc,log_loss,rmse,mae,...}``.
+METRIC_PERFORMANCE_PREFIX = "ml.performance."
+#: Estimated performance before labels (confidence-based), same suffixes as above.
+METRIC_PERFORMANCE_ESTIMATED_PREFIX = "ml.performance.estimated."
+METRIC_LABEL_COVERAGE = "ml.label.coverage"
+METRIC_LABEL_DELAY = "ml.label.delay"
+METRIC_CONCEPT_DRIFT_DETECTED = "ml.concept_drift.detected"
+EVENT_CONCEPT_DRIFT = "ml.concept_drift.changed"
