@@ -332,7 +332,9 @@ def _index_scale(h: Any) -> int:
 
 
 def _power(scale: int, idx: np.ndarray) -> np.ndarray:
-    return np.exp2(np.asarray(idx, dtype=np.float64) / float(2**scale))
+    # At very low scales (base up to 2**1024) the outermost bound is inf; align() tightens it to min/max.
+    with np.errstate(over="ignore"):
+        return np.exp2(np.asarray(idx, dtype=np.float64) / float(2**scale))
 
 
 def _downscaled(offset: int, counts: Any, by: int) -> tuple[int, np.ndarray]:

@@ -102,6 +102,7 @@ class Wasserstein(NumericMethod):
                 "distance": w1,
                 "reference_std": std,
                 "normalised_by": "reference_std" if std > 0 else "reference_abs_mean_or_1",
+                "normaliser": scale,
                 "error_bound": bound / scale,
             },
         )
