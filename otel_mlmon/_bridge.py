@@ -378,12 +378,12 @@ def _summary_histograms(
                 start_ns,
                 temporality,
             )
-    for name, column in summary.confidence.items():
+    for (name, label), column in summary.confidence.items():
         builder.add_exponential(
             conv.METRIC_PREDICTION_CONFIDENCE,
-            "Distribution of the predicted class's probability (max probability) over the sampled rows.",
+            "Distribution of the max class probability of the rows predicted as each class (sampled rows).",
             "1",
-            {**attributes, conv.ATTR_OUTPUT_NAME: name},
+            {**attributes, conv.ATTR_OUTPUT_NAME: name, conv.ATTR_PREDICTION_CLASS: label},
             column.numeric,
             start_ns,
             temporality,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon.adapters import Column, Outputs, Table
+from otel_mlmon.conventions import OTHER_CATEGORY
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 
 __all__ = ["ColumnSummary", "Summary", "SummaryConfig"]
@@ -152,7 +153,10 @@ class Summary:
         self.rows = 0
         self.features: dict[str, ColumnSummary] = {}
         self.outputs: dict[str, ColumnSummary] = {}
-        self.confidence: dict[str, ColumnSummary] = {}
+        #: (output name, predicted class) -> histogram of the max probability of the rows predicted as that class.
+        #: Per class, so the collector can estimate precision and recall before labels arrive (sum = expected
+        #: true positives when probabilities are calibrated). Classes beyond ``max_categories`` share ``__other__``.
+        self.confidence: dict[tuple[str, str], ColumnSummary] = {}
 
     def is_empty(self) -> bool:
         return self.rows == 0 and not self.outputs
@@ -180,8 +184,24 @@ class Summary:
         """Add predicted values/labels and, for probability outputs, the confidence (max probability)."""
         for column in outputs.table.columns:
             self._add(self.outputs, column)
+        predicted = {column.name: column for column in outputs.table.columns}
         for name, values in outputs.confidence.items():
-            self._add(self.confidence, Column(name, np.asarray(values, dtype=np.float64), "numeric"))
+            values = np.asarray(values, dtype=np.float64)
+            labels = predicted[name].values if name in predicted else np.full(len(values), None, dtype=object)
+            self._add_confidence(name, values, labels)
+
+    def _add_confidence(self, output: str, values: np.ndarray, labels: np.ndarray) -> None:
+        classes, inverse = np.unique(np.asarray([str(v) for v in labels], dtype=object), return_inverse=True)
+        for i, label in enumerate(classes):
+            key = (output, label)
+            if key not in self.confidence:
+                known = sum(1 for o, _ in self.confidence if o == output)
+                if known >= self.config.max_categories:
+                    key = (output, OTHER_CATEGORY)
+            column = self.confidence.get(key)
+            if column is None:
+                column = self.confidence[key] = self.config.new_column("numeric")
+            column.update(values[inverse == i])
 
     def merge(self, other: Summary) -> None:
         """Add ``other`` into this summary (columns missing on one side are taken from the other)."""
@@ -189,7 +209,7 @@ class Summary:
         for mine, theirs in (
             (self.features, other.features),
             (self.outputs, other.outputs),
-            (self.confidence, other.confidence),
+            (self.confidence, other.confidence),  # type: ignore[arg-type]  # keyed by (output, class)
         ):
             for name, column in theirs.items():
                 if name in mine:
@@ -203,15 +223,22 @@ class Summary:
             "rows": self.rows,
             "features": {name: c.to_dict() for name, c in self.features.items()},
             "outputs": {name: c.to_dict() for name, c in self.outputs.items()},
-            "confidence": {name: c.to_dict() for name, c in self.confidence.items()},
+            "confidence": [
+                {"output": output, "class": label, **c.to_dict()}
+                for (output, label), c in self.confidence.items()
+            ],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], config: SummaryConfig | None = None) -> Summary:
         summary = cls(config)
         summary.rows = int(data.get("rows", 0))
-        for key in ("features", "outputs", "confidence"):
+        for key in ("features", "outputs"):
             target = getattr(summary, key)
             for name, column in (data.get(key) or {}).items():
                 target[str(name)] = ColumnSummary.from_dict(column)
+        for column in data.get("confidence") or []:
+            summary.confidence[(str(column["output"]), str(column["class"]))] = ColumnSummary.from_dict(
+                column
+            )
         return summary

@@ -79,7 +79,7 @@ def test_missing_infinite_and_categories_are_counted(telemetry):
 
 
 def test_probabilities_give_classes_and_confidence(telemetry):
-    """A predict_proba matrix is summarised as predicted class counts (via classes_) and a confidence histogram."""
+    """A predict_proba matrix gives predicted class counts (via classes_) and a confidence histogram per class."""
 
     class Model:
         classes_ = np.array(["cat", "dog"])
@@ -97,12 +97,13 @@ def test_probabilities_give_classes_and_confidence(telemetry):
         for p in telemetry.points(conv.METRIC_PREDICTION_CLASS_COUNT, data=data)
     }
     assert classes == {"cat": 1, "dog": 2}
-    (confidence,) = telemetry.points(conv.METRIC_PREDICTION_CONFIDENCE, data=data)
-    assert (
-        confidence.count == 3
-        and confidence.min == pytest.approx(0.8)
-        and confidence.max == pytest.approx(0.9)
-    )
+    confidence = {
+        p.attributes[conv.ATTR_PREDICTION_CLASS]: p
+        for p in telemetry.points(conv.METRIC_PREDICTION_CONFIDENCE, data=data)
+    }
+    assert set(confidence) == {"cat", "dog"}
+    assert (confidence["cat"].count, confidence["cat"].sum) == (1, pytest.approx(0.9))
+    assert (confidence["dog"].count, confidence["dog"].sum) == (2, pytest.approx(1.7))  # 0.9 + 0.8
     names = {
         p.attributes[conv.ATTR_FEATURE_NAME]
         for p in telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, data=data)
