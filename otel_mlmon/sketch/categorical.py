@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon.sketch._fields import int_field
 from otel_mlmon.sketch._kmv import KMinValues, hash64
 
 __all__ = ["CategoricalSketch"]
@@ -235,9 +236,9 @@ class CategoricalSketch:
         if not isinstance(distinct, Mapping):
             raise ValueError("distinct must be a mapping with 'k' and 'hashes'")
         sketch = cls(
-            max_categories=_int_field(data, "max_categories"),
-            max_length=_int_field(data, "max_length"),
-            distinct_k=_int_field(distinct, "k"),
+            max_categories=int_field(data, "max_categories"),
+            max_length=int_field(data, "max_length"),
+            distinct_k=int_field(distinct, "k"),
         )
         salt_id = data.get("hashed")
         if salt_id is not None and not isinstance(salt_id, str):
@@ -247,8 +248,8 @@ class CategoricalSketch:
                 raise ValueError("hash_salt does not match the salt this sketch was hashed with")
             sketch.hash_salt, sketch._salt_key = hash_salt, _salt_key(hash_salt)
         sketch._salt_id = salt_id
-        sketch.count = _int_field(data, "count", minimum=0)
-        sketch._error = _int_field(data, "error_bound", minimum=0)
+        sketch.count = int_field(data, "count", minimum=0)
+        sketch._error = int_field(data, "error_bound", minimum=0)
         raw = data.get("counts")
         if not isinstance(raw, list) or len(raw) > sketch.max_categories:
             raise ValueError(f"counts must be a list of at most max_categories={sketch.max_categories} pairs")
@@ -313,15 +314,6 @@ def _salt_key(salt: str) -> bytes:
 
 def _salt_id(salt: str) -> str:
     return hashlib.blake2b(salt.encode("utf-8"), digest_size=8, person=b"otelmlmon-sid").hexdigest()
-
-
-def _int_field(data: Mapping[str, Any], key: str, minimum: int | None = None) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{key} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{key} must be >= {minimum}, got {value}")
-    return value
 
 
 def _float_key(value: float) -> str | None:

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from otel_mlmon.sketch._buckets import (
+    CHUNK,
+    Scratch,
+    accumulate,
+    add_counts,
+    add_indices,
+    downscale_counts,
+    edges,
+    held,
+    index_range,
+    range_change,
+    side_change,
+    thread_scratch,
+)
+from otel_mlmon.sketch._fields import float_in, float_out, int_field, same_float, side_in
 from otel_mlmon.sketch._mapping import (
     MAX_SCALE,
     MIN_SCALE,
     TABLE_MAX_SCALE,
-    bucket_lower_bounds,
     map_to_index,
     scale_change,
 )
@@ -27,7 +40,6 @@ _MAX_MAX_SIZE = 16384
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
 _BIG = 1 << 62
-_MIN_NORMAL_EXPONENT = -1022
 
 
 class ExponentialHistogram:
@@ -129,11 +141,11 @@ class ExponentialHistogram:
         size = int(batch.size)
         if size == 0:
             return
-        scratch = _scratch()
-        for start in range(0, size, _CHUNK):
-            self._update_chunk(batch[start : start + _CHUNK], scratch)
+        scratch = thread_scratch()
+        for start in range(0, size, CHUNK):
+            self._update_chunk(batch[start : start + CHUNK], scratch)
 
-    def _update_chunk(self, chunk: np.ndarray, scratch: _Scratch) -> None:
+    def _update_chunk(self, chunk: np.ndarray, scratch: Scratch) -> None:
         size = int(chunk.size)
         if not chunk.flags.c_contiguous:
             chunk = scratch.take("values", size, chunk)
@@ -173,7 +185,7 @@ class ExponentialHistogram:
         pos_values: np.ndarray,
         neg_values: np.ndarray,
         ordered: np.ndarray,
-        scratch: _Scratch | None = None,
+        scratch: Scratch | None = None,
     ) -> None:
         """Insert the absolute values of each sign, reproducing the SDK's value-by-value scale changes.
 
@@ -181,7 +193,7 @@ class ExponentialHistogram:
         scale from positive to non-positive. Index arrays live in ``scratch`` when given.
         """
         if scratch is None:
-            scratch = _Scratch()
+            scratch = Scratch()
         n_pos, n_neg = int(pos_values.size), int(neg_values.size)
         pos_out, neg_out = scratch.buffer("pos_index", n_pos), scratch.buffer("neg_index", n_neg)
         work = scratch.buffer("work", max(n_pos, n_neg))
@@ -200,11 +212,11 @@ class ExponentialHistogram:
             # what the SDK reaches value by value.
             pos_index, neg_index = indices(TABLE_MAX_SCALE)
             shift = scale - TABLE_MAX_SCALE
-            pos_low, pos_high = _index_range(
-                pos_index, *_held(self.positive_offset, self.positive_counts, shift)
+            pos_low, pos_high = index_range(
+                pos_index, *held(self.positive_offset, self.positive_counts, shift)
             )
-            neg_low, neg_high = _index_range(
-                neg_index, *_held(self.negative_offset, self.negative_counts, shift)
+            neg_low, neg_high = index_range(
+                neg_index, *held(self.negative_offset, self.negative_counts, shift)
             )
             if (n_pos and 2 * (pos_high - pos_low) - 1 >= self.max_size) or (
                 n_neg and 2 * (neg_high - neg_low) - 1 >= self.max_size
@@ -215,8 +227,8 @@ class ExponentialHistogram:
                 pos_index, neg_index = indices(scale)
         else:
             pos_index, neg_index = indices(scale)
-        pos_low, pos_high = _index_range(pos_index, self.positive_offset, self.positive_counts)
-        neg_low, neg_high = _index_range(neg_index, self.negative_offset, self.negative_counts)
+        pos_low, pos_high = index_range(pos_index, self.positive_offset, self.positive_counts)
+        neg_low, neg_high = index_range(neg_index, self.negative_offset, self.negative_counts)
         max_size = self.max_size
         change = max(
             scale_change(pos_low, pos_high, max_size) if pos_index.size else 0,
@@ -231,11 +243,11 @@ class ExponentialHistogram:
                     v >> change for v in (pos_low, pos_high, neg_low, neg_high)
                 )
             if pos_index.size:
-                self.positive_offset, self.positive_counts = _accumulate(
+                self.positive_offset, self.positive_counts = accumulate(
                     pos_index, pos_low, pos_high, self.positive_offset, self.positive_counts
                 )
             if neg_index.size:
-                self.negative_offset, self.negative_counts = _accumulate(
+                self.negative_offset, self.negative_counts = accumulate(
                     neg_index, neg_low, neg_high, self.negative_offset, self.negative_counts
                 )
             return
@@ -288,17 +300,17 @@ class ExponentialHistogram:
         """Downscale by ``change`` (computed if None), then add indices given at the current scale."""
         if change is None:
             change = max(
-                _side_change(self.positive_offset, self.positive_counts, pos_index, self.max_size),
-                _side_change(self.negative_offset, self.negative_counts, neg_index, self.max_size),
+                side_change(self.positive_offset, self.positive_counts, pos_index, self.max_size),
+                side_change(self.negative_offset, self.negative_counts, neg_index, self.max_size),
             )
         if change:
             self.downscale(change)
             pos_index = pos_index >> change
             neg_index = neg_index >> change
-        self.positive_offset, self.positive_counts = _add_indices(
+        self.positive_offset, self.positive_counts = add_indices(
             self.positive_offset, self.positive_counts, pos_index
         )
-        self.negative_offset, self.negative_counts = _add_indices(
+        self.negative_offset, self.negative_counts = add_indices(
             self.negative_offset, self.negative_counts, neg_index
         )
 
@@ -314,10 +326,10 @@ class ExponentialHistogram:
             )
         if by == 0:
             return
-        self.positive_offset, self.positive_counts = _downscale(
+        self.positive_offset, self.positive_counts = downscale_counts(
             self.positive_offset, self.positive_counts, by
         )
-        self.negative_offset, self.negative_counts = _downscale(
+        self.negative_offset, self.negative_counts = downscale_counts(
             self.negative_offset, self.negative_counts, by
         )
         self._index_scale -= by
@@ -347,21 +359,21 @@ class ExponentialHistogram:
             return
         target = min(self._index_scale, other._index_scale)
         shift = other._index_scale - target
-        pos_offset, pos_counts = _downscale(other.positive_offset, other.positive_counts, shift)
-        neg_offset, neg_counts = _downscale(other.negative_offset, other.negative_counts, shift)
+        pos_offset, pos_counts = downscale_counts(other.positive_offset, other.positive_counts, shift)
+        neg_offset, neg_counts = downscale_counts(other.negative_offset, other.negative_counts, shift)
         self.downscale(self._index_scale - target)
         change = max(
-            _range_change(self.positive_offset, self.positive_counts, pos_offset, pos_counts, self.max_size),
-            _range_change(self.negative_offset, self.negative_counts, neg_offset, neg_counts, self.max_size),
+            range_change(self.positive_offset, self.positive_counts, pos_offset, pos_counts, self.max_size),
+            range_change(self.negative_offset, self.negative_counts, neg_offset, neg_counts, self.max_size),
         )
         if change:
             self.downscale(change)
-            pos_offset, pos_counts = _downscale(pos_offset, pos_counts, change)
-            neg_offset, neg_counts = _downscale(neg_offset, neg_counts, change)
-        self.positive_offset, self.positive_counts = _add_counts(
+            pos_offset, pos_counts = downscale_counts(pos_offset, pos_counts, change)
+            neg_offset, neg_counts = downscale_counts(neg_offset, neg_counts, change)
+        self.positive_offset, self.positive_counts = add_counts(
             self.positive_offset, self.positive_counts, pos_offset, pos_counts
         )
-        self.negative_offset, self.negative_counts = _add_counts(
+        self.negative_offset, self.negative_counts = add_counts(
             self.negative_offset, self.negative_counts, neg_offset, neg_counts
         )
 
@@ -383,7 +395,7 @@ class ExponentialHistogram:
         subnormal value, so its bound towards zero is 0; the bucket of the largest doubles may have an
         infinite upper bound. ``quantile`` and ``cdf`` clip bounds to ``[min, max]``.
         """
-        return _edges(
+        return edges(
             self._index_scale,
             self.negative_offset,
             self.negative_counts,
@@ -449,7 +461,7 @@ class ExponentialHistogram:
         return float(out) if out.ndim == 0 else out
 
     def _clipped_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lower, upper, counts = _edges(
+        lower, upper, counts = edges(
             self._index_scale,
             self.negative_offset,
             self.negative_counts,
@@ -470,9 +482,9 @@ class ExponentialHistogram:
             "max_scale": self.max_scale,
             "scale": self._index_scale,
             "count": self.count,
-            "sum": _float_out(self.sum),
-            "min": _float_out(self.min),
-            "max": _float_out(self.max),
+            "sum": float_out(self.sum),
+            "min": float_out(self.min),
+            "max": float_out(self.max),
             "zero_count": self.zero_count,
             "positive": {"offset": self.positive_offset, "counts": self.positive_counts.tolist()},
             "negative": {"offset": self.negative_offset, "counts": self.negative_counts.tolist()},
@@ -492,18 +504,18 @@ class ExponentialHistogram:
             raise ValueError(f"format must be {_FORMAT!r}, got {data.get('format')!r}")
         if data.get("version") != _FORMAT_VERSION:
             raise ValueError(f"unsupported exponential histogram version {data.get('version')!r}")
-        hist = cls(max_size=_int_field(data, "max_size"), max_scale=_int_field(data, "max_scale"))
-        scale = _int_field(data, "scale")
+        hist = cls(max_size=int_field(data, "max_size"), max_scale=int_field(data, "max_scale"))
+        scale = int_field(data, "scale")
         if not MIN_SCALE <= scale <= hist.max_scale:
             raise ValueError(f"scale must be in [{MIN_SCALE}, {hist.max_scale}], got {scale}")
         hist._index_scale = scale
-        hist.count = _int_field(data, "count", minimum=0)
-        hist.zero_count = _int_field(data, "zero_count", minimum=0)
-        hist.sum = _float_in(data, "sum")
-        hist.min = _float_in(data, "min")
-        hist.max = _float_in(data, "max")
+        hist.count = int_field(data, "count", minimum=0)
+        hist.zero_count = int_field(data, "zero_count", minimum=0)
+        hist.sum = float_in(data, "sum")
+        hist.min = float_in(data, "min")
+        hist.max = float_in(data, "max")
         for side in ("positive", "negative"):
-            offset, counts = _side_in(data, side, hist.max_size)
+            offset, counts = side_in(data, side, hist.max_size)
             setattr(hist, f"{side}_offset", offset)
             setattr(hist, f"{side}_counts", counts)
         total = hist.zero_count + int(hist.positive_counts.sum()) + int(hist.negative_counts.sum())
@@ -523,9 +535,9 @@ class ExponentialHistogram:
             and self._index_scale == other._index_scale
             and self.count == other.count
             and self.zero_count == other.zero_count
-            and _same_float(self.sum, other.sum)
-            and _same_float(self.min, other.min)
-            and _same_float(self.max, other.max)
+            and same_float(self.sum, other.sum)
+            and same_float(self.min, other.min)
+            and same_float(self.max, other.max)
             and self.positive_offset == other.positive_offset
             and self.negative_offset == other.negative_offset
             and np.array_equal(self.positive_counts, other.positive_counts)
@@ -563,7 +575,7 @@ def aligned_buckets(histograms: Sequence[ExponentialHistogram]) -> tuple[np.ndar
     for h in histograms:
         for side in sides:
             offset, counts = getattr(h, f"{side}_offset"), getattr(h, f"{side}_counts")
-            sides[side].append(_downscale(offset, counts, h._index_scale - scale))
+            sides[side].append(downscale_counts(offset, counts, h._index_scale - scale))
     grids = {}
     for side, parts in sides.items():
         present = [(o, c) for o, c in parts if c.size]
@@ -575,215 +587,7 @@ def aligned_buckets(histograms: Sequence[ExponentialHistogram]) -> tuple[np.ndar
         grids[side] = (low, grid)
     neg_low, neg_grid = grids["negative"]
     pos_low, pos_grid = grids["positive"]
-    lower, upper, _ = _edges(scale, neg_low, neg_grid[0], 0, pos_low, pos_grid[0])
+    lower, upper, _ = edges(scale, neg_low, neg_grid[0], 0, pos_low, pos_grid[0])
     zeros = np.array([[h.zero_count] for h in histograms], dtype=np.int64)
     counts = np.concatenate([neg_grid[:, ::-1], zeros, pos_grid], axis=1)
     return lower, upper, counts
-
-
-# ---------------------------------------------------------------------- private helpers
-_CHUNK = 1 << 16
-_LOCAL = threading.local()
-_DTYPES = {
-    "values": np.float64,
-    "positive": np.float64,
-    "negative": np.float64,
-    "work": np.float64,
-    "pos_index": np.int64,
-    "neg_index": np.int64,
-    "mask": np.bool_,
-}
-
-
-class _Scratch:
-    """Reusable work arrays: fresh large temporaries cost page faults that dominate the arithmetic."""
-
-    def __init__(self) -> None:
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def buffer(self, name: str, size: int) -> np.ndarray:
-        array = self._arrays.get(name)
-        if array is None or array.size < size:
-            array = self._arrays[name] = np.empty(max(size, 1024), dtype=_DTYPES[name])
-        return array[:size]
-
-    def take(self, name: str, size: int, source: np.ndarray) -> np.ndarray:
-        out = self.buffer(name, size)
-        np.copyto(out, source)
-        return out
-
-
-def _scratch() -> _Scratch:
-    """This thread's scratch buffers (at most a few 512 KiB arrays, sized by the largest chunk seen)."""
-    scratch = getattr(_LOCAL, "scratch", None)
-    if scratch is None:
-        scratch = _LOCAL.scratch = _Scratch()
-    return scratch
-
-
-def _edges(
-    scale: int,
-    neg_offset: int,
-    neg_counts: np.ndarray,
-    zero_count: int,
-    pos_offset: int,
-    pos_counts: np.ndarray,
-    *,
-    nominal: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bucket bounds and counts in ascending value order.
-
-    The SDK puts every value at or below the smallest normal double into the lowest bucket of the scale, so
-    that bucket reaches down to 0; ``nominal=True`` keeps its ``base**index`` bound instead (for
-    interpolating normal values, as ``quantile`` and ``cdf`` do).
-    """
-    if nominal:
-        lowest = -(1 << 62)
-    elif scale > 0:
-        lowest = (_MIN_NORMAL_EXPONENT << scale) - 1
-    else:
-        lowest = (_MIN_NORMAL_EXPONENT - 1) >> -scale
-    neg_indices = neg_offset + np.arange(neg_counts.size + 1)
-    pos_indices = pos_offset + np.arange(pos_counts.size + 1)
-    neg_bounds = np.where(neg_indices <= lowest, 0.0, bucket_lower_bounds(neg_indices, scale))
-    pos_bounds = np.where(pos_indices <= lowest, 0.0, bucket_lower_bounds(pos_indices, scale))
-    lower = np.concatenate([-neg_bounds[1:][::-1], [0.0], pos_bounds[:-1]])
-    upper = np.concatenate([-neg_bounds[:-1][::-1], [0.0], pos_bounds[1:]])
-    counts = np.concatenate([neg_counts[::-1], np.array([zero_count], dtype=np.int64), pos_counts])
-    return lower, upper, counts.astype(np.int64, copy=False)
-
-
-def _side_change(offset: int, counts: np.ndarray, index: np.ndarray, max_size: int) -> int:
-    """Scale change needed for a side holding ``counts`` at ``offset`` to also hold ``index``."""
-    if index.size == 0:
-        return 0
-    low, high = int(index.min()), int(index.max())
-    if counts.size:
-        low, high = min(low, offset), max(high, offset + counts.size - 1)
-    return scale_change(low, high, max_size)
-
-
-def _range_change(
-    offset_a: int, counts_a: np.ndarray, offset_b: int, counts_b: np.ndarray, max_size: int
-) -> int:
-    """Scale change needed for the union of two bucket ranges at the same scale."""
-    ranges = [(o, o + c.size - 1) for o, c in ((offset_a, counts_a), (offset_b, counts_b)) if c.size]
-    if not ranges:
-        return 0
-    return scale_change(min(r[0] for r in ranges), max(r[1] for r in ranges), max_size)
-
-
-def _index_range(index: np.ndarray, offset: int, counts: np.ndarray) -> tuple[int, int]:
-    """Lowest and highest index among ``index`` and a side's current buckets (``(0, -1)`` if both empty)."""
-    if index.size == 0:
-        return (offset, offset + counts.size - 1) if counts.size else (0, -1)
-    low, high = int(index.min()), int(index.max())
-    if counts.size:
-        return min(low, offset), max(high, offset + counts.size - 1)
-    return low, high
-
-
-def _held(offset: int, counts: np.ndarray, shift: int) -> tuple[int, np.ndarray]:
-    """A side's offset and counts as seen ``shift`` scales coarser (only the range is meaningful)."""
-    if counts.size == 0:
-        return 0, counts
-    low, high = offset >> shift, (offset + counts.size - 1) >> shift
-    return low, np.empty(high - low + 1, dtype=np.int64)
-
-
-def _accumulate(
-    index: np.ndarray, low: int, high: int, offset: int, counts: np.ndarray
-) -> tuple[int, np.ndarray]:
-    """Count ``index`` into a side spanning ``low..high`` that already holds ``counts`` at ``offset``."""
-    np.subtract(index, low, out=index)
-    merged = np.bincount(index, minlength=high - low + 1)
-    if merged.dtype != np.int64:
-        merged = merged.astype(np.int64)
-    if counts.size:
-        merged[offset - low : offset - low + counts.size] += counts
-    return low, merged
-
-
-def _add_indices(offset: int, counts: np.ndarray, index: np.ndarray) -> tuple[int, np.ndarray]:
-    """Count ``index`` (one entry per value) into the contiguous ``counts`` starting at ``offset``."""
-    if index.size == 0:
-        return offset, counts
-    low, high = int(index.min()), int(index.max())
-    if counts.size:
-        low, high = min(low, offset), max(high, offset + counts.size - 1)
-    np.subtract(index, low, out=index)
-    merged = np.bincount(index, minlength=high - low + 1).astype(np.int64, copy=False)
-    if counts.size:
-        merged[offset - low : offset - low + counts.size] += counts
-    return low, merged
-
-
-def _add_counts(
-    offset_a: int, counts_a: np.ndarray, offset_b: int, counts_b: np.ndarray
-) -> tuple[int, np.ndarray]:
-    """Add two contiguous bucket-count arrays given at the same scale."""
-    if counts_b.size == 0:
-        return offset_a, counts_a
-    if counts_a.size == 0:
-        return offset_b, counts_b.copy()
-    low = min(offset_a, offset_b)
-    high = max(offset_a + counts_a.size, offset_b + counts_b.size)
-    merged = np.zeros(high - low, dtype=np.int64)
-    merged[offset_a - low : offset_a - low + counts_a.size] += counts_a
-    merged[offset_b - low : offset_b - low + counts_b.size] += counts_b
-    return low, merged
-
-
-def _downscale(offset: int, counts: np.ndarray, by: int) -> tuple[int, np.ndarray]:
-    """Merge each run of ``2**by`` adjacent buckets; an empty side keeps offset 0 (as in the SDK)."""
-    if counts.size == 0:
-        return 0, counts
-    if by == 0:
-        return offset, counts
-    shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
-    starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
-    return int(shifted[0]), np.add.reduceat(counts, starts).astype(np.int64, copy=False)
-
-
-def _same_float(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
-
-
-def _float_out(value: float) -> float | str:
-    return value if math.isfinite(value) else str(value)
-
-
-def _float_in(data: Mapping[str, Any], key: str) -> float:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"{key} must be a number (or 'inf', '-inf', 'nan'), got {value!r}")
-    if isinstance(value, str) and value not in ("inf", "-inf", "nan"):
-        raise ValueError(f"{key} must be a number (or 'inf', '-inf', 'nan'), got {value!r}")
-    return float(value)
-
-
-def _int_field(data: Mapping[str, Any], key: str, minimum: int | None = None) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{key} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{key} must be >= {minimum}, got {value}")
-    return value
-
-
-def _side_in(data: Mapping[str, Any], side: str, max_size: int) -> tuple[int, np.ndarray]:
-    part = data.get(side)
-    if not isinstance(part, Mapping):
-        raise ValueError(f"{side} must be a mapping with 'offset' and 'counts', got {part!r}")
-    offset = _int_field(part, "offset")
-    raw = part.get("counts")
-    if not isinstance(raw, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in raw):
-        raise ValueError(f"{side}.counts must be a list of integers")
-    counts = np.array(raw, dtype=np.int64)
-    if counts.size > max_size:
-        raise ValueError(f"{side}.counts has {counts.size} buckets, more than max_size={max_size}")
-    if counts.size and (counts.min() < 0 or counts[0] == 0 or counts[-1] == 0):
-        raise ValueError(f"{side}.counts must be non-negative with non-zero first and last buckets")
-    if counts.size == 0 and offset != 0:
-        raise ValueError(f"{side}.offset must be 0 when {side}.counts is empty, got {offset}")
-    return offset, counts

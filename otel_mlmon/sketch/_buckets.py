@@ -1,0 +1,188 @@
+"""Bucket-array arithmetic shared by the exponential histogram: ranges, counting, downscaling, bounds."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from otel_mlmon.sketch._mapping import bucket_lower_bounds, scale_change
+
+__all__ = [
+    "CHUNK",
+    "Scratch",
+    "accumulate",
+    "add_counts",
+    "add_indices",
+    "downscale_counts",
+    "edges",
+    "held",
+    "index_range",
+    "range_change",
+    "side_change",
+    "thread_scratch",
+]
+
+_MIN_NORMAL_EXPONENT = -1022
+
+CHUNK = 1 << 16
+_LOCAL = threading.local()
+_DTYPES = {
+    "values": np.float64,
+    "positive": np.float64,
+    "negative": np.float64,
+    "work": np.float64,
+    "pos_index": np.int64,
+    "neg_index": np.int64,
+    "mask": np.bool_,
+}
+
+
+class Scratch:
+    """Reusable work arrays: fresh large temporaries cost page faults that dominate the arithmetic."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def buffer(self, name: str, size: int) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.size < size:
+            array = self._arrays[name] = np.empty(max(size, 1024), dtype=_DTYPES[name])
+        return array[:size]
+
+    def take(self, name: str, size: int, source: np.ndarray) -> np.ndarray:
+        out = self.buffer(name, size)
+        np.copyto(out, source)
+        return out
+
+
+def thread_scratch() -> Scratch:
+    """This thread's scratch buffers (at most a few 512 KiB arrays, sized by the largest chunk seen)."""
+    scratch = getattr(_LOCAL, "scratch", None)
+    if scratch is None:
+        scratch = _LOCAL.scratch = Scratch()
+    return scratch
+
+
+def edges(
+    scale: int,
+    neg_offset: int,
+    neg_counts: np.ndarray,
+    zero_count: int,
+    pos_offset: int,
+    pos_counts: np.ndarray,
+    *,
+    nominal: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bucket bounds and counts in ascending value order.
+
+    The SDK puts every value at or below the smallest normal double into the lowest bucket of the scale, so
+    that bucket reaches down to 0; ``nominal=True`` keeps its ``base**index`` bound instead (for
+    interpolating normal values, as ``quantile`` and ``cdf`` do).
+    """
+    if nominal:
+        lowest = -(1 << 62)
+    elif scale > 0:
+        lowest = (_MIN_NORMAL_EXPONENT << scale) - 1
+    else:
+        lowest = (_MIN_NORMAL_EXPONENT - 1) >> -scale
+    neg_indices = neg_offset + np.arange(neg_counts.size + 1)
+    pos_indices = pos_offset + np.arange(pos_counts.size + 1)
+    neg_bounds = np.where(neg_indices <= lowest, 0.0, bucket_lower_bounds(neg_indices, scale))
+    pos_bounds = np.where(pos_indices <= lowest, 0.0, bucket_lower_bounds(pos_indices, scale))
+    lower = np.concatenate([-neg_bounds[1:][::-1], [0.0], pos_bounds[:-1]])
+    upper = np.concatenate([-neg_bounds[:-1][::-1], [0.0], pos_bounds[1:]])
+    counts = np.concatenate([neg_counts[::-1], np.array([zero_count], dtype=np.int64), pos_counts])
+    return lower, upper, counts.astype(np.int64, copy=False)
+
+
+def side_change(offset: int, counts: np.ndarray, index: np.ndarray, max_size: int) -> int:
+    """Scale change needed for a side holding ``counts`` at ``offset`` to also hold ``index``."""
+    if index.size == 0:
+        return 0
+    low, high = int(index.min()), int(index.max())
+    if counts.size:
+        low, high = min(low, offset), max(high, offset + counts.size - 1)
+    return scale_change(low, high, max_size)
+
+
+def range_change(
+    offset_a: int, counts_a: np.ndarray, offset_b: int, counts_b: np.ndarray, max_size: int
+) -> int:
+    """Scale change needed for the union of two bucket ranges at the same scale."""
+    ranges = [(o, o + c.size - 1) for o, c in ((offset_a, counts_a), (offset_b, counts_b)) if c.size]
+    if not ranges:
+        return 0
+    return scale_change(min(r[0] for r in ranges), max(r[1] for r in ranges), max_size)
+
+
+def index_range(index: np.ndarray, offset: int, counts: np.ndarray) -> tuple[int, int]:
+    """Lowest and highest index among ``index`` and a side's current buckets (``(0, -1)`` if both empty)."""
+    if index.size == 0:
+        return (offset, offset + counts.size - 1) if counts.size else (0, -1)
+    low, high = int(index.min()), int(index.max())
+    if counts.size:
+        return min(low, offset), max(high, offset + counts.size - 1)
+    return low, high
+
+
+def held(offset: int, counts: np.ndarray, shift: int) -> tuple[int, np.ndarray]:
+    """A side's offset and counts as seen ``shift`` scales coarser (only the range is meaningful)."""
+    if counts.size == 0:
+        return 0, counts
+    low, high = offset >> shift, (offset + counts.size - 1) >> shift
+    return low, np.empty(high - low + 1, dtype=np.int64)
+
+
+def accumulate(
+    index: np.ndarray, low: int, high: int, offset: int, counts: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """Count ``index`` into a side spanning ``low..high`` that already holds ``counts`` at ``offset``."""
+    np.subtract(index, low, out=index)
+    merged = np.bincount(index, minlength=high - low + 1)
+    if merged.dtype != np.int64:
+        merged = merged.astype(np.int64)
+    if counts.size:
+        merged[offset - low : offset - low + counts.size] += counts
+    return low, merged
+
+
+def add_indices(offset: int, counts: np.ndarray, index: np.ndarray) -> tuple[int, np.ndarray]:
+    """Count ``index`` (one entry per value) into the contiguous ``counts`` starting at ``offset``."""
+    if index.size == 0:
+        return offset, counts
+    low, high = int(index.min()), int(index.max())
+    if counts.size:
+        low, high = min(low, offset), max(high, offset + counts.size - 1)
+    np.subtract(index, low, out=index)
+    merged = np.bincount(index, minlength=high - low + 1).astype(np.int64, copy=False)
+    if counts.size:
+        merged[offset - low : offset - low + counts.size] += counts
+    return low, merged
+
+
+def add_counts(
+    offset_a: int, counts_a: np.ndarray, offset_b: int, counts_b: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """Add two contiguous bucket-count arrays given at the same scale."""
+    if counts_b.size == 0:
+        return offset_a, counts_a
+    if counts_a.size == 0:
+        return offset_b, counts_b.copy()
+    low = min(offset_a, offset_b)
+    high = max(offset_a + counts_a.size, offset_b + counts_b.size)
+    merged = np.zeros(high - low, dtype=np.int64)
+    merged[offset_a - low : offset_a - low + counts_a.size] += counts_a
+    merged[offset_b - low : offset_b - low + counts_b.size] += counts_b
+    return low, merged
+
+
+def downscale_counts(offset: int, counts: np.ndarray, by: int) -> tuple[int, np.ndarray]:
+    """Merge each run of ``2**by`` adjacent buckets; an empty side keeps offset 0 (as in the SDK)."""
+    if counts.size == 0:
+        return 0, counts
+    if by == 0:
+        return offset, counts
+    shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
+    starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
+    return int(shifted[0]), np.add.reduceat(counts, starts).astype(np.int64, copy=False)
