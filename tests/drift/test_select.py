@@ -117,3 +117,37 @@ def test_correction_keeps_the_family_false_alarm_rate_at_alpha() -> None:
     assert any_raw / trials > 0.9
     assert any_bonf / trials <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / trials)
     assert any_bh / trials <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / trials)
+
+
+def test_evaluate_checks_each_feature_with_its_method_and_corrects_across_them() -> None:
+    """evaluate() picks the size-based default per feature, honours overrides and applies the correction."""
+    from otel_mlmon_collector.drift import CategoricalCounts, MissingCounts
+
+    from otel_mlmon.sketch.categorical import CategoricalSketch
+    from otel_mlmon.sketch.exponential import ExponentialHistogram
+
+    rng = np.random.default_rng(5)
+    small_ref, small_cur = ExponentialHistogram(), ExponentialHistogram()
+    small_ref.update(rng.normal(0, 1, 200))
+    small_cur.update(rng.normal(1, 1, 200))
+    big_ref, big_cur = ExponentialHistogram(), ExponentialHistogram()
+    big_ref.update(rng.normal(0, 1, 20_000))
+    big_cur.update(rng.normal(0, 1, 20_000))
+    colour_ref, colour_cur = CategoricalSketch(), CategoricalSketch()
+    colour_ref.update(rng.choice(["red", "blue"], 500))
+    colour_cur.update(rng.choice(["red", "blue"], 500))
+    policy = DriftPolicy({"ignored": "none"}, correction="bonferroni")
+    results = policy.evaluate(
+        {
+            "small": ("numeric", small_ref, small_cur),
+            "big": ("numeric", big_ref, big_cur),
+            "colour": ("categorical", colour_ref, colour_cur),
+            "ignored": ("categorical", CategoricalCounts({"a": 1}), CategoricalCounts({"b": 1})),
+            "small.missing": ("missing", MissingCounts(200, missing=2), MissingCounts(200, missing=60)),
+        }
+    )
+    assert list(results) == ["small", "big", "colour", "ignored", "small.missing"]
+    assert [r.method for r in results.values()] == ["ks", "wasserstein", "chi2", "none", "missing_rate"]
+    assert {name for name, r in results.items() if r.detected} == {"small", "small.missing"}
+    assert results["small"].details["correction"] == "bonferroni"
+    assert results["small"].details["hypotheses"] == 3

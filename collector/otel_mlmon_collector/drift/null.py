@@ -34,12 +34,15 @@ class NullMethod:
 
     def compare(self, reference: Any, current: Any) -> DriftResult:
         """Return a result that never reports drift."""
-        n, m = _size(reference), _size(current)
+        if current is None and hasattr(reference, "n_current"):
+            n, m = int(reference.n_reference), int(reference.n_current)
+        else:
+            n, m = _size(reference), _size(current)
         return DriftResult(self.name, 0.0, self.threshold, False, None, n, m, details={"disabled": True})
 
 
 def _size(side: Any) -> int:
-    for attr in ("n_current", "total", "count"):
+    for attr in ("total", "count"):
         value = getattr(side, attr, None)
         if isinstance(value, (int, float)):
             return int(value)

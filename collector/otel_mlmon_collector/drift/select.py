@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otel_mlmon_collector.drift.base import DriftMethod, DriftResult, Kind
+from otel_mlmon_collector.drift.categorical import CategoricalCounts
 from otel_mlmon_collector.drift.chi2 import ChiSquare
 from otel_mlmon_collector.drift.defaults import DEFAULT_CORRECTION, default_method
 from otel_mlmon_collector.drift.hellinger import Hellinger
@@ -121,3 +122,52 @@ class DriftPolicy:
     def correct(self, results: Sequence[DriftResult]) -> list[DriftResult]:
         """Apply the configured correction to one model's results of one window."""
         return correct(results, self.correction)
+
+    def evaluate(self, features: Mapping[str, tuple[Kind, Any, Any]]) -> dict[str, DriftResult]:
+        """Check every feature of one model for one window, then correct across them.
+
+        Args:
+            features: Feature name to ``(kind, reference, current)``: two exponential histograms or a
+                :class:`~otel_mlmon_collector.drift.binning.Binned` (with ``current=None``) for ``"numeric"``,
+                two category sketches or :class:`CategoricalCounts` for ``"categorical"``, two
+                :class:`MissingCounts` for ``"missing"``.
+
+        Returns:
+            Feature name to its (corrected) result, in the input order.
+
+        Example:
+            >>> from otel_mlmon_collector.drift import CategoricalCounts, MissingCounts
+            >>> results = DriftPolicy().evaluate({
+            ...     "colour": ("categorical", CategoricalCounts({"red": 60, "blue": 40}),
+            ...                CategoricalCounts({"red": 20, "blue": 80})),
+            ...     "age.missing": ("missing", MissingCounts(100, missing=1), MissingCounts(100, missing=2)),
+            ... })
+            >>> {name: (r.method, r.detected) for name, r in results.items()}
+            {'colour': ('chi2', True), 'age.missing': ('missing_rate', False)}
+        """
+        names = list(features)
+        results = []
+        for name in names:
+            kind, reference, current = features[name]
+            n, m = _sizes(reference, current)
+            results.append(self.method_for(name, kind, n, m).compare(reference, current))
+        return dict(zip(names, self.correct(results)))
+
+
+def _sizes(reference: Any, current: Any) -> tuple[int, int]:
+    """Row counts of the two sides of any supported input, for choosing the size-dependent default."""
+    if current is None and hasattr(reference, "n_current"):
+        return int(reference.n_reference), int(reference.n_current)
+    return _size(reference), _size(current)
+
+
+def _size(side: Any) -> int:
+    if isinstance(side, CategoricalCounts):
+        return side.total
+    if isinstance(side, Mapping):
+        return int(sum(side.values()))
+    for attr in ("total", "count"):
+        value = getattr(side, attr, None)
+        if value is not None and not callable(value):
+            return int(value)
+    raise TypeError(f"cannot tell the size of a {type(side).__name__}")
