@@ -133,6 +133,10 @@ class SummaryStream:
 
     def fold(self) -> None:
         """Turn the buffered calls into sketches. Never raises; unreadable calls are counted as faults."""
+        with self._fold_lock:  # one fold at a time, so a collection sees every fold that started before it
+            self._fold_locked()
+
+    def _fold_locked(self) -> None:
         with self._lock:
             buffer, self._buffer = self._buffer, []
         if not buffer:
@@ -196,9 +200,10 @@ class SummaryStream:
         return True
 
     def swap(self) -> Summary:
-        self.fold()
-        with self._lock:
-            summary, self._summary = self._summary, Summary(self.config)
+        with self._fold_lock:
+            self._fold_locked()
+            with self._lock:
+                summary, self._summary = self._summary, Summary(self.config)
         return summary
 
     def new_interval(self) -> Summary:

@@ -286,3 +286,21 @@ def test_single_row_call_with_probability_vector(telemetry):
     (point,) = telemetry.points(conv.METRIC_PREDICTION_CLASS_COUNT, data=data)
     assert (point.attributes[conv.ATTR_PREDICTION_CLASS], point.value) == ("b", 1)
     assert telemetry.points(conv.METRIC_PREDICTION_CONFIDENCE, data=data)[0].max == pytest.approx(0.7)
+
+
+def test_collection_waits_for_a_fold_in_flight():
+    """Rows handed to the background folder just before a collection are in that collection, never lost."""
+    from otel_mlmon._summarize import SummaryStream
+
+    for _ in range(10):
+        telemetry = InMemoryTelemetry()
+
+        @otel_mlmon.monitor(model="m", trace=False, **telemetry.providers)
+        def predict(X):
+            return X[:, 0]
+
+        for _ in range(SummaryStream.FOLD_AT):  # the last call wakes the folder thread
+            predict(np.ones((1, 2)))
+        (rows,) = telemetry.points(conv.METRIC_SUMMARY_ROWS)
+        assert rows.value == SummaryStream.FOLD_AT
+        telemetry.shutdown()
