@@ -57,9 +57,17 @@ def test_binned_wasserstein_is_within_its_bound_of_the_raw_distance(ref, cur, sc
 
 def test_extreme_magnitudes_do_not_overflow() -> None:
     """Values near the largest and smallest doubles give finite edges and scores."""
-    ref = np.array([1e-300, 1.0, 1e300, 1.7e308])
+    ref = np.array([1e-300, 1.0, 1e300, 1.7e308, 2.2e-313])
     cur = np.array([-1.7e308, 2.0, 3.0, 5e-324])
     for scale in (0, 8):
         binned = Binned.from_values(ref, cur, scale=scale)
         assert np.all(np.isfinite(binned.edges))
         assert math.isfinite(KolmogorovSmirnov().compare(binned).score)
+
+
+def test_subnormal_values_in_the_sdk_lowest_bucket_stay_inside_the_edges() -> None:
+    """A subnormal value (the SDK puts it in the lowest normal bucket) still lies within the aligned edges."""
+    a, b = ExponentialHistogram(max_size=2), ExponentialHistogram(max_size=2)
+    a.update(np.array([2.22507386e-313]))
+    binned = align(a, b)
+    assert binned.edges[0] <= 2.22507386e-313 <= binned.edges[-1] and binned.n_reference == 1

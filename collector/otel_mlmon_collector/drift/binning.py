@@ -391,8 +391,10 @@ def _trim_and_tighten(
         ref, cur = ref[first : last + 1], cur[first : last + 1]
     lows = [lo for lo, _ in sides if math.isfinite(lo)]
     highs = [hi for _, hi in sides if math.isfinite(hi)]
+    # The exact extremes lie in the outermost occupied bins (or below the SDK's lowest bucket, which also holds
+    # subnormal values), so they replace the outer edges.
     if lows:
-        edges[0] = min(max(min(lows), edges[0]), edges[1])
+        edges[0] = min(min(lows), edges[1])
     if highs:
-        edges[-1] = max(min(max(highs), edges[-1]), edges[-2])
+        edges[-1] = max(max(highs), edges[-2])
     return edges, ref, cur
