@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
 
@@ -18,15 +21,14 @@ __all__ = [
     "edges",
     "held",
     "index_range",
+    "lend_scratch",
     "range_change",
     "side_change",
-    "thread_scratch",
 ]
 
 _MIN_NORMAL_EXPONENT = -1022
 
 CHUNK = 1 << 16
-_LOCAL = threading.local()
 _DTYPES = {
     "values": np.float64,
     "positive": np.float64,
@@ -56,12 +58,40 @@ class Scratch:
         return out
 
 
-def thread_scratch() -> Scratch:
-    """This thread's scratch buffers (at most a few 512 KiB arrays, sized by the largest chunk seen)."""
-    scratch = getattr(_LOCAL, "scratch", None)
-    if scratch is None:
-        scratch = _LOCAL.scratch = Scratch()
-    return scratch
+class _SharedScratch:
+    """One process-wide set of scratch buffers, lent to one caller at a time.
+
+    Memory stays bounded (about 3 MiB) however many threads sketch; a caller that finds the buffers busy
+    gets fresh ones for its call (correct, only slower). The lock is recreated in a forked child, where a
+    thread of the parent might have held it.
+    """
+
+    def __init__(self) -> None:
+        self.scratch = Scratch()
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def lend(self) -> Iterator[Scratch]:
+        if not self.lock.acquire(blocking=False):
+            yield Scratch()
+            return
+        try:
+            yield self.scratch
+        finally:
+            self.lock.release()
+
+    def reset_after_fork(self) -> None:
+        self.lock = threading.Lock()
+
+
+_SHARED = _SharedScratch()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_SHARED.reset_after_fork)
+
+
+def lend_scratch() -> AbstractContextManager[Scratch]:
+    """Context manager lending the shared scratch buffers (or fresh ones when another caller has them)."""
+    return _SHARED.lend()
 
 
 def edges(

@@ -18,9 +18,9 @@ from otel_mlmon.sketch._buckets import (
     edges,
     held,
     index_range,
+    lend_scratch,
     range_change,
     side_change,
-    thread_scratch,
 )
 from otel_mlmon.sketch._fields import float_in, float_out, int_field, same_float, side_in
 from otel_mlmon.sketch._mapping import (
@@ -131,9 +131,9 @@ class ExponentialHistogram:
     def update(self, values: np.ndarray | Sequence[float]) -> None:
         """Add a batch of values, in order; NaN and +-inf are ignored (not counted).
 
-        Large batches are processed in chunks of 65 536 values through per-thread scratch buffers, so
-        memory stays bounded and no large temporary arrays are allocated. Not thread-safe: use one
-        histogram per thread or a lock.
+        Large batches are processed in chunks of 65 536 values through shared, reused scratch buffers, so
+        memory stays bounded and no large temporary arrays are allocated. One histogram is not
+        thread-safe (use one per thread or a lock); different histograms may be updated concurrently.
         """
         batch = np.asarray(values, dtype=np.float64)
         if batch.ndim != 1:
@@ -141,9 +141,9 @@ class ExponentialHistogram:
         size = int(batch.size)
         if size == 0:
             return
-        scratch = thread_scratch()
-        for start in range(0, size, CHUNK):
-            self._update_chunk(batch[start : start + CHUNK], scratch)
+        with lend_scratch() as scratch:
+            for start in range(0, size, CHUNK):
+                self._update_chunk(batch[start : start + CHUNK], scratch)
 
     def _update_chunk(self, chunk: np.ndarray, scratch: Scratch) -> None:
         size = int(chunk.size)

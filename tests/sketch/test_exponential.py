@@ -6,6 +6,7 @@ import doctest
 import json
 import math
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -233,6 +234,23 @@ def test_large_strided_batch_matches_sdk_across_chunks() -> None:
     contiguous.update(np.ascontiguousarray(column))
     contiguous.sum = hist.sum
     assert contiguous == hist
+
+
+def test_concurrent_updates_of_separate_histograms_are_correct() -> None:
+    """Threads sketching their own histograms at once (shared scratch busy) get the sequential result."""
+    rng = np.random.default_rng(13)
+    columns = [rng.normal(i, 1 + i, 150_000) for i in range(4)]
+    expected = [_build([c.tolist()]) for c in columns]
+    results = [ExponentialHistogram() for _ in columns]
+    threads = [threading.Thread(target=h.update, args=(c,)) for h, c in zip(results, columns)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got, want, column in zip(results, expected, columns):
+        assert _sum_close(got.sum, want.sum, column.tolist())
+        got.sum = want.sum
+        assert got == want
 
 
 def test_non_finite_values_are_ignored() -> None:
