@@ -1,0 +1,391 @@
+"""The prediction↔label join: a TTL-bounded, size-bounded store on an embedded SQLite file that survives restarts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .records import GroundTruthRecord, JoinedRow, PredictionRecord
+
+__all__ = ["COUNTER_NAMES", "DEFAULT_MAX_PENDING", "DEFAULT_TTL_SECONDS", "JoinStore"]
+
+#: Default time a prediction waits for its label (and a label for its prediction): 7 days.
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600.0
+#: Default bound on records waiting for their partner (predictions + labels).
+DEFAULT_MAX_PENDING = 1_000_000
+
+#: Every counter the store keeps, in :meth:`JoinStore.counts` order.
+COUNTER_NAMES: tuple[str, ...] = (
+    "predictions",  # prediction records accepted (not duplicates)
+    "labels",  # label records accepted (not duplicates, not late)
+    "joined",  # pairs joined
+    "duplicate_predictions",  # a prediction id seen again: the first is kept
+    "duplicate_labels",  # a label for an id already labelled (pending or joined): the first is kept
+    "late_labels",  # a label arriving after its prediction expired or was evicted
+    "labels_missing",  # predictions whose label never came within the TTL (counted at expiry)
+    "unknown_ids",  # labels whose prediction never came within the TTL (counted at expiry)
+    "evicted_predictions",  # pending predictions dropped, oldest first, to respect max_pending
+    "evicted_labels",  # pending labels dropped, oldest first, to respect max_pending
+    "joined_dropped",  # joined rows dropped, oldest first, because nobody popped them (max_pending)
+    "tombstones_evicted",  # settled ids forgotten early (duplicates/late labels of those ids are then unknown)
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_predictions (
+    model TEXT NOT NULL, output TEXT NOT NULL, pid TEXT NOT NULL,
+    seq INTEGER NOT NULL, expires_ns INTEGER NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (model, output, pid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pending_predictions_seq ON pending_predictions (seq);
+CREATE INDEX IF NOT EXISTS pending_predictions_expiry ON pending_predictions (expires_ns);
+CREATE TABLE IF NOT EXISTS pending_labels (
+    model TEXT NOT NULL, output TEXT NOT NULL, pid TEXT NOT NULL,
+    seq INTEGER NOT NULL, expires_ns INTEGER NOT NULL, payload TEXT NOT NULL,
+    PRIMARY KEY (model, output, pid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pending_labels_seq ON pending_labels (seq);
+CREATE INDEX IF NOT EXISTS pending_labels_expiry ON pending_labels (expires_ns);
+CREATE TABLE IF NOT EXISTS settled (
+    model TEXT NOT NULL, output TEXT NOT NULL, pid TEXT NOT NULL,
+    state TEXT NOT NULL, seq INTEGER NOT NULL, until_ns INTEGER NOT NULL,
+    PRIMARY KEY (model, output, pid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS settled_seq ON settled (seq);
+CREATE INDEX IF NOT EXISTS settled_until ON settled (until_ns);
+CREATE TABLE IF NOT EXISTS joined (
+    seq INTEGER PRIMARY KEY, prediction TEXT NOT NULL, label TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_SCHEMA_VERSION = "1"
+
+
+class JoinStore:
+    """Joins ``ml.prediction`` and ``ml.ground_truth`` records by ``(model, output, prediction id)``.
+
+    Records arrive in either order. The first to arrive waits (a *pending* row) until its partner comes or its
+    TTL passes. A joined pair is queued for :meth:`pop_joined`; it keeps the prediction's time, so its
+    performance counts in the window in which the model predicted. After a join or an expiry the id is
+    remembered (a *tombstone*) for another TTL, so that a repeated id is counted as a duplicate and a label for
+    an expired prediction as late, rather than as a new pending row.
+
+    TTLs run on the store's clock (arrival time), not on the records' own timestamps, so a skewed client clock
+    cannot expire records early. :meth:`expire` applies them and counts labels that never came
+    (``labels_missing``) and labels whose prediction never came (``unknown_ids``).
+
+    Every state change is one SQLite transaction (WAL journal), so closing and reopening the file -- a collector
+    restart -- loses no pending or joined row and no counter. Use ``":memory:"`` for a store that lives only as
+    long as the object. All methods are thread-safe.
+
+    Args:
+        path: SQLite file (created with its directory when missing), or ``":memory:"``.
+        ttl_seconds: How long a record waits for its partner (and how long a settled id is remembered).
+        max_pending: Bound on pending rows (predictions + labels), on joined rows not yet popped, and on
+            tombstones; past it the oldest are evicted and counted.
+        clock_ns: Time source in Unix nanoseconds (injectable for tests).
+
+    Raises:
+        ValueError: ``ttl_seconds`` or ``max_pending`` is not positive.
+
+    Example:
+        >>> from otel_mlmon_collector.ground_truth import GroundTruthRecord, JoinStore, PredictionRecord
+        >>> store = JoinStore(":memory:", ttl_seconds=60, clock_ns=lambda: 0)
+        >>> store.add_label(GroundTruthRecord("fraud", "", "prediction", "r1", 5_000_000_000, "yes"))
+        >>> store.add_prediction(PredictionRecord("fraud", "3", "prediction", "r1", 1_000_000_000, "no"))
+        >>> [(row.prediction.value, row.label.value, row.label_delay_seconds) for row in store.pop_joined()]
+        [('no', 'yes', 4.0)]
+        >>> store.counts()["joined"]
+        1
+    """
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if not ttl_seconds > 0:
+            raise ValueError(f"ttl_seconds must be > 0, got {ttl_seconds}")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
+        self.path = str(path)
+        self.ttl_seconds = float(ttl_seconds)
+        self.max_pending = int(max_pending)
+        self.clock_ns = clock_ns
+        self._ttl_ns = int(self.ttl_seconds * 1e9)
+        self._lock = threading.Lock()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (_SCHEMA_VERSION,))
+        elif row[0] != _SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path}: join store schema version {row[0]!r}, expected {_SCHEMA_VERSION!r}"
+            )
+        self._counters: Counter[str] = Counter()
+        self._seq = self._n_pending = self._n_settled = self._n_joined = 0
+        self._reload_sizes()
+        self._closed = False
+
+    # -- public API -------------------------------------------------------------------------------------------
+
+    def add_prediction(self, record: PredictionRecord, now_unix_nano: int | None = None) -> None:
+        """Add one prediction record (joins at once when its label is waiting)."""
+        self.add_predictions((record,), now_unix_nano)
+
+    def add_label(self, record: GroundTruthRecord, now_unix_nano: int | None = None) -> None:
+        """Add one label record (joins at once when its prediction is waiting)."""
+        self.add_labels((record,), now_unix_nano)
+
+    def add_predictions(self, records: Iterable[PredictionRecord], now_unix_nano: int | None = None) -> None:
+        """Add prediction records in one transaction."""
+        self._add(records, is_prediction=True, now_unix_nano=now_unix_nano)
+
+    def add_labels(self, records: Iterable[GroundTruthRecord], now_unix_nano: int | None = None) -> None:
+        """Add label records in one transaction."""
+        self._add(records, is_prediction=False, now_unix_nano=now_unix_nano)
+
+    def pop_joined(self, limit: int | None = None) -> list[JoinedRow]:
+        """Remove and return joined pairs in the order they joined (at most ``limit`` when given)."""
+        with self._lock, self._transaction():
+            query = "SELECT seq, prediction, label FROM joined ORDER BY seq"
+            params: tuple[Any, ...] = ()
+            if limit is not None:
+                query += " LIMIT ?"
+                params = (int(limit),)
+            rows = self._db.execute(query, params).fetchall()
+            if rows:
+                self._db.execute("DELETE FROM joined WHERE seq <= ?", (rows[-1][0],))
+                self._n_joined -= len(rows)
+        return [JoinedRow(_prediction_from_json(p), _label_from_json(lab)) for _, p, lab in rows]
+
+    def expire(self, now_unix_nano: int | None = None) -> dict[str, int]:
+        """Drop pending rows and tombstones whose TTL has passed; return what expired by counter name."""
+        now = self._now(now_unix_nano)
+        with self._lock, self._transaction():
+            delta: Counter[str] = Counter()
+            expired = self._db.execute(
+                "SELECT model, output, pid FROM pending_predictions WHERE expires_ns <= ?", (now,)
+            ).fetchall()
+            if expired:
+                self._db.execute("DELETE FROM pending_predictions WHERE expires_ns <= ?", (now,))
+                self._n_pending -= len(expired)
+                delta["labels_missing"] += len(expired)
+                for key in expired:
+                    self._settle(key, "expired", now)
+            n_labels = self._db.execute("DELETE FROM pending_labels WHERE expires_ns <= ?", (now,)).rowcount
+            if n_labels:
+                self._n_pending -= n_labels
+                delta["unknown_ids"] += n_labels
+            n_settled = self._db.execute("DELETE FROM settled WHERE until_ns <= ?", (now,)).rowcount
+            self._n_settled -= n_settled
+            self._bound_settled(delta)
+            self._commit_counters(delta)
+        return dict(delta)
+
+    def counts(self) -> dict[str, int]:
+        """Every counter (:data:`COUNTER_NAMES`) plus the current sizes ``pending_predictions``,
+        ``pending_labels``, ``joined_queued`` and ``tombstones``."""
+        with self._lock:
+            out = {name: int(self._counters.get(name, 0)) for name in COUNTER_NAMES}
+            out["pending_predictions"] = self._scalar("SELECT COUNT(*) FROM pending_predictions")
+            out["pending_labels"] = self._scalar("SELECT COUNT(*) FROM pending_labels")
+            out["joined_queued"] = self._n_joined
+            out["tombstones"] = self._n_settled
+        return out
+
+    def close(self) -> None:
+        """Close the SQLite connection (idempotent); everything committed stays in the file."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> JoinStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------------------------------------------
+
+    def _add(
+        self,
+        records: Iterable[PredictionRecord] | Iterable[GroundTruthRecord],
+        *,
+        is_prediction: bool,
+        now_unix_nano: int | None,
+    ) -> None:
+        now = self._now(now_unix_nano)
+        mine, other = (
+            ("pending_predictions", "pending_labels")
+            if is_prediction
+            else ("pending_labels", "pending_predictions")
+        )
+        kind = "predictions" if is_prediction else "labels"
+        with self._lock, self._transaction():
+            delta: Counter[str] = Counter()
+            for record in records:
+                key = record.join_key
+                settled = self._db.execute(
+                    "SELECT state FROM settled WHERE model = ? AND output = ? AND pid = ?", key
+                ).fetchone()
+                if settled is not None:
+                    if is_prediction or settled[0] == "joined":
+                        delta[f"duplicate_{kind}"] += 1
+                    else:
+                        delta["late_labels"] += 1
+                    continue
+                if self._exists(mine, key):
+                    delta[f"duplicate_{kind}"] += 1
+                    continue
+                delta[kind] += 1
+                partner = self._db.execute(
+                    f"SELECT payload FROM {other} WHERE model = ? AND output = ? AND pid = ?", key
+                ).fetchone()
+                payload = _to_json(record)
+                if partner is None:
+                    self._seq += 1
+                    self._db.execute(
+                        f"INSERT INTO {mine} VALUES (?, ?, ?, ?, ?, ?)",
+                        (*key, self._seq, now + self._ttl_ns, payload),
+                    )
+                    self._n_pending += 1
+                    self._bound_pending(delta, now)
+                    continue
+                self._db.execute(f"DELETE FROM {other} WHERE model = ? AND output = ? AND pid = ?", key)
+                self._n_pending -= 1
+                prediction, label = (payload, partner[0]) if is_prediction else (partner[0], payload)
+                self._seq += 1
+                self._db.execute("INSERT INTO joined VALUES (?, ?, ?)", (self._seq, prediction, label))
+                self._n_joined += 1
+                delta["joined"] += 1
+                self._settle(key, "joined", now)
+                self._bound_joined(delta)
+            self._bound_settled(delta)
+            self._commit_counters(delta)
+
+    def _settle(self, key: tuple[str, str, str], state: str, now: int) -> None:
+        existed = self._exists("settled", key)
+        self._seq += 1
+        self._db.execute(
+            "INSERT OR REPLACE INTO settled VALUES (?, ?, ?, ?, ?, ?)",
+            (*key, state, self._seq, now + self._ttl_ns),
+        )
+        if not existed:
+            self._n_settled += 1
+
+    def _bound_pending(self, delta: Counter[str], now: int) -> None:
+        while self._n_pending > self.max_pending:
+            oldest_prediction = self._db.execute(
+                "SELECT seq, model, output, pid FROM pending_predictions ORDER BY seq LIMIT 1"
+            ).fetchone()
+            oldest_label = self._db.execute("SELECT seq FROM pending_labels ORDER BY seq LIMIT 1").fetchone()
+            if oldest_prediction is not None and (
+                oldest_label is None or oldest_prediction[0] < oldest_label[0]
+            ):
+                self._db.execute("DELETE FROM pending_predictions WHERE seq = ?", (oldest_prediction[0],))
+                self._settle(tuple(oldest_prediction[1:]), "evicted", now)  # type: ignore[arg-type]
+                delta["evicted_predictions"] += 1
+            else:
+                self._db.execute("DELETE FROM pending_labels WHERE seq = ?", (oldest_label[0],))  # type: ignore[index]
+                delta["evicted_labels"] += 1
+            self._n_pending -= 1
+
+    def _bound_joined(self, delta: Counter[str]) -> None:
+        excess = self._n_joined - self.max_pending
+        if excess > 0:
+            self._db.execute(
+                "DELETE FROM joined WHERE seq IN (SELECT seq FROM joined ORDER BY seq LIMIT ?)", (excess,)
+            )
+            self._n_joined -= excess
+            delta["joined_dropped"] += excess
+
+    def _bound_settled(self, delta: Counter[str]) -> None:
+        excess = self._n_settled - self.max_pending
+        if excess > 0:
+            self._db.execute(
+                "DELETE FROM settled WHERE seq IN (SELECT seq FROM settled ORDER BY seq LIMIT ?)", (excess,)
+            )
+            self._n_settled -= excess
+            delta["tombstones_evicted"] += excess
+
+    def _commit_counters(self, delta: Counter[str]) -> None:
+        if not delta:
+            return
+        self._counters.update(delta)
+        self._db.executemany(
+            "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            list(delta.items()),
+        )
+
+    def _exists(self, table: str, key: tuple[str, str, str]) -> bool:
+        query = f"SELECT 1 FROM {table} WHERE model = ? AND output = ? AND pid = ?"
+        return self._db.execute(query, key).fetchone() is not None
+
+    def _scalar(self, query: str) -> int:
+        return int(self._db.execute(query).fetchone()[0])
+
+    def _now(self, now_unix_nano: int | None) -> int:
+        return int(self.clock_ns() if now_unix_nano is None else now_unix_nano)
+
+    def _transaction(self) -> _Transaction:
+        if self._closed:
+            raise ValueError("the join store is closed")
+        return _Transaction(self)
+
+    def _reload_sizes(self) -> None:
+        """Re-read the in-memory mirrors of the file after a rolled-back transaction."""
+        self._counters = Counter(dict(self._db.execute("SELECT name, value FROM counters")))
+        self._seq = max(
+            self._scalar(f"SELECT COALESCE(MAX(seq), 0) FROM {table}")
+            for table in ("pending_predictions", "pending_labels", "settled", "joined")
+        )
+        self._n_pending = self._scalar("SELECT COUNT(*) FROM pending_predictions") + self._scalar(
+            "SELECT COUNT(*) FROM pending_labels"
+        )
+        self._n_settled = self._scalar("SELECT COUNT(*) FROM settled")
+        self._n_joined = self._scalar("SELECT COUNT(*) FROM joined")
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; on error ``ROLLBACK`` and reload the store's in-memory mirrors."""
+
+    def __init__(self, store: JoinStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            self._store._db.execute("COMMIT")
+        else:
+            self._store._db.execute("ROLLBACK")
+            self._store._reload_sizes()
+
+
+def _to_json(record: PredictionRecord | GroundTruthRecord) -> str:
+    return json.dumps(asdict(record), separators=(",", ":"))
+
+
+def _prediction_from_json(text: str) -> PredictionRecord:
+    data = json.loads(text)
+    data["classes"] = tuple(data["classes"])
+    data["probabilities"] = tuple(data["probabilities"])
+    return PredictionRecord(**data)
+
+
+def _label_from_json(text: str) -> GroundTruthRecord:
+    return GroundTruthRecord(**json.loads(text))
