@@ -15,6 +15,7 @@ import otel_mlmon
 
 os.environ.setdefault("OTEL_TRACES_EXPORTER", "console")
 os.environ.setdefault("OTEL_METRICS_EXPORTER", "console")
+os.environ.setdefault("OTEL_LOGS_EXPORTER", "console")
 telemetry = otel_mlmon.configure(service_name="quickstart")
 
 

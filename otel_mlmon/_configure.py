@@ -10,6 +10,7 @@ from typing import Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
+from opentelemetry._logs import get_logger_provider, set_logger_provider
 
 __all__ = ["Telemetry", "configure"]
 
@@ -25,16 +26,28 @@ class Telemetry:
 
     tracer_provider: Any
     meter_provider: Any
+    logger_provider: Any = None
 
     def force_flush(self, timeout_millis: int = 10_000) -> bool:
-        """Export everything recorded so far."""
-        ok = self.tracer_provider.force_flush(timeout_millis)
-        return bool(self.meter_provider.force_flush(timeout_millis)) and bool(ok)
+        """Export everything recorded so far (otel-mlmon's buffered prediction records included)."""
+        from otel_mlmon._summarize import folder
+
+        folder.flush()
+        ok = bool(self.tracer_provider.force_flush(timeout_millis))
+        ok = bool(self.meter_provider.force_flush(timeout_millis)) and ok
+        if self.logger_provider is not None:
+            ok = bool(self.logger_provider.force_flush(timeout_millis)) and ok
+        return ok
 
     def shutdown(self) -> None:
-        """Flush and stop both providers (call at process exit; ``atexit`` does it too)."""
+        """Flush and stop the providers (call at process exit)."""
+        from otel_mlmon._summarize import folder
+
+        folder.flush()
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
+        if self.logger_provider is not None:
+            self.logger_provider.shutdown()
 
 
 def configure(
@@ -58,7 +71,8 @@ def configure(
     ``service_name``            ``OTEL_SERVICE_NAME``                       ``unknown_service``
     ``resource_attributes``     ``OTEL_RESOURCE_ATTRIBUTES``                (none)
     ``exporter``                ``OTEL_TRACES_EXPORTER`` /                  ``otlp``
-                                ``OTEL_METRICS_EXPORTER``
+                                ``OTEL_METRICS_EXPORTER`` /
+                                ``OTEL_LOGS_EXPORTER``
     ``protocol``                ``OTEL_EXPORTER_OTLP_PROTOCOL``             ``http/protobuf``
     ``endpoint``                ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the    the exporter's default
                                 per-signal variables)                       (localhost 4318 / 4317)
@@ -73,6 +87,8 @@ def configure(
     Raises:
         ValueError: for an unknown ``exporter`` or ``protocol``.
     """
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider  # the SDK loads only when configuring
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
@@ -81,6 +97,7 @@ def configure(
 
     span_exporter_kind = _choice("exporter", exporter, "OTEL_TRACES_EXPORTER", _EXPORTERS, "otlp")
     metric_exporter_kind = _choice("exporter", exporter, "OTEL_METRICS_EXPORTER", _EXPORTERS, "otlp")
+    log_exporter_kind = _choice("exporter", exporter, "OTEL_LOGS_EXPORTER", _EXPORTERS, "otlp")
     protocol = _choice("protocol", protocol, "OTEL_EXPORTER_OTLP_PROTOCOL", _PROTOCOLS, "http/protobuf")
 
     attributes: dict[str, Any] = dict(resource_attributes or {})
@@ -99,11 +116,16 @@ def configure(
             PeriodicExportingMetricReader(metric_exporter, export_interval_millis=export_interval_millis)
         )
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-    telemetry = Telemetry(tracer_provider, meter_provider)
+    logger_provider = LoggerProvider(resource=resource)
+    log_exporter = _log_exporter(log_exporter_kind, protocol, endpoint, headers)
+    if log_exporter is not None:
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+    telemetry = Telemetry(tracer_provider, meter_provider, logger_provider)
 
     if set_global:
         current_tracer = otel_trace.get_tracer_provider()
         current_meter = otel_metrics.get_meter_provider()
+        current_logger = get_logger_provider()
         if _is_sdk(current_tracer) or _is_sdk(current_meter):
             _logger.warning(
                 "otel_mlmon.configure(): an OpenTelemetry SDK provider is already installed globally; keeping it "
@@ -111,9 +133,14 @@ def configure(
             )
             tracer_provider.shutdown()
             meter_provider.shutdown()
-            return Telemetry(current_tracer, current_meter)
+            logger_provider.shutdown()
+            return Telemetry(
+                current_tracer, current_meter, current_logger if _is_sdk(current_logger) else None
+            )
         otel_trace.set_tracer_provider(tracer_provider)
         otel_metrics.set_meter_provider(meter_provider)
+        if not _is_sdk(current_logger):
+            set_logger_provider(logger_provider)
     return telemetry
 
 
@@ -176,6 +203,25 @@ def _metric_exporter(
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     return OTLPMetricExporter(**kwargs)
+
+
+def _log_exporter(kind: str, protocol: str, endpoint: str | None, headers: Mapping[str, str] | None) -> Any:
+    if kind == "none":
+        return None
+    if kind == "console":
+        from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+        return ConsoleLogRecordExporter()
+    kwargs: dict[str, Any] = {}
+    if endpoint is not None:
+        kwargs["endpoint"] = _signal_endpoint(endpoint, protocol, "/v1/logs")
+    if headers is not None:
+        kwargs["headers"] = dict(headers)
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    return OTLPLogExporter(**kwargs)
 
 
 def _is_sdk(provider: Any) -> bool:

@@ -23,7 +23,8 @@ from otel_mlmon import conventions as conv
 from otel_mlmon._aggregate import InferenceStream
 from otel_mlmon._batch import rows_of
 from otel_mlmon._faults import report_fault
-from otel_mlmon._registry import inference_stream, summary_stream
+from otel_mlmon._records import as_ids, generate_ids, set_last_ids, span_context_of
+from otel_mlmon._registry import inference_stream, prediction_recorder, summary_stream
 from otel_mlmon._summarize import Sampler
 from otel_mlmon._version import __version__
 from otel_mlmon.summary import SummaryConfig
@@ -65,7 +66,22 @@ class Monitor:
         sample_rate: float = 1.0,
         max_rows: int | None = 1000,
         summary_config: SummaryConfig | None = None,
+        prediction_id: str | Callable[..., Any] | None = None,
+        record_predictions: float = 0.0,
+        logger_provider: Any = None,
     ) -> None:
+        if (
+            not isinstance(record_predictions, (int, float))
+            or isinstance(record_predictions, bool)
+            or not 0 <= record_predictions <= 1
+        ):
+            raise ValueError(
+                f"monitor(record_predictions=...) must be a number in [0, 1], got {record_predictions!r}"
+            )
+        if prediction_id is not None and not isinstance(prediction_id, str) and not callable(prediction_id):
+            raise ValueError(
+                f"monitor(prediction_id=...) must be an argument name or a callable, got {prediction_id!r}"
+            )
         if (
             not isinstance(sample_rate, (int, float))
             or isinstance(sample_rate, bool)
@@ -117,6 +133,9 @@ class Monitor:
         self.sample_rate = float(sample_rate)
         self.max_rows = max_rows
         self.summary_config = summary_config or SummaryConfig()
+        self.prediction_id = prediction_id
+        self.record_predictions = float(record_predictions)
+        self.logger_provider = logger_provider
 
     def __call__(self, func: F) -> F:
         return self.wrap(func)
@@ -163,6 +182,9 @@ def monitor(
     sample_rate: float = 1.0,
     max_rows: int | None = 1000,
     summary_config: SummaryConfig | None = None,
+    prediction_id: str | Callable[..., Any] | None = None,
+    record_predictions: float = 0.0,
+    logger_provider: Any = None,
 ) -> Monitor:
     """Monitor a predict function: one span per call plus latency, throughput, error and usage metrics.
 
@@ -194,6 +216,14 @@ def monitor(
             consistent with trace sampling).
         max_rows: At most this many rows (a uniform random subset) of one call enter the summaries.
         summary_config: Sketch sizes (:class:`otel_mlmon.summary.SummaryConfig`).
+        prediction_id: Where each row's prediction id is: an argument name or ``f(args, kwargs) -> ids`` (one id
+            per row, or a scalar for a one-row call). Without it, ids are generated when ``record_predictions``
+            is on. Either way ``otel_mlmon.last_prediction_ids()`` returns them after the call, and a one-row
+            call's span carries ``ml.prediction.id``.
+        record_predictions: Share of calls (decided on the trace id) whose rows are emitted as ``ml.prediction``
+            log records (ids, predicted value/class, confidence, probabilities; never feature values), for the
+            collector to join with labels reported by :func:`otel_mlmon.record_ground_truth`.
+        logger_provider: A logger provider for the records instead of the global one.
 
     Raises:
         ValueError: on an invalid argument, at decoration time.
@@ -227,6 +257,9 @@ def monitor(
         sample_rate=sample_rate,
         max_rows=max_rows,
         summary_config=summary_config,
+        prediction_id=prediction_id,
+        record_predictions=record_predictions,
+        logger_provider=logger_provider,
     )
 
 
@@ -260,6 +293,22 @@ class _Call:
                 max_rows=config.max_rows,
             )
         self.sampler = Sampler(config.sample_rate) if config.sample_rate < 1 else None
+        self.ids_of = None
+        if config.prediction_id is not None:
+            self.ids_of = _argument_getter(config.prediction_id, target)
+        self.recorder = None
+        self.record_sampler = None
+        if config.record_predictions > 0:
+            self.recorder = prediction_recorder(
+                config.meter_provider,
+                attrs,
+                classes=config.classes,
+                max_rows=config.max_rows,
+                logger_provider=config.logger_provider,
+            )
+            if config.record_predictions < 1:
+                self.record_sampler = Sampler(config.record_predictions)
+        self.ids_enabled = self.ids_of is not None or self.recorder is not None
         self.bound = inspect.ismethod(target)  # a bound method (instrument() on an instance)
         self.features_of = _argument_getter(config.features, target)
         self.outputs_of = _result_getter(config.outputs)
@@ -286,7 +335,7 @@ class _Call:
         except Exception as exc:  # noqa: BLE001
             report_fault("metrics", exc)
 
-    def _start(self, instance: Any, args: tuple, kwargs: dict) -> tuple[Any, int | None]:
+    def _start(self, instance: Any, args: tuple, kwargs: dict) -> tuple[Any, int | None, Any]:
         """Start the span (not yet current) and read the batch size. Never raises."""
         if not self._bound and _monotonic() >= self._next_bind:
             self._bind()
@@ -299,17 +348,29 @@ class _Call:
                 rows = rows_of(self.features_of(args, kwargs, instance))
         except Exception as exc:  # noqa: BLE001
             report_fault("batch_size", exc)
+        ids = None
+        if self.ids_enabled:
+            try:
+                if self.ids_of is not None:
+                    ids = as_ids(self.ids_of(args, kwargs, instance), rows)
+                elif rows is not None:
+                    ids = generate_ids(rows)
+            except Exception as exc:  # noqa: BLE001
+                report_fault("prediction_id", exc)
+            set_last_ids(ids)
         if self.tracer is not None:
             try:
                 # Attributes given at start cost one dict copy; set_attribute() afterwards takes the span's lock.
                 attributes = self.span_attributes
                 if rows is not None:
                     attributes = {**attributes, conv.ATTR_BATCH_SIZE: rows}
+                if ids is not None and len(ids) == 1:
+                    attributes = {**attributes, conv.ATTR_PREDICTION_ID: ids[0]}
                 span = self.tracer.start_span(self.span_name, kind=SpanKind.INTERNAL, attributes=attributes)
             except Exception as exc:  # noqa: BLE001
                 report_fault("span", exc)
                 span = None
-        return span, rows
+        return span, rows, ids
 
     def _finish(self, span: Any, rows: int | None, duration: float, exc: BaseException | None) -> None:
         """End the span and record the call. Never raises."""
@@ -355,6 +416,25 @@ class _Call:
         except Exception as exc:  # noqa: BLE001
             report_fault("summaries", exc)
 
+    def _record(self, span: Any, ids: Any, wrapped: Any, instance: Any, result: Any) -> None:
+        """Hand a sampled successful call to the prediction records. Never raises."""
+        try:
+            context = span_context_of(span)
+            if self.record_sampler is not None and not self.record_sampler(
+                context.trace_id if context else 0
+            ):
+                return
+            owner = (
+                instance
+                if instance is not None
+                else getattr(wrapped, "__self__", None)
+                if self.bound
+                else None
+            )
+            self.recorder.offer(ids, self.outputs_of(result), owner, context)
+        except Exception as exc:  # noqa: BLE001
+            report_fault("records", exc)
+
     @staticmethod
     def _attach(span: Any) -> object | None:
         if span is None:
@@ -376,7 +456,7 @@ class _Call:
     # -- the call paths (names match the kinds chosen in Monitor.__call__) -------------------------------------
 
     def sync(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        span, rows = self._start(instance, args, kwargs)
+        span, rows, ids = self._start(instance, args, kwargs)
         token = self._attach(span)
         start = _perf_counter()
         try:
@@ -391,10 +471,12 @@ class _Call:
         self._finish(span, rows, duration, None)
         if self.summary is not None:
             self._summarize(span, wrapped, instance, args, kwargs, result)
+        if self.recorder is not None and ids is not None:
+            self._record(span, ids, wrapped, instance, result)
         return result
 
     async def coroutine(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        span, rows = self._start(instance, args, kwargs)
+        span, rows, ids = self._start(instance, args, kwargs)
         token = self._attach(span)
         start = _perf_counter()
         try:
@@ -409,6 +491,8 @@ class _Call:
         self._finish(span, rows, duration, None)
         if self.summary is not None:
             self._summarize(span, wrapped, instance, args, kwargs, result)
+        if self.recorder is not None and ids is not None:
+            self._record(span, ids, wrapped, instance, result)
         return result
 
     def generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -418,7 +502,7 @@ class _Call:
     def _iterate(self, gen: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         # The span is made current only around each step of the inner generator: a context token is never held
         # across a ``yield``, which is what causes "Failed to detach context" when a consumer stops early.
-        span, rows = self._start(instance, args, kwargs)
+        span, rows, _ = self._start(instance, args, kwargs)
         items = 0
         error: BaseException | None = None
         start = _perf_counter()
@@ -457,7 +541,7 @@ class _Call:
         return self._aiterate(wrapped(*args, **kwargs), wrapped, instance, args, kwargs)
 
     async def _aiterate(self, agen: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        span, rows = self._start(instance, args, kwargs)
+        span, rows, _ = self._start(instance, args, kwargs)
         items = 0
         error: BaseException | None = None
         start = _perf_counter()

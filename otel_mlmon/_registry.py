@@ -7,13 +7,15 @@ import threading
 import weakref
 from typing import Any
 
+from otel_mlmon import _records as records
 from otel_mlmon import _summarize as summarize
 from otel_mlmon._aggregate import InferenceStream
 from otel_mlmon._faults import faults
+from otel_mlmon._records import PredictionRecorder
 from otel_mlmon._summarize import SummaryStream
 from otel_mlmon.summary import SummaryConfig
 
-__all__ = ["inference_stream", "summary_stream"]
+__all__ = ["inference_stream", "prediction_recorder", "summary_stream"]
 
 _Key = tuple[tuple[str, str], ...]
 # Per meter provider (weakly held: a provider's streams go with it; None stands for the global provider).
@@ -21,6 +23,8 @@ _streams: weakref.WeakKeyDictionary[Any, dict[_Key, InferenceStream]] = weakref.
 _summaries: weakref.WeakKeyDictionary[Any, dict[_Key, SummaryStream]] = weakref.WeakKeyDictionary()
 _global_streams: dict[_Key, InferenceStream] = {}
 _global_summaries: dict[_Key, SummaryStream] = {}
+_recorders: weakref.WeakKeyDictionary[Any, dict[_Key, PredictionRecorder]] = weakref.WeakKeyDictionary()
+_global_recorders: dict[_Key, PredictionRecorder] = {}
 _lock = threading.Lock()
 
 
@@ -51,16 +55,35 @@ def summary_stream(
         return stream
 
 
+def prediction_recorder(provider: Any, attributes: dict[str, str], **options: Any) -> PredictionRecorder:
+    """The one prediction recorder for these attributes and meter provider; the first caller's options win."""
+    key = tuple(sorted(attributes.items()))
+    with _lock:
+        recorders = _global_recorders if provider is None else _recorders.setdefault(provider, {})
+        recorder = recorders.get(key)
+        if recorder is None:
+            recorder = recorders[key] = PredictionRecorder(dict(attributes), **options)
+        return recorder
+
+
 def _after_fork_in_child() -> None:
     # The parent keeps and exports what it recorded before the fork; the child starts from zero with fresh locks
     # (a lock held by another parent thread at fork time would otherwise never be released in the child).
     global _lock
     _lock = threading.Lock()
-    for streams in [*_streams.values(), *_summaries.values(), _global_streams, _global_summaries]:
+    for streams in [
+        *_streams.values(),
+        *_summaries.values(),
+        *_recorders.values(),
+        _global_streams,
+        _global_summaries,
+        _global_recorders,
+    ]:
         for stream in list(streams.values()):
             stream._reset()
     faults._reset()
     summarize.folder._reset()  # the folder thread did not survive the fork
+    records._ids._reset()  # a new id prefix: the child must never generate the parent's ids
     from otel_mlmon import _bridge  # only loaded once metrics were bridged
 
     _bridge._reset_after_fork()

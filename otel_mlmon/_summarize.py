@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import random
 import threading
+import weakref
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -48,33 +49,60 @@ class Sampler:
 
 
 class _Folder:
-    """One daemon thread per process that folds full buffers, so a predict call never waits for a fold."""
+    """One daemon thread per process that folds full buffers, so a predict call never waits for a fold.
+
+    It also flushes the watched buffers (prediction records) every ``FLUSH_SECONDS``, so records of low traffic
+    do not wait for a full buffer.
+    """
+
+    FLUSH_SECONDS = 1.0
 
     def __init__(self) -> None:
+        self._watched: weakref.WeakSet[Any] = weakref.WeakSet()
         self._reset()
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[SummaryStream] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    def request(self, stream: SummaryStream) -> None:
+    def _ensure_thread(self) -> None:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="otel-mlmon-summaries", daemon=True
-                    )
+                    self._thread = threading.Thread(target=self._run, name="otel-mlmon-folder", daemon=True)
                     self._thread.start()
+
+    def request(self, stream: Any) -> None:
+        """Fold ``stream`` (anything with ``fold()``) soon, on the folder thread."""
+        self._ensure_thread()
         self._queue.put(stream)
+
+    def watch(self, stream: Any) -> None:
+        """Fold ``stream`` at least every FLUSH_SECONDS while it lives."""
+        self._watched.add(stream)
+        self._ensure_thread()
+
+    def flush(self) -> None:
+        """Fold every watched buffer now, in the calling thread."""
+        for stream in list(self._watched):
+            _fold_quietly(stream)
 
     def _run(self) -> None:
         while True:
-            stream = self._queue.get()
             try:
-                stream.fold()
-            except Exception as exc:  # noqa: BLE001 - the folder thread must survive anything
-                report_fault("summaries", exc)
+                stream = self._queue.get(timeout=self.FLUSH_SECONDS)
+            except queue.Empty:
+                self.flush()
+                continue
+            _fold_quietly(stream)
+
+
+def _fold_quietly(stream: Any) -> None:
+    try:
+        stream.fold()
+    except Exception as exc:  # noqa: BLE001 - the folder thread must survive anything
+        report_fault("summaries", exc)
 
 
 folder = _Folder()

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -53,11 +55,26 @@ class InMemoryTelemetry:
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.span_exporter))
         self.metric_reader = InMemoryMetricReader(preferred_temporality=preferred)
         self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
+        self.log_exporter = InMemoryLogRecordExporter()
+        self.logger_provider = LoggerProvider()
+        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.log_exporter))
 
     @property
     def providers(self) -> dict[str, Any]:
-        """``tracer_provider`` and ``meter_provider``, to pass as ``monitor(..., **telemetry.providers)``."""
-        return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
+        """The three providers, to pass as ``monitor(..., **telemetry.providers)``."""
+        return {
+            "tracer_provider": self.tracer_provider,
+            "meter_provider": self.meter_provider,
+            "logger_provider": self.logger_provider,
+        }
+
+    def records(self, event_name: str | None = None) -> list[Any]:
+        """The log records emitted so far (after flushing otel-mlmon's buffers), optionally of one event."""
+        from otel_mlmon._summarize import folder
+
+        folder.flush()
+        records = [r.log_record for r in self.log_exporter.get_finished_logs()]
+        return [r for r in records if event_name is None or r.event_name == event_name]
 
     def spans(self) -> list[ReadableSpan]:
         """The finished spans so far."""
@@ -87,3 +104,4 @@ class InMemoryTelemetry:
         """Shut both providers down."""
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
+        self.logger_provider.shutdown()
