@@ -22,6 +22,8 @@ __all__ = [
     "FEATURES",
     "Replica",
     "category_request",
+    "events",
+    "gauges",
     "histogram_request",
     "make_data",
     "sum_request",
@@ -75,9 +77,14 @@ class Replica:
 
         self.predict: Callable[[Any], np.ndarray] = predict
 
-    def export(self) -> OtlpRequest:
-        """Collect as a periodic export would and encode it as the OTLP exporter does."""
+    def export(self, shift_seconds: float = 0.0) -> OtlpRequest:
+        """Collect as a periodic export would and encode it as the OTLP exporter does.
+
+        ``shift_seconds`` moves every point's timestamps, as if the export happened that much later.
+        """
         message = encode_metrics(self.telemetry.collect())
+        if shift_seconds:
+            _shift(message, int(shift_seconds * 1e9))
         if self.resource is not None:
             for rm in message.resource_metrics:
                 del rm.resource.attributes[:]
@@ -87,6 +94,50 @@ class Replica:
     def shutdown(self) -> None:
         """Shut the SDK providers down."""
         self.telemetry.shutdown()
+
+
+def _shift(message: ExportMetricsServiceRequest, shift_ns: int) -> None:
+    for rm in message.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in getattr(metric, metric.WhichOneof("data")).data_points:
+                    point.time_unix_nano += shift_ns
+                    if point.start_time_unix_nano:
+                        point.start_time_unix_nano += shift_ns
+
+
+def gauges(requests: Sequence[OtlpRequest], name: str) -> list[tuple[dict[str, Any], float]]:
+    """``(attributes, value)`` of every gauge point named ``name`` in the metrics requests."""
+    found = []
+    for request in requests:
+        if request.signal != "metrics":
+            continue
+        for rm in request.message.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name == name:
+                        for point in metric.gauge.data_points:
+                            found.append((_attributes(point.attributes), point.as_double))
+    return found
+
+
+def events(requests: Sequence[OtlpRequest]) -> list[tuple[str, dict[str, Any], str]]:
+    """``(event_name, attributes, body)`` of every log record in the logs requests."""
+    found = []
+    for request in requests:
+        if request.signal != "logs":
+            continue
+        for rl in request.message.resource_logs:
+            for sl in rl.scope_logs:
+                for record in sl.log_records:
+                    found.append(
+                        (record.event_name, _attributes(record.attributes), record.body.string_value)
+                    )
+    return found
+
+
+def _attributes(attributes: Any) -> dict[str, Any]:
+    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in attributes}
 
 
 def _kv(attributes: Mapping[str, Any]) -> list[KeyValue]:
