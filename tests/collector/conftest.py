@@ -1,7 +1,7 @@
 """Fixtures for the collector tests: a collector on free loopback ports, and the real backends (session-scoped).
 
 Backends are found under ``.ci/.cache`` (installed by ``.ci/install-backends``) or through
-``OTEL_MLMON_VICTORIA_METRICS_BIN`` and ``OTEL_MLMON_PHOENIX_BIN``. When one cannot start, the tests that need it
+``OTEL_MLMON_VICTORIA_METRICS_BIN``, ``OTEL_MLMON_PHOENIX_BIN`` and ``OTEL_MLMON_OTEL_JS_DIR``. When one cannot start, the tests that need it
 fail if ``CI`` is set (a silent skip in CI is not a pass) and are skipped with the reason otherwise.
 """
 
@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -30,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".ci" / ".cache"
 VM_BIN_ENV = "OTEL_MLMON_VICTORIA_METRICS_BIN"
 PHOENIX_BIN_ENV = "OTEL_MLMON_PHOENIX_BIN"
+OTEL_JS_DIR_ENV = "OTEL_MLMON_OTEL_JS_DIR"
 
 
 def free_port() -> int:
@@ -269,9 +269,35 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
     process.stop()
 
 
-@pytest.fixture
-def scratch_dir() -> Iterator[Path]:
-    """A temporary directory removed after the test."""
-    path = Path(tempfile.mkdtemp(prefix="otel-mlmon-collector-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+@dataclass
+class OtelJs:
+    """Node.js plus the OpenTelemetry JS SDK's OTLP/HTTP exporters (an independent OTLP/JSON client)."""
+
+    node: str
+    node_modules: Path
+
+    def run(self, script: Path, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": os.environ.get("PATH", ""), "NODE_PATH": str(self.node_modules)}
+        return subprocess.run(
+            [self.node, str(script), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def otel_js() -> OtelJs:
+    """The OpenTelemetry JS client installed by .ci/install-backends (or found through OTEL_MLMON_OTEL_JS_DIR)."""
+    node = shutil.which("node")
+    directory = Path(os.environ.get(OTEL_JS_DIR_ENV) or CACHE / "otel-js")
+    modules = directory / "node_modules"
+    if node is None:
+        _unavailable("node is not installed")
+    if not (modules / "@opentelemetry" / "exporter-trace-otlp-http").is_dir():
+        _unavailable(
+            f"OpenTelemetry JS not found in {modules} (run .ci/install-backends or set {OTEL_JS_DIR_ENV})"
+        )
+    return OtelJs(node, modules)  # type: ignore[arg-type]
