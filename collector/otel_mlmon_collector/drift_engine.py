@@ -27,6 +27,7 @@ from .drift import (
     MissingCounts,
     MissingRate,
     OutOfRange,
+    align,
     build_method,
 )
 from .drift.multiple_testing import CORRECTIONS
@@ -285,6 +286,8 @@ class DriftProcessor:
         self.windows = WindowStore(self.config.windows, self.clock)
         self._resource = dict(self.config.resource or default_resource())
         self._policies: dict[str, DriftPolicy] = {}
+        self._out_of_range = OutOfRange(threshold=self.config.out_of_range_threshold)
+        self._missing_rate = MissingRate(alpha=DEFAULT_ALPHA, threshold=self.config.missing_threshold)
         self._state: dict[tuple[StreamKey, str, str], bool] = {}
         self._lock = threading.Lock()
         self._evaluating = threading.Lock()
@@ -481,24 +484,24 @@ class DriftProcessor:
         if "distribution" in checks and n_cur >= self.config.min_rows and ref.count > 0:
             method = policy.method_for(_OVERRIDE_PREFIX[target] + name, ref.kind, ref.count, n_cur)  # type: ignore[arg-type]
             if ref.kind == "numeric":
-                results["distribution"] = method.compare(ref.numeric, current.numeric)
+                # Align the two histograms once for every numeric check that accepts aligned bins.
+                binned = align(ref.numeric, current.numeric)
+                if hasattr(method, "compare_binned"):
+                    results["distribution"] = method.compare_binned(binned)
+                else:
+                    results["distribution"] = method.compare(ref.numeric, current.numeric)
+                if (
+                    "out_of_range" in checks
+                    and math.isfinite(ref.numeric.min)
+                    and math.isfinite(ref.numeric.max)
+                ):
+                    results["out_of_range"] = self._out_of_range.compare_binned(binned)
             else:
                 results["distribution"] = method.compare(ref.categorical, current.categorical)
-            if (
-                "out_of_range" in checks
-                and ref.kind == "numeric"
-                and math.isfinite(ref.numeric.min)
-                and math.isfinite(ref.numeric.max)
-            ):
-                results["out_of_range"] = OutOfRange(threshold=self.config.out_of_range_threshold).compare(
-                    ref.numeric, current.numeric
-                )
         total_cur = n_cur + current.missing + current.infinite
         total_ref = ref.count + ref.missing + ref.infinite
         if "missing_rate" in checks and total_cur >= self.config.min_rows and total_ref > 0:
-            results["missing_rate"] = MissingRate(
-                alpha=DEFAULT_ALPHA, threshold=self.config.missing_threshold
-            ).compare(
+            results["missing_rate"] = self._missing_rate.compare(
                 MissingCounts(total_ref, ref.missing, ref.infinite),
                 MissingCounts(total_cur, current.missing, current.infinite),
             )

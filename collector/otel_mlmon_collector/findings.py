@@ -7,9 +7,12 @@ pipeline's ``emit``.
 
 from __future__ import annotations
 
+import functools
 import math
+import struct
 import uuid
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -103,11 +106,8 @@ class Findings:
         items = 0
         for name, (unit, description, points) in self._gauges.items():
             metric = sm.metrics.add(name=name, unit=unit, description=description)
-            metric.gauge.SetInParent()
-            for attributes, value in points:
-                point = metric.gauge.data_points.add(time_unix_nano=self.time_unix_nano, as_double=value)
-                point.attributes.extend(_key_values(attributes.items()))
-                items += 1
+            metric.gauge.MergeFromString(_gauge_points(points, self.time_unix_nano))
+            items += len(points)
         return OtlpRequest("metrics", message.SerializeToString(), message, items, "drift")
 
     def logs_request(self) -> OtlpRequest | None:
@@ -129,22 +129,79 @@ class Findings:
                 event_name=name,
             )
             record.body.string_value = body
-            record.attributes.extend(_key_values(attributes.items()))
+            _add_attributes(record.attributes, attributes)
         return OtlpRequest("logs", message.SerializeToString(), message, len(self._events), "drift")
 
 
 _SEVERITIES = {"INFO": logs_pb2.SEVERITY_NUMBER_INFO, "WARN": logs_pb2.SEVERITY_NUMBER_WARN}
 
 
-def _any_value(value: AttributeValue) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    return AnyValue(string_value=str(value))
+def _gauge_points(points: list[tuple[dict[str, AttributeValue], float]], time_unix_nano: int) -> bytes:
+    """``Gauge.data_points`` in protobuf wire format (``NumberDataPoint`` with attributes, time, ``as_double``).
+
+    Encoding the points directly, with the bytes of each attribute set computed once, is several times faster
+    than building message objects; protobuf then parses these bytes into the message.
+    """
+    tail = b"\x19" + struct.pack("<Q", time_unix_nano) + b"\x21"
+    blocks: dict[tuple[tuple[str, AttributeValue], ...], bytes] = {}
+    out = []
+    for attributes, value in points:
+        items = tuple(attributes.items())
+        block = blocks.get(items)
+        if block is None:
+            block = blocks[items] = b"".join(_attribute(k, v, type(v)) for k, v in items) + tail
+        body = block + struct.pack("<d", value)
+        out.append(b"\x0a" + _varint(len(body)) + body)
+    return b"".join(out)
+
+
+@functools.lru_cache(maxsize=65536)
+def _attribute(key: str, value: AttributeValue, kind: type) -> bytes:
+    """``NumberDataPoint.attributes`` entry (field 7) holding one ``KeyValue``, in wire format."""
+    if kind is str:
+        any_value = _length_delimited(0x0A, value.encode("utf-8"))  # type: ignore[union-attr]
+    elif kind is bool:
+        any_value = b"\x10\x01" if value else b"\x10\x00"
+    elif kind is int:
+        any_value = b"\x18" + _varint(int(value) & 0xFFFFFFFFFFFFFFFF)
+    elif kind is float:
+        any_value = b"\x21" + struct.pack("<d", value)
+    else:
+        any_value = _length_delimited(0x0A, str(value).encode("utf-8"))
+    key_value = _length_delimited(0x0A, key.encode("utf-8")) + _length_delimited(0x12, any_value)
+    return _length_delimited(0x3A, key_value)
+
+
+def _length_delimited(tag: int, payload: bytes) -> bytes:
+    return bytes((tag,)) + _varint(len(payload)) + payload
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _add_attributes(target: Any, attributes: Mapping[str, AttributeValue]) -> None:
+    # add() and in-place fields: four times faster than building KeyValue objects and extending (upb).
+    for key, value in attributes.items():
+        kv = target.add(key=key)
+        if isinstance(value, str):
+            kv.value.string_value = value
+        elif isinstance(value, bool):
+            kv.value.bool_value = value
+        elif isinstance(value, int):
+            kv.value.int_value = value
+        elif isinstance(value, float):
+            kv.value.double_value = value
+        else:
+            kv.value.string_value = str(value)
 
 
 def _key_values(items: Iterable[tuple[str, AttributeValue]]) -> list[KeyValue]:
-    return [KeyValue(key=key, value=_any_value(value)) for key, value in items]
+    return [KeyValue(key=key, value=AnyValue(string_value=str(value))) for key, value in items]
