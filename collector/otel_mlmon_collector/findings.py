@@ -104,9 +104,11 @@ class Findings:
         sm.scope.name = SCOPE_NAME
         sm.scope.version = __version__
         items = 0
+        tail = b"\x19" + struct.pack("<Q", self.time_unix_nano) + b"\x21"
+        blocks: dict[tuple[tuple[str, AttributeValue], ...], bytes] = {}
         for name, (unit, description, points) in self._gauges.items():
             metric = sm.metrics.add(name=name, unit=unit, description=description)
-            metric.gauge.MergeFromString(_gauge_points(points, self.time_unix_nano))
+            metric.gauge.MergeFromString(_gauge_points(points, tail, blocks))
             items += len(points)
         return OtlpRequest("metrics", message.SerializeToString(), message, items, "drift")
 
@@ -136,14 +138,17 @@ class Findings:
 _SEVERITIES = {"INFO": logs_pb2.SEVERITY_NUMBER_INFO, "WARN": logs_pb2.SEVERITY_NUMBER_WARN}
 
 
-def _gauge_points(points: list[tuple[dict[str, AttributeValue], float]], time_unix_nano: int) -> bytes:
+def _gauge_points(
+    points: list[tuple[dict[str, AttributeValue], float]],
+    tail: bytes,
+    blocks: dict[tuple[tuple[str, AttributeValue], ...], bytes],
+) -> bytes:
     """``Gauge.data_points`` in protobuf wire format (``NumberDataPoint`` with attributes, time, ``as_double``).
 
     Encoding the points directly, with the bytes of each attribute set computed once, is several times faster
-    than building message objects; protobuf then parses these bytes into the message.
+    than building message objects; protobuf then parses these bytes into the message. ``tail`` is the
+    encoded timestamp plus the tag of ``as_double``; ``blocks`` caches encoded attribute sets across metrics.
     """
-    tail = b"\x19" + struct.pack("<Q", time_unix_nano) + b"\x21"
-    blocks: dict[tuple[tuple[str, AttributeValue], ...], bytes] = {}
     out = []
     for attributes, value in points:
         items = tuple(attributes.items())
