@@ -34,6 +34,7 @@ __all__ = [
     "HealthConfig",
     "HttpReceiverConfig",
     "QueueConfig",
+    "ReceiverTlsConfig",
     "ReceiversConfig",
     "RetryConfig",
     "SelfMetricsConfig",
@@ -89,13 +90,23 @@ class HttpReceiverConfig:
 
 
 @dataclass(frozen=True)
+class ReceiverTlsConfig:
+    """TLS for both receivers: server certificate and key (PEM); a client CA file turns on mutual TLS."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+
+@dataclass(frozen=True)
 class ReceiversConfig:
-    """Both receivers plus the limits they share."""
+    """Both receivers plus the limits and TLS settings they share (``tls`` unset: plaintext)."""
 
     grpc: GrpcReceiverConfig = field(default_factory=GrpcReceiverConfig)
     http: HttpReceiverConfig = field(default_factory=HttpReceiverConfig)
     max_request_bytes: int = 64 * 1024 * 1024
     retry_after_seconds: int = 1
+    tls: ReceiverTlsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -249,11 +260,18 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     )
     grpc_s.done()
     http_s.done()
+    tls = None
+    if receivers.has("tls"):
+        t = receivers.section("tls")
+        cert, key = t.file("cert_file", required=True), t.file("key_file", required=True)
+        tls = ReceiverTlsConfig(cert, key, t.file("client_ca_file", required=False))
+        t.done()
     rcv = ReceiversConfig(
         grpc=grpc,
         http=http,
         max_request_bytes=receivers.int("max_request_bytes", 64 * 1024 * 1024, minimum=1024),
         retry_after_seconds=receivers.int("retry_after_seconds", 1, minimum=0),
+        tls=tls,
     )
     receivers.done()
     q = root.section("queue")
@@ -424,6 +442,16 @@ class _Section:
             split_host_port(value)
         except ValueError as e:
             raise ConfigError(f"{self._key(key)}: {e}") from None
+        return value
+
+    def file(self, key: str, required: bool) -> Any:
+        value = self.str(key, None)
+        if value is None:
+            if required:
+                raise ConfigError(f"{self._key(key)}: required")
+            return None
+        if not os.path.isfile(value):
+            raise ConfigError(f"{self._key(key)}: no such file {value!r}")
         return value
 
     def str_list(self, key: str, default: tuple[str, ...], valid: tuple[str, ...]) -> tuple[str, ...]:

@@ -69,12 +69,17 @@ class Collector:
                     rcv.max_request_bytes,
                     rcv.retry_after_seconds,
                     rcv.grpc.max_workers,
+                    tls=rcv.tls,
                 )
             )
         if rcv.http.enabled:
             self.receivers.append(
                 OtlpHttpReceiver(
-                    self.pipeline, rcv.http.endpoint, rcv.max_request_bytes, rcv.retry_after_seconds
+                    self.pipeline,
+                    rcv.http.endpoint,
+                    rcv.max_request_bytes,
+                    rcv.retry_after_seconds,
+                    tls=rcv.tls,
                 )
             )
         self.health = HealthServer(config.health.endpoint, self.status) if config.health.enabled else None

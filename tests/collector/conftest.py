@@ -301,3 +301,18 @@ def otel_js() -> OtelJs:
             f"OpenTelemetry JS not found in {modules} (run .ci/install-backends or set {OTEL_JS_DIR_ENV})"
         )
     return OtelJs(node, modules)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate (and its key) for localhost / 127.0.0.1, made with the openssl command."""
+    if shutil.which("openssl") is None:
+        _unavailable("the openssl command is needed to make a test certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key

@@ -17,7 +17,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 
-from ..config import split_host_port
+from ..config import ReceiverTlsConfig, split_host_port
 from ..otlp import MalformedRequest, OtlpRequest, count_items, decode_protobuf, spec_for
 from ..pipeline import Admission, Pipeline
 from ..selfmetrics import REFUSED
@@ -49,8 +49,10 @@ class OtlpGrpcReceiver:
         max_request_bytes: int = 64 * 1024 * 1024,
         retry_after_seconds: int = 1,
         max_workers: int = 8,
+        tls: ReceiverTlsConfig | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.tls = tls
         self.configured_endpoint = endpoint
         self.max_request_bytes = max_request_bytes
         self.retry_after_seconds = retry_after_seconds
@@ -89,7 +91,10 @@ class OtlpGrpcReceiver:
         server.add_generic_rpc_handlers(handlers)
         host, port = split_host_port(self.configured_endpoint)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        bound = server.add_insecure_port(address)
+        if self.tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, _server_credentials(self.tls))
         if bound == 0:
             raise OSError(f"cannot bind the OTLP/gRPC receiver to {address}")
         self._port = bound
@@ -133,3 +138,15 @@ class OtlpGrpcReceiver:
     def _unavailable(self, context: grpc.ServicerContext, message: str) -> None:
         context.set_trailing_metadata(self._retry_trailer)
         context.abort(grpc.StatusCode.UNAVAILABLE, message)
+
+
+def _server_credentials(tls: ReceiverTlsConfig) -> grpc.ServerCredentials:
+    with open(tls.key_file, "rb") as f:
+        key = f.read()
+    with open(tls.cert_file, "rb") as f:
+        cert = f.read()
+    client_ca = None
+    if tls.client_ca_file:
+        with open(tls.client_ca_file, "rb") as f:
+            client_ca = f.read()
+    return grpc.ssl_server_credentials([(key, cert)], client_ca, require_client_auth=client_ca is not None)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from google.rpc import status_pb2
 
-from ..config import split_host_port
+from ..config import ReceiverTlsConfig, split_host_port
 from ..otlp import MalformedRequest, OtlpRequest, count_items, decode_json, decode_protobuf, spec_for
 from ..pipeline import Admission, Pipeline
 from ..selfmetrics import REFUSED
@@ -45,6 +46,11 @@ class _Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.receiver = receiver
         super().__init__(address, _Handler)
+        if receiver.tls is not None:
+            # the handshake happens on the handler's thread at first read, never in the accept loop
+            self.socket = _ssl_context(receiver.tls).wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
 
 class OtlpHttpReceiver:
@@ -67,8 +73,10 @@ class OtlpHttpReceiver:
         max_request_bytes: int = 64 * 1024 * 1024,
         retry_after_seconds: int = 1,
         socket_timeout_seconds: float = 30.0,
+        tls: ReceiverTlsConfig | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.tls = tls
         self.configured_endpoint = endpoint
         self.max_request_bytes = max_request_bytes
         self.retry_after_seconds = retry_after_seconds
@@ -91,7 +99,8 @@ class OtlpHttpReceiver:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-http", daemon=True
         )
         self._thread.start()
-        _log.info("OTLP/HTTP receiver listening on http://%s", self.endpoint)
+        scheme = "https" if self.tls else "http"
+        _log.info("OTLP/HTTP receiver listening on %s://%s", scheme, self.endpoint)
 
     def shutdown(self, grace_seconds: float) -> None:
         """Stop accepting connections; handler threads already running finish on their own."""
@@ -115,6 +124,12 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         # answers are written in one piece; without this, Nagle + delayed ACK add milliseconds per request
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionError, TimeoutError) as e:  # a bad handshake or a vanished client
+            _log.debug("connection from %s ended: %s", self.client_address[0], e)
 
     def log_message(self, format: str, *args: object) -> None:
         _log.debug("%s " + format, self.address_string(), *args)
@@ -289,6 +304,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self._headers_buffer.append(b"\r\n" + body)  # headers and body leave in one write
         self.flush_headers()
+
+
+def _ssl_context(tls: ReceiverTlsConfig) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.client_ca_file:
+        context.load_verify_locations(tls.client_ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:
