@@ -3,6 +3,15 @@ concept drift."""
 
 from __future__ import annotations
 
+from .concept_drift import (
+    ConceptDriftChange,
+    ConceptDriftMonitor,
+    PerformanceCheck,
+    compare_with_reference,
+    prediction_error,
+)
+from .detectors import ADWIN, DDM, ChangeDetector, PageHinkley, make_detector
+from .estimation import EstimatedPerformance, PerformanceGap, confidence_sums, estimate_performance, gap
 from .metrics import (
     ClassificationMetrics,
     ClassMetrics,
@@ -29,17 +38,26 @@ from .records import (
 from .store import COUNTER_NAMES, DEFAULT_MAX_PENDING, DEFAULT_TTL_SECONDS, JoinStore
 
 __all__ = [
+    "ADWIN",
     "COUNTER_NAMES",
+    "DDM",
     "DEFAULT_MAX_PENDING",
     "DEFAULT_OUTPUT_NAME",
     "DEFAULT_TTL_SECONDS",
+    "ChangeDetector",
     "ClassMetrics",
     "ClassificationMetrics",
+    "ConceptDriftChange",
+    "ConceptDriftMonitor",
+    "EstimatedPerformance",
     "GroundTruthRecord",
     "JoinStore",
     "JoinedRow",
     "MetricPoint",
+    "PageHinkley",
     "ParsedRecords",
+    "PerformanceCheck",
+    "PerformanceGap",
     "PerformanceWindows",
     "PredictionRecord",
     "RegressionMetrics",
@@ -47,8 +65,14 @@ __all__ = [
     "WindowPerformance",
     "as_class_label",
     "classification_metrics",
+    "compare_with_reference",
+    "confidence_sums",
+    "estimate_performance",
+    "gap",
+    "make_detector",
     "parse_log_records",
     "parse_logs_request",
+    "prediction_error",
     "regression_metrics",
     "window_performance",
     "window_start",

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -376,8 +376,13 @@ class _Transaction:
             self._store._reload_sizes()
 
 
+_PREDICTION_FIELDS = tuple(f.name for f in fields(PredictionRecord))
+_LABEL_FIELDS = tuple(f.name for f in fields(GroundTruthRecord))
+
+
 def _to_json(record: PredictionRecord | GroundTruthRecord) -> str:
-    return json.dumps(asdict(record), separators=(",", ":"))
+    names = _PREDICTION_FIELDS if isinstance(record, PredictionRecord) else _LABEL_FIELDS
+    return json.dumps({name: getattr(record, name) for name in names}, separators=(",", ":"))
 
 
 def _prediction_from_json(text: str) -> PredictionRecord:
