@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from otel_mlmon._version import __version__
+from otel_mlmon.summary import Summary
 
 __all__ = ["main"]
 
@@ -52,46 +53,90 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a numeric column to summarise as categories (integer codes); repeatable",
     )
     build.add_argument("-o", "--output", required=True, help="profile file to write (.json, or .json.gz)")
+    build.add_argument(
+        "--batch-rows",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="rows read at a time (memory stays bounded whatever the file size; default 100000)",
+    )
     show = profile.add_parser("show", help="print a profile's columns")
     show.add_argument("path", help="a profile file")
     return parser
 
 
-def _read_table(path: str) -> Any:
-    try:
-        import pandas as pd
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise SystemExit(
-            "otel-mlmon profile build reads files with pandas: pip install 'otel-mlmon[dataframes]'"
-        ) from exc
+def _batches(path: str, batch_rows: int) -> tuple[Iterator[Any], int | None]:
+    """Stream a CSV or Parquet file in batches of at most ``batch_rows`` rows (bounded memory); total if known."""
     if path.endswith(".parquet"):
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        return (b for b in parquet.iter_batches(batch_size=batch_rows)), parquet.metadata.num_rows
+    import pandas as pd
+
+    return iter(pd.read_csv(path, chunksize=batch_rows)), None
+
+
+class _Progress:
+    """A one-line progress report on stderr (redrawn in place on a terminal, a final line otherwise)."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.rows = 0
+        self.tty = sys.stderr.isatty()
+
+    def advance(self, rows: int) -> None:
+        self.rows += rows
+        if self.tty:
+            print(f"\r{self._text()}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        print(f"\r{self._text()}" if self.tty else self._text(), file=sys.stderr)
+
+    def _text(self) -> str:
+        if self.total:
+            return f"profiled {self.rows:,}/{self.total:,} rows ({100 * self.rows / self.total:.0f}%)"
+        return f"profiled {self.rows:,} rows"
 
 
 def _profile_build(args: argparse.Namespace) -> int:
     from otel_mlmon.profile import Profile
 
-    frame = _read_table(args.data)
-    missing = [c for c in [*args.prediction, *args.exclude] if c not in frame.columns]
-    if missing:
+    try:
+        batches, total = _batches(args.data, args.batch_rows)
+    except ImportError as exc:
         print(
-            f"error: no column {', '.join(map(repr, missing))} in {args.data}; it has {list(frame.columns)}",
+            f"error: reading {args.data} needs pandas/pyarrow: pip install 'otel-mlmon[dataframes]' ({exc})",
             file=sys.stderr,
         )
         return 2
-    features = frame.drop(columns=[*args.prediction, *args.exclude])
-    predictions = frame[args.prediction] if args.prediction else None
-    if predictions is not None and len(args.prediction) == 1:
-        predictions = predictions[args.prediction[0]].to_numpy()
-    profile = Profile.from_data(
-        features,
-        predictions,
-        model=args.model,
-        version=args.model_version,
-        categorical=args.categorical,
-        metadata={"source": os.path.basename(args.data)},
+    profile = Profile(
+        args.model, args.model_version, Summary(), metadata={"source": os.path.basename(args.data)}
     )
+    progress = _Progress(total)
+    for batch in batches:
+        arrow = type(batch).__module__.startswith("pyarrow")
+        columns = list(batch.column_names if arrow else batch.columns)
+        missing = [c for c in [*args.prediction, *args.exclude] if c not in columns]
+        if missing:
+            print(
+                f"error: no column {', '.join(map(repr, missing))} in {args.data}; it has {columns}",
+                file=sys.stderr,
+            )
+            return 2
+        keep = [c for c in columns if c not in args.prediction and c not in args.exclude]
+        if arrow:  # a pyarrow RecordBatch: the adapters read it as it is
+            features = batch.select(keep)
+            predictions = batch.select(args.prediction) if args.prediction else None
+        else:
+            features = batch[keep]
+            predictions = batch[args.prediction] if args.prediction else None
+        if predictions is not None and len(args.prediction) == 1:
+            predictions = predictions.column(0) if arrow else predictions.iloc[:, 0]
+            predictions = predictions.to_numpy()
+        profile.update(features, predictions, categorical=args.categorical)
+        progress.advance(batch.num_rows if arrow else len(batch))
+    progress.done()
     path = profile.save(args.output)
     print(
         f"wrote {path}: {profile.summary.rows} rows, {len(profile.summary.features)} features, "
@@ -112,9 +157,9 @@ def _profile_show(args: argparse.Namespace) -> int:
                 detail = f"p5={q[0]:.4g} p50={q[1]:.4g} p95={q[2]:.4g}"
             else:
                 detail = ", ".join(f"{k}={v}" for k, v in column.categorical.top(5))
-            print(
-                f"  {group:7} {name:24} {column.kind:11} n={column.count:<9} missing={column.missing:<7} {detail}"
-            )
+            total = column.count + column.missing + column.infinite
+            missing = f"missing={column.missing} ({100 * column.missing / total if total else 0:.1f}%)"
+            print(f"  {group:7} {name:24} {column.kind:11} n={column.count:<9} {missing:22} {detail}")
     return 0
 
 

@@ -120,6 +120,20 @@ class Profile:
         if outputs is not None:
             self.summary.add_outputs(outputs)
 
+    def merge(self, other: Profile) -> None:
+        """Add another profile of the same model (e.g. built from another shard of the data) into this one.
+
+        Raises:
+            ValueError: if the two profiles describe different models or versions.
+        """
+        if (other.model, other.version) != (self.model, self.version):
+            raise ValueError(
+                f"cannot merge a profile of {other.model!r} version {other.version!r} into one of "
+                f"{self.model!r} version {self.version!r}"
+            )
+        self.summary.merge(other.summary)
+        self.created_at = max(self.created_at, other.created_at)
+
     # -- serialisation ------------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,12 +200,17 @@ class Profile:
         """
         path = Path(path)
         raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
         try:
-            return cls.from_dict(json.loads(raw))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            data = json.loads(raw)
+        except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable profile (corrupt or truncated: {exc})") from exc
+        try:
+            return cls.from_dict(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{path}: {detail}") from exc
 
     def __repr__(self) -> str:
         return (

@@ -89,3 +89,8 @@ def test_spans_and_metrics_arrive_over_otlp(sink, protocol):
     assert predictions.sum.data_points[-1].as_int == 8
     batch = metrics[("otel_mlmon", "ml.inference.batch.size")]
     assert batch.histogram.data_points[-1].count == 3
+    distribution = metrics[("otel_mlmon", "ml.feature.distribution")].exponential_histogram
+    by_feature = {_attrs(p.attributes)["ml.feature.name"]: p for p in distribution.data_points}
+    assert set(by_feature) == {"f0", "f1", "f2", "f3"}
+    for point in by_feature.values():  # every row sent is in the sketch: 3 + 5 rows of ones
+        assert point.count == 8 and point.sum == 8.0 and sum(point.positive.bucket_counts) == 8

@@ -115,48 +115,100 @@ def test_update_in_chunks_equals_one_pass():
         assert (a.scale, a.count, a.positive_counts.sum()) == (b.scale, b.count, b.positive_counts.sum())
 
 
-def test_cli_builds_and_shows_a_profile(tmp_path):
-    """otel-mlmon profile build reads a CSV (prediction and excluded columns apart) and show prints it."""
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_cli_streams_a_file_larger_than_a_batch(tmp_path, suffix):
+    """profile build reads CSV and Parquet in batches (prediction and excluded columns apart) and show prints it."""
     rng = np.random.default_rng(7)
     frame = pd.DataFrame(
         {
-            "amount": rng.lognormal(size=300),
-            "country": rng.choice(["FR", "DE"], 300),
-            "label": rng.integers(0, 2, 300),
-            "pred": rng.integers(0, 2, 300),
+            "amount": rng.lognormal(size=2500),
+            "country": rng.choice(["FR", "DE"], 2500),
+            "label": rng.integers(0, 2, 2500),
+            "pred": rng.integers(0, 2, 2500),
         }
     )
-    data = tmp_path / "train.csv"
-    frame.to_csv(data, index=False)
+    data = tmp_path / f"train{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(data, index=False)
+    else:
+        frame.to_parquet(data)
     out = tmp_path / "ref.json.gz"
+    base = [sys.executable, "-m", "otel_mlmon.cli", "profile", "build", str(data), "--model", "fraud"]
     cmd = [
-        sys.executable,
-        "-m",
-        "otel_mlmon.cli",
-        "profile",
-        "build",
-        str(data),
-        "--model",
-        "fraud",
+        *base,
         "--version",
         "3",
         "--prediction",
         "pred",
         "--exclude",
         "label",
+        "--batch-rows",
+        "1000",
         "-o",
         str(out),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    assert "300 rows, 2 features, 1 outputs" in result.stdout
+    assert "2500 rows, 2 features, 1 outputs" in result.stdout
+    assert "profiled 2,500" in result.stderr
     profile = Profile.load(out)
-    assert set(profile.summary.features) == {"amount", "country"}
+    whole = Profile.from_data(
+        frame[["amount", "country"]], frame["pred"].to_numpy(), model="fraud", version="3"
+    )
+    assert profile.summary.features["amount"].numeric == whole.summary.features["amount"].numeric
+    assert (
+        profile.summary.features["country"].categorical.top()
+        == whole.summary.features["country"].categorical.top()
+    )
+    assert (
+        profile.summary.outputs["prediction"].categorical.top()
+        == whole.summary.outputs["prediction"].categorical.top()
+    )
     shown = subprocess.run(
         [sys.executable, "-m", "otel_mlmon.cli", "profile", "show", str(out)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert "amount" in shown and "country" in shown and "prediction" in shown
-    bad = subprocess.run([*cmd[:-4], "--prediction", "nope", "-o", str(out)], capture_output=True, text=True)
+    assert "amount" in shown and "country" in shown and "prediction" in shown and "(0.0%)" in shown
+    bad = subprocess.run([*base, "--prediction", "nope", "-o", str(out)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no column 'nope'" in bad.stderr
+
+
+def test_merge_of_shards_equals_one_profile():
+    """Profiles built on two shards and merged equal, column by column, the profile of all rows."""
+    X = np.random.default_rng(8).normal(size=(2000, 2))
+    a = Profile.from_data(X[:700], model="m", version="1")
+    b = Profile.from_data(X[700:], model="m", version="1")
+    a.merge(b)
+    whole = Profile.from_data(X, model="m", version="1")
+    for name in whole.summary.features:
+        mine, ref = a.summary.features[name].numeric, whole.summary.features[name].numeric
+        assert (mine.scale, mine.count, mine.positive_counts.tolist()) == (
+            ref.scale,
+            ref.count,
+            ref.positive_counts.tolist(),
+        )
+    assert a.summary.rows == 2000
+    with pytest.raises(ValueError, match="cannot merge"):
+        a.merge(Profile.from_data(X, model="other"))
+
+
+def test_corrupt_and_truncated_files_name_the_problem(tmp_path):
+    """A truncated gzip, broken JSON or a missing field gives a ValueError naming the file, never a crash."""
+    good = Profile.from_data(np.ones((3, 1)), model="m").save(tmp_path / "good.json.gz")
+    truncated = tmp_path / "truncated.json.gz"
+    truncated.write_bytes(good.read_bytes()[:20])
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "otel-mlmon.profile", ')
+    no_model = tmp_path / "no_model.json"
+    data = Profile.from_data(np.ones((3, 1)), model="m").to_dict()
+    del data["model"]
+    no_model.write_text(json.dumps(data))
+    for path, message in (
+        (truncated, "corrupt or truncated"),
+        (broken, "corrupt or truncated"),
+        (no_model, "model"),
+    ):
+        with pytest.raises(ValueError, match=message) as info:
+            Profile.load(path)
+        assert path.name in str(info.value)
