@@ -34,7 +34,14 @@ from .drift.multiple_testing import CORRECTIONS
 from .findings import Findings, default_resource
 from .otlp import OtlpRequest
 from .pipeline import RateLimitedLog
-from .references import DirectoryReferenceStore, Reference, ReferenceProvider
+from .references import (
+    ChainedReferences,
+    DirectoryReferenceStore,
+    Reference,
+    ReferenceProvider,
+    TrailingReferenceConfig,
+    TrailingWindowReference,
+)
 from .windows import StreamKey, WindowConfig, WindowStore
 
 __all__ = [
@@ -77,6 +84,8 @@ class DriftEngineConfig:
         missing_threshold: Smallest change of the missing share that counts (percentage points / 100).
         out_of_range_threshold: Share of current values outside the reference range that counts.
         resource: Resource attributes of the output (default ``service.name = otel-mlmon-collector``).
+        trailing_reference: Also keep coarse windows of the production traffic and use an earlier span of it as
+            the reference when no profile file matches (None: off).
     """
 
     windows: WindowConfig = field(default_factory=WindowConfig)
@@ -93,6 +102,7 @@ class DriftEngineConfig:
     missing_threshold: float = 0.01
     out_of_range_threshold: float = 0.05
     resource: Mapping[str, str] | None = None
+    trailing_reference: TrailingReferenceConfig | None = None
 
     def __post_init__(self) -> None:
         if self.evaluation_interval_seconds < 0:
@@ -137,6 +147,14 @@ class DriftEngineConfig:
         refs = dict(data.pop("references", None) or {})
         windows = WindowConfig(**{k: data.pop(k) for k in list(data) if k in window_keys})
         kwargs: dict[str, Any] = {"windows": windows}
+        trailing = data.pop("trailing_reference", None)
+        if trailing is not None:
+            if not isinstance(trailing, Mapping):
+                raise ValueError(f"trailing_reference must be a mapping, got {trailing!r}")
+            try:
+                kwargs["trailing_reference"] = TrailingReferenceConfig(**trailing)
+            except TypeError as exc:
+                raise ValueError(f"trailing_reference: {exc}") from None
         for key, target in (
             ("directory", "references_directory"),
             ("poll_interval_seconds", "reference_poll_seconds"),
@@ -147,7 +165,11 @@ class DriftEngineConfig:
                 kwargs[target] = refs.pop(key)
         if refs:
             raise ValueError(f"unknown key(s) in references: {', '.join(sorted(refs))}")
-        known = {f for f in cls.__dataclass_fields__ if f not in ("windows", "references_directory")}
+        known = {
+            f
+            for f in cls.__dataclass_fields__
+            if f not in ("windows", "references_directory", "trailing_reference")
+        }
         known -= {"reference_poll_seconds", "pins", "fallback_to_newest"}
         for key in list(data):
             if key not in known:
@@ -269,16 +291,30 @@ class DriftProcessor:
         self.config = config
         self.emit = emit
         self.clock = clock
+        self.trailing_windows: WindowStore | None = None
+        if config.trailing_reference is not None:
+            self.trailing_windows = WindowStore(
+                config.trailing_reference.window_config(config.windows), clock
+            )
         if references is None:
+            providers: list[ReferenceProvider] = []
             if config.references_directory is not None:
-                references = DirectoryReferenceStore(
-                    config.references_directory,
-                    pins=config.pins,
-                    fallback=config.fallback_to_newest,
-                    poll_interval_seconds=config.reference_poll_seconds,
+                providers.append(
+                    DirectoryReferenceStore(
+                        config.references_directory,
+                        pins=config.pins,
+                        fallback=config.fallback_to_newest,
+                        poll_interval_seconds=config.reference_poll_seconds,
+                    )
                 )
-            else:
+            if self.trailing_windows is not None:
+                providers.append(TrailingWindowReference(self.trailing_windows, config.trailing_reference))  # type: ignore[arg-type]
+            if not providers:
                 references = _NoReferences()
+            elif len(providers) == 1:
+                references = providers[0]
+            else:
+                references = ChainedReferences(providers)
         self.references = references
         self._reset()
 
@@ -301,7 +337,10 @@ class DriftProcessor:
         """Feed a metrics request's ``ml.*`` points into the windows (cheap; statistics run elsewhere)."""
         if request.signal != "metrics":
             return
-        self.windows.ingest(request.decoded())
+        message = request.decoded()
+        self.windows.ingest(message)
+        if self.trailing_windows is not None:
+            self.trailing_windows.ingest(message)
         if self._thread is None and self.config.evaluation_interval_seconds > 0:
             self.start()
 
@@ -346,6 +385,8 @@ class DriftProcessor:
                     logging.ERROR, "refresh", "reference refresh failed: %s: %s", type(exc).__name__, exc
                 )
             self.windows.expire()
+            if self.trailing_windows is not None:
+                self.trailing_windows.expire()
             findings = Findings(int(now * 1e9), self._resource)
             streams = []
             changes = 0

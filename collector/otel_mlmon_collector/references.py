@@ -26,7 +26,16 @@ from typing import Protocol, runtime_checkable
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import Summary
 
-__all__ = ["ChainedReferences", "DirectoryReferenceStore", "Reference", "ReferenceProvider"]
+from .windows import WindowConfig, WindowStore
+
+__all__ = [
+    "ChainedReferences",
+    "DirectoryReferenceStore",
+    "Reference",
+    "ReferenceProvider",
+    "TrailingReferenceConfig",
+    "TrailingWindowReference",
+]
 
 _log = logging.getLogger(__name__)
 _SUFFIXES = (".json", ".json.gz")
@@ -271,3 +280,95 @@ class ChainedReferences:
             if found is not None:
                 return found
         return None
+
+
+@dataclass(frozen=True)
+class TrailingReferenceConfig:
+    """Earlier production traffic as the reference: ``span_windows`` windows ending ``lag_windows`` ago.
+
+    Attributes:
+        window_seconds: Length of the (coarse) windows kept for the reference, e.g. one hour.
+        span_windows: How many windows the reference covers (168 hourly windows: one week).
+        lag_windows: How many of the most recent windows are left out (so the reference never overlaps the
+            evaluation view of the current traffic when ``lag_windows * window_seconds`` is at least its length).
+        min_rows: A stream whose trailing span holds fewer rows has no trailing reference yet.
+    """
+
+    window_seconds: float = 3600.0
+    span_windows: int = 168
+    lag_windows: int = 1
+    min_rows: int = 1000
+
+    def __post_init__(self) -> None:
+        if not self.window_seconds > 0:
+            raise ValueError(f"window_seconds must be > 0, got {self.window_seconds!r}")
+        for name, low in (("span_windows", 1), ("lag_windows", 0), ("min_rows", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+    def window_config(self, base: WindowConfig) -> WindowConfig:
+        """The configuration of the window store that keeps the trailing span (bounds taken from ``base``)."""
+        kept = self.span_windows + self.lag_windows
+        return WindowConfig(
+            window_seconds=self.window_seconds,
+            evaluation_windows=kept,
+            stream_ttl_seconds=max(base.stream_ttl_seconds, kept * self.window_seconds),
+            max_streams=base.max_streams,
+            max_columns=base.max_columns,
+            max_size=base.max_size,
+            max_categories=base.max_categories,
+        )
+
+
+class TrailingWindowReference:
+    """A reference built from the stream's own earlier traffic ("last week"), from a second window store.
+
+    The store must be fed the same requests as the engine's windows and keep at least ``span + lag`` windows
+    (:meth:`TrailingReferenceConfig.window_config`). All operations of a (model, version) are merged. The
+    reference's ``created_at`` is the end of the span, so ``ml.model.age`` says how old the reference data is.
+
+    Example:
+        >>> store = WindowStore(TrailingReferenceConfig().window_config(WindowConfig()))
+        >>> TrailingWindowReference(store, TrailingReferenceConfig()).lookup("fraud", "1") is None
+        True
+    """
+
+    def __init__(self, store: WindowStore, config: TrailingReferenceConfig) -> None:
+        kept = config.span_windows + config.lag_windows
+        if store.config.evaluation_windows < kept:
+            raise ValueError(
+                f"the store keeps {store.config.evaluation_windows} windows, the trailing reference needs {kept}"
+            )
+        self.store = store
+        self.config = config
+
+    def refresh(self) -> bool:
+        """Nothing to poll: the windows are always current."""
+        return False
+
+    def lookup(self, model: str, version: str | None) -> Reference | None:
+        """The merged span of every stream of ``model`` / ``version``, or None below ``min_rows`` rows."""
+        span, lag = self.config.span_windows, self.config.lag_windows
+        merged: Summary | None = None
+        for key in self.store.streams():
+            if key.model != model or key.version != version:
+                continue
+            view = self.store.view(key, windows=span, offset=lag)
+            if view is None:
+                continue
+            if merged is None:
+                merged = view
+            else:
+                merged.merge(view)
+        if merged is None:
+            return None
+        counts = [c.count for section in (merged.features, merged.outputs) for c in section.values()]
+        if max([merged.rows, *counts]) < self.config.min_rows:
+            return None
+        _, end = self.store.window_bounds(windows=span, offset=lag)
+        created = dt.datetime.fromtimestamp(end, dt.timezone.utc)
+        source = (
+            f"trailing:{int(span * self.config.window_seconds)}s+lag{int(lag * self.config.window_seconds)}s"
+        )
+        return Reference(model, version, merged, created, source)

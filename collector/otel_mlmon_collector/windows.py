@@ -502,30 +502,31 @@ class WindowStore:
         with self._lock:
             return list(self._streams)
 
-    def view(self, key: StreamKey, windows: int | None = None) -> Summary | None:
-        """The merge of the stream's last ``windows`` windows (default: the evaluation length), or None if empty.
+    def view(self, key: StreamKey, windows: int | None = None, offset: int = 0) -> Summary | None:
+        """The merge of ``windows`` windows (default: the evaluation length) ending ``offset`` windows before the
+        current one, or None if they hold nothing.
 
         The result is a new :class:`Summary` (the store keeps its own state). A column whose kind is unknown
         because only missing counts arrived for it is returned as a numeric column with an empty histogram.
         """
         count = self.config.evaluation_windows if windows is None else windows
         now = self.clock()
-        current = math.floor(now / self.config.window_seconds)
+        last = math.floor(now / self.config.window_seconds) - offset
         with self._lock:
             stream = self._streams.get(key)
             if stream is None:
                 return None
-            chosen = [w for i, w in sorted(stream.windows.items()) if current - count < i <= current]
+            chosen = [w for i, w in sorted(stream.windows.items()) if last - count < i <= last]
             if not chosen:
                 return None
             return self._merge(chosen)
 
-    def window_bounds(self, windows: int | None = None) -> tuple[float, float]:
-        """``(start, end)`` in seconds since the epoch of the evaluation view now (end = end of current window)."""
+    def window_bounds(self, windows: int | None = None, offset: int = 0) -> tuple[float, float]:
+        """``(start, end)`` in seconds since the epoch of :meth:`view` with the same arguments, now."""
         count = self.config.evaluation_windows if windows is None else windows
         length = self.config.window_seconds
-        current = math.floor(self.clock() / length)
-        return (current - count + 1) * length, (current + 1) * length
+        last = math.floor(self.clock() / length) - offset
+        return (last - count + 1) * length, (last + 1) * length
 
     def _merge(self, windows: list[_Window]) -> Summary:
         summary = Summary(self._summary_config)

@@ -326,3 +326,38 @@ def test_evaluation_time_five_models_fifty_features(tmp_path: Path) -> None:
     assert len(evaluation.streams) == 5
     assert all(len(s.columns) == 50 for s in evaluation.streams)
     assert evaluation.seconds < 2.0
+
+
+def test_trailing_production_window_as_reference(tmp_path: Path) -> None:
+    """Without a profile, earlier production traffic (lagged span of coarse windows) is the reference."""
+    rng = np.random.default_rng(20)
+    sink: list[OtlpRequest] = []
+    config = DriftEngineConfig.from_mapping(
+        {
+            "window_seconds": 60,
+            "evaluation_windows": 5,
+            "evaluation_interval_seconds": 0,
+            "trailing_reference": {
+                "window_seconds": 600,
+                "span_windows": 6,
+                "lag_windows": 1,
+                "min_rows": 1000,
+            },
+        }
+    )
+    engine = DriftProcessor(config, sink.append)
+    replica = Replica("delta")
+    replica.predict(make_data(rng, 500))
+    engine.process(replica.export(shift_seconds=-1800))  # half an hour ago: too few rows for a reference yet
+    assert engine.evaluate_now().streams == ()  # nothing in the evaluation view: too old for it
+    assert engine.references.lookup("fraud", "1") is None
+    replica.predict(make_data(rng, 2_000))
+    engine.process(replica.export(shift_seconds=-1800))
+    _traffic(engine, replica, rng, 2, 1_000, shift=1.0)  # now, shifted
+    stream = engine.evaluate_now().stream("fraud")
+    assert stream.reference is not None and stream.reference.source.startswith("trailing:")
+    assert stream.reference.summary.rows == 2_500
+    assert stream.drifted() == ["amount"]
+    age = gauges(sink, conv.METRIC_MODEL_AGE)[-1][1]
+    assert 0 < age <= 1200  # the span ends with the window before the current 10-minute window
+    replica.shutdown()
