@@ -10,8 +10,10 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   the same array (the memory-bound limit; issue 3 target: sketch time <= 30x that pass);
 * ``CategoricalSketch.update`` on 100 000 strings (low and high cardinality) and integer codes.
 
-whylogs is compared only when it is importable (it lives in a separate benchmark environment, never in the
-product's dependencies).
+* a decorated call with a 100-row x 20-feature batch: what the summaries add per call (target <= 100 µs).
+
+whylogs runs in the separate peers environment made by ``bench/setup-peers`` (never in the product's
+dependencies); without it that line says so.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from _peers import time_in_peers  # bench/ is on sys.path when run as a script
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.aggregation import (
@@ -137,17 +140,62 @@ def bench_table(rows: int, columns: int, repeat: int) -> None:
     _whylogs(table, ours)
 
 
+_WHYLOGS = """
+import pandas as pd
+import whylogs
+frame = pd.DataFrame(table, columns=[f"f{j}" for j in range(table.shape[1])])
+def run():
+    whylogs.log(frame)
+"""
+
+
 def _whylogs(table: np.ndarray, ours: float) -> None:
-    try:
-        import pandas as pd
-        import whylogs  # type: ignore[import-not-found]
-    except ImportError:
-        print("whylogs                               not installed here (separate benchmark environment)")
+    """whylogs profiling the same table, in the peers environment (bench/setup-peers)."""
+    timing = time_in_peers(_WHYLOGS, {"table": table})
+    if timing is None:
+        print("whylogs                               no peers environment (run bench/setup-peers)")
         return
-    frame = pd.DataFrame(table, columns=[f"f{j}" for j in range(table.shape[1])])
-    seconds = _seconds(lambda: whylogs.log(frame), 1)
-    print(f"whylogs.log                           {_rate(table.size, seconds)}")
+    seconds = timing["seconds"]
+    print(f"whylogs.log (peers environment)       {_rate(table.size, seconds)}")
     print(f"ratio: ours vs whylogs                {seconds / ours:10.1f}x faster (target >= 50)")
+
+
+def bench_decorated_call(repeat: int) -> None:
+    """Per-call cost of summaries on a decorated call with a 100-row x 20-feature batch at sample_rate=1."""
+    import otel_mlmon
+    from otel_mlmon.testing import InMemoryTelemetry
+
+    X = np.random.default_rng(3).normal(size=(100, 20))
+    calls = 2000
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        return batch[:, 0]
+
+    def per_call(**options: object) -> float:
+        telemetry = InMemoryTelemetry()
+        fn = otel_mlmon.monitor(model="m", trace=False, meter_provider=telemetry.meter_provider, **options)(
+            model
+        )
+
+        def run() -> None:
+            for _ in range(calls):
+                fn(X)
+            telemetry.collect()  # the folding of the summaries is part of the cost
+
+        seconds = _seconds(run, repeat) / calls
+        telemetry.shutdown()
+        return seconds
+
+    bare = _seconds(lambda: [model(X) for _ in range(calls)], repeat) / calls
+    without = per_call(summaries=False)
+    with_summaries = per_call(sample_rate=1.0)
+    print("\n== decorated call, 100 rows x 20 features, metrics only, collection included ==")
+    print(f"bare call                             {bare * 1e6:10.2f} µs")
+    print(f"@monitor, summaries off               {without * 1e6:10.2f} µs")
+    print(f"@monitor, summaries at sample_rate=1  {with_summaries * 1e6:10.2f} µs")
+    print(
+        f"added by the summaries                {(with_summaries - without) * 1e6:10.2f} µs   (target <= 100)"
+    )
 
 
 def bench_categorical(n: int, repeat: int) -> None:
@@ -178,6 +226,7 @@ def main() -> None:
     bench_table(10_000, 50, repeat)
     bench_table(200_000 if args.quick else 1_000_000, 20, max(1, repeat // 2))
     bench_categorical(100_000, repeat)
+    bench_decorated_call(repeat)
 
 
 if __name__ == "__main__":
