@@ -85,14 +85,30 @@ def test_monitor_detects_clears_and_keeps_series_apart() -> None:
     assert started[0].details["rows_seen"] > 2000
     assert monitor.state() == {("fraud", "1", "prediction"): True, ("fraud", "2", "prediction"): False}
     cleared = monitor.update(rows(after, 2600))
-    assert [(c.version, c.detected) for c in cleared] == [("1", False)]
+    assert [(c.version, c.detected, c.details["reason"]) for c in cleared] == [("1", False, "quiet")]
     assert monitor.state()[("fraud", "1", "prediction")] is False
+
+
+def test_recovery_clears_and_improvement_is_not_drift() -> None:
+    """A detected fall of the error clears the state; an improvement on a calm series is not reported as drift."""
+    rng = random.Random(4)
+    monitor = ConceptDriftMonitor("adwin")
+    bad = [rng.random() < 0.5 for _ in range(1500)]
+    good = [rng.random() < 0.1 for _ in range(1500)]
+    (start,) = monitor.update(rows([rng.random() < 0.1 for _ in range(1500)] + bad))
+    assert start.detected and start.details["error_after"] > start.details["error_before"]
+    assert monitor.update(rows(bad, 3000)) == []  # still bad: no news, state stays on
+    assert monitor.state()[("fraud", "1", "prediction")] is True
+    (end,) = monitor.update(rows(good, 4500))
+    assert not end.detected and end.details["reason"] == "recovery" and end.time_unix_nano >= 4500 * SECOND
+    improving = ConceptDriftMonitor("adwin")
+    assert improving.update(rows(bad + good)) == []
 
 
 def test_monitor_accepts_a_factory_and_validates() -> None:
     """A detector factory is used as given; bad names and parameters raise ValueError."""
     monitor = ConceptDriftMonitor(lambda: concept_drift.make_detector("page_hinkley", threshold=5))
-    changes = monitor.update(rows([False] * 100 + [True] * 100))
+    changes = monitor.update(rows([False] * 300 + [True] * 100))
     assert changes and changes[0].method == "page_hinkley"
     with pytest.raises(ValueError, match="detector must be one of"):
         ConceptDriftMonitor("cusum")
@@ -153,7 +169,7 @@ def test_simulated_concept_drift_is_detected_while_data_drift_stays_quiet(tmp_pa
     }
     path = tmp_path / "join.sqlite"  # type: ignore[operator]
     windows = PerformanceWindows(WINDOW)
-    monitor = ConceptDriftMonitor("adwin", clear_after=600, references={("fraud", ""): {"accuracy": 0.0}})
+    monitor = ConceptDriftMonitor("adwin", references={("fraud", ""): {"accuracy": 0.0}})
     detector_changes, reference_changes = [], []
     batch = 500
     for start in range(0, N_ROWS, batch):
@@ -190,9 +206,10 @@ def test_simulated_concept_drift_is_detected_while_data_drift_stays_quiet(tmp_pa
     results = windows.results()
     accuracy = {k[3] // SECOND: r.classification.accuracy for k, r in results.items()}
     assert all(r.label_coverage == 1.0 for r in results.values())
-    # detector: first detection inside the drift segment, within 300 predictions of its start
-    first = next(c for c in detector_changes if c.detected)
-    assert DRIFT[0] * SECOND <= first.time_unix_nano <= (DRIFT[0] + 300) * SECOND
+    # detector: degradation within 300 predictions of the segment's start, recovery within 400 after its end
+    assert [c.detected for c in detector_changes] == [True, False]
+    assert DRIFT[0] * SECOND <= detector_changes[0].time_unix_nano <= (DRIFT[0] + 300) * SECOND
+    assert DRIFT[1] * SECOND <= detector_changes[1].time_unix_nano <= (DRIFT[1] + 400) * SECOND
     # reference check: the windows inside the segment are degraded, the state clears after it
     flips = [(c.time_unix_nano // SECOND, c.detected) for c in reference_changes if c.method == "accuracy"]
     assert flips[0] == (DRIFT[0], True) and flips[-1][1] is False and flips[-1][0] >= DRIFT[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,8 +157,13 @@ class ConceptDriftMonitor:
     performance with the reference, reporting state changes.
 
     Detector source: each batch of joined rows is ordered by prediction time and fed as errors (0/1 for
-    classification, ``|error| / regression_scale`` for regression) to the series' detector. A detection turns
-    the series' state on; it clears after ``clear_after`` further rows without a detection.
+    classification, ``|error| / regression_scale`` for regression) to the series' detector. Detectors report
+    changes in either direction, so each detection is given a direction by comparing the mean error of the last
+    ``direction_window`` rows with that of the ``10 × direction_window`` rows before them; a detection with fewer
+    than ``direction_window`` rows of history has no baseline and is ignored. A ``worse`` change turns the series' state on; a ``better`` change (recovery) turns it
+    off; with ``clear_after`` set, the state also clears after that many rows without any detection.
+    The detector tells *when* the error changed; whether a window is *still* below the reference is the
+    reference check's job.
 
     Reference source: :meth:`check_windows` applies :func:`compare_with_reference` to the newest window of each
     series; a metric's state changes when its check flips (older windows recomputed later do not move it).
@@ -166,7 +172,9 @@ class ConceptDriftMonitor:
         detector: Detector name (``adwin``, ``page_hinkley``, ``ddm``) or a factory returning a fresh detector.
         references: Reference performance by ``(model, version)``; ``(model, "")`` applies to every version.
         regression_scale: Divisor of absolute regression errors (the detectors' bounds assume values in [0, 1]).
-        clear_after: Rows without detection after which a detector state clears.
+        clear_after: Rows without detection after which a detector state clears (``None``: only a detected
+            improvement clears it).
+        direction_window: Recent rows whose mean error decides whether a detection is a degradation.
         tolerance / relative_tolerance / min_samples / z: Passed to :func:`compare_with_reference`.
 
     Example:
@@ -191,7 +199,8 @@ class ConceptDriftMonitor:
         *,
         references: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
         regression_scale: float = 1.0,
-        clear_after: int = 1000,
+        clear_after: int | None = None,
+        direction_window: int = 100,
         tolerance: float = 0.05,
         relative_tolerance: float = 0.10,
         min_samples: int = 100,
@@ -205,8 +214,10 @@ class ConceptDriftMonitor:
             self._factory = detector
         if not regression_scale > 0:
             raise ValueError(f"regression_scale must be > 0, got {regression_scale}")
-        if clear_after < 1:
-            raise ValueError(f"clear_after must be >= 1, got {clear_after}")
+        if clear_after is not None and clear_after < 1:
+            raise ValueError(f"clear_after must be >= 1 or None, got {clear_after}")
+        if direction_window < 1:
+            raise ValueError(f"direction_window must be >= 1, got {direction_window}")
         compare_with_reference(
             {}, {}, 0, tolerance=tolerance, relative_tolerance=relative_tolerance, min_samples=min_samples
         )
@@ -214,6 +225,8 @@ class ConceptDriftMonitor:
         self.references: dict[tuple[str, str], Mapping[str, float]] = dict(references or {})
         self.regression_scale = regression_scale
         self.clear_after = clear_after
+        self.direction_window = direction_window
+        self._recent: dict[SeriesKey, deque[float]] = {}  # the last 11 × direction_window errors per series
         self.tolerance = tolerance
         self.relative_tolerance = relative_tolerance
         self.min_samples = min_samples
@@ -241,13 +254,24 @@ class ConceptDriftMonitor:
                 detector = self._detectors[key] = self._factory()
             detector.update(error)
             self._rows_seen[key] = self._rows_seen.get(key, 0) + 1
+            recent = self._recent.get(key)
+            if recent is None:
+                recent = self._recent[key] = deque(maxlen=11 * self.direction_window)
+            recent.append(error)
             if detector.drift_detected:
-                if key not in self._quiet_rows:
-                    changes.append(self._change(key, True, row))
-                self._quiet_rows[key] = 0
+                before, after = self._direction(recent)
+                if math.isnan(before):
+                    pass  # no baseline to call it a degradation or a recovery
+                elif after > before:
+                    if key not in self._quiet_rows:
+                        changes.append(self._change(key, True, row, before, after))
+                    self._quiet_rows[key] = 0
+                elif key in self._quiet_rows:
+                    del self._quiet_rows[key]
+                    changes.append(self._change(key, False, row, before, after))
             elif key in self._quiet_rows:
                 self._quiet_rows[key] += 1
-                if self._quiet_rows[key] >= self.clear_after:
+                if self.clear_after is not None and self._quiet_rows[key] >= self.clear_after:
                     del self._quiet_rows[key]
                     changes.append(self._change(key, False, row))
         return changes
@@ -307,13 +331,29 @@ class ConceptDriftMonitor:
             for k in sorted(keys)
         }
 
-    def _change(self, key: SeriesKey, detected: bool, row: JoinedRow) -> ConceptDriftChange:
+    def _direction(self, recent: deque[float]) -> tuple[float, float]:
+        """Mean error before and over the last ``direction_window`` rows (``nan`` before: no history)."""
+        values = list(recent)
+        last = values[-self.direction_window :]
+        earlier = values[: -self.direction_window]
+        before = sum(earlier) / len(earlier) if len(earlier) >= self.direction_window else math.nan
+        return before, sum(last) / len(last)
+
+    def _change(
+        self,
+        key: SeriesKey,
+        detected: bool,
+        row: JoinedRow,
+        before: float = math.nan,
+        after: float = math.nan,
+    ) -> ConceptDriftChange:
         detector = self._detectors[key]
         details: dict[str, Any] = {"rows_seen": self._rows_seen[key]}
-        estimation = getattr(detector, "estimation", None)
-        if isinstance(estimation, float) and math.isfinite(estimation):
-            details["error_estimate"] = estimation
-        if not detected:
-            details["quiet_rows"] = self.clear_after
+        if not math.isnan(after):
+            details["error_before"] = before
+            details["error_after"] = after
+            details["reason"] = "degradation" if detected else "recovery"
+        else:
+            details["reason"] = "quiet"
         name = getattr(detector, "name", type(detector).__name__)
         return ConceptDriftChange(*key, "detector", name, detected, row.prediction_time_unix_nano, details)
