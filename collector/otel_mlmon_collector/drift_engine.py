@@ -411,7 +411,7 @@ class DriftProcessor:
             if request is None:
                 continue
             try:
-                self.emit(request)
+                accepted = self.emit(request)
             except Exception as exc:  # noqa: BLE001 - emitting must not break the evaluation loop
                 self._logs.log(
                     logging.ERROR,
@@ -420,6 +420,14 @@ class DriftProcessor:
                     request.signal,
                     type(exc).__name__,
                     exc,
+                )
+                continue
+            if accepted is False:  # Pipeline.emit answers False when an exporter queue is full
+                self._logs.log(
+                    logging.WARNING,
+                    "emit-full",
+                    "drift %s dropped: the exporter queues are full",
+                    request.signal,
                 )
 
     # ------------------------------------------------------------------ one stream
@@ -471,7 +479,20 @@ class DriftProcessor:
                         reference.source,
                     )
                     continue
-                results = self._compare_column(key, policy, target, name, ref, current)
+                try:
+                    results = self._compare_column(key, policy, target, name, ref, current)
+                except Exception as exc:  # noqa: BLE001 - one bad column (or override) must not stop the rest
+                    self._logs.log(
+                        logging.ERROR,
+                        f"compare:{key.model}:{target}:{name}",
+                        "model %r: comparing %s %r failed: %s: %s",
+                        key.model,
+                        target,
+                        name,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    continue
                 if results:
                     columns.append((target, name, ref.kind, results))
         # One family of hypotheses per model and evaluation: every tested column and check together.

@@ -361,3 +361,21 @@ def test_trailing_production_window_as_reference(tmp_path: Path) -> None:
     age = gauges(sink, conv.METRIC_MODEL_AGE)[-1][1]
     assert 0 < age <= 1200  # the span ends with the window before the current 10-minute window
     replica.shutdown()
+
+
+def test_a_failing_column_is_logged_and_the_others_still_evaluated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An override that fails when used (a parameter the method lacks) skips that column only, with a log line."""
+    rng = np.random.default_rng(21)
+    _reference(tmp_path, rng)
+    sink: list[OtlpRequest] = []
+    engine = _engine(tmp_path, sink, overrides={"fraud": {"age": {"bins": 7}}})
+    replica = Replica("delta")
+    _traffic(engine, replica, rng, 1, 500)
+    with caplog.at_level(logging.ERROR, logger="otel_mlmon_collector.drift_engine"):
+        stream = engine.evaluate_now().stream("fraud")
+    names = {c.name for c in stream.columns if c.target == "feature"}
+    assert names == set(FEATURES) - {"age"}
+    assert any("age" in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
+    replica.shutdown()
