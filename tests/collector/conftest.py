@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -242,13 +243,11 @@ class Phoenix:
         return json.loads(body).get("data", [])
 
 
-@pytest.fixture(scope="session")
-def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
-    """Start Arize Phoenix on free loopback ports for the whole session."""
-    binary = os.environ.get(PHOENIX_BIN_ENV) or str(CACHE / "phoenix-venv" / "bin" / "phoenix")
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        _unavailable(f"Phoenix not found at {binary} (run .ci/install-backends or set {PHOENIX_BIN_ENV})")
-    workdir = tmp_path_factory.mktemp("phoenix")
+def _phoenix_binary() -> str:
+    return os.environ.get(PHOENIX_BIN_ENV) or str(CACHE / "phoenix-venv" / "bin" / "phoenix")
+
+
+def _start_phoenix(binary: str, workdir: Path) -> Phoenix:
     port, grpc_port = free_port(), free_port()
     env = {
         k: v
@@ -262,11 +261,40 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
         PHOENIX_WORKING_DIR=str(workdir / "data"),
         PHOENIX_TELEMETRY_ENABLED="false",
     )
-    process = _Process([binary, "serve"], env, workdir / "phoenix.log")
-    ph = Phoenix(f"http://127.0.0.1:{port}", process)
-    process.wait_ready(f"{ph.base_url}/healthz", 120, "Phoenix")
+    workdir.mkdir(parents=True, exist_ok=True)
+    return Phoenix(f"http://127.0.0.1:{port}", _Process([binary, "serve"], env, workdir / "phoenix.log"))
+
+
+_early_phoenix: list[Phoenix] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start Phoenix as soon as a collected test needs it: its 10-60 s start-up overlaps the other tests."""
+    binary = _phoenix_binary()
+    wanted = any("phoenix" in getattr(item, "fixturenames", ()) for item in session.items)
+    if wanted and os.path.isfile(binary) and os.access(binary, os.X_OK) and not _early_phoenix:
+        workdir = Path(tempfile.mkdtemp(prefix="otel-mlmon-phoenix-"))
+        _early_phoenix.append(_start_phoenix(binary, workdir))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop an early-started Phoenix that no test used, and remove its working directory."""
+    for ph in _early_phoenix:
+        ph.process.stop()
+        shutil.rmtree(ph.process.log_path.parent, ignore_errors=True)
+    _early_phoenix.clear()
+
+
+@pytest.fixture(scope="session")
+def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
+    """Arize Phoenix on free loopback ports for the whole session (started at collection when possible)."""
+    binary = _phoenix_binary()
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        _unavailable(f"Phoenix not found at {binary} (run .ci/install-backends or set {PHOENIX_BIN_ENV})")
+    ph = _early_phoenix[0] if _early_phoenix else _start_phoenix(binary, tmp_path_factory.mktemp("phoenix"))
+    ph.process.wait_ready(f"{ph.base_url}/healthz", 180, "Phoenix")
     yield ph
-    process.stop()
+    ph.process.stop()
 
 
 @dataclass
