@@ -304,9 +304,10 @@ class WindowStore:
         start_ns: int,
         time_ns: int,
         now: float,
-        subtract: Callable,
-    ) -> Any:
-        """The delta of a cumulative point against the previous one of its series (None: nothing to count)."""
+        subtract: Callable[[Any, Any], Any],
+    ) -> tuple[Any, int]:
+        """The delta of a cumulative point against the previous one of its series, and the start of the interval
+        it covers; ``(None, 0)`` when there is nothing to count."""
         previous = self._series.get(series_key)
         self._series[series_key] = _Series(value, time_ns, now)
         if previous is None:
@@ -315,19 +316,19 @@ class WindowStore:
                 or time_ns - start_ns <= self.config.window_seconds * 1e9
             )
             if recent:
-                return value
+                return value, start_ns
             # A series already running before we saw it: its total covers unknown time; a baseline only.
             self.stats.baseline_points += 1
-            return None
+            return None, 0
         if time_ns < previous.time_ns:  # out of order: keep the newer point as the baseline
             self._series[series_key] = previous
             self.stats.late_points += 1
-            return None
+            return None, 0
         delta = subtract(value, previous.value)
         if delta is None:  # a count went down: the producer restarted without a new start time
             self.stats.resets += 1
-            return value
-        return delta
+            return value, start_ns
+        return delta, previous.time_ns
 
     def _histogram_point(
         self,
@@ -355,12 +356,11 @@ class WindowStore:
         interval_start = start_ns
         if temporality == _CUMULATIVE:
             series_key = (resource, metric, _attr_key(point.attributes), start_ns)
-            previous = self._series.get(series_key)
-            hist = self._series_delta(series_key, hist, start_ns, time_ns, now, _subtract_histograms)
+            hist, interval_start = self._series_delta(
+                series_key, hist, start_ns, time_ns, now, _subtract_histograms
+            )
             if hist is None:
                 return 0
-            if previous is not None and previous.value is not hist:
-                interval_start = previous.time_ns
         if hist.count == 0:
             return 0
         located = self._locate(attrs, interval_start, time_ns, now)
@@ -402,12 +402,11 @@ class WindowStore:
         interval_start = start_ns
         if temporality == _CUMULATIVE:
             series_key = (resource, metric, _attr_key(point.attributes), start_ns)
-            previous = self._series.get(series_key)
-            delta = self._series_delta(series_key, value, start_ns, time_ns, now, _subtract_ints)
+            delta, interval_start = self._series_delta(
+                series_key, value, start_ns, time_ns, now, _subtract_ints
+            )
             if delta is None:
                 return 0
-            if previous is not None and delta is not value:
-                interval_start = previous.time_ns
             value = delta
         if value == 0:
             return 0
@@ -457,12 +456,11 @@ class WindowStore:
             interval_start = start_ns
             if temporality == _CUMULATIVE:
                 series_key = (resource, metric, attr_items, start_ns)
-                previous = self._series.get(series_key)
-                delta = self._series_delta(series_key, counts, start_ns, time_ns, now, _subtract_categories)
+                delta, interval_start = self._series_delta(
+                    series_key, counts, start_ns, time_ns, now, _subtract_categories
+                )
                 if delta is None:
                     continue
-                if previous is not None and delta is not counts:
-                    interval_start = previous.time_ns
                 counts = delta
             sketch = self._categorical_from_counts(counts)
             if sketch.count == 0:
