@@ -60,3 +60,13 @@ def test_exporters_and_receivers_satisfy_their_protocols() -> None:
         assert isinstance(exporter, Exporter)
     for receiver in (OtlpGrpcReceiver(Pipeline([])), OtlpHttpReceiver(Pipeline([]))):
         assert isinstance(receiver, Receiver)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name: str) -> None:
+    """Every example in the modules' docstrings runs and prints what it shows."""
+    import doctest
+
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} doctest examples failed in {name}"

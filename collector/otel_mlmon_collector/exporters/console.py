@@ -127,16 +127,37 @@ def _metric_lines(metric: Any) -> list[str]:
             )
             lines.append(f"        {attrs} count={point.count} sum={point.sum:g} buckets[{buckets}]")
         elif kind == "exponential_histogram":
+            extremes = f" min={point.min:g} max={point.max:g}" if point.HasField("min") else ""
             lines.append(
-                f"        {attrs} count={point.count} sum={point.sum:g} scale={point.scale} "
-                f"zero={point.zero_count} positive(offset={point.positive.offset}, "
-                f"counts={list(point.positive.bucket_counts)}) negative(offset={point.negative.offset}, "
-                f"counts={list(point.negative.bucket_counts)})"
+                f"        {attrs} count={point.count} sum={point.sum:g}{extremes} scale={point.scale} "
+                f"zero={point.zero_count}"
             )
+            for sign, buckets in (("+", point.positive), ("-", point.negative)):
+                if any(buckets.bucket_counts):
+                    lines.append(f"          {sign} {_exponential_buckets(point.scale, buckets, sign)}")
         elif kind == "summary":
             quantiles = ", ".join(f"q{q.quantile:g}={q.value:g}" for q in point.quantile_values)
             lines.append(f"        {attrs} count={point.count} sum={point.sum:g} {quantiles}")
     return lines
+
+
+_MAX_BUCKETS_SHOWN = 16
+
+
+def _exponential_buckets(scale: int, buckets: Any, sign: str) -> str:
+    """Non-empty buckets as ``(lower, upper]:count`` (by absolute value for the negative range)."""
+    base = 2.0 ** (2.0**-scale)
+    shown = []
+    nonzero = [(buckets.offset + i, c) for i, c in enumerate(buckets.bucket_counts) if c]
+    for index, count in nonzero[:_MAX_BUCKETS_SHOWN]:
+        try:
+            lower, upper = base**index, base ** (index + 1)
+        except OverflowError:
+            lower = upper = float("inf")
+        shown.append(f"({lower:.4g}, {upper:.4g}]:{count}")
+    more = len(nonzero) - _MAX_BUCKETS_SHOWN
+    text = " ".join(shown) + (f" … {more} more non-empty buckets" if more > 0 else "")
+    return ("|x| in " if sign == "-" else "") + text
 
 
 def _severity_name(number: int) -> str:

@@ -66,7 +66,8 @@ def test_metrics_show_every_kind() -> None:
     assert "{ml.model.name='fraud'} 42" in text
     assert "metric g gauge" in text and "{} 0.5" in text
     assert "count=3 sum=0.3 buckets[<=0.1:1, <=1:2, <=inf:0]" in text
-    assert "count=4 sum=10 scale=3 zero=1 positive(offset=8, counts=[2, 1])" in text
+    assert "count=4 sum=10 scale=3 zero=1" in text
+    assert "+ (2, 2.181]:2 (2.181, 2.378]:1" in text  # scale 3: base 2**(1/8), buckets 8 and 9
     assert "q0.5=1.5" in text
 
 
@@ -89,3 +90,20 @@ def test_export_writes_to_the_stream_and_reports_unformattable_requests() -> Non
     assert out.getvalue() == "logs: 0 resources\n"
     result = exporter.export(OtlpRequest("logs", b"\xff\xff"))
     assert result.outcome == "failed" and "cannot format logs request" in result.message
+
+
+def test_exponential_histogram_lists_only_non_empty_buckets_with_bounds() -> None:
+    """Long sparse bucket arrays print as (lower, upper]:count for non-empty buckets, capped with a remainder."""
+    message = ExportMetricsServiceRequest()
+    metric = message.resource_metrics.add().scope_metrics.add().metrics.add(name="d")
+    point = metric.exponential_histogram.data_points.add(count=22, sum=-3.0, scale=0, min=-4.0, max=1000.0)
+    point.negative.offset = 1
+    point.negative.bucket_counts.extend([0, 2])  # index 2: |x| in (4, 8]
+    point.positive.offset = -1
+    point.positive.bucket_counts.extend([1 if i % 5 == 0 else 0 for i in range(100)])
+    text = format_request(OtlpRequest("metrics", message.SerializeToString()))
+    assert "min=-4 max=1000" in text
+    assert "- |x| in (4, 8]:2" in text
+    assert "+ (0.5, 1]:1 (16, 32]:1" in text
+    assert "… 4 more non-empty buckets" in text
+    assert "0, 0, 0" not in text
