@@ -176,10 +176,17 @@ class WindowStore:
         clock: Seconds since the epoch (``time.time``); decides the current window, expiry and lateness.
 
     Example:
+        >>> from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+        >>> request = ExportMetricsServiceRequest()
+        >>> metric = request.resource_metrics.add().scope_metrics.add().metrics.add(name="ml.summary.rows")
+        >>> metric.sum.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
+        >>> point = metric.sum.data_points.add(time_unix_nano=999_990 * 10**9, as_int=42)
+        >>> point.attributes.add(key="ml.model.name").value.string_value = "fraud"
         >>> store = WindowStore(WindowConfig(window_seconds=60), clock=lambda: 1_000_000.0)
-        >>> store.ingest(ExportMetricsServiceRequest())  # doctest: +SKIP
-        >>> store.streams()
-        []
+        >>> store.ingest(request)
+        1
+        >>> store.streams(), store.view(StreamKey("fraud", None, "")).rows
+        ([StreamKey(model='fraud', version=None, operation='')], 42)
     """
 
     def __init__(self, config: WindowConfig | None = None, clock: Callable[[], float] = time.time) -> None:
