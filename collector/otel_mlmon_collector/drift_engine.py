@@ -105,6 +105,9 @@ class DriftEngineConfig:
     trailing_reference: TrailingReferenceConfig | None = None
 
     def __post_init__(self) -> None:
+        for name in ("pins", "overrides"):  # an empty YAML section reads as None
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, {})
         if self.evaluation_interval_seconds < 0:
             raise ValueError(
                 f"evaluation_interval_seconds must be >= 0, got {self.evaluation_interval_seconds!r}"

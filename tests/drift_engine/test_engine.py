@@ -245,6 +245,8 @@ def test_config_from_mapping_and_its_errors() -> None:
     assert config.windows.evaluation_seconds == 1800
     assert config.references_directory == "/profiles" and config.pins == {"fraud": "3"}
     assert config.checks == ("distribution", "missing_rate")
+    empty = DriftEngineConfig.from_mapping({"overrides": None, "references": {"pins": None}})
+    assert empty.overrides == {} and empty.pins == {} and empty.trailing_reference is None
     with pytest.raises(ValueError, match="unknown drift key 'windw_seconds'"):
         DriftEngineConfig.from_mapping({"windw_seconds": 60})
     with pytest.raises(ValueError, match=r"overrides\.fraud\.amount"):
