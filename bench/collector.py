@@ -5,6 +5,7 @@ request holding F exponential-histogram data points, one per feature, as the SDK
 same run, on the same payloads:
 
 - ``decode``: ``ExportMetricsServiceRequest.FromString`` alone (the reference, 1.0×);
+  (the payload is shaped as the OTel SDK sends it: one ``ml.feature.distribution`` metric, one point per feature);
 - ``admit``: what a receiver does per request after reading the body: decode, count items, run processors (none),
   queue it, and a worker hands it to an exporter that drops it (the collector's own cost, no network);
 - ``http`` / ``grpc``: the same through the real receivers over loopback, client in this process, one request at
@@ -55,10 +56,10 @@ def payload(features: int, buckets: int = 64, seed: int = 0) -> bytes:
     sm = rm.scope_metrics.add()
     sm.scope.name = "otel_mlmon"
     now = time.time_ns()
+    # as the SDK sends them: one metric per instrument, one data point per feature (attribute set)
+    hist = sm.metrics.add(name="ml.feature.distribution", unit="1").exponential_histogram
+    hist.aggregation_temporality = 1
     for f in range(features):
-        metric = sm.metrics.add(name="ml.feature.distribution", unit="1")
-        hist = metric.exponential_histogram
-        hist.aggregation_temporality = 1
         point = hist.data_points.add(
             start_time_unix_nano=now - 60 * 10**9, time_unix_nano=now, count=10_000, sum=rng.uniform(1, 1e4),
             scale=rng.choice([3, 4, 5]), zero_count=rng.randrange(10), min=0.0, max=rng.uniform(10, 100),
