@@ -62,7 +62,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     show = profile.add_parser("show", help="print a profile's columns")
     show.add_argument("path", help="a profile file")
+    _add_plugins(sub)
     return parser
+
+
+def _add_plugins(sub: Any) -> None:
+    """Commands other packages register under the entry point group ``otel_mlmon.cli`` (the collector's
+    ``demo``), so the SDK never imports them itself."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="otel_mlmon.cli"):
+        try:
+            entry.load()(sub)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the other commands
+            sub.add_parser(entry.name, help=f"unavailable: {exc} (pip install 'otel-mlmon[collector]')")
 
 
 def _batches(path: str, batch_rows: int) -> tuple[Iterator[Any], int | None]:
@@ -167,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``otel-mlmon`` console script; returns the exit code."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is not None:
+        return int(args.handler(args))
     if args.command == "profile":
         try:
             return _profile_build(args) if args.profile_command == "build" else _profile_show(args)
