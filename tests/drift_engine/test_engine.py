@@ -381,3 +381,23 @@ def test_a_failing_column_is_logged_and_the_others_still_evaluated(
     assert names == set(FEATURES) - {"age"}
     assert any("age" in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
     replica.shutdown()
+
+
+def test_many_stationary_streams_rarely_raise_a_false_alarm(tmp_path: Path) -> None:
+    """Thirty models with ten stationary features each: at most a few streams flag anything (BH per model)."""
+    rng = np.random.default_rng(22)
+    names = [f"x{i}" for i in range(10)]
+    sink: list[OtlpRequest] = []
+    engine = _engine(tmp_path, sink)
+    for m in range(30):
+        Profile.from_data(rng.normal(size=(3_000, 10)), model=f"m{m}", version="1", feature_names=names).save(
+            tmp_path / f"m{m}.json"
+        )
+        replica = Replica("delta", model=f"m{m}", features=names, categorical=())
+        replica.predict(rng.normal(size=(150, 10)))
+        engine.process(replica.export())
+        replica.shutdown()
+    evaluation = engine.evaluate_now()
+    assert len(evaluation.streams) == 30
+    alarms = sum(1 for s in evaluation.streams if s.drifted())
+    assert alarms <= 4  # even at a nominal 5 % a stream, 5 or more of 30 has probability 1.6 %
