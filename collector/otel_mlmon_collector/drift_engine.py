@@ -27,6 +27,7 @@ from .drift import (
     MissingCounts,
     MissingRate,
     OutOfRange,
+    UnseenCategories,
     align,
     build_method,
 )
@@ -55,7 +56,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: Checks a column can get: the distribution method, the missing-rate test, the share outside the reference range.
+#: Checks a column can get: the distribution method, the missing-rate test, and the share outside the reference
+#: (numeric: outside its ``[min, max]``, method ``out_of_range``; categorical: in categories it lacks, ``unseen``).
 CHECKS: tuple[str, ...] = ("distribution", "missing_rate", "out_of_range")
 _TARGETS = (("feature", "features", conv.ATTR_FEATURE_NAME), ("output", "outputs", conv.ATTR_OUTPUT_NAME))
 _TARGETS += (("confidence", "confidence", conv.ATTR_OUTPUT_NAME),)
@@ -82,7 +84,8 @@ class DriftEngineConfig:
         checks: Which checks run per column (names from :data:`CHECKS`).
         decisive_checks: Which checks decide a column's drift state (events, ``ml.drift.share``).
         missing_threshold: Smallest change of the missing share that counts (percentage points / 100).
-        out_of_range_threshold: Share of current values outside the reference range that counts.
+        out_of_range_threshold: Share of current values outside the reference range (numeric) or in categories
+            the reference lacks (categorical) that counts.
         resource: Resource attributes of the output (default ``service.name = otel-mlmon-collector``).
         trailing_reference: Also keep coarse windows of the production traffic and use an earlier span of it as
             the reference when no profile file matches (None: off).
@@ -326,6 +329,7 @@ class DriftProcessor:
         self._resource = dict(self.config.resource or default_resource())
         self._policies: dict[str, DriftPolicy] = {}
         self._out_of_range = OutOfRange(threshold=self.config.out_of_range_threshold)
+        self._unseen = UnseenCategories(threshold=self.config.out_of_range_threshold)
         self._missing_rate = MissingRate(alpha=DEFAULT_ALPHA, threshold=self.config.missing_threshold)
         self._state: dict[tuple[StreamKey, str, str], bool] = {}
         self._lock = threading.Lock()
@@ -563,6 +567,8 @@ class DriftProcessor:
                     results["out_of_range"] = self._out_of_range.compare_binned(binned)
             else:
                 results["distribution"] = method.compare(ref.categorical, current.categorical)
+                if "out_of_range" in checks:  # for categories: the share of values unseen in the reference
+                    results["out_of_range"] = self._unseen.compare(ref.categorical, current.categorical)
         total_cur = n_cur + current.missing + current.infinite
         total_ref = ref.count + ref.missing + ref.infinite
         if "missing_rate" in checks and total_cur >= self.config.min_rows and total_ref > 0:

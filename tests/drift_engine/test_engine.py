@@ -401,3 +401,22 @@ def test_many_stationary_streams_rarely_raise_a_false_alarm(tmp_path: Path) -> N
     assert len(evaluation.streams) == 30
     alarms = sum(1 for s in evaluation.streams if s.drifted())
     assert alarms <= 4  # even at a nominal 5 % a stream, 5 or more of 30 has probability 1.6 %
+
+
+def test_unseen_categories_are_reported_for_categorical_columns(tmp_path: Path) -> None:
+    """A category the reference never saw shows up as the 'unseen' share of that column."""
+    rng = np.random.default_rng(23)
+    _reference(tmp_path, rng)
+    sink: list[OtlpRequest] = []
+    engine = _engine(tmp_path, sink)
+    replica = Replica("delta")
+    X = make_data(rng, 1_000)
+    X[:200, 3] = 9  # a country code absent from training
+    replica.predict(X)
+    engine.process(replica.export())
+    stream = engine.evaluate_now().stream("fraud")
+    [country] = [c for c in stream.columns if c.name == "country"]
+    unseen = country.results["out_of_range"]
+    assert unseen.method == "unseen" and unseen.score == pytest.approx(0.2) and unseen.detected
+    assert "country" in stream.drifted()  # the distribution check sees it too
+    replica.shutdown()
