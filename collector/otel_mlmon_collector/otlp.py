@@ -74,7 +74,7 @@ def spec_for(signal: str) -> SignalSpec:
     return _SPECS[signal]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class OtlpRequest:
     """One OTLP export request: its signal, its protobuf encoding, and (at admission only) the decoded message.
 

@@ -34,6 +34,7 @@ from .selfmetrics import (
     REFUSED,
     REJECTED,
     RETRIED,
+    BoundCounter,
     SelfMetrics,
 )
 
@@ -127,6 +128,13 @@ class ExportLane:
         self._threads: list[threading.Thread] = []
         self._abort = threading.Event()
         self._rejections = RateLimitedLog(_log)
+        self._forwarded = {
+            s: (
+                self.metrics.bound(FORWARDED, signal=s, exporter=self.name),
+                self.metrics.bound(ITEMS_FORWARDED, signal=s, exporter=self.name),
+            )
+            for s in self.signals
+        }
 
     @property
     def name(self) -> str:
@@ -185,8 +193,9 @@ class ExportLane:
                 result = ExportResult.failed(f"exporter raised {type(e).__name__}: {e}")
             attrs = {"signal": request.signal, "exporter": self.name}
             if result.outcome == "success":
-                self.metrics.add(FORWARDED, 1, **attrs)
-                self.metrics.add(ITEMS_FORWARDED, request.items, **attrs)
+                forwarded, items = self._forwarded[request.signal]
+                forwarded.add(1)
+                items.add(request.items)
                 if result.rejected_items:
                     self.metrics.add(ITEMS_REJECTED, result.rejected_items, **attrs)
                     self._rejections.log(
@@ -285,6 +294,7 @@ class Pipeline:
         self._routes = {s: tuple(lane for lane in self.lanes if s in lane.signals) for s in SIGNALS}
         self._admit = threading.Lock()
         self._closing = False
+        self._received: dict[tuple[str, str], tuple[BoundCounter, BoundCounter]] = {}
         self._processor_errors = RateLimitedLog(_log)
         self.metrics.gauge(QUEUE_SIZE, lambda: [({"exporter": ln.name}, len(ln.queue)) for ln in self.lanes])
         self.metrics.gauge(
@@ -329,8 +339,14 @@ class Pipeline:
         self._observe(request)
         admission = self._enqueue(request)
         if admission is Admission.ACCEPTED:
-            self.metrics.add(RECEIVED, 1, signal=signal, transport=transport)
-            self.metrics.add(ITEMS_RECEIVED, request.items, signal=signal, transport=transport)
+            counters = self._received.get((signal, transport))
+            if counters is None:
+                counters = self._received[(signal, transport)] = (
+                    self.metrics.bound(RECEIVED, signal=signal, transport=transport),
+                    self.metrics.bound(ITEMS_RECEIVED, signal=signal, transport=transport),
+                )
+            counters[0].add(1)
+            counters[1].add(request.items)
         else:
             self.metrics.add(REFUSED, 1, signal=signal, transport=transport, reason="backpressure")
         return admission

@@ -28,6 +28,7 @@ __all__ = [
     "REJECTED",
     "RETRIED",
     "SCOPE_NAME",
+    "BoundCounter",
     "SelfMetrics",
 ]
 
@@ -116,6 +117,14 @@ class SelfMetrics:
             series = self._counters.setdefault(name, {})
             series[key] = series.get(key, 0) + value
 
+    def bound(self, name: str, **attributes: str) -> BoundCounter:
+        """Return the counter ``name`` bound to one attribute set, for hot paths (no per-call key building)."""
+        key = tuple(sorted(attributes.items()))
+        with self._lock:
+            series = self._counters.setdefault(name, {})
+            series.setdefault(key, 0)
+        return BoundCounter(self._lock, series, key)
+
     def value(self, name: str, **attributes: str) -> int:
         """Return a counter's current value for exactly this attribute set (0 if never added)."""
         with self._lock:
@@ -169,6 +178,22 @@ class SelfMetrics:
                 point.attributes.extend(_key_values(sorted(attributes.items())))
                 items += 1
         return OtlpRequest("metrics", message.SerializeToString(), message, items, "internal")
+
+
+class BoundCounter:
+    """One counter series with its attributes fixed: ``add(value)`` is a lock and a dict update."""
+
+    __slots__ = ("_key", "_lock", "_series")
+
+    def __init__(self, lock: threading.Lock, series: dict[_Key, int], key: _Key) -> None:
+        self._lock = lock
+        self._series = series
+        self._key = key
+
+    def add(self, value: int = 1) -> None:
+        """Add ``value`` to the series."""
+        with self._lock:
+            self._series[self._key] += value
 
 
 def _key_values(items: Iterable[tuple[str, str]]) -> list[KeyValue]:

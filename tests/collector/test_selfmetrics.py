@@ -53,3 +53,18 @@ def test_default_resource_names_the_service_and_instance() -> None:
     a, b = SelfMetrics(), SelfMetrics()
     assert a.resource["service.name"] == "otel-mlmon-collector"
     assert a.resource["service.instance.id"] != b.resource["service.instance.id"]
+
+
+def test_bound_counter_shares_the_series_and_is_thread_safe() -> None:
+    """A bound counter adds to the same series as add(); concurrent adds from threads are all counted."""
+    import threading
+
+    m = SelfMetrics()
+    bound = m.bound(RECEIVED, transport="grpc", signal="logs")
+    m.add(RECEIVED, 5, signal="logs", transport="grpc")
+    threads = [threading.Thread(target=lambda: [bound.add(1) for _ in range(10_000)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert m.value(RECEIVED, signal="logs", transport="grpc") == 40_005
