@@ -234,45 +234,65 @@ class JoinStore:
             else ("pending_labels", "pending_predictions")
         )
         kind = "predictions" if is_prediction else "labels"
+        lookup = (
+            "SELECT 0, state FROM settled WHERE model = ? AND output = ? AND pid = ? "
+            f"UNION ALL SELECT 1, NULL FROM {mine} WHERE model = ? AND output = ? AND pid = ? "
+            f"UNION ALL SELECT 2, payload FROM {other} WHERE model = ? AND output = ? AND pid = ?"
+        )
+        expires = now + self._ttl_ns
         with self._lock, self._transaction():
             delta: Counter[str] = Counter()
+            # Writes are collected and issued with executemany at the end; ``touched`` makes the batch's own
+            # earlier records visible to its later ones (a duplicate inside one batch).
+            touched: dict[tuple[str, str, str], str] = {}
+            pending_rows: list[tuple[Any, ...]] = []
+            partner_keys: list[tuple[str, str, str]] = []
+            joined_rows: list[tuple[int, str, str]] = []
+            settled_rows: list[tuple[Any, ...]] = []
             for record in records:
                 key = record.join_key
-                settled = self._db.execute(
-                    "SELECT state FROM settled WHERE model = ? AND output = ? AND pid = ?", key
-                ).fetchone()
-                if settled is not None:
-                    if is_prediction or settled[0] == "joined":
+                seen = touched.get(key)
+                if seen is not None:
+                    delta[f"duplicate_{kind}"] += 1
+                    continue
+                found = sorted(self._db.execute(lookup, key * 3).fetchall())
+                if found and found[0][0] == 0:
+                    if is_prediction or found[0][1] == "joined":
                         delta[f"duplicate_{kind}"] += 1
                     else:
                         delta["late_labels"] += 1
                     continue
-                if self._exists(mine, key):
+                if found and found[0][0] == 1:
                     delta[f"duplicate_{kind}"] += 1
                     continue
                 delta[kind] += 1
-                partner = self._db.execute(
-                    f"SELECT payload FROM {other} WHERE model = ? AND output = ? AND pid = ?", key
-                ).fetchone()
                 payload = _to_json(record)
-                if partner is None:
-                    self._seq += 1
-                    self._db.execute(
-                        f"INSERT INTO {mine} VALUES (?, ?, ?, ?, ?, ?)",
-                        (*key, self._seq, now + self._ttl_ns, payload),
-                    )
-                    self._n_pending += 1
-                    self._bound_pending(delta, now)
-                    continue
-                self._db.execute(f"DELETE FROM {other} WHERE model = ? AND output = ? AND pid = ?", key)
-                self._n_pending -= 1
-                prediction, label = (payload, partner[0]) if is_prediction else (partner[0], payload)
                 self._seq += 1
-                self._db.execute("INSERT INTO joined VALUES (?, ?, ?)", (self._seq, prediction, label))
-                self._n_joined += 1
-                delta["joined"] += 1
-                self._settle(key, "joined", now)
-                self._bound_joined(delta)
+                if not found:
+                    touched[key] = "pending"
+                    pending_rows.append((*key, self._seq, expires, payload))
+                    continue
+                touched[key] = "joined"
+                partner_keys.append(key)
+                prediction, label = (payload, found[0][1]) if is_prediction else (found[0][1], payload)
+                joined_rows.append((self._seq, prediction, label))
+                self._seq += 1
+                settled_rows.append((*key, "joined", self._seq, expires))
+            if pending_rows:
+                self._db.executemany(f"INSERT INTO {mine} VALUES (?, ?, ?, ?, ?, ?)", pending_rows)
+                self._n_pending += len(pending_rows)
+            if partner_keys:
+                self._db.executemany(
+                    f"DELETE FROM {other} WHERE model = ? AND output = ? AND pid = ?", partner_keys
+                )
+                self._n_pending -= len(partner_keys)
+                self._db.executemany("INSERT INTO joined VALUES (?, ?, ?)", joined_rows)
+                self._n_joined += len(joined_rows)
+                self._db.executemany("INSERT INTO settled VALUES (?, ?, ?, ?, ?, ?)", settled_rows)
+                self._n_settled += len(settled_rows)
+                delta["joined"] += len(joined_rows)
+            self._bound_pending(delta, now)
+            self._bound_joined(delta)
             self._bound_settled(delta)
             self._commit_counters(delta)
 
@@ -376,21 +396,25 @@ class _Transaction:
             self._store._reload_sizes()
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _PREDICTION_FIELDS = tuple(f.name for f in fields(PredictionRecord))
 _LABEL_FIELDS = tuple(f.name for f in fields(GroundTruthRecord))
+_CLASSES = _PREDICTION_FIELDS.index("classes")
+_PROBABILITIES = _PREDICTION_FIELDS.index("probabilities")
 
 
 def _to_json(record: PredictionRecord | GroundTruthRecord) -> str:
+    """The record's fields as a JSON array, in declaration order (a string stays a string, a float a float)."""
     names = _PREDICTION_FIELDS if isinstance(record, PredictionRecord) else _LABEL_FIELDS
-    return json.dumps({name: getattr(record, name) for name in names}, separators=(",", ":"))
+    return _ENCODER.encode([getattr(record, name) for name in names])
 
 
 def _prediction_from_json(text: str) -> PredictionRecord:
     data = json.loads(text)
-    data["classes"] = tuple(data["classes"])
-    data["probabilities"] = tuple(data["probabilities"])
-    return PredictionRecord(**data)
+    data[_CLASSES] = tuple(data[_CLASSES])
+    data[_PROBABILITIES] = tuple(data[_PROBABILITIES])
+    return PredictionRecord(*data)
 
 
 def _label_from_json(text: str) -> GroundTruthRecord:
-    return GroundTruthRecord(**json.loads(text))
+    return GroundTruthRecord(*json.loads(text))
