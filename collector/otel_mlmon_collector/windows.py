@@ -262,6 +262,23 @@ class WindowStore:
             )
         return used
 
+    def _admit(self, attrs: Mapping[str, Any]) -> bool:
+        """Whether a point may be used: it names a model, and its stream exists or fits under ``max_streams``.
+
+        Checked before any cumulative series state is kept, so points of refused streams cost no memory.
+        """
+        model = attrs.get(conv.ATTR_MODEL_NAME)
+        if not model:
+            self.stats.invalid_points += 1
+            return False
+        if len(self._streams) < self.config.max_streams:
+            return True
+        key = StreamKey(model, attrs.get(conv.ATTR_MODEL_VERSION) or None, attrs.get(conv.ATTR_OPERATION, ""))
+        if key in self._streams:
+            return True
+        self.stats.dropped_streams += 1
+        return False
+
     def _locate(
         self, attrs: Mapping[str, str], start_ns: int, time_ns: int, now: float
     ) -> tuple[_Stream, _Window] | None:
@@ -350,6 +367,8 @@ class WindowStore:
         if point.flags & _NO_RECORDED_VALUE:
             return 0
         attrs = _attrs(point.attributes)
+        if not self._admit(attrs):
+            return 0
         column_name = attrs.get(label)
         if column_name is None:
             self.stats.invalid_points += 1
@@ -396,6 +415,8 @@ class WindowStore:
         if point.flags & _NO_RECORDED_VALUE:
             return 0
         attrs = _attrs(point.attributes)
+        if not self._admit(attrs):
+            return 0
         column_name = attrs.get(label) if label is not None else ""
         if column_name is None:
             self.stats.invalid_points += 1
@@ -447,6 +468,8 @@ class WindowStore:
             if point.flags & _NO_RECORDED_VALUE:
                 continue
             attrs = _attrs(point.attributes)
+            if not self._admit(attrs):
+                continue
             category = attrs.pop(category_attr, None)
             value = point.as_int if point.WhichOneof("value") == "as_int" else round(point.as_double)
             if category is None or attrs.get(label) is None or value < 0:
