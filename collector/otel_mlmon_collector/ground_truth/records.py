@@ -165,7 +165,7 @@ def parse_log_records(records: Iterable[Any], now_unix_nano: int | None = None) 
     parsed = ParsedRecords()
     for record in records:
         attributes = {kv.key: kv.value for kv in record.attributes}
-        event = record.event_name or _string(attributes.get("event.name"))
+        event = getattr(record, "event_name", "") or _string(attributes.get("event.name"))
         if event == conv.EVENT_PREDICTION:
             result: PredictionRecord | GroundTruthRecord | str = _prediction(record, attributes, now)
         elif event == conv.EVENT_GROUND_TRUTH:
