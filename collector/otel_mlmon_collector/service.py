@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
-from .config import SIGNALS, Config, ExporterConfig
+from .config import SIGNALS, Config, ExporterConfig, RetryConfig
 from .exporters import Exporter
 from .exporters.console import ConsoleExporter
 from .exporters.otlp import create_otlp_exporter
@@ -88,11 +88,9 @@ class Collector:
     @staticmethod
     def _exporters(
         config: Config, overrides: Mapping[str, Exporter] | None, console_stream: TextIO | None
-    ) -> list[tuple[Exporter, tuple[str, ...], Any]]:
-        from .config import RetryConfig
-
+    ) -> list[tuple[Exporter, tuple[str, ...], RetryConfig]]:
         overrides = dict(overrides or {})
-        built: list[tuple[Exporter, tuple[str, ...], Any]] = []
+        built: list[tuple[Exporter, tuple[str, ...], RetryConfig]] = []
         for ec in config.exporters:
             exporter = overrides.pop(ec.name, None) or _build_exporter(ec, console_stream)
             built.append((exporter, ec.signals, ec.retry))
