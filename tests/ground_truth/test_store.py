@@ -6,6 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from otel_mlmon_collector.ground_truth import JoinStore
 
 from tests.ground_truth._helpers import SECOND, label, prediction
@@ -208,3 +210,58 @@ def test_concurrent_writers_join_everything(tmp_path: Path) -> None:
     counts = store.counts()
     assert counts["joined"] == n and counts["pending_predictions"] == counts["pending_labels"] == 0
     store.close()
+
+
+_OPS = st.lists(
+    st.tuples(st.sampled_from(["prediction", "label", "tick"]), st.integers(0, 15)), min_size=1, max_size=80
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=_OPS, max_pending=st.integers(2, 40))
+def test_random_interleavings_conserve_every_record(ops: list[tuple[str, int]], max_pending: int) -> None:
+    """Under any interleaving, every offered record is accounted for exactly once and no id joins twice."""
+    store = JoinStore(":memory:", ttl_seconds=10, max_pending=max_pending, clock_ns=lambda: 0)
+    now = 0
+    offered = {"prediction": 0, "label": 0}
+    joined_ids: list[str] = []
+    joined_at: dict[str, int] = {}
+    for kind, n in ops:
+        if kind == "tick":
+            now += n * SECOND
+            store.expire(now)
+        elif kind == "prediction":
+            offered[kind] += 1
+            store.add_prediction(prediction(f"r{n}", f"p{offered[kind]}"), now_unix_nano=now)
+        else:
+            offered[kind] += 1
+            store.add_label(label(f"r{n}", f"l{offered[kind]}"), now_unix_nano=now)
+        for row in store.pop_joined():
+            pid = row.prediction.prediction_id
+            # an id joins again only after its tombstone (one TTL after the join) has expired
+            assert pid not in joined_at or now - joined_at[pid] >= 10 * SECOND
+            joined_at[pid] = now
+            joined_ids.append(pid)
+    c = store.counts()
+    assert c["predictions"] + c["duplicate_predictions"] == offered["prediction"]
+    assert c["labels"] + c["duplicate_labels"] + c["late_labels"] == offered["label"]
+    assert (
+        c["predictions"]
+        == c["joined"] + c["pending_predictions"] + c["labels_missing"] + c["evicted_predictions"]
+    )
+    assert c["labels"] == c["joined"] + c["pending_labels"] + c["unknown_ids"] + c["evicted_labels"]
+    assert c["pending_predictions"] + c["pending_labels"] <= max_pending
+    assert len(joined_ids) == c["joined"]
+
+
+def test_failed_batch_rolls_back_and_the_store_stays_consistent() -> None:
+    """A batch that fails half-way (an unserialisable value) changes nothing, and the store keeps working."""
+    store = make_store()
+    store.add_prediction(prediction("r0"))
+    with pytest.raises(TypeError):
+        store.add_predictions([prediction("r1"), prediction("r2", object())])  # type: ignore[arg-type]
+    counts = store.counts()
+    assert (counts["predictions"], counts["pending_predictions"]) == (1, 1)
+    store.add_labels([label("r0"), label("r1")])
+    assert [r.prediction.prediction_id for r in store.pop_joined()] == ["r0"]
+    assert store.counts()["pending_labels"] == 1
