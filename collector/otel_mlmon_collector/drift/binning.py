@@ -3,8 +3,9 @@
 Every numeric method works on a :class:`Binned`: ascending ``edges`` (``len(bins) + 1``) and the reference and
 current counts over the same bins. :func:`align` builds it from two OpenTelemetry-style exponential histograms
 (anything with ``scale``, ``zero_count``, ``positive_offset``, ``positive_counts``, ``negative_offset``,
-``negative_counts``, ``count``, ``sum``, ``min``, ``max``): both are brought to the coarser of the two scales,
-their index ranges are padded to a common range, and the bins are laid out in ascending value order — negative
+``negative_counts``, ``count``, ``sum``, ``min``, ``max``): both are brought to the coarser of the two scales
+(coarser still if the common range would exceed :data:`MAX_BINS` buckets per sign, as it can for two histograms of
+a few far-apart values, which stay at the finest scale), their index ranges are padded to a common range, and the bins are laid out in ascending value order — negative
 buckets (by decreasing absolute value), the zero bucket (a zero-width bin at 0), positive buckets. Empty gaps
 between those parts become empty bins so that the edges stay contiguous, and the outermost occupied bins are
 tightened to the exact minimum and maximum that the histograms carry.
@@ -22,7 +23,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Binned", "align", "bucket_index", "kish_n_eff"]
+__all__ = ["MAX_BINS", "Binned", "align", "bucket_index", "kish_n_eff"]
+
+#: Most buckets per sign that :func:`align` lays out; wider common ranges are downscaled (the SDK keeps 160).
+MAX_BINS = 1 << 16
+MIN_SCALE = -10
 
 
 @dataclass(frozen=True)
@@ -104,10 +109,19 @@ class Binned:
     ) -> Binned:
         """Bucket raw values exactly as an exponential histogram at ``scale`` would, then :func:`align` them.
 
-        Non-finite values are dropped (they are counted separately, as missing or infinite). Extra keyword
+        Non-finite values are dropped (they are counted separately, as missing or infinite). The scale is
+        lowered when the values' magnitudes would need more than :data:`MAX_BINS` buckets at it. Extra keyword
         arguments go to :func:`align`.
         """
-        return align(_BucketCounts.of(reference, scale), _BucketCounts.of(current, scale), **kwargs)
+        ref = np.asarray(reference, dtype=np.float64).ravel()
+        cur = np.asarray(current, dtype=np.float64).ravel()
+        both = np.abs(np.concatenate([ref, cur]))
+        both = both[np.isfinite(both) & (both > 0)]
+        if both.size:
+            octaves = math.log2(float(both.max())) - math.log2(float(both.min())) + 2
+            while scale > MIN_SCALE and octaves * 2.0**scale > MAX_BINS:
+                scale -= 1
+        return align(_BucketCounts.of(ref, scale), _BucketCounts.of(cur, scale), **kwargs)
 
     def regroup(self, n_groups: int) -> Binned:
         """Merge adjacent bins into at most ``n_groups`` groups cut at reference quantiles.
@@ -176,7 +190,7 @@ def align(
     Returns:
         The aligned :class:`Binned`.
     """
-    scale = min(_index_scale(reference), _index_scale(current))
+    scale = _common_scale(reference, current)
     r_by, c_by = _index_scale(reference) - scale, _index_scale(current) - scale
     r_pos = _downscaled(reference.positive_offset, reference.positive_counts, r_by)
     c_pos = _downscaled(current.positive_offset, current.positive_counts, c_by)
@@ -322,6 +336,36 @@ class _BucketCounts:
         idx = bucket_index(abs_values, scale)
         lo = int(idx.min())
         return lo, np.bincount(idx - lo).astype(np.int64)
+
+
+def _common_scale(reference: Any, current: Any) -> int:
+    """The finer of the two scales, lowered further until each sign's common range fits :data:`MAX_BINS`.
+
+    A histogram of a few values stays at the finest scale, so two such histograms far apart would otherwise
+    need hundreds of millions of common buckets (1.0 and 1e-182 at scale 20).
+    """
+    scales = (_index_scale(reference), _index_scale(current))
+    scale = min(scales)
+    sides = [
+        [
+            (int(h.positive_offset), np.asarray(h.positive_counts).size, s)
+            for h, s in zip((reference, current), scales)
+        ],
+        [
+            (int(h.negative_offset), np.asarray(h.negative_counts).size, s)
+            for h, s in zip((reference, current), scales)
+        ],
+    ]
+    while scale > MIN_SCALE:
+        widest = 0
+        for side in sides:
+            spans = [(off >> (s - scale), (off + size - 1) >> (s - scale)) for off, size, s in side if size]
+            if spans:
+                widest = max(widest, max(hi for _, hi in spans) - min(lo for lo, _ in spans) + 1)
+        if widest <= MAX_BINS:
+            break
+        scale -= 1
+    return scale
 
 
 def _index_scale(h: Any) -> int:
