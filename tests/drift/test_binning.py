@@ -178,3 +178,17 @@ def test_a_zeros_only_histogram_does_not_coarsen_the_other_side() -> None:
     b = align(zeros, values)
     assert b.reference.sum() == 10 and b.current.sum() == 100
     assert b.current.size > 50
+
+
+def test_effective_sizes_must_be_positive() -> None:
+    """A zero or negative Kish n_eff is rejected by Binned, align and the count records."""
+    from otel_mlmon_collector.drift import CategoricalCounts, MissingCounts
+
+    with pytest.raises(ValueError, match="n_eff_reference"):
+        Binned(np.array([0.0, 1.0]), np.array([1]), np.array([1]), n_eff_reference=0)
+    with pytest.raises(ValueError, match="n_eff_current"):
+        Binned.from_values(np.ones(3), np.ones(3), n_eff_current=-1.0)
+    with pytest.raises(ValueError, match="n_eff"):
+        CategoricalCounts({"a": 1}, n_eff=0)
+    with pytest.raises(ValueError, match="n_eff"):
+        MissingCounts(10, n_eff=0)

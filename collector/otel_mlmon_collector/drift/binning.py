@@ -78,6 +78,10 @@ class Binned:
             raise ValueError("edges must be finite and ascending")
         if np.any(ref < 0) or np.any(cur < 0):
             raise ValueError("counts must be non-negative")
+        for name in ("n_eff_reference", "n_eff_current"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 or None, got {value}")
         object.__setattr__(self, "edges", edges)
         object.__setattr__(self, "reference", ref)
         object.__setattr__(self, "current", cur)
@@ -190,6 +194,9 @@ def align(
     Returns:
         The aligned :class:`Binned`.
     """
+    for name, value in (("n_eff_reference", n_eff_reference), ("n_eff_current", n_eff_current)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be > 0 or None, got {value}")
     scale = _common_scale(reference, current)
     r_by, c_by = _index_scale(reference) - scale, _index_scale(current) - scale
     r_pos = _downscaled(reference.positive_offset, reference.positive_counts, r_by)

@@ -42,6 +42,8 @@ class CategoricalCounts:
     def __post_init__(self) -> None:
         if self.other < 0 or self.error_bound < 0 or any(c < 0 for c in self.counts.values()):
             raise ValueError("counts, other and error_bound must be non-negative")
+        if self.n_eff is not None and not self.n_eff > 0:
+            raise ValueError(f"n_eff must be > 0 or None, got {self.n_eff}")
 
     @classmethod
     def from_sketch(cls, sketch: Any, n_eff: float | None = None) -> CategoricalCounts:

@@ -36,6 +36,8 @@ class MissingCounts:
             raise ValueError(
                 f"missing + infinite ({self.missing + self.infinite}) must not exceed total ({self.total})"
             )
+        if self.n_eff is not None and not self.n_eff > 0:
+            raise ValueError(f"n_eff must be > 0 or None, got {self.n_eff}")
 
 
 @dataclass(frozen=True)
