@@ -20,6 +20,7 @@ from otel_mlmon_collector.ground_truth import (
     gap,
     parse_logs_request,
     prediction_error,
+    window_performance,
 )
 
 from otel_mlmon import conventions as conv
@@ -105,6 +106,24 @@ def test_recovery_clears_and_improvement_is_not_drift() -> None:
     assert improving.update(rows(bad + good)) == []
 
 
+def test_reference_state_follows_the_newest_window_and_ignores_future_ones() -> None:
+    """A recomputed older window does not move the state, and a window from a future clock is ignored."""
+    monitor = ConceptDriftMonitor(references={("fraud", "1"): {"accuracy": 0.9}})
+    rng = random.Random(5)
+
+    def window(start_s: int, error_rate: float) -> list:
+        rows_ = rows([rng.random() < error_rate for _ in range(400)], start_s)
+        return list(window_performance(rows_, 400).values())
+
+    now = 10_000 * SECOND
+    (bad,) = monitor.check_windows(window(800, 0.4), now)
+    assert bad.detected and bad.source == "reference" and bad.time_unix_nano == 800 * SECOND
+    assert monitor.check_windows(window(400, 0.05), now) == []  # an older window: no change
+    assert monitor.check_windows(window(40_000, 0.05), now) == []  # starts after now: ignored
+    (good,) = monitor.check_windows(window(1200, 0.05), now)
+    assert not good.detected and monitor.state() == {("fraud", "1", "prediction"): False}
+
+
 def test_monitor_accepts_a_factory_and_validates() -> None:
     """A detector factory is used as given; bad names and parameters raise ValueError."""
     monitor = ConceptDriftMonitor(lambda: concept_drift.make_detector("page_hinkley", threshold=5))
@@ -129,6 +148,7 @@ def test_doctest() -> None:
 N_ROWS = 6000  # one prediction per second
 WINDOW = 600  # seconds
 DRIFT = (3000, 4200)  # seconds in which labels flip for x > 0.5 while x keeps its distribution
+T0 = 1000 * WINDOW  # prediction i is made at T0 + i seconds (a time of 0 would mean "unknown" in OTLP)
 
 
 def simulate(seed: int = 7) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
@@ -152,7 +172,7 @@ def test_simulated_concept_drift_is_detected_while_data_drift_stays_quiet(tmp_pa
         prediction_log(
             f"r{i}",
             predicted[i],
-            i * SECOND,
+            (T0 + i) * SECOND,
             **{
                 conv.ATTR_PREDICTION_CONFIDENCE: max(p_yes[i], 1 - p_yes[i]),
                 conv.ATTR_PREDICTION_CLASSES: ["no", "yes"],
@@ -165,10 +185,9 @@ def test_simulated_concept_drift_is_detected_while_data_drift_stays_quiet(tmp_pa
         N_ROWS
     )  # labels arrive in any order, some before predictions
     label_logs = {
-        i: label_log(f"r{i}", truth[i], (i + 30 + int(order[i]) % 300) * SECOND) for i in range(N_ROWS)
+        i: label_log(f"r{i}", truth[i], (T0 + i + 30 + int(order[i]) % 300) * SECOND) for i in range(N_ROWS)
     }
     path = tmp_path / "join.sqlite"  # type: ignore[operator]
-    windows = PerformanceWindows(WINDOW)
     monitor = ConceptDriftMonitor("adwin", references={("fraud", ""): {"accuracy": 0.0}})
     detector_changes, reference_changes = [], []
     batch = 500
@@ -176,7 +195,8 @@ def test_simulated_concept_drift_is_detected_while_data_drift_stays_quiet(tmp_pa
         chunk = list(range(start, start + batch))
         early_labels = [label_logs[i] for i in chunk if order[i] % 5 == 0]
         late_labels = [label_logs[i] for i in chunk if order[i] % 5 != 0]
-        with JoinStore(path, ttl_seconds=3600) as store:  # reopened for every batch: a restart each time
+        # the join store and the windows share one SQLite file, reopened for every batch: a restart each time
+        with JoinStore(path, ttl_seconds=3600) as store, PerformanceWindows(WINDOW, path) as windows:
             for message in (
                 request(*early_labels),
                 request(*prediction_logs[start : start + batch]),
@@ -188,30 +208,35 @@ def test_simulated_concept_drift_is_detected_while_data_drift_stays_quiet(tmp_pa
                 store.add_predictions(parsed.predictions)
                 store.add_labels(parsed.labels)
             joined = store.pop_joined()
-        assert len(joined) == batch
-        changed = windows.add(joined)
-        if start == 0:
-            continue
-        detector_changes += monitor.update(joined)
-        if start == DRIFT[0] - batch:  # the reference: realized accuracy over the calm windows so far
-            calm = [r for k, r in windows.results().items() if k[3] + WINDOW * SECOND <= DRIFT[0] * SECOND]
-            monitor.set_reference(
-                "fraud", "", {"accuracy": float(np.mean([r.classification.accuracy for r in calm]))}
-            )
-        reference_changes += monitor.check_windows(windows.results(changed).values())
+            assert len(joined) == batch
+            changed = windows.add(joined)
+            detector_changes += monitor.update(joined)
+            if start == DRIFT[0] - batch:  # the reference: realized accuracy over the calm windows so far
+                calm = [
+                    r
+                    for k, r in windows.results().items()
+                    if k[3] + WINDOW * SECOND <= (T0 + DRIFT[0]) * SECOND
+                ]
+                monitor.set_reference(
+                    "fraud", "", {"accuracy": float(np.mean([r.classification.accuracy for r in calm]))}
+                )
+            reference_changes += monitor.check_windows(windows.results(changed).values())
     with JoinStore(path) as store:
         counts = store.counts()
     assert counts["joined"] == N_ROWS and counts["pending_predictions"] == counts["pending_labels"] == 0
 
-    results = windows.results()
-    accuracy = {k[3] // SECOND: r.classification.accuracy for k, r in results.items()}
+    with PerformanceWindows(WINDOW, path) as windows:
+        results = windows.results()
+    accuracy = {k[3] // SECOND - T0: r.classification.accuracy for k, r in results.items()}
     assert all(r.label_coverage == 1.0 for r in results.values())
     # detector: degradation within 300 predictions of the segment's start, recovery within 400 after its end
     assert [c.detected for c in detector_changes] == [True, False]
-    assert DRIFT[0] * SECOND <= detector_changes[0].time_unix_nano <= (DRIFT[0] + 300) * SECOND
-    assert DRIFT[1] * SECOND <= detector_changes[1].time_unix_nano <= (DRIFT[1] + 400) * SECOND
+    assert DRIFT[0] <= detector_changes[0].time_unix_nano // SECOND - T0 <= DRIFT[0] + 300
+    assert DRIFT[1] <= detector_changes[1].time_unix_nano // SECOND - T0 <= DRIFT[1] + 400
     # reference check: the windows inside the segment are degraded, the state clears after it
-    flips = [(c.time_unix_nano // SECOND, c.detected) for c in reference_changes if c.method == "accuracy"]
+    flips = [
+        (c.time_unix_nano // SECOND - T0, c.detected) for c in reference_changes if c.method == "accuracy"
+    ]
     assert flips[0] == (DRIFT[0], True) and flips[-1][1] is False and flips[-1][0] >= DRIFT[1]
     # estimation before labels: calibrated before the segment, a large gap inside it
     for start_s in range(0, N_ROWS, WINDOW):
@@ -219,7 +244,7 @@ def test_simulated_concept_drift_is_detected_while_data_drift_stays_quiet(tmp_pa
         est = estimate_performance(
             confidence_sums([predicted[i] for i in rows_in], [max(p_yes[i], 1 - p_yes[i]) for i in rows_in])
         )
-        realized = results[("fraud", "3", "prediction", start_s * SECOND)].classification
+        realized = results[("fraud", "3", "prediction", (T0 + start_s) * SECOND)].classification
         z = gap(est, realized).accuracy_z
         assert (z > 4) if DRIFT[0] <= start_s < DRIFT[1] else (abs(z) < 3.5), (start_s, z, accuracy[start_s])
     # data drift on the input stays quiet: the segment's x has the reference's distribution (an effect-size

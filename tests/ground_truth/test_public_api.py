@@ -14,6 +14,7 @@ MODULES = [
     "otel_mlmon_collector.ground_truth.records",
     "otel_mlmon_collector.ground_truth.store",
     "otel_mlmon_collector.ground_truth.metrics",
+    "otel_mlmon_collector.ground_truth.windows",
     "otel_mlmon_collector.ground_truth.estimation",
     "otel_mlmon_collector.ground_truth.concept_drift",
     "otel_mlmon_collector.ground_truth.detectors",
@@ -63,8 +64,8 @@ def test_module_conventions(name: str) -> None:
             assert obj.__doc__, f"{name}.{attr} has no docstring"
 
 
-@pytest.mark.parametrize("name", [m for m in MODULES if m.rsplit(".", 1)[-1] in {"store", "metrics"}])
+@pytest.mark.parametrize("name", [m for m in MODULES if m.rsplit(".", 1)[-1] in {"store", "windows"}])
 def test_doctests(name: str) -> None:
-    """The examples in the store and metrics docstrings run as written."""
+    """The examples in the store and windows docstrings run as written."""
     result = doctest.testmod(importlib.import_module(name), raise_on_error=False)
     assert result.failed == 0 and result.attempted > 0

@@ -16,13 +16,13 @@ from .metrics import (
     ClassificationMetrics,
     ClassMetrics,
     MetricPoint,
-    PerformanceWindows,
     RegressionMetrics,
     WindowKey,
     WindowPerformance,
     as_class_label,
     classification_metrics,
     regression_metrics,
+    window_metrics,
     window_performance,
     window_start,
 )
@@ -32,10 +32,14 @@ from .records import (
     JoinedRow,
     ParsedRecords,
     PredictionRecord,
+    label_from_json,
     parse_log_records,
     parse_logs_request,
+    prediction_from_json,
+    record_to_json,
 )
 from .store import COUNTER_NAMES, DEFAULT_MAX_PENDING, DEFAULT_TTL_SECONDS, JoinStore
+from .windows import PerformanceWindows
 
 __all__ = [
     "ADWIN",
@@ -69,11 +73,15 @@ __all__ = [
     "confidence_sums",
     "estimate_performance",
     "gap",
+    "label_from_json",
     "make_detector",
     "parse_log_records",
     "parse_logs_request",
     "prediction_error",
+    "prediction_from_json",
+    "record_to_json",
     "regression_metrics",
+    "window_metrics",
     "window_performance",
     "window_start",
 ]

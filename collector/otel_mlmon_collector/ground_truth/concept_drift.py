@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -276,13 +277,20 @@ class ConceptDriftMonitor:
                     changes.append(self._change(key, False, row))
         return changes
 
-    def check_windows(self, windows: Iterable[WindowPerformance]) -> list[ConceptDriftChange]:
-        """Compare each series' newest window with its reference; return metric states that flipped."""
+    def check_windows(
+        self, windows: Iterable[WindowPerformance], now_unix_nano: int | None = None
+    ) -> list[ConceptDriftChange]:
+        """Compare each series' newest window with its reference; return metric states that flipped.
+
+        Windows that start after ``now_unix_nano`` (default: the wall clock) come from a client clock in the
+        future and are ignored, so that one bad timestamp cannot freeze the series' state.
+        """
+        now = time.time_ns() if now_unix_nano is None else int(now_unix_nano)
         changes = []
         for window in sorted(windows, key=lambda w: w.key[3]):
             model, version, output, start = window.key
             key = (model, version, output)
-            if start < self._newest_window.get(key, start):
+            if start > now or start < self._newest_window.get(key, start):
                 continue
             self._newest_window[key] = start
             reference = self.references.get((model, version)) or self.references.get((model, ""))

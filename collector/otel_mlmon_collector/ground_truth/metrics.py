@@ -9,19 +9,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .records import JoinedRow, PredictionRecord, Value
+from .records import JoinedRow, Value
 
 __all__ = [
     "ClassMetrics",
     "ClassificationMetrics",
     "MetricPoint",
-    "PerformanceWindows",
     "RegressionMetrics",
     "WindowKey",
     "WindowPerformance",
     "as_class_label",
     "classification_metrics",
     "regression_metrics",
+    "window_metrics",
     "window_performance",
     "window_start",
 ]
@@ -299,75 +299,21 @@ def window_performance(
         )
     counts = predicted_counts or {}
     return {
-        key: _one_window(key, group, window_seconds, counts.get(key)) for key, group in sorted(groups.items())
+        key: window_metrics(key, group, window_seconds, counts.get(key))
+        for key, group in sorted(groups.items())
     }
 
 
-class PerformanceWindows:
-    """Accumulates prediction counts and joined rows per window, so a window's metrics can be recomputed as its
-    late labels keep arriving.
-
-    Args:
-        window_seconds: Width of the tumbling prediction-time windows.
-
-    Example:
-        >>> from otel_mlmon_collector.ground_truth import GroundTruthRecord, JoinedRow, PerformanceWindows
-        >>> from otel_mlmon_collector.ground_truth import PredictionRecord
-        >>> windows = PerformanceWindows(window_seconds=60)
-        >>> p = [PredictionRecord("m", "1", "prediction", str(i), i * 10**9, "a") for i in range(4)]
-        >>> windows.observe_predictions(p)
-        >>> changed = windows.add([JoinedRow(p[0], GroundTruthRecord("m", "", "prediction", "0", 9 * 10**9, "a")),
-        ...              JoinedRow(p[1], GroundTruthRecord("m", "", "prediction", "1", 9 * 10**9, "b"))])
-        >>> (result,) = windows.results().values()
-        >>> result.classification.accuracy, result.label_coverage, result.label_delay_max_seconds
-        (0.5, 0.5, 9.0)
-    """
-
-    def __init__(self, window_seconds: float = 60.0) -> None:
-        if not window_seconds > 0:
-            raise ValueError(f"window_seconds must be > 0, got {window_seconds}")
-        self.window_seconds = float(window_seconds)
-        self._predicted: dict[WindowKey, int] = defaultdict(int)
-        self._rows: dict[WindowKey, list[JoinedRow]] = defaultdict(list)
-
-    def observe_predictions(self, records: Iterable[PredictionRecord]) -> None:
-        """Count prediction records per window (the denominator of label coverage)."""
-        for p in records:
-            self._predicted[
-                (p.model, p.version, p.output, window_start(p.time_unix_nano, self.window_seconds))
-            ] += 1
-
-    def add(self, rows: Iterable[JoinedRow]) -> set[WindowKey]:
-        """Add joined rows; return the window keys that changed."""
-        changed = set()
-        for row in rows:
-            model, version, output = row.series_key
-            key = (model, version, output, window_start(row.prediction_time_unix_nano, self.window_seconds))
-            self._rows[key].append(row)
-            changed.add(key)
-        return changed
-
-    def results(self, keys: Iterable[WindowKey] | None = None) -> dict[WindowKey, WindowPerformance]:
-        """Metrics of the given windows (default: every window holding joined rows)."""
-        selected = sorted(self._rows) if keys is None else sorted(k for k in keys if k in self._rows)
-        return {
-            k: _one_window(k, self._rows[k], self.window_seconds, self._predicted.get(k)) for k in selected
-        }
-
-    def drop_before(self, unix_nano: int) -> int:
-        """Forget windows that end at or before ``unix_nano`` (labels for them can no longer arrive); return
-        how many were dropped."""
-        width = int(self.window_seconds * 1e9)
-        old = {k for k in set(self._rows) | set(self._predicted) if k[3] + width <= unix_nano}
-        for k in old:
-            self._rows.pop(k, None)
-            self._predicted.pop(k, None)
-        return len(old)
-
-
-def _one_window(
-    key: WindowKey, rows: list[JoinedRow], window_seconds: float, n_predicted: int | None
+def window_metrics(
+    key: WindowKey, rows: Sequence[JoinedRow], window_seconds: float, n_predicted: int | None = None
 ) -> WindowPerformance:
+    """Metrics of one window's joined rows (``n_predicted``: prediction records in the window, for coverage).
+
+    Raises:
+        ValueError: no rows.
+    """
+    if not rows:
+        raise ValueError("a window needs at least one joined row")
     delays = np.array([r.label_delay_seconds for r in rows], dtype=np.float64)
     cls_true: list[str] = []
     cls_pred: list[str] = []

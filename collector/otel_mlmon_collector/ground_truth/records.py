@@ -11,11 +11,12 @@ Times: ``time_unix_nano``, else ``observed_time_unix_nano``, else the caller's `
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from otel_mlmon import conventions as conv
@@ -27,8 +28,11 @@ __all__ = [
     "ParsedRecords",
     "PredictionRecord",
     "Value",
+    "label_from_json",
     "parse_log_records",
     "parse_logs_request",
+    "prediction_from_json",
+    "record_to_json",
 ]
 
 #: Output name used when a record carries no ``ml.output.name`` (the SDK's default output name).
@@ -180,6 +184,32 @@ def parse_log_records(records: Iterable[Any], now_unix_nano: int | None = None) 
         else:
             parsed.labels.append(result)
     return parsed
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_PREDICTION_FIELDS = tuple(f.name for f in fields(PredictionRecord))
+_LABEL_FIELDS = tuple(f.name for f in fields(GroundTruthRecord))
+_CLASSES = _PREDICTION_FIELDS.index("classes")
+_PROBABILITIES = _PREDICTION_FIELDS.index("probabilities")
+
+
+def record_to_json(record: PredictionRecord | GroundTruthRecord) -> str:
+    """The record's fields as a JSON array, in declaration order (a string stays a string, a float a float)."""
+    names = _PREDICTION_FIELDS if isinstance(record, PredictionRecord) else _LABEL_FIELDS
+    return _ENCODER.encode([getattr(record, name) for name in names])
+
+
+def prediction_from_json(text: str) -> PredictionRecord:
+    """Inverse of :func:`record_to_json` for a prediction."""
+    data = json.loads(text)
+    data[_CLASSES] = tuple(data[_CLASSES])
+    data[_PROBABILITIES] = tuple(data[_PROBABILITIES])
+    return PredictionRecord(*data)
+
+
+def label_from_json(text: str) -> GroundTruthRecord:
+    """Inverse of :func:`record_to_json` for a label."""
+    return GroundTruthRecord(*json.loads(text))
 
 
 def _prediction(record: Any, attributes: dict[str, Any], now: int) -> PredictionRecord | str:

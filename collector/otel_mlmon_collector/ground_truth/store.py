@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .records import GroundTruthRecord, JoinedRow, PredictionRecord
+from .records import (
+    GroundTruthRecord,
+    JoinedRow,
+    PredictionRecord,
+    label_from_json,
+    prediction_from_json,
+    record_to_json,
+)
 
 __all__ = ["COUNTER_NAMES", "DEFAULT_MAX_PENDING", "DEFAULT_TTL_SECONDS", "JoinStore"]
 
@@ -168,7 +173,7 @@ class JoinStore:
             if rows:
                 self._db.execute("DELETE FROM joined WHERE seq <= ?", (rows[-1][0],))
                 self._n_joined -= len(rows)
-        return [JoinedRow(_prediction_from_json(p), _label_from_json(lab)) for _, p, lab in rows]
+        return [JoinedRow(prediction_from_json(p), label_from_json(lab)) for _, p, lab in rows]
 
     def expire(self, now_unix_nano: int | None = None) -> dict[str, int]:
         """Drop pending rows and tombstones whose TTL has passed; return what expired by counter name."""
@@ -266,7 +271,7 @@ class JoinStore:
                     delta[f"duplicate_{kind}"] += 1
                     continue
                 delta[kind] += 1
-                payload = _to_json(record)
+                payload = record_to_json(record)
                 self._seq += 1
                 if not found:
                     touched[key] = "pending"
@@ -394,27 +399,3 @@ class _Transaction:
         else:
             self._store._db.execute("ROLLBACK")
             self._store._reload_sizes()
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-_PREDICTION_FIELDS = tuple(f.name for f in fields(PredictionRecord))
-_LABEL_FIELDS = tuple(f.name for f in fields(GroundTruthRecord))
-_CLASSES = _PREDICTION_FIELDS.index("classes")
-_PROBABILITIES = _PREDICTION_FIELDS.index("probabilities")
-
-
-def _to_json(record: PredictionRecord | GroundTruthRecord) -> str:
-    """The record's fields as a JSON array, in declaration order (a string stays a string, a float a float)."""
-    names = _PREDICTION_FIELDS if isinstance(record, PredictionRecord) else _LABEL_FIELDS
-    return _ENCODER.encode([getattr(record, name) for name in names])
-
-
-def _prediction_from_json(text: str) -> PredictionRecord:
-    data = json.loads(text)
-    data[_CLASSES] = tuple(data[_CLASSES])
-    data[_PROBABILITIES] = tuple(data[_PROBABILITIES])
-    return PredictionRecord(*data)
-
-
-def _label_from_json(text: str) -> GroundTruthRecord:
-    return GroundTruthRecord(*json.loads(text))
