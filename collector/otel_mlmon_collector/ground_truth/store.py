@@ -180,21 +180,22 @@ class JoinStore:
         now = self._now(now_unix_nano)
         with self._lock, self._transaction():
             delta: Counter[str] = Counter()
-            expired = self._db.execute(
-                "SELECT model, output, pid FROM pending_predictions WHERE expires_ns <= ?", (now,)
-            ).fetchall()
-            if expired:
+            # expired predictions become tombstones in one statement (their arrival seq keeps their age)
+            n_expired = self._db.execute(
+                "INSERT OR REPLACE INTO settled SELECT model, output, pid, 'expired', seq, ? "
+                "FROM pending_predictions WHERE expires_ns <= ?",
+                (now + self._ttl_ns, now),
+            ).rowcount
+            if n_expired:
                 self._db.execute("DELETE FROM pending_predictions WHERE expires_ns <= ?", (now,))
-                self._n_pending -= len(expired)
-                delta["labels_missing"] += len(expired)
-                for key in expired:
-                    self._settle(key, "expired", now)
+                self._n_pending -= n_expired
+                delta["labels_missing"] += n_expired
             n_labels = self._db.execute("DELETE FROM pending_labels WHERE expires_ns <= ?", (now,)).rowcount
             if n_labels:
                 self._n_pending -= n_labels
                 delta["unknown_ids"] += n_labels
-            n_settled = self._db.execute("DELETE FROM settled WHERE until_ns <= ?", (now,)).rowcount
-            self._n_settled -= n_settled
+            self._db.execute("DELETE FROM settled WHERE until_ns <= ?", (now,))
+            self._n_settled = self._scalar("SELECT COUNT(*) FROM settled")
             self._bound_settled(delta)
             self._commit_counters(delta)
         return dict(delta)
