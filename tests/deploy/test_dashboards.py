@@ -1,0 +1,144 @@
+"""The committed Grafana dashboards are what the generator builds, and they hold together as dashboards."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.deploy.conftest import DEPLOY, unavailable
+
+GENERATOR = DEPLOY / "dashboards.py"
+DASHBOARD_DIR = DEPLOY / "grafana" / "dashboards"
+
+
+@cache
+def load_generator() -> ModuleType:
+    """Import collector/deploy/dashboards.py (a script, not part of an installed package)."""
+    if importlib.util.find_spec("grafana_foundation_sdk") is None:
+        unavailable("grafana-foundation-sdk is not installed (pip install -e '.[deploy]')")
+    spec = importlib.util.spec_from_file_location("otel_mlmon_deploy_dashboards", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _boards() -> dict[str, dict]:
+    return {path.name: json.loads(path.read_text()) for path in sorted(DASHBOARD_DIR.glob("*.json"))}
+
+
+def test_regenerating_gives_the_committed_json(tmp_path: Path) -> None:
+    """A fresh build equals the committed files byte for byte, and --check agrees (exit 0)."""
+    generator = load_generator()
+    built = generator.build_all()
+    assert sorted(built) == sorted(p.name for p in DASHBOARD_DIR.glob("*.json"))
+    for name, text in built.items():
+        assert (DASHBOARD_DIR / name).read_text() == text, f"{name} is stale: run python {GENERATOR}"
+    assert generator.main(["--check"]) == 0
+
+
+def test_check_reports_an_edited_dashboard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--check exits 1 and names the file when a committed dashboard was edited by hand."""
+    generator = load_generator()
+    assert generator.main(["--output", str(tmp_path)]) == 0
+    path = tmp_path / "otel-mlmon-drift.json"
+    path.write_text(path.read_text().replace("data drift", "hand-edited"))
+    assert generator.main(["--check", "--output", str(tmp_path)]) == 1
+    assert "otel-mlmon-drift.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "unit", "expected"),
+    [
+        ("ml.inference.duration", "histogram", "s", "ml_inference_duration_seconds"),
+        ("ml.inference.predictions", "counter", "{prediction}", "ml_inference_predictions_total"),
+        ("ml.inference.batch.size", "histogram", "{row}", "ml_inference_batch_size"),
+        ("ml.feature.missing", "counter", "1", "ml_feature_missing_total"),
+        ("ml.drift.score", "gauge", "1", "ml_drift_score_ratio"),
+        ("ml.model.age", "gauge", "s", "ml_model_age_seconds"),
+        ("otel_mlmon.collector.queue.bytes", "gauge", "By", "otel_mlmon_collector_queue_bytes_bytes"),
+    ],
+)
+def test_prometheus_names(name: str, kind: str, unit: str, expected: str) -> None:
+    """OTLP names translate as Prometheus-style receivers store them (checked against VictoriaMetrics in e2e)."""
+    assert load_generator().prometheus_name(name, kind, unit) == expected
+
+
+def test_three_dashboards_with_unique_uids_variables_and_a_templated_datasource() -> None:
+    """Inference, drift and performance dashboards; each has model/version variables; every query panel uses $datasource."""
+    boards = _boards()
+    assert set(boards) == {
+        "otel-mlmon-inference.json",
+        "otel-mlmon-drift.json",
+        "otel-mlmon-performance.json",
+    }
+    assert len({b["uid"] for b in boards.values()}) == 3
+    for name, board in boards.items():
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        assert {"datasource", "model", "version"} <= set(variables), name
+        assert variables["datasource"]["query"] == "prometheus"
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids)), name
+        for panel in board["panels"]:
+            if panel["type"] == "row":
+                continue
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+            assert panel["targets"], panel["title"]
+            assert panel.get("description"), f"{panel['title']} has no description"
+            refs = [t["refId"] for t in panel["targets"]]
+            assert len(set(refs)) == len(refs) and all(refs), panel["title"]
+            for target in panel["targets"]:
+                assert 'ml_model_name=~"$model"' in target["expr"] or "otel_mlmon" in target["expr"], target
+    assert "feature" in {v["name"] for v in boards["otel-mlmon-drift.json"]["templating"]["list"]}
+
+
+def test_issue_panels_are_present() -> None:
+    """The panels the issue asks for exist: errors by error.type, p50/p95/p99, heatmaps, categories, labels."""
+    titles = {name: {p["title"] for p in board["panels"]} for name, board in _boards().items()}
+    inference = " | ".join(titles["otel-mlmon-inference.json"])
+    for part in ("Requests/s", "error.type", "p50 / p95 / p99", "Predictions/s", "Batch size"):
+        assert part in inference
+    drift = _boards()["otel-mlmon-drift.json"]
+    kinds = {p["type"] for p in drift["panels"]}
+    assert {"heatmap", "state-timeline", "bargauge"} <= kinds
+    performance = " | ".join(titles["otel-mlmon-performance.json"])
+    for part in ("realized vs estimated", "Label coverage", "Label delay", "Concept drift"):
+        assert part in performance
+
+
+def test_latency_panels_ask_for_exemplars_and_link_to_traces() -> None:
+    """Latency quantile queries request exemplars, and the panel links to the traces data source."""
+    board = _boards()["otel-mlmon-inference.json"]
+    latency = next(p for p in board["panels"] if p["title"].startswith("Latency p50"))
+    assert all(t.get("exemplar") for t in latency["targets"])
+    assert len(latency["targets"]) == 3
+    uid = load_generator().TRACES_DATASOURCE_UID
+    assert any(f'"uid":"{uid}"' in link["url"] for link in latency["links"])
+
+
+def test_queries_use_only_known_metric_names() -> None:
+    """Every metric a panel reads comes from the generator's name table (built from otel_mlmon.conventions)."""
+    known = {
+        n + suffix for n in load_generator().METRICS.values() for suffix in ("", "_bucket", "_count", "_sum")
+    }
+    for board in _boards().values():
+        queries = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+        queries += [v["query"] for v in board["templating"]["list"] if v["type"] == "query"]
+        for expr in queries:
+            labels = set(re.findall(r"(\w+)\s*(?:=|!=|=~|!~)\s*\"", expr))
+            labels |= {
+                n.strip()
+                for group in re.findall(r"(?:by|on|ignoring) \(([^)]*)\)", expr)
+                for n in group.split(",")
+            }
+            labels |= set(re.findall(r",\s*(\w+)\)$", expr))  # label_values(..., label)
+            names = set(re.findall(r"\b((?:ml|otel_mlmon)_[a-z_]+)\b", expr)) - labels
+            assert names <= known, (expr, names - known)
