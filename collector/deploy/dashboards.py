@@ -1,13 +1,14 @@
 """Generate otel-mlmon's Grafana dashboards as code with grafana-foundation-sdk, so the JSON is never hand-edited.
 
-    python collector/deploy/dashboards.py           # write collector/deploy/grafana/dashboards/*.json
+    python collector/deploy/dashboards.py           # write collector/deploy/grafana/dashboards/*/*.json
     python collector/deploy/dashboards.py --check   # exit 1 when the committed JSON differs from a fresh build
 
 Metric names are built from ``otel_mlmon.conventions`` by :func:`prometheus_name`, the translation Prometheus-style
 OTLP receivers apply (Prometheus' OTLP receiver with its default translation, VictoriaMetrics with
-``-opentelemetry.usePrometheusNaming``, Mimir). The feature-distribution heatmaps and quantiles read exponential
-histograms stored as VictoriaMetrics ``vmrange`` buckets (MetricsQL ``prometheus_buckets``); docs/deployment.md
-gives the native-histogram form for Prometheus.
+``-opentelemetry.usePrometheusNaming``, Mimir). Backends store exponential histograms differently, so every
+dashboard is built in two flavours (:class:`Flavour`): ``prometheus/`` (native histograms: Prometheus 3, Mimir) and
+``victoriametrics/`` (``vmrange`` buckets, MetricsQL ``prometheus_buckets``); they differ only in the
+feature-distribution and confidence panels.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,19 @@ from otel_mlmon_collector import selfmetrics
 
 from otel_mlmon import conventions as conv
 
-__all__ = ["DASHBOARDS", "METRICS", "OUTPUT_DIR", "build_all", "main", "prometheus_name", "render"]
+__all__ = [
+    "DASHBOARDS",
+    "FLAVOURS",
+    "METRICS",
+    "OUTPUT_DIR",
+    "PROMETHEUS",
+    "VICTORIA_METRICS",
+    "Flavour",
+    "build_all",
+    "main",
+    "prometheus_name",
+    "render",
+]
 
 OUTPUT_DIR = Path(__file__).resolve().parent / "grafana" / "dashboards"
 #: Datasource uid of the traces backend that exemplars and trace links open (see grafana/provisioning).
@@ -138,6 +152,41 @@ _TRACE_LINK = (
 )
 
 
+@dataclass(frozen=True)
+class Flavour:
+    """How a backend stores OTLP exponential histograms, and the PromQL that reads them.
+
+    ``native``: Prometheus (3.x OTLP receiver with native histograms), Mimir: one series per histogram.
+    ``vmrange``: VictoriaMetrics: ``_bucket`` series with a ``vmrange`` label plus ``_count`` / ``_sum``.
+    Everything else in the dashboards is the same for both.
+    """
+
+    name: str
+    uid_suffix: str
+    histograms: str
+
+    def series(self, metric: str) -> str:
+        """A series name every histogram stream has (for label_values)."""
+        return metric if self.histograms == "native" else f"{metric}_count"
+
+    def heatmap(self, metric: str, selector: str) -> str:
+        """Buckets per time step, as the heatmap panel reads them."""
+        if self.histograms == "native":
+            return f"sum(rate({metric}{{{selector}}}{_RATE}))"
+        return f"prometheus_buckets(sum by (vmrange) (rate({metric}_bucket{{{selector}}}{_RATE})))"
+
+    def quantile(self, q: float, metric: str, selector: str, by: str) -> str:
+        """The ``q`` quantile per ``by`` label."""
+        if self.histograms == "native":
+            return f"histogram_quantile({q}, sum by ({by}) (rate({metric}{{{selector}}}{_RATE})))"
+        return f"histogram_quantile({q}, sum by (vmrange, {by}) (rate({metric}_bucket{{{selector}}}{_RATE})))"
+
+
+PROMETHEUS = Flavour("prometheus", "", "native")
+VICTORIA_METRICS = Flavour("victoriametrics", "-vm", "vmrange")
+FLAVOURS = (PROMETHEUS, VICTORIA_METRICS)
+
+
 def _q(expr: str, legend: str = "", *, exemplar: bool = False, instant: bool = False) -> prometheus.Dataquery:
     query = prometheus.Dataquery().expr(expr).legend_format(legend or "__auto")
     if exemplar:
@@ -170,7 +219,7 @@ def _trace_links():
     return [dashboard.DashboardLink("Traces of this model").url(_TRACE_LINK).target_blank(True)]
 
 
-def _variables(board: dashboard.Dashboard, feature: bool = False) -> dashboard.Dashboard:
+def _variables(board: dashboard.Dashboard, flavour: Flavour, feature: bool = False) -> dashboard.Dashboard:
     board = board.with_variable(
         dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
     ).with_variable(
@@ -203,7 +252,7 @@ def _variables(board: dashboard.Dashboard, feature: bool = False) -> dashboard.D
             .label("Feature")
             .datasource(_DS)
             .query(
-                f'label_values({{__name__=~"{M["feature_distribution"]}_count|{M["feature_category"]}",'
+                f'label_values({{__name__=~"{flavour.series(M["feature_distribution"])}|{M["feature_category"]}",'
                 f' ml_model_name=~"$model"}}, ml_feature_name)'
             )
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
@@ -219,7 +268,7 @@ def _variables(board: dashboard.Dashboard, feature: bool = False) -> dashboard.D
             .hide(VariableHide.HIDE_VARIABLE)
             .datasource(_DS)
             .query(
-                f'label_values({M["feature_distribution"]}_count{{ml_model_name=~"$model",'
+                f'label_values({flavour.series(M["feature_distribution"])}{{ml_model_name=~"$model",'
                 f' ml_feature_name=~"$feature"}}, ml_feature_name)'
             )
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
@@ -253,15 +302,16 @@ def _board(uid: str, title: str, description: str) -> dashboard.Dashboard:
     )
 
 
-def inference_overview() -> dashboard.Dashboard:
+def inference_overview(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
     """Requests, errors by type, latency quantiles with exemplars, predictions, batch size, pipeline health."""
     calls = f"{M['duration']}_count"
     board = _variables(
         _board(
-            "otel-mlmon-inference",
+            "otel-mlmon-inference" + flavour.uid_suffix,
             "otel-mlmon: inference overview",
             "Throughput, errors, latency and usage of monitored models (ml.inference.*).",
-        )
+        ),
+        flavour,
     )
     quantiles = [
         _q(
@@ -428,14 +478,15 @@ def inference_overview() -> dashboard.Dashboard:
     )
 
 
-def data_drift() -> dashboard.Dashboard:
+def data_drift(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
     """Drift scores and states per feature, share of drifted features, distributions, missing rate, categories."""
     board = _variables(
         _board(
-            "otel-mlmon-drift",
+            "otel-mlmon-drift" + flavour.uid_suffix,
             "otel-mlmon: data drift",
             "Feature and prediction drift from otel-mlmon-collector (ml.drift.*) and the distributions behind it.",
         ),
+        flavour,
         feature=True,
     )
     hist = M["feature_distribution"]
@@ -528,16 +579,15 @@ def data_drift() -> dashboard.Dashboard:
                 heatmap.Panel()
                 .title("Distribution of $numeric_feature")
                 .description(
-                    "ml.feature.distribution (exponential histogram) over time, as VictoriaMetrics vmrange "
-                    "buckets. On Prometheus with native histograms use sum(rate(ml_feature_distribution[...]))."
+                    "ml.feature.distribution (exponential histogram) of the current traffic over time, "
+                    "one panel per numeric feature."
                 )
                 .calculate(False)
                 .repeat("numeric_feature")
                 .max_per_row(2),
                 [
                     _q(
-                        f"prometheus_buckets(sum by (vmrange) (rate({hist}_bucket{{{_MODEL},"
-                        f' ml_feature_name=~"$numeric_feature"}}{_RATE})))',
+                        flavour.heatmap(hist, f'{_MODEL}, ml_feature_name=~"$numeric_feature"'),
                         "{{le}}",
                     ).format(PromQueryFormat.HEATMAP)
                 ],
@@ -550,8 +600,7 @@ def data_drift() -> dashboard.Dashboard:
                 "short",
                 *[
                     _q(
-                        f"histogram_quantile({q}, sum by (vmrange, ml_feature_name) "
-                        f"(rate({hist}_bucket{{{_FEATURE}}}{_RATE})))",
+                        flavour.quantile(q, hist, _FEATURE, "ml_feature_name"),
                         f"p{round(q * 100):02d} {{{{ml_feature_name}}}}",
                     )
                     for q in (0.05, 0.5, 0.95)
@@ -610,8 +659,7 @@ def data_drift() -> dashboard.Dashboard:
                 "percentunit",
                 *[
                     _q(
-                        f"histogram_quantile({q}, sum by (vmrange, ml_output_name) "
-                        f"(rate({M['prediction_confidence']}_bucket{{{_MODEL}}}{_RATE})))",
+                        flavour.quantile(q, M["prediction_confidence"], _MODEL, "ml_output_name"),
                         f"p{round(q * 100):02d} {{{{ml_output_name}}}}",
                     )
                     for q in (0.05, 0.5)
@@ -621,14 +669,15 @@ def data_drift() -> dashboard.Dashboard:
     )
 
 
-def model_performance() -> dashboard.Dashboard:
+def model_performance(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
     """Realized and estimated performance, label coverage and delay, concept-drift events."""
     board = _variables(
         _board(
-            "otel-mlmon-performance",
+            "otel-mlmon-performance" + flavour.uid_suffix,
             "otel-mlmon: model performance",
             "Performance from joined ground truth (ml.performance.*), estimated before labels, and concept drift.",
-        )
+        ),
+        flavour,
     )
 
     def by_model(key: str) -> str:
@@ -712,8 +761,8 @@ def model_performance() -> dashboard.Dashboard:
     )
 
 
-#: File name → builder of every dashboard.
-DASHBOARDS: dict[str, Callable[[], dashboard.Dashboard]] = {
+#: File name → builder of every dashboard (built once per flavour, into a directory of the flavour's name).
+DASHBOARDS: dict[str, Callable[[Flavour], dashboard.Dashboard]] = {
     "otel-mlmon-inference.json": inference_overview,
     "otel-mlmon-drift.json": data_drift,
     "otel-mlmon-performance.json": model_performance,
@@ -729,20 +778,34 @@ def render(builder: dashboard.Dashboard) -> str:
 
 
 def build_all() -> dict[str, str]:
-    """File name → JSON text of every dashboard."""
-    return {name: render(make()) for name, make in DASHBOARDS.items()}
+    """Relative path (``flavour/file.json``) → JSON text of every dashboard in every flavour."""
+    return {
+        f"{flavour.name}/{name}": render(make(flavour))
+        for flavour in FLAVOURS
+        for name, make in DASHBOARDS.items()
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write the dashboards into ``OUTPUT_DIR``, or with ``--check`` report the files that are out of date."""
+    """Write the dashboards into ``OUTPUT_DIR`` (removing JSON files it no longer builds), or with ``--check``
+    report the files that are out of date, missing or no longer built."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--check", action="store_true", help="compare with the committed files, write nothing"
     )
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR, help="directory of the JSON files")
     args = parser.parse_args(argv)
-    stale = []
-    for name, text in build_all().items():
+    built = build_all()
+    leftovers = sorted(
+        str(path.relative_to(args.output))
+        for path in args.output.rglob("*.json")
+        if str(path.relative_to(args.output)) not in built
+    )
+    stale = list(leftovers) if args.check else []
+    if not args.check:
+        for name in leftovers:
+            (args.output / name).unlink()
+    for name, text in built.items():
         path = args.output / name
         if args.check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:

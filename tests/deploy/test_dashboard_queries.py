@@ -47,7 +47,7 @@ from tests.deploy.test_dashboards import load_generator
 
 pytestmark = pytest.mark.e2e
 
-DASHBOARD_DIR = DEPLOY / "grafana" / "dashboards"
+DASHBOARD_DIR = DEPLOY / "grafana" / "dashboards" / "victoriametrics"
 RATE_INTERVAL = "1m"
 RANGE = "1h"
 CLASSES = ["legit", "fraud"]

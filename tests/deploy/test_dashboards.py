@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
 import sys
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 from tests.deploy.conftest import DEPLOY, unavailable
 
@@ -31,15 +33,24 @@ def load_generator() -> ModuleType:
     return module
 
 
-def _boards() -> dict[str, dict]:
-    return {path.name: json.loads(path.read_text()) for path in sorted(DASHBOARD_DIR.glob("*.json"))}
+def _boards(flavour: str = "prometheus") -> dict[str, dict]:
+    return {
+        path.name: json.loads(path.read_text()) for path in sorted((DASHBOARD_DIR / flavour).glob("*.json"))
+    }
+
+
+def _all_boards() -> dict[str, dict]:
+    return {
+        str(path.relative_to(DASHBOARD_DIR)): json.loads(path.read_text())
+        for path in sorted(DASHBOARD_DIR.rglob("*.json"))
+    }
 
 
 def test_regenerating_gives_the_committed_json(tmp_path: Path) -> None:
     """A fresh build equals the committed files byte for byte, and --check agrees (exit 0)."""
     generator = load_generator()
     built = generator.build_all()
-    assert sorted(built) == sorted(p.name for p in DASHBOARD_DIR.glob("*.json"))
+    assert sorted(built) == sorted(str(p.relative_to(DASHBOARD_DIR)) for p in DASHBOARD_DIR.rglob("*.json"))
     for name, text in built.items():
         assert (DASHBOARD_DIR / name).read_text() == text, f"{name} is stale: run python {GENERATOR}"
     assert generator.main(["--check"]) == 0
@@ -49,10 +60,15 @@ def test_check_reports_an_edited_dashboard(tmp_path: Path, capsys: pytest.Captur
     """--check exits 1 and names the file when a committed dashboard was edited by hand."""
     generator = load_generator()
     assert generator.main(["--output", str(tmp_path)]) == 0
-    path = tmp_path / "otel-mlmon-drift.json"
+    path = tmp_path / "prometheus" / "otel-mlmon-drift.json"
     path.write_text(path.read_text().replace("data drift", "hand-edited"))
+    (tmp_path / "old.json").write_text("{}")
     assert generator.main(["--check", "--output", str(tmp_path)]) == 1
-    assert "otel-mlmon-drift.json" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "prometheus/otel-mlmon-drift.json" in err and "old.json" in err
+    assert generator.main(["--output", str(tmp_path)]) == 0
+    assert not (tmp_path / "old.json").exists()
+    assert generator.main(["--check", "--output", str(tmp_path)]) == 0
 
 
 @pytest.mark.parametrize(
@@ -73,14 +89,13 @@ def test_prometheus_names(name: str, kind: str, unit: str, expected: str) -> Non
 
 
 def test_three_dashboards_with_unique_uids_variables_and_a_templated_datasource() -> None:
-    """Inference, drift and performance dashboards; each has model/version variables; every query panel uses $datasource."""
-    boards = _boards()
+    """Inference, drift and performance dashboards per flavour; model/version variables; panels use $datasource."""
+    boards = _all_boards()
+    names = {"otel-mlmon-inference.json", "otel-mlmon-drift.json", "otel-mlmon-performance.json"}
     assert set(boards) == {
-        "otel-mlmon-inference.json",
-        "otel-mlmon-drift.json",
-        "otel-mlmon-performance.json",
+        f"{flavour}/{name}" for flavour in ("prometheus", "victoriametrics") for name in names
     }
-    assert len({b["uid"] for b in boards.values()}) == 3
+    assert len({b["uid"] for b in boards.values()}) == 6
     for name, board in boards.items():
         variables = {v["name"]: v for v in board["templating"]["list"]}
         assert {"datasource", "model", "version"} <= set(variables), name
@@ -97,7 +112,19 @@ def test_three_dashboards_with_unique_uids_variables_and_a_templated_datasource(
             assert len(set(refs)) == len(refs) and all(refs), panel["title"]
             for target in panel["targets"]:
                 assert 'ml_model_name=~"$model"' in target["expr"] or "otel_mlmon" in target["expr"], target
-    assert "feature" in {v["name"] for v in boards["otel-mlmon-drift.json"]["templating"]["list"]}
+    assert "feature" in {v["name"] for v in boards["prometheus/otel-mlmon-drift.json"]["templating"]["list"]}
+
+
+def test_flavours_differ_only_in_histogram_queries() -> None:
+    """Prometheus and VictoriaMetrics flavours have the same panels; only exponential-histogram queries differ."""
+    native, vm = _boards("prometheus"), _boards("victoriametrics")
+    for name in native:
+        a, b = native[name], vm[name]
+        assert [p["title"] for p in a["panels"]] == [p["title"] for p in b["panels"]]
+        for pa, pb in zip(a["panels"], b["panels"]):
+            for ta, tb in zip(pa.get("targets", []), pb.get("targets", [])):
+                if ta["expr"] != tb["expr"]:
+                    assert "vmrange" in tb["expr"] and "vmrange" not in ta["expr"], (pa["title"], ta["expr"])
 
 
 def test_issue_panels_are_present() -> None:
@@ -129,7 +156,7 @@ def test_queries_use_only_known_metric_names() -> None:
     known = {
         n + suffix for n in load_generator().METRICS.values() for suffix in ("", "_bucket", "_count", "_sum")
     }
-    for board in _boards().values():
+    for board in _all_boards().values():
         queries = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
         queries += [v["query"] for v in board["templating"]["list"] if v["type"] == "query"]
         for expr in queries:
@@ -142,3 +169,43 @@ def test_queries_use_only_known_metric_names() -> None:
             labels |= set(re.findall(r",\s*(\w+)\)$", expr))  # label_values(..., label)
             names = set(re.findall(r"\b((?:ml|otel_mlmon)_[a-z_]+)\b", expr)) - labels
             assert names <= known, (expr, names - known)
+
+
+def _substituted(expr: str) -> str:
+    for name in ("numeric_feature", "feature", "version", "model"):
+        expr = expr.replace("$" + name, "(a|b)")
+    return expr.replace("$__rate_interval", "1m").replace("$__range", "1h")
+
+
+@pytest.mark.parametrize("flavour", ["prometheus", "victoriametrics"])
+def test_panel_queries_parse_as_promql(flavour: str, promtool: str, tmp_path: Path) -> None:
+    """Every panel query is valid PromQL for Prometheus' own parser (promtool), except MetricsQL-only functions."""
+    exprs = sorted(
+        {
+            _substituted(t["expr"])
+            for board in _boards(flavour).values()
+            for p in board["panels"]
+            for t in p.get("targets", [])
+        }
+    )
+    metricsql_only = [e for e in exprs if "prometheus_buckets(" in e]
+    assert len(metricsql_only) == (1 if flavour == "victoriametrics" else 0)
+    rules = {
+        "groups": [
+            {
+                "name": "panels",
+                "rules": [
+                    {"record": f"panel:query{i}", "expr": e}
+                    for i, e in enumerate(exprs)
+                    if e not in metricsql_only
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "panels.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    result = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(exprs) - len(metricsql_only)} rules found" in result.stdout + result.stderr
