@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS joined (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _SCHEMA_VERSION = "1"
+#: Keys per lookup query (3 bound parameters each; SQLite allows 32 766 since 3.32, 999 before).
+_LOOKUP_CHUNK = 300
 
 
 class JoinStore:
@@ -240,11 +242,7 @@ class JoinStore:
             else ("pending_labels", "pending_predictions")
         )
         kind = "predictions" if is_prediction else "labels"
-        lookup = (
-            "SELECT 0, state FROM settled WHERE model = ? AND output = ? AND pid = ? "
-            f"UNION ALL SELECT 1, NULL FROM {mine} WHERE model = ? AND output = ? AND pid = ? "
-            f"UNION ALL SELECT 2, payload FROM {other} WHERE model = ? AND output = ? AND pid = ?"
-        )
+        records = list(records)
         expires = now + self._ttl_ns
         with self._lock, self._transaction():
             delta: Counter[str] = Counter()
@@ -255,32 +253,27 @@ class JoinStore:
             partner_keys: list[tuple[str, str, str]] = []
             joined_rows: list[tuple[int, str, str]] = []
             settled_rows: list[tuple[Any, ...]] = []
+            states, present, partners = self._lookup(mine, other, {r.join_key for r in records})
             for record in records:
                 key = record.join_key
-                seen = touched.get(key)
-                if seen is not None:
+                if key in touched or key in present:
                     delta[f"duplicate_{kind}"] += 1
                     continue
-                found = sorted(self._db.execute(lookup, key * 3).fetchall())
-                if found and found[0][0] == 0:
-                    if is_prediction or found[0][1] == "joined":
-                        delta[f"duplicate_{kind}"] += 1
-                    else:
-                        delta["late_labels"] += 1
-                    continue
-                if found and found[0][0] == 1:
-                    delta[f"duplicate_{kind}"] += 1
+                state = states.get(key)
+                if state is not None:
+                    delta[f"duplicate_{kind}" if is_prediction or state == "joined" else "late_labels"] += 1
                     continue
                 delta[kind] += 1
+                partner = partners.get(key)
                 payload = record_to_json(record)
                 self._seq += 1
-                if not found:
+                if partner is None:
                     touched[key] = "pending"
                     pending_rows.append((*key, self._seq, expires, payload))
                     continue
                 touched[key] = "joined"
                 partner_keys.append(key)
-                prediction, label = (payload, found[0][1]) if is_prediction else (found[0][1], payload)
+                prediction, label = (payload, partner) if is_prediction else (partner, payload)
                 joined_rows.append((self._seq, prediction, label))
                 self._seq += 1
                 settled_rows.append((*key, "joined", self._seq, expires))
@@ -301,6 +294,34 @@ class JoinStore:
             self._bound_joined(delta)
             self._bound_settled(delta)
             self._commit_counters(delta)
+
+    def _lookup(
+        self, mine: str, other: str, keys: set[tuple[str, str, str]]
+    ) -> tuple[dict[tuple[str, str, str], str], set[tuple[str, str, str]], dict[tuple[str, str, str], str]]:
+        """Tombstone states, own pending keys and partner payloads of ``keys``, a few hundred keys per query."""
+        states: dict[tuple[str, str, str], str] = {}
+        present: set[tuple[str, str, str]] = set()
+        partners: dict[tuple[str, str, str], str] = {}
+        ordered = list(keys)
+        for i in range(0, len(ordered), _LOOKUP_CHUNK):
+            chunk = ordered[i : i + _LOOKUP_CHUNK]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            params = [part for key in chunk for part in key]
+            # a join on the VALUES list searches the primary key; ``(a, b, c) IN (VALUES ...)`` would scan
+            join = f"(VALUES {values}) AS v JOIN {{}} AS t ON t.model = v.column1 AND t.output = v.column2 AND t.pid = v.column3"
+            for m, o, p, state in self._db.execute(
+                f"SELECT t.model, t.output, t.pid, t.state FROM {join.format('settled')}", params
+            ):
+                states[(m, o, p)] = state
+            for m, o, p in self._db.execute(
+                f"SELECT t.model, t.output, t.pid FROM {join.format(mine)}", params
+            ):
+                present.add((m, o, p))
+            for m, o, p, payload in self._db.execute(
+                f"SELECT t.model, t.output, t.pid, t.payload FROM {join.format(other)}", params
+            ):
+                partners[(m, o, p)] = payload
+        return states, present, partners
 
     def _settle(self, key: tuple[str, str, str], state: str, now: int) -> None:
         existed = self._exists("settled", key)
