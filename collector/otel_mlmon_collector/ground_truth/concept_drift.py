@@ -160,9 +160,10 @@ class ConceptDriftMonitor:
     Detector source: each batch of joined rows is ordered by prediction time and fed as errors (0/1 for
     classification, ``|error| / regression_scale`` for regression) to the series' detector. Detectors report
     changes in either direction, so each detection is given a direction by comparing the mean error of the last
-    ``direction_window`` rows with that of the ``10 × direction_window`` rows before them; a detection with fewer
-    than ``direction_window`` rows of history has no baseline and is ignored. A ``worse`` change turns the series' state on; a ``better`` change (recovery) turns it
-    off; with ``clear_after`` set, the state also clears after that many rows without any detection.
+    ``direction_window`` rows with that of the ``10 × direction_window`` rows before them; a detection with
+    fewer than ``direction_window`` rows of history has no baseline and is ignored. A degradation turns the
+    series' state on, a recovery turns it off; with ``clear_after`` set, the state also clears after that many
+    rows without any detection.
     The detector tells *when* the error changed; whether a window is *still* below the reference is the
     reference check's job.
 
@@ -227,12 +228,12 @@ class ConceptDriftMonitor:
         self.regression_scale = regression_scale
         self.clear_after = clear_after
         self.direction_window = direction_window
-        self._recent: dict[SeriesKey, deque[float]] = {}  # the last 11 × direction_window errors per series
         self.tolerance = tolerance
         self.relative_tolerance = relative_tolerance
         self.min_samples = min_samples
         self.z = z
         self._detectors: dict[SeriesKey, ChangeDetector] = {}
+        self._recent: dict[SeriesKey, deque[float]] = {}  # the last 11 × direction_window errors per series
         self._quiet_rows: dict[SeriesKey, int] = {}  # rows since the last detection, for series in drift
         self._rows_seen: dict[SeriesKey, int] = {}
         self._degraded: dict[tuple[SeriesKey, str], bool] = {}

@@ -308,7 +308,10 @@ class JoinStore:
             values = ", ".join(["(?, ?, ?)"] * len(chunk))
             params = [part for key in chunk for part in key]
             # a join on the VALUES list searches the primary key; ``(a, b, c) IN (VALUES ...)`` would scan
-            join = f"(VALUES {values}) AS v JOIN {{}} AS t ON t.model = v.column1 AND t.output = v.column2 AND t.pid = v.column3"
+            join = (
+                f"(VALUES {values}) AS v JOIN {{}} AS t "
+                "ON t.model = v.column1 AND t.output = v.column2 AND t.pid = v.column3"
+            )
             for m, o, p, state in self._db.execute(
                 f"SELECT t.model, t.output, t.pid, t.state FROM {join.format('settled')}", params
             ):
