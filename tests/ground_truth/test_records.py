@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from otel_mlmon_collector.ground_truth import DEFAULT_OUTPUT_NAME, parse_log_records, parse_logs_request
+from otel_mlmon_collector.ground_truth import (
+    DEFAULT_OUTPUT_NAME,
+    parse_log_records,
+    parse_logs_request,
+    parse_otlp_request,
+)
+from otel_mlmon_collector.otlp import OtlpRequest
 
 from otel_mlmon import conventions as conv
 from tests.ground_truth._helpers import SECOND, label_log, log_record, prediction_log, request
@@ -121,3 +127,14 @@ def test_not_a_logs_request_never_raises() -> None:
     """Passing something that is not a logs request is counted as malformed instead of raising."""
     parsed = parse_logs_request(object())
     assert parsed.malformed["not_a_logs_request"] == 1
+
+
+def test_collector_requests_are_read_from_payload_or_message() -> None:
+    """An OtlpRequest is parsed from its decoded message or its payload; other signals and bad bytes are safe."""
+    message = request(prediction_log("r1", "yes"), label_log("r1", "no"))
+    payload = message.SerializeToString()
+    for otlp in (OtlpRequest("logs", payload, message, 2), OtlpRequest("logs", payload)):
+        parsed = parse_otlp_request(otlp)
+        assert [p.prediction_id for p in parsed.predictions] == ["r1"] and len(parsed.labels) == 1
+    assert parse_otlp_request(OtlpRequest("metrics", b"")).predictions == []
+    assert parse_otlp_request(OtlpRequest("logs", b"\xff\xff\xff")).malformed["undecodable"] == 1

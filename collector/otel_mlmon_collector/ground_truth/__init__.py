@@ -3,16 +3,22 @@ concept drift."""
 
 from __future__ import annotations
 
-from .concept_drift import (
+from otel_mlmon_collector.ground_truth.concept_drift import (
     ConceptDriftChange,
     ConceptDriftMonitor,
     PerformanceCheck,
     compare_with_reference,
     prediction_error,
 )
-from .detectors import ADWIN, DDM, ChangeDetector, PageHinkley, make_detector
-from .estimation import EstimatedPerformance, PerformanceGap, confidence_sums, estimate_performance, gap
-from .metrics import (
+from otel_mlmon_collector.ground_truth.detectors import ADWIN, DDM, ChangeDetector, PageHinkley, make_detector
+from otel_mlmon_collector.ground_truth.estimation import (
+    EstimatedPerformance,
+    PerformanceGap,
+    confidence_sums,
+    estimate_performance,
+    gap,
+)
+from otel_mlmon_collector.ground_truth.metrics import (
     ClassificationMetrics,
     ClassMetrics,
     MetricPoint,
@@ -26,7 +32,7 @@ from .metrics import (
     window_performance,
     window_start,
 )
-from .records import (
+from otel_mlmon_collector.ground_truth.records import (
     DEFAULT_OUTPUT_NAME,
     GroundTruthRecord,
     JoinedRow,
@@ -35,11 +41,17 @@ from .records import (
     label_from_json,
     parse_log_records,
     parse_logs_request,
+    parse_otlp_request,
     prediction_from_json,
     record_to_json,
 )
-from .store import COUNTER_NAMES, DEFAULT_MAX_PENDING, DEFAULT_TTL_SECONDS, JoinStore
-from .windows import PerformanceWindows
+from otel_mlmon_collector.ground_truth.store import (
+    COUNTER_NAMES,
+    DEFAULT_MAX_PENDING,
+    DEFAULT_TTL_SECONDS,
+    JoinStore,
+)
+from otel_mlmon_collector.ground_truth.windows import PerformanceWindows
 
 __all__ = [
     "ADWIN",
@@ -77,6 +89,7 @@ __all__ = [
     "make_detector",
     "parse_log_records",
     "parse_logs_request",
+    "parse_otlp_request",
     "prediction_error",
     "prediction_from_json",
     "record_to_json",

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .detectors import ChangeDetector, make_detector
-from .metrics import WindowPerformance, as_class_label
-from .records import JoinedRow
+from otel_mlmon_collector.ground_truth.detectors import ChangeDetector, make_detector
+from otel_mlmon_collector.ground_truth.metrics import WindowPerformance, as_class_label
+from otel_mlmon_collector.ground_truth.records import JoinedRow
 
 __all__ = [
     "HIGHER_IS_BETTER",

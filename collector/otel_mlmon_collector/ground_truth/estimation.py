@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .metrics import ClassificationMetrics, MetricPoint
+from otel_mlmon_collector.ground_truth.metrics import ClassificationMetrics, MetricPoint
 
 __all__ = ["EstimatedPerformance", "PerformanceGap", "confidence_sums", "estimate_performance", "gap"]
 

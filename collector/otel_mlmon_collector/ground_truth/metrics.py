@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .records import JoinedRow, Value
+from otel_mlmon_collector.ground_truth.records import JoinedRow, Value
 
 __all__ = [
     "ClassMetrics",

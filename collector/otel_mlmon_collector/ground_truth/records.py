@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from otel_mlmon import conventions as conv
+from otel_mlmon_collector.otlp import MalformedRequest, OtlpRequest
 
 __all__ = [
     "DEFAULT_OUTPUT_NAME",
@@ -31,6 +32,7 @@ __all__ = [
     "label_from_json",
     "parse_log_records",
     "parse_logs_request",
+    "parse_otlp_request",
     "prediction_from_json",
     "record_to_json",
 ]
@@ -142,6 +144,23 @@ class ParsedRecords:
     labels: list[GroundTruthRecord] = field(default_factory=list)
     malformed: Counter[str] = field(default_factory=Counter)
     ignored: int = 0
+
+
+def parse_otlp_request(request: OtlpRequest, now_unix_nano: int | None = None) -> ParsedRecords:
+    """Read the ml records of a collector request; requests of other signals give an empty result.
+
+    Uses the decoded message when the request still holds it, else decodes its payload (a payload that does
+    not decode is counted as ``malformed["undecodable"]``).
+    """
+    if request.signal != "logs":
+        return ParsedRecords()
+    try:
+        message = request.decoded()
+    except MalformedRequest:
+        parsed = ParsedRecords()
+        parsed.malformed["undecodable"] += 1
+        return parsed
+    return parse_logs_request(message, now_unix_nano)
 
 
 def parse_logs_request(message: Any, now_unix_nano: int | None = None) -> ParsedRecords:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .records import (
+from otel_mlmon_collector.ground_truth.records import (
     GroundTruthRecord,
     JoinedRow,
     PredictionRecord,

@@ -8,8 +8,19 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from .metrics import WindowKey, WindowPerformance, window_metrics, window_start
-from .records import JoinedRow, PredictionRecord, label_from_json, prediction_from_json, record_to_json
+from otel_mlmon_collector.ground_truth.metrics import (
+    WindowKey,
+    WindowPerformance,
+    window_metrics,
+    window_start,
+)
+from otel_mlmon_collector.ground_truth.records import (
+    JoinedRow,
+    PredictionRecord,
+    label_from_json,
+    prediction_from_json,
+    record_to_json,
+)
 
 __all__ = ["PerformanceWindows"]
 
