@@ -17,7 +17,9 @@ class PageHinkley:
     ``U_t = α · U_{t−1} + (x_t − x̄_t − δ)``  (increase),  ``D_t = α · D_{t−1} + (x̄_t − x_t − δ)``  (decrease),
 
     a change is detected when ``U_t − min_{s≤t} U_s > λ`` (mode ``up``) or ``D_t − min_{s≤t} D_s > λ``
-    (mode ``down``), after at least ``min_instances`` values. After a detection the test starts over.
+    (mode ``down``), after at least ``min_instances`` values. After a detection the test starts over. Both
+    running minima start from the first value (River starts the decrease side's extremum at −1, which makes
+    its first decreases slightly easier to flag).
 
     ``δ`` is the magnitude of change tolerated per value and ``λ`` the evidence needed: on a 0/1 error stream a
     jump of the error rate by ``Δ`` is detected after about ``λ / (Δ − δ)`` values. The statistic is in the
