@@ -195,3 +195,28 @@ def test_compare_accepts_two_histogram_objects() -> None:
     assert KolmogorovSmirnov().compare(ref, cur).detected
     with pytest.raises(ValueError, match="Binned alone"):
         KolmogorovSmirnov().compare(Binned.from_values(np.ones(3), np.ones(3)), ref)
+
+
+@pytest.mark.parametrize("method", [KolmogorovSmirnov(), Wasserstein(), PSI()], ids=lambda m: m.name)
+def test_compare_many_equals_one_by_one(method) -> None:
+    """compare_many over features of different bin counts (and an empty one) equals compare on each."""
+    from otel_mlmon.sketch.exponential import ExponentialHistogram
+
+    rng = np.random.default_rng(16)
+    pairs = []
+    for i in range(12):
+        ref, cur = ExponentialHistogram(max_size=20 + 20 * i), ExponentialHistogram()
+        ref.update(rng.normal(i, 1 + i, 500 + 100 * i))
+        cur.update(rng.normal(i + 0.1 * i, 1 + i, 0 if i == 5 else 300))
+        pairs.append((ref, cur))
+    pairs.append(Binned.from_values(np.full(50, 2.0), np.full(40, 3.0)))
+    many = method.compare_many(pairs)
+    one = [method.compare(p) if isinstance(p, Binned) else method.compare(*p) for p in pairs]
+    assert [r.skipped for r in many] == [r.skipped for r in one]
+    for a, b in zip(many, one):
+        if a.skipped:
+            continue
+        assert a.score == pytest.approx(b.score, rel=1e-12, abs=1e-15)
+        assert (a.p_value is None) == (b.p_value is None)
+        assert a.detected == b.detected and (a.n_reference, a.n_current) == (b.n_reference, b.n_current)
+        assert a.details.keys() == b.details.keys()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from otel_mlmon_collector.drift.base import DriftResult, Kind, skipped_result
@@ -34,5 +35,27 @@ class NumericMethod:
             return skipped_result(self.name, self.threshold, n, m, f"empty {side} window", self.alpha)
         return self._compare(binned)
 
+    def compare_many(self, pairs: Sequence[Any]) -> list[DriftResult]:
+        """Compare many features at once: each item is a :class:`Binned` or a ``(reference, current)`` pair.
+
+        Gives the same results as calling :meth:`compare` on each item; KS and Wasserstein compute all
+        features in one vectorised pass (padded 2-D arrays), which is several times faster for many features.
+        """
+        binneds = [p if isinstance(p, Binned) else align(p[0], p[1]) for p in pairs]
+        results: list[DriftResult | None] = [None] * len(binneds)
+        ready = []
+        for i, b in enumerate(binneds):
+            if b.n_reference == 0 or b.n_current == 0:
+                results[i] = self.compare_binned(b)
+            else:
+                ready.append(i)
+        if ready:
+            for i, result in zip(ready, self._compare_batch([binneds[i] for i in ready])):
+                results[i] = result
+        return results  # type: ignore[return-value]
+
     def _compare(self, binned: Binned) -> DriftResult:
         raise NotImplementedError
+
+    def _compare_batch(self, binneds: list[Binned]) -> list[DriftResult]:
+        return [self._compare(b) for b in binneds]

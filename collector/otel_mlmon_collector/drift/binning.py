@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_BINS", "Binned", "align", "bucket_index", "kish_n_eff"]
+__all__ = ["MAX_BINS", "Binned", "Stacked", "align", "bucket_index", "kish_n_eff", "stack"]
 
 #: Most buckets per sign that :func:`align` lays out; wider common ranges are downscaled (the SDK keeps 160).
 MAX_BINS = 1 << 16
@@ -159,17 +159,24 @@ class Binned:
         The mean is exact when the histogram's sum is known; the variance uses ``E[x^2]`` of a uniform bin,
         ``(a^2 + ab + b^2) / 3``, whose error is at most the squared bin width (Sheppard).
         """
-        n = float(self.reference.sum())
-        if n <= 0:
+        if float(self.reference.sum()) <= 0:
             return math.nan, math.nan
-        a, b = self.edges[:-1], self.edges[1:]
-        mean = (
-            self.reference_sum / n
-            if self.reference_sum is not None
-            else float(np.dot(self.reference, (a + b) / 2) / n)
-        )
-        second = float(np.dot(self.reference, (a * a + a * b + b * b) / 3) / n)
-        return mean, math.sqrt(max(second - mean * mean, 0.0))
+        s = np.nan if self.reference_sum is None else self.reference_sum
+        mean, std = reference_moments_rows(self.edges[None, :], self.reference[None, :], np.array([s]))
+        return float(mean[0]), float(std[0])
+
+
+def reference_moments_rows(
+    edges: np.ndarray, reference: np.ndarray, reference_sum: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise :meth:`Binned.reference_moments` of stacked bins (``reference_sum`` nan where unknown)."""
+    n = reference.sum(axis=1)
+    a, b = edges[:, :-1], edges[:, 1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mid_mean = np.einsum("ij,ij->i", reference, (a + b) / 2) / n
+        mean = np.where(np.isnan(reference_sum), mid_mean, reference_sum / n)
+        second = np.einsum("ij,ij->i", reference, (a * a + a * b + b * b) / 3) / n
+    return mean, np.sqrt(np.maximum(second - mean * mean, 0.0))
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Binned) if f.default is not dataclasses.MISSING}
@@ -273,6 +280,54 @@ def _binned(
         n_eff_reference=n_eff_reference,
         n_eff_current=n_eff_current,
     )
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """Many :class:`Binned` padded into 2-D arrays (one row each) so that methods run once for all features.
+
+    Rows shorter than the longest are padded with empty, zero-width bins at their last edge, which change no
+    statistic. ``sizes`` holds each row's real number of bins.
+    """
+
+    edges: np.ndarray
+    reference: np.ndarray
+    current: np.ndarray
+    sizes: np.ndarray
+    reference_sum: np.ndarray
+    n_eff: np.ndarray
+
+
+def stack(binneds: list[Binned]) -> Stacked:
+    """Pad the bins of several (non-empty) :class:`Binned` into one :class:`Stacked`."""
+    if len(binneds) == 1:  # one feature: views, no copies
+        b = binneds[0]
+        return Stacked(
+            b.edges[None, :],
+            b.reference[None, :],
+            b.current[None, :],
+            np.array([b.reference.size]),
+            np.array([np.nan if b.reference_sum is None else b.reference_sum]),
+            np.array([_pair_n_eff(*b.effective_sizes)]),
+        )
+    sizes = np.array([b.reference.size for b in binneds], dtype=np.int64)
+    rows, width = len(binneds), int(sizes.max()) if len(binneds) else 0
+    ref = np.zeros((rows, width))
+    cur = np.zeros((rows, width))
+    edges = np.empty((rows, width + 1))
+    for i, b in enumerate(binneds):
+        k = b.reference.size
+        ref[i, :k] = b.reference
+        cur[i, :k] = b.current
+        edges[i, : k + 1] = b.edges
+        edges[i, k + 1 :] = b.edges[-1]
+    ref_sum = np.array([np.nan if b.reference_sum is None else b.reference_sum for b in binneds])
+    n_eff = np.array([_pair_n_eff(*b.effective_sizes) for b in binneds])
+    return Stacked(edges, ref, cur, sizes, ref_sum, n_eff)
+
+
+def _pair_n_eff(n: float, m: float) -> float:
+    return n * m / (n + m)
 
 
 def bucket_index(abs_values: np.ndarray, scale: int) -> np.ndarray:

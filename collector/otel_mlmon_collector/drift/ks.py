@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -11,9 +10,9 @@ from scipy import special
 
 from otel_mlmon_collector.drift._numeric import NumericMethod
 from otel_mlmon_collector.drift.base import DriftResult, decide
-from otel_mlmon_collector.drift.binning import Binned
+from otel_mlmon_collector.drift.binning import Binned, stack
 
-__all__ = ["KolmogorovSmirnov", "ks_statistic"]
+__all__ = ["KolmogorovSmirnov", "ks_statistic", "ks_statistic_rows"]
 
 
 def ks_statistic(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
@@ -24,13 +23,22 @@ def ks_statistic(reference: np.ndarray, current: np.ndarray) -> tuple[float, flo
     ``Delta_i + a - b`` with ``a`` in ``[0, p_i]`` and ``b`` in ``[0, q_i]``.
     """
     ref = np.asarray(reference, dtype=np.float64)
-    cur = np.asarray(current, dtype=np.float64)
-    p, q = ref / ref.sum(), cur / cur.sum()
-    gap = np.cumsum(p) - np.cumsum(q)
-    d = float(np.max(np.abs(gap))) if gap.size else 0.0
-    before = np.concatenate([[0.0], gap[:-1]])
-    d_upper = float(np.max(np.maximum(np.abs(before + p), np.abs(before - q)))) if gap.size else 0.0
-    return min(d, 1.0), min(max(d_upper, d), 1.0)
+    if ref.size == 0:
+        return 0.0, 0.0
+    d, d_upper = ks_statistic_rows(ref[None, :], np.asarray(current, dtype=np.float64)[None, :])
+    return float(d[0]), float(d_upper[0])
+
+
+def ks_statistic_rows(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise :func:`ks_statistic` of stacked count arrays (padding columns of zeros are harmless)."""
+    p = reference / reference.sum(axis=1, keepdims=True)
+    q = current / current.sum(axis=1, keepdims=True)
+    gap = np.cumsum(p - q, axis=1)
+    d = np.abs(gap).max(axis=1)
+    before = np.zeros_like(gap)
+    before[:, 1:] = gap[:, :-1]
+    d_upper = np.maximum(np.abs(before + p), np.abs(before - q)).max(axis=1)
+    return np.minimum(d, 1.0), np.minimum(np.maximum(d_upper, d), 1.0)
 
 
 @dataclass(frozen=True)
@@ -84,23 +92,30 @@ class KolmogorovSmirnov(NumericMethod):
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
 
     def _compare(self, binned: Binned) -> DriftResult:
-        d, d_upper = ks_statistic(binned.reference, binned.current)
-        n, m = binned.effective_sizes
-        n_eff = n * m / (n + m)
-        p_value = float(special.kolmogorov(math.sqrt(n_eff) * d))
-        return DriftResult(
-            method=self.name,
-            score=d,
-            threshold=self.threshold,
-            detected=decide(d, self.threshold, p_value, self.alpha),
-            p_value=p_value,
-            n_reference=binned.n_reference,
-            n_current=binned.n_current,
-            alpha=self.alpha,
-            details={
-                "d_upper": d_upper,
-                "p_value_at_d_upper": float(special.kolmogorov(math.sqrt(n_eff) * d_upper)),
-                "n_eff": n_eff,
-                "bins": int(binned.reference.size),
-            },
-        )
+        return self._compare_batch([binned])[0]
+
+    def _compare_batch(self, binneds: list[Binned]) -> list[DriftResult]:
+        rows = stack(binneds)
+        d, d_upper = ks_statistic_rows(rows.reference, rows.current)
+        root = np.sqrt(rows.n_eff)
+        p_values = special.kolmogorov(root * d)
+        p_upper = special.kolmogorov(root * d_upper)
+        return [
+            DriftResult(
+                method=self.name,
+                score=float(d[i]),
+                threshold=self.threshold,
+                detected=decide(float(d[i]), self.threshold, float(p_values[i]), self.alpha),
+                p_value=float(p_values[i]),
+                n_reference=b.n_reference,
+                n_current=b.n_current,
+                alpha=self.alpha,
+                details={
+                    "d_upper": float(d_upper[i]),
+                    "p_value_at_d_upper": float(p_upper[i]),
+                    "n_eff": float(rows.n_eff[i]),
+                    "bins": int(rows.sizes[i]),
+                },
+            )
+            for i, b in enumerate(binneds)
+        ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -10,9 +9,9 @@ import numpy as np
 
 from otel_mlmon_collector.drift._numeric import NumericMethod
 from otel_mlmon_collector.drift.base import DriftResult, decide
-from otel_mlmon_collector.drift.binning import Binned
+from otel_mlmon_collector.drift.binning import Binned, reference_moments_rows, stack
 
-__all__ = ["Wasserstein", "wasserstein_binned"]
+__all__ = ["Wasserstein", "wasserstein_binned", "wasserstein_rows"]
 
 
 def wasserstein_binned(binned: Binned) -> tuple[float, float]:
@@ -24,21 +23,35 @@ def wasserstein_binned(binned: Binned) -> tuple[float, float]:
     ``bound = sum_i w_i (p_i + q_i) / 2``: a monotone CDF between fixed end points strays from the straight line
     by an area of at most ``w p / 2``.
     """
-    ref, cur = binned.reference, binned.current
-    p, q = ref / ref.sum(), cur / cur.sum()
-    gap = np.zeros(p.size + 1)
-    np.cumsum(p - q, out=gap[1:])
-    gap[-1] = 0.0
-    edges = binned.edges
-    width = edges[1:] - edges[:-1]
-    da, db = gap[:-1], gap[1:]
+    w1, bound = wasserstein_rows(
+        binned.edges[None, :],
+        binned.reference[None, :],
+        binned.current[None, :],
+        np.array([binned.reference.size]),
+    )
+    return float(w1[0]), float(bound[0])
+
+
+def wasserstein_rows(
+    edges: np.ndarray, reference: np.ndarray, current: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise :func:`wasserstein_binned` of stacked bins; ``sizes`` are the rows' real bin counts."""
+    p = reference / reference.sum(axis=1, keepdims=True)
+    q = current / current.sum(axis=1, keepdims=True)
+    gap = np.zeros((p.shape[0], p.shape[1] + 1))
+    np.cumsum(p - q, axis=1, out=gap[:, 1:])
+    gap[np.arange(gap.shape[1])[None, :] >= sizes[:, None]] = 0.0  # both CDFs reach 1 at the last edge
+    width = edges[:, 1:] - edges[:, :-1]
+    da, db = gap[:, :-1], gap[:, 1:]
     total = np.abs(da) + np.abs(db)
     area = total / 2
     crossing = da * db < 0  # the gap changes sign inside the bin: two triangles
     if crossing.any():
         dc, dd, tc = da[crossing], db[crossing], total[crossing]
         area[crossing] = (dc * dc + dd * dd) / (2 * tc)
-    return float(np.dot(area, width)), float(np.dot(width, p + q) / 2)
+    w1 = np.einsum("ij,ij->i", area, width)
+    bound = np.einsum("ij,ij->i", width, p + q) / 2
+    return w1, bound
 
 
 @dataclass(frozen=True)
@@ -86,23 +99,31 @@ class Wasserstein(NumericMethod):
             raise ValueError(f"threshold must be >= 0, got {self.threshold}")
 
     def _compare(self, binned: Binned) -> DriftResult:
-        w1, bound = wasserstein_binned(binned)
-        mean, std = binned.reference_moments()
-        scale = std if std > 0 else (abs(mean) if mean != 0 and math.isfinite(mean) else 1.0)
+        return self._compare_batch([binned])[0]
+
+    def _compare_batch(self, binneds: list[Binned]) -> list[DriftResult]:
+        rows = stack(binneds)
+        w1, bound = wasserstein_rows(rows.edges, rows.reference, rows.current, rows.sizes)
+        mean, std = reference_moments_rows(rows.edges, rows.reference, rows.reference_sum)
+        fallback = np.where((mean != 0) & np.isfinite(mean), np.abs(mean), 1.0)
+        scale = np.where(std > 0, std, fallback)
         score = w1 / scale
-        return DriftResult(
-            method=self.name,
-            score=score,
-            threshold=self.threshold,
-            detected=decide(score, self.threshold, None, None),
-            p_value=None,
-            n_reference=binned.n_reference,
-            n_current=binned.n_current,
-            details={
-                "distance": w1,
-                "reference_std": std,
-                "normalised_by": "reference_std" if std > 0 else "reference_abs_mean_or_1",
-                "normaliser": scale,
-                "error_bound": bound / scale,
-            },
-        )
+        return [
+            DriftResult(
+                method=self.name,
+                score=float(score[i]),
+                threshold=self.threshold,
+                detected=decide(float(score[i]), self.threshold, None, None),
+                p_value=None,
+                n_reference=b.n_reference,
+                n_current=b.n_current,
+                details={
+                    "distance": float(w1[i]),
+                    "reference_std": float(std[i]),
+                    "normalised_by": "reference_std" if std[i] > 0 else "reference_abs_mean_or_1",
+                    "normaliser": float(scale[i]),
+                    "error_bound": float(bound[i] / scale[i]),
+                },
+            )
+            for i, b in enumerate(binneds)
+        ]
