@@ -143,11 +143,13 @@ _DRIFT_STATES = [
         {"0": ValueMappingResult(text="no drift", color="green"), "1": ValueMappingResult("drift", "red")}
     )
 ]
+#: Jaeger search for the spans of the model behind a series, in the selected service and time range (Jaeger's search
+#: needs a service: ``$service`` lists the services that report the selected models).
 _TRACE_LINK = (
     "/explore?schemaVersion=1&panes="
     '{"traces":{"datasource":"' + TRACES_DATASOURCE_UID + '","queries":[{"refId":"A","datasource":'
     '{"type":"jaeger","uid":"' + TRACES_DATASOURCE_UID + '"},"queryType":"search",'
-    '"service":"${__field.labels.service_name}","operation":"predict ${__field.labels.ml_model_name}"}],'
+    '"service":"${service}","tags":"ml.model.name=${__field.labels.ml_model_name}"}],'
     '"range":{"from":"${__from}","to":"${__to}"}}}'
 )
 
@@ -215,7 +217,8 @@ def _states(title: str, description: str, query: prometheus.Dataquery, width: in
     return _targets(panel, [query]).span(width)
 
 
-def _trace_links():
+def _trace_links() -> list[dashboard.DashboardLink]:
+    """Panel links that open the traces of the series' model (panels whose series carry ``ml_model_name``)."""
     return [dashboard.DashboardLink("Traces of this model").url(_TRACE_LINK).target_blank(True)]
 
 
@@ -245,6 +248,14 @@ def _variables(board: dashboard.Dashboard, flavour: Flavour, feature: bool = Fal
         .include_all(True)
         .all_value(".*")
         .current(VariableOption(selected=True, text="All", value="$__all"))
+    ).with_variable(
+        # only for the trace links: the services (resource service.name) that run the selected models
+        dashboard.QueryVariable("service")
+        .label("Trace service")
+        .datasource(_DS)
+        .query(f'label_values({M["duration"]}_count{{ml_model_name=~"$model"}}, service_name)')
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
     )
     if feature:
         board = board.with_variable(
@@ -529,8 +540,8 @@ def data_drift(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
                 "Drift state per feature",
                 "Red while a feature's drift checks detect drift.",
                 _q(
-                    f"max by (ml_feature_name) ({M['drift_detected']}{{{_FEATURE}}})",
-                    "{{ml_feature_name}}",
+                    f"max by (ml_model_name, ml_feature_name) ({M['drift_detected']}{{{_FEATURE}}})",
+                    "{{ml_model_name}} {{ml_feature_name}}",
                 ),
                 width=24,
             ).links(_trace_links())

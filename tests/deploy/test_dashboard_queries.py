@@ -369,6 +369,8 @@ class Outcome:
     expr: str
     series: int = 0
     error: str = ""
+    labels: list[dict[str, str]] = field(default_factory=list)
+    linked: bool = False
 
 
 def _run_panels(vm: Backend) -> list[Outcome]:
@@ -385,9 +387,11 @@ def _run_panels(vm: Backend) -> list[Outcome]:
                 for target in panel.get("targets", []):
                     expr = _substitute(target["expr"], local)
                     title = panel["title"] + (f" [{repeat}={repeat_value}]" if repeat_value else "")
-                    outcome = Outcome(path.name, title, expr)
+                    outcome = Outcome(path.name, title, expr, linked=bool(panel.get("links")))
                     try:
-                        outcome.series = len(vm.api("/api/v1/query", query=expr)["result"])
+                        result = vm.api("/api/v1/query", query=expr)["result"]
+                        outcome.series = len(result)
+                        outcome.labels = [r["metric"] for r in result]
                     except AssertionError as e:
                         outcome.error = str(e)
                     outcomes.append(outcome)
@@ -407,6 +411,16 @@ def test_every_panel_query_returns_data(backend: Backend, traffic: Traffic) -> N
         f"{sum(o.series for o in outcomes)} series in {time.monotonic() - started:.2f} s "
         f"(traffic and collector: {traffic.seconds:.1f} s)"
     )
+
+
+def test_trace_links_get_the_labels_they_use(backend: Backend, traffic: Traffic) -> None:
+    """Panels with a trace link return series that carry ml_model_name, and $service lists the apps' services."""
+    linked = [o for o in _run_panels(backend) if o.linked]
+    assert len(linked) >= 4
+    for outcome in linked:
+        assert all("ml_model_name" in labels for labels in outcome.labels), outcome.panel
+    board = json.loads((DASHBOARD_DIR / "otel-mlmon-inference.json").read_text())
+    assert _variable_values(backend, board)["service"] == ["fraud-api"]
 
 
 def test_variables_list_the_models_and_features_sent(backend: Backend, traffic: Traffic) -> None:

@@ -149,6 +149,12 @@ def test_latency_panels_ask_for_exemplars_and_link_to_traces() -> None:
     assert len(latency["targets"]) == 3
     uid = load_generator().TRACES_DATASOURCE_UID
     assert any(f'"uid":"{uid}"' in link["url"] for link in latency["links"])
+    for board in _all_boards().values():
+        variables = {v["name"] for v in board["templating"]["list"]}
+        for panel in board["panels"]:
+            for link in panel.get("links", []):
+                used = set(re.findall(r"\$\{(\w+)\}", link["url"])) - {"__from", "__to"}
+                assert used <= variables, (panel["title"], used - variables)
 
 
 def test_queries_use_only_known_metric_names() -> None:
