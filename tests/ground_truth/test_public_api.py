@@ -17,6 +17,7 @@ MODULES = [
     "otel_mlmon_collector.ground_truth.windows",
     "otel_mlmon_collector.ground_truth.estimation",
     "otel_mlmon_collector.ground_truth.concept_drift",
+    "otel_mlmon_collector.ground_truth.processor",
     "otel_mlmon_collector.ground_truth.detectors",
     "otel_mlmon_collector.ground_truth.detectors.base",
     "otel_mlmon_collector.ground_truth.detectors.adwin",
@@ -29,6 +30,7 @@ def test_promised_names_import() -> None:
     """Every name the package promises imports from it, and __all__ is sorted (constants, classes, functions)."""
     promised = {
         "JoinStore",
+        "GroundTruthProcessor",
         "PredictionRecord",
         "GroundTruthRecord",
         "JoinedRow",
@@ -64,8 +66,10 @@ def test_module_conventions(name: str) -> None:
             assert obj.__doc__, f"{name}.{attr} has no docstring"
 
 
-@pytest.mark.parametrize("name", [m for m in MODULES if m.rsplit(".", 1)[-1] in {"store", "windows"}])
+@pytest.mark.parametrize(
+    "name", [m for m in MODULES if m.rsplit(".", 1)[-1] in {"store", "windows", "processor"}]
+)
 def test_doctests(name: str) -> None:
-    """The examples in the store and windows docstrings run as written."""
+    """The examples in the store, windows and processor docstrings run as written."""
     result = doctest.testmod(importlib.import_module(name), raise_on_error=False)
     assert result.failed == 0 and result.attempted > 0

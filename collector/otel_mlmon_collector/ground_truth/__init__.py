@@ -32,6 +32,7 @@ from otel_mlmon_collector.ground_truth.metrics import (
     window_performance,
     window_start,
 )
+from otel_mlmon_collector.ground_truth.processor import GroundTruthProcessor, GroundTruthReport
 from otel_mlmon_collector.ground_truth.records import (
     DEFAULT_OUTPUT_NAME,
     GroundTruthRecord,
@@ -66,7 +67,9 @@ __all__ = [
     "ConceptDriftChange",
     "ConceptDriftMonitor",
     "EstimatedPerformance",
+    "GroundTruthProcessor",
     "GroundTruthRecord",
+    "GroundTruthReport",
     "JoinStore",
     "JoinedRow",
     "MetricPoint",
