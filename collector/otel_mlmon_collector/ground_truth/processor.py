@@ -113,7 +113,8 @@ class GroundTruthProcessor:
             return
         parsed = parse_otlp_request(request, self.clock_ns())
         if parsed.malformed:
-            self._malformed.update(parsed.malformed)
+            with self._evaluate_lock:
+                self._malformed.update(parsed.malformed)
         if parsed.predictions:
             self.windows.observe_predictions(parsed.predictions)
             self.store.add_predictions(parsed.predictions)
