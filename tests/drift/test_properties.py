@@ -38,7 +38,8 @@ def test_binned_ks_never_exceeds_the_raw_statistic_and_d_upper_bounds_it(ref, cu
     if ref.size == 0 or cur.size == 0:
         return
     result = KolmogorovSmirnov().compare(Binned.from_values(ref, cur, scale=scale))
-    raw = stats.ks_2samp(ref, cur, method="asymp").statistic
+    with np.errstate(divide="ignore"):  # scipy's asymptotic p-value warns on some tiny samples
+        raw = stats.ks_2samp(ref, cur, method="asymp").statistic
     assert result.score <= raw + 1e-9 <= result.details["d_upper"] + 2e-9
 
 

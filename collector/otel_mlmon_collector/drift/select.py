@@ -146,12 +146,39 @@ class DriftPolicy:
             {'colour': ('chi2', True), 'age.missing': ('missing_rate', False)}
         """
         names = list(features)
-        results = []
-        for name in names:
+        groups: dict[Any, list[int]] = {}
+        methods = []
+        for i, name in enumerate(names):
             kind, reference, current = features[name]
-            n, m = _sizes(reference, current)
-            results.append(self.method_for(name, kind, n, m).compare(reference, current))
-        return dict(zip(names, self.correct(results)))
+            method = self.method_for(name, kind, *_sizes(reference, current))
+            methods.append(method)
+            # Features that share a method are compared in one vectorised pass when the method offers it.
+            key = method if hasattr(method, "compare_many") and _hashable(method) else ("single", i)
+            groups.setdefault(key, []).append(i)
+        results: list[DriftResult | None] = [None] * len(names)
+        for key, indices in groups.items():
+            if isinstance(key, tuple) and key[0] == "single":
+                i = indices[0]
+                _, reference, current = features[names[i]]
+                results[i] = methods[i].compare(reference, current)
+                continue
+            items = [_pair(features[names[i]]) for i in indices]
+            for i, result in zip(indices, key.compare_many(items)):
+                results[i] = result
+        return dict(zip(names, self.correct(results)))  # type: ignore[arg-type]
+
+
+def _hashable(method: Any) -> bool:
+    try:
+        hash(method)
+    except TypeError:
+        return False
+    return True
+
+
+def _pair(feature: tuple[Kind, Any, Any]) -> Any:
+    _, reference, current = feature
+    return reference if current is None else (reference, current)
 
 
 def _sizes(reference: Any, current: Any) -> tuple[int, int]:
