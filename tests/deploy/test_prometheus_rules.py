@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.deploy.conftest import DEPLOY
+from tests.deploy.conftest import CACHE, DEPLOY, VM_BIN_ENV, find_binary, unavailable
 
 RULES = DEPLOY / "prometheus" / "otel-mlmon-rules.yaml"
 RULE_TESTS = DEPLOY / "prometheus" / "otel-mlmon-rules.test.yaml"
@@ -58,3 +60,24 @@ def test_a_changed_threshold_fails_the_unit_tests(promtool: str, tmp_path: Path)
     result = _run(promtool, "test", "rules", str(tmp_path / RULE_TESTS.name))
     assert result.returncode != 0
     assert "MLInferenceErrorRateHigh" in result.stdout + result.stderr
+
+
+@pytest.mark.e2e
+def test_rule_unit_tests_pass_under_vmalert() -> None:
+    """The same unit tests pass in VictoriaMetrics' vmalert-tool (MetricsQL engine), so vmalert users get the same alerts."""
+    vm = find_binary(
+        VM_BIN_ENV, CACHE / "victoria-metrics" / "usr" / "bin" / "victoria-metrics", ".ci/install-backends"
+    )
+    tool = Path(vm).parent / "vmalert-tool"
+    if not os.access(tool, os.X_OK):
+        unavailable(f"vmalert-tool not found next to {vm}")
+    result = subprocess.run(
+        [str(tool), "unittest", "--disableAlertgroupLabel", f"--files={RULE_TESTS.name}"],
+        cwd=RULE_TESTS.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
