@@ -54,9 +54,10 @@ def test_drop_before_forgets_closed_windows_durably(tmp_path: Path) -> None:
     with PerformanceWindows(60, path) as windows:
         windows.observe_predictions([prediction("x", "yes", 10 * SECOND)])
         windows.add([joined("a", 10, "yes", "yes"), joined("b", 70, "yes", "yes")])
+        assert windows.n_rows() == 2
         assert windows.drop_before(60 * SECOND) == 1
     with PerformanceWindows(60, path) as windows:
-        assert [k[3] for k in windows.results()] == [60 * SECOND]
+        assert [k[3] for k in windows.results()] == [60 * SECOND] and windows.n_rows() == 1
 
 
 def test_window_width_must_match_the_file(tmp_path: Path) -> None:

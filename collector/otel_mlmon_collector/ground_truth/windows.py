@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS window_rows (
     seq INTEGER PRIMARY KEY, model TEXT NOT NULL, version TEXT NOT NULL, output TEXT NOT NULL,
     start INTEGER NOT NULL, prediction TEXT NOT NULL, label TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS window_rows_start ON window_rows (start);
+CREATE INDEX IF NOT EXISTS window_rows_key ON window_rows (model, version, output, start, seq);
 """
 
 
@@ -40,10 +41,11 @@ class PerformanceWindows:
     """Accumulates prediction counts and joined rows per (model, version, output, prediction-time window), so a
     window's metrics can be recomputed as its late labels keep arriving.
 
-    Rows live in memory; with ``path`` they are also written to an SQLite file (the join store's file is fine:
-    the tables differ) and read back on construction, so a collector restart loses no window. Windows are
-    dropped by :meth:`drop_before` once no label can arrive for them any more (window end + the join TTL).
-    Thread-safe.
+    Without ``path`` the rows live in memory, which then grows with the labelled rows of every window kept.
+    With ``path`` they live only in an SQLite file (the join store's file is fine: the tables differ) and are
+    read back for the windows whose metrics are asked for, so memory holds one window's rows at a time and a
+    collector restart loses no window. Windows are dropped by :meth:`drop_before` once no label can arrive for
+    them any more (window end + the join TTL). Thread-safe.
 
     Args:
         window_seconds: Width of the tumbling prediction-time windows (aligned on the Unix epoch).
@@ -72,7 +74,8 @@ class PerformanceWindows:
         self.path = None if path is None else str(path)
         self._lock = threading.Lock()
         self._predicted: dict[WindowKey, int] = defaultdict(int)
-        self._rows: dict[WindowKey, list[JoinedRow]] = defaultdict(list)
+        self._rows: dict[WindowKey, list[JoinedRow]] = defaultdict(list)  # memory mode only
+        self._row_counts: dict[WindowKey, int] = defaultdict(int)
         self._db: sqlite3.Connection | None = None
         if self.path is not None:
             self._open(self.path)
@@ -112,7 +115,9 @@ class PerformanceWindows:
             )
         with self._lock:
             for key, row in keyed:
-                self._rows[key].append(row)
+                self._row_counts[key] += 1
+                if self._db is None:
+                    self._rows[key].append(row)
             if self._db is not None and keyed:
                 self._write(
                     "INSERT INTO window_rows (model, version, output, start, prediction, label) "
@@ -124,17 +129,24 @@ class PerformanceWindows:
     def results(self, keys: Iterable[WindowKey] | None = None) -> dict[WindowKey, WindowPerformance]:
         """Metrics of the given windows (default: every window holding joined rows), in key order."""
         with self._lock:
-            selected = sorted(self._rows) if keys is None else sorted(k for k in set(keys) if k in self._rows)
-            snapshot = [(k, list(self._rows[k]), self._predicted.get(k)) for k in selected]
+            present = self._row_counts
+            selected = sorted(present) if keys is None else sorted(k for k in set(keys) if k in present)
+            snapshot = [(k, self._window_rows(k), self._predicted.get(k)) for k in selected]
         return {k: window_metrics(k, rows, self.window_seconds, n) for k, rows, n in snapshot}
+
+    def n_rows(self) -> int:
+        """Joined rows held over all windows."""
+        with self._lock:
+            return sum(self._row_counts.values())
 
     def drop_before(self, unix_nano: int) -> int:
         """Forget windows that end at or before ``unix_nano``; return how many were dropped."""
         width = int(self.window_seconds * 1e9)
         with self._lock:
-            old = {k for k in set(self._rows) | set(self._predicted) if k[3] + width <= unix_nano}
+            old = {k for k in set(self._row_counts) | set(self._predicted) if k[3] + width <= unix_nano}
             for k in old:
                 self._rows.pop(k, None)
+                self._row_counts.pop(k, None)
                 self._predicted.pop(k, None)
             if self._db is not None and old:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -177,12 +189,23 @@ class PerformanceWindows:
             )
         for model, version, output, start, n in db.execute("SELECT * FROM window_predicted"):
             self._predicted[(model, version, output, start)] = n
-        for model, version, output, start, prediction, label in db.execute(
-            "SELECT model, version, output, start, prediction, label FROM window_rows ORDER BY seq"
+        for model, version, output, start, n in db.execute(
+            "SELECT model, version, output, start, COUNT(*) FROM window_rows GROUP BY model, version, output, start"
         ):
-            row = JoinedRow(prediction_from_json(prediction), label_from_json(label))
-            self._rows[(model, version, output, start)].append(row)
+            self._row_counts[(model, version, output, start)] = n
         self._db = db
+
+    def _window_rows(self, key: WindowKey) -> list[JoinedRow]:
+        if self._db is None:
+            return list(self._rows[key])
+        return [
+            JoinedRow(prediction_from_json(prediction), label_from_json(label))
+            for prediction, label in self._db.execute(
+                "SELECT prediction, label FROM window_rows "
+                "WHERE model = ? AND version = ? AND output = ? AND start = ? ORDER BY seq",
+                key,
+            )
+        ]
 
     def _write(self, statement: str, params: list[tuple[object, ...]]) -> None:
         assert self._db is not None
