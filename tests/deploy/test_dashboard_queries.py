@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import socket
 import subprocess
@@ -468,3 +469,133 @@ def test_rule_metric_names_exist_in_the_backend(backend: Backend, traffic: Traff
     assert {n for n in used if n in names} <= {
         n + suffix for n in generator.METRICS.values() for suffix in ("", "_bucket", "_count", "_sum")
     }
+
+
+# ------------------------------------------------------------------------------- the same data in Prometheus 2.42
+
+
+def _openmetrics(backend: Backend) -> tuple[str, float]:
+    """Every otel-mlmon sample the backend holds, as OpenMetrics text (seconds timestamps), and the last time."""
+    status, body = _get(
+        f"{backend.base_url}/api/v1/export?"
+        + urllib.parse.urlencode({"match[]": '{__name__=~"ml_.*|otel_mlmon_.*"}'})
+    )
+    assert status == 200, body[:300]
+    lines, last = [], 0.0
+    for row in body.decode().splitlines():
+        series = json.loads(row)
+        labels = dict(series["metric"])
+        name = labels.pop("__name__")
+        rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+        for value, millis in zip(series["values"], series["timestamps"]):
+            last = max(last, millis / 1000)
+            lines.append((name, rendered, millis / 1000, repr(float(value))))
+    # OpenMetrics wants each family's lines together, and a series' samples in time order
+    lines.sort()
+    text = "".join(f"{name}{{{labels}}} {value} {seconds:.3f}\n" for name, labels, seconds, value in lines)
+    return text + "# EOF\n", last
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@dataclass
+class Prometheus:
+    base_url: str
+    time: float
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        status, body = _get(
+            f"{self.base_url}/api/v1/query?"
+            + urllib.parse.urlencode({"query": expr, "time": f"{self.time:.3f}"})
+        )
+        if status != 200:
+            raise AssertionError(f"{expr!r} answered {status}: {body[:300]!r}")
+        return json.loads(body)["data"]["result"]
+
+
+@pytest.fixture(scope="module")
+def prometheus_backfilled(backend: Backend, traffic: Traffic, promtool: str) -> Iterator[Prometheus]:
+    """Prometheus 2.42 (Debian) started on TSDB blocks backfilled with the traffic VictoriaMetrics received."""
+    binary = str(Path(promtool).with_name("prometheus"))
+    if not os.access(binary, os.X_OK):
+        unavailable(f"prometheus not found next to {promtool}")
+    workdir = Path(tempfile.mkdtemp(prefix="otel-mlmon-deploy-prom-"))
+    text, last = _openmetrics(backend)
+    (workdir / "data.om").write_text(text)
+    result = subprocess.run(
+        [
+            promtool,
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "-q",
+            str(workdir / "data.om"),
+            str(workdir / "tsdb"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (workdir / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
+    port = _free_port()
+    with open(workdir / "prometheus.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--storage.tsdb.retention.time=10y",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while _get(f"{base}/-/ready", 2)[0] != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            unavailable(
+                f"Prometheus did not start: {(workdir / 'prometheus.log').read_text(errors='replace')[-800:]}"
+            )
+        time.sleep(0.3)
+    yield Prometheus(base, last)
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def test_panel_queries_run_on_prometheus(prometheus_backfilled: Prometheus, backend: Backend) -> None:
+    """Prometheus 2.42's own engine runs the Prometheus-flavour panel queries on the same data without error, and
+    every query that does not read exponential histograms (stored as vmrange buckets here) returns data."""
+    flavour_dir = DASHBOARD_DIR.parent / "prometheus"
+    failed, ran, histogram = [], 0, 0
+    for path in sorted(flavour_dir.glob("*.json")):
+        board = json.loads(path.read_text())
+        values = _variable_values(backend, board)
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                expr = _substitute(target["expr"], values)
+                ran += 1
+                try:
+                    result = prometheus_backfilled.query(expr)
+                except AssertionError as e:
+                    failed.append(f"{path.name} / {panel['title']}: {e}")
+                    continue
+                reads_native = re.search(r"\b(ml_feature_distribution|ml_prediction_confidence)\{", expr)
+                if reads_native:
+                    histogram += 1
+                elif not result:
+                    failed.append(f"{path.name} / {panel['title']}: no data\n    {expr}")
+    assert not failed, "\n".join(failed)
+    assert ran >= 45 and histogram == 6
+    print(
+        f"\nPrometheus 2.42 ran {ran} panel queries; {ran - histogram} returned data, {histogram} read native histograms"
+    )
