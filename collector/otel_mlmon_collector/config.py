@@ -15,9 +15,12 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from .drift_engine import DriftEngineConfig
 
 __all__ = [
     "ENV_CONFIG",
@@ -200,6 +203,9 @@ class Config:
     self_metrics: SelfMetricsConfig = field(default_factory=SelfMetricsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    #: The drift engine (``drift:`` section, keys in docs/drift-engine.md); None when the section is absent or
+    #: ``enabled: false``.
+    drift: DriftEngineConfig | None = None
 
     def exporters_for(self, signal: str) -> tuple[ExporterConfig, ...]:
         """Return the exporters that receive ``signal``."""
@@ -300,12 +306,37 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
         log_level=s.choice("log_level", "INFO", _LOG_LEVELS, upper=True),
     )
     s.done()
+    drift = _drift(root)
     root.done()
-    config = Config(rcv, queue, exporters, self_metrics, health, service)
+    config = Config(rcv, queue, exporters, self_metrics, health, service, drift)
     config = _apply_env_overrides(config, env)
     if not config.exporters:
         config = _replace(config, exporters=_exporters_from_otel_env(env))
     return config
+
+
+def _drift(root: _Section) -> DriftEngineConfig | None:
+    """The ``drift:`` section, validated by the engine's own parser (its errors name the key)."""
+    if not root.has("drift"):
+        return None
+    from .drift_engine import (
+        DriftEngineConfig,
+    )  # here: the engine imports the pipeline, which imports this module
+
+    data = root._get("drift")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"drift: expected a mapping, got {type(data).__name__}")
+    data = dict(data)
+    enabled = data.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"drift.enabled: expected true or false, got {enabled!r}")
+    try:
+        config = DriftEngineConfig.from_mapping(data)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"drift: {exc}") from exc
+    return config if enabled else None
 
 
 def split_host_port(endpoint: str) -> tuple[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -9,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 from .config import SIGNALS, Config, ExporterConfig, RetryConfig
+from .drift_engine import DriftProcessor
 from .exporters import Exporter
 from .exporters.console import ConsoleExporter
 from .exporters.otlp import create_otlp_exporter
@@ -59,6 +61,14 @@ class Collector:
             queue = BoundedQueue(config.queue.max_requests, config.queue.max_bytes)
             lanes.append(ExportLane(exporter, queue, signals, retry, self.metrics, config.queue.workers))
         self.pipeline = Pipeline(lanes, processors, self.metrics)
+        #: The drift engine, when the configuration has a ``drift:`` section.
+        self.drift: DriftProcessor | None = None
+        if config.drift is not None:
+            drift_config = config.drift
+            if drift_config.resource is None:  # one service.instance.id for self-metrics and findings
+                drift_config = dataclasses.replace(drift_config, resource=self.metrics.resource)
+            self.drift = DriftProcessor(drift_config, emit=self.pipeline.emit)
+            self.pipeline.add_processor(self.drift)
         rcv = config.receivers
         self.receivers: list[Receiver] = []
         if rcv.grpc.enabled:
