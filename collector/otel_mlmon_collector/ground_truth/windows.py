@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 from collections import defaultdict
@@ -131,8 +132,21 @@ class PerformanceWindows:
         with self._lock:
             present = self._row_counts
             selected = sorted(present) if keys is None else sorted(k for k in set(keys) if k in present)
-            snapshot = [(k, self._window_rows(k), self._predicted.get(k)) for k in selected]
-        return {k: window_metrics(k, rows, self.window_seconds, n) for k, rows, n in snapshot}
+            predicted = {k: self._predicted.get(k) for k in selected}
+        out = {}
+        for k in selected:
+            # Decoding a window creates many small objects that all survive: the cyclic GC would re-scan them
+            # over and over (3x slower for 30 000 rows). Reference counting still frees everything.
+            was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                with self._lock:
+                    rows = self._window_rows(k)
+                out[k] = window_metrics(k, rows, self.window_seconds, predicted[k])
+            finally:
+                if was_enabled:
+                    gc.enable()
+        return out
 
     def n_rows(self) -> int:
         """Joined rows held over all windows."""
