@@ -124,6 +124,21 @@ def test_reference_state_follows_the_newest_window_and_ignores_future_ones() -> 
     assert not good.detected and monitor.state() == {("fraud", "1", "prediction"): False}
 
 
+def test_regression_errors_are_scaled_and_kept_from_binary_detectors() -> None:
+    """Regression rows feed scaled absolute errors to ADWIN, and never reach DDM, which reads error bits only."""
+    rng = np.random.default_rng(2)
+    truth = rng.normal(0, 1, 3000)
+    noise = np.concatenate([rng.normal(0, 0.5, 1500), rng.normal(0, 2.0, 1500)])
+    regression = [
+        JoinedRow(prediction(str(i), float(truth[i] + noise[i]), i * SECOND), label(str(i), float(truth[i])))
+        for i in range(3000)
+    ]
+    (change,) = ConceptDriftMonitor("adwin", regression_scale=4.0).update(regression)
+    assert change.detected and 1500 <= change.time_unix_nano // SECOND <= 1700
+    ddm = ConceptDriftMonitor("ddm")
+    assert ddm.update(regression) == [] and ddm.state() == {("fraud", "3", "prediction"): False}
+
+
 def test_monitor_accepts_a_factory_and_validates() -> None:
     """A detector factory is used as given; bad names and parameters raise ValueError."""
     monitor = ConceptDriftMonitor(lambda: concept_drift.make_detector("page_hinkley", threshold=5))

@@ -172,6 +172,7 @@ class ConceptDriftMonitor:
 
     Args:
         detector: Detector name (``adwin``, ``page_hinkley``, ``ddm``) or a factory returning a fresh detector.
+            A detector with ``binary_input = True`` (DDM) only reads classification rows.
         references: Reference performance by ``(model, version)``; ``(model, "")`` applies to every version.
         regression_scale: Divisor of absolute regression errors (the detectors' bounds assume values in [0, 1]).
         clear_after: Rows without detection after which a detector state clears (``None``: only a detected
@@ -254,6 +255,8 @@ class ConceptDriftMonitor:
             detector = self._detectors.get(key)
             if detector is None:
                 detector = self._detectors[key] = self._factory()
+            if getattr(detector, "binary_input", False) and not isinstance(row.prediction.value, str):
+                continue  # a detector of error bits cannot read regression errors
             detector.update(error)
             self._rows_seen[key] = self._rows_seen.get(key, 0) + 1
             recent = self._recent.get(key)

@@ -45,6 +45,8 @@ class ADWIN:
     """
 
     name = "adwin"
+    #: Reads any real value (0/1 error bits or scaled absolute errors).
+    binary_input = False
 
     def __init__(
         self,

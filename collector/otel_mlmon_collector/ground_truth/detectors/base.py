@@ -13,7 +13,8 @@ class ChangeDetector(Protocol):
 
     ``update(x)`` reads the next value of the stream (0/1 errors or absolute errors); afterwards
     ``drift_detected`` tells whether a change was detected at that value. ``reset()`` forgets everything
-    (configuration is kept).
+    (configuration is kept). An optional class attribute ``binary_input = True`` says the detector reads 0/1
+    error bits only (DDM), so callers do not feed it regression errors.
     """
 
     name: str

@@ -41,6 +41,8 @@ class DDM:
     """
 
     name = "ddm"
+    #: Reads 0/1 error bits only (the concept-drift monitor does not feed it regression errors).
+    binary_input = True
 
     def __init__(
         self, warm_start: int = 30, warning_threshold: float = 2.0, drift_threshold: float = 3.0

@@ -48,6 +48,8 @@ class PageHinkley:
     """
 
     name = "page_hinkley"
+    #: Reads any real value (0/1 error bits or scaled absolute errors).
+    binary_input = False
 
     def __init__(
         self,
