@@ -4,8 +4,9 @@ The stack: a model decorated with ``otel_mlmon.monitor`` exports with the SDK's 
 otel-mlmon-collector, whose drift engine compares the traffic with a reference profile built by
 ``Profile.from_data``; the collector forwards everything (its drift gauges and self-metrics included) to
 VictoriaMetrics started with ``-opentelemetry.usePrometheusNaming``. Performance, label and concept-drift gauges
-have no producer in the collector yet: they are encoded with the collector's own ``Findings`` encoder (values from
-the test model's predictions against known labels) and sent through the same collector.
+have no producer in the collector yet: they are encoded with the collector's own ``Findings`` encoder (realized
+values from the test model's predictions against sampled labels, estimated ones from its probabilities) and sent
+through the same collector.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from otel_mlmon_collector import Collector
 from otel_mlmon_collector.config import parse_config
 from otel_mlmon_collector.drift_engine import DriftEngineConfig, DriftProcessor
-from otel_mlmon_collector.findings import Findings
+from otel_mlmon_collector.findings import Findings, default_resource
 from otel_mlmon_collector.ground_truth.metrics import classification_metrics, regression_metrics
 
 import otel_mlmon
@@ -170,9 +171,16 @@ def _performance_findings(rng: np.random.Generator, resource: dict[str, str]) ->
         findings.gauge(perf + name, value, fraud)
     for label, m in c.per_class.items():
         findings.gauge(perf + "f1", m.f1, {**fraud, conv.ATTR_PREDICTION_CLASS: label})
-    confidence = probs.max(axis=1)
-    findings.gauge(est + "accuracy", float(confidence.mean()), fraud)
-    findings.gauge(est + "f1.macro", float(confidence.mean()) * 0.95, fraud)
+    # confidence-based estimates (CBPE-style, assuming calibrated probabilities): expected confusion counts
+    chosen = probs.argmax(axis=1)
+    f1s = []
+    for c in range(len(CLASSES)):
+        tp = probs[chosen == c, c].sum()
+        fp = (1 - probs[chosen == c, c]).sum()
+        fn = probs[chosen != c, c].sum()
+        f1s.append(2 * tp / (2 * tp + fp + fn))
+    findings.gauge(est + "accuracy", float(probs.max(axis=1).mean()), fraud)
+    findings.gauge(est + "f1.macro", float(np.mean(f1s)), fraud)
     findings.gauge(conv.METRIC_LABEL_COVERAGE, 0.4, fraud)
     findings.gauge(conv.METRIC_LABEL_DELAY, 3600.0, fraud, unit="s")
     findings.gauge(conv.METRIC_CONCEPT_DRIFT_DETECTED, 0.0, {**fraud, conv.ATTR_DRIFT_METHOD: "adwin"})
@@ -186,7 +194,7 @@ def _performance_findings(rng: np.random.Generator, resource: dict[str, str]) ->
 
 @pytest.fixture(scope="module")
 def traffic(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traffic]:
-    """Run the monitored models through a real collector (drift engine on) into the backend, twice."""
+    """Run the monitored models through a real collector (drift engine on) into the backend: three export rounds."""
     started = time.monotonic()
     rng = np.random.default_rng(7)
     references = tmp_path_factory.mktemp("references")
@@ -278,6 +286,7 @@ def traffic(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Itera
     def predict_churn(X: np.ndarray) -> np.ndarray:
         return X[:, 0] > 0
 
+    meters_open = True
     try:
         batches: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []
         for round_ in range(3):
@@ -303,13 +312,12 @@ def traffic(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Itera
             status = _post(f"http://{collector.http_endpoint}/v1/metrics", b"\x0a\xff not protobuf")
             assert status == 400
             engine.evaluate_now()
-            collector.pipeline.emit(
-                _performance_findings(rng, engine_config.resource or {}).metrics_request()
-            )
+            collector.pipeline.emit(_performance_findings(rng, default_resource()).metrics_request())
             time.sleep(1.5)  # let the unreachable exporter give up, so drops are counted
             collector.emit_self_metrics()
-            time.sleep(1.0)  # two points per counter, a second apart, for rate()
+            time.sleep(1.0)  # points of each counter a second apart, for rate()
         meters.shutdown()
+        meters_open = False
         collector.shutdown(10)
         _get(f"{backend.base_url}/internal/force_flush")
         deadline = time.monotonic() + 30
@@ -325,8 +333,9 @@ def traffic(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Itera
         features = {"amount", "age", "country", "f0", "f1", "f2"}
         yield Traffic(time.monotonic() - started, {"fraud", "price", "churn"}, features)
     finally:
+        if meters_open:
+            meters.shutdown()
         collector.shutdown(5)
-        meters.shutdown()
 
 
 def _post(url: str, body: bytes) -> int:
