@@ -21,6 +21,7 @@ import yaml
 
 if TYPE_CHECKING:
     from .drift_engine import DriftEngineConfig
+    from .performance import PerformanceConfig
 
 __all__ = [
     "ENV_CONFIG",
@@ -206,6 +207,9 @@ class Config:
     #: The drift engine (``drift:`` section, keys in docs/drift-engine.md); None when the section is absent or
     #: ``enabled: false``.
     drift: DriftEngineConfig | None = None
+    #: Label joins, performance and concept drift (``ground_truth:`` section, docs/ground-truth.md); None when
+    #: absent or ``enabled: false``.
+    ground_truth: PerformanceConfig | None = None
 
     def exporters_for(self, signal: str) -> tuple[ExporterConfig, ...]:
         """Return the exporters that receive ``signal``."""
@@ -307,8 +311,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     )
     s.done()
     drift = _drift(root)
+    ground_truth = _ground_truth(root)
     root.done()
-    config = Config(rcv, queue, exporters, self_metrics, health, service, drift)
+    config = Config(rcv, queue, exporters, self_metrics, health, service, drift, ground_truth)
     config = _apply_env_overrides(config, env)
     if not config.exporters:
         config = _replace(config, exporters=_exporters_from_otel_env(env))
@@ -336,6 +341,28 @@ def _drift(root: _Section) -> DriftEngineConfig | None:
         config = DriftEngineConfig.from_mapping(data)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"drift: {exc}") from exc
+    return config if enabled else None
+
+
+def _ground_truth(root: _Section) -> PerformanceConfig | None:
+    """The ``ground_truth:`` section, validated by the performance engine's parser."""
+    if not root.has("ground_truth"):
+        return None
+    from .performance import PerformanceConfig
+
+    data = root._get("ground_truth")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"ground_truth: expected a mapping, got {type(data).__name__}")
+    data = dict(data)
+    enabled = data.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"ground_truth.enabled: expected true or false, got {enabled!r}")
+    try:
+        config = PerformanceConfig.from_mapping(data)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"ground_truth: {exc}") from exc
     return config if enabled else None
 
 

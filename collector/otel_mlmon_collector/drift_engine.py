@@ -513,6 +513,8 @@ class DriftProcessor:
             column = self._decide(target, name, kind, results)
             out.append(column)
             attrs = {**window, _label(target): name, conv.ATTR_DRIFT_TARGET: target}
+            if isinstance(name, tuple):  # confidence of one predicted class: (output, class)
+                attrs[_label(target)], attrs[conv.ATTR_PREDICTION_CLASS] = name
             for result in results.values():
                 self._result_gauges(findings, attrs, result)
             changes += self._track(key, column, attrs, findings)

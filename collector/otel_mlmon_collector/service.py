@@ -15,6 +15,7 @@ from .exporters import Exporter
 from .exporters.console import ConsoleExporter
 from .exporters.otlp import create_otlp_exporter
 from .health import HealthServer
+from .performance import PerformanceEngine
 from .pipeline import ExportLane, Pipeline, Processor
 from .queue import BoundedQueue
 from .receivers import Receiver
@@ -69,6 +70,13 @@ class Collector:
                 drift_config = dataclasses.replace(drift_config, resource=self.metrics.resource)
             self.drift = DriftProcessor(drift_config, emit=self.pipeline.emit)
             self.pipeline.add_processor(self.drift)
+        #: Label joins, performance and concept drift, when the configuration has a ``ground_truth:`` section.
+        self.performance: PerformanceEngine | None = None
+        if config.ground_truth is not None:
+            self.performance = PerformanceEngine(
+                config.ground_truth, emit=self.pipeline.emit, drift=self.drift, resource=self.metrics.resource
+            )
+            self.pipeline.add_processor(self.performance)
         rcv = config.receivers
         self.receivers: list[Receiver] = []
         if rcv.grpc.enabled:

@@ -373,6 +373,9 @@ class WindowStore:
         if column_name is None:
             self.stats.invalid_points += 1
             return 0
+        if section == "confidence" and attrs.get(conv.ATTR_PREDICTION_CLASS) is not None:
+            # Confidence is kept per predicted class, as the SDK and profiles keep it (for estimates).
+            column_name = (column_name, attrs[conv.ATTR_PREDICTION_CLASS])
         hist = _histogram_from_point(point, self.config.max_size)
         if hist is None:
             self.stats.invalid_points += 1

@@ -1,0 +1,228 @@
+"""The performance engine: joined labels → realized performance and concept drift; confidence → estimates.
+
+It wraps :class:`~otel_mlmon_collector.ground_truth.GroundTruthProcessor` (which parses and joins the
+``ml.prediction`` / ``ml.ground_truth`` records on the receiver thread) with a periodic evaluation that emits the
+results as OTLP gauges and events through the pipeline, and, when the drift engine runs too, estimates each
+classifier's performance before labels from the per-class confidence histograms in its windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from otel_mlmon import conventions as conv
+
+from .findings import Findings, default_resource
+from .ground_truth import GroundTruthProcessor, estimate_performance
+from .otlp import OtlpRequest
+
+__all__ = ["PerformanceConfig", "PerformanceEngine", "default_state_path"]
+
+_log = logging.getLogger(__name__)
+#: Options passed through to the concept-drift monitor.
+_MONITOR_OPTIONS = ("tolerance", "relative_tolerance", "min_samples", "regression_scale", "clear_after")
+
+
+#: Report names → the published names (docs/semantic-conventions.md) and units.
+_RENAMES = {
+    "ml.performance.label.coverage": (conv.METRIC_LABEL_COVERAGE, "1"),
+    "ml.performance.label.delay.mean": (conv.METRIC_LABEL_DELAY, "s"),
+    "ml.performance.label.delay.max": (conv.METRIC_LABEL_DELAY + ".max", "s"),
+}
+
+
+def default_state_path() -> str:
+    """Where the join store lives unless configured: ``$XDG_STATE_HOME/otel-mlmon/ground-truth.sqlite``."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "otel-mlmon", "ground-truth.sqlite")
+
+
+@dataclass(frozen=True)
+class PerformanceConfig:
+    """The ``ground_truth:`` section of the collector's configuration (see docs/ground-truth.md).
+
+    Attributes:
+        path: SQLite file of the join store and performance windows (``:memory:`` keeps nothing across restarts).
+        window_seconds: Width of the prediction-time windows performance is attributed to.
+        ttl_seconds: How long a prediction waits for its label, and a label for its prediction.
+        max_pending: Bound of the join store (oldest evicted first, counted).
+        detector: Sequential change detector on the per-prediction error stream (``adwin``, ``page_hinkley``,
+            ``ddm``).
+        evaluation_interval_seconds: How often performance is computed and emitted (0: only on request).
+        monitor: Further concept-drift options (``tolerance``, ``relative_tolerance``, ``min_samples``,
+            ``regression_scale``, ``clear_after``).
+    """
+
+    path: str = field(default_factory=default_state_path)
+    window_seconds: float = 3600.0
+    ttl_seconds: float = 7 * 24 * 3600.0
+    max_pending: int = 1_000_000
+    detector: str = "adwin"
+    evaluation_interval_seconds: float = 60.0
+    monitor: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PerformanceConfig:
+        """Build from the parsed YAML section.
+
+        Raises:
+            ValueError: naming an unknown key or a bad value.
+        """
+        data = dict(data or {})
+        monitor = {k: data.pop(k) for k in list(data) if k in _MONITOR_OPTIONS}
+        known = set(cls.__dataclass_fields__) - {"monitor"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            valid = ", ".join(sorted(known | set(_MONITOR_OPTIONS)))
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; valid: {valid}")
+        config = cls(**data, monitor=monitor)
+        for name in ("window_seconds", "ttl_seconds"):
+            value = getattr(config, name)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        if (
+            not isinstance(config.evaluation_interval_seconds, (int, float))
+            or config.evaluation_interval_seconds < 0
+        ):
+            raise ValueError(
+                f"evaluation_interval_seconds must be >= 0, got {config.evaluation_interval_seconds!r}"
+            )
+        if not isinstance(config.max_pending, int) or config.max_pending < 1:
+            raise ValueError(f"max_pending must be an int >= 1, got {config.max_pending!r}")
+        if config.detector not in ("adwin", "page_hinkley", "ddm"):
+            raise ValueError(f"detector must be adwin, page_hinkley or ddm, got {config.detector!r}")
+        return config
+
+
+class PerformanceEngine:
+    """Pipeline processor: joins labels to predictions and emits performance, estimates and concept drift.
+
+    Args:
+        config: The ``ground_truth:`` configuration.
+        emit: Routes an OTLP request to the exporters (``Pipeline.emit``).
+        drift: The drift engine, whose windows hold the per-class confidence histograms used for estimates.
+        resource: Resource attributes of the output.
+        clock_ns: Time source.
+    """
+
+    name = "ground_truth"
+
+    def __init__(
+        self,
+        config: PerformanceConfig,
+        emit: Callable[[OtlpRequest], object],
+        drift: Any = None,
+        resource: Mapping[str, str] | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if config.path != ":memory:":
+            Path(config.path).parent.mkdir(parents=True, exist_ok=True)
+        self.config = config
+        self.emit = emit
+        self.drift = drift
+        self.clock_ns = clock_ns
+        self.resource = dict(resource or default_resource())
+        self.joiner = GroundTruthProcessor(
+            config.path,
+            window_seconds=config.window_seconds,
+            ttl_seconds=config.ttl_seconds,
+            max_pending=config.max_pending,
+            detector=config.detector,
+            clock_ns=clock_ns,
+            **dict(config.monitor),
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def process(self, request: OtlpRequest) -> None:
+        """Receiver thread: parse and store ``ml.prediction`` / ``ml.ground_truth`` records (logs only)."""
+        if request.signal == "logs":
+            self.joiner.process(request)
+            self._ensure_started()
+
+    def _ensure_started(self) -> None:
+        if self._thread is None and self.config.evaluation_interval_seconds > 0:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="otel-mlmon-performance", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.evaluation_interval_seconds):
+            try:
+                self.evaluate_now()
+            except Exception:  # noqa: BLE001 - the evaluation loop must survive a bad evaluation
+                _log.exception("performance evaluation failed")
+
+    def evaluate_now(self) -> Findings:
+        """Join, compute and emit now; returns what was emitted."""
+        report = self.joiner.evaluate()
+        findings = Findings(self.clock_ns(), self.resource)
+        for point in report.points():
+            name, unit = _RENAMES.get(point.name, (point.name, "1"))
+            # One series per model/version/output: the window is not a label (it would create a series per
+            # window); the gauge shows the most recently updated window.
+            attributes = {k: v for k, v in point.attributes.items() if k != "ml.window.start"}
+            findings.gauge(name, point.value, attributes, unit)
+        for change in report.changes:
+            attrs = {
+                conv.ATTR_MODEL_NAME: change.model,
+                conv.ATTR_MODEL_VERSION: change.version,
+                conv.ATTR_OUTPUT_NAME: change.output,
+                "ml.concept_drift.source": change.source,
+                "ml.concept_drift.method": change.method,
+            }
+            state = "detected" if change.detected else "cleared"
+            body = (
+                f"concept drift {state} for {change.output!r} of model {change.model!r} "
+                f"version {change.version or '-'} ({change.source}: {change.method})"
+            )
+            findings.event(conv.EVENT_CONCEPT_DRIFT, body, attrs, "WARN" if change.detected else "INFO")
+        for name, value in report.counts.items():
+            findings.gauge("otel_mlmon.ground_truth.records", float(value), {"otel_mlmon.counter": name})
+        self._estimates(findings)
+        for request in (findings.metrics_request(), findings.logs_request()):
+            if request is not None:
+                self.emit(request)
+        return findings
+
+    def _estimates(self, findings: Findings) -> None:
+        """Performance before labels, per classifier stream, from the per-class confidence histograms."""
+        windows = getattr(self.drift, "windows", None)
+        if windows is None:
+            return
+        for key in windows.streams():
+            view = windows.view(key)
+            if view is None or not view.confidence:
+                continue
+            by_output: dict[str, dict[str, tuple[float, int]]] = {}
+            for (output, label), column in view.confidence.items():
+                if column.numeric is not None and column.numeric.count:
+                    by_output.setdefault(output, {})[label] = (
+                        float(column.numeric.sum),
+                        int(column.numeric.count),
+                    )
+            for output, sums in by_output.items():
+                estimate = estimate_performance(sums)
+                series = {conv.ATTR_MODEL_NAME: key.model, conv.ATTR_OUTPUT_NAME: output}
+                if key.version is not None:
+                    series[conv.ATTR_MODEL_VERSION] = key.version
+                for point in estimate.points():
+                    findings.gauge(point.name, point.value, {**series, **point.attributes})
+
+    def shutdown(self) -> None:
+        """Stop the evaluation thread and close the store (nothing joined is lost: it is on disk)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.joiner.shutdown()
