@@ -40,13 +40,65 @@ _monotonic = time.monotonic
 
 
 class Monitor:
-    """The configuration of one ``@monitor(...)``; calling it on a function returns the monitored function.
+    """``@monitor(model=...)``: one span per call plus latency, throughput, error and usage metrics, and sketches
+    of the features and predictions.
 
-    Use :func:`monitor`; this class exists so the configuration is inspectable (``wrapped._self_monitor``).
+    The instance is the configuration (inspectable as ``wrapped._self_monitor``); calling it on a function returns
+    the monitored function.
+
+    Works on plain functions, ``async`` functions, instance/class/static methods, generators and async generators
+    (their span ends when the stream is exhausted or closed). Spans go through the global tracer provider unless
+    ``tracer_provider`` is given; metrics through the global meter provider unless ``meter_provider`` is given, so
+    it composes with an existing OpenTelemetry setup and with ``opentelemetry-instrument``.
+
+    Args:
+        model: The model's name (``ml.model.name``). Required, non-empty.
+        version: The model's version (``ml.model.version``); omitted from the telemetry when None.
+        span_name: Span name; default ``"predict {model}"``.
+        operation: ``ml.operation``; default the function's name (``predict``, ``predict_proba``...).
+        attributes: Extra constant attributes for every span and series (keep them low-cardinality).
+        batch_size: ``f(args, kwargs) -> rows`` for inputs whose row count cannot be read automatically.
+        trace: False to record metrics only (no span).
+        tracer_provider: A tracer provider to use instead of the global one.
+        meter_provider: A meter provider to use instead of the global one.
+        summaries: False to skip feature and prediction summaries (spans and inference metrics only).
+        features: Where the features are: the name of an argument, or ``f(args, kwargs) -> input``. Default:
+            the first positional argument (or the first keyword argument).
+        outputs: Where the predictions are in the return value: a key (dicts) or attribute name, or
+            ``f(result) -> outputs``. Default: the return value itself.
+        feature_names: Column names for inputs without their own (arrays); default the model's
+            ``feature_names_in_`` when the decorated function is a method of an estimator.
+        categorical: Names of numeric-looking columns to summarise as categories (integer codes).
+        classes: Class labels for probability outputs (default the model's ``classes_``).
+        sample_rate: Share of calls whose inputs and outputs enter the summaries (decided by trace id, so
+            consistent with trace sampling).
+        max_rows: At most this many rows (a uniform random subset) of one call enter the summaries.
+        summary_config: Sketch sizes (:class:`otel_mlmon.summary.SummaryConfig`).
+        prediction_id: Where each row's prediction id is: an argument name or ``f(args, kwargs) -> ids`` (one id
+            per row, or a scalar for a one-row call). Without it, ids are generated when ``record_predictions``
+            is on. Either way ``otel_mlmon.last_prediction_ids()`` returns them after the call, and a one-row
+            call's span carries ``ml.prediction.id``.
+        record_predictions: Share of calls (decided on the trace id) whose rows are emitted as ``ml.prediction``
+            log records (ids, predicted value/class, confidence, probabilities; never feature values), for the
+            collector to join with labels reported by :func:`otel_mlmon.record_ground_truth`.
+        logger_provider: A logger provider for the records instead of the global one.
+
+    Raises:
+        ValueError: on an invalid argument, at decoration time.
+
+    Example:
+        >>> import otel_mlmon
+        >>> @otel_mlmon.monitor(model="fraud", version="3")
+        ... def predict(rows):
+        ...     return [0 for _ in rows]
+        >>> predict([[1.0, 2.0], [3.0, 4.0]])
+        [0, 0]
     """
 
     def __init__(
         self,
+        func: Any = None,
+        /,
         *,
         model: str,
         version: str | None = None,
@@ -70,6 +122,8 @@ class Monitor:
         record_predictions: float = 0.0,
         logger_provider: Any = None,
     ) -> None:
+        if func is not None:
+            raise TypeError("use @monitor(model='...') with keyword arguments; the model name is required")
         if (
             not isinstance(record_predictions, (int, float))
             or isinstance(record_predictions, bool)
@@ -160,107 +214,8 @@ class Monitor:
         return wrapper  # type: ignore[return-value]
 
 
-def monitor(
-    func: Any = None,
-    /,
-    *,
-    model: str,
-    version: str | None = None,
-    span_name: str | None = None,
-    operation: str | None = None,
-    attributes: Mapping[str, str] | None = None,
-    batch_size: Callable[..., int | None] | None = None,
-    trace: bool = True,
-    tracer_provider: otel_trace.TracerProvider | None = None,
-    meter_provider: otel_metrics.MeterProvider | None = None,
-    summaries: bool = True,
-    features: str | Callable[..., Any] | None = None,
-    outputs: str | Callable[[Any], Any] | None = None,
-    feature_names: Sequence[str] | None = None,
-    categorical: Collection[str] = (),
-    classes: Sequence[Any] | None = None,
-    sample_rate: float = 1.0,
-    max_rows: int | None = 1000,
-    summary_config: SummaryConfig | None = None,
-    prediction_id: str | Callable[..., Any] | None = None,
-    record_predictions: float = 0.0,
-    logger_provider: Any = None,
-) -> Monitor:
-    """Monitor a predict function: one span per call plus latency, throughput, error and usage metrics.
-
-    Works on plain functions, ``async`` functions, instance/class/static methods, generators and async generators
-    (their span ends when the stream is exhausted or closed). Spans go through the global tracer provider unless
-    ``tracer_provider`` is given; metrics through the global meter provider unless ``meter_provider`` is given, so
-    it composes with an existing OpenTelemetry setup and with ``opentelemetry-instrument``.
-
-    Args:
-        model: The model's name (``ml.model.name``). Required, non-empty.
-        version: The model's version (``ml.model.version``); omitted from the telemetry when None.
-        span_name: Span name; default ``"predict {model}"``.
-        operation: ``ml.operation``; default the function's name (``predict``, ``predict_proba``...).
-        attributes: Extra constant attributes for every span and series (keep them low-cardinality).
-        batch_size: ``f(args, kwargs) -> rows`` for inputs whose row count cannot be read automatically.
-        trace: False to record metrics only (no span).
-        tracer_provider: A tracer provider to use instead of the global one.
-        meter_provider: A meter provider to use instead of the global one.
-        summaries: False to skip feature and prediction summaries (spans and inference metrics only).
-        features: Where the features are: the name of an argument, or ``f(args, kwargs) -> input``. Default:
-            the first positional argument (or the first keyword argument).
-        outputs: Where the predictions are in the return value: a key (dicts) or attribute name, or
-            ``f(result) -> outputs``. Default: the return value itself.
-        feature_names: Column names for inputs without their own (arrays); default the model's
-            ``feature_names_in_`` when the decorated function is a method of an estimator.
-        categorical: Names of numeric-looking columns to summarise as categories (integer codes).
-        classes: Class labels for probability outputs (default the model's ``classes_``).
-        sample_rate: Share of calls whose inputs and outputs enter the summaries (decided by trace id, so
-            consistent with trace sampling).
-        max_rows: At most this many rows (a uniform random subset) of one call enter the summaries.
-        summary_config: Sketch sizes (:class:`otel_mlmon.summary.SummaryConfig`).
-        prediction_id: Where each row's prediction id is: an argument name or ``f(args, kwargs) -> ids`` (one id
-            per row, or a scalar for a one-row call). Without it, ids are generated when ``record_predictions``
-            is on. Either way ``otel_mlmon.last_prediction_ids()`` returns them after the call, and a one-row
-            call's span carries ``ml.prediction.id``.
-        record_predictions: Share of calls (decided on the trace id) whose rows are emitted as ``ml.prediction``
-            log records (ids, predicted value/class, confidence, probabilities; never feature values), for the
-            collector to join with labels reported by :func:`otel_mlmon.record_ground_truth`.
-        logger_provider: A logger provider for the records instead of the global one.
-
-    Raises:
-        ValueError: on an invalid argument, at decoration time.
-
-    Example:
-        >>> import otel_mlmon
-        >>> @otel_mlmon.monitor(model="fraud", version="3")
-        ... def predict(rows):
-        ...     return [0 for _ in rows]
-        >>> predict([[1.0, 2.0], [3.0, 4.0]])
-        [0, 0]
-    """
-    if func is not None:
-        raise TypeError("use @monitor(model='...') with keyword arguments; the model name is required")
-    return Monitor(
-        model=model,
-        version=version,
-        span_name=span_name,
-        operation=operation,
-        attributes=attributes,
-        batch_size=batch_size,
-        trace=trace,
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        summaries=summaries,
-        features=features,
-        outputs=outputs,
-        feature_names=feature_names,
-        categorical=categorical,
-        classes=classes,
-        sample_rate=sample_rate,
-        max_rows=max_rows,
-        summary_config=summary_config,
-        prediction_id=prediction_id,
-        record_predictions=record_predictions,
-        logger_provider=logger_provider,
-    )
+#: The decorator: ``@monitor(model=...)`` builds a :class:`Monitor`, which wraps the function it is applied to.
+monitor = Monitor
 
 
 class _Call:

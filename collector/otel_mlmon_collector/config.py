@@ -66,7 +66,7 @@ ENV_LOG_LEVEL = "OTEL_MLMON_COLLECTOR_LOG_LEVEL"
 SIGNALS: tuple[str, ...] = ("traces", "metrics", "logs")
 #: Downstream protocols an ``otlp`` exporter speaks.
 PROTOCOLS: tuple[str, ...] = ("grpc", "http/protobuf")
-_EXPORTER_TYPES = ("otlp", "console")
+_EXPORTER_TYPES = ("otlp", "console", "prometheus_remote_write")
 _COMPRESSIONS = ("gzip", "none")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -322,47 +322,37 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
 
 def _drift(root: _Section) -> DriftEngineConfig | None:
     """The ``drift:`` section, validated by the engine's own parser (its errors name the key)."""
-    if not root.has("drift"):
-        return None
     from .drift_engine import (
         DriftEngineConfig,
     )  # here: the engine imports the pipeline, which imports this module
 
-    data = root._get("drift")
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"drift: expected a mapping, got {type(data).__name__}")
-    data = dict(data)
-    enabled = data.pop("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"drift.enabled: expected true or false, got {enabled!r}")
-    try:
-        config = DriftEngineConfig.from_mapping(data)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"drift: {exc}") from exc
-    return config if enabled else None
+    return _analysis(root, "drift", DriftEngineConfig.from_mapping)
 
 
 def _ground_truth(root: _Section) -> PerformanceConfig | None:
     """The ``ground_truth:`` section, validated by the performance engine's parser."""
-    if not root.has("ground_truth"):
-        return None
     from .performance import PerformanceConfig
 
-    data = root._get("ground_truth")
+    return _analysis(root, "ground_truth", PerformanceConfig.from_mapping)
+
+
+def _analysis(root: _Section, key: str, parse: Any) -> Any:
+    """An optional analysis section: absent or ``enabled: false`` → None; otherwise ``parse(mapping)``."""
+    if not root.has(key):
+        return None
+    data = root._get(key)
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"ground_truth: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{key}: expected a mapping, got {type(data).__name__}")
     data = dict(data)
     enabled = data.pop("enabled", True)
     if not isinstance(enabled, bool):
-        raise ConfigError(f"ground_truth.enabled: expected true or false, got {enabled!r}")
+        raise ConfigError(f"{key}.enabled: expected true or false, got {enabled!r}")
     try:
-        config = PerformanceConfig.from_mapping(data)
+        config = parse(data)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"ground_truth: {exc}") from exc
+        raise ConfigError(f"{key}: {exc}") from exc
     return config if enabled else None
 
 
@@ -549,7 +539,8 @@ def _exporter(s: _Section) -> ExporterConfig:
     protocol = s.choice("protocol", "http/protobuf", PROTOCOLS)
     endpoint = s.str("endpoint", "") or ""
     per_signal = {sig: s.str(f"{sig}_endpoint", None) for sig in SIGNALS}
-    signals = s.str_list("signals", SIGNALS, SIGNALS)
+    remote_write = kind == "prometheus_remote_write"
+    signals = s.str_list("signals", ("metrics",) if remote_write else SIGNALS, SIGNALS)
     r = s.section("retry")
     retry = RetryConfig(
         enabled=r.bool("enabled", True),
@@ -578,6 +569,8 @@ def _exporter(s: _Section) -> ExporterConfig:
         retry=retry,
     )
     s.done()
+    if remote_write and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"{s._key('endpoint')}: exporter {name!r} needs the http(s):// URL of /api/v1/write")
     if kind == "otlp":
         for sig in signals:
             target = config.signal_endpoint(sig)

@@ -62,3 +62,16 @@ def test_example_collector_config_is_valid() -> None:
 
     config = load_config(EXAMPLES / "collector.yaml", env={})
     assert config.ground_truth is not None and config.ground_truth.evaluation_interval_seconds == 5
+
+
+@pytest.mark.parametrize("section", ["drift", "ground_truth"])
+def test_analysis_sections_are_validated(section: str) -> None:
+    """An unknown key or a non-boolean enabled in an analysis section is a ConfigError naming the section."""
+    from otel_mlmon_collector.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=f"^{section}: .*bogus"):
+        parse_config({section: {"bogus": 1}}, env={})
+    with pytest.raises(ConfigError, match=f"{section}.enabled"):
+        parse_config({section: {"enabled": "yes"}}, env={})
+    assert getattr(parse_config({section: {"enabled": False}}, env={}), section) is None
+    assert getattr(parse_config({}, env={}), section) is None
