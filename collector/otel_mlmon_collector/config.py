@@ -126,7 +126,7 @@ class RetryConfig:
 
 @dataclass(frozen=True)
 class ExporterConfig:
-    """One downstream: ``otlp`` (gRPC or HTTP/protobuf) or ``console``, for a subset of the signals.
+    """One downstream: ``otlp`` (gRPC or HTTP/protobuf), ``console`` or ``prometheus_remote_write``, for some signals.
 
     For ``http/protobuf``, ``endpoint`` is a base URL to which ``/v1/<signal>`` is appended, unless the
     signal's own ``<signal>_endpoint`` gives the full URL (as ``OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`` does).
@@ -570,7 +570,9 @@ def _exporter(s: _Section) -> ExporterConfig:
     )
     s.done()
     if remote_write and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(f"{s._key('endpoint')}: exporter {name!r} needs the http(s):// URL of /api/v1/write")
+        raise ConfigError(
+            f"{s._key('endpoint')}: exporter {name!r} needs the http(s):// URL of /api/v1/write"
+        )
     if kind == "otlp":
         for sig in signals:
             target = config.signal_endpoint(sig)

@@ -211,4 +211,8 @@ class Collector:
 def _build_exporter(config: ExporterConfig, console_stream: TextIO | None) -> Exporter:
     if config.type == "console":
         return ConsoleExporter(config.name, console_stream)
+    if config.type == "prometheus_remote_write":
+        from .exporters.prometheus_remote_write import PrometheusRemoteWriteExporter  # needs cramjam
+
+        return PrometheusRemoteWriteExporter(config)
     return create_otlp_exporter(config)
