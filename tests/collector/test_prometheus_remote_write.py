@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -41,9 +43,14 @@ from otel_mlmon_collector.service import Collector
 import otel_mlmon
 from otel_mlmon.profile import Profile
 
-from .conftest import CACHE, collector_config, free_port, wait_until
+from .conftest import CACHE, REPO, collector_config, free_port, wait_until
 
 PROMETHEUS_BIN_ENV = "OTEL_MLMON_PROMETHEUS_BIN"
+#: Panels with nothing to show for this traffic: no errors, faults or refusals, no categorical feature or classifier.
+NOTHING_TO_SHOW = re.compile(
+    r'error_type!=""|sdk_faults|requests_refused|category_count|prediction_class|prediction_confidence'
+)
+DASHBOARDS = REPO / "collector" / "deploy" / "grafana" / "dashboards" / "prometheus"
 NAMES = ["amount", "age", "score", "tenure"]
 
 
@@ -331,7 +338,7 @@ def test_prometheus_answers_promql_over_what_the_collector_remote_writes(
     tmp_path: Path, prometheus: Prometheus
 ) -> None:
     """Decorated model → OTLP → collector (drift on) → remote write → Prometheus 2.42: counters, drift gauges,
-    histogram_quantile over classic buckets, and over a native histogram matching the data's median."""
+    histogram_quantile over classic buckets and over a native histogram matching the data's median, dashboard panels."""
     rng = np.random.default_rng(7)
     model = f"rw-{uuid.uuid4().hex[:8]}"
     references = tmp_path / "profiles"
@@ -366,14 +373,13 @@ def test_prometheus_answers_promql_over_what_the_collector_remote_writes(
         predict = otel_mlmon.monitor(
             model=model, version="1", feature_names=NAMES, trace=False, meter_provider=provider
         )(model_fn)
-        for flush in range(2):  # two exports: the second one's cumulative points supersede the first
+        for _ in range(2):  # two exports: the second one's cumulative points supersede the first
             for _ in range(4):
                 X = rng.normal(5.0, 1.0, size=(250, 4))
                 X[:, 0] += 1.5  # amount drifts
                 sent.append(X)
                 predict(X)
             assert provider.force_flush()
-            time.sleep(0.01 * flush)
         assert collector.drift is not None
         assert "amount" in collector.drift.evaluate_now().stream(model).drifted("feature")
         collector.emit_self_metrics()
@@ -416,4 +422,26 @@ def test_prometheus_answers_promql_over_what_the_collector_remote_writes(
     left, right = float(bucket[1]), float(bucket[2])
     assert left <= estimate <= right, (median, estimate, bucket)
     assert abs(estimate - median) / median <= right / left - 1
-    print(f"\nnative median {estimate:.4f} vs data {median:.4f}; bucket ({left:.4f}, {right:.4f}]")
+
+    ran, answered, failed = 0, 0, []
+    for board in ("otel-mlmon-inference", "otel-mlmon-drift"):
+        dashboard = json.loads((DASHBOARDS / f"{board}.json").read_text())
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                expr = target["expr"].replace("$__rate_interval", "5m").replace("$__range", "1h")
+                expr = re.sub(r"\$\{?(\w+)\}?", lambda m: model if m[1] == "model" else ".*", expr)
+                ran += 1
+                try:
+                    if prometheus.query(expr):
+                        answered += 1
+                    elif not NOTHING_TO_SHOW.search(expr):
+                        failed.append(f"{board} / {panel['title']}: no data\n    {expr}")
+                except urllib.error.HTTPError as e:
+                    failed.append(f"{board} / {panel['title']}: {e.read()[:200]!r}")
+    assert not failed, "\n".join(failed)
+    quantiles = prometheus.query(
+        f"histogram_quantile(0.5, sum by (ml_feature_name) (rate(ml_feature_distribution{{{selector}}}[5m])))"
+    )
+    assert len(quantiles) == 4
+    print(f"\n{answered} of {ran} inference and drift panel queries returned data")
+    print(f"native median {estimate:.4f} vs data {median:.4f}; bucket ({left:.4f}, {right:.4f}]")

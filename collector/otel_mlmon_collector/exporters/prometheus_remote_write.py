@@ -23,12 +23,10 @@ export runs alone and samples not newer than the last one delivered for their se
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import struct
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,8 +39,6 @@ from . import ExportResult
 from ._prompb import NativeHistogram, Sample, TimeSeries, encode_write_request
 
 __all__ = ["PrometheusRemoteWriteExporter", "metric_name", "translate"]
-
-_log = logging.getLogger(__name__)
 
 _UNIT_SUFFIXES = {"s": "seconds", "By": "bytes", "1": "ratio"}
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
@@ -180,10 +176,12 @@ class PrometheusRemoteWriteExporter:
         )
         self._lock = threading.Lock()
         self._last_ms: dict[tuple[tuple[str, str], ...], int] = {}
-        self._last_warning = 0.0
 
     def export(self, request: OtlpRequest) -> ExportResult:
-        """Translate, drop what Prometheus would refuse, snappy-compress and POST; never raises."""
+        """Translate, drop what Prometheus would refuse, snappy-compress and POST; never raises.
+
+        Dropped points and skipped samples are reported as ``rejected_items`` (the pipeline counts and logs them).
+        """
         if request.signal != "metrics":
             return ExportResult.success()
         try:
@@ -195,8 +193,6 @@ class PrometheusRemoteWriteExporter:
             if stale:
                 dropped += stale
                 reason = reason or f"{stale} samples not newer than what this Prometheus already holds"
-            if dropped:
-                self._warn(f"{dropped} data points not sent to Prometheus: {reason}")
             if not fresh:
                 return ExportResult.success(dropped, reason)
             body = bytes(cramjam.snappy.compress_raw(encode_write_request(fresh, metadata)))
@@ -242,12 +238,6 @@ class PrometheusRemoteWriteExporter:
         for ts in series:
             times = [s.timestamp_ms for s in ts.samples] + [h.timestamp_ms for h in ts.histograms]
             self._last_ms[ts.labels] = max(times)
-
-    def _warn(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self._last_warning >= 60.0:
-            self._last_warning = now
-            _log.warning("exporter %s: %s", self.name, message)
 
 
 # ----------------------------------------------------------------------------------------------------------
