@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cramjam
 import numpy as np
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -445,3 +446,66 @@ def test_prometheus_answers_promql_over_what_the_collector_remote_writes(
     assert len(quantiles) == 4
     print(f"\n{answered} of {ran} inference and drift panel queries returned data")
     print(f"native median {estimate:.4f} vs data {median:.4f}; bucket ({left:.4f}, {right:.4f}]")
+
+
+@pytest.mark.e2e
+def test_prometheus_keeps_fresh_samples_when_a_request_carries_stale_ones(prometheus: Prometheus) -> None:
+    """Prometheus refuses a whole request holding one out-of-order sample; the exporter skips that sample so the
+    rest lands, and a scale-12 histogram arrives downscaled to schema 8 with its median intact."""
+    run = uuid.uuid4().hex[:8]
+    now_ns = time.time_ns() // 1_000_000 * 1_000_000
+    exporter = PrometheusRemoteWriteExporter(
+        ExporterConfig("rw", type="prometheus_remote_write", endpoint=prometheus.write_url)
+    )
+
+    def gauge(name: str, value: float, at_ns: int) -> metrics_pb2.Metric:
+        metric = metrics_pb2.Metric(name=name)
+        point = metric.gauge.data_points.add(as_double=value, time_unix_nano=at_ns)
+        point.attributes.add(key="run").value.string_value = run
+        return metric
+
+    fine = metrics_pb2.Metric(name="fine.distribution")
+    fine.exponential_histogram.aggregation_temporality = 2
+    values = np.random.default_rng(3).uniform(1.0, 1.01, size=999)
+    scale = 12
+    index = np.floor(np.log2(values) * 2**scale).astype(int)  # no exact powers of two in this range
+    counts = np.bincount(index - index.min())
+    point = fine.exponential_histogram.data_points.add(
+        time_unix_nano=now_ns, count=len(values), sum=float(values.sum()), scale=scale
+    )
+    point.positive.offset, point.positive.bucket_counts[:] = int(index.min()), counts.tolist()
+    point.attributes.add(key="run").value.string_value = run
+    first = exporter.export(
+        OtlpRequest("metrics", _request(gauge("a", 1.0, now_ns), fine).SerializeToString())
+    )
+    assert first.outcome == "success", first.message
+    older = _request(gauge("a", 2.0, now_ns - 60_000_000_000), gauge("b", 3.0, now_ns)).SerializeToString()
+    # straight to Prometheus, the stale sample sinks the whole request
+    series, metadata, _, _ = translate(ExportMetricsServiceRequest.FromString(older))
+    raw = bytes(cramjam.snappy.compress_raw(encode_write_request(series, metadata)))
+    try:
+        urllib.request.urlopen(
+            urllib.request.Request(
+                prometheus.write_url,
+                data=raw,
+                headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"},
+            ),
+            timeout=10,
+        )
+        refused = None
+    except urllib.error.HTTPError as e:
+        refused = e.code
+    assert refused == 400
+    assert prometheus.query(f'b{{run="{run}"}}') == []
+    second = exporter.export(OtlpRequest("metrics", older))
+    exporter.shutdown()
+    assert (second.outcome, second.rejected_items) == ("success", 1), second.message
+    (b,) = wait_until(lambda: prometheus.query(f'b{{run="{run}"}}'), 20.0, 0.3, "series b")
+    assert float(b["value"][1]) == 3.0
+    (a,) = prometheus.query(f'a{{run="{run}"}}')
+    assert float(a["value"][1]) == 1.0
+    estimate = float(
+        prometheus.query(f'histogram_quantile(0.5, fine_distribution{{run="{run}"}})')[0]["value"][1]
+    )
+    median = float(np.median(values))
+    assert abs(estimate - median) / median <= 2 ** (2**-8) - 1
