@@ -32,7 +32,7 @@ from .drift import (
     build_method,
 )
 from .drift.multiple_testing import CORRECTIONS
-from .findings import Findings, default_resource
+from .findings import Findings, default_resource, series_prefix
 from .otlp import OtlpRequest
 from .pipeline import RateLimitedLog
 from .references import (
@@ -332,6 +332,8 @@ class DriftProcessor:
         self._unseen = UnseenCategories(threshold=self.config.out_of_range_threshold)
         self._missing_rate = MissingRate(alpha=DEFAULT_ALPHA, threshold=self.config.missing_threshold)
         self._state: dict[tuple[StreamKey, str, str], bool] = {}
+        # Per stream: the encoded gauge series of each (target, column, method), built on first use (see _series).
+        self._series: dict[StreamKey, dict[tuple[str, Any, str], tuple[bytes, bytes, bytes]]] = {}
         self._lock = threading.Lock()
         self._evaluating = threading.Lock()
         self._stop = threading.Event()
@@ -408,6 +410,8 @@ class DriftProcessor:
                 changes += changed
             for state_key in [k for k in self._state if k[0] not in live]:
                 del self._state[state_key]
+            for stream_key in [k for k in self._series if k not in live]:
+                del self._series[stream_key]
             self._send(findings)
             evaluation = Evaluation(now, tuple(streams), time.perf_counter() - started, changes)
             self.last_evaluation = evaluation
@@ -515,8 +519,12 @@ class DriftProcessor:
             attrs = {**window, _label(target): name, conv.ATTR_DRIFT_TARGET: target}
             if isinstance(name, tuple):  # confidence of one predicted class: (output, class)
                 attrs[_label(target)], attrs[conv.ATTR_PREDICTION_CLASS] = name
+            series = self._series.setdefault(key, {})
             for result in results.values():
-                self._result_gauges(findings, attrs, result)
+                prefixes = series.get((target, name, result.method))
+                if prefixes is None:
+                    prefixes = series[(target, name, result.method)] = _series_prefixes(attrs, result.method)
+                self._result_gauges(findings, prefixes, result)
             changes += self._track(key, column, attrs, findings)
         stream = StreamDrift(key, reference, tuple(out), view.rows)
         if stream.share is not None:
@@ -597,36 +605,47 @@ class DriftProcessor:
                 decisive = made[0][1]
         return ColumnDrift(target, name, kind, dict(results), detected, decisive)
 
-    def _result_gauges(self, findings: Findings, attrs: Mapping[str, Any], result: DriftResult) -> None:
-        labelled = {**attrs, conv.ATTR_DRIFT_METHOD: result.method}
-        for side, n in (("reference", result.n_reference), ("current", result.n_current)):
-            findings.gauge(
-                conv.METRIC_DRIFT_SAMPLE_SIZE,
-                float(n),
-                {**labelled, conv.ATTR_DRIFT_SIDE: side},
-                unit="{row}",
-                description="Values behind a drift score, per side.",
-            )
+    def _result_gauges(
+        self, findings: Findings, prefixes: tuple[bytes, bytes, bytes], result: DriftResult
+    ) -> None:
+        """Every gauge of one result, through the series prefixes of its column and method (``_series_prefixes``)."""
+        labelled, reference_side, current_side = prefixes
+        findings.gauge_series(
+            conv.METRIC_DRIFT_SAMPLE_SIZE,
+            reference_side,
+            float(result.n_reference),
+            "{row}",
+            _SAMPLE_SIZE_DESCRIPTION,
+        )
+        findings.gauge_series(
+            conv.METRIC_DRIFT_SAMPLE_SIZE,
+            current_side,
+            float(result.n_current),
+            "{row}",
+            _SAMPLE_SIZE_DESCRIPTION,
+        )
         if result.skipped is not None:
             return
-        findings.gauge(
-            conv.METRIC_DRIFT_SCORE, result.score, labelled, description="Drift score of one method."
+        findings.gauge_series(
+            conv.METRIC_DRIFT_SCORE, labelled, result.score, "1", "Drift score of one method."
         )
-        findings.gauge(
+        findings.gauge_series(
             conv.METRIC_DRIFT_DETECTED,
-            1.0 if result.detected else 0.0,
             labelled,
-            description="1 when the method detects drift (after the correction across columns).",
+            1.0 if result.detected else 0.0,
+            "1",
+            "1 when the method detects drift (after the correction across columns).",
         )
-        findings.gauge(
-            conv.METRIC_DRIFT_THRESHOLD, result.threshold, labelled, description="Score threshold."
+        findings.gauge_series(
+            conv.METRIC_DRIFT_THRESHOLD, labelled, result.threshold, "1", "Score threshold."
         )
         if result.p_value is not None:
-            findings.gauge(
+            findings.gauge_series(
                 conv.METRIC_DRIFT_P_VALUE,
-                result.p_value,
                 labelled,
-                description="p-value of the method's test, corrected across the model's columns.",
+                result.p_value,
+                "1",
+                "p-value of the method's test, corrected across the model's columns.",
             )
 
     def _track(
@@ -670,6 +689,19 @@ class DriftProcessor:
             overrides = {**self.config.overrides.get("*", {}), **self.config.overrides.get(model, {})}
             policy = self._policies[model] = DriftPolicy(overrides, correction=self.config.correction)  # type: ignore[arg-type]
         return policy
+
+
+_SAMPLE_SIZE_DESCRIPTION = "Values behind a drift score, per side."
+
+
+def _series_prefixes(attrs: Mapping[str, Any], method: str) -> tuple[bytes, bytes, bytes]:
+    """Encoded attributes of one column's gauges for ``method``: without a side, reference side, current side."""
+    labelled = {**attrs, conv.ATTR_DRIFT_METHOD: method}
+    return (
+        series_prefix(labelled),
+        series_prefix({**labelled, conv.ATTR_DRIFT_SIDE: "reference"}),
+        series_prefix({**labelled, conv.ATTR_DRIFT_SIDE: "current"}),
+    )
 
 
 def _label(target: str) -> str:

@@ -9,7 +9,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
-from otel_mlmon_collector.findings import SCOPE_NAME, SERVICE_NAME, Findings, default_resource
+from otel_mlmon_collector.findings import (
+    SCOPE_NAME,
+    SERVICE_NAME,
+    Findings,
+    default_resource,
+    series_prefix,
+)
 
 T = 1_795_000_000_123_456_789
 ATTRS = {"s": "fraud", "unicode": "país", "yes": True, "no": False, "int": 3600, "neg": -7, "f": 0.25}
@@ -76,3 +82,18 @@ def test_events_are_log_records_with_event_name_and_severity() -> None:
     assert records[0].attributes[1].value.bool_value is True
     with pytest.raises(ValueError, match="severity"):
         findings.event("x", "y", {}, severity="LOUD")
+
+
+def test_series_prefix_points_equal_gauge_points() -> None:
+    """A point added through a series prefix encoded once is the point gauge() adds from the attributes."""
+    prefix = series_prefix(ATTRS)
+    by_prefix, by_attributes = Findings(T, {"service.name": "s"}), Findings(T, {"service.name": "s"})
+    for value in (0.5, -2.0, 1e-300, math.nan):
+        by_prefix.gauge_series("ml.drift.score", prefix, value, description="score")
+        by_attributes.gauge("ml.drift.score", value, ATTRS, description="score")
+    first, second = by_prefix.metrics_request(), by_attributes.metrics_request()
+    assert first is not None and second is not None and first.items == 3
+    assert first.payload == second.payload
+    assert list(first.message.resource_metrics[0].scope_metrics[0].metrics[0].gauge.data_points) == [
+        _expected_point(v) for v in (0.5, -2.0, 1e-300)
+    ]
