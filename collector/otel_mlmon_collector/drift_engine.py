@@ -22,6 +22,7 @@ from otel_mlmon.summary import ColumnSummary, Summary
 
 from .drift import (
     DEFAULT_ALPHA,
+    Binned,
     DriftPolicy,
     DriftResult,
     MissingCounts,
@@ -474,7 +475,7 @@ class DriftProcessor:
         )
         window = {**base, conv.ATTR_WINDOW_SECONDS: round(self.config.windows.evaluation_seconds)}
         policy = self._policy(key.model)
-        columns: list[tuple[str, str, str, dict[str, DriftResult]]] = []
+        pending: list[tuple[str, str, ColumnSummary, ColumnSummary]] = []
         for target, section, _ in _TARGETS:
             references: dict[str, ColumnSummary] = getattr(reference.summary, section)
             for name, current in getattr(view, section).items():
@@ -490,22 +491,8 @@ class DriftProcessor:
                         reference.source,
                     )
                     continue
-                try:
-                    results = self._compare_column(key, policy, target, name, ref, current)
-                except Exception as exc:  # noqa: BLE001 - one bad column (or override) must not stop the rest
-                    self._logs.log(
-                        logging.ERROR,
-                        f"compare:{key.model}:{target}:{name}",
-                        "model %r: comparing %s %r failed: %s: %s",
-                        key.model,
-                        target,
-                        name,
-                        type(exc).__name__,
-                        exc,
-                    )
-                    continue
-                if results:
-                    columns.append((target, name, ref.kind, results))
+                pending.append((target, name, ref, current))
+        columns = self._compare_columns(key, policy, pending)
         # One family of hypotheses per model and evaluation: every tested column and check together.
         flat = [(i, check, r) for i, (_, _, _, results) in enumerate(columns) for check, r in results.items()]
         corrected = policy.correct([r for _, _, r in flat])
@@ -536,17 +523,82 @@ class DriftProcessor:
             )
         return stream, changes
 
-    def _compare_column(
+    def _compare_columns(
         self,
         key: StreamKey,
         policy: DriftPolicy,
-        target: str,
-        name: str,
-        ref: ColumnSummary,
-        current: ColumnSummary,
-    ) -> dict[str, DriftResult]:
+        pending: Sequence[tuple[str, str, ColumnSummary, ColumnSummary]],
+    ) -> list[tuple[str, str, str, dict[str, DriftResult]]]:
+        """Run the checks of one stream's columns: ``(target, name, kind, results)`` of each column with results.
+
+        Numeric columns are aligned once for every check; the numeric distribution checks that share a method
+        and the out-of-range checks then run in one vectorised pass each (``compare_many``), which gives the
+        same results as comparing column by column. A column whose comparison fails is logged and left out.
+        """
         checks = self.config.checks
-        results: dict[str, DriftResult] = {}
+        n = len(pending)
+        distribution: list[DriftResult | None] = [None] * n
+        outside: list[DriftResult | None] = [None] * n
+        missing: list[DriftResult | None] = [None] * n
+        failed: set[int] = set()
+        batches: dict[Any, list[tuple[int, Binned]]] = {}  # distribution method -> its numeric columns
+        in_range: list[tuple[int, Binned]] = []  # numeric columns for the out-of-range share
+        for i, column in enumerate(pending):
+            try:
+                missing[i] = self._plan_column(
+                    key, policy, i, column, distribution, outside, batches, in_range
+                )
+            except Exception as exc:  # noqa: BLE001 - one bad column (or override) must not stop the rest
+                self._compare_failed(key, pending[i], exc)
+                failed.add(i)
+        runs = [(method, items, distribution) for method, items in batches.items()]
+        runs.append((self._out_of_range, in_range, outside))
+        for method, items, found in runs:
+            if not items:
+                continue
+            try:
+                results = method.compare_many([binned for _, binned in items])
+            except Exception:  # noqa: BLE001 - find the column at fault: compare one by one
+                results = []
+                for i, binned in items:
+                    try:
+                        results.append(method.compare_binned(binned))
+                    except Exception as exc:  # noqa: BLE001 - one bad column must not stop the rest
+                        self._compare_failed(key, pending[i], exc)
+                        failed.add(i)
+                        results.append(None)
+            for (i, _), result in zip(items, results):
+                found[i] = result
+        columns: list[tuple[str, str, str, dict[str, DriftResult]]] = []
+        for i, (target, name, ref, _) in enumerate(pending):
+            if i in failed:
+                continue
+            results = {}
+            for check, result in (
+                ("distribution", distribution[i]),
+                ("out_of_range", outside[i]),
+                ("missing_rate", missing[i]),
+            ):
+                if result is not None and check in checks:
+                    results[check] = result
+            if results:
+                columns.append((target, name, ref.kind, results))
+        return columns
+
+    def _plan_column(
+        self,
+        key: StreamKey,
+        policy: DriftPolicy,
+        i: int,
+        column: tuple[str, str, ColumnSummary, ColumnSummary],
+        distribution: list[DriftResult | None],
+        outside: list[DriftResult | None],
+        batches: dict[Any, list[tuple[int, Binned]]],
+        in_range: list[tuple[int, Binned]],
+    ) -> DriftResult | None:
+        """Compare column ``i`` now or queue its aligned bins for a batch; return its missing-rate result."""
+        target, name, ref, current = column
+        checks = self.config.checks
         n_cur = current.count
         if current.kind != ref.kind and n_cur > 0:
             self._logs.log(
@@ -559,34 +611,51 @@ class DriftProcessor:
                 current.kind,
                 ref.kind,
             )
-            return results
+            return None
         if "distribution" in checks and n_cur >= self.config.min_rows and ref.count > 0:
             method = policy.method_for(_OVERRIDE_PREFIX[target] + name, ref.kind, ref.count, n_cur)  # type: ignore[arg-type]
             if ref.kind == "numeric":
                 # Align the two histograms once for every numeric check that accepts aligned bins.
                 binned = align(ref.numeric, current.numeric)
-                if hasattr(method, "compare_binned"):
-                    results["distribution"] = method.compare_binned(binned)
+                if hasattr(method, "compare_many") and _hashable(method):
+                    batches.setdefault(method, []).append((i, binned))
+                elif hasattr(method, "compare_binned"):
+                    distribution[i] = method.compare_binned(binned)
                 else:
-                    results["distribution"] = method.compare(ref.numeric, current.numeric)
+                    distribution[i] = method.compare(ref.numeric, current.numeric)
                 if (
                     "out_of_range" in checks
                     and math.isfinite(ref.numeric.min)
                     and math.isfinite(ref.numeric.max)
                 ):
-                    results["out_of_range"] = self._out_of_range.compare_binned(binned)
+                    in_range.append((i, binned))
             else:
-                results["distribution"] = method.compare(ref.categorical, current.categorical)
+                distribution[i] = method.compare(ref.categorical, current.categorical)
                 if "out_of_range" in checks:  # for categories: the share of values unseen in the reference
-                    results["out_of_range"] = self._unseen.compare(ref.categorical, current.categorical)
+                    outside[i] = self._unseen.compare(ref.categorical, current.categorical)
         total_cur = n_cur + current.missing + current.infinite
         total_ref = ref.count + ref.missing + ref.infinite
         if "missing_rate" in checks and total_cur >= self.config.min_rows and total_ref > 0:
-            results["missing_rate"] = self._missing_rate.compare(
+            return self._missing_rate.compare(
                 MissingCounts(total_ref, ref.missing, ref.infinite),
                 MissingCounts(total_cur, current.missing, current.infinite),
             )
-        return results
+        return None
+
+    def _compare_failed(
+        self, key: StreamKey, column: tuple[str, str, ColumnSummary, ColumnSummary], exc: Exception
+    ) -> None:
+        target, name = column[0], column[1]
+        self._logs.log(
+            logging.ERROR,
+            f"compare:{key.model}:{target}:{name}",
+            "model %r: comparing %s %r failed: %s: %s",
+            key.model,
+            target,
+            name,
+            type(exc).__name__,
+            exc,
+        )
 
     def _decide(self, target: str, name: str, kind: str, results: Mapping[str, DriftResult]) -> ColumnDrift:
         made = [
@@ -702,6 +771,14 @@ def _series_prefixes(attrs: Mapping[str, Any], method: str) -> tuple[bytes, byte
         series_prefix({**labelled, conv.ATTR_DRIFT_SIDE: "reference"}),
         series_prefix({**labelled, conv.ATTR_DRIFT_SIDE: "current"}),
     )
+
+
+def _hashable(method: Any) -> bool:
+    try:
+        hash(method)
+    except TypeError:
+        return False
+    return True
 
 
 def _label(target: str) -> str:
