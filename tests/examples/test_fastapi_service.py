@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -41,8 +42,7 @@ def _serve(command: list[str], collector, log: Path) -> tuple[subprocess.Popen, 
     )
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", *command, "--port" if command[0] == "uvicorn" else "--bind",
-             str(port) if command[0] == "uvicorn" else f"127.0.0.1:{port}"],
+            [sys.executable, "-m", *(arg.format(port=port) for arg in command)],
             cwd=SERVICE, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -64,7 +64,7 @@ def _stop(process: subprocess.Popen) -> int:
     try:
         return process.wait(40)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)  # the server and its workers: the session started for them
         process.wait(5)
         raise
 
@@ -110,7 +110,11 @@ def _exercise(base: str, received: Received, process: subprocess.Popen, log: Pat
 def test_gunicorn_uvicorn_workers(collector, tmp_path: Path) -> None:
     """gunicorn (preloaded app, 2 forked uvicorn workers) exports every request's span and rows to the collector."""
     running, received = collector
-    process, base = _serve(["gunicorn", "-c", "gunicorn.conf.py", "app:app"], running, tmp_path / "log")
+    process, base = _serve(
+        ["gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:{port}", "app:app"],
+        running,
+        tmp_path / "log",
+    )
     try:
         _exercise(base, received, process, tmp_path / "log")
     finally:
@@ -122,7 +126,7 @@ def test_gunicorn_uvicorn_workers(collector, tmp_path: Path) -> None:
 def test_uvicorn_workers(collector, tmp_path: Path) -> None:
     """uvicorn --workers 2 (spawned worker processes) exports every request's span and rows to the collector."""
     running, received = collector
-    command = ["uvicorn", "app:app", "--workers", "2", "--host", "127.0.0.1"]
+    command = ["uvicorn", "app:app", "--workers", "2", "--host", "127.0.0.1", "--port", "{port}"]
     process, base = _serve(command, running, tmp_path / "log")
     try:
         _exercise(base, received, process, tmp_path / "log")
