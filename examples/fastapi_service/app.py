@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, HTTPException
@@ -26,18 +27,35 @@ MODEL_NAME = "breast-cancer"
 MODEL_VERSION = os.environ.get("MODEL_VERSION", "1")
 
 
-def train() -> tuple[object, list[str], list[str]]:
-    """Train the classifier on the dataset that ships with scikit-learn (no download)."""
+def train() -> tuple[object, np.ndarray, list[str], list[str]]:
+    """Train the classifier on the dataset that ships with scikit-learn (no download); return it with its X_train."""
     data = load_breast_cancer()
     X_train, _, y_train, _ = train_test_split(data.data, data.target, test_size=0.25, random_state=0)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X_train, y_train)
-    return model, [str(name) for name in data.feature_names], [str(name) for name in data.target_names]
+    return (
+        model,
+        X_train,
+        [str(name) for name in data.feature_names],
+        [str(name) for name in data.target_names],
+    )
 
 
 # Trained and instrumented at import time: with gunicorn's preload_app the master does this once and the workers
 # share it. Instrumenting before fork is safe (otel-mlmon resets its aggregates in each child); the exporters are
 # created per worker in the lifespan below.
-model, FEATURES, CLASSES = train()
+model, X_train, FEATURES, CLASSES = train()
+if os.environ.get("REFERENCE_DIR"):
+    # The reference the collector's drift section compares live traffic with (saved before instrumenting, so
+    # scoring the training set is not counted as traffic). Written atomically: a watching collector never reads
+    # half a file.
+    otel_mlmon.Profile.from_data(
+        X_train,
+        model.predict_proba(X_train),
+        model=MODEL_NAME,
+        version=MODEL_VERSION,
+        feature_names=FEATURES,
+        classes=CLASSES,
+    ).save(Path(os.environ["REFERENCE_DIR"]) / f"{MODEL_NAME}-{MODEL_VERSION}.json.gz")
 otel_mlmon.instrument(
     model,
     model=MODEL_NAME,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,9 +13,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
 from sklearn.datasets import load_breast_cancer
 
-from .conftest import EXAMPLES, Received, free_port, http_status, otel_env, wait_until
+from .conftest import (
+    EXAMPLES,
+    Received,
+    collector_with,
+    free_port,
+    http_status,
+    otel_env,
+    run_example,
+    wait_until,
+)
 
 SERVICE = EXAMPLES / "fastapi_service"
 SPAN = "predict breast-cancer"
@@ -32,13 +43,15 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
         return e.code, json.loads(e.read() or b"{}")
 
 
-def _serve(command: list[str], collector, log: Path) -> tuple[subprocess.Popen, str]:
+def _serve(command: list[str], collector, log: Path, **extra_env: str) -> tuple[subprocess.Popen, str]:
+    """Start ``python -m <command>`` (``{port}`` filled in) in the example's directory; wait until it answers."""
     port = free_port()
     env = otel_env(
         collector,
         OTEL_METRIC_EXPORT_INTERVAL="1000",  # export every second so the test sees live workers, not just exit
         OTEL_BSP_SCHEDULE_DELAY="200",
         WEB_CONCURRENCY="2",
+        **extra_env,
     )
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -133,3 +146,32 @@ def test_uvicorn_workers(collector, tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             _stop(process)
+
+
+@pytest.mark.e2e
+def test_reference_and_shifted_traffic_give_drift_on_that_feature(tmp_path: Path) -> None:
+    """REFERENCE_DIR + send_traffic.py --shift "mean radius=1.5": the collector flags that feature and only it."""
+    references = tmp_path / "profiles"
+    running = collector_with(
+        InMemoryExporter(),
+        drift={"references": {"directory": str(references)}, "evaluation_interval_seconds": 0},
+    )
+    try:
+        command = ["gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:{port}", "app:app"]
+        process, base = _serve(command, running, tmp_path / "log", REFERENCE_DIR=str(references))
+        try:
+            stdout = run_example(
+                SERVICE / "send_traffic.py",
+                *("--url", base, "--requests", "60", "--shift", "mean radius=1.5"),
+                env=otel_env(running),
+            )
+        finally:
+            assert _stop(process) == 0  # the workers' last metrics are flushed on the way out
+        assert re.fullmatch(r"sent \d+ rows in 60 requests \(0 failed\)\n", stdout), stdout
+        assert running.drift is not None
+        running.drift.references.refresh()
+        evaluation = running.drift.evaluate_now()
+        drifted = sorted(evaluation.stream("breast-cancer").drifted("feature"))
+    finally:
+        running.shutdown(5)
+    assert drifted == ["mean radius"]
