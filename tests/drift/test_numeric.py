@@ -16,6 +16,7 @@ from otel_mlmon_collector.drift import (
     Wasserstein,
 )
 from otel_mlmon_collector.drift.ks import ks_statistic
+from otel_mlmon_collector.drift.out_of_range import out_of_range_share, out_of_range_shares
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
@@ -220,3 +221,23 @@ def test_compare_many_equals_one_by_one(method) -> None:
         assert (a.p_value is None) == (b.p_value is None)
         assert a.detected == b.detected and (a.n_reference, a.n_current) == (b.n_reference, b.n_current)
         assert a.details.keys() == b.details.keys()
+
+
+def test_out_of_range_shares_equal_one_by_one_bit_for_bit() -> None:
+    """The batched out-of-range shares equal out_of_range_share exactly, for any scale, sign and extremes."""
+    rng = np.random.default_rng(17)
+    binneds = []
+    for i in range(200):
+        ref = rng.normal(rng.normal(), rng.uniform(0.1, 10), rng.integers(1, 3000))
+        cur = rng.normal(rng.normal(), rng.uniform(0.1, 10), rng.integers(1, 3000))
+        if i % 3 == 0:  # exact zeros and ties
+            ref, cur = np.round(ref), np.round(cur)
+        binned = Binned.from_values(ref, cur, scale=int(rng.integers(-2, 9)))
+        if i % 7 == 0:  # current extremes unknown
+            binned = Binned(
+                binned.edges, binned.reference, binned.current, binned.reference_min, binned.reference_max
+            )
+        binneds.append(binned)
+    one = [out_of_range_share(b) for b in binneds]
+    assert out_of_range_shares(binneds) == one
+    assert sum(estimate > 0 for estimate, _, _ in one) > 50  # the shares are not trivially zero

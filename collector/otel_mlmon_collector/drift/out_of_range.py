@@ -10,9 +10,9 @@ import numpy as np
 
 from otel_mlmon_collector.drift._numeric import NumericMethod
 from otel_mlmon_collector.drift.base import DriftResult, decide
-from otel_mlmon_collector.drift.binning import Binned
+from otel_mlmon_collector.drift.binning import Binned, stack
 
-__all__ = ["OutOfRange", "out_of_range_share"]
+__all__ = ["OutOfRange", "out_of_range_share", "out_of_range_shares"]
 
 
 def out_of_range_share(binned: Binned) -> tuple[float, float, float]:
@@ -76,24 +76,68 @@ class OutOfRange(NumericMethod):
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
 
     def _compare(self, binned: Binned) -> DriftResult:
-        if math.isnan(binned.reference_min) or math.isnan(binned.reference_max):
-            # Extremes unknown: the occupied reference bins' outer edges, a wider range (fewer alarms).
-            occupied = np.flatnonzero(binned.reference)
-            lo_ref, hi_ref = binned.edges[occupied[0]], binned.edges[occupied[-1] + 1]
-            binned = replace(binned, reference_min=float(lo_ref), reference_max=float(hi_ref))
-        estimate, lower, upper = out_of_range_share(binned)
-        return DriftResult(
-            method=self.name,
-            score=estimate,
-            threshold=self.threshold,
-            detected=decide(estimate, self.threshold, None, None),
-            p_value=None,
-            n_reference=binned.n_reference,
-            n_current=binned.n_current,
-            details={
-                "lower": lower,
-                "upper": upper,
-                "reference_min": binned.reference_min,
-                "reference_max": binned.reference_max,
-            },
-        )
+        return self._compare_batch([binned])[0]
+
+    def _compare_batch(self, binneds: list[Binned]) -> list[DriftResult]:
+        binneds = [_with_reference_extremes(b) for b in binneds]
+        shares = out_of_range_shares(binneds)
+        return [
+            DriftResult(
+                method=self.name,
+                score=estimate,
+                threshold=self.threshold,
+                detected=decide(estimate, self.threshold, None, None),
+                p_value=None,
+                n_reference=b.n_reference,
+                n_current=b.n_current,
+                details={
+                    "lower": lower,
+                    "upper": upper,
+                    "reference_min": b.reference_min,
+                    "reference_max": b.reference_max,
+                },
+            )
+            for b, (estimate, lower, upper) in zip(binneds, shares)
+        ]
+
+
+def out_of_range_shares(binneds: list[Binned]) -> list[tuple[float, float, float]]:
+    """:func:`out_of_range_share` of many (non-empty) :class:`Binned` at once, with the same floating-point results.
+
+    The bin fractions are computed for all of them in padded 2-D arrays; each share is then the same dot product
+    over the row's real bins that :func:`out_of_range_share` takes, so the results are bit for bit the same.
+    """
+    rows = stack(binneds)
+    sizes = rows.sizes
+    lo_ref = np.array([b.reference_min for b in binneds])[:, None]
+    hi_ref = np.array([b.reference_max for b in binneds])[:, None]
+    a, b = rows.edges[:, :-1], rows.edges[:, 1:]
+    width = b - a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        below_part = np.clip(np.where(width > 0, (lo_ref - a) / width, (a < lo_ref) * 1.0), 0.0, 1.0)
+        above_part = np.clip(np.where(width > 0, (b - hi_ref) / width, (a > hi_ref) * 1.0), 0.0, 1.0)
+    # False when the current extreme is unknown (nan), as in out_of_range_share.
+    below_part[np.array([x.current_min >= x.reference_min for x in binneds])] = 0.0
+    above_part[np.array([x.current_max <= x.reference_max for x in binneds])] = 0.0
+    part = below_part + above_part
+    whole = (below_part == 1) + (above_part == 1)
+    some = (below_part > 0) + (above_part > 0)
+    out = []
+    for i, binned in enumerate(binneds):
+        k = int(sizes[i])
+        cur = binned.current
+        m = cur.sum()
+        estimate = float(np.dot(cur, part[i, :k]) / m)
+        lower = float(np.dot(cur, whole[i, :k]) / m)
+        upper = float(np.dot(cur, some[i, :k]) / m)
+        out.append((estimate, lower, max(upper, estimate)))
+    return out
+
+
+def _with_reference_extremes(binned: Binned) -> Binned:
+    if math.isnan(binned.reference_min) or math.isnan(binned.reference_max):
+        # Extremes unknown: the occupied reference bins' outer edges, a wider range (fewer alarms).
+        occupied = np.flatnonzero(binned.reference)
+        lo_ref, hi_ref = binned.edges[occupied[0]], binned.edges[occupied[-1] + 1]
+        return replace(binned, reference_min=float(lo_ref), reference_max=float(hi_ref))
+    return binned
