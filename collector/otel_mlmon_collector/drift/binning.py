@@ -221,40 +221,61 @@ def align(
         edges, ref, cur = _trim_and_tighten(edges, ref, cur, sides)
         return _binned(edges, ref, cur, sides, reference, current, n_eff_reference, n_eff_current)
 
-    edge_parts: list[np.ndarray] = []
-    ref_parts: list[np.ndarray] = []
-    cur_parts: list[np.ndarray] = []
-
-    def add(lo: np.ndarray, hi: np.ndarray, r: np.ndarray, c: np.ndarray) -> None:
-        # Appends contiguous bins; inserts an empty bin when they do not touch the previous ones.
-        if edge_parts and edge_parts[-1][-1] < lo[0]:
-            edge_parts.append(np.array([lo[0]]))
-            ref_parts.append(np.zeros(1))
-            cur_parts.append(np.zeros(1))
-        elif not edge_parts:
-            edge_parts.append(np.array([lo[0]]))
-        edge_parts.append(hi)
-        ref_parts.append(r)
-        cur_parts.append(c)
-
-    if neg is not None:
-        idx, r, c = neg
-        idx, r, c = idx[::-1], r[::-1], c[::-1]
-        add(-_power(scale, idx + 1), -_power(scale, idx), r, c)
-    if r_zero > 0 or c_zero > 0 or (neg is not None and pos is not None):
-        add(np.zeros(1), np.zeros(1), np.array([r_zero]), np.array([c_zero]))
-    if pos is not None:
-        idx, r, c = pos
-        add(_power(scale, idx), _power(scale, idx + 1), r, c)
-
-    if not edge_parts:
+    zero = r_zero > 0 or c_zero > 0 or (neg is not None and pos is not None)
+    if neg is None and pos is None and not zero:
         edges, ref, cur = np.zeros(1), np.zeros(0), np.zeros(0)
-    else:
-        edges = np.concatenate(edge_parts)
-        ref = np.concatenate(ref_parts)
-        cur = np.concatenate(cur_parts)
-        edges, ref, cur = _trim_and_tighten(edges, ref, cur, sides)
+        return _binned(edges, ref, cur, sides, reference, current, n_eff_reference, n_eff_current)
+    # Ascending layout: negative buckets (largest magnitude first), the zero bucket as a zero-width bin at 0,
+    # positive buckets; an empty bin fills each gap between parts that do not touch. All bucket bounds come from
+    # one exp2 call: |edges| of the negative part, then the edges of the positive part.
+    exponents = []
+    if neg is not None:
+        exponents.append(np.arange(neg[0][-1] + 1, neg[0][0] - 1, -1))
+    if pos is not None:
+        exponents.append(np.arange(pos[0][0], pos[0][-1] + 2))
+    powers = _power(scale, np.concatenate(exponents)) if exponents else _ZERO
+    edge_parts: list[Any] = []
+    ref_parts: list[Any] = []
+    cur_parts: list[Any] = []
+    last = math.nan  # the last edge laid out so far
+    if neg is not None:
+        k = neg[0].size
+        edge_parts.append(-powers[: k + 1])
+        ref_parts.append(neg[1][::-1])
+        cur_parts.append(neg[2][::-1])
+        last = -float(powers[k])
+    if zero:
+        if neg is None:
+            edge_parts.append(_ZERO)
+        elif last < 0:
+            edge_parts.append(_ZERO)  # the empty bin up to 0
+            ref_parts.append(_ZERO)
+            cur_parts.append(_ZERO)
+        edge_parts.append(_ZERO)
+        ref_parts.append(np.array([r_zero]))
+        cur_parts.append(np.array([c_zero]))
+        last = 0.0
+    if pos is not None:
+        start = 0 if neg is None else neg[0].size + 1
+        lo = powers[start : start + 1]
+        if last < float(lo[0]):  # False when nothing precedes (nan)
+            edge_parts.append(lo)  # the empty bin up to the first positive bucket
+            ref_parts.append(_ZERO)
+            cur_parts.append(_ZERO)
+        elif last != last:
+            edge_parts.append(lo)
+        edge_parts.append(powers[start + 1 :])
+        ref_parts.append(pos[1])
+        cur_parts.append(pos[2])
+    edges = np.concatenate(edge_parts)
+    ref = np.concatenate(ref_parts)
+    cur = np.concatenate(cur_parts)
+    edges, ref, cur = _trim_and_tighten(edges, ref, cur, sides)
     return _binned(edges, ref, cur, sides, reference, current, n_eff_reference, n_eff_current)
+
+
+_ZERO = np.zeros(1)
+_ZERO.flags.writeable = False
 
 
 def _binned(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -64,10 +63,16 @@ def correct(results: Sequence[DriftResult], method: Correction = "benjamini-hoch
     adjusted = adjust_p_values([results[i].p_value for i in tested], method)  # type: ignore[misc]
     for i, p_adj in zip(tested, adjusted):
         r = results[i]
-        out[i] = replace(
-            r,
-            p_value=float(p_adj),
-            detected=decide(r.score, r.threshold, float(p_adj), r.alpha),
-            details={**r.details, "p_value_raw": r.p_value, "correction": method, "hypotheses": len(tested)},
+        # The fields of replace(r, ...) without its per-call introspection (one call per column and check).
+        out[i] = DriftResult(
+            r.method,
+            r.score,
+            r.threshold,
+            decide(r.score, r.threshold, float(p_adj), r.alpha),
+            float(p_adj),
+            r.n_reference,
+            r.n_current,
+            r.alpha,
+            {**r.details, "p_value_raw": r.p_value, "correction": method, "hypotheses": len(tested)},
         )
     return out
