@@ -95,6 +95,9 @@ class DriftEngineConfig:
     windows: WindowConfig = field(default_factory=WindowConfig)
     evaluation_interval_seconds: float = 60.0
     references_directory: str | None = None
+    #: An MLflow tracking server whose registered model versions carry profiles (docs/mlflow.md); asked after the
+    #: directory.
+    references_mlflow_tracking_uri: str | None = None
     reference_poll_seconds: float = 30.0
     pins: Mapping[str, str] = field(default_factory=dict)
     fallback_to_newest: bool = True
@@ -164,6 +167,7 @@ class DriftEngineConfig:
                 raise ValueError(f"trailing_reference: {exc}") from None
         for key, target in (
             ("directory", "references_directory"),
+            ("mlflow_tracking_uri", "references_mlflow_tracking_uri"),
             ("poll_interval_seconds", "reference_poll_seconds"),
             ("pins", "pins"),
             ("fallback_to_newest", "fallback_to_newest"),
@@ -175,7 +179,8 @@ class DriftEngineConfig:
         known = {
             f
             for f in cls.__dataclass_fields__
-            if f not in ("windows", "references_directory", "trailing_reference")
+            if f
+            not in ("windows", "references_directory", "references_mlflow_tracking_uri", "trailing_reference")
         }
         known -= {"reference_poll_seconds", "pins", "fallback_to_newest"}
         for key in list(data):
@@ -318,6 +323,15 @@ class DriftProcessor:
                         config.references_directory,
                         pins=config.pins,
                         fallback=config.fallback_to_newest,
+                        poll_interval_seconds=config.reference_poll_seconds,
+                    )
+                )
+            if config.references_mlflow_tracking_uri is not None:
+                from .mlflow_references import MlflowReferenceStore
+
+                providers.append(
+                    MlflowReferenceStore(
+                        config.references_mlflow_tracking_uri,
                         poll_interval_seconds=config.reference_poll_seconds,
                     )
                 )

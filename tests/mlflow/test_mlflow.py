@@ -151,3 +151,29 @@ def test_arguments_are_checked() -> None:
         log_profile(_profile(np.random.default_rng(5), "1"), "databricks", "run")
     with pytest.raises(ValueError, match="run_id"):
         load_profile("http://127.0.0.1:5000", model="fraud")
+
+
+@pytest.mark.e2e
+def test_drift_config_references_mlflow(mlflow_server: str) -> None:
+    """drift.references.mlflow_tracking_uri in the collector's configuration resolves profiles from the registry."""
+    from otel_mlmon_collector.config import parse_config
+
+    rng = np.random.default_rng(4)
+    name = f"fraud-{uuid.uuid4().hex[:8]}"
+    run_id, version = _registered_version(mlflow_server, name)
+    profile = _profile(rng, version)
+    profile.model = name
+    log_profile(profile, mlflow_server, run_id)
+    config = parse_config(
+        {"drift": {"references": {"mlflow_tracking_uri": mlflow_server}, "evaluation_interval_seconds": 0}},
+        env={},
+    )
+    assert config.drift is not None
+    sink: list[OtlpRequest] = []
+    engine = DriftProcessor(config.drift, sink.append)  # type: ignore[arg-type]
+    replica = Replica("delta", model=name, version=version)
+    replica.predict(make_data(rng, 3_000, shift=1.0))
+    engine.process(replica.export())
+    assert engine.evaluate_now().stream(name, version).drifted() == ["amount"]
+    engine.shutdown()
+    replica.shutdown()
