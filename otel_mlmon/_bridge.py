@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.metrics import Exemplar
@@ -512,8 +512,3 @@ def _reset_after_fork() -> None:
         if provider is not None:
             for reader in list(provider._measurement_consumer._reader_storages):
                 bridge._readers[reader] = _ReaderState(bridge._start_ns)
-
-
-def all_bridges() -> Iterable[MetricBridge]:
-    """Every bridge created in this process (for tests and the fork handler)."""
-    return list(_bridges.values())
