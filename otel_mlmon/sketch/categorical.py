@@ -169,6 +169,82 @@ class CategoricalSketch:
         self.count += other.count
         self._distinct.merge(other._distinct)
 
+    def subtract(self, older: CategoricalSketch) -> CategoricalSketch | None:
+        """The counts added since ``older``, an earlier cumulative state of this sketch; None on a reset.
+
+        Turns two cumulative exports of one series into the delta between them, as a new sketch (both operands
+        are left unchanged). A kept count of a cumulative Misra–Gries sketch may go down (the sketch subtracts
+        when it prunes) and a category may move between the kept list and the other mass, so only the total
+        decides a reset. Kept categories get their (non-negative) increase, the other mass the rest of the
+        total's increase; when the increases of categories that were not kept before add up to more than the
+        total's increase (their earlier counts are unknown), they are scaled down to fit. Exact whenever the
+        sketch kept every category. The result has no distinct-count hashes (a set difference is unknowable).
+
+        Raises:
+            TypeError: if ``older`` is not a ``CategoricalSketch``.
+            ValueError: if the two sketches hash categories with different salts (or one hashes, one not).
+        """
+        if not isinstance(older, CategoricalSketch):
+            raise TypeError(f"older must be a CategoricalSketch, got {type(older).__name__}")
+        if older._salt_id != self._salt_id:
+            raise ValueError(
+                "cannot subtract sketches whose categories are hashed with different hash_salt values"
+            )
+        if self.count < older.count:
+            return None
+        growth = self.count - older.count
+        delta = {key: max(n - older._counts.get(key, 0), 0) for key, n in self._counts.items()}
+        attributed = sum(delta.values())
+        if attributed > growth:
+            scale = growth / attributed
+            delta = {key: math.floor(n * scale) for key, n in delta.items()}
+            attributed = sum(delta.values())
+        return CategoricalSketch.from_counts(
+            delta,
+            other_count=growth - attributed,
+            max_categories=self.max_categories,
+            max_length=self.max_length,
+        )
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[str, int],
+        other_count: int = 0,
+        max_categories: int = 64,
+        max_length: int = 128,
+    ) -> CategoricalSketch:
+        """A sketch holding exported top-K counts (as OTLP points carry them), without pruning them.
+
+        Categories with a zero count are left out; ``max_categories`` is raised to the number of categories
+        given, so every one is kept. ``other_count`` is the mass outside them. The counts of a Misra–Gries
+        exporter are lower bounds with error at most ``other_count / (K + 1)`` for its K, which is at least the
+        number of categories it kept, so ``other_count // (kept + 1)`` is a valid error bound. The distinct
+        count starts empty.
+
+        Raises:
+            ValueError: if a count or ``other_count`` is negative or not an integer, or a category not a string.
+        """
+        kept = []
+        for key, n in counts.items():
+            if (
+                not isinstance(key, str)
+                or isinstance(n, bool)
+                or not isinstance(n, int | np.integer)
+                or n < 0
+            ):
+                raise ValueError(f"counts must map category strings to integers >= 0, got {key!r}: {n!r}")
+            if n > 0:
+                kept.append((key, int(n)))
+        if isinstance(other_count, bool) or not isinstance(other_count, int | np.integer) or other_count < 0:
+            raise ValueError(f"other_count must be an integer >= 0, got {other_count!r}")
+        kept.sort(key=lambda item: (-item[1], item[0]))
+        sketch = cls(max_categories=max(max_categories, len(kept)), max_length=max_length)
+        sketch._counts = dict(kept)
+        sketch.count = int(other_count) + sum(n for _, n in kept)
+        sketch._error = int(other_count) // (len(kept) + 1)
+        return sketch
+
     def copy(self) -> CategoricalSketch:
         """Return an independent copy."""
         clone = CategoricalSketch.__new__(CategoricalSketch)
