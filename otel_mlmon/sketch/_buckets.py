@@ -7,7 +7,6 @@ subtraction, the drift statistics' common grid and the Prometheus exporter's sch
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -314,29 +313,13 @@ def occupied_range(
     pos_offset: int,
     pos_counts: np.ndarray,
 ) -> tuple[float, float]:
-    """Lowest and highest value that trimmed, occupied buckets allow (for a histogram without min/max).
+    """Lowest and highest value the occupied buckets allow (for a histogram without min/max), as :func:`edges`.
 
     Raises:
         ValueError: if no bucket is occupied and ``zero_count`` is 0.
     """
-    lows, highs = [], []
-    if neg_counts.size:
-        lows.append(-_lower_bound(neg_offset + neg_counts.size, scale))
-        highs.append(-_lower_bound(neg_offset, scale))
-    if zero_count:
-        lows.append(0.0)
-        highs.append(0.0)
-    if pos_counts.size:
-        lows.append(_lower_bound(pos_offset, scale))
-        highs.append(_lower_bound(pos_offset + pos_counts.size, scale))
-    if not lows:
+    lower, upper, counts = edges(scale, neg_offset, neg_counts, zero_count, pos_offset, pos_counts)
+    occupied = np.flatnonzero(counts)
+    if occupied.size == 0:
         raise ValueError("no occupied bucket")
-    return min(lows), max(highs)
-
-
-def _lower_bound(index: int, scale: int) -> float:
-    """``base**index`` with ``base = 2**(2**-scale)``: a bucket's lower bound (inf when it overflows)."""
-    try:
-        return math.pow(2.0, index * 2.0**-scale)
-    except OverflowError:
-        return math.inf
+    return float(lower[occupied[0]]), float(upper[occupied[-1]])
