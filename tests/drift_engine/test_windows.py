@@ -227,3 +227,20 @@ def test_config_rejects_bad_values() -> None:
         WindowConfig(window_seconds=0)
     with pytest.raises(ValueError, match="evaluation_windows"):
         WindowConfig(evaluation_windows=0)
+
+
+def test_a_zeros_only_point_does_not_coarsen_its_window() -> None:
+    """A feature that was all zeros in one export keeps its fine buckets when values follow in the same window."""
+    rng = np.random.default_rng(8)
+    zeros, values = ExponentialHistogram(), ExponentialHistogram()
+    zeros.update(np.zeros(10))
+    values.update(rng.lognormal(size=1000))
+    store = WindowStore(clock=lambda: NOW)
+    start = int((NOW - 100) * NS)
+    store.ingest(histogram_request(zeros, start, start + 10 * NS, "delta").message)
+    store.ingest(histogram_request(values, start + 10 * NS, start + 20 * NS, "delta").message)
+    rebuilt = store.view(StreamKey("fraud", None, "predict")).features["amount"].numeric
+    expected = zeros.copy()
+    expected.merge(values)
+    assert rebuilt.scale == values.scale and rebuilt.zero_count == 10
+    _assert_same_histogram(rebuilt, expected)
