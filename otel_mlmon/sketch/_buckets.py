@@ -18,10 +18,14 @@ from otel_mlmon.sketch._mapping import MAX_SCALE, MIN_SCALE, bucket_lower_bounds
 
 #: One side of a histogram: the index of its first bucket and the contiguous counts from there.
 Side = tuple[int, np.ndarray]
+#: A histogram's buckets: the scale of their indices, the positive side, the negative side.
+Sides = tuple[int, Side, Side]
 
 __all__ = [
     "CHUNK",
     "Scratch",
+    "Side",
+    "Sides",
     "accumulate",
     "add_counts",
     "add_indices",
@@ -266,7 +270,7 @@ def subtract_counts(
     return trim_counts(low, diff)
 
 
-def point_sides(scale: int, positive: Side, negative: Side) -> tuple[int, Side, Side]:
+def point_sides(scale: int, positive: Side, negative: Side) -> Sides:
     """Validate and normalise the buckets of an OTLP-style point: trimmed, at a scale of at most 20.
 
     Raises:
@@ -285,9 +289,7 @@ def point_sides(scale: int, positive: Side, negative: Side) -> tuple[int, Side, 
     return scale, sides[0], sides[1]
 
 
-def subtract_sides(
-    newer: tuple[int, Side, Side], older: tuple[int, Side, Side], empty_scale: int
-) -> tuple[int, Side, Side] | None:
+def subtract_sides(newer: Sides, older: Sides, empty_scale: int) -> Sides | None:
     """``newer - older`` for two ``(scale, positive, negative)``, at the coarser scale; None if a bucket drops.
 
     Only a histogram with buckets has a say in the scale; ``empty_scale`` when neither has any.
