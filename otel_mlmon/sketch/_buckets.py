@@ -238,9 +238,17 @@ def downscale_buckets(offset: int, counts: np.ndarray, by: int) -> tuple[int, np
         return 0, counts
     if by == 0:
         return offset, counts
-    shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
-    starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
-    return int(shifted[0]), np.add.reduceat(counts, starts)
+    low = offset >> by
+    if by >= 62:  # block starts beyond int64: find them from the shifted indices
+        shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
+        starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
+        return low, np.add.reduceat(counts, starts)
+    # Output bucket j starts where (offset + i) is a multiple of 2**by: at i = first, first + 2**by, ...
+    step = 1 << by
+    first = ((low + 1) << by) - offset
+    starts = np.arange(first - step, counts.size, step)
+    starts[0] = 0
+    return low, np.add.reduceat(counts, starts)
 
 
 def trim_counts(offset: int, counts: np.ndarray) -> tuple[int, np.ndarray]:
