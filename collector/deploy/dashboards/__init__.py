@@ -1,15 +1,16 @@
-"""Generate otel-mlmon's Grafana dashboards as code with grafana-foundation-sdk, so the JSON is never hand-edited.
+"""Generate otel-mlmon's Grafana dashboards as code (grafana-foundation-sdk), so the JSON is never hand-edited.
 
     python collector/deploy/dashboards           # write collector/deploy/grafana/dashboards/*/*.json
     python collector/deploy/dashboards --check   # exit 1 when the committed JSON differs from a fresh build
 
 One module per dashboard (``inference``, ``drift``, ``performance``) on the pieces they share (``_panels``);
-``_generate`` renders them and writes or checks the files. Metric names are built from ``otel_mlmon.conventions``
-by :func:`~.names.prometheus_name`, the translation Prometheus-style OTLP receivers apply (Prometheus' OTLP
-receiver with its default translation, VictoriaMetrics with ``-opentelemetry.usePrometheusNaming``, Mimir).
-Backends store exponential histograms differently, so every dashboard is built in two flavours (:class:`Flavour`):
-``prometheus/`` (native histograms: Prometheus 3, Mimir) and ``victoriametrics/`` (``vmrange`` buckets, MetricsQL
-``prometheus_buckets``); they differ only in the feature-distribution and confidence panels.
+``_generate`` renders them and writes or checks the files. Metric names are built from
+``otel_mlmon.conventions`` by :func:`~.names.prometheus_name`, the translation Prometheus-style OTLP receivers
+apply (Prometheus' OTLP receiver with its default translation, VictoriaMetrics with
+``-opentelemetry.usePrometheusNaming``, Mimir). Backends store exponential histograms differently, so every
+dashboard is built in two flavours (:class:`Flavour`): ``prometheus/`` (native histograms: Prometheus 3, Mimir)
+and ``victoriametrics/`` (``vmrange`` buckets, MetricsQL ``prometheus_buckets``); they differ only in the
+feature-distribution and confidence panels.
 
 This directory is a script, not an installed package: run it as above, or ``python -m dashboards`` from
 ``collector/deploy``.

@@ -1,4 +1,4 @@
-"""What every dashboard shares: backend flavours, PromQL pieces, query and panel builders, the board and its variables.
+"""What every dashboard shares: backend flavours, PromQL pieces, queries, panels, the board and its variables.
 
 The dashboard modules (``inference``, ``drift``, ``performance``) only choose panels and write their queries with
 these pieces, so a change of look, data source or variable is made here once for all of them.
@@ -101,7 +101,7 @@ def aggregate(function: str, metric: str, selector: str, by: str = "") -> str:
 
 
 def bucket_quantile(q: float, metric: str, selector: str, by: str = "") -> str:
-    """The ``q`` quantile of an explicit-bucket histogram (``_bucket`` series with ``le``), per ``by`` labels."""
+    """The ``q`` quantile per ``by`` labels of an explicit-bucket histogram (``_bucket`` series by ``le``)."""
     buckets = sum_rate(f"{metric}_bucket", selector, by=f"le, {by}" if by else "le")
     return f"histogram_quantile({q}, {buckets})"
 
@@ -156,20 +156,21 @@ def query(
 
 
 def gauge_query(function: str, metric: str, selector: str, by: str, prefix: str = "") -> prometheus.Dataquery:
-    """``function`` (max, min…) of a gauge per ``by`` labels: one line each, named by those labels after ``prefix``.
+    """``function`` (max, min…) of a gauge per ``by`` labels: one line each, named by them after ``prefix``.
 
-    >>> built = gauge_query("max", "ml_drift_score_ratio", 'a="b"', "ml_feature_name, ml_drift_method", "score").build()
-    >>> built.expr, built.legend_format
-    ('max by (ml_feature_name, ml_drift_method) (ml_drift_score_ratio{a="b"})', 'score {{ml_feature_name}} {{ml_drift_method}}')
+    >>> built = gauge_query("max", "ml_drift_score_ratio", 'a="b"', "ml_feature_name, ml_drift_method", "score")
+    >>> built.build().expr
+    'max by (ml_feature_name, ml_drift_method) (ml_drift_score_ratio{a="b"})'
+    >>> built.build().legend_format
+    'score {{ml_feature_name}} {{ml_drift_method}}'
     """
-    names = [f"{{{{{label.strip()}}}}}" for label in by.split(",")]
-    return query(
-        aggregate(function, metric, selector, by=by), " ".join([prefix, *names] if prefix else names)
-    )
+    names = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+    return query(aggregate(function, metric, selector, by=by), f"{prefix} {names}" if prefix else names)
 
 
 def with_queries(panel: Any, *queries: prometheus.Dataquery, width: int = 12) -> Any:
-    """``panel`` reading ``queries`` (ref ids A, B, …) from the templated data source, ``width`` of 24 columns."""
+    """``panel`` reading ``queries`` (ref ids A, B, …) from the templated data source, ``width`` of 24 columns
+    wide."""
     for ref_id, item in zip(ascii_uppercase, queries):
         panel = panel.with_target(item.ref_id(ref_id))
     return panel.datasource(_DATASOURCE).span(width)
@@ -211,8 +212,8 @@ def trace_links() -> list[dashboard.DashboardLink]:
 def new_board(
     uid: str, title: str, description: str, flavour: Flavour, feature: bool = False
 ) -> dashboard.Dashboard:
-    """An empty dashboard (``uid`` plus the flavour's suffix) with the data source, model, version and trace-service
-    variables, and with ``feature`` the feature variables too; linked to the other otel-mlmon dashboards."""
+    """An empty dashboard (``uid`` plus the flavour's suffix) linked to the other otel-mlmon dashboards, with the
+    data source, model, version and trace-service variables, and with ``feature`` the feature variables too."""
     board = (
         dashboard.Dashboard(title)
         .uid(uid + flavour.uid_suffix)

@@ -1,4 +1,4 @@
-"""The data drift dashboard: drift scores and states per feature, and the distributions and predictions behind them."""
+"""The data drift dashboard: drift per feature, and the distributions and predictions behind it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The inference overview dashboard: throughput, errors, latency, usage and the health of the monitoring pipeline."""
+"""The inference overview dashboard: throughput, errors, latency, usage, health of the monitoring pipeline."""
 
 from __future__ import annotations
 
