@@ -72,4 +72,4 @@ class RateLimitedLog:
             return
         if suppressed:
             message += f" ({suppressed} similar messages suppressed)"
-        self.logger.log(level, message, *args)
+        self.logger.log(level, message, *args, stacklevel=2)  # the caller's line, not this one
