@@ -132,7 +132,8 @@ def test_unmatched_columns_are_counted_and_hinted_once(
         engine.evaluate_now()
     assert [c for c in first.columns if c.target == "feature"] == []
     unmatched = first.unmatched_for("feature")
-    assert sorted(unmatched.live_only) == ["f0", "f1", "f2"] and sorted(unmatched.reference_only) == sorted(NAMES)
+    assert sorted(unmatched.live_only) == ["f0", "f1", "f2"]
+    assert sorted(unmatched.reference_only) == sorted(NAMES)
     values = {
         (a[conv.ATTR_DRIFT_TARGET], a[conv.ATTR_DRIFT_SIDE]): v
         for a, v in gauges(sink[:1], conv.METRIC_DRIFT_COLUMNS_UNMATCHED)
