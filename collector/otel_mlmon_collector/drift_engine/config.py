@@ -90,7 +90,7 @@ class DriftEngineConfig:
             if not isinstance(columns, Mapping):
                 raise ValueError(f"overrides.{model} must map column names to methods, got {columns!r}")
             for column, spec in columns.items():
-                check_override(f"overrides.{model}.{column}", spec)
+                _check_override(f"overrides.{model}.{column}", spec)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, path: str = "drift") -> DriftEngineConfig:
@@ -162,7 +162,7 @@ class DriftEngineConfig:
             raise ConfigError(f"{s.path}: {exc}") from None
 
 
-def check_override(where: str, spec: Any) -> None:
+def _check_override(where: str, spec: Any) -> None:
     """Raise ValueError naming ``where`` unless ``spec`` names a method valid for numeric or categorical data."""
     if isinstance(spec, Mapping):
         name = spec.get("method")
@@ -194,7 +194,7 @@ def _overrides(s: Section) -> dict[str, dict[str, Any]]:
         for column, spec in columns.items():
             where = f"{overrides.key(model)}.{column}"
             try:
-                check_override(where, spec)
+                _check_override(where, spec)
             except ValueError as exc:
                 message = str(exc)
                 raise ConfigError(message if message.startswith(where) else f"{where}: {message}") from None
