@@ -232,24 +232,27 @@ class DriftProcessor:
     def _hint_unmatched(
         self, key: StreamKey, source: str, unmatched: Sequence[UnmatchedColumns], matched: int
     ) -> None:
-        """One rate-limited line per model when live columns have no reference column (they are not compared)."""
-        live_only = [name for u in unmatched for name in u.live_only]
-        if not live_only:
+        """One rate-limited line per model when live features have no reference column (they are not compared).
+
+        Only features: outputs and confidence columns without a counterpart (a class never predicted in the
+        window, a profile built without predictions) are counted by the gauge but are no naming mistake.
+        """
+        features = next((u for u in unmatched if u.target == "feature"), None)
+        if features is None or not features.live_only:
             return
-        reference_only = [name for u in unmatched for name in u.reference_only]
         self._logs.log(
             logging.WARNING if matched == 0 else logging.INFO,
             f"unmatched:{key.model}",
-            "model %r: %d live column(s) have no column in the reference profile %s (%s) and %d reference "
-            "column(s) are absent from the traffic (%s); %d matched. Unmatched columns are not compared "
-            "(ml.drift.columns.unmatched). If production passes arrays (names f0, f1, ...) while the profile was "
-            "built from a DataFrame, give monitor(feature_names=[...]) the profile's column names.",
+            "model %r: %d live feature(s) have no column in the reference profile %s (%s) and %d reference "
+            "feature(s) are absent from the traffic (%s); %d column(s) matched. Unmatched columns are not "
+            "compared (ml.drift.columns.unmatched). If production passes arrays (names f0, f1, ...) while the "
+            "profile was built from a DataFrame, give monitor(feature_names=[...]) the profile's column names.",
             key.model,
-            len(live_only),
+            len(features.live_only),
             source,
-            _examples(live_only),
-            len(reference_only),
-            _examples(reference_only),
+            _examples(features.live_only),
+            len(features.reference_only),
+            _examples(features.reference_only),
             matched,
         )
 
