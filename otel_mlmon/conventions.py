@@ -36,6 +36,7 @@ __all__ = [
     "EVENT_PREDICTION",
     "METRIC_BATCH_SIZE",
     "METRIC_CONCEPT_DRIFT_DETECTED",
+    "METRIC_DRIFT_COLUMNS_UNMATCHED",
     "METRIC_DRIFT_DETECTED",
     "METRIC_DRIFT_P_VALUE",
     "METRIC_DRIFT_REFERENCE_MISSING",
@@ -132,6 +133,10 @@ METRIC_DRIFT_SAMPLE_SIZE = "ml.drift.sample.size"
 METRIC_DRIFT_SHARE = "ml.drift.share"
 #: 1 while a monitored model has no reference profile to compare with.
 METRIC_DRIFT_REFERENCE_MISSING = "ml.drift.reference.missing"
+#: Columns of a stream that only one side has, so they are not compared, per ``ml.drift.target`` and
+#: ``ml.drift.side`` (``current``: live columns the reference lacks; ``reference``: reference columns absent from
+#: the evaluated traffic).
+METRIC_DRIFT_COLUMNS_UNMATCHED = "ml.drift.columns.unmatched"
 #: Seconds since the reference profile was built (staleness of the model's training data).
 METRIC_MODEL_AGE = "ml.model.age"
 ATTR_DRIFT_METHOD = "ml.drift.method"
