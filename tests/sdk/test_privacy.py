@@ -101,7 +101,9 @@ def test_single_strings_and_lists_of_texts_never_leave_the_process(telemetry, ca
     assert not telemetry.points(conv.METRIC_FEATURE_CATEGORY_COUNT)
 
 
-def test_free_text_and_identifier_fields_of_dicts_and_dataframes_never_leave_the_process(telemetry, caplog, recorded):
+def test_free_text_and_identifier_fields_of_dicts_and_dataframes_never_leave_the_process(
+    telemetry, caplog, recorded
+):
     """Free-text and identifier fields of dict rows, lists of dicts and DataFrames export only numbers; the
     categorical field next to them keeps its categories."""
     predict = recorded()
