@@ -40,6 +40,7 @@ __all__ = [
     "ID_MIN_DIGITS",
     "ID_SHARE",
     "MAX_HELD_ROWS",
+    "MAX_SAFE_VALUES",
     "TEXT_MAX_CHARS",
     "TEXT_MAX_WORDS",
     "TEXT_SHARE",
@@ -53,6 +54,8 @@ __all__ = [
 DECIDE_AT = 32
 #: Rows held for an undecided column (mostly missing values) before it is decided on fewer values.
 MAX_HELD_ROWS = 1024
+#: Harmless values remembered per categorical column, so the guard costs one set() per batch.
+MAX_SAFE_VALUES = 4096
 #: A value with more words than this, or more characters than :data:`TEXT_MAX_CHARS`, looks like text.
 TEXT_MAX_WORDS = 3
 TEXT_MAX_CHARS = 64
@@ -104,17 +107,27 @@ def _decide(values: list[str]) -> str:
     return "categorical"
 
 
-def guard_categories(values: np.ndarray) -> np.ndarray:
-    """Replace the values of a rule-decided categorical column that look like text or identifiers by ``__other__``.
+def guard_categories(values: np.ndarray, ids: bool = True, safe: set[str] | None = None) -> np.ndarray:
+    """Replace the values of a rule-decided categorical column that look like text (or, with ``ids``, like
+    identifiers) by ``__other__``.
 
     Args:
         values: object array of ``str`` with None for missing.
+        ids: also hide values that look like identifiers (features; output labels may be any token).
+        safe: values already found harmless for this column; new harmless values are added (a cache, so a
+            batch costs one set() over its values when its categories are known).
     """
-    flagged = [i for i, v in enumerate(values) if v is not None and (looks_like_text(v) or looks_like_id(v))]
+    distinct = set(values.tolist())
+    distinct.discard(None)
+    if safe is not None:
+        distinct -= safe
+    flagged = {v for v in distinct if looks_like_text(v) or (ids and looks_like_id(v))}
+    if safe is not None and len(safe) < MAX_SAFE_VALUES:
+        safe.update(distinct - flagged)
     if not flagged:
         return values
     out = values.copy()
-    out[flagged] = OTHER_CATEGORY
+    out[[v in flagged for v in values.tolist()]] = OTHER_CATEGORY
     return out
 
 
@@ -142,6 +155,7 @@ class KindRule:
         self._decided: dict[tuple[str, str], str] = {}
         self._pending: dict[tuple[str, str], list[np.ndarray]] = {}
         self._seen: dict[tuple[str, str], list[str]] = {}
+        self._safe: dict[tuple[str, str], set[str]] = {}
 
     def declare(
         self, categorical: Collection[str] = (), text: Collection[str] = (), ids: Collection[str] = ()
@@ -164,6 +178,12 @@ class KindRule:
         if name in self.ids:
             return "identifier"
         return None
+
+    def guard(self, group: str, name: str, values: np.ndarray) -> np.ndarray:
+        """:func:`guard_categories` with this column's cache of harmless values (identifiers only for features)."""
+        with self._lock:
+            safe = self._safe.setdefault((group, name), set())
+            return guard_categories(values, ids=group == "features", safe=safe)
 
     def decided(self) -> dict[tuple[str, str], str]:
         """(group, column) -> kind for every column decided so far."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon._faults import report_fault
-from otel_mlmon._kinds import KindRule, guard_categories
+from otel_mlmon._kinds import KindRule
 from otel_mlmon._text import TEXT_DESCRIPTORS, VECTOR_DESCRIPTORS, text_descriptors, vector_descriptors
 from otel_mlmon.adapters import Column, Outputs, Table
 from otel_mlmon.adapters._convert import format_floats
@@ -267,7 +267,7 @@ class Summary:
         for group, name, kind, held in self.config.kinds.settle():
             if group == "features":
                 for values in held:
-                    for column in _string_columns(name, kind, values, guard=True):
+                    for column in _string_columns(self.config.kinds, name, kind, values, guard=True):
                         self._add(self.features, column, dropped)
         if dropped:
             self.config.dropped(dropped)
@@ -280,7 +280,8 @@ class Summary:
         dropped: list[str] = []
         for column in outputs.table.columns:
             if column.kind == "categorical":
-                column = Column(column.name, guard_categories(column.values), "categorical")
+                values = self.config.kinds.guard("outputs", column.name, column.values)
+                column = Column(column.name, values, "categorical")
             self._add(self.outputs, column, dropped)
         if dropped:
             self.config.dropped(dropped)
@@ -398,15 +399,17 @@ def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
                 continue  # held until the column's kind is decided
             kind, held = decided
             for part in held:
-                yield from _string_columns(column.name, kind, part, guard=True)
+                yield from _string_columns(kinds, column.name, kind, part, guard=True)
         else:
-            yield from _string_columns(column.name, kind, values, guard=False)
+            yield from _string_columns(kinds, column.name, kind, values, guard=False)
 
 
-def _string_columns(name: str, kind: str, values: np.ndarray, guard: bool) -> Iterator[Column]:
+def _string_columns(
+    kinds: KindRule, name: str, kind: str, values: np.ndarray, guard: bool
+) -> Iterator[Column]:
     """A string column of a known kind as the columns that may leave the process."""
     if kind == "categorical":
-        yield Column(name, guard_categories(values) if guard else values, "categorical")
+        yield Column(name, kinds.guard("features", name, values) if guard else values, "categorical")
     elif kind == "text":
         yield from _descriptor_columns(name, TEXT_DESCRIPTORS, text_descriptors(values))
     else:  # identifier: only its length (missing where the value is missing)
