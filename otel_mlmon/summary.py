@@ -368,7 +368,8 @@ def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
         and table.names == _default_names(len(columns))
         and all(c.kind == "numeric" for c in columns)
     ):
-        _, matrix = table.numeric_matrix()
+        # One copy is cheaper than proving that the columns are strided views of one array (768 checks).
+        matrix = np.column_stack([c.values for c in columns])
         yield from _descriptor_columns(VECTOR_COLUMN, VECTOR_DESCRIPTORS, vector_descriptors(matrix))
         return
     kinds = config.kinds
