@@ -67,44 +67,36 @@ def text_descriptors(values: np.ndarray) -> np.ndarray:
     if present.size == 0:
         return out
     texts = [v if type(v) is str else str(v) for v in values[present]]
-    joined = "".join(texts)
-    codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    # Row of each character; reduceat needs non-empty segments, bincount does not.
-    rows = np.repeat(np.arange(len(texts)), lengths)
     k = len(texts)
-
-    def per_row(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(rows[mask], minlength=k).astype(np.float64)
-
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=k)
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    # One row per character class, summed per text in one reduceat over the texts' segments.
+    classes = np.empty((5, codes.size), dtype=np.int32)
     space = (codes == 32) | ((codes >= 9) & (codes <= 13)) | ((codes >= 28) & (codes <= 31))
     wide = codes >= 128
     if wide.any():  # Unicode spaces are rare: look them up only among the non-ASCII characters
         space[wide] = np.isin(codes[wide], _SPACES)
-    digit = (codes >= 48) & (codes <= 57)
-    upper = (codes >= 65) & (codes <= 90)
-    lower = (codes >= 97) & (codes <= 122)
-    ascii_ = ~wide
-    # A word starts at a non-space character whose predecessor in the same text is a space or absent.
-    starts = ~space
+    letter = ((codes >= 65) & (codes <= 90)) | ((codes >= 97) & (codes <= 122))
+    classes[0] = ~space  # becomes "a word starts here" below
     if codes.size:
-        prev_space = np.empty_like(space)
-        prev_space[0] = True
-        prev_space[1:] = space[:-1]
-        first = np.zeros(codes.size, dtype=bool)
-        offsets = np.cumsum(lengths) - lengths
-        first[offsets[lengths > 0]] = True
-        starts &= prev_space | first
+        # A word starts at a non-space character that follows a space or starts its text.
+        classes[0, 1:] &= space[:-1]
+    offsets = np.cumsum(lengths) - lengths
+    nonempty = lengths > 0
+    classes[0, offsets[nonempty]] = ~space[offsets[nonempty]]
+    classes[1] = (codes >= 48) & (codes <= 57)
+    classes[2] = (codes >= 65) & (codes <= 90)
+    classes[3] = ~wide & ~space & ~letter
+    classes[4] = wide
+    counts = np.zeros((k, 5))
+    if codes.size:
+        counts[nonempty] = np.add.reduceat(classes, offsets[nonempty], axis=1).T
     chars = lengths.astype(np.float64)
-    safe = np.maximum(chars, 1.0)
     block = np.empty((k, len(TEXT_DESCRIPTORS)))
     block[:, 0] = chars
-    block[:, 1] = per_row(starts)
-    block[:, 2] = per_row(digit) / safe
-    block[:, 3] = per_row(upper) / safe
-    block[:, 4] = per_row(ascii_ & ~space & ~upper & ~lower) / safe
-    block[:, 5] = per_row(~ascii_) / safe
-    block[:, 6] = (block[:, 1] == 0).astype(np.float64)
+    block[:, 1] = counts[:, 0]
+    block[:, 2:6] = counts[:, 1:] / np.maximum(chars, 1.0)[:, None]
+    block[:, 6] = counts[:, 0] == 0
     out[present] = block
     return out
 
