@@ -169,3 +169,18 @@ def test_declared_kinds_override_the_rule_and_hashing_still_applies(telemetry, c
     names = {p.attributes[conv.ATTR_FEATURE_NAME] for p in telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION)}
     assert {"note.chars", "user.chars"} <= names
     assert len(telemetry.points(conv.METRIC_FEATURE_CATEGORY_COUNT, {conv.ATTR_FEATURE_NAME: "code"})) == 1
+
+
+def test_generated_text_outputs_never_leave_the_process(telemetry, caplog):
+    """A model that returns text (an echo, a generator) exports neither the text in metrics nor in records."""
+    caplog.set_level(logging.DEBUG, logger="otel_mlmon")
+
+    @otel_mlmon.monitor(model="m", record_predictions=1.0, **telemetry.providers)
+    def generate(prompt):
+        return f"Sure! Your SSN {SSN} is noted, {EMAIL}."
+
+    for i in range(3):
+        generate(_sentences(i))
+    _assert_no_secret(_exported_strings(telemetry, caplog))
+    (record, *_) = telemetry.records(conv.EVENT_PREDICTION)
+    assert record.attributes[conv.ATTR_PREDICTION_VALUE] == conv.OTHER_CATEGORY
