@@ -39,8 +39,9 @@ class SummaryConfig:
         max_length: Categorical values are truncated to this many characters.
         hash_salt: When set, categorical values are replaced by a salted hash before counting (privacy).
         vector_min_width: An input of at least this many numeric columns without names of its own (``f0``,
-            ``f1``... : a 2-D array, a tensor, a list of rows) is one vector column (``vector``), summarised by
-            its descriptors rather than column by column. None: never.
+            ``f1``... : a 2-D array, a tensor, a list of rows; ``0``, ``1``... : a DataFrame without column
+            labels) is one vector column (``vector``), summarised by its descriptors rather than column by
+            column. None: never.
         categorical, text, ids: Column names whose kind is declared instead of decided by the rule of
             :mod:`otel_mlmon._kinds` (see docs/adapters.md, "Column kinds").
 
@@ -353,8 +354,15 @@ class Summary:
 
 
 @functools.lru_cache(maxsize=32)
-def _default_names(count: int) -> tuple[str, ...]:
-    return tuple(f"f{i}" for i in range(count))
+def _default_names(count: int, prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(count))
+
+
+def _unnamed(names: tuple[str, ...]) -> bool:
+    """Column names that are positions: ``f0 … f{k-1}`` (arrays, tensors, lists of rows) or ``0 … k-1`` (a
+    DataFrame without column labels)."""
+    prefix = "f" if names[0] == "f0" else ""
+    return names == _default_names(len(names), prefix)
 
 
 def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
@@ -365,8 +373,8 @@ def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
     if (
         width is not None
         and len(columns) >= width
-        and table.names == _default_names(len(columns))
         and all(c.kind == "numeric" for c in columns)
+        and _unnamed(table.names)
     ):
         # One copy is cheaper than proving that the columns are strided views of one array (768 checks).
         matrix = np.column_stack([c.values for c in columns])

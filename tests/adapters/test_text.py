@@ -178,3 +178,14 @@ def test_chat_messages_are_text_per_role_one_row_per_conversation():
     ]
     body = read_features({"model": "gpt-x", "messages": conversation})
     assert body.n_rows == 1 and {"model", "messages.user"} <= set(body.names)
+
+
+def test_only_all_string_lists_are_batches_of_texts():
+    """Lists mixing numbers and strings, or read with several names, stay one row; tuples of strings are batches."""
+    assert read_features([1.0, "a"]).n_rows == 1
+    assert batch_size([1.0, "a"]) == 1
+    row = read_features(["a", "b"], names=["x", "y"])
+    assert (row.n_rows, row.names) == (1, ("x", "y"))
+    named = read_features(("first text", "second text"), names=["review"])
+    assert (named.n_rows, named.names) == (2, ("review",))
+    assert read_features([None, None]).n_rows == 1  # no string at all: a row of two missing values

@@ -88,3 +88,16 @@ def test_named_wide_inputs_are_not_vectors():
     names = [f"pixel_{i}" for i in range(100)]
     summary.add_features(read_features(np.zeros((2, 100)), names=names))
     assert set(summary.features) == set(names)
+
+
+def test_a_dataframe_without_column_labels_is_a_vector_too():
+    """pandas' default integer column labels are positions, not names: a wide such frame is one vector column."""
+    import pandas as pd
+
+    from otel_mlmon.adapters import read_features
+    from otel_mlmon.summary import Summary
+
+    summary = Summary()
+    summary.add_features(read_features(pd.DataFrame(np.ones((3, 96)))))
+    assert set(summary.features) == {f"vector.{d}" for d in VECTOR_DESCRIPTORS}
+    assert summary.features["vector.norm"].numeric.max == pytest.approx(np.sqrt(96))
