@@ -7,9 +7,10 @@ their lengths and missing count. The rule, applied identically by the SDK and by
 1. A column declared in ``categorical=``, ``text=`` or ``ids=`` has that kind (in this order of precedence).
 2. Chat messages (``messages.{role}`` columns of a chat-style input) are text.
 3. Any other string column is decided from its first :data:`DECIDE_AT` non-missing values. They are held in
-   memory, never exported, until that many have been seen; at the latest the SDK decides at the end of the fold
-   (every 512 calls and at each collection: ``Summary.merge`` settles), a reference profile when it is built or
-   saved, and a column that is mostly missing after :data:`MAX_HELD_ROWS` rows, each on the values seen so far:
+   memory, never exported, until that many have been seen, so that the SDK (often fed one row per call) and a
+   reference profile (fed the training set) decide on samples of the same size. A profile whose data has fewer
+   decides when it is built or saved, and a column that is mostly missing after :data:`MAX_HELD_ROWS` rows, each
+   on the values seen so far:
 
    * **text** when at least :data:`TEXT_SHARE` of them look like text: more than :data:`TEXT_MAX_WORDS` words or
      more than :data:`TEXT_MAX_CHARS` characters;

@@ -263,7 +263,8 @@ class Summary:
 
     def settle(self) -> None:
         """Decide the kind of string columns still waiting for enough values, on what they have seen, and add
-        their held values (a reference profile does this once its data is read)."""
+        their held values: a reference profile does this once its data is read. The SDK never does: its columns
+        wait for their 32 values, so that they are decided on as many values as in a profile."""
         dropped: list[str] = []
         for group, name, kind, held in self.config.kinds.settle():
             if group == "features":
@@ -306,12 +307,7 @@ class Summary:
             column.update(values[inverse == i])
 
     def merge(self, other: Summary) -> None:
-        """Add ``other`` into this summary (columns missing on one side are taken from the other).
-
-        String columns still waiting for their kind are decided first, on the values seen so far, and their held
-        values added: the SDK merges at the end of every fold, so a column is never held past one fold.
-        """
-        other.settle()
+        """Add ``other`` into this summary (columns missing on one side are taken from the other)."""
         self.rows += other.rows
         for mine, theirs in (
             (self.features, other.features),

@@ -52,3 +52,23 @@ def test_text_and_ids_parameters_are_validated():
     for name in ("text", "ids"):
         with pytest.raises(ValueError, match=f"monitor\\({name}="):
             otel_mlmon.monitor(model="m", **{name: "review"})
+
+
+def test_a_string_column_is_exported_from_its_32nd_value_on(telemetry):
+    """Until the rule has 32 values a string column is held, not exported; then every held value is counted."""
+
+    @otel_mlmon.monitor(model="m", **telemetry.providers)
+    def predict(row):
+        return 0.0
+
+    for i in range(31):
+        predict({"plan": ["free", "pro"][i % 2], "amount": float(i)})
+    telemetry.collect()
+    assert not _points(telemetry, conv.METRIC_FEATURE_CATEGORY_COUNT, "plan")
+    assert _points(telemetry, conv.METRIC_FEATURE_DISTRIBUTION, "amount")[0].count == 31
+    predict({"plan": "pro", "amount": 31.0})
+    counts = {
+        p.attributes[conv.ATTR_FEATURE_CATEGORY]: p.value
+        for p in _points(telemetry, conv.METRIC_FEATURE_CATEGORY_COUNT, "plan")
+    }
+    assert counts == {"free": 16, "pro": 16}
