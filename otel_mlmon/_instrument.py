@@ -99,7 +99,9 @@ def instrument(obj: Any, *, methods: Iterable[str] | None = None, **options: Any
     With an object that has ``predict`` / ``predict_proba`` / ``predict_log_proba`` / ``decision_function``
     (scikit-learn style estimators, pipelines, XGBoost/LightGBM wrappers), each one present is replaced on the
     instance by a monitored version (``ml.operation`` = the method name) and the same object is returned; the
-    class and other instances are untouched, and the object still pickles (without the monitoring).
+    class and other instances are untouched. A monitored call made inside another on the same object
+    (scikit-learn's ``predict`` calling ``predict_proba``) is not counted again. Pickles, joblib dumps and copies
+    of the object are ordinary unmonitored objects. Instrumenting an object again replaces the configuration.
     A plain function is returned monitored. An object whose only entry point is ``__call__`` (a torch module, a
     callable class) cannot be changed in place, since Python looks ``__call__`` up on the type: a transparent proxy
     with a monitored ``__call__`` is returned instead — use the returned object.
