@@ -39,11 +39,17 @@ _BIND_RETRY_SECONDS = 1.0
 _perf_counter = time.perf_counter
 _monotonic = time.monotonic
 
-#: The object whose monitored method is running in this context. A monitored call on the same object made from
+#: ``[obj]`` while a monitored method of ``obj`` runs in this context. A monitored call on the same object made from
 #: inside it (scikit-learn's ``predict`` calling ``predict_proba`` or ``decision_function``) is part of the user's
 #: one call: it runs unmonitored, so one call stays one span, one count, and one set of summaries and records,
-#: those of the outer call, whose inputs and outputs are what the user saw.
-_active_owner: ContextVar[Any] = ContextVar("otel_mlmon_active_owner", default=None)
+#: those of the outer call, whose inputs and outputs are what the user saw. The list is emptied when the call
+#: ends, so a task or context copied inside the call and run later (a batching worker) is not taken for nested.
+_active_call: ContextVar[list[Any] | None] = ContextVar("otel_mlmon_active_call", default=None)
+
+
+def _nested(instance: Any) -> bool:
+    active = _active_call.get()
+    return active is not None and active[0] is instance
 
 
 class Monitor:
@@ -427,11 +433,13 @@ class _Call:
     # -- the call paths (names match the kinds chosen in Monitor.__call__) -------------------------------------
 
     def sync(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        guard = None
+        mark = guard = None
         if instance is not None:  # a method: calls nested on the same object are the same user call
-            if _active_owner.get() is instance:
+            active = _active_call.get()
+            if active is not None and active[0] is instance:
                 return wrapped(*args, **kwargs)
-            guard = _active_owner.set(instance)
+            mark = [instance]
+            guard = _active_call.set(mark)
         span, rows, ids = self._start(instance, args, kwargs)
         token = self._attach(span)
         start = _perf_counter()
@@ -440,14 +448,16 @@ class _Call:
         except BaseException as exc:
             duration = _perf_counter() - start
             self._detach(token)
-            if guard is not None:
-                _active_owner.reset(guard)
+            if mark is not None:
+                mark[0] = None
+                _active_call.reset(guard)
             self._finish(span, rows, duration, exc)
             raise
         duration = _perf_counter() - start
         self._detach(token)
-        if guard is not None:
-            _active_owner.reset(guard)
+        if mark is not None:
+            mark[0] = None
+            _active_call.reset(guard)
         self._finish(span, rows, duration, None)
         if self.summary is not None:
             self._summarize(span, wrapped, instance, args, kwargs, result)
@@ -456,11 +466,13 @@ class _Call:
         return result
 
     async def coroutine(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        guard = None
+        mark = guard = None
         if instance is not None:
-            if _active_owner.get() is instance:
+            active = _active_call.get()
+            if active is not None and active[0] is instance:
                 return await wrapped(*args, **kwargs)
-            guard = _active_owner.set(instance)  # set and reset in this coroutine, so in one context
+            mark = [instance]
+            guard = _active_call.set(mark)  # set and reset in this coroutine, so in one context
         span, rows, ids = self._start(instance, args, kwargs)
         token = self._attach(span)
         start = _perf_counter()
@@ -469,14 +481,16 @@ class _Call:
         except BaseException as exc:
             duration = _perf_counter() - start
             self._detach(token)
-            if guard is not None:
-                _active_owner.reset(guard)
+            if mark is not None:
+                mark[0] = None
+                _active_call.reset(guard)
             self._finish(span, rows, duration, exc)
             raise
         duration = _perf_counter() - start
         self._detach(token)
-        if guard is not None:
-            _active_owner.reset(guard)
+        if mark is not None:
+            mark[0] = None
+            _active_call.reset(guard)
         self._finish(span, rows, duration, None)
         if self.summary is not None:
             self._summarize(span, wrapped, instance, args, kwargs, result)
@@ -486,7 +500,7 @@ class _Call:
 
     def generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         # Calling a generator function runs none of its body: the span starts at the first next().
-        if instance is not None and _active_owner.get() is instance:
+        if instance is not None and _nested(instance):
             return wrapped(*args, **kwargs)  # nested in a monitored call on the same object
         return self._iterate(wrapped(*args, **kwargs), wrapped, instance, args, kwargs)
 
@@ -503,7 +517,8 @@ class _Call:
             while True:
                 # The owner is marked only while the inner generator runs: a sync generator shares its
                 # consumer's context, which must not see the mark between steps.
-                guard = _active_owner.set(instance) if instance is not None else None
+                mark = [instance] if instance is not None else None
+                guard = _active_call.set(mark) if mark is not None else None
                 token = self._attach(span)
                 try:
                     item = gen.send(to_send) if to_throw is None else gen.throw(to_throw)
@@ -511,8 +526,9 @@ class _Call:
                     return stop.value
                 finally:
                     self._detach(token)
-                    if guard is not None:
-                        _active_owner.reset(guard)
+                    if mark is not None:
+                        mark[0] = None
+                        _active_call.reset(guard)
                 items += 1
                 to_send, to_throw = None, None
                 try:
@@ -534,7 +550,7 @@ class _Call:
                 self._summarize(span, wrapped, instance, args, kwargs, _NO_RESULT)
 
     def async_generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        if instance is not None and _active_owner.get() is instance:
+        if instance is not None and _nested(instance):
             return wrapped(*args, **kwargs)  # nested in a monitored call on the same object
         return self._aiterate(wrapped(*args, **kwargs), wrapped, instance, args, kwargs)
 
@@ -547,7 +563,8 @@ class _Call:
         to_throw: BaseException | None = None
         try:
             while True:
-                guard = _active_owner.set(instance) if instance is not None else None
+                mark = [instance] if instance is not None else None
+                guard = _active_call.set(mark) if mark is not None else None
                 token = self._attach(span)
                 try:
                     item = await (agen.asend(to_send) if to_throw is None else agen.athrow(to_throw))
@@ -555,8 +572,9 @@ class _Call:
                     return
                 finally:
                     self._detach(token)
-                    if guard is not None:
-                        _active_owner.reset(guard)
+                    if mark is not None:
+                        mark[0] = None
+                        _active_call.reset(guard)
                 items += 1
                 to_send, to_throw = None, None
                 try:

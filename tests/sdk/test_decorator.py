@@ -551,3 +551,34 @@ def test_nested_generator_on_the_same_instance_is_one_stream(telemetry):
     for _ in model.stream("a b c"):
         model.predict([[1.0]])
     assert sorted(s.attributes["ml.operation"] for s in telemetry.spans()) == ["predict"] * 3 + ["stream"]
+
+
+def test_task_started_inside_a_call_and_run_later_is_counted(telemetry):
+    """A task created inside a monitored call copies its context; its calls on the same object after that call
+    returned (a batching worker) are user calls of their own, not nested ones."""
+
+    class Model:
+        def __init__(self):
+            self.worker = None
+
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        async def predict_batch(self, X):
+            return X
+
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        async def predict(self, X):
+            if self.worker is None:
+                self.worker = asyncio.get_running_loop().create_task(self._work())
+            return X
+
+        async def _work(self):
+            await asyncio.sleep(0.01)  # after predict() returned
+            return await self.predict_batch([[1.0], [2.0]])
+
+    async def main():
+        model = Model()
+        await model.predict([[0.0]])
+        await model.worker
+
+    asyncio.run(main())
+    assert sorted(s.attributes["ml.operation"] for s in telemetry.spans()) == ["predict", "predict_batch"]
