@@ -124,6 +124,10 @@ def instrument(obj: Any, *, methods: Iterable[str] | None = None, **options: Any
         [0, 0]
     """
     config = Monitor(**options)  # validates the options before anything is changed
+    if isinstance(obj, _CallableProxy) or (
+        isinstance(obj, wrapt.FunctionWrapper) and getattr(obj, "_self_monitor", None) is not None
+    ):
+        obj = obj.__wrapped__  # a monitored function or proxy again: the new configuration replaces the old
     if methods is None and _is_plain_function(obj):
         return config(obj)
     previous = _marker(obj)
@@ -187,7 +191,9 @@ def _warn_if_series_options_stay(
             continue
         same_series = all(getattr(old, key) == getattr(new, key) for key in _IDENTITY_OPTIONS)
         changed = [
-            key for key in _SERIES_OPTIONS if key in options and getattr(old, key) != getattr(new, key)
+            key
+            for key in _SERIES_OPTIONS
+            if key in options and not _same(getattr(old, key), getattr(new, key))
         ]
         if same_series and changed:
             _logger.warning(
@@ -199,6 +205,13 @@ def _warn_if_series_options_stay(
                 ", ".join(f"{key}=" for key in changed),
             )
         return
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, or of one class with equal attributes (a SummaryConfig has no ``__eq__``)."""
+    if a is b or a == b:
+        return True
+    return type(a) is type(b) and hasattr(a, "__dict__") and vars(a) == vars(b)
 
 
 def _is_plain_function(obj: Any) -> bool:

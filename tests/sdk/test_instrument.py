@@ -69,6 +69,17 @@ def test_instrument_twice_does_not_double_wrap(telemetry):
     assert len(telemetry.spans()) == 1
 
 
+def test_reinstrumenting_a_returned_function_or_proxy_replaces_it(telemetry):
+    """instrument() on what instrument() returned (a monitored function, a proxy) monitors the original once,
+    under the new configuration."""
+    predict = otel_mlmon.instrument(lambda X: len(X), model="f1", **telemetry.providers)
+    predict = otel_mlmon.instrument(predict, model="f2", **telemetry.providers)
+    net = otel_mlmon.instrument(Net(), model="n1", **telemetry.providers)
+    net = otel_mlmon.instrument(net, model="n2", **telemetry.providers)
+    assert predict([1, 2]) == 2 and net(3) == 6
+    assert [s.attributes["ml.model.name"] for s in telemetry.spans()] == ["f2", "n2"]
+
+
 def test_instrument_callable_object_returns_monitored_proxy(telemetry):
     """A __call__-only model comes back as a transparent proxy whose calls are monitored."""
     net = Net()
@@ -259,7 +270,12 @@ def test_reinstrument_with_fewer_methods_drops_the_others(telemetry):
 def test_reinstrument_same_series_with_new_summary_options_says_why_not(telemetry, caplog):
     """Changing summary options but not the series' name logs that the series keeps its first options."""
     model = ESTIMATORS["logistic_regression"]()
-    otel_mlmon.instrument(model, model="lr", **telemetry.providers)
+    otel_mlmon.instrument(model, model="lr", summary_config=otel_mlmon.SummaryConfig(), **telemetry.providers)
+    with caplog.at_level("WARNING", logger="otel_mlmon"):
+        otel_mlmon.instrument(
+            model, model="lr", summary_config=otel_mlmon.SummaryConfig(), **telemetry.providers
+        )
+    assert caplog.records == []  # equal options: nothing to say
     with caplog.at_level("WARNING", logger="otel_mlmon"):
         otel_mlmon.instrument(model, model="lr", feature_names=["a", "b", "c", "d"], **telemetry.providers)
     (message,) = [r.getMessage() for r in caplog.records]
