@@ -7,6 +7,7 @@ newest supported SDK (.ci/test-otel-oldest).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from importlib.metadata import version
@@ -33,6 +34,15 @@ def _changed(internal: str, detail: str) -> str:
         f"opentelemetry-sdk {SDK_VERSION} changed {internal} ({_bridge.SDK_INTERNALS[internal]}): {detail}. "
         "Adapt otel_mlmon/_bridge.py or narrow SUPPORTED_SDK and pyproject.toml."
     )
+
+
+@contextlib.contextmanager
+def _pinned(internal: str):
+    """Turn an exception from touching ``internal`` into a failure that names it."""
+    try:
+        yield
+    except (AttributeError, KeyError, TypeError) as exc:
+        pytest.fail(_changed(internal, f"{type(exc).__name__}: {exc}"))
 
 
 def _missing(problems: list[str]) -> str:
@@ -95,7 +105,8 @@ def test_sdk_config_resource_is_the_providers_resource():
     resource = Resource.create({"service.name": "contract"})
     provider = MeterProvider(metric_readers=[InMemoryMetricReader()], resource=resource)
     try:
-        got = _bridge._resource_of(provider)
+        with _pinned("MeterProvider._sdk_config.resource"):
+            got = _bridge._resource_of(provider)
         assert got.attributes.get("service.name") == "contract", _changed(
             "MeterProvider._sdk_config.resource", f"got {got!r}"
         )
@@ -109,7 +120,8 @@ def test_collect_is_the_callback_a_reader_calls():
     provider = MeterProvider(metric_readers=[reader])
     internal = "MetricReader._collect"
     calls = []
-    original = reader._collect
+    original = getattr(reader, "_collect", None)
+    assert callable(original), _changed(internal, f"{type(reader).__name__}._collect is {original!r}")
     marker = MetricsData(resource_metrics=[])
 
     def collect(metric_reader, timeout_millis=10_000):
@@ -118,8 +130,9 @@ def test_collect_is_the_callback_a_reader_calls():
         return marker
 
     try:
-        reader._collect = collect
-        data = reader.get_metrics_data()
+        with _pinned(internal):
+            reader._collect = collect
+            data = reader.get_metrics_data()
         assert calls and calls[0][0] is reader, _changed(
             internal, f"not called as _collect(reader, ...): {calls}"
         )
@@ -136,9 +149,10 @@ def test_instrument_class_temporality_follows_the_readers_preference(preference)
     provider = MeterProvider(metric_readers=[reader])
     try:
         expected = {_points.COUNTER, _points.HISTOGRAM} if preference == "delta" else set()
-        assert _bridge._delta_kinds(reader) == expected, _changed(
-            "MetricReader._instrument_class_temporality", f"{reader._instrument_class_temporality!r}"
-        )
+        internal = "MetricReader._instrument_class_temporality"
+        with _pinned(internal):
+            kinds = _bridge._delta_kinds(reader)
+        assert kinds == expected, _changed(internal, f"{reader._instrument_class_temporality!r}")
     finally:
         provider.shutdown()
 
@@ -153,8 +167,10 @@ def test_readers_added_later_are_wrapped_where_the_sdk_can_add_them():
             )
             pytest.skip(f"opentelemetry-sdk {SDK_VERSION} cannot add readers to a provider")
         bridge = _bridge.bridge_for(provider)
+        assert bridge is not None, "the bridge did not attach (see the warning logged above)"
         later = InMemoryMetricReader()
-        provider.add_metric_reader(later)
+        with _pinned("MeterProvider.add_metric_reader"):
+            provider.add_metric_reader(later)
         assert bridge._is_wrapped(later), _changed(
             "MeterProvider.add_metric_reader", "the new reader's _collect"
         )
