@@ -51,6 +51,7 @@ __all__ = [
     "bridge_for",
     "provider_problems",
     "reader_problems",
+    "sdk_version",
 ]
 
 #: The opentelemetry-sdk versions the hooks are tested with (oldest and newest in CI); keep pyproject.toml in step.
