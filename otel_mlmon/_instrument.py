@@ -29,6 +29,8 @@ PREDICT_METHODS: tuple[str, ...] = ("predict", "predict_proba", "predict_log_pro
 _SERIES_OPTIONS: tuple[str, ...] = (
     "feature_names",
     "categorical",
+    "text",
+    "ids",
     "classes",
     "max_rows",
     "summary_config",
@@ -56,10 +58,12 @@ class _Unmonitored:
     raises AttributeError) or keeps bound methods of the copy as instance attributes.
     """
 
-    def __init__(self, obj: Any, names: tuple[str, ...]) -> None:
+    def __init__(self, obj: Any, names: tuple[str, ...], options: dict[str, Any]) -> None:
         self.obj = obj
         #: The method names instrument() replaced on this instance.
         self.names = names
+        #: The monitor() options instrument() was given (compared when instrumenting again).
+        self.options = dict(options)
 
     def __call__(self, protocol: Any) -> Any:
         obj = self.obj
@@ -132,7 +136,7 @@ def instrument(obj: Any, *, methods: Iterable[str] | None = None, **options: Any
         return config(obj)
     previous = _marker(obj)
     if previous is not None:
-        _warn_if_series_options_stay(obj, previous.names, config, options)
+        _warn_if_series_options_stay(obj, previous, config, options)
         uninstrument(obj)  # the new configuration replaces the old one
     names = tuple(methods) if methods is not None else tuple(m for m in PREDICT_METHODS if hasattr(obj, m))
     if not names:
@@ -151,7 +155,7 @@ def instrument(obj: Any, *, methods: Iterable[str] | None = None, **options: Any
         wrapped[name] = monitored.wrap(method, proxy=_InstanceMethodWrapper)
     for name, wrapper in wrapped.items():
         setattr(obj, name, wrapper)
-    obj.__reduce_ex__ = _Unmonitored(obj, tuple(wrapped))
+    obj.__reduce_ex__ = _Unmonitored(obj, tuple(wrapped), options)
     return obj
 
 
@@ -182,36 +186,38 @@ def _marker(obj: Any) -> _Unmonitored | None:
 
 
 def _warn_if_series_options_stay(
-    obj: Any, names: tuple[str, ...], new: Monitor, options: dict[str, Any]
+    obj: Any, previous: _Unmonitored, new: Monitor, options: dict[str, Any]
 ) -> None:
     """Log when a re-instrument keeps a series' name but changes options that series was created with."""
-    for name in names:
-        old = getattr(getattr(obj, "__dict__", {}).get(name), "_self_monitor", None)
-        if old is None:
-            continue
-        same_series = all(getattr(old, key) == getattr(new, key) for key in _IDENTITY_OPTIONS)
-        changed = [
-            key
-            for key in _SERIES_OPTIONS
-            if key in options and not _same(getattr(old, key), getattr(new, key))
-        ]
-        if same_series and changed:
-            _logger.warning(
-                "instrument(): %s is already monitored as model %r; the new %s cannot apply to that series, "
-                "whose summaries and records keep the options they were created with. Give a new version= "
-                "(or model=) to start a series with the new options.",
-                type(obj).__name__,
-                new.model,
-                ", ".join(f"{key}=" for key in changed),
-            )
-        return
+    old = Monitor(**previous.options)
+    if not all(getattr(old, key) == getattr(new, key) for key in _IDENTITY_OPTIONS):
+        return  # a new series: it is created with the new options
+    changed = [key for key in _SERIES_OPTIONS if not _same(previous.options.get(key), options.get(key))]
+    if changed:
+        _logger.warning(
+            "instrument(): %s is already monitored as model %r; the new %s cannot apply to that series, "
+            "whose summaries and records keep the options they were created with. Give a new version= "
+            "(or model=) to start a series with the new options.",
+            type(obj).__name__,
+            new.model,
+            ", ".join(f"{key}=" for key in changed),
+        )
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal, or of one class with equal attributes (a SummaryConfig has no ``__eq__``)."""
+    """The same option value: equal, equal as sequences, or of one class with equal public settings (a
+    SummaryConfig has no ``__eq__``)."""
     if a is b or a == b:
         return True
-    return type(a) is type(b) and hasattr(a, "__dict__") and vars(a) == vars(b)
+    if isinstance(a, (list, tuple, set, frozenset)) and isinstance(b, (list, tuple, set, frozenset)):
+        return list(a) == list(b) if not isinstance(a, (set, frozenset)) else set(a) == set(b)
+    if type(a) is not type(b) or not hasattr(a, "__dict__"):
+        return False
+
+    def settings(x: Any) -> dict[str, Any]:
+        return {k: v for k, v in vars(x).items() if not k.startswith("_") and not hasattr(v, "__dict__")}
+
+    return settings(a) == settings(b)
 
 
 def _is_plain_function(obj: Any) -> bool:
