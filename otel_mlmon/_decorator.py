@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import wrapt
@@ -37,6 +38,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 _BIND_RETRY_SECONDS = 1.0
 _perf_counter = time.perf_counter
 _monotonic = time.monotonic
+
+#: ``[obj]`` while a monitored method of ``obj`` runs in this context. A monitored call on the same object made from
+#: inside it (scikit-learn's ``predict`` calling ``predict_proba`` or ``decision_function``) is part of the user's
+#: one call: it runs unmonitored, so one call stays one span, one count, and one set of summaries and records,
+#: those of the outer call, whose inputs and outputs are what the user saw. The list is emptied when the call
+#: ends, so a task or context copied inside the call and run later (a batching worker) is not taken for nested.
+_active_call: ContextVar[list[Any] | None] = ContextVar("otel_mlmon_active_call", default=None)
+
+
+def _nested(instance: Any) -> bool:
+    active = _active_call.get()
+    return active is not None and active[0] is instance
 
 
 class Monitor:
@@ -420,6 +433,13 @@ class _Call:
     # -- the call paths (names match the kinds chosen in Monitor.__call__) -------------------------------------
 
     def sync(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        mark = guard = None
+        if instance is not None:  # a method: calls nested on the same object are the same user call
+            active = _active_call.get()
+            if active is not None and active[0] is instance:
+                return wrapped(*args, **kwargs)
+            mark = [instance]
+            guard = _active_call.set(mark)
         span, rows, ids = self._start(instance, args, kwargs)
         token = self._attach(span)
         start = _perf_counter()
@@ -428,10 +448,16 @@ class _Call:
         except BaseException as exc:
             duration = _perf_counter() - start
             self._detach(token)
+            if mark is not None:
+                mark[0] = None
+                _active_call.reset(guard)
             self._finish(span, rows, duration, exc)
             raise
         duration = _perf_counter() - start
         self._detach(token)
+        if mark is not None:
+            mark[0] = None
+            _active_call.reset(guard)
         self._finish(span, rows, duration, None)
         if self.summary is not None:
             self._summarize(span, wrapped, instance, args, kwargs, result)
@@ -440,6 +466,13 @@ class _Call:
         return result
 
     async def coroutine(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        mark = guard = None
+        if instance is not None:
+            active = _active_call.get()
+            if active is not None and active[0] is instance:
+                return await wrapped(*args, **kwargs)
+            mark = [instance]
+            guard = _active_call.set(mark)  # set and reset in this coroutine, so in one context
         span, rows, ids = self._start(instance, args, kwargs)
         token = self._attach(span)
         start = _perf_counter()
@@ -448,10 +481,16 @@ class _Call:
         except BaseException as exc:
             duration = _perf_counter() - start
             self._detach(token)
+            if mark is not None:
+                mark[0] = None
+                _active_call.reset(guard)
             self._finish(span, rows, duration, exc)
             raise
         duration = _perf_counter() - start
         self._detach(token)
+        if mark is not None:
+            mark[0] = None
+            _active_call.reset(guard)
         self._finish(span, rows, duration, None)
         if self.summary is not None:
             self._summarize(span, wrapped, instance, args, kwargs, result)
@@ -461,6 +500,8 @@ class _Call:
 
     def generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         # Calling a generator function runs none of its body: the span starts at the first next().
+        if instance is not None and _nested(instance):
+            return wrapped(*args, **kwargs)  # nested in a monitored call on the same object
         return self._iterate(wrapped(*args, **kwargs), wrapped, instance, args, kwargs)
 
     def _iterate(self, gen: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -474,6 +515,10 @@ class _Call:
         to_throw: BaseException | None = None
         try:
             while True:
+                # The owner is marked only while the inner generator runs: a sync generator shares its
+                # consumer's context, which must not see the mark between steps.
+                mark = [instance] if instance is not None else None
+                guard = _active_call.set(mark) if mark is not None else None
                 token = self._attach(span)
                 try:
                     item = gen.send(to_send) if to_throw is None else gen.throw(to_throw)
@@ -481,6 +526,9 @@ class _Call:
                     return stop.value
                 finally:
                     self._detach(token)
+                    if mark is not None:
+                        mark[0] = None
+                        _active_call.reset(guard)
                 items += 1
                 to_send, to_throw = None, None
                 try:
@@ -502,6 +550,8 @@ class _Call:
                 self._summarize(span, wrapped, instance, args, kwargs, _NO_RESULT)
 
     def async_generator(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        if instance is not None and _nested(instance):
+            return wrapped(*args, **kwargs)  # nested in a monitored call on the same object
         return self._aiterate(wrapped(*args, **kwargs), wrapped, instance, args, kwargs)
 
     async def _aiterate(self, agen: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -513,6 +563,8 @@ class _Call:
         to_throw: BaseException | None = None
         try:
             while True:
+                mark = [instance] if instance is not None else None
+                guard = _active_call.set(mark) if mark is not None else None
                 token = self._attach(span)
                 try:
                     item = await (agen.asend(to_send) if to_throw is None else agen.athrow(to_throw))
@@ -520,6 +572,9 @@ class _Call:
                     return
                 finally:
                     self._detach(token)
+                    if mark is not None:
+                        mark[0] = None
+                        _active_call.reset(guard)
                 items += 1
                 to_send, to_throw = None, None
                 try:
