@@ -15,6 +15,7 @@ import numpy as np
 from otel_mlmon.adapters import Column, Outputs, Table
 from otel_mlmon.conventions import OTHER_CATEGORY
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
+from otel_mlmon.sketch.categorical import DEFAULT_CAPACITY
 
 __all__ = ["ColumnSummary", "Summary", "SummaryConfig"]
 
@@ -24,7 +25,10 @@ class SummaryConfig:
 
     Args:
         max_size: Buckets per sign of each numeric exponential histogram (OTel default 160).
-        max_categories: Categories kept per categorical column (top-K); the rest is counted as ``other``.
+        max_categories: Classes per output with a confidence histogram of their own; further classes share
+            ``__other__``.
+        category_capacity: Distinct categories a categorical column counts exactly (per interval); past that the
+            sketch keeps this many with per-category error bounds (:class:`~otel_mlmon.sketch.CategoricalSketch`).
         max_columns: Columns summarised per input; further columns are ignored (bounds series cardinality).
         max_length: Categorical values are truncated to this many characters.
         hash_salt: When set, categorical values are replaced by a salted hash before counting (privacy).
@@ -37,12 +41,14 @@ class SummaryConfig:
         max_columns: int = 256,
         max_length: int = 128,
         hash_salt: str | None = None,
+        category_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         for name, value, low in (
             ("max_size", max_size, 2),
             ("max_categories", max_categories, 1),
             ("max_columns", max_columns, 1),
             ("max_length", max_length, 1),
+            ("category_capacity", category_capacity, 1),
         ):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
@@ -51,6 +57,7 @@ class SummaryConfig:
         self.max_columns = max_columns
         self.max_length = max_length
         self.hash_salt = hash_salt
+        self.category_capacity = category_capacity
 
     def new_column(self, kind: str) -> ColumnSummary:
         """An empty summary for a column of ``kind`` (``numeric`` or ``categorical``)."""
@@ -59,7 +66,7 @@ class SummaryConfig:
         return ColumnSummary(
             kind,
             categorical=CategoricalSketch(
-                max_categories=self.max_categories, max_length=self.max_length, hash_salt=self.hash_salt
+                max_categories=self.category_capacity, max_length=self.max_length, hash_salt=self.hash_salt
             ),
         )
 

@@ -41,6 +41,14 @@ def merge_into(
     other_bound: int,
 ) -> int:
     """Add the state ``other_*`` into ``lower``/``slack`` in place and return the new ``bound``."""
+    if not (bound or other_bound or slack or other_slack):  # both exact: plain addition
+        if not lower:
+            lower.update(other_lower)
+            return 0
+        get = lower.get
+        for key, n in other_lower.items():
+            lower[key] = get(key, 0) + n
+        return 0
     if other_bound:  # categories listed here but not there: up to other_bound more
         for key in lower:
             if key not in other_lower:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Iterable
 
@@ -15,10 +16,13 @@ _TWO_64 = float(2**64)
 
 def hash64(keys: Iterable[str]) -> np.ndarray:
     """Return a stable (process- and platform-independent) uint64 BLAKE2b hash of each string."""
-    digests = b"".join(
-        hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest() for key in keys
-    )
-    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+    return np.frombuffer(b"".join(map(_digest, keys)), dtype="<u8").astype(np.uint64)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _digest(key: str) -> bytes:
+    # Cached: the same categories come back batch after batch, and hashing them dominated small updates.
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
 class KMinValues:

@@ -82,6 +82,9 @@ def _add(out: dict[str, int], key: str | None, n: int) -> None:
 
 
 def _pairs(keys: Sequence[Any], counts: Sequence[int]) -> dict[str, int]:
+    """Counts of distinct values (no zeros) as counts of their category strings."""
+    if set(map(type, keys)) <= {str}:  # already category strings, all distinct
+        return dict(zip(keys, counts))
     out: dict[str, int] = {}
     for value, n in zip(keys, counts):
         if n:
@@ -100,10 +103,12 @@ def _count_pandas(values: Any) -> dict[str, int] | None:
     if pd is None or not isinstance(values, pd.Series | pd.Index | pd.Categorical):
         return None
     if isinstance(values.dtype, pd.CategoricalDtype):
-        cat = values if isinstance(values, pd.Categorical) else pd.Categorical(values)
-        codes = np.asarray(cat.codes).ravel()
+        cat = values if isinstance(values, pd.Categorical) else values.array  # no copy
+        codes = cat.codes
         counts = np.bincount(codes[codes >= 0] if codes.size and codes.min() < 0 else codes)
         present = np.flatnonzero(counts)
+        if present.size == len(cat.categories):  # every category occurs: no need to select
+            return _pairs(cat.categories.tolist(), counts.tolist())
         return _pairs(cat.categories.take(present).tolist(), counts[present].tolist())
     if isinstance(values.dtype, np.dtype):  # numpy-backed: the array routes
         return _count_array(np.asarray(values).ravel())
@@ -173,7 +178,9 @@ def _count_object_array(array: np.ndarray) -> dict[str, int]:
 
 def _has_bool_aliases(keys: Sequence[Any]) -> bool:
     """Whether a hash table may have merged values of different types (True == 1, 0.0 == False)."""
-    return any(isinstance(key, _NUMERIC_SCALARS) and not isinstance(key, str) and key in (0, 1) for key in keys)
+    return any(
+        isinstance(key, _NUMERIC_SCALARS) and not isinstance(key, str) and key in (0, 1) for key in keys
+    )
 
 
 def _count_objects(items: Sequence[Any]) -> dict[str, int]:

@@ -13,7 +13,7 @@ from otel_mlmon.sketch._heavy import merge_into, prune
 from otel_mlmon.sketch._kmv import KMinValues, hash64
 from otel_mlmon.sketch._values import count_values
 
-__all__ = ["CategoricalSketch", "DEFAULT_CAPACITY"]
+__all__ = ["DEFAULT_CAPACITY", "CategoricalSketch"]
 
 _FORMAT = "otel-mlmon.categorical-sketch"
 _FORMAT_VERSION = 2
@@ -145,7 +145,7 @@ class CategoricalSketch:
                 finished[digest] = finished.get(digest, 0) + n
             return finished
         limit = self.max_length
-        if all(len(text) <= limit for text in raw):
+        if max(map(len, raw), default=0) <= limit:
             return raw
         finished = {}
         for text, n in raw.items():
@@ -352,7 +352,9 @@ class CategoricalSketch:
             raise ValueError(f"format must be {_FORMAT!r}, got {data.get('format')!r}")
         version = data.get("version")
         if version not in (1, _FORMAT_VERSION) or isinstance(version, bool):
-            raise ValueError(f"unsupported categorical sketch version {version!r} (this reader reads 1 and 2)")
+            raise ValueError(
+                f"unsupported categorical sketch version {version!r} (this reader reads 1 and 2)"
+            )
         distinct = data.get("distinct")
         if not isinstance(distinct, Mapping):
             raise ValueError("distinct must be a mapping with 'k' and 'hashes'")

@@ -25,7 +25,9 @@ def _check_bound(sketch: CategoricalSketch, truth: Counter) -> None:
     assert sketch.other_count == sketch.count - sum(low for low, _ in kept.values()) >= 0
     assert len(kept) <= sketch.max_categories
     bound = sketch.error_bound
-    assert (sketch.max_categories + 1) * bound <= sketch.count - sum(high - bound for _, high in kept.values())
+    assert (sketch.max_categories + 1) * bound <= sketch.count - sum(
+        high - bound for _, high in kept.values()
+    )
     for key, true_count in truth.items():
         low, high = kept.get(key, (0, bound))
         assert low <= true_count <= high <= low + bound, key

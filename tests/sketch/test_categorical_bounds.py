@@ -31,7 +31,9 @@ def _check(sketch: CategoricalSketch, truth: Counter, same_k: bool = True) -> No
         assert low <= true_count <= high <= low + bound, (key, true_count, low, high, bound)
     assert set(listed) <= set(truth)
     if same_k:  # a sketch built by updates and merges of one K, not rebuilt from exported points
-        assert (sketch.max_categories + 1) * bound <= sketch.count - sum(h - bound for _, h in listed.values())
+        assert (sketch.max_categories + 1) * bound <= sketch.count - sum(
+            h - bound for _, h in listed.values()
+        )
     if same_k and len(truth) <= sketch.max_categories:
         assert sketch.exact and sketch.other_count == 0 and dict(sketch.top()) == dict(truth)
 
@@ -105,7 +107,9 @@ def test_delta_of_two_cumulative_states_brackets_the_exact_delta(
 
 @settings(max_examples=80, deadline=None)
 @given(batches=st.lists(batch, min_size=1, max_size=8), k=st.integers(1, 12), budget=st.integers(1, 20))
-def test_exported_counts_rebuild_a_sketch_with_valid_bounds(batches: list[list[int]], k: int, budget: int) -> None:
+def test_exported_counts_rebuild_a_sketch_with_valid_bounds(
+    batches: list[list[int]], k: int, budget: int
+) -> None:
     """from_counts of exported points (top counts + other), with or without the exporter's bound, stays valid."""
     sketch = CategoricalSketch(max_categories=k)
     for part in batches:

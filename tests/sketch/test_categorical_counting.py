@@ -62,7 +62,9 @@ def test_pandas_categorical_columns_count_their_codes() -> None:
 )
 def test_object_arrays_count_alike_with_and_without_pandas(values: list, repeat: int) -> None:
     """Mixed object arrays (True vs 1, 0.0 vs False, NaN, None) give the documented strings by every route."""
-    array = np.array(values * repeat, dtype=object)  # 120 repeats push large batches onto the hash-table route
+    array = np.array(
+        values * repeat, dtype=object
+    )  # 120 repeats push large batches onto the hash-table route
     expected = _reference(array.tolist())
     assert count_values(array) == expected
     assert count_values(array.tolist()) == expected
