@@ -19,7 +19,7 @@ def hash64(keys: Iterable[str]) -> np.ndarray:
     return np.frombuffer(b"".join(map(_digest, keys)), dtype="<u8").astype(np.uint64)
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 13)
 def _digest(key: str) -> bytes:
     # Cached: the same categories come back batch after batch, and hashing them dominated small updates.
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()

@@ -152,10 +152,17 @@ def _count_integers(array: np.ndarray) -> dict[str, int]:
     """Integer counts: bincount over a small value range, else a hash table (pandas) or a sort."""
     low, high = int(array.min()), int(array.max())
     if high - low <= _BINCOUNT_SPAN * array.size + 1024:
-        shifted = array.astype(np.int64) - low if low else array.astype(np.int64, copy=False)
+        if array.dtype.kind == "u":  # shift in the unsigned domain: values may not fit an int64
+            shifted = (array.astype(np.uint64) - np.uint64(low)).astype(np.intp)
+        else:
+            shifted = array.astype(np.intp) - low if low else array.astype(np.intp, copy=False)
         counts = np.bincount(shifted)
         present = np.flatnonzero(counts)
-        return dict(zip((present + low).astype(str).tolist(), counts[present].tolist()))
+        if low >= -(2**62) and high < 2**62:
+            keys = (present + low).astype(str).tolist()
+        else:
+            keys = [str(int(i) + low) for i in present.tolist()]
+        return dict(zip(keys, counts[present].tolist()))
     pd = _pandas()
     if pd is not None and array.size > _SMALL:
         counted = pd.Series(array, copy=False).value_counts(sort=False)

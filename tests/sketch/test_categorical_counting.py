@@ -80,6 +80,9 @@ def test_object_arrays_count_alike_with_and_without_pandas(values: list, repeat:
         np.array([0, 2**62, -(2**62), 7] * 1000, dtype=np.int64),  # too wide for bincount
         np.array([3, 2**63 + 5, 3] * 1000, dtype=np.uint64),
         np.array([1, 2, 3], dtype=np.int8),
+        np.array([-128, 127, 0] * 1000, dtype=np.int8),
+        np.array([2**64 - 1, 2**64 - 3] * 1000, dtype=np.uint64),
+        np.array([-(2**63), -(2**63) + 2] * 1000, dtype=np.int64),
         np.array([1.0, 2.0, -0.0, np.nan, 2.5, 1e300, np.inf] * 500),
         np.array([1.0, 2.0, 2.0, 3.0] * 1000, dtype=np.float32),
     ],
