@@ -131,7 +131,11 @@ class CategoricalSketch:
             return
         self.count += sum(batch.values())
         self._distinct.update(hash64(batch))
-        self._fold(batch, {}, 0)
+        # A batch of more than K categories is pruned first: merging K entries is cheaper, the bounds the same.
+        if len(batch) > self.max_categories:
+            self._fold(*prune(batch, {}, 0, self.max_categories))
+        else:
+            self._fold(batch, {}, 0)
 
     def _finish_keys(self, raw: dict[str, int]) -> dict[str, int]:
         """Hash (with a salt) or truncate category strings, adding up the counts of keys that collide."""
