@@ -159,7 +159,7 @@ def _count_integers(array: np.ndarray) -> dict[str, int]:
         counts = np.bincount(shifted)
         present = np.flatnonzero(counts)
         if low >= -(2**62) and high < 2**62:
-            keys = (present + low).astype(str).tolist()
+            keys = list(map(str, (present + low).tolist()))
         else:
             keys = [str(int(i) + low) for i in present.tolist()]
         return dict(zip(keys, counts[present].tolist()))
