@@ -68,7 +68,10 @@ class Monitor:
             ``f(result) -> outputs``. Default: the return value itself.
         feature_names: Column names for inputs without their own (arrays); default the model's
             ``feature_names_in_`` when the decorated function is a method of an estimator.
-        categorical: Names of numeric-looking columns to summarise as categories (integer codes).
+        categorical: Names of columns to summarise as categories: numeric-looking ones (integer codes), or string
+            columns the kind rule would read as text or identifiers (their values are then exported, bounded).
+        text: Names of string columns to summarise as free text (numeric descriptors, never values).
+        ids: Names of columns to summarise as identifiers (length and missing count only, never values).
         classes: Class labels for probability outputs (default the model's ``classes_``).
         sample_rate: Share of calls whose inputs and outputs enter the summaries (decided by trace id, so
             consistent with trace sampling).
@@ -114,6 +117,8 @@ class Monitor:
         outputs: str | Callable[[Any], Any] | None = None,
         feature_names: Sequence[str] | None = None,
         categorical: Collection[str] = (),
+        text: Collection[str] = (),
+        ids: Collection[str] = (),
         classes: Sequence[Any] | None = None,
         sample_rate: float = 1.0,
         max_rows: int | None = 1000,
@@ -149,10 +154,9 @@ class Monitor:
         for name, value in (("features", features), ("outputs", outputs)):
             if value is not None and not isinstance(value, str) and not callable(value):
                 raise ValueError(f"monitor({name}=...) must be an argument name or a callable, got {value!r}")
-        if isinstance(categorical, str):
-            raise ValueError(
-                f"monitor(categorical=...) must be a collection of column names, got {categorical!r}"
-            )
+        for name, value in (("categorical", categorical), ("text", text), ("ids", ids)):
+            if isinstance(value, str):
+                raise ValueError(f"monitor({name}=...) must be a collection of column names, got {value!r}")
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"monitor(model=...) must be a non-empty string naming the model, got {model!r}")
         if version is not None and not isinstance(version, str):
@@ -183,10 +187,15 @@ class Monitor:
         self.outputs = outputs
         self.feature_names = list(feature_names) if feature_names is not None else None
         self.categorical = frozenset(categorical)
+        self.text = frozenset(text)
+        self.ids = frozenset(ids)
         self.classes = classes
         self.sample_rate = float(sample_rate)
         self.max_rows = max_rows
-        self.summary_config = summary_config or SummaryConfig()
+        # A copy per monitor: it holds the column kinds decided for this monitor's inputs.
+        self.summary_config = (summary_config or SummaryConfig()).with_kinds(
+            categorical=self.categorical, text=self.text, ids=self.ids
+        )
         self.prediction_id = prediction_id
         self.record_predictions = float(record_predictions)
         self.logger_provider = logger_provider

@@ -19,6 +19,7 @@ import numpy as np
 
 from otel_mlmon._faults import report_fault
 from otel_mlmon.adapters import batch_size, read_features, read_outputs
+from otel_mlmon.adapters._convert import is_chat
 from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["SummaryStream"]
@@ -254,7 +255,7 @@ def _features_key(features: Any) -> tuple | None:
     if isinstance(features, (list, tuple)) and features:
         first = features[0]
         if isinstance(first, dict):
-            return ("records",)
+            return None if is_chat(features) else ("records",)  # a conversation is one row, not records
         if isinstance(first, (list, tuple)):
             return ("rows", len(first))
     return None

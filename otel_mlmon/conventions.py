@@ -29,13 +29,16 @@ __all__ = [
     "ATTR_PREDICTION_VALUE",
     "ATTR_WINDOW_SECONDS",
     "BATCH_SIZE_BUCKETS",
+    "DESCRIPTOR_SEPARATOR",
     "DURATION_BUCKETS",
     "EVENT_CONCEPT_DRIFT",
     "EVENT_DRIFT_CHANGED",
     "EVENT_GROUND_TRUTH",
     "EVENT_PREDICTION",
+    "MESSAGES_COLUMN",
     "METRIC_BATCH_SIZE",
     "METRIC_CONCEPT_DRIFT_DETECTED",
+    "METRIC_DRIFT_COLUMNS_UNMATCHED",
     "METRIC_DRIFT_DETECTED",
     "METRIC_DRIFT_P_VALUE",
     "METRIC_DRIFT_REFERENCE_MISSING",
@@ -64,6 +67,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SCOPE_NAME",
     "SUMMARY_METRICS",
+    "VECTOR_COLUMN",
+    "descriptor_name",
 ]
 
 #: Version of these conventions; bumped on any rename.
@@ -86,6 +91,21 @@ ATTR_PREDICTION_CLASS = "ml.prediction.class"
 OTHER_CATEGORY = "__other__"
 #: Kind of monitoring fault on ``otel_mlmon.sdk.faults`` (``span``, ``metrics``, ``batch_size``...).
 ATTR_FAULT = "otel_mlmon.fault"
+
+#: Text and vector columns are summarised as numeric descriptor columns named ``{column}{DESCRIPTOR_SEPARATOR}
+#: {descriptor}`` (``review.chars``, ``messages.user.words``, ``vector.norm``), exported like any numeric feature
+#: under ``ml.feature.name``; identifier columns as ``{column}.chars``.
+DESCRIPTOR_SEPARATOR = "."
+#: The one column an unnamed wide numeric input (an embedding batch) is read as.
+VECTOR_COLUMN = "vector"
+#: Prefix of the text columns of a chat-style message list, one per role: ``messages.system``, ``messages.user``...
+MESSAGES_COLUMN = "messages"
+
+
+def descriptor_name(column: str, descriptor: str) -> str:
+    """The feature name of one descriptor of a text, identifier or vector column (``review`` → ``review.chars``)."""
+    return f"{column}{DESCRIPTOR_SEPARATOR}{descriptor}"
+
 
 #: Log-record (event) names: sampled predictions and late labels, joined by ``ml.prediction.id`` in the collector.
 EVENT_PREDICTION = "ml.prediction"
@@ -150,6 +170,10 @@ METRIC_DRIFT_SAMPLE_SIZE = "ml.drift.sample.size"
 METRIC_DRIFT_SHARE = "ml.drift.share"
 #: 1 while a monitored model has no reference profile to compare with.
 METRIC_DRIFT_REFERENCE_MISSING = "ml.drift.reference.missing"
+#: Columns of a stream that only one side has, so they are not compared, per ``ml.drift.target`` and
+#: ``ml.drift.side`` (``current``: live columns the reference lacks; ``reference``: reference columns absent from
+#: the evaluated traffic).
+METRIC_DRIFT_COLUMNS_UNMATCHED = "ml.drift.columns.unmatched"
 #: Seconds since the reference profile was built (staleness of the model's training data).
 METRIC_MODEL_AGE = "ml.model.age"
 ATTR_DRIFT_METHOD = "ml.drift.method"

@@ -63,6 +63,9 @@ class DemoResult:
     errors: int
     rows: int
     latencies_ms: list[float] = field(default_factory=list)
+    #: The output and confidence columns the last evaluation compared, e.g. ``confidence prediction[fraud]``,
+    #: with `` (drift)`` appended where drift was detected.
+    outputs: list[str] = field(default_factory=list)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -92,6 +95,7 @@ def _main(args: argparse.Namespace) -> int:
     )
     print(f"Drift injected into: {', '.join(injected)}")
     print(f"Drift detected in:   {', '.join(result.drifted) or 'nothing'}")
+    print(f"Outputs compared:    {', '.join(result.outputs) or 'none'}")
     if sorted(result.drifted) == injected:
         print("The collector found exactly the injected drift.")
     return 0
@@ -213,9 +217,16 @@ def run_demo(
         if live:
             _print_table(result, evaluation, time.monotonic() - start, True)
         try:
-            result.drifted = sorted(evaluation.stream("fraud", "1").drifted("feature"))
+            stream = evaluation.stream("fraud", "1")
         except KeyError:
-            result.drifted = []
+            pass
+        else:
+            result.drifted = sorted(stream.drifted("feature"))
+            result.outputs = [
+                _column_label(c) + (" (drift)" if c.detected else "")
+                for c in stream.columns
+                if c.target != "feature"
+            ]
     finally:
         otel_mlmon.flush()
         for provider in (tracer_provider, meter_provider, logger_provider):
@@ -224,6 +235,14 @@ def run_demo(
         collector.shutdown()
         references.cleanup()
     return result
+
+
+def _column_label(column: Any) -> str:
+    """``output prediction`` or ``confidence prediction[fraud]`` (confidence is per predicted class)."""
+    name = column.name
+    if isinstance(name, tuple):
+        name = f"{name[0]}[{name[1]}]"
+    return f"{column.target} {name}"
 
 
 def _print_table(result: DemoResult, evaluation: Any, elapsed: float, drifting: bool) -> None:
@@ -239,12 +258,13 @@ def _print_table(result: DemoResult, evaluation: Any, elapsed: float, drifting: 
     except KeyError:
         print("  (waiting for the first summaries to reach the collector)")
         return
-    print(f"  {'feature':18} {'method':14} {'score':>9} {'p-value':>9} {'n':>7}  state")
+    print(f"  {'column':28} {'method':14} {'score':>9} {'p-value':>9} {'n':>7}  state")
     for column in stream.columns:
-        if column.target != "feature" or column.decisive is None:
+        if column.decisive is None:
             continue
         d = column.decisive
         p = "" if d.p_value is None else f"{d.p_value:9.3g}"
         state = "DRIFT" if column.detected else "ok"
-        print(f"  {column.name:18} {d.method:14} {d.score:9.4f} {p:>9} {d.n_current:7d}  {state}")
+        label = column.name if column.target == "feature" else _column_label(column)
+        print(f"  {label:28} {d.method:14} {d.score:9.4f} {p:>9} {d.n_current:7d}  {state}")
     sys.stdout.flush()

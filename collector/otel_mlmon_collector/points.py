@@ -98,17 +98,16 @@ def read_points(
                 if resource is None:
                     resource = attribute_key(rm.resource.attributes)
                 body = getattr(metric, data)
-                reader = _read_categories if entry[2] == "categorical" else _read_each
-                yield from reader(
+                read = (
                     (resource, metric.name),
                     entry,
                     body.aggregation_temporality == _CUMULATIVE,
                     body.data_points,
-                    admit,
-                    counters,
-                    max_size,
-                    max_categories,
                 )
+                if entry[2] == "categorical":
+                    yield from _read_categories(*read, admit, counters, max_categories)
+                else:
+                    yield from _read_each(*read, admit, counters, max_size)
 
 
 def _read_each(
@@ -119,7 +118,6 @@ def _read_each(
     admit: Callable[[Mapping[str, Any]], bool],
     counters: _Counters,
     max_size: int,
-    max_categories: int,
 ) -> Iterator[SummaryPoint]:
     """One :class:`SummaryPoint` per usable histogram or count point."""
     section, label, kind, _ = entry
@@ -156,7 +154,6 @@ def _read_categories(
     points: Iterable[Any],
     admit: Callable[[Mapping[str, Any]], bool],
     counters: _Counters,
-    max_size: int,
     max_categories: int,
 ) -> Iterator[SummaryPoint]:
     """The category points of one column (same attributes but the category, same times) form one sketch."""

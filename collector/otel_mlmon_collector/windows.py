@@ -7,10 +7,9 @@ counts; this module merges them, across replicas and export intervals, into one
 fixed, clock-aligned window. :meth:`WindowStore.view` merges the last N windows into the evaluation view.
 
 Cumulative points become deltas per series by subtracting the series' previous point (the sketches' own
-``subtract``). A series is identified by
-its resource attributes, metric name, point attributes **and start time**: a restarted replica starts a new series
-(its first point counts in full when it is recent) and the old one expires, so a restart never double-counts;
-within one series any count that goes down is a reset as well.
+``subtract``). A series is identified by its resource attributes, metric name, point attributes **and start time**:
+a restarted replica starts a new series (its first point counts in full when it is recent) and the old one expires,
+so a restart never double-counts; within one series any count that goes down is a reset as well.
 """
 
 from __future__ import annotations

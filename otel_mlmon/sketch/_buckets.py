@@ -7,7 +7,6 @@ subtraction, the drift statistics' common grid and the Prometheus exporter's sch
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -19,10 +18,14 @@ from otel_mlmon.sketch._mapping import MAX_SCALE, MIN_SCALE, bucket_lower_bounds
 
 #: One side of a histogram: the index of its first bucket and the contiguous counts from there.
 Side = tuple[int, np.ndarray]
+#: A histogram's buckets: the scale of their indices, the positive side, the negative side.
+Sides = tuple[int, Side, Side]
 
 __all__ = [
     "CHUNK",
     "Scratch",
+    "Side",
+    "Sides",
     "accumulate",
     "add_counts",
     "add_indices",
@@ -235,9 +238,17 @@ def downscale_buckets(offset: int, counts: np.ndarray, by: int) -> tuple[int, np
         return 0, counts
     if by == 0:
         return offset, counts
-    shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
-    starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
-    return int(shifted[0]), np.add.reduceat(counts, starts)
+    low = offset >> by
+    if by >= 62:  # block starts beyond int64: find them from the shifted indices
+        shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
+        starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
+        return low, np.add.reduceat(counts, starts)
+    # Output bucket j starts where (offset + i) is a multiple of 2**by: at i = first, first + 2**by, ...
+    step = 1 << by
+    first = ((low + 1) << by) - offset
+    starts = np.arange(first - step, counts.size, step)
+    starts[0] = 0
+    return low, np.add.reduceat(counts, starts)
 
 
 def trim_counts(offset: int, counts: np.ndarray) -> tuple[int, np.ndarray]:
@@ -267,7 +278,7 @@ def subtract_counts(
     return trim_counts(low, diff)
 
 
-def point_sides(scale: int, positive: Side, negative: Side) -> tuple[int, Side, Side]:
+def point_sides(scale: int, positive: Side, negative: Side) -> Sides:
     """Validate and normalise the buckets of an OTLP-style point: trimmed, at a scale of at most 20.
 
     Raises:
@@ -286,9 +297,7 @@ def point_sides(scale: int, positive: Side, negative: Side) -> tuple[int, Side, 
     return scale, sides[0], sides[1]
 
 
-def subtract_sides(
-    newer: tuple[int, Side, Side], older: tuple[int, Side, Side], empty_scale: int
-) -> tuple[int, Side, Side] | None:
+def subtract_sides(newer: Sides, older: Sides, empty_scale: int) -> Sides | None:
     """``newer - older`` for two ``(scale, positive, negative)``, at the coarser scale; None if a bucket drops.
 
     Only a histogram with buckets has a say in the scale; ``empty_scale`` when neither has any.
@@ -314,29 +323,13 @@ def occupied_range(
     pos_offset: int,
     pos_counts: np.ndarray,
 ) -> tuple[float, float]:
-    """Lowest and highest value that trimmed, occupied buckets allow (for a histogram without min/max).
+    """Lowest and highest value the occupied buckets allow (for a histogram without min/max), as :func:`edges`.
 
     Raises:
         ValueError: if no bucket is occupied and ``zero_count`` is 0.
     """
-    lows, highs = [], []
-    if neg_counts.size:
-        lows.append(-_lower_bound(neg_offset + neg_counts.size, scale))
-        highs.append(-_lower_bound(neg_offset, scale))
-    if zero_count:
-        lows.append(0.0)
-        highs.append(0.0)
-    if pos_counts.size:
-        lows.append(_lower_bound(pos_offset, scale))
-        highs.append(_lower_bound(pos_offset + pos_counts.size, scale))
-    if not lows:
+    lower, upper, counts = edges(scale, neg_offset, neg_counts, zero_count, pos_offset, pos_counts)
+    occupied = np.flatnonzero(counts)
+    if occupied.size == 0:
         raise ValueError("no occupied bucket")
-    return min(lows), max(highs)
-
-
-def _lower_bound(index: int, scale: int) -> float:
-    """``base**index`` with ``base = 2**(2**-scale)``: a bucket's lower bound (inf when it overflows)."""
-    try:
-        return math.pow(2.0, index * 2.0**-scale)
-    except OverflowError:
-        return math.inf
+    return float(lower[occupied[0]]), float(upper[occupied[-1]])

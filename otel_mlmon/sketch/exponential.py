@@ -11,6 +11,7 @@ import numpy as np
 from otel_mlmon.sketch._buckets import (
     CHUNK,
     Scratch,
+    Sides,
     accumulate,
     add_counts,
     add_indices,
@@ -410,18 +411,15 @@ class ExponentialHistogram:
         delta._assign(sides, zero_count, self.count - older.count, self.sum - older.sum, low, high)
         return delta
 
-    def _sides(self) -> tuple[int, tuple[int, np.ndarray], tuple[int, np.ndarray]]:
-        positive = (self.positive_offset, self.positive_counts)
-        return self._index_scale, positive, (self.negative_offset, self.negative_counts)
+    def _sides(self) -> Sides:
+        return (
+            self._index_scale,
+            (self.positive_offset, self.positive_counts),
+            (self.negative_offset, self.negative_counts),
+        )
 
     def _assign(
-        self,
-        sides: tuple[int, tuple[int, np.ndarray], tuple[int, np.ndarray]],
-        zero_count: int,
-        count: int,
-        total: float,
-        low: float,
-        high: float,
+        self, sides: Sides, zero_count: int, count: int, total: float, low: float, high: float
     ) -> None:
         """Take a whole state; a histogram without buckets keeps its finest scale (as one fed only zeros)."""
         scale, (self.positive_offset, self.positive_counts), (self.negative_offset, self.negative_counts) = (

@@ -21,6 +21,8 @@ def test_demo_detects_exactly_the_injected_features():
     assert "Drift injected into: amount, country" in result.stdout
     assert "Drift detected in:   amount, country\n" in result.stdout
     assert "The collector found exactly the injected drift." in result.stdout
+    assert "Outputs compared:    output prediction, confidence prediction[" in result.stdout
+    assert "ERROR" not in result.stdout + result.stderr and "failed" not in result.stderr
 
 
 def test_demo_population_drifts_only_the_injected_features():
@@ -35,3 +37,17 @@ def test_demo_population_drifts_only_the_injected_features():
     for name in ("age", "transactions_24h", "hour"):
         assert abs(after[name].mean() - before[name].mean()) < 0.05 * before[name].std()
     assert set(DRIFTED) == {"amount", "country"}
+
+
+def test_demo_compares_confidence_without_errors(caplog: pytest.LogCaptureFixture) -> None:
+    """A short in-process demo run logs no ERROR and compares the output and per-class confidence columns."""
+    import logging
+
+    from otel_mlmon_collector.demo import run_demo
+
+    with caplog.at_level(logging.INFO):
+        result = run_demo(duration=4.0, live=False)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    assert "output prediction" in [o.removesuffix(" (drift)") for o in result.outputs]
+    assert any(o.startswith("confidence prediction[") for o in result.outputs), result.outputs

@@ -8,7 +8,7 @@ method per feature; :func:`correct` adjusts p-values across one model's features
 
 from __future__ import annotations
 
-from otel_mlmon_collector.drift.base import KINDS, DriftMethod, DriftResult, Kind
+from otel_mlmon_collector.drift.base import KINDS, BatchMethod, DriftMethod, DriftResult, Kind
 from otel_mlmon_collector.drift.binning import Binned, align, bucket_index, kish_n_eff
 from otel_mlmon_collector.drift.categorical import CategoricalCounts, ContingencyTable
 from otel_mlmon_collector.drift.chi2 import ChiSquare
@@ -32,6 +32,7 @@ __all__ = [
     "LARGE_N_EFF",
     "METHODS",
     "PSI",
+    "BatchMethod",
     "Binned",
     "CategoricalCounts",
     "ChiSquare",

@@ -1,7 +1,7 @@
 """Remote-write OTLP metrics to Prometheus, for Prometheus 2.x users who have no OTLP receiver.
 
-Translation (the one ``collector/deploy/dashboards.py``'s ``prometheus_name`` assumes, so the dashboards and rules
-work unchanged):
+Translation (the one ``prometheus_name`` in ``collector/deploy/dashboards/names.py`` assumes, so the dashboards and
+rules work unchanged):
 
 * names: dots and other invalid characters become ``_``; a unit suffix is added (``s`` → ``_seconds``, ``By`` →
   ``_bytes``, ``1`` → ``_ratio`` on gauges only, units in braces add nothing, any other unit is appended as it is);
