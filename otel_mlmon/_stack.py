@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from otel_mlmon.adapters import batch_size, is_probability
+from otel_mlmon.adapters import UnsupportedInput, batch_size, is_probability
+from otel_mlmon.adapters._registry import adapter_for
+from otel_mlmon.adapters._tensor import TensorAdapter, tensor_to_numpy
 
 __all__ = ["Stacked", "features_key", "outputs_key", "stack_rows"]
 
@@ -171,7 +173,8 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
         run.clear()
 
     for entry in buffer:
-        features, outputs, owner = entry
+        features, outputs, owner = _host_arrays(entry)
+        entry = (features, outputs, owner)
         key = None
         features_kind = features_key(features)
         if features_kind is not None:
@@ -189,6 +192,42 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
             run_key = None
     flush()
     return out
+
+
+def _host_arrays(entry: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """The entry with tensor-likes converted to numpy (here, in the folder), so they stack like arrays.
+
+    Reading a tensor is reading the array it converts to, so this changes no result; a tensor that fails to
+    convert is left as it is, to be read (and counted as a fault) on its own.
+    """
+    features, outputs, owner = entry
+    if _is_tensor(features) or _is_tensor(outputs):
+        try:
+            if _is_tensor(features):
+                features = tensor_to_numpy(features)
+            if _is_tensor(outputs):
+                outputs = tensor_to_numpy(outputs)
+        except Exception:  # noqa: BLE001 - read on its own, where the failure is counted
+            return entry
+    return features, outputs, owner
+
+
+def _is_tensor(obj: Any) -> bool:
+    t = type(obj)
+    if t in _PLAIN_TYPES:
+        return False
+    tensor = _tensor_types.get(t)
+    if tensor is None:  # a tensor is what the tensor adapter reads (pandas and pyarrow have __array__ too)
+        try:
+            tensor = isinstance(adapter_for(obj), TensorAdapter)
+        except UnsupportedInput:
+            tensor = False
+        _tensor_types[t] = tensor
+    return tensor
+
+
+_PLAIN_TYPES = frozenset({np.ndarray, dict, list, tuple, type(None)}) | _VALUES
+_tensor_types: dict[type, bool] = {}
 
 
 class Stacked:

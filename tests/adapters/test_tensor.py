@@ -184,3 +184,21 @@ def test_torch_tensor_is_kept_not_converted_in_the_call(torch):
     assert features_key(t) is None  # batches are read on their own, by the folder
     assert read_features(t).n_rows == 64
     assert batch_size(torch.tensor(3.0)) == 1
+
+
+@pytest.mark.parametrize("kind", [ArrayLike, DlpackLike, NumpyMethodLike, DeviceTensor])
+def test_tensor_batches_stack_in_the_folder_like_arrays(kind):
+    """Consecutive tensor batches are converted in the folder and folded as one batch, reading as call by call."""
+    from otel_mlmon._stack import Stacked, stack_rows
+
+    rng = np.random.default_rng(1)
+    calls = [(kind(rng.normal(size=(4, 3))), kind(rng.integers(0, 2, size=4))) for _ in range(5)]
+    groups = stack_rows([(f, o, None) for f, o in calls], None)
+    assert len(groups) == 1 and isinstance(groups[0][0], Stacked)
+    stacked = read_features(groups[0][0].features)
+    singles = [read_features(f) for f, _ in calls]
+    for j, col in enumerate(stacked.columns):
+        assert np.array_equal(col.values, np.concatenate([t.columns[j].values for t in singles]))
+    labels = read_outputs(groups[0][1]).table.columns[0]
+    assert labels.kind == "categorical"
+    assert list(labels.values) == [v for _, o in calls for v in read_outputs(o).table.columns[0].values]
