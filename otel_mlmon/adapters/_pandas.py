@@ -131,11 +131,7 @@ class FrameSchema:
     def __eq__(self, other: object) -> bool:
         if type(other) is not FrameSchema:
             return NotImplemented
-        if self.layout != other.layout:
-            return False
-        a, b = self.columns, other.columns
-        # Index.equals ignores the dtype (0 == 0.0) and the index type (names= applies to a RangeIndex only).
-        return a is b or (type(a) is type(b) and a.dtype == b.dtype and bool(a.equals(b)))
+        return self.layout == other.layout and _same_labels(self.columns, other.columns)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -147,19 +143,58 @@ def _placement(block: Any) -> tuple[int, ...]:
     return tuple(int(i) for i in indexer)
 
 
+def _same_labels(a: Any, b: Any) -> bool:
+    """Whether two column indexes give the same column names (all a table depends on), cheaply."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or len(a) != len(b):
+        return False
+    if type(a).__name__ == "RangeIndex":  # names= applies to it: compare as ranges
+        return bool(a.equals(b))
+    va, vb = a._values, b._values
+    pa_a, pa_b = getattr(va, "_pa_array", None), getattr(vb, "_pa_array", None)
+    if pa_a is not None and pa_b is not None and type(va) is type(vb):  # arrow-backed str labels (pandas 3)
+        return bool(pa_a.equals(pa_b))
+    return _names_of_columns(a, None) == _names_of_columns(b, None)
+
+
+# Extension dtypes identified by their class alone (no parameters): pandas' masked numbers and booleans.
+_PLAIN_EXTENSION_DTYPES = frozenset(
+    f"{kind}Dtype" for kind in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64")
+) | {"Float32Dtype", "Float64Dtype", "BooleanDtype"}
+
+
+def _dtype_token(values: Any, dtype: Any) -> Any:
+    """A cheap stand-in for a block's dtype in comparisons (``str(dtype)`` and ``StringDtype.__eq__`` cost µs).
+
+    numpy dtypes are singletons, compared by identity; for pandas' masked numbers the dtype class is the dtype;
+    for strings the array type (storage) and missing-value marker; any other dtype is compared as itself.
+    """
+    if type(values) is np.ndarray:
+        return dtype
+    name = type(dtype).__name__
+    if name in _PLAIN_EXTENSION_DTYPES:
+        return (type(values), type(dtype))
+    if name == "StringDtype":
+        return (type(values), type(dtype), dtype.storage, type(dtype.na_value))
+    return dtype
+
+
 def frame_schema(df: Any) -> FrameSchema | None:
     """The stacking key of a DataFrame, or None when its blocks cannot be concatenated cheaply."""
     try:
-        blocks = df._mgr.blocks
         layout = []
-        for block in blocks:
+        for block in df._mgr.blocks:
             values = block.values
             if type(values) is np.ndarray:
                 if values.ndim != 2 or values.dtype.kind not in "biufcmMUSO":
                     return None
             elif getattr(values, "ndim", None) != 1 or not hasattr(type(values), "_concat_same_type"):
                 return None
-            layout.append((block.dtype, _placement(block)))
+            indexer = block.mgr_locs.indexer
+            if not isinstance(indexer, slice):
+                indexer = tuple(indexer.tolist())
+            layout.append((_dtype_token(values, block.dtype), indexer))
         return FrameSchema(df.columns, tuple(layout))
     except (AttributeError, TypeError, ValueError):
         return None
@@ -184,16 +219,19 @@ def stack_frames(frames: Sequence[Any]) -> FrameColumns:
     first = frames[0]
     arrays: list[Any] = [None] * len(first.columns)
     all_blocks = [f._mgr.blocks for f in frames]
+    n_rows = 0
     for j, block in enumerate(all_blocks[0]):
         parts = [blocks[j].values for blocks in all_blocks]
         positions = _placement(block)
         if type(parts[0]) is np.ndarray:
             merged = np.concatenate(parts, axis=1)
+            n_rows = merged.shape[1]
             for i, position in enumerate(positions):
                 arrays[position] = merged[i]
         else:
-            arrays[positions[0]] = type(parts[0])._concat_same_type(parts)
-    return FrameColumns(first.columns, arrays, sum(len(f) for f in frames))
+            arrays[positions[0]] = merged = type(parts[0])._concat_same_type(parts)
+            n_rows = len(merged)
+    return FrameColumns(first.columns, arrays, n_rows if arrays else sum(len(f) for f in frames))
 
 
 class PandasAdapter:
