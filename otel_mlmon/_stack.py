@@ -118,6 +118,17 @@ def outputs_key(outputs: Any, single_row: bool) -> tuple | None:
     return None
 
 
+def _rows(kind: str, features: Any) -> int | None:
+    """Rows of an input of a stacking kind: batch_size's answer, without the generic adapter dispatch."""
+    if kind in ("value", "record", "row"):
+        return 1
+    if kind in ("rows", "records", "frame"):
+        return len(features)
+    if kind == "array":
+        return 1 if features.ndim == 1 else int(features.shape[0])
+    return batch_size(features)
+
+
 def _combine(kind: tuple, items: list[Any]) -> Any:
     name = kind[0]
     if name == "array":
@@ -178,7 +189,7 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
         key = None
         features_kind = features_key(features)
         if features_kind is not None:
-            rows = batch_size(features)
+            rows = _rows(features_kind[0], features)
             if rows is not None and rows > 0 and (max_rows is None or rows <= max_rows):
                 outputs_kind = outputs_key(outputs, single_row=rows == 1)
                 if outputs_kind is not None:

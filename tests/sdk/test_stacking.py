@@ -269,3 +269,33 @@ def test_inputs_read_on_their_own_are_not_stacked(features):
     """Inputs whose reading depends on more than their value types are always read call by call."""
     groups = stack_rows([(features, None, None), (features, None, None)], None)
     assert len(groups) == 2
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        1.5,
+        "some text",
+        True,
+        np.float32(2.0),
+        [1.0, 2.0],
+        (1, 2),
+        {"a": 1.0, "b": "x"},
+        [{"a": 1}, {"a": 2}],
+        [[1.0, 2.0]] * 3,
+        np.zeros(4),
+        np.zeros((3, 4)),
+        pd.DataFrame({"a": [1.0], "s": ["x"]}),
+        pd.DataFrame({"a": np.arange(7.0)}),
+        pa.table({"a": [1.0, 2.0]}),
+    ],
+)
+def test_row_counts_of_stacked_kinds_agree_with_batch_size(features):
+    """The rows the folder counts for a stackable input are what batch_size (ml.batch.size) says."""
+    from otel_mlmon._stack import _rows, features_key
+    from otel_mlmon.adapters import batch_size
+
+    key = features_key(features)
+    assert key is not None
+    assert _rows(key[0], features) == batch_size(features)
+    assert batch_size(features) == read_features(features).n_rows
