@@ -206,39 +206,56 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
 
 
 def _host_arrays(entry: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
-    """The entry with tensor-likes converted to numpy (here, in the folder), so they stack like arrays.
+    """The entry with tensor-likes converted to numpy and polars frames to arrow (here, in the folder), so they
+    stack like arrays and arrow tables.
 
-    Reading a tensor is reading the array it converts to, so this changes no result; a tensor that fails to
-    convert is left as it is, to be read (and counted as a fault) on its own.
+    Reading a tensor is reading the array it converts to (a polars frame, the arrow table it holds), so this
+    changes no result; an object that fails to convert is left as it is, to be read (and counted as a fault)
+    on its own.
     """
     features, outputs, owner = entry
-    if _is_tensor(features) or _is_tensor(outputs):
-        try:
-            if _is_tensor(features):
-                features = tensor_to_numpy(features)
-            if _is_tensor(outputs):
-                outputs = tensor_to_numpy(outputs)
-        except Exception:  # noqa: BLE001 - read on its own, where the failure is counted
-            return entry
+    convert_features, convert_outputs = _converter(features), _converter(outputs)
+    if convert_features is None and convert_outputs is None:
+        return entry
+    try:
+        if convert_features is not None:
+            features = convert_features(features)
+        if convert_outputs is not None:
+            outputs = convert_outputs(outputs)
+    except Exception:  # noqa: BLE001 - read on its own, where the failure is counted
+        return entry
     return features, outputs, owner
 
 
-def _is_tensor(obj: Any) -> bool:
+def _converter(obj: Any) -> Any:
+    """How to convert ``obj`` before stacking (cached per type), or None."""
     t = type(obj)
     if t in _PLAIN_TYPES:
-        return False
-    tensor = _tensor_types.get(t)
-    if tensor is None:  # a tensor is what the tensor adapter reads (pandas and pyarrow have __array__ too)
+        return None
+    try:
+        return _converters[t]
+    except KeyError:
+        pass
+    convert = None
+    if t.__module__.startswith("polars"):
+        if t.__name__ == "DataFrame":
+            convert = _polars_to_arrow
+    else:  # a tensor is what the tensor adapter reads (pandas and pyarrow objects have __array__ too)
         try:
-            tensor = isinstance(adapter_for(obj), TensorAdapter)
+            if isinstance(adapter_for(obj), TensorAdapter):
+                convert = tensor_to_numpy
         except UnsupportedInput:
-            tensor = False
-        _tensor_types[t] = tensor
-    return tensor
+            pass
+    _converters[t] = convert
+    return convert
+
+
+def _polars_to_arrow(frame: Any) -> Any:
+    return frame.to_arrow()
 
 
 _PLAIN_TYPES = frozenset({np.ndarray, dict, list, tuple, type(None)}) | _VALUES
-_tensor_types: dict[type, bool] = {}
+_converters: dict[type, Any] = {}
 
 
 class Stacked:
