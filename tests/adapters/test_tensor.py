@@ -202,3 +202,24 @@ def test_tensor_batches_stack_in_the_folder_like_arrays(kind):
     labels = read_outputs(groups[0][1]).table.columns[0]
     assert labels.kind == "categorical"
     assert list(labels.values) == [v for _, o in calls for v in read_outputs(o).table.columns[0].values]
+
+
+def test_monitored_device_tensors_are_converted_only_by_the_folder():
+    """Through @monitor, a device tensor's batch size is recorded and its summaries exported, while the predict
+    calls themselves never copy it to the host (it is converted when the summaries are folded)."""
+    import otel_mlmon
+    from otel_mlmon import conventions as conv
+    from otel_mlmon.testing import InMemoryTelemetry
+
+    telemetry = InMemoryTelemetry()
+    predict = otel_mlmon.monitor(model="m", **telemetry.providers)(
+        lambda t: DeviceTensor(np.zeros(t.shape[0]))
+    )
+    DeviceTensor.conversions = 0
+    for i in range(10):
+        predict(DeviceTensor(np.full((64, 4), float(i))))
+    assert DeviceTensor.conversions == 0
+    assert [s.attributes["ml.batch.size"] for s in telemetry.spans()] == [64] * 10
+    points = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION)
+    assert sum(p.count for p in points) == 10 * 64 * 4
+    assert DeviceTensor.conversions == 20  # inputs and outputs, once each, by the folder

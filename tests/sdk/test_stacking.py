@@ -299,3 +299,39 @@ def test_row_counts_of_stacked_kinds_agree_with_batch_size(features):
     assert key is not None
     assert _rows(key[0], features) == batch_size(features)
     assert batch_size(features) == read_features(features).n_rows
+
+
+def _histograms(telemetry, metric):
+    from otel_mlmon import conventions as conv
+
+    points = sorted(telemetry.points(getattr(conv, metric)), key=lambda p: sorted(p.attributes.items()))
+    return [(sorted(p.attributes.items()), p.count, p.scale, list(p.positive.bucket_counts)) for p in points]
+
+
+def test_one_row_frames_through_monitor_equal_one_batch():
+    """A model called with one-row DataFrames exports the same summaries and batch sizes as with one big frame."""
+    import otel_mlmon
+    from otel_mlmon.testing import InMemoryTelemetry
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "a": rng.lognormal(size=200),
+            "n": rng.integers(0, 9, size=200),
+            "s": rng.choice(["x", "y"], size=200),
+        }
+    )
+    rows, whole = InMemoryTelemetry(), InMemoryTelemetry()
+
+    def model(df):
+        return df["a"].to_numpy() * 2
+
+    single = otel_mlmon.monitor(model="m", **rows.providers)(model)
+    batch = otel_mlmon.monitor(model="m", **whole.providers)(model)
+    for i in range(len(frame)):
+        single(frame.iloc[[i]])
+    batch(frame)
+    for metric in ("METRIC_FEATURE_DISTRIBUTION", "METRIC_PREDICTION_DISTRIBUTION"):
+        assert _histograms(rows, metric) == _histograms(whole, metric) != []
+    assert {s.attributes["ml.batch.size"] for s in rows.spans()} == {1}
+    assert [s.attributes["ml.batch.size"] for s in whole.spans()] == [200]
