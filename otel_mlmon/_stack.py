@@ -82,7 +82,8 @@ def features_key(features: Any) -> tuple | None:
             types = _column_types(features, range(width))
             return None if types is None else ("rows", width, types)
         types = _cell_types(features)
-        if types is None or str in types:  # a list holding strings may be a batch of texts, not one row
+        # A list holding strings (or only None) may be a batch of texts, not one row: read on its own.
+        if types is None or str in types or all(t is _NONE for t in types):
             return None
         return ("row", types)
     module = t.__module__

@@ -261,6 +261,7 @@ def test_arrow_tables_stack_like_calls(rows):
     [
         [{"role": "user", "content": "hi"}],  # chat messages are one conversation, not rows
         ["some text", "more text"],  # a list of strings may be a batch of texts
+        [None, None],  # ... and so may a list of missing texts
         np.array([1, "a"], dtype=object),
         {"a": [1, 2]},  # a dict of columns
     ],
