@@ -189,8 +189,8 @@ def frame_schema(df: Any) -> FrameSchema | None:
             if type(values) is np.ndarray:
                 if values.ndim != 2 or values.dtype.kind not in "biufcmMUSO":
                     return None
-            elif getattr(values, "ndim", None) != 1 or not hasattr(type(values), "_concat_same_type"):
-                return None
+            elif getattr(values, "ndim", None) not in (1, 2) or not hasattr(type(values), "_concat_same_type"):
+                return None  # 2-D: datetimes, timedeltas, periods (arrays backed by one 2-D ndarray per block)
             indexer = block.mgr_locs.indexer
             if not isinstance(indexer, slice):
                 indexer = tuple(indexer.tolist())
@@ -225,6 +225,11 @@ def stack_frames(frames: Sequence[Any]) -> FrameColumns:
         positions = _placement(block)
         if type(parts[0]) is np.ndarray:
             merged = np.concatenate(parts, axis=1)
+        elif parts[0].ndim == 2:
+            merged = type(parts[0])._concat_same_type(parts, axis=1)
+        else:
+            merged = None
+        if merged is not None:
             n_rows = merged.shape[1]
             for i, position in enumerate(positions):
                 arrays[position] = merged[i]

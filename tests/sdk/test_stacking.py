@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -186,23 +187,35 @@ frame_rows = st.fixed_dictionaries(
         "c": st.sampled_from(["x", "y", None]),
         "n": st.one_of(st.integers(0, 3), st.none()),
         "o": st.one_of(texts, floats),
+        "t": st.one_of(
+            st.none(), st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1))
+        ),
+        "z": st.one_of(st.none(), st.integers(0, 2**32).map(lambda s: pd.Timestamp(s, unit="s", tz="UTC"))),
+        "d": st.one_of(st.none(), st.integers(-(2**40), 2**40).map(lambda s: pd.Timedelta(s, unit="ms"))),
     }
 )
 
 
-@_SETTINGS
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(frame_rows, st.one_of(floats.map(lambda v: np.array([v])), scalar_outputs)),
         min_size=2,
-        max_size=20,
+        max_size=10,
     ),
     st.booleans(),
 )
 def test_one_row_dataframes_stack_like_calls(rows, reorder):
-    """One-row DataFrames of float, int, str, bool, category, nullable Int64 and object columns fold like one
-    call at a time; a frame with another column order or dtype starts a new run."""
-    kinds = {"c": "category", "n": "Int64", "o": "object"}
+    """One-row DataFrames of float, int, str, bool, category, nullable Int64, object, datetime (naive and
+    tz-aware) and timedelta columns fold like one call at a time; another column order or dtype starts a new run."""
+    kinds = {
+        "c": "category",
+        "n": "Int64",
+        "o": "object",
+        "t": "datetime64[ns]",
+        "z": "datetime64[ns, UTC]",
+        "d": "timedelta64[ns]",
+    }
     calls = []
     for i, (row, out) in enumerate(rows):
         df = _frame(row, kinds)
