@@ -189,8 +189,12 @@ def frame_schema(df: Any) -> FrameSchema | None:
             if type(values) is np.ndarray:
                 if values.ndim != 2 or values.dtype.kind not in "biufcmMUSO":
                     return None
-            elif getattr(values, "ndim", None) not in (1, 2) or not hasattr(type(values), "_concat_same_type"):
-                return None  # 2-D: datetimes, timedeltas, periods (arrays backed by one 2-D ndarray per block)
+            elif getattr(values, "ndim", None) not in (1, 2) or not hasattr(
+                type(values), "_concat_same_type"
+            ):
+                return (
+                    None  # 2-D: datetimes, timedeltas, periods (arrays backed by one 2-D ndarray per block)
+                )
             indexer = block.mgr_locs.indexer
             if not isinstance(indexer, slice):
                 indexer = tuple(indexer.tolist())
