@@ -246,10 +246,12 @@ def test_categorical_subtract_gives_the_counts_added_since(
 
 
 def test_categorical_from_counts_keeps_every_exported_category() -> None:
-    """Exported counts are kept as given (K raised to hold them), the other mass bounds the error."""
+    """Exported counts are kept as given (K raised to hold them); the error is the exporter's bound, else other."""
     sketch = CategoricalSketch.from_counts({"a": 5, "b": 3, "c": 0}, other_count=7, max_categories=1)
     assert sketch.top() == [("a", 5), ("b", 3)]
-    assert (sketch.count, sketch.other_count, sketch.max_categories, sketch.error_bound) == (15, 7, 2, 2)
+    assert (sketch.count, sketch.other_count, sketch.max_categories, sketch.error_bound) == (15, 7, 2, 7)
+    bounded = CategoricalSketch.from_counts({"a": 5, "b": 3}, other_count=7, error_bound=2)
+    assert bounded.bounds() == [("a", 5, 7), ("b", 3, 5)] and bounded.error_bound == 2
     with pytest.raises(ValueError):
         CategoricalSketch.from_counts({"a": -1})
     with pytest.raises(ValueError):
