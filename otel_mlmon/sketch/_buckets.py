@@ -29,6 +29,7 @@ __all__ = [
     "accumulate",
     "add_counts",
     "add_indices",
+    "crossing_position",
     "downscale_buckets",
     "edges",
     "held",
@@ -46,6 +47,7 @@ __all__ = [
 _MIN_NORMAL_EXPONENT = -1022
 
 CHUNK = 1 << 16
+_BIG = 1 << 62
 _DTYPES = {
     "values": np.float64,
     "positive": np.float64,
@@ -222,6 +224,37 @@ def add_counts(
     merged[offset_a - low : offset_a - low + counts_a.size] += counts_a
     merged[offset_b - low : offset_b - low + counts_b.size] += counts_b
     return low, merged
+
+
+def crossing_position(
+    nonzero: np.ndarray, sides: Sides, pos_index: np.ndarray, neg_index: np.ndarray, scale: int, max_size: int
+) -> int:
+    """Position of the first value of ``nonzero`` whose arrival makes either side's range too wide at ``scale``.
+
+    ``sides`` are the buckets already held, ``pos_index`` / ``neg_index`` the indices (at the held scale) of the
+    positive / negative values of ``nonzero``, in order; ``nonzero.size`` when no value does.
+    """
+    shift = sides[0] - scale
+    first = nonzero.size
+    for side_mask, index, (offset, counts) in (
+        (nonzero > 0, pos_index, sides[1]),
+        (nonzero < 0, neg_index, sides[2]),
+    ):
+        if index.size == 0:
+            continue
+        low = np.full(nonzero.size, _BIG, dtype=np.int64)
+        high = np.full(nonzero.size, -_BIG, dtype=np.int64)
+        low[side_mask] = index
+        high[side_mask] = index
+        if counts.size:
+            low[0] = min(low[0], offset)
+            high[0] = max(high[0], offset + counts.size - 1)
+        np.minimum.accumulate(low, out=low)
+        np.maximum.accumulate(high, out=high)
+        too_wide = np.flatnonzero((high >> shift) - (low >> shift) >= max_size)
+        if too_wide.size:
+            first = min(first, int(too_wide[0]))
+    return first
 
 
 def downscale_buckets(offset: int, counts: np.ndarray, by: int) -> tuple[int, np.ndarray]:

@@ -15,6 +15,7 @@ from otel_mlmon.sketch._buckets import (
     accumulate,
     add_counts,
     add_indices,
+    crossing_position,
     downscale_buckets,
     edges,
     held,
@@ -41,7 +42,6 @@ _MIN_MAX_SIZE = 2
 _MAX_MAX_SIZE = 16384
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
-_BIG = 1 << 62
 
 
 class ExponentialHistogram:
@@ -258,7 +258,7 @@ class ExponentialHistogram:
         # disagree by one bucket for values within a few ulps below a power of two, so find the value that
         # triggers the crossing, insert the values before it as the SDK did, then continue at the new scale.
         nonzero = ordered[ordered != 0]
-        trigger = self._crossing_position(nonzero, pos_index, neg_index)
+        trigger = crossing_position(nonzero, self._sides(), pos_index, neg_index, 1, self.max_size)
         head_positive = int(np.count_nonzero(nonzero[:trigger] > 0))
         self._apply(pos_index[:head_positive], neg_index[: trigger - head_positive], None)
         value = float(nonzero[trigger])
@@ -273,30 +273,6 @@ class ExponentialHistogram:
         self.downscale(scale_change(low, high, self.max_size))
         rest = nonzero[trigger:]
         self._insert(rest[rest > 0], -rest[rest < 0], rest)
-
-    def _crossing_position(self, nonzero: np.ndarray, pos_index: np.ndarray, neg_index: np.ndarray) -> int:
-        """Position of the first value whose arrival makes either side's range too wide for scale 1."""
-        shift = self._index_scale - 1
-        first = nonzero.size
-        for side_mask, index, offset, counts in (
-            (nonzero > 0, pos_index, self.positive_offset, self.positive_counts),
-            (nonzero < 0, neg_index, self.negative_offset, self.negative_counts),
-        ):
-            if index.size == 0:
-                continue
-            low = np.full(nonzero.size, _BIG, dtype=np.int64)
-            high = np.full(nonzero.size, -_BIG, dtype=np.int64)
-            low[side_mask] = index
-            high[side_mask] = index
-            if counts.size:
-                low[0] = min(low[0], offset)
-                high[0] = max(high[0], offset + counts.size - 1)
-            np.minimum.accumulate(low, out=low)
-            np.maximum.accumulate(high, out=high)
-            too_wide = np.flatnonzero((high >> shift) - (low >> shift) >= self.max_size)
-            if too_wide.size:
-                first = min(first, int(too_wide[0]))
-        return first
 
     def _apply(self, pos_index: np.ndarray, neg_index: np.ndarray, change: int | None) -> None:
         """Downscale by ``change`` (computed if None), then add indices given at the current scale."""
