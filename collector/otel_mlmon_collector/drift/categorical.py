@@ -90,10 +90,10 @@ class ContingencyTable:
     """A 2 x k table: reference and current counts per column, the last column possibly :data:`REST`.
 
     Columns are the categories listed on either side with a positive count. With exact counts on both sides the
-    table is exactly the raw data's table. Otherwise each category's share difference ``q - p`` is first moved
-    towards zero by as much as the two sides' count intervals allow (a positive difference by the reference's
-    slack ``s_ref / n``, a negative one by the current's ``s_cur / m``) and the current rest column takes up
-    the balance: the table closest to "no drift" that the sketches allow. ``slack`` is the largest such move as
+    table is exactly the raw data's table. Otherwise the side with the smaller share of a category is raised
+    towards the other by as much as its count interval allows (at most ``slack(category)`` values, taken from
+    that side's rest, since that is where a sketch's uncounted values are): the table closest to "no drift"
+    that the sketches allow, so count error never creates an alarm. ``slack`` is the largest possible raise as
     a share (0 for exact counts).
     """
 
@@ -113,16 +113,18 @@ class ContingencyTable:
         ref = np.array([reference.counts.get(k, 0) for k in keys], dtype=np.float64)
         cur = np.array([current.counts.get(k, 0) for k in keys], dtype=np.float64)
         n, m = float(reference.total), float(current.total)
+        ref_rest, cur_rest = n - ref.sum(), m - cur.sum()
         slack = 0.0
         if not (reference.exact and current.exact) and keys:
+            # Raise the lower side of each column towards the other, within its slack; the mass comes out of
+            # that side's own rest (where a sketch's uncounted values are), never more than the rest holds.
             up = np.array([reference.slack(k) for k in keys], dtype=np.float64) / n
             down = np.array([current.slack(k) for k in keys], dtype=np.float64) / m
-            p = ref / n
-            d = cur / m - p
-            d = np.where(d > 0, np.maximum(d - up, 0.0), np.minimum(d + down, 0.0))
-            cur = (p + d) * m
+            gap = cur / m - ref / n
+            ref, ref_rest = _raise(ref, ref_rest, np.maximum(gap, 0.0) * n, up * n)
+            cur, cur_rest = _raise(cur, cur_rest, np.maximum(-gap, 0.0) * m, down * m)
             slack = float(max(up.max(initial=0.0), down.max(initial=0.0)))
-        ref_rest, cur_rest = max(n - ref.sum(), 0.0), max(m - cur.sum(), 0.0)
+        ref_rest, cur_rest = max(ref_rest, 0.0), max(cur_rest, 0.0)
         columns = list(keys)
         if ref_rest + cur_rest > 1e-9 * max(n + m, 1.0):
             columns.append(REST)
@@ -164,6 +166,26 @@ class CategoricalMethod:
             alpha=self.alpha,
             details={"columns": len(table.columns), "count_error_slack": table.slack, **details},
         )
+
+
+def _raise(
+    counts: np.ndarray, rest: float, wanted: np.ndarray, capacity: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Move up to ``rest`` values into the columns: first ``wanted`` (capped by ``capacity``), then spread.
+
+    What the rest still holds after closing the gaps goes to the columns in proportion to their remaining
+    capacity: a sketch's uncounted values belong to some listed or unlisted category, and spreading them thinly
+    is closer to "no drift" than leaving them in a rest column the other side does not have.
+    """
+    if rest <= 0:
+        return counts, max(rest, 0.0)
+    first = np.minimum(wanted, capacity)
+    total = first.sum()
+    if total >= rest:
+        return counts + first * (rest / total), 0.0
+    left, room = rest - total, capacity - first
+    spread = room * min(1.0, left / room.sum()) if room.sum() > 0 else np.zeros_like(room)
+    return counts + first + spread, left - float(spread.sum())
 
 
 def _as_counts(side: Any) -> CategoricalCounts:

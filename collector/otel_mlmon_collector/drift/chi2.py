@@ -72,16 +72,22 @@ def merge_sparse(table: ContingencyTable, min_expected: float = 5.0) -> Continge
     if _cochran_ok(totals, low_row, high_row, n_total, min_expected):
         return table
     order = np.argsort(totals, kind="stable")
-    sorted_totals = totals[order]
-    pooled = np.cumsum(sorted_totals)
-    used = ref.size - 1
-    for j in range(2, ref.size):  # pool the j smallest columns into one cell
-        candidate = np.append(sorted_totals[j:], pooled[j - 1])
-        if _cochran_ok(candidate, low_row, high_row, n_total, min_expected):
-            used = j
-            break
+    s = totals[order]
+    k = s.size
+    # Every candidate at once: pooling the j smallest columns (j = 2 .. k - 1) leaves s[j:] and one pooled cell.
+    j = np.arange(2, k)
+    pooled_total = np.cumsum(s)[j - 1]
+    bad = np.zeros(j.size)
+    floor_ok = (s[j] * low_row / n_total >= COCHRAN_FLOOR) & (
+        pooled_total * low_row / n_total >= COCHRAN_FLOOR
+    )
+    for row in (low_row, high_row):
+        first_good = np.searchsorted(s, min_expected * n_total / row, side="left")
+        bad += np.maximum(first_good - j, 0) + (pooled_total * row / n_total < min_expected)
+    ok = floor_ok & (bad <= (1 - COCHRAN_SHARE) * 2 * (k - j + 1) + 1e-9)
+    used = int(j[np.argmax(ok)]) if ok.any() else k - 1
     pool, keep = order[:used], np.sort(order[used:])
-    columns = (*[table.columns[j] for j in keep], f"{REST}pooled")
+    columns = (*[table.columns[i] for i in keep], f"{REST}pooled")
     return ContingencyTable(
         columns, np.append(ref[keep], ref[pool].sum()), np.append(cur[keep], cur[pool].sum()), table.slack
     )
