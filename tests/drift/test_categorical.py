@@ -167,6 +167,20 @@ def test_jensen_shannon_categorical_equals_scipy() -> None:
     )
 
 
+def test_categorical_hellinger_compares_every_category_including_new_ones() -> None:
+    """Categorical Hellinger equals sqrt(1 - sum sqrt(p q)) on the raw counts, a new category included."""
+    from otel_mlmon_collector.drift.hellinger import HellingerCategorical
+
+    ref, cur = np.array([500, 300, 200, 0]), np.array([450, 280, 170, 100])
+    result = HellingerCategorical().compare(
+        CategoricalCounts(dict(zip("abc", ref[:3].tolist()))),
+        CategoricalCounts(dict(zip("abcz", cur.tolist()))),
+    )
+    expected = math.sqrt(1 - np.sqrt(ref / ref.sum() * cur / cur.sum()).sum())
+    assert result.score == pytest.approx(expected) and result.detected and result.details["columns"] == 4
+    assert not HellingerCategorical().compare({"a": 30, "b": 70}, {"a": 3, "b": 7}).detected
+
+
 def test_l_infinity_names_the_category_that_moved_most() -> None:
     """L-inf is the largest share change and details name its category."""
     result = LInfinity().compare({"a": 70, "b": 20, "c": 10}, {"a": 70, "b": 5, "c": 25})
