@@ -106,7 +106,7 @@ class JensenShannonCategorical(CategoricalMethod):
     table, a new category included); no smoothing is needed, since the mixture ``m`` is positive wherever either
     share is. With ``alpha`` set, drift also needs the chi-square homogeneity test on the same table
     (:class:`~otel_mlmon_collector.drift.chi2.ChiSquare`, Cochran pooling) to give ``p < alpha``: the distance's
-    own noise under no drift is about ``sqrt((k - 1) / (4 n_eff ln 2))`` for ``k`` levels (0.19 for 1 000 levels
+    own noise under no drift is about ``sqrt((k - 1) / (8 n_eff ln 2))`` for ``k`` levels (0.19 for 1 000 levels
     at 10 000 rows a side), so a distance gate alone false-alarms on many-level columns.
 
     Parameters:
