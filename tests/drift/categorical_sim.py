@@ -29,11 +29,14 @@ from otel_mlmon_collector.drift import (
 from scipy import stats
 
 __all__ = [
+    "POWER_CELLS",
     "SCENARIOS",
     "Column",
     "alarm_rates",
     "draw_pair",
+    "format_tables",
     "misra_gries",
+    "run_grid",
     "scenario_shares",
     "scipy_chi2_p",
 ]
@@ -155,29 +158,75 @@ def alarm_rates(
     return {label: hits[label] / windows for label in decisions}
 
 
+Results = dict[tuple[bool, str, str, int], dict[str, float]]
+
+#: Power table groups: scenario -> the decisions shown for it ("a / b / c" in one cell).
+POWER_CELLS: dict[str, tuple[str, ...]] = {
+    "new 1%": ("default", "unseen", "scipy chi2 raw"),
+    "new 2%": ("default", "unseen", "scipy chi2 raw"),
+    "new 5%": ("default", "unseen", "scipy chi2 raw"),
+    "swap": ("default", "chi2", "scipy chi2 raw"),
+    "vanished": ("default", "chi2", "scipy chi2 raw"),
+}
+
+
+def run_grid(columns: Sequence[Column], sizes: Sequence[int], windows: int) -> Results:
+    """Alarm rates of every decision for every mode, scenario, column and size."""
+    results: Results = {}
+    for approximate in (False, True):
+        for scenario in SCENARIOS:
+            for column in columns:
+                for n in sizes:
+                    key = (approximate, scenario, f"{column.levels} {column.shape}", n)
+                    results[key] = alarm_rates(column, scenario, n, windows, approximate)
+    return results
+
+
+def format_tables(results: Results) -> str:
+    """The false-alarm table and the two power tables (exact, approximate reference) as markdown."""
+    columns = list(dict.fromkeys(k[2] for k in results))
+    sizes = sorted({k[3] for k in results})
+    out = ["**No drift: share of windows flagged** (exact counts | approximate reference)", ""]
+    head = ["column", "rows", "default", "chi2", "scipy chi2 raw", "JS ≥ 0.1 alone", "unseen"]
+    head += ["default (approx.)", "chi2 (approx.)", "unseen (approx.)"]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for column in columns:
+        for n in sizes:
+            ex, ap = results[(False, "none", column, n)], results[(True, "none", column, n)]
+            cells = [ex[d] for d in ("default", "chi2", "scipy chi2 raw", "JS>=0.1", "unseen")]
+            cells += [ap[d] for d in ("default", "chi2", "unseen")]
+            out.append(f"| {column} | {n:,} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    for approximate in (False, True):
+        title = "approximate reference (Misra–Gries, K = levels / 2)" if approximate else "exact counts"
+        out += [
+            "",
+            f"**Power, {title}** (share of windows flagged; cells: "
+            + "; ".join(f"{scenario}: {' / '.join(labels)}" for scenario, labels in POWER_CELLS.items())
+            + ")",
+            "",
+        ]
+        head = ["column", "rows", *POWER_CELLS]
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for column in columns:
+            for n in sizes:
+                cells = []
+                for scenario, labels in POWER_CELLS.items():
+                    rates = results[(approximate, scenario, column, n)]
+                    cells.append(" / ".join(f"{rates[label]:.2f}" for label in labels))
+                out.append(f"| {column} | {n:,} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Print the categorical power and false-alarm tables of docs/drift.md."""
+    """Print the categorical false-alarm and power tables of docs/drift.md."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--windows", type=int, default=200, help="window pairs per cell")
+    parser.add_argument("--windows", type=int, default=300, help="window pairs per cell")
     parser.add_argument("--sizes", default="100,1000,10000,100000,1000000", help="rows per side")
     parser.add_argument("--levels", default="5,40,1000")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     columns = [Column(int(k), shape) for k in args.levels.split(",") for shape in ("zipf", "uniform")]
-    for approximate in (False, True):
-        mode = "approximate reference (Misra-Gries, K = levels // 2)" if approximate else "exact counts"
-        for scenario in SCENARIOS:
-            print(f"\n{scenario}, {mode}, {args.windows} windows per cell\n")
-            header = ["column", "rows", *DECISIONS]
-            print("| " + " | ".join(header) + " |")
-            print("|" + "|".join("---" for _ in header) + "|")
-            for column in columns:
-                for n in sizes:
-                    rates = alarm_rates(column, scenario, n, args.windows, approximate)
-                    cells = [f"{rates[label]:.3f}" for label in DECISIONS]
-                    print(
-                        f"| {column.levels} {column.shape} | {n:,} | " + " | ".join(cells) + " |", flush=True
-                    )
+    print(format_tables(run_grid(columns, sizes, args.windows)))
 
 
 if __name__ == "__main__":
