@@ -129,7 +129,8 @@ class ChiSquare(CategoricalMethod):
     count is below ``min_expected``, else ``X^2`` with Yates' correction (``details["test"]`` says which; both as
     ``scipy.stats`` computes them). The score is Cramér's V (uncorrected ``X^2``), an effect size in ``[0, 1]``
     that does not grow with ``n``. With sampled rows, the table is scaled by the ratio of effective to actual
-    ``n*m/(n+m)`` (a design-effect correction; approximate).
+    ``n*m/(n+m)`` (a design-effect correction; approximate). With count error, columns whose gap the error bounds
+    close entirely add no degree of freedom (``p = P(chi2(open - 1) >= X^2)``).
 
     Parameters:
         alpha: Significance level: drift when ``p < alpha``.
@@ -180,6 +181,16 @@ class ChiSquare(CategoricalMethod):
             )
         else:
             statistic, test = pearson, "pearson"
+            if table.slack > 0:
+                # Count error closed some columns' gaps to exactly 0: they carry no chi-square and no degree of
+                # freedom. Each open column's remaining (|Z| - slack)^2 is stochastically below chi2(1), so
+                # chi2(open - 1) keeps the test conservative without the dead columns diluting it.
+                n_ref, n_cur = merged.reference.sum(), merged.current.sum()
+                share_gap = np.abs(merged.current / n_cur - merged.reference / n_ref)
+                open_columns = int(
+                    (share_gap * min(n_ref, n_cur) > 0.5).sum()
+                )  # more than half a value apart
+                dof = max(min(open_columns - 1, dof), 1)
             p_value = float(special.chdtrc(dof, statistic))
         return self._result(
             merged,
