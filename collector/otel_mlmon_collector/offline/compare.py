@@ -110,6 +110,8 @@ class DriftReport:
     unmatched: tuple[UnmatchedColumns, ...] = ()
     config: DriftEngineConfig = field(default_factory=DriftEngineConfig)
     window: tuple[float, float] | None = None
+    #: The engine's own records of the columns (what the collector encodes as gauges and events).
+    engine_columns: list[ColumnDrift] = field(default_factory=list, repr=False)
 
     @property
     def drifted(self) -> bool:
@@ -225,7 +227,7 @@ def evaluate(
     checks = ColumnChecks(config, _log_once)
     columns = checks.compare(model, policy_for(config, model), pending)
     findings = [_finding(c) for c in columns]
-    return DriftReport(model, version, findings, reference, current, unmatched, config, window)
+    return DriftReport(model, version, findings, reference, current, unmatched, config, window, columns)
 
 
 def compare(
