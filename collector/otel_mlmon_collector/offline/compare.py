@@ -140,6 +140,9 @@ class DriftReport:
         checked = sum(1 for c in self.columns if c.drifted is not None)
         names = self.drifted_columns
         sizes = f"reference {self.reference.summary.rows:,} rows, current {self.current.summary.rows:,} rows"
+        if checked == 0:
+            matched = f"{len(self.columns)} matched" if self.columns else "no column matched the reference"
+            return f"nothing compared: {matched}, none with enough values (min_rows {self.config.min_rows}); {sizes}"
         if names:
             shown = ", ".join(names[:8]) + (f", ... {len(names) - 8} more" if len(names) > 8 else "")
             return f"DRIFT: {len(names)} of {checked} columns drifted ({shown}); {sizes}"
@@ -308,7 +311,9 @@ def _reason(column: ColumnDrift, decisive: DriftResult) -> str:
         skipped = [f"{check}: {r.skipped}" for check, r in column.results.items() if r.skipped]
         return "not decided: " + ("; ".join(skipped) if skipped else "no decisive check could be made")
     r = decisive
-    parts = [f"{r.method} {_num(r.score)} {'>=' if r.score >= r.threshold else '<'} threshold {_num(r.threshold)}"]
+    parts = [
+        f"{r.method} {_num(r.score)} {'>=' if r.score >= r.threshold else '<'} threshold {_num(r.threshold)}"
+    ]
     if r.p_value is not None and r.alpha is not None:
         parts.append(f"p {_num(r.p_value)} {'<' if r.p_value < r.alpha else '>='} alpha {_num(r.alpha)}")
     verdict = "drift" if column.detected else "no drift"

@@ -23,7 +23,7 @@ from otel_mlmon.summary import Summary
 
 from ..drift_engine import DriftEngineConfig
 from .compare import DriftReport, categorical_columns, evaluate
-from .sources import ColumnOptions, Source, add_batch, batches, expand_paths, read_source
+from .sources import ColumnOptions, Source, add_batch, batches, expand_paths, new_summary, read_source
 
 __all__ = ["ReplayResult", "parse_duration", "replay"]
 
@@ -127,7 +127,11 @@ class ReplayResult:
         for r in self.reports:
             start, end = r.window or (math.nan, math.nan)
             names = r.drifted_columns
-            state = f"DRIFT in {', '.join(names)}" if names else "no drift"
+            checked = sum(1 for c in r.columns if c.drifted is not None)
+            state = (
+                f"DRIFT in {', '.join(names)}" if names else ("no drift" if checked else "nothing compared")
+            )
+            state = f"{checked:>4} columns  {state}"
             lines.append(f"{_iso(start)} .. {_iso(end)}  {r.current.summary.rows:>9,} rows  {state}")
         hit = [r for r in self.reports if r.drifted]
         lines.append(
@@ -182,7 +186,7 @@ def replay(
     name = model or ref.model or "model"
     reports = []
     for index in sorted(windows):
-        merged = Summary()
+        merged = new_summary()
         for i in range(index - view + 1, index + 1):
             if i in windows:
                 merged.merge(windows[i])
@@ -224,7 +228,7 @@ def _windows(
             if not len(part_rows):
                 continue
             part = batch.take(part_rows) if arrow else batch.iloc[part_rows]
-            summary = windows.setdefault(int(part_index[0]), Summary())
+            summary = windows.setdefault(int(part_index[0]), new_summary())
             add_batch(summary, part, options, where)
     return windows, skipped, files
 

@@ -15,9 +15,27 @@ from pathlib import Path
 from typing import Any
 
 from otel_mlmon.profile import Profile
-from otel_mlmon.summary import Summary
+from otel_mlmon.summary import Summary, SummaryConfig
 
-__all__ = ["ColumnOptions", "Source", "batches", "expand_paths", "is_profile_path", "read_source"]
+__all__ = [
+    "ColumnOptions",
+    "Source",
+    "add_batch",
+    "batches",
+    "expand_paths",
+    "is_profile_path",
+    "new_summary",
+    "read_source",
+]
+
+#: The SDK's sketch sizes, without its bound on columns per input (which protects a metrics backend, not a file).
+_SUMMARY_CONFIG = SummaryConfig(max_columns=1 << 20)
+
+
+def new_summary() -> Summary:
+    """An empty summary with the SDK's sketch sizes and no practical bound on the number of columns."""
+    return Summary(_SUMMARY_CONFIG)
+
 
 #: Suffixes read as data files; anything else ending in .json / .json.gz is tried as a profile.
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
@@ -142,7 +160,9 @@ def add_batch(summary: Summary, batch: Any, options: ColumnOptions, where: str) 
     table = read_features(features, categorical=options.categorical)
     summary.add_features(table)
     if options.prediction:
-        predictions: Any = batch.select(list(options.prediction)) if arrow else batch[list(options.prediction)]
+        predictions: Any = (
+            batch.select(list(options.prediction)) if arrow else batch[list(options.prediction)]
+        )
         if len(options.prediction) == 1:  # one output column: a 1-D array, as profile build reads it
             predictions = (predictions.column(0) if arrow else predictions.iloc[:, 0]).to_numpy()
         summary.add_outputs(read_outputs(predictions))
@@ -176,7 +196,7 @@ def read_source(obj: Any, options: ColumnOptions, *, model: str | None = None) -
             source.label = f"{Path(paths[0]).name} ({source.label})"
             source.files = paths
             return source
-        summary = Summary()
+        summary = new_summary()
         for path in paths:
             for batch in batches(path, options.batch_rows):
                 add_batch(summary, batch, options, path)
@@ -186,13 +206,11 @@ def read_source(obj: Any, options: ColumnOptions, *, model: str | None = None) -
         return _from_telemetry(obj, model)
     from otel_mlmon.adapters import read_features
 
-    summary = Summary()
+    summary = new_summary()
     if _is_dataframe_like(obj) and (options.exclude or options.prediction):
         add_batch(summary, obj, options, type(obj).__name__)
     else:
-        summary.add_features(
-            read_features(obj, names=options.feature_names, categorical=options.categorical)
-        )
+        summary.add_features(read_features(obj, names=options.feature_names, categorical=options.categorical))
     return Source(summary, type(obj).__name__)
 
 
@@ -239,7 +257,7 @@ def _from_telemetry(obj: Any, model: str | None) -> Source:
             f"the telemetry holds no ml.* sketches{'' if model is None else f' of model {model!r}'}: "
             "was the function decorated with @monitor(..., **telemetry.providers)?"
         )
-    summary = Summary()
+    summary = new_summary()
     for key in keys:
         view = store.view(key)
         if view is not None:
@@ -248,4 +266,6 @@ def _from_telemetry(obj: Any, model: str | None) -> Source:
     models = {k.model for k in keys}
     if len(models) > 1:
         raise ValueError(f"the telemetry holds several models {sorted(models)}: pass model=...")
-    return Source(summary, f"telemetry of {_identity(first.model, first.version)}", first.model, first.version)
+    return Source(
+        summary, f"telemetry of {_identity(first.model, first.version)}", first.model, first.version
+    )
