@@ -207,7 +207,7 @@ def _numeric_shares(
 def _cdf_knots(column: ColumnSummary) -> tuple[np.ndarray, np.ndarray]:
     """``(values, cumulative shares)`` at the sketch's bucket bounds, clipped to its ``[min, max]``."""
     sketch = column.numeric
-    lower, upper, counts = sketch.bucket_edges()
+    _, upper, counts = sketch.bucket_edges()
     low, high = float(sketch.min), float(sketch.max)
     x = np.clip(np.concatenate(([low], upper)), low, high)
     y = np.concatenate(([0.0], np.cumsum(counts, dtype=np.float64))) / max(float(sketch.count), 1.0)
