@@ -39,7 +39,8 @@ def test_offline_compare_equals_the_collectors_evaluation(tmp_path) -> None:
         predict(current.iloc[start : start + 200])
     message = encode_metrics(telemetry.collect())
     engine = DriftProcessor(
-        DriftEngineConfig(references_directory=str(tmp_path), evaluation_interval_seconds=0), emit=lambda r: True
+        DriftEngineConfig(references_directory=str(tmp_path), evaluation_interval_seconds=0),
+        emit=lambda r: True,
     )
     engine.process(OtlpRequest("metrics", message.SerializeToString(), message))
     stream = engine.evaluate_now().stream("fraud")
