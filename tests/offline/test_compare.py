@@ -70,7 +70,7 @@ def test_config_mapping_sets_methods_thresholds_and_is_validated() -> None:
     assert report["amount"].method == "psi" and report["amount"].threshold == 0.05
     assert report["amount"].drifted
     assert report["age"].method in ("none", "missing_rate")
-    with pytest.raises(ConfigError, match="drift.windw_seconds"):
+    with pytest.raises(ConfigError, match=r"drift\.windw_seconds"):
         compare(frame(rng, 100), frame(rng, 100), config={"windw_seconds": 3})
 
 
