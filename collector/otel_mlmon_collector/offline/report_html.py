@@ -232,7 +232,7 @@ def _category_shares(
 
 
 def _bars(ref: np.ndarray, cur: np.ndarray, labels: list[str], paired: bool) -> str:
-    """Reference and current shares: overlaid step outlines per bin (numeric), paired bars per category."""
+    """Reference and current shares: a filled histogram and an outline (numeric), paired bars per category."""
     top = float(max(ref.max(initial=0.0), cur.max(initial=0.0))) or 1.0
     plot_h = _H - 16
     n = len(ref)
@@ -252,10 +252,14 @@ def _bars(ref: np.ndarray, cur: np.ndarray, labels: list[str], paired: bool) -> 
         shown = ", ".join(labels[:4]) + (" …" if n > 4 else "")
         out.append(f"<text x='0' y='{_H - 3}'>{escape(shown[:60])}</text>")
     else:
-        for shares, colour, extra in ((ref, _REF, ""), (cur, _CUR, " fill-opacity='0.55'")):
+        # Reference filled, current as an outline on top: both stay readable where they overlap.
+        for shares, paint in (
+            (ref, f"fill='{_REF}'"),
+            (cur, f"fill='none' stroke='{_CUR}' stroke-width='1.5'"),
+        ):
             heights = plot_h - plot_h * shares / top
             steps = "".join(f"V{h:.1f}H{(i + 1) * slot:.1f}" for i, h in enumerate(heights))
-            out.append(f"<path d='M0 {plot_h}{steps}V{plot_h}Z' fill='{colour}'{extra}/>")
+            out.append(f"<path d='M0 {plot_h}{steps}V{plot_h}' {paint}/>")
         out.append(f"<text x='0' y='{_H - 3}'>{escape(labels[0])}</text>")
         out.append(f"<text x='{_W}' y='{_H - 3}' text-anchor='end'>{escape(labels[1])}</text>")
     out.append("</svg>")
