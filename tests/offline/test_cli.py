@@ -65,11 +65,15 @@ def test_table_verdict_and_exit_codes(files, capsys) -> None:
 def test_json_and_html_outputs(files, tmp_path, capsys) -> None:
     """--json writes the promised per-column keys with the model from the profile; --html a report file."""
     out_json, out_html = tmp_path / "drift.json", tmp_path / "drift.html"
-    code = main([str(files["profile"]), str(files["shifted"]), "--json", str(out_json), "--html", str(out_html)])
+    code = main(
+        [str(files["profile"]), str(files["shifted"]), "--json", str(out_json), "--html", str(out_html)]
+    )
     assert code == 0
     data = json.loads(out_json.read_text())
     assert (data["model"], data["version"], data["drifted_columns"]) == ("fraud", "2", ["amount"])
-    assert data["engine_version"] and data["unmatched"] == {"feature": {"current": ["label"], "reference": []}}
+    assert data["engine_version"] and data["unmatched"] == {
+        "feature": {"current": ["label"], "reference": []}
+    }
     assert "<svg" in out_html.read_text(encoding="utf-8")
     assert "only in the current data" in capsys.readouterr().out
 
@@ -100,11 +104,22 @@ def test_bad_arguments_exit_2_with_a_message(files, capsys) -> None:
 def test_replay_by_event_time(tmp_path, capsys) -> None:
     """--by/--every prints one line per window and flags the windows after the change."""
     rng = np.random.default_rng(42)
-    days = [frame(rng, 500, shift=0.8 if d >= 2 else 0.0).assign(ts=f"2026-11-0{d + 1}T12:00:00Z") for d in range(4)]
+    days = [
+        frame(rng, 500, shift=0.8 if d >= 2 else 0.0).assign(ts=f"2026-11-0{d + 1}T12:00:00Z")
+        for d in range(4)
+    ]
     pd.concat(days).to_csv(tmp_path / "events.csv", index=False)
     frame(rng, 3000).to_csv(tmp_path / "train.csv", index=False)
     code = main(
-        [str(tmp_path / "train.csv"), str(tmp_path / "events.csv"), "--by", "ts", "--every", "1d", "--fail-on-drift"]
+        [
+            str(tmp_path / "train.csv"),
+            str(tmp_path / "events.csv"),
+            "--by",
+            "ts",
+            "--every",
+            "1d",
+            "--fail-on-drift",
+        ]
     )
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 1
@@ -124,9 +139,15 @@ def test_registers_on_the_otel_mlmon_command_line(files, capsys) -> None:
 def test_module_entry_point_runs_in_a_subprocess(files) -> None:
     """python -m otel_mlmon_collector.offline runs the command and exits 1 on drift with --fail-on-drift."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "collector")])}
+    command = [
+        sys.executable,
+        "-m",
+        "otel_mlmon_collector.offline",
+        str(files["profile"]),
+        str(files["shifted"]),
+    ]
     done = subprocess.run(
-        [sys.executable, "-m", "otel_mlmon_collector.offline", str(files["profile"]), str(files["shifted"])]
-        + ["--fail-on-drift"],
+        [*command, "--fail-on-drift"],
         capture_output=True,
         text=True,
         env=env,
