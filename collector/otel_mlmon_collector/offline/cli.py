@@ -85,6 +85,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         help="with --by: send each window's ml.drift.* gauges and events, timestamped at the window's end, "
         "to this OTLP/HTTP base URL (e.g. http://localhost:4318)",
     )
+    replay.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="with --endpoint: send the gauges only, not the ml.drift.changed events (a metrics-only backend "
+        "such as VictoriaMetrics or Prometheus)",
+    )
     parser.add_argument(
         "--rows", type=int, default=50, metavar="N", help="columns printed (drifted first; default 50)"
     )
@@ -120,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     if args.endpoint:
         from .emit import emit_reports
 
-        sent = emit_reports(result.reports, args.endpoint)
+        signals = ("metrics",) if args.metrics_only else ("metrics", "logs")
+        sent = emit_reports(result.reports, args.endpoint, signals=signals)
         message = f"sent {sent.sent} OTLP requests to {args.endpoint}"
         if sent.failed:
             print(f"{message}; {sent.failed} failed: {sent.error}", file=sys.stderr)

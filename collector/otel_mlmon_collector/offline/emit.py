@@ -58,22 +58,32 @@ def emit_reports(
     reports: Sequence[DriftReport],
     endpoint: str,
     *,
+    signals: Sequence[str] = ("metrics", "logs"),
     protocol: str = "http/protobuf",
     timeout_seconds: float = 10.0,
 ) -> EmitResult:
     """Send every window's findings to an OTLP endpoint (base URL for HTTP, ``host:port`` for gRPC).
 
-    One attempt per request, no retries: a back-fill is re-run, not queued.
+    One attempt per request, no retries: a back-fill is re-run, not queued. ``signals=("metrics",)`` leaves the
+    ``ml.drift.changed`` events out, for a metrics-only backend (VictoriaMetrics, Prometheus).
     """
     from ..exporters.otlp import create_otlp_exporter
 
     exporter = create_otlp_exporter(
-        ExporterConfig("offline", protocol=protocol, endpoint=endpoint, timeout_seconds=timeout_seconds)
+        ExporterConfig(
+            "offline",
+            protocol=protocol,
+            endpoint=endpoint,
+            signals=tuple(signals),
+            timeout_seconds=timeout_seconds,
+        )
     )
     sent = failed = 0
     error = None
     try:
         for request in requests_for(reports):
+            if request.signal not in signals:
+                continue
             result = exporter.export(request)
             if result.outcome == "success":
                 sent += 1
