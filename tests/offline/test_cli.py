@@ -155,3 +155,14 @@ def test_module_entry_point_runs_in_a_subprocess(files) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert "DRIFT: 1 of 4 columns drifted (amount)" in done.stdout
+
+
+def test_pyproject_entry_point_names_add_parser() -> None:
+    """pyproject.toml registers 'drift' in the otel_mlmon.cli group, resolving to this add_parser."""
+    import importlib
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    target = project["project"]["entry-points"]["otel_mlmon.cli"]["drift"]
+    module, _, attribute = target.partition(":")
+    assert getattr(importlib.import_module(module), attribute) is add_parser
