@@ -12,15 +12,17 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from otel_mlmon._version import __version__
 from otel_mlmon.summary import ColumnSummary, Summary
 
-if TYPE_CHECKING:
-    from .compare import ColumnFinding, DriftReport
+# Reports are read by attribute (a DriftReport and its ColumnFindings), not imported: compare.py imports this
+# module to render, so importing it back would make a cycle.
+DriftReport = Any
+ColumnFinding = Any
 
 __all__ = ["column_chart", "render_reports"]
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from .compare import DriftReport
+# A DriftReport, read by attribute: compare.py imports this module, so importing it back would make a cycle.
+DriftReport = Any
 
 __all__ = ["render_table"]
 
