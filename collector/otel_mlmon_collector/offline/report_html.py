@@ -19,12 +19,12 @@ import numpy as np
 from otel_mlmon._version import __version__
 from otel_mlmon.summary import ColumnSummary, Summary
 
+__all__ = ["column_chart", "render_reports"]
+
 # Reports are read by attribute (a DriftReport and its ColumnFindings), not imported: compare.py imports this
 # module to render, so importing it back would make a cycle.
 DriftReport = Any
 ColumnFinding = Any
-
-__all__ = ["column_chart", "render_reports"]
 
 _BINS = 32
 _MAX_CATEGORIES = 12

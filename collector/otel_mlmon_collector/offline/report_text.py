@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+__all__ = ["render_table"]
+
 # A DriftReport, read by attribute: compare.py imports this module, so importing it back would make a cycle.
 DriftReport = Any
-
-__all__ = ["render_table"]
 
 _HEADER = ("column", "kind", "method", "score", "threshold", "p-value", "n ref", "n cur", "drifted")
 
