@@ -69,8 +69,9 @@ def _chromium() -> str | None:
 
 def _run_chromium(tmp_path, page, *args: str) -> subprocess.CompletedProcess[str]:
     binary = _chromium()
-    if binary is None:
-        pytest.skip("Chromium not installed (.ci/install-chromium)")
+    if binary is None:  # as for the backends: a silent skip in CI is not a pass
+        reason = "Chromium not installed (run .ci/install-chromium or set OTEL_MLMON_CHROMIUM_BIN)"
+        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     profile = tmp_path / "chromium-profile"
     command = [
         binary,
