@@ -51,13 +51,16 @@ def test_profile_file_and_data_files_with_globs(tmp_path) -> None:
 
 
 def test_integer_codes_follow_the_profiles_categorical_columns(tmp_path) -> None:
-    """A column the profile holds as categorical is read as categories from the current file too (not numbers)."""
+    """A column the profile holds as categorical is read as categories from the current file too (not numbers),
+    and a pandas index stored in Parquet is not compared."""
     rng = np.random.default_rng(4)
     codes = pd.DataFrame({"segment": rng.integers(0, 4, 3000), "x": rng.normal(size=3000)})
     Profile.from_data(codes, model="m", categorical=["segment"]).save(tmp_path / "m.json")
     current = pd.DataFrame({"segment": rng.integers(0, 4, 600), "x": rng.normal(size=600)})
+    current.index = rng.permutation(600)  # not a RangeIndex: pandas stores it as the column __index_level_0__
     current.to_parquet(tmp_path / "now.parquet")
     report = compare(tmp_path / "m.json", tmp_path / "now.parquet")
+    assert "__index_level_0__" not in {c.name for c in report.columns}
     assert report["segment"].kind == "categorical"
     assert report.unmatched == () or not any(u.live_only or u.reference_only for u in report.unmatched)
 

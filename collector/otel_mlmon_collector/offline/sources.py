@@ -154,7 +154,8 @@ def add_batch(summary: Summary, batch: Any, options: ColumnOptions, where: str) 
     if missing:
         raise ValueError(f"no column {', '.join(map(repr, missing))} in {where}; it has {columns}")
     skip = set(options.exclude) | set(options.prediction)
-    keep = [c for c in columns if c not in skip]
+    # A pandas index saved into Parquet is no feature (production never sends it).
+    keep = [c for c in columns if c not in skip and not str(c).startswith("__index_level_")]
     arrow = _is_arrow(batch)
     features = batch.select(keep) if arrow else batch[keep]
     table = read_features(features, categorical=options.categorical)
