@@ -40,8 +40,11 @@ class FaultCounter:
         self._totals = CountInterval()
         self._log_limiter = RateLimiter(self.log_interval_seconds, self._timer)
 
-    def report(self, kind: str, exc: BaseException | None = None) -> None:
-        """Count one fault of ``kind`` and log it unless this kind was logged recently. Never raises."""
+    def report(self, kind: str, exc: BaseException | None = None, *, message: str | None = None) -> None:
+        """Count one fault of ``kind`` and log it unless this kind was logged recently. Never raises.
+
+        ``message``, when given, is logged instead of the generic line (for faults whose cause is known).
+        """
         try:
             with self._lock:
                 for interval in (self._interval, self._totals):
@@ -50,6 +53,9 @@ class FaultCounter:
             if suppressed is None:
                 return
             more = f" ({suppressed} more since the last report)" if suppressed else ""
+            if message is not None:
+                _logger.warning("%s%s", message, more, exc_info=exc)
+                return
             _logger.warning(
                 "otel-mlmon monitoring fault (%s)%s; the predict call is unaffected",
                 kind,

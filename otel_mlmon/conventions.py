@@ -29,11 +29,13 @@ __all__ = [
     "ATTR_PREDICTION_VALUE",
     "ATTR_WINDOW_SECONDS",
     "BATCH_SIZE_BUCKETS",
+    "DESCRIPTOR_SEPARATOR",
     "DURATION_BUCKETS",
     "EVENT_CONCEPT_DRIFT",
     "EVENT_DRIFT_CHANGED",
     "EVENT_GROUND_TRUTH",
     "EVENT_PREDICTION",
+    "MESSAGES_COLUMN",
     "METRIC_BATCH_SIZE",
     "METRIC_CONCEPT_DRIFT_DETECTED",
     "METRIC_DRIFT_COLUMNS_UNMATCHED",
@@ -64,6 +66,9 @@ __all__ = [
     "OTHER_CATEGORY",
     "SCHEMA_VERSION",
     "SCOPE_NAME",
+    "SUMMARY_METRICS",
+    "VECTOR_COLUMN",
+    "descriptor_name",
 ]
 
 #: Version of these conventions; bumped on any rename.
@@ -86,6 +91,21 @@ ATTR_PREDICTION_CLASS = "ml.prediction.class"
 OTHER_CATEGORY = "__other__"
 #: Kind of monitoring fault on ``otel_mlmon.sdk.faults`` (``span``, ``metrics``, ``batch_size``...).
 ATTR_FAULT = "otel_mlmon.fault"
+
+#: Text and vector columns are summarised as numeric descriptor columns named ``{column}{DESCRIPTOR_SEPARATOR}
+#: {descriptor}`` (``review.chars``, ``messages.user.words``, ``vector.norm``), exported like any numeric feature
+#: under ``ml.feature.name``; identifier columns as ``{column}.chars``.
+DESCRIPTOR_SEPARATOR = "."
+#: The one column an unnamed wide numeric input (an embedding batch) is read as.
+VECTOR_COLUMN = "vector"
+#: Prefix of the text columns of a chat-style message list, one per role: ``messages.system``, ``messages.user``...
+MESSAGES_COLUMN = "messages"
+
+
+def descriptor_name(column: str, descriptor: str) -> str:
+    """The feature name of one descriptor of a text, identifier or vector column (``review`` → ``review.chars``)."""
+    return f"{column}{DESCRIPTOR_SEPARATOR}{descriptor}"
+
 
 #: Log-record (event) names: sampled predictions and late labels, joined by ``ml.prediction.id`` in the collector.
 EVENT_PREDICTION = "ml.prediction"
@@ -114,6 +134,23 @@ METRIC_PREDICTION_CLASS_COUNT = "ml.prediction.class.count"
 METRIC_PREDICTION_MISSING = "ml.prediction.missing"
 #: Rows that entered the summaries (after sampling and max_rows), to compare with ml.inference.predictions.
 METRIC_SUMMARY_ROWS = "ml.summary.rows"
+
+#: How each summary metric maps onto a ``Summary`` (otel_mlmon._bridge writes them, the collector reads them back):
+#: metric -> (section, attribute naming the column, what a point carries, attribute naming the category). A point
+#: carries an exponential histogram (``numeric``), one category's count (``categorical``), the column's
+#: ``missing`` or ``infinite`` count, or the summary's ``rows``. Confidence columns are per output and, when
+#: ``ml.prediction.class`` is set, per predicted class.
+SUMMARY_METRICS: dict[str, tuple[str | None, str | None, str, str | None]] = {
+    METRIC_FEATURE_DISTRIBUTION: ("features", ATTR_FEATURE_NAME, "numeric", None),
+    METRIC_PREDICTION_DISTRIBUTION: ("outputs", ATTR_OUTPUT_NAME, "numeric", None),
+    METRIC_PREDICTION_CONFIDENCE: ("confidence", ATTR_OUTPUT_NAME, "numeric", None),
+    METRIC_FEATURE_MISSING: ("features", ATTR_FEATURE_NAME, "missing", None),
+    METRIC_FEATURE_INFINITE: ("features", ATTR_FEATURE_NAME, "infinite", None),
+    METRIC_PREDICTION_MISSING: ("outputs", ATTR_OUTPUT_NAME, "missing", None),
+    METRIC_FEATURE_CATEGORY_COUNT: ("features", ATTR_FEATURE_NAME, "categorical", ATTR_FEATURE_CATEGORY),
+    METRIC_PREDICTION_CLASS_COUNT: ("outputs", ATTR_OUTPUT_NAME, "categorical", ATTR_PREDICTION_CLASS),
+    METRIC_SUMMARY_ROWS: (None, None, "rows", None),
+}
 
 #: Bucket bounds of ``ml.inference.duration`` in seconds: a doubling series 0.3125 ms … 81.92 s. It extends the
 #: GenAI conventions' 0.01 … 81.92 s series down by five steps: classical models often answer within a millisecond.
