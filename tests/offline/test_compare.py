@@ -117,3 +117,19 @@ def test_prediction_columns_are_compared_as_outputs() -> None:
     output = report["prediction"]
     assert output.target == "output" and output.drifted
     assert not [c for c in report.columns if c.target == "feature" and c.drifted]
+
+
+def test_text_and_identifier_columns_are_compared_by_their_descriptors() -> None:
+    """Declared text columns are compared through their numeric descriptors, identifiers by length only."""
+    rng = np.random.default_rng(9)
+    words = np.array(["good", "bad", "service", "refund", "late", "thanks"])
+
+    def rows(n: int, longest: int) -> pd.DataFrame:
+        messages = [" ".join(rng.choice(words, size=rng.integers(3, longest))) for _ in range(n)]
+        return pd.DataFrame({"msg": messages, "user": [f"u{rng.integers(10**9)}" for _ in range(n)]})
+
+    report = compare(rows(2000, 8), rows(500, 30), text=["msg"], ids=["user"])
+    names = {c.name for c in report.columns}
+    assert {"msg.chars", "msg.words", "user.chars"} <= names and "msg" not in names and "user" not in names
+    assert {"msg.chars", "msg.words"} <= set(report.drifted_columns)
+    assert "user.chars" not in report.drifted_columns

@@ -23,7 +23,8 @@ def _report(columns: int = 3, seed: int = 31):
     X = rng.normal(size=(3000, columns))
     Y = rng.normal(size=(800, columns))
     Y[:, ::7] += 0.6
-    return compare(X, Y)
+    names = [f"x{i}" for i in range(columns)]  # named (f0, f1, ... would read as one unnamed vector column)
+    return compare(pd.DataFrame(X, columns=names), pd.DataFrame(Y, columns=names))
 
 
 def test_self_contained_with_every_column_and_its_chart(tmp_path) -> None:
@@ -44,7 +45,7 @@ def test_self_contained_with_every_column_and_its_chart(tmp_path) -> None:
 def test_a_thousand_columns_are_all_present() -> None:
     """A 1 000-column report lists every column once, each with a chart."""
     html = _report(columns=1000).to_html()
-    names = re.findall(r"data-column='(f\d+)'", html)
+    names = re.findall(r"data-column='(x\d+)'", html)
     assert len(names) == len(set(names)) == 1000
     assert html.count("<svg") == 1000
 
@@ -95,7 +96,7 @@ def test_chromium_renders_every_column(tmp_path) -> None:
     page = tmp_path / "report.html"
     _report(columns=300).to_html(page)
     dom = _run_chromium(tmp_path, page, "--dump-dom").stdout
-    assert len(set(re.findall(r'data-column="(f\d+)"', dom))) == 300
+    assert len(set(re.findall(r'data-column="(x\d+)"', dom))) == 300
     assert dom.count("<svg") == 300 and "DRIFT:" in dom
 
 

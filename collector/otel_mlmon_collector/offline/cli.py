@@ -62,11 +62,20 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         help="a collector YAML file: its drift: section sets methods, thresholds, checks and correction",
     )
     for name, helptext in (
-        ("--categorical", "a numeric column to compare as categories (integer codes); repeatable"),
+        ("--categorical", "a column to compare as categories (numeric codes, or strings); repeatable"),
+        ("--text", "a string column to summarise as free text (numeric descriptors); repeatable"),
+        ("--ids", "a column to summarise as an identifier (length and missing count only); repeatable"),
         ("--exclude", "a column to leave out (the label, an id); repeatable"),
         ("--prediction", "a column holding the model's output (compared as an output); repeatable"),
     ):
         parser.add_argument(name, action="append", default=[], metavar="COLUMN", help=helptext)
+    parser.add_argument(
+        "--vector-min-width",
+        type=int,
+        default=64,
+        metavar="N",
+        help="unnamed numeric inputs this wide are one vector column (default 64, as the SDK; 0: never)",
+    )
     replay = parser.add_argument_group("replay by event time")
     replay.add_argument("--by", metavar="COLUMN", help="event-time column: evaluate each window of the data")
     replay.add_argument(
@@ -149,6 +158,9 @@ def _compare(args: argparse.Namespace, config: Any) -> Any:
         categorical=args.categorical,
         exclude=args.exclude,
         prediction=args.prediction,
+        text=args.text,
+        ids=args.ids,
+        vector_min_width=args.vector_min_width or None,
     )
     print(render_table(report, max_rows=args.rows))
     return report
@@ -169,6 +181,9 @@ def _replay(args: argparse.Namespace, config: Any) -> Any:
         categorical=args.categorical,
         exclude=args.exclude,
         prediction=args.prediction,
+        text=args.text,
+        ids=args.ids,
+        vector_min_width=args.vector_min_width or None,
         batch_rows=args.batch_rows,
     )
     print(result.to_text())

@@ -244,6 +244,9 @@ def compare(
     exclude: Collection[str] = (),
     prediction: Sequence[str] = (),
     feature_names: Sequence[str] | None = None,
+    text: Collection[str] = (),
+    ids: Collection[str] = (),
+    vector_min_width: int | None = 64,
 ) -> DriftReport:
     """Compare current data with a reference through the collector's drift engine.
 
@@ -256,9 +259,9 @@ def compare(
             under ``model``.
         config: A :class:`DriftEngineConfig` or the collector's ``drift:`` mapping (methods, thresholds,
             checks, correction, overrides); default the collector's defaults.
-        categorical, exclude, prediction, feature_names: How data columns are read, as for
-            ``otel-mlmon profile build``; columns the reference profile holds as categorical are read as
-            categorical on the current side too.
+        categorical, exclude, prediction, feature_names, text, ids, vector_min_width: How data columns are
+            read, as for ``otel-mlmon profile build`` and ``@monitor``; columns the reference profile holds as
+            categorical are read as categorical on the current side too.
 
     Returns:
         A :class:`DriftReport`: ``.drifted``, ``.columns``, ``.to_frame()``, ``.to_json()``, ``.to_html()``.
@@ -271,7 +274,15 @@ def compare(
         ['f1']
     """
     engine = config if isinstance(config, DriftEngineConfig) else DriftEngineConfig.from_mapping(config)
-    options = ColumnOptions(categorical, exclude, prediction, feature_names)
+    options = ColumnOptions(
+        categorical,
+        exclude,
+        prediction,
+        feature_names,
+        text=text,
+        ids=ids,
+        vector_min_width=vector_min_width,
+    )
     ref = read_source(reference, options)
     options = options.with_categorical(categorical_columns(ref.summary))
     cur = read_source(current, options, model=model or ref.model)

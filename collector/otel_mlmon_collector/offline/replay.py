@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from otel_mlmon.summary import Summary
+from otel_mlmon.summary import Summary, SummaryConfig
 
 from ..drift_engine import DriftEngineConfig
 from .compare import DriftReport, categorical_columns, evaluate
-from .sources import ColumnOptions, Source, add_batch, batches, expand_paths, new_summary, read_source
+from .sources import ColumnOptions, Source, add_batch, batches, expand_paths, read_source
 
 __all__ = ["ReplayResult", "parse_duration", "replay"]
 
@@ -158,6 +158,9 @@ def replay(
     categorical: Collection[str] = (),
     exclude: Collection[str] = (),
     prediction: Sequence[str] = (),
+    text: Collection[str] = (),
+    ids: Collection[str] = (),
+    vector_min_width: int | None = 64,
     batch_rows: int = 100_000,
 ) -> ReplayResult:
     """Evaluate drift per event-time window of ``current`` against ``reference``.
@@ -169,7 +172,8 @@ def replay(
             since the epoch. It is never compared.
         every: Window length (``1d``, ``6h``, ``900`` seconds...); windows are aligned to the epoch (UTC).
         view: Windows merged per evaluation (the collector's ``evaluation_windows``).
-        model, version, config, categorical, exclude, prediction: As for :func:`compare`.
+        model, version, config, categorical, exclude, prediction, text, ids, vector_min_width: As for
+            :func:`compare`.
         batch_rows: Rows read at a time from files.
 
     Returns:
@@ -179,14 +183,23 @@ def replay(
     if not isinstance(view, int) or view < 1:
         raise ValueError(f"view must be an int >= 1, got {view!r}")
     engine = config if isinstance(config, DriftEngineConfig) else DriftEngineConfig.from_mapping(config)
-    options = ColumnOptions(categorical, frozenset(exclude) | {by}, prediction, None, batch_rows)
+    options = ColumnOptions(
+        categorical,
+        frozenset(exclude) | {by},
+        prediction,
+        None,
+        batch_rows,
+        text=text,
+        ids=ids,
+        vector_min_width=vector_min_width,
+    )
     ref = read_source(reference, options)
     options = options.with_categorical(categorical_columns(ref.summary))
-    windows, skipped, files = _windows(current, by, length, options)
+    windows, skipped, files, config = _windows(current, by, length, options)
     name = model or ref.model or "model"
     reports = []
     for index in sorted(windows):
-        merged = new_summary()
+        merged = Summary(config)
         for i in range(index - view + 1, index + 1):
             if i in windows:
                 merged.merge(windows[i])
@@ -201,9 +214,12 @@ def replay(
 
 def _windows(
     current: Any, by: str, length: float, options: ColumnOptions
-) -> tuple[dict[int, Summary], int, list[str]]:
-    """One pass over the current data: a summary per window index, rows without a timestamp, files read."""
+) -> tuple[dict[int, Summary], int, list[str], SummaryConfig]:
+    """One pass over the current data: a summary per window index, rows without a timestamp, the files read
+    and the sketch configuration the windows share."""
     windows: dict[int, Summary] = {}
+    # One configuration for every window, as one monitored process has: a column's kind is decided once.
+    config = options.summary_config()
     skipped = 0
     if isinstance(current, (str, os.PathLike, list, tuple)):
         files = expand_paths([current] if isinstance(current, (str, os.PathLike)) else list(current))
@@ -228,9 +244,11 @@ def _windows(
             if not len(part_rows):
                 continue
             part = batch.take(part_rows) if arrow else batch.iloc[part_rows]
-            summary = windows.setdefault(int(part_index[0]), new_summary())
+            summary = windows.setdefault(int(part_index[0]), Summary(config))
             add_batch(summary, part, options, where)
-    return windows, skipped, files
+    if windows:  # string columns still undecided are decided now; their held values go to the last window
+        windows[max(windows)].settle()
+    return windows, skipped, files, config
 
 
 def event_seconds(values: Any) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +28,6 @@ __all__ = [
     "read_source",
 ]
 
-#: The SDK's sketch sizes, without its bound on columns per input (which protects a metrics backend, not a file).
-_SUMMARY_CONFIG = SummaryConfig(max_columns=1 << 20)
-
-
-def new_summary() -> Summary:
-    """An empty summary with the SDK's sketch sizes and no practical bound on the number of columns."""
-    return Summary(_SUMMARY_CONFIG)
-
-
 #: Suffixes read as data files; anything else ending in .json / .json.gz is tried as a profile.
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
@@ -46,11 +37,16 @@ class ColumnOptions:
     """How data columns are read, as for ``otel-mlmon profile build`` and ``@monitor``.
 
     Attributes:
-        categorical: Numeric columns to summarise as categories (integer codes).
-        exclude: Columns left out (labels, identifiers, the event-time column).
+        categorical: Columns to summarise as categories (numeric codes, or strings the kind rule would read as
+            text or identifiers).
+        exclude: Columns left out (labels, the event-time column).
         prediction: Columns holding the model's output (summarised as outputs, not features).
         feature_names: Names for inputs without their own (numpy arrays), as ``monitor(feature_names=...)``.
         batch_rows: Rows read at a time from files.
+        text: String columns to summarise as free text (numeric descriptors).
+        ids: Columns to summarise as identifiers (length and missing count only).
+        vector_min_width: Unnamed numeric inputs this wide are one vector column (the SDK's default 64; None:
+            never).
     """
 
     categorical: Collection[str] = ()
@@ -58,16 +54,32 @@ class ColumnOptions:
     prediction: Sequence[str] = ()
     feature_names: Sequence[str] | None = None
     batch_rows: int = 100_000
+    text: Collection[str] = ()
+    ids: Collection[str] = ()
+    vector_min_width: int | None = 64
 
     def with_categorical(self, names: Collection[str]) -> ColumnOptions:
         """These options with ``names`` added to the categorical columns."""
-        return ColumnOptions(
-            frozenset(self.categorical) | frozenset(names),
-            self.exclude,
-            self.prediction,
-            self.feature_names,
-            self.batch_rows,
+        return replace(self, categorical=frozenset(self.categorical) | frozenset(names))
+
+    def summary_config(self) -> SummaryConfig:
+        """A sketch configuration for one side (it also remembers each column's decided kind).
+
+        The SDK's sketch sizes and kind rule, without its bound on columns per input (which protects a metrics
+        backend, not a file).
+        """
+        return SummaryConfig(
+            max_columns=1 << 20,
+            vector_min_width=self.vector_min_width,
+            categorical=self.categorical,
+            text=self.text,
+            ids=self.ids,
         )
+
+
+def new_summary(options: ColumnOptions | None = None) -> Summary:
+    """An empty summary for one side, configured by ``options`` (default: the SDK's defaults, unbounded columns)."""
+    return Summary((options or ColumnOptions()).summary_config())
 
 
 @dataclass
@@ -197,21 +209,23 @@ def read_source(obj: Any, options: ColumnOptions, *, model: str | None = None) -
             source.label = f"{Path(paths[0]).name} ({source.label})"
             source.files = paths
             return source
-        summary = new_summary()
+        summary = new_summary(options)
         for path in paths:
             for batch in batches(path, options.batch_rows):
                 add_batch(summary, batch, options, path)
+        summary.settle()  # as a profile does once its data is read
         label = Path(paths[0]).name if len(paths) == 1 else f"{len(paths)} files"
         return Source(summary, label, files=paths)
     if _is_telemetry(obj):
         return _from_telemetry(obj, model)
     from otel_mlmon.adapters import read_features
 
-    summary = new_summary()
+    summary = new_summary(options)
     if _is_dataframe_like(obj) and (options.exclude or options.prediction):
         add_batch(summary, obj, options, type(obj).__name__)
     else:
         summary.add_features(read_features(obj, names=options.feature_names, categorical=options.categorical))
+    summary.settle()
     return Source(summary, type(obj).__name__)
 
 
