@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
@@ -94,3 +96,36 @@ def test_no_configuration_prints_what_it_receives_and_stops_on_sigterm() -> None
     assert "span 'predict' INTERNAL" in out
     assert "{ml.model.name='m'}" in out
     assert "received SIGTERM, shutting down" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "setting"),
+    [
+        ("OTEL_MLMON_COLLECTOR_GRPC_ENDPOINT", "receivers.grpc.endpoint"),
+        ("OTEL_MLMON_COLLECTOR_HTTP_ENDPOINT", "receivers.http.endpoint"),
+        ("OTEL_MLMON_COLLECTOR_HEALTH_ENDPOINT", "health.endpoint"),
+    ],
+)
+def test_a_busy_port_is_one_line_naming_the_address(variable: str, setting: str) -> None:
+    """A port already in use stops the collector with exit 2 and one line naming the address, no traceback."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        endpoints = {
+            "OTEL_MLMON_COLLECTOR_GRPC_ENDPOINT": "127.0.0.1:0",
+            "OTEL_MLMON_COLLECTOR_HTTP_ENDPOINT": "127.0.0.1:0",
+            "OTEL_MLMON_COLLECTOR_HEALTH_ENDPOINT": "127.0.0.1:0",
+        }
+        endpoints[variable] = address
+        result = subprocess.run(
+            [sys.executable, "-m", "otel_mlmon_collector"],
+            env=_env(**endpoints),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert f"cannot listen on {address}" in result.stderr and "already in use" in result.stderr, result.stderr
+    assert setting in result.stderr and variable in result.stderr
