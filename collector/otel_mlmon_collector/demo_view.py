@@ -124,9 +124,12 @@ class DemoView:
                 self.console.print(table)
 
     def _frame(self, stats: Any, evaluation: Any, elapsed: float, drifting: bool) -> Group:
-        head = Text(f"[{elapsed:5.1f}s] {status_line(stats, elapsed)}")
+        head = Text(
+            f"[{elapsed:5.1f}s] ", no_wrap=True, overflow="ellipsis"
+        )  # one line: the frame keeps its height
         if drifting:
-            head.append("   << drift injected >>", style="bold yellow")
+            head.append("drift injected ", style="bold yellow")
+        head.append(status_line(stats, elapsed))
         table = drift_table(evaluation, self.model, self.version)
         body: Any = (
             table if table is not None else Text("(waiting for the first summaries to reach the collector)")
@@ -152,8 +155,8 @@ def status_line(stats: Any, elapsed: float) -> str:
     recent = stats.latencies_ms[-500:] or [math.nan]
     p50, p95 = np.percentile(recent, [50, 95])
     return (
-        f"{stats.calls} calls, {stats.rows} rows, {stats.errors} bad requests, "
-        f"{stats.calls / max(elapsed, 1e-9):.0f} calls/s, latency p50 {p50:.2f} ms p95 {p95:.2f} ms"
+        f"{stats.calls} calls ({stats.calls / max(elapsed, 1e-9):.0f}/s), {stats.rows} rows, "
+        f"{stats.errors} bad requests, latency p50 {p50:.2f} ms p95 {p95:.2f} ms"
     )
 
 
