@@ -183,7 +183,7 @@ _CAUSES = (
     ("temporary failure in name resolution", "the host name could not be resolved"),
     ("no route to host", "no route to host"),
     ("network is unreachable", "the network is unreachable"),
-    ("certificate verify failed", "its TLS certificate is not trusted (set certificate_file)"),
+    ("certificate verify failed", "its TLS/SSL certificate is not trusted; set certificate_file"),
 )
 
 
