@@ -169,11 +169,15 @@ def _delivery(endpoint: str, result: DemoResult) -> str:
     """Whether ``--endpoint`` took everything, in words (never a bare count of queued requests)."""
     if result.unreachable is None and result.undelivered == 0:
         return f"Everything was forwarded to {endpoint}."
-    why = f" ({result.unreachable})" if result.unreachable else ""
+    if result.unreachable is None:
+        return (
+            f"{endpoint} did not take {result.undelivered} request(s) of this run: it refused them or answered "
+            "too slowly (run otel-mlmon-collector with that exporter to see its answers in the log)."
+        )
     return (
-        f"Nothing answered at {endpoint}{why}: {result.undelivered} request(s) of this run were not delivered "
-        "there. Start an OTLP/HTTP backend or an OpenTelemetry Collector on that address (docs/getting-started.md, "
-        "step 5), or run the demo without --endpoint."
+        f"Nothing answered at {endpoint} ({result.unreachable}): {result.undelivered} request(s) of this run were not delivered "
+        "there. Start an OTLP/HTTP backend or an OpenTelemetry Collector on that address (the compose file in "
+        "collector/deploy/ starts a whole stack: docs/deployment.md), or run the demo without --endpoint."
     )
 
 

@@ -188,3 +188,37 @@ def test_an_unreachable_endpoint_is_explained(capsys: pytest.CaptureFixture[str]
     assert "were not delivered there" in out and "without --endpoint" in out
     assert "queued requests dropped" not in out + captured.err
     assert _clean(out + captured.err) == []
+
+
+def test_a_reachable_endpoint_receives_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """With ``--endpoint`` at a real OTLP/HTTP receiver, the spans and drift metrics arrive and the run says so."""
+    from otel_mlmon_collector import Collector
+    from otel_mlmon_collector.config import parse_config
+    from otel_mlmon_collector.demo_view import telemetry_names
+    from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
+
+    from otel_mlmon.cli import main
+
+    backend_sink = InMemoryExporter("backend")
+    backend = Collector(
+        parse_config(
+            {
+                "receivers": {"grpc": {"enabled": False}, "http": {"endpoint": "127.0.0.1:0"}},
+                "health": {"enabled": False},
+                "self_metrics": {"enabled": False},
+            },
+            env={},
+        ),
+        exporters={"console": backend_sink},
+    )
+    backend.start()
+    try:
+        endpoint = f"http://{backend.http_endpoint}"
+        assert main(["demo", "--duration", "3", "--quiet", "--endpoint", endpoint]) == 0
+    finally:
+        backend.shutdown(5.0)
+    out = capsys.readouterr().out
+    assert f"Everything was forwarded to {endpoint}." in out, out
+    assert f"Telemetry of this run, sent to {endpoint}:" in out
+    names = telemetry_names(backend_sink.requests())
+    assert "predict fraud" in names["spans"] and "ml.drift.score" in names["metrics"], names
