@@ -98,3 +98,25 @@ def test_an_unreachable_downstream_is_one_warning_naming_it(
     assert lines[0].levelno == logging.WARNING
     message = lines[0].getMessage()
     assert f"127.0.0.1:{port}" in message and "cannot connect (connection refused" in message, message
+
+
+def test_describe_names_every_reference_source_and_the_ground_truth_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The start-up description lists the references directory, the trailing reference and ground truth's settings."""
+    import logging
+
+    config = collector_config(
+        drift={"references": {"directory": str(tmp_path / "profiles")}, "trailing_reference": {}},
+        ground_truth={"path": str(tmp_path / "labels.db")},
+    )
+    collector = Collector(config)
+    lines = collector.describe()
+    collector.shutdown(1.0)
+    text = "\n".join(line for _, line in lines)
+    assert f"directory {tmp_path / 'profiles'} (it does not exist yet" in text, text
+    assert "earlier production traffic (trailing_reference)" in text
+    assert (
+        f"ground truth: on, labels joined to predictions for 168 h, performance every 60 s, state in {tmp_path}"
+        in text
+    )
+    # a trailing reference stands in for profiles, so an empty directory is no warning here
+    assert all(level == logging.INFO for level, _ in lines), lines
