@@ -294,7 +294,12 @@ def run_demo(
     )
     collector = Collector(config, processors=[engine], exporters={"demo": captured}, drift_summary_seconds=0)
     holder["collector"] = collector
-    collector.start()
+    try:
+        collector.start()
+    except BaseException:
+        quiet_log.close()
+        references.cleanup()
+        raise
     url = f"http://{collector.http_endpoint}"
 
     resource = Resource.create({"service.name": "otel-mlmon-demo"})
