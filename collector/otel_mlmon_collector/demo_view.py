@@ -47,7 +47,7 @@ def drift_table(evaluation: Any, model: str, version: str) -> Table | None:
         # Text, not str: rich would read "prediction[ok]" as a markup tag and drop it
         cells = [Text(column_label(column)), d.method, f"{d.score:.4f}", f"{d.threshold:.4g}"]
         if with_p:
-            cells.append("" if d.p_value is None else f"{d.p_value:.3g}")
+            cells.append("" if d.p_value is None else ("<1e-300" if d.p_value == 0 else f"{d.p_value:.3g}"))
         state = Text("DRIFT", style="bold red") if column.detected else Text("ok", style="green")
         table.add_row(*cells, str(d.n_current), state)
     return table
