@@ -149,7 +149,7 @@ def test_stream_closed_after_one_chunk_records_what_was_seen(telemetry, clock):
     assert telemetry.points(PER_CHUNK, data=data) == []
     assert one(telemetry, conv.METRIC_DURATION, data=data).count == 1
     (span,) = telemetry.spans()
-    assert span.end_time is not None and not span.status.status_code.name == "ERROR"
+    assert span.end_time is not None and span.status.status_code.name != "ERROR"
 
 
 def test_async_stream_closed_early_records_the_chunks_seen(telemetry, clock):
@@ -264,7 +264,9 @@ def test_usage_as_object_attribute_on_an_async_stream(telemetry):
 def test_genai_monitor_reads_usage_and_sets_genai_attributes(telemetry):
     """monitor(genai=...) labels spans and series with gen_ai.* names and reads usage from plain results."""
 
-    @otel_mlmon.monitor(model="gpt-4o", genai={"operation": "chat", "provider": "openai"}, **telemetry.providers)
+    @otel_mlmon.monitor(
+        model="gpt-4o", genai={"operation": "chat", "provider": "openai"}, **telemetry.providers
+    )
     def chat(prompt):
         return SimpleNamespace(text="...", usage=SimpleNamespace(prompt_tokens=9, completion_tokens=4))
 
