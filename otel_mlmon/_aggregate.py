@@ -161,7 +161,7 @@ class InferenceInterval:
             mine.merge(hist)
 
     def is_empty(self) -> bool:
-        return not self.durations and not self.tokens and not self.first_chunk.count
+        return not (self.durations or self.tokens or self.first_chunk.count or self.chunk_times.count)
 
 
 class InferenceStream:
@@ -215,7 +215,7 @@ class InferenceStream:
             if batch_size is not None:
                 interval.batch_sizes.record(batch_size)
 
-    def record_stream(self, first_chunk: float | None, chunk_times: list[float]) -> None:
+    def record_stream(self, first_chunk: float | None, chunk_times: Sequence[float]) -> None:
         """Record one streaming call's time to its first chunk (None: no chunk came) and its later chunks' times.
 
         The times are appended to a buffer folded with numpy like the durations: O(1) per chunk, amortised.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -227,7 +227,7 @@ class Call:
             report_fault("token_usage", exc)
             return None
 
-    def _record_chunks(self, first_chunk: float | None, chunk_times: list[float]) -> None:
+    def _record_chunks(self, first_chunk: float | None, chunk_times: Sequence[float]) -> None:
         """Hand a stream's chunk times to the stream's buffer. Never raises."""
         try:
             self.stream.record_stream(first_chunk, chunk_times)
@@ -373,9 +373,9 @@ class Call:
         span, rows, _ = self._start(instance, args, kwargs)
         items = 0
         error: BaseException | None = None
-        # Chunk timing: the first chunk's time from the first next(), then each later chunk's step time (the
-        # inner generator's own time: a slow consumer between two chunks does not count). Times go to a local
-        # list handed to the stream's buffer every _CHUNK_BATCH chunks and at the end: O(1) per chunk.
+        # Chunk timing: the first chunk's time from the first next() (recorded at once), then each later chunk's
+        # step time (the inner generator's own time: a slow consumer between two chunks does not count). Those go
+        # to a local list handed to the stream's buffer every _CHUNK_BATCH chunks and at the end: O(1) per chunk.
         first_chunk: float | None = None
         chunk_times: list[float] = []
         last: Any = _NO_RESULT
@@ -404,6 +404,7 @@ class Call:
                 last = item
                 if first_chunk is None:
                     first_chunk = now - start
+                    self._record_chunks(first_chunk, ())  # now: a long stream's first chunk shows at once
                 else:
                     chunk_times.append(now - step)
                     if len(chunk_times) >= _CHUNK_BATCH:
@@ -427,7 +428,8 @@ class Call:
             usage = None
             if error is None and last is not _NO_RESULT and self.stream_usage_of is not None:
                 usage = self._read_usage(self.stream_usage_of, last)
-            self._record_chunks(first_chunk, chunk_times)
+            if chunk_times:
+                self._record_chunks(None, chunk_times)
             self._finish(span, rows if rows is not None else items, duration, error, usage, first_chunk)
             if self.summary is not None and error is None:
                 # A stream's items are not one prediction per input row: summarise its input only.
@@ -468,6 +470,7 @@ class Call:
                 last = item
                 if first_chunk is None:
                     first_chunk = now - start
+                    self._record_chunks(first_chunk, ())  # now: a long stream's first chunk shows at once
                 else:
                     chunk_times.append(now - step)
                     if len(chunk_times) >= _CHUNK_BATCH:
@@ -491,7 +494,8 @@ class Call:
             usage = None
             if error is None and last is not _NO_RESULT and self.stream_usage_of is not None:
                 usage = self._read_usage(self.stream_usage_of, last)
-            self._record_chunks(first_chunk, chunk_times)
+            if chunk_times:
+                self._record_chunks(None, chunk_times)
             self._finish(span, rows if rows is not None else items, duration, error, usage, first_chunk)
             if self.summary is not None and error is None:
                 # A stream's items are not one prediction per input row: summarise its input only.

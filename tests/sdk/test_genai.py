@@ -213,6 +213,31 @@ def test_long_stream_counts_every_chunk(telemetry, clock):
     assert per_chunk.count == n - 1 and per_chunk.sum == pytest.approx(0.001 * (n - 1))
 
 
+def test_collection_during_a_long_stream_sees_its_chunks_so_far(telemetry, clock):
+    """A collection while a long stream runs already shows its first chunk and its first batches of chunk times."""
+
+    @otel_mlmon.monitor(model="lm", **telemetry.providers)
+    def generate(prompt):
+        while True:
+            clock.advance(0.001)
+            yield 0
+
+    gen = generate("x")
+    for _ in range(_call._CHUNK_BATCH + 10):
+        next(gen)
+    data = telemetry.collect()
+    assert one(telemetry, TTFC, data=data).count == 1
+    assert one(telemetry, PER_CHUNK, data=data).count == _call._CHUNK_BATCH
+    assert telemetry.spans() == []  # the stream is still open
+    for _ in range(_call._CHUNK_BATCH):  # an interval holding nothing but chunk times
+        next(gen)
+    assert one(telemetry, PER_CHUNK).count == 2 * _call._CHUNK_BATCH
+    gen.close()
+    data = telemetry.collect()
+    assert one(telemetry, PER_CHUNK, data=data).count == 2 * _call._CHUNK_BATCH + 9
+    assert one(telemetry, TTFC, data=data).count == 1
+
+
 def test_non_streaming_calls_report_no_chunk_times(telemetry):
     """A plain function gets no time-to-first-chunk series (the spec: streaming calls only)."""
 
