@@ -87,11 +87,13 @@ class TabularFile:
         self.parquet = path.endswith(".parquet")
         self.total_rows: int | None = None
         self._notes: dict[str, list[str]] = {}
+        self._options: dict[str, str] = {}
         # CSV: the type decided per column ("numeric", "datetime", "string", or None: left to pandas, bools).
         self._types: dict[str, str | None] = {}
         # Per numeric/datetime column: [values that failed to parse, non-missing values, first such value].
         self._strays: dict[str, list[Any]] = {}
         header = self._open_parquet() if self.parquet else self._open_csv()
+        self._header = header
         missing = [c for c in sorted(self.strings | self.numeric | self.skip) if c not in header]
         if missing:
             raise MissingColumns(path, missing, header)
@@ -106,22 +108,26 @@ class TabularFile:
         return self._parquet_batches() if self.parquet else self._csv_batches()
 
     def notes(self) -> list[str]:
-        """One line per column whose reading a user may want to change (complete once every batch was read)."""
+        """One line per column whose reading a user may want to change, in file order: what was decided and the
+        option that changes it (complete once every batch was read)."""
         lines = []
-        for column, notes in self._notes.items():
-            lines.extend(f"column {column!r}: {note}" for note in notes)
-        for column, (strays, seen, example) in self._strays.items():
+        for column in sorted(self._notes.keys() | self._strays.keys(), key=self._header.index):
+            facts = list(self._notes.get(column, ()))
+            strays, seen, example = self._strays.get(column, (0, 0, None))
             if strays:
                 kind = "dates" if self._types.get(column) == "datetime" else "numbers"
-                option = (
-                    f"pass --categorical {column} to keep every value as a category"
-                    if column not in self.numeric
-                    else "fix them in the file to keep them"
+                facts.append(
+                    f"{strays:,} of {seen:,} values are not {kind} (e.g. {example!r}), counted as missing"
                 )
-                lines.append(
-                    f"column {column!r}: {strays:,} of {seen:,} values are not {kind} (e.g. {example!r}), "
-                    f"counted as missing; {option}"
-                )
+            if not facts:
+                continue
+            if column in self._options:
+                option = self._options[column]
+            elif column in self.numeric:
+                option = "as --numeric asks"
+            else:
+                option = f"pass --categorical {column} to keep its values as strings"
+            lines.append(f"column {column!r}: {'; '.join(facts)}; {option}")
         return lines
 
     # -- Parquet --------------------------------------------------------------------------------------------------
@@ -176,8 +182,8 @@ class TabularFile:
                 continue
             self._note(
                 name,
-                "the pandas index stored in the file, not a column of the data: skipped "
-                "(pass --keep-index to profile it as a feature)",
+                "the pandas index stored in the file, not a column of the data: skipped",
+                "pass --keep-index to profile it as a feature",
             )
         return [c for c in header if c not in index]
 
@@ -205,7 +211,7 @@ class TabularFile:
                     self._note(
                         name,
                         f"values with leading zeros (e.g. {example!r}) read as numbers ({example!r} -> "
-                        f"{numbers[zeros.index[0]]:g}); pass --categorical {name} to keep them as strings",
+                        f"{numbers[zeros.index[0]]:g})",
                     )
                 continue
             if _bools(raw):
@@ -220,8 +226,8 @@ class TabularFile:
                 self._note(
                     name,
                     f"ISO dates (e.g. {raw.iloc[0]!r}) read as datetimes, summarised as seconds since the epoch "
-                    f"like a datetime column in production; pass --categorical {name} (or --ids {name}) to keep "
-                    "them as strings",
+                    "like a datetime column in production",
+                    f"pass --categorical {name} (or --ids {name}) to keep them as strings",
                 )
                 continue
             self._types[name] = "string"
@@ -230,8 +236,8 @@ class TabularFile:
                 self._note(
                     name,
                     f"{parsed:,} of {len(raw):,} sampled values are numbers but the rest are not (e.g. "
-                    f"{example!r}): read as strings, so production's numbers are not compared with it; pass "
-                    f"--numeric {name} to read it as numbers with the rest counted as missing",
+                    f"{example!r}): read as strings, so production's numbers are not compared with it",
+                    f"pass --numeric {name} to read it as numbers with the rest counted as missing",
                 )
         del self._sample
 
@@ -276,8 +282,10 @@ class TabularFile:
         if counts[2] is None and counts[0]:
             counts[2] = str(raw[failed].iloc[0])
 
-    def _note(self, column: str, text: str) -> None:
-        self._notes.setdefault(column, []).append(text)
+    def _note(self, column: str, fact: str, option: str | None = None) -> None:
+        self._notes.setdefault(column, []).append(fact)
+        if option is not None:
+            self._options[column] = option
 
 
 def _bools(raw: Any) -> bool:
