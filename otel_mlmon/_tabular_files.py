@@ -155,8 +155,8 @@ class TabularFile:
 
         i = batch.schema.get_field_index(name)
         column = batch.column(i)
-        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-            return batch
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            return batch  # numbers already, or a type whose values are no text to parse
         values = column.to_pandas()
         numbers = self._to_numbers(name, values, pd)
         return batch.set_column(i, name, pa.array(numbers.to_numpy(dtype="float64", na_value=float("nan"))))

@@ -81,8 +81,8 @@ def test_a_few_stray_strings_leave_a_csv_column_numeric_like_production(tmp_path
 
 
 def test_a_mostly_string_column_stays_strings_and_numeric_reads_it_as_numbers(tmp_path, capsys):
-    """A column whose values are mostly but not nearly all numbers stays strings with a warning pointing to
-    --numeric, which reads it as numbers with the rest missing."""
+    """A CSV column whose values are mostly but not nearly all numbers stays strings with a warning pointing to
+    --numeric, which reads it (or a Parquet string column) as numbers with the rest missing."""
     values = [str(v % 10) for v in range(70)] + ["unknown"] * 30
     pd.DataFrame({"age": values}).to_csv(tmp_path / "t.csv", index=False)
 
@@ -95,6 +95,11 @@ def test_a_mostly_string_column_stays_strings_and_numeric_reads_it_as_numbers(tm
     column = profile.summary.features["age"]
     assert (column.kind, column.count, column.missing) == ("numeric", 70, 30)
     assert column.numeric.max == 9
+
+    pd.DataFrame({"age": values}).to_parquet(tmp_path / "t.parquet")  # a typed string column: --numeric too
+    parquet, warnings = _build(capsys, tmp_path / "t.parquet", "--numeric", "age")
+    assert parquet.summary.features["age"].numeric == column.numeric
+    assert "30 of 100 values are not numbers" in _about(warnings, "age")[0]
 
 
 def test_declared_categorical_zip_codes_keep_their_leading_zeros(tmp_path, capsys):
