@@ -9,6 +9,7 @@ import sys
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
+from otel_mlmon._tabular_files import STRAY_SHARE
 from otel_mlmon._version import __version__
 from otel_mlmon.summary import Summary, SummaryConfig
 
@@ -52,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="COLUMN",
         help="a column to read as numbers, values that are not numbers counting as missing (a CSV column with "
-        "at most 5%% of them is read so anyway, with a warning); repeatable",
+        f"at most {STRAY_SHARE * 100:g}%% of them is read so anyway, with a warning); repeatable",
     )
     build.add_argument(
         "--categorical",
