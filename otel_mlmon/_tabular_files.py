@@ -50,7 +50,8 @@ class TabularFile:
     """One CSV or Parquet file, read in batches of bounded size with one type per column.
 
     Args:
-        path: ``.parquet``, or a CSV file (``.csv``, or compressed as pandas infers from the suffix: ``.csv.gz``).
+        path: ``.parquet`` or ``.pq``; else a CSV file (``.csv``, compressed as pandas infers from the suffix:
+            ``.csv.gz``; tab-separated when named ``.tsv``).
         batch_rows: Rows per batch (memory stays bounded whatever the file size).
         strings: Columns read as strings whatever their values (the declared categorical, text and id columns).
         numeric: Columns read as numbers; values that are not numbers count as missing.
@@ -84,7 +85,9 @@ class TabularFile:
         self.numeric = frozenset(numeric)
         self.skip = frozenset(skip)
         self.keep_index = keep_index
-        self.parquet = path.endswith(".parquet")
+        name = path.lower()
+        self.parquet = name.endswith((".parquet", ".pq"))
+        self._sep = "\t" if name.endswith((".tsv", ".tsv.gz")) else ","
         self.total_rows: int | None = None
         self._notes: dict[str, list[str]] = {}
         self._options: dict[str, str] = {}
@@ -167,7 +170,7 @@ class TabularFile:
         import pandas as pd
 
         # Raw text of the first rows: what every type decision is made on (missing values as pandas reads them).
-        self._sample = pd.read_csv(self.path, nrows=SAMPLE_ROWS, dtype=str)
+        self._sample = pd.read_csv(self.path, sep=self._sep, nrows=SAMPLE_ROWS, dtype=str)
         header = [str(c) for c in self._sample.columns]
         # `df.to_csv()` writes the index as a first column with an empty name, which pandas calls "Unnamed: 0".
         index = header[:1] if header and _CSV_INDEX.fullmatch(header[0]) else []
@@ -247,7 +250,9 @@ class TabularFile:
         # Strings and dates are read as text; numbers are left to pandas' fast parser and only a batch in which a
         # stray value made pandas fall back to text is converted value by value.
         dtype = {n: str for n, t in self._types.items() if t in ("string", "datetime")}
-        reader = pd.read_csv(self.path, chunksize=self.batch_rows, dtype=dtype, usecols=self.columns)
+        reader = pd.read_csv(
+            self.path, sep=self._sep, chunksize=self.batch_rows, dtype=dtype, usecols=self.columns
+        )
         with reader:
             for frame in reader:
                 for name, kind in self._types.items():

@@ -29,7 +29,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     build = profile.add_parser("build", help="build a reference profile from a CSV or Parquet file")
     build.add_argument(
-        "data", help="training/reference data: .csv, .csv.gz or .parquet (one row per example)"
+        "data", help="training/reference data: .csv, .csv.gz, .tsv or .parquet (one row per example)"
     )
     build.add_argument("--model", required=True, help="ml.model.name, as given to @monitor")
     build.add_argument("--version", dest="model_version", help="ml.model.version, as given to @monitor")

@@ -162,6 +162,17 @@ def test_the_pandas_index_a_file_holds_is_skipped_with_a_warning(tmp_path, capsy
     assert _about(warnings, index) == []
 
 
+@pytest.mark.parametrize("suffix", [".tsv", ".pq"])
+def test_tab_separated_and_pq_files_are_read_like_csv_and_parquet(tmp_path, capsys, suffix):
+    """A .tsv file is read as tab-separated CSV (with the same type decisions) and a .pq file as Parquet."""
+    frame = pd.DataFrame({"zip": ["06000", "75001"] * 5, "amount": np.arange(10.0)})
+    data = tmp_path / f"t{suffix}"
+    frame.to_csv(data, sep="\t", index=False) if suffix == ".tsv" else frame.to_parquet(data)
+    profile, _ = _build(capsys, data, "--categorical", "zip")
+    assert profile.summary.features["zip"].categorical.top() == [("06000", 5), ("75001", 5)]
+    assert profile.summary.features["amount"].numeric.max == 9
+
+
 def test_a_label_column_left_in_is_warned_about(tmp_path, capsys):
     """A column named like the label that is profiled as a feature gets a warning pointing to --exclude."""
     pd.DataFrame({"x": [1.0, 2.0], "Label": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
