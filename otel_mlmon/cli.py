@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
+from otel_mlmon._tabular_files import STRAY_SHARE
 from otel_mlmon._version import __version__
 from otel_mlmon.summary import Summary, SummaryConfig
 
@@ -27,7 +29,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     build = profile.add_parser("build", help="build a reference profile from a CSV or Parquet file")
     build.add_argument(
-        "data", help="training/reference data: .csv, .csv.gz or .parquet (one row per example)"
+        "data", help="training/reference data: .csv, .csv.gz, .tsv or .parquet (one row per example)"
     )
     build.add_argument("--model", required=True, help="ml.model.name, as given to @monitor")
     build.add_argument("--version", dest="model_version", help="ml.model.version, as given to @monitor")
@@ -43,15 +45,24 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="COLUMN",
-        help="a column to leave out (e.g. the label or an id); repeatable",
+        help="a column to leave out: the label, and anything else the model does not read; repeatable",
+    )
+    build.add_argument(
+        "--numeric",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a column to read as numbers, values that are not numbers counting as missing (a CSV column with "
+        f"at most {STRAY_SHARE * 100:g}%% of them is read so anyway, with a warning); repeatable",
     )
     build.add_argument(
         "--categorical",
         action="append",
         default=[],
         metavar="COLUMN",
-        help="a column to summarise as categories: numeric codes, or strings the kind rule would read as text "
-        "or identifiers (their values are then kept in the profile); repeatable",
+        help="a column to summarise as categories: numeric codes (read from a CSV file verbatim, so 06000 stays "
+        "06000), or strings the kind rule would read as text or identifiers (their values are then kept in the "
+        "profile); repeatable",
     )
     build.add_argument(
         "--text",
@@ -74,6 +85,12 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="unnamed numeric inputs this wide are one vector column (default 64; same as the SDK's "
         "SummaryConfig; 0: never)",
+    )
+    build.add_argument(
+        "--keep-index",
+        action="store_true",
+        help="profile the pandas index a file holds (__index_level_0__ in Parquet, the unnamed first column "
+        "df.to_csv() writes) as a feature; skipped by default",
     )
     build.add_argument("-o", "--output", required=True, help="profile file to write (.json, or .json.gz)")
     build.add_argument(
@@ -101,18 +118,6 @@ def _add_plugins(sub: Any) -> None:
             sub.add_parser(entry.name, help=f"unavailable: {exc} (pip install 'otel-mlmon[collector]')")
 
 
-def _batches(path: str, batch_rows: int) -> tuple[Iterator[Any], int | None]:
-    """Stream a CSV or Parquet file in batches of at most ``batch_rows`` rows (bounded memory); total if known."""
-    if path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(path)
-        return (b for b in parquet.iter_batches(batch_size=batch_rows)), parquet.metadata.num_rows
-    import pandas as pd
-
-    return iter(pd.read_csv(path, chunksize=batch_rows)), None
-
-
 class _Progress:
     """A one-line progress report on stderr (redrawn in place on a terminal, a final line otherwise)."""
 
@@ -135,14 +140,41 @@ class _Progress:
         return f"profiled {self.rows:,} rows"
 
 
+#: Column names that say "this is the label": profiled as a feature unless excluded, so worth a warning.
+_LABEL_NAMES = frozenset({"label", "labels", "target", "y", "class", "outcome", "ground_truth", "truth"})
+
+
 def _profile_build(args: argparse.Namespace) -> int:
+    from otel_mlmon._tabular_files import MissingColumns, TabularFile
     from otel_mlmon.profile import Profile
 
+    declared = [*args.categorical, *args.text, *args.ids]
+    both = sorted(set(args.numeric) & set(declared))
+    if both:
+        print(f"error: {both} named both --numeric and --categorical/--text/--ids", file=sys.stderr)
+        return 2
     try:
-        batches, total = _batches(args.data, args.batch_rows)
+        data = TabularFile(
+            args.data,
+            args.batch_rows,
+            strings=declared,
+            numeric=args.numeric,
+            skip=args.exclude,
+            keep_index=args.keep_index,
+        )
     except ImportError as exc:
         print(
             f"error: reading {args.data} needs pandas/pyarrow: pip install 'otel-mlmon[dataframes]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
+    except MissingColumns as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    missing = [c for c in args.prediction if c not in data.columns]
+    if missing:
+        print(
+            f"error: no column {', '.join(map(repr, missing))} in {args.data}; it has {data.columns}",
             file=sys.stderr,
         )
         return 2
@@ -155,18 +187,10 @@ def _profile_build(args: argparse.Namespace) -> int:
     profile = Profile(
         args.model, args.model_version, Summary(config), metadata={"source": os.path.basename(args.data)}
     )
-    progress = _Progress(total)
-    for batch in batches:
+    keep = [c for c in data.columns if c not in args.prediction]
+    progress = _Progress(data.total_rows)
+    for batch in data.batches():
         arrow = type(batch).__module__.startswith("pyarrow")
-        columns = list(batch.column_names if arrow else batch.columns)
-        missing = [c for c in [*args.prediction, *args.exclude] if c not in columns]
-        if missing:
-            print(
-                f"error: no column {', '.join(map(repr, missing))} in {args.data}; it has {columns}",
-                file=sys.stderr,
-            )
-            return 2
-        keep = [c for c in columns if c not in args.prediction and c not in args.exclude]
         if arrow:  # a pyarrow RecordBatch: the adapters read it as it is
             features = batch.select(keep)
             predictions = batch.select(args.prediction) if args.prediction else None
@@ -179,7 +203,9 @@ def _profile_build(args: argparse.Namespace) -> int:
         profile.update(features, predictions, categorical=args.categorical)
         progress.advance(batch.num_rows if arrow else len(batch))
     progress.done()
-    path = profile.save(args.output)
+    path = profile.save(args.output)  # decides the string columns still waiting for values
+    for note in [*data.notes(), *_label_notes(keep), *_kind_notes(profile)]:
+        print(f"warning: {note}", file=sys.stderr)
     print(
         f"wrote {path}: {profile.summary.rows} rows, {len(profile.summary.features)} features, "
         f"{len(profile.summary.outputs)} outputs"
@@ -187,22 +213,119 @@ def _profile_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label_notes(features: Sequence[str]) -> Iterator[str]:
+    """A feature named like the label: the model never reads its label, so it is most likely a mistake."""
+    for name in features:
+        if name.lower() in _LABEL_NAMES:
+            yield (
+                f"column {name!r}: named like the label, profiled as a feature; pass --exclude {name} if the "
+                "model does not read it"
+            )
+
+
+def _kind_notes(profile: Any) -> Iterator[str]:
+    """String columns the column-kind rule made text or identifiers: their values are not in the profile."""
+    for (group, name), kind in profile.summary.config.kinds.decided().items():
+        if group != "features" or kind == "categorical":
+            continue
+        what = (
+            f"free text: summarised by numeric descriptors ({name}.chars, {name}.words, ...), never its words"
+            if kind == "text"
+            else f"identifiers: only their length is kept ({name}.chars)"
+        )
+        yield (
+            f"column {name!r}: the column-kind rule decided these strings are {what}; pass --categorical {name} "
+            "to keep its values as categories"
+        )
+
+
 def _profile_show(args: argparse.Namespace) -> int:
     from otel_mlmon.profile import Profile
 
     profile = Profile.load(args.path)
     print(profile)
-    for group, columns in (("feature", profile.summary.features), ("output", profile.summary.outputs)):
-        for name, column in columns.items():
-            if column.numeric is not None:
-                q = column.numeric.quantile([0.05, 0.5, 0.95]) if column.count else [float("nan")] * 3
-                detail = f"p5={q[0]:.4g} p50={q[1]:.4g} p95={q[2]:.4g}"
-            else:
-                detail = ", ".join(f"{k}={v}" for k, v in column.categorical.top(5))
-            total = column.count + column.missing + column.infinite
-            missing = f"missing={column.missing} ({100 * column.missing / total if total else 0:.1f}%)"
-            print(f"  {group:7} {name:24} {column.kind:11} n={column.count:<9} {missing:22} {detail}")
+    if profile.metadata:
+        print(f"  metadata: {json.dumps(profile.metadata, sort_keys=True)}")
+    if profile.performance:
+        print(f"  performance: {', '.join(f'{k}={v:.4g}' for k, v in profile.performance.items())}")
+    for line in _summary_lines(profile.summary):
+        print(line)
     return 0
+
+
+def _summary_lines(summary: Summary) -> Iterator[str]:
+    """One line per column as the user named it: text, identifier and vector columns with the descriptor columns
+    they are compared by under them, outputs with their per-class confidence histograms under them."""
+    features = summary.features
+    groups = _descriptor_groups(features)
+    owner = {member: base for base, (_, members) in groups.items() for member in members}
+    for name, column in features.items():
+        base = owner.get(name)
+        if base is None:
+            yield _line("feature", name, column.kind, column, _detail(column))
+            continue
+        kind, members = groups[base]
+        if name != members[0]:
+            continue  # shown under its column
+        if kind == "identifier":
+            yield _line("feature", base, kind, column, f"length {_detail(column)}")
+            continue
+        yield _line("feature", base, kind, column, f"{len(members)} descriptors, each compared on its own:")
+        for member in members:
+            yield _line("", f"  {member}", "numeric", features[member], _detail(features[member]))
+    outputs = list(summary.outputs)
+    outputs += sorted({o for o, _ in summary.confidence} - set(outputs))
+    for name in outputs:
+        column = summary.outputs.get(name)
+        if column is not None:
+            yield _line("output", name, column.kind, column, _detail(column))
+        for (output, label), confidence in summary.confidence.items():
+            if output == name:
+                yield _line("", f"  confidence when {label}", "numeric", confidence, _detail(confidence))
+
+
+def _descriptor_groups(names: Collection[str]) -> dict[str, tuple[str, list[str]]]:
+    """Text, identifier and vector columns found from their descriptor columns' names (``review.chars``, ...):
+    column -> (kind, descriptor columns)."""
+    from otel_mlmon._text import TEXT_DESCRIPTORS, VECTOR_DESCRIPTORS
+    from otel_mlmon.conventions import descriptor_name
+
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for name in names:
+        for kind, descriptors in (("text", TEXT_DESCRIPTORS), ("vector", VECTOR_DESCRIPTORS)):
+            suffix = descriptor_name("", descriptors[0])
+            if not name.endswith(suffix) or name == suffix:
+                continue
+            base = name[: -len(suffix)]
+            members = [descriptor_name(base, d) for d in descriptors]
+            if all(m in names for m in members):
+                groups[base] = (kind, members)
+            elif kind == "text" and descriptor_name(base, descriptors[1]) not in names and base not in names:
+                groups[base] = ("identifier", [name])  # an identifier keeps only its length
+    return groups
+
+
+def _line(group: str, name: str, kind: str, column: Any, detail: str) -> str:
+    total = column.count + column.missing + column.infinite
+    missing = f"missing={column.missing} ({100 * column.missing / total if total else 0:.1f}%)"
+    if column.infinite:
+        missing += f" inf={column.infinite}"
+    return f"  {group:7} {name:28} {kind:11} n={column.count:<9} {missing:22} {detail}"
+
+
+def _detail(column: Any) -> str:
+    if column.numeric is not None:
+        if not column.count:
+            return "(no values)"
+        q = column.numeric.quantile([0.05, 0.5, 0.95])
+        return f"p5={q[0]:.4g} p50={q[1]:.4g} p95={q[2]:.4g}"
+    sketch = column.categorical
+    top = sketch.top(5)
+    detail = ", ".join(f"{k}={v}" for k, v in top)
+    distinct = round(sketch.distinct_estimate())
+    if distinct > len(top):
+        detail += f", ... ({'' if sketch.exact else '~'}{distinct:,} categories)"
+    return detail
 
 
 def main(argv: Sequence[str] | None = None) -> int:

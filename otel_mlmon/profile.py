@@ -13,7 +13,7 @@ import datetime as dt
 import gzip
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -191,20 +191,17 @@ class Profile:
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the profile atomically (a reader never sees half a file); gzip when the name ends in ``.gz``."""
+        """Write the profile atomically (a reader never sees half a file); gzip when the name ends in ``.gz``.
+
+        The file gets the mode any new file gets (``0666`` less the umask: ``0644`` under the usual ``022``), so
+        a collector running as another user can read it.
+        """
         path = Path(path)
         payload = json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
         if path.suffix == ".gz":
             payload = gzip.compress(payload, mtime=0)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomically(path, payload)
         return path
 
     @classmethod
@@ -233,3 +230,28 @@ class Profile:
             f"Profile(model={self.model!r}, version={self.version!r}, rows={self.summary.rows}, "
             f"features={len(self.summary.features)}, created_at={self.created_at.isoformat()!r})"
         )
+
+
+def _write_atomically(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to a new file beside ``path``, then rename it over ``path`` (atomic on POSIX and Windows).
+
+    ``tempfile.mkstemp`` would create the file with mode 0600 whatever the umask; ``os.open`` with 0666 lets the
+    kernel apply the umask, as for any file the user creates, without touching the process-wide umask.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:  # a 64-bit random name taken: draw again
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())  # the rename must not land before the data on a crash
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

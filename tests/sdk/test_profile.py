@@ -282,3 +282,23 @@ def test_a_small_profile_decides_its_string_columns_when_saved(tmp_path):
     loaded = Profile.load(path)
     assert loaded.summary.features["note.chars"].count == 3
     assert loaded.summary.features["tier"].categorical.top() == [("a", 2), ("b", 1)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_saved_profile_has_the_umask_mode_so_another_user_can_read_it(tmp_path, umask, mode):
+    """A saved profile gets the mode any new file gets under the umask (0644 under 022, readable by a collector
+    running as another user), replaced atomically and leaving no temporary file behind."""
+    import os
+    import stat
+
+    path = tmp_path / "p.json.gz"
+    old = os.umask(umask)
+    try:
+        Profile.from_data(np.ones((3, 1)), model="m").save(path)
+        Profile.from_data(np.zeros((3, 1)), model="m").save(path)  # over an existing file
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json.gz"]
+    assert Profile.load(path).summary.features["f0"].numeric.max == 0
