@@ -144,21 +144,16 @@ class ContingencyTable:
         ref_rest, cur_rest = n - ref.sum(), m - cur.sum()
         slack = 0.0
         if not (reference.exact and current.exact) and keys:
-            # Raise the lower side of each column towards the other, within its slack; the mass comes out of
-            # that side's own rest (where a sketch's uncounted values are), never more than the rest holds.
+            # Start from each column's own closest point (raise the side with the smaller share, within its
+            # slack, out of its rest), then let the rests take part: the table with the smallest chi-square.
             up = np.array([reference.slack(k) for k in keys], dtype=np.float64)
             down = np.array([current.slack(k) for k in keys], dtype=np.float64)
             gap = cur / m - ref / n
-            ref, ref_rest, up_room = _raise(ref, ref_rest, np.maximum(gap, 0.0) * n, up)
-            cur, cur_rest, down_room = _raise(cur, cur_rest, np.maximum(-gap, 0.0) * m, down)
-            # Against a complete list (the other side's rest is 0), a rest can only be unused slack of the
-            # columns or categories the other side never saw: spread it into the remaining slack. Between two
-            # incomplete lists the rests compare as they are (their gap is the sum of the columns' gaps); moving
-            # one side's rest into its columns alone would open gaps the other side's slack could have closed.
-            if current.other == 0:
-                ref, ref_rest = _spread(ref, ref_rest, ref_rest, up_room)
-            if reference.other == 0:
-                cur, cur_rest = _spread(cur, cur_rest, cur_rest, down_room)
+            start_ref, _ = _raise(ref, ref_rest, np.maximum(gap, 0.0) * n, up)
+            start_cur, _ = _raise(cur, cur_rest, np.maximum(-gap, 0.0) * m, down)
+            ref, ref_rest, cur, cur_rest = _closest(
+                (ref, ref_rest, up, start_ref - ref), (cur, cur_rest, down, start_cur - cur)
+            )
             slack = float(max((up / n).max(initial=0.0), (down / m).max(initial=0.0)))
         ref_rest, cur_rest = max(ref_rest, 0.0), max(cur_rest, 0.0)
         columns = list(keys)
@@ -206,31 +201,68 @@ class CategoricalMethod:
 
 def _raise(
     counts: np.ndarray, rest: float, wanted: np.ndarray, capacity: np.ndarray
-) -> tuple[np.ndarray, float, np.ndarray]:
-    """Move up to ``rest`` values into the columns, ``wanted`` each (capped by ``capacity``).
-
-    Returns the new counts, the rest left and each column's remaining capacity. When the rest cannot close every
-    gap, each column gets the same fraction of what it wants.
-    """
+) -> tuple[np.ndarray, float]:
+    """Move up to ``rest`` values into the columns, ``wanted`` each (capped by ``capacity``); same fraction if short."""
     if rest <= 0:
-        return counts, max(rest, 0.0), capacity
+        return counts, max(rest, 0.0)
     first = np.minimum(wanted, capacity)
     total = first.sum()
     if total >= rest:
-        first = first * (rest / total)
-        return counts + first, 0.0, capacity - first
-    return counts + first, rest - float(total), capacity - first
+        return counts + first * (rest / total), 0.0
+    return counts + first, rest - float(total)
 
 
-def _spread(counts: np.ndarray, rest: float, amount: float, room: np.ndarray) -> tuple[np.ndarray, float]:
-    """Move ``amount`` of ``rest`` (at most all of it) into the columns in proportion to their ``room``.
+_Side = tuple[np.ndarray, float, np.ndarray, np.ndarray]
 
-    Spread thinly, a sketch's uncounted values change no column's share by more than its count interval allows.
+
+def _closest(reference: _Side, current: _Side) -> tuple[np.ndarray, float, np.ndarray, float]:
+    """The table within the count intervals with the smallest Pearson chi-square, rests included.
+
+    Each side is ``(lower counts, rest, slack, start)``: column ``j`` may hold ``lower_j + u_j`` with
+    ``0 <= u_j <= slack_j``, the ``u_j`` coming out of the rest (which must stay >= 0); ``start`` is a feasible
+    ``u`` to start from. ``X^2 = sum_j (m x_j - n y_j)^2 / (n m (x_j + y_j))`` over the columns and the rest
+    column is convex in the counts (quadratic over linear), so L-BFGS-B on the box, with a steep penalty on a
+    negative rest, finds its minimum. Closing one column's gap with a side's rest shows in the rest column:
+    this is what keeps a generous slack from emptying one side's rest into the columns where it is short.
     """
-    amount = min(amount, rest, float(room.sum()))
-    if amount <= 0:
-        return counts, rest
-    return counts + room * (amount / room.sum()), rest - amount
+    from scipy import optimize  # collector-side only, where the drift methods already need scipy
+
+    ref, ref_rest, up, ref_start = reference
+    cur, cur_rest, down, cur_start = current
+    n, m = ref.sum() + ref_rest, cur.sum() + cur_rest
+    k = ref.size
+    scale = 1.0 / (n * m)
+    penalty = 100.0 / min(n, m)
+
+    def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
+        u, v = z[:k], z[k:]
+        x = np.append(ref + u, ref_rest - u.sum())
+        y = np.append(cur + v, cur_rest - v.sum())
+        t = np.maximum(x + y, 1e-9)
+        g = m * x - n * y
+        value = float((g * g / t).sum()) * scale
+        dx = (2.0 * g * m * t - g * g) / (t * t) * scale
+        dy = (-2.0 * g * n * t - g * g) / (t * t) * scale
+        short_x, short_y = min(x[-1], 0.0), min(y[-1], 0.0)
+        value += penalty * (short_x * short_x + short_y * short_y)
+        dx[-1] += 2.0 * penalty * short_x
+        dy[-1] += 2.0 * penalty * short_y
+        return value, np.concatenate([dx[:-1] - dx[-1], dy[:-1] - dy[-1]])
+
+    bounds = np.column_stack([np.zeros(2 * k), np.concatenate([up, down])])
+    start = np.clip(np.concatenate([ref_start, cur_start]), bounds[:, 0], bounds[:, 1])
+    best = optimize.minimize(
+        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500}
+    )
+    u, v = best.x[:k], best.x[k:]
+    if best.fun > objective(start)[0]:
+        u, v = start[:k], start[k:]
+    # A rest the penalty left slightly negative: take the columns back down in proportion.
+    if u.sum() > ref_rest > 0 or (ref_rest <= 0 < u.sum()):
+        u = u * (max(ref_rest, 0.0) / u.sum())
+    if v.sum() > cur_rest > 0 or (cur_rest <= 0 < v.sum()):
+        v = v * (max(cur_rest, 0.0) / v.sum())
+    return ref + u, ref_rest - float(u.sum()), cur + v, cur_rest - float(v.sum())
 
 
 def _as_counts(side: Any) -> CategoricalCounts:
