@@ -252,7 +252,7 @@ def _closest(reference: _Side, current: _Side) -> tuple[np.ndarray, float, np.nd
     bounds = np.column_stack([np.zeros(2 * k), np.concatenate([up, down])])
     start = np.clip(np.concatenate([ref_start, cur_start]), bounds[:, 0], bounds[:, 1])
     best = optimize.minimize(
-        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500}
+        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200, "ftol": 1e-7}
     )
     u, v = best.x[:k], best.x[k:]
     if best.fun > objective(start)[0]:
