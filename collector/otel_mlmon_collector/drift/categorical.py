@@ -115,14 +115,11 @@ class ContingencyTable:
     """A 2 x k table: reference and current counts per column, the last column possibly :data:`REST`.
 
     Columns are the categories listed on either side with a positive count. With exact counts on both sides the
-    table is exactly the raw data's table. Otherwise the table is the one closest to "no drift" that the count
-    intervals allow, so count error never creates an alarm: first, in each column the side with the smaller share
-    is raised towards the other by as much as its slack allows (``slack(category)`` values, taken from that
-    side's rest, since that is where a sketch's uncounted values are); then, against a complete list (rest 0),
-    the other side's rest is spread into its remaining slack (in proportion to it), since it can only be that
-    side's unused slack or categories the complete side never saw.
-    Counts with slack 0 never move. ``slack`` is the largest possible raise of a column as a share (0 for exact
-    counts).
+    table is exactly the raw data's table. Otherwise each column on each side may hold any count in its interval
+    (``slack(category)`` above the listed count, taken from that side's rest, since that is where a sketch's
+    uncounted values are), and the table is the one with the smallest chi-square they allow, the rest column
+    included (:func:`_closest`): the table closest to "no drift", so count error never creates an alarm. Counts
+    with slack 0 never move. ``slack`` is the largest possible raise of a column as a share (0 for exact counts).
     """
 
     columns: tuple[str, ...]
