@@ -179,7 +179,13 @@ def _read_categories(
     for (attr_items, _, _), (attrs, start_ns, time_ns, counts) in groups.items():
         other = counts.get(conv.OTHER_CATEGORY, 0)
         kept = {key: n for key, n in counts.items() if key != conv.OTHER_CATEGORY}
-        sketch = CategoricalSketch.from_counts(kept, other_count=other, max_categories=max_categories)
+        # The SDK exports its whole list (lower ends) and the rest as __other__, not its error bound. A sketch
+        # that lists L <= K categories bounds an unlisted category (and every slack) by count / (K + 1) <=
+        # count / (L + 1), as does an exact top-L list; without this, from_counts assumes the whole other mass.
+        bound = min(other, (other + sum(kept.values())) // (len(kept) + 1)) if other else 0
+        sketch = CategoricalSketch.from_counts(
+            kept, other_count=other, max_categories=max_categories, error_bound=bound
+        )
         column = attrs[label]
         key = (*series, attr_items)
         yield SummaryPoint(

@@ -215,22 +215,25 @@ def test_bad_categorical_inputs_are_rejected() -> None:
 
 
 def test_misra_gries_sketches_with_count_error_do_not_raise_false_alarms() -> None:
-    """Real CategoricalSketches over 300 categories (K=20, counts are lower bounds) stay quiet under no drift."""
+    """Real CategoricalSketches over 300 categories (K=20, fed in calls of 1 000 rows) stay quiet under no drift."""
     from otel_mlmon.sketch.categorical import CategoricalSketch
 
     rng = np.random.default_rng(3)
     shares = 1.0 / np.arange(1, 301) ** 1.1
     shares /= shares.sum()
     names = np.array([f"v{i}" for i in range(300)])
-    alarms = 0
+    alarms = slack = 0
     for _ in range(40):
         ref, cur = CategoricalSketch(max_categories=20), CategoricalSketch(max_categories=20)
-        ref.update(names[rng.choice(300, 20_000, p=shares)])
-        cur.update(names[rng.choice(300, 2_000, p=shares)])
+        for _ in range(20):
+            ref.update(names[rng.choice(300, 1_000, p=shares)])
+        for _ in range(2):
+            cur.update(names[rng.choice(300, 1_000, p=shares)])
+        assert not ref.exact and not cur.exact
         result = ChiSquare().compare(ref, cur)
-        assert result.details["count_error_slack"] > 0
+        slack += result.details["count_error_slack"] > 0
         alarms += result.detected
-    assert alarms <= 5
+    assert alarms <= 5 and slack == 40
 
 
 def test_misra_gries_sketches_still_detect_a_real_shift() -> None:
@@ -249,3 +252,48 @@ def test_misra_gries_sketches_still_detect_a_real_shift() -> None:
     result = ChiSquare().compare(ref, cur)
     assert result.details["count_error_slack"] > 0 and result.detected
     assert LInfinity().compare(ref, cur).detected
+
+
+def test_from_sketch_reads_each_categorys_own_bounds_and_exact_counts_never_move() -> None:
+    """A sketch past its budget: categories listed from the start keep slack 0 and their table cells stay exact."""
+    from otel_mlmon.sketch.categorical import CategoricalSketch
+
+    sketch = CategoricalSketch(max_categories=3)
+    sketch.update(["a"] * 50 + ["b"] * 30 + ["c"] * 20)
+    sketch.update(["d"] * 40 + ["e"] * 2 + ["a"] * 5)  # overflows: c and e leave, error_bound 20
+    sketch.update(["f"] * 60)  # enters late: it may have missed up to 20
+    counts = CategoricalCounts.from_sketch(sketch)
+    assert not counts.exact and counts.error_bound == sketch.error_bound > 0
+    assert {k: counts.counts[k] + counts.slack(k) for k in counts.counts} == {
+        k: upper for k, _, upper in sketch.bounds()
+    }
+    assert counts.slack("a") == 0 and counts.knows("a") and counts.slack("f") == 20
+    table = ContingencyTable.build(counts, CategoricalCounts({"a": 30, "b": 10, "d": 20, "f": 40}))
+    assert table.reference[table.columns.index("a")] == counts.counts["a"]  # exact: never moved
+
+
+def test_otlp_category_points_bound_each_category_by_count_over_listed_plus_one() -> None:
+    """Rebuilt from OTLP points (lower ends + __other__), an unlisted category is bounded by count / (L + 1)."""
+    from otel_mlmon_collector.points import read_points
+
+    from otel_mlmon import conventions as conv
+    from tests.drift_engine._helpers import category_request
+
+    class Counters:
+        points = invalid_points = 0
+
+    listed = {f"c{i}": 100 for i in range(10)}
+    [point] = list(
+        read_points(
+            category_request({**listed, conv.OTHER_CATEGORY: 200}, 1, 2).message,
+            admit=lambda attrs: True,
+            counters=Counters(),
+        )
+    )
+    sketch = point.value
+    assert sketch.count == 1200 and sketch.other_count == 200 and sketch.top() == sorted(listed.items())
+    assert sketch.error_bound == 1200 // 11  # not the 200 of __other__
+    [exact] = list(
+        read_points(category_request(listed, 1, 2).message, admit=lambda a: True, counters=Counters())
+    )
+    assert exact.value.exact

@@ -3,13 +3,18 @@
 A category sketch lists categories with counts and holds the rest in ``other``. While it counts exactly
 (``other == 0`` and ``error_bound == 0``) the list is complete: a category it lacks has count 0, so a category
 absent from an exact reference is **new**, full stop. A heavy-hitter sketch that outgrew its budget lists lower
-bounds instead: a listed count ``c`` means a true count in ``[c, c + error_bound]``, an unlisted category has a
-true count in ``[0, min(error_bound, other)]`` (``[0, other]`` when no bound is known).
+bounds instead: a listed count ``c`` means a true count in ``[c, c + slack]``, where ``slack`` is the category's
+own (``CategoricalSketch.bounds()``: 0 for a category listed since its first occurrence, at most
+``error_bound`` otherwise) or ``error_bound`` when the sketch gives no per-category bounds (a Misra–Gries
+summary); an unlisted category has a true count in ``[0, min(error_bound, other)]`` (``[0, other]`` when no
+bound is known). ``other`` is everything not attributed to a listed category: the unlisted categories' values
+and the listed ones' uncounted slack.
 
 :class:`ContingencyTable` gives **every listed category its own column** (nothing is pooled into "other" because
 the other side did not list it) and turns those intervals into the table closest to "no drift" that they allow,
 so count error never creates an alarm and a new category is never hidden in a pooled cell. What neither side
-attributes to a category stays in one ``__rest__`` column (absent when both sides count exactly).
+attributes to a category stays in one ``__rest__`` column (absent when both sides count exactly). Exact counts
+(slack 0) are never moved, so a change in a category counted exactly on both sides is seen in full.
 """
 
 from __future__ import annotations
@@ -35,25 +40,42 @@ class CategoricalCounts:
         counts: Category to count for the categories the sketch listed.
         other: Number of values not attributed to a listed category (0 means the list is complete).
         n_eff: Effective sample size for tests on sampled rows (Kish); ``None`` uses ``total``.
-        error_bound: Largest possible under-count of a listed category, and the largest possible count of an
-            unlisted one (a Misra–Gries or SpaceSaving sketch past its budget); 0 when counts are exact.
+        error_bound: Largest possible count of an unlisted category and largest possible under-count of a listed
+            one (a Misra–Gries or SpaceSaving sketch past its budget); 0 when counts are exact.
+        slacks: Per listed category, how much its true count may exceed its listed count (absent: 0), as
+            ``CategoricalSketch.bounds()`` gives them; ``None`` when unknown, and then every listed count may be
+            short by up to ``error_bound`` (the Misra–Gries reading).
     """
 
     counts: Mapping[str, int] = field(default_factory=dict)
     other: int = 0
     n_eff: float | None = None
     error_bound: int = 0
+    slacks: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.other < 0 or self.error_bound < 0 or any(c < 0 for c in self.counts.values()):
             raise ValueError("counts, other and error_bound must be non-negative")
+        if self.slacks is not None and any(s < 0 for s in self.slacks.values()):
+            raise ValueError("slacks must be non-negative")
         if self.n_eff is not None and not self.n_eff > 0:
             raise ValueError(f"n_eff must be > 0 or None, got {self.n_eff}")
 
     @classmethod
     def from_sketch(cls, sketch: Any, n_eff: float | None = None) -> CategoricalCounts:
-        """Read a ``CategoricalSketch`` (``top()`` -> ``[(category, count)]``, ``other_count``, ``error_bound``)."""
-        return cls(dict(sketch.top()), int(sketch.other_count), n_eff, int(getattr(sketch, "error_bound", 0)))
+        """Read a ``CategoricalSketch``: ``bounds()`` (or ``top()``), ``other_count`` and ``error_bound``.
+
+        With ``bounds()`` -> ``[(category, lower, upper)]`` the counts are the lower ends and each category keeps
+        its own slack ``upper - lower``; a sketch with only ``top()`` gives the Misra–Gries reading (every listed
+        count within ``error_bound`` of the truth).
+        """
+        error_bound = int(getattr(sketch, "error_bound", 0))
+        if hasattr(sketch, "bounds"):
+            listed = sketch.bounds()
+            counts = {key: int(lower) for key, lower, _ in listed}
+            slacks = {key: int(upper) - int(lower) for key, lower, upper in listed if upper > lower}
+            return cls(counts, int(sketch.other_count), n_eff, error_bound, slacks)
+        return cls(dict(sketch.top()), int(sketch.other_count), n_eff, error_bound)
 
     @property
     def total(self) -> int:
@@ -74,14 +96,17 @@ class CategoricalCounts:
 
     def knows(self, category: str) -> bool:
         """Whether this side's count of ``category`` is known exactly."""
-        if self.error_bound > 0:
-            return False
-        return category in self.counts or self.other == 0
+        return self.slack(category) == 0
 
     def slack(self, category: str) -> int:
-        """How much larger than its listed count (0 when unlisted) ``category``'s true count may be."""
+        """How much larger than its listed count (0 when unlisted) ``category``'s true count may be.
+
+        Never more than ``other``: a category's uncounted values are among the values not attributed.
+        """
         if category in self.counts:
-            return int(self.error_bound)
+            if self.slacks is None:
+                return min(int(self.error_bound), int(self.other))
+            return min(int(self.slacks.get(category, 0)), int(self.other))
         return self.unlisted_bound
 
 
@@ -90,11 +115,11 @@ class ContingencyTable:
     """A 2 x k table: reference and current counts per column, the last column possibly :data:`REST`.
 
     Columns are the categories listed on either side with a positive count. With exact counts on both sides the
-    table is exactly the raw data's table. Otherwise the side with the smaller share of a category is raised
-    towards the other by as much as its count interval allows (at most ``slack(category)`` values, taken from
-    that side's rest, since that is where a sketch's uncounted values are): the table closest to "no drift"
-    that the sketches allow, so count error never creates an alarm. ``slack`` is the largest possible raise as
-    a share (0 for exact counts).
+    table is exactly the raw data's table. Otherwise each column on each side may hold any count in its interval
+    (``slack(category)`` above the listed count, taken from that side's rest, since that is where a sketch's
+    uncounted values are), and the table is the one with the smallest chi-square they allow, the rest column
+    included (:func:`_closest`): the table closest to "no drift", so count error never creates an alarm. Counts
+    with slack 0 never move. ``slack`` is the largest possible raise of a column as a share (0 for exact counts).
     """
 
     columns: tuple[str, ...]
@@ -116,14 +141,17 @@ class ContingencyTable:
         ref_rest, cur_rest = n - ref.sum(), m - cur.sum()
         slack = 0.0
         if not (reference.exact and current.exact) and keys:
-            # Raise the lower side of each column towards the other, within its slack; the mass comes out of
-            # that side's own rest (where a sketch's uncounted values are), never more than the rest holds.
-            up = np.array([reference.slack(k) for k in keys], dtype=np.float64) / n
-            down = np.array([current.slack(k) for k in keys], dtype=np.float64) / m
+            # Start from each column's own closest point (raise the side with the smaller share, within its
+            # slack, out of its rest), then let the rests take part: the table with the smallest chi-square.
+            up = np.array([reference.slack(k) for k in keys], dtype=np.float64)
+            down = np.array([current.slack(k) for k in keys], dtype=np.float64)
             gap = cur / m - ref / n
-            ref, ref_rest = _raise(ref, ref_rest, np.maximum(gap, 0.0) * n, up * n)
-            cur, cur_rest = _raise(cur, cur_rest, np.maximum(-gap, 0.0) * m, down * m)
-            slack = float(max(up.max(initial=0.0), down.max(initial=0.0)))
+            start_ref, _ = _raise(ref, ref_rest, np.maximum(gap, 0.0) * n, up)
+            start_cur, _ = _raise(cur, cur_rest, np.maximum(-gap, 0.0) * m, down)
+            ref, ref_rest, cur, cur_rest = _closest(
+                (ref, ref_rest, up, start_ref - ref), (cur, cur_rest, down, start_cur - cur)
+            )
+            slack = float(max((up / n).max(initial=0.0), (down / m).max(initial=0.0)))
         ref_rest, cur_rest = max(ref_rest, 0.0), max(cur_rest, 0.0)
         columns = list(keys)
         if ref_rest + cur_rest > 1e-9 * max(n + m, 1.0):
@@ -171,21 +199,67 @@ class CategoricalMethod:
 def _raise(
     counts: np.ndarray, rest: float, wanted: np.ndarray, capacity: np.ndarray
 ) -> tuple[np.ndarray, float]:
-    """Move up to ``rest`` values into the columns: first ``wanted`` (capped by ``capacity``), then spread.
-
-    What the rest still holds after closing the gaps goes to the columns in proportion to their remaining
-    capacity: a sketch's uncounted values belong to some listed or unlisted category, and spreading them thinly
-    is closer to "no drift" than leaving them in a rest column the other side does not have.
-    """
+    """Move up to ``rest`` values into the columns, ``wanted`` each (capped by ``capacity``); same fraction if short."""
     if rest <= 0:
         return counts, max(rest, 0.0)
     first = np.minimum(wanted, capacity)
     total = first.sum()
     if total >= rest:
         return counts + first * (rest / total), 0.0
-    left, room = rest - total, capacity - first
-    spread = room * min(1.0, left / room.sum()) if room.sum() > 0 else np.zeros_like(room)
-    return counts + first + spread, left - float(spread.sum())
+    return counts + first, rest - float(total)
+
+
+_Side = tuple[np.ndarray, float, np.ndarray, np.ndarray]
+
+
+def _closest(reference: _Side, current: _Side) -> tuple[np.ndarray, float, np.ndarray, float]:
+    """The table within the count intervals with the smallest Pearson chi-square, rests included.
+
+    Each side is ``(lower counts, rest, slack, start)``: column ``j`` may hold ``lower_j + u_j`` with
+    ``0 <= u_j <= slack_j``, the ``u_j`` coming out of the rest (which must stay >= 0); ``start`` is a feasible
+    ``u`` to start from. ``X^2 = sum_j (m x_j - n y_j)^2 / (n m (x_j + y_j))`` over the columns and the rest
+    column is convex in the counts (quadratic over linear), so L-BFGS-B on the box, with a steep penalty on a
+    negative rest, finds its minimum. Closing one column's gap with a side's rest shows in the rest column:
+    this is what keeps a generous slack from emptying one side's rest into the columns where it is short.
+    """
+    from scipy import optimize  # collector-side only, where the drift methods already need scipy
+
+    ref, ref_rest, up, ref_start = reference
+    cur, cur_rest, down, cur_start = current
+    n, m = ref.sum() + ref_rest, cur.sum() + cur_rest
+    k = ref.size
+    scale = 1.0 / (n * m)
+    penalty = 100.0 / min(n, m)
+
+    def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
+        u, v = z[:k], z[k:]
+        x = np.append(ref + u, ref_rest - u.sum())
+        y = np.append(cur + v, cur_rest - v.sum())
+        t = np.maximum(x + y, 1e-9)
+        g = m * x - n * y
+        value = float((g * g / t).sum()) * scale
+        dx = (2.0 * g * m * t - g * g) / (t * t) * scale
+        dy = (-2.0 * g * n * t - g * g) / (t * t) * scale
+        short_x, short_y = min(x[-1], 0.0), min(y[-1], 0.0)
+        value += penalty * (short_x * short_x + short_y * short_y)
+        dx[-1] += 2.0 * penalty * short_x
+        dy[-1] += 2.0 * penalty * short_y
+        return value, np.concatenate([dx[:-1] - dx[-1], dy[:-1] - dy[-1]])
+
+    bounds = np.column_stack([np.zeros(2 * k), np.concatenate([up, down])])
+    start = np.clip(np.concatenate([ref_start, cur_start]), bounds[:, 0], bounds[:, 1])
+    best = optimize.minimize(
+        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200, "ftol": 1e-7}
+    )
+    u, v = best.x[:k], best.x[k:]
+    if best.fun > objective(start)[0]:
+        u, v = start[:k], start[k:]
+    # A rest the penalty left slightly negative: take the columns back down in proportion.
+    if u.sum() > ref_rest > 0 or (ref_rest <= 0 < u.sum()):
+        u = u * (max(ref_rest, 0.0) / u.sum())
+    if v.sum() > cur_rest > 0 or (cur_rest <= 0 < v.sum()):
+        v = v * (max(cur_rest, 0.0) / v.sum())
+    return ref + u, ref_rest - float(u.sum()), cur + v, cur_rest - float(v.sum())
 
 
 def _as_counts(side: Any) -> CategoricalCounts:
