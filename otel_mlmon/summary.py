@@ -28,6 +28,8 @@ class SummaryConfig:
         max_columns: Columns summarised per input; further columns are ignored (bounds series cardinality).
         max_length: Categorical values are truncated to this many characters.
         hash_salt: When set, categorical values are replaced by a salted hash before counting (privacy).
+        max_buffer_bytes: SDK only: bytes of sampled calls buffered for the background folder per model (an
+            estimate; default 64 MiB); calls beyond it are left out and counted (``summaries_overflow``).
     """
 
     def __init__(
@@ -37,8 +39,10 @@ class SummaryConfig:
         max_columns: int = 256,
         max_length: int = 128,
         hash_salt: str | None = None,
+        max_buffer_bytes: int = 64 * 2**20,
     ) -> None:
         for name, value, low in (
+            ("max_buffer_bytes", max_buffer_bytes, 1),
             ("max_size", max_size, 2),
             ("max_categories", max_categories, 1),
             ("max_columns", max_columns, 1),
@@ -51,6 +55,7 @@ class SummaryConfig:
         self.max_columns = max_columns
         self.max_length = max_length
         self.hash_salt = hash_salt
+        self.max_buffer_bytes = max_buffer_bytes
 
     def new_column(self, kind: str) -> ColumnSummary:
         """An empty summary for a column of ``kind`` (``numeric`` or ``categorical``)."""
