@@ -62,7 +62,7 @@ class Folder:
 
     FLUSH_SECONDS = 1.0
     #: Calls folded per step on the folder thread, so that a stop or a fork never waits for a whole buffer.
-    CHUNK = 4096
+    CHUNK = 128
     #: How long a fork waits for a fold in flight.
     FORK_WAIT_SECONDS = 5.0
 
@@ -148,7 +148,9 @@ class Folder:
             else:
                 dropped = stream.discard()
                 if dropped:
-                    report_fault("exit_timeout")
+                    kind = getattr(stream, "EXIT_FAULT", "exit_timeout")
+                    for _ in range(dropped):  # one fault per call left out, like the overflow faults
+                        report_fault(kind)
                     _logger.warning(
                         "otel-mlmon: %d buffered calls left out at exit (%s=%s s exceeded)",
                         dropped,
@@ -160,10 +162,16 @@ class Folder:
         """Stop the thread and drain every buffer, taking at most about ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         if not self.stop(timeout):
+            # The thread is still inside a fold and holds the gate: drop the buffers (counted) so that nothing is
+            # left to fold at the final collection either.
             report_fault("exit_timeout")
             _logger.warning("otel-mlmon: the folder thread did not stop within %s s", timeout)
-            return  # it still holds the gate; folding here would only wait for it
+            deadline = time.monotonic()
         self.drain(deadline)
+
+    def acquire_gate(self) -> bool:
+        """Take ``gate`` for a fold; once exiting, wait at most a second (a stuck fold must not hold up exit)."""
+        return self.gate.acquire(timeout=1.0 if self._stopped else -1)
 
     # -- fork -------------------------------------------------------------------------------------------------
 

@@ -114,8 +114,10 @@ class PredictionRecorder:
 
     #: Buffered calls that wake the background folder; beyond MAX_BUFFER calls are dropped and counted.
     FOLD_AT = 512
-    MAX_BUFFER = 16 * FOLD_AT
+    MAX_BUFFER = 64 * FOLD_AT
     MAX_BUFFER_BYTES = 64 * 2**20
+    #: Fault kind of each call whose records were left out because exit's time budget ran out.
+    EXIT_FAULT = "records_exit"
 
     def __init__(
         self,

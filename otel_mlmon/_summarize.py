@@ -64,6 +64,8 @@ class SummaryStream:
     #: Buffered calls beyond which calls are left out too: folding costs time per call, and a collection (or the
     #: exit drain) folds what is buffered, so this bounds how long it takes as the byte bound bounds memory.
     MAX_BUFFER = 64 * FOLD_AT
+    #: Fault kind of each call left out because exit's time budget ran out before it was folded.
+    EXIT_FAULT = "summaries_exit"
 
     def __init__(
         self,
@@ -231,10 +233,17 @@ class SummaryStream:
         return True
 
     def swap(self) -> Summary:
-        with folder.gate, self._fold_lock:
-            self._fold_locked()
+        if not folder.acquire_gate():  # exiting, and a fold is stuck: report what was folded so far
             with self._lock:
                 summary, self._summary = self._summary, Summary(self.config)
+            return summary
+        try:
+            with self._fold_lock:
+                self._fold_locked()
+                with self._lock:
+                    summary, self._summary = self._summary, Summary(self.config)
+        finally:
+            folder.gate.release()
         return summary
 
     def new_interval(self) -> Summary:
