@@ -64,6 +64,8 @@ class SummaryStream:
     #: Buffered calls beyond which calls are left out too: folding costs time per call, and a collection (or the
     #: exit drain) folds what is buffered, so this bounds how long it takes as the byte bound bounds memory.
     MAX_BUFFER = 64 * FOLD_AT
+    #: Bytes of buffered calls folded in one step: stacking small calls into batches copies them once more.
+    FOLD_STEP_BYTES = 8 * 2**20
     #: Fault kind of each call left out because exit's time budget ran out before it was folded.
     EXIT_FAULT = "summaries_exit"
 
@@ -158,15 +160,31 @@ class SummaryStream:
         return dropped
 
     def _fold_locked(self, max_entries: int | None = None) -> int:
+        while True:
+            left = self._fold_step(max_entries)
+            if max_entries is not None or not left:
+                return left
+
+    def _take(self, max_entries: int | None) -> tuple[list[tuple[Any, Any, Any]], int]:
+        """Take the oldest buffered calls, at most ``max_entries`` and ``FOLD_STEP_BYTES`` (at least one)."""
         with self._lock:
-            if max_entries is None or len(self._buffer) <= max_entries:
-                buffer, self._buffer = self._buffer, []
-                self._sizes, self._bytes = [], 0
+            n, total = 0, 0
+            limit = len(self._buffer) if max_entries is None else min(max_entries, len(self._buffer))
+            for size in self._sizes[:limit]:
+                if n and total + size > self.FOLD_STEP_BYTES:
+                    break
+                n += 1
+                total += size
+            if n == len(self._buffer):
+                buffer, self._buffer, self._sizes, self._bytes = self._buffer, [], [], 0
             else:
-                buffer, self._buffer = self._buffer[:max_entries], self._buffer[max_entries:]
-                self._bytes -= sum(self._sizes[:max_entries])
-                del self._sizes[:max_entries]
-            left = len(self._buffer)
+                buffer, self._buffer = self._buffer[:n], self._buffer[n:]
+                del self._sizes[:n]
+                self._bytes -= total
+            return buffer, len(self._buffer)
+
+    def _fold_step(self, max_entries: int | None) -> int:
+        buffer, left = self._take(max_entries)
         if not buffer:
             return left
         partial = Summary(self.config)
