@@ -1,4 +1,4 @@
-"""The export bridge: the only module that knows how our local aggregates become OpenTelemetry data points.
+"""The export bridge: hooks into the OpenTelemetry SDK's metric readers that deliver our pre-aggregated points.
 
 The Python SDK has no MetricProducer (opentelemetry-python #4768), so the bridge wraps each metric reader's
 collect callback: when a reader collects (periodic export, ``force_flush``, shutdown, a pull by Prometheus), the
@@ -8,7 +8,14 @@ exporter, it works for every reader type and exporter a user configured, and it 
 which the SDK itself recorded nothing (where an exporter wrapper would be skipped, FACTS.md).
 
 Per reader it keeps the intervals not yet reported (for delta temporality) and their running total (for
-cumulative), so several readers with different preferences each see every recorded call exactly once.
+cumulative), so several readers with different preferences each see every recorded call exactly once. Turning
+intervals into data points is ``_points.py``'s job.
+
+This is the only module that touches SDK internals. Each one is listed in :data:`SDK_INTERNALS`, read through one
+small accessor here, checked before the hooks attach, and pinned by ``tests/sdk/test_bridge_contract.py``. When a
+provider or reader lacks one (an SDK outside :data:`SUPPORTED_SDK`), the bridge does not attach to it: one
+warning names the SDK version, the internal and what is lost, one ``sdk_hooks`` fault is counted, and spans,
+records and the user's calls carry on.
 """
 
 from __future__ import annotations
@@ -16,38 +23,145 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry.sdk.metrics import Exemplar
-from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram
+from opentelemetry.sdk.metrics import Counter as SdkCounter
+from opentelemetry.sdk.metrics import Histogram as SdkHistogram
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
-    Buckets,
-    ExponentialHistogram,
-    ExponentialHistogramDataPoint,
-    Histogram,
-    HistogramDataPoint,
     Metric,
     MetricsData,
-    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
-    Sum,
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from otel_mlmon import _points
 from otel_mlmon import conventions as conv
-from otel_mlmon._aggregate import CountInterval, ExplicitHistogram, InferenceInterval, Interval, Stream
+from otel_mlmon._aggregate import Interval, Stream
 from otel_mlmon._faults import faults, report_fault
 from otel_mlmon._version import __version__
-from otel_mlmon.sketch import ExponentialHistogram as ExponentialSketch
-from otel_mlmon.summary import ColumnSummary, Summary
 
-__all__ = ["MetricBridge", "bridge_for"]
+__all__ = [
+    "SDK_INTERNALS",
+    "SUPPORTED_SDK",
+    "MetricBridge",
+    "bridge_for",
+    "provider_problems",
+    "reader_problems",
+    "sdk_version",
+]
+
+#: The opentelemetry-sdk versions the hooks are tested with (oldest and newest in CI); keep pyproject.toml in step.
+SUPPORTED_SDK = ">=1.39,<1.46"
+
+#: Every SDK internal the hooks rely on, and what it is used for. The contract test checks each by name.
+SDK_INTERNALS: dict[str, str] = {
+    "MeterProvider._measurement_consumer._reader_storages": "the metric readers a provider was built with",
+    "MeterProvider._sdk_config.resource": "the resource, for a collection in which the SDK had no metrics itself",
+    "MetricReader._collect": "the collect callback a reader calls; the bridge wraps it to append its points",
+    "MetricReader._instrument_class_temporality": "a reader's temporality preference per instrument class",
+    "MeterProvider.add_metric_reader": "optional (SDK >= 1.43): readers added later are wrapped as they come",
+    "PrometheusMetricReader module name": "spots the reader that cannot take exponential histograms",
+}
+
+#: What is lost where the hooks cannot attach (the log line says it).
+_LOST = (
+    "the ml.* metrics (inference duration, predictions, batch size, feature and prediction summaries) and "
+    "otel_mlmon.sdk.faults are not exported"
+)
 
 _SCOPE = InstrumentationScope(conv.SCOPE_NAME, __version__)
 _WRAPPED_MARK = "_otel_mlmon_bridge"
+
+
+# -- the SDK internals, one accessor each -----------------------------------------------------------------------
+
+
+def _readers_of(provider: Any) -> list[Any]:
+    return list(provider._measurement_consumer._reader_storages)
+
+
+def _resource_of(provider: Any) -> Any:
+    return provider._sdk_config.resource
+
+
+def _delta_kinds(reader: Any) -> frozenset[str]:
+    """The instrument kinds (``_points.COUNTER`` / ``HISTOGRAM``) for which ``reader`` prefers delta."""
+    kinds = set()
+    for instrument_class, temporality in reader._instrument_class_temporality.items():
+        if temporality == AggregationTemporality.DELTA and isinstance(instrument_class, type):
+            # The keys are the SDK's private subclasses of the public instrument classes.
+            if issubclass(instrument_class, SdkCounter):
+                kinds.add(_points.COUNTER)
+            elif issubclass(instrument_class, SdkHistogram):
+                kinds.add(_points.HISTOGRAM)
+    return frozenset(kinds)
+
+
+def _accepts_exponential(reader: Any) -> bool:
+    # opentelemetry-exporter-prometheus answers HTTP 500 for the whole /metrics page as soon as one exponential
+    # histogram is present (FACTS.md): for that reader the distributions are left out, everything else stays.
+    return "prometheus" not in type(reader).__module__.lower()
+
+
+def provider_problems(provider: Any) -> list[str]:
+    """The :data:`SDK_INTERNALS` of a ``MeterProvider`` that are missing or changed shape (empty when fine)."""
+    problems = []
+    storages = getattr(getattr(provider, "_measurement_consumer", None), "_reader_storages", None)
+    if not isinstance(storages, Mapping):
+        problems.append("MeterProvider._measurement_consumer._reader_storages")
+    if not hasattr(getattr(provider, "_sdk_config", None), "resource"):
+        problems.append("MeterProvider._sdk_config.resource")
+    add = getattr(provider, "add_metric_reader", None)
+    if add is not None and not callable(add):
+        problems.append("MeterProvider.add_metric_reader")
+    return problems
+
+
+def reader_problems(reader: Any) -> list[str]:
+    """The :data:`SDK_INTERNALS` of a registered metric reader that are missing or changed shape."""
+    problems = []
+    if not callable(getattr(reader, "_collect", None)):
+        problems.append("MetricReader._collect")
+    temporalities = getattr(reader, "_instrument_class_temporality", None)
+    if not isinstance(temporalities, Mapping) or not all(
+        isinstance(key, type) and isinstance(value, AggregationTemporality)
+        for key, value in temporalities.items()
+    ):
+        problems.append("MetricReader._instrument_class_temporality")
+    else:
+        for public in (SdkCounter, SdkHistogram):
+            if not any(issubclass(key, public) for key in temporalities):
+                problems.append(f"MetricReader._instrument_class_temporality (no {public.__name__} key)")
+    return problems
+
+
+def sdk_version() -> str:
+    """The installed opentelemetry-sdk version, for messages."""
+    try:
+        from importlib.metadata import version
+
+        return version("opentelemetry-sdk")
+    except Exception:  # noqa: BLE001 - a message detail only
+        return "(unknown version)"
+
+
+def _cannot_attach(problems: list[str], where: str) -> None:
+    """One warning and one counted fault for hooks that cannot attach; the caller never retries for this object."""
+    report_fault(
+        "sdk_hooks",
+        message=(
+            f"otel-mlmon cannot attach to opentelemetry-sdk {sdk_version()} ({', '.join(problems)} missing or "
+            f"changed): {_LOST} through {where}; spans, prediction records and the predict calls are unaffected. "
+            f"Supported: opentelemetry-sdk {SUPPORTED_SDK}."
+        ),
+    )
+
+
+# -- the bridge ---------------------------------------------------------------------------------------------------
 
 
 class _ReaderState:
@@ -83,22 +197,28 @@ class MetricBridge:
     # -- attaching to the SDK ---------------------------------------------------------------------------------
 
     def _attach(self, provider: Any) -> None:
-        consumer = provider._measurement_consumer
-        for reader in list(consumer._reader_storages):
+        for reader in _readers_of(provider):
             self._wrap_reader(reader)
-        original_add = provider.add_metric_reader
-        if getattr(original_add, _WRAPPED_MARK, None) is None:
+        original_add = getattr(provider, "add_metric_reader", None)
+        if original_add is not None and getattr(original_add, _WRAPPED_MARK, None) is None:
 
             def add_metric_reader(metric_reader: Any) -> None:
                 original_add(metric_reader)
-                self._wrap_reader(metric_reader)
+                try:
+                    self._wrap_reader(metric_reader)
+                except Exception as exc:  # noqa: BLE001 - the reader was added; only our points are missing
+                    report_fault("sdk_hooks", exc)
 
             setattr(add_metric_reader, _WRAPPED_MARK, self)
             provider.add_metric_reader = add_metric_reader
 
     def _wrap_reader(self, reader: Any) -> None:
-        original = reader._collect
+        original = getattr(reader, "_collect", None)
         if original is None or getattr(original, _WRAPPED_MARK, None) is self:
+            return  # not registered with a provider yet, or already wrapped
+        problems = reader_problems(reader)
+        if problems:
+            _cannot_attach(problems, f"the {type(reader).__name__}")
             return
         with self._lock:
             self._readers[reader] = _ReaderState(self._start_ns if not self._readers else self._clock())
@@ -114,6 +234,9 @@ class MetricBridge:
         setattr(collect, _WRAPPED_MARK, self)
         reader._collect = collect
 
+    def _is_wrapped(self, reader: Any) -> bool:
+        return getattr(getattr(reader, "_collect", None), _WRAPPED_MARK, None) is self
+
     # -- collection -------------------------------------------------------------------------------------------
 
     def _append(self, reader: Any, data: MetricsData | None) -> MetricsData | None:
@@ -125,8 +248,9 @@ class MetricBridge:
         if data is None or not data.resource_metrics:
             if provider is None:
                 return data
-            resource = provider._sdk_config.resource
-            return MetricsData([ResourceMetrics(resource=resource, scope_metrics=[ours], schema_url="")])
+            return MetricsData(
+                [ResourceMetrics(resource=_resource_of(provider), scope_metrics=[ours], schema_url="")]
+            )
         first, *rest = data.resource_metrics
         first = ResourceMetrics(
             resource=first.resource,
@@ -155,351 +279,41 @@ class MetricBridge:
             delta_start, state.last_collect_ns = state.last_collect_ns, now
             cumulative = dict(state.cumulative)
 
-        temporalities = reader._instrument_class_temporality
-        builder = _MetricsBuilder(now, _accepts_exponential(reader))
-        for stream, total in cumulative.items():
-            for instrument, convert in _CONVERTERS.get(type(total), ()):
-                if temporalities.get(instrument) == AggregationTemporality.DELTA:
-                    interval, start, temporality = (
-                        pending.get(stream),
-                        delta_start,
-                        AggregationTemporality.DELTA,
-                    )
-                else:
-                    interval, start, temporality = total, state.start_ns, AggregationTemporality.CUMULATIVE
-                if interval is not None:
-                    convert(builder, stream.attributes, interval, start, temporality)
-        return builder.metrics()
-
-
-class _MetricsBuilder:
-    """Groups data points by metric name into SDK ``Metric`` objects."""
-
-    def __init__(self, now_ns: int, exponential_ok: bool = True) -> None:
-        self.now_ns = now_ns
-        #: False for readers that cannot take exponential histograms (see _accepts_exponential).
-        self.exponential_ok = exponential_ok
-        self._metrics: dict[str, tuple[str, str, str, AggregationTemporality, list[Any]]] = {}
-
-    def _points(self, name: str, description: str, unit: str, kind: str, temporality: AggregationTemporality):
-        entry = self._metrics.get(name)
-        if entry is None:
-            entry = self._metrics[name] = (kind, description, unit, temporality, [])
-        return entry[4]
-
-    def add_sum(
-        self,
-        name: str,
-        description: str,
-        unit: str,
-        attributes: dict[str, str],
-        value: int,
-        start_ns: int,
-        temporality: AggregationTemporality,
-    ) -> None:
-        self._points(name, description, unit, "sum", temporality).append(
-            NumberDataPoint(attributes, start_ns, self.now_ns, value)
+        return _points.to_metrics(
+            ((stream.attributes, total, pending.get(stream)) for stream, total in cumulative.items()),
+            now,
+            delta_kinds=_delta_kinds(reader),
+            cumulative_start_ns=state.start_ns,
+            delta_start_ns=delta_start,
+            exponential_ok=_accepts_exponential(reader),
         )
 
-    def add_histogram(
-        self,
-        name: str,
-        description: str,
-        unit: str,
-        attributes: dict[str, str],
-        hist: ExplicitHistogram,
-        start_ns: int,
-        temporality: AggregationTemporality,
-    ) -> None:
-        if hist.count == 0:
-            return
-        exemplars = []
-        if hist.exemplar is not None:
-            value, time_ns, trace_id, span_id = hist.exemplar
-            exemplars.append(Exemplar({}, value, time_ns, span_id=span_id, trace_id=trace_id))
-        self._points(name, description, unit, "histogram", temporality).append(
-            HistogramDataPoint(
-                attributes=attributes,
-                start_time_unix_nano=start_ns,
-                time_unix_nano=self.now_ns,
-                count=hist.count,
-                sum=hist.sum,
-                bucket_counts=list(hist.counts),
-                explicit_bounds=list(hist.bounds),
-                min=hist.min,
-                max=hist.max,
-                exemplars=exemplars,
-            )
-        )
-
-    def add_exponential(
-        self,
-        name: str,
-        description: str,
-        unit: str,
-        attributes: dict[str, str],
-        sketch: ExponentialSketch,
-        start_ns: int,
-        temporality: AggregationTemporality,
-    ) -> None:
-        if sketch.count == 0 or not self.exponential_ok:
-            return
-        self._points(name, description, unit, "exponential", temporality).append(
-            ExponentialHistogramDataPoint(
-                attributes=attributes,
-                start_time_unix_nano=start_ns,
-                time_unix_nano=self.now_ns,
-                count=int(sketch.count),
-                sum=float(sketch.sum),
-                scale=int(sketch.scale),
-                zero_count=int(sketch.zero_count),
-                positive=Buckets(int(sketch.positive_offset), sketch.positive_counts.tolist()),
-                negative=Buckets(int(sketch.negative_offset), sketch.negative_counts.tolist()),
-                flags=0,
-                min=float(sketch.min),
-                max=float(sketch.max),
-            )
-        )
-
-    def metrics(self) -> list[Metric]:
-        out = []
-        for name, (kind, description, unit, temporality, points) in self._metrics.items():
-            if not points:
-                continue
-            if kind == "sum":
-                data: Any = Sum(data_points=points, aggregation_temporality=temporality, is_monotonic=True)
-            elif kind == "exponential":
-                data = ExponentialHistogram(data_points=points, aggregation_temporality=temporality)
-            else:
-                data = Histogram(data_points=points, aggregation_temporality=temporality)
-            out.append(Metric(name=name, description=description, unit=unit, data=data))
-        return out
-
-
-def _inference_histograms(
-    builder: _MetricsBuilder,
-    attributes: dict[str, str],
-    interval: InferenceInterval,
-    start_ns: int,
-    temporality: AggregationTemporality,
-) -> None:
-    for error_type, hist in interval.durations.items():
-        attrs = attributes if error_type is None else {**attributes, conv.ATTR_ERROR_TYPE: error_type}
-        builder.add_histogram(
-            conv.METRIC_DURATION,
-            "Duration of model inference calls; error.type is set on failed calls.",
-            "s",
-            attrs,
-            hist,
-            start_ns,
-            temporality,
-        )
-    builder.add_histogram(
-        conv.METRIC_BATCH_SIZE,
-        "Rows per inference call.",
-        "{row}",
-        attributes,
-        interval.batch_sizes,
-        start_ns,
-        temporality,
-    )
-
-
-def _inference_counters(
-    builder: _MetricsBuilder,
-    attributes: dict[str, str],
-    interval: InferenceInterval,
-    start_ns: int,
-    temporality: AggregationTemporality,
-) -> None:
-    if interval.batch_sizes.count or temporality == AggregationTemporality.CUMULATIVE:
-        builder.add_sum(
-            conv.METRIC_PREDICTIONS,
-            "Rows predicted by successful inference calls.",
-            "{prediction}",
-            attributes,
-            interval.predictions,
-            start_ns,
-            temporality,
-        )
-
-
-def _fault_counters(
-    builder: _MetricsBuilder,
-    attributes: dict[str, str],
-    interval: CountInterval,
-    start_ns: int,
-    temporality: AggregationTemporality,
-) -> None:
-    for kind, count in sorted(interval.counts.items()):
-        builder.add_sum(
-            conv.METRIC_SDK_FAULTS,
-            "Monitoring faults otel-mlmon absorbed; the predict calls were unaffected.",
-            "{fault}",
-            {**attributes, conv.ATTR_FAULT: kind},
-            count,
-            start_ns,
-            temporality,
-        )
-
-
-def _accepts_exponential(reader: Any) -> bool:
-    # opentelemetry-exporter-prometheus answers HTTP 500 for the whole /metrics page as soon as one exponential
-    # histogram is present (FACTS.md): for that reader the distributions are left out, everything else stays.
-    return "prometheus" not in type(reader).__module__.lower()
-
-
-def _summary_histograms(
-    builder: _MetricsBuilder,
-    attributes: dict[str, str],
-    summary: Summary,
-    start_ns: int,
-    temporality: AggregationTemporality,
-) -> None:
-    for name, column in summary.features.items():
-        if column.numeric is not None:
-            builder.add_exponential(
-                conv.METRIC_FEATURE_DISTRIBUTION,
-                "Distribution of a numeric feature over the sampled rows.",
-                "1",
-                {**attributes, conv.ATTR_FEATURE_NAME: name},
-                column.numeric,
-                start_ns,
-                temporality,
-            )
-    for name, column in summary.outputs.items():
-        if column.numeric is not None:
-            builder.add_exponential(
-                conv.METRIC_PREDICTION_DISTRIBUTION,
-                "Distribution of a numeric model output over the sampled rows.",
-                "1",
-                {**attributes, conv.ATTR_OUTPUT_NAME: name},
-                column.numeric,
-                start_ns,
-                temporality,
-            )
-    for (name, label), column in summary.confidence.items():
-        builder.add_exponential(
-            conv.METRIC_PREDICTION_CONFIDENCE,
-            "Distribution of the max class probability of the rows predicted as each class (sampled rows).",
-            "1",
-            {**attributes, conv.ATTR_OUTPUT_NAME: name, conv.ATTR_PREDICTION_CLASS: label},
-            column.numeric,
-            start_ns,
-            temporality,
-        )
-
-
-def _category_points(
-    builder: _MetricsBuilder,
-    metric: str,
-    description: str,
-    attributes: dict[str, str],
-    label: str,
-    column: ColumnSummary,
-    start_ns: int,
-    temporality: AggregationTemporality,
-) -> None:
-    sketch = column.categorical
-    for category, count in [*sketch.top(), (conv.OTHER_CATEGORY, sketch.other_count)]:
-        if count or category != conv.OTHER_CATEGORY:
-            builder.add_sum(
-                metric, description, "1", {**attributes, label: category}, int(count), start_ns, temporality
-            )
-
-
-def _summary_counters(
-    builder: _MetricsBuilder,
-    attributes: dict[str, str],
-    summary: Summary,
-    start_ns: int,
-    temporality: AggregationTemporality,
-) -> None:
-    builder.add_sum(
-        conv.METRIC_SUMMARY_ROWS,
-        "Rows that entered the feature and prediction summaries (after sampling and max_rows).",
-        "{row}",
-        attributes,
-        summary.rows,
-        start_ns,
-        temporality,
-    )
-    for name, column in summary.features.items():
-        feature = {**attributes, conv.ATTR_FEATURE_NAME: name}
-        builder.add_sum(
-            conv.METRIC_FEATURE_MISSING,
-            "Missing values (None, NaN, NaT) of a feature in the sampled rows.",
-            "1",
-            feature,
-            column.missing,
-            start_ns,
-            temporality,
-        )
-        if column.numeric is not None:
-            builder.add_sum(
-                conv.METRIC_FEATURE_INFINITE,
-                "Infinite values (+inf, -inf) of a numeric feature in the sampled rows.",
-                "1",
-                feature,
-                column.infinite,
-                start_ns,
-                temporality,
-            )
-        else:
-            _category_points(
-                builder,
-                conv.METRIC_FEATURE_CATEGORY_COUNT,
-                "Rows per category of a categorical feature: the top categories, the rest as __other__.",
-                feature,
-                conv.ATTR_FEATURE_CATEGORY,
-                column,
-                start_ns,
-                temporality,
-            )
-    for name, column in summary.outputs.items():
-        output = {**attributes, conv.ATTR_OUTPUT_NAME: name}
-        builder.add_sum(
-            conv.METRIC_PREDICTION_MISSING,
-            "Missing values of a model output in the sampled rows.",
-            "1",
-            output,
-            column.missing,
-            start_ns,
-            temporality,
-        )
-        if column.categorical is not None:
-            _category_points(
-                builder,
-                conv.METRIC_PREDICTION_CLASS_COUNT,
-                "Rows per predicted class (or label): the top classes, the rest as __other__.",
-                output,
-                conv.ATTR_PREDICTION_CLASS,
-                column,
-                start_ns,
-                temporality,
-            )
-
-
-#: Per kind of interval: (SDK instrument class whose temporality preference applies, converter to data points).
-_CONVERTERS: dict[type, tuple[tuple[type, Callable[..., None]], ...]] = {
-    InferenceInterval: ((_Histogram, _inference_histograms), (_Counter, _inference_counters)),
-    CountInterval: ((_Counter, _fault_counters),),
-    Summary: ((_Histogram, _summary_histograms), (_Counter, _summary_counters)),
-}
 
 _bridges: weakref.WeakKeyDictionary[Any, MetricBridge] = weakref.WeakKeyDictionary()
+#: SDK providers the hooks could not attach to: reported once, then left alone.
+_unattachable: weakref.WeakSet[Any] = weakref.WeakSet()
 _bridges_lock = threading.Lock()
 
 
 def bridge_for(provider: Any) -> MetricBridge | None:
-    """The bridge of an SDK ``MeterProvider``, created on first use; None for other providers (no-op, proxy)."""
-    if not hasattr(provider, "_measurement_consumer") or not hasattr(provider, "_sdk_config"):
+    """The bridge of an SDK ``MeterProvider``, created on first use; None for other providers (no-op, proxy) and
+    for an SDK provider the hooks cannot attach to (reported once). Never raises."""
+    if not isinstance(provider, SdkMeterProvider):
         return None
     with _bridges_lock:
         bridge = _bridges.get(provider)
-        if bridge is None:
-            bridge = _bridges[provider] = MetricBridge(provider)
-        return bridge
+        if bridge is not None or provider in _unattachable:
+            return bridge
+        problems = provider_problems(provider)
+        if not problems:
+            try:
+                bridge = _bridges[provider] = MetricBridge(provider)
+                return bridge
+            except Exception as exc:  # noqa: BLE001 - an internal that passed the check still broke
+                problems = [f"attaching failed with {type(exc).__name__}: {exc}"]
+        _unattachable.add(provider)
+        _cannot_attach(problems, "this MeterProvider")
+        return None
 
 
 def _reset_after_fork() -> None:
@@ -509,6 +323,13 @@ def _reset_after_fork() -> None:
     for bridge in list(_bridges.values()):
         bridge._reset()
         provider = bridge._provider_ref()
-        if provider is not None:
-            for reader in list(provider._measurement_consumer._reader_storages):
+        if provider is None:
+            continue
+        try:
+            readers = _readers_of(provider)
+        except Exception as exc:  # noqa: BLE001
+            report_fault("sdk_hooks", exc)
+            continue
+        for reader in readers:
+            if bridge._is_wrapped(reader):
                 bridge._readers[reader] = _ReaderState(bridge._start_ns)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from otel_mlmon._aggregate import CountInterval
+from otel_mlmon._ratelimit import RateLimiter
 
 __all__ = ["FaultCounter", "faults", "report_fault"]
 
@@ -37,23 +38,24 @@ class FaultCounter:
         self._lock = threading.Lock()
         self._interval = CountInterval()
         self._totals = CountInterval()
-        self._last_logged: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._log_limiter = RateLimiter(self.log_interval_seconds, self._timer)
 
-    def report(self, kind: str, exc: BaseException | None = None) -> None:
-        """Count one fault of ``kind`` and log it unless this kind was logged recently. Never raises."""
+    def report(self, kind: str, exc: BaseException | None = None, *, message: str | None = None) -> None:
+        """Count one fault of ``kind`` and log it unless this kind was logged recently. Never raises.
+
+        ``message``, when given, is logged instead of the generic line (for faults whose cause is known).
+        """
         try:
-            now = self._timer()
             with self._lock:
                 for interval in (self._interval, self._totals):
                     interval.counts[kind] = interval.counts.get(kind, 0) + 1
-                last = self._last_logged.get(kind)
-                if last is not None and now - last < self.log_interval_seconds:
-                    self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-                    return
-                self._last_logged[kind] = now
-                suppressed = self._suppressed.pop(kind, 0)
+            suppressed = self._log_limiter.admit(kind)
+            if suppressed is None:
+                return
             more = f" ({suppressed} more since the last report)" if suppressed else ""
+            if message is not None:
+                _logger.warning("%s%s", message, more, exc_info=exc)
+                return
             _logger.warning(
                 "otel-mlmon monitoring fault (%s)%s; the predict call is unaffected",
                 kind,

@@ -21,6 +21,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from otel_mlmon import conventions as conv
 from otel_mlmon._faults import report_fault
+from otel_mlmon._kinds import looks_like_text
 from otel_mlmon._version import __version__
 from otel_mlmon.adapters import is_probability, read_outputs
 
@@ -228,6 +229,8 @@ class PredictionRecorder:
                 value = column.values[i]
                 if value is None or (column.kind == "numeric" and np.isnan(value)):
                     continue
+                if column.kind != "numeric" and looks_like_text(value):
+                    value = conv.OTHER_CATEGORY  # generated text never leaves the process, as in the metrics
                 attributes: dict[str, Any] = {
                     **self.attributes,
                     conv.ATTR_PREDICTION_ID: ids[i],

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from otel_mlmon._version import __version__
-from otel_mlmon.summary import Summary
+from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["main"]
 
@@ -50,7 +50,30 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="COLUMN",
-        help="a numeric column to summarise as categories (integer codes); repeatable",
+        help="a column to summarise as categories: numeric codes, or strings the kind rule would read as text "
+        "or identifiers (their values are then kept in the profile); repeatable",
+    )
+    build.add_argument(
+        "--text",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a string column to summarise as free text (numeric descriptors only); repeatable",
+    )
+    build.add_argument(
+        "--ids",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a column to summarise as an identifier (length and missing count only); repeatable",
+    )
+    build.add_argument(
+        "--vector-min-width",
+        type=int,
+        default=64,
+        metavar="N",
+        help="unnamed numeric inputs this wide are one vector column (default 64; same as the SDK's "
+        "SummaryConfig; 0: never)",
     )
     build.add_argument("-o", "--output", required=True, help="profile file to write (.json, or .json.gz)")
     build.add_argument(
@@ -123,8 +146,14 @@ def _profile_build(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    config = SummaryConfig(
+        vector_min_width=args.vector_min_width or None,
+        categorical=args.categorical,
+        text=args.text,
+        ids=args.ids,
+    )
     profile = Profile(
-        args.model, args.model_version, Summary(), metadata={"source": os.path.basename(args.data)}
+        args.model, args.model_version, Summary(config), metadata={"source": os.path.basename(args.data)}
     )
     progress = _Progress(total)
     for batch in batches:
@@ -193,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"otel-mlmon {__version__} (opentelemetry-sdk {version('opentelemetry-sdk')})")
         return 0
-    parser.print_help()
-    return 0 if args.command is None else 2
+    parser.print_help(sys.stderr)
+    return 2  # no command (or an incomplete one) is a usage error, as argparse's own
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 The collector compares live summaries with a profile to compute drift. A profile is a versioned JSON document
 (optionally gzip-compressed, by a ``.gz`` suffix) holding the model's name and version, when it was built, and one
-sketch per feature and output, built through the same adapters as in production so a column has the same name and
-type in both.
+sketch per feature and output, built through the same adapters and the same column-kind rule as in production
+(:mod:`otel_mlmon._kinds`: a string column is categorical, text or identifier; a wide unnamed input is one vector
+column), so a column has the same name, kind and sketch in both.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Profile:
         version: str | None = None,
         feature_names: Sequence[str] | None = None,
         categorical: Collection[str] = (),
+        text: Collection[str] = (),
+        ids: Collection[str] = (),
         classes: Sequence[Any] | None = None,
         config: SummaryConfig | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -88,16 +91,19 @@ class Profile:
             features: The model's inputs, e.g. the training set ``X``.
             predictions: Optionally the model's outputs on ``features`` (labels, values or probabilities).
             model, version: The model identity, as given to ``@monitor``.
-            feature_names, categorical, classes: As for ``@monitor``.
+            feature_names, categorical, text, ids, classes: As for ``@monitor``: give the same declarations as
+                there, so every column has the same kind on both sides.
             config: Sketch sizes; use the same as the SDK (the default) so scales and top-K agree.
 
         Raises:
             otel_mlmon.adapters.UnsupportedInput: when the data cannot be read.
         """
+        config = (config or SummaryConfig()).with_kinds(categorical=categorical, text=text, ids=ids)
         profile = cls(model, version, Summary(config), metadata=metadata, performance=performance)
         profile.update(
             features, predictions, feature_names=feature_names, categorical=categorical, classes=classes
         )
+        profile.summary.settle()
         return profile
 
     def update(
@@ -107,9 +113,16 @@ class Profile:
         *,
         feature_names: Sequence[str] | None = None,
         categorical: Collection[str] = (),
+        text: Collection[str] = (),
+        ids: Collection[str] = (),
         classes: Sequence[Any] | None = None,
     ) -> None:
-        """Add more reference data (e.g. the next chunk of a file too large for memory)."""
+        """Add more reference data (e.g. the next chunk of a file too large for memory).
+
+        A string column's kind is decided on its first 32 values, like in the SDK; columns with fewer values
+        are decided when the profile is saved or serialised.
+        """
+        self.summary.config.kinds.declare(categorical=categorical, text=text, ids=ids)
         table = read_features(features, names=feature_names, categorical=categorical)
         outputs = read_outputs(predictions, classes=classes) if predictions is not None else None
         if outputs is not None and outputs.table.n_rows != table.n_rows:
@@ -131,13 +144,16 @@ class Profile:
                 f"cannot merge a profile of {other.model!r} version {other.version!r} into one of "
                 f"{self.model!r} version {self.version!r}"
             )
+        other.summary.settle()
+        self.summary.settle()
         self.summary.merge(other.summary)
         self.created_at = max(self.created_at, other.created_at)
 
     # -- serialisation ------------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The profile as a JSON-serialisable document."""
+        """The profile as a JSON-serialisable document (string columns still undecided are decided now)."""
+        self.summary.settle()
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

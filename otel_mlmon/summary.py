@@ -7,16 +7,25 @@ training data saved to a file; the collector rebuilds Summaries from the OTLP po
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import logging
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
+from otel_mlmon._faults import report_fault
+from otel_mlmon._kinds import KindRule
+from otel_mlmon._text import TEXT_DESCRIPTORS, VECTOR_DESCRIPTORS, text_descriptors, vector_descriptors
 from otel_mlmon.adapters import Column, Outputs, Table
-from otel_mlmon.conventions import OTHER_CATEGORY
+from otel_mlmon.adapters._convert import format_floats
+from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, descriptor_name
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
+from otel_mlmon.sketch.categorical import DEFAULT_CAPACITY
 
 __all__ = ["ColumnSummary", "Summary", "SummaryConfig"]
+
+_logger = logging.getLogger("otel_mlmon")
 
 
 class SummaryConfig:
@@ -24,12 +33,26 @@ class SummaryConfig:
 
     Args:
         max_size: Buckets per sign of each numeric exponential histogram (OTel default 160).
-        max_categories: Categories kept per categorical column (top-K); the rest is counted as ``other``.
-        max_columns: Columns summarised per input; further columns are ignored (bounds series cardinality).
+        max_categories: Classes per output with a confidence histogram of their own; further classes share
+            ``__other__``.
+        category_capacity: Distinct categories a categorical column counts exactly (per interval); past that the
+            sketch keeps this many with per-category error bounds (:class:`~otel_mlmon.sketch.CategoricalSketch`).
+        max_columns: Columns summarised per input (after text and vector columns became descriptor columns);
+            further columns are left out, counted as ``columns_dropped`` faults and logged once (bounds series
+            cardinality).
         max_length: Categorical values are truncated to this many characters.
         hash_salt: When set, categorical values are replaced by a salted hash before counting (privacy).
+        vector_min_width: An input of at least this many numeric columns without names of its own (``f0``,
+            ``f1``... : a 2-D array, a tensor, a list of rows; ``0``, ``1``... : a DataFrame without column
+            labels) is one vector column (``vector``), summarised by its descriptors rather than column by
+            column. None: never.
+        categorical, text, ids: Column names whose kind is declared instead of decided by the rule of
+            :mod:`otel_mlmon._kinds` (see docs/adapters.md, "Column kinds").
         max_buffer_bytes: SDK only: bytes of sampled calls buffered for the background folder per model (an
             estimate; default 64 MiB); calls beyond it are left out and counted (``summaries_overflow``).
+
+    The configuration also holds the kinds decided so far for its columns, so that a column keeps its kind for
+    the life of the process: give each monitor its own (``monitor`` copies the one it is given).
     """
 
     def __init__(
@@ -39,6 +62,11 @@ class SummaryConfig:
         max_columns: int = 256,
         max_length: int = 128,
         hash_salt: str | None = None,
+        vector_min_width: int | None = 64,
+        categorical: Collection[str] = (),
+        text: Collection[str] = (),
+        ids: Collection[str] = (),
+        category_capacity: int = DEFAULT_CAPACITY,
         max_buffer_bytes: int = 64 * 2**20,
     ) -> None:
         for name, value, low in (
@@ -47,15 +75,70 @@ class SummaryConfig:
             ("max_categories", max_categories, 1),
             ("max_columns", max_columns, 1),
             ("max_length", max_length, 1),
+            ("category_capacity", category_capacity, 1),
         ):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if vector_min_width is not None and (
+            not isinstance(vector_min_width, int)
+            or isinstance(vector_min_width, bool)
+            or vector_min_width < 2
+        ):
+            raise ValueError(f"vector_min_width must be an int >= 2 or None, got {vector_min_width!r}")
         self.max_size = max_size
         self.max_categories = max_categories
         self.max_columns = max_columns
         self.max_length = max_length
         self.hash_salt = hash_salt
         self.max_buffer_bytes = max_buffer_bytes
+        self.category_capacity = category_capacity
+        self.vector_min_width = vector_min_width
+        self.kinds = KindRule(categorical=categorical, text=text, ids=ids)
+        self._dropped_logged = False
+
+    @property
+    def categorical(self) -> frozenset[str]:
+        return self.kinds.categorical
+
+    @property
+    def text(self) -> frozenset[str]:
+        return self.kinds.text
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return self.kinds.ids
+
+    def with_kinds(
+        self, categorical: Collection[str] = (), text: Collection[str] = (), ids: Collection[str] = ()
+    ) -> SummaryConfig:
+        """A copy with more declared column kinds and no decided kinds (one per monitor or profile)."""
+        return SummaryConfig(
+            max_size=self.max_size,
+            max_categories=self.max_categories,
+            max_columns=self.max_columns,
+            max_length=self.max_length,
+            hash_salt=self.hash_salt,
+            vector_min_width=self.vector_min_width,
+            category_capacity=self.category_capacity,
+            max_buffer_bytes=self.max_buffer_bytes,
+            categorical=self.categorical | frozenset(categorical),
+            text=self.text | frozenset(text),
+            ids=self.ids | frozenset(ids),
+        )
+
+    def dropped(self, names: list[str]) -> None:
+        """Count columns left out beyond ``max_columns`` (a fault each) and log the first time it happens."""
+        for _ in names:
+            report_fault("columns_dropped")
+        if not self._dropped_logged:
+            self._dropped_logged = True
+            _logger.warning(
+                "otel-mlmon: more than max_columns=%d columns; %d left out of the summaries (e.g. %r). Raise "
+                "SummaryConfig(max_columns=...), or name a wide unnamed input's columns less (vector_min_width)",
+                self.max_columns,
+                len(names),
+                names[:5],
+            )
 
     def new_column(self, kind: str) -> ColumnSummary:
         """An empty summary for a column of ``kind`` (``numeric`` or ``categorical``)."""
@@ -64,7 +147,7 @@ class SummaryConfig:
         return ColumnSummary(
             kind,
             categorical=CategoricalSketch(
-                max_categories=self.max_categories, max_length=self.max_length, hash_salt=self.hash_salt
+                max_categories=self.category_capacity, max_length=self.max_length, hash_salt=self.hash_salt
             ),
         )
 
@@ -166,10 +249,14 @@ class Summary:
     def is_empty(self) -> bool:
         return self.rows == 0 and not self.outputs
 
-    def _add(self, target: dict[str, ColumnSummary], column: Column) -> None:
+    def _add(
+        self, target: dict[str, ColumnSummary], column: Column, dropped: list[str] | None = None
+    ) -> None:
         summary = target.get(column.name)
         if summary is None:
             if len(target) >= self.config.max_columns:
+                if dropped is not None:
+                    dropped.append(column.name)
                 return
             summary = target[column.name] = self.config.new_column(column.kind)
         elif summary.kind != column.kind:
@@ -180,15 +267,40 @@ class Summary:
         summary.update(column.values)
 
     def add_features(self, table: Table) -> None:
-        """Add the rows of a feature table."""
+        """Add the rows of a feature table: each column by its kind (see docs/adapters.md, "Column kinds")."""
         self.rows += table.n_rows
-        for column in table.columns:
-            self._add(self.features, column)
+        dropped: list[str] = []
+        for column in _feature_columns(self.config, table):
+            self._add(self.features, column, dropped)
+        if dropped:
+            self.config.dropped(dropped)
+
+    def settle(self) -> None:
+        """Decide the kind of string columns still waiting for enough values, on what they have seen, and add
+        their held values: a reference profile does this once its data is read. The SDK never does: its columns
+        wait for their 32 values, so that they are decided on as many values as in a profile."""
+        dropped: list[str] = []
+        for group, name, kind, held in self.config.kinds.settle():
+            if group == "features":
+                for values in held:
+                    for column in _string_columns(self.config.kinds, name, kind, values, guard=True):
+                        self._add(self.features, column, dropped)
+        if dropped:
+            self.config.dropped(dropped)
 
     def add_outputs(self, outputs: Outputs) -> None:
-        """Add predicted values/labels and, for probability outputs, the confidence (max probability)."""
+        """Add predicted values/labels and, for probability outputs, the confidence (max probability).
+
+        Output labels that look like free text or identifiers are counted as ``__other__``, never as themselves.
+        """
+        dropped: list[str] = []
         for column in outputs.table.columns:
-            self._add(self.outputs, column)
+            if column.kind == "categorical":
+                values = self.config.kinds.guard("outputs", column.name, column.values)
+                column = Column(column.name, values, "categorical")
+            self._add(self.outputs, column, dropped)
+        if dropped:
+            self.config.dropped(dropped)
         predicted = {column.name: column for column in outputs.table.columns}
         for name, values in outputs.confidence.items():
             values = np.asarray(values, dtype=np.float64)
@@ -222,6 +334,8 @@ class Summary:
                         mine[name].merge(column)
                 elif len(mine) < self.config.max_columns:
                     mine[name] = ColumnSummary.from_dict(column.to_dict())
+                else:
+                    self.config.dropped([str(name)])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -247,3 +361,80 @@ class Summary:
                 column
             )
         return summary
+
+
+@functools.lru_cache(maxsize=32)
+def _default_names(count: int, prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}{i}" for i in range(count))
+
+
+def _unnamed(names: tuple[str, ...]) -> bool:
+    """Column names that are positions: ``f0 … f{k-1}`` (arrays, tensors, lists of rows) or ``0 … k-1`` (a
+    DataFrame without column labels)."""
+    prefix = "f" if names[0] == "f0" else ""
+    return names == _default_names(len(names), prefix)
+
+
+def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
+    """The numeric and categorical columns a feature table is summarised as: numeric and declared categorical
+    columns as they are, string columns by their kind, a wide unnamed input as its vector descriptors."""
+    columns = table.columns
+    width = config.vector_min_width
+    if (
+        width is not None
+        and len(columns) >= width
+        and all(c.kind == "numeric" for c in columns)
+        and _unnamed(table.names)
+    ):
+        # One copy is cheaper than proving that the columns are strided views of one array (768 checks).
+        matrix = np.column_stack([c.values for c in columns])
+        yield from _descriptor_columns(VECTOR_COLUMN, VECTOR_DESCRIPTORS, vector_descriptors(matrix))
+        return
+    kinds = config.kinds
+    for column in columns:
+        declared = kinds.declared(column.name)
+        if column.kind == "numeric":
+            if declared in (None, "categorical"):
+                yield column  # numbers declared categorical were read as labels by the adapters already
+                continue
+            values = format_floats(column.values)
+            kind = declared
+        elif column.kind == "text":
+            if declared == "categorical":
+                yield Column(column.name, column.values, "categorical")
+                continue
+            values, kind = column.values, declared or "text"
+        elif column.kind == "categorical":
+            if declared == "categorical":
+                yield column
+                continue
+            values, kind = column.values, declared
+        else:
+            yield column
+            continue
+        if kind is None:  # a string column: the rule decides, once
+            decided = kinds.offer("features", column.name, values)
+            if decided is None:
+                continue  # held until the column's kind is decided
+            kind, held = decided
+            for part in held:
+                yield from _string_columns(kinds, column.name, kind, part, guard=True)
+        else:
+            yield from _string_columns(kinds, column.name, kind, values, guard=False)
+
+
+def _string_columns(
+    kinds: KindRule, name: str, kind: str, values: np.ndarray, guard: bool
+) -> Iterator[Column]:
+    """A string column of a known kind as the columns that may leave the process."""
+    if kind == "categorical":
+        yield Column(name, kinds.guard("features", name, values) if guard else values, "categorical")
+    elif kind == "text":
+        yield from _descriptor_columns(name, TEXT_DESCRIPTORS, text_descriptors(values))
+    else:  # identifier: only its length (missing where the value is missing)
+        yield from _descriptor_columns(name, TEXT_DESCRIPTORS[:1], text_descriptors(values)[:, :1])
+
+
+def _descriptor_columns(name: str, descriptors: tuple[str, ...], matrix: np.ndarray) -> Iterator[Column]:
+    for j, descriptor in enumerate(descriptors):
+        yield Column(descriptor_name(name, descriptor), matrix[:, j], "numeric")

@@ -12,12 +12,14 @@ import logging
 import os
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from .config_reader import ConfigError, Section, split_host_port
 
 if TYPE_CHECKING:
     from .drift_engine import DriftEngineConfig
@@ -70,10 +72,6 @@ _EXPORTER_TYPES = ("otlp", "console", "prometheus_remote_write")
 _COMPRESSIONS = ("gzip", "none")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or invalid; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -257,7 +255,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     """
     env = os.environ if env is None else env
     data = _substitute(data, env, "")
-    root = _Section(data, "")
+    root = Section(data, "")
     receivers = root.section("receivers")
     grpc_s, http_s = receivers.section("grpc"), receivers.section("http")
     grpc = GrpcReceiverConfig(
@@ -320,54 +318,28 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     return config
 
 
-def _drift(root: _Section) -> DriftEngineConfig | None:
-    """The ``drift:`` section, validated by the engine's own parser (its errors name the key)."""
-    from .drift_engine import (
-        DriftEngineConfig,
-    )  # here: the engine imports the pipeline, which imports this module
+def _drift(root: Section) -> DriftEngineConfig | None:
+    """The ``drift:`` section, read by the engine's configuration class."""
+    from .drift_engine import DriftEngineConfig  # here: the engine's modules load numpy and the methods
 
-    return _analysis(root, "drift", DriftEngineConfig.from_mapping)
+    return _analysis(root, "drift", DriftEngineConfig.from_section)
 
 
-def _ground_truth(root: _Section) -> PerformanceConfig | None:
-    """The ``ground_truth:`` section, validated by the performance engine's parser."""
-    from .performance import PerformanceConfig
+def _ground_truth(root: Section) -> PerformanceConfig | None:
+    """The ``ground_truth:`` section, read by the performance engine's configuration class."""
+    from .performance import PerformanceConfig  # here: the performance engine loads its join store
 
-    return _analysis(root, "ground_truth", PerformanceConfig.from_mapping)
+    return _analysis(root, "ground_truth", PerformanceConfig.from_section)
 
 
-def _analysis(root: _Section, key: str, parse: Any) -> Any:
-    """An optional analysis section: absent or ``enabled: false`` → None; otherwise ``parse(mapping)``."""
+def _analysis(root: Section, key: str, read: Callable[[Section], Any]) -> Any:
+    """An optional analysis section: absent or ``enabled: false`` → None; otherwise what ``read`` builds."""
     if not root.has(key):
         return None
-    data = root._get(key)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{key}: expected a mapping, got {type(data).__name__}")
-    data = dict(data)
-    enabled = data.pop("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"{key}.enabled: expected true or false, got {enabled!r}")
-    try:
-        config = parse(data)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{key}: {exc}") from exc
+    section = root.section(key, label=key)
+    enabled = section.bool("enabled", True)
+    config = read(section)  # validated even when disabled, so that turning it on later cannot fail
     return config if enabled else None
-
-
-def split_host_port(endpoint: str) -> tuple[str, int]:
-    """Split ``host:port`` (``[v6]:port`` for IPv6) into its parts.
-
-    Raises:
-        ValueError: not of that form, or the port is not in 0..65535.
-    """
-    host, sep, port = endpoint.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected host:port, got {endpoint!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -400,141 +372,10 @@ def _substitute(value: Any, env: Mapping[str, str], key: str) -> Any:
     return value
 
 
-class _Section:
-    """A mapping being read: typed getters that name the key on error, and a check for unknown keys."""
-
-    def __init__(self, data: Any, path: str) -> None:
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path or '<root>'}: expected a mapping, got {type(data).__name__}")
-        self._data = data
-        self._path = path
-        self._seen: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self._path}.{key}" if self._path else key
-
-    def _get(self, key: str) -> Any:
-        self._seen.add(key)
-        return self._data.get(key)
-
-    def has(self, key: str) -> bool:
-        return key in self._data
-
-    def section(self, key: str) -> _Section:
-        return _Section(self._get(key), self._key(key))
-
-    def sections(self, key: str) -> list[_Section]:
-        value = self._get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise ConfigError(f"{self._key(key)}: expected a list of mappings, got {type(value).__name__}")
-        return [_Section(v, f"{self._key(key)}[{i}]") for i, v in enumerate(value)]
-
-    def bool(self, key: str, default: bool | None) -> Any:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ConfigError(f"{self._key(key)}: expected true or false, got {value!r}")
-
-    def int(self, key: str, default: int, minimum: int | None = None) -> int:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{self._key(key)}: expected an integer, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{self._key(key)}: must be >= {minimum}, got {value}")
-        return value
-
-    def float(self, key: str, default: float, minimum: float | None = None) -> float:
-        value = self._get(key)
-        if value is None:
-            return default
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{self._key(key)}: expected a number, got {value!r}") from None
-        if minimum is not None and number < minimum:
-            raise ConfigError(f"{self._key(key)}: must be >= {minimum}, got {number}")
-        return number
-
-    def str(self, key: str, default: str | None) -> Any:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{self._key(key)}: expected a string, got {value!r}")
-        return str(value)
-
-    def choice(self, key: str, default: str, valid: tuple[str, ...], upper: bool = False) -> str:
-        value = self.str(key, default)
-        value = value.upper() if upper else value
-        if value not in valid:
-            raise ConfigError(f"{self._key(key)}: {value!r} is not one of {', '.join(valid)}")
-        return value
-
-    def endpoint(self, key: str, default: str) -> str:
-        value = self.str(key, default)
-        try:
-            split_host_port(value)
-        except ValueError as e:
-            raise ConfigError(f"{self._key(key)}: {e}") from None
-        return value
-
-    def file(self, key: str, required: bool) -> Any:
-        value = self.str(key, None)
-        if value is None:
-            if required:
-                raise ConfigError(f"{self._key(key)}: required")
-            return None
-        if not os.path.isfile(value):
-            raise ConfigError(f"{self._key(key)}: no such file {value!r}")
-        return value
-
-    def str_list(self, key: str, default: tuple[str, ...], valid: tuple[str, ...]) -> tuple[str, ...]:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise ConfigError(f"{self._key(key)}: expected a non-empty list, got {value!r}")
-        for item in value:
-            if item not in valid:
-                raise ConfigError(f"{self._key(key)}: {item!r} is not one of {', '.join(valid)}")
-        return tuple(dict.fromkeys(value))
-
-    def str_map(self, key: str) -> tuple[tuple[str, str], ...]:
-        value = self._get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, dict):
-            raise ConfigError(f"{self._key(key)}: expected a mapping of names to values, got {value!r}")
-        return tuple((str(k).lower(), str(v)) for k, v in value.items())
-
-    def done(self) -> None:
-        unknown = sorted(set(map(str, self._data)) - self._seen)
-        if unknown:
-            raise ConfigError(
-                f"{self._key(unknown[0])}: unknown key (valid keys here: {', '.join(sorted(self._seen))})"
-            )
-
-
-def _exporter(s: _Section) -> ExporterConfig:
+def _exporter(s: Section) -> ExporterConfig:
     name = s.str("name", None)
     if not name:
-        raise ConfigError(f"{s._key('name')}: every exporter needs a name")
+        raise ConfigError(f"{s.key('name')}: every exporter needs a name")
     kind = s.choice("type", "otlp", _EXPORTER_TYPES)
     protocol = s.choice("protocol", "http/protobuf", PROTOCOLS)
     endpoint = s.str("endpoint", "") or ""
@@ -570,17 +411,15 @@ def _exporter(s: _Section) -> ExporterConfig:
     )
     s.done()
     if remote_write and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{s._key('endpoint')}: exporter {name!r} needs the http(s):// URL of /api/v1/write"
-        )
+        raise ConfigError(f"{s.key('endpoint')}: exporter {name!r} needs the http(s):// URL of /api/v1/write")
     if kind == "otlp":
         for sig in signals:
             target = config.signal_endpoint(sig)
             if not target or target.startswith("/"):
-                raise ConfigError(f"{s._key('endpoint')}: exporter {name!r} needs an endpoint for {sig}")
+                raise ConfigError(f"{s.key('endpoint')}: exporter {name!r} needs an endpoint for {sig}")
             if protocol == "http/protobuf" and not target.startswith(("http://", "https://")):
                 raise ConfigError(
-                    f"{s._key('endpoint')}: {target!r} must start with http:// or https:// for http/protobuf"
+                    f"{s.key('endpoint')}: {target!r} must start with http:// or https:// for http/protobuf"
                 )
     return config
 

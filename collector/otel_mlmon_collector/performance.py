@@ -19,6 +19,7 @@ from typing import Any
 
 from otel_mlmon import conventions as conv
 
+from .config_reader import Section
 from .findings import Findings, default_resource
 from .ground_truth import GroundTruthProcessor, estimate_performance
 from .otlp import OtlpRequest
@@ -69,35 +70,30 @@ class PerformanceConfig:
     monitor: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> PerformanceConfig:
-        """Build from the parsed YAML section.
+    def from_mapping(cls, data: Mapping[str, Any], path: str = "ground_truth") -> PerformanceConfig:
+        """Build from the parsed YAML section (keys as in docs/ground-truth.md).
 
         Raises:
-            ValueError: naming an unknown key or a bad value.
+            ConfigError: a ``ValueError`` naming the full key path of an unknown key or a bad value.
         """
-        data = dict(data or {})
-        monitor = {k: data.pop(k) for k in list(data) if k in _MONITOR_OPTIONS}
-        known = set(cls.__dataclass_fields__) - {"monitor"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            valid = ", ".join(sorted(known | set(_MONITOR_OPTIONS)))
-            raise ValueError(f"unknown key(s) {', '.join(unknown)}; valid: {valid}")
-        config = cls(**data, monitor=monitor)
-        for name in ("window_seconds", "ttl_seconds"):
-            value = getattr(config, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
-        if (
-            not isinstance(config.evaluation_interval_seconds, (int, float))
-            or config.evaluation_interval_seconds < 0
-        ):
-            raise ValueError(
-                f"evaluation_interval_seconds must be >= 0, got {config.evaluation_interval_seconds!r}"
-            )
-        if not isinstance(config.max_pending, int) or config.max_pending < 1:
-            raise ValueError(f"max_pending must be an int >= 1, got {config.max_pending!r}")
-        if config.detector not in ("adwin", "page_hinkley", "ddm"):
-            raise ValueError(f"detector must be adwin, page_hinkley or ddm, got {config.detector!r}")
+        return cls.from_section(Section(data, path, label="ground_truth"))
+
+    @classmethod
+    def from_section(cls, section: Section) -> PerformanceConfig:
+        """Read every key of ``section`` (the collector's ``ground_truth:``) and reject unknown ones."""
+        s, default = section, cls()
+        config = cls(
+            path=s.str("path", None) or default.path,
+            window_seconds=s.float("window_seconds", default.window_seconds, above=0),
+            ttl_seconds=s.float("ttl_seconds", default.ttl_seconds, above=0),
+            max_pending=s.int("max_pending", default.max_pending, minimum=1),
+            detector=s.choice("detector", default.detector, ("adwin", "page_hinkley", "ddm")),
+            evaluation_interval_seconds=s.float(
+                "evaluation_interval_seconds", default.evaluation_interval_seconds, minimum=0
+            ),
+            monitor={k: s.raw(k) for k in _MONITOR_OPTIONS if s.has(k)},
+        )
+        s.done()
         return config
 
 

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
+from otel_mlmon._ratelimit import RateLimitedLog
+
 from .config import SIGNALS, RetryConfig
 from .exporters import Exporter, ExportResult
 from .otlp import OtlpRequest
@@ -68,31 +70,6 @@ class Processor(Protocol):
     def shutdown(self) -> None:
         """Flush and release; called once after the receivers stopped."""
         ...
-
-
-class RateLimitedLog:
-    """Logs a message at most once per ``interval_seconds`` per key, saying how many were suppressed."""
-
-    def __init__(self, logger: logging.Logger, interval_seconds: float = 10.0) -> None:
-        self.logger = logger
-        self.interval_seconds = interval_seconds
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def log(self, level: int, key: str, message: str, *args: object) -> None:
-        """Log now, or count it as suppressed if ``key`` was logged less than the interval ago."""
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < self.interval_seconds:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return
-            self._last[key] = now
-            suppressed = self._suppressed.pop(key, 0)
-        if suppressed:
-            message += f" ({suppressed} similar messages suppressed)"
-        self.logger.log(level, message, *args)
 
 
 class ExportLane:
@@ -237,7 +214,7 @@ class ExportLane:
                 )
                 return
             self._rejections.log(
-                logging.INFO,
+                logging.WARNING,  # an unreachable downstream must be visible at the default level
                 f"retry:{self.name}",
                 "exporter %s: retrying %s request in %.2f s: %s",
                 self.name,

@@ -7,7 +7,9 @@ Type-inference rule for columns not declared in ``categorical=``:
 
 * bool → categorical (``"True"``/``"False"``);
 * int and float → numeric (float64); integer outputs are class labels → categorical;
-* str, bytes (UTF-8) and other objects → categorical; pandas ``category`` and arrow dictionary → categorical;
+* str, bytes (UTF-8) and other objects → categorical; pandas ``category`` and arrow dictionary → categorical
+  (the summaries then decide whether a string column is categorical, text or identifier: otel_mlmon._kinds);
+* a list of strings → a batch of texts (one column, one row per string); chat messages → text columns per role;
 * datetimes → numeric seconds since the Unix epoch (naive = UTC); timedeltas → numeric seconds;
 * object columns of mixed types → numeric if every non-missing value is a real number (bool excluded),
   else categorical;

@@ -5,7 +5,8 @@ Every adapter funnels its data through here, so a value reads the same whatever 
 * bool → categorical (``"True"``/``"False"``);
 * int and float → numeric, unless the column is declared categorical (or, for outputs, integers are
   class labels); integral floats read as categorical format like ints (``1.0`` → ``"1"``);
-* str, bytes (decoded as UTF-8) and other objects → categorical;
+* str, bytes (decoded as UTF-8) and other objects → categorical (for strings, the summaries then decide between
+  categorical, text and identifier: see :mod:`otel_mlmon._kinds`); chat messages → text;
 * datetimes → numeric seconds since the Unix epoch (naive datetimes are taken as UTC); timedeltas →
   numeric seconds;
 * object columns with mixed types → numeric if every non-missing value is a real number (bool does not
@@ -35,8 +36,11 @@ __all__ = [
     "column_from_value",
     "describe",
     "format_floats",
+    "is_chat",
     "is_known_value",
     "is_scalar",
+    "is_texts",
+    "message_columns",
     "read_only",
     "resolve_names",
     "row_table_columns",
@@ -92,7 +96,11 @@ def _classify(t: type) -> int:
         return _DATETIME
     if issubclass(t, (_dt.timedelta, np.timedelta64)):
         return _TIMEDELTA
-    if issubclass(t, (np.ndarray, list, tuple, Mapping, Set)) or hasattr(t, "__array__"):
+    if (
+        issubclass(t, (np.ndarray, list, tuple, Mapping, Set))
+        or hasattr(t, "__array__")
+        or hasattr(t, "__dlpack__")
+    ):
         return _CONTAINER
     return _OTHER
 
@@ -224,6 +232,66 @@ def _container_error(name: str, value: object) -> UnsupportedInput:
         "bytes, datetimes, None) are supported per cell — pass a callable as features=/outputs= to flatten "
         "nested values"
     )
+
+
+#: Chat roles kept as column names (``messages.{role}``); any other role is read as ``messages.other``, so a column
+#: name never carries an arbitrary string from the input.
+CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_MESSAGES = "messages"
+
+
+def is_texts(values: Sequence[Any]) -> bool:
+    """Whether a list holds only strings (and None), at least one: a batch of texts, not a row of features."""
+    types = set(map(type, values))
+    return str in types and types <= _STR_OR_NONE
+
+
+def is_chat(messages: Sequence[Any]) -> bool:
+    """Whether a list is a chat conversation: dicts that each have a ``role`` and a ``content`` key."""
+    return bool(messages) and all(isinstance(m, Mapping) and "role" in m and "content" in m for m in messages)
+
+
+def _content_text(content: Any) -> str | None:
+    """A message's content as text: a string, or the text parts of a list of parts (images etc. are skipped)."""
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+        return "\n".join(parts)
+    return str(content)
+
+
+def message_columns(
+    conversations: Sequence[Sequence[Mapping[str, Any]]], prefix: str = _MESSAGES
+) -> tuple[Column, ...]:
+    """Chat conversations → one ``text`` column per role (``messages.system``, ``messages.user``...), one row per
+    conversation; a role's messages within a conversation are joined by newlines, absent roles are missing.
+
+    Args:
+        conversations: one list of ``{"role", "content"}`` messages per row.
+        prefix: the column name prefix: ``messages``, or the key that held the messages in a dict input.
+    """
+    n = len(conversations)
+    by_role: dict[str, list[list[str]]] = {}
+    for i, conversation in enumerate(conversations):
+        for message in conversation:
+            role = str(message.get("role"))
+            text = _content_text(message.get("content"))
+            if text is None:
+                continue
+            rows = by_role.setdefault(role if role in CHAT_ROLES else "other", [[] for _ in range(n)])
+            rows[i].append(text)
+    columns = []
+    for role, rows in by_role.items():
+        values = np.empty(n, dtype=object)
+        values[:] = ["\n".join(texts) if texts else None for texts in rows]
+        columns.append(Column(f"{prefix}.{role}", values, "text"))
+    return tuple(columns)
 
 
 def column_from_value(name: str, value: Any, *, categorical: bool = False, labels: bool = False) -> Column:

@@ -1,4 +1,5 @@
-"""Adapter for dicts: a dict of columns (name → list/array) or a dict of scalars (one row)."""
+"""Adapter for dicts: a dict of columns (name → list/array) or a dict of scalars (one row), either of which may
+hold chat messages (a request body such as ``{"model": ..., "messages": [{"role", "content"}...]}``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import numpy as np
 
 from otel_mlmon.adapters import _registry
 from otel_mlmon.adapters._base import Column, Outputs, Table, UnsupportedInput
-from otel_mlmon.adapters._convert import check_unique, column_from_value, describe, is_scalar
+from otel_mlmon.adapters._convert import (
+    check_unique,
+    column_from_value,
+    describe,
+    is_chat,
+    is_scalar,
+    message_columns,
+)
 from otel_mlmon.adapters._outputs import combine, split_classes
 
 __all__ = ["MappingAdapter"]
@@ -20,6 +28,21 @@ def _unwrap(value: Any) -> Any:
     if isinstance(value, np.ndarray) and value.ndim == 0:
         return value[()]
     return value
+
+
+def _is_cell(value: Any) -> bool:
+    """A scalar, or one conversation of chat messages: one row's value."""
+    return is_scalar(value) or (isinstance(value, (list, tuple)) and is_chat(value))
+
+
+def _is_conversations(value: Any) -> bool:
+    """A column of conversations: a list whose first element is a list of chat messages."""
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and isinstance(value[0], (list, tuple))
+        and is_chat(value[0])
+    )
 
 
 def _length(value: Any) -> int:
@@ -34,7 +57,9 @@ class MappingAdapter:
 
     A dict whose values are all scalars is one row; a dict whose values are all 1-D sequences (lists,
     tuples, numpy arrays, pandas Series, pyarrow arrays, torch tensors) of one length is a dict of columns.
-    Keys are the column names (``names=`` is ignored); nested dicts or a mix of the two shapes raise.
+    Keys are the column names (``names=`` is ignored); nested dicts or a mix of the two shapes raise. A chat
+    message list under a key (one conversation in a row, or a list of conversations in a dict of columns) is
+    read as text columns ``{key}.{role}``.
     """
 
     def accepts(self, obj: object) -> bool:
@@ -47,7 +72,7 @@ class MappingAdapter:
         if not obj:
             return None
         first = _unwrap(next(iter(obj.values())))
-        if is_scalar(first):
+        if _is_cell(first):
             return 1
         if isinstance(first, Mapping):
             return None
@@ -62,7 +87,7 @@ class MappingAdapter:
         names = [str(k) for k in obj]
         check_unique(names)
         values = [_unwrap(v) for v in obj.values()]
-        scalar = [is_scalar(v) for v in values]
+        scalar = [_is_cell(v) for v in values]
         if all(scalar):
             return names, values, True
         for n, v in zip(names, values):
@@ -86,11 +111,22 @@ class MappingAdapter:
             return Table(0, ())
         keys, values, single_row = self._split(obj)
         if single_row:
-            cols = tuple(column_from_value(k, v, categorical=k in categorical) for k, v in zip(keys, values))
-            return Table(1, cols)
-        columns = tuple(
-            _registry.adapter_for(v).read_column(v, k, k in categorical, False) for k, v in zip(keys, values)
-        )
+            cols: list[Column] = []
+            for k, v in zip(keys, values):
+                if is_scalar(v):
+                    cols.append(column_from_value(k, v, categorical=k in categorical))
+                else:
+                    cols.extend(message_columns([v], prefix=k))
+            check_unique([c.name for c in cols])
+            return Table(1, tuple(cols))
+        columns_list: list[Column] = []
+        for k, v in zip(keys, values):
+            if _is_conversations(v):
+                columns_list.extend(message_columns(v, prefix=k))
+            else:
+                columns_list.append(_registry.adapter_for(v).read_column(v, k, k in categorical, False))
+        columns = tuple(columns_list)
+        check_unique([c.name for c in columns])
         lengths = {c.values.shape[0] for c in columns}
         if len(lengths) != 1:
             detail = ", ".join(f"{c.name}={c.values.shape[0]}" for c in columns[:10])

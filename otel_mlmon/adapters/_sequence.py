@@ -1,4 +1,5 @@
-"""Adapter for lists and tuples: lists of dicts (JSON bodies), lists of rows, and single rows of scalars."""
+"""Adapter for lists and tuples: lists of dicts (JSON bodies), lists of rows, lists of texts, chat-style message
+lists, and single rows of scalars."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from otel_mlmon.adapters._convert import (
     check_unique,
     column_from_objects,
     column_from_value,
+    is_chat,
     is_scalar,
+    is_texts,
+    message_columns,
     resolve_names,
 )
 from otel_mlmon.adapters._numpy import NumpyAdapter, single_output_name
 from otel_mlmon.adapters._outputs import combine, split_classes
 
-__all__ = ["SequenceAdapter", "read_records"]
+__all__ = ["SequenceAdapter", "read_messages", "read_records"]
 
 _NUMPY = NumpyAdapter()
 
@@ -66,6 +70,18 @@ def read_records(rows: Sequence[Any], categorical: Collection[str], labels: bool
     return Table(n, columns)
 
 
+def read_messages(conversations: Sequence[Any]) -> Table:
+    """Chat conversations (each a list of ``{"role", "content"}`` messages) → one text column per role, one row
+    per conversation (see :func:`~otel_mlmon.adapters._convert.message_columns`)."""
+    for conversation in conversations:
+        if not isinstance(conversation, (list, tuple)) or (conversation and not is_chat(conversation)):
+            raise UnsupportedInput(
+                f"a batch of chat conversations holds a {type(conversation).__qualname__}; every conversation "
+                "must be a list of {'role': ..., 'content': ...} messages"
+            )
+    return Table(len(conversations), message_columns(conversations))
+
+
 def _is_row(value: Any) -> bool:
     """Lists, tuples and 1-D arrays of any library (numpy, torch, ...) are rows of a batch."""
     return isinstance(value, (list, tuple, np.ndarray)) or (
@@ -103,8 +119,11 @@ def _read_rows(
 class SequenceAdapter:
     """Reads lists and tuples.
 
-    Features: a list of dicts is rows keyed by column name (keys may differ between rows: missing);
-    a list of lists/tuples/arrays is rows (named by ``names`` or ``f0..``); a list of scalars is one row.
+    Features: a list of dicts is rows keyed by column name (keys may differ between rows: missing), except a
+    chat-style list of ``{"role", "content"}`` messages, which is one conversation (one row of text columns
+    ``messages.{role}``; a list of such lists is a batch of conversations); a list of lists/tuples/arrays is rows
+    (named by ``names`` or ``f0..``); a list of strings (None allowed) is a batch of texts, one column ``f0``
+    (or the one name in ``names``); any other list of scalars is one row.
     Outputs: a tuple, or a list of arrays, is several outputs ``output_0, output_1, ...``; a list of
     scalars is one output; a list of lists is a 2-D matrix; a list of dicts is one output per key.
     """
@@ -119,7 +138,9 @@ class SequenceAdapter:
         if not obj:
             return 0
         first = obj[0]
-        return len(obj) if isinstance(first, Mapping) or _is_row(first) else 1
+        if isinstance(first, Mapping):
+            return 1 if is_chat(obj) else len(obj)
+        return len(obj) if _is_row(first) or is_texts(obj) else 1
 
     def read_features(self, obj: object, names: Sequence[str] | None, categorical: Collection[str]) -> Table:
         """Read records, rows or a single row."""
@@ -128,7 +149,14 @@ class SequenceAdapter:
             return Table(0, ())
         first = obj[0]
         if isinstance(first, Mapping):
+            if is_chat(obj):
+                return read_messages([obj])
             return read_records(obj, categorical, labels=False)
+        if isinstance(first, (list, tuple)) and first and is_chat(first):
+            return read_messages(obj)
+        if is_texts(obj) and (names is None or len(names) == 1):
+            (name,) = resolve_names(names, 1, "f", "features of a batch of texts")
+            return Table(len(obj), (column_from_objects(name, _objects(obj, len(obj))),))
         if _is_row(first) and not isinstance(first, (list, tuple)):
             try:
                 stacked = np.stack([_as_numpy(row) for row in obj])

@@ -82,6 +82,73 @@ def test_invalid_values_name_the_key_and_the_problem(data: dict, message: str) -
         parse_config(data, env={})
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"drift": {"window_seconds": 0}}, r"^drift\.window_seconds: must be > 0, got 0\.0$"),
+        ({"drift": {"min_rows": "few"}}, r"^drift\.min_rows: expected an integer, got 'few'$"),
+        ({"drift": {"correction": "holm"}}, r"^drift\.correction: 'holm' is not one of benjamini-hochberg"),
+        ({"drift": {"checks": ["vibes"]}}, r"^drift\.checks: 'vibes' is not one of distribution"),
+        ({"drift": {"missing_threshold": 2}}, r"^drift\.missing_threshold: threshold must be in \[0, 1\]"),
+        (
+            {"drift": {"references": {"poll_interval_seconds": -1}}},
+            r"^drift\.references\.poll_interval_seconds: must be >= 0",
+        ),
+        (
+            {"drift": {"references": {"directry": "/p"}}},
+            r"^drift\.references\.directry: unknown key \(valid keys here: directory, fallback_to_newest, ",
+        ),
+        (
+            {"drift": {"trailing_reference": {"span_windows": 0}}},
+            r"^drift\.trailing_reference\.span_windows: must be >= 1",
+        ),
+        (
+            {"drift": {"overrides": {"fraud": {"amount": "magic"}}}},
+            r"^drift\.overrides\.fraud\.amount: method for numeric data must be one of",
+        ),
+        ({"ground_truth": {"detector": "vibes"}}, r"^ground_truth\.detector: 'vibes' is not one of adwin"),
+        ({"ground_truth": {"ttl_seconds": -5}}, r"^ground_truth\.ttl_seconds: must be > 0"),
+        ({"ground_truth": {"max_pending": 0}}, r"^ground_truth\.max_pending: must be >= 1, got 0$"),
+    ],
+)
+def test_analysis_section_errors_name_the_full_key_path(data: dict, message: str) -> None:
+    """Errors in the drift and ground_truth sections name the full key path, like those of the core sections."""
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data, env={})
+
+
+def test_valid_key_lists_are_complete() -> None:
+    """A misspelt key lists every key valid at its place: the analysis sections at the root, enabled in them."""
+    with pytest.raises(
+        ConfigError, match=r"^drif: unknown key \(valid keys here: .*drift, exporters, ground_truth"
+    ):
+        parse_config({"drif": {}}, env={})
+    with pytest.raises(
+        ConfigError, match=r"^drift\.windw_seconds: .*valid keys here: .*enabled, evaluation_interval"
+    ):
+        parse_config({"drift": {"windw_seconds": 60}}, env={})
+    with pytest.raises(
+        ConfigError, match=r"^ground_truth\.bogus: .*valid keys here: .*clear_after, detector, enabled"
+    ):
+        parse_config({"ground_truth": {"bogus": 1}}, env={})
+    with pytest.raises(ConfigError, match=r"^receivers\.tsl: unknown key \(valid keys here: .*tls"):
+        parse_config({"receivers": {"tsl": {}}}, env={})
+
+
+def test_analysis_sections_take_substituted_strings() -> None:
+    """Numbers and booleans from ${env:...} substitution (strings) are read in the analysis sections too."""
+    config = parse_config(
+        {
+            "drift": {"window_seconds": "${env:W}", "min_rows": "${env:N}", "references": {"pins": {"m": 3}}},
+            "ground_truth": {"path": ":memory:", "enabled": "${env:ON}"},
+        },
+        env={"W": "60", "N": "50", "ON": "false"},
+    )
+    assert config.drift is not None and config.drift.windows.window_seconds == 60.0
+    assert config.drift.min_rows == 50 and config.drift.pins == {"m": "3"}
+    assert config.ground_truth is None
+
+
 def test_exporter_fields_are_read() -> None:
     """Every exporter field is read, headers lower-cased, signals de-duplicated in order."""
     config = parse_config(

@@ -82,7 +82,7 @@ def _series(series: list[TimeSeries]) -> dict[str, TimeSeries]:
 
 
 def test_metric_names_match_what_the_dashboards_query() -> None:
-    """Every metric the dashboards and alert rules read gets the same name from the exporter as from dashboards.py."""
+    """Every metric the dashboards and alert rules read gets the same name from the exporter as from the generator."""
     from tests.deploy.test_dashboards import load_generator
 
     module = load_generator()

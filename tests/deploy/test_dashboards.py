@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import importlib.util
 import json
+import pkgutil
 import re
 import subprocess
 import sys
@@ -16,16 +19,18 @@ import yaml
 
 from tests.deploy.conftest import DEPLOY, unavailable
 
-GENERATOR = DEPLOY / "dashboards.py"
+GENERATOR = DEPLOY / "dashboards"
 DASHBOARD_DIR = DEPLOY / "grafana" / "dashboards"
 
 
 @cache
 def load_generator() -> ModuleType:
-    """Import collector/deploy/dashboards.py (a script, not part of an installed package)."""
+    """Import the collector/deploy/dashboards package (a script directory, not part of an installed package)."""
     if importlib.util.find_spec("grafana_foundation_sdk") is None:
         unavailable("grafana-foundation-sdk is not installed (pip install -e '.[deploy]')")
-    spec = importlib.util.spec_from_file_location("otel_mlmon_deploy_dashboards", GENERATOR)
+    spec = importlib.util.spec_from_file_location(
+        "otel_mlmon_deploy_dashboards", GENERATOR / "__init__.py", submodule_search_locations=[str(GENERATOR)]
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -52,8 +57,26 @@ def test_regenerating_gives_the_committed_json(tmp_path: Path) -> None:
     built = generator.build_all()
     assert sorted(built) == sorted(str(p.relative_to(DASHBOARD_DIR)) for p in DASHBOARD_DIR.rglob("*.json"))
     for name, text in built.items():
-        assert (DASHBOARD_DIR / name).read_text() == text, f"{name} is stale: run python {GENERATOR}"
+        assert (DASHBOARD_DIR / name).read_text() == text, f"{name} is stale: run {generator.COMMAND}"
     assert generator.main(["--check"]) == 0
+
+
+def test_the_documented_command_regenerates_and_checks(tmp_path: Path) -> None:
+    """The documented command writes and checks the JSON from the repo root; `python -m dashboards` works too."""
+    command = [sys.executable, *load_generator().COMMAND.split()[1:]]
+    repo = DEPLOY.parents[1]
+
+    def run(*args: str, cwd: Path = repo, argv: list[str] = command) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*argv, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    assert run("--check").returncode == 0
+    assert run("--check", argv=[sys.executable, "-m", "dashboards"], cwd=DEPLOY).returncode == 0
+    stale = run("--check", "--output", str(tmp_path))
+    assert stale.returncode == 1 and f"run {load_generator().COMMAND}" in stale.stderr
+    assert run("--output", str(tmp_path)).returncode == 0
+    assert run("--check", "--output", str(tmp_path)).returncode == 0
 
 
 def test_check_reports_an_edited_dashboard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,6 +92,18 @@ def test_check_reports_an_edited_dashboard(tmp_path: Path, capsys: pytest.Captur
     assert generator.main(["--output", str(tmp_path)]) == 0
     assert not (tmp_path / "old.json").exists()
     assert generator.main(["--check", "--output", str(tmp_path)]) == 0
+
+
+def test_docstring_examples() -> None:
+    """The examples in the generator's docstrings (metric names, PromQL pieces) return what they show."""
+    package = load_generator()
+    attempted = 0
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("__"):
+            result = doctest.testmod(importlib.import_module(f"{package.__name__}.{info.name}"))
+            assert result.failed == 0, info.name
+            attempted += result.attempted
+    assert attempted >= 4
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from otel_mlmon_collector.drift import (
+    DriftPolicy,
     DriftResult,
+    KolmogorovSmirnov,
     MissingCounts,
     MissingRate,
     OutOfRange,
@@ -18,6 +20,7 @@ from otel_mlmon_collector.drift_engine import DriftEngineConfig, DriftProcessor,
 from otel_mlmon_collector.otlp import OtlpRequest
 
 from otel_mlmon import Profile
+from otel_mlmon.sketch import ExponentialHistogram
 
 from ._helpers import Replica
 
@@ -143,3 +146,48 @@ def test_batched_engine_equals_column_by_column(tmp_path: Path, seed: int, rows:
     assert methods & {"ks", "wasserstein"}
     replica.shutdown()
     engine.shutdown()
+
+
+class _Broken(KolmogorovSmirnov):
+    """KS that fails on one column (its reference has exactly ``bad_n`` values), alone or in a batch."""
+
+    bad_n = -1
+
+    def compare_binned(self, binned):  # type: ignore[no-untyped-def]
+        if binned.n_reference == self.bad_n:
+            raise RuntimeError("broken column")
+        return super().compare_binned(binned)
+
+    def compare_many(self, pairs):  # type: ignore[no-untyped-def]
+        if any(p.n_reference == self.bad_n for p in pairs):
+            raise RuntimeError("broken batch")
+        return super().compare_many(pairs)
+
+
+def test_policy_compare_batches_and_isolates_failures() -> None:
+    """DriftPolicy.compare equals one-by-one results, and with on_error a failing comparison spares the others."""
+    rng = np.random.default_rng(9)
+    hists = []
+    for n in (300, 400, 500):
+        ref, cur = ExponentialHistogram(), ExponentialHistogram()
+        ref.update(rng.normal(size=n))
+        cur.update(rng.normal(0.3, size=n))
+        hists.append((ref, cur))
+    binneds = [align(ref, cur) for ref, cur in hists]
+    method = _Broken()
+    policy = DriftPolicy()
+    comparisons = [(method, b, None) for b in binneds] + [
+        (MissingRate(), MissingCounts(100, 1), MissingCounts(100, 9))
+    ]
+    one_by_one = [method.compare_binned(b) for b in binneds] + [
+        comparisons[-1][0].compare(*comparisons[-1][1:])
+    ]
+    assert policy.compare(comparisons) == one_by_one
+    _Broken.bad_n = binneds[1].n_reference
+    with pytest.raises(RuntimeError, match="broken batch"):
+        policy.compare(comparisons)
+    errors: list[tuple[int, str]] = []
+    results = policy.compare(comparisons, on_error=lambda i, exc: errors.append((i, str(exc))))
+    assert errors == [(1, "broken column")]
+    assert results == [one_by_one[0], None, one_by_one[2], one_by_one[3]]
+    _Broken.bad_n = -1

@@ -10,6 +10,12 @@ MODULES = [
     "otel_mlmon_collector.windows",
     "otel_mlmon_collector.references",
     "otel_mlmon_collector.drift_engine",
+    "otel_mlmon_collector.drift_engine.config",
+    "otel_mlmon_collector.drift_engine.records",
+    "otel_mlmon_collector.drift_engine.sources",
+    "otel_mlmon_collector.drift_engine.columns",
+    "otel_mlmon_collector.drift_engine.encoding",
+    "otel_mlmon_collector.drift_engine.processor",
     "otel_mlmon_collector.findings",
 ]
 

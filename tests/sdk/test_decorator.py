@@ -459,3 +459,126 @@ def test_bare_decorator_is_a_clear_error():
         @otel_mlmon.monitor
         def predict(X):
             return X
+
+
+def test_nested_call_on_the_same_instance_is_one_call(telemetry):
+    """A monitored method called from another monitored method of the same object is not counted again."""
+
+    class Model:
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        def predict_proba(self, X):
+            return np.column_stack([1 - X[:, 0], X[:, 0]])
+
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        def predict(self, X):
+            return self.predict_proba(X).argmax(axis=1)
+
+    model = Model()
+    model.predict(np.array([[0.2], [0.9], [0.7]]))
+    (span,) = telemetry.spans()
+    assert span.attributes["ml.operation"] == "predict"
+    (predictions,) = telemetry.points(conv.METRIC_PREDICTIONS)
+    assert predictions.value == 3
+    model.predict_proba(np.array([[0.5]]))  # called by the user: its own call
+    assert [s.attributes["ml.operation"] for s in telemetry.spans()] == ["predict", "predict_proba"]
+
+
+def test_nested_call_on_another_instance_is_counted(telemetry):
+    """Only calls on the same object are folded: an ensemble calling its monitored members gives a span each."""
+
+    class Member:
+        @otel_mlmon.monitor(model="member", **telemetry.providers)
+        def predict(self, X):
+            return X
+
+    class Ensemble:
+        def __init__(self):
+            self.members = [Member(), Member()]
+
+        @otel_mlmon.monitor(model="ensemble", **telemetry.providers)
+        def predict(self, X):
+            return sum(member.predict(X) for member in self.members)
+
+    Ensemble().predict(np.ones((2, 1)))
+    names = sorted(s.attributes["ml.model.name"] for s in telemetry.spans())
+    assert names == ["ensemble", "member", "member"]
+
+
+def test_nested_async_call_on_the_same_instance_is_one_call(telemetry):
+    """The same rule holds for async methods, and concurrent calls on one object in other tasks still count."""
+
+    class Model:
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        async def predict_proba(self, X):
+            await asyncio.sleep(0)
+            return X
+
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        async def predict(self, X):
+            return await self.predict_proba(X)
+
+    model = Model()
+
+    async def main():
+        await asyncio.gather(model.predict([[1.0]]), model.predict([[2.0]]), model.predict_proba([[3.0]]))
+
+    asyncio.run(main())
+    assert sorted(s.attributes["ml.operation"] for s in telemetry.spans()) == [
+        "predict",
+        "predict",
+        "predict_proba",
+    ]
+
+
+def test_nested_generator_on_the_same_instance_is_one_stream(telemetry):
+    """A monitored generator method delegating to another monitored generator of the same object is one span,
+    and the consumer's own monitored calls on that object between items are still counted."""
+
+    class Model:
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        def tokens(self, prompt):
+            yield from prompt.split()
+
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        def stream(self, prompt):
+            yield from self.tokens(prompt)
+
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        def predict(self, X):
+            return X
+
+    model = Model()
+    for _ in model.stream("a b c"):
+        model.predict([[1.0]])
+    assert sorted(s.attributes["ml.operation"] for s in telemetry.spans()) == ["predict"] * 3 + ["stream"]
+
+
+def test_task_started_inside_a_call_and_run_later_is_counted(telemetry):
+    """A task created inside a monitored call copies its context; its calls on the same object after that call
+    returned (a batching worker) are user calls of their own, not nested ones."""
+
+    class Model:
+        def __init__(self):
+            self.worker = None
+
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        async def predict_batch(self, X):
+            return X
+
+        @otel_mlmon.monitor(model="m", **telemetry.providers)
+        async def predict(self, X):
+            if self.worker is None:
+                self.worker = asyncio.get_running_loop().create_task(self._work())
+            return X
+
+        async def _work(self):
+            await asyncio.sleep(0.01)  # after predict() returned
+            return await self.predict_batch([[1.0], [2.0]])
+
+    async def main():
+        model = Model()
+        await model.predict([[0.0]])
+        await model.worker
+
+    asyncio.run(main())
+    assert sorted(s.attributes["ml.operation"] for s in telemetry.spans()) == ["predict", "predict_batch"]

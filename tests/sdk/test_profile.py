@@ -212,3 +212,73 @@ def test_corrupt_and_truncated_files_name_the_problem(tmp_path):
         with pytest.raises(ValueError, match=message) as info:
             Profile.load(path)
         assert path.name in str(info.value)
+
+
+def _texts_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    words = np.array(["late", "parcel", "great", "support", "Refund", "broken", "ok", "42", "été", "!!"])
+    return pd.DataFrame(
+        {
+            "review": [" ".join(rng.choice(words, rng.integers(0, 12))) for _ in range(n)],
+            "email": [f"user{i}@example.com" for i in range(n)],
+            "country": rng.choice(["FR", "DE", "IT"], n),
+            "amount": rng.lognormal(size=n),
+        }
+    )
+
+
+def test_profile_of_texts_equals_what_the_sdk_exports_for_the_same_texts(telemetry):
+    """Text and identifier columns get the same kind and, descriptor by descriptor, the same sketch in a profile
+    as in the SDK's export, so the collector compares them like numeric features."""
+    X = _texts_frame(400, 11)
+
+    @otel_mlmon.monitor(model="m", max_rows=None, **telemetry.providers)
+    def predict(frame):
+        return np.zeros(len(frame))
+
+    predict(X)
+    profile = Profile.from_data(X, model="m")
+    data = telemetry.collect()
+    exported = {
+        p.attributes[conv.ATTR_FEATURE_NAME]: p
+        for p in telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, data=data)
+    }
+    numeric = {name for name, c in profile.summary.features.items() if c.numeric is not None}
+    assert numeric == set(exported)
+    assert {"review.chars", "review.words", "review.non_ascii", "review.blank", "email.chars"} <= numeric
+    assert "email.words" not in numeric and "review" not in profile.summary.features
+    for name in numeric:
+        point, sketch = exported[name], profile.summary.features[name].numeric
+        assert (point.scale, point.count, point.zero_count) == (sketch.scale, sketch.count, sketch.zero_count)
+        assert list(point.positive.bucket_counts) == sketch.positive_counts.tolist(), name
+    assert profile.summary.features["country"].categorical is not None
+
+
+def test_profile_applies_declared_kinds_and_the_cli_takes_them(tmp_path):
+    """text=/ids= on Profile.from_data and --text/--ids on `profile build` declare kinds like @monitor does."""
+    X = _texts_frame(300, 12)
+    profile = Profile.from_data(X, model="m", text=["country"], ids=["review"])
+    assert {"country.chars", "country.words", "review.chars"} <= set(profile.summary.features)
+    assert "review.words" not in profile.summary.features
+    data = tmp_path / "train.csv"
+    X.to_csv(data, index=False)
+    out = tmp_path / "ref.json"
+    cmd = [sys.executable, "-m", "otel_mlmon.cli", "profile", "build", str(data), "--model", "m"]
+    subprocess.run(
+        [*cmd, "--text", "country", "--ids", "review", "-o", str(out)], check=True, capture_output=True
+    )
+    built = Profile.load(out)
+    assert set(built.summary.features) == set(profile.summary.features)
+    assert (
+        built.summary.features["country.chars"].numeric == profile.summary.features["country.chars"].numeric
+    )
+
+
+def test_a_small_profile_decides_its_string_columns_when_saved(tmp_path):
+    """A profile with fewer values than the rule's sample still decides and keeps every string column."""
+    profile = Profile(model="m", version=None, summary=otel_mlmon.summary.Summary())
+    profile.update(pd.DataFrame({"note": ["a short note with several words"] * 3, "tier": ["a", "b", "a"]}))
+    path = profile.save(tmp_path / "p.json")
+    loaded = Profile.load(path)
+    assert loaded.summary.features["note.chars"].count == 3
+    assert loaded.summary.features["tier"].categorical.top() == [("a", 2), ("b", 1)]

@@ -47,7 +47,8 @@ def test_numeric_features_export_as_exponential_histograms_equal_to_the_sdk(tele
 
 
 def test_missing_infinite_and_categories_are_counted(telemetry):
-    """None/NaN count as missing, ±inf apart, strings as top-K categories with __other__."""
+    """None/NaN count as missing, ±inf apart, categorical strings as top-K categories with __other__ (declared,
+    since four values are too few for the kind rule to decide on)."""
     rows = [
         {"amount": 10.0, "country": "FR", "age": None},
         {"amount": float("inf"), "country": "DE", "age": 30},
@@ -55,7 +56,7 @@ def test_missing_infinite_and_categories_are_counted(telemetry):
         {"amount": 3.0, "country": None, "age": 52},
     ]
 
-    @otel_mlmon.monitor(model="m", **telemetry.providers)
+    @otel_mlmon.monitor(model="m", categorical=["country"], **telemetry.providers)
     def predict(records):
         return ["ok"] * len(records)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from otel_mlmon_collector.drift.base import DriftMethod, DriftResult, Kind
+from otel_mlmon_collector.drift.base import DriftMethod, DriftResult, Kind, is_batch_method
 from otel_mlmon_collector.drift.categorical import CategoricalCounts
 from otel_mlmon_collector.drift.chi2 import ChiSquare
 from otel_mlmon_collector.drift.defaults import DEFAULT_CORRECTION, default_method
-from otel_mlmon_collector.drift.hellinger import Hellinger
+from otel_mlmon_collector.drift.hellinger import Hellinger, HellingerCategorical
 from otel_mlmon_collector.drift.jensen_shannon import JensenShannon, JensenShannonCategorical
 from otel_mlmon_collector.drift.ks import KolmogorovSmirnov
 from otel_mlmon_collector.drift.linf import LInfinity
@@ -37,6 +37,7 @@ METHODS: Mapping[str, Mapping[str, type]] = {
     "categorical": {
         "chi2": ChiSquare,
         "jensen_shannon": JensenShannonCategorical,
+        "hellinger": HellingerCategorical,
         "linf": LInfinity,
         "unseen": UnseenCategories,
     },
@@ -146,26 +147,74 @@ class DriftPolicy:
             {'colour': ('chi2', True), 'age.missing': ('missing_rate', False)}
         """
         names = list(features)
-        groups: dict[Any, list[int]] = {}
-        methods = []
-        for i, name in enumerate(names):
+        comparisons = []
+        for name in names:
             kind, reference, current = features[name]
             method = self.method_for(name, kind, *_sizes(reference, current))
-            methods.append(method)
-            # Features that share a method are compared in one vectorised pass when the method offers it.
-            key = method if hasattr(method, "compare_many") and _hashable(method) else ("single", i)
-            groups.setdefault(key, []).append(i)
-        results: list[DriftResult | None] = [None] * len(names)
-        for key, indices in groups.items():
-            if isinstance(key, tuple) and key[0] == "single":
-                i = indices[0]
-                _, reference, current = features[names[i]]
-                results[i] = methods[i].compare(reference, current)
-                continue
-            items = [_pair(features[names[i]]) for i in indices]
-            for i, result in zip(indices, key.compare_many(items)):
+            comparisons.append((method, reference, current))
+        return dict(zip(names, self.correct(self.compare(comparisons))))  # type: ignore[arg-type]
+
+    def compare(
+        self,
+        comparisons: Sequence[tuple[DriftMethod, Any, Any]],
+        on_error: Callable[[int, Exception], None] | None = None,
+    ) -> list[DriftResult | None]:
+        """Run each ``(method, reference, current)`` comparison (uncorrected), in the input order.
+
+        A numeric side given as a :class:`~otel_mlmon_collector.drift.binning.Binned` alone (``current=None``)
+        goes to the method's ``compare_binned``; comparisons whose method is a :class:`BatchMethod` (and
+        hashable) are grouped by method and run with one ``compare_many`` per method, which gives the same results
+        as one by one; everything else calls ``compare(reference, current)``.
+
+        Args:
+            comparisons: The methods (from :meth:`method_for`, or fixed checks) and their two sides.
+            on_error: Without it the first exception propagates. With it, a comparison that raises is reported
+                as ``on_error(index, exception)`` and its result is None while the others still run (a batch
+                that raises is retried one by one to find the comparisons at fault).
+        """
+        results: list[DriftResult | None] = [None] * len(comparisons)
+        batches: dict[Any, list[int]] = {}
+        for i, (method, reference, current) in enumerate(comparisons):
+            if _batchable(method):
+                batches.setdefault(method, []).append(i)
+            else:
+                results[i] = _guarded(on_error, i, _compare_one, method, reference, current)
+        for method, indices in batches.items():
+            items = [_pair(comparisons[i]) for i in indices]
+            try:
+                batch = method.compare_many(items)
+            except Exception:  # re-raised unless the caller isolates failures
+                if on_error is None:
+                    raise
+                batch = [
+                    _guarded(on_error, i, _compare_one, *comparisons[i]) for i in indices
+                ]  # find the comparisons at fault
+            for i, result in zip(indices, batch):
                 results[i] = result
-        return dict(zip(names, self.correct(results)))  # type: ignore[arg-type]
+        return results
+
+
+def _compare_one(method: DriftMethod, reference: Any, current: Any) -> DriftResult:
+    if current is None and is_batch_method(method):
+        return method.compare_binned(reference)  # type: ignore[attr-defined]
+    return method.compare(reference, current)
+
+
+def _guarded(
+    on_error: Callable[[int, Exception], None] | None, i: int, run: Callable[..., DriftResult], *args: Any
+) -> DriftResult | None:
+    if on_error is None:
+        return run(*args)
+    try:
+        return run(*args)
+    except Exception as exc:  # noqa: BLE001 - one bad comparison must not stop the rest
+        on_error(i, exc)
+        return None
+
+
+def _batchable(method: Any) -> bool:
+    """Columns that share this method can go through one ``compare_many`` (a BatchMethod, usable as a dict key)."""
+    return is_batch_method(method) and _hashable(method)
 
 
 def _hashable(method: Any) -> bool:
@@ -176,8 +225,8 @@ def _hashable(method: Any) -> bool:
     return True
 
 
-def _pair(feature: tuple[Kind, Any, Any]) -> Any:
-    _, reference, current = feature
+def _pair(comparison: tuple[Any, Any, Any]) -> Any:
+    _, reference, current = comparison
     return reference if current is None else (reference, current)
 
 

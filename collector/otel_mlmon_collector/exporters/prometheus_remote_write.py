@@ -1,7 +1,7 @@
 """Remote-write OTLP metrics to Prometheus, for Prometheus 2.x users who have no OTLP receiver.
 
-Translation (the one ``collector/deploy/dashboards.py``'s ``prometheus_name`` assumes, so the dashboards and rules
-work unchanged):
+Translation (the one ``prometheus_name`` in ``collector/deploy/dashboards/names.py`` assumes, so the dashboards and
+rules work unchanged):
 
 * names: dots and other invalid characters become ``_``; a unit suffix is added (``s`` → ``_seconds``, ``By`` →
   ``_bytes``, ``1`` → ``_ratio`` on gauges only, units in braces add nothing, any other unit is appended as it is);
@@ -31,7 +31,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import cramjam
+import numpy as np
 import requests
+
+from otel_mlmon.sketch import downscale_buckets
 
 from ..config import ExporterConfig
 from ..otlp import OtlpRequest
@@ -348,11 +351,8 @@ def _downscale(offset: int, counts: list[int], by: int) -> tuple[int, list[int]]
     """Merge buckets ``2**by`` at a time: OTel index ``i`` becomes ``i >> by`` (floor, negatives included)."""
     if by == 0 or not counts:
         return offset, counts
-    first = offset >> by
-    merged = [0] * (((offset + len(counts) - 1) >> by) - first + 1)
-    for i, c in enumerate(counts):
-        merged[((offset + i) >> by) - first] += c
-    return first, merged
+    first, merged = downscale_buckets(offset, np.asarray(counts, dtype=np.uint64), by)
+    return first, merged.tolist()
 
 
 def _float_text(value: float) -> str:
