@@ -176,7 +176,9 @@ class SummaryStream:
                 if n and total + size > self.FOLD_STEP_BYTES:
                     break
                 n, total = n + 1, total + size
-            if len(self._sizes) != len(self._buffer):  # never expected: fold everything, keep the books straight
+            if len(self._sizes) != len(
+                self._buffer
+            ):  # never expected: fold everything, keep the books straight
                 n, total = len(self._buffer), self._bytes
             if n == len(self._buffer):
                 buffer, self._buffer, self._sizes, self._bytes = self._buffer, [], [], 0
