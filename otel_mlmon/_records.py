@@ -107,11 +107,18 @@ def as_ids(value: Any, rows: int | None) -> Sequence[str] | None:
 
 
 class PredictionRecorder:
-    """Buffers sampled calls and emits one ``ml.prediction`` log record per row from the background folder."""
+    """Buffers sampled calls and emits one ``ml.prediction`` log record per row from the background folder.
+
+    The buffer is bounded in calls (``MAX_BUFFER``) and in estimated bytes (``MAX_BUFFER_BYTES``); a call beyond
+    either is dropped and counted as a ``records_overflow`` fault.
+    """
 
     #: Buffered calls that wake the background folder; beyond MAX_BUFFER calls are dropped and counted.
     FOLD_AT = 512
-    MAX_BUFFER = 16 * FOLD_AT
+    MAX_BUFFER = 64 * FOLD_AT
+    MAX_BUFFER_BYTES = 64 * 2**20
+    #: Fault kind of each call whose records were left out because exit's time budget ran out.
+    EXIT_FAULT = "records_exit"
 
     def __init__(
         self,
@@ -126,44 +133,69 @@ class PredictionRecorder:
         self.max_rows = max_rows
         self.logger_provider = logger_provider
         self._reset()
-        from otel_mlmon._summarize import folder
+        from otel_mlmon._lifecycle import folder
 
-        folder.watch(self)  # flushed at least every folder.FLUSH_SECONDS, and by otel_mlmon.flush()
+        folder.watch(self)  # flushed at least every folder.FLUSH_SECONDS, by otel_mlmon.flush() and at exit
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._fold_lock = threading.Lock()
         self._buffer: list[tuple[Any, ...]] = []
+        self._bytes = 0
 
     def offer(self, ids: Sequence[str], outputs: Any, owner: Any, span_context: SpanContext | None) -> None:
         """Hot path: keep a sampled call's ids, outputs and span for the next fold."""
-        from otel_mlmon._summarize import folder
+        from otel_mlmon._lifecycle import folder
 
+        size = 200
         if type(outputs) is np.ndarray:
             outputs = outputs.copy()
+            size += outputs.nbytes
+        elif isinstance(outputs, (list, tuple)):
+            size += 40 * len(outputs)
         with self._lock:
             buffered = len(self._buffer)
-            if buffered < self.MAX_BUFFER:
-                self._buffer.append((ids, outputs, owner, span_context, time.time_ns()))
-        if buffered + 1 == self.FOLD_AT:
-            folder.request(self)
-        elif buffered >= self.MAX_BUFFER:
+            fits = buffered < self.MAX_BUFFER and self._bytes + size <= self.MAX_BUFFER_BYTES
+            if fits:
+                self._buffer.append((ids, outputs, owner, span_context, time.time_ns(), size))
+                self._bytes += size
+        if not fits:
             report_fault("records_overflow")
+        elif buffered + 1 == self.FOLD_AT:
+            folder.request(self)
 
-    def fold(self) -> None:
-        """Emit the buffered calls' records. Never raises."""
-        with self._fold_lock:
+    def discard(self) -> int:
+        """Drop every buffered call (exit ran out of time); return how many were dropped."""
+        with self._lock:
+            dropped = len(self._buffer)
+            self._buffer, self._bytes = [], 0
+        return dropped
+
+    def fold(self, max_entries: int | None = None) -> int:
+        """Emit the buffered calls' records (all, or the oldest ``max_entries``); return how many are left.
+
+        Never raises.
+        """
+        from otel_mlmon._lifecycle import folder
+
+        with folder.gate, self._fold_lock:
             with self._lock:
-                buffer, self._buffer = self._buffer, []
+                if max_entries is None or len(self._buffer) <= max_entries:
+                    buffer, self._buffer = self._buffer, []
+                else:
+                    buffer, self._buffer = self._buffer[:max_entries], self._buffer[max_entries:]
+                self._bytes -= sum(entry[-1] for entry in buffer)
+                left = len(self._buffer)
             if not buffer:
-                return
+                return left
             provider = self.logger_provider or get_logger_provider()
             logger = provider.get_logger(conv.SCOPE_NAME, __version__)
-            for ids, outputs, owner, span_context, time_ns in buffer:
+            for ids, outputs, owner, span_context, time_ns, _size in buffer:
                 try:
                     self._emit(logger, ids, outputs, owner, span_context, time_ns)
                 except Exception as exc:  # noqa: BLE001 - one unreadable call must not stop the others
                     report_fault("records", exc)
+            return left
 
     def _emit(
         self, logger: Any, ids: Sequence[str], outputs: Any, owner: Any, span_context: Any, time_ns: int

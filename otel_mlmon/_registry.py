@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import weakref
 from typing import Any
 
 from otel_mlmon import _records as records
-from otel_mlmon import _summarize as summarize
 from otel_mlmon._aggregate import InferenceStream
 from otel_mlmon._faults import faults
 from otel_mlmon._records import PredictionRecorder
@@ -82,11 +82,12 @@ def _after_fork_in_child() -> None:
         for stream in list(streams.values()):
             stream._reset()
     faults._reset()
-    summarize.folder._reset()  # the folder thread did not survive the fork
     records._ids._reset()  # a new id prefix: the child must never generate the parent's ids
-    from otel_mlmon import _bridge  # only loaded once metrics were bridged
-
-    _bridge._reset_after_fork()
+    # The folder thread is reset by otel_mlmon._lifecycle's own fork handler. The bridge is only loaded once
+    # metrics were bridged; importing it here could meet an import the parent had half done at fork time.
+    bridge = sys.modules.get("otel_mlmon._bridge")
+    if bridge is not None and hasattr(bridge, "_reset_after_fork"):
+        bridge._reset_after_fork()
 
 
 if hasattr(os, "register_at_fork"):

@@ -8,22 +8,21 @@ over many calls instead of once per call.
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
-import weakref
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
 
 from otel_mlmon._faults import report_fault
+from otel_mlmon._lifecycle import folder
 from otel_mlmon._stack import Stacked as _Stacked
 from otel_mlmon._stack import stack_rows as _stack_rows
 from otel_mlmon.adapters import read_features, read_outputs
 from otel_mlmon.summary import Summary, SummaryConfig
 
-__all__ = ["SummaryStream"]
+__all__ = ["DEFAULT_MAX_BUFFER_BYTES", "SummaryStream", "folder"]
 
 _TRACE_ID_MASK = (1 << 64) - 1
 
@@ -50,75 +49,27 @@ class Sampler:
         return self._random() < self.rate
 
 
-class _Folder:
-    """One daemon thread per process that folds full buffers, so a predict call never waits for a fold.
-
-    It also flushes the watched buffers (prediction records) every ``FLUSH_SECONDS``, so records of low traffic
-    do not wait for a full buffer.
-    """
-
-    FLUSH_SECONDS = 1.0
-
-    def __init__(self) -> None:
-        self._watched: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._reset()
-
-    def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="otel-mlmon-folder", daemon=True)
-                    self._thread.start()
-
-    def request(self, stream: Any) -> None:
-        """Fold ``stream`` (anything with ``fold()``) soon, on the folder thread."""
-        self._ensure_thread()
-        self._queue.put(stream)
-
-    def watch(self, stream: Any) -> None:
-        """Fold ``stream`` at least every FLUSH_SECONDS while it lives."""
-        self._watched.add(stream)
-        self._ensure_thread()
-
-    def flush(self) -> None:
-        """Fold every watched buffer now, in the calling thread."""
-        for stream in list(self._watched):
-            _fold_quietly(stream)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                stream = self._queue.get(timeout=self.FLUSH_SECONDS)
-            except queue.Empty:
-                self.flush()
-                continue
-            _fold_quietly(stream)
-
-
-def _fold_quietly(stream: Any) -> None:
-    try:
-        stream.fold()
-    except Exception as exc:  # noqa: BLE001 - the folder thread must survive anything
-        report_fault("summaries", exc)
-
-
-folder = _Folder()
-
-
 class SummaryStream:
     """The summaries of one (model, version, operation): buffered on the hot path, folded by a background
-    thread every ``FOLD_AT`` calls and at each collection."""
+    thread every ``FOLD_AT`` calls or ``FOLD_BYTES`` bytes, and at each collection.
+
+    The buffer is bounded in bytes (``SummaryConfig.max_buffer_bytes``, an estimate of what the buffered calls
+    hold) and in calls (``MAX_BUFFER``); a call that does not fit is left out of the summaries and counted as a
+    ``summaries_overflow`` fault.
+    A numpy input of more than ``max_rows`` rows is sampled before it is copied, so only the sampled rows are.
+    """
 
     #: Buffered calls that wake the background folder.
     FOLD_AT = 512
-    #: Buffered calls beyond which new calls are left out of the summaries (the folder is not keeping up);
-    #: they are counted as ``summaries_overflow`` faults. Bounds the buffer's memory.
-    MAX_BUFFER = 16 * FOLD_AT
+    #: Buffered bytes that wake the background folder (whatever the number of calls).
+    FOLD_BYTES = 4 * 2**20
+    #: Buffered calls beyond which calls are left out too: folding costs time per call, and a collection (or the
+    #: exit drain) folds what is buffered, so this bounds how long it takes as the byte bound bounds memory.
+    MAX_BUFFER = 64 * FOLD_AT
+    #: Bytes of buffered calls folded in one step: stacking small calls into batches copies them once more.
+    FOLD_STEP_BYTES = 8 * 2**20
+    #: Fault kind of each call left out because exit's time budget ran out before it was folded.
+    EXIT_FAULT = "summaries_exit"
 
     def __init__(
         self,
@@ -137,40 +88,110 @@ class SummaryStream:
         self.categorical = frozenset(categorical)
         self.classes = classes
         self.max_rows = max_rows
+        self.max_buffer_bytes = int(getattr(config, "max_buffer_bytes", DEFAULT_MAX_BUFFER_BYTES))
         self._rng = np.random.default_rng(seed)
         self._reset()
+        folder.track(self)  # drained at exit
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._fold_lock = threading.Lock()
         self._buffer: list[tuple[Any, Any, Any]] = []
+        self._sizes: list[int] = []
+        self._bytes = 0
         self._summary = Summary(self.config)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """The estimated bytes the buffered calls hold now."""
+        return self._bytes
 
     def offer(self, features: Any, outputs: Any, owner: Any = None) -> None:
         """Hot path: keep a sampled call's input and output (and the model object, if any) for the next fold."""
         if type(features) is np.ndarray:
-            features = features.copy()
-        if type(outputs) is np.ndarray:
-            outputs = outputs.copy()
+            features, outputs = self._sample(features, outputs)
+            size = _ENTRY_BYTES + features.nbytes
+        else:
+            if type(outputs) is np.ndarray:
+                outputs = outputs.copy()
+            size = _ENTRY_BYTES + _size_of(features)
+        size += _size_of(outputs)
         with self._lock:
-            buffered = len(self._buffer)
-            if buffered < self.MAX_BUFFER:
+            before = self._bytes
+            fits = before + size <= self.max_buffer_bytes and len(self._buffer) < self.MAX_BUFFER
+            if fits:
                 self._buffer.append((features, outputs, owner))
-        if buffered + 1 == self.FOLD_AT:
-            folder.request(self)
-        elif buffered >= self.MAX_BUFFER:
+                self._sizes.append(size)
+                self._bytes = before + size
+                calls = len(self._buffer)
+        if not fits:
             report_fault("summaries_overflow")
+        elif calls == self.FOLD_AT or (before < self.FOLD_BYTES <= before + size):
+            folder.request(self)
 
-    def fold(self) -> None:
-        """Turn the buffered calls into sketches. Never raises; unreadable calls are counted as faults."""
-        with self._fold_lock:  # one fold at a time, so a collection sees every fold that started before it
-            self._fold_locked()
+    def _sample(self, features: np.ndarray, outputs: Any) -> tuple[np.ndarray, Any]:
+        """A copy of the input, of only ``max_rows`` random rows when it has more (and of their outputs)."""
+        n = features.shape[0] if features.ndim >= 2 else 1
+        if self.max_rows is None or n <= self.max_rows:
+            return features.copy(), outputs.copy() if type(outputs) is np.ndarray else outputs
+        keep = np.sort(self._rng.choice(n, size=self.max_rows, replace=False))
+        features = features[keep]  # fancy indexing copies the sampled rows only
+        if type(outputs) is np.ndarray:
+            outputs = outputs[keep] if outputs.ndim >= 1 and outputs.shape[0] == n else outputs.copy()
+        elif isinstance(outputs, (list, tuple)) and len(outputs) == n:
+            outputs = [outputs[i] for i in keep.tolist()]
+        # other outputs keep all their rows; _add samples them on their own
+        return features, outputs
 
-    def _fold_locked(self) -> None:
+    def fold(self, max_entries: int | None = None) -> int:
+        """Turn buffered calls (all, or the oldest ``max_entries``) into sketches; return how many are left.
+
+        Never raises; unreadable calls are counted as faults.
+        """
+        with (
+            folder.gate,
+            self._fold_lock,
+        ):  # one fold at a time, so a collection sees every fold started before
+            return self._fold_locked(max_entries)
+
+    def discard(self) -> int:
+        """Drop every buffered call (exit ran out of time); return how many were dropped."""
         with self._lock:
-            buffer, self._buffer = self._buffer, []
+            dropped = len(self._buffer)
+            self._buffer, self._sizes, self._bytes = [], [], 0
+        return dropped
+
+    def _fold_locked(self, max_entries: int | None = None) -> int:
+        while True:
+            left = self._fold_step(max_entries)
+            if max_entries is not None or not left:
+                return left
+
+    def _take(self, max_entries: int | None) -> tuple[list[tuple[Any, Any, Any]], int]:
+        """Take the oldest buffered calls, at most ``max_entries`` and ``FOLD_STEP_BYTES`` (at least one)."""
+        with self._lock:
+            n, total = 0, 0
+            limit = len(self._buffer) if max_entries is None else min(max_entries, len(self._buffer))
+            for size in self._sizes[:limit]:
+                if n and total + size > self.FOLD_STEP_BYTES:
+                    break
+                n, total = n + 1, total + size
+            if len(self._sizes) != len(
+                self._buffer
+            ):  # never expected: fold everything, keep the books straight
+                n, total = len(self._buffer), self._bytes
+            if n == len(self._buffer):
+                buffer, self._buffer, self._sizes, self._bytes = self._buffer, [], [], 0
+            else:
+                buffer, self._buffer = self._buffer[:n], self._buffer[n:]
+                del self._sizes[:n]
+                self._bytes -= total
+            return buffer, len(self._buffer)
+
+    def _fold_step(self, max_entries: int | None) -> int:
+        buffer, left = self._take(max_entries)
         if not buffer:
-            return
+            return left
         partial = Summary(self.config)
         for features, outputs, owner in _stack_rows(buffer, self.max_rows):
             if isinstance(features, _Stacked):
@@ -184,6 +205,7 @@ class SummaryStream:
                 self._add(partial, features, outputs, owner)
         with self._lock:
             self._summary.merge(partial)
+        return left
 
     def _add(
         self,
@@ -219,10 +241,14 @@ class SummaryStream:
                 if stacked:
                     return False
                 report_fault("outputs", exc)
-        if not stacked and self.max_rows is not None and table.n_rows > self.max_rows:
-            keep = np.sort(self._rng.choice(table.n_rows, size=self.max_rows, replace=False))
-            table = table.take(keep)
+        if not stacked and self.max_rows is not None:
+            keep, n = None, table.n_rows
+            if n > self.max_rows:
+                keep = np.sort(self._rng.choice(n, size=self.max_rows, replace=False))
+                table = table.take(keep)
             if read is not None and read.table.n_rows > self.max_rows:
+                if keep is None or read.table.n_rows != n:  # input rows sampled on the hot path, or unpaired
+                    keep = np.sort(self._rng.choice(read.table.n_rows, size=self.max_rows, replace=False))
                 read = read.take(keep)
         summary.add_features(table)
         if read is not None:
@@ -230,11 +256,50 @@ class SummaryStream:
         return True
 
     def swap(self) -> Summary:
-        with self._fold_lock:
-            self._fold_locked()
+        if not folder.acquire_gate():  # exiting, and a fold is stuck: report what was folded so far
             with self._lock:
                 summary, self._summary = self._summary, Summary(self.config)
+            return summary
+        try:
+            with self._fold_lock:
+                self._fold_locked()
+                with self._lock:
+                    summary, self._summary = self._summary, Summary(self.config)
+        finally:
+            folder.gate.release()
         return summary
 
     def new_interval(self) -> Summary:
         return Summary(self.config)
+
+
+#: Default bound of one summary stream's buffer (``SummaryConfig(max_buffer_bytes=...)``).
+DEFAULT_MAX_BUFFER_BYTES = 64 * 2**20
+# What a buffered call costs besides its payload (the tuple, the list slots, the size entry).
+_ENTRY_BYTES = 120
+_SMALL = (int, float, bool, type(None))
+
+
+def _size_of(obj: Any) -> int:
+    """A cheap estimate of the bytes a buffered input or output keeps alive (O(1): never walks the rows)."""
+    if type(obj) in _SMALL:
+        return 0
+    if isinstance(obj, (str, bytes)):
+        return 49 + len(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    shape = getattr(obj, "shape", None)  # pandas, pyarrow, tensors
+    if isinstance(shape, tuple) and shape and all(isinstance(d, int) for d in shape):
+        size = 8
+        for d in shape:
+            size *= d
+        return size
+    if isinstance(obj, (list, tuple)):
+        if not obj:
+            return 56
+        first = obj[0]
+        per_item = 8 + (_size_of(first) if isinstance(first, (list, tuple, dict, str)) else 32)
+        return 56 + len(obj) * per_item
+    if isinstance(obj, dict):
+        return 232 + 100 * len(obj)
+    return 64

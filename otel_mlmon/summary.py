@@ -48,6 +48,8 @@ class SummaryConfig:
             column. None: never.
         categorical, text, ids: Column names whose kind is declared instead of decided by the rule of
             :mod:`otel_mlmon._kinds` (see docs/adapters.md, "Column kinds").
+        max_buffer_bytes: SDK only: bytes of sampled calls buffered for the background folder per model (an
+            estimate; default 64 MiB); calls beyond it are left out and counted (``summaries_overflow``).
 
     The configuration also holds the kinds decided so far for its columns, so that a column keeps its kind for
     the life of the process: give each monitor its own (``monitor`` copies the one it is given).
@@ -65,8 +67,10 @@ class SummaryConfig:
         text: Collection[str] = (),
         ids: Collection[str] = (),
         category_capacity: int = DEFAULT_CAPACITY,
+        max_buffer_bytes: int = 64 * 2**20,
     ) -> None:
         for name, value, low in (
+            ("max_buffer_bytes", max_buffer_bytes, 1),
             ("max_size", max_size, 2),
             ("max_categories", max_categories, 1),
             ("max_columns", max_columns, 1),
@@ -86,6 +90,7 @@ class SummaryConfig:
         self.max_columns = max_columns
         self.max_length = max_length
         self.hash_salt = hash_salt
+        self.max_buffer_bytes = max_buffer_bytes
         self.category_capacity = category_capacity
         self.vector_min_width = vector_min_width
         self.kinds = KindRule(categorical=categorical, text=text, ids=ids)
@@ -115,6 +120,7 @@ class SummaryConfig:
             hash_salt=self.hash_salt,
             vector_min_width=self.vector_min_width,
             category_capacity=self.category_capacity,
+            max_buffer_bytes=self.max_buffer_bytes,
             categorical=self.categorical | frozenset(categorical),
             text=self.text | frozenset(text),
             ids=self.ids | frozenset(ids),

@@ -305,3 +305,66 @@ def test_collection_waits_for_a_fold_in_flight():
         (rows,) = telemetry.points(conv.METRIC_SUMMARY_ROWS)
         assert rows.value == SummaryStream.FOLD_AT
         telemetry.shutdown()
+
+
+def test_large_numpy_input_is_sampled_before_it_is_copied():
+    """A call with far more rows than max_rows buffers a copy of max_rows rows only (and their outputs), so a
+    large batch costs the summaries a bounded amount of memory."""
+    from otel_mlmon._summarize import SummaryStream
+    from otel_mlmon.summary import SummaryConfig
+
+    stream = SummaryStream({"ml.model.name": "m"}, SummaryConfig(), max_rows=1000, seed=1)
+    X = np.arange(200_000 * 10, dtype=np.float64).reshape(200_000, 10)  # 16 MB
+    y = X[:, 0].copy()
+    stream.offer(X, y)
+    assert stream.buffered_bytes < 1000 * 11 * 8 + 1024  # 1 000 rows of 10 features + 1 output, not 16 MB
+    ((features, outputs, _),) = stream._buffer
+    assert features.shape == (1000, 10) and not np.shares_memory(features, X)
+    np.testing.assert_array_equal(outputs, features[:, 0])  # each kept row keeps its own output
+    X[:] = -1  # the caller reuses its buffer: the summaries keep what was passed
+    summary = stream.swap()
+    assert summary.rows == 1000
+    assert summary.features["f0"].numeric.min >= 0
+
+
+def test_buffer_is_bounded_in_bytes_and_overflow_is_counted():
+    """Calls that would take the buffer beyond max_buffer_bytes are left out and counted as summaries_overflow,
+    and the buffer never holds more than the bound."""
+    from otel_mlmon._summarize import SummaryStream
+    from otel_mlmon.summary import SummaryConfig
+
+    stream = SummaryStream({"ml.model.name": "m"}, SummaryConfig(max_buffer_bytes=200_000), max_rows=None)
+    before = faults.counts().get("summaries_overflow", 0)
+    for _ in range(5):
+        stream.offer(np.ones((1000, 10)), None)  # 80 kB each
+    assert stream.buffered_bytes <= 200_000
+    assert len(stream._buffer) == 2
+    assert faults.counts().get("summaries_overflow", 0) - before == 3
+    assert stream.swap().rows == 2000
+    assert stream.buffered_bytes == 0
+
+
+def test_max_buffer_bytes_must_be_positive():
+    """A buffer bound that is not a positive int is refused at construction, naming the parameter."""
+    from otel_mlmon.summary import SummaryConfig
+
+    with pytest.raises(ValueError, match="max_buffer_bytes"):
+        SummaryConfig(max_buffer_bytes=0)
+
+
+def test_scalar_tight_loop_loses_no_call():
+    """A tight loop of scalar calls, faster than the folder folds them, keeps every call in the summaries: the
+    buffer holds them (bounded in bytes) until the folder or the next collection catches up."""
+    telemetry = InMemoryTelemetry()
+
+    @otel_mlmon.monitor(model="m", trace=False, **telemetry.providers)
+    def predict(x):
+        return x
+
+    before = faults.counts().get("summaries_overflow", 0)
+    for i in range(20_000):  # more than the 8 192 calls the old count bound allowed
+        predict(i % 7)
+    (rows,) = telemetry.points(conv.METRIC_SUMMARY_ROWS)
+    assert rows.value == 20_000
+    assert faults.counts().get("summaries_overflow", 0) == before
+    telemetry.shutdown()
