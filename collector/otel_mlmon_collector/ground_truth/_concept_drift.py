@@ -125,8 +125,8 @@ def prediction_error(row: JoinedRow, scale: float = 1.0) -> float | None:
 
 @dataclass(frozen=True)
 class ConceptDriftChange:
-    """A change of concept-drift state for one (model, version, output): the lead turns it into the
-    ``ml.concept_drift.detected`` gauge (1 / 0) and a log event.
+    """A change of concept-drift state for one (model, version, output): the performance processor turns it into
+    the ``ml.concept_drift.detected`` gauge (1 / 0) and an ``ml.concept_drift.changed`` event.
 
     Attributes:
         model / version / output: The series.

@@ -178,7 +178,7 @@ def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> Regr
 
 @dataclass(frozen=True)
 class MetricPoint:
-    """One gauge value for the lead's OTLP bridge: metric name, value and extra attributes."""
+    """One gauge value of a ground-truth report: metric name, value and extra attributes (emitted as a gauge)."""
 
     name: str
     value: float
