@@ -14,6 +14,10 @@ process (``time.process_time``: the background folding and span export threads i
 final collection, against the naive version measured the same way, back to back in each repeat. Inputs cycle through 256 distinct objects
 (new DataFrames, dicts, ... as a server builds them per request), so no cache sees the same object twice in a row.
 Targets: every one-row input ≤ 1.0× naive; batches ≤ 0.1 µs per value (rows × columns).
+
+The streaming row (issue 12) is a generator of 20 chunks consumed to the end, per stream: @monitor (span recorded,
+summaries off; time to first chunk and per-chunk times aggregated locally) against the bare generator and a naive
+hand-written version (a span ended in ``finally``, a time-to-first-chunk, a per-chunk and a duration histogram).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from opentelemetry.sdk.metrics import MeterProvider
@@ -71,6 +76,76 @@ def naive(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> Cal
             return result
 
     return wrapper
+
+
+CHUNKS = 20
+
+
+def stream(X) -> Iterator[int]:
+    """A streaming model: 20 chunks, no work of its own (the overhead is what is measured)."""
+    yield from range(CHUNKS)
+
+
+def naive_stream(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> Callable:
+    """What a user writes by hand for a stream: a span ended in ``finally``, first-chunk, per-chunk and duration
+    histograms recorded through OpenTelemetry instruments (one record per chunk)."""
+    tracer = tracer_provider.get_tracer("naive")
+    meter = meter_provider.get_meter("naive")
+    first_chunk = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", unit="s")
+    per_chunk = meter.create_histogram("gen_ai.client.operation.time_per_output_chunk", unit="s")
+    duration = meter.create_histogram("ml.inference.duration", unit="s")
+    attrs = {"ml.model.name": "m", "ml.model.version": "1"}
+
+    def wrapper(X):
+        span = tracer.start_span("predict m", kind=SpanKind.INTERNAL, attributes=attrs)
+        start = last = time.perf_counter()
+        first = True
+        try:
+            for item in stream(X):
+                now = time.perf_counter()
+                if first:
+                    first_chunk.record(now - start, attrs)
+                    first = False
+                else:
+                    per_chunk.record(now - last, attrs)
+                last = now
+                yield item
+        finally:
+            duration.record(time.perf_counter() - start, attrs)
+            span.end()
+
+    return wrapper
+
+
+def consumed(gen_fn: Callable) -> Callable:
+    """``f(X)`` that runs the stream ``gen_fn(X)`` to its end (what a server does for each request)."""
+    return lambda X: deque(gen_fn(X), maxlen=0)
+
+
+def streaming_row(calls: int, repeats: int) -> None:
+    """The issue-12 row: a 20-chunk generator, per stream, against the bare generator and naive OTel."""
+    X = np.zeros((4, 8))
+    tracer_provider, meter_provider = _providers(ALWAYS_ON)
+    monitored = otel_mlmon.monitor(
+        model="m",
+        version="1",
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        summaries=False,
+    )(stream)
+    variants = {
+        "bare generator": (consumed(stream), lambda: None),
+        "naive OTel stream": (consumed(naive_stream(*_providers(ALWAYS_ON))), lambda: None),
+        "@monitor stream": (consumed(monitored), meter_provider.force_flush),
+    }
+    calls = max(1000, calls // 4)
+    results = {name: measure(fn, X, calls, repeats, flush) for name, (fn, flush) in variants.items()}
+    bare, hand = results["bare generator"], results["naive OTel stream"]
+    print(
+        f"\n{f'streaming, {CHUNKS} chunks, span recorded':42} {'µs/stream':>9} {'× bare':>9} {'× naive':>9}"
+    )
+    for name, micros in results.items():
+        print(f"{name:42} {micros:9.2f} {micros / bare:9.2f} {micros / hand:9.3f}")
 
 
 def measure(fn: Callable, arg, calls: int, repeats: int, flush: Callable[[], object] = lambda: None) -> float:
@@ -189,9 +264,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--kinds-only", action="store_true", help="only the per-input-kind table")
+    parser.add_argument("--stream-only", action="store_true", help="only the streaming-generator row")
     args = parser.parse_args()
     if args.kinds_only:
         per_input_kind(args.calls, args.repeats)
+        return
+    if args.stream_only:
+        streaming_row(args.calls, args.repeats)
         return
     X = np.zeros((4, 8))  # a 4-row batch of 8 features
 
@@ -227,6 +306,7 @@ def main() -> None:
         target = targets.get(name)
         verdict = "" if target is None else f"≤ {target}  {'ok' if micros / baseline <= target else 'MISSED'}"
         print(f"{name:42} {micros:9.2f} {micros / baseline:9.3f}  {verdict}")
+    streaming_row(args.calls, args.repeats)
     per_input_kind(args.calls, args.repeats)
 
 

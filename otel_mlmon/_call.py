@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -26,6 +26,7 @@ from otel_mlmon._faults import report_fault
 from otel_mlmon._records import as_ids, generate_ids, set_last_ids, span_context_of
 from otel_mlmon._registry import inference_stream, prediction_recorder, summary_stream
 from otel_mlmon._summarize import Sampler
+from otel_mlmon._usage import Usage, callback_reader, openai_usage
 from otel_mlmon._version import __version__
 
 __all__ = ["Call"]
@@ -58,9 +59,27 @@ class Call:
         if config.version is not None:
             attrs[conv.ATTR_MODEL_VERSION] = config.version
         attrs[conv.ATTR_OPERATION] = operation
+        genai = config.genai
+        default_span_name = f"predict {config.model}"
+        if genai is not None:
+            attrs[conv.ATTR_GENAI_OPERATION_NAME] = genai["operation"]
+            if "provider" in genai:
+                attrs[conv.ATTR_GENAI_PROVIDER_NAME] = genai["provider"]
+            attrs[conv.ATTR_GENAI_REQUEST_MODEL] = genai.get("request_model", config.model)
+            # The GenAI conventions' span name: "{gen_ai.operation.name} {gen_ai.request.model}".
+            default_span_name = f"{genai['operation']} {attrs[conv.ATTR_GENAI_REQUEST_MODEL]}"
         attrs.update(config.attributes)
         self.span_attributes = attrs
-        self.span_name = config.span_name or f"predict {config.model}"
+        self.span_name = config.span_name or default_span_name
+        # Token usage readers: of a call's return value, and of a stream's last chunk (None: not read).
+        token_usage = config.token_usage
+        if callable(token_usage):
+            self.usage_of = self.stream_usage_of = callback_reader(token_usage)
+        elif token_usage is False:
+            self.usage_of = self.stream_usage_of = None
+        else:  # automatic: streams always; plain calls when told (True) or when the monitor is a GenAI one
+            self.stream_usage_of = openai_usage
+            self.usage_of = openai_usage if token_usage is True or genai is not None else None
         self.tracer = (
             otel_trace.get_tracer(conv.SCOPE_NAME, __version__, tracer_provider=config.tracer_provider)
             if config.trace
@@ -158,8 +177,16 @@ class Call:
                 span = None
         return span, rows, ids
 
-    def _finish(self, span: Any, rows: int | None, duration: float, exc: BaseException | None) -> None:
-        """End the span and record the call. Never raises."""
+    def _finish(
+        self,
+        span: Any,
+        rows: int | None,
+        duration: float,
+        exc: BaseException | None,
+        usage: Usage | None = None,
+        first_chunk: float | None = None,
+    ) -> None:
+        """End the span and record the call (and its token usage, if read). Never raises."""
         error_type = None
         span_ids = None
         try:
@@ -171,6 +198,13 @@ class Call:
                         span.set_attribute(conv.ATTR_ERROR_TYPE, error_type)
                         span.record_exception(exc, escaped=True)
                         span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+                    if first_chunk is not None:
+                        span.set_attribute(conv.ATTR_GENAI_RESPONSE_TIME_TO_FIRST_CHUNK, first_chunk)
+                    if usage is not None:
+                        if usage[0] is not None:
+                            span.set_attribute(conv.ATTR_GENAI_USAGE_INPUT_TOKENS, usage[0])
+                        if usage[1] is not None:
+                            span.set_attribute(conv.ATTR_GENAI_USAGE_OUTPUT_TOKENS, usage[1])
                     ctx = span.get_span_context()
                     if ctx.trace_flags.sampled:
                         span_ids = (ctx.trace_id, ctx.span_id)
@@ -179,8 +213,26 @@ class Call:
             report_fault("span", fault)
         try:
             self.stream.record(duration, rows, error_type, span_ids)
+            if usage is not None:
+                self.stream.record_tokens(usage[0], usage[1])
         except Exception as fault:  # noqa: BLE001
             report_fault("metrics", fault)
+
+    @staticmethod
+    def _read_usage(reader: Any, result: Any) -> Usage | None:
+        """Token counts of a result (or a stream's last chunk) by ``reader``. Never raises."""
+        try:
+            return reader(result)
+        except Exception as exc:  # noqa: BLE001
+            report_fault("token_usage", exc)
+            return None
+
+    def _record_chunks(self, first_chunk: float | None, chunk_times: Sequence[float]) -> None:
+        """Hand a stream's chunk times to the stream's buffer. Never raises."""
+        try:
+            self.stream.record_stream(first_chunk, chunk_times)
+        except Exception as exc:  # noqa: BLE001
+            report_fault("metrics", exc)
 
     def _summarize(
         self, span: Any, wrapped: Any, instance: Any, args: tuple, kwargs: dict, result: Any
@@ -267,7 +319,8 @@ class Call:
         if mark is not None:
             mark[0] = None
             _active_call.reset(guard)
-        self._finish(span, rows, duration, None)
+        usage = self._read_usage(self.usage_of, result) if self.usage_of is not None else None
+        self._finish(span, rows, duration, None, usage)
         if self.summary is not None:
             self._summarize(span, wrapped, instance, args, kwargs, result)
         if self.recorder is not None and ids is not None:
@@ -300,7 +353,8 @@ class Call:
         if mark is not None:
             mark[0] = None
             _active_call.reset(guard)
-        self._finish(span, rows, duration, None)
+        usage = self._read_usage(self.usage_of, result) if self.usage_of is not None else None
+        self._finish(span, rows, duration, None, usage)
         if self.summary is not None:
             self._summarize(span, wrapped, instance, args, kwargs, result)
         if self.recorder is not None and ids is not None:
@@ -319,6 +373,12 @@ class Call:
         span, rows, _ = self._start(instance, args, kwargs)
         items = 0
         error: BaseException | None = None
+        # Chunk timing: the first chunk's time from the first next() (recorded at once), then each later chunk's
+        # step time (the inner generator's own time: a slow consumer between two chunks does not count). Those go
+        # to a local list handed to the stream's buffer every _CHUNK_BATCH chunks and at the end: O(1) per chunk.
+        first_chunk: float | None = None
+        chunk_times: list[float] = []
+        last: Any = _NO_RESULT
         start = _perf_counter()
         to_send: Any = None
         to_throw: BaseException | None = None
@@ -330,7 +390,9 @@ class Call:
                 guard = _active_call.set(mark) if mark is not None else None
                 token = self._attach(span)
                 try:
+                    step = _perf_counter()
                     item = gen.send(to_send) if to_throw is None else gen.throw(to_throw)
+                    now = _perf_counter()
                 except StopIteration as stop:
                     return stop.value
                 finally:
@@ -339,6 +401,15 @@ class Call:
                         mark[0] = None
                         _active_call.reset(guard)
                 items += 1
+                last = item
+                if first_chunk is None:
+                    first_chunk = now - start
+                    self._record_chunks(first_chunk, ())  # now: a long stream's first chunk shows at once
+                else:
+                    chunk_times.append(now - step)
+                    if len(chunk_times) >= _CHUNK_BATCH:
+                        self._record_chunks(None, chunk_times)
+                        chunk_times = []
                 to_send, to_throw = None, None
                 try:
                     to_send = yield item
@@ -353,7 +424,13 @@ class Call:
             error = exc
             raise
         finally:
-            self._finish(span, rows if rows is not None else items, _perf_counter() - start, error)
+            duration = _perf_counter() - start
+            usage = None
+            if error is None and last is not _NO_RESULT and self.stream_usage_of is not None:
+                usage = self._read_usage(self.stream_usage_of, last)
+            if chunk_times:
+                self._record_chunks(None, chunk_times)
+            self._finish(span, rows if rows is not None else items, duration, error, usage, first_chunk)
             if self.summary is not None and error is None:
                 # A stream's items are not one prediction per input row: summarise its input only.
                 self._summarize(span, wrapped, instance, args, kwargs, _NO_RESULT)
@@ -367,6 +444,9 @@ class Call:
         span, rows, _ = self._start(instance, args, kwargs)
         items = 0
         error: BaseException | None = None
+        first_chunk: float | None = None  # chunk timing as in _iterate
+        chunk_times: list[float] = []
+        last: Any = _NO_RESULT
         start = _perf_counter()
         to_send: Any = None
         to_throw: BaseException | None = None
@@ -376,7 +456,9 @@ class Call:
                 guard = _active_call.set(mark) if mark is not None else None
                 token = self._attach(span)
                 try:
+                    step = _perf_counter()
                     item = await (agen.asend(to_send) if to_throw is None else agen.athrow(to_throw))
+                    now = _perf_counter()
                 except StopAsyncIteration:
                     return
                 finally:
@@ -385,6 +467,15 @@ class Call:
                         mark[0] = None
                         _active_call.reset(guard)
                 items += 1
+                last = item
+                if first_chunk is None:
+                    first_chunk = now - start
+                    self._record_chunks(first_chunk, ())  # now: a long stream's first chunk shows at once
+                else:
+                    chunk_times.append(now - step)
+                    if len(chunk_times) >= _CHUNK_BATCH:
+                        self._record_chunks(None, chunk_times)
+                        chunk_times = []
                 to_send, to_throw = None, None
                 try:
                     to_send = yield item
@@ -399,13 +490,21 @@ class Call:
             error = exc
             raise
         finally:
-            self._finish(span, rows if rows is not None else items, _perf_counter() - start, error)
+            duration = _perf_counter() - start
+            usage = None
+            if error is None and last is not _NO_RESULT and self.stream_usage_of is not None:
+                usage = self._read_usage(self.stream_usage_of, last)
+            if chunk_times:
+                self._record_chunks(None, chunk_times)
+            self._finish(span, rows if rows is not None else items, duration, error, usage, first_chunk)
             if self.summary is not None and error is None:
                 # A stream's items are not one prediction per input row: summarise its input only.
                 self._summarize(span, wrapped, instance, args, kwargs, _NO_RESULT)
 
 
 _NO_RESULT = object()
+#: A stream hands its chunk times to the shared buffer every this many chunks (bounds a long stream's list).
+_CHUNK_BATCH = 256
 
 
 def _argument_getter(features: str | Callable[..., Any] | None, target: Callable[..., Any]) -> Callable:

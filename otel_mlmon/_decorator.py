@@ -68,6 +68,18 @@ class Monitor:
             log records (ids, predicted value/class, confidence, probabilities; never feature values), for the
             collector to join with labels reported by :func:`otel_mlmon.record_ground_truth`.
         logger_provider: A logger provider for the records instead of the global one.
+        genai: For generative models: ``{"operation": "chat", "provider": "openai"}`` (``provider`` and
+            ``request_model`` optional; ``request_model`` defaults to ``model``) sets the OpenTelemetry GenAI
+            attributes ``gen_ai.operation.name``, ``gen_ai.provider.name`` and ``gen_ai.request.model`` on the
+            span and every series, names the span ``"{operation} {request_model}"``, exports the duration as
+            ``gen_ai.client.operation.duration`` too, and reads token usage from every result. Prompts and
+            completions are never captured.
+        token_usage: Where token counts come from: ``f(result) -> {"input": n, "output": m}`` (either optional,
+            or None); True to read OpenAI-style ``usage`` (``prompt_tokens``/``completion_tokens`` or
+            ``input_tokens``/``output_tokens``, attribute or key) from every result; False never to read it.
+            Default: read it from the last chunk of streams (generators), and from every result with ``genai``.
+            Streams pass their last chunk to the callback. Counts become ``gen_ai.client.token.usage`` and the
+            span attributes ``gen_ai.usage.input_tokens`` / ``gen_ai.usage.output_tokens``.
 
     Raises:
         ValueError: on an invalid argument, at decoration time.
@@ -109,6 +121,8 @@ class Monitor:
         prediction_id: str | Callable[..., Any] | None = None,
         record_predictions: float = 0.0,
         logger_provider: Any = None,
+        genai: Mapping[str, str] | None = None,
+        token_usage: bool | Callable[[Any], Mapping[str, int] | None] | None = None,
     ) -> None:
         if func is not None:
             raise TypeError("use @monitor(model='...') with keyword arguments; the model name is required")
@@ -156,6 +170,13 @@ class Monitor:
             isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
         ):
             raise ValueError("monitor(attributes=...) must map str to str (they label every series and span)")
+        if token_usage is not None and not isinstance(token_usage, bool) and not callable(token_usage):
+            raise ValueError(
+                "monitor(token_usage=...) must be True, False or f(result) -> {'input': n, 'output': m}, "
+                f"got {token_usage!r}"
+            )
+        self.genai = _check_genai(genai)
+        self.token_usage = token_usage
         self.model = model
         self.version = version
         self.span_name = span_name
@@ -204,6 +225,30 @@ class Monitor:
         wrapper = proxy(func, getattr(call, kind.__name__))
         wrapper._self_monitor = self  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
+
+
+_GENAI_KEYS = ("operation", "provider", "request_model")
+
+
+def _check_genai(genai: Mapping[str, str] | None) -> dict[str, str] | None:
+    """Validate ``monitor(genai=...)``: known keys, non-empty string values, ``operation`` present."""
+    if genai is None:
+        return None
+    if not isinstance(genai, Mapping):
+        raise ValueError(
+            f"monitor(genai=...) must be a mapping such as {{'operation': 'chat'}}, got {genai!r}"
+        )
+    unknown = sorted(set(genai) - set(_GENAI_KEYS))
+    if unknown:
+        raise ValueError(f"monitor(genai=...): unknown keys {unknown}; known keys are {list(_GENAI_KEYS)}")
+    if "operation" not in genai:
+        raise ValueError(
+            "monitor(genai=...) needs 'operation' (gen_ai.operation.name: chat, text_completion...)"
+        )
+    for key, value in genai.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"monitor(genai=...): {key!r} must be a non-empty string, got {value!r}")
+    return dict(genai)
 
 
 #: The decorator: ``@monitor(model=...)`` builds a :class:`Monitor`, which wraps the function it is applied to.
