@@ -15,7 +15,9 @@ from pathlib import Path
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
-from otel_mlmon_collector.ground_truth import GroundTruthProcessor, JoinStore, parse_logs_request
+from otel_mlmon_collector.ground_truth import LabelJoin
+from otel_mlmon_collector.ground_truth._records import parse_logs_request
+from otel_mlmon_collector.ground_truth._store import JoinStore
 from otel_mlmon_collector.otlp import OtlpRequest
 
 from otel_mlmon import conventions as conv
@@ -81,7 +83,7 @@ def main() -> None:
         add_labels = time.perf_counter() - started
         store.close()
 
-        processor = GroundTruthProcessor(str(Path(tmp) / "full.sqlite"), window_seconds=3600)
+        processor = LabelJoin(str(Path(tmp) / "full.sqlite"), window_seconds=3600)
         started = time.perf_counter()
         for payload in payloads:
             processor.process(OtlpRequest("logs", payload))

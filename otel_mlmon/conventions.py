@@ -9,6 +9,9 @@ from __future__ import annotations
 
 __all__ = [
     "ATTR_BATCH_SIZE",
+    "ATTR_CONCEPT_DRIFT_METHOD",
+    "ATTR_CONCEPT_DRIFT_SOURCE",
+    "ATTR_COUNTER",
     "ATTR_DRIFT_METHOD",
     "ATTR_DRIFT_SIDE",
     "ATTR_DRIFT_TARGET",
@@ -23,11 +26,13 @@ __all__ = [
     "ATTR_GENAI_TOKEN_TYPE",
     "ATTR_GENAI_USAGE_INPUT_TOKENS",
     "ATTR_GENAI_USAGE_OUTPUT_TOKENS",
+    "ATTR_GROUND_TRUTH_CLASS",
     "ATTR_GROUND_TRUTH_VALUE",
     "ATTR_MODEL_NAME",
     "ATTR_MODEL_VERSION",
     "ATTR_OPERATION",
     "ATTR_OUTPUT_NAME",
+    "ATTR_PERFORMANCE_METRIC",
     "ATTR_PREDICTION_CLASS",
     "ATTR_PREDICTION_CLASSES",
     "ATTR_PREDICTION_CONFIDENCE",
@@ -35,6 +40,7 @@ __all__ = [
     "ATTR_PREDICTION_PROBABILITIES",
     "ATTR_PREDICTION_VALUE",
     "ATTR_WINDOW_SECONDS",
+    "ATTR_WINDOW_START",
     "BATCH_SIZE_BUCKETS",
     "DESCRIPTOR_SEPARATOR",
     "DURATION_BUCKETS",
@@ -64,11 +70,40 @@ __all__ = [
     "METRIC_GENAI_TIME_PER_OUTPUT_CHUNK",
     "METRIC_GENAI_TIME_TO_FIRST_CHUNK",
     "METRIC_GENAI_TOKEN_USAGE",
+    "METRIC_GROUND_TRUTH_RECORDS",
     "METRIC_LABEL_COVERAGE",
     "METRIC_LABEL_DELAY",
+    "METRIC_LABEL_DELAY_MAX",
     "METRIC_MODEL_AGE",
+    "METRIC_PERFORMANCE_ACCURACY",
+    "METRIC_PERFORMANCE_CONFUSION",
+    "METRIC_PERFORMANCE_ESTIMATED_ACCURACY",
+    "METRIC_PERFORMANCE_ESTIMATED_F1",
+    "METRIC_PERFORMANCE_ESTIMATED_F1_MACRO",
+    "METRIC_PERFORMANCE_ESTIMATED_PRECISION",
+    "METRIC_PERFORMANCE_ESTIMATED_PRECISION_MACRO",
     "METRIC_PERFORMANCE_ESTIMATED_PREFIX",
+    "METRIC_PERFORMANCE_ESTIMATED_RECALL",
+    "METRIC_PERFORMANCE_ESTIMATED_RECALL_MACRO",
+    "METRIC_PERFORMANCE_ESTIMATION_GAP",
+    "METRIC_PERFORMANCE_ESTIMATION_GAP_Z",
+    "METRIC_PERFORMANCE_F1",
+    "METRIC_PERFORMANCE_F1_MACRO",
+    "METRIC_PERFORMANCE_LABELLED",
+    "METRIC_PERFORMANCE_LABEL_COVERAGE",
+    "METRIC_PERFORMANCE_LABEL_DELAY_MAX",
+    "METRIC_PERFORMANCE_LABEL_DELAY_MEAN",
+    "METRIC_PERFORMANCE_LOG_LOSS",
+    "METRIC_PERFORMANCE_MAE",
+    "METRIC_PERFORMANCE_MAPE",
+    "METRIC_PERFORMANCE_MEAN_ERROR",
+    "METRIC_PERFORMANCE_PRECISION",
+    "METRIC_PERFORMANCE_PRECISION_MACRO",
     "METRIC_PERFORMANCE_PREFIX",
+    "METRIC_PERFORMANCE_RECALL",
+    "METRIC_PERFORMANCE_RECALL_MACRO",
+    "METRIC_PERFORMANCE_RMSE",
+    "METRIC_PERFORMANCE_ROC_AUC",
     "METRIC_PREDICTIONS",
     "METRIC_PREDICTION_CLASS_COUNT",
     "METRIC_PREDICTION_CONFIDENCE",
@@ -233,3 +268,60 @@ METRIC_LABEL_COVERAGE = "ml.label.coverage"
 METRIC_LABEL_DELAY = "ml.label.delay"
 METRIC_CONCEPT_DRIFT_DETECTED = "ml.concept_drift.detected"
 EVENT_CONCEPT_DRIFT = "ml.concept_drift.changed"
+
+# -- ground truth: realized performance per prediction-time window (docs/ground-truth.md) ---------------------------
+#: Joined (labelled) rows in the window.
+METRIC_PERFORMANCE_LABELLED = "ml.performance.labelled"
+#: Share of rows whose predicted class equals the label.
+METRIC_PERFORMANCE_ACCURACY = "ml.performance.accuracy"
+#: One-vs-rest precision, recall and F1 of one class (``ml.prediction.class``).
+METRIC_PERFORMANCE_PRECISION = "ml.performance.precision"
+METRIC_PERFORMANCE_RECALL = "ml.performance.recall"
+METRIC_PERFORMANCE_F1 = "ml.performance.f1"
+#: Unweighted means of the per-class values over the classes seen.
+METRIC_PERFORMANCE_PRECISION_MACRO = "ml.performance.precision.macro"
+METRIC_PERFORMANCE_RECALL_MACRO = "ml.performance.recall.macro"
+METRIC_PERFORMANCE_F1_MACRO = "ml.performance.f1.macro"
+#: Confusion-matrix count of one (``ml.ground_truth.class``, ``ml.prediction.class``) cell.
+METRIC_PERFORMANCE_CONFUSION = "ml.performance.confusion"
+#: From the predicted probabilities, when every row carries them.
+METRIC_PERFORMANCE_ROC_AUC = "ml.performance.roc_auc"
+METRIC_PERFORMANCE_LOG_LOSS = "ml.performance.log_loss"
+#: Regression: root mean squared, mean absolute, mean signed (prediction − truth) and mean absolute percentage error.
+METRIC_PERFORMANCE_RMSE = "ml.performance.rmse"
+METRIC_PERFORMANCE_MAE = "ml.performance.mae"
+METRIC_PERFORMANCE_MEAN_ERROR = "ml.performance.mean_error"
+METRIC_PERFORMANCE_MAPE = "ml.performance.mape"
+#: A window's label coverage and delay as the ground-truth report names them; the collector emits them as
+#: ``ml.label.coverage``, ``ml.label.delay`` (the mean) and ``ml.label.delay.max``.
+METRIC_PERFORMANCE_LABEL_COVERAGE = "ml.performance.label.coverage"
+METRIC_PERFORMANCE_LABEL_DELAY_MEAN = "ml.performance.label.delay.mean"
+METRIC_PERFORMANCE_LABEL_DELAY_MAX = "ml.performance.label.delay.max"
+#: Longest label delay in the window, seconds (``ml.label.delay`` is the mean).
+METRIC_LABEL_DELAY_MAX = "ml.label.delay.max"
+#: Estimated performance before labels (confidence-based, per classifier output).
+METRIC_PERFORMANCE_ESTIMATED_ACCURACY = "ml.performance.estimated.accuracy"
+METRIC_PERFORMANCE_ESTIMATED_PRECISION = "ml.performance.estimated.precision"
+METRIC_PERFORMANCE_ESTIMATED_RECALL = "ml.performance.estimated.recall"
+METRIC_PERFORMANCE_ESTIMATED_F1 = "ml.performance.estimated.f1"
+METRIC_PERFORMANCE_ESTIMATED_PRECISION_MACRO = "ml.performance.estimated.precision.macro"
+METRIC_PERFORMANCE_ESTIMATED_RECALL_MACRO = "ml.performance.estimated.recall.macro"
+METRIC_PERFORMANCE_ESTIMATED_F1_MACRO = "ml.performance.estimated.f1.macro"
+#: Estimated minus realized performance of one metric (``ml.performance.metric``), and the accuracy gap in
+#: standard errors.
+METRIC_PERFORMANCE_ESTIMATION_GAP = "ml.performance.estimation.gap"
+METRIC_PERFORMANCE_ESTIMATION_GAP_Z = "ml.performance.estimation.gap.z"
+#: The ground-truth join's counters and sizes (``joined``, ``pending_predictions``, ``malformed_<reason>``...),
+#: one series per ``otel_mlmon.counter``.
+METRIC_GROUND_TRUTH_RECORDS = "otel_mlmon.ground_truth.records"
+#: Start of a prediction-time window, Unix nanoseconds as text (ground-truth report points; not emitted as a label).
+ATTR_WINDOW_START = "ml.window.start"
+#: The true class of a confusion-matrix cell (the predicted one is ``ml.prediction.class``).
+ATTR_GROUND_TRUTH_CLASS = "ml.ground_truth.class"
+#: Which metric an ``ml.performance.estimation.gap`` point compares (``accuracy``, ``f1_macro``...).
+ATTR_PERFORMANCE_METRIC = "ml.performance.metric"
+#: On ``ml.concept_drift.changed``: what decided (``detector`` or ``reference``) and by which method.
+ATTR_CONCEPT_DRIFT_SOURCE = "ml.concept_drift.source"
+ATTR_CONCEPT_DRIFT_METHOD = "ml.concept_drift.method"
+#: Which counter an ``otel_mlmon.ground_truth.records`` point is.
+ATTR_COUNTER = "otel_mlmon.counter"

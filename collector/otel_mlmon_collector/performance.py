@@ -1,9 +1,10 @@
-"""The performance engine: joined labels → realized performance and concept drift; confidence → estimates.
+"""The performance processor: joined labels → realized performance and concept drift; confidence → estimates.
 
-It wraps :class:`~otel_mlmon_collector.ground_truth.GroundTruthProcessor` (which parses and joins the
-``ml.prediction`` / ``ml.ground_truth`` records on the receiver thread) with a periodic evaluation that emits the
-results as OTLP gauges and events through the pipeline, and, when the drift engine runs too, estimates each
-classifier's performance before labels from the per-class confidence histograms in its windows.
+A pipeline processor (like the drift engine's ``DriftProcessor``): it hands the logs requests to a
+:class:`~otel_mlmon_collector.ground_truth.LabelJoin` (which parses and joins the ``ml.prediction`` /
+``ml.ground_truth`` records on the receiver thread), evaluates it periodically and emits the results as OTLP
+gauges and events through the pipeline, and, when the drift engine runs too, estimates each classifier's
+performance before labels from the per-class confidence histograms in its windows.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from otel_mlmon import conventions as conv
 
 from .config_reader import Section
 from .findings import Findings, default_resource
-from .ground_truth import GroundTruthProcessor, estimate_performance
+from .ground_truth import LabelJoin, estimate_performance
 from .otlp import OtlpRequest
 
-__all__ = ["PerformanceConfig", "PerformanceEngine", "default_state_path"]
+__all__ = ["PerformanceConfig", "PerformanceProcessor", "default_state_path"]
 
 _log = logging.getLogger(__name__)
 #: Options passed through to the concept-drift monitor.
@@ -33,9 +34,9 @@ _MONITOR_OPTIONS = ("tolerance", "relative_tolerance", "min_samples", "regressio
 
 #: Report names → the published names (docs/semantic-conventions.md) and units.
 _RENAMES = {
-    "ml.performance.label.coverage": (conv.METRIC_LABEL_COVERAGE, "1"),
-    "ml.performance.label.delay.mean": (conv.METRIC_LABEL_DELAY, "s"),
-    "ml.performance.label.delay.max": (conv.METRIC_LABEL_DELAY + ".max", "s"),
+    conv.METRIC_PERFORMANCE_LABEL_COVERAGE: (conv.METRIC_LABEL_COVERAGE, "1"),
+    conv.METRIC_PERFORMANCE_LABEL_DELAY_MEAN: (conv.METRIC_LABEL_DELAY, "s"),
+    conv.METRIC_PERFORMANCE_LABEL_DELAY_MAX: (conv.METRIC_LABEL_DELAY_MAX, "s"),
 }
 
 
@@ -97,7 +98,7 @@ class PerformanceConfig:
         return config
 
 
-class PerformanceEngine:
+class PerformanceProcessor:
     """Pipeline processor: joins labels to predictions and emits performance, estimates and concept drift.
 
     Args:
@@ -125,7 +126,7 @@ class PerformanceEngine:
         self.drift = drift
         self.clock_ns = clock_ns
         self.resource = dict(resource or default_resource())
-        self.joiner = GroundTruthProcessor(
+        self.label_join = LabelJoin(
             config.path,
             window_seconds=config.window_seconds,
             ttl_seconds=config.ttl_seconds,
@@ -141,7 +142,7 @@ class PerformanceEngine:
     def process(self, request: OtlpRequest) -> None:
         """Receiver thread: parse and store ``ml.prediction`` / ``ml.ground_truth`` records (logs only)."""
         if request.signal == "logs":
-            self.joiner.process(request)
+            self.label_join.process(request)
             self._ensure_started()
 
     def _ensure_started(self) -> None:
@@ -162,21 +163,21 @@ class PerformanceEngine:
 
     def evaluate_now(self) -> Findings:
         """Join, compute and emit now; returns what was emitted."""
-        report = self.joiner.evaluate()
+        report = self.label_join.evaluate()
         findings = Findings(self.clock_ns(), self.resource)
         for point in report.points():
             name, unit = _RENAMES.get(point.name, (point.name, "1"))
             # One series per model/version/output: the window is not a label (it would create a series per
             # window); the gauge shows the most recently updated window.
-            attributes = {k: v for k, v in point.attributes.items() if k != "ml.window.start"}
+            attributes = {k: v for k, v in point.attributes.items() if k != conv.ATTR_WINDOW_START}
             findings.gauge(name, point.value, attributes, unit)
         for change in report.changes:
             attrs = {
                 conv.ATTR_MODEL_NAME: change.model,
                 conv.ATTR_MODEL_VERSION: change.version,
                 conv.ATTR_OUTPUT_NAME: change.output,
-                "ml.concept_drift.source": change.source,
-                "ml.concept_drift.method": change.method,
+                conv.ATTR_CONCEPT_DRIFT_SOURCE: change.source,
+                conv.ATTR_CONCEPT_DRIFT_METHOD: change.method,
             }
             state = "detected" if change.detected else "cleared"
             body = (
@@ -185,7 +186,7 @@ class PerformanceEngine:
             )
             findings.event(conv.EVENT_CONCEPT_DRIFT, body, attrs, "WARN" if change.detected else "INFO")
         for name, value in report.counts.items():
-            findings.gauge("otel_mlmon.ground_truth.records", float(value), {"otel_mlmon.counter": name})
+            findings.gauge(conv.METRIC_GROUND_TRUTH_RECORDS, float(value), {conv.ATTR_COUNTER: name})
         self._estimates(findings)
         for request in (findings.metrics_request(), findings.logs_request()):
             if request is not None:
@@ -221,4 +222,4 @@ class PerformanceEngine:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.joiner.shutdown()
+        self.label_join.shutdown()

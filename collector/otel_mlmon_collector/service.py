@@ -16,7 +16,7 @@ from .exporters.console import ConsoleExporter
 from .exporters.otlp import create_otlp_exporter
 from .health import HealthServer
 from .overview import drift_state, drift_summary, startup_lines
-from .performance import PerformanceEngine
+from .performance import PerformanceProcessor
 from .pipeline import ExportLane, Pipeline, Processor
 from .queue import BoundedQueue
 from .receivers import Receiver
@@ -75,9 +75,9 @@ class Collector:
             self.drift = DriftProcessor(drift_config, emit=self.pipeline.emit)
             self.pipeline.add_processor(self.drift)
         #: Label joins, performance and concept drift, when the configuration has a ``ground_truth:`` section.
-        self.performance: PerformanceEngine | None = None
+        self.performance: PerformanceProcessor | None = None
         if config.ground_truth is not None:
-            self.performance = PerformanceEngine(
+            self.performance = PerformanceProcessor(
                 config.ground_truth, emit=self.pipeline.emit, drift=self.drift, resource=self.metrics.resource
             )
             self.pipeline.add_processor(self.performance)

@@ -40,7 +40,7 @@ from otel_mlmon_collector import Collector
 from otel_mlmon_collector.config import parse_config
 from otel_mlmon_collector.drift_engine import DriftEngineConfig, DriftProcessor
 from otel_mlmon_collector.findings import Findings, default_resource
-from otel_mlmon_collector.ground_truth.metrics import classification_metrics, regression_metrics
+from otel_mlmon_collector.ground_truth._metrics import classification_metrics, regression_metrics
 
 import otel_mlmon
 from otel_mlmon import conventions as conv

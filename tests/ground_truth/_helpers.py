@@ -7,7 +7,7 @@ from typing import Any
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
-from otel_mlmon_collector.ground_truth import GroundTruthRecord, PredictionRecord
+from otel_mlmon_collector.ground_truth._records import GroundTruthRecord, PredictionRecord
 
 from otel_mlmon import conventions as conv
 

@@ -8,20 +8,17 @@ import random
 import numpy as np
 import pytest
 from otel_mlmon_collector.drift import Binned, Wasserstein
-from otel_mlmon_collector.ground_truth import (
+from otel_mlmon_collector.ground_truth import _concept_drift as concept_drift
+from otel_mlmon_collector.ground_truth._concept_drift import (
     ConceptDriftMonitor,
-    JoinedRow,
-    JoinStore,
-    PerformanceWindows,
     compare_with_reference,
-    concept_drift,
-    confidence_sums,
-    estimate_performance,
-    gap,
-    parse_logs_request,
     prediction_error,
-    window_performance,
 )
+from otel_mlmon_collector.ground_truth._estimation import confidence_sums, estimate_performance, gap
+from otel_mlmon_collector.ground_truth._metrics import window_performance
+from otel_mlmon_collector.ground_truth._performance_windows import PerformanceWindows
+from otel_mlmon_collector.ground_truth._records import JoinedRow, parse_logs_request
+from otel_mlmon_collector.ground_truth._store import JoinStore
 
 from otel_mlmon import conventions as conv
 from tests.ground_truth._helpers import SECOND, label, label_log, prediction, prediction_log, request

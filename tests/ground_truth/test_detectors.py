@@ -6,7 +6,7 @@ import doctest
 
 import numpy as np
 import pytest
-from otel_mlmon_collector.ground_truth.detectors import (
+from otel_mlmon_collector.ground_truth._detectors import (
     ADWIN,
     DDM,
     DETECTORS,

@@ -6,8 +6,9 @@ import doctest
 
 import numpy as np
 import pytest
-from otel_mlmon_collector.ground_truth import classification_metrics, estimation
-from otel_mlmon_collector.ground_truth.estimation import confidence_sums, estimate_performance, gap
+from otel_mlmon_collector.ground_truth import _estimation as estimation
+from otel_mlmon_collector.ground_truth._estimation import confidence_sums, estimate_performance, gap
+from otel_mlmon_collector.ground_truth._metrics import classification_metrics
 
 
 def binary_sample(seed: int, n: int, shrink: float = 1.0) -> tuple[list[str], list[str], np.ndarray]:

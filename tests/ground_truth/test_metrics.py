@@ -6,15 +6,15 @@ import math
 
 import numpy as np
 import pytest
-from otel_mlmon_collector.ground_truth import (
-    JoinedRow,
-    PerformanceWindows,
+from otel_mlmon_collector.ground_truth._metrics import (
     as_class_label,
     classification_metrics,
     regression_metrics,
     window_performance,
     window_start,
 )
+from otel_mlmon_collector.ground_truth._performance_windows import PerformanceWindows
+from otel_mlmon_collector.ground_truth._records import JoinedRow
 from sklearn import metrics as skm
 
 from tests.ground_truth._helpers import SECOND, label, prediction

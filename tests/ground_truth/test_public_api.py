@@ -1,58 +1,33 @@
-"""The ground_truth package's promised names, module conventions and docstring examples."""
+"""The ground_truth package's facade, module conventions and docstring examples (walking the package)."""
 
 from __future__ import annotations
 
 import doctest
 import importlib
 import inspect
+import pkgutil
 
 import pytest
 from otel_mlmon_collector import ground_truth
 
-MODULES = [
-    "otel_mlmon_collector.ground_truth",
-    "otel_mlmon_collector.ground_truth.records",
-    "otel_mlmon_collector.ground_truth.store",
-    "otel_mlmon_collector.ground_truth.metrics",
-    "otel_mlmon_collector.ground_truth.windows",
-    "otel_mlmon_collector.ground_truth.estimation",
-    "otel_mlmon_collector.ground_truth.concept_drift",
-    "otel_mlmon_collector.ground_truth.processor",
-    "otel_mlmon_collector.ground_truth.detectors",
-    "otel_mlmon_collector.ground_truth.detectors.base",
-    "otel_mlmon_collector.ground_truth.detectors.adwin",
-    "otel_mlmon_collector.ground_truth.detectors.page_hinkley",
-    "otel_mlmon_collector.ground_truth.detectors.ddm",
+#: Every module of the package, found by walking it (a new module is checked without editing this list).
+MODULES = [ground_truth.__name__] + [
+    info.name for info in pkgutil.walk_packages(ground_truth.__path__, prefix=f"{ground_truth.__name__}.")
 ]
 
 
-def test_promised_names_import() -> None:
-    """Every name the package promises imports from it, and __all__ is sorted (constants, classes, functions)."""
-    promised = {
-        "JoinStore",
-        "GroundTruthProcessor",
-        "PredictionRecord",
-        "GroundTruthRecord",
-        "JoinedRow",
-        "parse_logs_request",
-        "classification_metrics",
-        "regression_metrics",
-        "PerformanceWindows",
-        "window_performance",
-        "estimate_performance",
-        "gap",
-        "ConceptDriftMonitor",
-        "ConceptDriftChange",
-        "compare_with_reference",
-        "ADWIN",
-        "PageHinkley",
-        "DDM",
-    }
-    assert promised <= set(ground_truth.__all__)
-    kind = lambda name: (0 if name.isupper() else 1 if name[0].isupper() else 2, name)  # noqa: E731
-    assert list(ground_truth.__all__) == sorted(ground_truth.__all__, key=kind)
+def test_facade_is_what_the_performance_processor_uses() -> None:
+    """The package exports the label join, its report and the confidence-based estimate, and nothing else."""
+    assert ground_truth.__all__ == ["LabelJoin", "LabelJoinReport", "estimate_performance"]
     for name in ground_truth.__all__:
         assert getattr(ground_truth, name) is not None
+
+
+def test_implementation_modules_are_private() -> None:
+    """Every module behind the facade has a leading underscore, so its names are not promised to users."""
+    assert len(MODULES) > 10
+    for name in MODULES[1:]:
+        assert name.removeprefix(f"{ground_truth.__name__}.").startswith("_"), name
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -67,9 +42,9 @@ def test_module_conventions(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", [m for m in MODULES if m.rsplit(".", 1)[-1] in {"store", "windows", "processor"}]
+    "name", [m for m in MODULES if m.rsplit(".", 1)[-1] in {"_store", "_performance_windows", "_label_join"}]
 )
 def test_doctests(name: str) -> None:
-    """The examples in the store, windows and processor docstrings run as written."""
+    """The examples in the store, windows and label-join docstrings run as written."""
     result = doctest.testmod(importlib.import_module(name), raise_on_error=False)
     assert result.failed == 0 and result.attempted > 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otel_mlmon_collector.ground_truth import (
+from otel_mlmon_collector.ground_truth._records import (
     DEFAULT_OUTPUT_NAME,
     parse_log_records,
     parse_logs_request,

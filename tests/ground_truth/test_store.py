@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from otel_mlmon_collector.ground_truth import JoinStore
+from otel_mlmon_collector.ground_truth._store import JoinStore
 
 from tests.ground_truth._helpers import SECOND, label, prediction
 

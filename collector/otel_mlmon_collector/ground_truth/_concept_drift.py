@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_mlmon_collector.ground_truth.detectors import ChangeDetector, make_detector
-from otel_mlmon_collector.ground_truth.metrics import WindowPerformance, as_class_label
-from otel_mlmon_collector.ground_truth.records import JoinedRow
+from otel_mlmon_collector.ground_truth._detectors import ChangeDetector, make_detector
+from otel_mlmon_collector.ground_truth._metrics import WindowPerformance, as_class_label
+from otel_mlmon_collector.ground_truth._records import JoinedRow
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -125,8 +125,8 @@ def prediction_error(row: JoinedRow, scale: float = 1.0) -> float | None:
 
 @dataclass(frozen=True)
 class ConceptDriftChange:
-    """A change of concept-drift state for one (model, version, output): the lead turns it into the
-    ``ml.concept_drift.detected`` gauge (1 / 0) and a log event.
+    """A change of concept-drift state for one (model, version, output): the performance processor turns it into
+    the ``ml.concept_drift.detected`` gauge (1 / 0) and an ``ml.concept_drift.changed`` event.
 
     Attributes:
         model / version / output: The series.
@@ -181,8 +181,8 @@ class ConceptDriftMonitor:
         tolerance / relative_tolerance / min_samples / z: Passed to :func:`compare_with_reference`.
 
     Example:
-        >>> from otel_mlmon_collector.ground_truth import ConceptDriftMonitor, GroundTruthRecord, JoinedRow
-        >>> from otel_mlmon_collector.ground_truth import PredictionRecord
+        >>> from otel_mlmon_collector.ground_truth._concept_drift import ConceptDriftMonitor
+        >>> from otel_mlmon_collector.ground_truth._records import GroundTruthRecord, JoinedRow, PredictionRecord
         >>> import random
         >>> rng = random.Random(1)
         >>> def row(i, wrong):

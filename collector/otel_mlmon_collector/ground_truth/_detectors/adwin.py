@@ -32,7 +32,7 @@ class ADWIN:
 
     Example:
         >>> import random
-        >>> from otel_mlmon_collector.ground_truth.detectors import ADWIN
+        >>> from otel_mlmon_collector.ground_truth._detectors import ADWIN
         >>> rng = random.Random(42)
         >>> detector = ADWIN()
         >>> stream = [rng.random() < 0.1 for _ in range(2000)] + [rng.random() < 0.5 for _ in range(2000)]

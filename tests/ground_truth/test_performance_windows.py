@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from otel_mlmon_collector.ground_truth import JoinedRow, PerformanceWindows
+from otel_mlmon_collector.ground_truth._performance_windows import PerformanceWindows
+from otel_mlmon_collector.ground_truth._records import JoinedRow
 
 from tests.ground_truth._helpers import SECOND, label, prediction
 

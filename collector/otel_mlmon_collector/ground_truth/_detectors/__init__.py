@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from otel_mlmon_collector.ground_truth.detectors.adwin import ADWIN
-from otel_mlmon_collector.ground_truth.detectors.base import ChangeDetector
-from otel_mlmon_collector.ground_truth.detectors.ddm import DDM
-from otel_mlmon_collector.ground_truth.detectors.page_hinkley import PageHinkley
+from otel_mlmon_collector.ground_truth._detectors.adwin import ADWIN
+from otel_mlmon_collector.ground_truth._detectors.base import ChangeDetector
+from otel_mlmon_collector.ground_truth._detectors.ddm import DDM
+from otel_mlmon_collector.ground_truth._detectors.page_hinkley import PageHinkley
 
 __all__ = ["ADWIN", "DDM", "DETECTORS", "ChangeDetector", "PageHinkley", "make_detector"]
 

@@ -9,13 +9,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from otel_mlmon_collector.ground_truth.metrics import (
+from otel_mlmon_collector.ground_truth._metrics import (
     WindowKey,
     WindowPerformance,
     window_metrics,
     window_start,
 )
-from otel_mlmon_collector.ground_truth.records import (
+from otel_mlmon_collector.ground_truth._records import (
     JoinedRow,
     PredictionRecord,
     label_from_json,
@@ -56,8 +56,8 @@ class PerformanceWindows:
         ValueError: ``window_seconds`` is not positive, or the file holds windows of another width.
 
     Example:
-        >>> from otel_mlmon_collector.ground_truth import GroundTruthRecord, JoinedRow, PerformanceWindows
-        >>> from otel_mlmon_collector.ground_truth import PredictionRecord
+        >>> from otel_mlmon_collector.ground_truth._performance_windows import PerformanceWindows
+        >>> from otel_mlmon_collector.ground_truth._records import GroundTruthRecord, JoinedRow, PredictionRecord
         >>> windows = PerformanceWindows(window_seconds=60)
         >>> p = [PredictionRecord("m", "1", "prediction", str(i), i * 10**9, "a") for i in range(4)]
         >>> windows.observe_predictions(p)

@@ -6,7 +6,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from otel_mlmon_collector.ground_truth.metrics import ClassificationMetrics, MetricPoint
+from otel_mlmon import conventions as conv
+from otel_mlmon_collector.ground_truth._metrics import ClassificationMetrics, MetricPoint
 
 __all__ = ["EstimatedPerformance", "PerformanceGap", "confidence_sums", "estimate_performance", "gap"]
 
@@ -41,17 +42,17 @@ class EstimatedPerformance:
     def points(self) -> list[MetricPoint]:
         """Gauge points ``ml.performance.estimated.*`` (per-class ones carry ``ml.prediction.class``)."""
         out = [
-            MetricPoint("ml.performance.estimated.accuracy", self.accuracy),
-            MetricPoint("ml.performance.estimated.precision.macro", self.macro_precision),
-            MetricPoint("ml.performance.estimated.recall.macro", self.macro_recall),
-            MetricPoint("ml.performance.estimated.f1.macro", self.macro_f1),
+            MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATED_ACCURACY, self.accuracy),
+            MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATED_PRECISION_MACRO, self.macro_precision),
+            MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATED_RECALL_MACRO, self.macro_recall),
+            MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATED_F1_MACRO, self.macro_f1),
         ]
         for c in self.precision:
-            attrs = {"ml.prediction.class": c}
+            attrs = {conv.ATTR_PREDICTION_CLASS: c}
             out += [
-                MetricPoint("ml.performance.estimated.precision", self.precision[c], attrs),
-                MetricPoint("ml.performance.estimated.recall", self.recall[c], attrs),
-                MetricPoint("ml.performance.estimated.f1", self.f1[c], attrs),
+                MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATED_PRECISION, self.precision[c], attrs),
+                MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATED_RECALL, self.recall[c], attrs),
+                MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATED_F1, self.f1[c], attrs),
             ]
         return out
 
@@ -78,7 +79,7 @@ class PerformanceGap:
     def points(self) -> list[MetricPoint]:
         """Gauge points ``ml.performance.estimation.gap`` with the metric in ``ml.performance.metric``."""
         out = [
-            MetricPoint("ml.performance.estimation.gap", v, {"ml.performance.metric": name})
+            MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATION_GAP, v, {conv.ATTR_PERFORMANCE_METRIC: name})
             for name, v in (
                 ("accuracy", self.accuracy),
                 ("precision_macro", self.macro_precision),
@@ -88,7 +89,9 @@ class PerformanceGap:
         ]
         out.append(
             MetricPoint(
-                "ml.performance.estimation.gap.z", self.accuracy_z, {"ml.performance.metric": "accuracy"}
+                conv.METRIC_PERFORMANCE_ESTIMATION_GAP_Z,
+                self.accuracy_z,
+                {conv.ATTR_PERFORMANCE_METRIC: "accuracy"},
             )
         )
         return out
@@ -143,7 +146,7 @@ def estimate_performance(
         ValueError: no predictions, a negative count, or a sum outside ``[0, count]``.
 
     Example:
-        >>> from otel_mlmon_collector.ground_truth.estimation import estimate_performance
+        >>> from otel_mlmon_collector.ground_truth._estimation import estimate_performance
         >>> est = estimate_performance({"yes": (72.0, 80), "no": (18.0, 20)})
         >>> round(est.accuracy, 3), est.precision["yes"], round(est.recall["yes"], 3), est.recall_method
         (0.9, 0.9, 0.973, 'binary_exact')

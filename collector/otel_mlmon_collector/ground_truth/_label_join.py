@@ -1,4 +1,9 @@
-"""The ground-truth pieces wired together behind the collector's Processor interface, ready to plug in."""
+"""The label join: the ground-truth pieces (parsing, join store, performance windows, concept drift) wired together.
+
+It is not a pipeline processor: the collector's
+:class:`~otel_mlmon_collector.performance.PerformanceProcessor` drives it (hands it the logs requests, calls
+:meth:`LabelJoin.evaluate` periodically and emits the report); it can equally be used on its own.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +14,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_mlmon_collector.ground_truth.concept_drift import ConceptDriftChange, ConceptDriftMonitor
-from otel_mlmon_collector.ground_truth.detectors import ChangeDetector
-from otel_mlmon_collector.ground_truth.metrics import MetricPoint, WindowKey, WindowPerformance
-from otel_mlmon_collector.ground_truth.records import parse_otlp_request
-from otel_mlmon_collector.ground_truth.store import DEFAULT_MAX_PENDING, DEFAULT_TTL_SECONDS, JoinStore
-from otel_mlmon_collector.ground_truth.windows import PerformanceWindows
+from otel_mlmon import conventions as conv
+from otel_mlmon_collector.ground_truth._concept_drift import ConceptDriftChange, ConceptDriftMonitor
+from otel_mlmon_collector.ground_truth._detectors import ChangeDetector
+from otel_mlmon_collector.ground_truth._metrics import MetricPoint, WindowKey, WindowPerformance
+from otel_mlmon_collector.ground_truth._performance_windows import PerformanceWindows
+from otel_mlmon_collector.ground_truth._records import parse_otlp_request
+from otel_mlmon_collector.ground_truth._store import DEFAULT_MAX_PENDING, DEFAULT_TTL_SECONDS, JoinStore
 from otel_mlmon_collector.otlp import OtlpRequest
 
-__all__ = ["GroundTruthProcessor", "GroundTruthReport"]
+__all__ = ["LabelJoin", "LabelJoinReport"]
 
 
 @dataclass(frozen=True)
-class GroundTruthReport:
-    """What one :meth:`GroundTruthProcessor.evaluate` produced.
+class LabelJoinReport:
+    """What one :meth:`LabelJoin.evaluate` produced.
 
     Attributes:
         windows: Windows whose metrics changed since the last evaluation (new joined rows), by key.
         changes: Concept-drift state changes (detector and reference sources).
         drift_state: Concept-drift state per (model, version, output) after this evaluation (the
             ``ml.concept_drift.detected`` gauge: 1 when ``True``).
-        counts: The join store's counters and sizes plus the processor's own (``malformed_<reason>``).
+        counts: The join store's counters and sizes plus the join's own (``malformed_<reason>``).
         time_unix_nano: When the evaluation ran.
     """
 
@@ -46,26 +52,29 @@ class GroundTruthReport:
         out = []
         for (model, version, output, start), window in self.windows.items():
             series = {
-                "ml.model.name": model,
-                "ml.model.version": version,
-                "ml.output.name": output,
-                "ml.window.start": str(start),
+                conv.ATTR_MODEL_NAME: model,
+                conv.ATTR_MODEL_VERSION: version,
+                conv.ATTR_OUTPUT_NAME: output,
+                conv.ATTR_WINDOW_START: str(start),
             }
             out += [MetricPoint(p.name, p.value, {**series, **p.attributes}) for p in window.points()]
         for (model, version, output), detected in self.drift_state.items():
-            attrs = {"ml.model.name": model, "ml.model.version": version, "ml.output.name": output}
-            out.append(MetricPoint("ml.concept_drift.detected", 1.0 if detected else 0.0, attrs))
+            attrs = {
+                conv.ATTR_MODEL_NAME: model,
+                conv.ATTR_MODEL_VERSION: version,
+                conv.ATTR_OUTPUT_NAME: output,
+            }
+            out.append(MetricPoint(conv.METRIC_CONCEPT_DRIFT_DETECTED, 1.0 if detected else 0.0, attrs))
         return out
 
 
-class GroundTruthProcessor:
+class LabelJoin:
     """Joins ``ml.prediction`` / ``ml.ground_truth`` log records as they pass and turns them, on
     :meth:`evaluate`, into windowed performance and concept-drift state.
 
-    ``process`` (the collector's Processor interface, on the receiver thread) only parses and stores; the
-    periodic :meth:`evaluate` (e.g. once per export interval) expires, pops the joined rows, updates the
-    windows, runs the concept-drift monitor and forgets windows no label can reach any more (their end + the
-    TTL + one window width of slack has passed).
+    :meth:`process` (called on the receiver thread) only parses and stores; the periodic :meth:`evaluate` (e.g.
+    once per export interval) expires, pops the joined rows, updates the windows, runs the concept-drift monitor
+    and forgets windows no label can reach any more (their end + the TTL + one window width of slack has passed).
 
     Args:
         path: SQLite file for the join store and the windows (``":memory:"``: nothing survives a restart).
@@ -78,15 +87,13 @@ class GroundTruthProcessor:
         **monitor_options: Further :class:`ConceptDriftMonitor` options (``tolerance``, ``min_samples``...).
 
     Example:
-        >>> from otel_mlmon_collector.ground_truth import GroundTruthProcessor
-        >>> processor = GroundTruthProcessor(":memory:", window_seconds=60)
-        >>> report = processor.evaluate()
+        >>> from otel_mlmon_collector.ground_truth import LabelJoin
+        >>> join = LabelJoin(":memory:", window_seconds=60)
+        >>> report = join.evaluate()
         >>> report.windows, report.changes, report.counts["joined"]
         ({}, [], 0)
-        >>> processor.shutdown()
+        >>> join.shutdown()
     """
-
-    name = "ground_truth"
 
     def __init__(
         self,
@@ -121,7 +128,7 @@ class GroundTruthProcessor:
         if parsed.labels:
             self.store.add_labels(parsed.labels)
 
-    def evaluate(self, now_unix_nano: int | None = None) -> GroundTruthReport:
+    def evaluate(self, now_unix_nano: int | None = None) -> LabelJoinReport:
         """Expire, join, update the windows and the concept-drift monitor; report what changed."""
         now = self.clock_ns() if now_unix_nano is None else int(now_unix_nano)
         with self._evaluate_lock:
@@ -135,7 +142,7 @@ class GroundTruthProcessor:
             self.windows.drop_before(now - reach_ns)
             counts = self.store.counts()
             counts.update({f"malformed_{reason}": n for reason, n in self._malformed.items()})
-            return GroundTruthReport(results, changes, self.monitor.state(), counts, now)
+            return LabelJoinReport(results, changes, self.monitor.state(), counts, now)
 
     def set_reference(self, model: str, version: str, performance: Mapping[str, float]) -> None:
         """Set a model version's reference performance (``version=""``: every version)."""

@@ -28,7 +28,7 @@ class DDM:
 
     Example:
         >>> import random
-        >>> from otel_mlmon_collector.ground_truth.detectors import DDM
+        >>> from otel_mlmon_collector.ground_truth._detectors import DDM
         >>> rng = random.Random(42)
         >>> detector = DDM()
         >>> stream = [rng.random() < 0.1 for _ in range(2000)] + [rng.random() < 0.5 for _ in range(2000)]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from otel_mlmon_collector.ground_truth.records import (
+from otel_mlmon_collector.ground_truth._records import (
     GroundTruthRecord,
     JoinedRow,
     PredictionRecord,
@@ -99,7 +99,8 @@ class JoinStore:
         ValueError: ``ttl_seconds`` or ``max_pending`` is not positive.
 
     Example:
-        >>> from otel_mlmon_collector.ground_truth import GroundTruthRecord, JoinStore, PredictionRecord
+        >>> from otel_mlmon_collector.ground_truth._records import GroundTruthRecord, PredictionRecord
+        >>> from otel_mlmon_collector.ground_truth._store import JoinStore
         >>> store = JoinStore(":memory:", ttl_seconds=60, clock_ns=lambda: 0)
         >>> store.add_label(GroundTruthRecord("fraud", "", "prediction", "r1", 5_000_000_000, "yes"))
         >>> store.add_prediction(PredictionRecord("fraud", "3", "prediction", "r1", 1_000_000_000, "no"))

@@ -34,7 +34,7 @@ class PageHinkley:
 
     Example:
         >>> import random
-        >>> from otel_mlmon_collector.ground_truth.detectors import PageHinkley
+        >>> from otel_mlmon_collector.ground_truth._detectors import PageHinkley
         >>> rng = random.Random(42)
         >>> detector = PageHinkley()
         >>> stream = [rng.random() < 0.1 for _ in range(2000)] + [rng.random() < 0.5 for _ in range(2000)]

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from otel_mlmon_collector.ground_truth.records import JoinedRow, Value
+from otel_mlmon import conventions as conv
+from otel_mlmon_collector.ground_truth._records import JoinedRow, Value
 
 __all__ = [
     "ClassMetrics",
@@ -177,7 +178,7 @@ def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> Regr
 
 @dataclass(frozen=True)
 class MetricPoint:
-    """One gauge value for the lead's OTLP bridge: metric name, value and extra attributes."""
+    """One gauge value of a ground-truth report: metric name, value and extra attributes (emitted as a gauge)."""
 
     name: str
     value: float
@@ -215,44 +216,46 @@ class WindowPerformance:
         """Flatten into gauge points named ``ml.performance.*`` (per-class points carry ``ml.prediction.class``;
         confusion points carry ``ml.ground_truth.class`` and ``ml.prediction.class``)."""
         out = [
-            MetricPoint("ml.performance.labelled", float(self.n_labelled)),
-            MetricPoint("ml.performance.label.delay.mean", self.label_delay_mean_seconds),
-            MetricPoint("ml.performance.label.delay.max", self.label_delay_max_seconds),
+            MetricPoint(conv.METRIC_PERFORMANCE_LABELLED, float(self.n_labelled)),
+            MetricPoint(conv.METRIC_PERFORMANCE_LABEL_DELAY_MEAN, self.label_delay_mean_seconds),
+            MetricPoint(conv.METRIC_PERFORMANCE_LABEL_DELAY_MAX, self.label_delay_max_seconds),
         ]
         if self.label_coverage is not None:
-            out.append(MetricPoint("ml.performance.label.coverage", self.label_coverage))
+            out.append(MetricPoint(conv.METRIC_PERFORMANCE_LABEL_COVERAGE, self.label_coverage))
         c = self.classification
         if c is not None:
             out += [
-                MetricPoint("ml.performance.accuracy", c.accuracy),
-                MetricPoint("ml.performance.precision.macro", c.macro_precision),
-                MetricPoint("ml.performance.recall.macro", c.macro_recall),
-                MetricPoint("ml.performance.f1.macro", c.macro_f1),
+                MetricPoint(conv.METRIC_PERFORMANCE_ACCURACY, c.accuracy),
+                MetricPoint(conv.METRIC_PERFORMANCE_PRECISION_MACRO, c.macro_precision),
+                MetricPoint(conv.METRIC_PERFORMANCE_RECALL_MACRO, c.macro_recall),
+                MetricPoint(conv.METRIC_PERFORMANCE_F1_MACRO, c.macro_f1),
             ]
             for label, m in c.per_class.items():
-                attrs = {"ml.prediction.class": label}
+                attrs = {conv.ATTR_PREDICTION_CLASS: label}
                 out += [
-                    MetricPoint("ml.performance.precision", m.precision, attrs),
-                    MetricPoint("ml.performance.recall", m.recall, attrs),
-                    MetricPoint("ml.performance.f1", m.f1, attrs),
+                    MetricPoint(conv.METRIC_PERFORMANCE_PRECISION, m.precision, attrs),
+                    MetricPoint(conv.METRIC_PERFORMANCE_RECALL, m.recall, attrs),
+                    MetricPoint(conv.METRIC_PERFORMANCE_F1, m.f1, attrs),
                 ]
             for i, true in enumerate(c.labels):
                 for j, pred in enumerate(c.labels):
-                    attrs = {"ml.ground_truth.class": true, "ml.prediction.class": pred}
-                    out.append(MetricPoint("ml.performance.confusion", float(c.confusion[i][j]), attrs))
+                    attrs = {conv.ATTR_GROUND_TRUTH_CLASS: true, conv.ATTR_PREDICTION_CLASS: pred}
+                    out.append(
+                        MetricPoint(conv.METRIC_PERFORMANCE_CONFUSION, float(c.confusion[i][j]), attrs)
+                    )
             if c.roc_auc is not None:
-                out.append(MetricPoint("ml.performance.roc_auc", c.roc_auc))
+                out.append(MetricPoint(conv.METRIC_PERFORMANCE_ROC_AUC, c.roc_auc))
             if c.log_loss is not None:
-                out.append(MetricPoint("ml.performance.log_loss", c.log_loss))
+                out.append(MetricPoint(conv.METRIC_PERFORMANCE_LOG_LOSS, c.log_loss))
         r = self.regression
         if r is not None:
             out += [
-                MetricPoint("ml.performance.rmse", r.rmse),
-                MetricPoint("ml.performance.mae", r.mae),
-                MetricPoint("ml.performance.mean_error", r.mean_error),
+                MetricPoint(conv.METRIC_PERFORMANCE_RMSE, r.rmse),
+                MetricPoint(conv.METRIC_PERFORMANCE_MAE, r.mae),
+                MetricPoint(conv.METRIC_PERFORMANCE_MEAN_ERROR, r.mean_error),
             ]
             if r.mape is not None:
-                out.append(MetricPoint("ml.performance.mape", r.mape))
+                out.append(MetricPoint(conv.METRIC_PERFORMANCE_MAPE, r.mape))
         return out
 
     def summary(self) -> dict[str, float]:
