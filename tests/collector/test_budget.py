@@ -303,3 +303,56 @@ def test_budget_configuration_is_checked() -> None:
         collector_config(budgets={"category_margin": 0.5})
     with pytest.raises(ConfigError, match="categories"):
         collector_config(budgets={"categories": 3})
+
+
+def test_the_sdk_sends_every_category_and_the_backends_get_the_budget(make_collector) -> None:
+    """A monitored model with a column of 1 000 categories, exported by the SDK over OTLP/HTTP many times, reaches
+    the exporters as N + 1 stable, monotonic series with the exact row total; the processors see every category."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    import otel_mlmon
+    from otel_mlmon.summary import SummaryConfig
+
+    sink, recorder = InMemoryExporter("sink"), _Recorder()
+    collector = _collector(make_collector, sink, recorder)
+    exporter = OTLPMetricExporter(endpoint=f"http://{collector.http_endpoint}/v1/metrics")
+    meters = MeterProvider(
+        metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)]
+    )
+    try:
+
+        @otel_mlmon.monitor(
+            model="m",
+            categorical=["city"],
+            max_rows=None,
+            trace=False,
+            summary_config=SummaryConfig(max_categories=2048),
+            meter_provider=meters,
+        )
+        def predict(records):
+            return ["ok"] * len(records)
+
+        rng = np.random.default_rng(5)
+        rows = 0
+        exports = 8
+        for _ in range(exports):
+            counts = _zipf_rows(rng, 1000, 5000)
+            predict([{"city": city} for city, n in counts.items() for _ in range(n)])
+            rows += 5000
+            assert meters.force_flush(10_000)
+        for lane in collector.pipeline.lanes:
+            lane.queue.join(10)
+        exports_seen = [
+            [p for p in points if p[1] == conv.METRIC_FEATURE_CATEGORY_COUNT] for points in _forwarded(sink)
+        ]
+        exports_seen = [points for points in exports_seen if points]
+        assert len(exports_seen) == exports
+        _assert_monotonic(exports_seen)
+        labels = {frozenset(p[3] for p in points) for points in exports_seen}
+        assert len(labels) == 1 and len(next(iter(labels))) == N + 1
+        assert sum(p[4] for p in exports_seen[-1]) == rows
+        assert len(recorder.categories[(conv.METRIC_FEATURE_CATEGORY_COUNT, "city")]) >= 990
+    finally:
+        meters.shutdown()
