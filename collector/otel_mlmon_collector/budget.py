@@ -106,18 +106,21 @@ class _Membership:
 
     def _rebalance(self, config: BudgetConfig) -> None:
         scores, kept, n = self.scores, self.kept, config.categories_per_column
-        challengers = sorted(
-            (k for k in scores if k not in kept and scores[k] > 0), key=lambda k: (-scores[k], k)
-        )
-        for key in challengers:
-            if len(kept) < n:
+        if len(kept) < n:  # room left: the best categories enter
+            ranked = sorted(
+                (k for k in scores if k not in kept and scores[k] > 0), key=lambda k: (-scores[k], k)
+            )
+            for key in ranked[: n - len(kept)]:
                 kept[key] = None
-                continue
+        while len(scores) > len(
+            kept
+        ):  # full: the best challenger replaces the weakest if it beats the margin
+            best = max((k for k in scores if k not in kept), key=lambda k: (scores[k], k))
             weakest = min(kept, key=lambda k: (scores.get(k, 0.0), k))
-            if scores[key] <= config.category_margin * scores.get(weakest, 0.0):
-                break  # challengers come in decreasing order: none further can win
+            if scores[best] <= config.category_margin * scores.get(weakest, 0.0):
+                break
             del kept[weakest]
-            kept[key] = None
+            kept[best] = None
 
 
 class _Series:
@@ -184,23 +187,35 @@ class CategoryBudget:
 
     def _budget(self, metric: Any, label: str, scope: tuple[Any, ...]) -> None:
         points = metric.sum.data_points
-        if any(p.WhichOneof("value") != "as_int" for p in points):
-            return  # not what the SDK sends: forwarded as received
         cumulative = metric.sum.aggregation_temporality == _CUMULATIVE
-        groups: dict[tuple[Any, ...], list[Any]] = {}
+        groups: dict[tuple[Any, ...], tuple[Any, dict[str, int]]] = {}
         for point in points:
-            groups.setdefault(_key(point.attributes, label), []).append(point)
+            if point.WhichOneof("value") != "as_int":
+                return  # not what the SDK sends: forwarded as received
+            category, parts = "", []
+            for kv in point.attributes:
+                key = kv.key
+                if key == label:
+                    category = kv.value.string_value
+                else:
+                    value = kv.value
+                    text = value.string_value  # the common case; other types compare by their encoding
+                    if not text and value.WhichOneof("value") != "string_value":
+                        text = value.SerializeToString()
+                    parts.append((key, text))
+            parts.sort()
+            column = tuple(parts)
+            group = groups.get(column)
+            if group is None:
+                group = groups[column] = (point, {})
+            values = group[1]
+            values[category] = values.get(category, 0) + point.as_int
         out: list[Any] = []
-        for column, group in groups.items():
+        for column, (template, values) in groups.items():
             membership_key = (metric.name, _service(scope[0]), column)
             members = self._members.get(membership_key)
             if members is None:
                 members = self._members[membership_key] = _Membership()
-            values: dict[str, int] = {}
-            for point in group:
-                category = next((kv.value.string_value for kv in point.attributes if kv.key == label), "")
-                values[category] = values.get(category, 0) + point.as_int
-            template = group[0]
             if cumulative:
                 out.extend(self._cumulative((metric.name, *scope, column), members, values, template, label))
             else:
