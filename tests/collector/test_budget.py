@@ -316,7 +316,8 @@ def test_the_sdk_sends_every_category_and_the_backends_get_the_budget(make_colle
     from otel_mlmon.summary import SummaryConfig
 
     sink, recorder = InMemoryExporter("sink"), _Recorder()
-    collector = _collector(make_collector, sink, recorder)
+    config = collector_config(budgets={"categories_per_column": N}, drift={"evaluation_interval_seconds": 0})
+    collector = make_collector(config, exporters={"sink": sink}, processors=[recorder])
     exporter = OTLPMetricExporter(endpoint=f"http://{collector.http_endpoint}/v1/metrics")
     meters = MeterProvider(
         metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)]
@@ -354,5 +355,8 @@ def test_the_sdk_sends_every_category_and_the_backends_get_the_budget(make_colle
         assert len(labels) == 1 and len(next(iter(labels))) == N + 1
         assert sum(p[4] for p in exports_seen[-1]) == rows
         assert len(recorder.categories[(conv.METRIC_FEATURE_CATEGORY_COUNT, "city")]) >= 990
+        # the drift engine was fed the full request, not the forwarded N + 1 (it keeps as many as its sketches hold)
+        (stream,) = collector.drift.windows.streams()
+        assert len(collector.drift.windows.view(stream).features["city"].categorical.top()) > N + 1
     finally:
         meters.shutdown()
