@@ -238,9 +238,8 @@ class CategoryBudget:
     ) -> list[Any]:
         start, now = template.start_time_unix_nano, template.time_unix_nano
         total = sum(values.values())
-        series = self._series.pop(
-            key, None
-        )  # re-inserted below: the dict's order is least recently seen first
+        # popped and re-inserted below, so that the dict's order is least recently seen first
+        series = self._series.pop(key, None)
         if series is None or series.start_ns != start or total < series.total:
             series = _Series(start)
         gains = {c: max(0, n - series.previous.get(c, 0)) for c, n in values.items()}
