@@ -30,6 +30,7 @@ Only requests holding these two metrics are decoded again and re-encoded; all ot
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,7 @@ _LABELS = {
 }
 _CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 _MAX_SCORED = 4096  # categories scored per column; the weakest non-kept ones beyond are forgotten
+_MAX_INDEXED = 65_536  # categories per column with a slot in the cumulative series' arrays
 _MAX_SERIES = 100_000  # cumulative series remembered; the least recently seen beyond are forgotten
 
 
@@ -79,10 +81,12 @@ class BudgetConfig:
 class _Membership:
     """The kept categories of one (stream, column), with decayed scores."""
 
-    __slots__ = ("kept", "last_ns", "other_seen", "scores")
+    __slots__ = ("index", "kept", "last_ns", "other_seen", "scores")
 
     def __init__(self) -> None:
         self.scores: dict[str, float] = {}
+        #: category -> its slot in every cumulative series' ``previous`` array (8 bytes per category and series)
+        self.index: dict[str, int] = {}
         self.kept: dict[str, None] = {}  # insertion-ordered set
         self.last_ns = 0
         self.other_seen = False
@@ -130,7 +134,7 @@ class _Series:
     def __init__(self, start_ns: int) -> None:
         self.start_ns = start_ns
         self.last_ns = start_ns
-        self.previous: dict[str, int] = {}  # the SDK's last cumulative count per category
+        self.previous = array("q")  # the SDK's last cumulative count per category, by the membership's index
         self.total = 0
         self.forwarded: dict[str, tuple[int, int]] = {}  # kept category -> (forwarded value, its start time)
         self.other = 0
@@ -241,9 +245,9 @@ class CategoryBudget:
         series = self._series.pop(key, None)
         if series is None or series.start_ns != start or total < series.total:
             series = _Series(start)
-        gains = {c: max(0, n - series.previous.get(c, 0)) for c, n in values.items()}
-        members.observe(gains, now, self.config)
         fresh = not series.previous
+        gains = _gains(values, members.index, series.previous)
+        members.observe(gains, now, self.config)
         forwarded: dict[str, tuple[int, int]] = {}
         for category in members.kept:
             held = series.forwarded.get(category)
@@ -255,7 +259,7 @@ class CategoryBudget:
                 forwarded[category] = (gains.get(category, 0), series.last_ns)
         series.forwarded = forwarded
         series.other = max(series.other, total - sum(v for v, _ in forwarded.values()))
-        series.previous, series.total, series.last_ns = values, total, now
+        series.total, series.last_ns = total, now
         self._series[key] = series
         while len(self._series) > _MAX_SERIES:
             del self._series[next(iter(self._series))]
@@ -263,6 +267,22 @@ class CategoryBudget:
         if series.other:
             out.append(_point(template, label, conv.OTHER_CATEGORY, series.other, start))
         return out
+
+
+def _gains(values: dict[str, int], index: dict[str, int], previous: array) -> dict[str, int]:
+    """Rows each category gained since the previous point of a cumulative series; updates ``previous``."""
+    gains: dict[str, int] = {}
+    for category, n in values.items():
+        i = index.get(category)
+        if i is None:
+            if len(index) >= _MAX_INDEXED:
+                continue  # beyond the bound new categories stay in __other__ (they never score)
+            i = index[category] = len(index)
+        if i >= len(previous):
+            previous.extend([0] * (len(index) - len(previous)))
+        gains[category] = max(0, n - previous[i])
+        previous[i] = n
+    return gains
 
 
 def _has_category_metrics(request: OtlpRequest) -> bool:
