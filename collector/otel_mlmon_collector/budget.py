@@ -52,6 +52,7 @@ _LABELS = {
 _CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 _MAX_SCORED = 4096  # categories scored per column; the weakest non-kept ones beyond are forgotten
 _MAX_INDEXED = 65_536  # categories per column with a slot in the cumulative series' arrays
+_MAX_COLUMNS = 20_000  # (stream, column) memberships remembered; the least recently seen beyond are forgotten
 _MAX_SERIES = 100_000  # cumulative series remembered; the least recently seen beyond are forgotten
 
 
@@ -216,9 +217,10 @@ class CategoryBudget:
         out: list[Any] = []
         for column, (template, values) in groups.items():
             membership_key = (metric.name, _service(scope[0]), column)
-            members = self._members.get(membership_key)
-            if members is None:
-                members = self._members[membership_key] = _Membership()
+            members = self._members.pop(membership_key, None) or _Membership()
+            self._members[membership_key] = members  # least recently seen first, as for series
+            if len(self._members) > _MAX_COLUMNS:
+                del self._members[next(iter(self._members))]
             if cumulative:
                 out.extend(self._cumulative((metric.name, *scope, column), members, values, template, label))
             else:
