@@ -8,7 +8,10 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   ``MeterProvider`` with an exponential-histogram View, ``np.histogram`` with 64 bins, and ``np.sum``;
 * a 10 000 x 50 batch and a 1 000 000 x 20 table, one histogram per column, against one ``np.sum`` pass over
   the same array (the memory-bound limit; issue 3 target: sketch time <= 30x that pass);
-* ``CategoricalSketch.update`` on 100 000 strings (low and high cardinality) and integer codes.
+* ``CategoricalSketch.update`` on 100 000 strings (low and high cardinality) and integer codes;
+* ``CategoricalSketch.update`` against pandas ``Series.value_counts`` on the same 1 000 000-row columns (object
+  strings, ``category`` dtype, int64; 40 and 1 000 levels; Zipf and uniform): values/s and the ratio to
+  ``value_counts()`` (issue 11 target: >= 1), and to its fastest form ``value_counts(dropna=False, sort=False)``;
 
 * a decorated call with a 100-row x 20-feature batch: what the summaries add per call (target <= 100 µs).
 
@@ -212,8 +215,57 @@ def bench_categorical(n: int, repeat: int) -> None:
     }
     print(f"\n== CategoricalSketch.update, {n:,} values (K=64) ==")
     for name, values in cases.items():
-        seconds = _seconds(lambda values=values: CategoricalSketch().update(values), repeat)
+        seconds = _seconds(lambda values=values: CategoricalSketch(max_categories=64).update(values), repeat)
         print(f"{name:38s}{_rate(n, seconds)}")
+
+
+def _interleaved_seconds(runs: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Fastest wall time of each run, the runs alternated so that all see the same machine load."""
+    for run in runs:
+        run()
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeat):
+        for run, spent in zip(runs, times):
+            start = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - start)
+    return [min(spent) for spent in times]
+
+
+def _columns(n: int, levels: int, law: str, rng: np.random.Generator) -> dict[str, object]:
+    """The same draws as an object (str) column, a pandas category column and an int64 column."""
+    import pandas as pd
+
+    codes = (rng.zipf(1.3, n) - 1) % levels if law == "zipf" else rng.integers(0, levels, n)
+    names = np.array([f"category_{i}" for i in range(levels)], dtype=object)
+    strings = names[codes]
+    return {
+        "object str": pd.Series(strings, dtype=object),
+        "category": pd.Series(pd.Categorical.from_codes(codes, categories=names.tolist())),
+        "int64": pd.Series(codes.astype(np.int64) * 7 + 1000),
+    }
+
+
+def bench_categorical_vs_pandas(n: int, repeat: int) -> None:
+    """CategoricalSketch.update against pandas value_counts on the same Series (issue 11 target: ratio >= 1)."""
+    rng = np.random.default_rng(4)
+    print(f"\n== CategoricalSketch.update vs pandas Series.value_counts, {n:,} rows (default K=2048) ==")
+    print(f"{'column':34s}{'sketch':>20s}{'value_counts()':>20s}{'ratio':>7s}{'(dropna=False)':>15s}")
+    for levels in (40, 1000):
+        for law in ("zipf", "uniform"):
+            for kind, column in _columns(n, levels, law, rng).items():
+                ours, pandas, fastest = _interleaved_seconds(
+                    [
+                        lambda column=column: CategoricalSketch().update(column),
+                        lambda column=column: column.value_counts(),
+                        lambda column=column: column.value_counts(dropna=False, sort=False),
+                    ],
+                    repeat * 5,
+                )
+                name = f"{kind}, {levels} levels, {law}"
+                print(
+                    f"{name:34s}{_rate(n, ours)}{_rate(n, pandas)}{pandas / ours:6.2f}x{fastest / ours:14.2f}x"
+                )
 
 
 def main() -> None:
@@ -226,6 +278,7 @@ def main() -> None:
     bench_table(10_000, 50, repeat)
     bench_table(200_000 if args.quick else 1_000_000, 20, max(1, repeat // 2))
     bench_categorical(100_000, repeat)
+    bench_categorical_vs_pandas(200_000 if args.quick else 1_000_000, repeat)
     bench_decorated_call(repeat)
 
 

@@ -7,8 +7,9 @@ Run (see streaming_model.md for the collector side and what to look at in Grafan
 The model is a digit classifier trained on the 8x8 digit images that ship with scikit-learn. ``classify_stream``
 is an ``async`` generator decorated with ``@otel_mlmon.monitor``: one span per stream, from the first item to the
 last (or to the moment the consumer stops), never holding an OpenTelemetry context across a ``yield``; rows,
-latency and the input's feature sketches are recorded like for any other call. Scoring runs in a worker thread
-(``asyncio.to_thread``) so the event loop keeps serving the other streams.
+latency and the input's feature sketches are recorded like for any other call, plus the time to the first result
+and per later result (``gen_ai.client.operation.time_to_first_chunk`` / ``…time_per_output_chunk``). Scoring runs
+in a worker thread (``asyncio.to_thread``) so the event loop keeps serving the other streams.
 """
 
 from __future__ import annotations

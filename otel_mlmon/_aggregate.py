@@ -127,15 +127,22 @@ class CountInterval:
 
 
 class InferenceInterval:
-    """Latency (per ``error.type``), batch sizes and predicted rows of one model entry point."""
+    """Latency (per ``error.type``), batch sizes and predicted rows of one model entry point; for streaming calls
+    the time to the first chunk and per later chunk; token usage by type where the calls report it."""
 
-    __slots__ = ("batch_sizes", "durations", "predictions")
+    __slots__ = ("batch_sizes", "chunk_times", "durations", "first_chunk", "predictions", "tokens")
 
     def __init__(self) -> None:
         #: ``error.type`` (None for success) -> latency histogram in seconds.
         self.durations: dict[str | None, ExplicitHistogram] = {}
         self.batch_sizes = ExplicitHistogram(conv.BATCH_SIZE_BUCKETS)
         self.predictions = 0
+        # Chunk times use the duration bounds: they contain every bound the GenAI spec advises, and five more
+        # below 10 ms, where a local model's chunks land.
+        self.first_chunk = ExplicitHistogram(conv.DURATION_BUCKETS)
+        self.chunk_times = ExplicitHistogram(conv.DURATION_BUCKETS)
+        #: ``gen_ai.token.type`` -> tokens per call.
+        self.tokens: dict[str, ExplicitHistogram] = {}
 
     def merge(self, other: InferenceInterval) -> None:
         for error_type, hist in other.durations.items():
@@ -145,9 +152,16 @@ class InferenceInterval:
             mine.merge(hist)
         self.batch_sizes.merge(other.batch_sizes)
         self.predictions += other.predictions
+        self.first_chunk.merge(other.first_chunk)
+        self.chunk_times.merge(other.chunk_times)
+        for token_type, hist in other.tokens.items():
+            mine = self.tokens.get(token_type)
+            if mine is None:
+                mine = self.tokens[token_type] = ExplicitHistogram(conv.GENAI_TOKEN_USAGE_BUCKETS)
+            mine.merge(hist)
 
     def is_empty(self) -> bool:
-        return not self.durations
+        return not (self.durations or self.tokens or self.first_chunk.count or self.chunk_times.count)
 
 
 class InferenceStream:
@@ -172,6 +186,7 @@ class InferenceStream:
         self._durations: list[float] = []
         self._rows: list[int] = []  # -1 where the batch size is unknown
         self._exemplar: tuple[float, int, int, int] | None = None
+        self._chunk_times: list[float] = []  # streaming calls' per-chunk times, folded with the durations
 
     def record(
         self,
@@ -200,8 +215,39 @@ class InferenceStream:
             if batch_size is not None:
                 interval.batch_sizes.record(batch_size)
 
+    def record_stream(self, first_chunk: float | None, chunk_times: Sequence[float]) -> None:
+        """Record one streaming call's time to its first chunk (None: no chunk came) and its later chunks' times.
+
+        The times are appended to a buffer folded with numpy like the durations: O(1) per chunk, amortised.
+        """
+        with self._lock:
+            if first_chunk is not None:
+                self._interval.first_chunk.record(first_chunk)
+            if chunk_times:
+                self._chunk_times.extend(chunk_times)
+                if len(self._chunk_times) >= self.FOLD_AT:
+                    self._fold()
+
+    def record_tokens(self, input_tokens: int | None, output_tokens: int | None) -> None:
+        """Record one call's token usage (either count may be unknown)."""
+        with self._lock:
+            tokens = self._interval.tokens
+            for token_type, count in (
+                (conv.TOKEN_TYPE_INPUT, input_tokens),
+                (conv.TOKEN_TYPE_OUTPUT, output_tokens),
+            ):
+                if count is None:
+                    continue
+                hist = tokens.get(token_type)
+                if hist is None:
+                    hist = tokens[token_type] = ExplicitHistogram(conv.GENAI_TOKEN_USAGE_BUCKETS)
+                hist.record(count)
+
     def _fold(self) -> None:
         """Move the buffered successful calls into the interval's histograms (caller holds the lock)."""
+        if self._chunk_times:
+            self._interval.chunk_times.record_many(np.asarray(self._chunk_times, dtype=np.float64))
+            self._chunk_times = []
         if not self._durations:
             return
         interval = self._interval

@@ -14,8 +14,21 @@ __all__ = ["rows_of"]
 def rows_of(obj: Any) -> int | None:
     """Rows in the input ``obj``, by the adapters' rule (a 1-D array or a Series is one row); None if unknown.
 
-    numpy arrays, by far the most common input, take a fast path that gives the same answer.
+    numpy arrays, by far the most common input, plain scalars, dicts of scalars (JSON rows) and lists of numbers
+    take a fast path that gives the same answer.
     """
-    if type(obj) is np.ndarray and obj.dtype.names is None:
+    t = type(obj)
+    if t is np.ndarray and obj.dtype.names is None:
         return int(obj.shape[0]) if obj.ndim >= 2 else 1
+    if t in _SCALARS:
+        return 1
+    if t is dict and obj and type(next(iter(obj.values()))) in _CELLS:
+        return 1
+    if t is list and obj and type(obj[0]) in _NUMBERS:
+        return 1
     return batch_size(obj)
+
+
+_NUMBERS = frozenset({float, int, bool})
+_SCALARS = _NUMBERS | {str}
+_CELLS = _SCALARS | {type(None)}

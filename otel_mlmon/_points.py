@@ -176,6 +176,56 @@ def _inference_histograms(
     )
 
 
+def _genai_histograms(
+    builder: MetricsBuilder,
+    attributes: dict[str, str],
+    interval: InferenceInterval,
+    start_ns: int,
+    temporality: AggregationTemporality,
+) -> None:
+    """Streaming chunk times and token usage under the GenAI conventions' names (empty for other models)."""
+    builder.add_histogram(
+        conv.METRIC_GENAI_TIME_TO_FIRST_CHUNK,
+        "Time from the first request of a streaming call to its first chunk.",
+        "s",
+        attributes,
+        interval.first_chunk,
+        start_ns,
+        temporality,
+    )
+    builder.add_histogram(
+        conv.METRIC_GENAI_TIME_PER_OUTPUT_CHUNK,
+        "Time to produce each chunk of a streaming call after the first one.",
+        "s",
+        attributes,
+        interval.chunk_times,
+        start_ns,
+        temporality,
+    )
+    for token_type, hist in sorted(interval.tokens.items()):
+        builder.add_histogram(
+            conv.METRIC_GENAI_TOKEN_USAGE,
+            "Number of input and output tokens used per call.",
+            "{token}",
+            {**attributes, conv.ATTR_GENAI_TOKEN_TYPE: token_type},
+            hist,
+            start_ns,
+            temporality,
+        )
+    if conv.ATTR_GENAI_OPERATION_NAME in attributes:  # a monitor given genai=...: the GenAI duration name too
+        for error_type, hist in interval.durations.items():
+            attrs = attributes if error_type is None else {**attributes, conv.ATTR_ERROR_TYPE: error_type}
+            builder.add_histogram(
+                conv.METRIC_GENAI_OPERATION_DURATION,
+                "GenAI operation duration (the same calls as ml.inference.duration).",
+                "s",
+                attrs,
+                hist,
+                start_ns,
+                temporality,
+            )
+
+
 def _inference_counters(
     builder: MetricsBuilder,
     attributes: dict[str, str],
@@ -414,7 +464,11 @@ def _summary_counters(
 
 #: Per kind of interval: (instrument kind whose temporality preference applies, converter to data points).
 CONVERTERS: dict[type, tuple[tuple[str, Converter], ...]] = {
-    InferenceInterval: ((HISTOGRAM, _inference_histograms), (COUNTER, _inference_counters)),
+    InferenceInterval: (
+        (HISTOGRAM, _inference_histograms),
+        (HISTOGRAM, _genai_histograms),
+        (COUNTER, _inference_counters),
+    ),
     CountInterval: ((COUNTER, _fault_counters),),
     Summary: ((HISTOGRAM, _summary_histograms), (COUNTER, _summary_counters)),
 }

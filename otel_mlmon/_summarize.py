@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon._faults import report_fault
-from otel_mlmon.adapters import batch_size, read_features, read_outputs
-from otel_mlmon.adapters._convert import is_chat
+from otel_mlmon._stack import Stacked as _Stacked
+from otel_mlmon._stack import stack_rows as _stack_rows
+from otel_mlmon.adapters import read_features, read_outputs
 from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["SummaryStream"]
@@ -237,125 +238,3 @@ class SummaryStream:
 
     def new_interval(self) -> Summary:
         return Summary(self.config)
-
-
-_SCALARS = (int, float, str, bool, np.generic)
-
-
-def _features_key(features: Any) -> tuple | None:
-    """What consecutive inputs must share to be read as one batch; None for inputs read on their own."""
-    if type(features) is np.ndarray:
-        if features.dtype.names is not None or features.ndim not in (1, 2):
-            return None
-        return ("array", features.ndim, features.shape[-1], features.dtype.kind)
-    if isinstance(features, dict):
-        if features and all(isinstance(v, _SCALARS) or v is None for v in features.values()):
-            return ("records",)
-        return None
-    if isinstance(features, (list, tuple)) and features:
-        first = features[0]
-        if isinstance(first, dict):
-            return None if is_chat(features) else ("records",)  # a conversation is one row, not records
-        if isinstance(first, (list, tuple)):
-            return ("rows", len(first))
-    return None
-
-
-def _outputs_key(outputs: Any, single_row: bool) -> tuple | None:
-    if outputs is None:
-        return ("none",)
-    if type(outputs) is np.ndarray:
-        if outputs.dtype.names is not None or outputs.ndim not in (1, 2):
-            return None
-        if single_row and outputs.ndim == 1 and outputs.shape[0] != 1:
-            return ("array-row", outputs.shape, outputs.dtype.kind)  # one row's class probabilities
-        return ("array", outputs.shape[1:], outputs.dtype.kind)
-    if isinstance(outputs, _SCALARS):
-        return ("scalar",)
-    if isinstance(outputs, (list, tuple)) and outputs:
-        if all(isinstance(v, _SCALARS) for v in outputs[:8]):
-            return ("list",)
-        if isinstance(outputs[0], (list, tuple)):
-            return ("rows", len(outputs[0]))  # e.g. probabilities as a list of lists
-    return None
-
-
-def _combine(kind: tuple, items: list[Any]) -> Any:
-    if kind[0] == "array":
-        return np.vstack([np.atleast_2d(x) for x in items])
-    if kind[0] == "records":
-        out: list[Any] = []
-        for x in items:
-            if isinstance(x, dict):
-                out.append(x)
-            else:
-                out.extend(x)
-        return out
-    if kind[0] == "rows":
-        return [row for x in items for row in x]
-    raise AssertionError(kind)
-
-
-def _combine_outputs(kind: tuple, items: list[Any]) -> Any:
-    if kind[0] == "none":
-        return None
-    if kind[0] == "array-row":
-        return np.vstack(items)
-    if kind[0] == "array":
-        return np.concatenate(items)
-    if kind[0] == "scalar":
-        return np.asarray(items, dtype=object) if isinstance(items[0], str) else np.asarray(items)
-    return [v for x in items for v in x]
-
-
-def _stack_rows(
-    buffer: list[tuple[Any, Any, Any, Any]], max_rows: int | None
-) -> list[tuple[Any, Any, Any, Any]]:
-    """Group runs of small calls with the same input and output structure into single batches.
-
-    Every group keeps the original entries too, so that a batch that fails to read can be read call by call.
-    Calls with more than ``max_rows`` rows are never grouped (their rows are subsampled on their own).
-    """
-    out: list[tuple[Any, Any, Any]] = []
-    run: list[tuple[Any, Any, Any]] = []
-    run_key: tuple | None = None
-
-    def flush() -> None:
-        if len(run) == 1:
-            out.append(run[0])
-        elif run:
-            features_kind, outputs_kind = run_key[0], run_key[1]
-            features = _combine(features_kind, [entry[0] for entry in run])
-            outputs = _combine_outputs(outputs_kind, [entry[1] for entry in run])
-            out.append((_Stacked(features, list(run)), outputs, run[0][2]))
-        run.clear()
-
-    for entry in buffer:
-        features, outputs, owner = entry
-        key = None
-        features_kind = _features_key(features)
-        if features_kind is not None:
-            rows = batch_size(features)
-            if rows is not None and (max_rows is None or rows <= max_rows):
-                outputs_kind = _outputs_key(outputs, single_row=features_kind[:2] == ("array", 1))
-                if outputs_kind is not None:
-                    key = (features_kind, outputs_kind, id(owner))
-        if key is None or key != run_key:
-            flush()
-            run_key = key
-        run.append(entry)
-        if key is None:
-            flush()
-            run_key = None
-    flush()
-    return out
-
-
-class _Stacked:
-    """A batch made of several calls' inputs, with the calls kept for a call-by-call retry."""
-
-    __slots__ = ("entries", "features")
-
-    def __init__(self, features: Any, entries: list[tuple[Any, Any, Any]]) -> None:
-        self.features = features
-        self.entries = entries

@@ -222,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"otel-mlmon {__version__} (opentelemetry-sdk {version('opentelemetry-sdk')})")
         return 0
-    parser.print_help()
-    return 0 if args.command is None else 2
+    parser.print_help(sys.stderr)
+    return 2  # no command (or an incomplete one) is a usage error, as argparse's own
 
 
 if __name__ == "__main__":

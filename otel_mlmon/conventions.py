@@ -16,6 +16,13 @@ __all__ = [
     "ATTR_FAULT",
     "ATTR_FEATURE_CATEGORY",
     "ATTR_FEATURE_NAME",
+    "ATTR_GENAI_OPERATION_NAME",
+    "ATTR_GENAI_PROVIDER_NAME",
+    "ATTR_GENAI_REQUEST_MODEL",
+    "ATTR_GENAI_RESPONSE_TIME_TO_FIRST_CHUNK",
+    "ATTR_GENAI_TOKEN_TYPE",
+    "ATTR_GENAI_USAGE_INPUT_TOKENS",
+    "ATTR_GENAI_USAGE_OUTPUT_TOKENS",
     "ATTR_GROUND_TRUTH_VALUE",
     "ATTR_MODEL_NAME",
     "ATTR_MODEL_VERSION",
@@ -35,6 +42,8 @@ __all__ = [
     "EVENT_DRIFT_CHANGED",
     "EVENT_GROUND_TRUTH",
     "EVENT_PREDICTION",
+    "GENAI_DURATION_BUCKETS",
+    "GENAI_TOKEN_USAGE_BUCKETS",
     "MESSAGES_COLUMN",
     "METRIC_BATCH_SIZE",
     "METRIC_CONCEPT_DRIFT_DETECTED",
@@ -51,6 +60,10 @@ __all__ = [
     "METRIC_FEATURE_DISTRIBUTION",
     "METRIC_FEATURE_INFINITE",
     "METRIC_FEATURE_MISSING",
+    "METRIC_GENAI_OPERATION_DURATION",
+    "METRIC_GENAI_TIME_PER_OUTPUT_CHUNK",
+    "METRIC_GENAI_TIME_TO_FIRST_CHUNK",
+    "METRIC_GENAI_TOKEN_USAGE",
     "METRIC_LABEL_COVERAGE",
     "METRIC_LABEL_DELAY",
     "METRIC_MODEL_AGE",
@@ -66,6 +79,9 @@ __all__ = [
     "OTHER_CATEGORY",
     "SCHEMA_VERSION",
     "SCOPE_NAME",
+    "SUMMARY_METRICS",
+    "TOKEN_TYPE_INPUT",
+    "TOKEN_TYPE_OUTPUT",
     "VECTOR_COLUMN",
     "descriptor_name",
 ]
@@ -134,11 +150,54 @@ METRIC_PREDICTION_MISSING = "ml.prediction.missing"
 #: Rows that entered the summaries (after sampling and max_rows), to compare with ml.inference.predictions.
 METRIC_SUMMARY_ROWS = "ml.summary.rows"
 
+#: How each summary metric maps onto a ``Summary`` (otel_mlmon._bridge writes them, the collector reads them back):
+#: metric -> (section, attribute naming the column, what a point carries, attribute naming the category). A point
+#: carries an exponential histogram (``numeric``), one category's count (``categorical``), the column's
+#: ``missing`` or ``infinite`` count, or the summary's ``rows``. Confidence columns are per output and, when
+#: ``ml.prediction.class`` is set, per predicted class.
+SUMMARY_METRICS: dict[str, tuple[str | None, str | None, str, str | None]] = {
+    METRIC_FEATURE_DISTRIBUTION: ("features", ATTR_FEATURE_NAME, "numeric", None),
+    METRIC_PREDICTION_DISTRIBUTION: ("outputs", ATTR_OUTPUT_NAME, "numeric", None),
+    METRIC_PREDICTION_CONFIDENCE: ("confidence", ATTR_OUTPUT_NAME, "numeric", None),
+    METRIC_FEATURE_MISSING: ("features", ATTR_FEATURE_NAME, "missing", None),
+    METRIC_FEATURE_INFINITE: ("features", ATTR_FEATURE_NAME, "infinite", None),
+    METRIC_PREDICTION_MISSING: ("outputs", ATTR_OUTPUT_NAME, "missing", None),
+    METRIC_FEATURE_CATEGORY_COUNT: ("features", ATTR_FEATURE_NAME, "categorical", ATTR_FEATURE_CATEGORY),
+    METRIC_PREDICTION_CLASS_COUNT: ("outputs", ATTR_OUTPUT_NAME, "categorical", ATTR_PREDICTION_CLASS),
+    METRIC_SUMMARY_ROWS: (None, None, "rows", None),
+}
+
 #: Bucket bounds of ``ml.inference.duration`` in seconds: a doubling series 0.3125 ms … 81.92 s. It extends the
 #: GenAI conventions' 0.01 … 81.92 s series down by five steps: classical models often answer within a millisecond.
 DURATION_BUCKETS: tuple[float, ...] = tuple(0.01 * 2.0**i for i in range(-5, 14))
 #: Bucket bounds of ``ml.inference.batch.size`` (rows per call): powers of two up to 65 536.
 BATCH_SIZE_BUCKETS: tuple[float, ...] = tuple(float(2**i) for i in range(17))
+
+# -- OpenTelemetry GenAI semantic conventions (status Development) -------------------------------------------------
+# Names and bucket advice from open-telemetry/semantic-conventions-genai, docs/gen-ai/gen-ai-metrics.md at commit
+# 004902b8cb70aa5ae6ca4ae07132b7daabcd3e10 (see docs/semantic-conventions.md for the draft renames after it).
+#: Streaming calls: time from the request (the first ``next()``) to the first chunk, and per chunk after the first.
+METRIC_GENAI_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_GENAI_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
+#: Tokens per call, by ``gen_ai.token.type`` (``input`` / ``output``).
+METRIC_GENAI_TOKEN_USAGE = "gen_ai.client.token.usage"
+#: The call duration again under the GenAI name, only for monitors given ``genai=...`` (same data as
+#: ``ml.inference.duration``).
+METRIC_GENAI_OPERATION_DURATION = "gen_ai.client.operation.duration"
+ATTR_GENAI_OPERATION_NAME = "gen_ai.operation.name"
+ATTR_GENAI_PROVIDER_NAME = "gen_ai.provider.name"
+ATTR_GENAI_REQUEST_MODEL = "gen_ai.request.model"
+ATTR_GENAI_TOKEN_TYPE = "gen_ai.token.type"
+ATTR_GENAI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+ATTR_GENAI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+#: Span attribute of a streaming call: seconds to the first chunk.
+ATTR_GENAI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+TOKEN_TYPE_INPUT = "input"
+TOKEN_TYPE_OUTPUT = "output"
+#: The spec's advised bounds for its duration and chunk-time histograms: 0.01 … 81.92 s, doubling.
+GENAI_DURATION_BUCKETS: tuple[float, ...] = tuple(0.01 * 2.0**i for i in range(14))
+#: The spec's advised bounds for ``gen_ai.client.token.usage``: powers of four, 1 … 67 108 864.
+GENAI_TOKEN_USAGE_BUCKETS: tuple[float, ...] = tuple(float(4**i) for i in range(14))
 
 # -- emitted by the collector --------------------------------------------------------------------------------------
 #: Drift of one feature/output (``ml.feature.name`` or ``ml.output.name``) by one method (``ml.drift.method``).

@@ -21,6 +21,7 @@ from otel_mlmon.adapters import Column, Outputs, Table
 from otel_mlmon.adapters._convert import format_floats
 from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, descriptor_name
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
+from otel_mlmon.sketch.categorical import DEFAULT_CAPACITY
 
 __all__ = ["ColumnSummary", "Summary", "SummaryConfig"]
 
@@ -32,7 +33,10 @@ class SummaryConfig:
 
     Args:
         max_size: Buckets per sign of each numeric exponential histogram (OTel default 160).
-        max_categories: Categories kept per categorical column (top-K); the rest is counted as ``other``.
+        max_categories: Classes per output with a confidence histogram of their own; further classes share
+            ``__other__``.
+        category_capacity: Distinct categories a categorical column counts exactly (per interval); past that the
+            sketch keeps this many with per-category error bounds (:class:`~otel_mlmon.sketch.CategoricalSketch`).
         max_columns: Columns summarised per input (after text and vector columns became descriptor columns);
             further columns are left out, counted as ``columns_dropped`` faults and logged once (bounds series
             cardinality).
@@ -65,6 +69,7 @@ class SummaryConfig:
         categorical: Collection[str] = (),
         text: Collection[str] = (),
         ids: Collection[str] = (),
+        category_capacity: int = DEFAULT_CAPACITY,
         export_categories: int | None = None,
     ) -> None:
         for name, value, low in (
@@ -72,6 +77,7 @@ class SummaryConfig:
             ("max_categories", max_categories, 1),
             ("max_columns", max_columns, 1),
             ("max_length", max_length, 1),
+            ("category_capacity", category_capacity, 1),
         ):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
@@ -92,6 +98,7 @@ class SummaryConfig:
         self.max_columns = max_columns
         self.max_length = max_length
         self.hash_salt = hash_salt
+        self.category_capacity = category_capacity
         self.vector_min_width = vector_min_width
         self.export_categories = export_categories
         self.kinds = KindRule(categorical=categorical, text=text, ids=ids)
@@ -120,6 +127,7 @@ class SummaryConfig:
             max_length=self.max_length,
             hash_salt=self.hash_salt,
             vector_min_width=self.vector_min_width,
+            category_capacity=self.category_capacity,
             export_categories=self.export_categories,
             categorical=self.categorical | frozenset(categorical),
             text=self.text | frozenset(text),
@@ -147,7 +155,7 @@ class SummaryConfig:
         return ColumnSummary(
             kind,
             categorical=CategoricalSketch(
-                max_categories=self.max_categories, max_length=self.max_length, hash_salt=self.hash_salt
+                max_categories=self.category_capacity, max_length=self.max_length, hash_salt=self.hash_salt
             ),
         )
 

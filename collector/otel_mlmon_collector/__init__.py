@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from otel_mlmon._version import __version__
 
 from .config import Config, ConfigError, load_config
@@ -9,4 +11,23 @@ from .otlp import OtlpRequest
 from .pipeline import Processor
 from .service import Collector
 
-__all__ = ["Collector", "Config", "ConfigError", "OtlpRequest", "Processor", "__version__", "load_config"]
+__all__ = [
+    "Collector",
+    "Config",
+    "ConfigError",
+    "OtlpRequest",
+    "Processor",
+    "__version__",
+    "compare",
+    "load_config",
+    "replay",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The offline API loads the drift engine (numpy, the methods): only when asked for.
+    if name in ("compare", "replay"):
+        from . import offline
+
+        return getattr(offline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     targets = ", ".join(f"{lane.name} ({'/'.join(lane.signals)})" for lane in collector.pipeline.lanes)
     _log.info("otel-mlmon-collector %s serving; forwarding to %s", __version__, targets)
+    for level, line in collector.describe():
+        _log.log(level, "%s", line)
     while not stop.wait(0.5):
         pass
     flushed = collector.shutdown()

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .config import split_host_port
+from .config import ENV_HEALTH_ENDPOINT, split_host_port
+from .receivers import bind_error
 
 __all__ = ["HealthServer"]
 
@@ -60,7 +61,12 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 _log.debug("health: " + format, *args)
 
-        server = ThreadingHTTPServer(split_host_port(self.configured_endpoint), Handler)
+        try:
+            server = ThreadingHTTPServer(split_host_port(self.configured_endpoint), Handler)
+        except OSError as e:
+            raise bind_error(
+                "health endpoint", self.configured_endpoint, f"health.endpoint or ${ENV_HEALTH_ENDPOINT}", e
+            ) from None
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(

@@ -216,7 +216,7 @@ class ExportLane:
                 )
                 return
             self._rejections.log(
-                logging.INFO,
+                logging.WARNING,  # an unreachable downstream must be visible at the default level
                 f"retry:{self.name}",
                 "exporter %s: retrying %s request in %.2f s: %s",
                 self.name,

@@ -16,6 +16,7 @@ from .exporters import Exporter
 from .exporters.console import ConsoleExporter
 from .exporters.otlp import create_otlp_exporter
 from .health import HealthServer
+from .overview import drift_state, drift_summary, startup_lines
 from .performance import PerformanceEngine
 from .pipeline import ExportLane, Pipeline, Processor
 from .queue import BoundedQueue
@@ -45,6 +46,8 @@ class Collector:
         exporters: replace the exporters built from ``config.exporters`` (name → exporter); each still uses
             its config entry's signals, or all signals when the name is not in the config.
         console_stream: where the console exporter writes (standard output by default).
+        drift_summary_seconds: how often a one-line drift summary is logged (INFO) while the drift engine has
+            something new to say; default: the evaluation interval, at least 60 s. 0: never.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class Collector:
         processors: Iterable[Processor] = (),
         exporters: Mapping[str, Exporter] | None = None,
         console_stream: TextIO | None = None,
+        drift_summary_seconds: float | None = None,
     ) -> None:
         self.config = config
         self.metrics = SelfMetrics()
@@ -103,6 +107,11 @@ class Collector:
             )
         self.health = HealthServer(config.health.endpoint, self.status) if config.health.enabled else None
         self._self_metrics_thread: threading.Thread | None = None
+        if drift_summary_seconds is None:
+            interval = config.drift.evaluation_interval_seconds if config.drift is not None else 0.0
+            drift_summary_seconds = max(60.0, interval)
+        self.drift_summary_seconds = drift_summary_seconds
+        self._summary_thread: threading.Thread | None = None
 
     @staticmethod
     def _exporters(
@@ -138,14 +147,23 @@ class Collector:
         return self.health.endpoint if self.health else None
 
     def status(self) -> dict[str, Any]:
-        """State and queue depths, as served by the health endpoint."""
+        """State, queue depths and drift findings, as served by the health endpoint."""
         return {
             "status": self._state,
             "queues": {
                 lane.name: {"size": len(lane.queue), "capacity": lane.queue.max_requests}
                 for lane in self.pipeline.lanes
             },
+            "drift": drift_state(self.drift),
+            "ground_truth": {"enabled": self.performance is not None},
         }
+
+    def describe(self) -> list[tuple[int, str]]:
+        """``(log level, line)`` saying whether drift and ground truth are on and where references come from."""
+        return [
+            (logging.WARNING if warning else logging.INFO, line)
+            for warning, line in startup_lines(self.drift, self.performance)
+        ]
 
     def start(self) -> None:
         """Start exporters, receivers, health endpoint and the self-metrics timer."""
@@ -167,7 +185,19 @@ class Collector:
                 target=self._report, name="self-metrics", daemon=True
             )
             self._self_metrics_thread.start()
+        if self.drift is not None and self.drift_summary_seconds > 0:
+            self._summary_thread = threading.Thread(target=self._summarise, name="drift-summary", daemon=True)
+            self._summary_thread.start()
         self._state = "serving"
+
+    def _summarise(self) -> None:
+        """Log the drift summary after each new evaluation (so a downstream-only setup still shows drift)."""
+        said: object = ()
+        while not self._stop.wait(self.drift_summary_seconds):
+            evaluation = self.drift.last_evaluation if self.drift is not None else None
+            if evaluation is not said:
+                said = evaluation
+                _log.info("%s", drift_summary(evaluation))
 
     def _report(self) -> None:
         while not self._stop.wait(self.config.self_metrics.interval_seconds):

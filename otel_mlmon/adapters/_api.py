@@ -14,17 +14,18 @@ from otel_mlmon.adapters._pandas import PandasAdapter
 from otel_mlmon.adapters._registry import adapter_for, register
 from otel_mlmon.adapters._scalar import ScalarAdapter
 from otel_mlmon.adapters._sequence import SequenceAdapter
-from otel_mlmon.adapters._torch import TorchAdapter
+from otel_mlmon.adapters._tensor import TensorAdapter
 
 __all__ = ["batch_size", "read_features", "read_outputs"]
 
-# Later registrations are tried first: numpy scalars go to numpy, not to scalars.
+# Later registrations are tried first: numpy scalars go to numpy, not to scalars; pandas and pyarrow objects
+# (which also expose __array__) to their own adapters before the duck-typed tensor adapter.
 for _adapter in reversed(
     (
         NumpyAdapter(),
         PandasAdapter(),
         ArrowAdapter(),
-        TorchAdapter(),
+        TensorAdapter(),
         MappingAdapter(),
         SequenceAdapter(),
         ScalarAdapter(),

@@ -93,6 +93,18 @@ def _is_table(obj: object) -> bool:
     return type(obj).__name__ in ("Table", "RecordBatch")
 
 
+def _is_polars(obj: object) -> bool:
+    return type(obj).__module__.startswith("polars")
+
+
+def _from_polars(obj: Any) -> Any:
+    """A polars DataFrame or Series → the pyarrow Table or Array it shares its buffers with (no copy for most
+    dtypes): polars is read through arrow, so a column reads the same from polars, pyarrow or pandas."""
+    if type(obj).__name__ in ("DataFrame", "Series") and callable(getattr(obj, "to_arrow", None)):
+        return obj.to_arrow()
+    raise UnsupportedInput(f"cannot read polars {type(obj).__name__}; supported polars: DataFrame, Series")
+
+
 def _table_columns(obj: Any) -> tuple[list[str], list[Any]]:
     names = [str(n) for n in obj.column_names]
     check_unique(names)
@@ -110,18 +122,24 @@ def _struct_as_batch(arr: Any) -> Any:
 
 
 class ArrowAdapter:
-    """Reads ``pyarrow.Table``, ``pyarrow.RecordBatch``, ``pyarrow.Array`` and ``pyarrow.ChunkedArray``.
+    """Reads ``pyarrow.Table``, ``pyarrow.RecordBatch``, ``pyarrow.Array`` and ``pyarrow.ChunkedArray``, and
+    polars ``DataFrame``/``Series`` through the arrow data they hold.
 
     Tables and record batches: one column per field (``names=`` is ignored). A struct array reads like a
     table. Any other array, as features, is one row (like a 1-D numpy array); as outputs, one value per row.
+    A polars DataFrame reads like its arrow Table, a polars Series like its arrow array.
     """
 
     def accepts(self, obj: object) -> bool:
-        """Objects defined in pyarrow (checked by module name, without importing pyarrow)."""
-        return type(obj).__module__.startswith("pyarrow")
+        """Objects defined in pyarrow or polars (checked by module name, without importing either)."""
+        module = type(obj).__module__
+        return module.startswith("pyarrow") or module.startswith("polars")
 
     def batch_size(self, obj: object) -> int | None:
-        """``num_rows`` of tables, ``len`` of struct arrays, 1 for other arrays."""
+        """``num_rows`` of tables, ``len`` of struct arrays, 1 for other arrays; polars: height / 1."""
+        if _is_polars(obj):
+            name = type(obj).__name__
+            return int(obj.height) if name == "DataFrame" else 1 if name == "Series" else None  # type: ignore[attr-defined]
         if _is_table(obj):
             return int(obj.num_rows)  # type: ignore[attr-defined]
         t = getattr(obj, "type", None)
@@ -133,6 +151,8 @@ class ArrowAdapter:
         """Read a table, record batch or struct array as rows; another array as one row."""
         import pyarrow as pa
 
+        if _is_polars(obj):
+            obj = _from_polars(obj)
         if isinstance(obj, (pa.Array, pa.ChunkedArray)):
             if pa.types.is_struct(obj.type):
                 obj = _struct_as_batch(obj)
@@ -159,6 +179,8 @@ class ArrowAdapter:
         """Read an array as one output (a fixed-size list array as a matrix) or a table as one per column."""
         import pyarrow as pa
 
+        if _is_polars(obj):
+            obj = _from_polars(obj)
         if isinstance(obj, (pa.Array, pa.ChunkedArray)):
             t = obj.type
             if pa.types.is_struct(t):
@@ -184,9 +206,11 @@ class ArrowAdapter:
         return combine([([arrow_column(a, n, labels=True) for n, a in zip(col_names, arrays)], {})])
 
     def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:
-        """Read a pyarrow Array or ChunkedArray as one column."""
+        """Read a pyarrow Array or ChunkedArray (or a polars Series) as one column."""
         import pyarrow as pa
 
+        if _is_polars(obj):
+            obj = _from_polars(obj)
         if not isinstance(obj, (pa.Array, pa.ChunkedArray)):
             raise UnsupportedInput(f"column {name!r} is a pyarrow {type(obj).__name__}; a column must be 1-D")
         return arrow_column(obj, name, categorical=categorical, labels=labels)

@@ -96,7 +96,11 @@ def _classify(t: type) -> int:
         return _DATETIME
     if issubclass(t, (_dt.timedelta, np.timedelta64)):
         return _TIMEDELTA
-    if issubclass(t, (np.ndarray, list, tuple, Mapping, Set)) or hasattr(t, "__array__"):
+    if (
+        issubclass(t, (np.ndarray, list, tuple, Mapping, Set))
+        or hasattr(t, "__array__")
+        or hasattr(t, "__dlpack__")
+    ):
         return _CONTAINER
     return _OTHER
 

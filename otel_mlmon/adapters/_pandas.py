@@ -20,7 +20,15 @@ from otel_mlmon.adapters._convert import (
 from otel_mlmon.adapters._numpy import single_output_name
 from otel_mlmon.adapters._outputs import combine, is_probability, probability_column
 
-__all__ = ["PandasAdapter", "array_column", "series_column"]
+__all__ = [
+    "FrameColumns",
+    "FrameSchema",
+    "PandasAdapter",
+    "array_column",
+    "frame_schema",
+    "series_column",
+    "stack_frames",
+]
 
 
 def series_column(s: Any, name: str, categorical: bool = False, labels: bool = False) -> Column:
@@ -87,9 +95,12 @@ def _frame_columns(df: Any, names: list[str], categorical: Collection[str], labe
 
 
 def _column_names(df: Any, names: Sequence[str] | None) -> list[str]:
+    return _names_of_columns(df.columns, names)
+
+
+def _names_of_columns(columns: Any, names: Sequence[str] | None) -> list[str]:
     import pandas as pd
 
-    columns = df.columns
     if names is not None and isinstance(columns, pd.RangeIndex) and columns.start == 0 and columns.step == 1:
         return resolve_names(names, len(columns), "f", "DataFrame columns")
     if isinstance(columns, pd.MultiIndex):
@@ -98,6 +109,138 @@ def _column_names(df: Any, names: Sequence[str] | None) -> list[str]:
         result = list(map(str, columns.tolist()))
     check_unique(result)
     return result
+
+
+# -- Stacking one-row frames of one schema: the folder reads many small frames as one ---------------------------
+#
+# pandas' public API costs ~1 µs per column per frame to hand out a column and tens of µs to build a frame; the
+# block manager hands out each block's values (one 2-D array per dtype group, one array per extension column) in
+# well under a µs. These private attributes have been stable since pandas 1.x; if a future pandas drops them,
+# frame_schema returns None and frames are simply read one by one.
+
+
+class FrameSchema:
+    """What two DataFrames must share to be stacked: the same column labels and the same block layout."""
+
+    __slots__ = ("columns", "layout")
+
+    def __init__(self, columns: Any, layout: tuple) -> None:
+        self.columns = columns
+        self.layout = layout
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not FrameSchema:
+            return NotImplemented
+        return self.layout == other.layout and _same_labels(self.columns, other.columns)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _placement(block: Any) -> tuple[int, ...]:
+    indexer = block.mgr_locs.indexer
+    if isinstance(indexer, slice):
+        return tuple(range(indexer.start or 0, indexer.stop, indexer.step or 1))
+    return tuple(int(i) for i in indexer)
+
+
+def _same_labels(a: Any, b: Any) -> bool:
+    """Whether two column indexes give the same column names (all a table depends on), cheaply."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or len(a) != len(b):
+        return False
+    if type(a).__name__ == "RangeIndex":  # names= applies to it: compare as ranges
+        return bool(a.equals(b))
+    va, vb = a._values, b._values
+    pa_a, pa_b = getattr(va, "_pa_array", None), getattr(vb, "_pa_array", None)
+    if pa_a is not None and pa_b is not None and type(va) is type(vb):  # arrow-backed str labels (pandas 3)
+        return bool(pa_a.equals(pa_b))
+    return _names_of_columns(a, None) == _names_of_columns(b, None)
+
+
+# Extension dtypes identified by their class alone (no parameters): pandas' masked numbers and booleans.
+_PLAIN_EXTENSION_DTYPES = frozenset(
+    f"{kind}Dtype" for kind in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64")
+) | {"Float32Dtype", "Float64Dtype", "BooleanDtype"}
+
+
+def _dtype_token(values: Any, dtype: Any) -> Any:
+    """A cheap stand-in for a block's dtype in comparisons (``str(dtype)`` and ``StringDtype.__eq__`` cost µs).
+
+    numpy dtypes are singletons, compared by identity; for pandas' masked numbers the dtype class is the dtype;
+    for strings the array type (storage) and missing-value marker; any other dtype is compared as itself.
+    """
+    if type(values) is np.ndarray:
+        return dtype
+    name = type(dtype).__name__
+    if name in _PLAIN_EXTENSION_DTYPES:
+        return (type(values), type(dtype))
+    if name == "StringDtype":
+        return (type(values), type(dtype), dtype.storage, type(dtype.na_value))
+    return dtype
+
+
+def frame_schema(df: Any) -> FrameSchema | None:
+    """The stacking key of a DataFrame, or None when its blocks cannot be concatenated cheaply."""
+    try:
+        layout = []
+        for block in df._mgr.blocks:
+            values = block.values
+            if type(values) is np.ndarray:
+                if values.ndim != 2 or values.dtype.kind not in "biufcmMUSO":
+                    return None
+            elif getattr(values, "ndim", None) not in (1, 2) or not hasattr(
+                type(values), "_concat_same_type"
+            ):
+                return (
+                    None  # 2-D: datetimes, timedeltas, periods (arrays backed by one 2-D ndarray per block)
+                )
+            indexer = block.mgr_locs.indexer
+            if not isinstance(indexer, slice):
+                indexer = tuple(indexer.tolist())
+            layout.append((_dtype_token(values, block.dtype), indexer))
+        return FrameSchema(df.columns, tuple(layout))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+class FrameColumns:
+    """Several same-schema DataFrames stacked as column arrays (what a DataFrame's columns would hold).
+
+    Read by :class:`PandasAdapter` exactly like the DataFrame made of those rows, without building it.
+    """
+
+    __slots__ = ("arrays", "columns", "n_rows")
+
+    def __init__(self, columns: Any, arrays: list[Any], n_rows: int) -> None:
+        self.columns = columns
+        self.arrays = arrays
+        self.n_rows = n_rows
+
+
+def stack_frames(frames: Sequence[Any]) -> FrameColumns:
+    """The rows of DataFrames with equal :func:`frame_schema`, in order, as one :class:`FrameColumns`."""
+    first = frames[0]
+    arrays: list[Any] = [None] * len(first.columns)
+    all_blocks = [f._mgr.blocks for f in frames]
+    n_rows = 0
+    for j, block in enumerate(all_blocks[0]):
+        parts = [blocks[j].values for blocks in all_blocks]
+        positions = _placement(block)
+        if type(parts[0]) is np.ndarray:
+            merged = np.concatenate(parts, axis=1)
+        elif parts[0].ndim == 2:
+            merged = type(parts[0])._concat_same_type(parts, axis=1)
+        else:
+            merged = None
+        if merged is not None:
+            n_rows = merged.shape[1]
+            for i, position in enumerate(positions):
+                arrays[position] = merged[i]
+        else:
+            arrays[positions[0]] = merged = type(parts[0])._concat_same_type(parts)
+            n_rows = len(merged)
+    return FrameColumns(first.columns, arrays, n_rows if arrays else sum(len(f) for f in frames))
 
 
 class PandasAdapter:
@@ -110,10 +253,12 @@ class PandasAdapter:
 
     def accepts(self, obj: object) -> bool:
         """Objects defined in pandas (checked by module name, without importing pandas)."""
-        return type(obj).__module__.startswith("pandas")
+        return type(obj).__module__.startswith("pandas") or type(obj) is FrameColumns
 
     def batch_size(self, obj: object) -> int | None:
         """``len`` of a DataFrame, 1 for a Series, None for other pandas objects."""
+        if type(obj) is FrameColumns:
+            return obj.n_rows
         name = type(obj).__name__
         if name == "DataFrame":
             return len(obj)  # type: ignore[arg-type]
@@ -125,6 +270,12 @@ class PandasAdapter:
         """Read a DataFrame (rows) or a Series (one row keyed by index)."""
         import pandas as pd
 
+        if type(obj) is FrameColumns:
+            cols = _names_of_columns(obj.columns, names)
+            return Table(
+                obj.n_rows,
+                tuple(array_column(a, n, n in categorical, False) for a, n in zip(obj.arrays, cols)),
+            )
         if isinstance(obj, pd.DataFrame):
             cols = _column_names(obj, names)
             return Table(len(obj), tuple(_frame_columns(obj, cols, categorical, labels=False)))

@@ -8,8 +8,9 @@ from otel_mlmon.adapters._convert import describe
 __all__ = ["SUPPORTED", "adapter_for", "register"]
 
 SUPPORTED = (
-    "numpy arrays, pandas DataFrame/Series, pyarrow Table/RecordBatch/Array, torch tensors, dicts of columns "
-    "or of scalars, lists of dicts, lists of rows, lists of scalars, and scalars"
+    "numpy arrays, pandas DataFrame/Series, pyarrow Table/RecordBatch/Array, polars DataFrame/Series, tensors "
+    "(torch, JAX, TensorFlow, CuPy, MLX: anything with a shape and __array__, __dlpack__ or .numpy()), dicts of "
+    "columns or of scalars, lists of dicts, lists of rows, lists of scalars, and scalars"
 )
 
 _ADAPTERS: list[Adapter] = []

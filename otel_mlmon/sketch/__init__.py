@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from otel_mlmon.sketch._aligned import aligned_buckets
+from otel_mlmon.sketch._buckets import downscale_buckets
 from otel_mlmon.sketch.categorical import CategoricalSketch
-from otel_mlmon.sketch.exponential import ExponentialHistogram, aligned_buckets
+from otel_mlmon.sketch.exponential import ExponentialHistogram
 
-__all__ = ["CategoricalSketch", "ExponentialHistogram", "aligned_buckets"]
+__all__ = ["CategoricalSketch", "ExponentialHistogram", "aligned_buckets", "downscale_buckets"]

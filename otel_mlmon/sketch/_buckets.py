@@ -1,4 +1,9 @@
-"""Bucket-array arithmetic shared by the exponential histogram: ranges, counting, downscaling, bounds."""
+"""Bucket-array arithmetic of the exponential histogram: ranges, counting, downscaling, subtracting, bounds.
+
+The one place where contiguous bucket-count arrays (an ``offset`` and its ``counts``) are combined: the sketch's
+own update/merge path, the collector's rebuilding of sketches from OTLP points and its cumulative-to-delta
+subtraction, the drift statistics' common grid and the Prometheus exporter's schema reduction all use these.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,40 @@ from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
 
-from otel_mlmon.sketch._mapping import bucket_lower_bounds, scale_change
+from otel_mlmon.sketch._mapping import MAX_SCALE, MIN_SCALE, bucket_lower_bounds, scale_change
+
+#: One side of a histogram: the index of its first bucket and the contiguous counts from there.
+Side = tuple[int, np.ndarray]
+#: A histogram's buckets: the scale of their indices, the positive side, the negative side.
+Sides = tuple[int, Side, Side]
 
 __all__ = [
     "CHUNK",
     "Scratch",
+    "Side",
+    "Sides",
     "accumulate",
     "add_counts",
     "add_indices",
-    "downscale_counts",
+    "crossing_position",
+    "downscale_buckets",
     "edges",
     "held",
     "index_range",
     "lend_scratch",
+    "occupied_range",
+    "point_sides",
     "range_change",
     "side_change",
+    "subtract_counts",
+    "subtract_sides",
+    "trim_counts",
 ]
 
 _MIN_NORMAL_EXPONENT = -1022
 
 CHUNK = 1 << 16
+_BIG = 1 << 62
 _DTYPES = {
     "values": np.float64,
     "positive": np.float64,
@@ -207,12 +226,143 @@ def add_counts(
     return low, merged
 
 
-def downscale_counts(offset: int, counts: np.ndarray, by: int) -> tuple[int, np.ndarray]:
-    """Merge each run of ``2**by`` adjacent buckets; an empty side keeps offset 0 (as in the SDK)."""
+def crossing_position(
+    nonzero: np.ndarray, sides: Sides, pos_index: np.ndarray, neg_index: np.ndarray, scale: int, max_size: int
+) -> int:
+    """Position of the first value of ``nonzero`` whose arrival makes either side's range too wide at ``scale``.
+
+    ``sides`` are the buckets already held, ``pos_index`` / ``neg_index`` the indices (at the held scale) of the
+    positive / negative values of ``nonzero``, in order; ``nonzero.size`` when no value does.
+    """
+    shift = sides[0] - scale
+    first = nonzero.size
+    for side_mask, index, (offset, counts) in (
+        (nonzero > 0, pos_index, sides[1]),
+        (nonzero < 0, neg_index, sides[2]),
+    ):
+        if index.size == 0:
+            continue
+        low = np.full(nonzero.size, _BIG, dtype=np.int64)
+        high = np.full(nonzero.size, -_BIG, dtype=np.int64)
+        low[side_mask] = index
+        high[side_mask] = index
+        if counts.size:
+            low[0] = min(low[0], offset)
+            high[0] = max(high[0], offset + counts.size - 1)
+        np.minimum.accumulate(low, out=low)
+        np.maximum.accumulate(high, out=high)
+        too_wide = np.flatnonzero((high >> shift) - (low >> shift) >= max_size)
+        if too_wide.size:
+            first = min(first, int(too_wide[0]))
+    return first
+
+
+def downscale_buckets(offset: int, counts: np.ndarray, by: int) -> tuple[int, np.ndarray]:
+    """Merge each run of ``2**by`` adjacent buckets: bucket ``i`` goes to ``i >> by`` (floor, negatives too).
+
+    This is what lowering a base-2 exponential histogram's scale by ``by`` does to one side's buckets. ``counts``
+    may hold zeros anywhere (as OTLP points do) and may be any numeric dtype; the result keeps it. An empty side
+    gets offset 0 (as in the OpenTelemetry SDK).
+
+    >>> downscale_buckets(-3, np.array([1, 2, 3, 4]), 1)
+    (-2, array([1, 5, 4]))
+    """
     if counts.size == 0:
         return 0, counts
     if by == 0:
         return offset, counts
-    shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
-    starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
-    return int(shifted[0]), np.add.reduceat(counts, starts).astype(np.int64, copy=False)
+    low = offset >> by
+    if by >= 62:  # block starts beyond int64: find them from the shifted indices
+        shifted = (offset + np.arange(counts.size, dtype=np.int64)) >> by
+        starts = np.flatnonzero(np.diff(shifted, prepend=shifted[0] - 1))
+        return low, np.add.reduceat(counts, starts)
+    # Output bucket j starts where (offset + i) is a multiple of 2**by: at i = first, first + 2**by, ...
+    step = 1 << by
+    first = ((low + 1) << by) - offset
+    starts = np.arange(first - step, counts.size, step)
+    starts[0] = 0
+    return low, np.add.reduceat(counts, starts)
+
+
+def trim_counts(offset: int, counts: np.ndarray) -> tuple[int, np.ndarray]:
+    """Drop leading and trailing empty buckets (the offset moves with them); all empty gives ``(0, [])``."""
+    nonzero = np.flatnonzero(counts)
+    if nonzero.size == 0:
+        return 0, counts[:0]
+    first, last = int(nonzero[0]), int(nonzero[-1])
+    return offset + first, counts[first : last + 1]
+
+
+def subtract_counts(
+    offset_a: int, counts_a: np.ndarray, offset_b: int, counts_b: np.ndarray
+) -> tuple[int, np.ndarray] | None:
+    """``a - b`` bucket by bucket at one scale, trimmed; None when any bucket would go negative."""
+    if counts_b.size == 0:
+        return offset_a, counts_a.copy()
+    if counts_a.size == 0:
+        return None
+    low = min(offset_a, offset_b)
+    high = max(offset_a + counts_a.size, offset_b + counts_b.size)
+    diff = np.zeros(high - low, dtype=np.int64)
+    diff[offset_a - low : offset_a - low + counts_a.size] += counts_a
+    diff[offset_b - low : offset_b - low + counts_b.size] -= counts_b
+    if diff.min() < 0:
+        return None
+    return trim_counts(low, diff)
+
+
+def point_sides(scale: int, positive: Side, negative: Side) -> Sides:
+    """Validate and normalise the buckets of an OTLP-style point: trimmed, at a scale of at most 20.
+
+    Raises:
+        ValueError: if a count is negative or the scale is below -10.
+    """
+    sides = []
+    for offset, counts in (positive, negative):
+        if counts.size and counts.min() < 0:
+            raise ValueError("bucket counts must be non-negative")
+        sides.append(trim_counts(offset, counts))
+    if scale > MAX_SCALE:
+        sides = [downscale_buckets(*side, scale - MAX_SCALE) for side in sides]
+        scale = MAX_SCALE
+    if scale < MIN_SCALE:
+        raise ValueError(f"scale must be >= {MIN_SCALE}, got {scale}")
+    return scale, sides[0], sides[1]
+
+
+def subtract_sides(newer: Sides, older: Sides, empty_scale: int) -> Sides | None:
+    """``newer - older`` for two ``(scale, positive, negative)``, at the coarser scale; None if a bucket drops.
+
+    Only a histogram with buckets has a say in the scale; ``empty_scale`` when neither has any.
+    """
+    scales = [scale for scale, pos, neg in (newer, older) if pos[1].size or neg[1].size]
+    scale = min(scales) if scales else empty_scale
+    sides = []
+    for side in (1, 2):
+        newer_side = downscale_buckets(*newer[side], newer[0] - scale)
+        older_side = downscale_buckets(*older[side], older[0] - scale)
+        difference = subtract_counts(*newer_side, *older_side)
+        if difference is None:
+            return None
+        sides.append(difference)
+    return scale, sides[0], sides[1]
+
+
+def occupied_range(
+    scale: int,
+    neg_offset: int,
+    neg_counts: np.ndarray,
+    zero_count: int,
+    pos_offset: int,
+    pos_counts: np.ndarray,
+) -> tuple[float, float]:
+    """Lowest and highest value the occupied buckets allow (for a histogram without min/max), as :func:`edges`.
+
+    Raises:
+        ValueError: if no bucket is occupied and ``zero_count`` is 0.
+    """
+    lower, upper, counts = edges(scale, neg_offset, neg_counts, zero_count, pos_offset, pos_counts)
+    occupied = np.flatnonzero(counts)
+    if occupied.size == 0:
+        raise ValueError("no occupied bucket")
+    return float(lower[occupied[0]]), float(upper[occupied[-1]])

@@ -1,4 +1,4 @@
-"""Validation helpers for reading sketches back from JSON-friendly dictionaries."""
+"""The JSON-friendly dictionary form of the sketches (profile files): writing it and validating it on reading."""
 
 from __future__ import annotations
 
@@ -8,7 +8,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["float_in", "float_out", "int_field", "same_float", "side_in"]
+from otel_mlmon.sketch._mapping import MIN_SCALE
+
+__all__ = [
+    "float_in",
+    "float_out",
+    "histogram_from_dict",
+    "histogram_to_dict",
+    "int_field",
+    "same_float",
+    "side_in",
+]
+
+_HISTOGRAM_FORMAT = "otel-mlmon.exponential-histogram"
+_HISTOGRAM_VERSION = 1
 
 
 def same_float(a: float, b: float) -> bool:
@@ -53,3 +66,51 @@ def side_in(data: Mapping[str, Any], side: str, max_size: int) -> tuple[int, np.
     if counts.size == 0 and offset != 0:
         raise ValueError(f"{side}.offset must be 0 when {side}.counts is empty, got {offset}")
     return offset, counts
+
+
+def histogram_to_dict(hist: Any) -> dict[str, Any]:
+    """:meth:`ExponentialHistogram.to_dict`."""
+    return {
+        "format": _HISTOGRAM_FORMAT,
+        "version": _HISTOGRAM_VERSION,
+        "max_size": hist.max_size,
+        "max_scale": hist.max_scale,
+        "scale": hist._index_scale,
+        "count": hist.count,
+        "sum": float_out(hist.sum),
+        "min": float_out(hist.min),
+        "max": float_out(hist.max),
+        "zero_count": hist.zero_count,
+        "positive": {"offset": hist.positive_offset, "counts": hist.positive_counts.tolist()},
+        "negative": {"offset": hist.negative_offset, "counts": hist.negative_counts.tolist()},
+    }
+
+
+def histogram_from_dict(cls: Any, data: Mapping[str, Any]) -> Any:
+    """:meth:`ExponentialHistogram.from_dict` (``cls`` makes the empty histogram)."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"exponential histogram must be a mapping, got {type(data).__name__}")
+    if data.get("format") != _HISTOGRAM_FORMAT:
+        raise ValueError(f"format must be {_HISTOGRAM_FORMAT!r}, got {data.get('format')!r}")
+    if data.get("version") != _HISTOGRAM_VERSION:
+        raise ValueError(f"unsupported exponential histogram version {data.get('version')!r}")
+    hist = cls(max_size=int_field(data, "max_size"), max_scale=int_field(data, "max_scale"))
+    scale = int_field(data, "scale")
+    if not MIN_SCALE <= scale <= hist.max_scale:
+        raise ValueError(f"scale must be in [{MIN_SCALE}, {hist.max_scale}], got {scale}")
+    hist._index_scale = scale  # the bucket indices' scale, as written
+    hist.count = int_field(data, "count", minimum=0)
+    hist.zero_count = int_field(data, "zero_count", minimum=0)
+    hist.sum = float_in(data, "sum")
+    hist.min = float_in(data, "min")
+    hist.max = float_in(data, "max")
+    for side in ("positive", "negative"):
+        offset, counts = side_in(data, side, hist.max_size)
+        setattr(hist, f"{side}_offset", offset)
+        setattr(hist, f"{side}_counts", counts)
+    total = hist.zero_count + int(hist.positive_counts.sum()) + int(hist.negative_counts.sum())
+    if total != hist.count:
+        raise ValueError(f"count is {hist.count} but zero_count and bucket counts add up to {total}")
+    if hist.count and not hist.min <= hist.max:
+        raise ValueError(f"min ({hist.min}) must not exceed max ({hist.max})")
+    return hist

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 
 import numpy as np
 
 __all__ = ["KMinValues", "hash64"]
 
 _TWO_64 = float(2**64)
+_CACHED = 1 << 13
 
 
 def hash64(keys: Iterable[str]) -> np.ndarray:
     """Return a stable (process- and platform-independent) uint64 BLAKE2b hash of each string."""
-    digests = b"".join(
-        hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest() for key in keys
-    )
-    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+    # Many keys (ids): a cache would only thrash.
+    digest = _digest if isinstance(keys, Sized) and len(keys) <= _CACHED else _blake2b_digest
+    return np.frombuffer(b"".join(map(digest, keys)), dtype="<u8").astype(np.uint64)
+
+
+def _blake2b_digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+# Cached: the same categories come back batch after batch, and hashing them dominated small updates.
+_digest = functools.lru_cache(maxsize=_CACHED)(_blake2b_digest)
 
 
 class KMinValues:

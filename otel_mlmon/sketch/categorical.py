@@ -1,58 +1,63 @@
-"""Categorical distribution sketch: bounded top-K counts, an explicit "other" mass and a distinct count."""
+"""Categorical distribution sketch: exact counts up to a capacity of categories, then per-category error intervals."""
 
 from __future__ import annotations
 
 import hashlib
-import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from otel_mlmon.sketch._fields import int_field
+from otel_mlmon.sketch._heavy import merge_into, prune
 from otel_mlmon.sketch._kmv import KMinValues, hash64
+from otel_mlmon.sketch._values import count_values
 
-__all__ = ["CategoricalSketch"]
+__all__ = ["DEFAULT_CAPACITY", "CategoricalSketch"]
 
 _FORMAT = "otel-mlmon.categorical-sketch"
-_FORMAT_VERSION = 1
-_NUMERIC_SCALARS = (bool, int, float, np.bool_, np.integer, np.floating)
+_FORMAT_VERSION = 2
+#: Categories a sketch counts exactly before it turns approximate (``max_categories`` default).
+DEFAULT_CAPACITY = 2048
 
 
 class CategoricalSketch:
-    """Bounded top-K category counts (mergeable Misra–Gries) with an explicit "other" mass.
+    """Category counts, exact up to ``max_categories`` (K) distinct categories, then bounded per category.
 
-    Each batch is counted exactly (``np.unique`` for numpy arrays, a C-level ``Counter`` for object data)
-    and folded into at most ``max_categories`` (K) counters: when more than K keys are present, the
-    (K+1)-th largest count ``c`` is subtracted from every counter and keys at or below zero are dropped.
-    Counts therefore never over-estimate, and for every category ``x`` with true count ``f(x)``::
+    Each batch is counted exactly (see :mod:`otel_mlmon.sketch._values` for the fast routes: pandas codes and hash
+    tables, ``np.bincount``, ``Counter``) and folded in. While at most K distinct categories have been seen,
+    every count is exact, ``other_count == 0`` and ``error_bound == 0``. Past K, the sketch keeps K categories
+    with an interval each (mergeable Misra–Gries membership, SpaceSaving-style counts). For every category ``x``
+    with true count ``f(x)``::
 
-        f(x) - error_bound <= kept_count(x) <= f(x),   error_bound <= other_count / (K + 1)
+        lower(x) <= f(x) <= lower(x) + slack(x) <= lower(x) + error_bound     (x listed by top())
+        f(x) <= error_bound                                                   (x not listed)
+        error_bound <= (count - sum(upper(x) - error_bound)) / (K + 1) <= count / (K + 1)
 
-    where ``other_count = count - sum(kept counts)`` is the mass not attributed to a kept category, and a
-    category that is not kept has ``f(x) <= error_bound``. With at most K distinct categories every count
-    is exact and ``other_count == 0``. The same bound holds after any sequence of merges of sketches with
-    the same K (mergeable summaries, Agarwal et al. 2012). ``error_bound`` is tracked explicitly (the sum of
-    every subtraction applied), so the first inequality holds even when sketches with different K merge.
+    ``top()`` gives the lower ends (never an over-count), :meth:`bounds` both ends. A category listed since its
+    first occurrence keeps ``slack == 0`` (its count stays exact after the overflow); one that entered late may
+    have missed up to the ``error_bound`` of the time it entered. ``other_count = count - sum(lower)`` is the
+    mass not attributed to a listed category. The same guarantees hold after any tree of merges (across calls,
+    collections, replicas and windows); a merge keeps the larger K of its operands.
 
     Values are turned into category strings by a documented, stable rule: ``None``, float NaN and other
     values unequal to themselves or without a truth value for ``!=`` (NaT, ``pandas.NA``) are missing and
     ignored (the caller counts them); ``True``/``False`` become ``"true"``/``"false"``;
     integers their decimal form (``3`` -> ``"3"``); integral floats the same as integers (``3.0`` ->
     ``"3"``), other floats numpy's shortest round-trip form (``0.1`` -> ``"0.1"``); bytes are decoded as
-    UTF-8 (invalid bytes replaced); anything else uses ``str()``. Strings longer than ``max_length``
-    characters are truncated. With ``hash_salt``, each category string (before truncation) is replaced by
-    the keyed hash ``blake2b(utf8(string), key=blake2b(utf8(salt), digest_size=32, person="otelmlmon-salt"),
-    digest_size=8)`` as 16 hex digits, so raw values never leave the process; the salt itself
-    is never serialised (only a fingerprint, to refuse merging sketches hashed with different salts).
+    UTF-8 (invalid bytes replaced); anything else uses ``str()`` (a pandas ``category`` column: its categories).
+    Strings longer than ``max_length`` characters are truncated. With ``hash_salt``, each category string
+    (before truncation) is replaced by the keyed hash ``blake2b(utf8(string), key=blake2b(utf8(salt),
+    digest_size=32, person="otelmlmon-salt"), digest_size=8)`` as 16 hex digits, so raw values never leave the
+    process; the salt itself is never serialised (only a fingerprint, to refuse merging sketches hashed with
+    different salts).
 
     The number of distinct categories is estimated with a K-minimum-values sketch of ``distinct_k``
     64-bit hashes: exact below ``distinct_k`` distinct values, relative standard error
     ``1 / sqrt(distinct_k - 2)`` (3.1 % for the default 1024) above.
 
     Parameters:
-        max_categories: K, the number of categories kept with counts (>= 1).
+        max_categories: K, the number of categories counted (exactly while no more have been seen; >= 1).
         max_length: Maximum length of a category string in characters (>= 1).
         hash_salt: If given, categories are replaced by salted hashes before counting.
         distinct_k: Size of the distinct-count sketch (>= 3).
@@ -60,24 +65,29 @@ class CategoricalSketch:
     Example:
         >>> import numpy as np
         >>> rng = np.random.default_rng(7)
-        >>> colours = np.array(["red", "green", "blue", "cyan"])[rng.zipf(2.0, 10_000) % 4]
-        >>> sketch = CategoricalSketch(max_categories=2)
-        >>> sketch.update(colours)
-        >>> sketch.update([True, None, 3, 3.0])
-        >>> sketch.count, sketch.top(), sketch.other_count
-        (10003, [('green', 5609), ('blue', 862)], 3532)
-        >>> sketch.error_bound <= sketch.other_count / 3, sketch.distinct_estimate()
-        (True, 6.0)
+        >>> levels = np.array([f"c{i}" for i in range(8)])
+        >>> sketch = CategoricalSketch(max_categories=4)
+        >>> for _ in range(5):
+        ...     sketch.update(levels[rng.zipf(1.5, 2_000) % 8])
+        >>> sketch.count, sketch.error_bound, sketch.other_count  # 8 levels seen, 4 kept: approximate
+        (10000, 637, 2084)
+        >>> sketch.bounds()  # (category, lower, upper): listed from the start, these four are exact
+        [('c1', 4231, 4231), ('c2', 1838, 1838), ('c3', 1055, 1055), ('c4', 792, 792)]
+        >>> exact = CategoricalSketch()
+        >>> exact.update([True, None, 3, 3.0, "x"])
+        >>> exact.top(), exact.other_count, exact.error_bound
+        ([('3', 2), ('true', 1), ('x', 1)], 0, 0)
 
     References:
-        Misra, Gries (1982), "Finding repeated elements". Agarwal, Cormode, Huang, Phillips, Wei, Yi (2012),
-        "Mergeable summaries". Beyer et al. (2007), "On synopses for distinct-value estimation under
+        Misra, Gries (1982), "Finding repeated elements". Metwally, Agrawal, El Abbadi (2005), "Efficient
+        computation of frequent and top-k elements in data streams". Agarwal, Cormode, Huang, Phillips, Wei, Yi
+        (2012), "Mergeable summaries". Beyer et al. (2007), "On synopses for distinct-value estimation under
         multiset operations" (KMV).
     """
 
     def __init__(
         self,
-        max_categories: int = 64,
+        max_categories: int = DEFAULT_CAPACITY,
         max_length: int = 128,
         hash_salt: str | None = None,
         distinct_k: int = 1024,
@@ -99,7 +109,8 @@ class CategoricalSketch:
         self._reset()
 
     def _reset(self) -> None:
-        self._counts: dict[str, int] = {}
+        self._counts: dict[str, int] = {}  # lower ends
+        self._slack: dict[str, int] = {}  # upper - lower, only where > 0
         self.count = 0
         self._error = 0
         self._distinct = KMinValues(self.distinct_k)
@@ -108,17 +119,23 @@ class CategoricalSketch:
     def update(self, values: np.ndarray | Sequence[Any] | Iterable[Any]) -> None:
         """Count a batch of values (see the class docstring for how values become category strings).
 
+        Accepts numpy arrays, lists, tuples, iterables and pandas ``Series``/``Index``/``Categorical``.
+
         Raises:
             ValueError: if the sketch holds salted hashes but was loaded without its ``hash_salt``.
         """
         if self._salt_id is not None and self._salt_key is None:
             raise ValueError("this sketch holds salted hashes: load it with its hash_salt to update it")
-        batch = self._finish_keys(_count_values(values))
+        batch = self._finish_keys(count_values(values))
         if not batch:
             return
         self.count += sum(batch.values())
         self._distinct.update(hash64(batch))
-        self._fold(batch)
+        # A batch of more than K categories is pruned first: merging K entries is cheaper, the bounds the same.
+        if len(batch) > self.max_categories:
+            self._fold(*prune(batch, {}, 0, self.max_categories))
+        else:
+            self._fold(batch, {}, 0)
 
     def _finish_keys(self, raw: dict[str, int]) -> dict[str, int]:
         """Hash (with a salt) or truncate category strings, adding up the counts of keys that collide."""
@@ -132,7 +149,7 @@ class CategoricalSketch:
                 finished[digest] = finished.get(digest, 0) + n
             return finished
         limit = self.max_length
-        if all(len(text) <= limit for text in raw):
+        if max(map(len, raw), default=0) <= limit:
             return raw
         finished = {}
         for text, n in raw.items():
@@ -140,16 +157,17 @@ class CategoricalSketch:
             finished[short] = finished.get(short, 0) + n
         return finished
 
-    def _fold(self, batch: Mapping[str, int]) -> None:
-        """Misra–Gries merge of an exactly counted batch into the kept counters."""
-        counts = self._counts
-        for key, n in batch.items():
-            counts[key] = counts.get(key, 0) + n
-        self._counts, cut = _prune(counts, self.max_categories)
-        self._error += cut
+    def _fold(self, lower: Mapping[str, int], slack: Mapping[str, int], bound: int) -> None:
+        """Merge a state (an exactly counted batch has no slack and bound 0) and prune to K categories."""
+        self._error = merge_into(self._counts, self._slack, self._error, lower, slack, bound)
+        self._counts, self._slack, self._error = prune(
+            self._counts, self._slack, self._error, self.max_categories
+        )
 
     def merge(self, other: CategoricalSketch) -> None:
-        """Add ``other`` into this sketch, in place (kept counters, count, error bound, distinct hashes).
+        """Add ``other`` into this sketch, in place (intervals, count, error bound, distinct hashes).
+
+        The result keeps ``max(self.max_categories, other.max_categories)`` categories.
 
         Raises:
             TypeError: if ``other`` is not a ``CategoricalSketch``.
@@ -161,38 +179,136 @@ class CategoricalSketch:
             raise ValueError(
                 "cannot merge sketches whose categories are hashed with different hash_salt values"
             )
-        counts = dict(self._counts)
-        for key, n in other._counts.items():
-            counts[key] = counts.get(key, 0) + n
-        self._counts, cut = _prune(counts, self.max_categories)
-        self._error += other._error + cut
+        if other is self:
+            other = other.copy()
+        self.max_categories = max(self.max_categories, other.max_categories)
+        self._fold(other._counts, other._slack, other._error)
         self.count += other.count
         self._distinct.merge(other._distinct)
+
+    def subtract(self, older: CategoricalSketch) -> CategoricalSketch | None:
+        """The counts added since ``older``, an earlier cumulative state of this sketch; None on a reset.
+
+        Turns two cumulative exports of one series into the delta between them, as a new sketch (both operands
+        are left unchanged). Only the total decides a reset. A listed category's lower end grows by exactly what
+        was counted for it while listed, so ``max(lower - older lower, 0)`` is a lower bound of its increase (it
+        may have left the list and come back in between), and its increase exceeds that by at most its slack
+        here; a category not listed here increased by at most ``error_bound``. The delta therefore keeps this
+        sketch's slacks and ``error_bound``, and is exact whenever this sketch is. The other mass takes the rest
+        of the total's increase; if ``older`` is not an earlier state and the listed increases add up to more
+        than the total's, they are scaled down to fit. The result has no distinct-count hashes (a set
+        difference is unknowable).
+
+        Raises:
+            TypeError: if ``older`` is not a ``CategoricalSketch``.
+            ValueError: if the two sketches hash categories with different salts (or one hashes, one not).
+        """
+        if not isinstance(older, CategoricalSketch):
+            raise TypeError(f"older must be a CategoricalSketch, got {type(older).__name__}")
+        if older._salt_id != self._salt_id:
+            raise ValueError(
+                "cannot subtract sketches whose categories are hashed with different hash_salt values"
+            )
+        if self.count < older.count:
+            return None
+        growth = self.count - older.count
+        delta = {key: n - older._counts.get(key, 0) for key, n in self._counts.items()}
+        delta = {key: n for key, n in delta.items() if n > 0}
+        attributed = sum(delta.values())
+        if attributed > growth:
+            scale = growth / attributed
+            delta = {key: int(n * scale) for key, n in delta.items()}
+            delta = {key: n for key, n in delta.items() if n > 0}
+        result = CategoricalSketch(max_categories=self.max_categories, max_length=self.max_length)
+        result._salt_id = self._salt_id
+        result._counts = dict(sorted(delta.items(), key=lambda item: (-item[1], item[0])))
+        result._slack = {key: self._slack[key] for key in result._counts if key in self._slack}
+        result._error = self._error
+        result.count = growth
+        return result
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[str, int],
+        other_count: int = 0,
+        max_categories: int = DEFAULT_CAPACITY,
+        max_length: int = 128,
+        error_bound: int | None = None,
+    ) -> CategoricalSketch:
+        """A sketch holding exported counts (as OTLP points carry them: ``top()`` plus ``other_count``).
+
+        Categories with a zero count are left out; ``max_categories`` is raised to the number of categories
+        given, so every one is kept. ``other_count`` is the mass outside them. Each listed count is taken as a
+        lower bound with slack ``error_bound``, which is also the bound of an unlisted category. Without
+        ``error_bound`` (None), nothing is known about how the other mass is spread, so the safe bound
+        ``other_count`` is used: a category's uncounted occurrences are all in the other mass. Counts are exact
+        when ``other_count`` is 0. The distinct count starts empty.
+
+        Raises:
+            ValueError: if a count, ``other_count`` or ``error_bound`` is negative or not an integer, or a
+                category not a string.
+        """
+        kept = []
+        for key, n in counts.items():
+            if (
+                not isinstance(key, str)
+                or isinstance(n, bool)
+                or not isinstance(n, int | np.integer)
+                or n < 0
+            ):
+                raise ValueError(f"counts must map category strings to integers >= 0, got {key!r}: {n!r}")
+            if n > 0:
+                kept.append((key, int(n)))
+        if isinstance(other_count, bool) or not isinstance(other_count, int | np.integer) or other_count < 0:
+            raise ValueError(f"other_count must be an integer >= 0, got {other_count!r}")
+        if error_bound is None:
+            error_bound = int(other_count)
+        if isinstance(error_bound, bool) or not isinstance(error_bound, int | np.integer) or error_bound < 0:
+            raise ValueError(f"error_bound must be an integer >= 0 or None, got {error_bound!r}")
+        kept.sort(key=lambda item: (-item[1], item[0]))
+        sketch = cls(max_categories=max(max_categories, len(kept)), max_length=max_length)
+        sketch._counts = dict(kept)
+        sketch._error = int(error_bound)
+        sketch._slack = dict.fromkeys(sketch._counts, sketch._error) if sketch._error else {}
+        sketch.count = int(other_count) + sum(n for _, n in kept)
+        return sketch
 
     def copy(self) -> CategoricalSketch:
         """Return an independent copy."""
         clone = CategoricalSketch.__new__(CategoricalSketch)
         clone.__dict__.update(self.__dict__)
         clone._counts = dict(self._counts)
+        clone._slack = dict(self._slack)
         clone._distinct = KMinValues(self.distinct_k)
         clone._distinct.hashes = self._distinct.hashes.copy()
         return clone
 
     # ------------------------------------------------------------------ reading
     def top(self, k: int | None = None) -> list[tuple[str, int]]:
-        """The kept categories with their counts, largest first (ties by category), at most ``k`` of them."""
+        """The listed categories with their counts (lower ends), largest first, ties by category; at most ``k``."""
         ranked = sorted(self._counts.items(), key=lambda item: (-item[1], item[0]))
         return ranked if k is None else ranked[: max(k, 0)]
 
+    def bounds(self, k: int | None = None) -> list[tuple[str, int, int]]:
+        """``(category, lower, upper)`` for the categories of :meth:`top`, in its order: ``lower <= f <= upper``."""
+        slack = self._slack
+        return [(key, n, n + slack.get(key, 0)) for key, n in self.top(k)]
+
     @property
     def other_count(self) -> int:
-        """Mass not attributed to a kept category: ``count - sum(kept counts)`` (>= 0)."""
+        """Mass not attributed to a listed category: ``count - sum(top() counts)`` (>= 0; 0 while exact)."""
         return self.count - sum(self._counts.values())
 
     @property
     def error_bound(self) -> int:
-        """Largest possible under-count of any category's count (0 while counts are exact)."""
+        """Largest possible under-count of a listed category and count of an unlisted one (0 while exact)."""
         return self._error
+
+    @property
+    def exact(self) -> bool:
+        """Whether every count is exact: no more than ``max_categories`` categories were ever seen."""
+        return self._error == 0
 
     def distinct_estimate(self) -> float:
         """Estimated number of distinct categories (exact below ``distinct_k``)."""
@@ -200,7 +316,11 @@ class CategoricalSketch:
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
-        """Return a compact, JSON-friendly, versioned representation (never the salt itself)."""
+        """Return a compact, JSON-friendly, versioned representation (never the salt itself).
+
+        ``counts`` lists ``[category, lower]`` for exact counts and ``[category, lower, slack]`` otherwise.
+        """
+        slack = self._slack
         return {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
@@ -209,13 +329,16 @@ class CategoricalSketch:
             "hashed": self._salt_id,
             "count": self.count,
             "error_bound": self._error,
-            "counts": [[key, n] for key, n in self.top()],
+            "counts": [[key, n, slack[key]] if key in slack else [key, n] for key, n in self.top()],
             "distinct": {"k": self.distinct_k, "hashes": self._distinct.to_text()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], hash_salt: str | None = None) -> CategoricalSketch:
-        """Rebuild a sketch from :meth:`to_dict` output, validating every field.
+        """Rebuild a sketch from :meth:`to_dict` output (version 2, or version 1 files), validating every field.
+
+        A version 1 file holds Misra–Gries counts, lower bounds each within ``error_bound`` of the truth: they
+        load with slack ``error_bound``.
 
         Args:
             data: The dictionary.
@@ -224,14 +347,18 @@ class CategoricalSketch:
 
         Raises:
             ValueError: naming the field, on an unknown format or version, a mistyped field, too many or
-                negative counts, counts exceeding ``count``, or a salt that does not match.
+                negative counts, counts exceeding ``count``, a slack above ``error_bound``, or a salt that
+                does not match.
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"categorical sketch must be a mapping, got {type(data).__name__}")
         if data.get("format") != _FORMAT:
             raise ValueError(f"format must be {_FORMAT!r}, got {data.get('format')!r}")
-        if data.get("version") != _FORMAT_VERSION:
-            raise ValueError(f"unsupported categorical sketch version {data.get('version')!r}")
+        version = data.get("version")
+        if version not in (1, _FORMAT_VERSION) or isinstance(version, bool):
+            raise ValueError(
+                f"unsupported categorical sketch version {version!r} (this reader reads 1 and 2)"
+            )
         distinct = data.get("distinct")
         if not isinstance(distinct, Mapping):
             raise ValueError("distinct must be a mapping with 'k' and 'hashes'")
@@ -250,22 +377,7 @@ class CategoricalSketch:
         sketch._salt_id = salt_id
         sketch.count = int_field(data, "count", minimum=0)
         sketch._error = int_field(data, "error_bound", minimum=0)
-        raw = data.get("counts")
-        if not isinstance(raw, list) or len(raw) > sketch.max_categories:
-            raise ValueError(f"counts must be a list of at most max_categories={sketch.max_categories} pairs")
-        for pair in raw:
-            if (
-                not isinstance(pair, list | tuple)
-                or len(pair) != 2
-                or not isinstance(pair[0], str)
-                or isinstance(pair[1], bool)
-                or not isinstance(pair[1], int)
-                or pair[1] <= 0
-            ):
-                raise ValueError(f"counts entries must be [category, positive int] pairs, got {pair!r}")
-            if pair[0] in sketch._counts:
-                raise ValueError(f"counts lists category {pair[0]!r} twice")
-            sketch._counts[pair[0]] = pair[1]
+        sketch._counts, sketch._slack = _counts_in(data.get("counts"), sketch, version)
         if sketch.other_count < 0:
             raise ValueError(f"counts add up to more than count={sketch.count}")
         hashes = distinct.get("hashes")
@@ -286,6 +398,7 @@ class CategoricalSketch:
             and self.count == other.count
             and self._error == other._error
             and self._counts == other._counts
+            and self._slack == other._slack
             and np.array_equal(self._distinct.hashes, other._distinct.hashes)
         )
 
@@ -299,13 +412,32 @@ class CategoricalSketch:
 
 
 # ---------------------------------------------------------------------- private helpers
-def _prune(counts: dict[str, int], capacity: int) -> tuple[dict[str, int], int]:
-    """Subtract the (capacity+1)-th largest count from all counters and drop those left at <= 0."""
-    if len(counts) <= capacity:
-        return counts, 0
-    values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
-    cut = int(np.partition(values, values.size - capacity - 1)[values.size - capacity - 1])
-    return {key: n - cut for key, n in counts.items() if n > cut}, cut
+def _counts_in(raw: Any, sketch: CategoricalSketch, version: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Validate the ``counts`` field: ``[category, lower]`` pairs, or ``[category, lower, slack]`` (version 2)."""
+    if not isinstance(raw, list) or len(raw) > sketch.max_categories:
+        raise ValueError(f"counts must be a list of at most max_categories={sketch.max_categories} entries")
+    counts: dict[str, int] = {}
+    slack: dict[str, int] = {}
+    sizes = (2,) if version == 1 else (2, 3)
+    for entry in raw:
+        if (
+            not isinstance(entry, list | tuple)
+            or len(entry) not in sizes
+            or not isinstance(entry[0], str)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in entry[1:])
+        ):
+            shape = "[category, positive int]" if version == 1 else "[category, positive int(, positive int)]"
+            raise ValueError(f"counts entries must be {shape} lists, got {entry!r}")
+        if entry[0] in counts:
+            raise ValueError(f"counts lists category {entry[0]!r} twice")
+        counts[entry[0]] = entry[1]
+        if len(entry) == 3:
+            if entry[2] > sketch._error:
+                raise ValueError(f"slack of {entry[0]!r} ({entry[2]}) exceeds error_bound={sketch._error}")
+            slack[entry[0]] = entry[2]
+    if version == 1 and sketch._error:  # Misra–Gries lower bounds, each within error_bound of the truth
+        slack = dict.fromkeys(counts, sketch._error)
+    return counts, slack
 
 
 def _salt_key(salt: str) -> bytes:
@@ -314,101 +446,3 @@ def _salt_key(salt: str) -> bytes:
 
 def _salt_id(salt: str) -> str:
     return hashlib.blake2b(salt.encode("utf-8"), digest_size=8, person=b"otelmlmon-sid").hexdigest()
-
-
-def _float_key(value: float) -> str | None:
-    """Category string of a float: None for NaN, integral values as integers, else shortest repr."""
-    if math.isnan(value):
-        return None
-    if math.isfinite(value) and value == math.floor(value):
-        return str(int(value))
-    return repr(float(value))
-
-
-def _scalar_key(value: Any) -> str | None:
-    """Category string of one Python/numpy scalar (None when the value is missing)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return _float_key(float(value))
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    try:
-        if value != value:  # NaN-like missing markers (NaT, Decimal NaN)
-            return None
-    except (TypeError, ValueError):  # pandas.NA and friends have no truth value: missing
-        return None
-    return str(value)
-
-
-def _add(out: dict[str, int], key: str | None, n: int) -> None:
-    if key is not None:
-        out[key] = out.get(key, 0) + n
-
-
-def _count_values(values: Any) -> dict[str, int]:
-    """Exact counts of the category strings in one batch (before truncation or hashing)."""
-    if isinstance(values, np.ndarray):
-        return _count_array(values.ravel())
-    if not isinstance(values, list | tuple) and hasattr(values, "__array__"):
-        return _count_array(np.asarray(values).ravel())
-    return _count_objects(values if isinstance(values, list | tuple) else list(values))
-
-
-def _count_array(array: np.ndarray) -> dict[str, int]:
-    out: dict[str, int] = {}
-    kind = array.dtype.kind
-    if array.size == 0:
-        return out
-    if kind == "b":
-        trues = int(np.count_nonzero(array))
-        counted = {"true": trues, "false": int(array.size) - trues}
-        return {key: n for key, n in counted.items() if n}
-    if kind in "iu":
-        uniques, counts = np.unique(array, return_counts=True)
-        return dict(zip(uniques.astype(str).tolist(), counts.tolist()))
-    if kind == "f":
-        array = array[~np.isnan(array)]
-        uniques, counts = np.unique(array, return_counts=True)
-        for value, n in zip(uniques.tolist(), counts.tolist()):
-            _add(out, _float_key(value), n)
-        return out
-    if kind == "U":
-        uniques, counts = np.unique(array, return_counts=True)
-        return dict(zip(uniques.tolist(), counts.tolist()))
-    if kind == "S":
-        uniques, counts = np.unique(array, return_counts=True)
-        for value, n in zip(uniques.tolist(), counts.tolist()):
-            _add(out, value.decode("utf-8", "replace"), n)
-        return out
-    if kind in "mM":
-        array = array[~np.isnat(array)]
-        uniques, counts = np.unique(array, return_counts=True)
-        return dict(zip(uniques.astype(str).tolist(), counts.tolist()))
-    return _count_objects(array.tolist())
-
-
-def _count_objects(items: Sequence[Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    try:
-        counter = Counter(items)
-    except TypeError:  # unhashable values: stringify one by one
-        for value in items:
-            _add(out, _scalar_key(value), 1)
-        return out
-    # Counter merges keys that compare equal: True with 1, 0.0 with False. Recount with the type as part of
-    # the key when such keys are present, so each value is stringified by its own type.
-    if any(isinstance(key, _NUMERIC_SCALARS) and key in (0, 1) for key in counter):
-        counter = Counter(zip(map(type, items), items))
-        pairs = ((key[1], n) for key, n in counter.items())
-    else:
-        pairs = iter(counter.items())
-    for value, n in pairs:
-        _add(out, _scalar_key(value), n)
-    return out

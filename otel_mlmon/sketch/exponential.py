@@ -11,18 +11,23 @@ import numpy as np
 from otel_mlmon.sketch._buckets import (
     CHUNK,
     Scratch,
+    Sides,
     accumulate,
     add_counts,
     add_indices,
-    downscale_counts,
+    crossing_position,
+    downscale_buckets,
     edges,
     held,
     index_range,
     lend_scratch,
+    occupied_range,
+    point_sides,
     range_change,
     side_change,
+    subtract_sides,
 )
-from otel_mlmon.sketch._fields import float_in, float_out, int_field, same_float, side_in
+from otel_mlmon.sketch._fields import histogram_from_dict, histogram_to_dict, same_float
 from otel_mlmon.sketch._mapping import (
     MAX_SCALE,
     MIN_SCALE,
@@ -31,15 +36,12 @@ from otel_mlmon.sketch._mapping import (
     scale_change,
 )
 
-__all__ = ["ExponentialHistogram", "aligned_buckets"]
+__all__ = ["ExponentialHistogram"]
 
-_FORMAT = "otel-mlmon.exponential-histogram"
-_FORMAT_VERSION = 1
 _MIN_MAX_SIZE = 2
 _MAX_MAX_SIZE = 16384
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
-_BIG = 1 << 62
 
 
 class ExponentialHistogram:
@@ -256,7 +258,7 @@ class ExponentialHistogram:
         # disagree by one bucket for values within a few ulps below a power of two, so find the value that
         # triggers the crossing, insert the values before it as the SDK did, then continue at the new scale.
         nonzero = ordered[ordered != 0]
-        trigger = self._crossing_position(nonzero, pos_index, neg_index)
+        trigger = crossing_position(nonzero, self._sides(), pos_index, neg_index, 1, self.max_size)
         head_positive = int(np.count_nonzero(nonzero[:trigger] > 0))
         self._apply(pos_index[:head_positive], neg_index[: trigger - head_positive], None)
         value = float(nonzero[trigger])
@@ -271,30 +273,6 @@ class ExponentialHistogram:
         self.downscale(scale_change(low, high, self.max_size))
         rest = nonzero[trigger:]
         self._insert(rest[rest > 0], -rest[rest < 0], rest)
-
-    def _crossing_position(self, nonzero: np.ndarray, pos_index: np.ndarray, neg_index: np.ndarray) -> int:
-        """Position of the first value whose arrival makes either side's range too wide for scale 1."""
-        shift = self._index_scale - 1
-        first = nonzero.size
-        for side_mask, index, offset, counts in (
-            (nonzero > 0, pos_index, self.positive_offset, self.positive_counts),
-            (nonzero < 0, neg_index, self.negative_offset, self.negative_counts),
-        ):
-            if index.size == 0:
-                continue
-            low = np.full(nonzero.size, _BIG, dtype=np.int64)
-            high = np.full(nonzero.size, -_BIG, dtype=np.int64)
-            low[side_mask] = index
-            high[side_mask] = index
-            if counts.size:
-                low[0] = min(low[0], offset)
-                high[0] = max(high[0], offset + counts.size - 1)
-            np.minimum.accumulate(low, out=low)
-            np.maximum.accumulate(high, out=high)
-            too_wide = np.flatnonzero((high >> shift) - (low >> shift) >= self.max_size)
-            if too_wide.size:
-                first = min(first, int(too_wide[0]))
-        return first
 
     def _apply(self, pos_index: np.ndarray, neg_index: np.ndarray, change: int | None) -> None:
         """Downscale by ``change`` (computed if None), then add indices given at the current scale."""
@@ -326,10 +304,10 @@ class ExponentialHistogram:
             )
         if by == 0:
             return
-        self.positive_offset, self.positive_counts = downscale_counts(
+        self.positive_offset, self.positive_counts = downscale_buckets(
             self.positive_offset, self.positive_counts, by
         )
-        self.negative_offset, self.negative_counts = downscale_counts(
+        self.negative_offset, self.negative_counts = downscale_buckets(
             self.negative_offset, self.negative_counts, by
         )
         self._index_scale -= by
@@ -359,8 +337,8 @@ class ExponentialHistogram:
             return
         target = min(self._index_scale, other._index_scale)
         shift = other._index_scale - target
-        pos_offset, pos_counts = downscale_counts(other.positive_offset, other.positive_counts, shift)
-        neg_offset, neg_counts = downscale_counts(other.negative_offset, other.negative_counts, shift)
+        pos_offset, pos_counts = downscale_buckets(other.positive_offset, other.positive_counts, shift)
+        neg_offset, neg_counts = downscale_buckets(other.negative_offset, other.negative_counts, shift)
         self.downscale(self._index_scale - target)
         change = max(
             range_change(self.positive_offset, self.positive_counts, pos_offset, pos_counts, self.max_size),
@@ -368,14 +346,64 @@ class ExponentialHistogram:
         )
         if change:
             self.downscale(change)
-            pos_offset, pos_counts = downscale_counts(pos_offset, pos_counts, change)
-            neg_offset, neg_counts = downscale_counts(neg_offset, neg_counts, change)
+            pos_offset, pos_counts = downscale_buckets(pos_offset, pos_counts, change)
+            neg_offset, neg_counts = downscale_buckets(neg_offset, neg_counts, change)
         self.positive_offset, self.positive_counts = add_counts(
             self.positive_offset, self.positive_counts, pos_offset, pos_counts
         )
         self.negative_offset, self.negative_counts = add_counts(
             self.negative_offset, self.negative_counts, neg_offset, neg_counts
         )
+
+    def subtract(self, older: ExponentialHistogram) -> ExponentialHistogram | None:
+        """The values recorded since ``older``, an earlier cumulative state of this histogram; None on a reset.
+
+        Turns two cumulative points of one series into the delta between them, as a new histogram (both
+        operands are left unchanged). ``older``'s buckets are brought to this histogram's scale (a cumulative
+        histogram's scale only goes down) and subtracted; when a count or a bucket goes down the producer
+        restarted, and the result is None. The difference's ``count``, ``zero_count``, buckets and ``sum`` are
+        exact; its ``min``/``max`` are exact when the cumulative extreme moved, otherwise the bound of the
+        lowest/highest non-empty difference bucket, clipped to the cumulative range.
+
+        Raises:
+            TypeError: if ``older`` is not an ``ExponentialHistogram``.
+        """
+        if not isinstance(older, ExponentialHistogram):
+            raise TypeError(f"older must be an ExponentialHistogram, got {type(older).__name__}")
+        if self.count < older.count or self.zero_count < older.zero_count:
+            return None
+        if self.count == older.count:
+            return ExponentialHistogram(max_size=self.max_size, max_scale=self.max_scale)
+        sides = subtract_sides(self._sides(), older._sides(), self.max_scale)
+        if sides is None:
+            return None
+        scale, positive, negative = sides
+        zero_count = self.zero_count - older.zero_count
+        lower, upper = occupied_range(scale, *negative, zero_count, *positive)
+        low = self.min if self.min < older.min else max(lower, self.min)
+        high = self.max if self.max > older.max else min(upper, self.max)
+        low, high = (low, high) if low <= high else (high, low)
+        delta = ExponentialHistogram(max_size=self.max_size, max_scale=self.max_scale)
+        delta._assign(sides, zero_count, self.count - older.count, self.sum - older.sum, low, high)
+        return delta
+
+    def _sides(self) -> Sides:
+        return (
+            self._index_scale,
+            (self.positive_offset, self.positive_counts),
+            (self.negative_offset, self.negative_counts),
+        )
+
+    def _assign(
+        self, sides: Sides, zero_count: int, count: int, total: float, low: float, high: float
+    ) -> None:
+        """Take a whole state; a histogram without buckets keeps its finest scale (as one fed only zeros)."""
+        scale, (self.positive_offset, self.positive_counts), (self.negative_offset, self.negative_counts) = (
+            sides
+        )
+        if self.positive_counts.size or self.negative_counts.size:
+            self._index_scale = scale
+        self.zero_count, self.count, self.sum, self.min, self.max = zero_count, count, total, low, high
 
     def copy(self) -> ExponentialHistogram:
         """Return an independent deep copy."""
@@ -475,20 +503,7 @@ class ExponentialHistogram:
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """Return a compact, JSON-friendly, versioned representation (non-finite floats as strings)."""
-        return {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "max_size": self.max_size,
-            "max_scale": self.max_scale,
-            "scale": self._index_scale,
-            "count": self.count,
-            "sum": float_out(self.sum),
-            "min": float_out(self.min),
-            "max": float_out(self.max),
-            "zero_count": self.zero_count,
-            "positive": {"offset": self.positive_offset, "counts": self.positive_counts.tolist()},
-            "negative": {"offset": self.negative_offset, "counts": self.negative_counts.tolist()},
-        }
+        return histogram_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExponentialHistogram:
@@ -498,31 +513,55 @@ class ExponentialHistogram:
             ValueError: naming the field, on an unknown format or version, a missing or mistyped field,
                 negative or untrimmed counts, or counts that do not add up to ``count``.
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"exponential histogram must be a mapping, got {type(data).__name__}")
-        if data.get("format") != _FORMAT:
-            raise ValueError(f"format must be {_FORMAT!r}, got {data.get('format')!r}")
-        if data.get("version") != _FORMAT_VERSION:
-            raise ValueError(f"unsupported exponential histogram version {data.get('version')!r}")
-        hist = cls(max_size=int_field(data, "max_size"), max_scale=int_field(data, "max_scale"))
-        scale = int_field(data, "scale")
-        if not MIN_SCALE <= scale <= hist.max_scale:
-            raise ValueError(f"scale must be in [{MIN_SCALE}, {hist.max_scale}], got {scale}")
-        hist._index_scale = scale
-        hist.count = int_field(data, "count", minimum=0)
-        hist.zero_count = int_field(data, "zero_count", minimum=0)
-        hist.sum = float_in(data, "sum")
-        hist.min = float_in(data, "min")
-        hist.max = float_in(data, "max")
-        for side in ("positive", "negative"):
-            offset, counts = side_in(data, side, hist.max_size)
-            setattr(hist, f"{side}_offset", offset)
-            setattr(hist, f"{side}_counts", counts)
-        total = hist.zero_count + int(hist.positive_counts.sum()) + int(hist.negative_counts.sum())
-        if total != hist.count:
-            raise ValueError(f"count is {hist.count} but zero_count and bucket counts add up to {total}")
-        if hist.count and not hist.min <= hist.max:
-            raise ValueError(f"min ({hist.min}) must not exceed max ({hist.max})")
+        return histogram_from_dict(cls, data)
+
+    @classmethod
+    def from_buckets(
+        cls,
+        *,
+        scale: int,
+        zero_count: int,
+        count: int,
+        positive_offset: int = 0,
+        positive_counts: Sequence[int] | np.ndarray = (),
+        negative_offset: int = 0,
+        negative_counts: Sequence[int] | np.ndarray = (),
+        sum: float = math.nan,
+        min: float | None = None,
+        max: float | None = None,
+        max_size: int = 160,
+    ) -> ExponentialHistogram:
+        """Build a histogram from the fields of an OTLP exponential-histogram data point.
+
+        Bucket counts may carry empty buckets at either end (the SDK pads its lists); they are trimmed. A scale
+        above 20 is lowered to 20 (merging buckets). Without ``min``/``max`` the bounds of the outermost
+        occupied buckets stand in; without ``sum`` it is NaN. ``max_size`` is raised to the number of buckets a
+        side carries, so nothing is lost. A histogram holding only zeros keeps the finest scale for its
+        (empty) buckets, as one fed the same zeros would.
+
+        Raises:
+            ValueError: if the scale is below -10, a count is negative, the zero and bucket counts do not
+                add up to ``count``, ``min`` exceeds ``max``, or a side needs more than 16 384 buckets.
+        """
+        scale, positive, negative = point_sides(
+            int(scale),
+            (int(positive_offset), np.asarray(positive_counts, dtype=np.int64)),
+            (int(negative_offset), np.asarray(negative_counts, dtype=np.int64)),
+        )
+        zero, total = int(zero_count), int(count)
+        counted = zero + int(positive[1].sum()) + int(negative[1].sum())
+        if zero < 0 or counted != total:
+            raise ValueError(f"count is {total} but zero_count and bucket counts add up to {counted}")
+        if total == 0:
+            return cls(max_size=max_size)
+        if min is None or max is None:
+            lower, upper = occupied_range(scale, *negative, zero, *positive)
+            min, max = (lower if min is None else min), (upper if max is None else max)
+        if not float(min) <= float(max):
+            raise ValueError(f"min ({min}) must not exceed max ({max})")
+        size = np.max([max_size, positive[1].size, negative[1].size, _MIN_MAX_SIZE])
+        hist = cls(max_size=int(size))
+        hist._assign((scale, positive, negative), zero, total, float(sum), float(min), float(max))
         return hist
 
     # ------------------------------------------------------------------ dunder
@@ -552,42 +591,3 @@ class ExponentialHistogram:
             f"count={self.count}, zero_count={self.zero_count}, positive={self.positive_counts.size} buckets, "
             f"negative={self.negative_counts.size} buckets)"
         )
-
-
-def aligned_buckets(histograms: Sequence[ExponentialHistogram]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Put several histograms on one bucket grid, for comparing distributions (drift statistics).
-
-    Every histogram is brought to the smallest scale among them (no ``max_size`` limit applies: nothing is
-    stored), and the union of their index ranges is used on each side.
-
-    Returns:
-        ``(lower, upper, counts)`` where ``lower`` / ``upper`` are the bucket bounds in ascending value order
-        (as :meth:`ExponentialHistogram.bucket_edges`, zero bucket included) and ``counts`` has one row per
-        histogram.
-
-    Raises:
-        ValueError: if ``histograms`` is empty.
-    """
-    if not histograms:
-        raise ValueError("histograms must not be empty")
-    scale = min(h._index_scale for h in histograms)
-    sides: dict[str, list[tuple[int, np.ndarray]]] = {"positive": [], "negative": []}
-    for h in histograms:
-        for side in sides:
-            offset, counts = getattr(h, f"{side}_offset"), getattr(h, f"{side}_counts")
-            sides[side].append(downscale_counts(offset, counts, h._index_scale - scale))
-    grids = {}
-    for side, parts in sides.items():
-        present = [(o, c) for o, c in parts if c.size]
-        low = min((o for o, _ in present), default=0)
-        high = max((o + c.size - 1 for o, c in present), default=-1)
-        grid = np.zeros((len(parts), high - low + 1), dtype=np.int64)
-        for row, (o, c) in enumerate(parts):
-            grid[row, o - low : o - low + c.size] = c
-        grids[side] = (low, grid)
-    neg_low, neg_grid = grids["negative"]
-    pos_low, pos_grid = grids["positive"]
-    lower, upper, _ = edges(scale, neg_low, neg_grid[0], 0, pos_low, pos_grid[0])
-    zeros = np.array([[h.zero_count] for h in histograms], dtype=np.int64)
-    counts = np.concatenate([neg_grid[:, ::-1], zeros, pos_grid], axis=1)
-    return lower, upper, counts

@@ -8,7 +8,7 @@ import decimal
 import numpy as np
 import pytest
 
-from otel_mlmon.adapters import UnsupportedInput, batch_size, read_features
+from otel_mlmon.adapters import UnsupportedInput, batch_size, read_features, read_outputs
 from tests.adapters._helpers import assert_categorical, assert_numeric, column
 
 pa = pytest.importorskip("pyarrow")
@@ -115,3 +115,40 @@ def test_plain_array_is_one_row():
     assert out.n_rows == 1
     assert_numeric(column(out, "b"), [np.nan])
     assert batch_size(pa.array([1.0, 2.0])) == 1
+
+
+def _polars_like(kind: str, data):
+    """A stand-in for a polars object (polars is not a dependency): defined in a ``polars`` module, with
+    ``to_arrow()`` and, for a DataFrame, ``height``."""
+    cls = type(kind, (), {"__module__": "polars.dataframe.frame", "to_arrow": lambda self: data})
+    obj = cls()
+    if kind == "DataFrame":
+        obj.height = data.num_rows
+    return obj
+
+
+def test_polars_frames_and_series_read_through_arrow():
+    """A polars DataFrame reads like its arrow table (names, kinds, rows); a Series like its arrow array."""
+    table = pa.table({"x": [1.0, None], "s": ["a", "b"]})
+    frame = _polars_like("DataFrame", table)
+    assert batch_size(frame) == 2
+    got = read_features(frame)
+    want = read_features(table)
+    assert got.names == want.names == ("x", "s")
+    assert [c.kind for c in got.columns] == [c.kind for c in want.columns]
+    assert_numeric(column(got, "x"), [1.0, np.nan])
+    series = _polars_like("Series", pa.array([0, 1, 1]))
+    assert batch_size(series) == 1
+    assert_categorical(read_outputs(series).table.columns[0], ["0", "1", "1"])
+
+
+def test_one_row_polars_frames_stack_like_calls():
+    """Consecutive one-row polars frames of one schema fold as one batch that reads like the frames one by one."""
+    from otel_mlmon._stack import Stacked, stack_rows
+
+    tables = [pa.table({"x": [float(i)], "s": ["ab"[i % 2]]}) for i in range(6)]
+    groups = stack_rows([(_polars_like("DataFrame", t), None, None) for t in tables], None)
+    assert len(groups) == 1 and isinstance(groups[0][0], Stacked)
+    stacked = read_features(groups[0][0].features)
+    assert_numeric(column(stacked, "x"), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    assert_categorical(column(stacked, "s"), ["a", "b", "a", "b", "a", "b"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
@@ -10,7 +11,7 @@ from otel_mlmon_collector import Collector
 from otel_mlmon_collector.exporters.console import ConsoleExporter
 from otel_mlmon_collector.exporters.otlp import OtlpGrpcExporter, OtlpHttpExporter
 
-from .conftest import collector_config
+from .conftest import collector_config, free_port, wait_until
 
 
 def test_self_metrics_skip_console_and_reach_otlp_exporters(make_collector: Callable[..., Collector]) -> None:
@@ -64,3 +65,58 @@ def test_start_fails_cleanly_when_the_port_is_taken() -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", grpc_port), timeout=2).close()
     assert collector.pipeline.closing
+
+
+def test_an_unreachable_downstream_is_one_warning_naming_it(
+    make_collector: Callable[..., Collector], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Requests for a downstream that refuses connections give a WARNING naming it and why, rate-limited."""
+    import logging
+
+    from otel_mlmon_collector.otlp import OtlpRequest
+
+    port = free_port()
+    collector = make_collector(
+        collector_config(
+            exporters=[
+                {
+                    "name": "backend",
+                    "protocol": "http/protobuf",
+                    "endpoint": f"http://127.0.0.1:{port}",
+                    "retry": {"initial_interval_seconds": 0.05, "max_interval_seconds": 0.05},
+                }
+            ]
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="otel_mlmon_collector"):
+        for _ in range(5):
+            collector.pipeline.accept(OtlpRequest("logs", b""), "http")
+        wait_until(lambda: [r for r in caplog.records if "backend" in r.getMessage()], 10, what="a warning")
+        time.sleep(0.5)  # several retries of five requests happen meanwhile
+    lines = [r for r in caplog.records if "exporter backend" in r.getMessage()]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert lines[0].levelno == logging.WARNING
+    message = lines[0].getMessage()
+    assert f"127.0.0.1:{port}" in message and "cannot connect (connection refused" in message, message
+
+
+def test_describe_names_every_reference_source_and_the_ground_truth_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The start-up description lists the references directory, the trailing reference and ground truth's settings."""
+    import logging
+
+    config = collector_config(
+        drift={"references": {"directory": str(tmp_path / "profiles")}, "trailing_reference": {}},
+        ground_truth={"path": str(tmp_path / "labels.db")},
+    )
+    collector = Collector(config)
+    lines = collector.describe()
+    collector.shutdown(1.0)
+    text = "\n".join(line for _, line in lines)
+    assert f"directory {tmp_path / 'profiles'} (it does not exist yet" in text, text
+    assert "earlier production traffic (trailing_reference)" in text
+    assert (
+        f"ground truth: on, labels joined to predictions for 168 h, performance every 60 s, state in {tmp_path}"
+        in text
+    )
+    # a trailing reference stands in for profiles, so an empty directory is no warning here
+    assert all(level == logging.INFO for level, _ in lines), lines

@@ -14,7 +14,6 @@ from otel_mlmon_collector.drift import (
     LInfinity,
     UnseenCategories,
 )
-from otel_mlmon_collector.drift.categorical import REST
 from otel_mlmon_collector.drift.chi2 import merge_sparse
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
@@ -47,18 +46,32 @@ def test_chi_square_equals_scipy_chi2_contingency_on_a_dense_table() -> None:
     assert result.score == pytest.approx(math.sqrt(stat / 8000))
 
 
-def test_chi_square_pools_sparse_columns_and_equals_scipy_on_the_pooled_table() -> None:
-    """Columns with expected counts < 5 are pooled; the result equals scipy on the pooled table."""
-    ref = CategoricalCounts({"a": 60, "b": 30, "c": 3, "d": 2, "e": 1})
-    cur = CategoricalCounts({"a": 50, "b": 40, "c": 1, "d": 0, "f": 2})
-    table = ContingencyTable.build(ref, cur)
-    pooled = merge_sparse(table)
+def test_chi_square_pools_by_cochrans_rule_and_equals_scipy_on_the_pooled_table() -> None:
+    """Smallest columns are pooled until 80 % of expected counts are >= 5 and none < 1; p equals scipy's."""
+    ref = CategoricalCounts({"a": 60, "b": 30, "c": 20, "d": 6, "e": 2, "g": 1})
+    cur = CategoricalCounts({"a": 50, "b": 40, "c": 25, "d": 5, "e": 0, "f": 2})
+    pooled = merge_sparse(ContingencyTable.build(ref, cur))
     expected = np.outer([pooled.reference.sum(), pooled.current.sum()], pooled.reference + pooled.current)
-    assert (expected / (pooled.reference.sum() + pooled.current.sum())).min() >= 5
+    expected /= pooled.reference.sum() + pooled.current.sum()
+    assert expected.min() >= 1 and np.mean(expected >= 5) >= 0.8
+    # e, f and g (totals 2, 2, 1) share one cell; its expected counts (about 2.5) are the allowed 20 %.
+    assert pooled.columns == ("a", "b", "c", "d", "__rest__pooled")
     result = ChiSquare().compare(ref, cur)
-    stat, p, _, _ = stats.chi2_contingency(np.vstack([pooled.reference, pooled.current]), correction=False)
+    stat, p, dof, _ = stats.chi2_contingency(np.vstack([pooled.reference, pooled.current]))
     assert result.p_value == pytest.approx(p) and result.details["statistic"] == pytest.approx(stat)
-    assert result.details["pooled"]
+    assert result.details["pooled"] and result.details["test"] == "pearson" and dof == 4
+
+
+def test_two_by_two_tables_use_fisher_when_sparse_and_yates_otherwise() -> None:
+    """A 2 x 2 table with an expected count < 5 gets scipy's Fisher exact p; a dense one chi2 with Yates."""
+    sparse = ChiSquare().compare(CategoricalCounts({"a": 40, "b": 1}), CategoricalCounts({"a": 880, "b": 11}))
+    assert sparse.details["test"] == "fisher"
+    assert sparse.p_value == pytest.approx(stats.fisher_exact([[40, 1], [880, 11]]).pvalue)
+    dense = ChiSquare().compare(
+        CategoricalCounts({"a": 400, "b": 100}), CategoricalCounts({"a": 350, "b": 150})
+    )
+    _, p, _, _ = stats.chi2_contingency([[400, 100], [350, 150]])  # Yates' correction is scipy's default
+    assert dense.details["test"] == "yates" and dense.p_value == pytest.approx(p, rel=1e-9)
 
 
 def test_category_unseen_in_the_reference_gives_a_finite_test() -> None:
@@ -69,15 +82,55 @@ def test_category_unseen_in_the_reference_gives_a_finite_test() -> None:
     assert math.isfinite(result.details["statistic"]) and result.detected and result.p_value < 1e-10
 
 
-def test_top_k_sketches_pool_categories_unknown_on_one_side() -> None:
-    """A category outside one side's top-K (with other > 0) is pooled into the rest column, never guessed."""
+def test_categories_listed_on_one_side_keep_their_own_column() -> None:
+    """A category missing from one side's top-K is a column of its own, moved only within that side's bound."""
     ref = Sketch([("a", 50), ("b", 30)], other=20)
     cur = Sketch([("a", 40), ("c", 35)], other=25)
     table = ContingencyTable.build(CategoricalCounts.from_sketch(ref), CategoricalCounts.from_sketch(cur))
-    assert table.columns == ("a", REST)
-    np.testing.assert_array_equal(table.reference, [50, 50])
-    np.testing.assert_array_equal(table.current, [40, 60])
+    assert table.columns == ("a", "b", "c")  # both rests went into the columns they could belong to
+    assert table.reference.sum() == pytest.approx(100) and table.current.sum() == pytest.approx(100)
+    raw_gap = np.abs(np.array([40, 0, 35]) - np.array([50, 30, 0])) / 100
+    gap = np.abs(table.current / 100 - table.reference / 100)
+    assert (gap <= raw_gap + 1e-12).all() and gap[2] == pytest.approx(0.15)  # c: 35 % vs at most 20 %
     assert ChiSquare().compare(ref, cur).n_reference == 100
+
+
+def test_misra_gries_reference_stays_quiet_against_an_exact_current_window() -> None:
+    """Lower-bound reference counts (error_bound > 0) against exact current counts raise no alarm under no drift."""
+    from .categorical_sim import Column, alarm_rates
+
+    rates = alarm_rates(Column(40), "none", 100_000, 40, approximate=True, decisions=("chi2", "unseen"))
+    assert rates["chi2"] <= 0.1 and rates["unseen"] == 0.0
+
+
+def test_new_category_against_an_exact_reference_is_never_pooled() -> None:
+    """5 % of rows in a new category among 40 Zipf levels: JS equals scipy on the raw counts (about 0.16)."""
+    rng = np.random.default_rng(11)
+    shares = 1.0 / np.arange(1, 41)
+    shares /= shares.sum()
+    ref = rng.multinomial(100_000, shares)
+    cur = rng.multinomial(100_000, np.append(shares * 0.95, 0.05))
+    names = [f"v{i}" for i in range(41)]
+    result = JensenShannonCategorical().compare(
+        CategoricalCounts(dict(zip(names, ref.tolist()))), CategoricalCounts(dict(zip(names, cur.tolist())))
+    )
+    raw = jensenshannon(np.append(ref, 0), cur, base=2)
+    assert result.score == pytest.approx(raw, rel=1e-9) and 0.15 < raw < 0.17 and result.detected
+
+
+@pytest.mark.parametrize("levels", [100, 200])
+def test_many_levels_do_not_collapse_to_zero(levels) -> None:
+    """Columns of 100 and 200 levels with swapped mid-ranked shares give the raw-data JS, not 0."""
+    shares = 1.0 / np.arange(1, levels + 1)
+    shares /= shares.sum()
+    ref = np.rint(shares * 1e6).astype(int)
+    cur = ref.copy()
+    cur[[2, 9]] = ref[[9, 2]]
+    names = [f"v{i}" for i in range(levels)]
+    result = JensenShannonCategorical().compare(
+        CategoricalCounts(dict(zip(names, ref.tolist()))), CategoricalCounts(dict(zip(names, cur.tolist())))
+    )
+    assert result.score == pytest.approx(jensenshannon(ref, cur, base=2), rel=1e-9) and result.score > 0.05
 
 
 def test_complete_sketch_lets_absent_categories_count_as_zero() -> None:
@@ -93,13 +146,15 @@ def test_single_category_on_both_sides_is_no_drift() -> None:
     assert result.score == 0.0 and result.p_value == 1.0 and not result.detected
 
 
-def test_chi_square_effective_size_scales_the_statistic() -> None:
-    """With Kish n_eff at a quarter of the counts, the p-value is that of a quarter of the statistic."""
-    ref = CategoricalCounts({"a": 600, "b": 400}, n_eff=250)
-    cur = CategoricalCounts({"a": 540, "b": 460}, n_eff=250)
+def test_chi_square_effective_size_scales_the_table() -> None:
+    """With Kish n_eff at a quarter of the counts, the test runs on the table scaled to a quarter."""
+    ref = CategoricalCounts({"a": 600, "b": 400, "c": 300}, n_eff=325)
+    cur = CategoricalCounts({"a": 540, "b": 460, "c": 300}, n_eff=325)
     result = ChiSquare().compare(ref, cur)
     assert result.details["design_factor"] == pytest.approx(0.25)
-    assert result.p_value == pytest.approx(stats.chi2.sf(result.details["statistic"] / 4, 1))
+    table = np.array([[600, 400, 300], [540, 460, 300]]) / 4
+    _, p, _, _ = stats.chi2_contingency(table, correction=False)
+    assert result.p_value == pytest.approx(p)
 
 
 def test_jensen_shannon_categorical_equals_scipy() -> None:
@@ -110,6 +165,20 @@ def test_jensen_shannon_categorical_equals_scipy() -> None:
     assert JensenShannonCategorical(base=math.e).compare(ref, cur).score == pytest.approx(
         jensenshannon([5, 3, 2], [2, 2, 6])
     )
+
+
+def test_categorical_hellinger_compares_every_category_including_new_ones() -> None:
+    """Categorical Hellinger equals sqrt(1 - sum sqrt(p q)) on the raw counts, a new category included."""
+    from otel_mlmon_collector.drift.hellinger import HellingerCategorical
+
+    ref, cur = np.array([500, 300, 200, 0]), np.array([450, 280, 170, 100])
+    result = HellingerCategorical().compare(
+        CategoricalCounts(dict(zip("abc", ref[:3].tolist()))),
+        CategoricalCounts(dict(zip("abcz", cur.tolist()))),
+    )
+    expected = math.sqrt(1 - np.sqrt(ref / ref.sum() * cur / cur.sum()).sum())
+    assert result.score == pytest.approx(expected) and result.detected and result.details["columns"] == 4
+    assert not HellingerCategorical().compare({"a": 30, "b": 70}, {"a": 3, "b": 7}).detected
 
 
 def test_l_infinity_names_the_category_that_moved_most() -> None:

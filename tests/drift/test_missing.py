@@ -49,3 +49,32 @@ def test_missing_counts_validate_their_totals() -> None:
         MissingCounts(10, missing=8, infinite=3)
     with pytest.raises(ValueError, match="counts must be"):
         MissingRate(counts="nan")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rows", [30, 41, 60, 100])
+def test_one_missing_value_in_a_small_window_is_not_drift_after_correction(rows) -> None:
+    """1 missing in 30-100 rows vs a clean reference of 891: Fisher's exact p, not flagged across 10 columns."""
+    from otel_mlmon_collector.drift import correct
+
+    result = MissingRate().compare(MissingCounts(891), MissingCounts(rows, missing=1))
+    assert result.details["test"] == "fisher"
+    assert result.p_value == pytest.approx(stats.fisher_exact([[0, 891], [1, rows - 1]]).pvalue)
+    clean = [MissingRate().compare(MissingCounts(891), MissingCounts(rows)) for _ in range(9)]
+    assert not any(r.detected for r in correct([result, *clean]))
+
+
+def test_ten_missing_values_in_a_hundred_rows_are_drift_after_correction() -> None:
+    """10 missing in 100 rows vs a clean reference of 900 is flagged, even after correction across 10 columns."""
+    from otel_mlmon_collector.drift import correct
+
+    result = MissingRate().compare(MissingCounts(900), MissingCounts(100, missing=10))
+    clean = [MissingRate().compare(MissingCounts(900), MissingCounts(100)) for _ in range(9)]
+    corrected = correct([result, *clean])
+    assert corrected[0].detected and corrected[0].p_value < 1e-8
+    assert not any(r.detected for r in corrected[1:])
+
+
+def test_the_titanic_fare_cell_is_no_longer_drift() -> None:
+    """The case from issue 11 (41 rows with 1 missing vs 891 with none): exact p = 0.044 instead of z's 3e-6."""
+    result = MissingRate().compare(MissingCounts(891), MissingCounts(41, missing=1))
+    assert result.p_value == pytest.approx(0.044, abs=0.001)

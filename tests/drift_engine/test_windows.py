@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from otel_mlmon_collector.windows import StreamKey, WindowConfig, WindowStore
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from otel_mlmon_collector.points import read_points
+from otel_mlmon_collector.windows import StreamKey, WindowConfig, WindowStats, WindowStore
 
 from otel_mlmon import conventions as conv
 from otel_mlmon.adapters import read_features
@@ -227,3 +229,41 @@ def test_config_rejects_bad_values() -> None:
         WindowConfig(window_seconds=0)
     with pytest.raises(ValueError, match="evaluation_windows"):
         WindowConfig(evaluation_windows=0)
+
+
+def test_a_zeros_only_point_does_not_coarsen_its_window() -> None:
+    """A feature that was all zeros in one export keeps its fine buckets when values follow in the same window."""
+    rng = np.random.default_rng(8)
+    zeros, values = ExponentialHistogram(), ExponentialHistogram()
+    zeros.update(np.zeros(10))
+    values.update(rng.lognormal(size=1000))
+    store = WindowStore(clock=lambda: NOW)
+    start = int((NOW - 100) * NS)
+    store.ingest(histogram_request(zeros, start, start + 10 * NS, "delta").message)
+    store.ingest(histogram_request(values, start + 10 * NS, start + 20 * NS, "delta").message)
+    rebuilt = store.view(StreamKey("fraud", None, "predict")).features["amount"].numeric
+    expected = zeros.copy()
+    expected.merge(values)
+    assert rebuilt.scale == values.scale and rebuilt.zero_count == 10
+    _assert_same_histogram(rebuilt, expected)
+
+
+def test_read_points_reads_every_summary_metric_by_the_conventions_table() -> None:
+    """Each summary metric an SDK export holds is read back as its table entry says; a mistyped one is invalid."""
+    replica = Replica("delta")
+    replica.predict(make_data(np.random.default_rng(9), 200, missing=0.1))
+    message = replica.export().message
+    replica.shutdown()
+    exported = {m.name for rm in message.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    counters = WindowStats()
+    points = list(read_points(message, admit=lambda attrs: True, counters=counters))
+    assert {p.series[1] for p in points} == exported & set(conv.SUMMARY_METRICS)
+    assert {(p.series[1], p.section, p.kind) for p in points} == {
+        (name, entry[0], entry[2]) for name, entry in conv.SUMMARY_METRICS.items() if name in exported
+    }
+    assert counters.invalid_points == 0 and counters.points == sum(p.points for p in points)
+    bad = ExportMetricsServiceRequest()
+    metric = bad.resource_metrics.add().scope_metrics.add().metrics.add(name=conv.METRIC_SUMMARY_ROWS)
+    metric.gauge.data_points.add(as_int=1)
+    assert list(read_points(bad, admit=lambda attrs: True, counters=counters)) == []
+    assert counters.invalid_points == 1

@@ -10,7 +10,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 
 import otel_mlmon
-from otel_mlmon import _bridge, _decorator, _points
+from otel_mlmon import _bridge, _call, _points
 from otel_mlmon import conventions as conv
 from otel_mlmon._aggregate import InferenceStream
 from otel_mlmon._faults import FaultCounter
@@ -28,7 +28,7 @@ def fresh_faults(monkeypatch):
 @pytest.fixture
 def retry_every_call(monkeypatch):
     """Decorators look for a bridge again on every call (instead of once a second), as after a long run."""
-    monkeypatch.setattr(_decorator, "_BIND_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(_call, "_BIND_RETRY_SECONDS", 0.0)
 
 
 def _sdk_hooks_warnings(caplog) -> list[str]:

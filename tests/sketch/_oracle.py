@@ -13,7 +13,7 @@ from opentelemetry.sdk.metrics._internal.aggregation import (
 from opentelemetry.sdk.metrics._internal.exemplar import SimpleFixedSizeExemplarReservoir
 from opentelemetry.sdk.metrics._internal.measurement import Measurement
 
-__all__ = ["SdkCorruptedError", "SdkPoint", "sdk_aggregate", "sdk_cumulative"]
+__all__ = ["SdkCorruptedError", "SdkPoint", "sdk_aggregate", "sdk_collections", "sdk_cumulative"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +109,20 @@ def sdk_cumulative(batches: Iterable[Iterable[float]], max_size: int = 160, max_
         point = aggregation.collect(AggregationTemporality.CUMULATIVE, when)
     assert point is not None
     return _point(point)
+
+
+def sdk_collections(
+    batches: Iterable[Iterable[float]], temporality: str, max_size: int = 160, max_scale: int = 20
+) -> list:
+    """Feed batches with a collect in ``temporality`` (``delta``/``cumulative``) after each; the raw SDK points.
+
+    The points are the SDK's own ``ExponentialHistogramDataPoint`` objects, count lists padded as the SDK pads
+    them (what an OTLP exporter sends); None for a delta collect of an empty batch.
+    """
+    aggregation = _aggregation(max_size, max_scale)
+    wanted = AggregationTemporality.DELTA if temporality == "delta" else AggregationTemporality.CUMULATIVE
+    points = []
+    for when, batch in enumerate(batches, start=1):
+        _feed(aggregation, batch)
+        points.append(aggregation.collect(wanted, when))
+    return points

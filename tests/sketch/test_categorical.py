@@ -19,15 +19,18 @@ small_alphabet = st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h
 
 
 def _check_bound(sketch: CategoricalSketch, truth: Counter) -> None:
-    """Every true count is within [kept, kept + error_bound] and error_bound <= other / (K + 1)."""
-    kept = dict(sketch.top())
+    """Every true count lies in its interval, unlisted ones below error_bound, and the Misra–Gries bound holds."""
+    kept = {key: (low, high) for key, low, high in sketch.bounds()}
     assert sketch.count == sum(truth.values())
-    assert sketch.other_count == sketch.count - sum(kept.values()) >= 0
-    assert sketch.error_bound <= sketch.other_count / (sketch.max_categories + 1)
+    assert sketch.other_count == sketch.count - sum(low for low, _ in kept.values()) >= 0
     assert len(kept) <= sketch.max_categories
+    bound = sketch.error_bound
+    assert (sketch.max_categories + 1) * bound <= sketch.count - sum(
+        high - bound for _, high in kept.values()
+    )
     for key, true_count in truth.items():
-        estimate = kept.get(key, 0)
-        assert estimate <= true_count <= estimate + sketch.error_bound, key
+        low, high = kept.get(key, (0, bound))
+        assert low <= true_count <= high <= low + bound, key
 
 
 @settings(max_examples=60, deadline=None)
@@ -226,7 +229,9 @@ def test_dict_round_trip_through_json(batches: list[list[str]], k: int) -> None:
     ("change", "message"),
     [
         ({"format": "x"}, "format must be"),
-        ({"version": 2}, "unsupported categorical sketch version"),
+        ({"version": 3}, "unsupported categorical sketch version"),
+        ({"counts": [["a", 1, 1]]}, "exceeds error_bound"),
+        ({"version": 1, "counts": [["a", 1, 1]]}, "positive int"),
         ({"count": 1}, "add up to more than count"),
         ({"counts": [["a", 0]]}, "positive int"),
         ({"counts": [["a", 1], ["a", 1]]}, "twice"),

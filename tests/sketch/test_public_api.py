@@ -8,7 +8,12 @@ import otel_mlmon.sketch as sketch
 def test_public_names_are_exported_and_sorted() -> None:
     """__all__ is sorted and every listed name is importable from otel_mlmon.sketch."""
     assert sketch.__all__ == sorted(sketch.__all__)
-    assert set(sketch.__all__) == {"CategoricalSketch", "ExponentialHistogram", "aligned_buckets"}
+    assert set(sketch.__all__) == {
+        "CategoricalSketch",
+        "ExponentialHistogram",
+        "aligned_buckets",
+        "downscale_buckets",
+    }
     for name in sketch.__all__:
         assert getattr(sketch, name) is not None
 

@@ -13,7 +13,7 @@ from otel_mlmon_collector.drift.binning import Binned, align, bucket_index, kish
 from otel_mlmon_collector.drift.categorical import CategoricalCounts, ContingencyTable
 from otel_mlmon_collector.drift.chi2 import ChiSquare
 from otel_mlmon_collector.drift.defaults import DEFAULT_ALPHA, LARGE_N_EFF, default_method, effective_n
-from otel_mlmon_collector.drift.hellinger import Hellinger
+from otel_mlmon_collector.drift.hellinger import Hellinger, HellingerCategorical
 from otel_mlmon_collector.drift.jensen_shannon import JensenShannon, JensenShannonCategorical
 from otel_mlmon_collector.drift.ks import KolmogorovSmirnov
 from otel_mlmon_collector.drift.linf import LInfinity
@@ -41,6 +41,7 @@ __all__ = [
     "DriftPolicy",
     "DriftResult",
     "Hellinger",
+    "HellingerCategorical",
     "JensenShannon",
     "JensenShannonCategorical",
     "Kind",

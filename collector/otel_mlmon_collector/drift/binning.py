@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon.sketch import downscale_buckets
+
 __all__ = ["MAX_BINS", "Binned", "Stacked", "align", "bucket_index", "kish_n_eff", "stack"]
 
 #: Most buckets per sign that :func:`align` lays out; wider common ranges are downscaled (the SDK keeps 160).
@@ -465,12 +467,7 @@ def _power(scale: int, idx: np.ndarray) -> np.ndarray:
 
 
 def _downscaled(offset: int, counts: Any, by: int) -> tuple[int, np.ndarray]:
-    c = np.asarray(counts, dtype=np.float64).ravel()
-    if by == 0 or c.size == 0:
-        return int(offset), c
-    idx = (int(offset) + np.arange(c.size, dtype=np.int64)) >> by
-    lo = int(idx[0])
-    return lo, np.bincount(idx - lo, weights=c)
+    return downscale_buckets(int(offset), np.asarray(counts, dtype=np.float64).ravel(), by)
 
 
 def _common_range(

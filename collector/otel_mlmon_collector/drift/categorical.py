@@ -1,10 +1,15 @@
-"""Categorical inputs for the drift methods: top-K counts with an ``other`` count, and the 2 x k table built from them.
+"""Categorical inputs for the drift methods: category counts with their error bounds, and the 2 x k table of them.
 
-A top-K sketch knows a category's count only when the category is among its top entries, or when its
-``other`` count is 0 (then the list is complete and an absent category has count 0). :class:`ContingencyTable`
-therefore keeps one column per category known on **both** sides and pools everything else into one ``rest``
-column per side (row total minus the known columns), which is exact. No count is ever guessed, and a category
-unseen in the reference is a zero in a known column, not a division by zero.
+A category sketch lists categories with counts and holds the rest in ``other``. While it counts exactly
+(``other == 0`` and ``error_bound == 0``) the list is complete: a category it lacks has count 0, so a category
+absent from an exact reference is **new**, full stop. A heavy-hitter sketch that outgrew its budget lists lower
+bounds instead: a listed count ``c`` means a true count in ``[c, c + error_bound]``, an unlisted category has a
+true count in ``[0, min(error_bound, other)]`` (``[0, other]`` when no bound is known).
+
+:class:`ContingencyTable` gives **every listed category its own column** (nothing is pooled into "other" because
+the other side did not list it) and turns those intervals into the table closest to "no drift" that they allow,
+so count error never creates an alarm and a new category is never hidden in a pooled cell. What neither side
+attributes to a category stays in one ``__rest__`` column (absent when both sides count exactly).
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ REST = "__rest__"
 
 @dataclass(frozen=True)
 class CategoricalCounts:
-    """Counts of the top categories of one window plus the count of all other values.
+    """Counts of the categories of one window that a sketch listed, plus the count of all other values.
 
     Attributes:
-        counts: Category to count for the categories the sketch kept.
-        other: Number of values in categories not listed (0 means the list is complete).
+        counts: Category to count for the categories the sketch listed.
+        other: Number of values not attributed to a listed category (0 means the list is complete).
         n_eff: Effective sample size for tests on sampled rows (Kish); ``None`` uses ``total``.
-        error_bound: Largest possible under-count of a listed category (a Misra–Gries sketch that saw more
-            than K categories lowers every count by up to this much); 0 when counts are exact.
+        error_bound: Largest possible under-count of a listed category, and the largest possible count of an
+            unlisted one (a Misra–Gries or SpaceSaving sketch past its budget); 0 when counts are exact.
     """
 
     counts: Mapping[str, int] = field(default_factory=dict)
@@ -55,20 +60,41 @@ class CategoricalCounts:
         """All values of the window: listed counts plus ``other``."""
         return int(sum(self.counts.values())) + int(self.other)
 
+    @property
+    def exact(self) -> bool:
+        """Whether every category's count is known exactly (complete list, no count error)."""
+        return self.other == 0 and self.error_bound == 0
+
+    @property
+    def unlisted_bound(self) -> int:
+        """Largest possible count of a category this side does not list (0 when the list is complete)."""
+        if self.other == 0:
+            return 0
+        return min(self.error_bound, self.other) if self.error_bound > 0 else self.other
+
     def knows(self, category: str) -> bool:
         """Whether this side's count of ``category`` is known exactly."""
+        if self.error_bound > 0:
+            return False
         return category in self.counts or self.other == 0
+
+    def slack(self, category: str) -> int:
+        """How much larger than its listed count (0 when unlisted) ``category``'s true count may be."""
+        if category in self.counts:
+            return int(self.error_bound)
+        return self.unlisted_bound
 
 
 @dataclass(frozen=True)
 class ContingencyTable:
     """A 2 x k table: reference and current counts per column, the last column possibly :data:`REST`.
 
-    When a sketch's counts are lower bounds (``error_bound > 0``), each listed category's share difference is
-    first moved towards zero by as much as the two error bounds allow (a positive ``q - p`` by
-    ``e_ref / n``, a negative one by ``e_cur / m``) and the current rest column takes up the balance: the
-    table is the one closest to "no drift" that the sketches allow, so sketch error never creates an alarm.
-    ``slack`` is the largest such move (0 for exact counts).
+    Columns are the categories listed on either side with a positive count. With exact counts on both sides the
+    table is exactly the raw data's table. Otherwise the side with the smaller share of a category is raised
+    towards the other by as much as its count interval allows (at most ``slack(category)`` values, taken from
+    that side's rest, since that is where a sketch's uncounted values are): the table closest to "no drift"
+    that the sketches allow, so count error never creates an alarm. ``slack`` is the largest possible raise as
+    a share (0 for exact counts).
     """
 
     columns: tuple[str, ...]
@@ -78,26 +104,32 @@ class ContingencyTable:
 
     @classmethod
     def build(cls, reference: CategoricalCounts, current: CategoricalCounts) -> ContingencyTable:
-        """Columns for categories known on both sides (in first-seen order) plus a pooled rest column."""
-        keys = list(dict.fromkeys([*reference.counts, *current.counts]))
-        known = [k for k in keys if reference.knows(k) and current.knows(k)]
-        counts = [(k, float(reference.counts.get(k, 0)), float(current.counts.get(k, 0))) for k in known]
-        pairs = [(k, r, c) for k, r, c in counts if r + c > 0]
-        columns = [k for k, _, _ in pairs]
-        ref = [r for _, r, _ in pairs]
-        cur = [c for _, _, c in pairs]
-        ref_rest, cur_rest = reference.total - sum(ref), current.total - sum(cur)
-        if reference.error_bound or current.error_bound:
-            cur, cur_rest, slack = _shrink(ref, cur, reference, current)
-        else:
-            slack = 0.0
-        if ref_rest + cur_rest > 0:
+        """Columns for every category listed on either side (in first-seen order) plus a rest column if needed."""
+        keys = [
+            k
+            for k in dict.fromkeys([*reference.counts, *current.counts])
+            if reference.counts.get(k, 0) + current.counts.get(k, 0) > 0
+        ]
+        ref = np.array([reference.counts.get(k, 0) for k in keys], dtype=np.float64)
+        cur = np.array([current.counts.get(k, 0) for k in keys], dtype=np.float64)
+        n, m = float(reference.total), float(current.total)
+        ref_rest, cur_rest = n - ref.sum(), m - cur.sum()
+        slack = 0.0
+        if not (reference.exact and current.exact) and keys:
+            # Raise the lower side of each column towards the other, within its slack; the mass comes out of
+            # that side's own rest (where a sketch's uncounted values are), never more than the rest holds.
+            up = np.array([reference.slack(k) for k in keys], dtype=np.float64) / n
+            down = np.array([current.slack(k) for k in keys], dtype=np.float64) / m
+            gap = cur / m - ref / n
+            ref, ref_rest = _raise(ref, ref_rest, np.maximum(gap, 0.0) * n, up * n)
+            cur, cur_rest = _raise(cur, cur_rest, np.maximum(-gap, 0.0) * m, down * m)
+            slack = float(max(up.max(initial=0.0), down.max(initial=0.0)))
+        ref_rest, cur_rest = max(ref_rest, 0.0), max(cur_rest, 0.0)
+        columns = list(keys)
+        if ref_rest + cur_rest > 1e-9 * max(n + m, 1.0):
             columns.append(REST)
-            ref.append(float(ref_rest))
-            cur.append(float(cur_rest))
-        return cls(
-            tuple(columns), np.asarray(ref, dtype=np.float64), np.asarray(cur, dtype=np.float64), slack
-        )
+            ref, cur = np.append(ref, ref_rest), np.append(cur, cur_rest)
+        return cls(tuple(columns), ref, cur, slack)
 
 
 class CategoricalMethod:
@@ -136,17 +168,24 @@ class CategoricalMethod:
         )
 
 
-def _shrink(
-    ref: list[float], cur: list[float], reference: CategoricalCounts, current: CategoricalCounts
-) -> tuple[list[float], float, float]:
-    n, m = reference.total, current.total
-    up, down = reference.error_bound / n, current.error_bound / m
-    p = np.asarray(ref) / n
-    d = np.asarray(cur) / m - p
-    d = np.where(d > 0, np.maximum(d - up, 0.0), np.minimum(d + down, 0.0))
-    q = p + d
-    rest = max(m * (1.0 - float(q.sum())), 0.0)
-    return (q * m).tolist(), rest, max(up, down)
+def _raise(
+    counts: np.ndarray, rest: float, wanted: np.ndarray, capacity: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Move up to ``rest`` values into the columns: first ``wanted`` (capped by ``capacity``), then spread.
+
+    What the rest still holds after closing the gaps goes to the columns in proportion to their remaining
+    capacity: a sketch's uncounted values belong to some listed or unlisted category, and spreading them thinly
+    is closer to "no drift" than leaving them in a rest column the other side does not have.
+    """
+    if rest <= 0:
+        return counts, max(rest, 0.0)
+    first = np.minimum(wanted, capacity)
+    total = first.sum()
+    if total >= rest:
+        return counts + first * (rest / total), 0.0
+    left, room = rest - total, capacity - first
+    spread = room * min(1.0, left / room.sum()) if room.sum() > 0 else np.zeros_like(room)
+    return counts + first + spread, left - float(spread.sum())
 
 
 def _as_counts(side: Any) -> CategoricalCounts:

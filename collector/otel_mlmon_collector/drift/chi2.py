@@ -1,4 +1,10 @@
-"""Chi-square test of homogeneity on the 2 x k table of reference and current category counts."""
+"""Chi-square test of homogeneity on the 2 x k table of reference and current category counts.
+
+Sparse tables follow Cochran's rule (pool the smallest columns until at least 80 % of the expected counts are
+>= 5 and none is < 1); a table that ends with two columns is a 2 x 2 table, tested exactly (Fisher) when an
+expected count is below 5 and with Yates' continuity correction otherwise, as ``scipy.stats.chi2_contingency``
+does by default.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from otel_mlmon_collector.drift.base import DriftResult
 from otel_mlmon_collector.drift.categorical import (
@@ -17,45 +23,93 @@ from otel_mlmon_collector.drift.categorical import (
     ContingencyTable,
 )
 
-__all__ = ["ChiSquare", "homogeneity_statistic", "merge_sparse"]
+__all__ = ["ChiSquare", "homogeneity_statistic", "merge_sparse", "two_by_two_p_value"]
+
+#: Share of cells whose expected count must reach ``min_expected`` (Cochran 1954).
+COCHRAN_SHARE = 0.8
+#: No expected count may fall below this (Cochran 1954).
+COCHRAN_FLOOR = 1.0
 
 
-def homogeneity_statistic(reference: np.ndarray, current: np.ndarray) -> float:
-    """Pearson's ``X^2`` of the 2 x k table ``[reference, current]`` (columns empty on both sides are ignored)."""
+def homogeneity_statistic(reference: np.ndarray, current: np.ndarray, yates: bool = False) -> float:
+    """Pearson's ``X^2`` of the 2 x k table ``[reference, current]`` (columns empty on both sides are ignored).
+
+    ``yates=True`` applies the continuity correction ``(|O - E| - 0.5)^2`` (clipped at 0), meant for 2 x 2.
+    """
     obs = np.vstack([reference, current]).astype(np.float64)
     obs = obs[:, obs.sum(axis=0) > 0]
     n_total = obs.sum()
     if obs.shape[1] < 2 or n_total == 0:
         return 0.0
     expected = np.outer(obs.sum(axis=1), obs.sum(axis=0)) / n_total
-    return float(((obs - expected) ** 2 / expected).sum())
+    gap = np.abs(obs - expected)
+    if yates:
+        gap = np.maximum(gap - 0.5, 0.0)
+    return float((gap**2 / expected).sum())
+
+
+def _cochran_ok(
+    totals: np.ndarray, low_row: float, high_row: float, n_total: float, min_expected: float
+) -> bool:
+    cells = np.concatenate([totals * low_row, totals * high_row]) / n_total
+    return bool(cells.min() >= COCHRAN_FLOOR and np.mean(cells >= min_expected) >= COCHRAN_SHARE)
 
 
 def merge_sparse(table: ContingencyTable, min_expected: float = 5.0) -> ContingencyTable:
-    """Pool columns until every expected count is at least ``min_expected`` (Cochran's rule).
+    """Pool the smallest columns into one cell until the table meets Cochran's rule.
 
-    The expected count of cell ``(i, j)`` is ``R_i C_j / N``. Every column whose smaller expected count is below
-    ``min_expected`` goes into one pooled column; while the pooled column is still too sparse it absorbs the
-    smallest remaining column. Pooling only removes information, so the test stays valid (and conservative).
+    Cochran's rule: at least 80 % of the expected counts ``E_ij = R_i C_j / N`` are ``>= min_expected`` and none
+    is below 1. Columns are pooled smallest first (by column total, which does not depend on how a column splits
+    between the windows, so the pooling does not look at the difference being tested) until the rule holds or
+    two columns remain. Pooling only removes information: the test stays valid.
     """
     ref, cur = table.reference, table.current
-    total = ref.sum() + cur.sum()
-    if total == 0 or ref.size < 2:
+    totals = ref + cur
+    n_total = totals.sum()
+    if n_total == 0 or ref.size <= 2:
         return table
-    low_row = min(ref.sum(), cur.sum())
-    expected = (ref + cur) * low_row / total
-    sparse = expected < min_expected
-    if not sparse.any():
+    low_row, high_row = sorted((ref.sum(), cur.sum()))
+    if _cochran_ok(totals, low_row, high_row, n_total, min_expected):
         return table
-    keep = np.flatnonzero(~sparse)
-    pool_r, pool_c = ref[sparse].sum(), cur[sparse].sum()
-    order = keep[np.argsort((ref + cur)[keep], kind="stable")]
-    while (pool_r + pool_c) * low_row / total < min_expected and order.size:
-        j, order = order[0], order[1:]
-        pool_r, pool_c = pool_r + ref[j], pool_c + cur[j]
-    keep = np.sort(order)
-    columns = (*[table.columns[j] for j in keep], f"{REST}pooled")
-    return ContingencyTable(columns, np.append(ref[keep], pool_r), np.append(cur[keep], pool_c), table.slack)
+    order = np.argsort(totals, kind="stable")
+    s = totals[order]
+    k = s.size
+    # Every candidate at once: pooling the j smallest columns (j = 2 .. k - 1) leaves s[j:] and one pooled cell.
+    j = np.arange(2, k)
+    pooled_total = np.cumsum(s)[j - 1]
+    bad = np.zeros(j.size)
+    floor_ok = (s[j] * low_row / n_total >= COCHRAN_FLOOR) & (
+        pooled_total * low_row / n_total >= COCHRAN_FLOOR
+    )
+    for row in (low_row, high_row):
+        first_good = np.searchsorted(s, min_expected * n_total / row, side="left")
+        bad += np.maximum(first_good - j, 0) + (pooled_total * row / n_total < min_expected)
+    ok = floor_ok & (bad <= (1 - COCHRAN_SHARE) * 2 * (k - j + 1) + 1e-9)
+    used = int(j[np.argmax(ok)]) if ok.any() else k - 1
+    pool, keep = order[:used], np.sort(order[used:])
+    columns = (*[table.columns[i] for i in keep], f"{REST}pooled")
+    return ContingencyTable(
+        columns, np.append(ref[keep], ref[pool].sum()), np.append(cur[keep], cur[pool].sum()), table.slack
+    )
+
+
+def two_by_two_p_value(table: np.ndarray, min_expected: float = 5.0) -> tuple[float, str, float]:
+    """Two-sided p-value of a 2 x 2 table: ``(p, test, statistic)``.
+
+    Fisher's exact test (``scipy.stats.fisher_exact``; statistic = odds ratio) when an expected count is below
+    ``min_expected``, otherwise Pearson's chi-square with Yates' correction (``statistic`` = corrected ``X^2``).
+    Non-integer cells (tables built from count bounds or effective sizes) are rounded for Fisher's test.
+    """
+    obs = np.asarray(table, dtype=np.float64)
+    n_total = obs.sum()
+    if n_total == 0 or (obs.sum(axis=0) == 0).any() or (obs.sum(axis=1) == 0).any():
+        return 1.0, "none", 0.0
+    expected = np.outer(obs.sum(axis=1), obs.sum(axis=0)) / n_total
+    if expected.min() < min_expected:
+        odds, p = stats.fisher_exact(np.rint(obs).astype(np.int64))
+        return float(min(p, 1.0)), "fisher", float(odds)
+    statistic = homogeneity_statistic(obs[0], obs[1], yates=True)
+    return float(special.chdtrc(1, statistic)), "yates", statistic
 
 
 @dataclass(frozen=True)
@@ -69,16 +123,19 @@ class ChiSquare(CategoricalMethod):
 
     This is the homogeneity test, which treats the reference as a sample too — not the goodness-of-fit test
     against reference shares that Evidently and whylogs run (it ignores the reference's own noise, so its
-    p-values are too small, and it divides by zero when a category is unseen in the reference). Sparse columns
-    are pooled first (:func:`merge_sparse`, expected counts >= 5), and categories a top-K sketch did not keep
-    on one side are pooled into the rest column (see :class:`ContingencyTable`). The score is Cramér's V, an
-    effect size in ``[0, 1]`` that does not grow with ``n``. With sampled rows, ``X^2`` is scaled by the ratio
-    of effective to actual ``n*m/(n+m)`` (a design-effect correction; approximate).
+    p-values are too small, and it divides by zero when a category is unseen in the reference). Every category
+    listed on either side is a column (see :class:`ContingencyTable`); sparse tables are pooled by Cochran's rule
+    (:func:`merge_sparse`). A table left with two columns is a 2 x 2 table: Fisher's exact test when an expected
+    count is below ``min_expected``, else ``X^2`` with Yates' correction (``details["test"]`` says which; both as
+    ``scipy.stats`` computes them). The score is Cramér's V (uncorrected ``X^2``), an effect size in ``[0, 1]``
+    that does not grow with ``n``. With sampled rows, the table is scaled by the ratio of effective to actual
+    ``n*m/(n+m)`` (a design-effect correction; approximate). With count error, columns whose gap the error bounds
+    close entirely add no degree of freedom (``p = P(chi2(open - 1) >= X^2)``).
 
     Parameters:
         alpha: Significance level: drift when ``p < alpha``.
         threshold: Minimum Cramér's V for drift (0 by default: the p-value decides alone).
-        min_expected: Smallest expected count a column may have before it is pooled.
+        min_expected: Expected count that 80 % of cells must reach (Cochran); below it a 2 x 2 table is exact.
 
     Example:
         >>> from otel_mlmon_collector.drift import CategoricalCounts, ChiSquare
@@ -90,8 +147,9 @@ class ChiSquare(CategoricalMethod):
 
     References:
         Pearson, K. (1900). On the criterion that a given system of deviations... Phil. Mag. 50(302), 157–175.
-        Cochran, W. G. (1954). Some methods for strengthening the common chi-square tests. Biometrics 10(4),
-        417–451.
+        Cochran, W. G. (1954). Some methods for strengthening the common chi-square tests. Biometrics 10, 417–451.
+        Fisher, R. A. (1922). On the interpretation of chi-square from contingency tables. JRSS 85(1), 87–94.
+        Yates, F. (1934). Contingency tables involving small numbers and the chi-square test. JRSS Suppl. 1, 217–235.
     """
 
     name: ClassVar[str] = "chi2"
@@ -108,27 +166,51 @@ class ChiSquare(CategoricalMethod):
             raise ValueError(f"min_expected must be >= 0, got {self.min_expected}")
 
     def _compare(self, table: ContingencyTable, **sides: Any) -> DriftResult:
-        merged = merge_sparse(table, self.min_expected)
-        obs = np.vstack([merged.reference, merged.current])
-        n_total = obs.sum()
-        dof = obs.shape[1] - 1
+        design = _design_factor(table, sides.get("reference"), sides.get("current"))
+        merged = merge_sparse(_scaled(table, design), self.min_expected)
+        n_total = merged.reference.sum() + merged.current.sum()
+        dof = merged.reference.size - 1
         if dof < 1:
-            return self._result(merged, 0.0, 1.0, {"statistic": 0.0, "degrees_of_freedom": 0, "single": True})
-        statistic = homogeneity_statistic(merged.reference, merged.current)
-        design = _design_factor(merged, sides.get("reference"), sides.get("current"))
-        p_value = float(special.chdtrc(dof, statistic * design))
-        score = math.sqrt(statistic / n_total)
+            return self._result(
+                merged, 0.0, 1.0, {"statistic": 0.0, "degrees_of_freedom": 0, "single": True, "test": "none"}
+            )
+        pearson = homogeneity_statistic(merged.reference, merged.current)
+        if dof == 1:
+            p_value, test, statistic = two_by_two_p_value(
+                np.vstack([merged.reference, merged.current]), self.min_expected
+            )
+        else:
+            statistic, test = pearson, "pearson"
+            if table.slack > 0:
+                # Count error closed some columns' gaps to exactly 0: they carry no chi-square and no degree of
+                # freedom. Each open column's remaining (|Z| - slack)^2 is stochastically below chi2(1), so
+                # chi2(open - 1) keeps the test conservative without the dead columns diluting it.
+                n_ref, n_cur = merged.reference.sum(), merged.current.sum()
+                share_gap = np.abs(merged.current / n_cur - merged.reference / n_ref)
+                open_columns = int(
+                    (share_gap * min(n_ref, n_cur) > 0.5).sum()
+                )  # more than half a value apart
+                dof = max(min(open_columns - 1, dof), 1)
+            p_value = float(special.chdtrc(dof, statistic))
         return self._result(
             merged,
-            score,
+            math.sqrt(pearson / n_total) if n_total > 0 else 0.0,
             p_value,
             {
                 "statistic": statistic,
                 "degrees_of_freedom": dof,
+                "test": test,
                 "pooled": merged.columns != table.columns,
                 "design_factor": design,
             },
         )
+
+
+def _scaled(table: ContingencyTable, design: float) -> ContingencyTable:
+    """The table with both rows scaled to effective sizes (unchanged when rows were not sampled)."""
+    if design == 1.0:
+        return table
+    return ContingencyTable(table.columns, table.reference * design, table.current * design, table.slack)
 
 
 def _design_factor(

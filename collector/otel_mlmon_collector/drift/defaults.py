@@ -32,13 +32,12 @@ def effective_n(n_reference: float, n_current: float) -> float:
 def default_method(kind: Kind, n_reference: float, n_current: float) -> DriftMethod:
     """The method used when nothing is configured.
 
-    ========== ============================================ ===============================================
-    kind       ``n*m/(n+m) <= 1500`` (3 000 vs 3 000)      larger
-    ========== ============================================ ===============================================
-    numeric    Kolmogorov–Smirnov, ``p < 0.05``             Wasserstein / reference std ``>= 0.1``
-    categorical chi-square homogeneity, ``p < 0.05``        Jensen–Shannon (base 2) ``>= 0.1``
-    missing    two-proportion z-test ``p < 0.05`` and change >= 1 point, at every size
-    ========== ============================================ ===============================================
+    * numeric: Kolmogorov–Smirnov ``p < 0.05`` while ``n*m/(n+m) <= 1500`` (3 000 rows a side), larger:
+      Wasserstein / reference std ``>= 0.1``.
+    * categorical: chi-square homogeneity ``p < 0.05`` (Cochran pooling, Fisher/Yates for 2 x 2), larger:
+      Jensen–Shannon (base 2) ``>= 0.1`` gated by the same chi-square test at ``p < 0.05``.
+    * missing: two-proportion test ``p < 0.05`` (Fisher's exact when an expected count is below 5) and a change
+      of at least one percentage point, at every size.
     """
     if kind == "missing":
         return MissingRate(alpha=DEFAULT_ALPHA)
@@ -46,5 +45,6 @@ def default_method(kind: Kind, n_reference: float, n_current: float) -> DriftMet
     if kind == "numeric":
         return Wasserstein() if large else KolmogorovSmirnov(alpha=DEFAULT_ALPHA)
     if kind == "categorical":
-        return JensenShannonCategorical() if large else ChiSquare(alpha=DEFAULT_ALPHA)
+        # The chi-square gate keeps many-level columns quiet: JS noise grows with the number of levels.
+        return JensenShannonCategorical(alpha=DEFAULT_ALPHA) if large else ChiSquare(alpha=DEFAULT_ALPHA)
     raise ValueError(f"kind must be 'numeric', 'categorical' or 'missing', got {kind!r}")

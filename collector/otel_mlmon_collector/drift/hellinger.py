@@ -1,18 +1,19 @@
-"""Hellinger distance between the reference and current shares of reference-quantile groups."""
+"""Hellinger distance between the reference and current shares of reference-quantile groups or of categories."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from otel_mlmon_collector.drift._numeric import NumericMethod
-from otel_mlmon_collector.drift.base import DriftResult, decide
+from otel_mlmon_collector.drift.base import DriftResult, Kind, decide
 from otel_mlmon_collector.drift.binning import Binned
+from otel_mlmon_collector.drift.categorical import CategoricalMethod, ContingencyTable
 
-__all__ = ["Hellinger", "hellinger_distance"]
+__all__ = ["Hellinger", "HellingerCategorical", "hellinger_distance"]
 
 
 def hellinger_distance(reference: np.ndarray, current: np.ndarray) -> float:
@@ -75,3 +76,35 @@ class Hellinger(NumericMethod):
             n_current=binned.n_current,
             details={"bins": int(groups.reference.size)},
         )
+
+
+@dataclass(frozen=True)
+class HellingerCategorical(CategoricalMethod):
+    """Hellinger distance between category shares, over every category listed on either side.
+
+    Same formula as :class:`Hellinger`, on the columns of
+    :class:`~otel_mlmon_collector.drift.categorical.ContingencyTable` (with exact counts: the raw data's table,
+    new categories included). Its no-drift noise grows with the number of levels like JS's (about
+    ``sqrt((k - 1) / (8 n_eff))``), so for many-level columns use it with care or gate it by a test.
+
+    Parameters:
+        threshold: Distance at or above which drift is declared (0.1).
+
+    Example:
+        >>> from otel_mlmon_collector.drift import CategoricalCounts
+        >>> ref = CategoricalCounts({"a": 500, "b": 300, "c": 200})
+        >>> cur = CategoricalCounts({"a": 300, "b": 500, "c": 200})
+        >>> round(HellingerCategorical().compare(ref, cur).score, 3)
+        0.159
+    """
+
+    name: ClassVar[str] = "hellinger"
+    kind: ClassVar[Kind] = "categorical"
+    threshold: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+
+    def _compare(self, table: ContingencyTable, **_: Any) -> DriftResult:
+        return self._result(table, hellinger_distance(table.reference, table.current), None, {})

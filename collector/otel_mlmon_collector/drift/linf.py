@@ -19,7 +19,8 @@ class LInfinity(CategoricalMethod):
 
     ``L_inf = max_j |q_j - p_j|``
 
-    over the categories known on both sides and the pooled rest (see :class:`ContingencyTable`). Easy to read —
+    over every category listed on either side (see :class:`ContingencyTable`; a new category is its own column,
+    never pooled into a rest). Easy to read —
     "some category's share moved by 12 points" — and, like every distance, not a test: its noise under no drift
     is about ``sqrt(p (1 - p) (1/n + 1/m))`` for a category of share ``p``, 0.07 at 100 rows a side and
     0.007 at 10 000. ``details["category"]`` names the category that moved most.

@@ -1,4 +1,9 @@
-"""Change in the share of missing (or infinite) values: a two-proportion z-test with an effect-size gate."""
+"""Change in the share of missing (or infinite) values: a two-proportion test with an effect-size gate.
+
+Large counts use the two-proportion z-test; when an expected count of the 2 x 2 table is below 5 (one missing
+value in a 40-row window against a clean reference, say) the z-test's normal approximation fails badly
+(p = 3e-6 where the exact p is 0.044), so those tables get Fisher's exact test.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from scipy import special
 
 from otel_mlmon_collector.drift.base import DriftResult, Kind, decide, skipped_result
+from otel_mlmon_collector.drift.chi2 import two_by_two_p_value
 
 __all__ = ["MissingCounts", "MissingRate"]
 
@@ -42,21 +48,24 @@ class MissingCounts:
 
 @dataclass(frozen=True)
 class MissingRate:
-    """Two-proportion z-test on the share of missing values, gated by a minimum change.
+    """Two-proportion test on the share of missing values, gated by a minimum change.
 
     With ``x`` of ``n`` reference rows and ``y`` of ``m`` current rows missing, ``p1 = x/n``, ``p2 = y/m`` and
     the pooled share ``p = (x + y) / (n + m)``:
 
     ``z = (p2 - p1) / sqrt(p (1 - p) (1/n + 1/m))``,  ``p_value = 2 (1 - Phi(|z|))``,  ``score = |p2 - p1|``
 
-    Drift needs ``p_value < alpha`` **and** ``score >= threshold``: at millions of rows the test alone would flag
-    a change from 1.00 % to 1.02 % missing. ``counts`` picks what counts as missing: None/NaN (``"missing"``),
+    When the smallest expected count of the 2 x 2 table ``[[x, n - x], [y, m - y]]`` is below ``min_expected``
+    (5, Cochran) the p-value is Fisher's exact test instead (``scipy.stats.fisher_exact``, two-sided;
+    ``details["test"]`` says which). Drift needs ``p_value < alpha`` **and** ``score >= threshold``: at millions
+    of rows the test alone would flag a change from 1.00 % to 1.02 % missing. ``counts`` picks what counts as missing: None/NaN (``"missing"``),
     ±inf (``"infinite"``) or either (``"either"``). ``n`` and ``m`` are the effective sizes when given.
 
     Parameters:
         alpha: Significance level of the z-test.
         threshold: Smallest absolute change of the share that counts (0.01, one percentage point).
         counts: ``"missing"``, ``"infinite"`` or ``"either"``.
+        min_expected: Below this smallest expected count the exact test replaces the z-test.
 
     Example:
         >>> from otel_mlmon_collector.drift import MissingCounts, MissingRate
@@ -66,7 +75,8 @@ class MissingRate:
 
     References:
         Fleiss, J. L., Levin, B., Paik, M. C. (2003). Statistical Methods for Rates and Proportions, 3rd ed.,
-        Wiley, ch. 2.
+        Wiley, ch. 2 and 3 (Fisher's exact test).
+        Cochran, W. G. (1954). Some methods for strengthening the common chi-square tests. Biometrics 10, 417–451.
     """
 
     name: ClassVar[str] = "missing_rate"
@@ -74,6 +84,7 @@ class MissingRate:
     alpha: float | None = 0.05
     threshold: float = 0.01
     counts: Literal["missing", "infinite", "either"] = "missing"
+    min_expected: float = 5.0
 
     def __post_init__(self) -> None:
         if self.alpha is not None and not 0 < self.alpha < 1:
@@ -82,6 +93,8 @@ class MissingRate:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
         if self.counts not in ("missing", "infinite", "either"):
             raise ValueError(f"counts must be 'missing', 'infinite' or 'either', got {self.counts!r}")
+        if self.min_expected < 0:
+            raise ValueError(f"min_expected must be >= 0, got {self.min_expected}")
 
     def _count(self, side: MissingCounts) -> int:
         if self.counts == "missing":
@@ -101,11 +114,15 @@ class MissingRate:
         n_eff = reference.n_eff if reference.n_eff is not None else n
         m_eff = current.n_eff if current.n_eff is not None else m
         pooled = (x + y) / (n + m)
-        se = math.sqrt(pooled * (1 - pooled) * (1 / n_eff + 1 / m_eff))
-        if se == 0:
-            p_value = 1.0
-            z = 0.0
+        # Expected counts of the 2 x 2 table at the effective sizes; the smallest decides the test.
+        smallest = min(pooled, 1 - pooled) * min(n_eff, m_eff)
+        z = 0.0
+        if smallest < self.min_expected:
+            table = [[p1 * n_eff, (1 - p1) * n_eff], [p2 * m_eff, (1 - p2) * m_eff]]
+            p_value, test, _ = two_by_two_p_value(table, math.inf)
         else:
+            test = "z"
+            se = math.sqrt(pooled * (1 - pooled) * (1 / n_eff + 1 / m_eff))
             z = (p2 - p1) / se
             p_value = float(2 * special.ndtr(-abs(z)))
         score = abs(p2 - p1)
@@ -118,5 +135,5 @@ class MissingRate:
             n_reference=n,
             n_current=m,
             alpha=self.alpha,
-            details={"reference_rate": p1, "current_rate": p2, "z": z, "counts": self.counts},
+            details={"reference_rate": p1, "current_rate": p2, "z": z, "test": test, "counts": self.counts},
         )

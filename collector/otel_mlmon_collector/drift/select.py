@@ -10,7 +10,7 @@ from otel_mlmon_collector.drift.base import DriftMethod, DriftResult, Kind, is_b
 from otel_mlmon_collector.drift.categorical import CategoricalCounts
 from otel_mlmon_collector.drift.chi2 import ChiSquare
 from otel_mlmon_collector.drift.defaults import DEFAULT_CORRECTION, default_method
-from otel_mlmon_collector.drift.hellinger import Hellinger
+from otel_mlmon_collector.drift.hellinger import Hellinger, HellingerCategorical
 from otel_mlmon_collector.drift.jensen_shannon import JensenShannon, JensenShannonCategorical
 from otel_mlmon_collector.drift.ks import KolmogorovSmirnov
 from otel_mlmon_collector.drift.linf import LInfinity
@@ -37,6 +37,7 @@ METHODS: Mapping[str, Mapping[str, type]] = {
     "categorical": {
         "chi2": ChiSquare,
         "jensen_shannon": JensenShannonCategorical,
+        "hellinger": HellingerCategorical,
         "linf": LInfinity,
         "unseen": UnseenCategories,
     },

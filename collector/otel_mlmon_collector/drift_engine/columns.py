@@ -113,7 +113,8 @@ class ColumnChecks:
         self.config = config
         self.log = log
         self.out_of_range = OutOfRange(threshold=config.out_of_range_threshold)
-        self.unseen = UnseenCategories(threshold=config.out_of_range_threshold)
+        # Categories: a calibrated test of new categories (see drift/unseen.py), not the numeric share threshold.
+        self.unseen = UnseenCategories()
         self.missing_rate = MissingRate(alpha=DEFAULT_ALPHA, threshold=config.missing_threshold)
 
     def compare(self, model: str, policy: DriftPolicy, pending: Sequence[PendingColumn]) -> list[ColumnDrift]:
@@ -182,24 +183,26 @@ class ColumnChecks:
             )
             return []
         planned: list[tuple[str, tuple[DriftMethod, Any, Any]]] = []
-        if "distribution" in checks and n_cur >= min_rows and ref.count > 0:
-            key = override_key(column.target, column.name)
-            method = policy.method_for(key, ref.kind, ref.count, n_cur)  # type: ignore[arg-type]
+        distribution = "distribution" in checks
+        out_of_range = "out_of_range" in checks
+        if (distribution or out_of_range) and n_cur >= min_rows and ref.count > 0:
+            method = None
+            if distribution:
+                key = override_key(column.target, column.name)
+                method = policy.method_for(key, ref.kind, ref.count, n_cur)  # type: ignore[arg-type]
             if ref.kind == "numeric":
                 binned = align(ref.numeric, current.numeric)  # once, for every check that takes aligned bins
-                if is_batch_method(method):
-                    planned.append(("distribution", (method, binned, None)))
-                else:
-                    planned.append(("distribution", (method, ref.numeric, current.numeric)))
-                if (
-                    "out_of_range" in checks
-                    and math.isfinite(ref.numeric.min)
-                    and math.isfinite(ref.numeric.max)
-                ):
+                if method is not None:
+                    if is_batch_method(method):
+                        planned.append(("distribution", (method, binned, None)))
+                    else:
+                        planned.append(("distribution", (method, ref.numeric, current.numeric)))
+                if out_of_range and math.isfinite(ref.numeric.min) and math.isfinite(ref.numeric.max):
                     planned.append(("out_of_range", (self.out_of_range, binned, None)))
             else:
-                planned.append(("distribution", (method, ref.categorical, current.categorical)))
-                if "out_of_range" in checks:  # for categories: the share of values unseen in the reference
+                if method is not None:
+                    planned.append(("distribution", (method, ref.categorical, current.categorical)))
+                if out_of_range:  # for categories: values in categories the reference lacks
                     planned.append(("out_of_range", (self.unseen, ref.categorical, current.categorical)))
         total_cur = n_cur + current.missing + current.infinite
         total_ref = ref.count + ref.missing + ref.infinite

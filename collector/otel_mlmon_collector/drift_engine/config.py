@@ -42,8 +42,8 @@ class DriftEngineConfig:
         checks: Which checks run per column (names from :data:`CHECKS`).
         decisive_checks: Which checks decide a column's drift state (events, ``ml.drift.share``).
         missing_threshold: Smallest change of the missing share that counts (percentage points / 100).
-        out_of_range_threshold: Share of current values outside the reference range (numeric) or in categories
-            the reference lacks (categorical) that counts.
+        out_of_range_threshold: Share of current values outside the reference range that counts (numeric
+            columns; categorical columns use the calibrated ``unseen`` test with its own defaults).
         resource: Resource attributes of the output (default ``service.name = otel-mlmon-collector``).
         trailing_reference: Also keep coarse windows of the production traffic and use an earlier span of it as
             the reference when no profile file matches (None: off).

@@ -223,7 +223,11 @@ class DriftProcessor:
         self._findings.unmatched(findings, window, unmatched)
         self._hint_unmatched(key, reference.source, unmatched, matched=len(pending))
         columns = self._checks.compare(key.model, self._policy(key.model), pending)
-        bounds = self.windows.window_bounds
+
+        def bounds() -> tuple[float, float]:  # asked only for an event
+            # The newest window is still open: the data evaluated ends now, not at the window's future end.
+            return _until(self.windows.window_bounds(), now)
+
         changes = sum(self._findings.column(findings, key, window, c, bounds) for c in columns)
         stream = StreamDrift(key, reference, tuple(columns), view.rows, unmatched)
         self._findings.share(findings, window, stream.share)
@@ -269,3 +273,9 @@ def _examples(names: Sequence[Any], limit: int = 5) -> str:
     shown = ", ".join(f"{n[0]}[{n[1]}]" if isinstance(n, tuple) else str(n) for n in names[:limit])
     more = len(names) - limit
     return shown + (f", ... {more} more" if more > 0 else "") if names else "none"
+
+
+def _until(bounds: tuple[float, float], now: float) -> tuple[float, float]:
+    """``(start, end)`` of the evaluated data: the open window's end is capped at the evaluation time."""
+    start, end = bounds
+    return start, min(end, now)

@@ -96,7 +96,7 @@ class OtlpHttpExporter:
                 cert=self._cert or None,
             )
         except requests.RequestException as e:
-            return ExportResult.retryable(f"POST {url}: {type(e).__name__}: {e}")
+            return ExportResult.retryable(f"POST {url}: {_unreachable(e, self.config.timeout_seconds)}")
         if 200 <= response.status_code < 300:
             rejected, message = _partial_success(request.signal, response.content)
             return ExportResult.success(rejected, message)
@@ -173,6 +173,31 @@ class OtlpGrpcExporter:
         for channel in self._channels.values():
             channel.close()
         self._channels.clear()
+
+
+#: Phrases of the socket errors a first user meets, as found in requests' nested messages, and what they mean.
+_CAUSES = (
+    ("connection refused", "connection refused: nothing listens there"),
+    ("name or service not known", "the host name is not known"),
+    ("nodename nor servname", "the host name is not known"),
+    ("temporary failure in name resolution", "the host name could not be resolved"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "the network is unreachable"),
+    ("certificate verify failed", "its TLS/SSL certificate is not trusted; set certificate_file"),
+)
+
+
+def _unreachable(error: requests.RequestException, timeout: float) -> str:
+    """What went wrong, in one plain sentence: requests' own text nests three exception reprs deep."""
+    if isinstance(error, requests.Timeout):
+        return f"no answer within {timeout:g} s (timeout_seconds)"
+    text = str(error).lower()
+    for phrase, meaning in _CAUSES:
+        if phrase in text:
+            return f"cannot connect ({meaning})"
+    if isinstance(error, requests.ConnectionError):
+        return f"cannot connect ({str(error)[:_MAX_MESSAGE_CHARS]})"
+    return f"{type(error).__name__}: {str(error)[:_MAX_MESSAGE_CHARS]}"
 
 
 def _read(path: str | None) -> bytes | None:

@@ -31,7 +31,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import cramjam
+import numpy as np
 import requests
+
+from otel_mlmon.sketch import downscale_buckets
 
 from ..config import ExporterConfig
 from ..otlp import OtlpRequest
@@ -348,11 +351,8 @@ def _downscale(offset: int, counts: list[int], by: int) -> tuple[int, list[int]]
     """Merge buckets ``2**by`` at a time: OTel index ``i`` becomes ``i >> by`` (floor, negatives included)."""
     if by == 0 or not counts:
         return offset, counts
-    first = offset >> by
-    merged = [0] * (((offset + len(counts) - 1) >> by) - first + 1)
-    for i, c in enumerate(counts):
-        merged[((offset + i) >> by) - first] += c
-    return first, merged
+    first, merged = downscale_buckets(offset, np.asarray(counts, dtype=np.uint64), by)
+    return first, merged.tolist()
 
 
 def _float_text(value: float) -> str:

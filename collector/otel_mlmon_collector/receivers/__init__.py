@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Receiver"]
+__all__ = ["Receiver", "bind_error"]
+
+
+def bind_error(what: str, address: str, setting: str, cause: BaseException | None = None) -> OSError:
+    """An ``OSError`` that names the address that could not be bound and the setting that chooses it.
+
+    Args:
+        what: The listener, e.g. ``OTLP/HTTP receiver``.
+        address: The ``host:port`` it tried.
+        setting: Where a user changes it, e.g. ``receivers.http.endpoint or $OTEL_MLMON_COLLECTOR_HTTP_ENDPOINT``.
+        cause: The error the bind raised, if any (its reason is kept, the traceback is not needed).
+    """
+    code = getattr(cause, "errno", None)
+    if code == errno.EADDRINUSE or cause is None or not getattr(cause, "strerror", None):
+        reason = "the address is already in use (another collector running?)"
+    else:
+        reason = str(cause.strerror).lower()  # type: ignore[union-attr]
+    error = OSError(f"cannot listen on {address} for the {what}: {reason}; change {setting}")
+    error.errno = code or errno.EADDRINUSE  # str() stays the sentence alone, without "[Errno 98]"
+    return error
 
 
 @runtime_checkable

@@ -17,10 +17,11 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 
-from ..config import ReceiverTlsConfig, split_host_port
+from ..config import ENV_GRPC_ENDPOINT, ReceiverTlsConfig, split_host_port
 from ..otlp import MalformedRequest, OtlpRequest, count_items, decode_protobuf, spec_for
 from ..pipeline import Admission, Pipeline
 from ..selfmetrics import REFUSED
+from . import bind_error
 
 __all__ = ["RETRY_INFO_TRAILER", "OtlpGrpcReceiver"]
 
@@ -91,12 +92,17 @@ class OtlpGrpcReceiver:
         server.add_generic_rpc_handlers(handlers)
         host, port = split_host_port(self.configured_endpoint)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if self.tls is None:
-            bound = server.add_insecure_port(address)
-        else:
-            bound = server.add_secure_port(address, _server_credentials(self.tls))
+        setting = f"receivers.grpc.endpoint or ${ENV_GRPC_ENDPOINT}"
+        try:
+            if self.tls is None:
+                bound = server.add_insecure_port(address)
+            else:
+                bound = server.add_secure_port(address, _server_credentials(self.tls))
+        except RuntimeError:  # recent grpcio raises "Failed to bind to address" instead of returning 0
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot bind the OTLP/gRPC receiver to {address}")
+            server.stop(None)
+            raise bind_error("OTLP/gRPC receiver", address, setting)
         self._port = bound
         server.start()
         self._server = server

@@ -18,10 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from google.rpc import status_pb2
 
-from ..config import ReceiverTlsConfig, split_host_port
+from ..config import ENV_HTTP_ENDPOINT, ReceiverTlsConfig, split_host_port
 from ..otlp import MalformedRequest, OtlpRequest, count_items, decode_json, decode_protobuf, spec_for
 from ..pipeline import Admission, Pipeline
 from ..selfmetrics import REFUSED
+from . import bind_error
 
 __all__ = ["OtlpHttpReceiver"]
 
@@ -94,7 +95,15 @@ class OtlpHttpReceiver:
 
     def start(self) -> None:
         """Bind and serve on a background thread."""
-        self._server = _Server(split_host_port(self.configured_endpoint), self)
+        try:
+            self._server = _Server(split_host_port(self.configured_endpoint), self)
+        except OSError as e:
+            raise bind_error(
+                "OTLP/HTTP receiver",
+                self.configured_endpoint,
+                f"receivers.http.endpoint or ${ENV_HTTP_ENDPOINT}",
+                e,
+            ) from None
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="otlp-http", daemon=True
         )

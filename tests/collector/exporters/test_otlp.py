@@ -148,13 +148,15 @@ def test_http_classifies_answers(scripted) -> None:  # type: ignore[no-untyped-d
 
 
 def test_http_connection_refused_is_retryable() -> None:
-    """A downstream that is not listening is a retryable outcome, not a crash."""
+    """A downstream that is not listening is a retryable outcome, not a crash, and says so in plain words."""
     exporter = OtlpHttpExporter(
         ExporterConfig("h", endpoint=f"http://127.0.0.1:{free_port()}", timeout_seconds=2)
     )
     result = exporter.export(_request())
     assert result.outcome == "retryable"
-    assert "ConnectionError" in result.message
+    assert result.message.endswith("cannot connect (connection refused: nothing listens there)"), (
+        result.message
+    )
 
 
 def _grpc_server(behaviour: Callable[[bytes, grpc.ServicerContext], object]) -> tuple[grpc.Server, int]:

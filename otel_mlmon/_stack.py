@@ -1,0 +1,270 @@
+"""Stacking consecutive small calls into one batch before they are read, so a fold costs O(columns), not O(calls).
+
+Reading a one-row input and updating ~30 sketches costs milliseconds per call; reading 512 such rows as one batch
+costs about the same once. The folder therefore groups runs of buffered calls whose inputs and outputs have the
+same structure (the *key*) and reads each run as one input.
+
+The rule every key follows: a stacked run must read to exactly the table that reading its calls one by one and
+concatenating would give (same names, kinds and values). The adapters infer a column's kind from the set of value
+types in it (an int column is numeric, ints in an output are labels, a column of None is numeric, ...), so keys
+include the value types wherever the adapters look at them, and data-dependent decisions (is a matrix made of
+probabilities?) are taken per call and put in the key. Inputs whose reading depends on more than that are never
+stacked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from otel_mlmon.adapters import UnsupportedInput, batch_size, is_probability
+from otel_mlmon.adapters._convert import is_chat
+from otel_mlmon.adapters._registry import adapter_for
+from otel_mlmon.adapters._tensor import TensorAdapter, tensor_to_numpy
+
+__all__ = ["Stacked", "features_key", "outputs_key", "stack_rows"]
+
+_NONE = type(None)
+# Cell types whose reading depends only on their type and value (no per-type formatting quirk across a batch).
+_CELLS = frozenset({int, float, str, bool, _NONE, np.float64, np.float32, np.int64, np.int32, np.bool_})
+# Single values stacked into one column: exactly these types (np scalars read through numpy, same result).
+_VALUES = frozenset({int, float, str, bool, np.float64, np.float32, np.int64, np.int32, np.bool_})
+
+
+def _cell_types(values: Any) -> tuple[type, ...] | None:
+    """The exact type of each value, or None when one is not a plain cell value."""
+    types = tuple(map(type, values))
+    return types if _CELLS.issuperset(types) else None
+
+
+def _column_types(rows: Sequence[Any], keys: Sequence[Any]) -> tuple[frozenset[type], ...] | None:
+    """Per column of a list of rows (dicts by ``keys``, lists by position), the set of value types."""
+    if not keys:
+        return ()
+    try:
+        cells = zip(*map(itemgetter(*keys), rows)) if len(keys) > 1 else [map(itemgetter(keys[0]), rows)]
+        types = tuple(frozenset(map(type, column)) for column in cells)
+    except (KeyError, IndexError, TypeError):
+        return None
+    return types if all(_CELLS.issuperset(t) for t in types) else None
+
+
+def features_key(features: Any) -> tuple | None:
+    """What consecutive inputs must share to be read as one batch; None for inputs read on their own."""
+    t = type(features)
+    if t is np.ndarray:
+        if features.dtype.names is not None or features.ndim not in (1, 2) or features.dtype.kind == "O":
+            return None
+        return ("array", features.ndim, features.shape[-1], features.dtype)
+    if t in _VALUES:
+        return ("value", t)
+    if t is dict:
+        types = _cell_types(features.values()) if features else None
+        return None if types is None else ("record", tuple(features), types)
+    if t is list or t is tuple:
+        if not features:
+            return None
+        first = features[0]
+        if type(first) is dict:
+            keys = tuple(first)
+            if is_chat(features):  # chat messages: one conversation, not rows
+                return None
+            if len(set(map(len, features))) != 1:
+                return None
+            types = _column_types(features, keys)
+            return None if types is None else ("records", keys, types)
+        if type(first) is list or type(first) is tuple:
+            width = len(first)
+            if any(len(row) != width for row in features):
+                return None
+            types = _column_types(features, range(width))
+            return None if types is None else ("rows", width, types)
+        types = _cell_types(features)
+        # A list holding strings (or only None) may be a batch of texts, not one row: read on its own.
+        if types is None or str in types or all(t is _NONE for t in types):
+            return None
+        return ("row", types)
+    module = t.__module__
+    if module.startswith("pandas") and t.__name__ == "DataFrame":
+        from otel_mlmon.adapters._pandas import frame_schema
+
+        schema = frame_schema(features)
+        return None if schema is None else ("frame", schema)
+    if module.startswith("pyarrow") and t.__name__ in ("Table", "RecordBatch"):
+        return ("arrow", t.__name__, features.schema)
+    return None
+
+
+def outputs_key(outputs: Any, single_row: bool) -> tuple | None:
+    """What consecutive outputs must share to be read as one; ``single_row``: the call's input is one row."""
+    if outputs is None:
+        return ("none",)
+    t = type(outputs)
+    if t is np.ndarray:
+        if outputs.dtype.names is not None or outputs.ndim not in (1, 2) or outputs.dtype.kind == "O":
+            return None
+        if single_row and outputs.ndim == 1 and outputs.shape[0] != 1:
+            # One row's class probabilities or outputs: the fold reads it as a (1, k) matrix.
+            return ("array-row", outputs.shape, outputs.dtype, bool(is_probability(outputs.reshape(1, -1))))
+        if outputs.ndim == 2 and outputs.shape[1] > 1:
+            return ("array", outputs.shape[1:], outputs.dtype, bool(is_probability(outputs)))
+        return ("array", outputs.shape[1:], outputs.dtype)
+    if t in _VALUES:
+        return ("value", t)
+    if t is list and outputs:
+        types = frozenset(map(type, outputs))
+        return ("list", types) if _CELLS.issuperset(types) else None
+    return None
+
+
+def _rows(kind: str, features: Any) -> int | None:
+    """Rows of an input of a stacking kind: batch_size's answer, without the generic adapter dispatch."""
+    if kind in ("value", "record", "row"):
+        return 1
+    if kind in ("rows", "records", "frame"):
+        return len(features)
+    if kind == "array":
+        return 1 if features.ndim == 1 else int(features.shape[0])
+    return batch_size(features)
+
+
+def _combine(kind: tuple, items: list[Any]) -> Any:
+    name = kind[0]
+    if name == "array":
+        return np.vstack([np.atleast_2d(x) for x in items])
+    if name == "value":
+        return [[x] for x in items]
+    if name in ("record", "row"):
+        return list(items)
+    if name in ("records", "rows"):
+        return [row for x in items for row in x]
+    if name == "frame":
+        from otel_mlmon.adapters._pandas import stack_frames
+
+        return stack_frames(items)
+    if name == "arrow":
+        import pyarrow as pa
+
+        tables = [pa.Table.from_batches([x]) if kind[1] == "RecordBatch" else x for x in items]
+        return pa.concat_tables(tables)
+    raise AssertionError(kind)
+
+
+def _combine_outputs(kind: tuple, items: list[Any]) -> Any:
+    name = kind[0]
+    if name == "none":
+        return None
+    if name == "array-row":
+        return np.vstack(items)
+    if name == "array":
+        return np.concatenate(items)
+    if name == "value":
+        return list(items)
+    return [v for x in items for v in x]
+
+
+def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list[tuple[Any, Any, Any]]:
+    """Group runs of small calls with the same input and output structure into single batches.
+
+    Every group keeps the original entries too, so that a batch that fails to read can be read call by call.
+    Calls with more than ``max_rows`` rows are never grouped (their rows are subsampled on their own).
+    """
+    out: list[tuple[Any, Any, Any]] = []
+    run: list[tuple[Any, Any, Any]] = []
+    run_key: tuple | None = None
+
+    def flush() -> None:
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            features = _combine(run_key[0], [entry[0] for entry in run])
+            outputs = _combine_outputs(run_key[1], [entry[1] for entry in run])
+            out.append((Stacked(features, list(run)), outputs, run[0][2]))
+        run.clear()
+
+    for entry in buffer:
+        features, outputs, owner = _host_arrays(entry)
+        entry = (features, outputs, owner)
+        key = None
+        features_kind = features_key(features)
+        if features_kind is not None:
+            rows = _rows(features_kind[0], features)
+            if rows is not None and rows > 0 and (max_rows is None or rows <= max_rows):
+                outputs_kind = outputs_key(outputs, single_row=rows == 1)
+                if outputs_kind is not None:
+                    key = (features_kind, outputs_kind, id(owner))
+        if key is None or key != run_key:
+            flush()
+            run_key = key
+        run.append(entry)
+        if key is None:
+            flush()
+            run_key = None
+    flush()
+    return out
+
+
+def _host_arrays(entry: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """The entry with tensor-likes converted to numpy and polars frames to arrow (here, in the folder), so they
+    stack like arrays and arrow tables.
+
+    Reading a tensor is reading the array it converts to (a polars frame, the arrow table it holds), so this
+    changes no result; an object that fails to convert is left as it is, to be read (and counted as a fault)
+    on its own.
+    """
+    features, outputs, owner = entry
+    convert_features, convert_outputs = _converter(features), _converter(outputs)
+    if convert_features is None and convert_outputs is None:
+        return entry
+    try:
+        if convert_features is not None:
+            features = convert_features(features)
+        if convert_outputs is not None:
+            outputs = convert_outputs(outputs)
+    except Exception:  # noqa: BLE001 - read on its own, where the failure is counted
+        return entry
+    return features, outputs, owner
+
+
+def _converter(obj: Any) -> Any:
+    """How to convert ``obj`` before stacking (cached per type), or None."""
+    t = type(obj)
+    if t in _PLAIN_TYPES:
+        return None
+    try:
+        return _converters[t]
+    except KeyError:
+        pass
+    convert = None
+    if t.__module__.startswith("polars"):
+        if t.__name__ == "DataFrame":
+            convert = _polars_to_arrow
+    else:  # a tensor is what the tensor adapter reads (pandas and pyarrow objects have __array__ too)
+        try:
+            if isinstance(adapter_for(obj), TensorAdapter):
+                convert = tensor_to_numpy
+        except UnsupportedInput:
+            pass
+    _converters[t] = convert
+    return convert
+
+
+def _polars_to_arrow(frame: Any) -> Any:
+    return frame.to_arrow()
+
+
+_PLAIN_TYPES = frozenset({np.ndarray, dict, list, tuple, type(None)}) | _VALUES
+_converters: dict[type, Any] = {}
+
+
+class Stacked:
+    """A batch made of several calls' inputs, with the calls kept for a call-by-call retry."""
+
+    __slots__ = ("entries", "features")
+
+    def __init__(self, features: Any, entries: list[tuple[Any, Any, Any]]) -> None:
+        self.features = features
+        self.entries = entries
