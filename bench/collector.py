@@ -13,6 +13,10 @@ same run, on the same payloads:
 
 and the memory held per queued request (tracemalloc; the decoded message is not kept in the queue).
 Target (issue 4): ``admit`` ≥ 0.3× ``decode`` data points per second.
+
+With ``--categories C`` (issue 11), a second table measures ``admit`` on cumulative ``ml.feature.category.count``
+requests of F columns × C categories, the only requests the category budget re-encodes: with the budget off
+(``categories_per_column: 0``, forwarded byte for byte) and on (the default 10), as a ratio to ``decode``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import argparse
 import random
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import grpc
 import requests
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from otel_mlmon_collector.budget import BudgetConfig, CategoryBudget
 from otel_mlmon_collector.config import RetryConfig, parse_config
 from otel_mlmon_collector.exporters import ExportResult
 from otel_mlmon_collector.otlp import OtlpRequest, count_items, decode_protobuf, spec_for
@@ -74,6 +79,60 @@ def payload(features: int, buckets: int = 64, seed: int = 0) -> bytes:
             kv = point.attributes.add(key=key)
             kv.value.string_value = value
     return request.SerializeToString()
+
+
+def category_payload(columns: int, categories: int, step: int, seed: int = 0) -> bytes:
+    """A cumulative category request as the SDK sends it: ``columns`` × ``categories`` points (export ``step``)."""
+    rng = random.Random(seed)
+    request = ExportMetricsServiceRequest()
+    rm = request.resource_metrics.add()
+    rm.resource.attributes.add(key="service.name").value.string_value = "fraud-api"
+    sm = rm.scope_metrics.add()
+    sm.scope.name = "otel_mlmon"
+    metric = sm.metrics.add(name="ml.feature.category.count", unit="1")
+    metric.sum.aggregation_temporality = 2
+    metric.sum.is_monotonic = True
+    start = 1_700_000_000 * 10**9
+    for f in range(columns):
+        for c in range(categories):
+            point = metric.sum.data_points.add(
+                start_time_unix_nano=start,
+                time_unix_nano=start + step * 10**10,
+                as_int=step * rng.randrange(1, 100),
+            )
+            for key, value in (
+                ("ml.model.name", "fraud"),
+                ("ml.feature.name", f"f{f}"),
+                ("ml.feature.category", f"c{c}"),
+            ):
+                point.attributes.add(key=key).value.string_value = value
+    return request.SerializeToString()
+
+
+def measure_categories(columns: int, categories: int, seconds: float) -> dict[str, float]:
+    """``admit`` on category requests with the budget off and on, in points per second (``decode`` alike)."""
+    bodies = [category_payload(columns, categories, step) for step in range(1, 65)]
+    points = columns * categories
+    results = {"decode": _rate(lambda: ExportMetricsServiceRequest.FromString(bodies[0]), seconds) * points}
+    for label, per_column in (("off", 0), ("on", 10)):
+        metrics = SelfMetrics()
+        lane = ExportLane(_Drop(), BoundedQueue(10_000, 1 << 34), ["metrics"], RetryConfig(), metrics)
+        budget = CategoryBudget(BudgetConfig(categories_per_column=per_column))
+        pipeline = Pipeline([lane], metrics=metrics, budget=budget)
+        pipeline.start()
+        step = iter(range(1 << 62))
+
+        def admit(pipeline: Pipeline = pipeline, step: Iterator[int] = step) -> None:
+            body = bodies[next(step) % len(bodies)]  # growing cumulative counts, as successive exports send
+            message = decode_protobuf("metrics", body)
+            request = OtlpRequest("metrics", body, message, count_items("metrics", message), "bench")
+            while pipeline.accept(request, "bench").value != "accepted":
+                time.sleep(0.0001)
+
+        results[label] = _rate(admit, seconds) * points
+        lane.queue.join(30)
+        pipeline.shutdown(10)
+    return results
 
 
 def _rate(fn: Callable[[], None], seconds: float) -> float:
@@ -165,6 +224,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, nargs="+", default=[50, 500])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--categories", type=int, default=0, help="also measure category requests (0: skip)")
     args = parser.parse_args()
     print(
         f"{'features':>8} {'bytes':>9} {'decode pts/s':>13} {'admit':>18} {'http':>18} {'grpc':>18} {'queued B/req':>13}"
@@ -176,6 +236,15 @@ def main() -> None:
             f"{features:>8} {r['bytes']:>9,} {r['decode']:>13,.0f} {cells[0]:>18} {cells[1]:>18} {cells[2]:>18} "
             f"{r['queued_bytes_per_request']:>9,.0f} ({r['queued_bytes_per_request'] / r['bytes']:.2f}× payload)"
         )
+
+    if args.categories:
+        print(
+            f"\n{'columns':>8} {'categories':>10} {'decode pts/s':>13} {'budget off':>18} {'budget on':>18}"
+        )
+        for columns in args.features:
+            r = measure_categories(columns, args.categories, args.seconds)
+            cells = [f"{r[k]:>9,.0f} ({r[k] / r['decode']:.2f}×)" for k in ("off", "on")]
+            print(f"{columns:>8} {args.categories:>10} {r['decode']:>13,.0f} {cells[0]:>18} {cells[1]:>18}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ that calls ``builder.add_sum`` / ``add_histogram`` / ``add_exponential``, and ad
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
@@ -304,6 +305,38 @@ def _summary_histograms(
         )
 
 
+class _Exported:
+    """What a running total's categorical sketch exported so far (cumulative temporality)."""
+
+    __slots__ = ("categories", "other", "owner")
+
+    def __init__(self, owner: weakref.ref[Any]) -> None:
+        self.owner = owner
+        self.categories: dict[str, int] = {}
+        self.other = 0
+
+
+#: Per running-total sketch (the bridge merges each interval into the same object), by ``id`` since sketches are
+#: unhashable: the categories exported so far, so that a category once exported keeps its series (its count does
+#: not vanish when others overtake it or the sketch lets it go), and the last ``__other__``, so that it never
+#: decreases (a reset to Prometheus). An entry goes when its sketch is collected.
+_exported: dict[int, _Exported] = {}
+
+
+def _exported_by(sketch: Any) -> _Exported:
+    key = id(sketch)
+    state = _exported.get(key)
+    if state is None or state.owner() is not sketch:
+
+        def forget(ref: weakref.ref[Any], key: int = key) -> None:
+            entry = _exported.get(key)
+            if entry is not None and entry.owner is ref:
+                del _exported[key]
+
+        state = _exported[key] = _Exported(weakref.ref(sketch, forget))
+    return state
+
+
 def _category_points(
     builder: MetricsBuilder,
     metric: str,
@@ -313,13 +346,46 @@ def _category_points(
     column: ColumnSummary,
     start_ns: int,
     temporality: AggregationTemporality,
+    limit: int | None = None,
 ) -> None:
+    """Every category the sketch holds (at most ``limit``, the largest), then ``__other__`` for the rest.
+
+    Cumulative: the exported set only grows (up to ``limit`` or the sketch's capacity), a category keeps its
+    last count while the sketch no longer holds it, and ``__other__`` never decreases. Delta: each interval's
+    largest categories.
+    """
     sketch = column.categorical
-    for category, count in [*sketch.top(), (conv.OTHER_CATEGORY, sketch.other_count)]:
-        if count or category != conv.OTHER_CATEGORY:
-            builder.add_sum(
-                metric, description, "1", {**attributes, label: category}, int(count), start_ns, temporality
-            )
+    counts = sketch.top()
+    cap = sketch.max_categories if limit is None else min(limit, sketch.max_categories)
+    if temporality == AggregationTemporality.CUMULATIVE:
+        state = _exported_by(sketch)
+        held = dict(counts)
+        exported = state.categories
+        for category, previous in exported.items():
+            exported[category] = max(previous, held.get(category, 0))
+        for category, count in counts:  # largest first
+            if len(exported) >= cap:
+                break
+            exported.setdefault(category, count)
+        state.other = max(state.other, sketch.count - sum(exported.values()))
+        points, other = list(exported.items()), state.other
+    else:
+        points = counts[:cap]
+        other = sketch.count - sum(count for _, count in points)
+    for category, count in points:
+        builder.add_sum(
+            metric, description, "1", {**attributes, label: category}, int(count), start_ns, temporality
+        )
+    if other:
+        builder.add_sum(
+            metric,
+            description,
+            "1",
+            {**attributes, label: conv.OTHER_CATEGORY},
+            int(other),
+            start_ns,
+            temporality,
+        )
 
 
 def _summary_counters(
@@ -363,12 +429,13 @@ def _summary_counters(
             _category_points(
                 builder,
                 conv.METRIC_FEATURE_CATEGORY_COUNT,
-                "Rows per category of a categorical feature: the top categories, the rest as __other__.",
+                "Rows per category of a categorical feature: the categories counted, the rest as __other__.",
                 feature,
                 conv.ATTR_FEATURE_CATEGORY,
                 column,
                 start_ns,
                 temporality,
+                summary.config.export_categories,
             )
     for name, column in summary.outputs.items():
         output = {**attributes, conv.ATTR_OUTPUT_NAME: name}
@@ -385,12 +452,13 @@ def _summary_counters(
             _category_points(
                 builder,
                 conv.METRIC_PREDICTION_CLASS_COUNT,
-                "Rows per predicted class (or label): the top classes, the rest as __other__.",
+                "Rows per predicted class (or label): the classes counted, the rest as __other__.",
                 output,
                 conv.ATTR_PREDICTION_CLASS,
                 column,
                 start_ns,
                 temporality,
+                summary.config.export_categories,
             )
 
 

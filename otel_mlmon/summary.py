@@ -42,6 +42,11 @@ class SummaryConfig:
             cardinality).
         max_length: Categorical values are truncated to this many characters.
         hash_salt: When set, categorical values are replaced by a salted hash before counting (privacy).
+        export_categories: Categories per categorical column exported as series of their own, the rest as
+            ``__other__`` (exact: the column's total minus the exported ones). None (default): every category the
+            sketch holds, which the collector needs for drift and cuts to its ``budgets.categories_per_column``
+            before forwarding; set it when sending straight to a metrics backend (docs/semantic-conventions.md,
+            "Category series").
         vector_min_width: An input of at least this many numeric columns without names of its own (``f0``,
             ``f1``... : a 2-D array, a tensor, a list of rows; ``0``, ``1``... : a DataFrame without column
             labels) is one vector column (``vector``), summarised by its descriptors rather than column by
@@ -68,6 +73,7 @@ class SummaryConfig:
         ids: Collection[str] = (),
         category_capacity: int = DEFAULT_CAPACITY,
         max_buffer_bytes: int = 64 * 2**20,
+        export_categories: int | None = None,
     ) -> None:
         for name, value, low in (
             ("max_buffer_bytes", max_buffer_bytes, 1),
@@ -85,6 +91,12 @@ class SummaryConfig:
             or vector_min_width < 2
         ):
             raise ValueError(f"vector_min_width must be an int >= 2 or None, got {vector_min_width!r}")
+        if export_categories is not None and (
+            not isinstance(export_categories, int)
+            or isinstance(export_categories, bool)
+            or export_categories < 1
+        ):
+            raise ValueError(f"export_categories must be an int >= 1 or None, got {export_categories!r}")
         self.max_size = max_size
         self.max_categories = max_categories
         self.max_columns = max_columns
@@ -93,6 +105,7 @@ class SummaryConfig:
         self.max_buffer_bytes = max_buffer_bytes
         self.category_capacity = category_capacity
         self.vector_min_width = vector_min_width
+        self.export_categories = export_categories
         self.kinds = KindRule(categorical=categorical, text=text, ids=ids)
         self._dropped_logged = False
 
@@ -121,6 +134,7 @@ class SummaryConfig:
             vector_min_width=self.vector_min_width,
             category_capacity=self.category_capacity,
             max_buffer_bytes=self.max_buffer_bytes,
+            export_categories=self.export_categories,
             categorical=self.categorical | frozenset(categorical),
             text=self.text | frozenset(text),
             ids=self.ids | frozenset(ids),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .budget import BudgetConfig
 from .config_reader import ConfigError, Section, split_host_port
 
 if TYPE_CHECKING:
@@ -208,6 +209,8 @@ class Config:
     #: Label joins, performance and concept drift (``ground_truth:`` section, docs/ground-truth.md); None when
     #: absent or ``enabled: false``.
     ground_truth: PerformanceConfig | None = None
+    #: Category series forwarded per column (``budgets:`` section, docs/collector.md "Category budget").
+    budgets: BudgetConfig = field(default_factory=BudgetConfig)
 
     def exporters_for(self, signal: str) -> tuple[ExporterConfig, ...]:
         """Return the exporters that receive ``signal``."""
@@ -310,8 +313,11 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     s.done()
     drift = _drift(root)
     ground_truth = _ground_truth(root)
+    b = root.section("budgets")
+    budgets = BudgetConfig.from_section(b)
+    b.done()
     root.done()
-    config = Config(rcv, queue, exporters, self_metrics, health, service, drift, ground_truth)
+    config = Config(rcv, queue, exporters, self_metrics, health, service, drift, ground_truth, budgets)
     config = _apply_env_overrides(config, env)
     if not config.exporters:
         config = _replace(config, exporters=_exporters_from_otel_env(env))

@@ -1,6 +1,7 @@
 """Wiring from receivers to exporters: processors observe each request, then bounded queues feed the exporters.
 
 Data flow (nouns, as in the OTel SDK): ``OtlpRequest`` → ``Processor``s (in order; observe only) →
+the ``CategoryBudget`` (budget.py: category series cut to the top N per column in the forwarded copy) →
 one ``BoundedQueue`` per ``Exporter`` that takes the signal (all or none: a request is queued for every
 exporter or refused with back-pressure, so a client retry never duplicates data downstream) →
 ``ExportLane`` workers that send, retry with exponential backoff, and count the outcome.
@@ -18,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from otel_mlmon._ratelimit import RateLimitedLog
 
+from .budget import CategoryBudget
 from .config import SIGNALS, RetryConfig
 from .exporters import Exporter, ExportResult
 from .otlp import OtlpRequest
@@ -261,9 +263,12 @@ class Pipeline:
         lanes: Iterable[ExportLane],
         processors: Iterable[Processor] = (),
         metrics: SelfMetrics | None = None,
+        budget: CategoryBudget | None = None,
     ) -> None:
         self.lanes = tuple(lanes)
         self.processors = list(processors)
+        #: Applied to what is forwarded, after the processors saw the full request (default: the defaults).
+        self.budget = budget or CategoryBudget()
         self.metrics = metrics or (self.lanes[0].metrics if self.lanes else SelfMetrics())
         self._reset()
 
@@ -314,7 +319,7 @@ class Pipeline:
             self.metrics.add(REFUSED, 1, signal=signal, transport=transport, reason="backpressure")
             return Admission.BACKPRESSURE
         self._observe(request)
-        admission = self._enqueue(request)
+        admission = self._enqueue(self._budgeted(request))
         if admission is Admission.ACCEPTED:
             counters = self._received.get((signal, transport))
             if counters is None:
@@ -354,6 +359,21 @@ class Pipeline:
                     type(e).__name__,
                     e,
                 )
+
+    def _budgeted(self, request: OtlpRequest) -> OtlpRequest:
+        try:
+            return self.budget.apply(request)
+        except Exception as e:  # noqa: BLE001 - a budget fault forwards the request as received
+            self.metrics.add(PROCESSOR_ERRORS, 1, processor="category_budget")
+            self._processor_errors.log(
+                logging.ERROR,
+                "category_budget",
+                "category budget failed on a %s request, forwarded as received: %s: %s",
+                request.signal,
+                type(e).__name__,
+                e,
+            )
+            return request
 
     def _enqueue(self, request: OtlpRequest, exporters: Collection[str] | None = None) -> Admission:
         lanes = self._routes[request.signal]

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from .budget import CategoryBudget
 from .config import SIGNALS, Config, ExporterConfig, RetryConfig
 from .drift_engine import DriftProcessor
 from .exporters import Exporter
@@ -65,7 +66,7 @@ class Collector:
         for exporter, signals, retry in self._exporters(config, exporters, console_stream):
             queue = BoundedQueue(config.queue.max_requests, config.queue.max_bytes)
             lanes.append(ExportLane(exporter, queue, signals, retry, self.metrics, config.queue.workers))
-        self.pipeline = Pipeline(lanes, processors, self.metrics)
+        self.pipeline = Pipeline(lanes, processors, self.metrics, CategoryBudget(config.budgets))
         #: The drift engine, when the configuration has a ``drift:`` section.
         self.drift: DriftProcessor | None = None
         if config.drift is not None:
