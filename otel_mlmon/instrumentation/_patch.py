@@ -50,6 +50,19 @@ _NAMED: dict[str, tuple[tuple[str, str, tuple[str, ...] | None], ...]] = {
 }
 
 
+def _dmatrix_rows(args: tuple, kwargs: dict) -> int | None:
+    data = args[0] if args else kwargs.get("data")
+    return int(data.num_row()) if hasattr(data, "num_row") else None
+
+
+#: Extra monitor options for a patched function (``module.qualname``): XGBoost's ``Booster.predict`` takes a
+#: ``DMatrix``, whose rows are counted by ``num_row()`` and whose features cannot be read back cheaply (no
+#: summaries; the scikit-learn wrapper and ``inplace_predict`` take arrays and are summarised).
+_MONITOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "xgboost.core.Booster.predict": {"batch_size": _dmatrix_rows, "summaries": False},
+}
+
+
 def _capture_context(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
     """scikit-learn's ``Parallel.__call__``, in the caller's thread: tag its tasks with the running monitored call.
 
@@ -123,17 +136,24 @@ class _Dispatch:
     def _call_for(self, cls: type, wrapped: Callable[..., Any]) -> Call:
         s = self.patcher.settings
         operation = "predict" if self.operation == "__call__" else self.operation
+        target = getattr(wrapped, "__func__", wrapped)
+        options = {
+            "summaries": s.summaries,
+            **_MONITOR_OPTIONS.get(
+                f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}", {}
+            ),
+        }
         config = Monitor(
             model=s.model_name(cls),
             version=s.model_version,
             operation=operation,
-            summaries=s.summaries,
             sample_rate=s.sample_rate,
             tracer_provider=s.tracer_provider,
             meter_provider=s.meter_provider,
             logger_provider=s.logger_provider,
+            **options,
         )
-        return Call(config, operation, getattr(wrapped, "__func__", wrapped))
+        return Call(config, operation, target)
 
 
 def _fitting(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
