@@ -3,7 +3,7 @@
 ``opentelemetry-instrument python app.py`` loads every ``opentelemetry_instrumentor`` entry point; otel-mlmon's is
 :class:`MlmonInstrumentor`, so an unchanged script's ``predict`` / ``predict_proba`` / ``transform``... calls on
 scikit-learn estimators and Pipelines, LightGBM and XGBoost models (scikit-learn wrappers and native ``Booster``)
-and torch modules in eval mode get the decorator's spans, inference metrics and summaries, named by the estimator's
+torch modules in eval mode and ONNX Runtime sessions' ``run`` get the decorator's spans, inference metrics and summaries, named by the estimator's
 class. ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=otel_mlmon`` turns it off. In code::
 
     from otel_mlmon.instrumentation import MlmonInstrumentor
@@ -31,7 +31,7 @@ class MlmonInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     Keyword arguments of :meth:`instrument` (each falls back on an environment variable, see
     docs/configuration.md "Zero-code instrumentation"):
 
-    - ``libraries``: which of ``sklearn``, ``lightgbm``, ``xgboost``, ``torch`` (default all;
+    - ``libraries``: which of ``sklearn``, ``lightgbm``, ``xgboost``, ``torch``, ``onnxruntime`` (default all;
       ``OTEL_MLMON_INSTRUMENT_LIBRARIES``).
     - ``methods``: estimator methods that count as inference (default :data:`DEFAULT_METHODS`;
       ``OTEL_MLMON_INSTRUMENT_METHODS``). Fit methods (:data:`FIT_METHODS`) are never monitored.

@@ -41,12 +41,14 @@ _PREFIXES: dict[str, tuple[str, ...]] = {
     "lightgbm": ("lightgbm",),
     "xgboost": ("xgboost",),
     "torch": ("torch.nn.modules.module",),
+    "onnxruntime": ("onnxruntime.capi.onnxruntime_inference_collection",),
 }
 #: (module, class, methods) patched by name; None: the configured inference methods.
 _NAMED: dict[str, tuple[tuple[str, str, tuple[str, ...] | None], ...]] = {
     "lightgbm": (("lightgbm.basic", "Booster", ("predict",)),),
     "xgboost": (("xgboost.core", "Booster", ("predict", "inplace_predict")),),
     "torch": (("torch.nn.modules.module", "Module", ("__call__",)),),
+    "onnxruntime": (("onnxruntime.capi.onnxruntime_inference_collection", "Session", ("run",)),),
 }
 
 
@@ -60,6 +62,24 @@ def _dmatrix_rows(args: tuple, kwargs: dict) -> int | None:
 #: summaries; the scikit-learn wrapper and ``inplace_predict`` take arrays and are summarised).
 _MONITOR_OPTIONS: dict[str, dict[str, Any]] = {
     "xgboost.core.Booster.predict": {"batch_size": _dmatrix_rows, "summaries": False},
+}
+
+
+def _onnx_features(args: tuple, kwargs: dict) -> Any:
+    """``run(output_names, input_feed)``: the one input's array, or the feed (a dict of inputs) when several."""
+    feed = args[1] if len(args) > 1 else kwargs.get("input_feed")
+    if isinstance(feed, dict) and len(feed) == 1:
+        return next(iter(feed.values()))
+    return feed
+
+
+def _first_output(result: Any) -> Any:
+    return result[0] if isinstance(result, (list, tuple)) and result else result
+
+
+_MONITOR_OPTIONS["onnxruntime.capi.onnxruntime_inference_collection.Session.run"] = {
+    "features": _onnx_features,
+    "outputs": _first_output,
 }
 
 

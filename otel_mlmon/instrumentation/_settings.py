@@ -14,7 +14,7 @@ from typing import Any
 __all__ = ["DEFAULT_METHODS", "FIT_METHODS", "LIBRARIES", "Settings", "settings_from"]
 
 #: Every library the instrumentor knows (the names OTEL_MLMON_INSTRUMENT_LIBRARIES takes).
-LIBRARIES: tuple[str, ...] = ("sklearn", "lightgbm", "xgboost", "torch")
+LIBRARIES: tuple[str, ...] = ("sklearn", "lightgbm", "xgboost", "torch", "onnxruntime")
 
 #: Estimator methods that count as inference by default.
 DEFAULT_METHODS: tuple[str, ...] = (
