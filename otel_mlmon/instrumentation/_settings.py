@@ -115,6 +115,18 @@ def settings_from(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None =
         if raw not in ("true", "false", "1", "0", "on", "off"):
             raise ValueError(f"{_ENV_SUMMARIES} must be true or false, got {raw!r}")
         summaries = raw in ("true", "1", "on")
+    if (
+        not isinstance(sample_rate, (int, float))
+        or isinstance(sample_rate, bool)
+        or not 0 <= sample_rate <= 1
+    ):
+        raise ValueError(
+            f"instrument(sample_rate=...) / {_ENV_SAMPLE_RATE} must be in [0, 1], got {sample_rate!r}"
+        )
+    if version is not None and not isinstance(version, str):
+        raise ValueError(
+            f"instrument(model_version=...) / {_ENV_MODEL_VERSION} must be a string, got {version!r}"
+        )
     return Settings(
         libraries=tuple(libraries),
         methods=tuple(methods),

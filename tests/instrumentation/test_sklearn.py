@@ -152,6 +152,7 @@ def test_libraries_setting_leaves_others_alone(telemetry, instrumented, monkeypa
     [
         ("OTEL_MLMON_INSTRUMENT_LIBRARIES", "sklearn,catboost"),
         ("OTEL_MLMON_SAMPLE_RATE", "half"),
+        ("OTEL_MLMON_SAMPLE_RATE", "1.5"),
         ("OTEL_MLMON_SUMMARIES", "maybe"),
         ("OTEL_MLMON_MODEL_NAMES", "LogisticRegression"),
         ("OTEL_MLMON_INSTRUMENT_METHODS", "predict,fit"),
