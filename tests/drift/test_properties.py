@@ -85,3 +85,11 @@ def test_far_apart_single_values_are_downscaled_to_a_bounded_number_of_bins() ->
     assert binned.reference.size <= 2 * MAX_BINS + 3
     assert (binned.n_reference, binned.n_current) == (2, 2)
     assert KolmogorovSmirnov().compare(binned).score == 0.5
+
+
+def test_subnormal_reference_spread_gives_a_finite_wasserstein_score() -> None:
+    """A reference whose spread is subnormal (about 1e-308) still gives a finite normalised score."""
+    ref = np.array([0.0, 1e-308, 2e-308])
+    cur = np.array([1.0, 2.0])
+    result = Wasserstein().compare(Binned.from_values(ref, cur, scale=0))
+    assert math.isfinite(result.score) and result.detected

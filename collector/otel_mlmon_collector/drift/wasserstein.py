@@ -107,7 +107,9 @@ class Wasserstein(NumericMethod):
         mean, std = reference_moments_rows(rows.edges, rows.reference, rows.reference_sum)
         fallback = np.where((mean != 0) & np.isfinite(mean), np.abs(mean), 1.0)
         scale = np.where(std > 0, std, fallback)
-        score = w1 / scale
+        # A subnormal reference sd can overflow the ratio: the largest finite score says "far apart" just as well.
+        with np.errstate(over="ignore"):
+            score = np.minimum(w1 / scale, np.finfo(np.float64).max)
         return [
             DriftResult(
                 method=self.name,
