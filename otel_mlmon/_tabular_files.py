@@ -105,7 +105,11 @@ class TabularFile:
         if missing and not missing_ok:
             raise MissingColumns(path, missing, header)
         present = frozenset(header)
-        self.strings, self.numeric, self.skip = (self.strings & present, self.numeric & present, self.skip & present)
+        self.strings, self.numeric, self.skip = (
+            self.strings & present,
+            self.numeric & present,
+            self.skip & present,
+        )
         self.columns = [c for c in self.columns if c not in self.skip]
         if not self.parquet:
             self._decide_csv_types()

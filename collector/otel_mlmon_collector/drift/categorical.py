@@ -313,14 +313,31 @@ def _closest(reference: _Side, current: _Side) -> tuple[np.ndarray, float, np.nd
         dy[-1] += 2.0 * penalty * short_y
         return value, np.concatenate([dx[:-1] - dx[-1], dy[:-1] - dy[-1]])
 
-    bounds = np.column_stack([np.zeros(2 * k), np.concatenate([up, down])])
-    start = np.clip(np.concatenate([ref_start, cur_start]), bounds[:, 0], bounds[:, 1])
-    best = optimize.minimize(
-        objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200, "ftol": 1e-7}
-    )
-    u, v = best.x[:k], best.x[k:]
-    if best.fun > objective(start)[0]:
-        u, v = start[:k], start[k:]
+    caps = np.concatenate([up, down])
+    start = np.clip(np.concatenate([ref_start, cur_start]), 0.0, caps)
+    free = caps > 0  # counts known exactly never move: only the others are variables (an exact side has none)
+
+    def objective_free(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = start.copy()
+        z[free] = w
+        value, gradient = objective(z)
+        return value, gradient[free]
+
+    z = start
+    if free.any():
+        bounds = np.column_stack([np.zeros(int(free.sum())), caps[free]])
+        best = optimize.minimize(
+            objective_free,
+            start[free],
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 200, "ftol": 1e-7},
+        )
+        if best.fun <= objective(start)[0]:
+            z = start.copy()
+            z[free] = best.x
+    u, v = z[:k], z[k:]
     # A rest the penalty left slightly negative: take the columns back down in proportion.
     if u.sum() > ref_rest > 0 or (ref_rest <= 0 < u.sum()):
         u = u * (max(ref_rest, 0.0) / u.sum())

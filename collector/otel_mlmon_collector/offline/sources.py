@@ -151,7 +151,7 @@ def batches(path: str, options: ColumnOptions, notes: list[str] | None = None) -
     """
     from otel_mlmon._tabular_files import TabularFile
 
-    if not path.lower().endswith(DATA_SUFFIXES + (".csv.gz", ".txt", ".tsv", ".tsv.gz")):
+    if not path.lower().endswith((*DATA_SUFFIXES, ".txt", ".tsv", ".tsv.gz")):
         raise ValueError(
             f"{path}: not a data file (expected .csv, .csv.gz or .parquet) nor a profile (.json)"
         )
