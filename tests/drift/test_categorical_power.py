@@ -42,10 +42,17 @@ def test_a_new_category_stays_visible_against_an_approximate_reference(rows, mod
 @pytest.mark.parametrize("column", [Column(5), Column(40), Column(40, "uniform"), Column(200)])
 @pytest.mark.parametrize("rows", [10_000, 100_000, 1_000_000])
 def test_unchanged_columns_are_not_flagged_at_large_sizes(column, rows) -> None:
-    """No unchanged column of 5-200 levels is flagged by the default distribution check at 10^4-10^6 rows."""
+    """No unchanged column of 5-200 levels is flagged by the default distribution check at 10^4-10^6 rows, nor by
+    the unseen check against an exact reference. Against an approximate one, a level the sketch dropped may sit
+    right at its bound (the SDK's sketch: the largest unlisted level), where the unseen test's excess p-value is
+    about exact: it holds its nominal 5 %, not 0."""
     for approximate in (False, "sketch", "misra-gries"):
         rates = alarm_rates(column, "none", rows, 10, approximate, decisions=("default", "unseen"))
-        assert rates == {"default": 0.0, "unseen": 0.0}, (approximate, rates)
+        assert rates["default"] == 0.0, (approximate, rates)
+        assert rates["unseen"] == 0.0 if not approximate else _not_above(rates["unseen"], 10), (
+            approximate,
+            rates,
+        )
 
 
 @pytest.mark.parametrize("mode", ["sketch", "misra-gries"])
