@@ -253,8 +253,9 @@ def run_grid(
     windows: int,
     modes: Sequence[str] = ("exact", "sketch"),
     scenarios: Sequence[str] = SCENARIOS,
+    done: Callable[[tuple[str, str, str, int], dict[str, float]], None] | None = None,
 ) -> Results:
-    """Alarm rates of every decision for every mode, scenario, column and size."""
+    """Alarm rates of every decision for every mode, scenario, column and size (``done`` is told each cell)."""
     results: Results = {}
     for mode in modes:
         for scenario in scenarios:
@@ -262,6 +263,8 @@ def run_grid(
                 for n in sizes:
                     key = (mode, scenario, f"{column.levels} {column.shape}", n)
                     results[key] = alarm_rates(column, scenario, n, windows, MODES[mode])
+                    if done is not None:
+                        done(key, results[key])
     return results
 
 
@@ -310,8 +313,8 @@ def format_tables(results: Results, windows: Mapping[str, int]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the categorical false-alarm and power tables of docs/drift.md.
 
-    A long run can be split: ``--save part.json`` per run (e.g. one per mode or level set), then
-    ``--load part1.json part2.json`` prints the tables of all of them.
+    A long run can be split: ``--save part.jsonl`` per run (e.g. one per mode or level set; each cell is
+    appended as soon as it is done), then ``--load part1.jsonl part2.jsonl`` prints the tables of all of them.
     """
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -321,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--levels", default="5,40,1000")
     parser.add_argument("--modes", default="exact,sketch", help=f"reference modes, of {', '.join(MODES)}")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--save", help="write the results to this JSON file")
+    parser.add_argument("--save", help="append each cell's rates to this JSON-lines file")
     parser.add_argument(
         "--load", nargs="+", help="print the tables of these saved results instead of running"
     )
@@ -330,20 +333,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     windows: dict[str, int] = {}
     if args.load:
         for path in args.load:
-            saved = json.loads(Path(path).read_text())
-            windows.update(saved["windows"])
-            results.update({tuple(row["key"]): row["rates"] for row in saved["results"]})
-    else:
-        sizes = [int(s) for s in args.sizes.split(",")]
-        columns = [Column(int(k), shape) for k in args.levels.split(",") for shape in ("zipf", "uniform")]
-        modes = args.modes.split(",")
-        results = run_grid(columns, sizes, args.windows, modes, args.scenarios.split(","))
-        windows = dict.fromkeys(modes, args.windows)
-        if args.save:
-            rows = [{"key": list(key), "rates": rates} for key, rates in results.items()]
-            Path(args.save).write_text(json.dumps({"windows": windows, "results": rows}))
-            return
-    print(format_tables(results, windows))
+            for line in Path(path).read_text().splitlines():
+                row = json.loads(line)
+                windows[row["key"][0]] = row["windows"]
+                results[tuple(row["key"])] = row["rates"]
+        print(format_tables(results, windows))
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    columns = [Column(int(k), shape) for k in args.levels.split(",") for shape in ("zipf", "uniform")]
+    modes = args.modes.split(",")
+
+    def save(key: tuple[str, str, str, int], rates: dict[str, float]) -> None:
+        with open(args.save, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"key": list(key), "windows": args.windows, "rates": rates}) + "\n")
+
+    results = run_grid(
+        columns, sizes, args.windows, modes, args.scenarios.split(","), save if args.save else None
+    )
+    if not args.save:
+        print(format_tables(results, dict.fromkeys(modes, args.windows)))
 
 
 if __name__ == "__main__":
