@@ -29,6 +29,7 @@ import numpy as np
 from otel_mlmon_collector.drift import (
     CategoricalCounts,
     ChiSquare,
+    ContingencyTable,
     DriftMethod,
     JensenShannonCategorical,
     UnseenCategories,
@@ -198,11 +199,24 @@ DECISIONS: tuple[str, ...] = (*METHODS, "scipy chi2 raw")
 MODES: dict[str, bool | str] = {"exact": False, "sketch": "sketch", "misra-gries": "misra-gries"}
 
 
-def decide(label: str, ref: CategoricalCounts, cur: CategoricalCounts, raw: np.ndarray) -> bool:
-    """Whether decision ``label`` fires on one window pair."""
+def decide(
+    label: str,
+    ref: CategoricalCounts,
+    cur: CategoricalCounts,
+    raw: np.ndarray,
+    table: ContingencyTable | None = None,
+) -> bool:
+    """Whether decision ``label`` fires on one window pair.
+
+    ``table``: the pair's ``ContingencyTable.build(ref, cur)``, built once for every method of a window (what each
+    method's ``compare`` would build itself; the closest-table search is most of a window's time).
+    """
     if label == "scipy chi2 raw":
         return scipy_chi2_p(raw) < 0.05
-    return METHODS[label](ref, cur).compare(ref, cur).detected
+    method = METHODS[label](ref, cur)
+    if table is None:
+        return method.compare(ref, cur).detected
+    return method._compare(table, reference=ref, current=cur).detected
 
 
 def alarm_rates(
@@ -220,11 +234,12 @@ def alarm_rates(
     hits = dict.fromkeys(decisions, 0)
     for _ in range(windows):
         ref, cur, raw = draw_pair(rng, column, scenario, n, approximate)
+        table = ContingencyTable.build(ref, cur) if any(d in METHODS for d in decisions) else None
         done: dict[Any, bool] = {}  # the default is often the chi2 method itself: run it once
         for label in decisions:
             method = METHODS[label](ref, cur) if label in METHODS else label
             if method not in done:
-                done[method] = decide(label, ref, cur, raw)
+                done[method] = decide(label, ref, cur, raw, table)
             hits[label] += done[method]
     return {label: hits[label] / windows for label in decisions}
 
@@ -247,6 +262,13 @@ _TITLES = {
 }
 
 
+def _shown(mode: str, scenario: str) -> tuple[str, ...]:
+    """The decisions the tables show for one mode and scenario (the others are not computed)."""
+    if scenario != "none":
+        return POWER_CELLS[scenario]
+    return DECISIONS if mode == "exact" else ("default", "chi2", "unseen")
+
+
 def run_grid(
     columns: Sequence[Column],
     sizes: Sequence[int],
@@ -262,20 +284,39 @@ def run_grid(
             for column in columns:
                 for n in sizes:
                     key = (mode, scenario, f"{column.levels} {column.shape}", n)
-                    results[key] = alarm_rates(column, scenario, n, windows, MODES[mode])
+                    results[key] = alarm_rates(
+                        column, scenario, n, windows, MODES[mode], decisions=_shown(mode, scenario)
+                    )
                     if done is not None:
                         done(key, results[key])
     return results
 
 
-def format_tables(results: Results, windows: Mapping[str, int]) -> str:
-    """The false-alarm table and one power table per mode as markdown (``windows``: pairs per cell, per mode)."""
+def _windows_text(windows: Mapping[tuple[str, str], int], mode: str) -> str:
+    """``"100"``, or ``"100 (60 for 1000 zipf, 1000 uniform)"`` when the columns of a mode ran different counts."""
+    counts = {column: w for (m, column), w in windows.items() if m == mode}
+    if not counts:
+        return "?"
+    common = max(set(counts.values()), key=list(counts.values()).count)
+    others: dict[int, list[str]] = {}
+    for column, w in counts.items():
+        if w != common:
+            others.setdefault(w, []).append(column)
+    extra = "; ".join(f"{w} for {', '.join(c)}" for w, c in others.items())
+    return f"{common} ({extra})" if extra else str(common)
+
+
+def format_tables(results: Results, windows: Mapping[tuple[str, str], int]) -> str:
+    """The false-alarm table and one power table per mode as markdown (``windows``: pairs per cell, per mode and
+    column)."""
     columns = list(dict.fromkeys(k[2] for k in results))
     sizes = sorted({k[3] for k in results})
     approximate = [
         mode for mode in MODES if mode != "exact" and (mode, "none", columns[0], sizes[0]) in results
     ]
-    counts = ", ".join(f"{mode}: {windows[mode]}" for mode in MODES if mode in windows)
+    counts = ", ".join(
+        f"{mode}: {_windows_text(windows, mode)}" for mode in MODES if any(m == mode for m, _ in windows)
+    )
     out = [f"**No drift: share of windows flagged** (window pairs per cell: {counts})", ""]
     head = ["column", "rows", "default", "chi2", "scipy chi2 raw", "JS ≥ 0.1 alone", "unseen"]
     for mode in approximate:
@@ -293,7 +334,8 @@ def format_tables(results: Results, windows: Mapping[str, int]) -> str:
             continue
         out += [
             "",
-            f"**Power, {_TITLES[mode]}** ({windows[mode]} window pairs per cell; share flagged; cells: "
+            f"**Power, {_TITLES[mode]}** ({_windows_text(windows, mode)} window pairs per cell; share "
+            "flagged; cells: "
             + "; ".join(f"{scenario}: {' / '.join(labels)}" for scenario, labels in POWER_CELLS.items())
             + ")",
             "",
@@ -330,12 +372,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     results: Results = {}
-    windows: dict[str, int] = {}
+    windows: dict[tuple[str, str], int] = {}
     if args.load:
         for path in args.load:
             for line in Path(path).read_text().splitlines():
                 row = json.loads(line)
-                windows[row["key"][0]] = row["windows"]
+                windows[(row["key"][0], row["key"][2])] = row["windows"]
                 results[tuple(row["key"])] = row["rates"]
         print(format_tables(results, windows))
         return
@@ -351,7 +393,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         columns, sizes, args.windows, modes, args.scenarios.split(","), save if args.save else None
     )
     if not args.save:
-        print(format_tables(results, dict.fromkeys(modes, args.windows)))
+        cells = {(mode, f"{c.levels} {c.shape}"): args.windows for mode in modes for c in columns}
+        print(format_tables(results, cells))
 
 
 if __name__ == "__main__":
