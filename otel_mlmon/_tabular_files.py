@@ -57,9 +57,12 @@ class TabularFile:
         numeric: Columns read as numbers; values that are not numbers count as missing.
         skip: Columns not read at all (``--exclude``).
         keep_index: Read the pandas index columns a file holds as ordinary columns.
+        missing_ok: Ignore the columns named in ``strings``, ``numeric`` or ``skip`` that the file does not have
+            (``otel-mlmon drift``: a reference's categorical columns need not all be in every current file).
 
     Raises:
-        MissingColumns: A column named in ``strings``, ``numeric`` or ``skip`` is not in the file.
+        MissingColumns: A column named in ``strings``, ``numeric`` or ``skip`` is not in the file (unless
+            ``missing_ok``).
         ImportError: pandas (CSV) or pyarrow (Parquet) is not installed.
 
     Attributes:
@@ -76,6 +79,7 @@ class TabularFile:
         numeric: Collection[str] = (),
         skip: Collection[str] = (),
         keep_index: bool = False,
+        missing_ok: bool = False,
     ) -> None:
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
@@ -98,8 +102,14 @@ class TabularFile:
         header = self._open_parquet() if self.parquet else self._open_csv()
         self._header = header
         missing = [c for c in sorted(self.strings | self.numeric | self.skip) if c not in header]
-        if missing:
+        if missing and not missing_ok:
             raise MissingColumns(path, missing, header)
+        present = frozenset(header)
+        self.strings, self.numeric, self.skip = (
+            self.strings & present,
+            self.numeric & present,
+            self.skip & present,
+        )
         self.columns = [c for c in self.columns if c not in self.skip]
         if not self.parquet:
             self._decide_csv_types()

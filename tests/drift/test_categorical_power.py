@@ -1,6 +1,7 @@
 """Categorical drift is found and false alarms stay at the nominal level, from 10^2 to 10^6 rows.
 
-Windows come from tests/drift/categorical_sim.py (exact multinomial counts; optionally a Misra–Gries reference).
+Windows come from tests/drift/categorical_sim.py (exact multinomial counts; optionally an approximate reference:
+the SDK's CategoricalSketch past its capacity, or the older one-shot Misra–Gries fold without per-category slacks).
 The fast tests use 10-100 windows per cell; the e2e-marked one sweeps the no-drift grid with more windows, and
 ``python -m tests.drift.categorical_sim`` prints the tables of docs/drift.md. "At or below nominal" means: not
 significantly above alpha by a one-sided binomial test at level 0.001.
@@ -30,20 +31,38 @@ def test_a_five_percent_new_category_among_40_zipf_levels_is_flagged(rows) -> No
     assert rates == {"default": 1.0, "unseen": 1.0}
 
 
+@pytest.mark.parametrize("mode", ["sketch", "misra-gries"])
 @pytest.mark.parametrize("rows", [10_000, 100_000, 1_000_000])
-def test_a_new_category_stays_visible_against_a_misra_gries_reference(rows) -> None:
+def test_a_new_category_stays_visible_against_an_approximate_reference(rows, mode) -> None:
     """Against a reference past its budget (K = 20 of 40 levels), the 5 % new category is still found by the tests."""
-    rates = alarm_rates(Column(40), "new 5%", rows, 10, approximate=True, decisions=("chi2", "unseen"))
+    rates = alarm_rates(Column(40), "new 5%", rows, 10, approximate=mode, decisions=("chi2", "unseen"))
     assert rates == {"chi2": 1.0, "unseen": 1.0}
 
 
 @pytest.mark.parametrize("column", [Column(5), Column(40), Column(40, "uniform"), Column(200)])
 @pytest.mark.parametrize("rows", [10_000, 100_000, 1_000_000])
 def test_unchanged_columns_are_not_flagged_at_large_sizes(column, rows) -> None:
-    """No unchanged column of 5-200 levels is flagged by the default distribution check at 10^4-10^6 rows."""
-    for approximate in (False, True):
+    """No unchanged column of 5-200 levels is flagged by the default distribution check at 10^4-10^6 rows, nor by
+    the unseen check against an exact reference. Against an approximate one, a level the sketch dropped may sit
+    right at its bound (the SDK's sketch: the largest unlisted level), where the unseen test's excess p-value is
+    about exact: it holds its nominal 5 %, not 0."""
+    for approximate in (False, "sketch", "misra-gries"):
         rates = alarm_rates(column, "none", rows, 10, approximate, decisions=("default", "unseen"))
-        assert rates == {"default": 0.0, "unseen": 0.0}, (approximate, rates)
+        assert rates["default"] == 0.0, (approximate, rates)
+        assert rates["unseen"] == 0.0 if not approximate else _not_above(rates["unseen"], 10), (
+            approximate,
+            rates,
+        )
+
+
+@pytest.mark.parametrize("mode", ["sketch", "misra-gries"])
+def test_count_error_does_not_alarm_where_most_mass_is_below_the_resolution(mode) -> None:
+    """1 000 uniform levels at 1 000 rows, reference folded to 500 counters: most values sit in categories the
+    sketch cannot resolve (counts of 1-3 against a bound of 1-2). Once 28 % of unchanged windows alarmed here (a
+    rest column of the categories the exact current window lacked, tested alone); now the categories below the
+    resolution are one cell, chosen alike on both sides, and Cochran pooling precedes the closest-table search."""
+    rates = alarm_rates(Column(1000, "uniform"), "none", 1_000, 60, mode, decisions=("chi2",))
+    assert _not_above(rates["chi2"], 60), rates
 
 
 @pytest.mark.parametrize(("column", "rows"), [(Column(1000), 100), (Column(1000, "uniform"), 1_000)])
@@ -95,16 +114,11 @@ def test_approximate_reference_counts_as_new_only_beyond_its_error_bound() -> No
 @pytest.mark.e2e
 @pytest.mark.parametrize("rows", [100, 1_000, 10_000, 100_000, 1_000_000])
 def test_no_drift_grid_holds_the_nominal_rate(rows) -> None:
-    """Every column shape and size, exact and approximate: default, chi2 and unseen stay at or below 5 %."""
+    """Every column shape and size, exact and against the SDK's sketch past its capacity: default, chi2 and unseen
+    stay at or below 5 % (docs/drift.md has the same grid, and the one-shot Misra–Gries fold, with more decisions)."""
     for levels in (5, 40, 1000):
         for shape in ("zipf", "uniform"):
-            for approximate in (False, True):
-                if approximate and (levels, shape, rows) == (1000, "uniform", 1_000):
-                    # KNOWN FAILURE, left open (see the session-2 closing note): against the simulation's
-                    # old-style Misra-Gries reference (every listed count short by up to the bound), the
-                    # interval table alarms in ~28 % of unchanged windows here. The SDK's own sketches count
-                    # these columns exactly (capacity 2048), so production does not take this path.
-                    continue
+            for approximate in (False, "sketch"):
                 rates = alarm_rates(
                     Column(levels, shape),
                     "none",

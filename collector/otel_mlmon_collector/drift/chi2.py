@@ -17,7 +17,7 @@ from scipy import special, stats
 
 from otel_mlmon_collector.drift.base import DriftResult
 from otel_mlmon_collector.drift.categorical import (
-    REST,
+    POOLED,
     CategoricalCounts,
     CategoricalMethod,
     ContingencyTable,
@@ -87,9 +87,13 @@ def merge_sparse(table: ContingencyTable, min_expected: float = 5.0) -> Continge
     ok = floor_ok & (bad <= (1 - COCHRAN_SHARE) * 2 * (k - j + 1) + 1e-9)
     used = int(j[np.argmax(ok)]) if ok.any() else k - 1
     pool, keep = order[:used], np.sort(order[used:])
-    columns = (*[table.columns[i] for i in keep], f"{REST}pooled")
+    columns = (*[table.columns[i] for i in keep], POOLED)
     return ContingencyTable(
-        columns, np.append(ref[keep], ref[pool].sum()), np.append(cur[keep], cur[pool].sum()), table.slack
+        columns,
+        np.append(ref[keep], ref[pool].sum()),
+        np.append(cur[keep], cur[pool].sum()),
+        table.slack,
+        table.tail,
     )
 
 
@@ -166,8 +170,18 @@ class ChiSquare(CategoricalMethod):
             raise ValueError(f"min_expected must be >= 0, got {self.min_expected}")
 
     def _compare(self, table: ContingencyTable, **sides: Any) -> DriftResult:
-        design = _design_factor(table, sides.get("reference"), sides.get("current"))
+        reference, current = sides.get("reference"), sides.get("current")
+        design = _design_factor(table, reference, current)
         merged = merge_sparse(_scaled(table, design), self.min_expected)
+        if (
+            merged.columns != table.columns
+            and (table.slack > 0 or table.tail)
+            and reference is not None
+            and current is not None
+        ):
+            # Count intervals: pool the same columns first, then seek the closest table of the pooled cells.
+            pooled = set(table.columns) - set(merged.columns[:-1])
+            merged = _scaled(ContingencyTable.build(reference, current, pooled), design)
         n_total = merged.reference.sum() + merged.current.sum()
         dof = merged.reference.size - 1
         if dof < 1:
@@ -210,7 +224,9 @@ def _scaled(table: ContingencyTable, design: float) -> ContingencyTable:
     """The table with both rows scaled to effective sizes (unchanged when rows were not sampled)."""
     if design == 1.0:
         return table
-    return ContingencyTable(table.columns, table.reference * design, table.current * design, table.slack)
+    return ContingencyTable(
+        table.columns, table.reference * design, table.current * design, table.slack, table.tail
+    )
 
 
 def _design_factor(

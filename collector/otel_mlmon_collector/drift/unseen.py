@@ -63,9 +63,10 @@ def unseen_p_value(reference: np.ndarray, current: np.ndarray) -> tuple[float, f
     return float(min(1.0, math.exp(min(best.fun, 0.0)))), expected
 
 
-def _excess_p_value(count: float, bound: float, n: float, m: float) -> float:
-    """One-sided exact p-value that a current count ``count`` of ``m`` exceeds a reference count ``bound`` of ``n``."""
-    return float(stats.hypergeom.sf(round(count) - 1, round(n + m), round(count + bound), round(m)))
+def _excess_p_value(count: np.ndarray, bound: float, n: float, m: float) -> np.ndarray:
+    """One-sided exact p-values that current counts ``count`` of ``m`` exceed a reference count ``bound`` of ``n``."""
+    count = np.rint(count)
+    return stats.hypergeom.sf(count - 1, round(n + m), count + round(bound), round(m))
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,8 @@ class UnseenCategories(CategoricalMethod):
             )
             extra: dict[str, Any] = {"expected_share": expected / m}
         else:
-            counts = dict(current.counts)
-            p_min = min((_excess_p_value(counts[c], bound, n, m) for c, _ in new), default=1.0)
+            counts = np.array([current.counts[c] for c, _ in new], dtype=np.float64)
+            p_min = float(_excess_p_value(counts, bound, n, m).min(initial=1.0))
             p_value, extra = min(1.0, p_min * max(len(candidates), 1)), {"reference_bound": bound}
         return self._result(
             table,

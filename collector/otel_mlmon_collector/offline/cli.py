@@ -67,8 +67,18 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         ("--ids", "a column to summarise as an identifier (length and missing count only); repeatable"),
         ("--exclude", "a column to leave out (the label, an id); repeatable"),
         ("--prediction", "a column holding the model's output (compared as an output); repeatable"),
+        (
+            "--numeric",
+            "a column to read from data files as numbers, values that are not numbers counting as missing "
+            "(as profile build --numeric); repeatable",
+        ),
     ):
         parser.add_argument(name, action="append", default=[], metavar="COLUMN", help=helptext)
+    parser.add_argument(
+        "--keep-index",
+        action="store_true",
+        help="read the pandas index a data file holds as a column (skipped by default, as by profile build)",
+    )
     parser.add_argument(
         "--vector-min-width",
         type=int,
@@ -118,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         return _error("--endpoint needs --by and --every (it back-fills one point per window)")
     if args.view < 1 or args.rows < 0 or args.batch_rows < 1:
         return _error("--view and --batch-rows must be >= 1, --rows >= 0")
+    both = sorted(set(args.numeric) & {*args.categorical, *args.text, *args.ids})
+    if both:
+        return _error(f"{both} named both --numeric and --categorical/--text/--ids")
     try:
         config = _config(args.config)
         if args.by is None:
@@ -126,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             result = _replay(args, config)
     except (OSError, ValueError, ConfigError, ImportError) as exc:
         return _error(str(exc))
+    for note in result.notes:  # the same warnings `profile build` gives for the same file
+        print(f"warning: {note}", file=sys.stderr)
     if args.json:
         result.to_json(args.json)
         print(f"wrote {args.json}", file=sys.stderr)
@@ -161,6 +176,8 @@ def _compare(args: argparse.Namespace, config: Any) -> Any:
         text=args.text,
         ids=args.ids,
         vector_min_width=args.vector_min_width or None,
+        numeric=args.numeric,
+        keep_index=args.keep_index,
     )
     print(render_table(report, max_rows=args.rows))
     return report
@@ -185,6 +202,8 @@ def _replay(args: argparse.Namespace, config: Any) -> Any:
         ids=args.ids,
         vector_min_width=args.vector_min_width or None,
         batch_rows=args.batch_rows,
+        numeric=args.numeric,
+        keep_index=args.keep_index,
     )
     print(result.to_text())
     return result

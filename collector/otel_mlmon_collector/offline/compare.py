@@ -119,6 +119,11 @@ class DriftReport:
         return any(c.drifted for c in self.columns)
 
     @property
+    def notes(self) -> list[str]:
+        """How the data files' columns were read where a user may want to change it (both sides, each line once)."""
+        return list(dict.fromkeys([*self.reference.notes, *self.current.notes]))
+
+    @property
     def drifted_columns(self) -> list[str]:
         """The names of the columns that drifted."""
         return [c.name for c in self.columns if c.drifted]
@@ -247,6 +252,8 @@ def compare(
     text: Collection[str] = (),
     ids: Collection[str] = (),
     vector_min_width: int | None = 64,
+    numeric: Collection[str] = (),
+    keep_index: bool = False,
 ) -> DriftReport:
     """Compare current data with a reference through the collector's drift engine.
 
@@ -262,6 +269,8 @@ def compare(
         categorical, exclude, prediction, feature_names, text, ids, vector_min_width: How data columns are
             read, as for ``otel-mlmon profile build`` and ``@monitor``; columns the reference profile holds as
             categorical are read as categorical on the current side too.
+        numeric, keep_index: For data files, as ``profile build --numeric`` / ``--keep-index``: columns read as
+            numbers (values that are not numbers count as missing), and whether a stored pandas index is read.
 
     Returns:
         A :class:`DriftReport`: ``.drifted``, ``.columns``, ``.to_frame()``, ``.to_json()``, ``.to_html()``.
@@ -282,6 +291,8 @@ def compare(
         text=text,
         ids=ids,
         vector_min_width=vector_min_width,
+        numeric=numeric,
+        keep_index=keep_index,
     )
     ref = read_source(reference, options)
     options = options.with_categorical(categorical_columns(ref.summary))

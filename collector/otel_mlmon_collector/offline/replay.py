@@ -60,6 +60,8 @@ class ReplayResult:
         reports: One :class:`DriftReport` per window with data (its ``window`` gives the bounds).
         every: Window length in seconds; ``view``: windows merged per evaluation.
         skipped_rows: Rows without a readable timestamp (not evaluated).
+        notes: How the data files' columns were read where a user may want to change it (see
+            :attr:`Source.notes <otel_mlmon_collector.offline.sources.Source>`).
     """
 
     reports: list[DriftReport]
@@ -68,6 +70,7 @@ class ReplayResult:
     skipped_rows: int = 0
     by: str = ""
     files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
@@ -161,6 +164,8 @@ def replay(
     text: Collection[str] = (),
     ids: Collection[str] = (),
     vector_min_width: int | None = 64,
+    numeric: Collection[str] = (),
+    keep_index: bool = False,
     batch_rows: int = 100_000,
 ) -> ReplayResult:
     """Evaluate drift per event-time window of ``current`` against ``reference``.
@@ -172,8 +177,8 @@ def replay(
             since the epoch. It is never compared.
         every: Window length (``1d``, ``6h``, ``900`` seconds...); windows are aligned to the epoch (UTC).
         view: Windows merged per evaluation (the collector's ``evaluation_windows``).
-        model, version, config, categorical, exclude, prediction, text, ids, vector_min_width: As for
-            :func:`compare`.
+        model, version, config, categorical, exclude, prediction, text, ids, vector_min_width, numeric,
+            keep_index: As for :func:`compare`.
         batch_rows: Rows read at a time from files.
 
     Returns:
@@ -192,10 +197,12 @@ def replay(
         text=text,
         ids=ids,
         vector_min_width=vector_min_width,
+        numeric=numeric,
+        keep_index=keep_index,
     )
     ref = read_source(reference, options)
     options = options.with_categorical(categorical_columns(ref.summary))
-    windows, skipped, files, config = _windows(current, by, length, options)
+    windows, skipped, files, config, notes = _windows(current, by, length, options)
     name = model or ref.model or "model"
     reports = []
     for index in sorted(windows):
@@ -209,21 +216,22 @@ def replay(
         reports.append(
             evaluate(ref, cur, model=name, version=version or ref.version, config=engine, window=bounds)
         )
-    return ReplayResult(reports, length, view, skipped, by, files)
+    return ReplayResult(reports, length, view, skipped, by, files, list(dict.fromkeys([*ref.notes, *notes])))
 
 
 def _windows(
     current: Any, by: str, length: float, options: ColumnOptions
-) -> tuple[dict[int, Summary], int, list[str], SummaryConfig]:
-    """One pass over the current data: a summary per window index, rows without a timestamp, the files read
-    and the sketch configuration the windows share."""
+) -> tuple[dict[int, Summary], int, list[str], SummaryConfig, list[str]]:
+    """One pass over the current data: a summary per window index, rows without a timestamp, the files read,
+    the sketch configuration the windows share and the notes on how the files' columns were read."""
     windows: dict[int, Summary] = {}
     # One configuration for every window, as one monitored process has: a column's kind is decided once.
     config = options.summary_config()
     skipped = 0
+    notes: list[str] = []
     if isinstance(current, (str, os.PathLike, list, tuple)):
         files = expand_paths([current] if isinstance(current, (str, os.PathLike)) else list(current))
-        parts: Any = ((path, batch) for path in files for batch in batches(path, options.batch_rows))
+        parts: Any = ((path, batch) for path in files for batch in batches(path, options, notes))
     else:
         files = []
         parts = [(type(current).__name__, current)]
@@ -248,7 +256,7 @@ def _windows(
             add_batch(summary, part, options, where)
     if windows:  # string columns still undecided are decided now; their held values go to the last window
         windows[max(windows)].settle()
-    return windows, skipped, files, config
+    return windows, skipped, files, config, notes
 
 
 def event_seconds(values: Any) -> np.ndarray:

@@ -1,8 +1,11 @@
 """Turn what a user has offline (profiles, data files, DataFrames, in-process telemetry) into the engine's sketches.
 
 Everything becomes a :class:`~otel_mlmon.summary.Summary` built by the SDK's own adapters and sketches, so a
-column gets the same name, kind and sketch as in production. Files are read in batches (bounded memory); CSV
-through pandas, Parquet through pyarrow, exactly as ``otel-mlmon profile build`` reads them.
+column gets the same name, kind and sketch as in production. Files are read in batches (bounded memory) by the
+reader of ``otel-mlmon profile build`` (:class:`otel_mlmon._tabular_files.TabularFile`): a CSV column's type is
+decided once from its first rows (a few stray strings leave it numeric, ``06000`` is read as a number unless the
+column is declared categorical, ISO dates become datetimes), so both commands type every column the same way, and
+what a user may want to change is said (:attr:`Source.notes`).
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class ColumnOptions:
         ids: Columns to summarise as identifiers (length and missing count only).
         vector_min_width: Unnamed numeric inputs this wide are one vector column (the SDK's default 64; None:
             never).
+        numeric: Columns read from files as numbers (values that are not numbers count as missing).
+        keep_index: Read the pandas index a file holds (``__index_level_0__``, a CSV's unnamed first column) as
+            a column; by default it is skipped, as by ``profile build``.
     """
 
     categorical: Collection[str] = ()
@@ -57,6 +63,8 @@ class ColumnOptions:
     text: Collection[str] = ()
     ids: Collection[str] = ()
     vector_min_width: int | None = 64
+    numeric: Collection[str] = ()
+    keep_index: bool = False
 
     def with_categorical(self, names: Collection[str]) -> ColumnOptions:
         """These options with ``names`` added to the categorical columns."""
@@ -91,6 +99,8 @@ class Source:
         label: A short description for reports (a file name, ``DataFrame``, ``profile fraud v3``).
         model, version: The model identity when the source carries one (profiles, telemetry).
         files: The data files read, if any.
+        notes: How the files' columns were read where a user may want to change it, one line per column and
+            file (as ``profile build`` warns: a numeric column with stray strings, leading zeros, ISO dates...).
     """
 
     summary: Summary
@@ -98,6 +108,7 @@ class Source:
     model: str | None = None
     version: str | None = None
     files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def is_profile_path(path: str | os.PathLike[str]) -> bool:
@@ -127,25 +138,36 @@ def expand_paths(patterns: Sequence[str | os.PathLike[str]]) -> list[str]:
     return out
 
 
-def batches(path: str, batch_rows: int) -> Iterator[Any]:
-    """Stream a CSV or Parquet file in batches of at most ``batch_rows`` rows (pyarrow or pandas batches).
+def batches(path: str, options: ColumnOptions, notes: list[str] | None = None) -> Iterator[Any]:
+    """Stream a CSV or Parquet file in batches of at most ``options.batch_rows`` rows, typed as ``profile build``
+    types them (pyarrow or pandas batches); once the file is read, its notes are appended to ``notes``.
+
+    The declared categorical, text and id columns are read as strings verbatim, ``options.numeric`` as numbers;
+    declared columns the file lacks are ignored (the comparison lists them as unmatched).
 
     Raises:
         ValueError: for a file type that is not CSV or Parquet.
         ImportError: when pandas / pyarrow are missing (``pip install 'otel-mlmon[dataframes]'``).
     """
-    name = path.lower()
-    if name.endswith((".parquet", ".pq")):
-        import pyarrow.parquet as pq
+    from otel_mlmon._tabular_files import TabularFile
 
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
-        return
-    if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-        import pandas as pd
-
-        yield from pd.read_csv(path, chunksize=batch_rows, sep="\t" if name.endswith(".tsv") else ",")
-        return
-    raise ValueError(f"{path}: not a data file (expected .csv, .csv.gz or .parquet) nor a profile (.json)")
+    if not path.lower().endswith((*DATA_SUFFIXES, ".txt", ".tsv", ".tsv.gz")):
+        raise ValueError(
+            f"{path}: not a data file (expected .csv, .csv.gz or .parquet) nor a profile (.json)"
+        )
+    data = TabularFile(
+        path,
+        options.batch_rows,
+        strings=frozenset(options.categorical) | frozenset(options.text) | frozenset(options.ids),
+        numeric=options.numeric,
+        keep_index=options.keep_index,
+        missing_ok=True,
+    )
+    yield from data.batches()
+    if notes is not None:
+        excluded = [f"column {c!r}:" for c in options.exclude]
+        name = Path(path).name
+        notes.extend(f"{name}: {n}" for n in data.notes() if not n.startswith(tuple(excluded)))
 
 
 def column_names(batch: Any) -> list[str]:
@@ -210,12 +232,13 @@ def read_source(obj: Any, options: ColumnOptions, *, model: str | None = None) -
             source.files = paths
             return source
         summary = new_summary(options)
+        notes: list[str] = []
         for path in paths:
-            for batch in batches(path, options.batch_rows):
+            for batch in batches(path, options, notes):
                 add_batch(summary, batch, options, path)
         summary.settle()  # as a profile does once its data is read
         label = Path(paths[0]).name if len(paths) == 1 else f"{len(paths)} files"
-        return Source(summary, label, files=paths)
+        return Source(summary, label, files=paths, notes=notes)
     if _is_telemetry(obj):
         return _from_telemetry(obj, model)
     from otel_mlmon.adapters import read_features
