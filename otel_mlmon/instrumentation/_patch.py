@@ -28,6 +28,7 @@ from typing import Any
 
 import wrapt
 
+from otel_mlmon._batch import rows_of
 from otel_mlmon._call import Call, _active_call
 from otel_mlmon._decorator import Monitor
 from otel_mlmon._faults import report_fault
@@ -43,14 +44,23 @@ _PREFIXES: dict[str, tuple[str, ...]] = {
     "xgboost": ("xgboost",),
     "torch": ("torch.nn.modules.module",),
     "onnxruntime": ("onnxruntime.capi.onnxruntime_inference_collection",),
+    "catboost": ("catboost.core",),
+    "transformers": ("transformers.pipelines.base",),
     "mlflow": MLFLOW_LOADERS,
 }
-#: (module, class, methods) patched by name; None: the configured inference methods.
+#: (module, class, methods) patched by name; None: the configured inference methods, and the fit methods marked as
+#: fitting (an estimator that is not a scikit-learn ``BaseEstimator``, like CatBoost's).
 _NAMED: dict[str, tuple[tuple[str, str, tuple[str, ...] | None], ...]] = {
     "lightgbm": (("lightgbm.basic", "Booster", ("predict",)),),
     "xgboost": (("xgboost.core", "Booster", ("predict", "inplace_predict")),),
     "torch": (("torch.nn.modules.module", "Module", ("__call__",)),),
     "onnxruntime": (("onnxruntime.capi.onnxruntime_inference_collection", "Session", ("run",)),),
+    "catboost": tuple(
+        ("catboost.core", name, None)
+        for name in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
+    ),
+    # A pipeline's call (its predict / transform call it); its model's torch modules run inside it, uncounted.
+    "transformers": (("transformers.pipelines.base", "Pipeline", ("__call__",)),),
 }
 
 
@@ -59,11 +69,28 @@ def _dmatrix_rows(args: tuple, kwargs: dict) -> int | None:
     return int(data.num_row()) if hasattr(data, "num_row") else None
 
 
+def _catboost_rows(args: tuple, kwargs: dict) -> int | None:
+    """CatBoost's ``predict(data)``: a ``Pool`` counts its rows by ``num_row()``, anything else as usual."""
+    data = args[0] if args else kwargs.get("data")
+    return int(data.num_row()) if hasattr(data, "num_row") else rows_of(data)
+
+
+def _catboost_features(args: tuple, kwargs: dict) -> Any:
+    """The array or frame predicted on; a ``Pool`` (whose values cannot be read back cheaply) is not summarised."""
+    data = args[0] if args else kwargs.get("data")
+    return None if hasattr(data, "num_row") else data
+
+
 #: Extra monitor options for a patched function (``module.qualname``): XGBoost's ``Booster.predict`` takes a
 #: ``DMatrix``, whose rows are counted by ``num_row()`` and whose features cannot be read back cheaply (no
 #: summaries; the scikit-learn wrapper and ``inplace_predict`` take arrays and are summarised).
 _MONITOR_OPTIONS: dict[str, dict[str, Any]] = {
     "xgboost.core.Booster.predict": {"batch_size": _dmatrix_rows, "summaries": False},
+    **{
+        f"catboost.core.{cls}.{method}": {"batch_size": _catboost_rows, "features": _catboost_features}
+        for cls in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
+        for method in ("predict", "predict_proba", "predict_log_proba")
+    },
 }
 
 
@@ -257,6 +284,8 @@ class Patcher:
                     self._scanned.add(cls)
                     for method in methods or self.settings.methods:
                         self._patch(cls, method, self._dispatch[method])
+                    for method in FIT_METHODS if methods is None else ():
+                        self._patch(cls, method, _fitting)
             for module_name, class_name, method, wrapper in _CONTEXT_CARRIERS.get(lib, ()):
                 cls = getattr(module, class_name, None) if name == module_name else None
                 if isinstance(cls, type):

@@ -102,8 +102,8 @@ def test_a_failed_resolution_keeps_the_name_and_counts_a_fault():
 def test_models_loaded_from_the_mlflow_registry_are_named_by_it(
     telemetry,
     instrumented,
-    mlflow_server,
-    monkeypatch,  # noqa: F811
+    mlflow_server,  # noqa: F811 - the fixture imported above
+    monkeypatch,
 ):
     """mlflow.sklearn.load_model / mlflow.pyfunc.load_model from models:/name/N and models:/name@alias (a real
     server's registry) give spans and metrics under the registered name and version; a runs:/ URI keeps the class
