@@ -8,9 +8,6 @@ import uuid
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from otel_mlmon import conventions as conv
 from otel_mlmon._faults import faults
@@ -18,6 +15,12 @@ from otel_mlmon.instrumentation._identity import identity_of, registry_identity
 from tests.mlflow.conftest import mlflow_server  # noqa: F401 - the real server fixture
 
 from ._helpers import predictions_by_model, span_names
+
+pytest.importorskip("sklearn")
+
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 _rng = np.random.default_rng(3)
 X = _rng.normal(size=(80, 3))
