@@ -3,7 +3,6 @@ downloaded: a randomly initialised one-layer BERT and a tokenizer over a twelve-
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -47,10 +46,13 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def offline(monkeypatch):
-    """No model hub: a download attempt fails the test instead of reaching the network."""
+    """No model hub: the hub client's offline switch is on (read at import, so set on its module too), so any
+    download attempt fails the test instead of reaching the network."""
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert huggingface_hub.constants.is_offline_mode()
 
 
 def test_pipeline_call_is_one_span_and_its_model_is_not_counted_again(
