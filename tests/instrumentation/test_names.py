@@ -108,9 +108,9 @@ def test_models_loaded_from_the_mlflow_registry_are_named_by_it(
     mlflow_server,  # noqa: F811 - the fixture imported above
     monkeypatch,
 ):
-    """mlflow.sklearn.load_model / mlflow.pyfunc.load_model from models:/name/N and models:/name@alias (a real
-    server's registry) give spans and metrics under the registered name and version; a runs:/ URI keeps the class
-    name; uninstrument() puts the loaders back."""
+    """mlflow.sklearn.load_model / mlflow.pyfunc.load_model from models:/name/N, models:/name@alias and
+    models:/name/latest (a real server's registry) give spans and metrics under the registered name and version;
+    a runs:/ URI keeps the class name; uninstrument() puts the loaders back."""
     mlflow = pytest.importorskip("mlflow")
     pytest.importorskip("mlflow.pyfunc")
     pytest.importorskip("mlflow.sklearn")
@@ -139,11 +139,12 @@ def test_models_loaded_from_the_mlflow_registry_are_named_by_it(
     mlflow.sklearn.load_model(f"models:/{name}/1").predict(X[:5])
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     pyfunc.predict(X[:3])
+    mlflow.sklearn.load_model(f"models:/{name}/latest").predict(X[:1])
     mlflow.sklearn.load_model(f"runs:/{run.info.run_id}/model").predict(X[:2])
 
     spans = telemetry.spans()
-    assert [s.name for s in spans] == [f"predict {name}"] * 2 + ["predict Pipeline"]
-    assert [s.attributes.get(conv.ATTR_MODEL_VERSION) for s in spans] == ["1", "2", None]
-    assert predictions_by_model(telemetry) == {name: 8, "Pipeline": 2}
+    assert [s.name for s in spans] == [f"predict {name}"] * 3 + ["predict Pipeline"]
+    assert [s.attributes.get(conv.ATTR_MODEL_VERSION) for s in spans] == ["1", "2", "2", None]
+    assert predictions_by_model(telemetry) == {name: 9, "Pipeline": 2}
     instrumentor.uninstrument()
     assert mlflow.sklearn.__dict__["load_model"] is original
