@@ -179,9 +179,8 @@ class _Dispatch:
             if self.operation == "__call__" and getattr(instance, "training", False) is True:
                 return wrapped(*args, **kwargs)  # a torch module in training mode: fitting, not inference
             cls = type(instance)
-            name, version = identity_of(
-                instance
-            )  # the instance's own name (set by the user or MLflow's loader)
+            # The instance's own name and version (set by the user, or by MLflow's loader), else the class's.
+            name, version = identity_of(instance)
             key = cls if name is None and version is None else (cls, name, version)
             call = self.calls.get(key)
             if call is None:
