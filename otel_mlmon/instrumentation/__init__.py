@@ -2,9 +2,11 @@
 
 ``opentelemetry-instrument python app.py`` loads every ``opentelemetry_instrumentor`` entry point; otel-mlmon's is
 :class:`MlmonInstrumentor`, so an unchanged script's ``predict`` / ``predict_proba`` / ``transform``... calls on
-scikit-learn estimators and Pipelines, LightGBM and XGBoost models (scikit-learn wrappers and native ``Booster``)
-torch modules in eval mode and ONNX Runtime sessions' ``run`` get the decorator's spans, inference metrics and summaries, named by the estimator's
-class. ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=otel_mlmon`` turns it off. In code::
+scikit-learn estimators and Pipelines, LightGBM and XGBoost models (scikit-learn wrappers and native ``Booster``),
+CatBoost models, torch modules in eval mode, ONNX Runtime sessions' ``run`` and transformers pipelines' calls get
+the decorator's spans, inference metrics and summaries, named by the estimator's class, or by the model's own
+``ml_model_name`` / ``ml_model_version`` attributes, which MLflow's ``load_model`` sets for a model loaded from
+the registry. ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=otel_mlmon`` turns it off. In code::
 
     from otel_mlmon.instrumentation import MlmonInstrumentor
     MlmonInstrumentor().instrument(model_names={"LGBMClassifier": "churn"})
@@ -31,13 +33,14 @@ class MlmonInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     Keyword arguments of :meth:`instrument` (each falls back on an environment variable, see
     docs/configuration.md "Zero-code instrumentation"):
 
-    - ``libraries``: which of ``sklearn``, ``lightgbm``, ``xgboost``, ``torch``, ``onnxruntime`` (default all;
-      ``OTEL_MLMON_INSTRUMENT_LIBRARIES``).
+    - ``libraries``: which of :data:`LIBRARIES` (default all; ``OTEL_MLMON_INSTRUMENT_LIBRARIES``); ``mlflow``
+      names the models MLflow loads from its registry.
     - ``methods``: estimator methods that count as inference (default :data:`DEFAULT_METHODS`;
       ``OTEL_MLMON_INSTRUMENT_METHODS``). Fit methods (:data:`FIT_METHODS`) are never monitored.
     - ``model_names``: class name → ``ml.model.name`` (default the class name; ``OTEL_MLMON_MODEL_NAMES`` as
-      ``LGBMClassifier=churn,Pipeline=fraud``).
-    - ``model_version``: ``ml.model.version`` for every model (``OTEL_MLMON_MODEL_VERSION``).
+      ``LGBMClassifier=churn,Pipeline=fraud``). A model's own ``ml_model_name`` attribute wins.
+    - ``model_version``: ``ml.model.version`` for every model (``OTEL_MLMON_MODEL_VERSION``). A model's own
+      ``ml_model_version`` attribute wins.
     - ``sample_rate``: share of calls summarised (``OTEL_MLMON_SAMPLE_RATE``, default 1).
     - ``summaries``: False for spans and inference metrics only (``OTEL_MLMON_SUMMARIES``, default true).
     - ``tracer_provider`` / ``meter_provider``: instead of the global ones.

@@ -28,9 +28,11 @@ from typing import Any
 
 import wrapt
 
+from otel_mlmon._batch import rows_of
 from otel_mlmon._call import Call, _active_call
 from otel_mlmon._decorator import Monitor
 from otel_mlmon._faults import report_fault
+from otel_mlmon.instrumentation._identity import MLFLOW_LOADERS, identity_of, load_with_registry_name
 from otel_mlmon.instrumentation._settings import FIT_METHODS, Settings
 
 __all__ = ["Patcher"]
@@ -42,13 +44,23 @@ _PREFIXES: dict[str, tuple[str, ...]] = {
     "xgboost": ("xgboost",),
     "torch": ("torch.nn.modules.module",),
     "onnxruntime": ("onnxruntime.capi.onnxruntime_inference_collection",),
+    "catboost": ("catboost.core",),
+    "transformers": ("transformers.pipelines.base",),
+    "mlflow": MLFLOW_LOADERS,
 }
-#: (module, class, methods) patched by name; None: the configured inference methods.
+#: (module, class, methods) patched by name; None: the configured inference methods, and the fit methods marked as
+#: fitting (an estimator that is not a scikit-learn ``BaseEstimator``, like CatBoost's).
 _NAMED: dict[str, tuple[tuple[str, str, tuple[str, ...] | None], ...]] = {
     "lightgbm": (("lightgbm.basic", "Booster", ("predict",)),),
     "xgboost": (("xgboost.core", "Booster", ("predict", "inplace_predict")),),
     "torch": (("torch.nn.modules.module", "Module", ("__call__",)),),
     "onnxruntime": (("onnxruntime.capi.onnxruntime_inference_collection", "Session", ("run",)),),
+    "catboost": tuple(
+        ("catboost.core", name, None)
+        for name in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
+    ),
+    # A pipeline's call (its predict / transform call it); its model's torch modules run inside it, uncounted.
+    "transformers": (("transformers.pipelines.base", "Pipeline", ("__call__",)),),
 }
 
 
@@ -57,11 +69,28 @@ def _dmatrix_rows(args: tuple, kwargs: dict) -> int | None:
     return int(data.num_row()) if hasattr(data, "num_row") else None
 
 
+def _catboost_rows(args: tuple, kwargs: dict) -> int | None:
+    """CatBoost's ``predict(data)``: a ``Pool`` counts its rows by ``num_row()``, anything else as usual."""
+    data = args[0] if args else kwargs.get("data")
+    return int(data.num_row()) if hasattr(data, "num_row") else rows_of(data)
+
+
+def _catboost_features(args: tuple, kwargs: dict) -> Any:
+    """The array or frame predicted on; a ``Pool`` (whose values cannot be read back cheaply) is not summarised."""
+    data = args[0] if args else kwargs.get("data")
+    return None if hasattr(data, "num_row") else data
+
+
 #: Extra monitor options for a patched function (``module.qualname``): XGBoost's ``Booster.predict`` takes a
 #: ``DMatrix``, whose rows are counted by ``num_row()`` and whose features cannot be read back cheaply (no
 #: summaries; the scikit-learn wrapper and ``inplace_predict`` take arrays and are summarised).
 _MONITOR_OPTIONS: dict[str, dict[str, Any]] = {
     "xgboost.core.Booster.predict": {"batch_size": _dmatrix_rows, "summaries": False},
+    **{
+        f"catboost.core.{cls}.{method}": {"batch_size": _catboost_rows, "features": _catboost_features}
+        for cls in ("CatBoost", "CatBoostClassifier", "CatBoostRegressor", "CatBoostRanker")
+        for method in ("predict", "predict_proba", "predict_log_proba")
+    },
 }
 
 
@@ -123,6 +152,11 @@ _CONTEXT_CARRIERS: dict[str, tuple[tuple[str, str, str, Callable[..., Any]], ...
         ("sklearn.utils.parallel", "_FuncWrapper", "__call__", _run_in_context),
     ),
 }
+#: (module, function, wrapper): module-level functions wrapped as-is. MLflow's loaders name what they load from
+#: the model registry (see :mod:`otel_mlmon.instrumentation._identity`).
+_FUNCTIONS: dict[str, tuple[tuple[str, str, Callable[..., Any]], ...]] = {
+    "mlflow": tuple((module, "load_model", load_with_registry_name) for module in MLFLOW_LOADERS),
+}
 
 
 class _Patched(wrapt.FunctionWrapper):
@@ -135,7 +169,7 @@ class _Dispatch:
     def __init__(self, patcher: Patcher, operation: str) -> None:
         self.patcher = patcher
         self.operation = operation
-        self.calls: dict[type, Call] = {}
+        self.calls: dict[Any, Call] = {}
 
     def __call__(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         active = _active_call.get()
@@ -145,15 +179,20 @@ class _Dispatch:
             if self.operation == "__call__" and getattr(instance, "training", False) is True:
                 return wrapped(*args, **kwargs)  # a torch module in training mode: fitting, not inference
             cls = type(instance)
-            call = self.calls.get(cls)
+            # The instance's own name and version (set by the user, or by MLflow's loader), else the class's.
+            name, version = identity_of(instance)
+            key = cls if name is None and version is None else (cls, name, version)
+            call = self.calls.get(key)
             if call is None:
-                call = self.calls[cls] = self._call_for(cls, wrapped)
+                call = self.calls[key] = self._call_for(cls, wrapped, name, version)
         except Exception as exc:  # noqa: BLE001
             report_fault("instrumentation", exc)
             return wrapped(*args, **kwargs)
         return call.sync(wrapped, instance, args, kwargs)
 
-    def _call_for(self, cls: type, wrapped: Callable[..., Any]) -> Call:
+    def _call_for(
+        self, cls: type, wrapped: Callable[..., Any], name: str | None, version: str | None
+    ) -> Call:
         s = self.patcher.settings
         operation = "predict" if self.operation == "__call__" else self.operation
         target = getattr(wrapped, "__func__", wrapped)
@@ -164,8 +203,8 @@ class _Dispatch:
             ),
         }
         config = Monitor(
-            model=s.model_name(cls),
-            version=s.model_version,
+            model=name or s.model_name(cls),
+            version=version or s.model_version,
             operation=operation,
             sample_rate=s.sample_rate,
             tracer_provider=s.tracer_provider,
@@ -194,7 +233,7 @@ class Patcher:
         self.settings = settings
         self.enabled = True
         self._lock = threading.RLock()
-        self._originals: list[tuple[type, str, Any]] = []
+        self._originals: list[tuple[Any, str, Any]] = []  # (class or module, attribute, original)
         self._dispatch = {name: _Dispatch(self, name) for name in (*settings.methods, "__call__")}
         self._dispatch.update(
             {name: _Dispatch(self, name) for n in _NAMED.values() for *_, ms in n for name in ms or ()}
@@ -244,10 +283,15 @@ class Patcher:
                     self._scanned.add(cls)
                     for method in methods or self.settings.methods:
                         self._patch(cls, method, self._dispatch[method])
+                    for method in FIT_METHODS if methods is None else ():
+                        self._patch(cls, method, _fitting)
             for module_name, class_name, method, wrapper in _CONTEXT_CARRIERS.get(lib, ()):
                 cls = getattr(module, class_name, None) if name == module_name else None
                 if isinstance(cls, type):
                     self._patch(cls, method, wrapper)
+            for module_name, function, wrapper in _FUNCTIONS.get(lib, ()):
+                if name == module_name:
+                    self._patch_function(module, function, wrapper)
         base = sys.modules.get("sklearn.base")
         root = getattr(base, "BaseEstimator", None)
         if root is None:
@@ -277,6 +321,14 @@ class Patcher:
             return
         setattr(owner, name, _Patched(original, wrapper))
         self._originals.append((owner, name, original))
+
+    def _patch_function(self, module: Any, name: str, wrapper: Callable[..., Any]) -> None:
+        """Wrap the module-level function ``name`` of ``module`` (once)."""
+        original = vars(module).get(name)
+        if original is None or isinstance(original, _Patched) or not callable(original):
+            return
+        setattr(module, name, _Patched(original, wrapper))
+        self._originals.append((module, name, original))
 
 
 class _Finder(importlib.abc.MetaPathFinder):

@@ -13,8 +13,18 @@ from typing import Any
 
 __all__ = ["DEFAULT_METHODS", "FIT_METHODS", "LIBRARIES", "Settings", "settings_from"]
 
-#: Every library the instrumentor knows (the names OTEL_MLMON_INSTRUMENT_LIBRARIES takes).
-LIBRARIES: tuple[str, ...] = ("sklearn", "lightgbm", "xgboost", "torch", "onnxruntime")
+#: Every library the instrumentor knows (the names OTEL_MLMON_INSTRUMENT_LIBRARIES takes). ``mlflow`` monitors
+#: nothing itself: its ``load_model`` functions name the models they load from the registry.
+LIBRARIES: tuple[str, ...] = (
+    "sklearn",
+    "lightgbm",
+    "xgboost",
+    "catboost",
+    "torch",
+    "onnxruntime",
+    "transformers",
+    "mlflow",
+)
 
 #: Estimator methods that count as inference by default.
 DEFAULT_METHODS: tuple[str, ...] = (

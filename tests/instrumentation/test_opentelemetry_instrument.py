@@ -126,9 +126,10 @@ def test_unchanged_script_gets_spans_and_metrics_named_by_class(tmp_path):
     predictions = points["ml.inference.predictions"]
     by_model = {p["attributes"]["ml.model.name"]: p["value"] for p in predictions}
     assert by_model == {"Pipeline": 12, "LGBMClassifier": 15}
-    durations = points["ml.inference.duration"]
-    assert {p["attributes"]["ml.model.name"] for p in durations} == {"Pipeline", "LGBMClassifier"}
-    assert all(p["count"] == 3 for p in durations)
+    for metric in ("ml.inference.duration", "ml.inference.batch.size"):
+        calls = points[metric]
+        assert {p["attributes"]["ml.model.name"] for p in calls} == {"Pipeline", "LGBMClassifier"}
+        assert all(p["count"] == 3 for p in calls)
     assert "ml.feature.distribution" in points  # the summaries, as with the decorator
 
 

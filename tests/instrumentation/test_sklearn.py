@@ -150,7 +150,7 @@ def test_libraries_setting_leaves_others_alone(telemetry, instrumented, monkeypa
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("OTEL_MLMON_INSTRUMENT_LIBRARIES", "sklearn,catboost"),
+        ("OTEL_MLMON_INSTRUMENT_LIBRARIES", "sklearn,tensorflow"),
         ("OTEL_MLMON_SAMPLE_RATE", "half"),
         ("OTEL_MLMON_SAMPLE_RATE", "1.5"),
         ("OTEL_MLMON_SUMMARIES", "maybe"),

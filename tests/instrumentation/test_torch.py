@@ -8,6 +8,7 @@ from otel_mlmon import conventions as conv
 
 from ._helpers import predictions_by_model, span_names
 
+pytestmark = pytest.mark.heavy
 torch = pytest.importorskip("torch")
 
 
