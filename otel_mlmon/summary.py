@@ -334,8 +334,12 @@ class Summary:
                 column = self.confidence[key] = self.config.new_column("numeric")
             column.update(values[inverse == i])
 
-    def merge(self, other: Summary) -> None:
-        """Add ``other`` into this summary (columns missing on one side are taken from the other)."""
+    def merge(self, other: Summary, *, consume: bool = False) -> None:
+        """Add ``other`` into this summary (columns missing on one side are taken from the other).
+
+        ``consume=True``: ``other`` is discarded afterwards, so its column summaries are taken over as they are
+        instead of copied (the SDK's folds merge each partial summary this way).
+        """
         self.rows += other.rows
         for mine, theirs in (
             (self.features, other.features),
@@ -347,7 +351,7 @@ class Summary:
                     if mine[name].kind == column.kind:
                         mine[name].merge(column)
                 elif len(mine) < self.config.max_columns:
-                    mine[name] = ColumnSummary.from_dict(column.to_dict())
+                    mine[name] = column if consume else ColumnSummary.from_dict(column.to_dict())
                 else:
                     self.config.dropped([str(name)])
 
