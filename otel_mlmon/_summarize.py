@@ -19,7 +19,9 @@ from otel_mlmon._faults import report_fault
 from otel_mlmon._lifecycle import folder
 from otel_mlmon._stack import Stacked as _Stacked
 from otel_mlmon._stack import stack_rows as _stack_rows
-from otel_mlmon.adapters import Column, Outputs, Table, read_features, read_outputs
+from otel_mlmon.adapters import Column, Outputs, Table, UnsupportedInput, read_features, read_outputs
+from otel_mlmon.adapters._registry import adapter_for
+from otel_mlmon.adapters._tensor import TensorAdapter, take_rows, tensor_shape
 from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["DEFAULT_MAX_BUFFER_BYTES", "SummaryStream", "folder"]
@@ -56,7 +58,8 @@ class SummaryStream:
     The buffer is bounded in bytes (``SummaryConfig.max_buffer_bytes``, an estimate of what the buffered calls
     hold) and in calls (``MAX_BUFFER``); a call that does not fit is left out of the summaries and counted as a
     ``summaries_overflow`` fault.
-    A numpy input of more than ``max_rows`` rows is sampled before it is copied, so only the sampled rows are.
+    A numpy input of more than ``max_rows`` rows is sampled before it is copied, so only the sampled rows are; a
+    tensor-like one is cut to its sampled rows on its device (a gather, no host copy) and kept by reference.
     """
 
     #: Buffered calls that wake the background folder.
@@ -123,6 +126,8 @@ class SummaryStream:
             features, outputs = self._sample(features, outputs)
             size = _ENTRY_BYTES + features.nbytes
         else:
+            if self.max_rows is not None and _is_tensor(features):
+                features, outputs = self._sample_tensor(features, outputs)
             if type(outputs) is np.ndarray:
                 outputs = outputs.copy()
             size = _ENTRY_BYTES + _size_of(features)
@@ -153,6 +158,27 @@ class SummaryStream:
             outputs = [outputs[i] for i in keep.tolist()]
         # other outputs keep all their rows; _add samples them on their own
         return features, outputs
+
+    def _sample_tensor(self, features: Any, outputs: Any) -> tuple[Any, Any]:
+        """A tensor batch of more than ``max_rows`` rows cut to a uniform sample of rows on its device (and their
+        outputs): the buffer keeps neither the whole batch nor a host copy of it."""
+        shape = tensor_shape(features)
+        n = shape[0] if len(shape) >= 2 else 1
+        if n <= self.max_rows:
+            return features, outputs
+        keep = np.sort(self._rng.choice(n, size=self.max_rows, replace=False))
+        sampled = take_rows(features, keep.tolist())
+        if sampled is None:  # not indexable by rows: kept whole, sampled when read
+            return features, outputs
+        if type(outputs) is np.ndarray:
+            if outputs.ndim >= 1 and outputs.shape[0] == n:
+                outputs = outputs[keep]
+        elif isinstance(outputs, (list, tuple)) and len(outputs) == n:
+            outputs = [outputs[i] for i in keep.tolist()]
+        elif _is_tensor(outputs) and tensor_shape(outputs)[:1] == (n,):
+            taken = take_rows(outputs, keep.tolist())
+            outputs = outputs if taken is None else taken  # unpaired: sampled on its own when read
+        return sampled, outputs
 
     def fold(self, max_entries: int | None = None) -> int:
         """Turn buffered calls (all, or the oldest ``max_entries``) into sketches; return how many are left.
@@ -312,32 +338,95 @@ class SummaryStream:
 DEFAULT_MAX_BUFFER_BYTES = 64 * 2**20
 # What a buffered call costs besides its payload (the tuple, the list slots, the size entry).
 _ENTRY_BYTES = 120
-_SMALL = (int, float, bool, type(None))
+_SMALL = frozenset({int, float, bool, type(None)})
 
 
 def _size_of(obj: Any) -> int:
     """A cheap estimate of the bytes a buffered input or output keeps alive (O(1): never walks the rows)."""
-    if type(obj) in _SMALL:
+    t = type(obj)
+    if t in _SMALL:
         return 0
-    if isinstance(obj, (str, bytes)):
-        return 49 + len(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.nbytes
-    shape = getattr(obj, "shape", None)  # pandas, pyarrow, tensors
+    sizer = _sizers.get(t)
+    if sizer is None:
+        if len(_sizers) >= 1024:  # types made on the fly: keep the cache bounded
+            _sizers.clear()
+        sizer = _sizers[t] = _sizer_for(t)
+    return sizer(obj)
+
+
+def _sizer_for(t: type) -> Any:
+    if issubclass(t, (str, bytes)):
+        return _text_size
+    if issubclass(t, np.ndarray):
+        return _array_size
+    if t.__module__.startswith("pandas") and t.__name__ == "DataFrame":
+        return _frame_size
+    if issubclass(t, (list, tuple)):
+        return _sequence_size
+    if issubclass(t, dict):
+        return _dict_size
+    return _shaped_size  # pandas Series, pyarrow, tensors (by their shape), anything else a fixed guess
+
+
+def _text_size(obj: Any) -> int:
+    return 49 + len(obj)
+
+
+def _array_size(obj: np.ndarray) -> int:
+    return obj.nbytes
+
+
+def _frame_size(obj: Any) -> int:
+    # A DataFrame costs far more than its values: a one-row frame of 30 columns holds ~8 KB (blocks, arrays,
+    # indexes), measured with tracemalloc on pandas 3.
+    rows, columns = obj.shape
+    return 2000 + 200 * columns + 8 * rows * columns
+
+
+def _sequence_size(obj: Any) -> int:
+    if not obj:
+        return 56
+    first = obj[0]
+    per_item = 8 + (_size_of(first) if isinstance(first, (list, tuple, dict, str)) else 32)
+    return 56 + len(obj) * per_item
+
+
+def _dict_size(obj: Any) -> int:
+    return 232 + 100 * len(obj)
+
+
+def _shaped_size(obj: Any) -> int:
+    shape = getattr(obj, "shape", None)
     if isinstance(shape, tuple) and shape and all(isinstance(d, int) for d in shape):
         size = 8
         for d in shape:
             size *= d
         return size
-    if isinstance(obj, (list, tuple)):
-        if not obj:
-            return 56
-        first = obj[0]
-        per_item = 8 + (_size_of(first) if isinstance(first, (list, tuple, dict, str)) else 32)
-        return 56 + len(obj) * per_item
-    if isinstance(obj, dict):
-        return 232 + 100 * len(obj)
     return 64
+
+
+_sizers: dict[type, Any] = {}
+
+
+def _is_tensor(obj: Any) -> bool:
+    """Whether ``obj`` is a tensor-like (decided once per type: a type's instances all have the same methods)."""
+    t = type(obj)
+    if t in _NOT_TENSORS:
+        return False
+    answer = _tensor_types.get(t)
+    if answer is None:
+        if len(_tensor_types) >= 1024:
+            _tensor_types.clear()
+        try:  # what the adapters read as a tensor (pandas, pyarrow and polars objects have shapes too)
+            answer = isinstance(adapter_for(obj), TensorAdapter)
+        except UnsupportedInput:
+            answer = False
+        _tensor_types[t] = answer
+    return answer
+
+
+_NOT_TENSORS = _SMALL | {str, bytes, dict, list, tuple, np.ndarray}
+_tensor_types: dict[type, bool] = {}
 
 
 def _read_key(table: Table, outputs: Outputs | None) -> tuple:

@@ -350,6 +350,8 @@ class Summary:
                 if name in mine:
                     if mine[name].kind == column.kind:
                         mine[name].merge(column)
+                    else:  # as in _add: a column keeps its first kind, values of another count as missing
+                        mine[name].missing += column.count + column.missing + column.infinite
                 elif len(mine) < self.config.max_columns:
                     mine[name] = column if consume else ColumnSummary.from_dict(column.to_dict())
                 else:
