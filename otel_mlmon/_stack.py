@@ -32,6 +32,7 @@ _NONE = type(None)
 _CELLS = frozenset({int, float, str, bool, _NONE, np.float64, np.float32, np.int64, np.int32, np.bool_})
 # Single values stacked into one column: exactly these types (np scalars read through numpy, same result).
 _VALUES = frozenset({int, float, str, bool, np.float64, np.float32, np.int64, np.int32, np.bool_})
+_NUMBER_CELLS = frozenset({int, float, np.float64, np.float32, np.int64, np.int32})
 
 
 def _cell_types(values: Any) -> tuple[type, ...] | None:
@@ -49,7 +50,13 @@ def _column_types(rows: Sequence[Any], keys: Sequence[Any]) -> tuple[frozenset[t
         types = tuple(frozenset(map(type, column)) for column in cells)
     except (KeyError, IndexError, TypeError):
         return None
-    return types if all(_CELLS.issuperset(t) for t in types) else None
+    if not all(_CELLS.issuperset(t) for t in types):
+        return None
+    # Numbers with strings: numeric or not by the share of strings in the batch (STRAY_SHARE), which stacking
+    # would change: read on their own.
+    if any(str in t and not _NUMBER_CELLS.isdisjoint(t) for t in types):
+        return None
+    return types
 
 
 def features_key(features: Any) -> tuple | None:
