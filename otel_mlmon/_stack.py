@@ -22,6 +22,7 @@ import numpy as np
 
 from otel_mlmon.adapters import UnsupportedInput, batch_size, is_probability
 from otel_mlmon.adapters._convert import is_chat
+from otel_mlmon.adapters._pandas import frame_schema  # imports pandas only when a frame is read
 from otel_mlmon.adapters._registry import adapter_for
 from otel_mlmon.adapters._tensor import TensorAdapter, tensor_to_numpy
 
@@ -96,8 +97,6 @@ def features_key(features: Any) -> tuple | None:
         return ("row", types)
     module = t.__module__
     if module.startswith("pandas") and t.__name__ == "DataFrame":
-        from otel_mlmon.adapters._pandas import frame_schema
-
         schema = frame_schema(features)
         return None if schema is None else ("frame", schema)
     if module.startswith("pyarrow") and t.__name__ in ("Table", "RecordBatch"):
