@@ -284,7 +284,7 @@ class Summary:
         """Add the rows of a feature table: each column by its kind (see docs/adapters.md, "Column kinds")."""
         self.rows += table.n_rows
         dropped: list[str] = []
-        for column in _feature_columns(self.config, table):
+        for column in _feature_columns(self.config, table, self.features):
             self._add(self.features, column, dropped)
         if dropped:
             self.config.dropped(dropped)
@@ -395,9 +395,14 @@ def _unnamed(names: tuple[str, ...]) -> bool:
     return names == _default_names(len(names), prefix)
 
 
-def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
+def _feature_columns(
+    config: SummaryConfig, table: Table, summarised: Mapping[str, ColumnSummary] | None = None
+) -> Iterator[Column]:
     """The numeric and categorical columns a feature table is summarised as: numeric and declared categorical
-    columns as they are, string columns by their kind, a wide unnamed input as its vector descriptors."""
+    columns as they are, string columns by their kind, a wide unnamed input as its vector descriptors.
+
+    Strings in a column already summarised as numeric (a stray ``"n/a"`` in a one-row call) are yielded as they
+    are, so that they count as missing there instead of waiting for a kind decision."""
     columns = table.columns
     width = config.vector_min_width
     if (
@@ -432,6 +437,11 @@ def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
         else:
             yield column
             continue
+        if kind is None and summarised is not None:
+            known = summarised.get(column.name)
+            if known is not None and known.kind == "numeric":
+                yield column  # counted as missing by _add
+                continue
         if kind is None:  # a string column: the rule decides, once
             decided = kinds.offer("features", column.name, values)
             if decided is None:

@@ -114,3 +114,17 @@ def test_stray_strings_in_a_numeric_column_count_as_missing_in_the_summaries():
     assert column.kind == "numeric" and column.missing == 1 and column.count == 39
     mostly_strings = [{"y": "n/a" if i % 3 == 0 else float(i)} for i in range(40)]
     assert read_features(mostly_strings).columns[0].kind == "categorical"
+
+
+def test_a_stray_string_in_a_one_row_call_counts_as_missing_in_a_numeric_column():
+    """One-row calls of a numeric feature where some calls pass "n/a": those rows count as missing in the
+    numeric column (count + missing = rows), not held back as a string column of their own."""
+    from otel_mlmon._summarize import SummaryStream
+    from otel_mlmon.summary import SummaryConfig
+
+    stream = SummaryStream({"ml.model.name": "m"}, SummaryConfig(), max_rows=None)
+    for i in range(50):
+        stream.offer({"x": "n/a" if i % 10 == 3 else float(i), "y": 1.0}, None)
+    summary = stream.swap()
+    column = summary.features["x"]
+    assert column.kind == "numeric" and column.count == 45 and column.missing == 5
