@@ -43,9 +43,7 @@ from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 
 
-def _seconds(
-    run: Callable[[], object], repeat: int, clock: Callable[[], float] = time.perf_counter
-) -> float:
+def _seconds(run: Callable[[], object], repeat: int, clock: Callable[[], float] = time.perf_counter) -> float:
     """Median time of ``repeat`` runs after one warm-up: wall time, or ``clock`` (e.g. process CPU time)."""
     run()
     times = []

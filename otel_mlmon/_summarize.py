@@ -324,7 +324,10 @@ class SummaryStream:
             with self._fold_lock:
                 self._fold_locked()
                 with self._lock:
-                    self._add_pending(self._summary)
+                    try:
+                        self._add_pending(self._summary)
+                    except Exception as exc:  # noqa: BLE001 - a fault, never a failed collection
+                        report_fault("summaries", exc)
                     summary, self._summary = self._summary, Summary(self.config)
         finally:
             folder.gate.release()
