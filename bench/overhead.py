@@ -293,7 +293,7 @@ def input_kinds(n: int = 256) -> dict[str, tuple[list, object, int | None]]:
     }
     try:
         import torch
-    except ImportError:
+    except (ImportError, OSError):  # not installed, or an install whose native libraries do not load
         pass
     else:
         tensors = [torch.randn(64, 768) for _ in range(4)]

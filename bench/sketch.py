@@ -13,7 +13,8 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   strings, ``category`` dtype, int64; 40 and 1 000 levels; Zipf and uniform): values/s and the ratio to
   ``value_counts()`` (issue 11 target: >= 1), and to its fastest form ``value_counts(dropna=False, sort=False)``;
 
-* a decorated call with a 100-row x 20-feature batch: what the summaries add per call (target <= 100 µs).
+* a decorated call with a 100-row x 20-feature batch: what the summaries add per call, in wall and in process CPU
+  time (the folding thread included; target <= 100 µs of CPU).
 
 whylogs runs in the separate peers environment made by ``bench/setup-peers`` (never in the product's
 dependencies); without it that line says so.
@@ -42,14 +43,14 @@ from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 
 
-def _seconds(run: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``repeat`` runs after one warm-up."""
+def _seconds(run: Callable[[], object], repeat: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median time of ``repeat`` runs after one warm-up: wall time, or ``clock`` (e.g. process CPU time)."""
     run()
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         run()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -164,7 +165,12 @@ def _whylogs(table: np.ndarray, ours: float) -> None:
 
 
 def bench_decorated_call(repeat: int) -> None:
-    """Per-call cost of summaries on a decorated call with a 100-row x 20-feature batch at sample_rate=1."""
+    """Per-call cost of summaries on a decorated call with a 100-row x 20-feature batch at sample_rate=1.
+
+    The target is judged on CPU time of the whole process (the background folding thread included): the wall
+    time of a loop whose folding runs on another thread depends on whether a core is free for it (on a loaded
+    machine the loop also waits for CPU: wall time then grows several times over while the work does not).
+    """
     import otel_mlmon
     from otel_mlmon.testing import InMemoryTelemetry
 
@@ -174,7 +180,7 @@ def bench_decorated_call(repeat: int) -> None:
     def model(batch: np.ndarray) -> np.ndarray:
         return batch[:, 0]
 
-    def per_call(**options: object) -> float:
+    def per_call(**options: object) -> tuple[float, float]:
         telemetry = InMemoryTelemetry()
         fn = otel_mlmon.monitor(model="m", trace=False, meter_provider=telemetry.meter_provider, **options)(
             model
@@ -186,18 +192,22 @@ def bench_decorated_call(repeat: int) -> None:
             telemetry.collect()  # the folding of the summaries is part of the cost
 
         seconds = _seconds(run, repeat) / calls
+        cpu = _seconds(run, repeat, clock=time.process_time) / calls
         telemetry.shutdown()
-        return seconds
+        return seconds, cpu
 
     bare = _seconds(lambda: [model(X) for _ in range(calls)], repeat) / calls
-    without = per_call(summaries=False)
-    with_summaries = per_call(sample_rate=1.0)
+    without, without_cpu = per_call(summaries=False)
+    with_summaries, with_cpu = per_call(sample_rate=1.0)
+    added = (with_cpu - without_cpu) * 1e6
     print("\n== decorated call, 100 rows x 20 features, metrics only, collection included ==")
-    print(f"bare call                             {bare * 1e6:10.2f} µs")
-    print(f"@monitor, summaries off               {without * 1e6:10.2f} µs")
-    print(f"@monitor, summaries at sample_rate=1  {with_summaries * 1e6:10.2f} µs")
+    print(f"{'':38}{'wall µs':>10} {'CPU µs':>10}")
+    print(f"bare call                             {bare * 1e6:10.2f}")
+    print(f"@monitor, summaries off               {without * 1e6:10.2f} {without_cpu * 1e6:10.2f}")
+    print(f"@monitor, summaries at sample_rate=1  {with_summaries * 1e6:10.2f} {with_cpu * 1e6:10.2f}")
     print(
-        f"added by the summaries                {(with_summaries - without) * 1e6:10.2f} µs   (target <= 100)"
+        f"added by the summaries                {(with_summaries - without) * 1e6:10.2f} {added:10.2f}"
+        f"   (target <= 100 µs CPU: {'ok' if added <= 100 else 'MISSED'})"
     )
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from otel_mlmon.adapters import UnsupportedInput, batch_size, is_probability
 from otel_mlmon.adapters._convert import is_chat
+from otel_mlmon.adapters._pandas import frame_schema  # imports pandas only when a frame is read
 from otel_mlmon.adapters._registry import adapter_for
 from otel_mlmon.adapters._tensor import TensorAdapter, tensor_to_numpy
 
@@ -32,6 +33,7 @@ _NONE = type(None)
 _CELLS = frozenset({int, float, str, bool, _NONE, np.float64, np.float32, np.int64, np.int32, np.bool_})
 # Single values stacked into one column: exactly these types (np scalars read through numpy, same result).
 _VALUES = frozenset({int, float, str, bool, np.float64, np.float32, np.int64, np.int32, np.bool_})
+_NUMBER_CELLS = frozenset({int, float, np.float64, np.float32, np.int64, np.int32})
 
 
 def _cell_types(values: Any) -> tuple[type, ...] | None:
@@ -49,7 +51,13 @@ def _column_types(rows: Sequence[Any], keys: Sequence[Any]) -> tuple[frozenset[t
         types = tuple(frozenset(map(type, column)) for column in cells)
     except (KeyError, IndexError, TypeError):
         return None
-    return types if all(_CELLS.issuperset(t) for t in types) else None
+    if not all(_CELLS.issuperset(t) for t in types):
+        return None
+    # Numbers with strings: numeric or not by the share of strings in the batch (STRAY_SHARE), which stacking
+    # would change: read on their own.
+    if any(str in t and not _NUMBER_CELLS.isdisjoint(t) for t in types):
+        return None
+    return types
 
 
 def features_key(features: Any) -> tuple | None:
@@ -89,8 +97,6 @@ def features_key(features: Any) -> tuple | None:
         return ("row", types)
     module = t.__module__
     if module.startswith("pandas") and t.__name__ == "DataFrame":
-        from otel_mlmon.adapters._pandas import frame_schema
-
         schema = frame_schema(features)
         return None if schema is None else ("frame", schema)
     if module.startswith("pyarrow") and t.__name__ in ("Table", "RecordBatch"):

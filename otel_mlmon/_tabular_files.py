@@ -26,13 +26,14 @@ import re
 from collections.abc import Collection, Iterator
 from typing import Any
 
+# STRAY_SHARE: the largest share of a column's non-missing sample values that may fail to parse for it to stay
+# numeric (or datetime); the share the SDK applies to numbers with stray strings, so both read such columns alike.
+from otel_mlmon.adapters._convert import STRAY_SHARE
+
 __all__ = ["SAMPLE_ROWS", "STRAY_SHARE", "MissingColumns", "TabularFile"]
 
 #: Rows of a CSV file each column's type is decided from.
 SAMPLE_ROWS = 10_000
-#: Largest share of a column's non-missing sample values that may fail to parse for it to stay numeric (or datetime).
-STRAY_SHARE = 0.05
-
 # ISO 8601 dates and date-times as pandas' format="ISO8601" reads them.
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
 _LEADING_ZERO = r"[+-]?0\d"

@@ -284,7 +284,7 @@ class Summary:
         """Add the rows of a feature table: each column by its kind (see docs/adapters.md, "Column kinds")."""
         self.rows += table.n_rows
         dropped: list[str] = []
-        for column in _feature_columns(self.config, table):
+        for column in _feature_columns(self.config, table, self.features):
             self._add(self.features, column, dropped)
         if dropped:
             self.config.dropped(dropped)
@@ -334,8 +334,12 @@ class Summary:
                 column = self.confidence[key] = self.config.new_column("numeric")
             column.update(values[inverse == i])
 
-    def merge(self, other: Summary) -> None:
-        """Add ``other`` into this summary (columns missing on one side are taken from the other)."""
+    def merge(self, other: Summary, *, consume: bool = False) -> None:
+        """Add ``other`` into this summary (columns missing on one side are taken from the other).
+
+        ``consume=True``: ``other`` is discarded afterwards, so its column summaries are taken over as they are
+        instead of copied (the SDK's folds merge each partial summary this way).
+        """
         self.rows += other.rows
         for mine, theirs in (
             (self.features, other.features),
@@ -346,8 +350,10 @@ class Summary:
                 if name in mine:
                     if mine[name].kind == column.kind:
                         mine[name].merge(column)
+                    else:  # as in _add: a column keeps its first kind, values of another count as missing
+                        mine[name].missing += column.count + column.missing + column.infinite
                 elif len(mine) < self.config.max_columns:
-                    mine[name] = ColumnSummary.from_dict(column.to_dict())
+                    mine[name] = column if consume else ColumnSummary.from_dict(column.to_dict())
                 else:
                     self.config.dropped([str(name)])
 
@@ -389,9 +395,14 @@ def _unnamed(names: tuple[str, ...]) -> bool:
     return names == _default_names(len(names), prefix)
 
 
-def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
+def _feature_columns(
+    config: SummaryConfig, table: Table, summarised: Mapping[str, ColumnSummary] | None = None
+) -> Iterator[Column]:
     """The numeric and categorical columns a feature table is summarised as: numeric and declared categorical
-    columns as they are, string columns by their kind, a wide unnamed input as its vector descriptors."""
+    columns as they are, string columns by their kind, a wide unnamed input as its vector descriptors.
+
+    Strings in a column already summarised as numeric (a stray ``"n/a"`` in a one-row call) are yielded as they
+    are, so that they count as missing there instead of waiting for a kind decision."""
     columns = table.columns
     width = config.vector_min_width
     if (
@@ -426,6 +437,11 @@ def _feature_columns(config: SummaryConfig, table: Table) -> Iterator[Column]:
         else:
             yield column
             continue
+        if kind is None and summarised is not None:
+            known = summarised.get(column.name)
+            if known is not None and known.kind == "numeric":
+                yield column  # counted as missing by _add
+                continue
         if kind is None:  # a string column: the rule decides, once
             decided = kinds.offer("features", column.name, values)
             if decided is None:

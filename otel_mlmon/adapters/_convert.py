@@ -10,7 +10,10 @@ Every adapter funnels its data through here, so a value reads the same whatever 
 * datetimes → numeric seconds since the Unix epoch (naive datetimes are taken as UTC); timedeltas →
   numeric seconds;
 * object columns with mixed types → numeric if every non-missing value is a real number (bool does not
-  count), else categorical (each value formatted as above);
+  count), or if they are real numbers and strings and the strings are at most :data:`STRAY_SHARE` of the
+  non-missing values (``1.0, 2.5, "n/a", 3.1, ...``: the strings count as missing, the rule ``otel-mlmon profile
+  build`` applies to CSV columns, so a reference and production read such a column alike); else categorical
+  (each value formatted as above);
 * missing values (None, NaN, pandas NA/NaT, numpy NaT) → NaN in numeric columns, None in categorical ones.
 """
 
@@ -30,6 +33,7 @@ import numpy as np
 from otel_mlmon.adapters._base import Column, UnsupportedInput
 
 __all__ = [
+    "STRAY_SHARE",
     "check_unique",
     "column_from_numpy",
     "column_from_objects",
@@ -45,6 +49,10 @@ __all__ = [
     "resolve_names",
     "row_table_columns",
 ]
+
+#: Largest share of a column's non-missing values that may be strings for a column of numbers to stay numeric
+#: (the strings count as missing); ``profile build`` applies the same share to CSV columns.
+STRAY_SHARE = 0.05
 
 # Codes for the element types of object arrays.
 _MISSING, _FLOAT, _INT, _REAL, _BOOL, _STR, _BYTES, _DATETIME, _TIMEDELTA, _CONTAINER, _OTHER = range(11)
@@ -344,6 +352,20 @@ def column_from_objects(
             keep = codes != _MISSING
             out[keep] = a[keep].astype(np.float64)
             return Column(name, out, "numeric")
+        if (
+            not labels
+            and _STR in present
+            and present <= _NUMERIC_CODES | {_STR}
+            and present - {_STR, _MISSING}
+        ):
+            # Numbers with a few stray strings ("n/a", "unknown"): numeric, the strings counted as missing.
+            strays = codes == _STR
+            n_strays = int(np.count_nonzero(strays))
+            if n_strays <= STRAY_SHARE * (n - int(np.count_nonzero(codes == _MISSING))):
+                out = np.full(n, np.nan)
+                keep = (codes != _MISSING) & ~strays
+                out[keep] = a[keep].astype(np.float64)
+                return Column(name, out, "numeric")
         if present <= {_MISSING, _DATETIME} or present <= {_MISSING, _TIMEDELTA}:
             out = np.full(n, np.nan)
             for i in np.flatnonzero(codes != _MISSING):

@@ -147,14 +147,20 @@ def _same_labels(a: Any, b: Any) -> bool:
     """Whether two column indexes give the same column names (all a table depends on), cheaply."""
     if a is b:
         return True
-    if type(a) is not type(b) or len(a) != len(b):
+    if type(a) is not type(b):
         return False
-    if type(a).__name__ == "RangeIndex":  # names= applies to it: compare as ranges
-        return bool(a.equals(b))
     va, vb = a._values, b._values
     pa_a, pa_b = getattr(va, "_pa_array", None), getattr(vb, "_pa_array", None)
     if pa_a is not None and pa_b is not None and type(va) is type(vb):  # arrow-backed str labels (pandas 3)
         return bool(pa_a.equals(pa_b))
+    if len(a) != len(b):
+        return False
+    if type(a).__name__ == "RangeIndex":  # names= applies to it: compare as ranges
+        return bool(a.equals(b))
+    if type(va) is np.ndarray and type(vb) is np.ndarray and va.dtype == vb.dtype and va.ndim == 1:
+        # Equal labels of equal types give equal names (1 == 1.0 == True, but their names differ).
+        la, lb = va.tolist(), vb.tolist()
+        return la == lb and list(map(type, la)) == list(map(type, lb))
     return _names_of_columns(a, None) == _names_of_columns(b, None)
 
 
@@ -172,36 +178,62 @@ def _dtype_token(values: Any, dtype: Any) -> Any:
     """
     if type(values) is np.ndarray:
         return dtype
-    name = type(dtype).__name__
-    if name in _PLAIN_EXTENSION_DTYPES:
-        return (type(values), type(dtype))
-    if name == "StringDtype":
-        return (type(values), type(dtype), dtype.storage, type(dtype.na_value))
+    dtype_type = type(dtype)
+    kind = _DTYPE_KINDS.get(dtype_type)
+    if kind is None:
+        name = dtype_type.__name__
+        kind = _DTYPE_KINDS[dtype_type] = (
+            "plain" if name in _PLAIN_EXTENSION_DTYPES else "string" if name == "StringDtype" else "other"
+        )
+    if kind == "plain":
+        return (type(values), dtype_type)
+    if kind == "string":
+        fields = getattr(dtype, "__dict__", None) or {}
+        if "_storage" in fields and "_na_value" in fields:  # the properties below, read without their calls
+            return (type(values), dtype_type, fields["_storage"], type(fields["_na_value"]))
+        return (type(values), dtype_type, dtype.storage, type(dtype.na_value))
     return dtype
 
 
+# dtype class -> "plain" (the class is the dtype), "string" (StringDtype) or "other" (compared as itself).
+_DTYPE_KINDS: dict[type, str] = {}
+
+
 def frame_schema(df: Any) -> FrameSchema | None:
-    """The stacking key of a DataFrame, or None when its blocks cannot be concatenated cheaply."""
+    """The stacking key of a DataFrame, or None when its blocks cannot be concatenated cheaply.
+
+    Computed for every buffered one-row frame in the folder, so it reads only block attributes (no pandas
+    public API) and caches per array type whether that type can be concatenated.
+    """
     try:
         layout = []
+        append = layout.append
         for block in df._mgr.blocks:
             values = block.values
-            if type(values) is np.ndarray:
-                if values.ndim != 2 or values.dtype.kind not in "biufcmMUSO":
+            t = type(values)
+            if t is np.ndarray:
+                dtype = values.dtype
+                if values.ndim != 2 or dtype.kind not in "biufcmMUSO":
                     return None
-            elif getattr(values, "ndim", None) not in (1, 2) or not hasattr(
-                type(values), "_concat_same_type"
-            ):
-                return (
-                    None  # 2-D: datetimes, timedeltas, periods (arrays backed by one 2-D ndarray per block)
-                )
+                append(dtype)
+            else:
+                # 2-D extension arrays (datetimes, timedeltas, periods) are backed by one 2-D ndarray per block.
+                concatenable = _CONCATENABLE.get(t)
+                if concatenable is None:
+                    concatenable = _CONCATENABLE[t] = hasattr(t, "_concat_same_type")
+                if not concatenable or values.ndim not in (1, 2):
+                    return None
+                dtype = getattr(values, "_dtype", None)  # what .dtype returns, without the property call
+                append(_dtype_token(values, dtype if dtype is not None else values.dtype))
             indexer = block.mgr_locs.indexer
-            if not isinstance(indexer, slice):
-                indexer = tuple(indexer.tolist())
-            layout.append((_dtype_token(values, block.dtype), indexer))
+            append(indexer if type(indexer) is slice else tuple(indexer.tolist()))
         return FrameSchema(df.columns, tuple(layout))
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+# Array type -> whether pandas can concatenate arrays of it (``_concat_same_type``).
+_CONCATENABLE: dict[type, bool] = {}
 
 
 class FrameColumns:

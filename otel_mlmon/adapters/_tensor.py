@@ -6,8 +6,8 @@ do the conversion.
 
 Cost on the hot path: only ``shape`` is read (for ``ml.batch.size``). The tensor itself is kept by reference and
 converted when the background folder reads it, so a GPU batch is never copied to the host synchronously inside
-the predict call. :func:`sample_rows` lets a buffer keep only a row sample of a large batch (a device-side
-gather, still no host copy).
+the predict call. A batch of more than ``max_rows`` rows is cut to a row sample when the call is buffered
+(:func:`take_rows`: a gather on the device, still no host copy), so the buffer never keeps a whole large batch.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from otel_mlmon.adapters._base import Column, Outputs, Table, UnsupportedInput
 from otel_mlmon.adapters._convert import describe
 from otel_mlmon.adapters._numpy import NumpyAdapter
 
-__all__ = ["TensorAdapter", "is_tensor_like", "sample_rows", "tensor_shape", "tensor_to_numpy"]
+__all__ = ["TensorAdapter", "is_tensor_like", "sample_rows", "take_rows", "tensor_shape", "tensor_to_numpy"]
 
 _NUMPY = NumpyAdapter()
 
@@ -82,11 +82,18 @@ def sample_rows(obj: Any, max_rows: int, rng: np.random.Generator) -> Any:
     if len(shape) < 2 or shape[0] <= max_rows:
         return obj
     keep = np.sort(rng.choice(shape[0], size=max_rows, replace=False)).tolist()
+    sampled = take_rows(obj, keep)
+    return obj if sampled is None else sampled
+
+
+def take_rows(obj: Any, keep: list[int]) -> Any:
+    """``obj[keep]`` (a gather on the tensor's device: no host copy, no synchronisation), or None when the
+    tensor cannot be indexed by a list of rows."""
     try:
         sampled = obj[keep]
-    except (TypeError, IndexError, ValueError, NotImplementedError):
-        return obj
-    return sampled if tensor_shape(sampled)[0] == max_rows else obj
+    except (TypeError, IndexError, ValueError, NotImplementedError, RuntimeError):
+        return None
+    return sampled if tensor_shape(sampled)[:1] == (len(keep),) else None
 
 
 class TensorAdapter:

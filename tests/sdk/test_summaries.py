@@ -368,3 +368,81 @@ def test_scalar_tight_loop_loses_no_call():
     assert rows.value == 20_000
     assert faults.counts().get("summaries_overflow", 0) == before
     telemetry.shutdown()
+
+
+def test_large_tensor_batch_is_cut_to_max_rows_on_its_device():
+    """A tensor batch of more than max_rows rows is buffered as a row sample taken by indexing the tensor (a
+    gather on its device), with each kept row's output: no host copy in the predict call, and the buffer holds
+    max_rows rows, not the batch."""
+    from otel_mlmon._summarize import SummaryStream
+    from otel_mlmon.summary import SummaryConfig
+    from tests.adapters.test_tensor import DeviceTensor
+
+    stream = SummaryStream({"ml.model.name": "m"}, SummaryConfig(), max_rows=100, seed=3)
+    data = np.arange(50_000 * 4, dtype=np.float64).reshape(50_000, 4)
+    DeviceTensor.conversions = 0
+    stream.offer(DeviceTensor(data), DeviceTensor(data[:, 0].copy()))
+    ((features, outputs, _),) = stream._buffer
+    assert DeviceTensor.conversions == 0  # sampled on the device, nothing copied to the host yet
+    assert features.shape == (100, 4) and outputs.shape == (100,)
+    np.testing.assert_array_equal(outputs._data, features._data[:, 0])  # rows keep their own outputs
+    assert stream.buffered_bytes < 100 * 5 * 8 + 1024
+    summary = stream.swap()
+    assert summary.rows == 100 and summary.outputs["prediction"].count == 100
+    small = DeviceTensor(data[:10])
+    stream.offer(small, None)
+    assert stream._buffer[0][0] is small  # at most max_rows rows: kept as it is
+
+
+def _approx_equal(a, b, path="summary"):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), (path, a, b)
+        for k in a:
+            _approx_equal(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), (path, a, b)
+        for i, (x, y) in enumerate(zip(a, b)):
+            _approx_equal(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-9, nan_ok=True), path  # sums in another order
+    else:
+        assert a == b, (path, a, b)
+
+
+def test_reads_held_across_fold_steps_summarise_like_each_call_alone():
+    """Reads with the same columns are held and added to the sketches together (across fold steps, up to the
+    next collection); the result equals adding every call on its own, also when the columns change midway."""
+    import pandas as pd
+
+    from otel_mlmon._summarize import SummaryStream
+    from otel_mlmon.adapters import read_features, read_outputs
+    from otel_mlmon.summary import Summary, SummaryConfig
+
+    rng = np.random.default_rng(5)
+    calls = []
+    for i in range(300):
+        row = {"a": float(rng.normal()), "b": int(rng.integers(0, 5)), "c": ["x", "y", "z"][i % 3]}
+        if i < 120:
+            calls.append((row, float(rng.normal())))
+        elif i < 200:
+            calls.append((pd.DataFrame([row]), np.array([rng.random()])))
+        elif i < 210:
+            calls.append((np.array([[row["a"], row["b"]]]), np.array([[0.2, 0.8]])))  # other columns
+        else:
+            calls.append((row, float(rng.normal())))
+    stream = SummaryStream({"ml.model.name": "m"}, SummaryConfig(), max_rows=None)
+    stream.PENDING_ROWS = 64  # several additions of held reads, and reads held across steps
+    for features, outputs in calls:
+        stream.offer(features, outputs)
+    while stream.fold(max_entries=17):
+        pass
+    folded = stream.swap()
+
+    alone = Summary(SummaryConfig())
+    for features, outputs in calls:
+        if type(outputs) is np.ndarray and outputs.ndim == 1 and outputs.shape[0] > 1:
+            outputs = outputs.reshape(1, -1)
+        alone.add_features(read_features(features))
+        alone.add_outputs(read_outputs(outputs))
+    assert folded.rows == alone.rows == 300
+    _approx_equal(alone.to_dict(), folded.to_dict())
