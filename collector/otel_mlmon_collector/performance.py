@@ -198,24 +198,32 @@ class PerformanceProcessor:
         windows = getattr(self.drift, "windows", None)
         if windows is None:
             return
+        guarded = getattr(self.drift, "guarded", None)
         for key in windows.streams():
-            view = windows.view(key)
-            if view is None or not view.confidence:
-                continue
-            by_output: dict[str, dict[str, tuple[float, int]]] = {}
-            for (output, label), column in view.confidence.items():
-                if column.numeric is not None and column.numeric.count:
-                    by_output.setdefault(output, {})[label] = (
-                        float(column.numeric.sum),
-                        int(column.numeric.count),
-                    )
-            for output, sums in by_output.items():
-                estimate = estimate_performance(sums)
-                series = {conv.ATTR_MODEL_NAME: key.model, conv.ATTR_OUTPUT_NAME: output}
-                if key.version is not None:
-                    series[conv.ATTR_MODEL_VERSION] = key.version
-                for point in estimate.points():
-                    findings.gauge(point.name, point.value, {**series, **point.attributes})
+            if guarded is not None:  # each stream under its own guard, failures counted by the drift engine
+                guarded(key, "estimate", self._estimate_stream, windows, key, findings)
+            else:
+                self._estimate_stream(windows, key, findings)
+
+    def _estimate_stream(self, windows: Any, key: Any, findings: Findings) -> None:
+        """The estimates of one stream's classifier outputs."""
+        view = windows.view(key)
+        if view is None or not view.confidence:
+            return
+        by_output: dict[str, dict[str, tuple[float, int]]] = {}
+        for (output, label), column in view.confidence.items():
+            if column.numeric is not None and column.numeric.count:
+                by_output.setdefault(output, {})[label] = (
+                    float(column.numeric.sum),
+                    int(column.numeric.count),
+                )
+        for output, sums in by_output.items():
+            estimate = estimate_performance(sums)
+            series = {conv.ATTR_MODEL_NAME: key.model, conv.ATTR_OUTPUT_NAME: output}
+            if key.version is not None:
+                series[conv.ATTR_MODEL_VERSION] = key.version
+            for point in estimate.points():
+                findings.gauge(point.name, point.value, {**series, **point.attributes})
 
     def shutdown(self) -> None:
         """Stop the evaluation thread and close the store (nothing joined is lost: it is on disk)."""
