@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +21,7 @@ from typing import Any
 
 from otel_mlmon import conventions as conv
 
-from .config_reader import Section
+from .config_reader import ConfigError, Section
 from .findings import Findings, default_resource
 from .ground_truth import LabelJoin, estimate_performance
 from .otlp import OtlpRequest
@@ -119,22 +120,30 @@ class PerformanceProcessor:
         resource: Mapping[str, str] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
-        if config.path != ":memory:":
-            Path(config.path).parent.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.emit = emit
         self.drift = drift
         self.clock_ns = clock_ns
         self.resource = dict(resource or default_resource())
-        self.label_join = LabelJoin(
-            config.path,
-            window_seconds=config.window_seconds,
-            ttl_seconds=config.ttl_seconds,
-            max_pending=config.max_pending,
-            detector=config.detector,
-            clock_ns=clock_ns,
-            **dict(config.monitor),
-        )
+        try:
+            if config.path != ":memory:":
+                Path(config.path).parent.mkdir(parents=True, exist_ok=True)
+            self.label_join = LabelJoin(
+                config.path,
+                window_seconds=config.window_seconds,
+                ttl_seconds=config.ttl_seconds,
+                max_pending=config.max_pending,
+                detector=config.detector,
+                clock_ns=clock_ns,
+                **dict(config.monitor),
+            )
+        except (OSError, sqlite3.Error) as exc:  # a read-only, missing or occupied place: say which, exit 2
+            raise ConfigError(
+                f"ground_truth.path: cannot open the ground-truth store {config.path}: {type(exc).__name__}: {exc}"
+            ) from None
+        #: Requests whose records could not be written at all (the windows' write failed before the join's).
+        self._failed_requests = 0
+        self._failing: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -142,8 +151,25 @@ class PerformanceProcessor:
     def process(self, request: OtlpRequest) -> None:
         """Receiver thread: parse and store ``ml.prediction`` / ``ml.ground_truth`` records (logs only)."""
         if request.signal == "logs":
-            self.label_join.process(request)
+            try:
+                self.label_join.process(request)
+            except sqlite3.Error as exc:  # the store's disk: counted, in /health, raised for the error log
+                self._failed_requests += 1
+                self._failing = f"{type(exc).__name__}: {exc}"
+                raise
+            self._failing = None
             self._ensure_started()
+
+    def write_failures(self) -> dict[str, int]:
+        """Records lost to failed store writes by kind (``predictions``, ``labels``), and whole ``requests``."""
+        out = dict(self.label_join.store.write_failures)
+        if self._failed_requests:
+            out["requests"] = self._failed_requests
+        return out
+
+    def store_problem(self) -> str | None:
+        """The last store write error while writes keep failing, else None (``/health`` says ``degraded``)."""
+        return self._failing or self.label_join.store.failing
 
     def _ensure_started(self) -> None:
         if self._thread is None and self.config.evaluation_interval_seconds > 0:

@@ -1,10 +1,10 @@
 """Wiring from receivers to exporters: processors observe each request, then bounded queues feed the exporters.
 
-Data flow (nouns, as in the OTel SDK): ``OtlpRequest`` → ``Processor``s (in order; observe only) →
-the ``CategoryBudget`` (budget.py: category series cut to the top N per column in the forwarded copy) →
-one ``BoundedQueue`` per ``Exporter`` that takes the signal (all or none: a request is queued for every
-exporter or refused with back-pressure, so a client retry never duplicates data downstream) →
-``ExportLane`` workers that send, retry with exponential backoff, and count the outcome.
+Data flow (nouns, as in the OTel SDK): ``OtlpRequest`` → the ``CategoryBudget`` (budget.py: category series cut
+to the top N per column in the forwarded copy) → one ``BoundedQueue`` per ``Exporter`` that takes the signal (all
+or none: a request is queued for every exporter or refused with back-pressure, so a client retry never duplicates
+data downstream) → ``Processor``s (in order; observe only the full request, once it is queued, so a retry is not
+observed twice) and ``ExportLane`` workers that send, retry with exponential backoff, and count the outcome.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Admission(enum.Enum):
 
 @runtime_checkable
 class Processor(Protocol):
-    """Observes every accepted request before it is forwarded (the drift engine plugs in here).
+    """Observes every accepted request once it is queued (the drift engine plugs in here).
 
     ``process`` runs on the receiver's thread with ``request.message`` decoded; it must not modify the
     message and should be quick. Exceptions are caught, counted and logged; the request is forwarded anyway.
@@ -305,7 +305,7 @@ class Pipeline:
         return all(lane.queue.has_room(size) for lane in self._routes[signal])
 
     def accept(self, request: OtlpRequest, transport: str) -> Admission:
-        """Admit a decoded request from a receiver: observe it, then queue it for every exporter of its signal.
+        """Admit a decoded request from a receiver: queue it for every exporter of its signal, then observe it.
 
         Returns ``BACKPRESSURE`` when any of those queues is full (nothing queued anywhere) and
         ``SHUTTING_DOWN`` after shutdown started; the receiver turns these into retryable answers.
@@ -318,9 +318,10 @@ class Pipeline:
         if not self.has_room(signal, size):
             self.metrics.add(REFUSED, 1, signal=signal, transport=transport, reason="backpressure")
             return Admission.BACKPRESSURE
-        self._observe(request)
         admission = self._enqueue(self._budgeted(request))
         if admission is Admission.ACCEPTED:
+            # Observed once queued: a request refused for back-pressure (and retried) is counted once.
+            self._observe(request)
             counters = self._received.get((signal, transport))
             if counters is None:
                 counters = self._received[(signal, transport)] = (

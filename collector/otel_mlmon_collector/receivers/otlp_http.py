@@ -210,11 +210,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._method_not_allowed()
 
-    def do_PUT(self) -> None:
-        self._method_not_allowed()
+    do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = do_GET
 
-    def do_DELETE(self) -> None:
-        self._method_not_allowed()
+    def parse_request(self) -> bool:
+        """The standard parsing, minus HTTP/0.9 (no headers to answer with): such a request is closed unanswered."""
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.close_connection = True
+            return False
+        return True
 
     # -- body -------------------------------------------------------------------------------------------
 
@@ -289,6 +294,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(503, message, as_json, {"Retry-After": str(seconds)})
 
     def _method_not_allowed(self) -> None:
+        if self.command == "HEAD":  # the client reads no body after a HEAD answer: do not reuse the connection
+            self.close_connection = True
         self._discard_body()
         self._error(405, f"method {self.command} not allowed: use POST", False, {"Allow": "POST"})
 
