@@ -96,6 +96,7 @@ def read_points(
     counters: _Counters,
     max_size: int = 160,
     max_categories: int = 64,
+    max_point_categories: int = 2048,
 ) -> Iterator[SummaryPoint]:
     """The summary points of one ``ExportMetricsServiceRequest``, rebuilt as sketches; other metrics are skipped.
 
@@ -106,7 +107,8 @@ def read_points(
         counters: ``points`` counts the points read, ``invalid_points`` those that were unusable: a metric of
             the wrong type, a missing column attribute, a negative count, inconsistent histogram buckets.
         max_size: Buckets per sign of the rebuilt histograms: a point carrying more is downscaled to fit.
-        max_categories: K of the rebuilt categorical sketches: a column sending more keeps its largest K and
+        max_categories: K of the rebuilt categorical sketches (raised to the categories a point carries).
+        max_point_categories: Categories a point may carry: a column sending more keeps its largest ones and
             counts the rest as other.
 
     A hostile point is refused (counted in ``invalid_points``) before anything keeps it: a scale outside
@@ -134,7 +136,7 @@ def read_points(
                     body.data_points,
                 )
                 if entry[2] == "categorical":
-                    yield from _read_categories(*read, admit, counters, max_categories)
+                    yield from _read_categories(*read, admit, counters, max_categories, max_point_categories)
                 else:
                     yield from _read_each(*read, admit, counters, max_size)
 
@@ -184,6 +186,7 @@ def _read_categories(
     admit: Callable[[Mapping[str, Any]], bool],
     counters: _Counters,
     max_categories: int,
+    max_point_categories: int,
 ) -> Iterator[SummaryPoint]:
     """The category points of one column (same attributes but the category, same times) form one sketch."""
     section, label, _, category_attr = entry
@@ -209,10 +212,10 @@ def _read_categories(
     for (attr_items, _, _), (attrs, start_ns, time_ns, counts) in groups.items():
         other = counts.get(conv.OTHER_CATEGORY, 0)
         kept = {key: n for key, n in counts.items() if key != conv.OTHER_CATEGORY}
-        if len(kept) > max_categories:  # memory is bounded by K, whatever a sender lists: the rest is other
+        if len(kept) > max_point_categories:  # memory is bounded whatever a sender lists: the rest is other
             ranked = sorted(kept.items(), key=lambda item: (-item[1], item[0]))
-            kept = dict(ranked[:max_categories])
-            other += sum(n for _, n in ranked[max_categories:])
+            kept = dict(ranked[:max_point_categories])
+            other += sum(n for _, n in ranked[max_point_categories:])
         if other + sum(kept.values()) > MAX_POINT_COUNT:
             counters.invalid_points += 1
             continue

@@ -63,10 +63,17 @@ class WindowConfig:
             whole window); otherwise its points are dropped and counted.
         max_columns: Columns kept per section (features, outputs, confidence) of a stream.
         max_size: Buckets per sign of the rebuilt exponential histograms; points carrying more are downscaled.
-        max_categories: Categories kept per categorical column (top-K, at ingest and when merged).
+        max_categories: K of the categorical sketches the windows merge into (top-K; a merged sketch keeps the
+            larger K of the two, so a column keeps up to the categories its points carry).
+        max_point_categories: Categories a point (the category counts of one column and time) may carry; a
+            point listing more keeps its largest ones and counts the rest as other. The default is the SDK's
+            ``category_capacity``, so what the SDK sends is kept whole.
         max_series: Cumulative series remembered in all (one previous point each); new series beyond are
             dropped and counted.
         max_series_per_stream: Cumulative series remembered per stream.
+        max_cells: Columns kept in all, over every window of every stream (one column of one window is a cell,
+            bounded by ``max_size`` and ``max_categories``); points for new cells beyond are dropped and counted.
+            Worst-case memory: docs/collector.md, "Limits and guarantees".
     """
 
     window_seconds: float = 300.0
@@ -76,8 +83,10 @@ class WindowConfig:
     max_columns: int = 256
     max_size: int = 160
     max_categories: int = 64
-    max_series: int = 65536
-    max_series_per_stream: int = 8192
+    max_series: int = 16384
+    max_series_per_stream: int = 4096
+    max_cells: int = 50000
+    max_point_categories: int = 2048
 
     def __post_init__(self) -> None:
         if not (isinstance(self.window_seconds, (int, float)) and self.window_seconds > 0):
@@ -90,6 +99,8 @@ class WindowConfig:
             ("max_categories", 1),
             ("max_series", 1),
             ("max_series_per_stream", 1),
+            ("max_cells", 1),
+            ("max_point_categories", 1),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -118,6 +129,8 @@ class WindowStats:
     evicted_streams: int = 0
     #: New cumulative series refused by ``max_series`` / ``max_series_per_stream``.
     dropped_series: int = 0
+    #: Points dropped because ``max_cells`` columns are held.
+    dropped_cells: int = 0
     #: Points whose merge failed (a bug or a hostile point the ingest checks missed); the column is unchanged.
     failed_points: int = 0
     #: Columns left out of a view because merging their windows failed.
@@ -208,6 +221,7 @@ class WindowStore:
         self._streams: dict[StreamKey, _Stream] = {}
         self._series: dict[tuple[Any, ...], _Series] = {}
         self._series_of: dict[StreamKey, set[tuple[Any, ...]]] = {}
+        self._cells = 0  # columns of all windows of all streams
         self._logs = RateLimitedLog(_log, interval_seconds=300.0)
         # Per column and window: a view merges at most evaluation_windows of them.
         self._max_count = _MAX_VIEW_COUNT // self.config.evaluation_windows
@@ -235,6 +249,7 @@ class WindowStore:
                 counters=self.stats,
                 max_size=self.config.max_size,
                 max_categories=self.config.max_categories,
+                max_point_categories=self.config.max_point_categories,
             )
             for point in points:
                 try:
@@ -340,7 +355,7 @@ class WindowStore:
             return False
 
     def _drop_stream(self, key: StreamKey) -> None:
-        del self._streams[key]
+        self._cells -= sum(_cells(w) for w in self._streams.pop(key).windows.values())
         for series_key in self._series_of.pop(key, ()):
             self._series.pop(series_key, None)
 
@@ -390,7 +405,11 @@ class WindowStore:
         if column is None:
             if len(columns) >= self.config.max_columns:
                 return None
+            if self._cells >= self.config.max_cells:
+                self.stats.dropped_cells += 1
+                return None
             column = columns[name] = _Column()
+            self._cells += 1
         return column
 
     def _series_delta(
@@ -521,7 +540,7 @@ class WindowStore:
                 self.stats.expired_streams += 1
                 continue
             for index in [i for i in stream.windows if i < oldest]:
-                del stream.windows[index]
+                self._cells -= _cells(stream.windows.pop(index))
         for key in [k for k, s in self._series.items() if now - s.last_seen > ttl]:
             stream_key = self._series.pop(key).stream
             owned = self._series_of.get(stream_key)
@@ -556,3 +575,7 @@ def _held(column: _Column, kind: str) -> int:
         return int(getattr(column, kind))
     sketch = getattr(column, kind)
     return 0 if sketch is None else int(sketch.count)
+
+
+def _cells(window: _Window) -> int:
+    return sum(len(columns) for columns in window.columns.values())

@@ -194,9 +194,9 @@ def test_non_finite_counts_are_invalid_and_the_rest_of_the_request_is_used() -> 
     assert store.view(StreamKey("m", None, "")).features["f3"].missing == 5
 
 
-def test_categories_beyond_max_categories_are_counted_as_other() -> None:
+def test_categories_beyond_max_point_categories_are_counted_as_other() -> None:
     """Before, a sketch kept every category a column sent (100 000 categories: +264 MiB)."""
-    store = WindowStore(WindowConfig(max_categories=8), clock=lambda: NOW)
+    store = WindowStore(WindowConfig(max_categories=4, max_point_categories=8), clock=lambda: NOW)
     t = int(NOW * 1e9)
     counts = {f"c{i}": 1000 - i for i in range(500)}
     store.ingest(category_request(counts, t - 10**9, t, "delta").message)

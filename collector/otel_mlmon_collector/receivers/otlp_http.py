@@ -294,7 +294,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(503, message, as_json, {"Retry-After": str(seconds)})
 
     def _method_not_allowed(self) -> None:
-        if self.command == "HEAD":  # the client reads no body after a HEAD answer: do not reuse the connection
+        if (
+            self.command == "HEAD"
+        ):  # the client reads no body after a HEAD answer: do not reuse the connection
             self.close_connection = True
         self._discard_body()
         self._error(405, f"method {self.command} not allowed: use POST", False, {"Allow": "POST"})
