@@ -322,6 +322,7 @@ class TrailingReferenceConfig:
             max_series_per_stream=base.max_series_per_stream,
             max_cells=base.max_cells,
             max_point_categories=base.max_point_categories,
+            max_categories_total=base.max_categories_total,
         )
 
 

@@ -68,6 +68,8 @@ class WindowConfig:
         max_point_categories: Categories a point (the category counts of one column and time) may carry; a
             point listing more keeps its largest ones and counts the rest as other. The default is the SDK's
             ``category_capacity``, so what the SDK sends is kept whole.
+        max_categories_total: Categories held in all, by every categorical sketch of every window and
+            cumulative series; a categorical point that could take it past this is dropped and counted.
         max_series: Cumulative series remembered in all (one previous point each); new series beyond are
             dropped and counted.
         max_series_per_stream: Cumulative series remembered per stream.
@@ -87,6 +89,7 @@ class WindowConfig:
     max_series_per_stream: int = 4096
     max_cells: int = 50000
     max_point_categories: int = 2048
+    max_categories_total: int = 250000
 
     def __post_init__(self) -> None:
         if not (isinstance(self.window_seconds, (int, float)) and self.window_seconds > 0):
@@ -101,6 +104,7 @@ class WindowConfig:
             ("max_series_per_stream", 1),
             ("max_cells", 1),
             ("max_point_categories", 1),
+            ("max_categories_total", 1),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -131,6 +135,8 @@ class WindowStats:
     dropped_series: int = 0
     #: Points dropped because ``max_cells`` columns are held.
     dropped_cells: int = 0
+    #: Categorical points dropped because ``max_categories_total`` categories are held.
+    dropped_categories: int = 0
     #: Points whose merge failed (a bug or a hostile point the ingest checks missed); the column is unchanged.
     failed_points: int = 0
     #: Columns left out of a view because merging their windows failed.
@@ -222,6 +228,7 @@ class WindowStore:
         self._series: dict[tuple[Any, ...], _Series] = {}
         self._series_of: dict[StreamKey, set[tuple[Any, ...]]] = {}
         self._cells = 0  # columns of all windows of all streams
+        self._categories = 0  # categories held by all categorical sketches, of windows and of series
         self._logs = RateLimitedLog(_log, interval_seconds=300.0)
         # Per column and window: a view merges at most evaluation_windows of them.
         self._max_count = _MAX_VIEW_COUNT // self.config.evaluation_windows
@@ -277,6 +284,12 @@ class WindowStore:
     def _add(self, point: SummaryPoint, now: float) -> int:
         """Merge one point (its delta, for a cumulative one) into its window; how many OTLP points were used."""
         value, interval_start = point.value, point.start_ns
+        if (
+            point.kind == "categorical"
+            and self._categories + 2 * _ncat(value) > self.config.max_categories_total
+        ):
+            self.stats.dropped_categories += point.points  # the series and the column may each keep them all
+            return 0
         if point.cumulative:
             series_key = (*point.series, point.start_ns)
             stream_key = _stream_key(point.attributes)
@@ -308,10 +321,13 @@ class WindowStore:
                 column.numeric = value.copy() if point.cumulative else value
             else:
                 column.numeric.merge(value)
-        elif column.categorical is None:
-            column.categorical = value.copy() if point.cumulative else value
         else:
-            column.categorical.merge(value)
+            before = _ncat(column.categorical)
+            if column.categorical is None:
+                column.categorical = value.copy() if point.cumulative else value
+            else:
+                column.categorical.merge(value)
+            self._categories += _ncat(column.categorical) - before
         return point.points
 
     def _admit(self, attrs: Mapping[str, Any]) -> bool:
@@ -355,9 +371,18 @@ class WindowStore:
             return False
 
     def _drop_stream(self, key: StreamKey) -> None:
-        self._cells -= sum(_cells(w) for w in self._streams.pop(key).windows.values())
+        for window in self._streams.pop(key).windows.values():
+            self._forget(window)
         for series_key in self._series_of.pop(key, ()):
-            self._series.pop(series_key, None)
+            series = self._series.pop(series_key, None)
+            if series is not None:
+                self._categories -= _ncat(series.value)
+
+    def _forget(self, window: _Window) -> None:
+        """Release a dropped window's share of the ``max_cells`` and ``max_categories_total`` bounds."""
+        for columns in window.columns.values():
+            self._cells -= len(columns)
+            self._categories -= sum(_ncat(c.categorical) for c in columns.values())
 
     def mark_referenced(self, key: StreamKey, referenced: bool) -> None:
         """Record whether a stream has a reference profile now (the drift engine says so at each evaluation)."""
@@ -431,6 +456,7 @@ class WindowStore:
                 return None, 0
             owned.add(series_key)
         self._series[series_key] = _Series(value, time_ns, now, stream_key)
+        self._categories += _ncat(value) - (0 if previous is None else _ncat(previous.value))
         if previous is None:
             recent = start_ns > 0 and (
                 start_ns >= self._started_ns - self.config.window_seconds * 1e9
@@ -443,6 +469,7 @@ class WindowStore:
             return None, 0
         if time_ns < previous.time_ns:  # out of order: keep the newer point as the baseline
             self._series[series_key] = previous
+            self._categories += _ncat(previous.value) - _ncat(value)
             self.stats.late_points += 1
             return None, 0
         delta = _subtract(value, previous.value)
@@ -540,9 +567,11 @@ class WindowStore:
                 self.stats.expired_streams += 1
                 continue
             for index in [i for i in stream.windows if i < oldest]:
-                self._cells -= _cells(stream.windows.pop(index))
+                self._forget(stream.windows.pop(index))
         for key in [k for k, s in self._series.items() if now - s.last_seen > ttl]:
-            stream_key = self._series.pop(key).stream
+            series = self._series.pop(key)
+            self._categories -= _ncat(series.value)
+            stream_key = series.stream
             owned = self._series_of.get(stream_key)
             if owned is not None:
                 owned.discard(key)
@@ -577,5 +606,6 @@ def _held(column: _Column, kind: str) -> int:
     return 0 if sketch is None else int(sketch.count)
 
 
-def _cells(window: _Window) -> int:
-    return sum(len(columns) for columns in window.columns.values())
+def _ncat(sketch: Any) -> int:
+    """Categories a sketch holds (0 for anything else): what ``max_categories_total`` bounds."""
+    return len(sketch._counts) if isinstance(sketch, CategoricalSketch) else 0

@@ -221,6 +221,33 @@ def test_cumulative_series_are_capped_per_stream_and_overall() -> None:
     assert store.stats.dropped_series == 4 * 15 - 30
 
 
+def test_cells_and_categories_are_bounded_over_all_streams_and_released_on_expiry() -> None:
+    """``max_cells`` bounds the columns of all windows; ``max_categories_total`` the categories of all sketches."""
+    clock = [NOW]
+    store = WindowStore(
+        WindowConfig(max_cells=5, max_categories_total=50, evaluation_windows=2, window_seconds=60),
+        clock=lambda: clock[0],
+    )
+    t = int(NOW * 1e9)
+    for model in ("a", "b", "c"):
+        for feature in ("x", "y"):
+            request = sum_request(
+                conv.METRIC_FEATURE_MISSING, {"": 1}, t - 10**9, t, "delta", model=model,
+                extra={conv.ATTR_FEATURE_NAME: feature},
+            )  # fmt: skip
+            store.ingest(request.message)
+    assert store._cells == 5 and store.stats.dropped_cells == 1
+    categories = WindowStore(WindowConfig(max_categories_total=50), clock=lambda: clock[0])
+    for store_ in (store, categories):
+        store_.ingest(category_request({f"c{i}": 1 for i in range(20)}, t - 10**9, t, "cumulative").message)
+        store_.ingest(category_request({f"d{i}": 1 for i in range(20)}, t - 10**9, t, "cumulative").message)
+    assert categories.stats.dropped_categories == 20  # the second point (20 OTLP points): 20 + 2 x 20 > 50
+    assert categories._categories == 40  # the first one's series and its column
+    clock[0] = NOW + 7200 * 2  # everything expires: the bounds are free again
+    store.expire()
+    assert (store._cells, store._categories, len(store._series)) == (0, 0, 0)
+
+
 # ---------------------------------------------------------------------------------------------- admission
 def test_a_flood_of_made_up_models_does_not_lock_out_a_model_with_a_reference(tmp_path: Path) -> None:
     """Before, 1 000 made-up model names filled ``max_streams`` and real new models were refused for 2 h."""
