@@ -112,6 +112,22 @@ class WindowConfig:
         if not (isinstance(self.stream_ttl_seconds, (int, float)) and self.stream_ttl_seconds > 0):
             raise ValueError(f"stream_ttl_seconds must be a number > 0, got {self.stream_ttl_seconds!r}")
 
+    def worst_case_bytes(self) -> int:
+        """An upper bound of the memory one :class:`WindowStore` with this configuration holds, whatever it is
+        sent (docs/collector.md, "Limits and guarantees"); requests in flight are not included.
+
+        Per cell (a column of a window): a histogram of ``max_size`` int64 buckets per sign plus ~2.2 KB of objects
+        and a name of at most 1 024 characters; per category held (windows and series together): ~1.2 KB with a
+        name of at most 1 024 characters; per cumulative series: its previous histogram; per stream: its windows.
+        """
+        histogram = 16 * self.max_size
+        return (
+            self.max_cells * (histogram + 2200)
+            + self.max_categories_total * 1200
+            + self.max_series * (histogram + 1200)
+            + self.max_streams * (self.evaluation_windows * 600 + 3 * MAX_ATTRIBUTE_CHARS + 1000)
+        )
+
     @property
     def evaluation_seconds(self) -> float:
         """Length of the evaluation view in seconds."""
@@ -291,7 +307,9 @@ class WindowStore:
             self.stats.dropped_categories += point.points  # the series and the column may each keep them all
             return 0
         if point.cumulative:
-            series_key = (*point.series, point.start_ns)
+            # A hash, not the attributes themselves: a series costs the same whatever its attributes weigh (str
+            # hashes are salted per process, so a sender cannot make two series collide on purpose).
+            series_key = (hash((*point.series, point.start_ns)),)
             stream_key = _stream_key(point.attributes)
             value, interval_start = self._series_delta(
                 series_key, stream_key, value, point.start_ns, point.time_ns, now
@@ -336,7 +354,8 @@ class WindowStore:
         Checked before any cumulative series state is kept, so points of refused streams cost no memory.
         """
         model = attrs.get(conv.ATTR_MODEL_NAME)
-        if not model or not isinstance(model, str) or len(model) > MAX_ATTRIBUTE_CHARS:
+        identity = (model, attrs.get(conv.ATTR_MODEL_VERSION), attrs.get(conv.ATTR_OPERATION))
+        if not model or any(len(str(part)) > MAX_ATTRIBUTE_CHARS for part in identity if part is not None):
             self.stats.invalid_points += 1
             return False
         if len(self._streams) < self.config.max_streams:
