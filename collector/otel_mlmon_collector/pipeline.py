@@ -276,6 +276,7 @@ class Pipeline:
         self._routes = {s: tuple(lane for lane in self.lanes if s in lane.signals) for s in SIGNALS}
         self._admit = threading.Lock()
         self._closing = False
+        self._reserved = 0  # queue bytes held for bodies being read and decoded (reserve / release)
         self._received: dict[tuple[str, str], tuple[BoundCounter, BoundCounter]] = {}
         self._processor_errors = RateLimitedLog(_log)
         self.metrics.gauge(QUEUE_SIZE, lambda: [({"exporter": ln.name}, len(ln.queue)) for ln in self.lanes])
@@ -299,6 +300,30 @@ class Pipeline:
         """Start every exporter's workers."""
         for lane in self.lanes:
             lane.start()
+
+    def reserve(self, size: int) -> bool:
+        """Hold ``size`` bytes of queue room for a body about to be read and decoded; False when there is none.
+
+        Receivers reserve before reading (and ``release`` after the request is answered), so the bodies in flight
+        and the queued payloads together stay within the queues' ``max_bytes``: a burst of large requests is
+        answered with back-pressure instead of being decoded all at once. With nothing queued or reserved one
+        body of any size is admitted, so no request is refused forever.
+        """
+        with self._admit:
+            if self._closing:
+                return False
+            for lane in self.lanes:
+                queue = lane.queue
+                idle = self._reserved == 0 and len(queue) == 0
+                if not idle and queue.bytes + self._reserved + size > queue.max_bytes:
+                    return False
+            self._reserved += size
+            return True
+
+    def release(self, size: int) -> None:
+        """Give back room taken by :meth:`reserve`."""
+        with self._admit:
+            self._reserved -= size
 
     def has_room(self, signal: str, size: int) -> bool:
         """Return whether a request of ``size`` bytes for ``signal`` would be queued now."""

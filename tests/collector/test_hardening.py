@@ -317,3 +317,30 @@ def test_store_write_failures_are_counted_and_make_health_degraded(make_collecto
         windows._db = windows_db
     collector.performance.process(OtlpRequest("logs", message.SerializeToString(), message))
     assert collector.status()["status"] == "serving"
+
+
+def test_queue_room_is_reserved_before_a_body_is_read_and_decoded(make_collector) -> None:  # type: ignore[no-untyped-def]
+    """Before, 12 concurrent 60 MiB JSON bodies were all read and decoded (1.9 GB) before the queue bound was
+    checked. Now a body in flight holds its room: a second large body is refused before it is read."""
+    collector = make_collector(collector_config(queue={"max_bytes": 4 << 20}))
+    host, port = collector.http_endpoint.split(":")
+    body = json.dumps(
+        {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "x" * 900_000}}]}]}]}
+    )
+    head = (
+        f"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as slow:
+        slow.sendall(head + body[:1000].encode())  # the first body is in flight: 4 x 900 kB of room reserved
+        wait_until(lambda: collector.pipeline._reserved > 0, 10, what="the reservation")
+        connection = http.client.HTTPConnection(collector.http_endpoint, timeout=10)
+        connection.request("POST", "/v1/logs", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 503 and response.getheader("Retry-After")
+        connection.close()
+        slow.sendall(body[1000:].encode())
+        assert slow.recv(100).startswith(b"HTTP/1.1 200")
+    wait_until(lambda: collector.pipeline._reserved == 0, 10, what="the release")
+    connection = http.client.HTTPConnection(collector.http_endpoint, timeout=10)
+    connection.request("POST", "/v1/logs", body=body, headers={"Content-Type": "application/json"})
+    assert connection.getresponse().status == 200
