@@ -184,6 +184,12 @@ def test_poison_request_and_protocol_gaps_against_a_collector_process(
         assert (response.status, response.getheader("Allow")) == (405, "POST"), method
         connection.close()
 
+    for method in ("HEAD", "POST", "OPTIONS", "PATCH"):  # the health endpoint answers GET only
+        connection = http.client.HTTPConnection(c.health, timeout=10)
+        connection.request(method, "/health")
+        assert connection.getresponse().status == 405, method
+        connection.close()
+
     # HTTP/0.9: no headers to answer with; the connection is closed, nothing is logged as an error
     with socket.create_connection(tuple(c.http.split(":")), timeout=10) as raw:  # type: ignore[arg-type]
         raw.sendall(b"GET /v1/metrics\r\n\r\n")
