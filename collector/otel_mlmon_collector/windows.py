@@ -469,11 +469,11 @@ class WindowStore:
         it covers; ``(None, 0)`` when there is nothing to count."""
         previous = self._series.get(series_key)
         if previous is None:
-            owned = self._series_of.setdefault(stream_key, set())
+            owned = self._series_of.get(stream_key, ())
             if len(self._series) >= self.config.max_series or len(owned) >= self.config.max_series_per_stream:
                 self.stats.dropped_series += 1
                 return None, 0
-            owned.add(series_key)
+            self._series_of.setdefault(stream_key, set()).add(series_key)
         self._series[series_key] = _Series(value, time_ns, now, stream_key)
         self._categories += _ncat(value) - (0 if previous is None else _ncat(previous.value))
         if previous is None:
