@@ -323,5 +323,21 @@ ATTR_PERFORMANCE_METRIC = "ml.performance.metric"
 #: On ``ml.concept_drift.changed``: what decided (``detector`` or ``reference``) and by which method.
 ATTR_CONCEPT_DRIFT_SOURCE = "ml.concept_drift.source"
 ATTR_CONCEPT_DRIFT_METHOD = "ml.concept_drift.method"
-#: Which counter an ``otel_mlmon.ground_truth.records`` point is.
+#: Which counter an ``otel_mlmon.ground_truth.records`` (or ``otel_mlmon.collector.drift.windows``) point is.
 ATTR_COUNTER = "otel_mlmon.counter"
+
+# -- the collector's own health (self-metrics, issue 16) ------------------------------------------------------
+#: What the drift engine's window stores did with the points they were given (cumulative counter), one series
+#: per ``otel_mlmon.counter`` (``points``, ``late_points``, ``invalid_points``, ``dropped_streams``...) and
+#: ``otel_mlmon.store`` (``current`` or ``trailing``).
+METRIC_COLLECTOR_DRIFT_WINDOWS = "otel_mlmon.collector.drift.windows"
+#: Which window store an ``otel_mlmon.collector.drift.windows`` point counts.
+ATTR_STORE = "otel_mlmon.store"
+#: Streams whose evaluation failed (cumulative counter; the other streams went on), per ``ml.model.name``,
+#: ``ml.model.version`` and ``otel_mlmon.stage`` (``view``, ``evaluate``, ``estimate``).
+METRIC_COLLECTOR_STREAM_FAILURES = "otel_mlmon.collector.drift.stream_failures"
+#: Where a stream failed: ``view`` (merging its windows), ``evaluate`` (drift), ``estimate`` (performance).
+ATTR_STAGE = "otel_mlmon.stage"
+#: Ground-truth records lost because the join store could not write them (disk full, I/O error), per
+#: ``otel_mlmon.counter`` (``predictions`` or ``labels``); ``/health`` says ``degraded`` after one.
+METRIC_COLLECTOR_STORE_FAILURES = "otel_mlmon.collector.ground_truth.store_failures"

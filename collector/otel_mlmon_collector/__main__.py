@@ -51,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("configuration is valid", file=sys.stderr)
         return 0
 
-    collector = Collector(config)
+    try:
+        collector = Collector(config)
+    except ConfigError as e:  # found while building: a ground-truth store that cannot be opened, say
+        print(f"otel-mlmon-collector: configuration error: {e}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

@@ -16,13 +16,18 @@ from .receivers import bind_error
 __all__ = ["HealthServer"]
 
 _log = logging.getLogger(__name__)
+#: States answered with 200.
+_UP = frozenset(["serving", "degraded"])
 
 
 class HealthServer:
     """Answers ``GET /health`` (and ``/``) with 200 and a JSON status while ``status()`` says ``serving``.
 
-    ``status`` returns a JSON-able mapping with at least ``{"status": "serving" | "starting" | "stopping"}``;
-    anything but ``serving`` is answered with 503 so load balancers stop sending traffic.
+    ``status`` returns a JSON-able mapping with at least
+    ``{"status": "serving" | "degraded" | "starting" | "stopping"}``; ``degraded`` (serving, but something is
+    failing: the body's ``problems`` say what) is still answered with 200, because restarting the collector (a
+    liveness probe) would not mend a full disk and would lose its in-memory queue; anything else is answered with
+    503 so load balancers stop sending traffic. Other methods than GET get 405.
     """
 
     def __init__(self, endpoint: str, status: Callable[[], dict[str, Any]]) -> None:
@@ -52,11 +57,16 @@ class HealthServer:
                 state = dict(health.status())
                 state["uptime_seconds"] = round(time.monotonic() - health._started, 3)
                 body = json.dumps(state).encode()
-                self.send_response(200 if state.get("status") == "serving" else 503)
+                self.send_response(200 if state.get("status") in _UP else 503)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _not_allowed(self) -> None:
+                self.send_error(405)
+
+            do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
             def log_message(self, format: str, *args: object) -> None:
                 _log.debug("health: " + format, *args)

@@ -123,8 +123,16 @@ def decode_json(signal: str, body: bytes) -> Message:
     Unknown fields are ignored, as the OTLP specification requires.
 
     Raises:
-        MalformedRequest: not JSON, not an object, a bad id, or a value of the wrong type; the message says which.
+        MalformedRequest: not JSON, not an object, a bad id, a value of the wrong type, or nested deeper than
+            Python's recursion limit allows (no OTLP message is); the message says which.
     """
+    try:
+        return _decode_json(signal, body)
+    except RecursionError:
+        raise MalformedRequest("JSON body is nested too deeply") from None
+
+
+def _decode_json(signal: str, body: bytes) -> Message:
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError) as e:

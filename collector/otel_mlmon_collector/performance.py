@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +21,7 @@ from typing import Any
 
 from otel_mlmon import conventions as conv
 
-from .config_reader import Section
+from .config_reader import ConfigError, Section
 from .findings import Findings, default_resource
 from .ground_truth import LabelJoin, estimate_performance
 from .otlp import OtlpRequest
@@ -119,22 +120,30 @@ class PerformanceProcessor:
         resource: Mapping[str, str] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
-        if config.path != ":memory:":
-            Path(config.path).parent.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.emit = emit
         self.drift = drift
         self.clock_ns = clock_ns
         self.resource = dict(resource or default_resource())
-        self.label_join = LabelJoin(
-            config.path,
-            window_seconds=config.window_seconds,
-            ttl_seconds=config.ttl_seconds,
-            max_pending=config.max_pending,
-            detector=config.detector,
-            clock_ns=clock_ns,
-            **dict(config.monitor),
-        )
+        try:
+            if config.path != ":memory:":
+                Path(config.path).parent.mkdir(parents=True, exist_ok=True)
+            self.label_join = LabelJoin(
+                config.path,
+                window_seconds=config.window_seconds,
+                ttl_seconds=config.ttl_seconds,
+                max_pending=config.max_pending,
+                detector=config.detector,
+                clock_ns=clock_ns,
+                **dict(config.monitor),
+            )
+        except (OSError, sqlite3.Error) as exc:  # a read-only, missing or occupied place: say which, exit 2
+            raise ConfigError(
+                f"ground_truth.path: cannot open the ground-truth store {config.path}: {type(exc).__name__}: {exc}"
+            ) from None
+        #: Requests whose records could not be written at all (the windows' write failed before the join's).
+        self._failed_requests = 0
+        self._failing: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -142,8 +151,25 @@ class PerformanceProcessor:
     def process(self, request: OtlpRequest) -> None:
         """Receiver thread: parse and store ``ml.prediction`` / ``ml.ground_truth`` records (logs only)."""
         if request.signal == "logs":
-            self.label_join.process(request)
+            try:
+                self.label_join.process(request)
+            except sqlite3.Error as exc:  # the store's disk: counted, in /health, raised for the error log
+                self._failed_requests += 1
+                self._failing = f"{type(exc).__name__}: {exc}"
+                raise
+            self._failing = None
             self._ensure_started()
+
+    def write_failures(self) -> dict[str, int]:
+        """Records lost to failed store writes by kind (``predictions``, ``labels``), and whole ``requests``."""
+        out = dict(self.label_join.store.write_failures)
+        if self._failed_requests:
+            out["requests"] = self._failed_requests
+        return out
+
+    def store_problem(self) -> str | None:
+        """The last store write error while writes keep failing, else None (``/health`` says ``degraded``)."""
+        return self._failing or self.label_join.store.failing
 
     def _ensure_started(self) -> None:
         if self._thread is None and self.config.evaluation_interval_seconds > 0:
@@ -198,24 +224,32 @@ class PerformanceProcessor:
         windows = getattr(self.drift, "windows", None)
         if windows is None:
             return
+        guarded = getattr(self.drift, "guarded", None)
         for key in windows.streams():
-            view = windows.view(key)
-            if view is None or not view.confidence:
-                continue
-            by_output: dict[str, dict[str, tuple[float, int]]] = {}
-            for (output, label), column in view.confidence.items():
-                if column.numeric is not None and column.numeric.count:
-                    by_output.setdefault(output, {})[label] = (
-                        float(column.numeric.sum),
-                        int(column.numeric.count),
-                    )
-            for output, sums in by_output.items():
-                estimate = estimate_performance(sums)
-                series = {conv.ATTR_MODEL_NAME: key.model, conv.ATTR_OUTPUT_NAME: output}
-                if key.version is not None:
-                    series[conv.ATTR_MODEL_VERSION] = key.version
-                for point in estimate.points():
-                    findings.gauge(point.name, point.value, {**series, **point.attributes})
+            if guarded is not None:  # each stream under its own guard, failures counted by the drift engine
+                guarded(key, "estimate", self._estimate_stream, windows, key, findings)
+            else:
+                self._estimate_stream(windows, key, findings)
+
+    def _estimate_stream(self, windows: Any, key: Any, findings: Findings) -> None:
+        """The estimates of one stream's classifier outputs."""
+        view = windows.view(key)
+        if view is None or not view.confidence:
+            return
+        by_output: dict[str, dict[str, tuple[float, int]]] = {}
+        for (output, label), column in view.confidence.items():
+            if column.numeric is not None and column.numeric.count:
+                by_output.setdefault(output, {})[label] = (
+                    float(column.numeric.sum),
+                    int(column.numeric.count),
+                )
+        for output, sums in by_output.items():
+            estimate = estimate_performance(sums)
+            series = {conv.ATTR_MODEL_NAME: key.model, conv.ATTR_OUTPUT_NAME: output}
+            if key.version is not None:
+                series[conv.ATTR_MODEL_VERSION] = key.version
+            for point in estimate.points():
+                findings.gauge(point.name, point.value, {**series, **point.attributes})
 
     def shutdown(self) -> None:
         """Stop the evaluation thread and close the store (nothing joined is lost: it is on disk)."""

@@ -1,10 +1,10 @@
 """Wiring from receivers to exporters: processors observe each request, then bounded queues feed the exporters.
 
-Data flow (nouns, as in the OTel SDK): ``OtlpRequest`` → ``Processor``s (in order; observe only) →
-the ``CategoryBudget`` (budget.py: category series cut to the top N per column in the forwarded copy) →
-one ``BoundedQueue`` per ``Exporter`` that takes the signal (all or none: a request is queued for every
-exporter or refused with back-pressure, so a client retry never duplicates data downstream) →
-``ExportLane`` workers that send, retry with exponential backoff, and count the outcome.
+Data flow (nouns, as in the OTel SDK): ``OtlpRequest`` → the ``CategoryBudget`` (budget.py: category series cut
+to the top N per column in the forwarded copy) → one ``BoundedQueue`` per ``Exporter`` that takes the signal (all
+or none: a request is queued for every exporter or refused with back-pressure, so a client retry never duplicates
+data downstream) → ``Processor``s (in order; observe only the full request, once it is queued, so a retry is not
+observed twice) and ``ExportLane`` workers that send, retry with exponential backoff, and count the outcome.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Admission(enum.Enum):
 
 @runtime_checkable
 class Processor(Protocol):
-    """Observes every accepted request before it is forwarded (the drift engine plugs in here).
+    """Observes every accepted request once it is queued (the drift engine plugs in here).
 
     ``process`` runs on the receiver's thread with ``request.message`` decoded; it must not modify the
     message and should be quick. Exceptions are caught, counted and logged; the request is forwarded anyway.
@@ -276,6 +276,7 @@ class Pipeline:
         self._routes = {s: tuple(lane for lane in self.lanes if s in lane.signals) for s in SIGNALS}
         self._admit = threading.Lock()
         self._closing = False
+        self._reserved = 0  # queue bytes held for bodies being read and decoded (reserve / release)
         self._received: dict[tuple[str, str], tuple[BoundCounter, BoundCounter]] = {}
         self._processor_errors = RateLimitedLog(_log)
         self.metrics.gauge(QUEUE_SIZE, lambda: [({"exporter": ln.name}, len(ln.queue)) for ln in self.lanes])
@@ -300,12 +301,36 @@ class Pipeline:
         for lane in self.lanes:
             lane.start()
 
+    def reserve(self, size: int) -> bool:
+        """Hold ``size`` bytes of queue room for a body about to be read and decoded; False when there is none.
+
+        Receivers reserve before reading (and ``release`` after the request is answered), so the bodies in flight
+        and the queued payloads together stay within the queues' ``max_bytes``: a burst of large requests is
+        answered with back-pressure instead of being decoded all at once. With nothing queued or reserved one
+        body of any size is admitted, so no request is refused forever.
+        """
+        with self._admit:
+            if self._closing:
+                return False
+            for lane in self.lanes:
+                queue = lane.queue
+                idle = self._reserved == 0 and len(queue) == 0
+                if not idle and queue.bytes + self._reserved + size > queue.max_bytes:
+                    return False
+            self._reserved += size
+            return True
+
+    def release(self, size: int) -> None:
+        """Give back room taken by :meth:`reserve`."""
+        with self._admit:
+            self._reserved -= size
+
     def has_room(self, signal: str, size: int) -> bool:
         """Return whether a request of ``size`` bytes for ``signal`` would be queued now."""
         return all(lane.queue.has_room(size) for lane in self._routes[signal])
 
     def accept(self, request: OtlpRequest, transport: str) -> Admission:
-        """Admit a decoded request from a receiver: observe it, then queue it for every exporter of its signal.
+        """Admit a decoded request from a receiver: queue it for every exporter of its signal, then observe it.
 
         Returns ``BACKPRESSURE`` when any of those queues is full (nothing queued anywhere) and
         ``SHUTTING_DOWN`` after shutdown started; the receiver turns these into retryable answers.
@@ -318,9 +343,10 @@ class Pipeline:
         if not self.has_room(signal, size):
             self.metrics.add(REFUSED, 1, signal=signal, transport=transport, reason="backpressure")
             return Admission.BACKPRESSURE
-        self._observe(request)
         admission = self._enqueue(self._budgeted(request))
         if admission is Admission.ACCEPTED:
+            # Observed once queued: a request refused for back-pressure (and retried) is counted once.
+            self._observe(request)
             counters = self._received.get((signal, transport))
             if counters is None:
                 counters = self._received[(signal, transport)] = (

@@ -11,15 +11,39 @@ fixed time windows -- is :mod:`otel_mlmon_collector.windows`' job.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from otel_mlmon import conventions as conv
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
+from otel_mlmon.sketch._mapping import MAX_SCALE, MIN_SCALE, map_to_index, scale_change
 
-__all__ = ["SummaryPoint", "attribute_key", "attributes", "read_points"]
+__all__ = [
+    "MAX_ATTRIBUTE_CHARS",
+    "MAX_POINT_COUNT",
+    "SummaryPoint",
+    "attribute_key",
+    "attributes",
+    "read_points",
+]
+
+#: Largest count one point may carry (values in one export interval); larger ones are refused as hostile. With
+#: it, bucket sums of int64 arrays cannot overflow however many points a window merges (see windows.py).
+MAX_POINT_COUNT = 1 << 53
+#: Longest model name, column name or category a point may carry; longer ones make the point invalid.
+MAX_ATTRIBUTE_CHARS = 1024
+#: Buckets per side an OTLP point may carry at most (the OTel SDK's own bound on max_size).
+_MAX_POINT_BUCKETS = 16384
+#: Per scale, the lowest and highest bucket index any positive finite double maps to: an index outside is
+#: no value at all, and two such points could not be merged at any scale (issue 16).
+_INDEX_RANGE = {
+    s: tuple(int(i) for i in map_to_index(np.array([5e-324, np.finfo(np.float64).max]), s))
+    for s in range(MIN_SCALE, MAX_SCALE + 1)
+}
 
 _CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
 _NO_RECORDED_VALUE = metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
@@ -72,6 +96,7 @@ def read_points(
     counters: _Counters,
     max_size: int = 160,
     max_categories: int = 64,
+    max_point_categories: int = 2048,
 ) -> Iterator[SummaryPoint]:
     """The summary points of one ``ExportMetricsServiceRequest``, rebuilt as sketches; other metrics are skipped.
 
@@ -81,8 +106,14 @@ def read_points(
             model and its stream budget, and counts refusals); a refused point is skipped.
         counters: ``points`` counts the points read, ``invalid_points`` those that were unusable: a metric of
             the wrong type, a missing column attribute, a negative count, inconsistent histogram buckets.
-        max_size: Buckets per sign of the rebuilt histograms (raised to what a point carries).
-        max_categories: K of the rebuilt categorical sketches (raised to the categories a column carries).
+        max_size: Buckets per sign of the rebuilt histograms: a point carrying more is downscaled to fit.
+        max_categories: K of the rebuilt categorical sketches (raised to the categories a point carries).
+        max_point_categories: Categories a point may carry: a column sending more keeps its largest ones and
+            counts the rest as other.
+
+    A hostile point is refused (counted in ``invalid_points``) before anything keeps it: a scale outside
+    [-10, 20], bucket indices no finite value maps to, more than 16 384 buckets a side, counts that do not add
+    up or exceed :data:`MAX_POINT_COUNT`, non-finite bounds or counts, names over :data:`MAX_ATTRIBUTE_CHARS`.
     """
     for rm in message.resource_metrics:
         resource: tuple[Any, ...] | None = None
@@ -105,7 +136,7 @@ def read_points(
                     body.data_points,
                 )
                 if entry[2] == "categorical":
-                    yield from _read_categories(*read, admit, counters, max_categories)
+                    yield from _read_categories(*read, admit, counters, max_categories, max_point_categories)
                 else:
                     yield from _read_each(*read, admit, counters, max_size)
 
@@ -128,7 +159,7 @@ def _read_each(
         if not admit(attrs):
             continue
         column = attrs.get(label) if label is not None else ""
-        if column is None:
+        if column is None or _too_long(column):
             counters.invalid_points += 1
             continue
         if kind == "numeric":
@@ -155,6 +186,7 @@ def _read_categories(
     admit: Callable[[Mapping[str, Any]], bool],
     counters: _Counters,
     max_categories: int,
+    max_point_categories: int,
 ) -> Iterator[SummaryPoint]:
     """The category points of one column (same attributes but the category, same times) form one sketch."""
     section, label, _, category_attr = entry
@@ -167,7 +199,8 @@ def _read_categories(
             continue
         category = attrs.pop(category_attr, None)
         value = _count(point)
-        if category is None or attrs.get(label) is None or value is None:
+        column = attrs.get(label)
+        if category is None or column is None or value is None or _too_long(column) or _too_long(category):
             counters.invalid_points += 1
             continue
         counters.points += 1
@@ -179,6 +212,13 @@ def _read_categories(
     for (attr_items, _, _), (attrs, start_ns, time_ns, counts) in groups.items():
         other = counts.get(conv.OTHER_CATEGORY, 0)
         kept = {key: n for key, n in counts.items() if key != conv.OTHER_CATEGORY}
+        if len(kept) > max_point_categories:  # memory is bounded whatever a sender lists: the rest is other
+            ranked = sorted(kept.items(), key=lambda item: (-item[1], item[0]))
+            kept = dict(ranked[:max_point_categories])
+            other += sum(n for _, n in ranked[max_point_categories:])
+        if other + sum(kept.values()) > MAX_POINT_COUNT:
+            counters.invalid_points += 1
+            continue
         # The SDK exports its whole list (lower ends) and the rest as __other__, not its error bound. A sketch
         # that lists L <= K categories bounds an unlisted category (and every slack) by count / (K + 1) <=
         # count / (L + 1), as does an exact top-L list; without this, from_counts assumes the whole other mass.
@@ -194,29 +234,67 @@ def _read_categories(
 
 
 def _histogram(point: Any, max_size: int) -> ExponentialHistogram | None:
-    """The exponential histogram an OTLP data point carries; None when the point is inconsistent."""
+    """The exponential histogram an OTLP data point carries, downscaled to ``max_size`` buckets a side; None
+    when the point is inconsistent or hostile (see :func:`read_points`)."""
+    scale = point.scale
+    positive, negative = point.positive, point.negative
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        return None
+    if len(positive.bucket_counts) > _MAX_POINT_BUCKETS or len(negative.bucket_counts) > _MAX_POINT_BUCKETS:
+        return None
+    # Python ints: a sum of uint64 counts must not wrap before it is compared with ``count``.
+    counted = point.zero_count + sum(positive.bucket_counts) + sum(negative.bucket_counts)
+    if counted != point.count or point.count > MAX_POINT_COUNT:
+        return None
+    bounds = [point.min if point.HasField("min") else None, point.max if point.HasField("max") else None]
+    if any(b is not None and not math.isfinite(b) for b in bounds):
+        return None
+    total = point.sum if point.HasField("sum") and math.isfinite(point.sum) else float("nan")
     try:
-        return ExponentialHistogram.from_buckets(
-            scale=point.scale,
+        hist = ExponentialHistogram.from_buckets(
+            scale=scale,
             zero_count=point.zero_count,
             count=point.count,
-            positive_offset=point.positive.offset,
-            positive_counts=point.positive.bucket_counts,
-            negative_offset=point.negative.offset,
-            negative_counts=point.negative.bucket_counts,
-            sum=point.sum if point.HasField("sum") else float("nan"),
-            min=point.min if point.HasField("min") else None,
-            max=point.max if point.HasField("max") else None,
+            positive_offset=positive.offset,
+            positive_counts=positive.bucket_counts,
+            negative_offset=negative.offset,
+            negative_counts=negative.bucket_counts,
+            sum=total,
+            min=bounds[0],
+            max=bounds[1],
             max_size=max_size,
         )
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
+    low, high = _INDEX_RANGE[hist.scale]
+    change = 0
+    for offset, counts in (
+        (hist.positive_offset, hist.positive_counts),
+        (hist.negative_offset, hist.negative_counts),
+    ):
+        if counts.size:
+            if offset < low or offset + counts.size - 1 > high:
+                return None
+            change = max(change, scale_change(offset, offset + counts.size - 1, max_size))
+    if change:  # within the index range the coarsest scale always fits 2 buckets: this cannot fail
+        hist.downscale(change)
+    hist.max_size = max_size
+    return hist
 
 
 def _count(point: Any) -> int | None:
-    """A sum point's value as a count; None when negative."""
-    value = point.as_int if point.WhichOneof("value") == "as_int" else round(point.as_double)
-    return None if value < 0 else value
+    """A sum point's value as a count; None when negative, not finite or over :data:`MAX_POINT_COUNT`."""
+    if point.WhichOneof("value") == "as_int":
+        value = point.as_int
+    elif math.isfinite(point.as_double):
+        value = round(point.as_double)
+    else:
+        return None
+    return None if value < 0 or value > MAX_POINT_COUNT else value
+
+
+def _too_long(value: Any) -> bool:
+    return isinstance(value, str) and len(value) > MAX_ATTRIBUTE_CHARS
 
 
 def _any_value(value: Any) -> Any:

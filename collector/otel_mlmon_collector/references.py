@@ -318,6 +318,11 @@ class TrailingReferenceConfig:
             max_columns=base.max_columns,
             max_size=base.max_size,
             max_categories=base.max_categories,
+            max_series=base.max_series,
+            max_series_per_stream=base.max_series_per_stream,
+            max_cells=base.max_cells,
+            max_point_categories=base.max_point_categories,
+            max_categories_total=base.max_categories_total,
         )
 
 

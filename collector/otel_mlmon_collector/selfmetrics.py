@@ -81,6 +81,8 @@ _UNITS = {
 
 _Key = tuple[tuple[str, str], ...]
 GaugeCallback = Callable[[], Iterable[tuple[Mapping[str, str], float]]]
+#: ``(attributes, running total)`` pairs of counters kept elsewhere (the drift engine's window statistics).
+CounterCallback = Callable[[], Iterable[tuple[Mapping[str, str], int]]]
 
 
 class SelfMetrics:
@@ -108,6 +110,7 @@ class SelfMetrics:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[_Key, int]] = {}
         self._gauges: dict[str, GaugeCallback] = {}
+        self._observed: dict[str, CounterCallback] = {}
         self._start_nanos = int(self._clock() * 1e9)
 
     def add(self, name: str, value: int = 1, **attributes: str) -> None:
@@ -144,6 +147,12 @@ class SelfMetrics:
         with self._lock:
             self._gauges[name] = callback
 
+    def observe_counter(self, name: str, callback: CounterCallback, unit: str = "1") -> None:
+        """Register a cumulative counter kept elsewhere; ``callback`` gives its running totals at collection."""
+        with self._lock:
+            self._observed[name] = callback
+            _UNITS.setdefault(name, unit)
+
     def to_request(self) -> OtlpRequest:
         """Encode every counter (cumulative monotonic sum) and gauge as one OTLP metrics request."""
         now = int(self._clock() * 1e9)
@@ -155,6 +164,12 @@ class SelfMetrics:
         with self._lock:
             counters = {name: dict(series) for name, series in self._counters.items()}
             gauges = dict(self._gauges)
+            observed = dict(self._observed)
+        for name, callback in observed.items():
+            series = counters.setdefault(name, {})
+            for attributes, value in callback():
+                key = tuple(sorted((k, str(v)) for k, v in attributes.items()))
+                series[key] = series.get(key, 0) + int(value)
         items = 0
         for name in sorted(counters):
             metric = sm.metrics.add(name=name, unit=_UNITS.get(name, "1"))

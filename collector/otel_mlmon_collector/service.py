@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from otel_mlmon import conventions as conv
+
 from .budget import CategoryBudget
 from .config import SIGNALS, Config, ExporterConfig, RetryConfig
 from .drift_engine import DriftProcessor
@@ -82,6 +84,7 @@ class Collector:
                 config.ground_truth, emit=self.pipeline.emit, drift=self.drift, resource=self.metrics.resource
             )
             self.pipeline.add_processor(self.performance)
+        self._observe_processors()
         rcv = config.receivers
         self.receivers: list[Receiver] = []
         if rcv.grpc.enabled:
@@ -112,6 +115,36 @@ class Collector:
             drift_summary_seconds = max(60.0, interval)
         self.drift_summary_seconds = drift_summary_seconds
         self._summary_thread: threading.Thread | None = None
+
+    def _observe_processors(self) -> None:
+        """The drift engine's window statistics and stream failures, and the ground-truth store's write
+        failures, as self-metrics (cumulative counters)."""
+        drift, performance = self.drift, self.performance
+        if drift is not None:
+
+            def window_stats() -> list[tuple[dict[str, str], int]]:
+                stores = [("current", drift.windows), ("trailing", drift.trailing_windows)]
+                return [
+                    ({conv.ATTR_COUNTER: name, conv.ATTR_STORE: label}, value)
+                    for label, store in stores
+                    if store is not None
+                    for name, value in dataclasses.asdict(store.stats).items()
+                ]
+
+            def stream_failures() -> list[tuple[dict[str, str], int]]:
+                return [
+                    ({conv.ATTR_MODEL_NAME: m, conv.ATTR_MODEL_VERSION: v, conv.ATTR_STAGE: stage}, n)
+                    for (m, v, stage), n in list(drift.stream_failures.items())
+                ]
+
+            self.metrics.observe_counter(conv.METRIC_COLLECTOR_DRIFT_WINDOWS, window_stats, "{point}")
+            self.metrics.observe_counter(conv.METRIC_COLLECTOR_STREAM_FAILURES, stream_failures, "{error}")
+        if performance is not None:
+            self.metrics.observe_counter(
+                conv.METRIC_COLLECTOR_STORE_FAILURES,
+                lambda: [({conv.ATTR_COUNTER: k}, n) for k, n in performance.write_failures().items()],
+                "{record}",
+            )
 
     @staticmethod
     def _exporters(
@@ -147,9 +180,23 @@ class Collector:
         return self.health.endpoint if self.health else None
 
     def status(self) -> dict[str, Any]:
-        """State, queue depths and drift findings, as served by the health endpoint."""
+        """State, queue depths and drift findings, as served by the health endpoint.
+
+        ``status`` is ``degraded`` (still answered with 200) while the ground-truth store cannot write;
+        ``problems`` then says why.
+        """
+        state = self._state
+        problems = []
+        store_problem = self.performance.store_problem() if self.performance is not None else None
+        if store_problem is not None:
+            problems.append(
+                f"ground-truth store {self.performance.config.path}: writes fail: {store_problem}"
+            )
+        if problems and state == "serving":
+            state = "degraded"
         return {
-            "status": self._state,
+            "status": state,
+            **({"problems": problems} if problems else {}),
             "queues": {
                 lane.name: {"size": len(lane.queue), "capacity": lane.queue.max_requests}
                 for lane in self.pipeline.lanes

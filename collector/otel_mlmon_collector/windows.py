@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from otel_mlmon import conventions as conv
+from otel_mlmon._ratelimit import RateLimitedLog
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 from otel_mlmon.summary import ColumnSummary, Summary, SummaryConfig
 
-from .points import SummaryPoint, read_points
+from .points import MAX_ATTRIBUTE_CHARS, SummaryPoint, read_points
 
 __all__ = ["StreamKey", "WindowConfig", "WindowStats", "WindowStore"]
 
@@ -35,6 +36,8 @@ _log = logging.getLogger(__name__)
 _SECTIONS = ("features", "outputs", "confidence")
 #: Point kinds that carry a plain count (the rest carry a sketch).
 _COUNTED = frozenset(["missing", "infinite", "rows"])
+#: Bound on the sum of the counts of all the windows of one view: int64 bucket arithmetic cannot overflow.
+_MAX_VIEW_COUNT = 1 << 62
 
 
 class StreamKey(NamedTuple):
@@ -54,11 +57,25 @@ class WindowConfig:
         evaluation_windows: The evaluation view merges the last this many windows (12 x 5 min = 1 h), the
             current, still open window included.
         stream_ttl_seconds: A stream (and a cumulative series) that received nothing for this long is dropped.
-        max_streams: At most this many (model, version, operation) streams; points of further streams are
-            dropped and counted.
+        max_streams: At most this many (model, version, operation) streams. A new stream beyond it takes the
+            place of the least recently active stream without a reference profile (a stream with a reference
+            is never evicted for another; a newcomer without one only takes the place of a stream quiet for a
+            whole window); otherwise its points are dropped and counted.
         max_columns: Columns kept per section (features, outputs, confidence) of a stream.
-        max_size: Buckets per sign of the rebuilt exponential histograms (at least what a point carries).
-        max_categories: Categories kept per categorical column when windows and replicas are merged (top-K).
+        max_size: Buckets per sign of the rebuilt exponential histograms; points carrying more are downscaled.
+        max_categories: K of the categorical sketches the windows merge into (top-K; a merged sketch keeps the
+            larger K of the two, so a column keeps up to the categories its points carry).
+        max_point_categories: Categories a point (the category counts of one column and time) may carry; a
+            point listing more keeps its largest ones and counts the rest as other. The default is the SDK's
+            ``category_capacity``, so what the SDK sends is kept whole.
+        max_categories_total: Categories held in all, by every categorical sketch of every window and
+            cumulative series; a categorical point that could take it past this is dropped and counted.
+        max_series: Cumulative series remembered in all (one previous point each); new series beyond are
+            dropped and counted.
+        max_series_per_stream: Cumulative series remembered per stream.
+        max_cells: Columns kept in all, over every window of every stream (one column of one window is a cell,
+            bounded by ``max_size`` and ``max_categories``); points for new cells beyond are dropped and counted.
+            Worst-case memory: docs/collector.md, "Limits and guarantees".
     """
 
     window_seconds: float = 300.0
@@ -68,6 +85,11 @@ class WindowConfig:
     max_columns: int = 256
     max_size: int = 160
     max_categories: int = 64
+    max_series: int = 16384
+    max_series_per_stream: int = 4096
+    max_cells: int = 50000
+    max_point_categories: int = 2048
+    max_categories_total: int = 250000
 
     def __post_init__(self) -> None:
         if not (isinstance(self.window_seconds, (int, float)) and self.window_seconds > 0):
@@ -78,12 +100,33 @@ class WindowConfig:
             ("max_columns", 1),
             ("max_size", 2),
             ("max_categories", 1),
+            ("max_series", 1),
+            ("max_series_per_stream", 1),
+            ("max_cells", 1),
+            ("max_point_categories", 1),
+            ("max_categories_total", 1),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         if not (isinstance(self.stream_ttl_seconds, (int, float)) and self.stream_ttl_seconds > 0):
             raise ValueError(f"stream_ttl_seconds must be a number > 0, got {self.stream_ttl_seconds!r}")
+
+    def worst_case_bytes(self) -> int:
+        """An upper bound of the memory one :class:`WindowStore` with this configuration holds, whatever it is
+        sent (docs/collector.md, "Limits and guarantees"); requests in flight are not included.
+
+        Per cell (a column of a window): a histogram of ``max_size`` int64 buckets per sign plus ~2.2 KB of objects
+        and a name of at most 1 024 characters; per category held (windows and series together): ~1.2 KB with a
+        name of at most 1 024 characters; per cumulative series: its previous histogram; per stream: its windows.
+        """
+        histogram = 16 * self.max_size
+        return (
+            self.max_cells * (histogram + 2200)
+            + self.max_categories_total * 1200
+            + self.max_series * (histogram + 1200)
+            + self.max_streams * (self.evaluation_windows * 600 + 3 * MAX_ATTRIBUTE_CHARS + 1000)
+        )
 
     @property
     def evaluation_seconds(self) -> float:
@@ -102,6 +145,18 @@ class WindowStats:
     resets: int = 0
     dropped_streams: int = 0
     expired_streams: int = 0
+    #: Streams evicted to admit a newer one (``max_streams``).
+    evicted_streams: int = 0
+    #: New cumulative series refused by ``max_series`` / ``max_series_per_stream``.
+    dropped_series: int = 0
+    #: Points dropped because ``max_cells`` columns are held.
+    dropped_cells: int = 0
+    #: Categorical points dropped because ``max_categories_total`` categories are held.
+    dropped_categories: int = 0
+    #: Points whose merge failed (a bug or a hostile point the ingest checks missed); the column is unchanged.
+    failed_points: int = 0
+    #: Columns left out of a view because merging their windows failed.
+    failed_columns: int = 0
 
 
 class _Column:
@@ -125,23 +180,26 @@ class _Window:
 
 
 class _Stream:
-    __slots__ = ("key", "last_seen", "windows")
+    __slots__ = ("key", "last_seen", "referenced", "windows")
 
-    def __init__(self, key: StreamKey, now: float) -> None:
+    def __init__(self, key: StreamKey, now: float, referenced: bool) -> None:
         self.key = key
         self.last_seen = now
+        #: Whether the stream has a reference profile (eviction spares it); refreshed by :meth:`mark_referenced`.
+        self.referenced = referenced
         self.windows: dict[int, _Window] = {}
 
 
 class _Series:
     """The previous cumulative point of one series: an exponential histogram, a categorical sketch or a count."""
 
-    __slots__ = ("last_seen", "time_ns", "value")
+    __slots__ = ("last_seen", "stream", "time_ns", "value")
 
-    def __init__(self, value: Any, time_ns: int, now: float) -> None:
+    def __init__(self, value: Any, time_ns: int, now: float, stream: StreamKey) -> None:
         self.value = value
         self.time_ns = time_ns
         self.last_seen = now
+        self.stream = stream
 
 
 class WindowStore:
@@ -152,6 +210,7 @@ class WindowStore:
     Args:
         config: Window length, evaluation length and memory bounds.
         clock: Seconds since the epoch (``time.time``); decides the current window, expiry and lateness.
+        referenced: Asked once for a new stream: whether it has a reference profile (eviction spares it).
 
     Example:
         >>> from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -168,15 +227,27 @@ class WindowStore:
         ([StreamKey(model='fraud', version=None, operation='')], 42)
     """
 
-    def __init__(self, config: WindowConfig | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: WindowConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        referenced: Callable[[StreamKey], bool] | None = None,
+    ) -> None:
         self.config = config or WindowConfig()
         self.clock = clock
+        self.referenced = referenced
         self._reset()
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._streams: dict[StreamKey, _Stream] = {}
         self._series: dict[tuple[Any, ...], _Series] = {}
+        self._series_of: dict[StreamKey, set[tuple[Any, ...]]] = {}
+        self._cells = 0  # columns of all windows of all streams
+        self._categories = 0  # categories held by all categorical sketches, of windows and of series
+        self._logs = RateLimitedLog(_log, interval_seconds=300.0)
+        # Per column and window: a view merges at most evaluation_windows of them.
+        self._max_count = _MAX_VIEW_COUNT // self.config.evaluation_windows
         self._started_ns = int(self.clock() * 1e9)
         self._last_expiry = self.clock()
         self._summary_config = SummaryConfig(
@@ -201,19 +272,48 @@ class WindowStore:
                 counters=self.stats,
                 max_size=self.config.max_size,
                 max_categories=self.config.max_categories,
+                max_point_categories=self.config.max_point_categories,
             )
             for point in points:
-                used += self._add(point, now)
+                try:
+                    used += self._add(point, now)
+                except Exception as exc:  # noqa: BLE001 - one bad point must not stop the request or the stream
+                    self._failed_point(point, exc)
             if now - self._last_expiry >= min(self.config.window_seconds, 60.0):
                 self._expire(now)
         return used
 
+    def _failed_point(self, point: SummaryPoint, exc: Exception) -> None:
+        self.stats.failed_points += 1
+        model = point.attributes.get(conv.ATTR_MODEL_NAME)
+        self._logs.log(
+            logging.ERROR,
+            f"ingest:{model}",
+            "model %r: a %s point of column %r could not be merged and was dropped: %s: %s",
+            model,
+            point.kind,
+            point.column,
+            type(exc).__name__,
+            exc,
+        )
+
     def _add(self, point: SummaryPoint, now: float) -> int:
         """Merge one point (its delta, for a cumulative one) into its window; how many OTLP points were used."""
         value, interval_start = point.value, point.start_ns
+        if (
+            point.kind == "categorical"
+            and self._categories + 2 * _ncat(value) > self.config.max_categories_total
+        ):
+            self.stats.dropped_categories += point.points  # the series and the column may each keep them all
+            return 0
         if point.cumulative:
-            series_key = (*point.series, point.start_ns)
-            value, interval_start = self._series_delta(series_key, value, point.start_ns, point.time_ns, now)
+            # A hash, not the attributes themselves: a series costs the same whatever its attributes weigh (str
+            # hashes are salted per process, so a sender cannot make two series collide on purpose).
+            series_key = (hash((*point.series, point.start_ns)),)
+            stream_key = _stream_key(point.attributes)
+            value, interval_start = self._series_delta(
+                series_key, stream_key, value, point.start_ns, point.time_ns, now
+            )
             if value is None:
                 return 0
         if (value if point.kind in _COUNTED else value.count) == 0:
@@ -228,6 +328,9 @@ class WindowStore:
         column = self._column(window, point.section, point.column)
         if column is None:
             return 0
+        if _held(column, point.kind) + (value if point.kind in _COUNTED else value.count) > self._max_count:
+            self.stats.invalid_points += point.points  # counts that could overflow the view's int64 buckets
+            return 0
         if point.kind in _COUNTED:
             setattr(column, point.kind, getattr(column, point.kind) + value)
         elif point.kind == "numeric":
@@ -236,10 +339,13 @@ class WindowStore:
                 column.numeric = value.copy() if point.cumulative else value
             else:
                 column.numeric.merge(value)
-        elif column.categorical is None:
-            column.categorical = value.copy() if point.cumulative else value
         else:
-            column.categorical.merge(value)
+            before = _ncat(column.categorical)
+            if column.categorical is None:
+                column.categorical = value.copy() if point.cumulative else value
+            else:
+                column.categorical.merge(value)
+            self._categories += _ncat(column.categorical) - before
         return point.points
 
     def _admit(self, attrs: Mapping[str, Any]) -> bool:
@@ -248,16 +354,61 @@ class WindowStore:
         Checked before any cumulative series state is kept, so points of refused streams cost no memory.
         """
         model = attrs.get(conv.ATTR_MODEL_NAME)
-        if not model:
+        identity = (model, attrs.get(conv.ATTR_MODEL_VERSION), attrs.get(conv.ATTR_OPERATION))
+        if not model or any(len(str(part)) > MAX_ATTRIBUTE_CHARS for part in identity if part is not None):
             self.stats.invalid_points += 1
             return False
         if len(self._streams) < self.config.max_streams:
             return True
-        key = StreamKey(model, attrs.get(conv.ATTR_MODEL_VERSION) or None, attrs.get(conv.ATTR_OPERATION, ""))
-        if key in self._streams:
+        key = _stream_key(attrs)
+        if key in self._streams or self._evict_for(key):
             return True
         self.stats.dropped_streams += 1
         return False
+
+    def _evict_for(self, newcomer: StreamKey) -> bool:
+        """Make room for a new stream at ``max_streams``: evict the least recently active stream without a
+        reference, if the newcomer has one or that stream has been quiet for a whole window."""
+        victim = min(
+            (s for s in self._streams.values() if not s.referenced), key=lambda s: s.last_seen, default=None
+        )
+        if victim is None:
+            return False
+        quiet = self.clock() - victim.last_seen >= self.config.window_seconds
+        if not quiet and not self._has_reference(newcomer):
+            return False
+        self._drop_stream(victim.key)
+        self.stats.evicted_streams += 1
+        return True
+
+    def _has_reference(self, key: StreamKey) -> bool:
+        if self.referenced is None:
+            return False
+        try:
+            return bool(self.referenced(key))
+        except Exception:  # noqa: BLE001 - a failing lookup means no reference, not a failed ingest
+            return False
+
+    def _drop_stream(self, key: StreamKey) -> None:
+        for window in self._streams.pop(key).windows.values():
+            self._forget(window)
+        for series_key in self._series_of.pop(key, ()):
+            series = self._series.pop(series_key, None)
+            if series is not None:
+                self._categories -= _ncat(series.value)
+
+    def _forget(self, window: _Window) -> None:
+        """Release a dropped window's share of the ``max_cells`` and ``max_categories_total`` bounds."""
+        for columns in window.columns.values():
+            self._cells -= len(columns)
+            self._categories -= sum(_ncat(c.categorical) for c in columns.values())
+
+    def mark_referenced(self, key: StreamKey, referenced: bool) -> None:
+        """Record whether a stream has a reference profile now (the drift engine says so at each evaluation)."""
+        with self._lock:
+            stream = self._streams.get(key)
+            if stream is not None:
+                stream.referenced = referenced
 
     def _locate(
         self, attrs: Mapping[str, str], start_ns: int, time_ns: int, now: float
@@ -267,7 +418,7 @@ class WindowStore:
         if not model:
             self.stats.invalid_points += 1
             return None
-        key = StreamKey(model, attrs.get(conv.ATTR_MODEL_VERSION) or None, attrs.get(conv.ATTR_OPERATION, ""))
+        key = _stream_key(attrs)
         length = self.config.window_seconds
         end = time_ns / 1e9
         start = start_ns / 1e9 if start_ns else end
@@ -282,10 +433,10 @@ class WindowStore:
             return None
         stream = self._streams.get(key)
         if stream is None:
-            if len(self._streams) >= self.config.max_streams:
+            if len(self._streams) >= self.config.max_streams and not self._evict_for(key):
                 self.stats.dropped_streams += 1
                 return None
-            stream = self._streams[key] = _Stream(key, now)
+            stream = self._streams[key] = _Stream(key, now, self._has_reference(key))
         stream.last_seen = now
         window = stream.windows.get(index)
         if window is None:
@@ -298,12 +449,17 @@ class WindowStore:
         if column is None:
             if len(columns) >= self.config.max_columns:
                 return None
+            if self._cells >= self.config.max_cells:
+                self.stats.dropped_cells += 1
+                return None
             column = columns[name] = _Column()
+            self._cells += 1
         return column
 
     def _series_delta(
         self,
         series_key: tuple[Any, ...],
+        stream_key: StreamKey,
         value: Any,
         start_ns: int,
         time_ns: int,
@@ -312,7 +468,14 @@ class WindowStore:
         """The delta of a cumulative point against the previous one of its series, and the start of the interval
         it covers; ``(None, 0)`` when there is nothing to count."""
         previous = self._series.get(series_key)
-        self._series[series_key] = _Series(value, time_ns, now)
+        if previous is None:
+            owned = self._series_of.get(stream_key, ())
+            if len(self._series) >= self.config.max_series or len(owned) >= self.config.max_series_per_stream:
+                self.stats.dropped_series += 1
+                return None, 0
+            self._series_of.setdefault(stream_key, set()).add(series_key)
+        self._series[series_key] = _Series(value, time_ns, now, stream_key)
+        self._categories += _ncat(value) - (0 if previous is None else _ncat(previous.value))
         if previous is None:
             recent = start_ns > 0 and (
                 start_ns >= self._started_ns - self.config.window_seconds * 1e9
@@ -325,6 +488,7 @@ class WindowStore:
             return None, 0
         if time_ns < previous.time_ns:  # out of order: keep the newer point as the baseline
             self._series[series_key] = previous
+            self._categories += _ncat(previous.value) - _ncat(value)
             self.stats.late_points += 1
             return None, 0
         delta = _subtract(value, previous.value)
@@ -375,7 +539,19 @@ class WindowStore:
                 for name, column in window.columns[section].items():
                     parts.setdefault(name, []).append(column)
             for name, columns in parts.items():
-                target[name] = self._merge_columns(columns)
+                try:
+                    target[name] = self._merge_columns(columns)
+                except Exception as exc:  # noqa: BLE001 - one column that cannot merge must not hide the rest
+                    self.stats.failed_columns += 1
+                    self._logs.log(
+                        logging.ERROR,
+                        f"merge:{section}:{name}",
+                        "%s column %r left out of the view: merging its windows failed: %s: %s",
+                        section,
+                        name,
+                        type(exc).__name__,
+                        exc,
+                    )
         return summary
 
     def _merge_columns(self, columns: list[_Column]) -> ColumnSummary:
@@ -406,13 +582,20 @@ class WindowStore:
         for key in list(self._streams):
             stream = self._streams[key]
             if now - stream.last_seen > ttl:
-                del self._streams[key]
+                self._drop_stream(key)
                 self.stats.expired_streams += 1
                 continue
             for index in [i for i in stream.windows if i < oldest]:
-                del stream.windows[index]
+                self._forget(stream.windows.pop(index))
         for key in [k for k, s in self._series.items() if now - s.last_seen > ttl]:
-            del self._series[key]
+            series = self._series.pop(key)
+            self._categories -= _ncat(series.value)
+            stream_key = series.stream
+            owned = self._series_of.get(stream_key)
+            if owned is not None:
+                owned.discard(key)
+                if not owned:
+                    del self._series_of[stream_key]
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -424,3 +607,24 @@ def _subtract(newer: Any, older: Any) -> Any:
     if isinstance(newer, int):
         return None if newer < older else newer - older
     return newer.subtract(older)
+
+
+def _stream_key(attrs: Mapping[str, Any]) -> StreamKey:
+    return StreamKey(
+        attrs.get(conv.ATTR_MODEL_NAME),
+        attrs.get(conv.ATTR_MODEL_VERSION) or None,
+        attrs.get(conv.ATTR_OPERATION, ""),
+    )
+
+
+def _held(column: _Column, kind: str) -> int:
+    """What a column already counts of one kind in its window."""
+    if kind in _COUNTED:
+        return int(getattr(column, kind))
+    sketch = getattr(column, kind)
+    return 0 if sketch is None else int(sketch.count)
+
+
+def _ncat(sketch: Any) -> int:
+    """Categories a sketch holds (0 for anything else): what ``max_categories_total`` bounds."""
+    return len(sketch._counts) if isinstance(sketch, CategoricalSketch) else 0

@@ -323,37 +323,45 @@ class ExponentialHistogram:
 
         Raises:
             TypeError: if ``other`` is not an ``ExponentialHistogram``.
+            ValueError: if the union of the bucket ranges cannot fit ``max_size`` buckets even at scale -10
+                (indices no finite value maps to); this histogram is then unchanged.
         """
         if not isinstance(other, ExponentialHistogram):
             raise TypeError(f"other must be an ExponentialHistogram, got {type(other).__name__}")
         if other.count == 0:
             return
+        if other.positive_counts.size or other.negative_counts.size:
+            # Everything that can fail is worked out before this histogram changes: a merge that raises
+            # leaves it as it was (count and buckets still agree).
+            target = min(self._index_scale, other._index_scale)
+            shift = other._index_scale - target
+            pos_offset, pos_counts = downscale_buckets(other.positive_offset, other.positive_counts, shift)
+            neg_offset, neg_counts = downscale_buckets(other.negative_offset, other.negative_counts, shift)
+            own = self._index_scale - target
+            own_pos = downscale_buckets(self.positive_offset, self.positive_counts, own)
+            own_neg = downscale_buckets(self.negative_offset, self.negative_counts, own)
+            change = max(
+                range_change(*own_pos, pos_offset, pos_counts, self.max_size),
+                range_change(*own_neg, neg_offset, neg_counts, self.max_size),
+            )
+            if target - change < MIN_SCALE:
+                raise ValueError(
+                    f"merging needs scale {target - change}, below {MIN_SCALE}: bucket indices out of range"
+                )
+            self.downscale(own + change)
+            pos_offset, pos_counts = downscale_buckets(pos_offset, pos_counts, change)
+            neg_offset, neg_counts = downscale_buckets(neg_offset, neg_counts, change)
+            self.positive_offset, self.positive_counts = add_counts(
+                self.positive_offset, self.positive_counts, pos_offset, pos_counts
+            )
+            self.negative_offset, self.negative_counts = add_counts(
+                self.negative_offset, self.negative_counts, neg_offset, neg_counts
+            )
         self.count += other.count
         self.sum += other.sum
         self.min = min(self.min, other.min)
         self.max = max(self.max, other.max)
         self.zero_count += other.zero_count
-        if other.positive_counts.size == 0 and other.negative_counts.size == 0:
-            return
-        target = min(self._index_scale, other._index_scale)
-        shift = other._index_scale - target
-        pos_offset, pos_counts = downscale_buckets(other.positive_offset, other.positive_counts, shift)
-        neg_offset, neg_counts = downscale_buckets(other.negative_offset, other.negative_counts, shift)
-        self.downscale(self._index_scale - target)
-        change = max(
-            range_change(self.positive_offset, self.positive_counts, pos_offset, pos_counts, self.max_size),
-            range_change(self.negative_offset, self.negative_counts, neg_offset, neg_counts, self.max_size),
-        )
-        if change:
-            self.downscale(change)
-            pos_offset, pos_counts = downscale_buckets(pos_offset, pos_counts, change)
-            neg_offset, neg_counts = downscale_buckets(neg_offset, neg_counts, change)
-        self.positive_offset, self.positive_counts = add_counts(
-            self.positive_offset, self.positive_counts, pos_offset, pos_counts
-        )
-        self.negative_offset, self.negative_counts = add_counts(
-            self.negative_offset, self.negative_counts, neg_offset, neg_counts
-        )
 
     def subtract(self, older: ExponentialHistogram) -> ExponentialHistogram | None:
         """The values recorded since ``older``, an earlier cumulative state of this histogram; None on a reset.

@@ -106,16 +106,17 @@ def test_tombstones_are_forgotten_after_another_ttl() -> None:
     assert store.counts()["pending_labels"] == 1
 
 
-def test_size_bound_evicts_oldest_first_and_counts() -> None:
-    """Past max_pending the oldest pending rows are evicted (and counted) whichever kind they are."""
+def test_size_bound_evicts_labels_before_predictions_and_counts() -> None:
+    """Past max_pending a model's waiting labels go first (oldest first), then its predictions (issue 16)."""
     store = make_store(max_pending=3)
     store.add_label(label("l0"))
     store.add_prediction(prediction("p1"))
     store.add_prediction(prediction("p2"))
     store.add_prediction(prediction("p3"))  # evicts l0
-    store.add_label(label("l4"))  # evicts p1
+    store.add_label(label("l4"))  # evicts l4: a label waiting for a prediction goes before any prediction
+    store.add_prediction(prediction("p5"))  # no label left: evicts p1, the oldest prediction
     counts = store.counts()
-    assert (counts["evicted_labels"], counts["evicted_predictions"]) == (1, 1)
+    assert (counts["evicted_labels"], counts["evicted_predictions"]) == (2, 1)
     assert counts["pending_predictions"] + counts["pending_labels"] == 3
     store.add_label(label("p1"))  # its prediction was evicted: late
     store.add_label(label("p2"))

@@ -121,6 +121,11 @@ class DriftEngineConfig:
             max_columns=s.int("max_columns", w.max_columns, minimum=1),
             max_size=s.int("max_size", w.max_size, minimum=2),
             max_categories=s.int("max_categories", w.max_categories, minimum=1),
+            max_series=s.int("max_series", w.max_series, minimum=1),
+            max_series_per_stream=s.int("max_series_per_stream", w.max_series_per_stream, minimum=1),
+            max_cells=s.int("max_cells", w.max_cells, minimum=1),
+            max_point_categories=s.int("max_point_categories", w.max_point_categories, minimum=1),
+            max_categories_total=s.int("max_categories_total", w.max_categories_total, minimum=1),
         )
         refs = s.section("references")
         pins = refs.mapping("pins")

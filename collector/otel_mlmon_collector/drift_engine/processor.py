@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = ["DriftProcessor"]
 
 #: One logger for the whole engine (its modules are an implementation detail).
 _log = logging.getLogger("otel_mlmon_collector.drift_engine")
+#: Failure series kept per model at most; further models' failures share one series without a model name.
+_MAX_FAILURE_SERIES = 1000
 
 
 class DriftProcessor:
@@ -77,7 +80,9 @@ class DriftProcessor:
         self._reset()
 
     def _reset(self) -> None:
-        self.windows = WindowStore(self.config.windows, self.clock)
+        self.windows = WindowStore(self.config.windows, self.clock, referenced=self._has_reference)
+        #: Streams whose evaluation failed, by (model, version, stage): ``view``, ``evaluate`` or ``estimate``.
+        self.stream_failures: Counter[tuple[str, str, str]] = Counter()
         self._resource = dict(self.config.resource or default_resource())
         self._policies: dict[str, DriftPolicy] = {}
         self._logs = RateLimitedLog(_log, interval_seconds=300.0)
@@ -150,13 +155,18 @@ class DriftProcessor:
             live = set()
             window_seconds = 0.0
             for key in self.windows.streams():
+                # Each stream under its own guard: one that cannot be merged or evaluated is counted and
+                # logged with its model, and every other stream is evaluated as usual.
                 merging = time.perf_counter()
-                view = self.windows.view(key)
+                view = self.guarded(key, "view", self.windows.view, key)
                 window_seconds += time.perf_counter() - merging
                 if view is None:
                     continue
                 live.add(key)
-                stream, changed = self._evaluate_stream(key, view, now, findings)
+                done = self.guarded(key, "evaluate", self._evaluate_stream, key, view, now, findings)
+                if done is None:
+                    continue
+                stream, changed = done
                 streams.append(stream)
                 changes += changed
             self._findings.forget(live)
@@ -174,6 +184,31 @@ class DriftProcessor:
             )
             self.last_evaluation = evaluation
             return evaluation
+
+    def guarded(self, key: StreamKey, stage: str, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)`` for one stream, or None when it raised: counted per stream and logged with the model."""
+        try:
+            return call(*args)
+        except Exception as exc:  # noqa: BLE001 - one stream's failure must not stop the others
+            failure = (key.model, key.version or "", stage)
+            if failure not in self.stream_failures and len(self.stream_failures) >= _MAX_FAILURE_SERIES:
+                failure = ("", "", stage)  # the overflow series: counted, not per model
+            self.stream_failures[failure] += 1
+            self._logs.log(
+                logging.ERROR,
+                f"{stage}:{key}",
+                "model %r version %r operation %r: %s failed, the stream is skipped this time: %s: %s",
+                key.model,
+                key.version,
+                key.operation,
+                stage,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+
+    def _has_reference(self, key: StreamKey) -> bool:
+        return self.references.lookup(key.model, key.version) is not None
 
     def _send(self, requests: Sequence[OtlpRequest | None]) -> None:
         for request in requests:
@@ -205,6 +240,7 @@ class DriftProcessor:
     ) -> tuple[StreamDrift, int]:
         base = stream_attributes(key)
         reference = self.references.lookup(key.model, key.version)
+        self.windows.mark_referenced(key, reference is not None)
         self._findings.reference(findings, base, reference, now)
         if reference is None:
             self._logs.log(

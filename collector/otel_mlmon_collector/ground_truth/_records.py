@@ -231,10 +231,20 @@ def label_from_json(text: str) -> GroundTruthRecord:
     return GroundTruthRecord(*json.loads(text))
 
 
+#: Longest model name, version, output name, prediction id or text value a record may carry (issue 16: 1 MB ids
+#: were kept for 7 days); a longer one makes the record malformed (``too_long``).
+MAX_TEXT_CHARS = 1024
+#: Record times at or past this (the int64 limit) are refused per record (``bad_time``): SQLite and the windows
+#: keep times as signed 64-bit integers.
+_TIME_LIMIT = 1 << 63
+
+
 def _prediction(record: Any, attributes: dict[str, Any], now: int) -> PredictionRecord | str:
     common = _common(attributes, conv.ATTR_PREDICTION_VALUE)
     if isinstance(common, str):
         return common
+    if _time(record, now) >= _TIME_LIMIT:
+        return "bad_time"
     model, version, output, prediction_id, value = common
     confidence = _number(attributes.get(conv.ATTR_PREDICTION_CONFIDENCE))
     if conv.ATTR_PREDICTION_CONFIDENCE in attributes and (confidence is None or not 0.0 <= confidence <= 1.0):
@@ -243,6 +253,8 @@ def _prediction(record: Any, attributes: dict[str, Any], now: int) -> Prediction
     probabilities = _array(attributes.get(conv.ATTR_PREDICTION_PROBABILITIES))
     if classes is None or probabilities is None:
         return "bad_probabilities"
+    if len(classes) > MAX_TEXT_CHARS or any(isinstance(c, str) and len(c) > MAX_TEXT_CHARS for c in classes):
+        return "too_long"
     class_labels = tuple(_label_text(c) for c in classes)
     probs = tuple(_number_from_python(p) for p in probabilities)
     if len(class_labels) != len(probs) or any(
@@ -272,6 +284,8 @@ def _label(record: Any, attributes: dict[str, Any], now: int) -> GroundTruthReco
     if isinstance(common, str):
         return common
     model, version, output, prediction_id, value = common
+    if _time(record, now) >= _TIME_LIMIT:
+        return "bad_time"
     return GroundTruthRecord(
         model=model,
         version=version,
@@ -294,6 +308,9 @@ def _common(attributes: dict[str, Any], value_key: str) -> tuple[str, str, str, 
         return "missing_value"
     version = _string(attributes.get(conv.ATTR_MODEL_VERSION)) or ""
     output = _string(attributes.get(conv.ATTR_OUTPUT_NAME)) or DEFAULT_OUTPUT_NAME
+    texts = (model, version, output, prediction_id, value if isinstance(value, str) else "")
+    if any(len(text) > MAX_TEXT_CHARS for text in texts):
+        return "too_long"
     return model, version, output, prediction_id, value
 
 

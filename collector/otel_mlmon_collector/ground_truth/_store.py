@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from otel_mlmon._ratelimit import RateLimitedLog
 from otel_mlmon_collector.ground_truth._records import (
     GroundTruthRecord,
     JoinedRow,
@@ -36,8 +38,8 @@ COUNTER_NAMES: tuple[str, ...] = (
     "late_labels",  # a label arriving after its prediction expired or was evicted
     "labels_missing",  # predictions whose label never came within the TTL (counted at expiry)
     "unknown_ids",  # labels whose prediction never came within the TTL (counted at expiry)
-    "evicted_predictions",  # pending predictions dropped, oldest first, to respect max_pending
-    "evicted_labels",  # pending labels dropped, oldest first, to respect max_pending
+    "evicted_predictions",  # pending predictions dropped to respect max_pending (labels of the model go first)
+    "evicted_labels",  # pending labels dropped to respect max_pending, from the model holding the most rows
     "joined_dropped",  # joined rows dropped, oldest first, because nobody popped them (max_pending)
     "tombstones_evicted",  # settled ids forgotten early (duplicates/late labels of those ids are then unknown)
 )
@@ -56,6 +58,8 @@ CREATE TABLE IF NOT EXISTS pending_labels (
     PRIMARY KEY (model, output, pid)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pending_labels_seq ON pending_labels (seq);
 CREATE INDEX IF NOT EXISTS pending_labels_expiry ON pending_labels (expires_ns);
+CREATE INDEX IF NOT EXISTS pending_predictions_model ON pending_predictions (model, seq);
+CREATE INDEX IF NOT EXISTS pending_labels_model ON pending_labels (model, seq);
 CREATE TABLE IF NOT EXISTS settled (
     model TEXT NOT NULL, output TEXT NOT NULL, pid TEXT NOT NULL,
     state TEXT NOT NULL, seq INTEGER NOT NULL, until_ns INTEGER NOT NULL,
@@ -69,6 +73,8 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 _SCHEMA_VERSION = "1"
 #: Keys per lookup query (3 bound parameters each; SQLite allows 32 766 since 3.32, 999 before).
 _LOOKUP_CHUNK = 300
+
+_log = logging.getLogger("otel_mlmon_collector.ground_truth")
 
 
 class JoinStore:
@@ -92,7 +98,10 @@ class JoinStore:
         path: SQLite file (created with its directory when missing), or ``":memory:"``.
         ttl_seconds: How long a record waits for its partner (and how long a settled id is remembered).
         max_pending: Bound on pending rows (predictions + labels), on joined rows not yet popped, and on
-            tombstones; past it the oldest are evicted and counted.
+            tombstones; past it rows are evicted and counted. Pending rows are evicted from the model that
+            holds the most of them, its labels waiting for a prediction (unjoined, possibly junk) before its
+            predictions waiting for a label, oldest first: a flood of made-up labels for one model evicts
+            neither another model's rows nor, while it has labels left, its own pending predictions.
         clock_ns: Time source in Unix nanoseconds (injectable for tests).
 
     Raises:
@@ -128,6 +137,12 @@ class JoinStore:
         self.clock_ns = clock_ns
         self._ttl_ns = int(self.ttl_seconds * 1e9)
         self._lock = threading.Lock()
+        #: Records lost because a write failed (disk full, I/O error), by ``predictions`` / ``labels``.
+        self.write_failures: Counter[str] = Counter()
+        #: The last write error while writes keep failing; None once a write succeeded again.
+        self.failing: str | None = None
+        self._errors = RateLimitedLog(_log, interval_seconds=60.0)
+        self._pending_by_model: Counter[str] = Counter()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -197,6 +212,8 @@ class JoinStore:
             if n_labels:
                 self._n_pending -= n_labels
                 delta["unknown_ids"] += n_labels
+            if n_expired or n_labels:
+                self._pending_by_model = self._count_pending_by_model()
             self._db.execute("DELETE FROM settled WHERE until_ns <= ?", (now,))
             self._n_settled = self._scalar("SELECT COUNT(*) FROM settled")
             self._bound_settled(delta)
@@ -244,6 +261,36 @@ class JoinStore:
         )
         kind = "predictions" if is_prediction else "labels"
         records = list(records)
+        try:
+            self._write(records, is_prediction, now, mine, other, kind)
+        except sqlite3.Error as exc:  # disk full, I/O error, read-only file: the records are lost, loudly
+            with self._lock:
+                self.write_failures[kind] += len(records)
+                self.failing = f"{type(exc).__name__}: {exc}"
+            self._errors.log(
+                logging.ERROR,
+                f"write:{kind}",
+                "ground-truth store %s: %d %s lost, the write failed: %s (counted in write_failures)",
+                self.path,
+                len(records),
+                kind,
+                self.failing,
+            )
+            return
+        if self.failing is not None:
+            with self._lock:
+                self.failing = None
+            _log.warning("ground-truth store %s: writes succeed again", self.path)
+
+    def _write(
+        self,
+        records: list[Any],
+        is_prediction: bool,
+        now: int,
+        mine: str,
+        other: str,
+        kind: str,
+    ) -> None:
         expires = now + self._ttl_ns
         with self._lock, self._transaction():
             delta: Counter[str] = Counter()
@@ -281,11 +328,13 @@ class JoinStore:
             if pending_rows:
                 self._db.executemany(f"INSERT INTO {mine} VALUES (?, ?, ?, ?, ?, ?)", pending_rows)
                 self._n_pending += len(pending_rows)
+                self._pending_by_model.update(row[0] for row in pending_rows)
             if partner_keys:
                 self._db.executemany(
                     f"DELETE FROM {other} WHERE model = ? AND output = ? AND pid = ?", partner_keys
                 )
                 self._n_pending -= len(partner_keys)
+                self._pending_by_model.subtract(key[0] for key in partner_keys)
                 self._db.executemany("INSERT INTO joined VALUES (?, ?, ?)", joined_rows)
                 self._n_joined += len(joined_rows)
                 self._db.executemany("INSERT INTO settled VALUES (?, ?, ?, ?, ?, ?)", settled_rows)
@@ -338,21 +387,40 @@ class JoinStore:
             self._n_settled += 1
 
     def _bound_pending(self, delta: Counter[str], now: int) -> None:
-        while self._n_pending > self.max_pending:
-            oldest_prediction = self._db.execute(
-                "SELECT seq, model, output, pid FROM pending_predictions ORDER BY seq LIMIT 1"
-            ).fetchone()
-            oldest_label = self._db.execute("SELECT seq FROM pending_labels ORDER BY seq LIMIT 1").fetchone()
-            if oldest_prediction is not None and (
-                oldest_label is None or oldest_prediction[0] < oldest_label[0]
+        """Evict pending rows past ``max_pending``: from the model holding the most, its labels first."""
+        excess = self._n_pending - self.max_pending
+        while excess > 0:
+            model, held = self._pending_by_model.most_common(1)[0]
+            # Down to the next largest model's size at most, so a few floods share the eviction fairly.
+            runner_up = max((n for m, n in self._pending_by_model.items() if m != model), default=0)
+            take = min(excess, max(1, held - runner_up))
+            for table, counter in (
+                ("pending_labels", "evicted_labels"),
+                ("pending_predictions", "evicted_predictions"),
             ):
-                self._db.execute("DELETE FROM pending_predictions WHERE seq = ?", (oldest_prediction[0],))
-                self._settle(tuple(oldest_prediction[1:]), "evicted", now)  # type: ignore[arg-type]
-                delta["evicted_predictions"] += 1
-            else:
-                self._db.execute("DELETE FROM pending_labels WHERE seq = ?", (oldest_label[0],))  # type: ignore[index]
-                delta["evicted_labels"] += 1
-            self._n_pending -= 1
+                if take == 0:
+                    break
+                rows = self._db.execute(
+                    f"SELECT seq, model, output, pid FROM {table} WHERE model = ? ORDER BY seq LIMIT ?",
+                    (model, take),
+                ).fetchall()
+                if not rows:
+                    continue
+                self._db.executemany(f"DELETE FROM {table} WHERE seq = ?", [(r[0],) for r in rows])
+                if table == "pending_predictions":
+                    for row in rows:
+                        self._settle(tuple(row[1:]), "evicted", now)  # type: ignore[arg-type]
+                delta[counter] += len(rows)
+                self._n_pending -= len(rows)
+                self._pending_by_model[model] -= len(rows)
+                excess -= len(rows)
+                take -= len(rows)
+            if take:  # the in-memory count was ahead of the file: resynchronise rather than loop
+                self._pending_by_model = self._count_pending_by_model()
+                excess = self._n_pending - self.max_pending
+                if not self._pending_by_model:
+                    break
+        self._pending_by_model += Counter()  # drop models with nothing pending
 
     def _bound_joined(self, delta: Counter[str]) -> None:
         excess = self._n_joined - self.max_pending
@@ -408,6 +476,13 @@ class JoinStore:
         )
         self._n_settled = self._scalar("SELECT COUNT(*) FROM settled")
         self._n_joined = self._scalar("SELECT COUNT(*) FROM joined")
+        self._pending_by_model = self._count_pending_by_model()
+
+    def _count_pending_by_model(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for table in ("pending_predictions", "pending_labels"):
+            counts.update(dict(self._db.execute(f"SELECT model, COUNT(*) FROM {table} GROUP BY model")))
+        return counts
 
 
 class _Transaction:

@@ -31,6 +31,10 @@ _PATHS = {spec_for(s).http_path: s for s in ("traces", "metrics", "logs")}
 _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
 _READ_CHUNK = 1 << 20
+#: Reserved per byte of a JSON body: its decoded document and message cost several times its size.
+_JSON_COST = 4
+#: Compression assumed before the decompressed size is known (more is reserved once it is).
+_GZIP_RATIO = 4
 _DISCARD_CAP = 8 << 20  # bodies we refuse are read and dropped up to this size (or the limit), then we close
 
 
@@ -168,6 +172,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(415, f"unsupported Content-Encoding {encoding!r}: use gzip or none", as_json)
             return
         limit = receiver.max_request_bytes
+        # Queue room is reserved before the body is read and decoded (issue 16: 12 concurrent 60 MiB JSON bodies
+        # were read and decoded at once); more is reserved once the decompressed size is known.
+        declared = self.headers.get("Content-Length", "")
+        size = min(int(declared), limit) if declared.isdigit() else limit
+        charge = _charge(size * (_GZIP_RATIO if encoding == "gzip" else 1), as_json, limit)
+        if not receiver.pipeline.reserve(charge):
+            self._discard_body()
+            self._refuse(signal, "backpressure")
+            self._unavailable(as_json)
+            return
+        try:
+            charge = self._receive(signal, as_json, encoding, limit, charge)
+        finally:
+            receiver.pipeline.release(charge)
+
+    def _receive(self, signal: str, as_json: bool, encoding: str, limit: int, charge: int) -> int:
+        """Read, decode and hand over one request body; returns the bytes reserved for it in the end."""
+        receiver = self.server.receiver
         try:
             body = self._read_body(limit)
             if encoding == "gzip":
@@ -176,19 +198,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(signal, "too_large")
             self.close_connection = True
             self._error(413, str(e), as_json)
-            return
+            return charge
         except MalformedRequest as e:
             self._refuse(signal, "malformed")
             self._error(400, str(e), as_json)
-            return
+            return charge
         except (OSError, ValueError) as e:
             self.close_connection = True
             self._error(400, f"cannot read request body: {e}", as_json)
-            return
+            return charge
+        needed = _charge(len(body), as_json, limit)
+        if needed > charge:  # decompressed beyond the estimate: reserve the rest too
+            if not receiver.pipeline.reserve(needed - charge):
+                self._refuse(signal, "backpressure")
+                self._unavailable(as_json)
+                return charge
+            charge = needed
         if not receiver.pipeline.has_room(signal, len(body)):
             self._refuse(signal, "backpressure")
             self._unavailable(as_json)
-            return
+            return charge
         try:
             if as_json:
                 message = decode_json(signal, body)
@@ -199,22 +228,28 @@ class _Handler(BaseHTTPRequestHandler):
         except MalformedRequest as e:
             self._refuse(signal, "malformed")
             self._error(400, str(e), as_json)
-            return
+            return charge
         request = OtlpRequest(signal, payload, message, count_items(signal, message), "http")
         admission = receiver.pipeline.accept(request, "http")
         if admission is Admission.ACCEPTED:
             self._success(signal, as_json)
         else:
             self._unavailable(as_json)
+        return charge
 
     def do_GET(self) -> None:
         self._method_not_allowed()
 
-    def do_PUT(self) -> None:
-        self._method_not_allowed()
+    do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = do_GET
 
-    def do_DELETE(self) -> None:
-        self._method_not_allowed()
+    def parse_request(self) -> bool:
+        """The standard parsing, minus HTTP/0.9 (no headers to answer with): such a request is closed unanswered."""
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.close_connection = True
+            return False
+        return True
 
     # -- body -------------------------------------------------------------------------------------------
 
@@ -289,6 +324,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(503, message, as_json, {"Retry-After": str(seconds)})
 
     def _method_not_allowed(self) -> None:
+        if (
+            self.command == "HEAD"
+        ):  # the client reads no body after a HEAD answer: do not reuse the connection
+            self.close_connection = True
         self._discard_body()
         self._error(405, f"method {self.command} not allowed: use POST", False, {"Allow": "POST"})
 
@@ -340,6 +379,11 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     if not decompressor.eof:
         raise MalformedRequest("gzip body is truncated")
     return out
+
+
+def _charge(size: int, as_json: bool, limit: int) -> int:
+    """Queue bytes reserved for a body of ``size`` bytes while it is read and decoded (JSON costs more)."""
+    return min(size, limit) * (_JSON_COST if as_json else 1)
 
 
 def _grpc_code(http_status: int) -> int:

@@ -1,0 +1,352 @@
+"""Issue 16 against collector processes: poison requests, protocol gaps, failing stores, self-metrics, retries.
+
+Most tests start a real ``python -m otel_mlmon_collector`` on loopback and check its answers and its stderr (no
+traceback); the rest use an in-process collector with its real receivers where a fault must be injected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector.otlp import OtlpRequest
+
+from otel_mlmon import Profile
+from otel_mlmon import conventions as conv
+from tests.drift_engine._helpers import FEATURES, Replica, make_data
+from tests.drift_engine.test_isolation import _poison
+from tests.ground_truth._helpers import prediction_log
+
+from .conftest import collector_config, free_port, wait_until
+
+ENV_DROP = ("OTEL_EXPORTER_OTLP", "OTEL_MLMON_COLLECTOR")
+
+
+class CollectorProcess:
+    """``python -m otel_mlmon_collector --config FILE`` on fixed loopback ports, stderr collected."""
+
+    def __init__(self, tmp_path: Path, config: dict[str, Any]) -> None:
+        self.http = f"127.0.0.1:{free_port()}"
+        self.health = f"127.0.0.1:{free_port()}"
+        config = {
+            "receivers": {"grpc": {"enabled": False}, "http": {"endpoint": self.http}},
+            "health": {"endpoint": self.health},
+            **config,
+        }
+        path = tmp_path / "collector.yaml"
+        path.write_text(yaml.safe_dump(config))
+        import os
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_DROP)}
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "otel_mlmon_collector", "--config", str(path)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.popen.stderr), daemon=True)  # type: ignore[arg-type]
+        self._reader.start()
+
+    def wait_serving(self) -> None:
+        wait_until(lambda: self.popen.poll() is not None or self.get_health()[0] == 200, 30, what="health")
+        assert self.popen.poll() is None, self.log()
+
+    def get_health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"http://{self.health}/health", timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, {}
+        except OSError:
+            return 0, {}
+
+    def post(self, path: str, body: bytes, content_type: str = "application/x-protobuf") -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection(self.http, timeout=30)
+        try:
+            connection.request("POST", path, body=body, headers={"Content-Type": content_type})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._reader.join(5)
+        return self.popen.returncode
+
+    def log(self) -> str:
+        return "".join(self.lines)
+
+
+@pytest.fixture
+def references(tmp_path: Path) -> Path:
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    X = make_data(np.random.default_rng(5), 5_000)
+    Profile.from_data(
+        X, X[:, 0] > 100, model="fraud", version="1", feature_names=FEATURES, categorical=["country"]
+    ).save(directory / "fraud.json")
+    return directory
+
+
+@pytest.fixture
+def drift_collector(tmp_path: Path, references: Path) -> Iterator[CollectorProcess]:
+    process = CollectorProcess(
+        tmp_path,
+        {
+            "drift": {
+                "evaluation_interval_seconds": 0.5,
+                "references": {"directory": str(references), "poll_interval_seconds": 0.5},
+            }
+        },
+    )
+    try:
+        process.wait_serving()
+        yield process
+    finally:
+        process.stop()
+
+
+def _healthy_payload() -> bytes:
+    replica = Replica("delta", model="fraud")
+    replica.predict(make_data(np.random.default_rng(3), 500))
+    payload = replica.export().payload
+    replica.shutdown()
+    return payload
+
+
+def test_poison_request_and_protocol_gaps_against_a_collector_process(
+    drift_collector: CollectorProcess,
+) -> None:
+    """The issue's 374-byte request, deeply nested JSON, HEAD/OPTIONS/PATCH and HTTP/0.9: the healthy model
+    keeps being evaluated, every answer is the OTLP one, and the collector logs no traceback."""
+    c = drift_collector
+    assert c.post("/v1/metrics", _healthy_payload())[0] == 200
+    for request in _poison():
+        assert c.post("/v1/metrics", request.payload)[0] == 200  # accepted: OTLP answers 200, points refused
+
+    def fraud_evaluated() -> Any:
+        models = c.get_health()[1].get("drift", {}).get("models", [])
+        return [m for m in models if m["model"] == "fraud" and m["features_checked"] == len(FEATURES)]
+
+    wait_until(fraud_evaluated, 30, what="fraud evaluated after the poison request")
+
+    # deeply nested JSON: 400, not a RecursionError and a dropped connection
+    nested = b'{"resourceMetrics": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    status, body = c.post("/v1/metrics", nested, "application/json")
+    assert status == 400 and b"nested too deeply" in body
+    nested_object = (
+        b'{"resourceMetrics": [{"resource": {"attributes": [{"key": "k", "value": '
+        + (b'{"kvlistValue": {"values": [{"key": "k", "value": ' * 5000)
+        + b"{}"
+        + b"}]}}" * 5000
+        + b"}]}}]}"
+    )
+    assert c.post("/v1/metrics", nested_object, "application/json")[0] == 400
+
+    # other methods: 405 with Allow: POST
+    for method in ("HEAD", "OPTIONS", "PATCH", "GET", "PUT", "DELETE"):
+        connection = http.client.HTTPConnection(c.http, timeout=10)
+        connection.request(method, "/v1/metrics")
+        response = connection.getresponse()
+        assert (response.status, response.getheader("Allow")) == (405, "POST"), method
+        connection.close()
+
+    for method in ("HEAD", "POST", "OPTIONS", "PATCH"):  # the health endpoint answers GET only
+        connection = http.client.HTTPConnection(c.health, timeout=10)
+        connection.request(method, "/health")
+        assert connection.getresponse().status == 405, method
+        connection.close()
+
+    # HTTP/0.9: no headers to answer with; the connection is closed, nothing is logged as an error
+    with socket.create_connection(tuple(c.http.split(":")), timeout=10) as raw:  # type: ignore[arg-type]
+        raw.sendall(b"GET /v1/metrics\r\n\r\n")
+        assert raw.recv(1024) == b""
+    assert c.post("/v1/metrics", _healthy_payload())[0] == 200  # still serving
+    assert c.stop() == 0
+    log = c.log()
+    assert "Traceback" not in log and "RecursionError" not in log, log
+
+
+def test_an_unwritable_store_path_is_a_configuration_error_exit_2(tmp_path: Path) -> None:
+    """Before, a store directory that cannot be written gave a traceback and exit 1 ("shutdown deadline")."""
+    (tmp_path / "blocker").write_text("a file where the store's directory should be")
+    path = tmp_path / "blocker" / "state" / "gt.sqlite"
+    process = CollectorProcess(tmp_path, {"ground_truth": {"path": str(path)}})
+    assert process.popen.wait(60) == 2
+    process._reader.join(5)
+    log = process.log()
+    assert "configuration error" in log and "ground_truth.path" in log and str(path) in log, log
+    assert "Traceback" not in log, log
+
+
+def test_window_statistics_and_stream_failures_are_exported_as_self_metrics(
+    make_collector, references: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Before, WindowStats (dropped streams, invalid and late points) were not exported."""
+    sink = InMemoryExporter("sink")
+    collector = make_collector(
+        collector_config(
+            drift={"evaluation_interval_seconds": 0, "references": {"directory": str(references)}},
+            self_metrics={"enabled": True, "interval_seconds": 3600},
+        ),
+        exporters={"sink": sink},
+    )
+    for request in _poison():
+        collector.pipeline.accept(request, "http")
+    collector.emit_self_metrics()
+    wait_until(lambda: sink.requests("metrics"), 10, what="self-metrics")
+    points = {}
+    for request in sink.requests("metrics"):
+        message = ExportMetricsServiceRequest.FromString(request.payload)
+        for metric in message.resource_metrics[0].scope_metrics[0].metrics:
+            if metric.name == conv.METRIC_COLLECTOR_DRIFT_WINDOWS:
+                for p in metric.sum.data_points:
+                    attrs = {kv.key: kv.value.string_value for kv in p.attributes}
+                    points[(attrs[conv.ATTR_COUNTER], attrs[conv.ATTR_STORE])] = p.as_int
+    assert points[("invalid_points", "current")] == 2
+    assert {name for name, _ in points} == {f.name for f in dataclasses.fields(collector.drift.windows.stats)}
+
+
+def test_a_request_refused_for_back_pressure_and_retried_is_counted_once(
+    make_collector, references: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Before, processors saw the request before it was queued: refused, then retried, it counted twice."""
+
+    class Stuck(InMemoryExporter):
+        def __init__(self) -> None:
+            super().__init__("stuck")
+            self.release = threading.Event()
+
+        def export(self, request: OtlpRequest) -> Any:
+            self.release.wait(30)
+            return super().export(request)
+
+    stuck = Stuck()
+    collector = make_collector(
+        collector_config(
+            drift={"evaluation_interval_seconds": 0, "references": {"directory": str(references)}},
+            queue={"max_requests": 1, "workers": 1},
+        ),
+        exporters={"stuck": stuck},
+    )
+    payload = _healthy_payload()
+    request = OtlpRequest("metrics", payload, ExportMetricsServiceRequest.FromString(payload))
+    stats = collector.drift.windows.stats
+    collector.pipeline.accept(request, "http")  # taken by the worker, which blocks
+    wait_until(lambda: len(collector.pipeline.lanes[0].queue) == 0, 10, what="the worker to take it")
+    collector.pipeline.accept(request, "http")  # fills the queue
+    read = stats.points
+    refused = collector.pipeline.accept(request, "http")
+    assert refused.value == "backpressure"
+    assert stats.points == read  # the refused request was not observed
+    stuck.release.set()
+    wait_until(lambda: collector.pipeline.accept(request, "http").value == "accepted", 10, what="the retry")
+    assert stats.points == 3 * read // 2
+
+
+def test_store_write_failures_are_counted_and_make_health_degraded(make_collector, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Before, a full disk lost 87 % of the predictions with 200 answers, health 200 and no counter."""
+    collector = make_collector(
+        collector_config(
+            ground_truth={"path": str(tmp_path / "gt.sqlite"), "evaluation_interval_seconds": 0},
+            self_metrics={"enabled": False},
+        )
+    )
+    store = collector.performance.label_join.store
+    real = store._db
+
+    class Full:
+        def execute(self, sql: str, *args: object) -> object:
+            if sql.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SELECT")):
+                return real.execute(sql, *args)
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def executemany(self, sql: str, *args: object) -> object:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    message = ExportLogsServiceRequest()
+    message.resource_logs.add().scope_logs.add().log_records.extend(
+        [prediction_log(f"p{i}", "yes", time_unix_nano=time.time_ns()) for i in range(100)]
+    )
+    store._db = Full()  # type: ignore[assignment]
+    windows = collector.performance.label_join.windows
+    windows_db, windows._db = windows._db, None  # the windows' own file is fine; the join store's is full
+    try:
+        url = f"http://{collector.http_endpoint}/v1/logs"
+        req = urllib.request.Request(
+            url, message.SerializeToString(), {"Content-Type": "application/x-protobuf"}
+        )
+        assert urllib.request.urlopen(req, timeout=10).status == 200  # forwarded all the same
+        assert collector.performance.write_failures() == {"predictions": 100}
+        status = collector.status()
+        assert status["status"] == "degraded" and "disk is full" in status["problems"][0]
+        with urllib.request.urlopen(f"http://{collector.health_endpoint}/health", timeout=10) as response:
+            assert response.status == 200 and json.loads(response.read())["status"] == "degraded"
+        request = collector.metrics.to_request()
+        names = {m.name for m in request.message.resource_metrics[0].scope_metrics[0].metrics}
+        assert conv.METRIC_COLLECTOR_STORE_FAILURES in names
+    finally:
+        store._db = real
+        windows._db = windows_db
+    collector.performance.process(OtlpRequest("logs", message.SerializeToString(), message))
+    assert collector.status()["status"] == "serving"
+
+
+def test_queue_room_is_reserved_before_a_body_is_read_and_decoded(make_collector) -> None:  # type: ignore[no-untyped-def]
+    """Before, 12 concurrent 60 MiB JSON bodies were all read and decoded (1.9 GB) before the queue bound was
+    checked. Now a body in flight holds its room: a second large body is refused before it is read."""
+    collector = make_collector(collector_config(queue={"max_bytes": 4 << 20}))
+    host, port = collector.http_endpoint.split(":")
+    body = json.dumps(
+        {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "x" * 900_000}}]}]}]}
+    )
+    head = (
+        f"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as slow:
+        slow.sendall(head + body[:1000].encode())  # the first body is in flight: 4 x 900 kB of room reserved
+        wait_until(lambda: collector.pipeline._reserved > 0, 10, what="the reservation")
+        connection = http.client.HTTPConnection(collector.http_endpoint, timeout=10)
+        connection.request("POST", "/v1/logs", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 503 and response.getheader("Retry-After")
+        connection.close()
+        slow.sendall(body[1000:].encode())
+        assert slow.recv(100).startswith(b"HTTP/1.1 200")
+    wait_until(lambda: collector.pipeline._reserved == 0, 10, what="the release")
+    connection = http.client.HTTPConnection(collector.http_endpoint, timeout=10)
+    connection.request("POST", "/v1/logs", body=body, headers={"Content-Type": "application/json"})
+    assert connection.getresponse().status == 200
