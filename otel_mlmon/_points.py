@@ -271,7 +271,7 @@ def _summary_histograms(
     start_ns: int,
     temporality: AggregationTemporality,
 ) -> None:
-    for name, column in summary.features.items():
+    for name, column in (*summary.features.items(), *summary.vector_columns()):
         if column.numeric is not None:
             builder.add_exponential(
                 conv.METRIC_FEATURE_DISTRIBUTION,

@@ -18,8 +18,8 @@ VECTOR_SERIES = {
 }
 
 
-def _series(telemetry) -> int:
-    data = telemetry.collect()
+def _series(telemetry, data=None) -> int:
+    data = telemetry.collect() if data is None else data
     return sum(
         len(metric.data.data_points)
         for rm in data.resource_metrics
@@ -28,11 +28,12 @@ def _series(telemetry) -> int:
     )
 
 
-def _feature_names(telemetry) -> set[str]:
+def _feature_names(telemetry, data=None) -> set[str]:
+    data = telemetry.collect() if data is None else data
     return {
         p.attributes[conv.ATTR_FEATURE_NAME]
         for metric in (conv.METRIC_FEATURE_MISSING, conv.METRIC_FEATURE_DISTRIBUTION)
-        for p in telemetry.points(metric)
+        for p in telemetry.points(metric, data=data)
     }
 
 
@@ -47,13 +48,14 @@ def test_an_embedding_batch_is_one_vector_column_within_100_series(telemetry):
     X = np.random.default_rng(0).normal(size=(64, 768)).astype(np.float32)
     predict(X)
     predict(X[:1])
-    assert _series(telemetry) <= 100
-    assert _feature_names(telemetry) == VECTOR_SERIES
-    (norm,) = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.norm"})
+    data = telemetry.collect()
+    assert _series(telemetry, data) <= 100
+    assert _feature_names(telemetry, data) == VECTOR_SERIES
+    (norm,) = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.norm"}, data)
     assert norm.count == 65
     # The norm is computed in float32, as the projections are.
     assert norm.min == pytest.approx(np.linalg.norm(X.astype(np.float64), axis=1).min(), rel=1e-6)
-    (p00,) = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.p00"})
+    (p00,) = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.p00"}, data)
     assert p00.count == 65 and p00.scale == 3
 
 
