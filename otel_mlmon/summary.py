@@ -314,7 +314,10 @@ class Summary:
             histograms = sketch.histograms()
             for descriptor, hist in histograms.items():
                 missing = sketch.missing if descriptor == VECTOR_NORM else 0
-                yield descriptor_name(name, descriptor), ColumnSummary("numeric", numeric=hist, missing=missing)
+                yield (
+                    descriptor_name(name, descriptor),
+                    ColumnSummary("numeric", numeric=hist, missing=missing),
+                )
 
     def settle(self) -> None:
         """Decide the kind of string columns still waiting for enough values, on what they have seen, and add

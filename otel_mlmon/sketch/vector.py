@@ -35,8 +35,8 @@ __all__ = ["DEFAULT_PROJECTIONS", "DEFAULT_SEED", "PROJECTION_VERSION", "SCALE",
 PROJECTION_VERSION = 1
 #: Seed of the default projection set (any fixed number: what matters is that both sides use the same).
 DEFAULT_SEED = 20_260_101
-#: Projections per vector column by default (with the norm: 33 histograms, 34 series per vector column).
-DEFAULT_PROJECTIONS = 32
+#: Projections per vector column by default (with the norm: 65 histograms, 66 series per vector column).
+DEFAULT_PROJECTIONS = 64
 #: Exponential scale of the histograms: 8 buckets per power of two (bucket width 9 %).
 SCALE = 3
 # Bucket index range per sign: |values| in (2**-20, 2**20]; values beyond land in the outermost bucket (their sum,
@@ -63,7 +63,9 @@ class Projection:
 
     def __post_init__(self) -> None:
         if self.version != PROJECTION_VERSION:
-            raise ValueError(f"projection version {self.version} is not supported (this is {PROJECTION_VERSION})")
+            raise ValueError(
+                f"projection version {self.version} is not supported (this is {PROJECTION_VERSION})"
+            )
         if not 1 <= self.k <= min(self.dim, 99):
             raise ValueError(f"k must be in [1, min(dim, 99)], got k={self.k} for dim={self.dim}")
 
@@ -104,7 +106,18 @@ class VectorSketch:
         (1000, 9, 7.9)
     """
 
-    __slots__ = ("counts", "count", "cross", "maxs", "mins", "missing", "projection", "squares", "sums", "zeros")
+    __slots__ = (
+        "counts",
+        "count",
+        "cross",
+        "maxs",
+        "mins",
+        "missing",
+        "projection",
+        "squares",
+        "sums",
+        "zeros",
+    )
 
     def __init__(self, projection: Projection) -> None:
         self.projection = projection
@@ -249,7 +262,12 @@ class VectorSketch:
         k = sketch.projection.k
         try:
             sketch.count, sketch.missing = int(data["count"]), int(data["missing"])
-            for field, shape in (("zeros", (k + 1,)), ("sums", (k + 1,)), ("squares", (k + 1,)), ("cross", (k, k))):
+            for field, shape in (
+                ("zeros", (k + 1,)),
+                ("sums", (k + 1,)),
+                ("squares", (k + 1,)),
+                ("cross", (k, k)),
+            ):
                 value = np.asarray(data[field], dtype=np.float64)
                 if value.shape != shape:
                     raise ValueError(f"{field} must have shape {shape}, got {value.shape}")

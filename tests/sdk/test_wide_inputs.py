@@ -51,7 +51,9 @@ def test_an_embedding_batch_is_one_vector_column_within_100_series(telemetry):
     data = telemetry.collect()
     assert _series(telemetry, data) <= 100
     assert _feature_names(telemetry, data) == VECTOR_SERIES
-    (norm,) = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.norm"}, data)
+    (norm,) = telemetry.points(
+        conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.norm"}, data
+    )
     assert norm.count == 65
     # The norm is computed in float32, as the projections are.
     assert norm.min == pytest.approx(np.linalg.norm(X.astype(np.float64), axis=1).min(), rel=1e-6)
