@@ -107,8 +107,8 @@ class VectorSketch:
     """
 
     __slots__ = (
-        "counts",
         "count",
+        "counts",
         "cross",
         "maxs",
         "mins",
@@ -179,7 +179,7 @@ class VectorSketch:
 
     def _bin(self, v: np.ndarray) -> None:
         # Bucket i at scale s holds (2**(i / 2**s), 2**((i + 1) / 2**s)]: i = ceil(log2|v| * 2**s) - 1.
-        n, series = v.shape
+        series = v.shape[1]
         magnitude = np.abs(v)
         zero = magnitude == 0.0
         with np.errstate(divide="ignore"):

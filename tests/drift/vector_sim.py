@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from otel_mlmon.sketch.vector import Projection, VectorSketch
 from otel_mlmon_collector.drift import Centroid, DriftMethod, Projections, SlicedKS, VectorColumn
+
+from otel_mlmon.sketch.vector import Projection, VectorSketch
 
 __all__ = ["DIM", "SCENARIOS", "Mixture", "alarm_rate", "alarm_rates", "full_rows", "mixture", "window"]
 
@@ -74,7 +75,9 @@ def _projected(rng: np.random.Generator, mix: Mixture, n: int, projection: Proje
     return out
 
 
-def window(rng: np.random.Generator, mix: Mixture, n: int, projection: Projection | None = None) -> VectorColumn:
+def window(
+    rng: np.random.Generator, mix: Mixture, n: int, projection: Projection | None = None
+) -> VectorColumn:
     """A vector column of ``n`` rows drawn from ``mix``, sketched as the SDK sketches it."""
     projection = projection or Projection(dim=mix.centres.shape[1])
     sketch = VectorSketch(projection)
@@ -156,7 +159,9 @@ def main() -> None:
         print(f"| {name} | {' | '.join(f'{rates[n][i]:.3f}' for n in sizes)} |")
     drifts = [s for s in SCENARIOS if s != "none"]
     power = {s: alarm_rates(methods, s, 2_000, 2_000, args.power_windows, seed=7) for s in drifts}
-    print(f"\nPower ({args.power_windows} windows per cell, reference 2 000 rows, current 2 000 rows, alpha 0.05)")
+    print(
+        f"\nPower ({args.power_windows} windows per cell, reference 2 000 rows, current 2 000 rows, alpha 0.05)"
+    )
     print(f"| method | {' | '.join(drifts)} |")
     for i, name in enumerate(names):
         print(f"| {name} | {' | '.join(f'{power[s][i]:.3f}' for s in drifts)} |")

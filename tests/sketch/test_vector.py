@@ -55,12 +55,15 @@ def test_histograms_place_each_value_in_its_exponential_bucket() -> None:
     for j in range(8):
         h = hists[f"p{j:02d}"]
         assert h.scale == 3 and h.count == 2000
-        lower, upper, counts = h.bucket_edges()
+        _, upper, counts = h.bucket_edges()
         # Every value lies in a bucket whose count covers it: the histogram's CDF at each bucket's upper edge
         # matches the values' empirical CDF up to float32 rounding at the edges.
         values = np.sort(projected[:, j])
         edges = upper[counts > 0][:-1]
-        assert np.abs(np.searchsorted(values, edges, side="right") - np.cumsum(counts[counts > 0])[:-1]).max() <= 2
+        assert (
+            np.abs(np.searchsorted(values, edges, side="right") - np.cumsum(counts[counts > 0])[:-1]).max()
+            <= 2
+        )
         assert h.sum == pytest.approx(projected[:, j].sum(), rel=1e-4, abs=1e-2)
     norms = np.linalg.norm(rows.astype(np.float64), axis=1)
     assert hists["norm"].min == pytest.approx(norms.min(), rel=1e-6)

@@ -45,7 +45,7 @@ class Projections:
     def __post_init__(self) -> None:
         if self.alpha is not None and not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be in (0, 1) or None, got {self.alpha}")
-        if not 0 <= self.threshold:
+        if not self.threshold >= 0:
             raise ValueError(f"threshold must be >= 0, got {self.threshold}")
 
     def compare(self, reference: VectorColumn, current: VectorColumn) -> DriftResult:

@@ -29,8 +29,8 @@ from ..drift import (
     align,
     vector_columns,
 )
-from ..drift.vectors import vector_series
 from ..drift.base import is_batch_method
+from ..drift.vectors import vector_series
 from .config import DriftEngineConfig
 from .records import ColumnDrift, ColumnName, UnmatchedColumns
 
