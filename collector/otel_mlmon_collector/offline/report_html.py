@@ -167,7 +167,10 @@ def _row(c: ColumnFinding, chart: str) -> str:
 
 def _column(summary: Summary, target: str, name: Any) -> ColumnSummary | None:
     section = {"feature": summary.features, "output": summary.outputs, "confidence": summary.confidence}
-    return section[target].get(name)  # type: ignore[attr-defined]
+    found = section[target].get(name)  # type: ignore[attr-defined]
+    if found is None and target == "feature" and name in summary.vectors:  # a vector column: chart its norm
+        found = dict(summary.vector_columns()).get(f"{name}.norm")
+    return found
 
 
 def column_chart(reference: ColumnSummary | None, current: ColumnSummary | None) -> str:
