@@ -35,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.drift.vector_sim
 from _peers import peers_python  # bench/ is on sys.path when run as a script
-
 from otel_mlmon_collector.drift import Centroid, Projections, SlicedKS, VectorColumn
+
 from tests.drift.vector_sim import SCENARIOS, full_rows, mixture
 
 ROWS = 2_000
