@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from otel_mlmon.conventions import VECTOR_NORM, descriptor_name
 from otel_mlmon._version import __version__
+from otel_mlmon.conventions import VECTOR_NORM, descriptor_name
 from otel_mlmon.summary import ColumnSummary, Summary
 
 __all__ = ["column_chart", "render_reports"]
