@@ -245,7 +245,9 @@ def bench_vector(repeat: int) -> None:
     print(f"VectorSketch.update                   {ours * 1e6:10.1f} µs")
     print(f"read_features + add_features + merge  {whole * 1e3:10.3f} ms   (target: well under 2.3 ms)")
     print(f"ratio: VectorSketch.update / matmul   {ours / base:10.1f}")
-    print(f"before: six descriptor histograms     {before * 1e3:10.3f} ms   (read_features + descriptors + update)")
+    print(
+        f"before: six descriptor histograms     {before * 1e3:10.3f} ms   (read_features + descriptors + update)"
+    )
     print(f"ratio: summary path / matmul          {whole / base:10.1f}")
     print(f"ratio: before / summary path          {before / whole:10.1f}x faster")
 

@@ -84,7 +84,11 @@ for name, method in methods.items():
 print(json.dumps(out))
 """
 
-OURS = {"ours: projections (default)": Projections(), "ours: centroid": Centroid(), "ours: sliced_ks": SlicedKS()}
+OURS = {
+    "ours: projections (default)": Projections(),
+    "ours: centroid": Centroid(),
+    "ours: sliced_ks": SlicedKS(),
+}
 
 
 def _ours(data: np.ndarray) -> dict[str, dict]:
@@ -94,7 +98,9 @@ def _ours(data: np.ndarray) -> dict[str, dict]:
         for w in range(data.shape[0]):
             tracemalloc.start()
             t = time.perf_counter()
-            result = method.compare(VectorColumn.from_values(data[w, 0]), VectorColumn.from_values(data[w, 1]))
+            result = method.compare(
+                VectorColumn.from_values(data[w, 0]), VectorColumn.from_values(data[w, 1])
+            )
             seconds.append(time.perf_counter() - t)
             peak = max(peak, tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
@@ -141,7 +147,9 @@ def main() -> None:
     print(f"|---|{'---|' * len(scenarios)}---|---|")
     for name, flags in rows.items():
         shares = " | ".join(f"{np.mean(flags[s]):.2f}" for s in scenarios)
-        print(f"| {name} | {shares} | {statistics.median(seconds[name]):.3f} | {peaks[name] / 2**20:.0f} MiB |")
+        print(
+            f"| {name} | {shares} | {statistics.median(seconds[name]):.3f} | {peaks[name] / 2**20:.0f} MiB |"
+        )
 
 
 if __name__ == "__main__":
