@@ -117,3 +117,11 @@ def test_exported_histograms_are_valid_exponential_histograms() -> None:
     for h in sketch.histograms().values():
         assert isinstance(h, ExponentialHistogram) and h.count == 100
         ExponentialHistogram.from_dict(h.to_dict())
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from otel_mlmon.sketch import vector
+
+    assert doctest.testmod(vector, raise_on_error=False).failed == 0

@@ -50,7 +50,7 @@ class Centroid:
         >>> moved = VectorColumn.from_values(rng.normal(size=(1000, 64)) + 0.1)
         >>> result = Centroid().compare(ref, moved)
         >>> result.detected, result.details["degrees_of_freedom"]
-        (True, 32)
+        (True, 64)
     """
 
     name: ClassVar[str] = "centroid"

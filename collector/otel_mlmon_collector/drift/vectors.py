@@ -77,7 +77,7 @@ class VectorColumn:
             >>> rng = np.random.default_rng(0)
             >>> column = VectorColumn.from_values(rng.normal(size=(500, 64)))
             >>> column.count, column.k, column.covariance.shape
-            (500, 32, (32, 32))
+            (500, 64, (64, 64))
         """
         m = np.asarray(matrix)
         sketch = VectorSketch(projection or Projection(dim=m.shape[1]))
