@@ -167,13 +167,16 @@ def main() -> None:
     for i, name in enumerate(names):
         print(f"| {name} | {' | '.join(f'{rates[n][i]:.3f}' for n in sizes)} |")
     drifts = [s for s in SCENARIOS if s != "none"]
-    power = {s: alarm_rates(methods, s, 2_000, 2_000, args.power_windows, seed=7) for s in drifts}
-    print(
-        f"\nPower ({args.power_windows} windows per cell, reference 2 000 rows, current 2 000 rows, alpha 0.05)"
-    )
-    print(f"| method | {' | '.join(drifts)} |")
-    for i, name in enumerate(names):
-        print(f"| {name} | {' | '.join(f'{power[s][i]:.3f}' for s in drifts)} |")
+    for n_reference, seed in ((20_000, 9), (2_000, 7)):
+        power = {
+            s: alarm_rates(methods, s, n_reference, 2_000, args.power_windows, seed=seed) for s in drifts
+        }
+        print(
+            f"\nPower ({args.power_windows} windows per cell, reference {n_reference:,} rows, current 2,000 rows)"
+        )
+        print(f"| method | {' | '.join(drifts)} |")
+        for i, name in enumerate(names):
+            print(f"| {name} | {' | '.join(f'{power[s][i]:.3f}' for s in drifts)} |")
 
 
 if __name__ == "__main__":
