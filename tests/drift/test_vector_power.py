@@ -29,8 +29,9 @@ def test_no_drift_false_alarms_stay_at_the_nominal_level(method) -> None:
 
 @pytest.mark.parametrize("scenario", DRIFTS)
 def test_the_default_finds_each_drift_of_2000_rows(scenario) -> None:
-    """Mixture weights, a mean shift along one direction, a new cluster on 5 % of rows: 2 000 rows a side."""
-    assert alarm_rate(Projections(), scenario, 2_000, 2_000, 30, seed=5) >= 0.8
+    """Mixture weights, a mean shift along one direction, a new cluster on 5 % of rows: 2 000 live rows against a
+    20 000-row reference (power 0.99 to 1 in the full simulation; a 2 000-row reference gives 0.85 to 1)."""
+    assert alarm_rate(Projections(), scenario, 20_000, 2_000, 30, seed=5) >= 0.9
 
 
 @pytest.mark.e2e
@@ -43,4 +44,4 @@ def test_full_grid_no_drift(n) -> None:
 @pytest.mark.e2e
 @pytest.mark.parametrize("scenario", DRIFTS)
 def test_full_grid_power(scenario) -> None:
-    assert alarm_rate(Projections(), scenario, 2_000, 2_000, 200, seed=7) >= 0.9
+    assert alarm_rate(Projections(), scenario, 20_000, 2_000, 200, seed=7) >= 0.9
