@@ -14,7 +14,11 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   ``value_counts()`` (issue 11 target: >= 1), and to its fastest form ``value_counts(dropna=False, sort=False)``;
 
 * a decorated call with a 100-row x 20-feature batch: what the summaries add per call, in wall and in process CPU
-  time (the folding thread included; target <= 100 µs of CPU).
+  time (the folding thread included; target <= 100 µs of CPU);
+* a 64 x 768 float32 embedding batch: ``VectorSketch.update`` (64 projections and the norm) and the whole
+  summary path (``read_features`` + ``Summary.add_features``) against one matmul pass ``X @ Q`` with the same
+  768 x 64 projection matrix (issue 12 target: the summary path well under the 2.3 ms the six descriptor
+  histograms cost before).
 
 whylogs runs in the separate peers environment made by ``bench/setup-peers`` (never in the product's
 dependencies); without it that line says so.
@@ -41,6 +45,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
+from otel_mlmon.sketch.vector import Projection, VectorSketch
 
 
 def _seconds(run: Callable[[], object], repeat: int, clock: Callable[[], float] = time.perf_counter) -> float:
@@ -211,6 +216,52 @@ def bench_decorated_call(repeat: int) -> None:
     )
 
 
+def bench_vector(repeat: int) -> None:
+    """One 64 x 768 float32 embedding batch: the vector sketch and the summary path against one matmul pass."""
+    from otel_mlmon._text import vector_descriptors
+    from otel_mlmon.adapters import read_features
+    from otel_mlmon.summary import Summary
+
+    X = np.random.default_rng(4).normal(size=(64, 768)).astype(np.float32)
+    q = Projection(768).matrix()
+    batches = 200
+    sketch = VectorSketch(Projection(768))
+    summary = Summary()
+
+    def matmul() -> None:
+        for _ in range(batches):
+            X @ q
+
+    def update() -> None:
+        for _ in range(batches):
+            sketch.update(X)
+
+    def path() -> None:
+        for _ in range(batches):
+            batch = Summary()
+            batch.add_features(read_features(X))
+            summary.merge(batch)  # the SDK folds each call into a batch summary and merges it
+
+    def descriptors() -> None:  # what a vector column cost before: six descriptor columns, one histogram each
+        for _ in range(batches):
+            block = vector_descriptors(np.column_stack([c.values for c in read_features(X).columns]))
+            for j in range(block.shape[1]):
+                ExponentialHistogram().update(block[:, j])
+
+    runs = [matmul, update, path, descriptors]
+    base, ours, whole, before = (t / batches for t in _interleaved_seconds(runs, repeat))
+    print("\n== 64 x 768 float32 embedding batch (one vector column, 64 projections + norm) ==")
+    print(f"X @ Q (768 x 64 projection, baseline) {base * 1e6:10.1f} µs")
+    print(f"VectorSketch.update                   {ours * 1e6:10.1f} µs")
+    print(f"read_features + add_features + merge  {whole * 1e3:10.3f} ms   (target: well under 2.3 ms)")
+    print(f"ratio: VectorSketch.update / matmul   {ours / base:10.1f}")
+    print(
+        f"before: six descriptor histograms     {before * 1e3:10.3f} ms   (read_features + descriptors + update)"
+    )
+    print(f"ratio: summary path / matmul          {whole / base:10.1f}")
+    print(f"ratio: before / summary path          {before / whole:10.1f}x faster")
+
+
 def bench_categorical(n: int, repeat: int) -> None:
     rng = np.random.default_rng(2)
     names = np.array([f"category_{i}" for i in range(50)])
@@ -290,6 +341,7 @@ def main() -> None:
     bench_categorical(100_000, repeat)
     bench_categorical_vs_pandas(200_000 if args.quick else 1_000_000, repeat)
     bench_decorated_call(repeat)
+    bench_vector(repeat)
 
 
 if __name__ == "__main__":

@@ -271,7 +271,7 @@ def _summary_histograms(
     start_ns: int,
     temporality: AggregationTemporality,
 ) -> None:
-    for name, column in summary.features.items():
+    for name, column in (*summary.features.items(), *summary.vector_columns()):
         if column.numeric is not None:
             builder.add_exponential(
                 conv.METRIC_FEATURE_DISTRIBUTION,
@@ -436,6 +436,18 @@ def _summary_counters(
                 start_ns,
                 temporality,
                 summary.config.export_categories,
+            )
+    for name, column in summary.vector_columns():
+        if name.endswith(conv.DESCRIPTOR_SEPARATOR + conv.VECTOR_NORM):
+            # A vector column's missing rows (a NaN or infinite component) are counted once, on its norm.
+            builder.add_sum(
+                conv.METRIC_FEATURE_MISSING,
+                "Missing values (None, NaN, NaT) of a feature in the sampled rows.",
+                "1",
+                {**attributes, conv.ATTR_FEATURE_NAME: name},
+                column.missing,
+                start_ns,
+                temporality,
             )
     for name, column in summary.outputs.items():
         output = {**attributes, conv.ATTR_OUTPUT_NAME: name}

@@ -1,9 +1,10 @@
-"""Numeric descriptors of free text and of wide vectors, so neither ever leaves the process as values.
+"""Numeric descriptors of free text (and of wide vectors), so neither ever leaves the process as values.
 
-A text column becomes a few numeric columns per row (its length, its word count, shares of character classes);
-a vector column (an embedding) becomes a few numbers per row (its norm, the mean and spread of its components).
+A text column becomes a few numeric columns per row (its length, its word count, shares of character classes).
 The summaries sketch those like any numeric feature, so the collector compares them with a reference without
-knowing they came from text or vectors. Both are computed vectorised over a batch: the texts are joined into one
+knowing they came from text. Vector columns (embeddings) are summarised by
+:class:`~otel_mlmon.sketch.vector.VectorSketch` instead; :func:`vector_descriptors` remains for users who want
+per-row descriptors of their own vectors (and as the baseline of ``bench/sketch.py``). Both are computed vectorised over a batch: the texts are joined into one
 UTF-32 buffer and the character classes counted with numpy, not per character in Python.
 """
 

@@ -273,6 +273,7 @@ def _summary_lines(summary: Summary) -> Iterator[str]:
         yield _line("feature", base, kind, column, f"{len(members)} descriptors, each compared on its own:")
         for member in members:
             yield _line("", f"  {member}", "numeric", features[member], _detail(features[member]))
+    yield from _vector_lines(summary)
     outputs = list(summary.outputs)
     outputs += sorted({o for o, _ in summary.confidence} - set(outputs))
     for name in outputs:
@@ -284,15 +285,39 @@ def _summary_lines(summary: Summary) -> Iterator[str]:
                 yield _line("", f"  confidence when {label}", "numeric", confidence, _detail(confidence))
 
 
+def _vector_lines(summary: Summary) -> Iterator[str]:
+    """A vector column: its width and projection set, its norm, and how far its projected centroid sits from 0."""
+    import numpy as np
+
+    from otel_mlmon.conventions import VECTOR_NORM, descriptor_name
+
+    for name, sketch in summary.vectors.items():
+        p = sketch.projection
+        columns = dict(summary.vector_columns())
+        norm = columns[descriptor_name(name, VECTOR_NORM)]
+        detail = f"{p.dim} dims -> {p.k} projections (seed {p.seed}, version {p.version}) + norm"
+        yield _line("feature", name, "vector", norm, detail)
+        yield _line("", f"  {descriptor_name(name, VECTOR_NORM)}", "numeric", norm, _detail(norm))
+        if sketch.count:
+            spread = np.sqrt(
+                np.maximum(sketch.squares[:-1] / sketch.count - (sketch.sums[:-1] / sketch.count) ** 2, 0)
+            )
+            centroid = float(np.linalg.norm(sketch.sums[:-1] / sketch.count))
+            yield (
+                f"  {'':7} {'  projections':28} {'numeric':11} {'':32} centroid |mean|={centroid:.4g}, "
+                f"std per projection {spread.min():.4g}..{spread.max():.4g}"
+            )
+
+
 def _descriptor_groups(names: Collection[str]) -> dict[str, tuple[str, list[str]]]:
-    """Text, identifier and vector columns found from their descriptor columns' names (``review.chars``, ...):
+    """Text and identifier columns found from their descriptor columns' names (``review.chars``, ...):
     column -> (kind, descriptor columns)."""
-    from otel_mlmon._text import TEXT_DESCRIPTORS, VECTOR_DESCRIPTORS
+    from otel_mlmon._text import TEXT_DESCRIPTORS
     from otel_mlmon.conventions import descriptor_name
 
     groups: dict[str, tuple[str, list[str]]] = {}
     for name in names:
-        for kind, descriptors in (("text", TEXT_DESCRIPTORS), ("vector", VECTOR_DESCRIPTORS)):
+        for kind, descriptors in (("text", TEXT_DESCRIPTORS),):
             suffix = descriptor_name("", descriptors[0])
             if not name.endswith(suffix) or name == suffix:
                 continue

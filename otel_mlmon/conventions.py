@@ -118,7 +118,10 @@ __all__ = [
     "TOKEN_TYPE_INPUT",
     "TOKEN_TYPE_OUTPUT",
     "VECTOR_COLUMN",
+    "VECTOR_NORM",
+    "VECTOR_PROJECTION_PREFIX",
     "descriptor_name",
+    "vector_sketch_descriptors",
 ]
 
 #: Version of these conventions; bumped on any rename.
@@ -150,6 +153,23 @@ DESCRIPTOR_SEPARATOR = "."
 VECTOR_COLUMN = "vector"
 #: Prefix of the text columns of a chat-style message list, one per role: ``messages.system``, ``messages.user``...
 MESSAGES_COLUMN = "messages"
+
+
+# -- Vector columns (issue 12, vector sketch) ---------------------------------------------------------------------
+#: A vector column is exported as ``k + 1`` numeric features under ``ml.feature.name``: ``{column}.p00`` ...
+#: ``{column}.p{k-1}`` (the rows' coordinates along ``k`` seeded projection directions, see
+#: :mod:`otel_mlmon.sketch.vector`) and ``{column}.norm`` (their L2 norms); the missing count (rows with a NaN or
+#: infinite component) is exported for ``{column}.norm`` only.
+VECTOR_PROJECTION_PREFIX = "p"
+VECTOR_NORM = "norm"
+
+
+def vector_sketch_descriptors(k: int) -> tuple[str, ...]:
+    """The descriptors of a vector column with ``k`` projections, in export order: ``p00`` ... then ``norm``."""
+    return (*(f"{VECTOR_PROJECTION_PREFIX}{j:02d}" for j in range(k)), VECTOR_NORM)
+
+
+# -- end of the vector block -----------------------------------------------------------------------------------
 
 
 def descriptor_name(column: str, descriptor: str) -> str:

@@ -16,12 +16,13 @@ import numpy as np
 
 from otel_mlmon._faults import report_fault
 from otel_mlmon._kinds import KindRule
-from otel_mlmon._text import TEXT_DESCRIPTORS, VECTOR_DESCRIPTORS, text_descriptors, vector_descriptors
+from otel_mlmon._text import TEXT_DESCRIPTORS, text_descriptors
 from otel_mlmon.adapters import Column, Outputs, Table
 from otel_mlmon.adapters._convert import format_floats
-from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, descriptor_name
+from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, VECTOR_NORM, descriptor_name
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 from otel_mlmon.sketch.categorical import DEFAULT_CAPACITY
+from otel_mlmon.sketch.vector import Projection, VectorSketch
 
 __all__ = ["ColumnSummary", "Summary", "SummaryConfig"]
 
@@ -49,8 +50,9 @@ class SummaryConfig:
             "Category series").
         vector_min_width: An input of at least this many numeric columns without names of its own (``f0``,
             ``f1``... : a 2-D array, a tensor, a list of rows; ``0``, ``1``... : a DataFrame without column
-            labels) is one vector column (``vector``), summarised by its descriptors rather than column by
-            column. None: never.
+            labels) is one vector column (``vector``), summarised by a
+            :class:`~otel_mlmon.sketch.vector.VectorSketch` (seeded projections and the norm) rather than column
+            by column. None: never.
         categorical, text, ids: Column names whose kind is declared instead of decided by the rule of
             :mod:`otel_mlmon._kinds` (see docs/adapters.md, "Column kinds").
         max_buffer_bytes: SDK only: bytes of sampled calls buffered for the background folder per model (an
@@ -259,6 +261,8 @@ class Summary:
         #: Per class, so the collector can estimate precision and recall before labels arrive (sum = expected
         #: true positives when probabilities are calibrated). Classes beyond ``max_categories`` share ``__other__``.
         self.confidence: dict[tuple[str, str], ColumnSummary] = {}
+        #: Vector columns (embeddings): column -> projection sketch, exported as ``{column}.p00`` ... features.
+        self.vectors: dict[str, VectorSketch] = {}
 
     def is_empty(self) -> bool:
         return self.rows == 0 and not self.outputs
@@ -283,11 +287,37 @@ class Summary:
     def add_features(self, table: Table) -> None:
         """Add the rows of a feature table: each column by its kind (see docs/adapters.md, "Column kinds")."""
         self.rows += table.n_rows
+        matrix = _vector_matrix(self.config, table)
+        if matrix is not None:
+            self._add_vector(VECTOR_COLUMN, matrix)
+            return
         dropped: list[str] = []
         for column in _feature_columns(self.config, table, self.features):
             self._add(self.features, column, dropped)
         if dropped:
             self.config.dropped(dropped)
+
+    def _add_vector(self, name: str, matrix: np.ndarray) -> None:
+        sketch = self.vectors.get(name)
+        if sketch is None:
+            sketch = self.vectors[name] = VectorSketch(Projection(dim=matrix.shape[1]))
+        elif sketch.projection.dim != matrix.shape[1]:
+            # A vector whose width changes keeps its first width: other rows are counted as missing.
+            sketch.missing += matrix.shape[0]
+            return
+        sketch.update(matrix)
+
+    def vector_columns(self) -> Iterator[tuple[str, ColumnSummary]]:
+        """Every vector column's exported series as numeric feature columns (``vector.p00`` ... ``vector.norm``);
+        the missing rows are counted on the norm."""
+        for name, sketch in self.vectors.items():
+            histograms = sketch.histograms()
+            for descriptor, hist in histograms.items():
+                missing = sketch.missing if descriptor == VECTOR_NORM else 0
+                yield (
+                    descriptor_name(name, descriptor),
+                    ColumnSummary("numeric", numeric=hist, missing=missing),
+                )
 
     def settle(self) -> None:
         """Decide the kind of string columns still waiting for enough values, on what they have seen, and add
@@ -356,6 +386,14 @@ class Summary:
                     mine[name] = column if consume else ColumnSummary.from_dict(column.to_dict())
                 else:
                     self.config.dropped([str(name)])
+        for name, sketch in other.vectors.items():
+            mine = self.vectors.get(name)
+            if mine is None:
+                self.vectors[name] = VectorSketch.from_dict(sketch.to_dict())
+            elif mine.projection == sketch.projection:
+                mine.merge(sketch)
+            else:
+                mine.missing += sketch.count + sketch.missing
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -366,6 +404,7 @@ class Summary:
                 {"output": output, "class": label, **c.to_dict()}
                 for (output, label), c in self.confidence.items()
             ],
+            **({"vectors": {name: v.to_dict() for name, v in self.vectors.items()}} if self.vectors else {}),
         }
 
     @classmethod
@@ -380,6 +419,8 @@ class Summary:
             summary.confidence[(str(column["output"]), str(column["class"]))] = ColumnSummary.from_dict(
                 column
             )
+        for name, vector in (data.get("vectors") or {}).items():
+            summary.vectors[str(name)] = VectorSketch.from_dict(vector)
         return summary
 
 
@@ -395,14 +436,8 @@ def _unnamed(names: tuple[str, ...]) -> bool:
     return names == _default_names(len(names), prefix)
 
 
-def _feature_columns(
-    config: SummaryConfig, table: Table, summarised: Mapping[str, ColumnSummary] | None = None
-) -> Iterator[Column]:
-    """The numeric and categorical columns a feature table is summarised as: numeric and declared categorical
-    columns as they are, string columns by their kind, a wide unnamed input as its vector descriptors.
-
-    Strings in a column already summarised as numeric (a stray ``"n/a"`` in a one-row call) are yielded as they
-    are, so that they count as missing there instead of waiting for a kind decision."""
+def _vector_matrix(config: SummaryConfig, table: Table) -> np.ndarray | None:
+    """The ``(n, d)`` float32 matrix of a wide unnamed numeric input (one vector column), else None."""
     columns = table.columns
     width = config.vector_min_width
     if (
@@ -411,10 +446,44 @@ def _feature_columns(
         and all(c.kind == "numeric" for c in columns)
         and _unnamed(table.names)
     ):
-        # One copy is cheaper than proving that the columns are strided views of one array (768 checks).
-        matrix = np.column_stack([c.values for c in columns])
-        yield from _descriptor_columns(VECTOR_COLUMN, VECTOR_DESCRIPTORS, vector_descriptors(matrix))
-        return
+        base = _common_base(columns, table.n_rows)
+        if base is not None:
+            return base
+        matrix = np.empty((table.n_rows, len(columns)), dtype=np.float32)
+        for j, c in enumerate(columns):
+            matrix[:, j] = c.values
+        return matrix
+    return None
+
+
+def _common_base(columns: list[Column], n: int) -> np.ndarray | None:
+    """The 2-D array whose columns, in order, the adapters' columns are views of (a 2-D input), else None.
+
+    The adapters read a 2-D array as its column views in order; sharing one base and the first, second and last
+    columns' addresses confirm that layout without touching the other columns' data.
+    """
+    base = columns[0].values.base
+    d = len(columns)
+    if not isinstance(base, np.ndarray) or base.ndim != 2 or base.shape != (n, d):
+        return None
+    if any(c.values.base is not base for c in columns):
+        return None
+    start, step = base.ctypes.data, base.strides[1]
+    for j in (0, 1, d - 1):
+        if columns[j].values.ctypes.data != start + j * step:
+            return None
+    return base
+
+
+def _feature_columns(
+    config: SummaryConfig, table: Table, summarised: Mapping[str, ColumnSummary] | None = None
+) -> Iterator[Column]:
+    """The numeric and categorical columns a feature table is summarised as: numeric and declared categorical
+    columns as they are, string columns by their kind (a vector input never comes here).
+
+    Strings in a column already summarised as numeric (a stray ``"n/a"`` in a one-row call) are yielded as they
+    are, so that they count as missing there instead of waiting for a kind decision."""
+    columns = table.columns
     kinds = config.kinds
     for column in columns:
         declared = kinds.declared(column.name)

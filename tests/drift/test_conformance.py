@@ -18,6 +18,7 @@ from otel_mlmon_collector.drift import (
     DriftResult,
     MissingCounts,
     NullMethod,
+    VectorColumn,
     build_method,
 )
 
@@ -25,6 +26,10 @@ ALL = [(kind, name) for kind, names in METHODS.items() for name in names]
 
 
 def _same(kind: str, rng: np.random.Generator) -> tuple[object, object]:
+    if kind == "vector":
+        return VectorColumn.from_values(rng.normal(size=(5000, 96))), VectorColumn.from_values(
+            rng.normal(size=(1000, 96))
+        )
     if kind == "numeric":
         return Binned.from_values(rng.normal(5, 1, 5000), rng.normal(5, 1, 5000)), None
     if kind == "categorical":
@@ -35,6 +40,10 @@ def _same(kind: str, rng: np.random.Generator) -> tuple[object, object]:
 
 
 def _shifted(kind: str, rng: np.random.Generator) -> tuple[object, object]:
+    if kind == "vector":
+        return VectorColumn.from_values(rng.normal(size=(5000, 96))), VectorColumn.from_values(
+            rng.normal(1.0, 2.0, size=(1000, 96))
+        )
     if kind == "numeric":
         return Binned.from_values(rng.normal(5, 1, 5000), rng.uniform(8, 12, 5000)), None
     if kind == "categorical":
@@ -70,7 +79,7 @@ def test_every_method_rejects_negative_thresholds(kind, name) -> None:
         build_method(kind, name, threshold=-1.0)
 
 
-@pytest.mark.parametrize("kind", ["numeric", "categorical", "missing"])
+@pytest.mark.parametrize("kind", ["numeric", "categorical", "missing", "vector"])
 def test_null_method_never_fires(kind) -> None:
     """The null method reports score 0 and no drift, even on a gross change."""
     method = NullMethod(kind=kind)

@@ -10,12 +10,16 @@ import pytest
 import otel_mlmon
 from otel_mlmon import conventions as conv
 from otel_mlmon._faults import faults
-from otel_mlmon._text import VECTOR_DESCRIPTORS
+from otel_mlmon.sketch.vector import DEFAULT_PROJECTIONS
 from otel_mlmon.summary import SummaryConfig
 
+VECTOR_SERIES = {
+    conv.descriptor_name(conv.VECTOR_COLUMN, d) for d in conv.vector_sketch_descriptors(DEFAULT_PROJECTIONS)
+}
 
-def _series(telemetry) -> int:
-    data = telemetry.collect()
+
+def _series(telemetry, data=None) -> int:
+    data = telemetry.collect() if data is None else data
     return sum(
         len(metric.data.data_points)
         for rm in data.resource_metrics
@@ -24,13 +28,18 @@ def _series(telemetry) -> int:
     )
 
 
-def _feature_names(telemetry) -> set[str]:
-    return {p.attributes[conv.ATTR_FEATURE_NAME] for p in telemetry.points(conv.METRIC_FEATURE_MISSING)}
+def _feature_names(telemetry, data=None) -> set[str]:
+    data = telemetry.collect() if data is None else data
+    return {
+        p.attributes[conv.ATTR_FEATURE_NAME]
+        for metric in (conv.METRIC_FEATURE_MISSING, conv.METRIC_FEATURE_DISTRIBUTION)
+        for p in telemetry.points(metric, data=data)
+    }
 
 
 def test_an_embedding_batch_is_one_vector_column_within_100_series(telemetry):
     """A 64×768 float32 batch costs at most 100 series for the model, counting every metric, and is summarised
-    by its vector descriptors, every row counted."""
+    by its vector sketch (projections and norm), every row counted."""
 
     @otel_mlmon.monitor(model="m", record_predictions=1.0, **telemetry.providers)
     def predict(X):
@@ -39,13 +48,17 @@ def test_an_embedding_batch_is_one_vector_column_within_100_series(telemetry):
     X = np.random.default_rng(0).normal(size=(64, 768)).astype(np.float32)
     predict(X)
     predict(X[:1])
-    assert _series(telemetry) <= 100
-    assert _feature_names(telemetry) == {
-        conv.descriptor_name(conv.VECTOR_COLUMN, d) for d in VECTOR_DESCRIPTORS
-    }
-    (norm,) = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.norm"})
+    data = telemetry.collect()
+    assert _series(telemetry, data) <= 100
+    assert _feature_names(telemetry, data) == VECTOR_SERIES
+    (norm,) = telemetry.points(
+        conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.norm"}, data
+    )
     assert norm.count == 65
-    assert norm.min == pytest.approx(np.linalg.norm(X.astype(np.float64), axis=1).min(), rel=1e-12)
+    # The norm is computed in float32, as the projections are.
+    assert norm.min == pytest.approx(np.linalg.norm(X.astype(np.float64), axis=1).min(), rel=1e-6)
+    (p00,) = telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION, {conv.ATTR_FEATURE_NAME: "vector.p00"}, data)
+    assert p00.count == 65 and p00.scale == 3
 
 
 def test_lists_of_wide_rows_are_vectors_too_and_narrow_inputs_keep_their_columns(telemetry):
@@ -99,5 +112,7 @@ def test_a_dataframe_without_column_labels_is_a_vector_too():
 
     summary = Summary()
     summary.add_features(read_features(pd.DataFrame(np.ones((3, 96)))))
-    assert set(summary.features) == {f"vector.{d}" for d in VECTOR_DESCRIPTORS}
-    assert summary.features["vector.norm"].numeric.max == pytest.approx(np.sqrt(96))
+    assert not summary.features and set(summary.vectors) == {"vector"}
+    columns = dict(summary.vector_columns())
+    assert set(columns) == VECTOR_SERIES
+    assert columns["vector.norm"].numeric.max == pytest.approx(np.sqrt(96))

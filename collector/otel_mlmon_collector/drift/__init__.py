@@ -11,6 +11,7 @@ from __future__ import annotations
 from otel_mlmon_collector.drift.base import KINDS, BatchMethod, DriftMethod, DriftResult, Kind
 from otel_mlmon_collector.drift.binning import Binned, align, bucket_index, kish_n_eff
 from otel_mlmon_collector.drift.categorical import CategoricalCounts, ContingencyTable
+from otel_mlmon_collector.drift.centroid import Centroid
 from otel_mlmon_collector.drift.chi2 import ChiSquare
 from otel_mlmon_collector.drift.defaults import DEFAULT_ALPHA, LARGE_N_EFF, default_method, effective_n
 from otel_mlmon_collector.drift.hellinger import Hellinger, HellingerCategorical
@@ -21,9 +22,12 @@ from otel_mlmon_collector.drift.missing import MissingCounts, MissingRate
 from otel_mlmon_collector.drift.multiple_testing import adjust_p_values, correct
 from otel_mlmon_collector.drift.null import NullMethod
 from otel_mlmon_collector.drift.out_of_range import OutOfRange
+from otel_mlmon_collector.drift.projections import Projections
 from otel_mlmon_collector.drift.psi import PSI
 from otel_mlmon_collector.drift.select import METHODS, DriftPolicy, build_method
+from otel_mlmon_collector.drift.sliced_ks import SlicedKS
 from otel_mlmon_collector.drift.unseen import UnseenCategories
+from otel_mlmon_collector.drift.vectors import VectorColumn, vector_columns
 from otel_mlmon_collector.drift.wasserstein import Wasserstein
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "BatchMethod",
     "Binned",
     "CategoricalCounts",
+    "Centroid",
     "ChiSquare",
     "ContingencyTable",
     "DriftMethod",
@@ -51,7 +56,10 @@ __all__ = [
     "MissingRate",
     "NullMethod",
     "OutOfRange",
+    "Projections",
+    "SlicedKS",
     "UnseenCategories",
+    "VectorColumn",
     "Wasserstein",
     "adjust_p_values",
     "align",
@@ -61,4 +69,5 @@ __all__ = [
     "default_method",
     "effective_n",
     "kish_n_eff",
+    "vector_columns",
 ]

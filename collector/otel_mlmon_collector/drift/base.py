@@ -21,8 +21,8 @@ __all__ = [
     "skipped_result",
 ]
 
-Kind = Literal["numeric", "categorical", "missing"]
-KINDS: tuple[str, ...] = ("numeric", "categorical", "missing")
+Kind = Literal["numeric", "categorical", "missing", "vector"]
+KINDS: tuple[str, ...] = ("numeric", "categorical", "missing", "vector")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class DriftMethod(Protocol):
     ``compare(reference, current)`` takes the two sides in the form of the method's kind: for ``"numeric"``
     a :class:`~otel_mlmon_collector.drift.binning.Binned` (or two exponential histograms), for
     ``"categorical"`` two :class:`~otel_mlmon_collector.drift.categorical.CategoricalCounts` (or sketches), for
-    ``"missing"`` two :class:`~otel_mlmon_collector.drift.missing.MissingCounts`.
+    ``"missing"`` two :class:`~otel_mlmon_collector.drift.missing.MissingCounts`, for ``"vector"`` two
+    :class:`~otel_mlmon_collector.drift.vectors.VectorColumn`.
     """
 
     name: str

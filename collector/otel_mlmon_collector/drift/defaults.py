@@ -7,6 +7,7 @@ from otel_mlmon_collector.drift.chi2 import ChiSquare
 from otel_mlmon_collector.drift.jensen_shannon import JensenShannonCategorical
 from otel_mlmon_collector.drift.ks import KolmogorovSmirnov
 from otel_mlmon_collector.drift.missing import MissingRate
+from otel_mlmon_collector.drift.projections import Projections
 from otel_mlmon_collector.drift.wasserstein import Wasserstein
 
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_CORRECTION", "LARGE_N_EFF", "default_method", "effective_n"]
@@ -38,13 +39,17 @@ def default_method(kind: Kind, n_reference: float, n_current: float) -> DriftMet
       Jensen–Shannon (base 2) ``>= 0.1`` gated by the same chi-square test at ``p < 0.05``.
     * missing: two-proportion test ``p < 0.05`` (Fisher's exact when an expected count is below 5) and a change
       of at least one percentage point, at every size.
+    * vector: the centroid and sliced KS tests of the projections, ``p < 0.05`` after Bonferroni over the two,
+      at every size.
     """
     if kind == "missing":
         return MissingRate(alpha=DEFAULT_ALPHA)
+    if kind == "vector":  # a test at every size: calibrated from 100 to 100 000 rows (docs/drift.md)
+        return Projections(alpha=DEFAULT_ALPHA)
     large = effective_n(n_reference, n_current) > LARGE_N_EFF
     if kind == "numeric":
         return Wasserstein() if large else KolmogorovSmirnov(alpha=DEFAULT_ALPHA)
     if kind == "categorical":
         # The chi-square gate keeps many-level columns quiet: JS noise grows with the number of levels.
         return JensenShannonCategorical(alpha=DEFAULT_ALPHA) if large else ChiSquare(alpha=DEFAULT_ALPHA)
-    raise ValueError(f"kind must be 'numeric', 'categorical' or 'missing', got {kind!r}")
+    raise ValueError(f"kind must be 'numeric', 'categorical', 'missing' or 'vector', got {kind!r}")

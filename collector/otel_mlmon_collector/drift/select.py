@@ -8,6 +8,7 @@ from typing import Any
 
 from otel_mlmon_collector.drift.base import DriftMethod, DriftResult, Kind, is_batch_method
 from otel_mlmon_collector.drift.categorical import CategoricalCounts
+from otel_mlmon_collector.drift.centroid import Centroid
 from otel_mlmon_collector.drift.chi2 import ChiSquare
 from otel_mlmon_collector.drift.defaults import DEFAULT_CORRECTION, default_method
 from otel_mlmon_collector.drift.hellinger import Hellinger, HellingerCategorical
@@ -18,7 +19,9 @@ from otel_mlmon_collector.drift.missing import MissingRate
 from otel_mlmon_collector.drift.multiple_testing import CORRECTIONS, Correction, correct
 from otel_mlmon_collector.drift.null import NullMethod
 from otel_mlmon_collector.drift.out_of_range import OutOfRange
+from otel_mlmon_collector.drift.projections import Projections
 from otel_mlmon_collector.drift.psi import PSI
+from otel_mlmon_collector.drift.sliced_ks import SlicedKS
 from otel_mlmon_collector.drift.unseen import UnseenCategories
 from otel_mlmon_collector.drift.wasserstein import Wasserstein
 
@@ -42,6 +45,8 @@ METHODS: Mapping[str, Mapping[str, type]] = {
         "unseen": UnseenCategories,
     },
     "missing": {"missing_rate": MissingRate},
+    # Vector columns (embeddings), compared from their projection sketches (docs/drift.md, "Vector columns").
+    "vector": {"projections": Projections, "centroid": Centroid, "sliced_ks": SlicedKS},
 }
 
 

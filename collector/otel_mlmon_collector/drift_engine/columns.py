@@ -25,9 +25,12 @@ from ..drift import (
     MissingRate,
     OutOfRange,
     UnseenCategories,
+    VectorColumn,
     align,
+    vector_columns,
 )
 from ..drift.base import is_batch_method
+from ..drift.vectors import vector_series
 from .config import DriftEngineConfig
 from .records import ColumnDrift, ColumnName, UnmatchedColumns
 
@@ -50,8 +53,8 @@ class PendingColumn:
 
     target: str
     name: ColumnName
-    reference: ColumnSummary
-    current: ColumnSummary
+    reference: ColumnSummary | VectorColumn
+    current: ColumnSummary | VectorColumn
 
 
 def override_key(target: str, name: ColumnName) -> str:
@@ -87,8 +90,10 @@ def match_columns(
     pending: list[PendingColumn] = []
     unmatched: list[UnmatchedColumns] = []
     for target, section in TARGETS:
-        references: dict[Any, ColumnSummary] = getattr(reference, section)
-        live: dict[Any, ColumnSummary] = getattr(view, section)
+        references: dict[Any, Any] = getattr(reference, section)
+        live: dict[Any, Any] = getattr(view, section)
+        if target == "feature":
+            references, live = _with_vectors(reference, references), _with_vectors(view, live)
         live_only = []
         for name, current in live.items():
             ref = references.get(name)
@@ -99,6 +104,18 @@ def match_columns(
         reference_only = tuple(name for name in references if name not in live)
         unmatched.append(UnmatchedColumns(target, tuple(live_only), reference_only))
     return pending, tuple(unmatched)
+
+
+def _with_vectors(summary: Summary, features: dict[str, Any]) -> dict[str, Any]:
+    """Features with each vector column as one :class:`VectorColumn` in place of its series (``vector.p00`` ...),
+    so a vector column is compared as a whole (docs/drift.md, "Vector columns")."""
+    vectors = vector_columns(summary)
+    if not vectors:
+        return features
+    series = {name for names in vector_series(features).values() for name in names}
+    out: dict[str, Any] = {name: c for name, c in features.items() if name not in series}
+    out.update(vectors)
+    return out
 
 
 class ColumnChecks:
@@ -190,7 +207,10 @@ class ColumnChecks:
             if distribution:
                 key = override_key(column.target, column.name)
                 method = policy.method_for(key, ref.kind, ref.count, n_cur)  # type: ignore[arg-type]
-            if ref.kind == "numeric":
+            if ref.kind == "vector":
+                if method is not None:
+                    planned.append(("distribution", (method, ref, current)))
+            elif ref.kind == "numeric":
                 binned = align(ref.numeric, current.numeric)  # once, for every check that takes aligned bins
                 if method is not None:
                     if is_batch_method(method):

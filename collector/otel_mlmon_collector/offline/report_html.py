@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon._version import __version__
+from otel_mlmon.conventions import VECTOR_NORM, descriptor_name
 from otel_mlmon.summary import ColumnSummary, Summary
 
 __all__ = ["column_chart", "render_reports"]
@@ -167,7 +168,10 @@ def _row(c: ColumnFinding, chart: str) -> str:
 
 def _column(summary: Summary, target: str, name: Any) -> ColumnSummary | None:
     section = {"feature": summary.features, "output": summary.outputs, "confidence": summary.confidence}
-    return section[target].get(name)  # type: ignore[attr-defined]
+    found = section[target].get(name)  # type: ignore[attr-defined]
+    if found is None and target == "feature" and name in summary.vectors:  # a vector column: chart its norm
+        found = dict(summary.vector_columns()).get(descriptor_name(name, VECTOR_NORM))
+    return found
 
 
 def column_chart(reference: ColumnSummary | None, current: ColumnSummary | None) -> str:
