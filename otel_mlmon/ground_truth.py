@@ -10,6 +10,7 @@ import numpy as np
 from opentelemetry._logs import SeverityNumber, get_logger_provider
 
 from otel_mlmon import conventions as conv
+from otel_mlmon._log_pipeline import install_drop_counter, patient
 from otel_mlmon._version import __version__
 
 __all__ = ["record_ground_truth"]
@@ -72,17 +73,19 @@ def record_ground_truth(
         base[conv.ATTR_OUTPUT_NAME] = output
     logger = (logger_provider or get_logger_provider()).get_logger(conv.SCOPE_NAME, __version__)
     when = timestamp_ns if timestamp_ns is not None else time.time_ns()
-    for prediction, truth in zip(ids, values):
-        logger.emit(
-            timestamp=when,
-            severity_number=SeverityNumber.INFO,
-            attributes={
-                **base,
-                conv.ATTR_PREDICTION_ID: prediction,
-                conv.ATTR_GROUND_TRUTH_VALUE: _label(truth),
-            },
-            event_name=conv.EVENT_GROUND_TRUTH,
-        )
+    install_drop_counter()
+    with patient():  # a burst of labels waits for room in a full log queue instead of being dropped
+        for prediction, truth in zip(ids, values):
+            logger.emit(
+                timestamp=when,
+                severity_number=SeverityNumber.INFO,
+                attributes={
+                    **base,
+                    conv.ATTR_PREDICTION_ID: prediction,
+                    conv.ATTR_GROUND_TRUTH_VALUE: _label(truth),
+                },
+                event_name=conv.EVENT_GROUND_TRUTH,
+            )
     return len(ids)
 
 
