@@ -10,7 +10,7 @@ while the probabilities still travel with each record (ROC AUC and log loss read
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class Threshold:
 
 
 #: A decision: a :class:`Threshold`, or ``f(probabilities) -> column index per row`` for any other rule.
-Decision = Union[Threshold, Callable[[np.ndarray], Any]]
+Decision = Threshold | Callable[[np.ndarray], Any]
 
 
 def check_decision(decision: Any) -> Decision | None:
