@@ -75,9 +75,17 @@ def log_record_processor(exporter: Any) -> Any:
         """Waits for room when the emitting thread is inside :func:`patient` (otel-mlmon's own records)."""
 
         def on_emit(self, log_record: Any) -> None:
+            processor = getattr(self, "_batch_processor", None)
             if getattr(_patience, "on", False):
-                _wait_for_room(getattr(self, "_batch_processor", None))
-            super().on_emit(log_record)
+                _wait_for_room(processor)
+            full = _is_full(processor)
+            _patience.counting = True  # this drop is counted here (older SDKs drop without a word)
+            try:
+                super().on_emit(log_record)
+            finally:
+                _patience.counting = False
+            if full:
+                _count_drop()
 
     install_drop_counter()
     batch = None if os.environ.get(_ENV_BATCH) else EXPORT_BATCH_SIZE
@@ -94,12 +102,17 @@ def log_record_processor(exporter: Any) -> Any:
     )
 
 
-def _wait_for_room(processor: Any) -> None:
-    # Reads the SDK's BatchProcessor internals; without them (another SDK version) it does not wait.
+def _is_full(processor: Any) -> bool:
+    # Reads the SDK's BatchProcessor internals; without them (another SDK version): never full.
     queue = getattr(processor, "_queue", None)
     size = getattr(processor, "_max_queue_size", None)
-    if queue is None or not isinstance(size, int) or len(queue) < size:
+    return queue is not None and isinstance(size, int) and len(queue) >= size
+
+
+def _wait_for_room(processor: Any) -> None:
+    if not _is_full(processor):
         return
+    queue, size = processor._queue, processor._max_queue_size
     awaken = getattr(processor, "_worker_awaken", None)
     deadline = time.monotonic() + MAX_WAIT_SECONDS
     while len(queue) >= size and not getattr(processor, "_shutdown", False) and time.monotonic() < deadline:
@@ -113,20 +126,28 @@ class _DropCounter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            if record.msg == "Queue full, dropping %s." and record.args and record.args[0] == "Log":
-                report_fault(
-                    DROP_FAULT,
-                    message=(
-                        "otel-mlmon: the OpenTelemetry batch log processor's queue is full and it dropped log "
-                        "records (ml.prediction / ml.ground_truth records among them: their labels cannot join); "
-                        "raise OTEL_BLRP_MAX_QUEUE_SIZE and OTEL_BLRP_MAX_EXPORT_BATCH_SIZE, or build your "
-                        "BatchLogRecordProcessor with max_queue_size=32768, max_export_batch_size=2048 "
-                        "(see docs/ground-truth.md)"
-                    ),
-                )
+            if (
+                record.msg == "Queue full, dropping %s."
+                and record.args
+                and record.args[0] == "Log"
+                and not getattr(_patience, "counting", False)
+            ):
+                _count_drop()
         except Exception:  # noqa: BLE001 - a logging filter must never raise
             pass
         return True
+
+
+def _count_drop() -> None:
+    report_fault(
+        DROP_FAULT,
+        message=(
+            "otel-mlmon: the OpenTelemetry batch log processor's queue is full and it dropped log records "
+            "(ml.prediction / ml.ground_truth records among them: their labels cannot join); raise "
+            "OTEL_BLRP_MAX_QUEUE_SIZE and OTEL_BLRP_MAX_EXPORT_BATCH_SIZE, or build your BatchLogRecordProcessor "
+            "with max_queue_size=32768, max_export_batch_size=2048 (see docs/ground-truth.md)"
+        ),
+    )
 
 
 def install_drop_counter() -> None:

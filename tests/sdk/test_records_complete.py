@@ -180,3 +180,20 @@ def test_threshold_validation_and_positive_class():
         otel_mlmon.Threshold(1.5)
     with pytest.raises(ValueError, match="decision"):
         otel_mlmon.monitor(model="m", decision=0.8)
+
+
+def test_the_configured_processor_counts_each_of_its_own_drops_once(monkeypatch):
+    """Outside otel-mlmon's emitters (a user's own log lines) a full queue still drops: counted once per record,
+    by the processor itself (older SDKs drop without logging)."""
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "64")
+    monkeypatch.setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "8")
+    exporter = _SlowExporter(0.2)
+    provider = LoggerProvider()
+    provider.add_log_record_processor(log_record_processor(exporter))
+    before = faults.counts().get(DROP_FAULT, 0)
+    logger = provider.get_logger("user")
+    for _ in range(500):
+        logger.emit(body="x")
+    provider.shutdown()
+    lost = 500 - len(exporter.records)
+    assert 0 < lost <= faults.counts().get(DROP_FAULT, 0) - before <= lost + 8
