@@ -25,7 +25,7 @@ from otel_mlmon._kinds import looks_like_text
 from otel_mlmon._log_pipeline import install_drop_counter, patient
 from otel_mlmon._version import __version__
 from otel_mlmon.adapters import is_probability, read_outputs
-from otel_mlmon.decisions import apply_decision
+from otel_mlmon.decisions import Columns, apply_decision
 
 __all__ = ["GeneratedIds", "PredictionRecorder", "generate_ids", "last_prediction_ids"]
 
@@ -226,6 +226,10 @@ class PredictionRecorder:
         ):
             probabilities = outputs
             labels = [str(c) for c in (classes if classes is not None else range(outputs.shape[1]))]
+        elif isinstance(self.decision, Columns):  # the decision's own output, with the scores beside it
+            scores = self.decision.scores_of(outputs, classes)
+            if scores is not None:
+                probabilities, labels = scores
         rows: Sequence[int] = range(n)
         if self.max_rows is not None and n > self.max_rows:
             rows = sorted(np.random.default_rng().choice(n, size=self.max_rows, replace=False).tolist())

@@ -50,12 +50,10 @@ def reference_performance(
     Raises:
         ValueError: predictions and labels of different lengths, or a single prediction output missing.
     """
-    read = read_outputs(predictions)
-    if classes is not None or decision is not None:
-        read = read_outputs(predictions, classes=classes)
-    if decision is not None:
-        from otel_mlmon.decisions import apply_decision
+    from otel_mlmon.decisions import Columns, apply_decision
 
+    read = read_outputs(predictions, classes=None if isinstance(decision, Columns) else classes)
+    if decision is not None:
         read = apply_decision(read, predictions, classes, decision)
     if len(read.table.columns) != 1:
         raise ValueError(f"reference performance needs one prediction output, got {len(read.table.columns)}")
@@ -70,6 +68,8 @@ def reference_performance(
         class_names = [
             _as_class(c) for c in (classes if classes is not None else range(probabilities.shape[1]))
         ]
+    elif isinstance(decision, Columns) and (named := decision.scores_of(predictions, classes)) is not None:
+        probabilities, class_names = named[0], [_as_class(c) for c in named[1]]
     # Rows without a label or a prediction do not count (as in the collector, where they never join).
     keep = np.array([_present(t) and _present(v) for t, v in zip(truth, column.values)], dtype=bool)
     truth = [t for t, k in zip(truth, keep) if k]

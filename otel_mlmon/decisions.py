@@ -9,7 +9,7 @@ while the probabilities still travel with each record (ROC AUC and log loss read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from otel_mlmon.adapters import is_probability
 from otel_mlmon.adapters._base import Column, Outputs, Table
 from otel_mlmon.adapters._outputs import _class_labels
 
-__all__ = ["Decision", "Threshold", "apply_decision"]
+__all__ = ["Columns", "Decision", "Threshold", "apply_decision"]
 
 
 class Threshold:
@@ -59,17 +59,57 @@ class Threshold:
         return f"Threshold({self.threshold!r}{positive})"
 
 
-#: A decision: a :class:`Threshold`, or ``f(probabilities) -> column index per row`` for any other rule.
-Decision = Threshold | Callable[[np.ndarray], Any]
+class Columns:
+    """The model returns its decision and its class probabilities side by side: name the two outputs.
+
+    For a predict function returning ``{"approved": labels, "proba": matrix}`` (a mapping),
+    ``decision=Columns(decision="approved", scores="proba")`` makes ``approved`` the one output (its records carry
+    the probabilities of ``proba``, their confidence is the probability of the decided class) and leaves ``proba``
+    out of the outputs. ``classes=`` names the probability columns (``{"proba": [...]}`` or a plain list).
+
+    Example:
+        >>> import numpy as np
+        >>> from otel_mlmon.adapters import read_outputs
+        >>> out = {"approved": np.array(["no", "yes"]), "proba": np.array([[0.3, 0.7], [0.1, 0.9]])}
+        >>> rule = Columns(decision="approved", scores="proba")
+        >>> read = apply_decision(read_outputs(out), out, ["no", "yes"], rule)
+        >>> read.table.names, read.confidence["approved"].tolist()
+        (('approved',), [0.3, 0.9])
+    """
+
+    def __init__(self, decision: str, scores: str) -> None:
+        if not (isinstance(decision, str) and decision and isinstance(scores, str) and scores):
+            raise ValueError(
+                f"Columns(decision=..., scores=...) name two outputs, got {decision!r}, {scores!r}"
+            )
+        self.decision = decision
+        self.scores = scores
+
+    def scores_of(self, outputs: Any, classes: Any) -> tuple[np.ndarray, list[str]] | None:
+        """The probability matrix and its class labels, or None when ``outputs`` has no such output."""
+        if not isinstance(outputs, Mapping) or self.scores not in outputs:
+            return None
+        m = np.asarray(outputs[self.scores], dtype=np.float64)
+        if m.ndim != 2 or not is_probability(m):
+            return None
+        names = classes.get(self.scores) if isinstance(classes, Mapping) else classes
+        return m, [str(c) for c in _class_labels(names, m.shape[1], self.scores)]
+
+    def __repr__(self) -> str:
+        return f"Columns(decision={self.decision!r}, scores={self.scores!r})"
+
+
+#: A decision: a :class:`Threshold`, :class:`Columns`, or ``f(probabilities) -> column index per row``.
+Decision = Threshold | Columns | Callable[[np.ndarray], Any]
 
 
 def check_decision(decision: Any) -> Decision | None:
     """Validate ``monitor(decision=...)`` at decoration time."""
-    if decision is None or isinstance(decision, Threshold) or callable(decision):
+    if decision is None or isinstance(decision, (Threshold, Columns)) or callable(decision):
         return decision
     raise ValueError(
-        "monitor(decision=...) must be otel_mlmon.Threshold(...) or f(probabilities) -> class index per row, "
-        f"got {decision!r}"
+        "monitor(decision=...) must be otel_mlmon.Threshold(...), otel_mlmon.Columns(decision=..., scores=...) "
+        f"or f(probabilities) -> class index per row, got {decision!r}"
     )
 
 
@@ -80,6 +120,8 @@ def apply_decision(read: Outputs, outputs: Any, classes: Any, decision: Decision
     probability of the decided class. Other outputs are returned unchanged. Raises on a decision that fails
     (the caller counts it as a monitoring fault).
     """
+    if isinstance(decision, Columns):
+        return _columns(read, outputs, classes, decision)
     if decision is None or len(read.table.columns) != 1:
         return read
     if type(outputs) is not np.ndarray or outputs.ndim != 2 or not is_probability(outputs):
@@ -105,3 +147,23 @@ def apply_decision(read: Outputs, outputs: Any, classes: Any, decision: Decision
         confidence[~complete] = np.nan
     table = Table(read.table.n_rows, (Column(column.name, values, column.kind),))
     return Outputs(table, {**read.confidence, column.name: confidence})
+
+
+def _columns(read: Outputs, outputs: Any, classes: Any, rule: Columns) -> Outputs:
+    """The decision output alone, its confidence the probability the scores give the decided class."""
+    names = read.table.names
+    if rule.decision not in names:
+        return read
+    scores = rule.scores_of(outputs, classes)
+    column = read.table.columns[names.index(rule.decision)]
+    keep = tuple(c for c in read.table.columns if c.name != rule.scores)
+    confidence = {k: v for k, v in read.confidence.items() if k != rule.scores}
+    if scores is not None:
+        m, labels = scores
+        index = {label: i for i, label in enumerate(labels)}
+        cols = np.array(
+            [index.get(str(v), -1) if v is not None else -1 for v in column.values], dtype=np.int64
+        )
+        p = m[np.arange(m.shape[0]), np.maximum(cols, 0)]
+        confidence[rule.decision] = np.where(cols >= 0, p, np.nan)
+    return Outputs(Table(read.table.n_rows, keep), confidence)

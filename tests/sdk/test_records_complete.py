@@ -197,3 +197,38 @@ def test_the_configured_processor_counts_each_of_its_own_drops_once(monkeypatch)
     provider.shutdown()
     lost = 500 - len(exporter.records)
     assert 0 < lost <= faults.counts().get(DROP_FAULT, 0) - before <= lost + 8
+
+
+def test_decision_and_scores_as_two_named_outputs(telemetry):
+    """Columns(decision=..., scores=...): the decision output is recorded with the scores beside it; the scores
+    are not an output of their own."""
+
+    @otel_mlmon.monitor(
+        model="loan",
+        record_predictions=1.0,
+        classes={"proba": ["no", "yes"]},
+        decision=otel_mlmon.Columns(decision="approved", scores="proba"),
+        **telemetry.providers,
+    )
+    def predict(X):
+        p = X[:, 0]
+        return {"approved": np.where(p >= 0.8, "yes", "no"), "proba": np.column_stack([1 - p, p])}
+
+    predict(np.array([[0.7], [0.9]]))
+    ids = otel_mlmon.last_prediction_ids()
+    otel_mlmon.flush()
+    by_id = {
+        r.attributes[conv.ATTR_PREDICTION_ID]: r.attributes for r in telemetry.records(conv.EVENT_PREDICTION)
+    }
+    assert len(by_id) == 2
+    first, second = by_id[ids[0]], by_id[ids[1]]
+    assert first[conv.ATTR_OUTPUT_NAME] == "approved" and first[conv.ATTR_PREDICTION_VALUE] == "no"
+    assert first[conv.ATTR_PREDICTION_CONFIDENCE] == pytest.approx(0.3)
+    assert list(first[conv.ATTR_PREDICTION_CLASSES]) == ["no", "yes"]
+    assert list(second[conv.ATTR_PREDICTION_PROBABILITIES]) == pytest.approx([0.1, 0.9])
+    outputs = {
+        p.attributes[conv.ATTR_OUTPUT_NAME] for p in telemetry.points(conv.METRIC_PREDICTION_CLASS_COUNT)
+    }
+    assert outputs == {"approved"}
+    with pytest.raises(ValueError):
+        otel_mlmon.Columns(decision="", scores="proba")

@@ -96,3 +96,23 @@ def test_profile_build_target(tmp_path, capsys):
     assert profile.performance["accuracy"] == pytest.approx(metrics.accuracy_score(y, pred), abs=1e-12)
     assert profile.performance_spread["accuracy"]["chunks"] == 10
     assert main(["profile", "build", str(path), "--model", "m", "--target", "label", "-o", str(out)]) == 2
+
+
+def test_decision_and_scores_columns():
+    X, P, y = _binary(1000, seed=4)
+    decided = np.where(P[:, 1] >= 0.7, "yes", "no")
+    labels = np.where(y == 1, "yes", "no")
+    out = {"approved": decided, "proba": P}
+    profile = Profile.from_data(
+        X,
+        out,
+        labels=labels,
+        model="m",
+        classes={"proba": ["no", "yes"]},
+        decision=otel_mlmon.Columns(decision="approved", scores="proba"),
+    )
+    assert profile.performance["accuracy"] == pytest.approx(
+        metrics.accuracy_score(labels, decided), abs=1e-12
+    )
+    assert profile.performance["roc_auc"] == pytest.approx(metrics.roc_auc_score(y, P[:, 1]), abs=1e-12)
+    assert set(profile.summary.outputs) == {"approved"}
