@@ -76,7 +76,9 @@ class Monitor:
             ``unknown_ids`` in the collector.
         decision: The deployed decision rule of a model that returns class probabilities, when it is not their
             argmax: ``otel_mlmon.Threshold(0.8)`` (the positive class when its probability is at least 0.8), or
-            ``f(probabilities) -> class index per row``. The decided class is the recorded and summarised
+            ``f(probabilities) -> class index per row``; ``otel_mlmon.Columns(decision=..., scores=...)`` when the
+            function returns its decision and its probabilities as two outputs. The decided class is the recorded
+            and summarised
             prediction (realized and estimated performance then describe the deployed predictor); the
             probabilities are recorded with it.
         logger_provider: A logger provider for the records instead of the global one.

@@ -30,7 +30,8 @@ def record_ground_truth(
 
     Emits one ``ml.ground_truth`` OTLP log record per id through the global logger provider (set up by
     :func:`otel_mlmon.configure` or your own OpenTelemetry setup) or ``logger_provider``. The collector joins each
-    label to the ``ml.prediction`` record with the same id, in whichever order they arrive.
+    label to the ``ml.prediction`` record with the same id, in whichever order they arrive. When the log queue of
+    the processor :func:`otel_mlmon.configure` built is full, this waits (up to 10 s) for room instead of dropping.
 
     Args:
         model: ``ml.model.name`` of the model that made the prediction.
