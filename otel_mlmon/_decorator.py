@@ -78,9 +78,8 @@ class Monitor:
             argmax: ``otel_mlmon.Threshold(0.8)`` (the positive class when its probability is at least 0.8), or
             ``f(probabilities) -> class index per row``; ``otel_mlmon.Columns(decision=..., scores=...)`` when the
             function returns its decision and its probabilities as two outputs. The decided class is the recorded
-            and summarised
-            prediction (realized and estimated performance then describe the deployed predictor); the
-            probabilities are recorded with it.
+            and summarised prediction (realized and estimated performance then describe the deployed predictor);
+            the probabilities are recorded with it.
         logger_provider: A logger provider for the records instead of the global one.
         genai: For generative models: ``{"operation": "chat", "provider": "openai"}`` (``provider`` and
             ``request_model`` optional; ``request_model`` defaults to ``model``) sets the OpenTelemetry GenAI
