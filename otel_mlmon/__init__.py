@@ -14,15 +14,18 @@ from otel_mlmon._instrument import instrument, uninstrument
 from otel_mlmon._records import last_prediction_ids
 from otel_mlmon._summarize import folder as _folder
 from otel_mlmon._version import __version__
+from otel_mlmon.decisions import Columns, Threshold
 from otel_mlmon.ground_truth import record_ground_truth
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import SummaryConfig
 
 __all__ = [
+    "Columns",
     "Monitor",
     "Profile",
     "SummaryConfig",
     "Telemetry",
+    "Threshold",
     "__version__",
     "configure",
     "flush",

@@ -96,6 +96,7 @@ class Call:
                 categorical=config.categorical,
                 classes=config.classes,
                 max_rows=config.max_rows,
+                decision=config.decision,
             )
         self.sampler = Sampler(config.sample_rate) if config.sample_rate < 1 else None
         self.ids_of = None
@@ -108,7 +109,8 @@ class Call:
                 config.meter_provider,
                 attrs,
                 classes=config.classes,
-                max_rows=config.max_rows,
+                max_rows=config.record_max_rows,  # records are complete unless sampled: max_rows is for summaries
+                decision=config.decision,
                 logger_provider=config.logger_provider,
             )
             if config.record_predictions < 1:

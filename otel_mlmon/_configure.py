@@ -80,6 +80,12 @@ def configure(
     ``export_interval_millis``  ``OTEL_METRIC_EXPORT_INTERVAL``             60000
     ==========================  ==========================================  ======================
 
+    Log records (``ml.prediction`` records and labels) go through a batch processor sized for bursts: a queue of
+    32 768 records (``OTEL_BLRP_MAX_QUEUE_SIZE``; the SDK's default is 2 048), export batches of 2 048
+    (``OTEL_BLRP_MAX_EXPORT_BATCH_SIZE``), a 500 ms schedule delay (``OTEL_BLRP_SCHEDULE_DELAY``); otel-mlmon's own
+    emitters wait for room rather than drop, and any record dropped anyway is counted as the
+    ``log_records_dropped`` fault, with a warning.
+
     ``exporter`` is ``otlp``, ``console`` (readable output on stdout) or ``none``. With ``set_global`` (default)
     the providers become the global ones, which ``@monitor`` uses; if a global SDK provider is already set (by
     ``opentelemetry-instrument`` or the application), it is kept and a warning says so.
@@ -88,12 +94,13 @@ def configure(
         ValueError: for an unknown ``exporter`` or ``protocol``.
     """
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider  # the SDK loads only when configuring
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otel_mlmon._log_pipeline import log_record_processor
 
     span_exporter_kind = _choice("exporter", exporter, "OTEL_TRACES_EXPORTER", _EXPORTERS, "otlp")
     metric_exporter_kind = _choice("exporter", exporter, "OTEL_METRICS_EXPORTER", _EXPORTERS, "otlp")
@@ -119,7 +126,8 @@ def configure(
     logger_provider = LoggerProvider(resource=resource)
     log_exporter = _log_exporter(log_exporter_kind, protocol, endpoint, headers)
     if log_exporter is not None:
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+        # Sized for bursts of ml.prediction records and labels (the SDK's 2 048-record queue drops them).
+        logger_provider.add_log_record_processor(log_record_processor(log_exporter))
     telemetry = Telemetry(tracer_provider, meter_provider, logger_provider)
 
     if set_global:

@@ -15,6 +15,7 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
 
 from otel_mlmon._call import Call
+from otel_mlmon.decisions import Decision, check_decision
 from otel_mlmon.summary import SummaryConfig
 
 __all__ = ["Monitor", "monitor"]
@@ -58,7 +59,8 @@ class Monitor:
         classes: Class labels for probability outputs (default the model's ``classes_``).
         sample_rate: Share of calls whose inputs and outputs enter the summaries (decided by trace id, so
             consistent with trace sampling).
-        max_rows: At most this many rows (a uniform random subset) of one call enter the summaries.
+        max_rows: At most this many rows (a uniform random subset) of one call enter the summaries (it does not
+            limit the ``ml.prediction`` records: see ``record_max_rows``).
         summary_config: Sketch sizes (:class:`otel_mlmon.summary.SummaryConfig`).
         prediction_id: Where each row's prediction id is: an argument name or ``f(args, kwargs) -> ids`` (one id
             per row, or a scalar for a one-row call). Without it, ids are generated when ``record_predictions``
@@ -66,7 +68,18 @@ class Monitor:
             call's span carries ``ml.prediction.id``.
         record_predictions: Share of calls (decided on the trace id) whose rows are emitted as ``ml.prediction``
             log records (ids, predicted value/class, confidence, probabilities; never feature values), for the
-            collector to join with labels reported by :func:`otel_mlmon.record_ground_truth`.
+            collector to join with labels reported by :func:`otel_mlmon.record_ground_truth`. Every row of a
+            recorded call becomes a record unless ``record_max_rows`` says otherwise.
+        record_max_rows: Record sampling within a call: at most this many rows (a uniform random subset) of one
+            recorded call become ``ml.prediction`` records; None (default) records every row, so every label
+            can join. The other rows' ids are still returned by ``last_prediction_ids()``; their labels count as
+            ``unknown_ids`` in the collector.
+        decision: The deployed decision rule of a model that returns class probabilities, when it is not their
+            argmax: ``otel_mlmon.Threshold(0.8)`` (the positive class when its probability is at least 0.8), or
+            ``f(probabilities) -> class index per row``; ``otel_mlmon.Columns(decision=..., scores=...)`` when the
+            function returns its decision and its probabilities as two outputs. The decided class is the recorded
+            and summarised prediction (realized and estimated performance then describe the deployed predictor);
+            the probabilities are recorded with it.
         logger_provider: A logger provider for the records instead of the global one.
         genai: For generative models: ``{"operation": "chat", "provider": "openai"}`` (``provider`` and
             ``request_model`` optional; ``request_model`` defaults to ``model``) sets the OpenTelemetry GenAI
@@ -120,6 +133,8 @@ class Monitor:
         summary_config: SummaryConfig | None = None,
         prediction_id: str | Callable[..., Any] | None = None,
         record_predictions: float = 0.0,
+        record_max_rows: int | None = None,
+        decision: Decision | None = None,
         logger_provider: Any = None,
         genai: Mapping[str, str] | None = None,
         token_usage: bool | Callable[[Any], Mapping[str, int] | None] | None = None,
@@ -144,10 +159,11 @@ class Monitor:
             or not 0 <= sample_rate <= 1
         ):
             raise ValueError(f"monitor(sample_rate=...) must be a number in [0, 1], got {sample_rate!r}")
-        if max_rows is not None and (
-            not isinstance(max_rows, int) or isinstance(max_rows, bool) or max_rows < 1
-        ):
-            raise ValueError(f"monitor(max_rows=...) must be a positive int or None, got {max_rows!r}")
+        for name, value in (("max_rows", max_rows), ("record_max_rows", record_max_rows)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"monitor({name}=...) must be a positive int or None, got {value!r}")
+        self.decision = check_decision(decision)
+        self.record_max_rows = record_max_rows
         for name, value in (("features", features), ("outputs", outputs)):
             if value is not None and not isinstance(value, str) and not callable(value):
                 raise ValueError(f"monitor({name}=...) must be an argument name or a callable, got {value!r}")

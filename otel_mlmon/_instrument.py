@@ -33,6 +33,8 @@ _SERIES_OPTIONS: tuple[str, ...] = (
     "ids",
     "classes",
     "max_rows",
+    "record_max_rows",
+    "decision",
     "summary_config",
     "logger_provider",
 )

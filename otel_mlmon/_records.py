@@ -22,8 +22,10 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext
 from otel_mlmon import conventions as conv
 from otel_mlmon._faults import report_fault
 from otel_mlmon._kinds import looks_like_text
+from otel_mlmon._log_pipeline import install_drop_counter, patient
 from otel_mlmon._version import __version__
 from otel_mlmon.adapters import is_probability, read_outputs
+from otel_mlmon.decisions import Columns, apply_decision
 
 __all__ = ["GeneratedIds", "PredictionRecorder", "generate_ids", "last_prediction_ids"]
 
@@ -126,11 +128,14 @@ class PredictionRecorder:
         *,
         classes: Sequence[Any] | None = None,
         max_rows: int | None = None,
+        decision: Any = None,
         logger_provider: Any = None,
     ) -> None:
         self.attributes = attributes
         self.classes = classes
-        self.max_rows = max_rows
+        self.max_rows = max_rows  # record sampling: monitor(record_max_rows=...); None records every row
+        self.decision = decision
+        install_drop_counter()
         self.logger_provider = logger_provider
         self._reset()
         from otel_mlmon._lifecycle import folder
@@ -190,11 +195,12 @@ class PredictionRecorder:
                 return left
             provider = self.logger_provider or get_logger_provider()
             logger = provider.get_logger(conv.SCOPE_NAME, __version__)
-            for ids, outputs, owner, span_context, time_ns, _size in buffer:
-                try:
-                    self._emit(logger, ids, outputs, owner, span_context, time_ns)
-                except Exception as exc:  # noqa: BLE001 - one unreadable call must not stop the others
-                    report_fault("records", exc)
+            with patient():  # the folder thread waits for room in a full log queue rather than drop records
+                for ids, outputs, owner, span_context, time_ns, _size in buffer:
+                    try:
+                        self._emit(logger, ids, outputs, owner, span_context, time_ns)
+                    except Exception as exc:  # noqa: BLE001 - one unreadable call must not stop the others
+                        report_fault("records", exc)
             return left
 
     def _emit(
@@ -207,6 +213,8 @@ class PredictionRecorder:
         if n == 1 and type(outputs) is np.ndarray and outputs.ndim == 1 and outputs.shape[0] > 1:
             outputs = outputs.reshape(1, -1)
         read = read_outputs(outputs, classes=classes)
+        if self.decision is not None:
+            read = apply_decision(read, outputs, classes, self.decision)
         if read.table.n_rows != n:
             raise ValueError(f"{n} prediction ids for {read.table.n_rows} output rows")
         probabilities = None
@@ -218,6 +226,10 @@ class PredictionRecorder:
         ):
             probabilities = outputs
             labels = [str(c) for c in (classes if classes is not None else range(outputs.shape[1]))]
+        elif isinstance(self.decision, Columns):  # the decision's own output, with the scores beside it
+            scores = self.decision.scores_of(outputs, classes)
+            if scores is not None:
+                probabilities, labels = scores
         rows: Sequence[int] = range(n)
         if self.max_rows is not None and n > self.max_rows:
             rows = sorted(np.random.default_rng().choice(n, size=self.max_rows, replace=False).tolist())

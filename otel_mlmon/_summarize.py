@@ -22,6 +22,7 @@ from otel_mlmon._stack import stack_rows as _stack_rows
 from otel_mlmon.adapters import Column, Outputs, Table, UnsupportedInput, read_features, read_outputs
 from otel_mlmon.adapters._registry import adapter_for
 from otel_mlmon.adapters._tensor import TensorAdapter, take_rows, tensor_shape
+from otel_mlmon.decisions import apply_decision
 from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["DEFAULT_MAX_BUFFER_BYTES", "SummaryStream", "folder"]
@@ -89,6 +90,7 @@ class SummaryStream:
         categorical: Collection[str] = (),
         classes: Sequence[Any] | None = None,
         max_rows: int | None = None,
+        decision: Any = None,
         seed: int | None = None,
     ) -> None:
         self.attributes = attributes
@@ -97,6 +99,7 @@ class SummaryStream:
         self.categorical = frozenset(categorical)
         self.classes = classes
         self.max_rows = max_rows
+        self.decision = decision  # the deployed decision rule of a probability output (otel_mlmon.decisions)
         self.max_buffer_bytes = int(getattr(config, "max_buffer_bytes", DEFAULT_MAX_BUFFER_BYTES))
         self._rng = np.random.default_rng(seed)
         self._reset()
@@ -300,6 +303,8 @@ class SummaryStream:
         if outputs is not None:
             try:
                 read = read_outputs(outputs, classes=classes)
+                if self.decision is not None:
+                    read = apply_decision(read, outputs, classes, self.decision)
             except Exception as exc:  # noqa: BLE001
                 if stacked:
                     return None

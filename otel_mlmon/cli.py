@@ -92,6 +92,19 @@ def _build_parser() -> argparse.ArgumentParser:
         help="profile the pandas index a file holds (__index_level_0__ in Parquet, the unnamed first column "
         "df.to_csv() writes) as a feature; skipped by default",
     )
+    build.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="the column of true labels or values (left out of the features): with one --prediction column, the "
+        "profile stores the model's performance on this data and its spread over chunks, which the collector's "
+        "ground-truth alerts compare each window with",
+    )
+    build.add_argument(
+        "--chunk-rows",
+        type=int,
+        metavar="N",
+        help="rows per chunk for the performance spread (default: ten chunks of at least 100 rows)",
+    )
     build.add_argument("-o", "--output", required=True, help="profile file to write (.json, or .json.gz)")
     build.add_argument(
         "--batch-rows",
@@ -171,7 +184,12 @@ def _profile_build(args: argparse.Namespace) -> int:
     except MissingColumns as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    missing = [c for c in args.prediction if c not in data.columns]
+    if args.target is not None and len(args.prediction) != 1:
+        print("error: --target needs exactly one --prediction column (the model's output)", file=sys.stderr)
+        return 2
+    missing = [
+        c for c in [*args.prediction, *([args.target] if args.target else [])] if c not in data.columns
+    ]
     if missing:
         print(
             f"error: no column {', '.join(map(repr, missing))} in {args.data}; it has {data.columns}",
@@ -187,7 +205,9 @@ def _profile_build(args: argparse.Namespace) -> int:
     profile = Profile(
         args.model, args.model_version, Summary(config), metadata={"source": os.path.basename(args.data)}
     )
-    keep = [c for c in data.columns if c not in args.prediction]
+    keep = [c for c in data.columns if c not in args.prediction and c != args.target]
+    targets: list[Any] = []
+    outputs: list[Any] = []
     progress = _Progress(data.total_rows)
     for batch in data.batches():
         arrow = type(batch).__module__.startswith("pyarrow")
@@ -201,8 +221,19 @@ def _profile_build(args: argparse.Namespace) -> int:
             predictions = predictions.column(0) if arrow else predictions.iloc[:, 0]
             predictions = predictions.to_numpy()
         profile.update(features, predictions, categorical=args.categorical)
+        if args.target is not None:
+            target = batch.column(args.target) if arrow else batch[args.target]
+            targets.extend(target.to_pylist() if arrow else target.tolist())
+            outputs.append(predictions)
         progress.advance(batch.num_rows if arrow else len(batch))
     progress.done()
+    if args.target is not None and outputs:
+        import numpy as np
+
+        from otel_mlmon._reference_performance import reference_performance
+
+        computed, spread = reference_performance(np.concatenate(outputs), targets, chunk_rows=args.chunk_rows)
+        profile.performance, profile.performance_spread = computed, spread
     path = profile.save(args.output)  # decides the string columns still waiting for values
     for note in [*data.notes(), *_label_notes(keep), *_kind_notes(profile)]:
         print(f"warning: {note}", file=sys.stderr)

@@ -32,6 +32,7 @@ __all__ = [
     "ATTR_MODEL_VERSION",
     "ATTR_OPERATION",
     "ATTR_OUTPUT_NAME",
+    "ATTR_PERFORMANCE_DIRECTION",
     "ATTR_PERFORMANCE_METRIC",
     "ATTR_PREDICTION_CLASS",
     "ATTR_PREDICTION_CLASSES",
@@ -39,6 +40,7 @@ __all__ = [
     "ATTR_PREDICTION_ID",
     "ATTR_PREDICTION_PROBABILITIES",
     "ATTR_PREDICTION_VALUE",
+    "ATTR_WINDOW_END",
     "ATTR_WINDOW_SECONDS",
     "ATTR_WINDOW_START",
     "BATCH_SIZE_BUCKETS",
@@ -47,6 +49,7 @@ __all__ = [
     "EVENT_CONCEPT_DRIFT",
     "EVENT_DRIFT_CHANGED",
     "EVENT_GROUND_TRUTH",
+    "EVENT_PERFORMANCE_CHANGED",
     "EVENT_PREDICTION",
     "GENAI_DURATION_BUCKETS",
     "GENAI_TOKEN_USAGE_BUCKETS",
@@ -76,6 +79,7 @@ __all__ = [
     "METRIC_LABEL_DELAY_MAX",
     "METRIC_MODEL_AGE",
     "METRIC_PERFORMANCE_ACCURACY",
+    "METRIC_PERFORMANCE_CHANGE",
     "METRIC_PERFORMANCE_CONFUSION",
     "METRIC_PERFORMANCE_ESTIMATED_ACCURACY",
     "METRIC_PERFORMANCE_ESTIMATED_F1",
@@ -99,11 +103,17 @@ __all__ = [
     "METRIC_PERFORMANCE_MEAN_ERROR",
     "METRIC_PERFORMANCE_PRECISION",
     "METRIC_PERFORMANCE_PRECISION_MACRO",
+    "METRIC_PERFORMANCE_PREDICTED",
     "METRIC_PERFORMANCE_PREFIX",
     "METRIC_PERFORMANCE_RECALL",
     "METRIC_PERFORMANCE_RECALL_MACRO",
+    "METRIC_PERFORMANCE_REFERENCE",
+    "METRIC_PERFORMANCE_REFERENCE_LOWER",
+    "METRIC_PERFORMANCE_REFERENCE_UPPER",
     "METRIC_PERFORMANCE_RMSE",
     "METRIC_PERFORMANCE_ROC_AUC",
+    "METRIC_PERFORMANCE_WINDOW_END",
+    "METRIC_PERFORMANCE_WINDOW_START",
     "METRIC_PREDICTIONS",
     "METRIC_PREDICTION_CLASS_COUNT",
     "METRIC_PREDICTION_CONFIDENCE",
@@ -334,8 +344,26 @@ METRIC_PERFORMANCE_ESTIMATION_GAP_Z = "ml.performance.estimation.gap.z"
 #: The ground-truth join's counters and sizes (``joined``, ``pending_predictions``, ``malformed_<reason>``...),
 #: one series per ``otel_mlmon.counter``.
 METRIC_GROUND_TRUTH_RECORDS = "otel_mlmon.ground_truth.records"
-#: Start of a prediction-time window, Unix nanoseconds as text (ground-truth report points; not emitted as a label).
+#: Start and end of a prediction-time window, Unix nanoseconds as text on ground-truth report points; the collector
+#: puts them, in Unix seconds, on the points of a window recomputed after a newer one (late labels).
 ATTR_WINDOW_START = "ml.window.start"
+ATTR_WINDOW_END = "ml.window.end"
+#: Start and end (Unix seconds) of the window the current ``ml.performance.*`` values of a series describe.
+METRIC_PERFORMANCE_WINDOW_START = "ml.performance.window.start"
+METRIC_PERFORMANCE_WINDOW_END = "ml.performance.window.end"
+#: Prediction records seen in that window (``ml.performance.labelled`` counts the joined ones).
+METRIC_PERFORMANCE_PREDICTED = "ml.performance.predicted"
+#: The reference profile's value of a metric (``ml.performance.metric``) and the band around it for the window.
+METRIC_PERFORMANCE_REFERENCE = "ml.performance.reference"
+METRIC_PERFORMANCE_REFERENCE_LOWER = "ml.performance.reference.lower"
+METRIC_PERFORMANCE_REFERENCE_UPPER = "ml.performance.reference.upper"
+#: −1 degraded, 0 within the band, +1 improved: the window's metric against the reference.
+METRIC_PERFORMANCE_CHANGE = "ml.performance.change"
+#: Event when a metric moves out of (or back into) the reference band, or a detector sees a lower error.
+EVENT_PERFORMANCE_CHANGED = "ml.performance.changed"
+#: ``degradation``, ``recovery``, ``improvement`` or ``normal``, on ``ml.performance.changed`` and
+#: ``ml.concept_drift.changed``.
+ATTR_PERFORMANCE_DIRECTION = "ml.performance.direction"
 #: The true class of a confusion-matrix cell (the predicted one is ``ml.prediction.class``).
 ATTR_GROUND_TRUTH_CLASS = "ml.ground_truth.class"
 #: Which metric an ``ml.performance.estimation.gap`` point compares (``accuracy``, ``f1_macro``...).

@@ -10,6 +10,7 @@ import numpy as np
 from opentelemetry._logs import SeverityNumber, get_logger_provider
 
 from otel_mlmon import conventions as conv
+from otel_mlmon._log_pipeline import install_drop_counter, patient
 from otel_mlmon._version import __version__
 
 __all__ = ["record_ground_truth"]
@@ -29,7 +30,8 @@ def record_ground_truth(
 
     Emits one ``ml.ground_truth`` OTLP log record per id through the global logger provider (set up by
     :func:`otel_mlmon.configure` or your own OpenTelemetry setup) or ``logger_provider``. The collector joins each
-    label to the ``ml.prediction`` record with the same id, in whichever order they arrive.
+    label to the ``ml.prediction`` record with the same id, in whichever order they arrive. When the log queue of
+    the processor :func:`otel_mlmon.configure` built is full, this waits (up to 10 s) for room instead of dropping.
 
     Args:
         model: ``ml.model.name`` of the model that made the prediction.
@@ -72,17 +74,19 @@ def record_ground_truth(
         base[conv.ATTR_OUTPUT_NAME] = output
     logger = (logger_provider or get_logger_provider()).get_logger(conv.SCOPE_NAME, __version__)
     when = timestamp_ns if timestamp_ns is not None else time.time_ns()
-    for prediction, truth in zip(ids, values):
-        logger.emit(
-            timestamp=when,
-            severity_number=SeverityNumber.INFO,
-            attributes={
-                **base,
-                conv.ATTR_PREDICTION_ID: prediction,
-                conv.ATTR_GROUND_TRUTH_VALUE: _label(truth),
-            },
-            event_name=conv.EVENT_GROUND_TRUTH,
-        )
+    install_drop_counter()
+    with patient():  # a burst of labels waits for room in a full log queue instead of being dropped
+        for prediction, truth in zip(ids, values):
+            logger.emit(
+                timestamp=when,
+                severity_number=SeverityNumber.INFO,
+                attributes={
+                    **base,
+                    conv.ATTR_PREDICTION_ID: prediction,
+                    conv.ATTR_GROUND_TRUTH_VALUE: _label(truth),
+                },
+                event_name=conv.EVENT_GROUND_TRUTH,
+            )
     return len(ids)
 
 

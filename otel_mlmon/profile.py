@@ -20,6 +20,7 @@ from typing import Any
 
 from otel_mlmon import conventions as conv
 from otel_mlmon.adapters import read_features, read_outputs
+from otel_mlmon.decisions import apply_decision
 from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Profile"]
@@ -39,6 +40,9 @@ class Profile:
         metadata: Free-form JSON-serialisable details (data source, training run id...).
         performance: Reference performance of the model on this data (e.g. ``{"accuracy": 0.93}``), for
             concept-drift comparisons.
+        performance_spread: Per metric, its ``mean``, ``std``, number of ``chunks`` and ``chunk_rows`` over
+            consecutive chunks of the reference data: the collector's thresholds (``mean ± k σ`` scaled to a
+            window's rows). Built by ``from_data(..., labels=...)``.
 
     Example:
         >>> import numpy as np
@@ -58,6 +62,7 @@ class Profile:
         created_at: dt.datetime | None = None,
         metadata: Mapping[str, Any] | None = None,
         performance: Mapping[str, float] | None = None,
+        performance_spread: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError(f"Profile model must be a non-empty string, got {model!r}")
@@ -67,6 +72,10 @@ class Profile:
         self.created_at = created_at or dt.datetime.now(dt.timezone.utc)
         self.metadata = dict(metadata or {})
         self.performance = {str(k): float(v) for k, v in (performance or {}).items()}
+        self.performance_spread = {
+            str(metric): {str(k): float(v) for k, v in entry.items()}
+            for metric, entry in (performance_spread or {}).items()
+        }
 
     @classmethod
     def from_data(
@@ -84,6 +93,9 @@ class Profile:
         config: SummaryConfig | None = None,
         metadata: Mapping[str, Any] | None = None,
         performance: Mapping[str, float] | None = None,
+        labels: Any = None,
+        decision: Any = None,
+        chunk_rows: int | None = None,
     ) -> Profile:
         """Build a profile from reference data (any input the SDK reads: arrays, DataFrames, Arrow, records).
 
@@ -94,14 +106,46 @@ class Profile:
             feature_names, categorical, text, ids, classes: As for ``@monitor``: give the same declarations as
                 there, so every column has the same kind on both sides.
             config: Sketch sizes; use the same as the SDK (the default) so scales and top-K agree.
+            performance: Reference performance given by you (wins over the computed one, metric by metric).
+            labels: The true label or value of each row: with ``predictions``, the profile stores the model's
+                performance on this data and its spread over ``chunk_rows`` chunks (default: ten chunks of at
+                least 100 rows), which the collector's ground-truth alerts compare each window with. Keep the
+                rows in time order: the spread is over consecutive chunks.
+            decision: The deployed decision of a probability output (``otel_mlmon.Threshold(0.8)``), as given to
+                ``@monitor``: the performance is the deployed predictor's.
 
         Raises:
             otel_mlmon.adapters.UnsupportedInput: when the data cannot be read.
+            ValueError: ``labels`` without ``predictions``, or of another length.
         """
         config = (config or SummaryConfig()).with_kinds(categorical=categorical, text=text, ids=ids)
-        profile = cls(model, version, Summary(config), metadata=metadata, performance=performance)
+        spread = None
+        if labels is not None:
+            if predictions is None:
+                raise ValueError(
+                    "Profile.from_data(labels=...) needs the model's predictions on the same rows"
+                )
+            from otel_mlmon._reference_performance import reference_performance
+
+            computed, spread = reference_performance(
+                predictions, labels, classes=classes, decision=decision, chunk_rows=chunk_rows
+            )
+            performance = {**computed, **(performance or {})}
+        profile = cls(
+            model,
+            version,
+            Summary(config),
+            metadata=metadata,
+            performance=performance,
+            performance_spread=spread,
+        )
         profile.update(
-            features, predictions, feature_names=feature_names, categorical=categorical, classes=classes
+            features,
+            predictions,
+            feature_names=feature_names,
+            categorical=categorical,
+            classes=classes,
+            decision=decision,
         )
         profile.summary.settle()
         return profile
@@ -116,6 +160,7 @@ class Profile:
         text: Collection[str] = (),
         ids: Collection[str] = (),
         classes: Sequence[Any] | None = None,
+        decision: Any = None,
     ) -> None:
         """Add more reference data (e.g. the next chunk of a file too large for memory).
 
@@ -125,6 +170,8 @@ class Profile:
         self.summary.config.kinds.declare(categorical=categorical, text=text, ids=ids)
         table = read_features(features, names=feature_names, categorical=categorical)
         outputs = read_outputs(predictions, classes=classes) if predictions is not None else None
+        if outputs is not None and decision is not None:  # sketch the deployed decision, as the SDK does
+            outputs = apply_decision(outputs, predictions, classes, decision)
         if outputs is not None and outputs.table.n_rows != table.n_rows:
             raise ValueError(
                 f"predictions have {outputs.table.n_rows} rows but features have {table.n_rows}: one per row expected"
@@ -163,6 +210,7 @@ class Profile:
             "created_at": self.created_at.astimezone(dt.timezone.utc).isoformat(),
             "metadata": self.metadata,
             "performance": self.performance,
+            "performance_spread": self.performance_spread,
             "summary": self.summary.to_dict(),
         }
 
@@ -188,6 +236,7 @@ class Profile:
             created_at=dt.datetime.fromisoformat(created) if created else None,
             metadata=data.get("metadata"),
             performance=data.get("performance"),
+            performance_spread=data.get("performance_spread"),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -9,6 +9,7 @@ artifact is one log line per change of reason and a miss (``ml.drift.reference.m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -122,8 +123,8 @@ class MlflowReferenceStore:
                     model,
                 )
             source = f"mlflow:{self.tracking_uri}#models:/{name}/{version}"
-            created = Reference.from_profile(profile, source).created_at
-            reference = Reference(model, version, profile.summary, created, source)
+            loaded = Reference.from_profile(profile, source)
+            reference = dataclasses.replace(loaded, model=model, version=version)
         with self._lock:
             self._cache[key] = (self.clock(), reference)
             previous = self._errors.get(key)

@@ -86,10 +86,21 @@ def startup_lines(drift: DriftProcessor | None, ground_truth: Any) -> list[tuple
             (
                 False,
                 f"ground truth: on, labels joined to predictions for {config.ttl_seconds / 3600:g} h, "
-                f"performance every {config.evaluation_interval_seconds:g} s, state in {config.path}",
+                f"performance every {config.evaluation_interval_seconds:g} s, state in {config.path}; "
+                f"reference performance from {_performance_source(drift, ground_truth)}",
             )
         )
     return lines
+
+
+def _performance_source(drift: DriftProcessor | None, ground_truth: Any) -> str:
+    """Where the alerts' reference performance comes from: the profiles' ``performance`` fields."""
+    own = getattr(ground_truth, "references", None)
+    if isinstance(own, DirectoryReferenceStore):
+        return f"the profiles in {own.directory} (ground_truth.references)"
+    if drift is not None:
+        return "the drift references' profiles (built with labels: Profile.from_data(..., labels=...))"
+    return "nowhere (no drift: section and no ground_truth.references: only the change detector runs)"
 
 
 def drift_summary(evaluation: Evaluation | None) -> str:

@@ -24,13 +24,23 @@ from otel_mlmon import conventions as conv
 from .config_reader import ConfigError, Section
 from .findings import Findings, default_resource
 from .ground_truth import LabelJoin, estimate_performance
+from .ground_truth._concept_drift import ConceptDriftMonitor
 from .otlp import OtlpRequest
 
 __all__ = ["PerformanceConfig", "PerformanceProcessor", "default_state_path"]
 
 _log = logging.getLogger(__name__)
-#: Options passed through to the concept-drift monitor.
-_MONITOR_OPTIONS = ("tolerance", "relative_tolerance", "min_samples", "regression_scale", "clear_after")
+#: Options passed through to the concept-drift monitor; each may also be set per model under ``models:``.
+_MONITOR_OPTIONS = (
+    "tolerance",
+    "relative_tolerance",
+    "min_samples",
+    "regression_scale",
+    "clear_after",
+    "sigmas",
+    "z",
+)
+_INT_OPTIONS = frozenset({"min_samples", "clear_after"})
 
 
 #: Report names → the published names (docs/semantic-conventions.md) and units.
@@ -39,6 +49,27 @@ _RENAMES = {
     conv.METRIC_PERFORMANCE_LABEL_DELAY_MEAN: (conv.METRIC_LABEL_DELAY, "s"),
     conv.METRIC_PERFORMANCE_LABEL_DELAY_MAX: (conv.METRIC_LABEL_DELAY_MAX, "s"),
 }
+
+
+def _monitor_options(section: Section) -> dict[str, Any]:
+    """The concept-drift options present in ``section``, typed (the monitor checks their ranges)."""
+    options: dict[str, Any] = {}
+    for key in _MONITOR_OPTIONS:
+        if section.has(key) and section.raw(key) is not None:
+            if key in _INT_OPTIONS:
+                options[key] = section.int(key, 0)
+            else:
+                options[key] = section.float(key, 0.0)
+    return options
+
+
+def _model_options(models: Section) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in models.names():
+        section = models.section(name, label="per-model ground_truth")
+        out[name] = _monitor_options(section)
+        section.done()
+    return out
 
 
 def default_state_path() -> str:
@@ -60,7 +91,10 @@ class PerformanceConfig:
             ``ddm``).
         evaluation_interval_seconds: How often performance is computed and emitted (0: only on request).
         monitor: Further concept-drift options (``tolerance``, ``relative_tolerance``, ``min_samples``,
-            ``regression_scale``, ``clear_after``).
+            ``regression_scale``, ``clear_after``, ``sigmas``, ``z``).
+        models: Per-model overrides of those options (``{"price": {"regression_scale": 40.0}}``).
+        references: A directory of profiles whose reference performance the alerts compare with, when the
+            collector has no ``drift:`` section (with one, its references are used).
     """
 
     path: str = field(default_factory=default_state_path)
@@ -70,6 +104,8 @@ class PerformanceConfig:
     detector: str = "adwin"
     evaluation_interval_seconds: float = 60.0
     monitor: Mapping[str, Any] = field(default_factory=dict)
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    references: str | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], path: str = "ground_truth") -> PerformanceConfig:
@@ -93,9 +129,15 @@ class PerformanceConfig:
             evaluation_interval_seconds=s.float(
                 "evaluation_interval_seconds", default.evaluation_interval_seconds, minimum=0
             ),
-            monitor={k: s.raw(k) for k in _MONITOR_OPTIONS if s.has(k)},
+            monitor=_monitor_options(s),
+            models=_model_options(s.section("models")),
+            references=s.str("references", None),
         )
         s.done()
+        try:  # the monitor checks the values (and each model's) the way it will use them
+            ConceptDriftMonitor(config.detector, models=config.models, **config.monitor)
+        except ValueError as exc:
+            raise ConfigError(f"{s.path}: {exc}") from None
         return config
 
 
@@ -135,6 +177,8 @@ class PerformanceProcessor:
                 max_pending=config.max_pending,
                 detector=config.detector,
                 clock_ns=clock_ns,
+                reference_source=self._reference,
+                models=config.models,
                 **dict(config.monitor),
             )
         except (OSError, sqlite3.Error) as exc:  # a read-only, missing or occupied place: say which, exit 2
@@ -144,6 +188,13 @@ class PerformanceProcessor:
         #: Requests whose records could not be written at all (the windows' write failed before the join's).
         self._failed_requests = 0
         self._failing: str | None = None
+        #: Profiles for reference performance without a drift engine (``ground_truth.references``).
+        self.references: Any = None
+        if config.references is not None and getattr(drift, "references", None) is None:
+            from .references import DirectoryReferenceStore
+
+            self.references = DirectoryReferenceStore(config.references)
+        self._newest: dict[tuple[str, str, str], int] = {}  # newest window start per series, Unix ns
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -187,30 +238,60 @@ class PerformanceProcessor:
             except Exception:  # noqa: BLE001 - the evaluation loop must survive a bad evaluation
                 _log.exception("performance evaluation failed")
 
+    def _reference(self, model: str, version: str) -> tuple[Mapping[str, float], Mapping[str, Any]] | None:
+        """Reference performance and its spread from the profile the drift engine (or ``references``) uses."""
+        provider = self.references if self.references is not None else getattr(self.drift, "references", None)
+        if provider is None:
+            return None
+        reference = provider.lookup(model, version or None)
+        performance = getattr(reference, "performance", None)
+        if not performance:
+            return None
+        return performance, getattr(reference, "performance_spread", {}) or {}
+
     def evaluate_now(self) -> Findings:
-        """Join, compute and emit now; returns what was emitted."""
+        """Join, compute and emit now; returns what was emitted.
+
+        Each series (model, version, output) has one set of ``ml.performance.*`` gauges for its newest window,
+        with ``ml.performance.window.start`` / ``.end`` saying which window that is; a window recomputed after a
+        newer one exists (its late labels arrived) is emitted with ``ml.window.start`` / ``ml.window.end``
+        attributes instead, so it never overwrites the current values.
+        """
+        if self.references is not None:
+            self.references.refresh()
         report = self.label_join.evaluate()
         findings = Findings(self.clock_ns(), self.resource)
-        for point in report.points():
-            name, unit = _RENAMES.get(point.name, (point.name, "1"))
-            # One series per model/version/output: the window is not a label (it would create a series per
-            # window); the gauge shows the most recently updated window.
-            attributes = {k: v for k, v in point.attributes.items() if k != conv.ATTR_WINDOW_START}
-            findings.gauge(name, point.value, attributes, unit)
-        for change in report.changes:
-            attrs = {
-                conv.ATTR_MODEL_NAME: change.model,
-                conv.ATTR_MODEL_VERSION: change.version,
-                conv.ATTR_OUTPUT_NAME: change.output,
-                conv.ATTR_CONCEPT_DRIFT_SOURCE: change.source,
-                conv.ATTR_CONCEPT_DRIFT_METHOD: change.method,
+        for key, window in sorted(report.windows.items(), key=lambda item: item[0][3]):
+            model, version, output, start = key
+            series_key = (model, version, output)
+            series: dict[str, str] = {
+                conv.ATTR_MODEL_NAME: model,
+                conv.ATTR_MODEL_VERSION: version,
+                conv.ATTR_OUTPUT_NAME: output,
             }
-            state = "detected" if change.detected else "cleared"
-            body = (
-                f"concept drift {state} for {change.output!r} of model {change.model!r} "
-                f"version {change.version or '-'} ({change.source}: {change.method})"
-            )
-            findings.event(conv.EVENT_CONCEPT_DRIFT, body, attrs, "WARN" if change.detected else "INFO")
+            start_s, end_s = start / 1e9, start / 1e9 + window.window_seconds
+            if start >= self._newest.get(series_key, start):
+                self._newest[series_key] = start
+                findings.gauge(conv.METRIC_PERFORMANCE_WINDOW_START, start_s, series, "s")
+                findings.gauge(conv.METRIC_PERFORMANCE_WINDOW_END, end_s, series, "s")
+            else:  # a late recomputation of an older window: its own series, named by the window
+                series[conv.ATTR_WINDOW_START] = f"{start_s:.0f}"
+                series[conv.ATTR_WINDOW_END] = f"{end_s:.0f}"
+            if window.n_predicted is not None:
+                findings.gauge(conv.METRIC_PERFORMANCE_PREDICTED, float(window.n_predicted), series)
+            for point in window.points():
+                name, unit = _RENAMES.get(point.name, (point.name, "1"))
+                findings.gauge(name, point.value, {**series, **point.attributes}, unit)
+        for (model, version, output), detected in report.drift_state.items():
+            attrs = {
+                conv.ATTR_MODEL_NAME: model,
+                conv.ATTR_MODEL_VERSION: version,
+                conv.ATTR_OUTPUT_NAME: output,
+            }
+            findings.gauge(conv.METRIC_CONCEPT_DRIFT_DETECTED, 1.0 if detected else 0.0, attrs)
+        self._reference_gauges(findings, report.reference_checks)
+        for change in report.changes:
+            self._change_event(findings, change)
         for name, value in report.counts.items():
             findings.gauge(conv.METRIC_GROUND_TRUTH_RECORDS, float(value), {conv.ATTR_COUNTER: name})
         self._estimates(findings)
@@ -218,6 +299,46 @@ class PerformanceProcessor:
             if request is not None:
                 self.emit(request)
         return findings
+
+    def _reference_gauges(self, findings: Findings, checks: Mapping[tuple[str, str, str], Any]) -> None:
+        """Per series and metric: the reference value, the band for the newest checked window, −1/0/+1."""
+        for (model, version, output), (_start, series_checks) in checks.items():
+            for check in series_checks:
+                attrs = {
+                    conv.ATTR_MODEL_NAME: model,
+                    conv.ATTR_MODEL_VERSION: version,
+                    conv.ATTR_OUTPUT_NAME: output,
+                    conv.ATTR_PERFORMANCE_METRIC: check.metric,
+                }
+                findings.gauge(conv.METRIC_PERFORMANCE_REFERENCE, check.reference, attrs)
+                findings.gauge(conv.METRIC_PERFORMANCE_REFERENCE_LOWER, check.lower, attrs)
+                findings.gauge(conv.METRIC_PERFORMANCE_REFERENCE_UPPER, check.upper, attrs)
+                if not check.skipped:
+                    value = -1.0 if check.degraded else 1.0 if check.improved else 0.0
+                    findings.gauge(conv.METRIC_PERFORMANCE_CHANGE, value, attrs)
+
+    @staticmethod
+    def _change_event(findings: Findings, change: Any) -> None:
+        """Degradations and recoveries as ``ml.concept_drift.changed``; improvements as ``ml.performance.changed``."""
+        attrs = {
+            conv.ATTR_MODEL_NAME: change.model,
+            conv.ATTR_MODEL_VERSION: change.version,
+            conv.ATTR_OUTPUT_NAME: change.output,
+            conv.ATTR_CONCEPT_DRIFT_SOURCE: change.source,
+            conv.ATTR_CONCEPT_DRIFT_METHOD: change.method,
+            conv.ATTR_PERFORMANCE_DIRECTION: change.direction,
+        }
+        where = f"{change.output!r} of model {change.model!r} version {change.version or '-'}"
+        how = f"({change.source}: {change.method})"
+        if change.direction in ("improvement", "normal"):
+            what = "better than" if change.direction == "improvement" else "back within the band of"
+            reference = "the reference" if change.source == "reference" else "its recent error"
+            body = f"performance of {where} is {what} {reference} {how}"
+            findings.event(conv.EVENT_PERFORMANCE_CHANGED, body, attrs, "INFO")
+            return
+        state = "detected" if change.detected else "cleared"
+        body = f"concept drift {state} for {where} {how}"
+        findings.event(conv.EVENT_CONCEPT_DRIFT, body, attrs, "WARN" if change.detected else "INFO")
 
     def _estimates(self, findings: Findings) -> None:
         """Performance before labels, per classifier stream, from the per-class confidence histograms."""

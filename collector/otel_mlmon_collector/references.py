@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -51,6 +51,9 @@ class Reference:
         summary: The per-column sketches.
         created_at: When it was built (drives ``ml.model.age``).
         source: Where it came from (a file path, or a description such as ``trailing:7d``).
+        performance: The model's performance on the reference data (``Profile.performance``), for the
+            ground-truth alerts.
+        performance_spread: Its spread over reference chunks (``Profile.performance_spread``): the alerts' band.
     """
 
     model: str
@@ -58,6 +61,8 @@ class Reference:
     summary: Summary
     created_at: dt.datetime
     source: str
+    performance: Mapping[str, float] = field(default_factory=dict)
+    performance_spread: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod
     def from_profile(cls, profile: Profile, source: str) -> Reference:
@@ -65,7 +70,15 @@ class Reference:
         created = profile.created_at
         if created.tzinfo is None:
             created = created.replace(tzinfo=dt.timezone.utc)
-        return cls(profile.model, profile.version, profile.summary, created, source)
+        return cls(
+            profile.model,
+            profile.version,
+            profile.summary,
+            created,
+            source,
+            dict(profile.performance),
+            dict(getattr(profile, "performance_spread", {}) or {}),
+        )
 
     def age_seconds(self, now: float) -> float:
         """Seconds between ``created_at`` and ``now`` (seconds since the epoch)."""

@@ -36,6 +36,7 @@ def test_requests_become_windows_points_and_counts() -> None:
         "ml.model.version": "3",
         "ml.output.name": "prediction",
         "ml.window.start": str(600 * SECOND),
+        "ml.window.end": str(660 * SECOND),
     }
     drift = [p for p in report.points() if p.name == "ml.concept_drift.detected"]
     assert [(p.value, p.attributes["ml.model.version"]) for p in drift] == [(0.0, "3")]

@@ -6,8 +6,8 @@ windowed performance and concept drift on every ``evaluate``), its :class:`Label
 :func:`estimate_performance` (performance before labels from per-class confidence sums). One concern per private
 module behind it: ``_records`` (parsing), ``_store`` (the SQLite join), ``_metrics`` (realized performance),
 ``_performance_windows`` (joined rows per prediction-time window), ``_estimation`` (confidence-based estimates),
-``_detectors`` (ADWIN, Page-Hinkley, DDM), ``_concept_drift`` (the detectors and reference checks per series) and
-``_label_join`` (the wiring).
+``_detectors`` (ADWIN, Page-Hinkley, DDM), ``_reference_check`` (a window against the reference, both ways),
+``_concept_drift`` (the detectors and reference checks per series) and ``_label_join`` (the wiring).
 """
 
 from __future__ import annotations

@@ -12,6 +12,15 @@ from typing import Any
 from otel_mlmon_collector.ground_truth._detectors import ChangeDetector, make_detector
 from otel_mlmon_collector.ground_truth._metrics import WindowPerformance, as_class_label
 from otel_mlmon_collector.ground_truth._records import JoinedRow
+from otel_mlmon_collector.ground_truth._reference_check import (
+    DEGRADED,
+    HIGHER_IS_BETTER,
+    IMPROVED,
+    LOWER_IS_BETTER,
+    WITHIN,
+    PerformanceCheck,
+    compare_with_reference,
+)
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -23,90 +32,9 @@ __all__ = [
     "prediction_error",
 ]
 
-#: Metrics in [0, 1] where a drop is a degradation; compared with an absolute tolerance.
-HIGHER_IS_BETTER = frozenset({"accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc"})
-#: Error metrics where a rise is a degradation; compared with a relative tolerance.
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
-
 SeriesKey = tuple[str, str, str]
-
-
-@dataclass(frozen=True)
-class PerformanceCheck:
-    """One metric of one window compared with the reference.
-
-    Attributes:
-        metric: Short metric name (``accuracy``, ``rmse``...).
-        reference / current: The two values.
-        degradation: How much worse the current value is: ``reference − current`` for higher-is-better metrics,
-            ``(current − reference) / reference`` for error metrics (negative: better than the reference).
-        tolerance: The degradation allowed before the check fails.
-        degraded: Whether the check failed (``False`` when skipped).
-        n: Labelled rows behind the current value.
-        skipped: Why the check was not made (too few rows), or ``""``.
-    """
-
-    metric: str
-    reference: float
-    current: float
-    degradation: float
-    tolerance: float
-    degraded: bool
-    n: int
-    skipped: str = ""
-
-
-def compare_with_reference(
-    current: Mapping[str, float],
-    reference: Mapping[str, float],
-    n: int,
-    *,
-    tolerance: float = 0.05,
-    relative_tolerance: float = 0.10,
-    min_samples: int = 100,
-    z: float = 2.326,
-) -> list[PerformanceCheck]:
-    """Compare a window's headline metrics with the reference's, metric by metric (only those both sides have).
-
-    Rules (documented defaults):
-
-    * higher-is-better metrics in [0, 1] (:data:`HIGHER_IS_BETTER`): degraded when
-      ``reference − current > tolerance`` (0.05, absolute). For ``accuracy`` the drop must also be significant:
-      ``(reference − current) / sqrt(reference (1 − reference) / n) > z`` (one-sided binomial test, ``z`` =
-      2.326 for 1 %), so small windows do not flap;
-    * error metrics (:data:`LOWER_IS_BETTER`): degraded when ``(current − reference) / reference >
-      relative_tolerance`` (0.10, i.e. 10 % worse);
-    * windows with fewer than ``min_samples`` labelled rows (100) are not judged (``skipped``).
-
-    Raises:
-        ValueError: a negative tolerance or ``min_samples`` < 1.
-    """
-    if tolerance < 0 or relative_tolerance < 0:
-        raise ValueError(
-            f"tolerance and relative_tolerance must be >= 0, got {tolerance}, {relative_tolerance}"
-        )
-    if min_samples < 1:
-        raise ValueError(f"min_samples must be >= 1, got {min_samples}")
-    checks = []
-    for metric in sorted(set(current) & set(reference)):
-        ref, cur = float(reference[metric]), float(current[metric])
-        if metric in HIGHER_IS_BETTER:
-            degradation, allowed = ref - cur, tolerance
-        elif metric in LOWER_IS_BETTER:
-            degradation = (cur - ref) / ref if ref > 0 else (math.inf if cur > 0 else 0.0)
-            allowed = relative_tolerance
-        else:
-            continue
-        if n < min_samples:
-            checks.append(
-                PerformanceCheck(metric, ref, cur, degradation, allowed, False, n, "too few labelled rows")
-            )
-            continue
-        degraded = degradation > allowed
-        if degraded and metric == "accuracy" and 0 < ref < 1:
-            degraded = degradation / math.sqrt(ref * (1 - ref) / n) > z
-        checks.append(PerformanceCheck(metric, ref, cur, degradation, allowed, degraded, n))
-    return checks
+#: A reference: ``(performance, spread)`` as a profile stores them.
+ReferencePerformance = tuple[Mapping[str, float], Mapping[str, Mapping[str, Any]]]
 
 
 def prediction_error(row: JoinedRow, scale: float = 1.0) -> float | None:
@@ -136,6 +64,9 @@ class ConceptDriftChange:
         detected: ``True`` when drift starts, ``False`` when it clears.
         time_unix_nano: Prediction time of the row that triggered it, or the window's start.
         details: Numbers behind the decision (error estimate, rows seen, reference and current value...).
+        direction: ``degradation`` (``detected``), ``recovery`` (back from a degradation), ``improvement``
+            (better than before or than the reference's band: flagged, never counted as drift) or ``normal``
+            (back inside the reference's band from an improvement).
     """
 
     model: str
@@ -146,6 +77,7 @@ class ConceptDriftChange:
     detected: bool
     time_unix_nano: int
     details: Mapping[str, Any] = field(default_factory=dict)
+    direction: str = ""
 
     @property
     def series_key(self) -> SeriesKey:
@@ -174,11 +106,20 @@ class ConceptDriftMonitor:
         detector: Detector name (``adwin``, ``page_hinkley``, ``ddm``) or a factory returning a fresh detector.
             A detector with ``binary_input = True`` (DDM) only reads classification rows.
         references: Reference performance by ``(model, version)``; ``(model, "")`` applies to every version.
-        regression_scale: Divisor of absolute regression errors (the detectors' bounds assume values in [0, 1]).
+        reference_source: ``f(model, version) -> (performance, spread) | None``, asked when no reference was set
+            explicitly (the collector passes its profile store: references follow the profiles it loads).
+        regression_scale: Divisor of absolute regression errors (the detectors' bounds assume values in [0, 1]);
+            default the reference MAE when the profile has one, else 1.
         clear_after: Rows without detection after which a detector state clears (``None``: only a detected
             improvement clears it).
         direction_window: Recent rows whose mean error decides whether a detection is a degradation.
-        tolerance / relative_tolerance / min_samples / z: Passed to :func:`compare_with_reference`.
+        tolerance / relative_tolerance / min_samples / z / sigmas: Passed to :func:`compare_with_reference`.
+        models: Per-model overrides of ``regression_scale``, ``tolerance``, ``relative_tolerance``,
+            ``min_samples``, ``z``, ``sigmas`` and ``clear_after`` (``{"price": {"regression_scale": 40}}``).
+
+    A detection of a *lower* error while the series is not in drift is reported as an ``improvement`` change
+    (``detected=False``); the reference check reports windows above the band as improvements too. Neither turns
+    the drift state on.
 
     Example:
         >>> from otel_mlmon_collector.ground_truth._concept_drift import ConceptDriftMonitor
@@ -201,13 +142,16 @@ class ConceptDriftMonitor:
         detector: str | Callable[[], ChangeDetector] = "adwin",
         *,
         references: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
-        regression_scale: float = 1.0,
+        reference_source: Callable[[str, str], ReferencePerformance | None] | None = None,
+        regression_scale: float | None = None,
         clear_after: int | None = None,
         direction_window: int = 100,
         tolerance: float = 0.05,
         relative_tolerance: float = 0.10,
         min_samples: int = 100,
         z: float = 2.326,
+        sigmas: float = 3.0,
+        models: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if isinstance(detector, str):
             make_detector(detector)  # validates the name now
@@ -215,17 +159,12 @@ class ConceptDriftMonitor:
             self._factory: Callable[[], ChangeDetector] = lambda: make_detector(name)
         else:
             self._factory = detector
-        if not regression_scale > 0:
-            raise ValueError(f"regression_scale must be > 0, got {regression_scale}")
-        if clear_after is not None and clear_after < 1:
-            raise ValueError(f"clear_after must be >= 1 or None, got {clear_after}")
         if direction_window < 1:
             raise ValueError(f"direction_window must be >= 1, got {direction_window}")
-        compare_with_reference(
-            {}, {}, 0, tolerance=tolerance, relative_tolerance=relative_tolerance, min_samples=min_samples
-        )
         self.detector = detector
         self.references: dict[tuple[str, str], Mapping[str, float]] = dict(references or {})
+        self.spreads: dict[tuple[str, str], Mapping[str, Mapping[str, Any]]] = {}
+        self.reference_source = reference_source
         self.regression_scale = regression_scale
         self.clear_after = clear_after
         self.direction_window = direction_window
@@ -233,25 +172,114 @@ class ConceptDriftMonitor:
         self.relative_tolerance = relative_tolerance
         self.min_samples = min_samples
         self.z = z
+        self.sigmas = sigmas
+        self.models = {str(m): dict(o) for m, o in (models or {}).items()}
+        for model in [None, *self.models]:
+            self._validate(model)
         self._detectors: dict[SeriesKey, ChangeDetector] = {}
         self._recent: dict[SeriesKey, deque[float]] = {}  # the last 11 × direction_window errors per series
         self._quiet_rows: dict[SeriesKey, int] = {}  # rows since the last detection, for series in drift
         self._rows_seen: dict[SeriesKey, int] = {}
-        self._degraded: dict[tuple[SeriesKey, str], bool] = {}
+        self._improved: set[SeriesKey] = set()  # series whose last detector news was an improvement
+        self._settled_at: dict[
+            SeriesKey, int
+        ] = {}  # rows seen when a recovery's baseline holds no drift rows
+        self._states: dict[
+            tuple[SeriesKey, str], str
+        ] = {}  # (series, metric) -> degraded / within / improved
         self._newest_window: dict[SeriesKey, int] = {}
+        self._last_checks: dict[SeriesKey, tuple[int, list[PerformanceCheck]]] = {}
 
-    def set_reference(self, model: str, version: str, performance: Mapping[str, float]) -> None:
-        """Set the reference performance of a model version (``version=""``: every version of the model)."""
+    _OPTIONS = (
+        "regression_scale",
+        "tolerance",
+        "relative_tolerance",
+        "min_samples",
+        "z",
+        "sigmas",
+        "clear_after",
+    )
+
+    def option(self, model: str, name: str) -> Any:
+        """The value of a monitor option for ``model``: its per-model override, else the monitor-wide one."""
+        overrides = self.models.get(model)
+        if overrides is not None and name in overrides:
+            return overrides[name]
+        return getattr(self, name)
+
+    def _validate(self, model: str | None) -> None:
+        get = (lambda name: getattr(self, name)) if model is None else (lambda name: self.option(model, name))
+        where = "" if model is None else f"models.{model}."
+        if model is not None:
+            unknown = sorted(set(self.models[model]) - set(self._OPTIONS))
+            if unknown:
+                raise ValueError(
+                    f"{where}{unknown[0]}: unknown option (expected one of {', '.join(self._OPTIONS)})"
+                )
+        scale = get("regression_scale")
+        if scale is not None and not scale > 0:
+            raise ValueError(f"{where}regression_scale must be > 0, got {scale}")
+        clear_after = get("clear_after")
+        if clear_after is not None and clear_after < 1:
+            raise ValueError(f"{where}clear_after must be >= 1 or None, got {clear_after}")
+        compare_with_reference(
+            {},
+            {},
+            0,
+            tolerance=get("tolerance"),
+            relative_tolerance=get("relative_tolerance"),
+            min_samples=get("min_samples"),
+            sigmas=get("sigmas"),
+        )
+
+    def set_reference(
+        self,
+        model: str,
+        version: str,
+        performance: Mapping[str, float],
+        spread: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Set the reference performance of a model version (``version=""``: every version of the model), and
+        optionally its spread over reference chunks (``Profile.performance_spread``)."""
         self.references[(model, version)] = dict(performance)
+        self.spreads[(model, version)] = dict(spread or {})
+
+    def reference(self, model: str, version: str) -> ReferencePerformance | None:
+        """``(performance, spread)`` for a model version: set explicitly, else from ``reference_source``."""
+        for key in ((model, version), (model, "")):
+            if key in self.references:
+                return self.references[key], self.spreads.get(key, {})
+        if self.reference_source is not None:
+            try:
+                found = self.reference_source(model, version)
+            except Exception:  # noqa: BLE001 - a broken reference store must not stop the evaluation
+                return None
+            if found is not None and found[0]:
+                return found
+        return None
+
+    def scale(self, model: str, version: str) -> float:
+        """The divisor of the model's absolute regression errors: configured, else the reference MAE, else 1."""
+        configured = self.option(model, "regression_scale")
+        if configured is not None:
+            return float(configured)
+        reference = self.reference(model, version)
+        mae = reference[0].get("mae") if reference is not None else None
+        return float(mae) if mae is not None and mae > 0 else 1.0
 
     def update(self, rows: Iterable[JoinedRow]) -> list[ConceptDriftChange]:
         """Feed joined rows (any order; sorted by prediction time here) to the detectors; return state changes."""
         changes = []
+        scales: dict[tuple[str, str], float] = {}
         for row in sorted(rows, key=lambda r: r.prediction_time_unix_nano):
-            error = prediction_error(row, self.regression_scale)
+            key = row.series_key
+            model_version = (key[0], key[1])
+            scale = scales.get(model_version)
+            if scale is None:
+                scale = scales[model_version] = self.scale(*model_version)
+            error = prediction_error(row, scale)
             if error is None:
                 continue
-            key = row.series_key
             detector = self._detectors.get(key)
             if detector is None:
                 detector = self._detectors[key] = self._factory()
@@ -271,12 +299,20 @@ class ConceptDriftMonitor:
                     if key not in self._quiet_rows:
                         changes.append(self._change(key, True, row, before, after))
                     self._quiet_rows[key] = 0
+                    self._improved.discard(key)
                 elif key in self._quiet_rows:
                     del self._quiet_rows[key]
+                    self._settled_at[key] = self._rows_seen[key] + recent.maxlen  # type: ignore[operator]
                     changes.append(self._change(key, False, row, before, after))
+                elif key not in self._improved and self._rows_seen[key] >= self._settled_at.get(key, 0):
+                    # A lower error while not in drift (and not just back from drift, whose rows are still in
+                    # the baseline): better than before; flagged once until the error rises again, never drift.
+                    self._improved.add(key)
+                    changes.append(self._change(key, False, row, before, after, "improvement"))
             elif key in self._quiet_rows:
                 self._quiet_rows[key] += 1
-                if self.clear_after is not None and self._quiet_rows[key] >= self.clear_after:
+                clear_after = self.option(key[0], "clear_after")
+                if clear_after is not None and self._quiet_rows[key] >= clear_after:
                     del self._quiet_rows[key]
                     changes.append(self._change(key, False, row))
         return changes
@@ -284,7 +320,7 @@ class ConceptDriftMonitor:
     def check_windows(
         self, windows: Iterable[WindowPerformance], now_unix_nano: int | None = None
     ) -> list[ConceptDriftChange]:
-        """Compare each series' newest window with its reference; return metric states that flipped.
+        """Compare each series' newest window with its reference; return metric states that changed.
 
         Windows that start after ``now_unix_nano`` (default: the wall clock) come from a client clock in the
         future and are ignored, so that one bad timestamp cannot freeze the series' state.
@@ -297,49 +333,71 @@ class ConceptDriftMonitor:
             if start > now or start < self._newest_window.get(key, start):
                 continue
             self._newest_window[key] = start
-            reference = self.references.get((model, version)) or self.references.get((model, ""))
+            reference = self.reference(model, version)
             if reference is None:
                 continue
+            performance, spread = reference
             checks = compare_with_reference(
                 window.summary(),
-                reference,
+                performance,
                 window.n_labelled,
-                tolerance=self.tolerance,
-                relative_tolerance=self.relative_tolerance,
-                min_samples=self.min_samples,
-                z=self.z,
+                tolerance=self.option(model, "tolerance"),
+                relative_tolerance=self.option(model, "relative_tolerance"),
+                min_samples=self.option(model, "min_samples"),
+                z=self.option(model, "z"),
+                spread=spread,
+                sigmas=self.option(model, "sigmas"),
             )
+            self._last_checks[key] = (start, checks)
             for check in checks:
                 if check.skipped:
                     continue
                 state_key = (key, check.metric)
-                if self._degraded.get(state_key, False) != check.degraded:
-                    self._degraded[state_key] = check.degraded
-                    changes.append(
-                        ConceptDriftChange(
-                            model,
-                            version,
-                            output,
-                            "reference",
-                            check.metric,
-                            check.degraded,
-                            start,
-                            {
-                                "reference": check.reference,
-                                "current": check.current,
-                                "degradation": check.degradation,
-                                "tolerance": check.tolerance,
-                                "n": check.n,
-                            },
-                        )
+                before, after = self._states.get(state_key, WITHIN), check.state
+                if before == after:
+                    continue
+                self._states[state_key] = after
+                direction = {
+                    DEGRADED: "degradation",
+                    IMPROVED: "improvement",
+                    WITHIN: "recovery" if before == DEGRADED else "normal",
+                }[after]
+                details = {
+                    "reference": check.reference,
+                    "current": check.current,
+                    "degradation": check.degradation,
+                    "tolerance": check.tolerance,
+                    "lower": check.lower,
+                    "upper": check.upper,
+                    "basis": check.basis,
+                    "n": check.n,
+                }
+                changes.append(
+                    ConceptDriftChange(
+                        model,
+                        version,
+                        output,
+                        "reference",
+                        check.metric,
+                        after == DEGRADED,
+                        start,
+                        details,
+                        direction,
                     )
+                )
         return changes
 
+    def last_checks(self) -> dict[SeriesKey, tuple[int, list[PerformanceCheck]]]:
+        """Per series, the start (Unix ns) of its newest window checked against the reference, and the checks."""
+        return dict(self._last_checks)
+
     def state(self) -> dict[SeriesKey, bool]:
-        """Current concept-drift state per series (detector or any reference metric in drift): the gauge value."""
-        keys = set(self._detectors) | {k for k, _ in self._degraded}
+        """Current concept-drift state per series (detector or any reference metric degraded): the gauge value.
+
+        Improvements never count as drift."""
+        keys = set(self._detectors) | {k for k, _ in self._states}
         return {
-            k: k in self._quiet_rows or any(v for (s, _), v in self._degraded.items() if s == k)
+            k: k in self._quiet_rows or any(v == DEGRADED for (s, _), v in self._states.items() if s == k)
             for k in sorted(keys)
         }
 
@@ -358,14 +416,19 @@ class ConceptDriftMonitor:
         row: JoinedRow,
         before: float = math.nan,
         after: float = math.nan,
+        direction: str = "",
     ) -> ConceptDriftChange:
         detector = self._detectors[key]
         details: dict[str, Any] = {"rows_seen": self._rows_seen[key]}
         if not math.isnan(after):
             details["error_before"] = before
             details["error_after"] = after
-            details["reason"] = "degradation" if detected else "recovery"
+            direction = direction or ("degradation" if detected else "recovery")
+            details["reason"] = direction
         else:
             details["reason"] = "quiet"
+            direction = "recovery"
         name = getattr(detector, "name", type(detector).__name__)
-        return ConceptDriftChange(*key, "detector", name, detected, row.prediction_time_unix_nano, details)
+        return ConceptDriftChange(
+            *key, "detector", name, detected, row.prediction_time_unix_nano, details, direction
+        )

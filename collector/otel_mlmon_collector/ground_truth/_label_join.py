@@ -11,8 +11,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from otel_mlmon import conventions as conv
 from otel_mlmon_collector.ground_truth._concept_drift import ConceptDriftChange, ConceptDriftMonitor
@@ -20,6 +21,7 @@ from otel_mlmon_collector.ground_truth._detectors import ChangeDetector
 from otel_mlmon_collector.ground_truth._metrics import MetricPoint, WindowKey, WindowPerformance
 from otel_mlmon_collector.ground_truth._performance_windows import PerformanceWindows
 from otel_mlmon_collector.ground_truth._records import parse_otlp_request
+from otel_mlmon_collector.ground_truth._reference_check import PerformanceCheck
 from otel_mlmon_collector.ground_truth._store import DEFAULT_MAX_PENDING, DEFAULT_TTL_SECONDS, JoinStore
 from otel_mlmon_collector.otlp import OtlpRequest
 
@@ -37,6 +39,8 @@ class LabelJoinReport:
             ``ml.concept_drift.detected`` gauge: 1 when ``True``).
         counts: The join store's counters and sizes plus the join's own (``malformed_<reason>``).
         time_unix_nano: When the evaluation ran.
+        reference_checks: Per series, the start of its newest window compared with the reference and the
+            checks (reference value, band, state per metric); series without a reference are absent.
     """
 
     windows: Mapping[WindowKey, WindowPerformance]
@@ -44,11 +48,14 @@ class LabelJoinReport:
     drift_state: Mapping[tuple[str, str, str], bool]
     counts: Mapping[str, int]
     time_unix_nano: int
+    reference_checks: Mapping[tuple[str, str, str], tuple[int, list[PerformanceCheck]]] = field(
+        default_factory=dict
+    )
 
     def points(self) -> list[MetricPoint]:
         """Every gauge point: each changed window's ``ml.performance.*`` (with ``ml.model.name``,
-        ``ml.model.version``, ``ml.output.name`` and ``ml.window.start`` as attributes) and
-        ``ml.concept_drift.detected`` per series."""
+        ``ml.model.version``, ``ml.output.name``, and ``ml.window.start`` / ``ml.window.end`` in Unix ns as
+        attributes) and ``ml.concept_drift.detected`` per series."""
         out = []
         for (model, version, output, start), window in self.windows.items():
             series = {
@@ -56,6 +63,7 @@ class LabelJoinReport:
                 conv.ATTR_MODEL_VERSION: version,
                 conv.ATTR_OUTPUT_NAME: output,
                 conv.ATTR_WINDOW_START: str(start),
+                conv.ATTR_WINDOW_END: str(start + int(window.window_seconds * 1e9)),
             }
             out += [MetricPoint(p.name, p.value, {**series, **p.attributes}) for p in window.points()]
         for (model, version, output), detected in self.drift_state.items():
@@ -83,6 +91,8 @@ class LabelJoin:
         max_pending: Bound of the join store.
         detector: Change detector name or factory for the concept-drift monitor.
         references: Reference performance by ``(model, version)`` (``(model, "")``: every version).
+        reference_source: ``f(model, version) -> (performance, spread) | None`` for models without an explicit
+            reference (the collector's profile store).
         clock_ns: Time source (injectable for tests).
         **monitor_options: Further :class:`ConceptDriftMonitor` options (``tolerance``, ``min_samples``...).
 
@@ -104,13 +114,16 @@ class LabelJoin:
         max_pending: int = DEFAULT_MAX_PENDING,
         detector: str | Callable[[], ChangeDetector] = "adwin",
         references: Mapping[tuple[str, str], Mapping[str, float]] | None = None,
+        reference_source: Callable[[str, str], Any] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
-        **monitor_options: float | int | None,
+        **monitor_options: Any,
     ) -> None:
         self.clock_ns = clock_ns
         self.store = JoinStore(path, ttl_seconds=ttl_seconds, max_pending=max_pending, clock_ns=clock_ns)
         self.windows = PerformanceWindows(window_seconds, path)
-        self.monitor = ConceptDriftMonitor(detector, references=references, **monitor_options)  # type: ignore[arg-type]
+        self.monitor = ConceptDriftMonitor(
+            detector, references=references, reference_source=reference_source, **monitor_options
+        )
         self._malformed: Counter[str] = Counter()
         self._evaluate_lock = threading.Lock()
 
@@ -142,11 +155,20 @@ class LabelJoin:
             self.windows.drop_before(now - reach_ns)
             counts = self.store.counts()
             counts.update({f"malformed_{reason}": n for reason, n in self._malformed.items()})
-            return LabelJoinReport(results, changes, self.monitor.state(), counts, now)
+            return LabelJoinReport(
+                results, changes, self.monitor.state(), counts, now, self.monitor.last_checks()
+            )
 
-    def set_reference(self, model: str, version: str, performance: Mapping[str, float]) -> None:
-        """Set a model version's reference performance (``version=""``: every version)."""
-        self.monitor.set_reference(model, version, performance)
+    def set_reference(
+        self,
+        model: str,
+        version: str,
+        performance: Mapping[str, float],
+        spread: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
+        """Set a model version's reference performance (``version=""``: every version) and optionally its
+        spread over reference chunks (``Profile.performance_spread``), which sets the alert thresholds."""
+        self.monitor.set_reference(model, version, performance, spread)
 
     def shutdown(self) -> None:
         """Close the SQLite files; everything joined so far stays on disk."""
