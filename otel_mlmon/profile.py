@@ -20,6 +20,7 @@ from typing import Any
 
 from otel_mlmon import conventions as conv
 from otel_mlmon.adapters import read_features, read_outputs
+from otel_mlmon.estimation import EstimationModel, fit_estimation
 from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Profile"]
@@ -39,6 +40,8 @@ class Profile:
         metadata: Free-form JSON-serialisable details (data source, training run id...).
         performance: Reference performance of the model on this data (e.g. ``{"accuracy": 0.93}``), for
             concept-drift comparisons.
+        estimation: What the collector needs to estimate performance before labels (score calibration,
+            expected-error model), fitted from reference labels (see :mod:`otel_mlmon.estimation`).
 
     Example:
         >>> import numpy as np
@@ -58,6 +61,7 @@ class Profile:
         created_at: dt.datetime | None = None,
         metadata: Mapping[str, Any] | None = None,
         performance: Mapping[str, float] | None = None,
+        estimation: EstimationModel | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError(f"Profile model must be a non-empty string, got {model!r}")
@@ -67,6 +71,7 @@ class Profile:
         self.created_at = created_at or dt.datetime.now(dt.timezone.utc)
         self.metadata = dict(metadata or {})
         self.performance = {str(k): float(v) for k, v in (performance or {}).items()}
+        self.estimation = estimation or EstimationModel()
 
     @classmethod
     def from_data(
@@ -84,6 +89,7 @@ class Profile:
         config: SummaryConfig | None = None,
         metadata: Mapping[str, Any] | None = None,
         performance: Mapping[str, float] | None = None,
+        labels: Any = None,
     ) -> Profile:
         """Build a profile from reference data (any input the SDK reads: arrays, DataFrames, Arrow, records).
 
@@ -94,9 +100,13 @@ class Profile:
             feature_names, categorical, text, ids, classes: As for ``@monitor``: give the same declarations as
                 there, so every column has the same kind on both sides.
             config: Sketch sizes; use the same as the SDK (the default) so scales and top-K agree.
+            labels: Optionally the true values of ``predictions`` (one per row; a mapping output name → values
+                for several outputs): fits :attr:`estimation`, what the collector needs to estimate performance
+                before labels arrive (docs/ground-truth.md, "Estimated performance").
 
         Raises:
             otel_mlmon.adapters.UnsupportedInput: when the data cannot be read.
+            ValueError: ``labels`` without ``predictions``, or not one per row.
         """
         config = (config or SummaryConfig()).with_kinds(categorical=categorical, text=text, ids=ids)
         profile = cls(model, version, Summary(config), metadata=metadata, performance=performance)
@@ -104,6 +114,15 @@ class Profile:
             features, predictions, feature_names=feature_names, categorical=categorical, classes=classes
         )
         profile.summary.settle()
+        if labels is not None:
+            if predictions is None:
+                raise ValueError("labels need the predictions they label")
+            profile.estimation = fit_estimation(
+                read_features(features, names=feature_names, categorical=categorical),
+                read_outputs(predictions, classes=classes),
+                labels,
+                _probability_matrix(predictions, classes),
+            )
         return profile
 
     def update(
@@ -163,6 +182,7 @@ class Profile:
             "created_at": self.created_at.astimezone(dt.timezone.utc).isoformat(),
             "metadata": self.metadata,
             "performance": self.performance,
+            "estimation": self.estimation.to_dict(),
             "summary": self.summary.to_dict(),
         }
 
@@ -188,6 +208,7 @@ class Profile:
             created_at=dt.datetime.fromisoformat(created) if created else None,
             metadata=data.get("metadata"),
             performance=data.get("performance"),
+            estimation=EstimationModel.from_dict(data.get("estimation")),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -230,6 +251,22 @@ class Profile:
             f"Profile(model={self.model!r}, version={self.version!r}, rows={self.summary.rows}, "
             f"features={len(self.summary.features)}, created_at={self.created_at.isoformat()!r})"
         )
+
+
+def _probability_matrix(predictions: Any, classes: Sequence[Any] | None) -> Any:
+    """``(matrix, class labels of its columns)`` if ``predictions`` is a 2-D numeric array (else None)."""
+    import numpy as np
+
+    from otel_mlmon.estimation import class_label
+
+    try:
+        matrix = np.asarray(predictions, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if matrix.ndim != 2 or matrix.shape[1] < 2:
+        return None
+    names = list(classes) if classes is not None else list(range(matrix.shape[1]))
+    return (matrix, [class_label(c) for c in names]) if len(names) == matrix.shape[1] else None
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:
