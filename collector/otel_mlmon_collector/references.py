@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from otel_mlmon.estimation import EstimationModel
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import Summary
 
@@ -51,6 +52,7 @@ class Reference:
         summary: The per-column sketches.
         created_at: When it was built (drives ``ml.model.age``).
         source: Where it came from (a file path, or a description such as ``trailing:7d``).
+        estimation: The profile's calibration and expected-error model, for performance estimates (None: none).
     """
 
     model: str
@@ -58,6 +60,7 @@ class Reference:
     summary: Summary
     created_at: dt.datetime
     source: str
+    estimation: EstimationModel | None = None
 
     @classmethod
     def from_profile(cls, profile: Profile, source: str) -> Reference:
@@ -65,7 +68,8 @@ class Reference:
         created = profile.created_at
         if created.tzinfo is None:
             created = created.replace(tzinfo=dt.timezone.utc)
-        return cls(profile.model, profile.version, profile.summary, created, source)
+        estimation = profile.estimation if profile.estimation.outputs else None
+        return cls(profile.model, profile.version, profile.summary, created, source, estimation)
 
     def age_seconds(self, now: float) -> float:
         """Seconds between ``created_at`` and ``now`` (seconds since the epoch)."""
