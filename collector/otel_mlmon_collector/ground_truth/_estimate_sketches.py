@@ -166,11 +166,8 @@ def _classification(
     groups: Mapping[str, tuple[np.ndarray, np.ndarray]], calibration: ClassifierCalibration | None
 ) -> Estimate:
     result = estimate_classification(calibration, groups)
-    values = {
-        k: float(result[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
-    }
-    if result["roc_auc"] is None:
-        del values["roc_auc"]
+    names = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
+    values = {k: float(result[k]) for k in names if result[k] is not None}
     return Estimate(
         n=int(result["n"]),
         values=values,
