@@ -70,7 +70,8 @@ class ClassifierCalibration:
 
     Attributes:
         classes: Every class seen in the reference (predicted or true), sorted.
-        knots: Predicted class → ``(x, y)``: the isotonic map from confidence to P(correct), as interpolation knots.
+        blocks: Predicted class → the isotonic map from confidence to P(correct), as its constant blocks: rows
+            ``(lowest confidence, highest confidence, P(correct), reference rows)``.
         errors: Predicted class → true class → share of that predicted class's reference errors.
         auc_offset: Realized minus estimated ROC AUC on the reference itself when the estimate is approximate (more
             than two classes: the sketches hold only the max probability); 0 for two classes.
@@ -78,7 +79,7 @@ class ClassifierCalibration:
     """
 
     classes: tuple[str, ...]
-    knots: dict[str, tuple[np.ndarray, np.ndarray]]
+    blocks: dict[str, np.ndarray]
     errors: dict[str, dict[str, float]]
     auc_offset: float | None = 0.0
     spread: dict[str, float] = field(default_factory=dict)
@@ -86,16 +87,56 @@ class ClassifierCalibration:
     def p_correct(self, predicted: str, confidence: np.ndarray) -> np.ndarray:
         """Calibrated probability that a prediction of ``predicted`` made with ``confidence`` is right."""
         confidence = np.asarray(confidence, dtype=np.float64)
-        knots = self.knots.get(predicted)
-        if knots is None:  # a class the reference never predicted: trust the model's own confidence
+        blocks = self.blocks.get(predicted)
+        if blocks is None:  # a class the reference never predicted: trust the model's own confidence
             return np.clip(confidence, 0.0, 1.0)
-        return np.interp(confidence, knots[0], knots[1])
+        x = np.column_stack([blocks[:, 0], blocks[:, 1]]).ravel()
+        y = np.repeat(blocks[:, 2], 2)
+        return np.interp(confidence, x, y)
+
+    def spread_buckets(
+        self, predicted: str, lower: np.ndarray, upper: np.ndarray, counts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Histogram buckets ``(lower, upper]`` of confidence → ``(confidence, rows, P(correct))`` pieces.
+
+        Within a bucket the rows are assumed spread like the reference rows (each isotonic block's reference rows
+        evenly over the block), so a bucket becomes one piece per block it overlaps, at that block's accuracy: near a
+        confidence of 1 a bucket can straddle blocks of very different accuracy, and its midpoint would say little
+        about where its rows are. A bucket overlapping no reference row is one piece at its midpoint.
+        """
+        lower = np.asarray(lower, dtype=np.float64)
+        upper = np.asarray(upper, dtype=np.float64)
+        counts = np.asarray(counts, dtype=np.float64)
+        middle = (lower + upper) / 2
+        blocks = self.blocks.get(predicted)
+        if blocks is None:
+            return middle, counts, self.p_correct(predicted, middle)
+        lo, hi, mean, rows = (blocks[:, i][None, :] for i in range(4))
+        a, b = lower[:, None], upper[:, None]
+        width = hi - lo
+        overlap = np.minimum(b, hi) - np.maximum(a, lo)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(
+                width > 0, overlap / np.where(width > 0, width, 1.0), ((lo > a) & (lo <= b)) * 1.0
+            )
+        weight = np.clip(share, 0.0, 1.0) * rows
+        total = weight.sum(axis=1, keepdims=True)
+        covered = total[:, 0] > 0
+        fraction = weight[covered] / total[covered]
+        i, j = np.nonzero(fraction)
+        where = np.clip((np.maximum(a, lo) + np.minimum(b, hi)) / 2, a, b)[covered]
+        values = np.concatenate([where[i, j], middle[~covered]])
+        pieces = np.concatenate([counts[covered][i] * fraction[i, j], counts[~covered]])
+        q = np.concatenate(
+            [np.broadcast_to(mean, weight.shape)[covered][i, j], self.p_correct(predicted, middle[~covered])]
+        )
+        return values, pieces, q
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "classification",
             "classes": list(self.classes),
-            "knots": {c: [floats(x), floats(y)] for c, (x, y) in self.knots.items()},
+            "blocks": {c: [floats(row) for row in b] for c, b in self.blocks.items()},
             "errors": self.errors,
             "auc_offset": self.auc_offset,
             "spread": self.spread,
@@ -103,16 +144,18 @@ class ClassifierCalibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ClassifierCalibration:
-        knots = {}
-        for c, (x, y) in dict(data.get("knots") or {}).items():
-            xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-            if xs.shape != ys.shape or xs.ndim != 1 or xs.size == 0 or np.any(np.diff(xs) < 0):
-                raise ValueError(f"estimation knots of class {c!r} must be two equal-length ascending lists")
-            knots[str(c)] = (xs, ys)
+        blocks = {}
+        for c, rows in dict(data.get("blocks") or {}).items():
+            b = np.asarray(rows, dtype=np.float64)
+            if b.ndim != 2 or b.shape[1] != 4 or b.shape[0] == 0 or np.any(np.diff(b[:, 0]) < 0):
+                raise ValueError(
+                    f"estimation blocks of class {c!r} must be ascending [low, high, p, rows] rows"
+                )
+            blocks[str(c)] = b
         offset = data.get("auc_offset")
         return cls(
             classes=tuple(str(c) for c in data.get("classes") or ()),
-            knots=knots,
+            blocks=blocks,
             errors={
                 str(k): {str(c): float(s) for c, s in v.items()}
                 for k, v in (data.get("errors") or {}).items()
@@ -142,17 +185,17 @@ def fit_classifier(
     if confidence.size == 0:
         raise ValueError("no reference row carries a confidence (probabilities) to calibrate")
     classes = tuple(sorted(set(predicted_arr.tolist()) | set(truth_arr.tolist())))
-    knots: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    blocks: dict[str, np.ndarray] = {}
     errors: dict[str, dict[str, float]] = {}
     for k in sorted(set(predicted_arr.tolist())):
         rows = predicted_arr == k
         correct = (truth_arr[rows] == k).astype(np.float64)
-        knots[k] = isotonic_knots(confidence[rows], correct)
+        blocks[k] = isotonic_blocks(confidence[rows], correct)
         wrong = truth_arr[rows][correct == 0]
         if wrong.size:
             values, counts = np.unique(wrong.astype(str), return_counts=True)
             errors[k] = {str(v): float(n / wrong.size) for v, n in zip(values, counts)}
-    model = ClassifierCalibration(classes, knots, errors)
+    model = ClassifierCalibration(classes, blocks, errors)
     rows_by_class = {
         k: (confidence[predicted_arr == k], np.ones(int((predicted_arr == k).sum())))
         for k in set(predicted_arr.tolist())
@@ -182,24 +225,30 @@ def _sorted_matrix(
 
 
 def estimate_classification(
-    model: ClassifierCalibration | None, groups: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    model: ClassifierCalibration | None, groups: Mapping[str, tuple[np.ndarray, ...]]
 ) -> dict[str, Any]:
-    """Expected metrics of predictions given per predicted class as ``(confidence values, weights)``.
-
-    The weights are row counts: 1 per row, or a histogram bucket's count with its midpoint as the value. Without a
-    model the confidence is taken as calibrated (the estimate NannyML's CBPE would make without its calibration
-    step). Returns ``{"n", "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc" (or None),
-    "per_class": {class: {"precision", "recall", "f1"}}, "stderr": {metric: value}}``.
+    """Expected metrics of predictions given per predicted class as ``(confidence values, rows)`` or, from a
+       histogram, ``(bucket lower bounds, bucket upper bounds, rows)``.
+    Without a
+       model the confidence is taken as calibrated (the estimate NannyML's CBPE would make without its calibration
+       step). Returns ``{"n", "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc" (or None),
+       "per_class": {class: {"precision", "recall", "f1"}}, "stderr": {metric: value}}``.
     """
     tp: dict[str, float] = {}
     count: dict[str, float] = {}
     actual: dict[str, float] = {}
     variance = 0.0
     scored: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for k, (values, weights) in groups.items():
-        values = np.asarray(values, dtype=np.float64)
-        weights = np.asarray(weights, dtype=np.float64)
-        q = model.p_correct(k, values) if model is not None else np.clip(values, 0.0, 1.0)
+    for k, group in groups.items():
+        weights = np.asarray(group[-1], dtype=np.float64)
+        if len(group) == 3 and model is not None:  # histogram buckets, spread like the reference rows
+            values, weights, q = model.spread_buckets(k, group[0], group[1], weights)
+        elif len(group) == 3:  # without a reference: each bucket at its midpoint
+            values = (np.asarray(group[0], dtype=np.float64) + np.asarray(group[1], dtype=np.float64)) / 2
+            q = np.clip(values, 0.0, 1.0)
+        else:
+            values = np.asarray(group[0], dtype=np.float64)
+            q = model.p_correct(k, values) if model is not None else np.clip(values, 0.0, 1.0)
         scored[k] = (values, weights, q)
         tp[k] = float(np.dot(q, weights))
         count[k] = float(weights.sum())
@@ -368,9 +417,9 @@ def _macro_auc(truth: np.ndarray, matrix: np.ndarray, classes: Sequence[str]) ->
     return float(np.mean(aucs)) if aucs else None
 
 
-def isotonic_knots(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Non-decreasing least-squares fit of ``y`` on ``x`` (pool adjacent violators), as interpolation knots: each
-    pooled block contributes its first and last ``x`` at the block's mean."""
+def isotonic_blocks(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-decreasing least-squares fit of ``y`` on ``x`` (pool adjacent violators), as its constant blocks:
+    rows ``(first x, last x, mean y, rows)``."""
     order = np.argsort(x, kind="mergesort")
     xs, ys = np.asarray(x, dtype=np.float64)[order], np.asarray(y, dtype=np.float64)[order]
     unique, inverse = np.unique(xs, return_inverse=True)
@@ -393,15 +442,7 @@ def isotonic_knots(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
             s[-1] += last_s
             w[-1] += last_w
             b[-1] = last_b
-    knot_x, knot_y = [], []
-    for start, end, total, weight in zip(a, b, s, w):
-        mean = total / weight
-        knot_x.append(start)
-        knot_y.append(mean)
-        if end != start:
-            knot_x.append(end)
-            knot_y.append(mean)
-    return np.asarray(knot_x), np.asarray(knot_y)
+    return np.column_stack([a, b, np.asarray(s) / np.asarray(w), w])
 
 
 # ---------------------------------------------------------------------------------------------------- the model

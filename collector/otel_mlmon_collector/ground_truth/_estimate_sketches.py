@@ -87,7 +87,7 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
     error model (there is nothing to estimate their error from otherwise).
     """
     outputs = model.outputs if model is not None else {}
-    groups: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    groups: dict[str, dict[str, tuple[np.ndarray, ...]]] = {}
     for (output, label), column in getattr(view, "confidence", {}).items():
         if column.numeric is not None and column.numeric.count:
             groups.setdefault(output, {})[label] = _buckets(column.numeric)
@@ -163,7 +163,7 @@ def estimation_gap(estimate: Estimate, realized: Mapping[str, float]) -> list[Me
 
 
 def _classification(
-    groups: Mapping[str, tuple[np.ndarray, np.ndarray]], calibration: ClassifierCalibration | None
+    groups: Mapping[str, tuple[np.ndarray, ...]], calibration: ClassifierCalibration | None
 ) -> Estimate:
     result = estimate_classification(calibration, groups)
     names = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
@@ -187,13 +187,13 @@ def _regression(model: RegressionErrorModel, shares: list[np.ndarray | None], ro
     )
 
 
-def _buckets(histogram: ExponentialHistogram) -> tuple[np.ndarray, np.ndarray]:
-    """Bucket midpoints (clipped to the histogram's range) and counts: the confidence values at bucket precision."""
+def _buckets(histogram: ExponentialHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The non-empty buckets' bounds (clipped to the histogram's range) and counts."""
     lower, upper, counts = histogram.bucket_edges()
     keep = counts > 0
     lo = np.clip(lower[keep], histogram.min, histogram.max)
     hi = np.clip(upper[keep], histogram.min, histogram.max)
-    return (lo + hi) / 2, counts[keep].astype(np.float64)
+    return lo, hi, counts[keep].astype(np.float64)
 
 
 def _histogram_shares(column: Any, edges: np.ndarray) -> np.ndarray | None:
