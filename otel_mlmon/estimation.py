@@ -29,7 +29,8 @@ __all__ = [
     "ClassifierCalibration",
     "EstimationModel",
     "RegressionErrorModel",
-    "bin_shares",
+    "basis_means",
+    "bucket_basis_means",
     "class_label",
     "estimate_classification",
     "fit_classifier",
@@ -40,7 +41,8 @@ __all__ = [
 from otel_mlmon._estimation_regression import (
     SPREAD_CHUNK_ROWS,
     RegressionErrorModel,
-    bin_shares,
+    basis_means,
+    bucket_basis_means,
     fit_regression,
     floats,
 )

@@ -22,7 +22,8 @@ from otel_mlmon.estimation import (
     ClassifierCalibration,
     EstimationModel,
     RegressionErrorModel,
-    bin_shares,
+    basis_means,
+    bucket_basis_means,
     estimate_classification,
 )
 from otel_mlmon.sketch import ExponentialHistogram
@@ -104,11 +105,11 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
         if column.numeric is None or not column.numeric.count:
             continue
         rows = int(column.numeric.count + column.missing + column.infinite)
-        shares = []
+        means = []
         for section, name in error_model.columns:
             source = view.outputs if section == "outputs" else view.features
-            shares.append(_histogram_shares(source.get(name), error_model.edges[len(shares)]))
-        out[output] = _regression(error_model, shares, rows)
+            means.append(_histogram_means(source.get(name), error_model.knots[len(means)]))
+        out[output] = _regression(error_model, means, rows)
     return out
 
 
@@ -118,7 +119,7 @@ def estimate_rows(
     """The estimate for the joined rows of one realized window (same rows as the realized metrics).
 
     Classifier rows need their confidence (the ``ml.prediction`` record's max probability); regression rows use
-    the prediction's bins only, the features being taken at their reference shares. None when nothing applies.
+    the prediction only, the features being taken at their reference means. None when nothing applies.
     """
     by_class: dict[str, list[float]] = {}
     values: list[float] = []
@@ -139,9 +140,9 @@ def estimate_rows(
         )
     if values and isinstance(calibration, RegressionErrorModel):
         array = np.asarray(values)
-        shares: list[np.ndarray | None] = [bin_shares(array, calibration.edges[0])]
-        shares += [None] * (len(calibration.columns) - 1)
-        return _regression(calibration, shares, array.size)
+        means: list[np.ndarray | None] = [basis_means(array, calibration.knots[0])]
+        means += [None] * (len(calibration.columns) - 1)
+        return _regression(calibration, means, array.size)
     return None
 
 
@@ -177,8 +178,8 @@ def _classification(
     )
 
 
-def _regression(model: RegressionErrorModel, shares: list[np.ndarray | None], rows: int) -> Estimate:
-    result = model.estimate(shares, rows)
+def _regression(model: RegressionErrorModel, means: list[np.ndarray | None], rows: int) -> Estimate:
+    result = model.estimate(means, rows)
     return Estimate(
         n=rows,
         values={"rmse": result["rmse"], "mae": result["mae"]},
@@ -196,13 +197,12 @@ def _buckets(histogram: ExponentialHistogram) -> tuple[np.ndarray, np.ndarray, n
     return lo, hi, counts[keep].astype(np.float64)
 
 
-def _histogram_shares(column: Any, edges: np.ndarray) -> np.ndarray | None:
-    """Share of a window's rows in each bin of ``edges`` (a value ``v`` is in bin ``#edges < v``), from the
-    column's histogram; missing and infinite values fall in no bin. None when the column is not numeric here."""
+def _histogram_means(column: Any, knots: np.ndarray) -> np.ndarray | None:
+    """A window's mean basis of one column (see ``otel_mlmon._estimation_regression``) from its histogram; missing
+    and infinite values count as zeros, as in the reference. None when the column is not numeric here."""
     if column is None or column.numeric is None or not column.numeric.count:
         return None
     histogram = column.numeric
-    rows = histogram.count + column.missing + column.infinite
-    cdf = np.atleast_1d(np.asarray(histogram.cdf(edges), dtype=np.float64))
-    within = np.diff(np.concatenate(([0.0], cdf, [1.0])))
-    return np.clip(within, 0.0, 1.0) * histogram.count / rows
+    lower, upper, counts = _buckets(histogram)
+    rows = int(histogram.count + column.missing + column.infinite)
+    return bucket_basis_means(lower, upper, counts, histogram.sum, knots, rows)
