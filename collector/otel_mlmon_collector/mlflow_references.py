@@ -122,8 +122,8 @@ class MlflowReferenceStore:
                     model,
                 )
             source = f"mlflow:{self.tracking_uri}#models:/{name}/{version}"
-            created = Reference.from_profile(profile, source).created_at
-            reference = Reference(model, version, profile.summary, created, source)
+            loaded = Reference.from_profile(profile, source)
+            reference = Reference(model, version, profile.summary, loaded.created_at, source, loaded.estimation)
         with self._lock:
             self._cache[key] = (self.clock(), reference)
             previous = self._errors.get(key)
