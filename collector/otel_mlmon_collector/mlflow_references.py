@@ -123,7 +123,9 @@ class MlflowReferenceStore:
                 )
             source = f"mlflow:{self.tracking_uri}#models:/{name}/{version}"
             loaded = Reference.from_profile(profile, source)
-            reference = Reference(model, version, profile.summary, loaded.created_at, source, loaded.estimation)
+            reference = Reference(
+                model, version, profile.summary, loaded.created_at, source, loaded.estimation
+            )
         with self._lock:
             self._cache[key] = (self.clock(), reference)
             previous = self._errors.get(key)
