@@ -197,6 +197,8 @@ def fit_classifier(
         if wrong.size:
             values, counts = np.unique(wrong.astype(str), return_counts=True)
             errors[k] = {str(v): float(n / wrong.size) for v, n in zip(values, counts)}
+    if len(classes) == 2 and len(blocks) == 2:
+        blocks = _binary_blocks(classes[1], predicted_arr, confidence, truth_arr)
     model = ClassifierCalibration(classes, blocks, errors)
     rows_by_class = {
         k: (confidence[predicted_arr == k], np.ones(int((predicted_arr == k).sum())))
@@ -212,6 +214,28 @@ def fit_classifier(
             model.auc_offset = None if realized is None or estimated is None else realized - estimated
     model.spread = _classification_spread(model, predicted_arr, confidence, truth_arr)
     return model
+
+
+def _binary_blocks(
+    positive: str, predicted: np.ndarray, confidence: np.ndarray, truth: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Two classes: one isotonic fit of "the label is positive" on the positive-class score over all rows (as CBPE
+    calibrates), re-expressed per predicted class: twice the rows behind each block of the fit."""
+    is_positive = predicted == positive
+    score = np.where(is_positive, confidence, 1 - confidence)
+    fit = isotonic_blocks(score, (truth == positive).astype(np.float64))
+    block = np.clip(np.searchsorted(fit[:, 0], score, side="right") - 1, 0, len(fit) - 1)
+    out = {}
+    for k, rows, value in ((positive, is_positive, fit[:, 2]), (None, ~is_positive, 1 - fit[:, 2])):
+        confidences, index = confidence[rows], block[rows]
+        pieces = []
+        for b in np.unique(index):
+            mine = confidences[index == b]
+            pieces.append((mine.min(), mine.max(), value[b], float(mine.size)))
+        if k is None:
+            k = str(predicted[rows][0])
+        out[k] = np.asarray(sorted(pieces))
+    return out
 
 
 def _sorted_matrix(
