@@ -9,6 +9,8 @@ import sys
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from otel_mlmon._tabular_files import STRAY_SHARE
 from otel_mlmon._version import __version__
 from otel_mlmon.summary import Summary, SummaryConfig
@@ -95,15 +97,30 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--target",
         metavar="COLUMN",
-        help="the column of true labels or values (left out of the features): with one --prediction column, the "
-        "profile stores the model's performance on this data and its spread over chunks, which the collector's "
-        "ground-truth alerts compare each window with",
+        help="the column of true labels or values (left out of the features); needs --prediction: fits what the "
+        "collector needs to estimate performance before labels (calibration, expected-error model) and, with one "
+        "prediction output, stores the model's performance on this data and its spread over chunks, which the "
+        "collector's ground-truth alerts compare each window with",
     )
     build.add_argument(
         "--chunk-rows",
         type=int,
         metavar="N",
         help="rows per chunk for the performance spread (default: ten chunks of at least 100 rows)",
+    )
+    build.add_argument(
+        "--classes",
+        metavar="A,B,...",
+        help="the --prediction columns are the probabilities of these classes, in order: summarised as one "
+        "classifier output, as the SDK summarises a probability matrix",
+    )
+    build.add_argument(
+        "--target-rows",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="rows kept in memory to fit the estimation model with --target (a uniform sample beyond; default "
+        "1000000)",
     )
     build.add_argument("-o", "--output", required=True, help="profile file to write (.json, or .json.gz)")
     build.add_argument(
@@ -184,8 +201,15 @@ def _profile_build(args: argparse.Namespace) -> int:
     except MissingColumns as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.target is not None and len(args.prediction) != 1:
-        print("error: --target needs exactly one --prediction column (the model's output)", file=sys.stderr)
+    if args.target is not None and not args.prediction:
+        print("error: --target needs --prediction (the model's output on these rows)", file=sys.stderr)
+        return 2
+    classes = args.classes.split(",") if args.classes else None
+    if classes is not None and len(classes) != len(args.prediction):
+        print(
+            f"error: --classes names {len(classes)} classes for {len(args.prediction)} --prediction columns",
+            file=sys.stderr,
+        )
         return 2
     missing = [
         c for c in [*args.prediction, *([args.target] if args.target else [])] if c not in data.columns
@@ -209,6 +233,7 @@ def _profile_build(args: argparse.Namespace) -> int:
     targets: list[Any] = []
     outputs: list[Any] = []
     progress = _Progress(data.total_rows)
+    sample = _TargetSample(args.target_rows, data.total_rows) if args.target else None
     for batch in data.batches():
         arrow = type(batch).__module__.startswith("pyarrow")
         if arrow:  # a pyarrow RecordBatch: the adapters read it as it is
@@ -217,23 +242,32 @@ def _profile_build(args: argparse.Namespace) -> int:
         else:
             features = batch[keep]
             predictions = batch[args.prediction] if args.prediction else None
-        if predictions is not None and len(args.prediction) == 1:
-            predictions = predictions.column(0) if arrow else predictions.iloc[:, 0]
-            predictions = predictions.to_numpy()
-        profile.update(features, predictions, categorical=args.categorical)
+        if predictions is not None and (len(args.prediction) == 1 or classes is not None):
+            frame = predictions.to_pandas() if arrow else predictions
+            predictions = frame.iloc[:, 0].to_numpy() if classes is None else frame.to_numpy(dtype="float64")
+        profile.update(features, predictions, categorical=args.categorical, classes=classes)
+        if sample is not None:
+            target = batch.column(args.target).to_numpy(zero_copy_only=False) if arrow else batch[args.target]
+            sample.add(features.to_pandas() if arrow else features, predictions, target)
         if args.target is not None:
             target = batch.column(args.target) if arrow else batch[args.target]
             targets.extend(target.to_pylist() if arrow else target.tolist())
             outputs.append(predictions)
         progress.advance(batch.num_rows if arrow else len(batch))
     progress.done()
-    if args.target is not None and outputs:
+    if outputs and (
+        len(args.prediction) == 1 or classes is not None
+    ):  # one output: its reference performance
         import numpy as np
 
         from otel_mlmon._reference_performance import reference_performance
 
-        computed, spread = reference_performance(np.concatenate(outputs), targets, chunk_rows=args.chunk_rows)
+        computed, spread = reference_performance(
+            np.concatenate(outputs), targets, classes=classes, chunk_rows=args.chunk_rows
+        )
         profile.performance, profile.performance_spread = computed, spread
+    if sample is not None:
+        profile.estimation = sample.fit(profile, args.categorical, classes)
     path = profile.save(args.output)  # decides the string columns still waiting for values
     for note in [*data.notes(), *_label_notes(keep), *_kind_notes(profile)]:
         print(f"warning: {note}", file=sys.stderr)
@@ -242,6 +276,45 @@ def _profile_build(args: argparse.Namespace) -> int:
         f"{len(profile.summary.outputs)} outputs"
     )
     return 0
+
+
+class _TargetSample:
+    """Rows kept to fit the estimation model (a uniform Bernoulli sample once the file has more than ``cap``)."""
+
+    def __init__(self, cap: int, total: int | None) -> None:
+        self.rate = 1.0 if not total or total <= cap else cap / total
+        self.cap = cap
+        self.rng = np.random.default_rng(0)
+        self.parts: list[tuple[Any, Any, Any]] = []
+        self.rows = 0
+
+    def add(self, features: Any, predictions: Any, target: Any) -> None:
+        if self.rows >= self.cap:
+            return
+        chosen = np.flatnonzero(self.rng.random(len(features)) < self.rate)[: self.cap - self.rows]
+        prediction_rows = (
+            predictions.iloc[chosen] if hasattr(predictions, "iloc") else np.asarray(predictions)[chosen]
+        )
+        target_rows = target.iloc[chosen] if hasattr(target, "iloc") else np.asarray(target)[chosen]
+        self.parts.append((features.iloc[chosen], prediction_rows, np.asarray(target_rows)))
+        self.rows += chosen.size
+
+    def fit(self, profile: Any, categorical: Sequence[str], classes: Sequence[str] | None) -> Any:
+        import pandas as pd
+
+        from otel_mlmon.adapters import read_features, read_outputs
+        from otel_mlmon.estimation import fit_estimation
+
+        features = pd.concat([p[0] for p in self.parts], ignore_index=True)
+        first = self.parts[0][1]
+        if hasattr(first, "iloc"):
+            predictions: Any = pd.concat([p[1] for p in self.parts], ignore_index=True)
+        else:
+            predictions = np.concatenate([np.asarray(p[1]) for p in self.parts])
+        target = np.concatenate([p[2] for p in self.parts])
+        outputs = read_outputs(predictions, classes=classes)
+        matrix = (predictions, list(classes)) if classes is not None else None
+        return fit_estimation(read_features(features, categorical=categorical), outputs, target, matrix)
 
 
 def _label_notes(features: Sequence[str]) -> Iterator[str]:

@@ -84,11 +84,15 @@ __all__ = [
     "METRIC_PERFORMANCE_ESTIMATED_ACCURACY",
     "METRIC_PERFORMANCE_ESTIMATED_F1",
     "METRIC_PERFORMANCE_ESTIMATED_F1_MACRO",
+    "METRIC_PERFORMANCE_ESTIMATED_MAE",
     "METRIC_PERFORMANCE_ESTIMATED_PRECISION",
     "METRIC_PERFORMANCE_ESTIMATED_PRECISION_MACRO",
     "METRIC_PERFORMANCE_ESTIMATED_PREFIX",
     "METRIC_PERFORMANCE_ESTIMATED_RECALL",
     "METRIC_PERFORMANCE_ESTIMATED_RECALL_MACRO",
+    "METRIC_PERFORMANCE_ESTIMATED_RMSE",
+    "METRIC_PERFORMANCE_ESTIMATED_ROC_AUC",
+    "METRIC_PERFORMANCE_ESTIMATED_STDERR",
     "METRIC_PERFORMANCE_ESTIMATION_GAP",
     "METRIC_PERFORMANCE_ESTIMATION_GAP_Z",
     "METRIC_PERFORMANCE_F1",
@@ -337,8 +341,16 @@ METRIC_PERFORMANCE_ESTIMATED_F1 = "ml.performance.estimated.f1"
 METRIC_PERFORMANCE_ESTIMATED_PRECISION_MACRO = "ml.performance.estimated.precision.macro"
 METRIC_PERFORMANCE_ESTIMATED_RECALL_MACRO = "ml.performance.estimated.recall.macro"
 METRIC_PERFORMANCE_ESTIMATED_F1_MACRO = "ml.performance.estimated.f1.macro"
-#: Estimated minus realized performance of one metric (``ml.performance.metric``), and the accuracy gap in
-#: standard errors.
+#: Estimated ROC AUC (classifiers, from calibrated confidence) and RMSE / MAE (regressors, from the reference
+#: profile's expected-error model).
+METRIC_PERFORMANCE_ESTIMATED_ROC_AUC = "ml.performance.estimated.roc_auc"
+METRIC_PERFORMANCE_ESTIMATED_RMSE = "ml.performance.estimated.rmse"
+METRIC_PERFORMANCE_ESTIMATED_MAE = "ml.performance.estimated.mae"
+#: Standard error of an estimate (the metric in ``ml.performance.metric``): how far the realized value is expected
+#: to fall from it by chance.
+METRIC_PERFORMANCE_ESTIMATED_STDERR = "ml.performance.estimated.stderr"
+#: Estimated minus realized performance of one metric (``ml.performance.metric``) over the labelled rows of a
+#: prediction-time window, and that gap in standard errors of the estimate.
 METRIC_PERFORMANCE_ESTIMATION_GAP = "ml.performance.estimation.gap"
 METRIC_PERFORMANCE_ESTIMATION_GAP_Z = "ml.performance.estimation.gap.z"
 #: The ground-truth join's counters and sizes (``joined``, ``pending_predictions``, ``malformed_<reason>``...),

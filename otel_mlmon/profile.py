@@ -21,6 +21,7 @@ from typing import Any
 from otel_mlmon import conventions as conv
 from otel_mlmon.adapters import read_features, read_outputs
 from otel_mlmon.decisions import apply_decision
+from otel_mlmon.estimation import EstimationModel, fit_estimation
 from otel_mlmon.summary import Summary, SummaryConfig
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Profile"]
@@ -43,6 +44,8 @@ class Profile:
         performance_spread: Per metric, its ``mean``, ``std``, number of ``chunks`` and ``chunk_rows`` over
             consecutive chunks of the reference data: the collector's thresholds (``mean ± k σ`` scaled to a
             window's rows). Built by ``from_data(..., labels=...)``.
+        estimation: What the collector needs to estimate performance before labels (score calibration,
+            expected-error model), fitted from reference labels (see :mod:`otel_mlmon.estimation`).
 
     Example:
         >>> import numpy as np
@@ -63,6 +66,7 @@ class Profile:
         metadata: Mapping[str, Any] | None = None,
         performance: Mapping[str, float] | None = None,
         performance_spread: Mapping[str, Mapping[str, float]] | None = None,
+        estimation: EstimationModel | None = None,
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ValueError(f"Profile model must be a non-empty string, got {model!r}")
@@ -76,6 +80,7 @@ class Profile:
             str(metric): {str(k): float(v) for k, v in entry.items()}
             for metric, entry in (performance_spread or {}).items()
         }
+        self.estimation = estimation or EstimationModel()
 
     @classmethod
     def from_data(
@@ -109,8 +114,10 @@ class Profile:
             performance: Reference performance given by you (wins over the computed one, metric by metric).
             labels: The true label or value of each row: with ``predictions``, the profile stores the model's
                 performance on this data and its spread over ``chunk_rows`` chunks (default: ten chunks of at
-                least 100 rows), which the collector's ground-truth alerts compare each window with. Keep the
-                rows in time order: the spread is over consecutive chunks.
+                least 100 rows), which the collector's ground-truth alerts compare each window with, and fits
+                :attr:`estimation`, what the collector needs to estimate performance before labels arrive
+                (docs/ground-truth.md, "Estimated performance"). Keep the rows in time order: the spread is over
+                consecutive chunks.
             decision: The deployed decision of a probability output (``otel_mlmon.Threshold(0.8)``), as given to
                 ``@monitor``: the performance is the deployed predictor's.
 
@@ -120,11 +127,9 @@ class Profile:
         """
         config = (config or SummaryConfig()).with_kinds(categorical=categorical, text=text, ids=ids)
         spread = None
-        if labels is not None:
-            if predictions is None:
-                raise ValueError(
-                    "Profile.from_data(labels=...) needs the model's predictions on the same rows"
-                )
+        if labels is not None and predictions is None:
+            raise ValueError("Profile.from_data(labels=...) needs the model's predictions on the same rows")
+        if labels is not None and not isinstance(labels, Mapping):  # several outputs: estimation only
             from otel_mlmon._reference_performance import reference_performance
 
             computed, spread = reference_performance(
@@ -148,6 +153,13 @@ class Profile:
             decision=decision,
         )
         profile.summary.settle()
+        if labels is not None:
+            profile.estimation = fit_estimation(
+                read_features(features, names=feature_names, categorical=categorical),
+                read_outputs(predictions, classes=classes),
+                labels,
+                _probability_matrix(predictions, classes),
+            )
         return profile
 
     def update(
@@ -211,6 +223,7 @@ class Profile:
             "metadata": self.metadata,
             "performance": self.performance,
             "performance_spread": self.performance_spread,
+            "estimation": self.estimation.to_dict(),
             "summary": self.summary.to_dict(),
         }
 
@@ -237,6 +250,7 @@ class Profile:
             metadata=data.get("metadata"),
             performance=data.get("performance"),
             performance_spread=data.get("performance_spread"),
+            estimation=EstimationModel.from_dict(data.get("estimation")),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -279,6 +293,22 @@ class Profile:
             f"Profile(model={self.model!r}, version={self.version!r}, rows={self.summary.rows}, "
             f"features={len(self.summary.features)}, created_at={self.created_at.isoformat()!r})"
         )
+
+
+def _probability_matrix(predictions: Any, classes: Sequence[Any] | None) -> Any:
+    """``(matrix, class labels of its columns)`` if ``predictions`` is a 2-D numeric array (else None)."""
+    import numpy as np
+
+    from otel_mlmon.estimation import class_label
+
+    try:
+        matrix = np.asarray(predictions, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if matrix.ndim != 2 or matrix.shape[1] < 2:
+        return None
+    names = list(classes) if classes is not None else list(range(matrix.shape[1]))
+    return (matrix, [class_label(c) for c in names]) if len(names) == matrix.shape[1] else None
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:

@@ -23,8 +23,9 @@ from otel_mlmon import conventions as conv
 
 from .config_reader import ConfigError, Section
 from .findings import Findings, default_resource
-from .ground_truth import LabelJoin, estimate_performance
+from .ground_truth import LabelJoin
 from .ground_truth._concept_drift import ConceptDriftMonitor
+from .ground_truth._estimate_sketches import estimate_rows, estimate_view, estimation_gap
 from .otlp import OtlpRequest
 
 __all__ = ["PerformanceConfig", "PerformanceProcessor", "default_state_path"]
@@ -294,6 +295,7 @@ class PerformanceProcessor:
             self._change_event(findings, change)
         for name, value in report.counts.items():
             findings.gauge(conv.METRIC_GROUND_TRUTH_RECORDS, float(value), {conv.ATTR_COUNTER: name})
+        self._gaps(report.windows, findings)
         self._estimates(findings)
         for request in (findings.metrics_request(), findings.logs_request()):
             if request is not None:
@@ -340,8 +342,24 @@ class PerformanceProcessor:
         body = f"concept drift {state} for {where} {how}"
         findings.event(conv.EVENT_CONCEPT_DRIFT, body, attrs, "WARN" if change.detected else "INFO")
 
+    def _estimation_model(self, model: str, version: str | None) -> Any:
+        """The reference profile's estimation model for a model version, if the drift engine has one."""
+        references = (
+            self.references if self.references is not None else getattr(self.drift, "references", None)
+        )
+        if references is None:
+            return None
+        try:
+            reference = references.lookup(model, version or None)
+        except Exception:  # noqa: BLE001 - a broken provider means uncalibrated estimates, not a failed evaluation
+            _log.exception("reference lookup failed for %s", model)
+            return None
+        return getattr(reference, "estimation", None)
+
     def _estimates(self, findings: Findings) -> None:
-        """Performance before labels, per classifier stream, from the per-class confidence histograms."""
+        """Performance before labels, per stream and output, from the drift engine's current view (the per-class
+        confidence histograms of classifiers; prediction and feature histograms of regressors), calibrated by the
+        reference profile's estimation model when there is one."""
         windows = getattr(self.drift, "windows", None)
         if windows is None:
             return
@@ -353,23 +371,33 @@ class PerformanceProcessor:
                 self._estimate_stream(windows, key, findings)
 
     def _estimate_stream(self, windows: Any, key: Any, findings: Findings) -> None:
-        """The estimates of one stream's classifier outputs."""
+        """The estimates of one stream's outputs."""
         view = windows.view(key)
-        if view is None or not view.confidence:
+        if view is None:
             return
-        by_output: dict[str, dict[str, tuple[float, int]]] = {}
-        for (output, label), column in view.confidence.items():
-            if column.numeric is not None and column.numeric.count:
-                by_output.setdefault(output, {})[label] = (
-                    float(column.numeric.sum),
-                    int(column.numeric.count),
-                )
-        for output, sums in by_output.items():
-            estimate = estimate_performance(sums)
+        model = self._estimation_model(key.model, key.version)
+        for output, estimate in estimate_view(view, model).items():
             series = {conv.ATTR_MODEL_NAME: key.model, conv.ATTR_OUTPUT_NAME: output}
             if key.version is not None:
                 series[conv.ATTR_MODEL_VERSION] = key.version
             for point in estimate.points():
+                findings.gauge(point.name, point.value, {**series, **point.attributes})
+
+    def _gaps(self, windows: Mapping[Any, Any], findings: Findings) -> None:
+        """Estimated minus realized performance over the labelled rows of each window whose labels changed."""
+        for key, window in windows.items():
+            model, version, output, _ = key
+            estimation = self._estimation_model(model, version)
+            calibration = estimation.outputs.get(output) if estimation is not None else None
+            estimate = estimate_rows(self.label_join.windows.rows(key), calibration)
+            if estimate is None:
+                continue
+            series = {
+                conv.ATTR_MODEL_NAME: model,
+                conv.ATTR_MODEL_VERSION: version,
+                conv.ATTR_OUTPUT_NAME: output,
+            }
+            for point in estimation_gap(estimate, window.summary()):
                 findings.gauge(point.name, point.value, {**series, **point.attributes})
 
     def shutdown(self) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from otel_mlmon.estimation import EstimationModel
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import Summary
 
@@ -54,6 +55,7 @@ class Reference:
         performance: The model's performance on the reference data (``Profile.performance``), for the
             ground-truth alerts.
         performance_spread: Its spread over reference chunks (``Profile.performance_spread``): the alerts' band.
+        estimation: The profile's calibration and expected-error model, for performance estimates (None: none).
     """
 
     model: str
@@ -63,6 +65,7 @@ class Reference:
     source: str
     performance: Mapping[str, float] = field(default_factory=dict)
     performance_spread: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    estimation: EstimationModel | None = None
 
     @classmethod
     def from_profile(cls, profile: Profile, source: str) -> Reference:
@@ -78,6 +81,7 @@ class Reference:
             source,
             dict(profile.performance),
             dict(getattr(profile, "performance_spread", {}) or {}),
+            profile.estimation if profile.estimation.outputs else None,
         )
 
     def age_seconds(self, now: float) -> float:

@@ -255,3 +255,48 @@ def test_show_names_every_column_kind_and_the_confidence_histograms(tmp_path, ca
     confidence = [line for line in lines if "confidence when" in line]
     assert {line.split()[2] for line in confidence} == {"no", "yes"}
     assert all("p50=" in line for line in confidence)
+
+
+def test_target_fits_the_estimation_model_of_a_classifier_and_a_regressor(tmp_path, capsys):
+    """`--target` fits what the collector estimates with: the calibration of probability columns named by
+    `--classes`, the expected-error model of a numeric prediction; the target itself is not a feature."""
+    from otel_mlmon.estimation import ClassifierCalibration, RegressionErrorModel
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    x = rng.normal(size=n)
+    p = 1 / (1 + np.exp(-3 * x))  # over-confident scores of a label that follows 1 / (1 + exp(-x))
+    label = np.where(rng.random(n) < 1 / (1 + np.exp(-x)), "yes", "no")
+    classifier = tmp_path / "classifier.csv"
+    pd.DataFrame({"x": x, "p_no": 1 - p, "p_yes": p, "label": label}).to_csv(classifier, index=False)
+    profile, _ = _build(
+        capsys,
+        classifier,
+        "--prediction",
+        "p_no",
+        "--prediction",
+        "p_yes",
+        "--classes",
+        "no,yes",
+        "--target",
+        "label",
+    )
+    assert list(profile.summary.features) == ["x"]
+    calibration = profile.estimation.outputs["prediction"]
+    assert isinstance(calibration, ClassifierCalibration) and calibration.classes == ("no", "yes")
+    # Scores of 0.95 are right far less often than 95 % of the time: the calibration says so.
+    assert calibration.p_correct("yes", np.array([0.95]))[0] < 0.85
+
+    regressor = tmp_path / "regressor.csv"
+    pd.DataFrame({"x": x, "price": 10 + x, "y": 10 + x + rng.normal(size=n) * 2}).to_csv(
+        regressor, index=False
+    )
+    profile, _ = _build(capsys, regressor, "--prediction", "price", "--target", "y")
+    model = profile.estimation.outputs["prediction"]
+    assert isinstance(model, RegressionErrorModel)
+    assert np.sqrt(model.mean_sq) == pytest.approx(2, rel=0.05)
+
+    code = main(
+        ["profile", "build", str(regressor), "--model", "m", "--target", "y", "-o", str(tmp_path / "x.json")]
+    )
+    assert code == 2 and "--target needs --prediction" in capsys.readouterr().err

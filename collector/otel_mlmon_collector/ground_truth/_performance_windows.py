@@ -148,6 +148,11 @@ class PerformanceWindows:
                     gc.enable()
         return out
 
+    def rows(self, key: WindowKey) -> list[JoinedRow]:
+        """The joined rows of one window (empty if it holds none), e.g. to estimate their performance."""
+        with self._lock:
+            return self._window_rows(key) if key in self._row_counts else []
+
     def n_rows(self) -> int:
         """Joined rows held over all windows."""
         with self._lock:

@@ -1,0 +1,239 @@
+"""The regression half of :mod:`otel_mlmon.estimation`: an additive expected-error model on linear splines.
+
+Like NannyML's DLE it learns, on reference rows, how large the error is given the prediction and the features;
+unlike DLE (a gradient-boosted model of each row) it is additive over columns and linear in a few hinge functions
+of each (``x`` and ``max(x - t, 0)`` at quantile knots ``t``), so its mean over a window of rows needs only each
+column's mean hinges -- which the collector reads off the marginal histograms the SDK exports -- and it extends
+linearly beyond the reference range instead of flattening there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["RegressionErrorModel", "basis_means", "bucket_basis_means", "fit_regression", "floats"]
+
+#: Quantile knots per column of the regression error model (at 10 %, 20 %, ... 90 %).
+REGRESSION_KNOTS = 9
+#: Numeric features the regression error model uses besides the prediction (the most informative ones).
+REGRESSION_FEATURES = 8
+#: Rows per reference chunk when measuring the spread of a metric.
+SPREAD_CHUNK_ROWS = 500
+_RIDGE = (0.1, 1.0, 10.0, 100.0)
+
+
+def floats(values: np.ndarray) -> list[float]:
+    """An array as a JSON-friendly list of floats."""
+    return [float(v) for v in np.asarray(values, dtype=np.float64)]
+
+
+@dataclass
+class RegressionErrorModel:
+    """Expected absolute and squared error, additive over columns, linear in hinge functions of each.
+
+    Attributes:
+        columns: ``(section, name)`` of each column: ``("outputs", <output>)`` first, then features.
+        knots: Per column, the hinge knots ``t`` (basis ``x, max(x - t_1, 0), ...``; a missing value is all 0).
+        reference_means: Per column, the reference mean of each basis function.
+        coef_abs / coef_sq: Per column, each basis function's coefficient for the absolute / squared error.
+        mean_abs / mean_sq: The reference means of the absolute and squared errors.
+        spread: ``{"rmse", "mae"}`` → standard deviation over reference chunks times ``sqrt(chunk rows)``.
+    """
+
+    columns: list[tuple[str, str]]
+    knots: list[np.ndarray]
+    reference_means: list[np.ndarray]
+    coef_abs: list[np.ndarray]
+    coef_sq: list[np.ndarray]
+    mean_abs: float
+    mean_sq: float
+    spread: dict[str, float] = field(default_factory=dict)
+
+    def estimate(self, means: Sequence[np.ndarray | None], n: int) -> dict[str, Any]:
+        """Expected MAE and RMSE of ``n`` rows given each column's mean basis (None: assume the reference's)."""
+        e_abs, e_sq = self.mean_abs, self.mean_sq
+        for i, mean in enumerate(means):
+            if mean is None:
+                continue
+            delta = np.asarray(mean, dtype=np.float64) - self.reference_means[i]
+            e_abs += float(np.dot(delta, self.coef_abs[i]))
+            e_sq += float(np.dot(delta, self.coef_sq[i]))
+        mae = max(e_abs, 0.0)
+        rmse = math.sqrt(max(e_sq, 0.0))
+        stderr = {m: s / math.sqrt(max(n, 1)) for m, s in self.spread.items()}
+        return {"n": int(n), "mae": mae, "rmse": rmse, "stderr": stderr}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "regression",
+            "columns": [list(c) for c in self.columns],
+            "knots": [floats(k) for k in self.knots],
+            "reference_means": [floats(m) for m in self.reference_means],
+            "coef_abs": [floats(c) for c in self.coef_abs],
+            "coef_sq": [floats(c) for c in self.coef_sq],
+            "mean_abs": self.mean_abs,
+            "mean_sq": self.mean_sq,
+            "spread": self.spread,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RegressionErrorModel:
+        columns = [(str(s), str(n)) for s, n in data["columns"]]
+        arrays = {
+            key: [np.asarray(v, dtype=np.float64) for v in data[key]]
+            for key in ("knots", "reference_means", "coef_abs", "coef_sq")
+        }
+        for key, values in arrays.items():
+            if len(values) != len(columns):
+                raise ValueError(f"estimation {key} must have one entry per column")
+        for k, m, a, q in zip(*arrays.values()):
+            if not (m.size == a.size == q.size == k.size + 1):
+                raise ValueError("estimation knots, means and coefficients disagree in length")
+        return cls(
+            columns,
+            arrays["knots"],
+            arrays["reference_means"],
+            arrays["coef_abs"],
+            arrays["coef_sq"],
+            float(data["mean_abs"]),
+            float(data["mean_sq"]),
+            {str(k): float(v) for k, v in (data.get("spread") or {}).items()},
+        )
+
+
+def fit_regression(
+    output: str, prediction: np.ndarray, truth: np.ndarray, features: Mapping[str, np.ndarray]
+) -> RegressionErrorModel:
+    """Fit the additive error model on reference rows: the prediction and the numeric features whose quantile bins
+    explain most of the squared error (up to :data:`REGRESSION_FEATURES`), ridge-regularised with the penalty that
+    predicts a held-out quarter best."""
+    prediction = np.asarray(prediction, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
+    keep = np.isfinite(prediction) & np.isfinite(truth)
+    if keep.sum() < 10:
+        raise ValueError("a regression error model needs at least 10 reference rows with a finite label")
+    error = prediction[keep] - truth[keep]
+    abs_err, sq_err = np.abs(error), error**2
+    candidates = [(("outputs", output), prediction[keep])]
+    ranked = []
+    for name, values in features.items():
+        values = np.asarray(values, dtype=np.float64)[keep]
+        if np.isfinite(values).sum() < 10 or np.nanstd(values) == 0:
+            continue
+        ranked.append((_binned_r2(values, sq_err), name, values))
+    ranked.sort(key=lambda item: -item[0])
+    candidates += [(("features", name), values) for _, name, values in ranked[:REGRESSION_FEATURES]]
+    columns, knots, parts, scales = [], [], [], []
+    for key, values in candidates:
+        k = _quantile_knots(values)
+        columns.append(key)
+        knots.append(k)
+        parts.append(basis(values, k))
+        scales.append(max(float(np.nanstd(values[np.isfinite(values)])), 1e-12))
+    # Each column's basis in units of its spread, so that one penalty suits every column.
+    design = np.hstack([part / scale for part, scale in zip(parts, scales)])
+    centre = design.mean(axis=0)
+    beta_abs = _ridge(design - centre, abs_err - abs_err.mean())
+    beta_sq = _ridge(design - centre, sq_err - sq_err.mean())
+    splits = np.cumsum([part.shape[1] for part in parts])[:-1]
+    model = RegressionErrorModel(
+        columns,
+        knots,
+        [part.mean(axis=0) for part in parts],
+        [b / scale for b, scale in zip(np.split(beta_abs, splits), scales)],
+        [b / scale for b, scale in zip(np.split(beta_sq, splits), scales)],
+        float(abs_err.mean()),
+        float(sq_err.mean()),
+    )
+    model.spread = _regression_spread(abs_err, sq_err)
+    return model
+
+
+def basis(values: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Rows × ``1 + len(knots)``: ``x`` and ``max(x - t, 0)`` per knot; a missing value is a row of zeros."""
+    values = np.asarray(values, dtype=np.float64)
+    x = np.where(np.isfinite(values), values, 0.0)[:, None]
+    out = np.hstack([x, np.maximum(x - np.asarray(knots)[None, :], 0.0)])
+    out[~np.isfinite(values)] = 0.0
+    return out
+
+
+def basis_means(values: np.ndarray, knots: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """Mean basis over ``rows`` rows (default: the values), missing values counting as zeros."""
+    values = np.asarray(values, dtype=np.float64)
+    return basis(values, knots).sum(axis=0) / max(values.size if rows is None else rows, 1)
+
+
+def bucket_basis_means(
+    lower: np.ndarray, upper: np.ndarray, counts: np.ndarray, total: float, knots: np.ndarray, rows: int
+) -> np.ndarray:
+    """Mean basis over ``rows`` rows from histogram buckets, values spread evenly within a bucket; ``x`` itself
+    from the histogram's exact ``total`` (its sum)."""
+    lo = np.asarray(lower, dtype=np.float64)[:, None]
+    hi = np.asarray(upper, dtype=np.float64)[:, None]
+    t = np.asarray(knots, dtype=np.float64)[None, :]
+    width = hi - lo
+    above = np.maximum(hi - t, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        partial = np.where(width > 0, above**2 / (2 * np.where(width > 0, width, 1.0)), above)
+    # A bucket wholly above the knot: mean x - t; straddling: the integral of (x - t) above t over the width.
+    hinge = np.where(lo >= t, (lo + hi) / 2 - t, partial)
+    sums = np.asarray(counts, dtype=np.float64) @ hinge
+    return np.concatenate(([float(total)], sums)) / max(rows, 1)
+
+
+def _quantile_knots(values: np.ndarray) -> np.ndarray:
+    finite = values[np.isfinite(values)]
+    return np.unique(np.quantile(finite, np.linspace(0, 1, REGRESSION_KNOTS + 2)[1:-1]))
+
+
+def _binned_r2(values: np.ndarray, target: np.ndarray) -> float:
+    """Share of the variance of ``target`` explained by the decile bins of ``values``."""
+    finite = np.isfinite(values)
+    index = np.searchsorted(_quantile_knots(values), np.where(finite, values, 0.0))
+    index = np.where(finite, index, REGRESSION_KNOTS + 1)
+    counts = np.bincount(index, minlength=REGRESSION_KNOTS + 2).astype(np.float64)
+    sums = np.bincount(index, weights=target, minlength=REGRESSION_KNOTS + 2)
+    means = np.divide(sums, counts, out=np.zeros_like(counts), where=counts > 0)
+    explained = float(np.sum(counts * (means - target.mean()) ** 2))
+    total = float(np.sum((target - target.mean()) ** 2))
+    return explained / total if total > 0 else 0.0
+
+
+def _ridge(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Ridge coefficients with the penalty (relative to the rows) that fits a held-out quarter best."""
+    held = np.random.default_rng(0).random(x.shape[0]) < 0.25
+    best, best_err = _RIDGE[0], math.inf
+    if held.sum() >= 5 and (~held).sum() >= 5:
+        for alpha in _RIDGE:
+            beta = _solve(x[~held], y[~held], alpha * (~held).sum() * 0.01)
+            err = float(np.mean((x[held] @ beta - y[held]) ** 2))
+            if err < best_err:
+                best, best_err = alpha, err
+    return _solve(x, y, best * x.shape[0] * 0.01)
+
+
+def _solve(x: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
+    gram = x.T @ x + penalty * np.eye(x.shape[1])
+    return np.linalg.solve(gram, x.T @ y)
+
+
+def _regression_spread(abs_err: np.ndarray, sq_err: np.ndarray) -> dict[str, float]:
+    chunk = min(SPREAD_CHUNK_ROWS, abs_err.size // 4)
+    if chunk < 20:
+        return {}
+    order = np.random.default_rng(0).permutation(abs_err.size)
+    maes, rmses = [], []
+    for start in range(0, order.size - chunk + 1, chunk):
+        rows = order[start : start + chunk]
+        maes.append(float(abs_err[rows].mean()))
+        rmses.append(math.sqrt(float(sq_err[rows].mean())))
+    return {
+        "mae": float(np.std(maes, ddof=1) * math.sqrt(chunk)),
+        "rmse": float(np.std(rmses, ddof=1) * math.sqrt(chunk)),
+    }
