@@ -39,6 +39,7 @@ __all__ = [
     "ATTR_PREDICTION_ID",
     "ATTR_PREDICTION_PROBABILITIES",
     "ATTR_PREDICTION_VALUE",
+    "ATTR_WINDOW_END",
     "ATTR_WINDOW_SECONDS",
     "ATTR_WINDOW_START",
     "BATCH_SIZE_BUCKETS",
@@ -52,6 +53,19 @@ __all__ = [
     "GENAI_TOKEN_USAGE_BUCKETS",
     "MESSAGES_COLUMN",
     "METRIC_BATCH_SIZE",
+    "METRIC_COLLECTOR_ITEMS_FORWARDED",
+    "METRIC_COLLECTOR_ITEMS_RECEIVED",
+    "METRIC_COLLECTOR_ITEMS_REJECTED",
+    "METRIC_COLLECTOR_PROCESSOR_ERRORS",
+    "METRIC_COLLECTOR_QUEUE_BYTES",
+    "METRIC_COLLECTOR_QUEUE_CAPACITY",
+    "METRIC_COLLECTOR_QUEUE_SIZE",
+    "METRIC_COLLECTOR_REQUESTS_DROPPED",
+    "METRIC_COLLECTOR_REQUESTS_FORWARDED",
+    "METRIC_COLLECTOR_REQUESTS_RECEIVED",
+    "METRIC_COLLECTOR_REQUESTS_REFUSED",
+    "METRIC_COLLECTOR_REQUESTS_REJECTED",
+    "METRIC_COLLECTOR_REQUESTS_RETRIED",
     "METRIC_CONCEPT_DRIFT_DETECTED",
     "METRIC_DRIFT_COLUMNS_UNMATCHED",
     "METRIC_DRIFT_DETECTED",
@@ -111,6 +125,7 @@ __all__ = [
     "METRIC_PREDICTION_MISSING",
     "METRIC_SDK_FAULTS",
     "METRIC_SUMMARY_ROWS",
+    "NAMESPACE",
     "OTHER_CATEGORY",
     "SCHEMA_VERSION",
     "SCOPE_NAME",
@@ -121,6 +136,8 @@ __all__ = [
     "descriptor_name",
 ]
 
+#: The prefix every ``ml.*`` name starts with (metrics, attributes, events).
+NAMESPACE = "ml."
 #: Version of these conventions; bumped on any rename.
 SCHEMA_VERSION = "0.1"
 #: Instrumentation scope of everything the SDK emits.
@@ -314,8 +331,10 @@ METRIC_PERFORMANCE_ESTIMATION_GAP_Z = "ml.performance.estimation.gap.z"
 #: The ground-truth join's counters and sizes (``joined``, ``pending_predictions``, ``malformed_<reason>``...),
 #: one series per ``otel_mlmon.counter``.
 METRIC_GROUND_TRUTH_RECORDS = "otel_mlmon.ground_truth.records"
-#: Start of a prediction-time window, Unix nanoseconds as text (ground-truth report points; not emitted as a label).
+#: Start of a prediction-time window, Unix nanoseconds as text (ground-truth report points; not emitted as a label);
+#: on ``ml.drift.changed`` events, the evaluated window's start as ISO 8601 (UTC), with its end:
 ATTR_WINDOW_START = "ml.window.start"
+ATTR_WINDOW_END = "ml.window.end"
 #: The true class of a confusion-matrix cell (the predicted one is ``ml.prediction.class``).
 ATTR_GROUND_TRUTH_CLASS = "ml.ground_truth.class"
 #: Which metric an ``ml.performance.estimation.gap`` point compares (``accuracy``, ``f1_macro``...).
@@ -325,3 +344,33 @@ ATTR_CONCEPT_DRIFT_SOURCE = "ml.concept_drift.source"
 ATTR_CONCEPT_DRIFT_METHOD = "ml.concept_drift.method"
 #: Which counter an ``otel_mlmon.ground_truth.records`` point is.
 ATTR_COUNTER = "otel_mlmon.counter"
+
+# -- the collector's self-metrics (docs/collector.md, docs/deployment.md) ------------------------------------------
+#: Requests accepted by a receiver. Attributes: ``signal``, ``transport`` (grpc, http, internal).
+METRIC_COLLECTOR_REQUESTS_RECEIVED = "otel_mlmon.collector.requests.received"
+#: Spans, data points or log records in accepted requests. Attributes: ``signal``, ``transport``.
+METRIC_COLLECTOR_ITEMS_RECEIVED = "otel_mlmon.collector.items.received"
+#: Requests refused at a receiver. Attributes: ``signal``, ``transport``, ``reason``
+#: (malformed, too_large, backpressure, unsupported_media_type, shutting_down).
+METRIC_COLLECTOR_REQUESTS_REFUSED = "otel_mlmon.collector.requests.refused"
+#: Requests delivered downstream. Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_REQUESTS_FORWARDED = "otel_mlmon.collector.requests.forwarded"
+#: Items in delivered requests. Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_ITEMS_FORWARDED = "otel_mlmon.collector.items.forwarded"
+#: Requests the downstream rejected for good (non-retryable answer). Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_REQUESTS_REJECTED = "otel_mlmon.collector.requests.rejected"
+#: Items a downstream reported as rejected in ``partial_success``. Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_ITEMS_REJECTED = "otel_mlmon.collector.items.rejected"
+#: Export attempts that were retried. Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_REQUESTS_RETRIED = "otel_mlmon.collector.requests.retried"
+#: Requests dropped without delivery. Attributes: ``signal``, ``exporter``, ``reason``
+#: (retries_exhausted, shutdown, no_route).
+METRIC_COLLECTOR_REQUESTS_DROPPED = "otel_mlmon.collector.requests.dropped"
+#: Exceptions raised by processors (the request is forwarded anyway). Attributes: ``processor``.
+METRIC_COLLECTOR_PROCESSOR_ERRORS = "otel_mlmon.collector.processor.errors"
+#: Requests waiting in an exporter's queue (gauge). Attributes: ``exporter``.
+METRIC_COLLECTOR_QUEUE_SIZE = "otel_mlmon.collector.queue.size"
+#: The queue's bound in requests (gauge). Attributes: ``exporter``.
+METRIC_COLLECTOR_QUEUE_CAPACITY = "otel_mlmon.collector.queue.capacity"
+#: Payload bytes waiting in an exporter's queue (gauge). Attributes: ``exporter``.
+METRIC_COLLECTOR_QUEUE_BYTES = "otel_mlmon.collector.queue.bytes"
