@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon import conventions as conv
 from otel_mlmon._tabular_files import STRAY_SHARE
 from otel_mlmon._version import __version__
 from otel_mlmon.summary import Summary, SummaryConfig
@@ -33,8 +34,10 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "data", help="training/reference data: .csv, .csv.gz, .tsv or .parquet (one row per example)"
     )
-    build.add_argument("--model", required=True, help="ml.model.name, as given to @monitor")
-    build.add_argument("--version", dest="model_version", help="ml.model.version, as given to @monitor")
+    build.add_argument("--model", required=True, help=f"{conv.ATTR_MODEL_NAME}, as given to @monitor")
+    build.add_argument(
+        "--version", dest="model_version", help=f"{conv.ATTR_MODEL_VERSION}, as given to @monitor"
+    )
     build.add_argument(
         "--prediction",
         action="append",

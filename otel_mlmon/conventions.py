@@ -55,6 +55,19 @@ __all__ = [
     "GENAI_TOKEN_USAGE_BUCKETS",
     "MESSAGES_COLUMN",
     "METRIC_BATCH_SIZE",
+    "METRIC_COLLECTOR_ITEMS_FORWARDED",
+    "METRIC_COLLECTOR_ITEMS_RECEIVED",
+    "METRIC_COLLECTOR_ITEMS_REJECTED",
+    "METRIC_COLLECTOR_PROCESSOR_ERRORS",
+    "METRIC_COLLECTOR_QUEUE_BYTES",
+    "METRIC_COLLECTOR_QUEUE_CAPACITY",
+    "METRIC_COLLECTOR_QUEUE_SIZE",
+    "METRIC_COLLECTOR_REQUESTS_DROPPED",
+    "METRIC_COLLECTOR_REQUESTS_FORWARDED",
+    "METRIC_COLLECTOR_REQUESTS_RECEIVED",
+    "METRIC_COLLECTOR_REQUESTS_REFUSED",
+    "METRIC_COLLECTOR_REQUESTS_REJECTED",
+    "METRIC_COLLECTOR_REQUESTS_RETRIED",
     "METRIC_CONCEPT_DRIFT_DETECTED",
     "METRIC_DRIFT_COLUMNS_UNMATCHED",
     "METRIC_DRIFT_DETECTED",
@@ -125,6 +138,7 @@ __all__ = [
     "METRIC_PREDICTION_MISSING",
     "METRIC_SDK_FAULTS",
     "METRIC_SUMMARY_ROWS",
+    "NAMESPACE",
     "OTHER_CATEGORY",
     "SCHEMA_VERSION",
     "SCOPE_NAME",
@@ -138,6 +152,8 @@ __all__ = [
     "vector_sketch_descriptors",
 ]
 
+#: The prefix every ``ml.*`` name starts with (metrics, attributes, events).
+NAMESPACE = "ml."
 #: Version of these conventions; bumped on any rename.
 SCHEMA_VERSION = "0.1"
 #: Instrumentation scope of everything the SDK emits.
@@ -357,7 +373,8 @@ METRIC_PERFORMANCE_ESTIMATION_GAP_Z = "ml.performance.estimation.gap.z"
 #: one series per ``otel_mlmon.counter``.
 METRIC_GROUND_TRUTH_RECORDS = "otel_mlmon.ground_truth.records"
 #: Start and end of a prediction-time window, Unix nanoseconds as text on ground-truth report points; the collector
-#: puts them, in Unix seconds, on the points of a window recomputed after a newer one (late labels).
+#: puts them, in Unix seconds, on the points of a window recomputed after a newer one (late labels); on
+#: ``ml.drift.changed`` events, the evaluated window's start and end as ISO 8601 (UTC).
 ATTR_WINDOW_START = "ml.window.start"
 ATTR_WINDOW_END = "ml.window.end"
 #: Start and end (Unix seconds) of the window the current ``ml.performance.*`` values of a series describe.
@@ -401,3 +418,33 @@ ATTR_STAGE = "otel_mlmon.stage"
 #: Ground-truth records lost because the join store could not write them (disk full, I/O error), per
 #: ``otel_mlmon.counter`` (``predictions`` or ``labels``); ``/health`` says ``degraded`` after one.
 METRIC_COLLECTOR_STORE_FAILURES = "otel_mlmon.collector.ground_truth.store_failures"
+
+# -- the collector's self-metrics (docs/collector.md, docs/deployment.md) ------------------------------------------
+#: Requests accepted by a receiver. Attributes: ``signal``, ``transport`` (grpc, http, internal).
+METRIC_COLLECTOR_REQUESTS_RECEIVED = "otel_mlmon.collector.requests.received"
+#: Spans, data points or log records in accepted requests. Attributes: ``signal``, ``transport``.
+METRIC_COLLECTOR_ITEMS_RECEIVED = "otel_mlmon.collector.items.received"
+#: Requests refused at a receiver. Attributes: ``signal``, ``transport``, ``reason``
+#: (malformed, too_large, backpressure, unsupported_media_type, shutting_down).
+METRIC_COLLECTOR_REQUESTS_REFUSED = "otel_mlmon.collector.requests.refused"
+#: Requests delivered downstream. Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_REQUESTS_FORWARDED = "otel_mlmon.collector.requests.forwarded"
+#: Items in delivered requests. Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_ITEMS_FORWARDED = "otel_mlmon.collector.items.forwarded"
+#: Requests the downstream rejected for good (non-retryable answer). Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_REQUESTS_REJECTED = "otel_mlmon.collector.requests.rejected"
+#: Items a downstream reported as rejected in ``partial_success``. Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_ITEMS_REJECTED = "otel_mlmon.collector.items.rejected"
+#: Export attempts that were retried. Attributes: ``signal``, ``exporter``.
+METRIC_COLLECTOR_REQUESTS_RETRIED = "otel_mlmon.collector.requests.retried"
+#: Requests dropped without delivery. Attributes: ``signal``, ``exporter``, ``reason``
+#: (retries_exhausted, shutdown, no_route).
+METRIC_COLLECTOR_REQUESTS_DROPPED = "otel_mlmon.collector.requests.dropped"
+#: Exceptions raised by processors (the request is forwarded anyway). Attributes: ``processor``.
+METRIC_COLLECTOR_PROCESSOR_ERRORS = "otel_mlmon.collector.processor.errors"
+#: Requests waiting in an exporter's queue (gauge). Attributes: ``exporter``.
+METRIC_COLLECTOR_QUEUE_SIZE = "otel_mlmon.collector.queue.size"
+#: The queue's bound in requests (gauge). Attributes: ``exporter``.
+METRIC_COLLECTOR_QUEUE_CAPACITY = "otel_mlmon.collector.queue.capacity"
+#: Payload bytes waiting in an exporter's queue (gauge). Attributes: ``exporter``.
+METRIC_COLLECTOR_QUEUE_BYTES = "otel_mlmon.collector.queue.bytes"

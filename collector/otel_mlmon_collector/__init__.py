@@ -1,33 +1,49 @@
-"""otel-mlmon-collector: an OTLP hop that passes telemetry through and analyses ML signals."""
+"""otel-mlmon-collector: an OTLP hop that passes telemetry through and analyses ML signals.
+
+The names below are the collector's whole Python API (docs/collector-api.md); every other module is an
+implementation detail that may change without notice. Most users run the ``otel-mlmon-collector`` command and
+never import this package; the API is for embedding the collector in a process, adding a processor, wiring
+references by hand, and running the drift checks on files (``compare``, ``replay``). The drift methods
+themselves are the second public namespace, :mod:`otel_mlmon_collector.drift`.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from otel_mlmon._version import __version__
 
 from .config import Config, ConfigError, load_config
+from .drift_engine import DriftEngineConfig, DriftProcessor
+from .exporters import Exporter, ExportResult
+from .mlflow_references import MlflowReferenceStore
+from .offline import DriftReport, ReplayResult, compare, replay
 from .otlp import OtlpRequest
+from .performance import PerformanceConfig, PerformanceProcessor
 from .pipeline import Processor
+from .references import ChainedReferences, DirectoryReferenceStore, ReferenceProvider
 from .service import Collector
+from .windows import WindowConfig
 
 __all__ = [
+    "ChainedReferences",
     "Collector",
     "Config",
     "ConfigError",
+    "DirectoryReferenceStore",
+    "DriftEngineConfig",
+    "DriftProcessor",
+    "DriftReport",
+    "ExportResult",
+    "Exporter",
+    "MlflowReferenceStore",
     "OtlpRequest",
+    "PerformanceConfig",
+    "PerformanceProcessor",
     "Processor",
+    "ReferenceProvider",
+    "ReplayResult",
+    "WindowConfig",
     "__version__",
     "compare",
     "load_config",
     "replay",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # The offline API loads the drift engine (numpy, the methods): only when asked for.
-    if name in ("compare", "replay"):
-        from . import offline
-
-        return getattr(offline, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

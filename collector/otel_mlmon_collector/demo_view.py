@@ -18,6 +18,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from otel_mlmon import conventions as conv
+
 __all__ = ["DemoView", "drift_table", "next_steps", "telemetry_names"]
 
 
@@ -186,12 +188,12 @@ def telemetry_names(requests: Iterable[Any]) -> dict[str, dict[str, int]]:
 
 #: The metrics to look at first, in this order, when the run produced them.
 _FIRST_METRICS = (
-    "ml.drift.detected",
-    "ml.drift.score",
-    "ml.drift.share",
-    "ml.inference.duration",
-    "ml.inference.predictions",
-    "ml.feature.distribution",
+    conv.METRIC_DRIFT_DETECTED,
+    conv.METRIC_DRIFT_SCORE,
+    conv.METRIC_DRIFT_SHARE,
+    conv.METRIC_DURATION,
+    conv.METRIC_PREDICTIONS,
+    conv.METRIC_FEATURE_DISTRIBUTION,
 )
 
 
@@ -199,7 +201,7 @@ def next_steps(names: dict[str, dict[str, int]], model: str, endpoint: str | Non
     """The closing text: what this run sent, how to find it in a backend, and the commands for a real model."""
     spans = ", ".join(f"'{n}' ({c})" for n, c in sorted(names["spans"].items())) or "none"
     first = [m for m in _FIRST_METRICS if m in names["metrics"]]
-    others = len([m for m in names["metrics"] if m.startswith("ml.")]) - len(first)
+    others = len([m for m in names["metrics"] if m.startswith(conv.NAMESPACE)]) - len(first)
     events = ", ".join(f"{n} ({c})" for n, c in sorted(names["events"].items())) or "none"
     where = (
         f"sent to {endpoint}" if endpoint else "what a backend would receive (add --endpoint URL to send it)"

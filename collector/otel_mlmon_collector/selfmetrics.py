@@ -11,6 +11,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
+from otel_mlmon import conventions as conv
+
 from .otlp import OtlpRequest
 
 __all__ = [
@@ -33,33 +35,33 @@ __all__ = [
 ]
 
 #: Requests accepted by a receiver. Attributes: ``signal``, ``transport`` (grpc, http, internal).
-RECEIVED = "otel_mlmon.collector.requests.received"
+RECEIVED = conv.METRIC_COLLECTOR_REQUESTS_RECEIVED
 #: Spans, data points or log records in accepted requests. Attributes: ``signal``, ``transport``.
-ITEMS_RECEIVED = "otel_mlmon.collector.items.received"
+ITEMS_RECEIVED = conv.METRIC_COLLECTOR_ITEMS_RECEIVED
 #: Requests refused at a receiver. Attributes: ``signal``, ``transport``, ``reason``
 #: (malformed, too_large, backpressure, unsupported_media_type, shutting_down).
-REFUSED = "otel_mlmon.collector.requests.refused"
+REFUSED = conv.METRIC_COLLECTOR_REQUESTS_REFUSED
 #: Requests delivered downstream. Attributes: ``signal``, ``exporter``.
-FORWARDED = "otel_mlmon.collector.requests.forwarded"
+FORWARDED = conv.METRIC_COLLECTOR_REQUESTS_FORWARDED
 #: Items in delivered requests. Attributes: ``signal``, ``exporter``.
-ITEMS_FORWARDED = "otel_mlmon.collector.items.forwarded"
+ITEMS_FORWARDED = conv.METRIC_COLLECTOR_ITEMS_FORWARDED
 #: Requests the downstream rejected for good (non-retryable answer). Attributes: ``signal``, ``exporter``.
-REJECTED = "otel_mlmon.collector.requests.rejected"
+REJECTED = conv.METRIC_COLLECTOR_REQUESTS_REJECTED
 #: Items a downstream reported as rejected in ``partial_success``. Attributes: ``signal``, ``exporter``.
-ITEMS_REJECTED = "otel_mlmon.collector.items.rejected"
+ITEMS_REJECTED = conv.METRIC_COLLECTOR_ITEMS_REJECTED
 #: Export attempts that were retried. Attributes: ``signal``, ``exporter``.
-RETRIED = "otel_mlmon.collector.requests.retried"
+RETRIED = conv.METRIC_COLLECTOR_REQUESTS_RETRIED
 #: Requests dropped without delivery. Attributes: ``signal``, ``exporter``, ``reason``
 #: (retries_exhausted, shutdown, no_route).
-DROPPED = "otel_mlmon.collector.requests.dropped"
+DROPPED = conv.METRIC_COLLECTOR_REQUESTS_DROPPED
 #: Exceptions raised by processors (the request is forwarded anyway). Attributes: ``processor``.
-PROCESSOR_ERRORS = "otel_mlmon.collector.processor.errors"
+PROCESSOR_ERRORS = conv.METRIC_COLLECTOR_PROCESSOR_ERRORS
 #: Requests waiting in an exporter's queue (gauge). Attributes: ``exporter``.
-QUEUE_SIZE = "otel_mlmon.collector.queue.size"
+QUEUE_SIZE = conv.METRIC_COLLECTOR_QUEUE_SIZE
 #: The queue's bound in requests (gauge). Attributes: ``exporter``.
-QUEUE_CAPACITY = "otel_mlmon.collector.queue.capacity"
+QUEUE_CAPACITY = conv.METRIC_COLLECTOR_QUEUE_CAPACITY
 #: Payload bytes waiting in an exporter's queue (gauge). Attributes: ``exporter``.
-QUEUE_BYTES = "otel_mlmon.collector.queue.bytes"
+QUEUE_BYTES = conv.METRIC_COLLECTOR_QUEUE_BYTES
 #: Instrumentation scope of the self-metrics.
 SCOPE_NAME = "otel_mlmon_collector"
 

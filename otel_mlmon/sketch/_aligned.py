@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from otel_mlmon.sketch._buckets import downscale_buckets, edges
+from otel_mlmon.sketch._buckets import common_grid, downscale_buckets, edges
 from otel_mlmon.sketch.exponential import ExponentialHistogram
 
 __all__ = ["aligned_buckets"]
@@ -34,15 +34,7 @@ def aligned_buckets(histograms: Sequence[ExponentialHistogram]) -> tuple[np.ndar
         for side in sides:
             offset, counts = getattr(h, f"{side}_offset"), getattr(h, f"{side}_counts")
             sides[side].append(downscale_buckets(offset, counts, h._index_scale - scale))
-    grids = {}
-    for side, parts in sides.items():
-        present = [(o, c) for o, c in parts if c.size]
-        low = min((o for o, _ in present), default=0)
-        high = max((o + c.size - 1 for o, c in present), default=-1)
-        grid = np.zeros((len(parts), high - low + 1), dtype=np.int64)
-        for row, (o, c) in enumerate(parts):
-            grid[row, o - low : o - low + c.size] = c
-        grids[side] = (low, grid)
+    grids = {side: common_grid(parts) for side, parts in sides.items()}
     neg_low, neg_grid = grids["negative"]
     pos_low, pos_grid = grids["positive"]
     lower, upper, _ = edges(scale, neg_low, neg_grid[0], 0, pos_low, pos_grid[0])

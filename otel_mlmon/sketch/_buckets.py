@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
@@ -29,6 +29,7 @@ __all__ = [
     "accumulate",
     "add_counts",
     "add_indices",
+    "common_grid",
     "crossing_position",
     "downscale_buckets",
     "edges",
@@ -282,6 +283,27 @@ def downscale_buckets(offset: int, counts: np.ndarray, by: int) -> tuple[int, np
     starts = np.arange(first - step, counts.size, step)
     starts[0] = 0
     return low, np.add.reduceat(counts, starts)
+
+
+def common_grid(sides: Sequence[Side], dtype: type = np.int64) -> tuple[int, np.ndarray]:
+    """Lay several sides at one scale on the union of their index ranges: ``(low, grid)``, one row per side.
+
+    Row ``r`` of ``grid`` holds side ``r``'s counts from index ``low`` on, zeros where it has no bucket; empty
+    sides take no part in the range, and when all are empty the grid has no column (``low`` is 0).
+
+    >>> common_grid([(2, np.array([1, 1])), (0, np.array([5])), (0, np.array([], dtype=np.int64))])
+    (0, array([[0, 0, 1, 1],
+           [5, 0, 0, 0],
+           [0, 0, 0, 0]]))
+    """
+    present = [(offset, counts) for offset, counts in sides if counts.size]
+    low = min((offset for offset, _ in present), default=0)
+    high = max((offset + counts.size for offset, counts in present), default=0)
+    grid = np.zeros((len(sides), high - low), dtype=dtype)
+    for row, (offset, counts) in enumerate(sides):
+        if counts.size:
+            grid[row, offset - low : offset - low + counts.size] = counts
+    return low, grid
 
 
 def trim_counts(offset: int, counts: np.ndarray) -> tuple[int, np.ndarray]:

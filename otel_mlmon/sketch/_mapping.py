@@ -181,7 +181,8 @@ def map_to_index(
 def scale_change(low: int, high: int, max_size: int) -> int:
     """Return the smallest ``c >= 0`` such that indices ``low..high`` shifted right by ``c`` span ``< max_size``.
 
-    Same loop as the SDK's ``_get_scale_change``.
+    Same loop as the SDK's ``_get_scale_change``. ``max_size`` must be at least 2: a range that crosses zero
+    shrinks to ``-1..0`` and no further.
     """
     change = 0
     while high - low >= max_size:

@@ -264,3 +264,40 @@ def test_categorical_subtract_refuses_different_salts() -> None:
     salted.update(["x"])
     with pytest.raises(ValueError):
         salted.subtract(CategoricalSketch())
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-50, 50), st.lists(st.integers(0, 9), max_size=8)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_common_grid_puts_every_count_at_its_index(sides: list[tuple[int, list[int]]]) -> None:
+    """common_grid keeps each side's count at its own bucket index on the union range, zeros elsewhere."""
+    from otel_mlmon.sketch import common_grid
+
+    arrays = [(offset, np.array(counts, dtype=np.int64)) for offset, counts in sides]
+    low, grid = common_grid(arrays)
+    assert grid.shape[0] == len(arrays)
+    for row, (offset, counts) in enumerate(arrays):
+        placed = {low + j: int(c) for j, c in enumerate(grid[row]) if c}
+        assert placed == {offset + i: int(c) for i, c in enumerate(counts) if c}
+    present = [(o, c) for o, c in arrays if c.size]
+    if present:
+        assert low == min(o for o, _ in present)
+        assert low + grid.shape[1] == max(o + c.size for o, c in present)
+    else:
+        assert grid.shape[1] == 0
+
+
+@given(st.integers(-(2**40), 2**40), st.integers(0, 2**41), st.integers(2, 1 << 16))
+def test_scale_change_is_the_smallest_shift_that_fits(low: int, width: int, max_size: int) -> None:
+    """scale_change gives the fewest halvings after which indices low..high span fewer than max_size buckets."""
+    from otel_mlmon.sketch import scale_change
+
+    high = low + width
+    change = scale_change(low, high, max_size)
+    assert (high >> change) - (low >> change) < max_size
+    if change:
+        assert (high >> (change - 1)) - (low >> (change - 1)) >= max_size

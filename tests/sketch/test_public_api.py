@@ -12,7 +12,11 @@ def test_public_names_are_exported_and_sorted() -> None:
         "CategoricalSketch",
         "ExponentialHistogram",
         "aligned_buckets",
+        "bucket_lower_bounds",
+        "common_grid",
         "downscale_buckets",
+        "map_to_index",
+        "scale_change",
     }
     for name in sketch.__all__:
         assert getattr(sketch, name) is not None

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from grafana_foundation_sdk.builders import bargauge, dashboard, heatmap, prometheus
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from otel_mlmon import conventions as conv
+
 from ._panels import (
     FEATURE,
     MODEL,
@@ -100,7 +102,7 @@ def data_drift(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
             heatmap.Panel()
             .title("Distribution of $numeric_feature")
             .description(
-                "ml.feature.distribution (exponential histogram) of the current traffic over time, "
+                f"{conv.METRIC_FEATURE_DISTRIBUTION} (exponential histogram) of the current traffic over time, "
                 "one panel per numeric feature."
             )
             .calculate(False)

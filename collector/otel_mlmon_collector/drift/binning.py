@@ -12,6 +12,8 @@ tightened to the exact minimum and maximum that the histograms carry.
 
 Bucket ``i`` at scale ``s`` covers ``(base**i, base**(i+1)]`` with ``base = 2**(2**-s)`` (negative buckets the
 mirror image, by absolute value). A bucket's relative width is ``base - 1``: 0.27 % at scale 8, 2.2 % at scale 5.
+The bucket arithmetic itself (index mapping, bounds, downscaling, scale changes, the common grid) is the sketch
+algebra's, in :mod:`otel_mlmon.sketch`; this module only lays the buckets out as bins.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from otel_mlmon.sketch import downscale_buckets
+from otel_mlmon.sketch import bucket_lower_bounds, common_grid, downscale_buckets, map_to_index, scale_change
 
 __all__ = ["MAX_BINS", "Binned", "Stacked", "align", "bucket_index", "kish_n_eff", "stack"]
 
@@ -219,7 +221,7 @@ def align(
     if neg is None and pos is not None and r_zero == 0 and c_zero == 0:
         # Fast path, the common case of a positive feature: one exp2 call, no concatenation.
         idx, ref, cur = pos
-        edges = _power(scale, np.append(idx, idx[-1] + 1))
+        edges = bucket_lower_bounds(np.append(idx, idx[-1] + 1), scale)
         edges, ref, cur = _trim_and_tighten(edges, ref, cur, sides)
         return _binned(edges, ref, cur, sides, reference, current, n_eff_reference, n_eff_current)
 
@@ -229,13 +231,14 @@ def align(
         return _binned(edges, ref, cur, sides, reference, current, n_eff_reference, n_eff_current)
     # Ascending layout: negative buckets (largest magnitude first), the zero bucket as a zero-width bin at 0,
     # positive buckets; an empty bin fills each gap between parts that do not touch. All bucket bounds come from
-    # one exp2 call: |edges| of the negative part, then the edges of the positive part.
+    # one call: |edges| of the negative part, then the edges of the positive part. At very low scales (base up
+    # to 2**1024) the outermost bound is inf; _trim_and_tighten replaces it with the exact min/max.
     exponents = []
     if neg is not None:
         exponents.append(np.arange(neg[0][-1] + 1, neg[0][0] - 1, -1))
     if pos is not None:
         exponents.append(np.arange(pos[0][0], pos[0][-1] + 2))
-    powers = _power(scale, np.concatenate(exponents)) if exponents else _ZERO
+    powers = bucket_lower_bounds(np.concatenate(exponents), scale) if exponents else _ZERO
     edge_parts: list[Any] = []
     ref_parts: list[Any] = []
     cur_parts: list[Any] = []
@@ -356,21 +359,11 @@ def _pair_n_eff(n: float, m: float) -> float:
 def bucket_index(abs_values: np.ndarray, scale: int) -> np.ndarray:
     """Index of the bucket ``(base**i, base**(i+1)]`` that holds each positive value at ``scale``.
 
-    Exact powers of two fall in the lower bucket, as in the OpenTelemetry specification. Used to bucket raw
-    values for cross-checks and simulations; the SDK's own sketch does the same in the inference process.
+    Exact powers of two fall in the lower bucket, as in the OpenTelemetry specification: this is the SDK
+    sketch's own mapping (:func:`otel_mlmon.sketch.map_to_index`), used to bucket raw values for cross-checks
+    and simulations.
     """
-    v = np.asarray(abs_values, dtype=np.float64)
-    mantissa, exponent = np.frexp(v)
-    power_of_two = mantissa == 0.5
-    if scale <= 0:
-        idx = (exponent.astype(np.int64) - 1 - power_of_two) >> -scale
-        return idx
-    factor = float(2**scale)
-    idx = np.ceil(np.log2(v) * factor).astype(np.int64) - 1
-    idx = np.where(v <= _power(scale, idx), idx - 1, idx)
-    idx = np.where(v > _power(scale, idx + 1), idx + 1, idx)
-    exact = (exponent.astype(np.int64) - 1) * (1 << scale) - 1
-    return np.where(power_of_two, exact, idx)
+    return map_to_index(np.asarray(abs_values, dtype=np.float64), scale)
 
 
 def kish_n_eff(weights: np.ndarray) -> float:
@@ -418,7 +411,7 @@ class _BucketCounts:
     def _counts(abs_values: np.ndarray, scale: int) -> tuple[int, np.ndarray]:
         if abs_values.size == 0:
             return 0, np.zeros(0, dtype=np.int64)
-        idx = bucket_index(abs_values, scale)
+        idx = map_to_index(abs_values, scale)
         lo = int(idx.min())
         return lo, np.bincount(idx - lo).astype(np.int64)
 
@@ -431,26 +424,19 @@ def _common_scale(reference: Any, current: Any) -> int:
     """
     scales = (_index_scale(reference), _index_scale(current))
     scale = min(scales)
-    sides = [
-        [
-            (int(h.positive_offset), np.asarray(h.positive_counts).size, s)
+    change = 0
+    for side in ("positive", "negative"):
+        # Each side's index range at the common scale (a downscale maps index i to i >> by, ends included).
+        spans = [
+            (offset >> (s - scale), (offset + size - 1) >> (s - scale))
             for h, s in zip((reference, current), scales)
-        ],
-        [
-            (int(h.negative_offset), np.asarray(h.negative_counts).size, s)
-            for h, s in zip((reference, current), scales)
-        ],
-    ]
-    while scale > MIN_SCALE:
-        widest = 0
-        for side in sides:
-            spans = [(off >> (s - scale), (off + size - 1) >> (s - scale)) for off, size, s in side if size]
-            if spans:
-                widest = max(widest, max(hi for _, hi in spans) - min(lo for lo, _ in spans) + 1)
-        if widest <= MAX_BINS:
-            break
-        scale -= 1
-    return scale
+            if (size := np.asarray(getattr(h, f"{side}_counts")).size)
+            for offset in (int(getattr(h, f"{side}_offset")),)
+        ]
+        if spans:
+            low, high = min(lo for lo, _ in spans), max(hi for _, hi in spans)
+            change = max(change, scale_change(low, high, MAX_BINS))
+    return max(scale - change, min(scale, MIN_SCALE))
 
 
 def _index_scale(h: Any) -> int:
@@ -460,12 +446,6 @@ def _index_scale(h: Any) -> int:
     return int(h.scale)
 
 
-def _power(scale: int, idx: np.ndarray) -> np.ndarray:
-    # At very low scales (base up to 2**1024) the outermost bound is inf; align() tightens it to min/max.
-    with np.errstate(over="ignore"):
-        return np.exp2(np.asarray(idx, dtype=np.float64) / float(2**scale))
-
-
 def _downscaled(offset: int, counts: Any, by: int) -> tuple[int, np.ndarray]:
     return downscale_buckets(int(offset), np.asarray(counts, dtype=np.float64).ravel(), by)
 
@@ -473,18 +453,10 @@ def _downscaled(offset: int, counts: Any, by: int) -> tuple[int, np.ndarray]:
 def _common_range(
     a: tuple[int, np.ndarray], b: tuple[int, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    spans = [(off, c) for off, c in (a, b) if c.size]
-    if not spans:
+    if not (a[1].size or b[1].size):
         return None
-    lo = min(off for off, _ in spans)
-    hi = max(off + c.size for off, c in spans)
-    out = []
-    for off, c in (a, b):
-        padded = np.zeros(hi - lo)
-        if c.size:
-            padded[off - lo : off - lo + c.size] = c
-        out.append(padded)
-    return np.arange(lo, hi, dtype=np.int64), out[0], out[1]
+    low, grid = common_grid([a, b], dtype=np.float64)
+    return np.arange(low, low + grid.shape[1], dtype=np.int64), grid[0], grid[1]
 
 
 def _extremes(h: Any) -> tuple[float, float]:

@@ -150,8 +150,8 @@ class DriftFindings:
         if r.p_value is not None:
             event[conv.METRIC_DRIFT_P_VALUE] = float(r.p_value)
         start, end = bounds()
-        event["ml.window.start"] = _iso(start)
-        event["ml.window.end"] = _iso(end)
+        event[conv.ATTR_WINDOW_START] = _iso(start)
+        event[conv.ATTR_WINDOW_END] = _iso(end)
         version = f" version {key.version}" if key.version is not None else ""
         verb = "detected" if column.detected else "no longer detected"
         body = (

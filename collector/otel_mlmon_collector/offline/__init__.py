@@ -7,7 +7,7 @@ command line over both. See docs/offline.md.
 
 from __future__ import annotations
 
-from .compare import ColumnFinding, DriftReport, compare
+from .compare import DriftReport, compare
 from .replay import ReplayResult, replay
 
-__all__ = ["ColumnFinding", "DriftReport", "ReplayResult", "compare", "replay"]
+__all__ = ["DriftReport", "ReplayResult", "compare", "replay"]
