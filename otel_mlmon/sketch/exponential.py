@@ -572,7 +572,6 @@ class ExponentialHistogram:
         hist._assign((scale, positive, negative), zero, total, float(sum), float(min), float(max))
         return hist
 
-    # ------------------------------------------------------------------ dunder
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ExponentialHistogram):
             return NotImplemented

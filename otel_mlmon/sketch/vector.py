@@ -43,7 +43,7 @@ SCALE = 3
 # min and max stay exact).
 _LOW = -20 * 2**SCALE
 _WIDTH = 40 * 2**SCALE
-_FORMAT = "otel_mlmon.vector"
+_FORMAT = "otel-mlmon.vector"
 
 
 @dataclass(frozen=True)
