@@ -30,14 +30,14 @@ from collections.abc import Callable, Iterator
 import grpc
 import requests
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from otel_mlmon_collector.budget import BudgetConfig, CategoryBudget
-from otel_mlmon_collector.config import RetryConfig, parse_config
-from otel_mlmon_collector.exporters import ExportResult
-from otel_mlmon_collector.otlp import OtlpRequest, count_items, decode_protobuf, spec_for
-from otel_mlmon_collector.pipeline import ExportLane, Pipeline
-from otel_mlmon_collector.queue import BoundedQueue
-from otel_mlmon_collector.selfmetrics import SelfMetrics
-from otel_mlmon_collector.service import Collector
+from otel_mlmon_collector._budget import BudgetConfig, CategoryBudget
+from otel_mlmon_collector._config import RetryConfig, parse_config
+from otel_mlmon_collector._exporters import ExportResult
+from otel_mlmon_collector._otlp import OtlpRequest, count_items, decode_protobuf, spec_for
+from otel_mlmon_collector._pipeline import ExportLane, Pipeline
+from otel_mlmon_collector._queue import BoundedQueue
+from otel_mlmon_collector._selfmetrics import SelfMetrics
+from otel_mlmon_collector._service import Collector
 
 
 class _Drop:

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from _peers import time_in_peers  # bench/ is on sys.path when run as a script
 from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
-from otel_mlmon_collector.drift_engine import DriftEngineConfig, DriftProcessor
-from otel_mlmon_collector.otlp import OtlpRequest
-from otel_mlmon_collector.windows import WindowConfig
+from otel_mlmon_collector._drift_engine import DriftConfig, DriftProcessor
+from otel_mlmon_collector._otlp import OtlpRequest
+from otel_mlmon_collector._windows import WindowConfig
 
 import otel_mlmon
 from otel_mlmon.profile import Profile
@@ -32,7 +32,7 @@ from otel_mlmon.testing import InMemoryTelemetry
 
 
 def _engine(directory: str) -> DriftProcessor:
-    config = DriftEngineConfig(
+    config = DriftConfig(
         windows=WindowConfig(window_seconds=3600, evaluation_windows=1),
         evaluation_interval_seconds=0,
         references_directory=directory,

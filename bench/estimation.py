@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from _peers import time_in_peers
-from otel_mlmon_collector.ground_truth._estimate_sketches import estimate_view
+from otel_mlmon_collector._ground_truth._estimate_sketches import estimate_view
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.ensemble import (
     GradientBoostingRegressor,

@@ -18,9 +18,9 @@ import numpy as np
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from otel_mlmon_collector.config import parse_config
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.service import Collector
+from otel_mlmon_collector._config import parse_config
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._service import Collector
 
 import otel_mlmon
 from otel_mlmon._faults import faults

@@ -15,10 +15,10 @@ from pathlib import Path
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
-from otel_mlmon_collector.ground_truth import LabelJoin
-from otel_mlmon_collector.ground_truth._records import parse_logs_request
-from otel_mlmon_collector.ground_truth._store import JoinStore
-from otel_mlmon_collector.otlp import OtlpRequest
+from otel_mlmon_collector._ground_truth import LabelJoin
+from otel_mlmon_collector._ground_truth._records import parse_logs_request
+from otel_mlmon_collector._ground_truth._store import JoinStore
+from otel_mlmon_collector._otlp import OtlpRequest
 
 from otel_mlmon import conventions as conv
 

@@ -3,7 +3,7 @@
 Run: ``python bench/vector_peers.py [--windows N]`` from the repository root in the venv, after
 ``bench/setup-peers`` (or with ``OTEL_MLMON_PEERS_PYTHON`` naming an interpreter that has evidently 0.7 and,
 optionally, alibi-detect). Each window draws a fresh mixture of eight clusters in 768 dimensions
-(tests/drift/vector_sim.py), a 2 000-row reference and a 2 000-row current window: no drift, a cluster going
+(tests/collector/drift/vector_sim.py), a 2 000-row reference and a 2 000-row current window: no drift, a cluster going
 from 12.5 % to 20 % of rows, a mean shift of one noise standard deviation along one direction, a new cluster on
 5 % of rows. Every method sees the same rows and flags drift with its own default rule:
 
@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.drift.vector_sim
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.collector.drift.vector_sim
 from _peers import peers_python  # bench/ is on sys.path when run as a script
 from otel_mlmon_collector.drift import Centroid, Projections, SlicedKS, VectorColumn
 
-from tests.drift.vector_sim import SCENARIOS, full_rows, mixture
+from tests.collector.drift.vector_sim import SCENARIOS, full_rows, mixture
 
 ROWS = 2_000
 

@@ -3,7 +3,7 @@
 The collector compares each window's realized performance with these numbers, with thresholds from the spread
 (``mean ± k σ`` over reference chunks, scaled to the window's row count), so a change is judged against the
 variation the model showed on its own reference data — in both directions. The metrics and their definitions are
-the collector's (``otel_mlmon_collector.ground_truth._metrics``: macro means over the sorted union of true and
+the collector's (``otel_mlmon_collector._ground_truth._metrics``: macro means over the sorted union of true and
 predicted labels, ROC AUC of the later class for two classes and one-vs-rest macro for more, MAPE over non-zero
 targets), computed here with numpy alone (the SDK does not import the collector or scipy).
 """

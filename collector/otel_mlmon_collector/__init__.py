@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from otel_mlmon._version import __version__
 
-from .config import Config, ConfigError, load_config
-from .drift_engine import DriftEngineConfig, DriftProcessor
-from .exporters import Exporter, ExportResult
-from .mlflow_references import MlflowReferenceStore
+from ._config import Config, ConfigError, load_config
+from ._drift_engine import DriftConfig, DriftProcessor
+from ._exporters import Exporter, ExportResult
+from ._mlflow_references import MlflowReferenceStore
+from ._otlp import OtlpRequest
+from ._performance import PerformanceConfig, PerformanceProcessor
+from ._pipeline import Processor
+from ._references import ChainedReferences, DirectoryReferenceStore, ReferenceProvider
+from ._service import Collector
+from ._windows import WindowConfig
 from .offline import DriftReport, ReplayResult, compare, replay
-from .otlp import OtlpRequest
-from .performance import PerformanceConfig, PerformanceProcessor
-from .pipeline import Processor
-from .references import ChainedReferences, DirectoryReferenceStore, ReferenceProvider
-from .service import Collector
-from .windows import WindowConfig
 
 __all__ = [
     "ChainedReferences",
@@ -29,7 +29,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DirectoryReferenceStore",
-    "DriftEngineConfig",
+    "DriftConfig",
     "DriftProcessor",
     "DriftReport",
     "ExportResult",

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Sequence
 
 from . import __version__
-from .config import ENV_CONFIG, ConfigError, default_config_text, load_config
-from .service import Collector
+from ._config import ENV_CONFIG, ConfigError, default_config_text, load_config
+from ._service import Collector
 
 __all__ = ["main"]
 

@@ -158,7 +158,7 @@ class VectorSketch:
     def add_projected(self, values: np.ndarray) -> None:
         """Add rows already projected: an ``(n, k + 1)`` array of the ``k`` projections and the norm per row.
 
-        :meth:`update` computes them; simulations that draw projections directly (tests/drift/vector_sim.py) call
+        :meth:`update` computes them; simulations that draw projections directly (tests/collector/drift/vector_sim.py) call
         this. Rows with a non-finite value are counted as missing.
         """
         finite = np.isfinite(values).all(axis=1)

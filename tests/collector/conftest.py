@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from otel_mlmon_collector import Collector
-from otel_mlmon_collector.config import Config, parse_config
+from otel_mlmon_collector._config import Config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".ci" / ".cache"

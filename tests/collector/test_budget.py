@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import requests
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from otel_mlmon_collector.config_reader import ConfigError
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.otlp import OtlpRequest
-from otel_mlmon_collector.service import Collector
+from otel_mlmon_collector._config_reader import ConfigError
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._otlp import OtlpRequest
+from otel_mlmon_collector._service import Collector
 
 from otel_mlmon import conventions as conv
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from otel_mlmon_collector.config import (
+from otel_mlmon_collector._config import (
     Config,
     ConfigError,
     ExporterConfig,

@@ -119,8 +119,8 @@ def test_the_scope_is_the_whole_tree() -> None:
     for expected in (
         "otel_mlmon/cli.py",
         "otel_mlmon/sketch/exponential.py",
-        "collector/otel_mlmon_collector/demo_view.py",
-        "collector/otel_mlmon_collector/drift/psi.py",
+        "collector/otel_mlmon_collector/_demo_view.py",
+        "collector/otel_mlmon_collector/drift/_psi.py",
         "collector/deploy/dashboards/drift.py",
     ):
         assert any(name.endswith(expected.rpartition("/")[2]) for name in scope), expected

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import tomllib
 import yaml
-from otel_mlmon_collector.config import Config
+from otel_mlmon_collector._config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR = ROOT / "collector"

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.service import Collector
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._service import Collector
 
 from .conftest import collector_config
 
@@ -58,7 +58,7 @@ def test_example_service_and_reporter_give_performance(tmp_path: Path) -> None:
 
 def test_example_collector_config_is_valid() -> None:
     """The example's collector configuration loads and enables the label join."""
-    from otel_mlmon_collector.config import load_config
+    from otel_mlmon_collector._config import load_config
 
     config = load_config(EXAMPLES / "collector.yaml", env={})
     assert config.ground_truth is not None and config.ground_truth.evaluation_interval_seconds == 5
@@ -67,7 +67,7 @@ def test_example_collector_config_is_valid() -> None:
 @pytest.mark.parametrize("section", ["drift", "ground_truth"])
 def test_analysis_sections_are_validated(section: str) -> None:
     """An unknown key or a non-boolean enabled in an analysis section is a ConfigError naming its full key path."""
-    from otel_mlmon_collector.config import ConfigError, parse_config
+    from otel_mlmon_collector._config import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match=rf"^{section}\.bogus: unknown"):
         parse_config({section: {"bogus": 1}}, env={})

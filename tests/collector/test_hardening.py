@@ -26,14 +26,14 @@ import pytest
 import yaml
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.otlp import OtlpRequest
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._otlp import OtlpRequest
 
 from otel_mlmon import Profile
 from otel_mlmon import conventions as conv
-from tests.drift_engine._helpers import FEATURES, Replica, make_data
-from tests.drift_engine.test_isolation import _poison
-from tests.ground_truth._helpers import prediction_log
+from tests.collector.drift_engine._helpers import FEATURES, Replica, make_data
+from tests.collector.drift_engine.test_isolation import _poison
+from tests.collector.ground_truth._helpers import prediction_log
 
 from .conftest import collector_config, free_port, wait_until
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
 from otel_mlmon_collector import Collector
-from otel_mlmon_collector.otlp import OtlpRequest
+from otel_mlmon_collector._otlp import OtlpRequest
 
 import otel_mlmon
 from otel_mlmon import Profile

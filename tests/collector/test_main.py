@@ -19,7 +19,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from otel_mlmon_collector.__main__ import main
-from otel_mlmon_collector.config import default_config_text
+from otel_mlmon_collector._config import default_config_text
 
 from otel_mlmon import Profile
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1 import metrics_pb2
-from otel_mlmon_collector.windows import WindowConfig
+from otel_mlmon_collector._windows import WindowConfig
 
 from otel_mlmon import conventions as conv
-from tests.drift_engine.test_isolation import _kv
+from tests.collector.drift_engine.test_isolation import _kv
 
 from .conftest import wait_until
 from .test_hardening import CollectorProcess, _healthy_payload

@@ -7,7 +7,7 @@ import json
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from otel_mlmon_collector.otlp import (
+from otel_mlmon_collector._otlp import (
     MalformedRequest,
     OtlpRequest,
     count_items,

@@ -9,13 +9,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from otel_mlmon_collector.config import RetryConfig
-from otel_mlmon_collector.exporters import ExportResult
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.otlp import OtlpRequest
-from otel_mlmon_collector.pipeline import Admission, ExportLane, Pipeline, RateLimitedLog
-from otel_mlmon_collector.queue import BoundedQueue
-from otel_mlmon_collector.selfmetrics import (
+from otel_mlmon_collector._config import RetryConfig
+from otel_mlmon_collector._exporters import ExportResult
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._otlp import OtlpRequest
+from otel_mlmon_collector._pipeline import Admission, ExportLane, Pipeline, RateLimitedLog
+from otel_mlmon_collector._queue import BoundedQueue
+from otel_mlmon_collector._selfmetrics import (
     DROPPED,
     FORWARDED,
     ITEMS_FORWARDED,

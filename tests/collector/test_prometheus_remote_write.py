@@ -25,21 +25,21 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from otel_mlmon_collector.config import ConfigError, ExporterConfig
-from otel_mlmon_collector.exporters._prompb import (
+from otel_mlmon_collector._config import ConfigError, ExporterConfig
+from otel_mlmon_collector._exporters._prompb import (
     NativeHistogram,
     Sample,
     TimeSeries,
     encode_write_request,
     spans_and_deltas,
 )
-from otel_mlmon_collector.exporters.prometheus_remote_write import (
+from otel_mlmon_collector._exporters.prometheus_remote_write import (
     PrometheusRemoteWriteExporter,
     metric_name,
     translate,
 )
-from otel_mlmon_collector.otlp import OtlpRequest
-from otel_mlmon_collector.service import Collector
+from otel_mlmon_collector._otlp import OtlpRequest
+from otel_mlmon_collector._service import Collector
 
 import otel_mlmon
 from otel_mlmon.profile import Profile
@@ -83,7 +83,7 @@ def _series(series: list[TimeSeries]) -> dict[str, TimeSeries]:
 
 def test_metric_names_match_what_the_dashboards_query() -> None:
     """Every metric the dashboards and alert rules read gets the same name from the exporter as from the generator."""
-    from tests.deploy.test_dashboards import load_generator
+    from tests.collector.deploy.test_dashboards import load_generator
 
     module = load_generator()
     for kind in ("counter", "gauge", "histogram"):

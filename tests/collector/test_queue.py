@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-from otel_mlmon_collector.otlp import OtlpRequest
-from otel_mlmon_collector.queue import BoundedQueue
+from otel_mlmon_collector._otlp import OtlpRequest
+from otel_mlmon_collector._queue import BoundedQueue
 
 
 def _r(size: int, tag: int = 0) -> OtlpRequest:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from otel_mlmon_collector.selfmetrics import FORWARDED, QUEUE_SIZE, RECEIVED, SCOPE_NAME, SelfMetrics
+from otel_mlmon_collector._selfmetrics import FORWARDED, QUEUE_SIZE, RECEIVED, SCOPE_NAME, SelfMetrics
 
 
 def test_counters_accumulate_per_attribute_set() -> None:

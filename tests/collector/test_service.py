@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 from otel_mlmon_collector import Collector
-from otel_mlmon_collector.exporters.console import ConsoleExporter
-from otel_mlmon_collector.exporters.otlp import OtlpGrpcExporter, OtlpHttpExporter
+from otel_mlmon_collector._exporters.console import ConsoleExporter
+from otel_mlmon_collector._exporters.otlp import OtlpGrpcExporter, OtlpHttpExporter
 
 from .conftest import collector_config, free_port, wait_until
 
@@ -73,7 +73,7 @@ def test_an_unreachable_downstream_is_one_warning_naming_it(
     """Requests for a downstream that refuses connections give a WARNING naming it and why, rate-limited."""
     import logging
 
-    from otel_mlmon_collector.otlp import OtlpRequest
+    from otel_mlmon_collector._otlp import OtlpRequest
 
     port = free_port()
     collector = make_collector(

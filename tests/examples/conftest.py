@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from otel_mlmon_collector.config import parse_config
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.service import Collector
+from otel_mlmon_collector._config import parse_config
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._service import Collector
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

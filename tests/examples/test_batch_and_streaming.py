@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 
 from .conftest import EXAMPLES, collector_with, otel_env, run_example
 

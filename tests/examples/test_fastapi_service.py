@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 from sklearn.datasets import load_breast_cancer
 
 from .conftest import (

@@ -9,7 +9,7 @@ import otel_mlmon
 from otel_mlmon import conventions as conv
 from otel_mlmon._faults import faults
 from otel_mlmon.testing import InMemoryTelemetry
-from tests.sketch._oracle import sdk_aggregate
+from tests.sdk.sketch._oracle import sdk_aggregate
 
 
 def _feature(telemetry, metric, feature, data=None):
@@ -376,7 +376,7 @@ def test_large_tensor_batch_is_cut_to_max_rows_on_its_device():
     max_rows rows, not the batch."""
     from otel_mlmon._summarize import SummaryStream
     from otel_mlmon.summary import SummaryConfig
-    from tests.adapters.test_tensor import DeviceTensor
+    from tests.sdk.adapters.test_tensor import DeviceTensor
 
     stream = SummaryStream({"ml.model.name": "m"}, SummaryConfig(), max_rows=100, seed=3)
     data = np.arange(50_000 * 4, dtype=np.float64).reshape(50_000, 4)

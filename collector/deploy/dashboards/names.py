@@ -7,7 +7,7 @@ collector's remote-write exporter applies the same rule, so the dashboards and r
 
 from __future__ import annotations
 
-from otel_mlmon_collector import selfmetrics
+from otel_mlmon_collector import _selfmetrics as selfmetrics
 
 from otel_mlmon import conventions as conv
 

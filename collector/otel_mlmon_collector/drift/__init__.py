@@ -8,27 +8,27 @@ method per feature; :func:`correct` adjusts p-values across one model's features
 
 from __future__ import annotations
 
-from otel_mlmon_collector.drift.base import KINDS, BatchMethod, DriftMethod, DriftResult, Kind
-from otel_mlmon_collector.drift.binning import Binned, align, bucket_index, kish_n_eff
-from otel_mlmon_collector.drift.categorical import CategoricalCounts, ContingencyTable
-from otel_mlmon_collector.drift.centroid import Centroid
-from otel_mlmon_collector.drift.chi2 import ChiSquare
-from otel_mlmon_collector.drift.defaults import DEFAULT_ALPHA, LARGE_N_EFF, default_method, effective_n
-from otel_mlmon_collector.drift.hellinger import Hellinger, HellingerCategorical
-from otel_mlmon_collector.drift.jensen_shannon import JensenShannon, JensenShannonCategorical
-from otel_mlmon_collector.drift.ks import KolmogorovSmirnov
-from otel_mlmon_collector.drift.linf import LInfinity
-from otel_mlmon_collector.drift.missing import MissingCounts, MissingRate
-from otel_mlmon_collector.drift.multiple_testing import adjust_p_values, correct
-from otel_mlmon_collector.drift.null import NullMethod
-from otel_mlmon_collector.drift.out_of_range import OutOfRange
-from otel_mlmon_collector.drift.projections import Projections
-from otel_mlmon_collector.drift.psi import PSI
-from otel_mlmon_collector.drift.select import METHODS, DriftPolicy, build_method
-from otel_mlmon_collector.drift.sliced_ks import SlicedKS
-from otel_mlmon_collector.drift.unseen import UnseenCategories
-from otel_mlmon_collector.drift.vectors import VectorColumn, vector_columns
-from otel_mlmon_collector.drift.wasserstein import Wasserstein
+from otel_mlmon_collector.drift._base import KINDS, BatchMethod, DriftMethod, DriftResult, Kind
+from otel_mlmon_collector.drift._binning import Binned, align, bucket_index, kish_n_eff
+from otel_mlmon_collector.drift._categorical import CategoricalCounts, ContingencyTable
+from otel_mlmon_collector.drift._centroid import Centroid
+from otel_mlmon_collector.drift._chi2 import ChiSquare
+from otel_mlmon_collector.drift._defaults import DEFAULT_ALPHA, LARGE_N_EFF, default_method, effective_n
+from otel_mlmon_collector.drift._hellinger import Hellinger, HellingerCategorical
+from otel_mlmon_collector.drift._jensen_shannon import JensenShannon, JensenShannonCategorical
+from otel_mlmon_collector.drift._ks import KolmogorovSmirnov
+from otel_mlmon_collector.drift._linf import LInfinity
+from otel_mlmon_collector.drift._missing import MissingCounts, MissingRate
+from otel_mlmon_collector.drift._multiple_testing import adjust_p_values, correct
+from otel_mlmon_collector.drift._null import NullMethod
+from otel_mlmon_collector.drift._out_of_range import OutOfRange
+from otel_mlmon_collector.drift._projections import Projections
+from otel_mlmon_collector.drift._psi import PSI
+from otel_mlmon_collector.drift._select import METHODS, DriftPolicy, build_method
+from otel_mlmon_collector.drift._sliced_ks import SlicedKS
+from otel_mlmon_collector.drift._unseen import UnseenCategories
+from otel_mlmon_collector.drift._vectors import VectorColumn, vector_columns
+from otel_mlmon_collector.drift._wasserstein import Wasserstein
 
 __all__ = [
     "DEFAULT_ALPHA",

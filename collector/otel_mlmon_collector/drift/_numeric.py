@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from otel_mlmon_collector.drift.base import DriftResult, Kind, skipped_result
-from otel_mlmon_collector.drift.binning import Binned, align
+from otel_mlmon_collector.drift._base import DriftResult, Kind, skipped_result
+from otel_mlmon_collector.drift._binning import Binned, align
 
 __all__ = ["NumericMethod"]
 

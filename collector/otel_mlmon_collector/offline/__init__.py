@@ -7,7 +7,7 @@ command line over both. See docs/offline.md.
 
 from __future__ import annotations
 
-from .compare import DriftReport, compare
-from .replay import ReplayResult, replay
+from ._compare import DriftReport, compare
+from ._replay import ReplayResult, replay
 
 __all__ = ["DriftReport", "ReplayResult", "compare", "replay"]

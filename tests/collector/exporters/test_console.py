@@ -7,8 +7,8 @@ import io
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from otel_mlmon_collector.exporters.console import ConsoleExporter, format_request
-from otel_mlmon_collector.otlp import OtlpRequest
+from otel_mlmon_collector._exporters.console import ConsoleExporter, format_request
+from otel_mlmon_collector._otlp import OtlpRequest
 
 
 def _kv(target, key: str, value) -> None:  # type: ignore[no-untyped-def]

@@ -19,15 +19,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from otel_mlmon_collector import Collector
-from otel_mlmon_collector.config import ExporterConfig
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.exporters.otlp import (
+from otel_mlmon_collector._config import ExporterConfig
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._exporters.otlp import (
     OtlpGrpcExporter,
     OtlpHttpExporter,
     _parse_retry_after,
     create_otlp_exporter,
 )
-from otel_mlmon_collector.otlp import OtlpRequest
+from otel_mlmon_collector._otlp import OtlpRequest
 
 from ..conftest import collector_config, free_port
 

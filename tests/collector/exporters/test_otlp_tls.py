@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from otel_mlmon_collector.config import ExporterConfig
-from otel_mlmon_collector.exporters.otlp import OtlpGrpcExporter, OtlpHttpExporter
-from otel_mlmon_collector.otlp import OtlpRequest, spec_for
+from otel_mlmon_collector._config import ExporterConfig
+from otel_mlmon_collector._exporters.otlp import OtlpGrpcExporter, OtlpHttpExporter
+from otel_mlmon_collector._otlp import OtlpRequest, spec_for
 
 
 @pytest.fixture

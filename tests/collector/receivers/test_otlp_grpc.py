@@ -19,10 +19,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.trace import SpanContext
 from otel_mlmon_collector import Collector
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.otlp import spec_for
-from otel_mlmon_collector.receivers.otlp_grpc import RETRY_INFO_TRAILER
-from otel_mlmon_collector.selfmetrics import REFUSED
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._otlp import spec_for
+from otel_mlmon_collector._receivers.otlp_grpc import RETRY_INFO_TRAILER
+from otel_mlmon_collector._selfmetrics import REFUSED
 
 from ..conftest import collector_config
 

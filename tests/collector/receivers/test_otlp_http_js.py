@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from otel_mlmon_collector import Collector
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector.receivers import otlp_http
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._receivers import otlp_http
 
 from ..conftest import OtelJs, collector_config
 

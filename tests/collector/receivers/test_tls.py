@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext
 from otel_mlmon_collector import Collector
-from otel_mlmon_collector.config import ConfigError, parse_config
-from otel_mlmon_collector.exporters.in_memory import InMemoryExporter
+from otel_mlmon_collector._config import ConfigError, parse_config
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 
 from ..conftest import collector_config
 

@@ -1,0 +1,255 @@
+"""One stream's columns: pair live columns with the reference's, plan their checks, run them through the policy.
+
+Numeric columns are aligned once for every check; :meth:`DriftPolicy.compare` then runs the checks that share a
+method in one vectorised pass (``compare_many``), which gives the same results as comparing column by column.
+The p-values of every check of every column of one model are corrected together (one family per evaluation), and
+each column's drift state is decided from its decisive checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from otel_mlmon.summary import ColumnSummary, Summary
+
+from ..drift import (
+    DEFAULT_ALPHA,
+    DriftMethod,
+    DriftPolicy,
+    DriftResult,
+    MissingCounts,
+    MissingRate,
+    OutOfRange,
+    UnseenCategories,
+    VectorColumn,
+    align,
+    vector_columns,
+)
+from ..drift._base import is_batch_method
+from ..drift._vectors import vector_series
+from .config import DriftConfig
+from .records import ColumnDrift, ColumnName, UnmatchedColumns
+
+__all__ = ["TARGETS", "ColumnChecks", "PendingColumn", "display_name", "match_columns", "override_key"]
+
+#: Column targets and the :class:`Summary` section that holds them.
+TARGETS: tuple[tuple[str, str], ...] = (
+    ("feature", "features"),
+    ("output", "outputs"),
+    ("confidence", "confidence"),
+)
+_OVERRIDE_PREFIX = {"feature": "", "output": "output:", "confidence": "confidence:"}
+#: Order of a column's results (and of its p-values in the correction).
+_CHECK_ORDER = ("distribution", "out_of_range", "missing_rate")
+
+
+@dataclass(frozen=True)
+class PendingColumn:
+    """A live column and its reference counterpart, to be compared."""
+
+    target: str
+    name: ColumnName
+    reference: ColumnSummary | VectorColumn
+    current: ColumnSummary | VectorColumn
+
+
+def override_key(target: str, name: ColumnName) -> str:
+    """The key of a column in ``overrides``: ``NAME``, ``output:NAME``, or ``confidence:OUTPUT`` for every class.
+
+    >>> override_key("confidence", ("prediction", "0")), override_key("output", "prediction")
+    ('confidence:prediction', 'output:prediction')
+    """
+    if isinstance(name, tuple):  # confidence of one predicted class: (output, class)
+        name = name[0]
+    return _OVERRIDE_PREFIX[target] + name
+
+
+def display_name(name: ColumnName) -> str:
+    """A column's name for log lines and event bodies: confidence columns as ``OUTPUT[class]``.
+
+    >>> display_name("age"), display_name(("prediction", "0"))
+    ("'age'", "'prediction[0]'")
+    """
+    if isinstance(name, tuple):
+        return repr(f"{name[0]}[{name[1]}]")
+    return repr(name)
+
+
+def match_columns(
+    reference: Summary, view: Summary
+) -> tuple[list[PendingColumn], tuple[UnmatchedColumns, ...]]:
+    """Pair every live column with the reference column of the same target and name.
+
+    Returns:
+        The pairs, in the view's order, and per target the columns only one side has.
+    """
+    pending: list[PendingColumn] = []
+    unmatched: list[UnmatchedColumns] = []
+    for target, section in TARGETS:
+        references: dict[Any, Any] = getattr(reference, section)
+        live: dict[Any, Any] = getattr(view, section)
+        if target == "feature":
+            references, live = _with_vectors(reference, references), _with_vectors(view, live)
+        live_only = []
+        for name, current in live.items():
+            ref = references.get(name)
+            if ref is None:
+                live_only.append(name)
+            else:
+                pending.append(PendingColumn(target, name, ref, current))
+        reference_only = tuple(name for name in references if name not in live)
+        unmatched.append(UnmatchedColumns(target, tuple(live_only), reference_only))
+    return pending, tuple(unmatched)
+
+
+def _with_vectors(summary: Summary, features: dict[str, Any]) -> dict[str, Any]:
+    """Features with each vector column as one :class:`VectorColumn` in place of its series (``vector.p00`` ...),
+    so a vector column is compared as a whole (docs/drift.md, "Vector columns")."""
+    vectors = vector_columns(summary)
+    if not vectors:
+        return features
+    series = {name for names in vector_series(features).values() for name in names}
+    out: dict[str, Any] = {name: c for name, c in features.items() if name not in series}
+    out.update(vectors)
+    return out
+
+
+class ColumnChecks:
+    """Runs the configured checks of one stream's columns through its :class:`DriftPolicy` and decides them.
+
+    Args:
+        config: The engine's configuration (checks, minimum rows, thresholds, decisive checks).
+        log: ``log(level, key, message, *args)``, rate-limited by key (``RateLimitedLog.log``).
+    """
+
+    def __init__(self, config: DriftConfig, log: Callable[..., None]) -> None:
+        self.config = config
+        self.log = log
+        self.out_of_range = OutOfRange(threshold=config.out_of_range_threshold)
+        # Categories: a calibrated test of new categories (see drift/unseen.py), not the numeric share threshold.
+        self.unseen = UnseenCategories()
+        self.missing_rate = MissingRate(alpha=DEFAULT_ALPHA, threshold=config.missing_threshold)
+
+    def compare(self, model: str, policy: DriftPolicy, pending: Sequence[PendingColumn]) -> list[ColumnDrift]:
+        """Every column with at least one result: its corrected results and decision, in ``pending`` order.
+
+        A column whose planning or comparison fails is logged (rate-limited) and left out; the others go on.
+        """
+        comparisons: list[tuple[DriftMethod, Any, Any]] = []
+        owners: list[tuple[int, str]] = []  # (column index, check) of each comparison
+        failed: set[int] = set()
+
+        def fail(i: int, exc: Exception) -> None:
+            failed.add(i)
+            column = pending[i]
+            self.log(
+                logging.ERROR,
+                f"compare:{model}:{column.target}:{column.name}",
+                "model %r: comparing %s %s failed: %s: %s",
+                model,
+                column.target,
+                display_name(column.name),
+                type(exc).__name__,
+                exc,
+            )
+
+        for i, column in enumerate(pending):
+            try:
+                planned = self._plan(model, policy, column)
+            except Exception as exc:  # noqa: BLE001 - one bad column (or override) must not stop the rest
+                fail(i, exc)
+                continue
+            for check, comparison in planned:
+                comparisons.append(comparison)
+                owners.append((i, check))
+        found = policy.compare(comparisons, on_error=lambda k, exc: fail(owners[k][0], exc))
+        per_column: dict[int, dict[str, DriftResult]] = {}
+        for (i, check), result in zip(owners, found):
+            if i not in failed and result is not None:
+                per_column.setdefault(i, {})[check] = result
+        ordered = [(i, {c: r[c] for c in _CHECK_ORDER if c in r}) for i, r in sorted(per_column.items())]
+        # One family of hypotheses per model and evaluation: every tested column and check together.
+        flat = [(i, check, r) for i, results in ordered for check, r in results.items()]
+        corrected = policy.correct([r for _, _, r in flat])
+        results_of = dict(ordered)
+        for (i, check, _), result in zip(flat, corrected):
+            results_of[i][check] = result
+        return [self._decide(pending[i], results) for i, results in ordered]
+
+    def _plan(
+        self, model: str, policy: DriftPolicy, column: PendingColumn
+    ) -> list[tuple[str, tuple[DriftMethod, Any, Any]]]:
+        """The comparisons of one column as ``(check, (method, reference, current))``."""
+        checks, min_rows = self.config.checks, self.config.min_rows
+        ref, current = column.reference, column.current
+        n_cur = current.count
+        if current.kind != ref.kind and n_cur > 0:
+            self.log(
+                logging.WARNING,
+                f"kind:{model}:{column.target}:{column.name}",
+                "model %r: %s %s is %s in production but %s in the reference: not compared",
+                model,
+                column.target,
+                display_name(column.name),
+                current.kind,
+                ref.kind,
+            )
+            return []
+        planned: list[tuple[str, tuple[DriftMethod, Any, Any]]] = []
+        distribution = "distribution" in checks
+        out_of_range = "out_of_range" in checks
+        if (distribution or out_of_range) and n_cur >= min_rows and ref.count > 0:
+            method = None
+            if distribution:
+                key = override_key(column.target, column.name)
+                method = policy.method_for(key, ref.kind, ref.count, n_cur)  # type: ignore[arg-type]
+            if ref.kind == "vector":
+                if method is not None:
+                    planned.append(("distribution", (method, ref, current)))
+            elif ref.kind == "numeric":
+                binned = align(ref.numeric, current.numeric)  # once, for every check that takes aligned bins
+                if method is not None:
+                    if is_batch_method(method):
+                        planned.append(("distribution", (method, binned, None)))
+                    else:
+                        planned.append(("distribution", (method, ref.numeric, current.numeric)))
+                if out_of_range and math.isfinite(ref.numeric.min) and math.isfinite(ref.numeric.max):
+                    planned.append(("out_of_range", (self.out_of_range, binned, None)))
+            else:
+                if method is not None:
+                    planned.append(("distribution", (method, ref.categorical, current.categorical)))
+                if out_of_range:  # for categories: values in categories the reference lacks
+                    planned.append(("out_of_range", (self.unseen, ref.categorical, current.categorical)))
+        total_cur = n_cur + current.missing + current.infinite
+        total_ref = ref.count + ref.missing + ref.infinite
+        if "missing_rate" in checks and total_cur >= min_rows and total_ref > 0:
+            sides = (
+                MissingCounts(total_ref, ref.missing, ref.infinite),
+                MissingCounts(total_cur, current.missing, current.infinite),
+            )
+            planned.append(("missing_rate", (self.missing_rate, *sides)))
+        return planned
+
+    def _decide(self, column: PendingColumn, results: Mapping[str, DriftResult]) -> ColumnDrift:
+        """Drift when a decisive check that could be made detected it; the deciding result with it."""
+        made = [
+            (check, r)
+            for check, r in results.items()
+            if check in self.config.decisive_checks and r.skipped is None
+        ]
+        detected: bool | None = None
+        decisive = results.get("distribution")
+        if made:
+            hits = [r for _, r in made if r.detected]
+            detected = bool(hits)
+            if hits:
+                decisive = hits[0]
+            elif decisive is None:
+                decisive = made[0][1]
+        return ColumnDrift(
+            column.target, column.name, column.reference.kind, dict(results), detected, decisive
+        )

@@ -1,0 +1,136 @@
+"""A bounded FIFO of encoded requests in front of each exporter, limited by count and by bytes."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+from ._otlp import OtlpRequest
+
+__all__ = ["BoundedQueue"]
+
+
+class BoundedQueue:
+    """Thread-safe FIFO holding at most ``max_requests`` requests and ``max_bytes`` bytes of payload.
+
+    ``try_put`` never blocks: a full queue is the receivers' signal to answer with back-pressure. A request
+    larger than ``max_bytes`` is still accepted into an empty queue, so no single request is refused forever.
+
+    Example:
+        >>> q = BoundedQueue(max_requests=1, max_bytes=1024)
+        >>> q.try_put(OtlpRequest("traces", b"x"))
+        True
+        >>> q.try_put(OtlpRequest("traces", b"y"))
+        False
+        >>> q.get(timeout=0).payload, len(q)
+        (b'x', 0)
+    """
+
+    def __init__(self, max_requests: int, max_bytes: int) -> None:
+        if max_requests < 1:
+            raise ValueError(f"max_requests must be >= 1, got {max_requests}")
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
+        self._reset()
+
+    def _reset(self) -> None:
+        self._items: collections.deque[OtlpRequest] = collections.deque()
+        self._bytes = 0
+        self._in_flight = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        """Payload bytes currently queued."""
+        return self._bytes
+
+    @property
+    def in_flight(self) -> int:
+        """Requests taken by a worker and not yet marked done."""
+        return self._in_flight
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called: no more puts; ``get`` returns ``None`` when empty."""
+        return self._closed
+
+    def has_room(self, size: int) -> bool:
+        """Return whether a payload of ``size`` bytes would be accepted now."""
+        if self._closed or len(self._items) >= self.max_requests:
+            return False
+        return not self._items or self._bytes + size <= self.max_bytes
+
+    def try_put(self, request: OtlpRequest) -> bool:
+        """Append ``request`` if there is room; return whether it was queued."""
+        with self._cond:
+            if not self.has_room(len(request.payload)):
+                return False
+            self._items.append(request)
+            self._bytes += len(request.payload)
+            self._cond.notify_all()
+            return True
+
+    def put_unchecked(self, request: OtlpRequest) -> None:
+        """Append ``request`` whatever the bound (the caller checked ``has_room`` under its own lock)."""
+        with self._cond:
+            self._items.append(request)
+            self._bytes += len(request.payload)
+            self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> OtlpRequest | None:
+        """Take the oldest request, waiting up to ``timeout`` seconds; ``None`` on timeout or closed and empty.
+
+        Every request taken must be handed back with ``task_done()``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._items:
+                if self._closed:
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            request = self._items.popleft()
+            self._bytes -= len(request.payload)
+            self._in_flight += 1
+            return request
+
+    def task_done(self) -> None:
+        """Mark a request taken with ``get`` as finished (exported, rejected or dropped)."""
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Refuse further puts and wake waiting consumers."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until empty with nothing in flight; return False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._items or self._in_flight:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def drain(self) -> list[OtlpRequest]:
+        """Remove and return everything still queued (used when the shutdown deadline passed)."""
+        with self._cond:
+            items = list(self._items)
+            self._items.clear()
+            self._bytes = 0
+            self._cond.notify_all()
+            return items

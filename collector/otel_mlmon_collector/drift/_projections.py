@@ -1,0 +1,74 @@
+"""The default drift test of a vector column: the centroid test and the sliced KS test, Bonferroni over the two."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from otel_mlmon_collector.drift._base import DriftResult, decide
+from otel_mlmon_collector.drift._centroid import Centroid
+from otel_mlmon_collector.drift._sliced_ks import SlicedKS
+from otel_mlmon_collector.drift._vectors import VectorColumn
+
+__all__ = ["Projections"]
+
+
+@dataclass(frozen=True)
+class Projections:
+    """:class:`~otel_mlmon_collector.drift.Centroid` and :class:`~otel_mlmon_collector.drift.SlicedKS` together.
+
+    ``p = min(1, 2 * min(p_centroid, p_sliced_ks))``: drift when either test finds it at ``alpha / 2``, so the
+    false-alarm rate stays at or below ``alpha``. The centroid test sees mean shifts spread over the embedding
+    space (mixture weights, a shift along a direction); the sliced KS test sees changes of shape along the
+    projections and of the norm (a new cluster on a few rows, a change of spread). The score is the score of
+    the test with the smaller p-value (``details["decided_by"]`` names it).
+
+    Parameters:
+        alpha: Significance level of the combined test.
+        threshold: Minimum score for drift (0: the p-value decides alone).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(5)
+        >>> ref = VectorColumn.from_values(rng.normal(size=(5000, 64)))
+        >>> same = VectorColumn.from_values(rng.normal(size=(2000, 64)))
+        >>> moved = VectorColumn.from_values(rng.normal(size=(2000, 64)) + 0.08)
+        >>> Projections().compare(ref, same).detected, Projections().compare(ref, moved).detected
+        (False, True)
+    """
+
+    name: ClassVar[str] = "projections"
+    kind: ClassVar[str] = "vector"
+    alpha: float | None = 0.05
+    threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.alpha is not None and not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1) or None, got {self.alpha}")
+        if not self.threshold >= 0:
+            raise ValueError(f"threshold must be >= 0, got {self.threshold}")
+
+    def compare(self, reference: VectorColumn, current: VectorColumn) -> DriftResult:
+        parts = [
+            Centroid(alpha=None).compare(reference, current),
+            SlicedKS(alpha=None).compare(reference, current),
+        ]
+        made = [r for r in parts if r.skipped is None and r.p_value is not None]
+        if not made:
+            return DriftResult(
+                self.name, parts[0].score, self.threshold, False, None, parts[0].n_reference,
+                parts[0].n_current, self.alpha, {"skipped": parts[0].skipped or parts[1].skipped},
+            )  # fmt: skip
+        best = min(made, key=lambda r: r.p_value)  # type: ignore[arg-type, return-value]
+        p = min(1.0, len(made) * float(best.p_value))  # type: ignore[arg-type]
+        return DriftResult(
+            method=self.name,
+            score=best.score,
+            threshold=self.threshold,
+            detected=decide(best.score, self.threshold, p, self.alpha),
+            p_value=p,
+            n_reference=best.n_reference,
+            n_current=best.n_current,
+            alpha=self.alpha,
+            details={"decided_by": best.method, **{f"{r.method}_p_value": r.p_value for r in made}},
+        )

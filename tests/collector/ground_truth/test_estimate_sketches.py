@@ -1,0 +1,222 @@
+"""Estimates before labels from sketches, calibrated by the reference profile (otel_mlmon.estimation and the
+collector's _estimate_sketches): close to the realized values under covariate shift, and only with calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from otel_mlmon_collector._ground_truth._estimate_sketches import estimate_rows, estimate_view, estimation_gap
+from otel_mlmon_collector._ground_truth._records import GroundTruthRecord, JoinedRow, PredictionRecord
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from otel_mlmon import conventions as conv
+from otel_mlmon.adapters import read_features, read_outputs
+from otel_mlmon.estimation import ClassifierCalibration, EstimationModel, isotonic_blocks
+from otel_mlmon.profile import Profile
+from otel_mlmon.summary import Summary
+
+NAMES = ["a", "b", "c"]
+
+
+def _true_logit(X: np.ndarray) -> np.ndarray:
+    return 1.5 * X[:, 0] - X[:, 1] + 0.5 * X[:, 2] ** 2 - 0.5
+
+
+def _model(X: np.ndarray) -> np.ndarray:
+    """Right ranking, miscalibrated: overconfident (sharpened logits) -- the raw confidence over-promises."""
+    p = 1 / (1 + np.exp(-2.5 * _true_logit(X)))
+    return np.column_stack([1 - p, p])
+
+
+def _draw(rng: np.random.Generator, n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    X = rng.normal(size=(n, 3))
+    X[:, 0] += shift
+    y = (rng.random(n) < 1 / (1 + np.exp(-_true_logit(X)))).astype(int)
+    return X, y
+
+
+def _summary(X: np.ndarray, outputs: np.ndarray, classes: list | None = None) -> Summary:
+    """What the SDK exports for one window."""
+    summary = Summary()
+    summary.add_features(read_features(X, names=NAMES))
+    summary.add_outputs(read_outputs(outputs, classes=classes))
+    return summary
+
+
+@pytest.fixture(scope="module")
+def binary_profile() -> Profile:
+    X, y = _draw(np.random.default_rng(0), 6000, 0.0)
+    return Profile.from_data(X, _model(X), model="m", feature_names=NAMES, classes=[0, 1], labels=y)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.8, -1.0])
+def test_calibrated_estimate_is_close_to_realized_under_covariate_shift(
+    binary_profile: Profile, shift: float
+) -> None:
+    X, y = _draw(np.random.default_rng(1 + int(10 * abs(shift))), 4000, shift)
+    proba = _model(X)
+    pred = proba.argmax(1)
+    est = estimate_view(_summary(X, proba, [0, 1]), binary_profile.estimation)["prediction"]
+    assert est.calibrated and est.n == 4000
+    assert est.values["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=0.02)
+    assert est.values["f1_macro"] == pytest.approx(f1_score(y, pred, average="macro"), abs=0.02)
+    assert est.values["roc_auc"] == pytest.approx(roc_auc_score(y, proba[:, 1]), abs=0.02)
+    assert est.per_class["1"]["f1"] == pytest.approx(f1_score(y, pred), abs=0.03)
+    assert 0 < est.stderr["accuracy"] < 0.01
+
+
+def test_skipping_the_calibration_misses_the_realized_values(binary_profile: Profile) -> None:
+    """The same sketches without the profile's calibration: the overconfident scores over-promise."""
+    X, y = _draw(np.random.default_rng(7), 4000, 0.8)
+    proba = _model(X)
+    summary = _summary(X, proba, [0, 1])
+    realized = accuracy_score(y, proba.argmax(1))
+    calibrated = estimate_view(summary, binary_profile.estimation)["prediction"]
+    raw = estimate_view(summary, None)["prediction"]
+    assert not raw.calibrated
+    assert raw.values["accuracy"] - realized > 0.05
+    assert abs(calibrated.values["accuracy"] - realized) < 0.02
+    assert abs(raw.values["roc_auc"] - roc_auc_score(y, proba[:, 1])) > 3 * abs(
+        calibrated.values["roc_auc"] - roc_auc_score(y, proba[:, 1])
+    )
+
+
+def test_multiclass_estimates_accuracy_f1_and_roc_auc() -> None:
+    rng = np.random.default_rng(3)
+
+    def draw(n: int, shift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = rng.normal(size=(n, 3))
+        X[:, 0] += shift
+        logits = np.column_stack([2 * X[:, 0], X[:, 1] - X[:, 0], X[:, 2] ** 2 - 1])
+        p = np.exp(logits)
+        p /= p.sum(1, keepdims=True)
+        y = (p.cumsum(1) < rng.random((n, 1))).sum(1)
+        sharp = p**2.5
+        return X, y, sharp / sharp.sum(1, keepdims=True)
+
+    X, y, proba = draw(8000, 0.0)
+    profile = Profile.from_data(X, proba, model="m", feature_names=NAMES, classes=[0, 1, 2], labels=y)
+    calibration = profile.estimation.outputs["prediction"]
+    assert isinstance(calibration, ClassifierCalibration) and calibration.auc_offset is not None
+    X, y, proba = draw(4000, 0.6)
+    pred = proba.argmax(1)
+    est = estimate_view(_summary(X, proba, [0, 1, 2]), profile.estimation)["prediction"]
+    assert est.values["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=0.02)
+    assert est.values["f1_macro"] == pytest.approx(f1_score(y, pred, average="macro"), abs=0.03)
+    assert est.values["roc_auc"] == pytest.approx(roc_auc_score(y, proba, multi_class="ovr"), abs=0.03)
+
+
+def test_regression_estimate_follows_a_covariate_shift() -> None:
+    rng = np.random.default_rng(5)
+
+    def draw(n: int, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = rng.normal(size=(n, 3))
+        X[:, 0] *= scale
+        prediction = 50 + 10 * X[:, 1]
+        return X, prediction, prediction + rng.normal(size=n) * (1 + 2 * np.abs(X[:, 0]))
+
+    X, prediction, y = draw(6000, 1.0)
+    profile = Profile.from_data(X, prediction, model="m", feature_names=NAMES, labels=y)
+    X, prediction, y = draw(4000, 1.8)  # wider inputs, larger errors
+    est = estimate_view(_summary(X, prediction), profile.estimation)["prediction"]
+    rmse = float(np.sqrt(np.mean((prediction - y) ** 2)))
+    mae = float(np.mean(np.abs(prediction - y)))
+    assert est.values["rmse"] == pytest.approx(rmse, rel=0.06)
+    assert est.values["mae"] == pytest.approx(mae, rel=0.06)
+    reference_rmse = float(np.sqrt(profile.estimation.outputs["prediction"].mean_sq))
+    assert rmse > 1.3 * reference_rmse  # the shift matters: a constant estimate would miss it
+    assert est.stderr["rmse"] > 0
+
+
+def test_the_estimation_model_survives_a_profile_round_trip(binary_profile: Profile, tmp_path) -> None:
+    X, _ = _draw(np.random.default_rng(9), 2000, 0.5)
+    summary = _summary(X, _model(X), [0, 1])
+    loaded = Profile.load(binary_profile.save(tmp_path / "p.json.gz"))
+    before = estimate_view(summary, binary_profile.estimation)["prediction"].values
+    after = estimate_view(summary, loaded.estimation)["prediction"].values
+    assert after == pytest.approx(before)
+    assert EstimationModel.from_dict(None).outputs == {}
+    with pytest.raises(ValueError, match="unknown kind"):
+        EstimationModel.from_dict({"outputs": {"prediction": {"kind": "ranking"}}})
+
+
+def test_gap_compares_the_estimate_of_the_labelled_rows_with_their_realized_values(
+    binary_profile: Profile,
+) -> None:
+    X, y = _draw(np.random.default_rng(4), 3000, 0.3)
+    proba = _model(X)
+    rows = [
+        JoinedRow(
+            PredictionRecord(
+                "m", "", "prediction", str(i), 0, str(int(p.argmax())), confidence=float(p.max())
+            ),
+            GroundTruthRecord("m", "", "prediction", str(i), 0, str(t)),
+        )
+        for i, (p, t) in enumerate(zip(proba, y))
+    ]
+    est = estimate_rows(rows, binary_profile.estimation.outputs["prediction"])
+    assert est is not None and est.n == 3000
+    realized = {
+        "accuracy": accuracy_score(y, proba.argmax(1)),
+        "f1_macro": f1_score(y, proba.argmax(1), average="macro"),
+    }
+    points = {
+        (p.name, p.attributes[conv.ATTR_PERFORMANCE_METRIC]): p.value for p in estimation_gap(est, realized)
+    }
+    gap = points[(conv.METRIC_PERFORMANCE_ESTIMATION_GAP, "accuracy")]
+    assert gap == pytest.approx(est.values["accuracy"] - realized["accuracy"])
+    assert abs(gap) < 0.03
+    assert abs(points[(conv.METRIC_PERFORMANCE_ESTIMATION_GAP_Z, "accuracy")]) < 4
+    assert (conv.METRIC_PERFORMANCE_ESTIMATION_GAP, "f1_macro") in points
+    assert (conv.METRIC_PERFORMANCE_ESTIMATION_GAP, "roc_auc") not in points  # nothing realized to compare
+
+
+def test_gap_z_flags_a_calibration_that_no_longer_holds(binary_profile: Profile) -> None:
+    """Concept drift: the labels now follow another rule; the estimate (from the old calibration) is far off."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 3))
+    proba = _model(X)
+    y = (rng.random(3000) < 0.5).astype(int)  # the inputs no longer say anything about the label
+    rows = [
+        JoinedRow(
+            PredictionRecord(
+                "m", "", "prediction", str(i), 0, str(int(p.argmax())), confidence=float(p.max())
+            ),
+            GroundTruthRecord("m", "", "prediction", str(i), 0, str(t)),
+        )
+        for i, (p, t) in enumerate(zip(proba, y))
+    ]
+    est = estimate_rows(rows, binary_profile.estimation.outputs["prediction"])
+    assert est is not None
+    points = {
+        (p.name, p.attributes[conv.ATTR_PERFORMANCE_METRIC]): p.value
+        for p in estimation_gap(est, {"accuracy": accuracy_score(y, proba.argmax(1))})
+    }
+    assert points[(conv.METRIC_PERFORMANCE_ESTIMATION_GAP_Z, "accuracy")] > 10
+
+
+def test_isotonic_blocks_are_non_decreasing_and_weighted() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random(2000)
+    y = (rng.random(2000) < x**2).astype(float)
+    blocks = isotonic_blocks(x, y)
+    assert np.all(np.diff(blocks[:, 2]) > 0)
+    assert blocks[:, 3].sum() == 2000
+    assert np.all(blocks[:, 0] <= blocks[:, 1])
+    # The fit is the least-squares one: each block's value is the mean of its rows.
+    for lo, hi, mean, n in blocks:
+        inside = (x >= lo) & (x <= hi)
+        assert inside.sum() == n and y[inside].mean() == pytest.approx(mean)
+
+
+def test_the_estimate_points_use_the_conventions(binary_profile: Profile) -> None:
+    X, _ = _draw(np.random.default_rng(2), 500, 0.0)
+    est = estimate_view(_summary(X, _model(X), [0, 1]), binary_profile.estimation)["prediction"]
+    names = {p.name for p in est.points()}
+    assert {
+        conv.METRIC_PERFORMANCE_ESTIMATED_ACCURACY,
+        conv.METRIC_PERFORMANCE_ESTIMATED_ROC_AUC,
+        conv.METRIC_PERFORMANCE_ESTIMATED_F1,
+        conv.METRIC_PERFORMANCE_ESTIMATED_F1_MACRO,
+        conv.METRIC_PERFORMANCE_ESTIMATED_STDERR,
+    } <= names
