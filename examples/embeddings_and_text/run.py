@@ -1,6 +1,6 @@
 """Embeddings and free text through the collector: normal traffic, then shifted traffic, and the drift it finds.
 
-Run (from the repository root, after ``pip install -e '.[collector,examples]'``; about 10 s):
+Run (from the repository root, after ``pip install -e '.[collector,examples]'``; 15-30 s, about 5 s of CPU):
     python examples/embeddings_and_text/run.py
     python examples/embeddings_and_text/run.py --json findings.json --profiles profiles
 
@@ -106,6 +106,8 @@ def findings(evaluation: Any) -> dict[str, Any]:
                     "kind": column.kind,
                     "detected": bool(column.detected),
                     "method": result.method if result else None,
+                    # For the vector method, which of its two tests decided (centroid or sliced KS).
+                    "decided_by": result.details.get("decided_by") if result else None,
                     "score": _number(result.score) if result else None,
                     "p_value": _number(result.p_value) if result else None,
                     "n_reference": result.n_reference if result else 0,
@@ -132,8 +134,9 @@ def show(phase: str, found: dict[str, Any]) -> None:
         for c in drifted:
             p = c["p_value"]
             tested = "" if p is None else ("  p<1e-300" if p == 0 else f"  p={p:.2g}")
+            method = c["method"] + (f" ({c['decided_by']})" if c["decided_by"] else "")
             print(
-                f"  DRIFT {c['target']:<10} {c['name']:<22} {c['method']:<12} score={c['score']:<8.3g}{tested}"
+                f"  DRIFT {c['target']:<10} {c['name']:<22} {method:<22} score={c['score']:<8.3g}{tested}"
                 f"  ({c['n_current']} rows vs {c['n_reference']} in the reference)"
             )
 
