@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import otel_mlmon_collector as mlc
 from assistant import VERSION, FaqAssistant
-from models import TOPICS, HashingEmbedder, texts, train_classifier
+from models import TOPICS, HashingEmbedder, nearest, texts, train_classifier
 
 import otel_mlmon
 
@@ -35,7 +35,8 @@ MODELS = ("topic-classifier", "embedder", "faq-search")
 
 
 class Tally:
-    """The collector's downstream here: counts what it would forward (point it at your backend with exporters:)."""
+    """The collector's downstream in this run: counts the OTLP requests it would forward. A deployment names its
+    backends under ``exporters:`` in the YAML instead."""
 
     name = "tally"
 
@@ -66,7 +67,7 @@ def save_profiles(directory: Path, assistant: FaqAssistant, questions: list[str]
         otel_mlmon.Profile.from_data(questions, model="embedder", **text),
         otel_mlmon.Profile.from_data(
             vectors,
-            assistant.faq_ids[np.argmax(vectors @ assistant.faq_vectors.T, axis=1)],
+            assistant.faq_ids[nearest(vectors, assistant.faq_vectors)],
             model="faq-search",
             version=VERSION,
         ),
