@@ -143,10 +143,21 @@ def show(phase: str, found: dict[str, Any]) -> None:
 
 
 def wait_for_new_view(window_seconds: float, windows: int) -> None:
-    """Sleep until the evaluation view (the last ``windows`` windows) holds nothing sent so far."""
+    """Sleep until the evaluation view (the last ``windows`` windows, aligned to the clock) holds nothing sent so
+    far: a point goes to the window of the middle of the interval it covers, at most one window back."""
     now = time.time()
-    fresh = (math.floor(now / window_seconds) + windows + 1) * window_seconds  # one window of slack
+    fresh = (math.floor(now / window_seconds) + windows) * window_seconds
     time.sleep(max(0.0, fresh - now))
+
+
+def check_rows(found: dict[str, Any], rows: int, phase: str) -> None:
+    """Say so when an evaluation did not see every row of its phase (points outside the evaluation view)."""
+    for model, stream in found.items():
+        if stream["rows"] != rows:
+            print(
+                f"note: the {phase} evaluation of {model} saw {stream['rows']} of {rows} rows: its points fell "
+                "outside the evaluation view (a very busy machine); raise evaluation_windows in collector.yaml"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 found[phase] = findings(collector.drift.evaluate_now())
                 show(phase, found[phase])
+                check_rows(found[phase], args.rows, phase)
         finally:
             telemetry.shutdown()
             collector.shutdown(5)
