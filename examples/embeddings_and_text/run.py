@@ -1,6 +1,6 @@
 """Embeddings and free text through the collector: normal traffic, then shifted traffic, and the drift it finds.
 
-Run (from the repository root, after ``pip install -e '.[collector,examples]'``; 15-30 s, about 5 s of CPU):
+Run (from the repository root, after ``pip install -e '.[collector,examples]'``; 15-30 s):
     python examples/embeddings_and_text/run.py
     python examples/embeddings_and_text/run.py --json findings.json --profiles profiles
 
