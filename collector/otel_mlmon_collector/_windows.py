@@ -410,15 +410,20 @@ class WindowStore:
         with self._lock:
             return list(self._streams)
 
-    def view(self, key: StreamKey, windows: int | None = None, offset: int = 0) -> Summary | None:
+    def view(
+        self, key: StreamKey, windows: int | None = None, offset: int = 0, now: float | None = None
+    ) -> Summary | None:
         """The merge of ``windows`` windows (default: the evaluation length) ending ``offset`` windows before the
-        current one, or None if they hold nothing.
+        current one (the one holding ``now``, default the clock's time), or None if they hold nothing.
+
+        An evaluation passes its one ``now`` to every stream's view, so a window boundary passing during the
+        evaluation cannot give later streams an emptier view than earlier ones.
 
         The result is a new :class:`Summary` (the store keeps its own state). A column whose kind is unknown
         because only missing counts arrived for it is returned as a numeric column with an empty histogram.
         """
         count = self.config.evaluation_windows if windows is None else windows
-        now = self.clock()
+        now = self.clock() if now is None else now
         last = math.floor(now / self.config.window_seconds) - offset
         with self._lock:
             stream = self._streams.get(key)

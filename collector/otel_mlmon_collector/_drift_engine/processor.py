@@ -158,7 +158,7 @@ class DriftProcessor:
                 # Each stream under its own guard: one that cannot be merged or evaluated is counted and
                 # logged with its model, and every other stream is evaluated as usual.
                 merging = time.perf_counter()
-                view = self.guarded(key, "view", self.windows.view, key)
+                view = self.guarded(key, "view", self.windows.view, key, None, 0, now)
                 window_seconds += time.perf_counter() - merging
                 if view is None:
                     continue

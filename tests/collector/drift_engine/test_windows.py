@@ -192,6 +192,20 @@ def test_points_fall_into_clock_aligned_windows_and_expire() -> None:
     assert store.view(key).rows == 1
 
 
+def test_a_view_at_a_given_time_ignores_a_window_boundary_passing_since() -> None:
+    """An evaluation reads every stream's view at its one ``now``: the clock moving on does not empty later views."""
+    clock = [NOW + 10]
+    config = WindowConfig(window_seconds=60, evaluation_windows=1, stream_ttl_seconds=10_000)
+    store = WindowStore(config, clock=lambda: clock[0])
+    key = StreamKey("fraud", None, "predict")
+    t = int((NOW + 5) * NS)
+    store.ingest(sum_request(conv.METRIC_SUMMARY_ROWS, {"": 7}, t - NS, t, "delta").message)
+    evaluation_now = clock[0]
+    clock[0] += 60  # the next window opens while the evaluation runs
+    assert store.view(key) is None
+    assert store.view(key, now=evaluation_now).rows == 7
+
+
 def test_quiet_streams_expire_and_the_stream_cap_holds() -> None:
     """Streams beyond max_streams are dropped and counted; a stream quiet for longer than the TTL disappears."""
     clock = [NOW]
