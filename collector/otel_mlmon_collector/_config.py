@@ -491,7 +491,10 @@ def _apply_env_overrides(config: Config, env: Mapping[str, str]) -> Config:
     if value:
         # unlike the other overrides, a bad value stops start-up: falling back would accept every sender
         if not os.path.isfile(value):
-            raise ConfigError(f"${ENV_BEARER_TOKEN_FILE}: no such file {value!r}")
+            raise ConfigError(
+                f"${ENV_BEARER_TOKEN_FILE}: no such file {value!r} (mount the token file there, e.g. a secret; "
+                "docs/deployment.md says how to make one)"
+            )
         rcv = _replace(rcv, auth=AuthConfig(bearer_token_file=value))
     return _replace(config, receivers=rcv, health=health, service=service)
 
