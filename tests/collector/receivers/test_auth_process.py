@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 import pytest
+import requests
 import yaml
 from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
@@ -184,6 +185,13 @@ def test_wrong_or_missing_token_is_refused_and_nothing_forwarded(
     assert status == 401 and 'error="invalid_token"' in headers["WWW-Authenticate"]
     status, _, _ = _post(authed.http, _request("basic"), {"Authorization": f"Basic {TOKEN}"})
     assert status == 401
+    # a large body is not read: the answer comes first and the connection is closed
+    big = requests.post(
+        f"http://{authed.http}/v1/traces",
+        data=b"\0" * (3 << 20),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert big.status_code == 401 and big.headers["Connection"] == "close"
     assert _post(authed.http, _request("http ok"), {"Authorization": f"Bearer {TOKEN}"})[0] == 200
 
     with grpc.insecure_channel(authed.grpc) as channel:
@@ -204,7 +212,7 @@ def test_wrong_or_missing_token_is_refused_and_nothing_forwarded(
     assert authed.stop().count("Traceback") == 0
     wait_until(lambda: _refused(sink), 10, what="self-metrics downstream")
     assert _span_names(sink) == ["grpc ok", "http ok"]
-    assert _refused(sink) == {("http", "unauthenticated"): 4, ("grpc", "unauthenticated"): 4}
+    assert _refused(sink) == {("http", "unauthenticated"): 5, ("grpc", "unauthenticated"): 4}
 
 
 def test_rotated_token_file_is_used_without_restart(
