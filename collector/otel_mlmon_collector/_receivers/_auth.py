@@ -74,9 +74,10 @@ class BearerAuth:
             except (OSError, ValueError) as e:
                 raise ConfigError(f"receivers.auth.bearer_token_file: {e}") from None
         else:
-            tokens = _tokens((config.bearer_token or "",))
-            if not tokens:
+            token = (config.bearer_token or "").strip()  # taken whole: a literal token may start with "#"
+            if not token:
                 raise ConfigError("receivers.auth.bearer_token: must not be empty")
+            tokens = (token.encode("utf-8", "surrogateescape"),)
         self._tokens = tokens
 
     def allows(self, authorization: str | None) -> bool:

@@ -39,6 +39,7 @@ def _write(path: Path, text: str) -> None:
 def test_bearer_scheme_and_token_must_both_match() -> None:
     """Only ``Bearer <token>`` (scheme in any case, surrounding blanks ignored) passes; anything else fails."""
     auth = BearerAuth(AuthConfig(bearer_token="s3cret-Token"))
+    assert BearerAuth(AuthConfig(bearer_token="#hash")).allows("Bearer #hash")  # literal: no comment rule
     assert auth.allows("Bearer s3cret-Token")
     assert auth.allows("bearer s3cret-Token ")
     assert auth.allows("BEARER  s3cret-Token")
