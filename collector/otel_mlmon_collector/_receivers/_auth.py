@@ -30,6 +30,7 @@ __all__ = [
     "REASON",
     "BearerAuth",
     "exposure_warning",
+    "grpc_aio_interceptor",
     "grpc_interceptor",
     "http_unauthorized",
 ]
@@ -152,25 +153,55 @@ def grpc_interceptor(auth: BearerAuth, metrics: SelfMetrics) -> grpc.ServerInter
     return _AuthInterceptor(auth, metrics)
 
 
+def grpc_aio_interceptor(auth: BearerAuth, metrics: SelfMetrics) -> grpc.aio.ServerInterceptor:
+    """The same as :func:`grpc_interceptor`, for a ``grpc.aio`` server."""
+    return _AioAuthInterceptor(auth, metrics)
+
+
+_DENIED = "missing or invalid bearer token"
+
+
 class _AuthInterceptor(grpc.ServerInterceptor):
     def __init__(self, auth: BearerAuth, metrics: SelfMetrics) -> None:
         self.auth = auth
         self.metrics = metrics
 
         def refuse(request: Any, context: grpc.ServicerContext) -> Any:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, _DENIED)
 
         self._refusal = grpc.unary_unary_rpc_method_handler(refuse)
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
-        value = _metadata_value(handler_call_details.invocation_metadata or (), "authorization")
-        if self.auth.allows(value):
-            return continuation(handler_call_details)
-        signal = _GRPC_SIGNALS.get(handler_call_details.method)
-        if signal is None:  # not an OTLP service: let gRPC answer UNIMPLEMENTED as before
-            return continuation(handler_call_details)
-        self.metrics.add(REFUSED, 1, signal=signal, transport="grpc", reason=REASON)
-        return self._refusal
+        if _refused(self.auth, self.metrics, handler_call_details):
+            return self._refusal
+        return continuation(handler_call_details)
+
+
+class _AioAuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, auth: BearerAuth, metrics: SelfMetrics) -> None:
+        self.auth = auth
+        self.metrics = metrics
+
+        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, _DENIED)
+
+        self._refusal = grpc.unary_unary_rpc_method_handler(refuse)
+
+    async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        if _refused(self.auth, self.metrics, handler_call_details):
+            return self._refusal
+        return await continuation(handler_call_details)
+
+
+def _refused(auth: BearerAuth, metrics: SelfMetrics, handler_call_details: Any) -> bool:
+    """Whether an OTLP call lacks a valid token (counted); other methods pass, for gRPC to answer UNIMPLEMENTED."""
+    if auth.allows(_metadata_value(handler_call_details.invocation_metadata or (), "authorization")):
+        return False
+    signal = _GRPC_SIGNALS.get(handler_call_details.method)
+    if signal is None:
+        return False
+    metrics.add(REFUSED, 1, signal=signal, transport="grpc", reason=REASON)
+    return True
 
 
 def exposure_warning(receivers: ReceiversConfig) -> str | None:

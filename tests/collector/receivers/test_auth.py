@@ -18,6 +18,8 @@ from otel_mlmon_collector._config import (
 from otel_mlmon_collector._receivers import _auth
 from otel_mlmon_collector._receivers._auth import BearerAuth, exposure_warning, http_unauthorized
 
+from otel_mlmon import conventions as conv
+
 
 class Clock:
     """A settable monotonic clock."""
@@ -177,3 +179,67 @@ def test_plaintext_listeners_beyond_loopback_without_auth_are_warned_about(tmp_p
     assert exposure_warning(receivers(auth={"bearer_token": "x"})) is None
     assert exposure_warning(parse_config({}, env={}).receivers) is None
     assert exposure_warning(receivers(grpc={"enabled": False, "endpoint": "0.0.0.0:4317"})) is None
+
+
+def test_aio_interceptor_guards_a_grpc_aio_server() -> None:
+    """On a real grpc.aio server (stream-unary raw-bytes handler): no token → UNAUTHENTICATED, counted, handler
+    not run; the right token → the handler runs; another service still gets UNIMPLEMENTED."""
+    import asyncio
+
+    import grpc
+    from otel_mlmon_collector._otlp import spec_for
+    from otel_mlmon_collector._receivers._auth import grpc_aio_interceptor
+    from otel_mlmon_collector._selfmetrics import SelfMetrics
+
+    metrics = SelfMetrics()
+    calls: list[bytes] = []
+    spec = spec_for("logs")
+
+    async def export(messages, context):  # type: ignore[no-untyped-def]
+        async for message in messages:
+            calls.append(message)
+        return spec.response_class()
+
+    async def scenario() -> list[grpc.StatusCode]:
+        server = grpc.aio.server(interceptors=[grpc_aio_interceptor(BearerAuth(AuthConfig("t0k")), metrics)])
+        handler = grpc.stream_unary_rpc_method_handler(
+            export, response_serializer=spec.response_class.SerializeToString
+        )
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler(spec.grpc_service, {"Export": handler})]
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        codes = []
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                for path, metadata in (
+                    (spec.grpc_method, ()),
+                    (spec.grpc_method, (("authorization", "Bearer nope"),)),
+                    (spec.grpc_method, (("authorization", "Bearer t0k"),)),
+                    ("/other.Service/Method", ()),
+                ):
+                    try:
+                        await channel.unary_unary(path)(b"payload", metadata=metadata, timeout=10)
+                        codes.append(grpc.StatusCode.OK)
+                    except grpc.aio.AioRpcError as e:
+                        codes.append(e.code())
+        finally:
+            await server.stop(None)
+        return codes
+
+    codes = asyncio.run(scenario())
+    assert codes == [
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.OK,
+        grpc.StatusCode.UNIMPLEMENTED,
+    ]
+    assert calls == [b"payload"]
+    refused = [
+        (point.as_int, {a.key: a.value.string_value for a in point.attributes})
+        for metric in metrics.to_request().decoded().resource_metrics[0].scope_metrics[0].metrics
+        if metric.name == conv.METRIC_COLLECTOR_REQUESTS_REFUSED
+        for point in metric.sum.data_points
+    ]
+    assert refused == [(2, {"reason": "unauthenticated", "signal": "logs", "transport": "grpc"})]
