@@ -80,6 +80,11 @@ def configure(
     ``export_interval_millis``  ``OTEL_METRIC_EXPORT_INTERVAL``             60000
     ==========================  ==========================================  ======================
 
+    A collector with ``receivers.auth`` wants ``Authorization: Bearer <token>`` on every request: pass
+    ``headers={"authorization": f"Bearer {token}"}`` or set
+    ``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<token>`` (the exporters read it themselves when
+    ``headers`` is not given); header names are sent lower-cased, as gRPC metadata requires.
+
     Log records (``ml.prediction`` records and labels) go through a batch processor sized for bursts: a queue of
     32 768 records (``OTEL_BLRP_MAX_QUEUE_SIZE``; the SDK's default is 2 048), export batches of 2 048
     (``OTEL_BLRP_MAX_EXPORT_BATCH_SIZE``), a 500 ms schedule delay (``OTEL_BLRP_SCHEDULE_DELAY``); otel-mlmon's own
@@ -184,7 +189,7 @@ def _span_exporter(kind: str, protocol: str, endpoint: str | None, headers: Mapp
     if endpoint is not None:
         kwargs["endpoint"] = _signal_endpoint(endpoint, protocol, "/v1/traces")
     if headers is not None:
-        kwargs["headers"] = dict(headers)
+        kwargs["headers"] = _header_dict(headers)
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
@@ -205,7 +210,7 @@ def _metric_exporter(
     if endpoint is not None:
         kwargs["endpoint"] = _signal_endpoint(endpoint, protocol, "/v1/metrics")
     if headers is not None:
-        kwargs["headers"] = dict(headers)
+        kwargs["headers"] = _header_dict(headers)
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     else:
@@ -224,12 +229,17 @@ def _log_exporter(kind: str, protocol: str, endpoint: str | None, headers: Mappi
     if endpoint is not None:
         kwargs["endpoint"] = _signal_endpoint(endpoint, protocol, "/v1/logs")
     if headers is not None:
-        kwargs["headers"] = dict(headers)
+        kwargs["headers"] = _header_dict(headers)
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     return OTLPLogExporter(**kwargs)
+
+
+def _header_dict(headers: Mapping[str, str]) -> dict[str, str]:
+    # gRPC refuses metadata keys with capitals ("Authorization"); HTTP header names ignore case
+    return {str(k).lower(): str(v) for k, v in headers.items()}
 
 
 def _is_sdk(provider: Any) -> bool:

@@ -1,7 +1,7 @@
 """Configuration of otel-mlmon-collector: frozen dataclasses read from YAML, validated with errors naming the key.
 
-Precedence: the YAML file (with ``${env:NAME}`` / ``${env:NAME:-default}`` substitution) > the documented
-``OTEL_MLMON_COLLECTOR_*`` overrides for listen addresses and log level > the embedded default
+Precedence: the documented ``OTEL_MLMON_COLLECTOR_*`` overrides (listen addresses, log level, bearer token file) >
+the YAML file (with ``${env:NAME}`` / ``${env:NAME:-default}`` substitution) > the embedded default
 (``default.yaml`` in this package). When the file names no exporter, the standard ``OTEL_EXPORTER_OTLP_*``
 variables define the downstream; with neither, received telemetry is written to the console.
 """
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ._performance import PerformanceConfig
 
 __all__ = [
+    "ENV_BEARER_TOKEN_FILE",
     "ENV_CONFIG",
     "ENV_GRPC_ENDPOINT",
     "ENV_HEALTH_ENDPOINT",
@@ -34,6 +35,7 @@ __all__ = [
     "ENV_LOG_LEVEL",
     "PROTOCOLS",
     "SIGNALS",
+    "AuthConfig",
     "Config",
     "ConfigError",
     "ExporterConfig",
@@ -64,6 +66,8 @@ ENV_HTTP_ENDPOINT = "OTEL_MLMON_COLLECTOR_HTTP_ENDPOINT"
 ENV_HEALTH_ENDPOINT = "OTEL_MLMON_COLLECTOR_HEALTH_ENDPOINT"
 #: Overrides ``service.log_level``.
 ENV_LOG_LEVEL = "OTEL_MLMON_COLLECTOR_LOG_LEVEL"
+#: Overrides ``receivers.auth`` with ``bearer_token_file`` (a path; the container image sets it).
+ENV_BEARER_TOKEN_FILE = "OTEL_MLMON_COLLECTOR_BEARER_TOKEN_FILE"
 
 #: The three OTLP signals, in the order used everywhere.
 SIGNALS: tuple[str, ...] = ("traces", "metrics", "logs")
@@ -102,14 +106,28 @@ class ReceiverTlsConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """Bearer-token authentication of senders (both receivers, and ``/health`` beyond its status).
+
+    Exactly one of ``bearer_token`` (the token itself) and ``bearer_token_file`` (a file holding it, one token per
+    line, read again when it changes) is set.
+    """
+
+    bearer_token: str | None = None
+    bearer_token_file: str | None = None
+
+
+@dataclass(frozen=True)
 class ReceiversConfig:
-    """Both receivers plus the limits and TLS settings they share (``tls`` unset: plaintext)."""
+    """Both receivers plus the limits, TLS and authentication they share (``tls`` unset: plaintext; ``auth``
+    unset: any sender is accepted)."""
 
     grpc: GrpcReceiverConfig = field(default_factory=GrpcReceiverConfig)
     http: HttpReceiverConfig = field(default_factory=HttpReceiverConfig)
     max_request_bytes: int = 64 * 1024 * 1024
     retry_after_seconds: int = 1
     tls: ReceiverTlsConfig | None = None
+    auth: AuthConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -277,12 +295,14 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
         cert, key = t.file("cert_file", required=True), t.file("key_file", required=True)
         tls = ReceiverTlsConfig(cert, key, t.file("client_ca_file", required=False))
         t.done()
+    auth = _auth(receivers.section("auth")) if receivers.has("auth") else None
     rcv = ReceiversConfig(
         grpc=grpc,
         http=http,
         max_request_bytes=receivers.int("max_request_bytes", 64 * 1024 * 1024, minimum=1024),
         retry_after_seconds=receivers.int("retry_after_seconds", 1, minimum=0),
         tls=tls,
+        auth=auth,
     )
     receivers.done()
     q = root.section("queue")
@@ -322,6 +342,18 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     if not config.exporters:
         config = _replace(config, exporters=_exporters_from_otel_env(env))
     return config
+
+
+def _auth(section: Section) -> AuthConfig:
+    """``receivers.auth``: exactly one of ``bearer_token`` and ``bearer_token_file``."""
+    token = section.str("bearer_token", None)
+    token_file = section.file("bearer_token_file", required=False)
+    section.done()
+    if (token is None) == (token_file is None):
+        raise ConfigError(f"{section.path}: set exactly one of bearer_token and bearer_token_file")
+    if token is not None and not token.strip():
+        raise ConfigError(f"{section.key('bearer_token')}: must not be empty")
+    return AuthConfig(bearer_token=token, bearer_token_file=token_file)
 
 
 def _drift(root: Section) -> DriftConfig | None:
@@ -455,6 +487,15 @@ def _apply_env_overrides(config: Config, env: Mapping[str, str]) -> Config:
             service = _replace(service, log_level=value.upper())
         else:
             _log.warning("ignoring %s=%r: not one of %s", ENV_LOG_LEVEL, value, ", ".join(_LOG_LEVELS))
+    value = env.get(ENV_BEARER_TOKEN_FILE)
+    if value:
+        # unlike the other overrides, a bad value stops start-up: falling back would accept every sender
+        if not os.path.isfile(value):
+            raise ConfigError(
+                f"${ENV_BEARER_TOKEN_FILE}: no such file {value!r} (mount the token file there, e.g. a secret; "
+                "docs/deployment.md says how to make one)"
+            )
+        rcv = _replace(rcv, auth=AuthConfig(bearer_token_file=value))
     return _replace(config, receivers=rcv, health=health, service=service)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._config import ENV_HEALTH_ENDPOINT, split_host_port
 from ._receivers import bind_error
+from ._receivers._auth import BearerAuth, http_unauthorized
 
 __all__ = ["HealthServer"]
 
@@ -28,11 +29,18 @@ class HealthServer:
     failing: the body's ``problems`` say what) is still answered with 200, because restarting the collector (a
     liveness probe) would not mend a full disk and would lose its in-memory queue; anything else is answered with
     503 so load balancers stop sending traffic. Other methods than GET get 405.
+
+    With ``auth`` (``receivers.auth`` is set) the answer to a request without a token is the status alone
+    (``{"status": "serving"}``, same code), so that probes need no secret; queues, drift findings and problems
+    (file paths) are shown only with a valid ``Authorization: Bearer`` token, and a wrong token gets 401.
     """
 
-    def __init__(self, endpoint: str, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, endpoint: str, status: Callable[[], dict[str, Any]], auth: BearerAuth | None = None
+    ) -> None:
         self.configured_endpoint = endpoint
         self.status = status
+        self.auth = auth
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
@@ -54,12 +62,32 @@ class HealthServer:
                 if self.path.split("?", 1)[0] not in ("/", "/health"):
                     self.send_error(404)
                     return
+                header = self.headers.get("Authorization")
+                if health.auth is not None and header and not health.auth.allows(header):
+                    code, headers, body, content_type = http_unauthorized(True, as_json=True)
+                    self._answer(code, body, content_type, headers)
+                    return
                 state = dict(health.status())
-                state["uptime_seconds"] = round(time.monotonic() - health._started, 3)
-                body = json.dumps(state).encode()
-                self.send_response(200 if state.get("status") in _UP else 503)
-                self.send_header("Content-Type", "application/json")
+                if (
+                    health.auth is None or header
+                ):  # liveness stays open; what the collector holds needs the token
+                    state["uptime_seconds"] = round(time.monotonic() - health._started, 3)
+                else:
+                    state = {"status": state.get("status")}
+                self._answer(200 if state.get("status") in _UP else 503, json.dumps(state).encode())
+
+            def _answer(
+                self,
+                code: int,
+                body: bytes,
+                content_type: str = "application/json",
+                headers: dict[str, str] | None = None,
+            ) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -39,7 +39,7 @@ RECEIVED = conv.METRIC_COLLECTOR_REQUESTS_RECEIVED
 #: Spans, data points or log records in accepted requests. Attributes: ``signal``, ``transport``.
 ITEMS_RECEIVED = conv.METRIC_COLLECTOR_ITEMS_RECEIVED
 #: Requests refused at a receiver. Attributes: ``signal``, ``transport``, ``reason``
-#: (malformed, too_large, backpressure, unsupported_media_type, shutting_down).
+#: (malformed, too_large, backpressure, unsupported_media_type, shutting_down, unauthenticated).
 REFUSED = conv.METRIC_COLLECTOR_REQUESTS_REFUSED
 #: Requests delivered downstream. Attributes: ``signal``, ``exporter``.
 FORWARDED = conv.METRIC_COLLECTOR_REQUESTS_FORWARDED

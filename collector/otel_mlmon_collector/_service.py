@@ -23,6 +23,7 @@ from ._performance import PerformanceProcessor
 from ._pipeline import ExportLane, Pipeline, Processor
 from ._queue import BoundedQueue
 from ._receivers import Receiver
+from ._receivers._auth import BearerAuth, exposure_warning
 from ._receivers.otlp_grpc import OtlpGrpcReceiver
 from ._receivers.otlp_http import OtlpHttpReceiver
 from ._selfmetrics import SelfMetrics
@@ -86,6 +87,8 @@ class Collector:
             self.pipeline.add_processor(self.performance)
         self._observe_processors()
         rcv = config.receivers
+        # one token check for every listener; reads (and validates) the token file now
+        auth = BearerAuth(rcv.auth) if rcv.auth is not None else None
         self.receivers: list[Receiver] = []
         if rcv.grpc.enabled:
             self.receivers.append(
@@ -96,6 +99,7 @@ class Collector:
                     rcv.retry_after_seconds,
                     rcv.grpc.max_workers,
                     tls=rcv.tls,
+                    auth=auth,
                 )
             )
         if rcv.http.enabled:
@@ -106,9 +110,12 @@ class Collector:
                     rcv.max_request_bytes,
                     rcv.retry_after_seconds,
                     tls=rcv.tls,
+                    auth=auth,
                 )
             )
-        self.health = HealthServer(config.health.endpoint, self.status) if config.health.enabled else None
+        self.health = (
+            HealthServer(config.health.endpoint, self.status, auth) if config.health.enabled else None
+        )
         self._self_metrics_thread: threading.Thread | None = None
         if drift_summary_seconds is None:
             interval = config.drift.evaluation_interval_seconds if config.drift is not None else 0.0
@@ -214,6 +221,9 @@ class Collector:
 
     def start(self) -> None:
         """Start exporters, receivers, health endpoint and the self-metrics timer."""
+        warning = exposure_warning(self.config.receivers)
+        if warning:
+            _log.warning("%s", warning)
         self.pipeline.start()
         started: list[Receiver] = []
         try:

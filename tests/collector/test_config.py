@@ -284,8 +284,10 @@ def test_load_config_reads_files_and_reports_errors(tmp_path: Path) -> None:
 def test_example_config_is_valid() -> None:
     """The example shipped in collector/ validates (with its environment references set)."""
     example = Path(__file__).resolve().parents[2] / "collector" / "otel-mlmon-collector.example.yaml"
-    config = load_config(example, env={"TRACES_BACKEND": "http://phoenix:6006", "METRICS_API_KEY": "k"})
+    env = {"TRACES_BACKEND": "http://phoenix:6006", "METRICS_API_KEY": "k", "OTEL_MLMON_TOKEN": "t"}
+    config = load_config(example, env=env)
     assert {e.name for e in config.exporters} >= {"traces", "metrics"}
+    assert config.receivers.auth is not None  # it listens on all interfaces: never without a token
 
 
 @pytest.mark.parametrize(

@@ -45,3 +45,23 @@ def test_dockerfile_is_pinned_and_matches_the_package() -> None:
     ports.add(defaults.health.endpoint.rsplit(":", 1)[1])
     (exposed,) = re.findall(r"^EXPOSE\s+(.+)$", text, flags=re.MULTILINE)
     assert set(exposed.split()) == ports
+
+
+def test_dockerfile_never_listens_on_all_interfaces_without_a_token(tmp_path: Path) -> None:
+    """The image's environment binds 0.0.0.0 and requires a bearer token file; without the file it cannot start."""
+    from otel_mlmon_collector._config import ENV_BEARER_TOKEN_FILE, ConfigError, parse_config
+    from otel_mlmon_collector._receivers._auth import exposure_warning
+
+    text = (COLLECTOR / "Dockerfile").read_text().replace("\\\n", " ")
+    env = dict(
+        re.findall(r"(OTEL_MLMON_COLLECTOR_\w+)=(\S*)", " ".join(re.findall(r"^ENV\s+(.+)$", text, re.M)))
+    )
+    assert env["OTEL_MLMON_COLLECTOR_GRPC_ENDPOINT"].startswith("0.0.0.0:")
+    assert env[ENV_BEARER_TOKEN_FILE] == "/run/secrets/otel-mlmon-token"
+    with pytest.raises(ConfigError, match=ENV_BEARER_TOKEN_FILE):
+        parse_config({}, env=env)  # the token is not mounted: exit 2, not an open collector
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    config = parse_config({}, env={**env, ENV_BEARER_TOKEN_FILE: str(token)})
+    assert config.receivers.grpc.endpoint.startswith("0.0.0.0:") and config.receivers.auth is not None
+    assert exposure_warning(config.receivers) is None

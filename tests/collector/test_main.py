@@ -52,8 +52,9 @@ def test_configuration_error_exits_2_naming_the_key(tmp_path: Path, capsys) -> N
     assert "queue.max_request: unknown key" in capsys.readouterr().err
 
 
-def test_validate_accepts_the_example(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_validate_accepts_the_example(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """--validate checks a configuration and exits 0 without starting anything."""
+    monkeypatch.setenv("OTEL_MLMON_TOKEN", "t")  # the example's receivers.auth reads it
     example = Path(__file__).resolve().parents[2] / "collector" / "otel-mlmon-collector.example.yaml"
     assert main(["--config", str(example), "--validate"]) == 0
     assert "configuration is valid" in capsys.readouterr().err

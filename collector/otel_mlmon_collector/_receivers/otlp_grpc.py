@@ -22,6 +22,7 @@ from .._otlp import MalformedRequest, OtlpRequest, count_items, decode_protobuf,
 from .._pipeline import Admission, Pipeline
 from .._selfmetrics import REFUSED
 from . import bind_error
+from ._auth import BearerAuth, grpc_interceptor
 
 __all__ = ["RETRY_INFO_TRAILER", "OtlpGrpcReceiver"]
 
@@ -51,9 +52,11 @@ class OtlpGrpcReceiver:
         retry_after_seconds: int = 1,
         max_workers: int = 8,
         tls: ReceiverTlsConfig | None = None,
+        auth: BearerAuth | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.tls = tls
+        self.auth = auth
         self.configured_endpoint = endpoint
         self.max_request_bytes = max_request_bytes
         self.retry_after_seconds = retry_after_seconds
@@ -79,6 +82,8 @@ class OtlpGrpcReceiver:
                 ("grpc.max_send_message_length", 4 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
             ],
+            # refused before the handler runs: an unauthenticated call never reaches the pipeline
+            interceptors=[grpc_interceptor(self.auth, self.pipeline.metrics)] if self.auth else None,
         )
         handlers = []
         for signal in ("traces", "metrics", "logs"):

@@ -23,6 +23,8 @@ from .._otlp import MalformedRequest, OtlpRequest, count_items, decode_json, dec
 from .._pipeline import Admission, Pipeline
 from .._selfmetrics import REFUSED
 from . import bind_error
+from ._auth import REASON as UNAUTHENTICATED
+from ._auth import BearerAuth, http_unauthorized
 
 __all__ = ["OtlpHttpReceiver"]
 
@@ -35,6 +37,7 @@ _READ_CHUNK = 1 << 20
 _JSON_COST = 4
 #: Compression assumed before the decompressed size is known (more is reserved once it is).
 _GZIP_RATIO = 4
+_AUTH_DISCARD_CAP = 1 << 20  # body bytes read (and dropped) before answering 401; more: answer and close
 _DISCARD_CAP = 8 << 20  # bodies we refuse are read and dropped up to this size (or the limit), then we close
 
 
@@ -79,9 +82,11 @@ class OtlpHttpReceiver:
         retry_after_seconds: int = 1,
         socket_timeout_seconds: float = 30.0,
         tls: ReceiverTlsConfig | None = None,
+        auth: BearerAuth | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.tls = tls
+        self.auth = auth
         self.configured_endpoint = endpoint
         self.max_request_bytes = max_request_bytes
         self.retry_after_seconds = retry_after_seconds
@@ -157,6 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
         if signal is None:
             self._discard_body()
             self._error(404, f"unknown path {self.path!r}: use /v1/traces, /v1/metrics or /v1/logs", as_json)
+            return
+        if receiver.auth is not None and not self._authenticated(receiver.auth, signal, as_json):
             return
         if content_type not in (_PROTOBUF, _JSON):
             self._discard_body()
@@ -304,6 +311,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # -- answers ----------------------------------------------------------------------------------------
+
+    def _authenticated(self, auth: BearerAuth, signal: str, as_json: bool) -> bool:
+        """Whether the ``Authorization`` header holds a valid token; if not, answer 401 (counted) unread."""
+        header = self.headers.get("Authorization")
+        if auth.allows(header):
+            return True
+        self._refuse(signal, UNAUTHENTICATED)
+        # a small body is read and dropped so that the client reads the answer; a large one is not worth it
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) <= _AUTH_DISCARD_CAP:
+            self.rfile.read(int(length))
+        else:
+            self.close_connection = True
+        status, headers, body, content_type = http_unauthorized(bool(header), as_json)
+        self._send(status, body, content_type, headers)
+        return False
 
     def _refuse(self, signal: str, reason: str) -> None:
         self.server.receiver.pipeline.metrics.add(REFUSED, 1, signal=signal, transport="http", reason=reason)

@@ -7,14 +7,17 @@ collector's own validation.
 
 from __future__ import annotations
 
+import functools
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from otel_mlmon_collector._config import parse_config, split_host_port
+from otel_mlmon_collector._config import ENV_BEARER_TOKEN_FILE, parse_config, split_host_port
+from otel_mlmon_collector._receivers._auth import exposure_warning
 
 import otel_mlmon
 from tests.collector.deploy.conftest import DEPLOY, REPO
@@ -64,8 +67,19 @@ def _ports(compose: dict[str, Any], name: str) -> set[int]:
     return UPSTREAM_PORTS[name]
 
 
+@functools.cache
+def _stand_in_token() -> str:
+    """A token file standing in for the secret that is mounted only where the stack runs."""
+    path = Path(tempfile.mkdtemp(prefix="otel-mlmon-token-")) / "token"
+    path.write_text("stand-in\n")
+    return str(path)
+
+
 def _collector_config(path: Path, environment: dict[str, str]) -> Any:
-    return parse_config(_yaml(path), env=dict(environment))
+    env = dict(environment)
+    if env.get(ENV_BEARER_TOKEN_FILE):
+        env[ENV_BEARER_TOKEN_FILE] = _stand_in_token()
+    return parse_config(_yaml(path), env=env)
 
 
 def test_every_yaml_file_parses() -> None:
@@ -134,6 +148,35 @@ def test_otel_mlmon_collector_config_is_valid(compose: dict[str, Any]) -> None:
     (exporter,) = config.exporters
     assert exporter.metrics_endpoint == "http://prometheus:9090/api/v1/otlp/v1/metrics"
     assert set(service["expose"]) == {str(p) for p in _ports(compose, "otel-mlmon-collector")}
+
+
+def test_compose_senders_need_the_token_from_a_secret(compose: dict[str, Any]) -> None:
+    """otel-mlmon-collector reads its token from a compose secret (a git-ignored file); the OpenTelemetry Collector
+    in front sends the same secret with the bearertokenauth extension on every export to it."""
+    (secret_name,) = compose["secrets"]
+    source = DEPLOY / compose["secrets"][secret_name]["file"]
+    ignore = (source.parent / ".gitignore").read_text().split()
+    assert "*" in ignore and source.name not in ignore  # everything in secrets/ stays out of git
+    mounted = f"/run/secrets/{secret_name}"  # where compose mounts a secret listed without a target
+    ours = compose["services"]["otel-mlmon-collector"]
+    assert ours["secrets"] == [secret_name]
+    assert ours["environment"][ENV_BEARER_TOKEN_FILE] == mounted
+    config = _collector_config(DEPLOY / _volumes(ours)["/etc/otel-mlmon/config.yaml"], ours["environment"])
+    assert config.receivers.auth is not None and exposure_warning(config.receivers) is None
+    assert mounted in (REPO / "collector" / "Dockerfile").read_text()  # the image's default path too
+
+    front = compose["services"]["otel-collector"]
+    assert front["secrets"] == [secret_name] and front["environment"]["MLMON_TOKEN_FILE"] == mounted
+    upstream = _yaml(DEPLOY / _volumes(front)["/etc/otelcol/config.yaml"])
+    to_us = [
+        name
+        for name, exporter in upstream["exporters"].items()
+        if exporter.get("endpoint") == "${env:MLMON_ENDPOINT}"
+    ]
+    assert to_us == ["otlphttp/mlmon"]  # HTTP: the extension sends a token over gRPC only with TLS
+    authenticator = upstream["exporters"]["otlphttp/mlmon"]["auth"]["authenticator"]
+    assert upstream["extensions"][authenticator] == {"filename": "${env:MLMON_TOKEN_FILE}"}
+    assert authenticator in upstream["service"]["extensions"]
 
 
 def test_prometheus_enables_otlp_and_loads_the_rules(compose: dict[str, Any]) -> None:
@@ -249,3 +292,20 @@ def test_kubernetes_config_ports_probes_and_selectors_agree(manifests: dict[str,
     assert pdb.items() <= labels.items()
     grace = pod["spec"]["terminationGracePeriodSeconds"]
     assert grace > config.service.shutdown_timeout_seconds
+
+
+def test_kubernetes_senders_need_the_token_from_a_secret(manifests: dict[str, dict[str, Any]]) -> None:
+    """The token file the collector reads is in a mounted, non-optional Secret volume; /health probes need none."""
+    pod = manifests["Deployment/otel-mlmon-collector"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    token_path = Path(env[ENV_BEARER_TOKEN_FILE])
+    (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == token_path.parent]
+    assert mount["readOnly"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "otel-mlmon-collector-token"
+    assert not volume["secret"].get("optional", False)  # no Secret, no pod: never open to every sender
+    assert token_path.name == "token"  # the key of kubectl create secret generic ... --from-literal=token=...
+    assert "--from-literal=token=" in (KUBERNETES / "deployment.yaml").read_text()
+    config = _collector_config(KUBERNETES / "otel-mlmon-collector.yaml", env)
+    assert config.receivers.auth is not None and exposure_warning(config.receivers) is None
