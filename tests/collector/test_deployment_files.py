@@ -10,6 +10,8 @@ import tomllib
 import yaml
 from otel_mlmon_collector._config import Config
 
+from otel_mlmon import conventions as conv
+
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR = ROOT / "collector"
 
@@ -45,3 +47,15 @@ def test_dockerfile_is_pinned_and_matches_the_package() -> None:
     ports.add(defaults.health.endpoint.rsplit(":", 1)[1])
     (exposed,) = re.findall(r"^EXPOSE\s+(.+)$", text, flags=re.MULTILINE)
     assert set(exposed.split()) == ports
+
+
+def test_load_balancing_config_shards_by_model_name_for_metrics_and_logs() -> None:
+    """The router keys ml.* metrics and ml logs by ml.model.name (the attribute the SDK puts on each model's log
+    resource and on every ml.* point), on one exporter, so a model's metrics and labels meet on one replica."""
+    config = yaml.safe_load((COLLECTOR / "otelcol-loadbalancing.yaml").read_text())
+    (name,) = [n for n in config["exporters"] if n.split("/")[0] in ("load_balancing", "loadbalancing")]
+    exporter = config["exporters"][name]
+    assert exporter["routing_key"] == "attributes"
+    assert exporter["routing_attributes"] == [conv.ATTR_MODEL_NAME]
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["metrics/ml"]["exporters"] == [name] and pipelines["logs/ml"]["exporters"] == [name]
