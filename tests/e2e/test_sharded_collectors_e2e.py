@@ -317,20 +317,28 @@ def test_three_replicas_behind_the_router_find_what_one_collector_finds(tmp_path
         assert meters.force_flush() and loggers.force_flush() and label_job.force_flush()
         done_ns = time.time_ns()
 
-        def evaluated(sink: OTLPSink) -> bool:
-            """Every model's drift was evaluated after the last request (drift findings are emitted every cycle)."""
-            after = {
-                _model_of(key) for key in _latest_findings(sink, done_ns) if key[0] == "ml.drift.detected"
+        def complete(sink: OTLPSink) -> dict[tuple, float]:
+            """The findings once every prediction and label is joined and every model's drift was evaluated after
+            the last request (drift is emitted every cycle, performance when a window changed); else empty."""
+            found = _latest_findings(sink, 0)
+            per_model, _ = _per_model(found)
+            counts = {
+                (k[0], _model_of(k)): v for k, v in per_model.items() if k[0].startswith("ml.performance.")
             }
-            return set(models) <= after
+            joined = all(
+                counts.get(("ml.performance.predicted", m)) == 900
+                and counts.get(("ml.performance.labelled", m)) == 600
+                for m in models
+            )
+            after = {_model_of(k) for k in _latest_findings(sink, done_ns) if k[0] == "ml.drift.detected"}
+            return found if joined and set(models) <= after else {}
 
-        end = time.monotonic() + 30
-        while not (evaluated(sharded_sink) and evaluated(single_sink)):
-            assert time.monotonic() < end, "no drift evaluation of every model after the last request in 30 s"
+        end = time.monotonic() + 40
+        while not (complete(sharded_sink) and complete(single_sink)):
+            assert time.monotonic() < end, "not every prediction and label was joined and evaluated in 40 s"
             time.sleep(0.5)
-        # Performance gauges are emitted when a window changed: two more cycles, then the newest value per series.
-        time.sleep(2.5)
-        sharded_found, single_found = _latest_findings(sharded_sink, 0), _latest_findings(single_sink, 0)
+        time.sleep(2.5)  # two more evaluation cycles: nothing may change any more
+        sharded_found, single_found = complete(sharded_sink), complete(single_sink)
     finally:
         meters.shutdown()
         loggers.shutdown()

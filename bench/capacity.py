@@ -1,0 +1,229 @@
+"""Capacity of one otel-mlmon-collector replica for 1, 100 and 1 000 model streams of 50 features.
+
+Run: ``python bench/capacity.py [--streams 1 100 1000] [--quick]``. The requests are the SDK's own: a model
+decorated with ``otel_mlmon.monitor`` (50 numeric features, two classes with probabilities, every prediction
+recorded) is called and collected through the real OpenTelemetry SDK and encoded with the OTLP encoders; each
+model stream gets a copy with its own ``ml.model.name`` (same-length names, so the bytes stay valid protobuf).
+Per stream: ``--rounds`` metrics requests (cumulative, growing), one request of 100 ``ml.prediction`` records and
+one of 100 ``ml.ground_truth`` records.
+
+For each stream count, one collector (drift engine and label join on, evaluation off, exporter dropping):
+
+- ``req/s``, ``points/s``: metrics requests through ``Pipeline.accept`` (decode, count, queue, processors), the
+  collector's own cost per request without a transport;
+- ``labels/s``: prediction + label records per second through the same path (the label join writes them to its
+  SQLite store);
+- ``RSS``: the process's resident memory after all streams' traffic, minus before the collector was built;
+- where a request's time goes, as multiples of **protobuf decode of the same request, measured in the same run**:
+  ``pipeline`` (decode + count + queue, no processors), ``processors`` (drift windows + label join: accept with
+  processors minus accept without), ``http`` / ``grpc`` (the real receivers over loopback, one request at a time,
+  client in this process: transport + handler + everything above).
+
+The HTTP receiver is measured as it is on main (other work changes its concurrency and authentication): rerun
+after those land. ``--quick`` measures fewer rounds and sends at most 100 streams' requests over the wire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import tempfile
+import time
+from collections.abc import Callable
+
+import grpc
+import numpy as np
+import requests
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from otel_mlmon_collector._config import RetryConfig, parse_config
+from otel_mlmon_collector._exporters import ExportResult
+from otel_mlmon_collector._otlp import OtlpRequest, count_items, decode_protobuf, spec_for
+from otel_mlmon_collector._pipeline import ExportLane, Pipeline
+from otel_mlmon_collector._queue import BoundedQueue
+from otel_mlmon_collector._selfmetrics import SelfMetrics
+from otel_mlmon_collector._service import Collector
+
+import otel_mlmon
+from otel_mlmon.testing import InMemoryTelemetry
+
+FEATURES = 50
+ROWS = 100
+MIN_SAMPLE = 100  # requests per per-request timing
+TEMPLATE = "m00000"  # every stream's name has this length: replacing bytes keeps the protobuf valid
+
+
+class _Drop:
+    name = "drop"
+
+    def export(self, request: OtlpRequest) -> ExportResult:
+        return ExportResult.success()
+
+    def shutdown(self) -> None:
+        pass
+
+
+def sdk_requests(rounds: int) -> tuple[list[bytes], bytes, bytes]:
+    """The SDK's encoded requests for one model: ``rounds`` cumulative metrics exports, predictions, labels."""
+    telemetry = InMemoryTelemetry()
+    rng = np.random.default_rng(0)
+    names = [f"f{i}" for i in range(FEATURES)]
+
+    @otel_mlmon.monitor(
+        model=TEMPLATE,
+        version="1",
+        feature_names=names,
+        classes=["no", "yes"],
+        record_predictions=1.0,
+        trace=False,
+        **telemetry.providers,
+    )
+    def predict_proba(X):
+        p = 1 / (1 + np.exp(-X[:, 0]))
+        return np.column_stack([1 - p, p])
+
+    metrics = []
+    for _ in range(rounds):
+        predict_proba(rng.normal(size=(ROWS, FEATURES)))
+        metrics.append(encode_metrics(telemetry.collect()).SerializeToString())
+    ids = list(otel_mlmon.last_prediction_ids())
+    otel_mlmon.flush()
+    predictions = encode_logs(telemetry.log_exporter.get_finished_logs()[-ROWS:]).SerializeToString()
+    telemetry.log_exporter.clear()
+    otel_mlmon.record_ground_truth(
+        model=TEMPLATE, version="1", prediction_id=ids, value=["yes"] * ROWS, **_logger(telemetry)
+    )
+    labels = encode_logs(telemetry.log_exporter.get_finished_logs()).SerializeToString()
+    telemetry.shutdown()
+    return metrics, predictions, labels
+
+
+def _logger(telemetry: InMemoryTelemetry) -> dict:
+    return {"logger_provider": telemetry.providers["logger_provider"]}
+
+
+def for_stream(body: bytes, i: int) -> bytes:
+    return body.replace(TEMPLATE.encode(), f"m{i:05d}".encode())
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _request(signal: str, body: bytes) -> OtlpRequest:
+    message = decode_protobuf(signal, body)
+    return OtlpRequest(signal, body, message, count_items(signal, message), "bench")
+
+
+def _accept_all(pipeline: Pipeline, signal: str, bodies: list[bytes]) -> float:
+    """Seconds to admit every body (decode, count, queue, processors)."""
+    started = time.perf_counter()
+    for body in bodies:
+        while pipeline.accept(_request(signal, body), "bench").value != "accepted":
+            time.sleep(0.0001)
+    return time.perf_counter() - started
+
+
+def _per_call(fn: Callable[[bytes], object], bodies: list[bytes]) -> float:
+    started = time.perf_counter()
+    for body in bodies:
+        fn(body)
+    return (time.perf_counter() - started) / len(bodies)
+
+
+def measure(streams: int, rounds: int, wire_streams: int, directory: str) -> dict[str, float]:
+    template_metrics, template_predictions, template_labels = sdk_requests(rounds)
+    metrics = [[for_stream(body, i) for i in range(streams)] for body in template_metrics]  # round by round
+    logs = [for_stream(template_predictions, i) for i in range(streams)]
+    logs += [for_stream(template_labels, i) for i in range(streams)]
+    flat = [body for one_round in metrics for body in one_round]
+    points = count_items("metrics", decode_protobuf("metrics", flat[0]))
+    records = sum(count_items("logs", decode_protobuf("logs", body)) for body in logs)
+    gc.collect()
+    before = rss_bytes()
+
+    config = parse_config(
+        {
+            "receivers": {"grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}},
+            "health": {"enabled": False},
+            "self_metrics": {"enabled": False},
+            "queue": {"max_requests": 1_000_000, "max_bytes": 1 << 36},
+            "drift": {"evaluation_interval_seconds": 0},
+            "ground_truth": {
+                "path": os.path.join(directory, f"gt-{streams}.sqlite"),
+                "evaluation_interval_seconds": 0,
+            },
+        },
+        env={},
+    )
+    collector = Collector(config, exporters={"drop": _Drop()})
+    collector.start()
+    result: dict[str, float] = {"streams": streams, "points_per_request": points, "bytes": len(flat[0])}
+    try:
+        seconds = _accept_all(collector.pipeline, "metrics", flat)
+        result["req/s"] = len(flat) / seconds
+        result["points/s"] = len(flat) * points / seconds
+        result["labels/s"] = records / _accept_all(collector.pipeline, "logs", logs)
+        collector.pipeline.lanes[0].queue.join(60)
+        gc.collect()
+        result["rss"] = rss_bytes() - before
+
+        # Where a request's time goes, on the last round's requests of up to `wire_streams` streams.
+        sample = metrics[-1][:wire_streams]
+        sample = sample * -(-MIN_SAMPLE // len(sample))  # enough calls for a stable mean with few streams
+        result["decode"] = _per_call(ExportMetricsServiceRequest.FromString, sample)
+        result["accept"] = _accept_all(collector.pipeline, "metrics", sample) / len(sample)
+        session = requests.Session()
+        url = f"http://{collector.http_endpoint}/v1/metrics"
+        headers = {"Content-Type": "application/x-protobuf"}
+        result["http"] = _per_call(lambda b: session.post(url, data=b, headers=headers, timeout=60), sample)
+        session.close()
+        with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+            call = channel.unary_unary(spec_for("metrics").grpc_method)
+            result["grpc"] = _per_call(lambda b: call(b, timeout=60), sample)
+    finally:
+        collector.shutdown(60)
+
+    bare = SelfMetrics()
+    lane = ExportLane(_Drop(), BoundedQueue(1_000_000, 1 << 36), ["metrics"], RetryConfig(), bare)
+    pipeline = Pipeline([lane], metrics=bare)
+    pipeline.start()
+    result["pipeline"] = _accept_all(pipeline, "metrics", sample) / len(sample)
+    lane.queue.join(60)
+    pipeline.shutdown(10)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--rounds", type=int, default=None, help="metrics exports per stream (default 4; quick 2)")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, at most 100 streams over the wire")
+    args = parser.parse_args()
+    rounds = args.rounds or (2 if args.quick else 4)
+    wire = 100 if args.quick else 1000
+    print(f"{FEATURES} features per stream, {rounds} metrics requests per stream, {ROWS} predictions + labels")
+    print(
+        f"{'streams':>7} {'req/s':>7} {'points/s':>9} {'labels/s':>9} {'RSS MiB':>8} {'decode µs':>9} "
+        f"{'pipeline':>9} {'processors':>10} {'http':>7} {'grpc':>7}   (× decode of the same request)"
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        for streams in args.streams:
+            r = measure(streams, rounds, min(streams, wire), directory)
+            d = r["decode"]
+            print(
+                f"{streams:>7} {r['req/s']:>7,.0f} {r['points/s']:>9,.0f} {r['labels/s']:>9,.0f} "
+                f"{r['rss'] / 2**20:>8.0f} {d * 1e6:>9.0f} {r['pipeline'] / d:>8.1f}× "
+                f"{(r['accept'] - r['pipeline']) / d:>9.1f}× {r['http'] / d:>6.1f}× {r['grpc'] / d:>6.1f}×",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
