@@ -138,13 +138,25 @@ def _per_call(fn: Callable[[bytes], object], bodies: list[bytes]) -> float:
 
 
 def measure(streams: int, rounds: int, wire_streams: int, directory: str) -> dict[str, float]:
-    template_metrics, template_predictions, template_labels = sdk_requests(rounds)
-    metrics = [[for_stream(body, i) for i in range(streams)] for body in template_metrics]  # round by round
+    # Each path of the breakdown gets fresh rounds (new cumulative data, as successive exports bring), enough of
+    # them for MIN_SAMPLE requests: accept, then HTTP, then gRPC.
+    per_path = -(-MIN_SAMPLE // wire_streams)
+    template_metrics, template_predictions, template_labels = sdk_requests(rounds + 3 * per_path)
+    metrics = [[for_stream(body, i) for i in range(streams)] for body in template_metrics[:rounds]]
+    probes = [
+        [
+            for_stream(body, i)
+            for body in template_metrics[rounds + k * per_path :][:per_path]
+            for i in range(wire_streams)
+        ]
+        for k in range(3)
+    ]
     logs = [for_stream(template_predictions, i) for i in range(streams)]
     logs += [for_stream(template_labels, i) for i in range(streams)]
     flat = [body for one_round in metrics for body in one_round]
     points = count_items("metrics", decode_protobuf("metrics", flat[0]))
     records = sum(count_items("logs", decode_protobuf("logs", body)) for body in logs)
+    del template_metrics
     gc.collect()
     before = rss_bytes()
 
@@ -174,19 +186,20 @@ def measure(streams: int, rounds: int, wire_streams: int, directory: str) -> dic
         gc.collect()
         result["rss"] = rss_bytes() - before
 
-        # Where a request's time goes, on the last round's requests of up to `wire_streams` streams.
-        sample = metrics[-1][:wire_streams]
-        sample = sample * -(-MIN_SAMPLE // len(sample))  # enough calls for a stable mean with few streams
-        result["decode"] = _per_call(ExportMetricsServiceRequest.FromString, sample)
-        result["accept"] = _accept_all(collector.pipeline, "metrics", sample) / len(sample)
+        # Where a request's time goes: decode alone, accept (with processors), HTTP and gRPC, each on new data.
+        accept_sample, http_sample, grpc_sample = probes
+        result["decode"] = _per_call(ExportMetricsServiceRequest.FromString, accept_sample)
+        result["accept"] = _accept_all(collector.pipeline, "metrics", accept_sample) / len(accept_sample)
         session = requests.Session()
         url = f"http://{collector.http_endpoint}/v1/metrics"
         headers = {"Content-Type": "application/x-protobuf"}
-        result["http"] = _per_call(lambda b: session.post(url, data=b, headers=headers, timeout=60), sample)
+        result["http"] = _per_call(
+            lambda b: session.post(url, data=b, headers=headers, timeout=60), http_sample
+        )
         session.close()
         with grpc.insecure_channel(collector.grpc_endpoint) as channel:
             call = channel.unary_unary(spec_for("metrics").grpc_method)
-            result["grpc"] = _per_call(lambda b: call(b, timeout=60), sample)
+            result["grpc"] = _per_call(lambda b: call(b, timeout=60), grpc_sample)
     finally:
         collector.shutdown(60)
 
@@ -194,7 +207,7 @@ def measure(streams: int, rounds: int, wire_streams: int, directory: str) -> dic
     lane = ExportLane(_Drop(), BoundedQueue(1_000_000, 1 << 36), ["metrics"], RetryConfig(), bare)
     pipeline = Pipeline([lane], metrics=bare)
     pipeline.start()
-    result["pipeline"] = _accept_all(pipeline, "metrics", sample) / len(sample)
+    result["pipeline"] = _accept_all(pipeline, "metrics", accept_sample) / len(accept_sample)
     lane.queue.join(60)
     pipeline.shutdown(10)
     return result
@@ -203,12 +216,16 @@ def measure(streams: int, rounds: int, wire_streams: int, directory: str) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 100, 1000])
-    parser.add_argument("--rounds", type=int, default=None, help="metrics exports per stream (default 4; quick 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="metrics exports per stream (default 4; quick 2)"
+    )
     parser.add_argument("--quick", action="store_true", help="2 rounds, at most 100 streams over the wire")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 4)
     wire = 100 if args.quick else 1000
-    print(f"{FEATURES} features per stream, {rounds} metrics requests per stream, {ROWS} predictions + labels")
+    print(
+        f"{FEATURES} features per stream, {rounds} metrics requests per stream, {ROWS} predictions + labels"
+    )
     print(
         f"{'streams':>7} {'req/s':>7} {'points/s':>9} {'labels/s':>9} {'RSS MiB':>8} {'decode µs':>9} "
         f"{'pipeline':>9} {'processors':>10} {'http':>7} {'grpc':>7}   (× decode of the same request)"
