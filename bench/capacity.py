@@ -26,8 +26,10 @@ after those land. ``--quick`` measures fewer rounds and sends at most 100 stream
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import os
+import pstats
 import tempfile
 import time
 from collections.abc import Callable
@@ -52,7 +54,8 @@ from otel_mlmon.testing import InMemoryTelemetry
 FEATURES = 50
 ROWS = 100
 MIN_SAMPLE = 100  # requests per per-request timing
-TEMPLATE = "m00000"  # every stream's name has this length: replacing bytes keeps the protobuf valid
+TEMPLATE = "m00000"
+PROBE_ID = 90_000  # the breakdown's streams: m90000... (never one of the measured streams)  # every stream's name has this length: replacing bytes keeps the protobuf valid
 
 
 class _Drop:
@@ -130,26 +133,23 @@ def _accept_all(pipeline: Pipeline, signal: str, bodies: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
-def _per_call(fn: Callable[[bytes], object], bodies: list[bytes]) -> float:
-    started = time.perf_counter()
-    for body in bodies:
-        fn(body)
-    return (time.perf_counter() - started) / len(bodies)
-
-
-def measure(streams: int, rounds: int, wire_streams: int, directory: str) -> dict[str, float]:
-    # Each path of the breakdown gets fresh rounds (new cumulative data, as successive exports bring), enough of
-    # them for MIN_SAMPLE requests: accept, then HTTP, then gRPC.
-    per_path = -(-MIN_SAMPLE // wire_streams)
-    template_metrics, template_predictions, template_labels = sdk_requests(rounds + 3 * per_path)
+def measure(
+    streams: int,
+    rounds: int,
+    wire_streams: int,
+    directory: str,
+    min_sample: int = MIN_SAMPLE,
+    profile: bool = False,
+) -> dict[str, float]:
+    # The breakdown's paths (accept, HTTP, gRPC) each get their own `wire_streams` probe streams (ids from
+    # PROBE_ID), warmed with one export and then fed in order, round by round: steady-state cumulative traffic.
+    per_path = -(-min_sample // wire_streams)
+    template_metrics, template_predictions, template_labels = sdk_requests(rounds + 1 + per_path)
     metrics = [[for_stream(body, i) for i in range(streams)] for body in template_metrics[:rounds]]
+    probe_ids = [[PROBE_ID + 1000 * k + i for i in range(wire_streams)] for k in range(3)]
+    warm = [for_stream(template_metrics[rounds], i) for ids in probe_ids for i in ids]
     probes = [
-        [
-            for_stream(body, i)
-            for body in template_metrics[rounds + k * per_path :][:per_path]
-            for i in range(wire_streams)
-        ]
-        for k in range(3)
+        [for_stream(body, i) for body in template_metrics[rounds + 1 :] for i in ids] for ids in probe_ids
     ]
     logs = [for_stream(template_predictions, i) for i in range(streams)]
     logs += [for_stream(template_labels, i) for i in range(streams)]
@@ -186,30 +186,51 @@ def measure(streams: int, rounds: int, wire_streams: int, directory: str) -> dic
         gc.collect()
         result["rss"] = rss_bytes() - before
 
-        # Where a request's time goes: decode alone, accept (with processors), HTTP and gRPC, each on new data.
-        accept_sample, http_sample, grpc_sample = probes
-        result["decode"] = _per_call(ExportMetricsServiceRequest.FromString, accept_sample)
-        result["accept"] = _accept_all(collector.pipeline, "metrics", accept_sample) / len(accept_sample)
+        # Where a request's time goes, on new data for every path, interleaved request by request so that the
+        # machine's load drifts over all paths alike: decode alone, the pipeline without processors, accept
+        # (with processors), the HTTP and the gRPC receiver.
+        bare = SelfMetrics()
+        lane = ExportLane(_Drop(), BoundedQueue(1_000_000, 1 << 36), ["metrics"], RetryConfig(), bare)
+        pipeline = Pipeline([lane], metrics=bare)
+        pipeline.start()
         session = requests.Session()
         url = f"http://{collector.http_endpoint}/v1/metrics"
         headers = {"Content-Type": "application/x-protobuf"}
-        result["http"] = _per_call(
-            lambda b: session.post(url, data=b, headers=headers, timeout=60), http_sample
-        )
+        channel = grpc.insecure_channel(collector.grpc_endpoint)
+        call = channel.unary_unary(spec_for("metrics").grpc_method)
+        profiler = cProfile.Profile() if profile else None
+        totals = dict.fromkeys(("decode", "pipeline", "accept", "http", "grpc"), 0.0)
+
+        def timed(path: str, fn: Callable[..., object], *args: object) -> None:
+            started = time.perf_counter()
+            fn(*args)
+            totals[path] += time.perf_counter() - started
+
+        def post(body: bytes) -> None:
+            assert session.post(url, data=body, headers=headers, timeout=60).status_code == 200
+
+        _accept_all(collector.pipeline, "metrics", warm)
+        for body, over_http, over_grpc in zip(*probes):
+            timed("decode", ExportMetricsServiceRequest.FromString, body)
+            timed("pipeline", _accept_all, pipeline, "metrics", [body])
+            if profiler is not None:
+                profiler.enable()
+            timed("accept", _accept_all, collector.pipeline, "metrics", [body])
+            if profiler is not None:
+                profiler.disable()
+            timed("http", post, over_http)
+            timed("grpc", call, over_grpc)
+        result.update({path: total / len(probes[0]) for path, total in totals.items()})
         session.close()
-        with grpc.insecure_channel(collector.grpc_endpoint) as channel:
-            call = channel.unary_unary(spec_for("metrics").grpc_method)
-            result["grpc"] = _per_call(lambda b: call(b, timeout=60), grpc_sample)
+        channel.close()
+        lane.queue.join(60)
+        pipeline.shutdown(10)
+        if (
+            profiler is not None
+        ):  # where accept's time goes, by function (cProfile adds overhead: shares only)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     finally:
         collector.shutdown(60)
-
-    bare = SelfMetrics()
-    lane = ExportLane(_Drop(), BoundedQueue(1_000_000, 1 << 36), ["metrics"], RetryConfig(), bare)
-    pipeline = Pipeline([lane], metrics=bare)
-    pipeline.start()
-    result["pipeline"] = _accept_all(pipeline, "metrics", accept_sample) / len(accept_sample)
-    lane.queue.join(60)
-    pipeline.shutdown(10)
     return result
 
 
@@ -220,6 +241,9 @@ def main() -> None:
         "--rounds", type=int, default=None, help="metrics exports per stream (default 4; quick 2)"
     )
     parser.add_argument("--quick", action="store_true", help="2 rounds, at most 100 streams over the wire")
+    parser.add_argument(
+        "--profile", action="store_true", help="print the accept path's top functions (cProfile)"
+    )
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 4)
     wire = 100 if args.quick else 1000
@@ -232,7 +256,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as directory:
         for streams in args.streams:
-            r = measure(streams, rounds, min(streams, wire), directory)
+            r = measure(
+                streams, rounds, min(streams, wire), directory, 40 if args.quick else MIN_SAMPLE, args.profile
+            )
             d = r["decode"]
             print(
                 f"{streams:>7} {r['req/s']:>7,.0f} {r['points/s']:>9,.0f} {r['labels/s']:>9,.0f} "

@@ -157,6 +157,8 @@ class LoadBalancingRouter:
         self.routing_attributes = list(routing_attributes)
         #: (signal, routing key) → endpoint, for every key seen
         self.routed: dict[tuple[str, str], str] = {}
+        #: signal → requests that held several routing keys (split across replicas or not)
+        self.mixed: dict[str, int] = {"metrics": 0, "logs": 0}
         self._lock = threading.Lock()
         self._channels = {e: grpc.insecure_channel(e) for e in endpoints}
         self._metrics = {e: metrics_service_pb2_grpc.MetricsServiceStub(c) for e, c in self._channels.items()}
@@ -204,9 +206,16 @@ class LoadBalancingRouter:
             self.routed[(signal, key)] = endpoint
         return endpoint
 
+    def _count_mixed(self, signal: str, split: list) -> None:
+        if len({key for key, _ in split}) > 1:
+            with self._lock:
+                self.mixed[signal] += 1
+
     def route_metrics(self, request: metrics_service_pb2.ExportMetricsServiceRequest) -> None:
         parts: dict[str, metrics_service_pb2.ExportMetricsServiceRequest] = {}
-        for key, rm in split_metrics(request, self.routing_attributes):
+        split = split_metrics(request, self.routing_attributes)
+        self._count_mixed("metrics", split)
+        for key, rm in split:
             endpoint = self._endpoint("metrics", key)
             parts.setdefault(
                 endpoint, metrics_service_pb2.ExportMetricsServiceRequest()
@@ -216,7 +225,9 @@ class LoadBalancingRouter:
 
     def route_logs(self, request: logs_service_pb2.ExportLogsServiceRequest) -> None:
         parts: dict[str, logs_service_pb2.ExportLogsServiceRequest] = {}
-        for key, rl in split_logs(request, self.routing_attributes):
+        split = split_logs(request, self.routing_attributes)
+        self._count_mixed("logs", split)
+        for key, rl in split:
             endpoint = self._endpoint("logs", key)
             parts.setdefault(
                 endpoint, logs_service_pb2.ExportLogsServiceRequest()

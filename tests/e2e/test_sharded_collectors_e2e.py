@@ -355,6 +355,7 @@ def test_three_replicas_behind_the_router_find_what_one_collector_finds(tmp_path
         assert key in owner, f"{signal} routed under {key!r}, not a model name"
         assert endpoint == owner[key]
     assert {signal for signal, _ in router.routed} == {"metrics", "logs"}
+    assert router.mixed["metrics"] > 0 and router.mixed["logs"] > 0  # requests held several models: split
     assert set(owner.values()) == {shard.grpc for shard in shards}
     # Each model's findings come from exactly one shard (one service.instance.id).
     sharded, sources = _per_model(sharded_found)
