@@ -93,7 +93,7 @@ def test_metrics_split_per_point_and_logs_per_resource_by_the_routing_attribute(
     request = metrics_service_pb2.ExportMetricsServiceRequest()
     rm = request.resource_metrics.add()
     rm.resource.attributes.append(_kv("service.name", "scoring"))
-    metric = rm.scope_metrics.add().metrics.add(name="ml.inference.predictions")
+    metric = rm.scope_metrics.add().metrics.add(name=conv.METRIC_PREDICTIONS)
     for model in ("fraud", "churn"):
         metric.sum.data_points.add(as_int=1).attributes.append(_kv(conv.ATTR_MODEL_NAME, model))
     keys = [
@@ -323,14 +323,18 @@ def test_three_replicas_behind_the_router_find_what_one_collector_finds(tmp_path
             found = _latest_findings(sink, 0)
             per_model, _ = _per_model(found)
             counts = {
-                (k[0], _model_of(k)): v for k, v in per_model.items() if k[0].startswith("ml.performance.")
+                (k[0], _model_of(k)): v
+                for k, v in per_model.items()
+                if k[0] in (conv.METRIC_PERFORMANCE_PREDICTED, conv.METRIC_PERFORMANCE_LABELLED)
             }
             joined = all(
-                counts.get(("ml.performance.predicted", m)) == 900
-                and counts.get(("ml.performance.labelled", m)) == 600
+                counts.get((conv.METRIC_PERFORMANCE_PREDICTED, m)) == 900
+                and counts.get((conv.METRIC_PERFORMANCE_LABELLED, m)) == 600
                 for m in models
             )
-            after = {_model_of(k) for k in _latest_findings(sink, done_ns) if k[0] == "ml.drift.detected"}
+            after = {
+                _model_of(k) for k in _latest_findings(sink, done_ns) if k[0] == conv.METRIC_DRIFT_DETECTED
+            }
             return found if joined and set(models) <= after else {}
 
         end = time.monotonic() + 40
@@ -372,11 +376,13 @@ def test_three_replicas_behind_the_router_find_what_one_collector_finds(tmp_path
     detected = {
         dict(key[1]).get(conv.ATTR_FEATURE_NAME)
         for key, v in sharded.items()
-        if key[0] == "ml.drift.detected" and _model_of(key) == drifted and v == 1.0
+        if key[0] == conv.METRIC_DRIFT_DETECTED and _model_of(key) == drifted and v == 1.0
     }
     assert {"f1", "f3"} <= detected
     for model, (_ids, labels, predicted) in truth.items():
         (accuracy,) = [
-            v for key, v in sharded.items() if key[0] == "ml.performance.accuracy" and _model_of(key) == model
+            v
+            for key, v in sharded.items()
+            if key[0] == conv.METRIC_PERFORMANCE_ACCURACY and _model_of(key) == model
         ]
         assert accuracy == pytest.approx(np.mean(np.array(labels[:600]) == np.array(predicted[:600])))
