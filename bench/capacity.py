@@ -32,9 +32,11 @@ import cProfile
 import gc
 import os
 import pstats
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import grpc
 import numpy as np
@@ -126,7 +128,7 @@ def _request(signal: str, body: bytes) -> OtlpRequest:
     return OtlpRequest(signal, body, message, count_items(signal, message), "bench")
 
 
-def _accept_all(pipeline: Pipeline, signal: str, bodies: list[bytes]) -> float:
+def _accept_all(pipeline: Pipeline, signal: str, bodies: Iterable[bytes]) -> float:
     """Seconds to admit every body (decode, count, queue, processors)."""
     started = time.perf_counter()
     for body in bodies:
@@ -147,18 +149,14 @@ def measure(
     # PROBE_ID), warmed with one export and then fed in order, round by round: steady-state cumulative traffic.
     per_path = -(-min_sample // wire_streams)
     template_metrics, template_predictions, template_labels = sdk_requests(rounds + 1 + per_path)
-    metrics = [[for_stream(body, i) for i in range(streams)] for body in template_metrics[:rounds]]
-    probe_ids = [[PROBE_ID + 1000 * k + i for i in range(wire_streams)] for k in range(3)]
-    warm = [for_stream(template_metrics[rounds], i) for ids in probe_ids for i in ids]
-    probes = [
-        [for_stream(body, i) for body in template_metrics[rounds + 1 :] for i in ids] for ids in probe_ids
-    ]
-    logs = [for_stream(template_predictions, i) for i in range(streams)]
-    logs += [for_stream(template_labels, i) for i in range(streams)]
-    flat = [body for one_round in metrics for body in one_round]
-    points = count_items("metrics", decode_protobuf("metrics", flat[0]))
-    records = sum(count_items("logs", decode_protobuf("logs", body)) for body in logs)
-    del template_metrics
+    # Each stream's requests are made as they are sent (not stored), so the RSS measured after the traffic is the
+    # collector's own: drift windows, label store, queues.
+    metrics = (for_stream(body, i) for body in template_metrics[:rounds] for i in range(streams))
+    logs = (for_stream(body, i) for body in (template_predictions, template_labels) for i in range(streams))
+    points = count_items("metrics", decode_protobuf("metrics", template_metrics[0]))
+    records = streams * sum(
+        count_items("logs", decode_protobuf("logs", body)) for body in (template_predictions, template_labels)
+    )
     gc.collect()
     before = rss_bytes()
 
@@ -178,15 +176,21 @@ def measure(
     )
     collector = Collector(config, exporters={"drop": _Drop()})
     collector.start()
-    result: dict[str, float] = {"streams": streams, "points_per_request": points, "bytes": len(flat[0])}
+    result: dict[str, float] = {"streams": streams, "points_per_request": points}
     try:
-        seconds = _accept_all(collector.pipeline, "metrics", flat)
-        result["req/s"] = len(flat) / seconds
-        result["points/s"] = len(flat) * points / seconds
+        seconds = _accept_all(collector.pipeline, "metrics", metrics)
+        result["req/s"] = rounds * streams / seconds
+        result["points/s"] = rounds * streams * points / seconds
         result["labels/s"] = records / _accept_all(collector.pipeline, "logs", logs)
         collector.pipeline.lanes[0].queue.join(60)
         gc.collect()
         result["rss"] = rss_bytes() - before
+
+        probe_ids = [[PROBE_ID + 1000 * k + i for i in range(wire_streams)] for k in range(3)]
+        warm = [for_stream(template_metrics[rounds], i) for ids in probe_ids for i in ids]
+        probes = [
+            [for_stream(body, i) for body in template_metrics[rounds + 1 :] for i in ids] for ids in probe_ids
+        ]
 
         # Where a request's time goes, on new data for every path, interleaved request by request so that the
         # machine's load drifts over all paths alike: decode alone, the pipeline without processors, accept
@@ -236,38 +240,59 @@ def measure(
     return result
 
 
+def _header(rounds: int) -> None:
+    print(
+        f"{FEATURES} features per stream, {rounds} metrics requests per stream, {ROWS} predictions + labels"
+    )
+    print(
+        f"{'streams':>7} {'pts/req':>7} {'req/s':>7} {'points/s':>9} {'labels/s':>9} {'RSS MiB':>8} "
+        f"{'decode µs':>9} {'pipeline':>9} {'processors':>10} {'http':>7} {'grpc':>7}   (× decode of the request)",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument(
         "--rounds", type=int, default=None, help="metrics exports per stream (default 4; quick 2)"
     )
-    parser.add_argument("--quick", action="store_true", help="2 rounds, at most 100 streams over the wire")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 rounds, at most 100 probe streams, 40 requests"
+    )
     parser.add_argument(
         "--profile", action="store_true", help="print the accept path's top functions (cProfile)"
     )
+    parser.add_argument("--row-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 4)
     wire = 100 if args.quick else 1000
-    print(
-        f"{FEATURES} features per stream, {rounds} metrics requests per stream, {ROWS} predictions + labels"
-    )
-    print(
-        f"{'streams':>7} {'pts/req':>7} {'req/s':>7} {'points/s':>9} {'labels/s':>9} {'RSS MiB':>8} {'decode µs':>9} "
-        f"{'pipeline':>9} {'processors':>10} {'http':>7} {'grpc':>7}   (× decode of the same request)"
-    )
-    with tempfile.TemporaryDirectory() as directory:
-        for streams in args.streams:
+    if not args.row_only:
+        _header(rounds)
+    for streams in args.streams:
+        if len(args.streams) > 1:  # each stream count in its own process: RSS starts from the same point
+            command = [
+                sys.executable,
+                __file__,
+                "--streams",
+                str(streams),
+                "--rounds",
+                str(rounds),
+                "--row-only",
+            ]
+            subprocess.run(command + ["--quick"] * args.quick + ["--profile"] * args.profile, check=True)
+            continue
+        with tempfile.TemporaryDirectory() as directory:
             r = measure(
                 streams, rounds, min(streams, wire), directory, 40 if args.quick else MIN_SAMPLE, args.profile
             )
-            d = r["decode"]
-            print(
-                f"{streams:>7} {r['points_per_request']:>7} {r['req/s']:>7,.0f} {r['points/s']:>9,.0f} {r['labels/s']:>9,.0f} "
-                f"{r['rss'] / 2**20:>8.0f} {d * 1e6:>9.0f} {r['pipeline'] / d:>8.1f}× "
-                f"{(r['accept'] - r['pipeline']) / d:>9.1f}× {r['http'] / d:>6.1f}× {r['grpc'] / d:>6.1f}×",
-                flush=True,
-            )
+        d = r["decode"]
+        print(
+            f"{streams:>7} {r['points_per_request']:>7} {r['req/s']:>7,.0f} {r['points/s']:>9,.0f} "
+            f"{r['labels/s']:>9,.0f} {r['rss'] / 2**20:>8.0f} {d * 1e6:>9.0f} {r['pipeline'] / d:>8.1f}× "
+            f"{(r['accept'] - r['pipeline']) / d:>9.1f}× {r['http'] / d:>6.1f}× {r['grpc'] / d:>6.1f}×",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
