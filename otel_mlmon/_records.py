@@ -23,6 +23,7 @@ from otel_mlmon import conventions as conv
 from otel_mlmon._faults import report_fault
 from otel_mlmon._kinds import looks_like_text
 from otel_mlmon._log_pipeline import install_drop_counter, patient
+from otel_mlmon._model_logs import model_logger
 from otel_mlmon._version import __version__
 from otel_mlmon.adapters import is_probability, read_outputs
 from otel_mlmon.decisions import Columns, apply_decision
@@ -195,6 +196,9 @@ class PredictionRecorder:
                 return left
             provider = self.logger_provider or get_logger_provider()
             logger = provider.get_logger(conv.SCOPE_NAME, __version__)
+            model = self.attributes.get(conv.ATTR_MODEL_NAME)
+            if model:  # the model's own resource: a load balancer routes its records with its metrics
+                logger = model_logger(logger, model)
             with patient():  # the folder thread waits for room in a full log queue rather than drop records
                 for ids, outputs, owner, span_context, time_ns, _size in buffer:
                     try:

@@ -11,6 +11,7 @@ from opentelemetry._logs import SeverityNumber, get_logger_provider
 
 from otel_mlmon import conventions as conv
 from otel_mlmon._log_pipeline import install_drop_counter, patient
+from otel_mlmon._model_logs import model_logger
 from otel_mlmon._version import __version__
 
 __all__ = ["record_ground_truth"]
@@ -73,6 +74,7 @@ def record_ground_truth(
     if output is not None:
         base[conv.ATTR_OUTPUT_NAME] = output
     logger = (logger_provider or get_logger_provider()).get_logger(conv.SCOPE_NAME, __version__)
+    logger = model_logger(logger, model)  # routed like the model's predictions (docs/deployment.md)
     when = timestamp_ns if timestamp_ns is not None else time.time_ns()
     install_drop_counter()
     with patient():  # a burst of labels waits for room in a full log queue instead of being dropped

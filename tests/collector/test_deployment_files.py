@@ -10,6 +10,8 @@ import tomllib
 import yaml
 from otel_mlmon_collector._config import Config
 
+from otel_mlmon import conventions as conv
+
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR = ROOT / "collector"
 
@@ -65,3 +67,15 @@ def test_dockerfile_never_listens_on_all_interfaces_without_a_token(tmp_path: Pa
     config = parse_config({}, env={**env, ENV_BEARER_TOKEN_FILE: str(token)})
     assert config.receivers.grpc.endpoint.startswith("0.0.0.0:") and config.receivers.auth is not None
     assert exposure_warning(config.receivers) is None
+
+
+def test_load_balancing_config_shards_by_model_name_for_metrics_and_logs() -> None:
+    """The router keys ml.* metrics and ml logs by ml.model.name (the attribute the SDK puts on each model's log
+    resource and on every ml.* point), on one exporter, so a model's metrics and labels meet on one replica."""
+    config = yaml.safe_load((COLLECTOR / "otelcol-loadbalancing.yaml").read_text())
+    (name,) = [n for n in config["exporters"] if n.split("/")[0] in ("load_balancing", "loadbalancing")]
+    exporter = config["exporters"][name]
+    assert exporter["routing_key"] == "attributes"
+    assert exporter["routing_attributes"] == [conv.ATTR_MODEL_NAME]
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["metrics/ml"]["exporters"] == [name] and pipelines["logs/ml"]["exporters"] == [name]
