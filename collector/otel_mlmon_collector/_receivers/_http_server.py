@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import email.utils
 import logging
 import socket
@@ -139,10 +140,8 @@ class Body:
             return
         if self._continue or (self.declared is not None and self.declared > cap):
             return  # the client waits for 100 Continue, or the body is too big to drain: close instead
-        try:
+        with contextlib.suppress(BodyError, OSError, asyncio.IncompleteReadError):
             await self._pieces(lambda _: None, cap)
-        except (BodyError, OSError, asyncio.IncompleteReadError):
-            pass
 
     async def _pieces(self, sink: Callable[[bytes], Any], limit: int) -> None:
         if self._continue:
@@ -286,10 +285,8 @@ class HttpServer:
             self._socket.close()
             return
         future = asyncio.run_coroutine_threadsafe(self._stop(grace_seconds), self._loop)
-        try:
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             future.result(grace_seconds + 2.0)
-        except (concurrent.futures.TimeoutError, RuntimeError):
-            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(2.0)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -330,7 +327,7 @@ class HttpServer:
             _log.debug("connection ended: %s", e)
         except asyncio.CancelledError:
             pass
-        except Exception:  # never let one connection's failure reach the loop's exception handler
+        except Exception:  # noqa: BLE001 - one connection's failure must not reach the loop's handler
             _log.exception("unexpected error serving a connection")
         finally:
             self._tasks.discard(task)
@@ -375,7 +372,7 @@ class HttpServer:
             self._busy += 1
             try:
                 response = await self._handler(head, body)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a handler bug is answered 500, the server keeps serving
                 _log.exception("unexpected error answering %s %s", head.method, head.path)
                 response = self._error(500, "internal error")
                 response.close = True

@@ -17,6 +17,7 @@ decoded and handed over on ``max_workers`` threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -145,10 +146,8 @@ class OtlpGrpcReceiver:
         if self._server is None or self._loop is None:
             return
         future = asyncio.run_coroutine_threadsafe(self._server.stop(grace_seconds), self._loop)
-        try:
+        with contextlib.suppress(futures.TimeoutError, RuntimeError):
             future.result(grace_seconds + 1.0)
-        except (futures.TimeoutError, RuntimeError):
-            pass
         self._server = None
         self._stop_loop()
 
