@@ -323,7 +323,7 @@ class HttpServer:
                 await self._requests(reader, writer)
             finally:
                 self.open_connections -= 1
-        except (ConnectionError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError) as e:
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:  # gone, too slow, bad TLS
             _log.debug("connection ended: %s", e)
         except asyncio.CancelledError:
             pass
@@ -422,11 +422,11 @@ def _wants_close(head: RequestHead) -> bool:
 async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Half-close and read what the client still sends, briefly: closing with unread bytes resets the
     connection, and the client may lose the answer (Apache's lingering close)."""
-    if writer.can_write_eof():
-        writer.write_eof()
     loop = asyncio.get_running_loop()
     deadline, drained = loop.time() + _LINGER_SECONDS, 0
     try:
+        if writer.can_write_eof():
+            writer.write_eof()
         while drained < _LINGER_BYTES and (left := deadline - loop.time()) > 0:
             piece = await asyncio.wait_for(reader.read(65536), left)
             if not piece:
