@@ -275,3 +275,51 @@ def test_grpc_calls_beyond_the_limit_get_resource_exhausted_with_a_retry_hint(c:
         finally:
             release.set()
         assert unary(BODY, timeout=5) == b""
+
+
+def test_expect_continue_oversized_headers_and_http2_get_their_answers(c: Process) -> None:
+    """``Expect: 100-continue`` gets 100 before the body is sent; 64 KiB of headers get 431; HTTP/2.0 gets 505."""
+    head = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+    )
+    (s,) = _connect(c.http, 1, head)
+    with s:
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(BODY)
+        assert s.recv(200).startswith(b"HTTP/1.1 200")
+    (s,) = _connect(c.http, 1, b"POST /v1/traces HTTP/1.1\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+    with s:
+        assert s.recv(200).startswith(b"HTTP/1.1 431")
+    (s,) = _connect(c.http, 1, b"POST /v1/traces HTTP/2.0\r\nHost: x\r\n\r\n")
+    with s:
+        assert s.recv(200).startswith(b"HTTP/1.1 505")
+
+
+def test_receive_path_settings_are_parsed_and_validated() -> None:
+    """The receive-path bounds are read from ``receivers:``; bad values name their key."""
+    from otel_mlmon_collector._config import ConfigError, parse_config
+
+    config = parse_config(
+        {
+            "receivers": {
+                "header_timeout_seconds": 2.5,
+                "body_timeout_seconds": "7",
+                "http": {"max_connections": 10, "max_workers": 1, "idle_timeout_seconds": 3},
+                "grpc": {"max_concurrent_rpcs": 5},
+            }
+        },
+        env={},
+    )
+    rcv = config.receivers
+    assert (rcv.header_timeout_seconds, rcv.body_timeout_seconds) == (2.5, 7.0)
+    assert (rcv.http.max_connections, rcv.http.max_workers, rcv.http.idle_timeout_seconds) == (10, 1, 3.0)
+    assert rcv.grpc.max_concurrent_rpcs == 5
+    for bad, key in (
+        ({"http": {"max_connections": 0}}, "receivers.http.max_connections"),
+        ({"grpc": {"max_concurrent_rpcs": 0}}, "receivers.grpc.max_concurrent_rpcs"),
+        ({"body_timeout_seconds": 0}, "receivers.body_timeout_seconds"),
+        ({"header_timeout_seconds": "soon"}, "receivers.header_timeout_seconds"),
+    ):
+        with pytest.raises(ConfigError, match=key):
+            parse_config({"receivers": bad}, env={})
