@@ -34,6 +34,9 @@ _JSON = "application/json"
 _JSON_COST = 4
 #: Compression assumed before the decompressed size is known (more is reserved once it is).
 _GZIP_RATIO = 4
+#: Bodies up to this size are decoded on the loop thread: handing them to a worker costs more than decoding them
+#: (each hand-over waits for the GIL twice), and larger ones on the worker pool, so the loop keeps reading others.
+_INLINE_BYTES = 64 << 10
 _DISCARD_CAP = 8 << 20  # bodies we refuse are read and dropped up to this size (or the limit), then we close
 
 
@@ -155,9 +158,11 @@ class OtlpHttpReceiver:
                 else:
                     self._count(signal, "timeout" if e.status == 408 else "malformed")
                 return _status(e.status, str(e), as_json, close=True)
-            response, charge = await self._server.run(  # type: ignore[union-attr]
-                self._decode_and_accept, signal, raw, as_json, encoding == "gzip", charge
-            )
+            args = (signal, raw, as_json, encoding == "gzip", charge)
+            if len(raw) <= _INLINE_BYTES:
+                response, charge = self._decode_and_accept(*args)
+            else:
+                response, charge = await self._server.run(self._decode_and_accept, *args)  # type: ignore[union-attr]
             return response
         finally:
             self.pipeline.release(charge)
