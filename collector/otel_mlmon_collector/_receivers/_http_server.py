@@ -144,9 +144,9 @@ class Body:
             await self._pieces(lambda _: None, cap)
 
     async def _pieces(self, sink: Callable[[bytes], Any], limit: int) -> None:
-        if self._continue:
-            self._continue = False
+        if self._continue and (self.chunked or self.declared):
             self._writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._continue = False
         if self.chunked:
             await self._chunked(sink, limit)
         else:

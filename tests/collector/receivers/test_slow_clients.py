@@ -279,14 +279,17 @@ def test_grpc_calls_beyond_the_limit_get_resource_exhausted_with_a_retry_hint(c:
 
 def test_expect_continue_oversized_headers_and_http2_get_their_answers(c: Process) -> None:
     """``Expect: 100-continue`` gets 100 before the body is sent; 64 KiB of headers get 431; HTTP/2.0 gets 505."""
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.add(name="predict")
+    body = request.SerializeToString()
     head = (
         b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
-        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+        b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
     )
     (s,) = _connect(c.http, 1, head)
     with s:
         assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
-        s.sendall(BODY)
+        s.sendall(body)
         assert s.recv(200).startswith(b"HTTP/1.1 200")
     (s,) = _connect(c.http, 1, b"POST /v1/traces HTTP/1.1\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
     with s:
