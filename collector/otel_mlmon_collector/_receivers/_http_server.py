@@ -33,6 +33,7 @@ _LINGER_SECONDS = (
     1.0  # after a final answer, unread request bytes are drained this long so the client reads it
 )
 _LINGER_BYTES = 1 << 20
+_WARN_EVERY_SECONDS = 60.0
 _REASONS = {
     100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
     408: "Request Timeout", 413: "Content Too Large", 415: "Unsupported Media Type", 431:
@@ -260,6 +261,7 @@ class HttpServer:
         #: Connections open now, and connections refused because ``max_connections`` were open.
         self.open_connections = 0
         self.refused_connections = 0
+        self._warned_at = float("-inf")
 
     def start(self) -> None:
         """Start the loop thread and accept connections."""
@@ -315,6 +317,16 @@ class HttpServer:
         try:
             if self.open_connections >= self.limits.max_connections:
                 self.refused_connections += 1
+                now = self._loop.time()
+                if now - self._warned_at >= _WARN_EVERY_SECONDS:  # say so, at most once a minute
+                    self._warned_at = now
+                    _log.warning(
+                        "%s: %d connection(s) refused so far, %d open: max_connections reached (raise it, or add"
+                        " collectors, if these are legitimate senders)",
+                        self._name,
+                        self.refused_connections,
+                        self.open_connections,
+                    )
                 response = self._error(503, "too many connections, retry later")
                 await self._answer(reader, writer, response, "POST", close=True)
                 return

@@ -199,6 +199,7 @@ def test_connections_beyond_the_limit_are_refused_fast_and_slow_headers_are_cut(
         for s in sockets:
             s.close()
     wait_until(lambda: c.post()[0] == 200, 5, 0.1, what="a request served once the slow clients were cut")
+    assert "max_connections reached" in "".join(c.lines)  # the operator is told
 
 
 def test_a_slow_body_is_cut_at_the_body_timeout(c: Process) -> None:
