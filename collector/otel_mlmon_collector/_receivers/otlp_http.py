@@ -128,10 +128,10 @@ class OtlpHttpReceiver:
         as_json = content_type == _JSON
         if head.method != "POST":
             return await self._refuse_unread(body, _method_not_allowed(head))
-        # sender authentication belongs here: one check on the head, answered with close=True (the body unread)
         if signal is None:
             message = f"unknown path {head.target!r}: use /v1/traces, /v1/metrics or /v1/logs"
             return await self._refuse_unread(body, _status(404, message, as_json))
+        # sender authentication belongs here: one check on the head, before the body is read
         if content_type not in (_PROTOBUF, _JSON):
             self._count(signal, "unsupported_media_type")
             message = f"unsupported Content-Type {content_type!r}: use {_PROTOBUF} or {_JSON}"
