@@ -430,7 +430,8 @@ METRIC_COLLECTOR_REQUESTS_RECEIVED = "otel_mlmon.collector.requests.received"
 #: Spans, data points or log records in accepted requests. Attributes: ``signal``, ``transport``.
 METRIC_COLLECTOR_ITEMS_RECEIVED = "otel_mlmon.collector.items.received"
 #: Requests refused at a receiver. Attributes: ``signal``, ``transport``, ``reason``
-#: (malformed, too_large, backpressure, unsupported_media_type, shutting_down, unauthenticated).
+#: (malformed, too_large, backpressure, unsupported_media_type, shutting_down, unauthenticated, timeout,
+#: too_many_calls).
 METRIC_COLLECTOR_REQUESTS_REFUSED = "otel_mlmon.collector.requests.refused"
 #: Requests delivered downstream. Attributes: ``signal``, ``exporter``.
 METRIC_COLLECTOR_REQUESTS_FORWARDED = "otel_mlmon.collector.requests.forwarded"

@@ -81,11 +81,16 @@ _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 @dataclass(frozen=True)
 class GrpcReceiverConfig:
-    """OTLP/gRPC receiver: ``endpoint`` is ``host:port`` (port 0 picks a free port)."""
+    """OTLP/gRPC receiver: ``endpoint`` is ``host:port`` (port 0 picks a free port).
+
+    ``max_workers`` threads run calls; beyond ``max_concurrent_rpcs`` calls in progress, a call is answered
+    ``RESOURCE_EXHAUSTED`` with a retry hint before its message is read.
+    """
 
     enabled: bool = True
     endpoint: str = "127.0.0.1:4317"
     max_workers: int = 8
+    max_concurrent_rpcs: int = 64
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,11 @@ class HttpReceiverConfig:
 
     enabled: bool = True
     endpoint: str = "127.0.0.1:4318"
+    #: Open connections at once (one more is answered 503 and closed) and threads that decode requests.
+    max_connections: int = 256
+    max_workers: int = 4
+    #: How long a keep-alive connection may wait for its next request.
+    idle_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,9 @@ class ReceiversConfig:
     retry_after_seconds: int = 1
     tls: ReceiverTlsConfig | None = None
     auth: AuthConfig | None = None
+    #: Time for a request's headers (HTTP, and a TLS handshake) and for its whole body (HTTP body, gRPC message).
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -283,9 +296,14 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
         enabled=grpc_s.bool("enabled", True),
         endpoint=grpc_s.endpoint("endpoint", "127.0.0.1:4317"),
         max_workers=grpc_s.int("max_workers", 8, minimum=1),
+        max_concurrent_rpcs=grpc_s.int("max_concurrent_rpcs", 64, minimum=1),
     )
     http = HttpReceiverConfig(
-        enabled=http_s.bool("enabled", True), endpoint=http_s.endpoint("endpoint", "127.0.0.1:4318")
+        enabled=http_s.bool("enabled", True),
+        endpoint=http_s.endpoint("endpoint", "127.0.0.1:4318"),
+        max_connections=http_s.int("max_connections", 256, minimum=1),
+        max_workers=http_s.int("max_workers", 4, minimum=1),
+        idle_timeout_seconds=http_s.float("idle_timeout_seconds", 60.0, above=0),
     )
     grpc_s.done()
     http_s.done()
@@ -303,6 +321,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
         retry_after_seconds=receivers.int("retry_after_seconds", 1, minimum=0),
         tls=tls,
         auth=auth,
+        header_timeout_seconds=receivers.float("header_timeout_seconds", 10.0, above=0),
+        body_timeout_seconds=receivers.float("body_timeout_seconds", 60.0, above=0),
     )
     receivers.done()
     q = root.section("queue")

@@ -25,7 +25,7 @@ from ._queue import BoundedQueue
 from ._receivers import Receiver
 from ._receivers._auth import BearerAuth, exposure_warning
 from ._receivers.otlp_grpc import OtlpGrpcReceiver
-from ._receivers.otlp_http import OtlpHttpReceiver
+from ._receivers.otlp_http import ConnectionLimits, OtlpHttpReceiver
 from ._selfmetrics import SelfMetrics
 
 __all__ = ["Collector"]
@@ -100,6 +100,8 @@ class Collector:
                     rcv.grpc.max_workers,
                     tls=rcv.tls,
                     auth=auth,
+                    max_concurrent_rpcs=rcv.grpc.max_concurrent_rpcs,
+                    message_timeout_seconds=rcv.body_timeout_seconds,
                 )
             )
         if rcv.http.enabled:
@@ -109,6 +111,13 @@ class Collector:
                     rcv.http.endpoint,
                     rcv.max_request_bytes,
                     rcv.retry_after_seconds,
+                    ConnectionLimits(
+                        max_connections=rcv.http.max_connections,
+                        max_workers=rcv.http.max_workers,
+                        header_timeout_seconds=rcv.header_timeout_seconds,
+                        body_timeout_seconds=rcv.body_timeout_seconds,
+                        idle_timeout_seconds=rcv.http.idle_timeout_seconds,
+                    ),
                     tls=rcv.tls,
                     auth=auth,
                 )
