@@ -247,11 +247,13 @@ def _run_spark(task: Any, parts: list[Any], address: str | None, workers: int | 
     # The workers run this interpreter (and so find otel_mlmon) unless the user chose one.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     master = address or f"local[{workers or '*'}]"
+    mine = SparkSession.getActiveSession() is None  # a session the caller started is left running
     try:
         spark = (
             SparkSession.builder.master(master)
             .appName("otel-mlmon profile build")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .getOrCreate()
         )
     except Exception as exc:  # pyspark's gateway errors have no common public type
@@ -262,7 +264,8 @@ def _run_spark(task: Any, parts: list[Any], address: str | None, workers: int | 
     try:
         return spark.sparkContext.parallelize(parts, len(parts)).map(task).collect()
     finally:
-        spark.stop()
+        if mine:
+            spark.stop()
 
 
 # -- shared -----------------------------------------------------------------------------------------------------
