@@ -98,7 +98,9 @@ class BuildSpec:
         return BuildSpec(**{**self.__dict__, "kinds": decided})
 
 
-def split_batch(batch: Any, keep: Sequence[str], prediction: Sequence[str], classes: Sequence[str] | None) -> Any:
+def split_batch(
+    batch: Any, keep: Sequence[str], prediction: Sequence[str], classes: Sequence[str] | None
+) -> Any:
     """``(features, predictions, arrow)`` of one batch (a pandas DataFrame or a pyarrow RecordBatch), the
     predictions as ``profile build`` gives them to :meth:`Profile.update`: one column as a 1-D array, the
     ``classes`` columns as a probability matrix, several other columns as a table."""
@@ -196,7 +198,11 @@ def _open(spec: BuildSpec, path: str, row_groups: Sequence[int] | None = None) -
     return TabularFile(
         path,
         spec.batch_rows,
-        strings=[*spec.config.get("categorical", ()), *spec.config.get("text", ()), *spec.config.get("ids", ())],
+        strings=[
+            *spec.config.get("categorical", ()),
+            *spec.config.get("text", ()),
+            *spec.config.get("ids", ()),
+        ],
         numeric=spec.numeric,
         skip=spec.exclude,
         keep_index=spec.keep_index,

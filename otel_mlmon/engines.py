@@ -177,7 +177,9 @@ def _cli_build(
     try:
         profile, notes = profile_files(spec, files, args.engine, address=address, workers=args.workers)
     except ImportError as exc:
-        raise ValueError(f"--engine {args.engine} needs pip install 'otel-mlmon[distributed]' ({exc})") from exc
+        raise ValueError(
+            f"--engine {args.engine} needs pip install 'otel-mlmon[distributed]' ({exc})"
+        ) from exc
     print(f"profiled {profile.summary.rows:,} rows on {args.engine}", file=sys.stderr)
     return profile, notes
 

@@ -3,6 +3,7 @@ one process; tests/e2e/test_engines.py runs them on real clusters), and ``profil
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def reference_table(n: int, seed: int = 0) -> pd.DataFrame:
 
 def _chunks(frame: pd.DataFrame, k: int) -> list[pd.DataFrame]:
     edges = np.linspace(0, len(frame), k + 1).astype(int)
-    return [frame.iloc[a:b] for a, b in zip(edges[:-1], edges[1:])]
+    return [frame.iloc[a:b] for a, b in itertools.pairwise(edges)]
 
 
 def _write_parts(tmp_path: Path, frame: pd.DataFrame, files: int, kind: str = "parquet") -> Path:
@@ -172,7 +173,10 @@ def test_paths_files_globs_and_directories(tmp_path):
     names = [Path(p).name for p in expand_paths([str(folder)])]
     assert names == ["part-00.parquet", "part-01.parquet", "part-02.parquet"]
     first = str(folder / "part-00.parquet")
-    assert expand_paths([first, str(folder / "part-0[01].parquet")]) == [first, str(folder / "part-01.parquet")]
+    assert expand_paths([first, str(folder / "part-0[01].parquet")]) == [
+        first,
+        str(folder / "part-01.parquet"),
+    ]
     with pytest.raises(FileNotFoundError, match="no data file"):
         expand_paths([str(tmp_path / "*.csv")])
     with pytest.raises(FileNotFoundError, match="no such file"):
@@ -193,8 +197,10 @@ def test_several_files_build_one_profile_with_notes_per_file(tmp_path, capsys):
 def test_engine_refuses_target(tmp_path, capsys):
     folder = _write_parts(tmp_path, reference_table(300), 1)
     code = main(
-        ["profile", "build", str(folder), "--model", "m", "--prediction", "p_yes", "--target", "p_no"]
-        + ["--engine", "dask", "-o", str(tmp_path / "p.json")]
+        [
+            *["profile", "build", str(folder), "--model", "m", "--prediction", "p_yes", "--target", "p_no"],
+            *["--engine", "dask", "-o", str(tmp_path / "p.json")],
+        ]
     )
     assert code == 2
     assert "--target is not supported with --engine" in capsys.readouterr().err
