@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +206,13 @@ def test_engine_refuses_target(tmp_path, capsys):
     )
     assert code == 2
     assert "--target is not supported with --engine" in capsys.readouterr().err
+
+
+def test_engines_import_neither_dask_nor_spark():
+    """otel_mlmon.engines imports Dask and PySpark only when a build runs on them."""
+    code = (
+        "import sys, otel_mlmon, otel_mlmon.engines, otel_mlmon.cli; "
+        "print(sorted(m for m in ('dask', 'distributed', 'pyspark') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
