@@ -160,7 +160,12 @@ def _cli_build(
     classes: list[str] | None,
     metadata: dict[str, Any],
 ) -> tuple[Any, list[str]]:
-    """The distributed build (:mod:`otel_mlmon.engines`): the same profile, sketched in parallel."""
+    """``profile build --engine``: the same profile, sketched in parallel."""
+    wrong = "--master" if args.engine == "dask" else "--scheduler"
+    if (args.master if args.engine == "dask" else args.scheduler) is not None:
+        raise ValueError(f"{wrong} is not an option of --engine {args.engine}")
+    if args.workers is not None and (args.workers < 1 or (args.scheduler or args.master)):
+        raise ValueError("--workers N (N >= 1) sizes a local cluster: not with --scheduler or --master")
     spec = BuildSpec(
         model=args.model,
         version=args.model_version,

@@ -216,3 +216,19 @@ def test_engines_import_neither_dask_nor_spark():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "dask", "--master", "local[2]"], "--master is not an option of --engine dask"),
+        (["--engine", "spark", "--scheduler", "tcp://h:1"], "--scheduler is not an option of --engine spark"),
+        (["--engine", "dask", "--workers", "0"], "--workers N"),
+    ],
+)
+def test_engine_options_that_do_not_fit(tmp_path, capsys, options, message):
+    folder = _write_parts(tmp_path, reference_table(300), 1)
+    assert (
+        main(["profile", "build", str(folder), "--model", "m", *options, "-o", str(tmp_path / "p.json")]) == 1
+    )
+    assert message in capsys.readouterr().err
