@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,11 +212,19 @@ def _open(spec: BuildSpec, path: str, row_groups: Sequence[int] | None = None) -
 
 
 def profile_file_part(spec: BuildSpec, part: FilePart) -> dict[str, Any]:
-    """Sketch one file part (runs on a worker): ``{"summary": Summary.to_dict(), "notes": [...], "rows": n}``."""
+    """Sketch one file part (runs on a worker): ``{"summary": Summary.to_dict(), "notes": [...], "rows": n,
+    "cpu_seconds": the task's CPU time}``."""
+    start = time.thread_time()
     profile = spec.new_profile()
     data = _open(spec, part.path, part.row_groups)
     rows = sum(_update(profile, spec, batch) for batch in data.batches())
-    return {"summary": _summary(profile), "notes": data.notes(), "rows": rows}
+    summary = _summary(profile)
+    return {
+        "summary": summary,
+        "notes": data.notes(),
+        "rows": rows,
+        "cpu_seconds": time.thread_time() - start,
+    }
 
 
 def decide_kinds(spec: BuildSpec, batches: Iterable[Any]) -> dict[tuple[str, str], str]:
@@ -243,9 +252,11 @@ def file_batches(spec: BuildSpec, files: Sequence[str]) -> Iterator[Any]:
 def profile_frames(spec: BuildSpec, frames: Iterable[Any]) -> dict[str, Any]:
     """Sketch one partition given as pandas DataFrames (runs on a worker); the same result as
     :func:`profile_file_part`."""
+    start = time.thread_time()
     profile = spec.new_profile()
     rows = sum(_update(profile, spec, frame) for frame in frames)
-    return {"summary": _summary(profile), "notes": [], "rows": rows}
+    summary = _summary(profile)
+    return {"summary": summary, "notes": [], "rows": rows, "cpu_seconds": time.thread_time() - start}
 
 
 def _summary(profile: Profile) -> dict[str, Any]:
