@@ -77,7 +77,7 @@ def timed(fn, repeat: int = 1) -> tuple[float, float, object]:
 
 
 def build(spec: BuildSpec, files: list[str], run, part_rows: int) -> float:
-    """profile_files' steps, keeping the tasks' results: the tasks' CPU seconds (thread time, summed)."""
+    """The steps of otel_mlmon.engines._profile_files, keeping the tasks' results: the tasks' CPU seconds (thread time, summed)."""
     spec = spec.with_kinds(decide_kinds(spec, file_batches(spec, files)))
     results = run(functools.partial(profile_file_part, spec), file_parts(files, part_rows))
     merge_parts(spec, results)

@@ -45,7 +45,7 @@ from otel_mlmon._partial_profile import (
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import SummaryConfig
 
-__all__ = ["ENGINES", "profile_files", "profile_from_dask", "profile_from_spark"]
+__all__ = ["ENGINES", "profile_from_dask", "profile_from_spark"]
 
 #: The engines ``otel-mlmon profile build --engine`` accepts.
 ENGINES = ("dask", "spark")
@@ -113,7 +113,7 @@ def profile_from_spark(
     return merge_parts(spec, (json.loads(row["summary"]) for row in rows))
 
 
-def profile_files(
+def _profile_files(
     spec: BuildSpec,
     files: Sequence[str],
     engine: str,
@@ -180,7 +180,7 @@ def _cli_build(
     )
     address = args.scheduler if args.engine == "dask" else args.master
     try:
-        profile, notes = profile_files(spec, files, args.engine, address=address, workers=args.workers)
+        profile, notes = _profile_files(spec, files, args.engine, address=address, workers=args.workers)
     except ImportError as exc:
         raise ValueError(
             f"--engine {args.engine} needs pip install 'otel-mlmon[distributed]' ({exc})"
