@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 import numpy as np
 
@@ -191,6 +191,20 @@ class KindRule:
         """(group, column) -> kind for every column decided so far."""
         with self._lock:
             return dict(self._decided)
+
+    def undecided(self) -> list[tuple[str, str]]:
+        """(group, column) of every string column still waiting for values."""
+        with self._lock:
+            return list(self._pending)
+
+    def latch(self, decided: Mapping[tuple[str, str], str]) -> None:
+        """Take kinds decided elsewhere (a distributed build decides on the driver, from the first rows, and
+        latches the same kinds in every partition, so each partition sketches a column as one process would)."""
+        with self._lock:
+            for key, kind in decided.items():
+                if kind not in KINDS:
+                    raise ValueError(f"unknown column kind {kind!r} for {key!r}")
+                self._decided[(str(key[0]), str(key[1]))] = kind
 
     def offer(self, group: str, name: str, values: np.ndarray) -> tuple[str, list[np.ndarray]] | None:
         """Add a string column's values; the kind and every value held so far once decided, else None.

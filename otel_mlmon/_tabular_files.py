@@ -23,7 +23,7 @@ it is skipped, and noted, unless ``keep_index``.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 # STRAY_SHARE: the largest share of a column's non-missing sample values that may fail to parse for it to stay
@@ -60,6 +60,7 @@ class TabularFile:
         keep_index: Read the pandas index columns a file holds as ordinary columns.
         missing_ok: Ignore the columns named in ``strings``, ``numeric`` or ``skip`` that the file does not have
             (``otel-mlmon drift``: a reference's categorical columns need not all be in every current file).
+        row_groups: Parquet only: read just these row groups (one part of a distributed build).
 
     Raises:
         MissingColumns: A column named in ``strings``, ``numeric`` or ``skip`` is not in the file (unless
@@ -81,6 +82,7 @@ class TabularFile:
         skip: Collection[str] = (),
         keep_index: bool = False,
         missing_ok: bool = False,
+        row_groups: Sequence[int] | None = None,
     ) -> None:
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
@@ -90,6 +92,7 @@ class TabularFile:
         self.numeric = frozenset(numeric)
         self.skip = frozenset(skip)
         self.keep_index = keep_index
+        self.row_groups = None if row_groups is None else list(row_groups)
         name = path.lower()
         self.parquet = name.endswith((".parquet", ".pq"))
         self._sep = "\t" if name.endswith((".tsv", ".tsv.gz")) else ","
@@ -150,7 +153,12 @@ class TabularFile:
         import pyarrow.parquet as pq
 
         self._file = pq.ParquetFile(self.path)
-        self.total_rows = self._file.metadata.num_rows
+        meta = self._file.metadata
+        self.total_rows = (
+            meta.num_rows
+            if self.row_groups is None
+            else sum(meta.row_group(i).num_rows for i in self.row_groups)
+        )
         schema = self._file.schema_arrow
         header = list(schema.names)
         index = [c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
@@ -158,7 +166,10 @@ class TabularFile:
         return header
 
     def _parquet_batches(self) -> Iterator[Any]:
-        for batch in self._file.iter_batches(batch_size=self.batch_rows, columns=self.columns):
+        batches = self._file.iter_batches(
+            batch_size=self.batch_rows, row_groups=self.row_groups, columns=self.columns
+        )
+        for batch in batches:
             for name in self.numeric:
                 batch = self._parquet_numeric(batch, name)
             yield batch

@@ -30,9 +30,12 @@ def _build_parser() -> argparse.ArgumentParser:
     profile = sub.add_parser("profile", help="build or inspect reference profiles").add_subparsers(
         dest="profile_command", metavar="ACTION", required=True
     )
-    build = profile.add_parser("build", help="build a reference profile from a CSV or Parquet file")
+    build = profile.add_parser("build", help="build a reference profile from CSV or Parquet files")
     build.add_argument(
-        "data", help="training/reference data: .csv, .csv.gz, .tsv or .parquet (one row per example)"
+        "data",
+        nargs="+",
+        help="training/reference data: .csv, .csv.gz, .tsv or .parquet files (one row per example), glob "
+        "patterns ('data/*.parquet', quoted) or directories (every such file under them), read in order",
     )
     build.add_argument("--model", required=True, help=f"{conv.ATTR_MODEL_NAME}, as given to @monitor")
     build.add_argument(
@@ -133,10 +136,31 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="rows read at a time (memory stays bounded whatever the file size; default 100000)",
     )
+    _add_engine_options(build)
     show = profile.add_parser("show", help="print a profile's columns")
     show.add_argument("path", help="a profile file")
     _add_plugins(sub)
     return parser
+
+
+def _add_engine_options(build: argparse.ArgumentParser) -> None:
+    engine = build.add_argument_group("distributed build (pip install 'otel-mlmon[distributed]')")
+    engine.add_argument(
+        "--engine",
+        choices=("dask", "spark"),
+        help="sketch the files' parts in parallel on Dask or Spark and merge the partial profiles (the same "
+        "profile as without it); the workers read the files at the same paths; not with --target",
+    )
+    engine.add_argument(
+        "--scheduler", metavar="ADDRESS", help="--engine dask: this scheduler (default: a local cluster)"
+    )
+    engine.add_argument("--master", metavar="URL", help="--engine spark: this master (default: local[*])")
+    engine.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="the local cluster's worker processes (Dask) or local[N] (Spark); default: one per core",
+    )
 
 
 def _add_plugins(sub: Any) -> None:
@@ -178,26 +202,31 @@ _LABEL_NAMES = frozenset({"label", "labels", "target", "y", "class", "outcome", 
 
 
 def _profile_build(args: argparse.Namespace) -> int:
+    from otel_mlmon._partial_profile import expand_paths
     from otel_mlmon._tabular_files import MissingColumns, TabularFile
-    from otel_mlmon.profile import Profile
 
     declared = [*args.categorical, *args.text, *args.ids]
     both = sorted(set(args.numeric) & set(declared))
     if both:
         print(f"error: {both} named both --numeric and --categorical/--text/--ids", file=sys.stderr)
         return 2
-    try:
-        data = TabularFile(
-            args.data,
+    files = expand_paths(args.data)
+
+    def open_file(path: str) -> TabularFile:
+        return TabularFile(
+            path,
             args.batch_rows,
             strings=declared,
             numeric=args.numeric,
             skip=args.exclude,
             keep_index=args.keep_index,
         )
+
+    try:
+        data = open_file(files[0])
     except ImportError as exc:
         print(
-            f"error: reading {args.data} needs pandas/pyarrow: pip install 'otel-mlmon[dataframes]' ({exc})",
+            f"error: reading {files[0]} needs pandas/pyarrow: pip install 'otel-mlmon[dataframes]' ({exc})",
             file=sys.stderr,
         )
         return 2
@@ -219,7 +248,7 @@ def _profile_build(args: argparse.Namespace) -> int:
     ]
     if missing:
         print(
-            f"error: no column {', '.join(map(repr, missing))} in {args.data}; it has {data.columns}",
+            f"error: no column {', '.join(map(repr, missing))} in {files[0]}; it has {data.columns}",
             file=sys.stderr,
         )
         return 2
@@ -229,34 +258,68 @@ def _profile_build(args: argparse.Namespace) -> int:
         text=args.text,
         ids=args.ids,
     )
-    profile = Profile(
-        args.model, args.model_version, Summary(config), metadata={"source": os.path.basename(args.data)}
-    )
+    metadata = {"source": " ".join(os.path.basename(p) for p in args.data)}
     keep = [c for c in data.columns if c not in args.prediction and c != args.target]
+    if args.engine:
+        if args.target is not None:
+            print(
+                "error: --target is not supported with --engine (the labels and predictions of every row would "
+                "be gathered on one machine): build the profile with --target without --engine",
+                file=sys.stderr,
+            )
+            return 2
+        from otel_mlmon.engines import _cli_build
+
+        profile, notes = _cli_build(args, files, config, classes, metadata)
+    else:
+        profile, notes = _build_here(args, files, data, open_file, config, classes, metadata)
+    path = profile.save(args.output)  # decides the string columns still waiting for values
+    for note in [*notes, *_label_notes(keep), *_kind_notes(profile)]:
+        print(f"warning: {note}", file=sys.stderr)
+    print(
+        f"wrote {path}: {profile.summary.rows} rows, {len(profile.summary.features)} features, "
+        f"{len(profile.summary.outputs)} outputs"
+    )
+    return 0
+
+
+def _build_here(
+    args: argparse.Namespace,
+    files: Sequence[str],
+    data: Any,
+    open_file: Any,
+    config: SummaryConfig,
+    classes: list[str] | None,
+    metadata: dict[str, Any],
+) -> tuple[Any, list[str]]:
+    """The one-process build: every file's batches in order."""
+    from otel_mlmon._partial_profile import split_batch
+    from otel_mlmon.profile import Profile
+
+    profile = Profile(args.model, args.model_version, Summary(config), metadata=metadata)
     targets: list[Any] = []
     outputs: list[Any] = []
-    progress = _Progress(data.total_rows)
-    sample = _TargetSample(args.target_rows, data.total_rows) if args.target else None
-    for batch in data.batches():
-        arrow = type(batch).__module__.startswith("pyarrow")
-        if arrow:  # a pyarrow RecordBatch: the adapters read it as it is
-            features = batch.select(keep)
-            predictions = batch.select(args.prediction) if args.prediction else None
-        else:
-            features = batch[keep]
-            predictions = batch[args.prediction] if args.prediction else None
-        if predictions is not None and (len(args.prediction) == 1 or classes is not None):
-            frame = predictions.to_pandas() if arrow else predictions
-            predictions = frame.iloc[:, 0].to_numpy() if classes is None else frame.to_numpy(dtype="float64")
-        profile.update(features, predictions, categorical=args.categorical, classes=classes)
-        if sample is not None:
-            target = batch.column(args.target).to_numpy(zero_copy_only=False) if arrow else batch[args.target]
-            sample.add(features.to_pandas() if arrow else features, predictions, target)
-        if args.target is not None:
-            target = batch.column(args.target) if arrow else batch[args.target]
-            targets.extend(target.to_pylist() if arrow else target.tolist())
-            outputs.append(predictions)
-        progress.advance(batch.num_rows if arrow else len(batch))
+    total = _total_rows(data, files)
+    progress = _Progress(total)
+    sample = _TargetSample(args.target_rows, total) if args.target else None
+    notes: list[str] = []
+    for i, path in enumerate(files):
+        data = data if i == 0 else open_file(path)
+        keep = [c for c in data.columns if c not in args.prediction and c != args.target]
+        for batch in data.batches():
+            features, predictions, arrow = split_batch(batch, keep, args.prediction, classes)
+            profile.update(features, predictions, categorical=args.categorical, classes=classes)
+            if sample is not None:
+                target = (
+                    batch.column(args.target).to_numpy(zero_copy_only=False) if arrow else batch[args.target]
+                )
+                sample.add(features.to_pandas() if arrow else features, predictions, target)
+            if args.target is not None:
+                target = batch.column(args.target) if arrow else batch[args.target]
+                targets.extend(target.to_pylist() if arrow else target.tolist())
+                outputs.append(predictions)
+            progress.advance(batch.num_rows if arrow else len(batch))
+        notes += [f"{path}: {n}" if len(files) > 1 else n for n in data.notes()]
     progress.done()
     if outputs and (
         len(args.prediction) == 1 or classes is not None
@@ -271,14 +334,18 @@ def _profile_build(args: argparse.Namespace) -> int:
         profile.performance, profile.performance_spread = computed, spread
     if sample is not None:
         profile.estimation = sample.fit(profile, args.categorical, classes)
-    path = profile.save(args.output)  # decides the string columns still waiting for values
-    for note in [*data.notes(), *_label_notes(keep), *_kind_notes(profile)]:
-        print(f"warning: {note}", file=sys.stderr)
-    print(
-        f"wrote {path}: {profile.summary.rows} rows, {len(profile.summary.features)} features, "
-        f"{len(profile.summary.outputs)} outputs"
-    )
-    return 0
+    return profile, notes
+
+
+def _total_rows(first: Any, files: Sequence[str]) -> int | None:
+    """Rows in all files when their metadata say so (Parquet), else None."""
+    if len(files) == 1 or first.total_rows is None:
+        return first.total_rows
+    import pyarrow.parquet as pq
+
+    if not all(f.lower().endswith((".parquet", ".pq")) for f in files):
+        return None
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
 class _TargetSample:
