@@ -338,7 +338,7 @@ class DiskQueue:
         header = _REC.pack(_REC_MAGIC, len(body) + len(request.payload), crc, seq)
         fd, offset = self._fds[self._active], self._segment_size
         try:
-            _write_all(fd, [header, body, request.payload])
+            _write_all(fd, [header, body, request.payload], offset)
         except OSError as e:
             _log.error("queue %s: write failed, request refused: %s", self.directory, e)
             try:
@@ -363,7 +363,7 @@ class DiskQueue:
     def _open_segment(self, first_seq: int) -> None:
         path = self.directory / f"{first_seq:020d}.seg"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        _write_all(fd, [_FILE_MAGIC])
+        _write_all(fd, [_FILE_MAGIC], 0)
         previous = getattr(self, "_active", None)
         if previous is not None and not self._unacked_per_segment.get(previous):
             self._delete_segment(previous)
@@ -397,8 +397,14 @@ class DiskQueue:
 
     def _save_cursor(self) -> None:
         """Record what is still owed: the first pending sequence number and the ones in flight."""
-        first = self._pending[0].seq if self._pending else self._next_seq
-        in_flight = sorted([e.seq for e in self._taken.values()] + [e.seq for e in self._kept])
+        in_flight = [e.seq for e in self._taken.values()] + [e.seq for e in self._kept]
+        first = self._next_seq
+        for entry in self._pending:  # sorted; below the boundary are the few resent from the last run
+            if entry.seq >= self._boundary:
+                first = entry.seq
+                break
+            in_flight.append(entry.seq)
+        in_flight.sort()
         if len(in_flight) > _MAX_IN_FLIGHT_SAVED:  # resend more rather than lose any
             first, in_flight = min(first, in_flight[0]), []
         self._generation += 1
@@ -444,6 +450,7 @@ class DiskQueue:
     def _recover(self) -> int:
         """Scan the segments, queue every record still owed, return the next sequence number."""
         first, in_flight = self._load_cursor()
+        self._boundary = first  # owed records below it are listed one by one in the cursor
         next_seq = first
         segments = sorted(
             int(m.group(1)) for p in self.directory.iterdir() if (m := _SEGMENT_NAME.match(p.name))
@@ -549,11 +556,12 @@ def _fsync_all(directory: Path, fds: list[int]) -> None:
                 _log.error("queue %s: fsync failed: %s", directory, e)
 
 
-def _write_all(fd: int, parts: list[bytes]) -> None:
+def _write_all(fd: int, parts: list[bytes], offset: int) -> None:
     for part in parts:
         view = memoryview(part)
         while view:
-            view = view[os.write(fd, view) :]
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
 
 
 def _fsync_directory(directory: Path) -> None:
