@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -75,6 +76,7 @@ class _Entry:
     offset: int
     length: int
     size: int  # payload bytes, what the byte bound counts
+    recovered: bool = False  # read back from an earlier run: checksum checked again when taken
 
 
 class DiskQueue:
@@ -236,8 +238,9 @@ class DiskQueue:
                 if fd is not None:
                     os.fsync(fd)
             except OSError as e:
-                _log.error("queue %s: fsync failed: %s", self.directory, e)
-                return False
+                if e.errno != errno.EBADF:  # EBADF: the segment was acknowledged and deleted meanwhile
+                    _log.error("queue %s: fsync failed: %s", self.directory, e)
+                    return False
             self._synced_to = upto
             return True
 
@@ -441,7 +444,7 @@ class DiskQueue:
         except OSError as e:
             _log.error("queue %s: cannot read record %d: %s", self.directory, entry.seq, e)
             data = b""
-        request = _decode(data, entry.seq)
+        request = _decode(data, entry.seq, check=entry.recovered)
         if request is None:
             self.stats.corrupt += 1
             _log.error("queue %s: record %d is corrupt on disk, skipped", self.directory, entry.seq)
@@ -498,7 +501,7 @@ class DiskQueue:
             if request is None:
                 self._damage(path, offset, size - offset)
                 break
-            entries.append(_Entry(seq, segment, offset, total, len(request.payload)))
+            entries.append(_Entry(seq, segment, offset, total, len(request.payload), recovered=True))
             offset += total
         return entries
 
@@ -529,15 +532,16 @@ class DiskQueue:
         return best[1], best[2]
 
 
-def _decode(data: bytes, seq: int) -> OtlpRequest | None:
-    """Parse one record (header included); None if it is cut short, not for ``seq``, or fails its checksum."""
+def _decode(data: bytes, seq: int, check: bool = True) -> OtlpRequest | None:
+    """Parse one record (header included); None if it is cut short, not for ``seq``, or fails its checksum
+    (checked unless ``check`` is False: a record this process wrote and reads back from the page cache)."""
     if len(data) < _REC.size + _BODY.size:
         return None
     magic, length, crc, found = _REC.unpack_from(data)
     if magic != _REC_MAGIC or found != seq or len(data) != _REC.size + length:
         return None
     view = memoryview(data)[_REC.size :]
-    if zlib.crc32(view, zlib.crc32(seq.to_bytes(8, "little"))) != crc:
+    if check and zlib.crc32(view, zlib.crc32(seq.to_bytes(8, "little"))) != crc:
         return None
     signal_index, items, source_length = _BODY.unpack_from(view)
     start = _BODY.size + source_length
