@@ -303,3 +303,34 @@ def test_lane_keeps_unsent_requests_on_disk_at_the_shutdown_deadline(tmp_path: P
     assert pipeline.shutdown(timeout_seconds=5)
     got = sorted(r.items for s in ("traces", "metrics", "logs") for r in sink.requests(s))
     assert got == [0, 1, 2, 3, 4]
+
+
+def test_config_builds_one_disk_queue_per_exporter_and_a_held_directory_is_a_config_error(tmp_path: Path) -> None:
+    """queue.directory gives each exporter its own subdirectory; a directory another collector holds, or a bad
+    fsync value, is a ConfigError naming the key."""
+    from otel_mlmon_collector import Collector
+    from otel_mlmon_collector._config import ConfigError, parse_config
+
+    data = {
+        "receivers": {"grpc": {"enabled": False}, "http": {"enabled": False}},
+        "health": {"enabled": False},
+        "self_metrics": {"enabled": False},
+        "queue": {"directory": str(tmp_path), "fsync": "always"},
+        "exporters": [{"name": "a/b", "type": "console"}, {"name": "c", "type": "console"}],
+    }
+    config = parse_config(data, env={})
+    assert (config.queue.directory, config.queue.fsync, config.queue.fsync_interval_millis) == (
+        str(tmp_path),
+        "always",
+        1000,
+    )
+    first = Collector(config)
+    assert [type(lane.queue).__name__ for lane in first.pipeline.lanes] == ["DiskQueue", "DiskQueue"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_b", "c"]
+    with pytest.raises(ConfigError, match="queue.directory: .*in use by another process"):
+        Collector(config)
+    first.start()
+    assert first.shutdown(5)
+    Collector(config).shutdown(5)  # released at shutdown
+    with pytest.raises(ConfigError, match="queue.fsync"):
+        parse_config({**data, "queue": {"fsync": "sometimes"}}, env={})
