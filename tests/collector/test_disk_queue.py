@@ -305,7 +305,9 @@ def test_lane_keeps_unsent_requests_on_disk_at_the_shutdown_deadline(tmp_path: P
     assert got == [0, 1, 2, 3, 4]
 
 
-def test_config_builds_one_disk_queue_per_exporter_and_a_held_directory_is_a_config_error(tmp_path: Path) -> None:
+def test_config_builds_one_disk_queue_per_exporter_and_a_held_directory_is_a_config_error(
+    tmp_path: Path,
+) -> None:
     """queue.directory gives each exporter its own subdirectory; a directory another collector holds, or a bad
     fsync value, is a ConfigError naming the key."""
     from otel_mlmon_collector import Collector
@@ -327,10 +329,10 @@ def test_config_builds_one_disk_queue_per_exporter_and_a_held_directory_is_a_con
     first = Collector(config)
     assert [type(lane.queue).__name__ for lane in first.pipeline.lanes] == ["DiskQueue", "DiskQueue"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_b", "c"]
-    with pytest.raises(ConfigError, match="queue.directory: .*in use by another process"):
+    with pytest.raises(ConfigError, match=r"queue\.directory: .*in use by another process"):
         Collector(config)
     first.start()
     assert first.shutdown(5)
     Collector(config).shutdown(5)  # released at shutdown
-    with pytest.raises(ConfigError, match="queue.fsync"):
+    with pytest.raises(ConfigError, match=r"queue\.fsync"):
         parse_config({**data, "queue": {"fsync": "sometimes"}}, env={})
