@@ -147,6 +147,9 @@ class DiskQueue:
         self._fds: dict[int, int] = {}
         self._bytes = 0
         self._closed = False
+        self._stopped = False  # drained at the shutdown deadline: get hands nothing more out
+        self._active: int | None = None
+        self._cursor_fd = -1
         self._generation = 0
         self._dirty = False  # written since the last fsync
         self._synced_to = 0  # write counter covered by the last fsync (group commit)
@@ -252,8 +255,10 @@ class DiskQueue:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
+                if self._stopped:
+                    return None
                 while not self._pending:
-                    if self._closed:
+                    if self._closed or self._stopped:
                         return None
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
@@ -298,8 +303,10 @@ class DiskQueue:
             return True
 
     def drain(self) -> list[OtlpRequest]:
-        """Nothing is dropped at the shutdown deadline: what is still queued stays on disk for the next start."""
+        """Nothing is dropped at the shutdown deadline: what is still queued stays on disk for the next start
+        (and ``get`` hands nothing more out, so the workers stop)."""
         with self._cond:
+            self._stopped = True
             if self._pending:
                 _log.warning(
                     "queue %s: %d requests kept on disk for the next start",
@@ -316,7 +323,7 @@ class DiskQueue:
             self._cond.notify_all()
             if self.fsync != "never":
                 self._sync_all()
-            for fd in [*self._fds.values(), getattr(self, "_cursor_fd", -1), self._lock_fd]:
+            for fd in [*self._fds.values(), self._cursor_fd, self._lock_fd]:
                 if fd >= 0:
                     with contextlib.suppress(OSError):
                         os.close(fd)
@@ -367,7 +374,7 @@ class DiskQueue:
         path = self.directory / f"{first_seq:020d}.seg"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         _write_all(fd, [_FILE_MAGIC], 0)
-        previous = getattr(self, "_active", None)
+        previous = self._active
         if previous is not None and not self._unacked_per_segment.get(previous):
             self._delete_segment(previous)
         elif previous is not None and self.fsync != "never":

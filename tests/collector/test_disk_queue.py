@@ -6,6 +6,7 @@ import doctest
 import os
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -286,23 +287,32 @@ def test_lane_keeps_unsent_requests_on_disk_at_the_shutdown_deadline(tmp_path: P
     retried and those waiting are all sent by the next lane on the same directory."""
 
     class Down(InMemoryExporter):
+        calls = 0
+
         def export(self, request: OtlpRequest) -> ExportResult:
+            Down.calls += 1
+            time.sleep(0.2)  # a slow, failing downstream
             return ExportResult.retryable("down")
 
     retry = RetryConfig(initial_interval_seconds=0.05, max_interval_seconds=0.05)
     lane = ExportLane(Down(), _open(tmp_path), ["traces", "metrics", "logs"], retry, SelfMetrics())
     pipeline = Pipeline([lane])
     pipeline.start()
-    for i in range(5):
+    for i in range(20):
         assert pipeline.emit(_r(i))
+    started = time.monotonic()
     assert pipeline.shutdown(timeout_seconds=0.3)  # nothing dropped
+    assert time.monotonic() - started < 1.5
+    calls = Down.calls
+    time.sleep(0.5)
+    assert Down.calls == calls <= 6  # the workers stop at the deadline, not after one more try per request
     sink = InMemoryExporter()
     lane = ExportLane(sink, _open(tmp_path), ["traces", "metrics", "logs"], retry, SelfMetrics())
     pipeline = Pipeline([lane])
     pipeline.start()
     assert pipeline.shutdown(timeout_seconds=5)
     got = sorted(r.items for s in ("traces", "metrics", "logs") for r in sink.requests(s))
-    assert got == [0, 1, 2, 3, 4]
+    assert got == list(range(20))
 
 
 def test_config_builds_one_disk_queue_per_exporter_and_a_held_directory_is_a_config_error(
