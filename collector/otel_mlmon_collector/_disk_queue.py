@@ -568,11 +568,15 @@ def _fsync_all(directory: Path, fds: list[int]) -> None:
 
 
 def _write_all(fd: int, parts: list[bytes], offset: int) -> None:
-    for part in parts:
-        view = memoryview(part)
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view, offset = view[written:], offset + written
+    total = sum(len(p) for p in parts)
+    written = os.pwritev(fd, parts, offset)  # one system call for header, body and payload
+    if written == total:
+        return
+    rest = memoryview(b"".join(parts))[written:]  # a short write (rare): finish it piece by piece
+    offset += written
+    while rest:
+        n = os.pwrite(fd, rest, offset)
+        rest, offset = rest[n:], offset + n
 
 
 def _fsync_directory(directory: Path) -> None:

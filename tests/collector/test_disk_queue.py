@@ -263,17 +263,18 @@ def test_a_failing_write_is_back_pressure_and_leaves_no_half_record(tmp_path: Pa
     """When the disk refuses a write (ENOSPC), the request is refused and the segment stays readable."""
     q = _open(tmp_path)
     assert q.try_put(_r(0))
-    real_write = os.pwrite
-    calls = {"n": 0}
+    real_writev, real_write = os.pwritev, os.pwrite
+
+    def short(fd: int, parts: list[bytes], offset: int) -> int:
+        return real_write(fd, parts[0], offset)  # only the header goes through
 
     def full(fd: int, data: object, offset: int) -> int:
-        calls["n"] += 1
-        if calls["n"] == 2:  # the header went through, the body does not
-            raise OSError(28, "No space left on device")
-        return real_write(fd, data, offset)  # type: ignore[arg-type]
+        raise OSError(28, "No space left on device")  # the rest does not
 
+    monkeypatch.setattr(_disk_queue.os, "pwritev", short)
     monkeypatch.setattr(_disk_queue.os, "pwrite", full)
     assert not q.try_put(_r(1))
+    monkeypatch.setattr(_disk_queue.os, "pwritev", real_writev)
     monkeypatch.setattr(_disk_queue.os, "pwrite", real_write)
     assert q.try_put(_r(2))
     q.shutdown()
@@ -346,3 +347,19 @@ def test_config_builds_one_disk_queue_per_exporter_and_a_held_directory_is_a_con
     Collector(config).shutdown(5)  # released at shutdown
     with pytest.raises(ConfigError, match=r"queue\.fsync"):
         parse_config({**data, "queue": {"fsync": "sometimes"}}, env={})
+
+
+def test_a_short_write_is_completed(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """When the kernel writes only part of a record, the rest is written and the record reads back whole."""
+    real_write = os.pwrite
+    monkeypatch.setattr(
+        _disk_queue.os, "pwritev", lambda fd, parts, offset: real_write(fd, parts[0][:7], offset)
+    )
+    q = _open(tmp_path)
+    assert q.try_put(_r(5, 64))
+    q.shutdown()
+    monkeypatch.undo()
+    q = _open(tmp_path)
+    (r,) = _take_all(q)
+    assert (r.items, r.payload, q.stats.corrupt) == (5, _r(5, 64).payload, 0)
+    q.shutdown()
