@@ -64,6 +64,7 @@ __all__ = [
     "METRIC_COLLECTOR_PROCESSOR_ERRORS",
     "METRIC_COLLECTOR_QUEUE_BYTES",
     "METRIC_COLLECTOR_QUEUE_CAPACITY",
+    "METRIC_COLLECTOR_QUEUE_RECOVERED",
     "METRIC_COLLECTOR_QUEUE_SIZE",
     "METRIC_COLLECTOR_REQUESTS_DROPPED",
     "METRIC_COLLECTOR_REQUESTS_FORWARDED",
@@ -454,3 +455,7 @@ METRIC_COLLECTOR_QUEUE_SIZE = "otel_mlmon.collector.queue.size"
 METRIC_COLLECTOR_QUEUE_CAPACITY = "otel_mlmon.collector.queue.capacity"
 #: Payload bytes waiting in an exporter's queue (gauge). Attributes: ``exporter``.
 METRIC_COLLECTOR_QUEUE_BYTES = "otel_mlmon.collector.queue.bytes"
+#: What a persistent queue (``queue.directory``) found on disk at start (cumulative counter), per ``exporter`` and
+#: ``otel_mlmon.counter``: ``recovered`` (requests queued again, to be sent) or ``corrupt`` (records that failed
+#: their checksum or were cut short, skipped).
+METRIC_COLLECTOR_QUEUE_RECOVERED = "otel_mlmon.collector.queue.recovered"

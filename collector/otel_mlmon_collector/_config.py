@@ -33,6 +33,7 @@ __all__ = [
     "ENV_HEALTH_ENDPOINT",
     "ENV_HTTP_ENDPOINT",
     "ENV_LOG_LEVEL",
+    "FSYNC_POLICIES",
     "PROTOCOLS",
     "SIGNALS",
     "AuthConfig",
@@ -191,6 +192,10 @@ class ExporterConfig:
         return self.endpoint.rstrip("/") + f"/v1/{signal}"
 
 
+#: ``queue.fsync`` values (docs/collector.md, "Limits and guarantees").
+FSYNC_POLICIES = ("always", "interval", "never")
+
+
 @dataclass(frozen=True)
 class QueueConfig:
     """Bounded queue in front of each exporter."""
@@ -198,6 +203,13 @@ class QueueConfig:
     max_requests: int = 1000
     max_bytes: int = 256 * 1024 * 1024
     workers: int = 2
+    #: Write-ahead directory: each exporter's queue lives on disk in ``<directory>/<exporter name>`` and survives
+    #: kill -9; None keeps the queues in memory (lost on kill -9).
+    directory: str | None = None
+    #: When queued data reach the disk itself: ``always`` (before the client is answered), ``interval`` (every
+    #: ``fsync_interval_millis``) or ``never`` (the kernel decides). Any of them survives kill -9 of the process.
+    fsync: str = "interval"
+    fsync_interval_millis: int = 1000
 
 
 @dataclass(frozen=True)
@@ -330,6 +342,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
         max_requests=q.int("max_requests", 1000, minimum=1),
         max_bytes=q.int("max_bytes", 256 * 1024 * 1024, minimum=1024),
         workers=q.int("workers", 2, minimum=1),
+        directory=q.str("directory", None) or None,
+        fsync=q.choice("fsync", "interval", FSYNC_POLICIES),
+        fsync_interval_millis=q.int("fsync_interval_millis", 1000, minimum=1),
     )
     q.done()
     exporters = tuple(_exporter(s) for s in root.sections("exporters"))

@@ -23,7 +23,7 @@ from ._budget import CategoryBudget
 from ._config import SIGNALS, RetryConfig
 from ._exporters import Exporter, ExportResult
 from ._otlp import OtlpRequest
-from ._queue import BoundedQueue
+from ._queue import BoundedQueue, ExportQueue  # noqa: F401 - BoundedQueue is used by the doctest
 from ._selfmetrics import (
     DROPPED,
     FORWARDED,
@@ -85,7 +85,7 @@ class ExportLane:
     def __init__(
         self,
         exporter: Exporter,
-        queue: BoundedQueue,
+        queue: ExportQueue,
         signals: Sequence[str],
         retry: RetryConfig,
         metrics: SelfMetrics,
@@ -130,6 +130,8 @@ class ExportLane:
     def stop(self, deadline: float) -> int:
         """Close the queue, let the workers drain it until ``deadline`` (monotonic), then drop the rest.
 
+        A durable queue (``queue.directory``) drops nothing: what is left stays on disk for the next start.
+
         Returns:
             How many requests were dropped because the deadline passed.
         """
@@ -144,6 +146,7 @@ class ExportLane:
                 dropped += 1
             for thread in self._threads:
                 thread.join(self.exporter_timeout() + 1.0)
+        self.queue.shutdown()
         self.exporter.shutdown()
         return dropped
 
@@ -157,12 +160,14 @@ class ExportLane:
             request = self.queue.get()
             if request is None:
                 return
+            finished = True
             try:
-                self._deliver(request)
+                finished = self._deliver(request)
             finally:
-                self.queue.task_done()
+                self.queue.task_done(request, keep=not finished)
 
-    def _deliver(self, request: OtlpRequest) -> None:
+    def _deliver(self, request: OtlpRequest) -> bool:
+        """Send with retries; False only when shutdown interrupted it and a durable queue keeps it."""
         started = self._clock()
         attempt = 0
         while True:
@@ -187,7 +192,7 @@ class ExportLane:
                         request.signal,
                         result.message,
                     )
-                return
+                return True
             if result.outcome == "failed":
                 self.metrics.add(REJECTED, 1, **attrs)
                 self._rejections.log(
@@ -198,7 +203,7 @@ class ExportLane:
                     request.signal,
                     result.message,
                 )
-                return
+                return True
             delay = self._delay(attempt, result.retry_after_seconds)
             elapsed = self._clock() - started
             limit = self.retry.max_elapsed_seconds
@@ -214,7 +219,7 @@ class ExportLane:
                     elapsed,
                     result.message,
                 )
-                return
+                return True
             self._rejections.log(
                 logging.WARNING,  # an unreachable downstream must be visible at the default level
                 f"retry:{self.name}",
@@ -225,8 +230,10 @@ class ExportLane:
                 result.message,
             )
             if self._abort.wait(delay):
+                if self.queue.durable:
+                    return False  # stays on disk, sent after the next start
                 self._count_drop(request, "shutdown")
-                return
+                return True
             self.metrics.add(RETRIED, 1, **attrs)
             attempt += 1
 
@@ -415,8 +422,12 @@ class Pipeline:
                 return Admission.SHUTTING_DOWN
             if not all(lane.queue.has_room(size) for lane in lanes):
                 return Admission.BACKPRESSURE
-            for lane in lanes:
-                lane.queue.put_unchecked(queued)
+            # A disk queue can still fail to write (disk full): then back-pressure, as for a full queue (the
+            # lanes that did take it send it, and the client's retry may duplicate it there).
+            written = [lane.queue.put_unchecked(queued) for lane in lanes]
+        # fsync (queue.fsync: always) outside the lock, grouped across receivers, before the client hears "ok".
+        if not all(written) or not all([lane.queue.commit() for lane in lanes]):
+            return Admission.BACKPRESSURE
         return Admission.ACCEPTED
 
     def shutdown(self, timeout_seconds: float) -> bool:

@@ -1,14 +1,53 @@
-"""A bounded FIFO of encoded requests in front of each exporter, limited by count and by bytes."""
+"""A bounded FIFO of encoded requests in front of each exporter, limited by count and by bytes.
+
+``BoundedQueue`` keeps the requests in memory (the default: kill -9 loses what is queued); ``DiskQueue``
+(``_disk_queue.py``, ``queue.directory``) writes them ahead to disk. Both follow the ``ExportQueue`` protocol.
+"""
 
 from __future__ import annotations
 
 import collections
 import threading
 import time
+from typing import Protocol
 
 from ._otlp import OtlpRequest
 
-__all__ = ["BoundedQueue"]
+__all__ = ["BoundedQueue", "ExportQueue"]
+
+
+class ExportQueue(Protocol):
+    """What an export lane and the pipeline need from a queue (see ``BoundedQueue`` for the semantics)."""
+
+    #: True when queued requests survive a crash (then nothing queued is dropped at the shutdown deadline).
+    durable: bool
+    max_requests: int
+    max_bytes: int
+
+    def __len__(self) -> int: ...
+
+    @property
+    def bytes(self) -> int: ...
+
+    def has_room(self, size: int) -> bool: ...
+
+    def try_put(self, request: OtlpRequest) -> bool: ...
+
+    def put_unchecked(self, request: OtlpRequest) -> bool: ...
+
+    def commit(self) -> bool: ...
+
+    def get(self, timeout: float | None = None) -> OtlpRequest | None: ...
+
+    def task_done(self, request: OtlpRequest | None = None, keep: bool = False) -> None: ...
+
+    def close(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> bool: ...
+
+    def drain(self) -> list[OtlpRequest]: ...
+
+    def shutdown(self) -> None: ...
 
 
 class BoundedQueue:
@@ -26,6 +65,8 @@ class BoundedQueue:
         >>> q.get(timeout=0).payload, len(q)
         (b'x', 0)
     """
+
+    durable = False
 
     def __init__(self, max_requests: int, max_bytes: int) -> None:
         if max_requests < 1:
@@ -77,12 +118,17 @@ class BoundedQueue:
             self._cond.notify_all()
             return True
 
-    def put_unchecked(self, request: OtlpRequest) -> None:
+    def put_unchecked(self, request: OtlpRequest) -> bool:
         """Append ``request`` whatever the bound (the caller checked ``has_room`` under its own lock)."""
         with self._cond:
             self._items.append(request)
             self._bytes += len(request.payload)
             self._cond.notify_all()
+        return True
+
+    def commit(self) -> bool:
+        """Nothing to make durable in memory."""
+        return True
 
     def get(self, timeout: float | None = None) -> OtlpRequest | None:
         """Take the oldest request, waiting up to ``timeout`` seconds; ``None`` on timeout or closed and empty.
@@ -103,8 +149,9 @@ class BoundedQueue:
             self._in_flight += 1
             return request
 
-    def task_done(self) -> None:
-        """Mark a request taken with ``get`` as finished (exported, rejected or dropped)."""
+    def task_done(self, request: OtlpRequest | None = None, keep: bool = False) -> None:
+        """Mark a request taken with ``get`` as finished (exported, rejected or dropped; ``keep`` has no effect:
+        memory does not outlive the process)."""
         with self._cond:
             self._in_flight -= 1
             self._cond.notify_all()
@@ -134,3 +181,6 @@ class BoundedQueue:
             self._bytes = 0
             self._cond.notify_all()
             return items
+
+    def shutdown(self) -> None:
+        """Nothing to release."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -12,7 +14,8 @@ from typing import Any, TextIO
 from otel_mlmon import conventions as conv
 
 from ._budget import CategoryBudget
-from ._config import SIGNALS, Config, ExporterConfig, RetryConfig
+from ._config import SIGNALS, Config, ConfigError, ExporterConfig, QueueConfig, RetryConfig
+from ._disk_queue import DiskQueue, DiskQueueError
 from ._drift_engine import DriftProcessor
 from ._exporters import Exporter
 from ._exporters.console import ConsoleExporter
@@ -21,7 +24,7 @@ from ._health import HealthServer
 from ._overview import drift_state, drift_summary, startup_lines
 from ._performance import PerformanceProcessor
 from ._pipeline import ExportLane, Pipeline, Processor
-from ._queue import BoundedQueue
+from ._queue import BoundedQueue, ExportQueue
 from ._receivers import Receiver
 from ._receivers._auth import BearerAuth, exposure_warning
 from ._receivers.otlp_grpc import OtlpGrpcReceiver
@@ -67,7 +70,7 @@ class Collector:
         self._stop = threading.Event()
         lanes = []
         for exporter, signals, retry in self._exporters(config, exporters, console_stream):
-            queue = BoundedQueue(config.queue.max_requests, config.queue.max_bytes)
+            queue = _queue_for(config.queue, exporter.name, lanes)
             lanes.append(ExportLane(exporter, queue, signals, retry, self.metrics, config.queue.workers))
         self.pipeline = Pipeline(lanes, processors, self.metrics, CategoryBudget(config.budgets))
         #: The drift engine, when the configuration has a ``drift:`` section.
@@ -136,6 +139,19 @@ class Collector:
         """The drift engine's window statistics and stream failures, and the ground-truth store's write
         failures, as self-metrics (cumulative counters)."""
         drift, performance = self.drift, self.performance
+        disk = [
+            (lane.name, lane.queue.stats) for lane in self.pipeline.lanes if isinstance(lane.queue, DiskQueue)
+        ]
+        if disk:
+            self.metrics.observe_counter(
+                conv.METRIC_COLLECTOR_QUEUE_RECOVERED,
+                lambda: [
+                    ({"exporter": name, conv.ATTR_COUNTER: key}, value)
+                    for name, stats in disk
+                    for key, value in (("recovered", stats.recovered), ("corrupt", stats.corrupt))
+                ],
+                "{request}",
+            )
         if drift is not None:
 
             def window_stats() -> list[tuple[dict[str, str], int]]:
@@ -303,6 +319,21 @@ class Collector:
             self.health.shutdown()
         self._state = "stopped"
         return ok
+
+
+def _queue_for(config: QueueConfig, name: str, built: list[ExportLane]) -> ExportQueue:
+    """The exporter's queue: in memory, or on disk in ``<queue.directory>/<exporter name>``."""
+    if config.directory is None:
+        return BoundedQueue(config.max_requests, config.max_bytes)
+    directory = os.path.join(config.directory, re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_")
+    try:
+        return DiskQueue(
+            directory, config.max_requests, config.max_bytes, config.fsync, config.fsync_interval_millis
+        )
+    except DiskQueueError as e:
+        for lane in built:  # release the directories already locked
+            lane.queue.shutdown()
+        raise ConfigError(f"queue.directory: {e}") from e
 
 
 def _build_exporter(config: ExporterConfig, console_stream: TextIO | None) -> Exporter:
