@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ._config import ENV_HEALTH_ENDPOINT, split_host_port
 from ._receivers import bind_error
 from ._receivers._auth import BearerAuth, http_unauthorized
+from ._receivers._http_server import Body, ConnectionLimits, HttpServer, RequestHead, Response
 
 __all__ = ["HealthServer"]
 
@@ -28,7 +27,8 @@ class HealthServer:
     ``{"status": "serving" | "degraded" | "starting" | "stopping"}``; ``degraded`` (serving, but something is
     failing: the body's ``problems`` say what) is still answered with 200, because restarting the collector (a
     liveness probe) would not mend a full disk and would lose its in-memory queue; anything else is answered with
-    503 so load balancers stop sending traffic. Other methods than GET get 405.
+    503 so load balancers stop sending traffic. Other methods than GET get 405. It is served by the receivers'
+    event-loop server (:mod:`._receivers._http_server`): slow clients cost a socket, not a thread.
 
     With ``auth`` (``receivers.auth`` is set) the answer to a request without a token is the status alone
     (``{"status": "serving"}``, same code), so that probes need no secret; queues, drift findings and problems
@@ -36,13 +36,22 @@ class HealthServer:
     """
 
     def __init__(
-        self, endpoint: str, status: Callable[[], dict[str, Any]], auth: BearerAuth | None = None
+        self,
+        endpoint: str,
+        status: Callable[[], dict[str, Any]],
+        auth: BearerAuth | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.configured_endpoint = endpoint
         self.status = status
         self.auth = auth
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        # Probes are few and small: a handful of connections, short deadlines, so slow clients cost a socket each
+        # on the receivers' event-loop server (never a thread) and cannot starve the orchestrator's probes for long.
+        self.limits = limits or ConnectionLimits(
+            max_connections=64, max_workers=1, header_timeout_seconds=5.0, body_timeout_seconds=5.0,
+            idle_timeout_seconds=30.0, max_header_bytes=16 * 1024,
+        )  # fmt: skip
+        self._server: HttpServer | None = None
         self._started = time.monotonic()
 
     @property
@@ -50,72 +59,52 @@ class HealthServer:
         """The bound ``host:port``."""
         if self._server is None:
             return self.configured_endpoint
-        host, port = self._server.server_address[:2]
+        host, port = self._server.address
         return f"{host}:{port}"
 
     def start(self) -> None:
         """Bind and serve on a background thread."""
-        health = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] not in ("/", "/health"):
-                    self.send_error(404)
-                    return
-                header = self.headers.get("Authorization")
-                if health.auth is not None and header and not health.auth.allows(header):
-                    code, headers, body, content_type = http_unauthorized(True, as_json=True)
-                    self._answer(code, body, content_type, headers)
-                    return
-                state = dict(health.status())
-                if (
-                    health.auth is None or header
-                ):  # liveness stays open; what the collector holds needs the token
-                    state["uptime_seconds"] = round(time.monotonic() - health._started, 3)
-                else:
-                    state = {"status": state.get("status")}
-                self._answer(200 if state.get("status") in _UP else 503, json.dumps(state).encode())
-
-            def _answer(
-                self,
-                code: int,
-                body: bytes,
-                content_type: str = "application/json",
-                headers: dict[str, str] | None = None,
-            ) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _not_allowed(self) -> None:
-                self.send_error(405)
-
-            do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
-
-            def log_message(self, format: str, *args: object) -> None:
-                _log.debug("health: " + format, *args)
-
         try:
-            server = ThreadingHTTPServer(split_host_port(self.configured_endpoint), Handler)
+            server = HttpServer(
+                split_host_port(self.configured_endpoint), self._handle, _refusal, self.limits, name="health"
+            )
         except OSError as e:
             raise bind_error(
                 "health endpoint", self.configured_endpoint, f"health.endpoint or ${ENV_HEALTH_ENDPOINT}", e
             ) from None
-        server.daemon_threads = True
+        server.start()
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="health", daemon=True
-        )
-        self._thread.start()
         _log.info("health endpoint on http://%s/health", self.endpoint)
+
+    async def _handle(self, head: RequestHead, body: Body) -> Response:
+        if head.method != "GET":
+            return Response(405, b"method not allowed: use GET\n", headers={"Allow": "GET"}, close=True)
+        if head.path not in ("/", "/health"):
+            return Response(404, b"not found\n", close=True)
+        assert self._server is not None
+        return await self._server.run(self._answer, head.header("authorization"))
+
+    def _answer(self, header: str) -> Response:
+        """The answer to a GET (on the server's worker: ``status()`` may take locks)."""
+        if self.auth is not None and header and not self.auth.allows(header):
+            code, headers, body, content_type = http_unauthorized(True, as_json=True)
+            return Response(code, body, content_type, dict(headers))
+        state = dict(self.status())
+        if self.auth is None or header:  # liveness stays open; what the collector holds needs the token
+            state["uptime_seconds"] = round(time.monotonic() - self._started, 3)
+        else:
+            state = {"status": state.get("status")}
+        code = 200 if state.get("status") in _UP else 503
+        return Response(code, json.dumps(state).encode(), "application/json")
 
     def shutdown(self) -> None:
         """Stop serving."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.shutdown(1.0)
             self._server = None
+
+
+def _refusal(status: int, message: str) -> Response:
+    """The server's own refusals (too many connections, headers too slow or too large)."""
+    headers = {"Retry-After": "1"} if status == 503 else {}
+    return Response(status, f"{message}\n".encode(), headers=headers, close=True)

@@ -83,3 +83,23 @@ def test_health_shows_drift_findings_per_model(
     assert model["model"] == "fraud" and model["version"] == "1" and model["rows"] == 2_000
     assert model["features_checked"] == 2 and model["features_drifted"] == ["amount"]
     assert model["reference"].endswith("fraud-1.json")
+
+
+def test_slow_clients_on_the_health_endpoint_cost_no_thread(make_collector: Callable[..., Collector]) -> None:
+    """Before, each connection to /health took a thread (http.server); 60 clients sending headers slowly now
+    cost a socket each, and a probe is still answered at once."""
+    import socket
+    import threading
+
+    collector = make_collector()
+    host, port = collector.health_endpoint.rsplit(":", 1)
+    before = threading.active_count()
+    slow = [socket.create_connection((host, int(port)), timeout=5) for _ in range(60)]
+    try:
+        for s in slow:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        assert requests.get(f"http://{collector.health_endpoint}/health", timeout=5).status_code == 200
+        assert threading.active_count() <= before + 2  # the health server's one worker, perhaps started now
+    finally:
+        for s in slow:
+            s.close()
