@@ -9,8 +9,8 @@ per bucket) leave the process, so the words of a text cannot be read back (many 
 
 Beside the counts the sketch keeps three per-text moments (sums over texts of ``c_tb**2`` and ``c_tb * L_t``, per
 bucket, and of ``L_t**2``, where ``c_tb`` is text ``t``'s tokens in bucket ``b`` and ``L_t`` its tokens): they give
-the *design effect* of the bucket shares (tokens of one text are not independent draws: a text repeats its
-words), which calibrates the collector's vocabulary test (:meth:`VocabularySketch.design_effect`). Everything is
+the *design effects* of the bucket shares (tokens of one text are not independent draws: a text repeats its
+words), which calibrates the collector's vocabulary test (:meth:`VocabularySketch.design_effects`). Everything is
 sum-mergeable; updating costs a few vectorised passes over the characters of a batch and one sort of its tokens.
 """
 
@@ -205,7 +205,14 @@ class VocabularySketch:
 
     def _add(self, texts: list[str]) -> None:
         bucket, text = token_buckets(texts, self.buckets, self.seed)
-        k = len(texts)
+        self.add_tokens(bucket, text, len(texts))
+
+    def add_tokens(self, bucket: np.ndarray, text: np.ndarray, k: int) -> None:
+        """Add ``k`` texts already tokenized: each token's bucket and the index (``0 .. k - 1``) of its text.
+
+        :meth:`update` computes them with :func:`token_buckets`; simulations that draw hashed tokens directly
+        (tests/collector/drift/vocab_sim.py) call this.
+        """
         self.texts += k
         if bucket.size == 0:
             return
@@ -234,23 +241,31 @@ class VocabularySketch:
         self.cross += other.cross
         self.length_squares += other.length_squares
 
-    def design_effect(self) -> float | None:
-        """How much the bucket shares vary beyond independent tokens: ``Var(share) / (p (1 - p) / tokens)``
-        averaged over buckets (Rao-Scott's first-order factor, from texts as clusters); at least 1. None below
-        two texts with tokens."""
+    def design_effects(self) -> np.ndarray | None:
+        """Per bucket, how much its share varies beyond independent tokens: ``Var(p_b) / (p_b (1 - p_b) / N)``
+        with texts as clusters (the linearised variance of the ratio ``sum_t c_tb / sum_t L_t``); NaN for
+        buckets without tokens. None below two texts with tokens."""
         n, total = self.texts, float(self.tokens)
         if n < 2 or total == 0:
             return None
         p = self.counts / total
-        occupied = (p > 0) & (p < 1)
-        if occupied.sum() < 2:
-            return None
-        # Linearised variance of the ratio estimator p_b = sum_t c_tb / sum_t L_t over texts (clusters).
         spread = np.maximum(self.squares - 2 * p * self.cross + p * p * self.length_squares, 0.0)
-        variance = n / (n - 1) * spread / total**2
-        effect = variance[occupied] / (p[occupied] * (1 - p[occupied]) / total)
-        weights = 1 - p[occupied]
-        return max(1.0, float((effect * weights).sum() / weights.sum()))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effects = n / (n - 1) * spread / total / (p * (1 - p))
+        effects[(p <= 0) | (p >= 1)] = np.nan
+        return effects
+
+    def design_effect(self) -> float | None:
+        """The buckets' design effects averaged with weights ``1 - p_b`` (Rao-Scott's first-order factor): about
+        how many tokens count as one independent token. None below two texts with tokens."""
+        effects = self.design_effects()
+        if effects is None:
+            return None
+        known = np.isfinite(effects)
+        if known.sum() < 2:
+            return None
+        weights = 1 - self.counts[known] / self.tokens
+        return float((effects[known] * weights).sum() / weights.sum())
 
     def bucket_counts(self) -> dict[str, int]:
         """The exported form: bucket label (``h000`` ...) -> tokens, for the buckets with tokens."""

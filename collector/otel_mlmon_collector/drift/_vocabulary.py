@@ -7,8 +7,9 @@ arrives as the categorical feature ``{column}.vocabulary`` whose categories are 
 
 :class:`Vocabulary` tests whether the two windows' tokens fall into the buckets in the same proportions: the
 chi-square test of homogeneity on the 2 x buckets table, with the counts divided by the reference's design effect
-(tokens of one text are not independent: a text repeats its words, which inflates the chi-square of token counts
-by about that factor; Rao & Scott 1981) and sparse buckets pooled by Cochran's rule. Calibration and power are in
+(tokens of one text are not independent: a text repeats its words, which inflates the chi-square of token counts;
+Rao & Scott's second-order correction, 1981, with per-bucket design effects from a profile's sketch) and sparse
+buckets pooled by Cochran's rule. Calibration and power are in
 docs/drift.md, "Text columns".
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 from scipy import special
 
 from otel_mlmon import conventions as conv
+from otel_mlmon.conventions import vocabulary_bucket
 from otel_mlmon.sketch.vocabulary import VocabularySketch
 from otel_mlmon_collector.drift._base import DriftResult, decide, skipped_result
 from otel_mlmon_collector.drift._categorical import ContingencyTable
@@ -33,6 +35,8 @@ __all__ = ["Vocabulary", "VocabularyColumn", "vocabulary_columns", "vocabulary_s
 
 _BUCKET = re.compile(re.escape(conv.VOCABULARY_BUCKET_PREFIX) + r"[0-9]{3,4}")
 _SUFFIX = conv.DESCRIPTOR_SEPARATOR + conv.VOCABULARY
+#: Floor of a bucket's design effect (a noisy estimate near 0 must not blow its cell up).
+_MIN_EFFECT = 0.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,13 +46,17 @@ class VocabularyColumn:
     Attributes:
         buckets: Bucket label (``h000`` ...) -> tokens, for the buckets with tokens.
         texts: Texts behind the counts, when known (a sketch's count, or the column's ``words`` descriptor).
-        design_effect: The sketch's :meth:`~otel_mlmon.sketch.vocabulary.VocabularySketch.design_effect`, when
-            known (profiles carry it; the OTLP form does not).
+        effects: Per bucket label, the sketch's
+            :meth:`~otel_mlmon.sketch.vocabulary.VocabularySketch.design_effects`, when known (profiles carry the
+            moments they come from; the OTLP form does not).
+        cluster_size: Size-weighted mean tokens per text, ``sum L^2 / sum L``, when known (with the design
+            effect: the side's cluster size, from which the other side's design effect is extrapolated).
     """
 
     buckets: Mapping[str, int]
     texts: int | None = None
-    design_effect: float | None = None
+    effects: Mapping[str, float] | None = None
+    cluster_size: float | None = None
 
     kind: ClassVar[str] = "vocabulary"
     #: Missing texts are counted on the column's descriptors, not here.
@@ -60,13 +68,25 @@ class VocabularyColumn:
         return int(sum(self.buckets.values()))
 
     @property
+    def mean_length(self) -> float | None:
+        """Tokens per text, when the texts are known."""
+        return self.tokens / self.texts if self.texts else None
+
+    @property
     def count(self) -> int:
         """Texts when known, else tokens: what ``min_rows`` and the sample-size metric see."""
         return self.texts if self.texts is not None else self.tokens
 
     @classmethod
     def from_sketch(cls, sketch: VocabularySketch) -> VocabularyColumn:
-        return cls(sketch.bucket_counts(), sketch.texts, sketch.design_effect())
+        size = sketch.length_squares / sketch.tokens if sketch.tokens else None
+        effects = sketch.design_effects()
+        known = None
+        if effects is not None:
+            known = {
+                vocabulary_bucket(int(i)): float(effects[i]) for i in np.flatnonzero(np.isfinite(effects))
+            }
+        return cls(sketch.bucket_counts(), sketch.texts, known, size)
 
     @classmethod
     def from_texts(cls, texts: Any, buckets: int | None = None) -> VocabularyColumn:
@@ -113,9 +133,14 @@ def vocabulary_columns(summary: Any) -> dict[str, VocabularyColumn]:
 class Vocabulary:
     """Chi-square homogeneity test of two vocabularies' bucket shares, corrected for texts as clusters.
 
-    ``X^2`` of the 2 x buckets table after dividing both rows by the design effect ``d`` (the larger of the two
-    sides' when known, else 1) and pooling sparse buckets (Cochran); ``p`` from chi-square with
-    ``buckets - 1`` degrees of freedom. The score is the Jensen-Shannon distance (base 2, in [0, 1]) between the
+    Pearson's ``X^2`` of the 2 x buckets table (sparse buckets pooled by Cochran's rule), corrected to second
+    order for texts as clusters (Rao & Scott 1981): with ``l_b`` the design effect of bucket ``b``'s share
+    difference (both sides' effects weighted by the other side's size), ``d`` their mean and ``a^2`` their
+    squared coefficient of variation (weights ``1 - p_b``), ``X^2 / (d (1 + a^2))`` is referred to chi-square
+    with ``(k - 1) / (1 + a^2)`` degrees of freedom. A side without design effects of its own (the OTLP form)
+    takes the other side's, extrapolated to its mean text length as a cluster design effect ``1 + (m - 1) rho``
+    is (texts twice as long repeat their words more); without them on either side, 1 (independent tokens: the
+    plain chi-square test). The score is the Jensen-Shannon distance (base 2, in [0, 1]) between the
     two bucket distributions: an effect size to gate on with ``threshold`` when windows are so large that the
     test flags changes too small to matter.
 
@@ -159,13 +184,32 @@ class Vocabulary:
         labels = sorted(set(reference.buckets) | set(current.buckets))
         ref = np.array([reference.buckets.get(k, 0) for k in labels], dtype=np.float64)
         cur = np.array([current.buckets.get(k, 0) for k in labels], dtype=np.float64)
-        effects = [d for d in (reference.design_effect, current.design_effect) if d is not None]
-        design = max([1.0, *effects])
-        score = _js_distance(ref / ref.sum(), cur / cur.sum())
-        merged = merge_sparse(ContingencyTable(tuple(labels), ref / design, cur / design), self.min_expected)
-        dof = merged.reference.size - 1
-        statistic = homogeneity_statistic(merged.reference, merged.current) if dof >= 1 else 0.0
-        p_value = float(special.chdtrc(dof, statistic)) if dof >= 1 else 1.0
+        d_ref, d_cur = (
+            _bucket_effects(own, other, labels) for own, other in ((reference, current), (current, reference))
+        )
+        n_tokens, m_tokens = ref.sum(), cur.sum()
+        score = _js_distance(ref / n_tokens, cur / m_tokens)
+        effect = (d_ref * m_tokens + d_cur * n_tokens) / (n_tokens + m_tokens)
+        merged = merge_sparse(ContingencyTable(tuple(labels), ref, cur), self.min_expected)
+        k = merged.reference.size
+        if k < 2:
+            statistic, p_value, dof, mean, cv2 = 0.0, 1.0, 0.0, 1.0, 0.0
+        else:
+            index = {label: i for i, label in enumerate(labels)}
+            kept = [index[c] for c in merged.columns if c in index]
+            effects = effect[kept]
+            if len(kept) < k:  # the pooled cell: its buckets' effects weighted by their tokens
+                rest = np.setdiff1d(np.arange(len(labels)), kept)
+                weight = ref[rest] + cur[rest]
+                effects = np.append(effects, (effect[rest] * weight).sum() / max(weight.sum(), 1.0))
+            share = (merged.reference + merged.current) / (n_tokens + m_tokens)
+            weights = 1 - share
+            mean = float((weights * effects).sum() / weights.sum())
+            cv2 = float((weights * (effects - mean) ** 2).sum() / weights.sum() / mean**2)
+            pearson = homogeneity_statistic(merged.reference, merged.current)
+            statistic = pearson / (mean * (1 + cv2))
+            dof = (k - 1) / (1 + cv2)
+            p_value = float(special.chdtrc(dof, statistic))
         return DriftResult(
             method=self.name,
             score=score,
@@ -178,12 +222,35 @@ class Vocabulary:
             details={
                 "statistic": statistic,
                 "degrees_of_freedom": dof,
-                "design_effect": design,
+                "design_effect": mean,
+                "design_effect_cv2": cv2,
                 "tokens_reference": reference.tokens,
                 "tokens_current": current.tokens,
                 "pooled": merged.columns != tuple(labels),
             },
         )
+
+
+def _bucket_effects(own: VocabularyColumn, other: VocabularyColumn, labels: list[str]) -> np.ndarray:
+    """One side's design effect per bucket: its own, else the other side's extrapolated to this side's mean text
+    length, else 1; at least :data:`_MIN_EFFECT`."""
+    if own.effects is not None:
+        effects = np.array([own.effects.get(label, 1.0) for label in labels])
+    elif other.effects is not None:
+        effects = np.array([other.effects.get(label, 1.0) for label in labels])
+        effects = _extrapolated(effects, other, own)
+    else:
+        return np.ones(len(labels))
+    return np.maximum(effects, _MIN_EFFECT)
+
+
+def _extrapolated(effects: np.ndarray, known: VocabularyColumn, other: VocabularyColumn) -> np.ndarray:
+    """``1 + (m' - 1) rho`` with ``rho = (d - 1) / (m - 1)`` from the known side (``m`` its size-weighted mean
+    length) and ``m'`` that length scaled by the ratio of the two sides' mean lengths (same shape of lengths)."""
+    size, mine, theirs = known.cluster_size, other.mean_length, known.mean_length
+    if size is None or size <= 1.0 or not mine or not theirs:
+        return effects
+    return 1.0 + (size * mine / theirs - 1.0) * (effects - 1.0) / (size - 1.0)
 
 
 def _js_distance(p: np.ndarray, q: np.ndarray) -> float:
