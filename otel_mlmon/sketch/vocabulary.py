@@ -17,15 +17,29 @@ sum-mergeable; updating costs a few vectorised passes over the characters of a b
 from __future__ import annotations
 
 import functools
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from otel_mlmon.conventions import vocabulary_bucket
+from otel_mlmon.conventions import (
+    DESCRIPTOR_SEPARATOR,
+    VOCABULARY,
+    VOCABULARY_BUCKET_PREFIX,
+    vocabulary_bucket,
+)
 
-__all__ = ["DEFAULT_BUCKETS", "DEFAULT_SEED", "HASH_VERSION", "VocabularySketch", "token_buckets"]
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "DEFAULT_SEED",
+    "HASH_VERSION",
+    "MAX_BUCKETS",
+    "VocabularySketch",
+    "is_vocabulary",
+    "token_buckets",
+]
 
 #: Buckets per text column by default: 256 series per text column on the wire.
 DEFAULT_BUCKETS = 256
@@ -33,7 +47,10 @@ DEFAULT_BUCKETS = 256
 DEFAULT_SEED = 20_261_203
 #: Version of the tokenizer and hash recipe; bumped if tokens or buckets would ever change.
 HASH_VERSION = 1
-_MIN_BUCKETS, _MAX_BUCKETS = 16, 1024
+#: Most buckets a vocabulary sketch may have (labels ``h000`` ... ``h1023``).
+MAX_BUCKETS = 1024
+_MIN_BUCKETS = 16
+_LABEL = re.compile(re.escape(VOCABULARY_BUCKET_PREFIX) + r"[0-9]{3,4}")
 _FORMAT = "otel-mlmon.vocabulary"
 _MASK = (1 << 64) - 1
 #: Odd 64-bit multiplier of the polynomial hash, and its inverse modulo 2**64.
@@ -169,9 +186,9 @@ class VocabularySketch:
         if (
             isinstance(buckets, bool)
             or not isinstance(buckets, int)
-            or not _MIN_BUCKETS <= buckets <= _MAX_BUCKETS
+            or not _MIN_BUCKETS <= buckets <= MAX_BUCKETS
         ):
-            raise ValueError(f"buckets must be an int in [{_MIN_BUCKETS}, {_MAX_BUCKETS}], got {buckets!r}")
+            raise ValueError(f"buckets must be an int in [{_MIN_BUCKETS}, {MAX_BUCKETS}], got {buckets!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MASK:
             raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         self.buckets = buckets
@@ -316,6 +333,15 @@ class VocabularySketch:
             f"VocabularySketch(buckets={self.buckets}, seed={self.seed}, texts={self.texts}, "
             f"tokens={self.tokens}, missing={self.missing})"
         )
+
+
+def is_vocabulary(column: str, labels: Iterable[str]) -> bool:
+    """Whether a categorical column is a vocabulary sketch's exported form: named ``{text column}.vocabulary``,
+    every category a bucket label (``h000`` ... ``h1023``)."""
+    return column.endswith(DESCRIPTOR_SEPARATOR + VOCABULARY) and all(
+        isinstance(label, str) and _LABEL.fullmatch(label) and int(label[1:]) < MAX_BUCKETS
+        for label in labels
+    )
 
 
 @functools.lru_cache(maxsize=4)

@@ -16,7 +16,6 @@ docs/drift.md, "Text columns".
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,14 +25,13 @@ from scipy import special
 
 from otel_mlmon import conventions as conv
 from otel_mlmon.conventions import vocabulary_bucket
-from otel_mlmon.sketch.vocabulary import VocabularySketch
+from otel_mlmon.sketch.vocabulary import VocabularySketch, is_vocabulary
 from otel_mlmon_collector.drift._base import DriftResult, decide, skipped_result
 from otel_mlmon_collector.drift._categorical import ContingencyTable
 from otel_mlmon_collector.drift._chi2 import homogeneity_statistic, merge_sparse
 
 __all__ = ["Vocabulary", "VocabularyColumn", "vocabulary_columns", "vocabulary_series"]
 
-_BUCKET = re.compile(re.escape(conv.VOCABULARY_BUCKET_PREFIX) + r"[0-9]{3,4}")
 _SUFFIX = conv.DESCRIPTOR_SEPARATOR + conv.VOCABULARY
 #: Floor of a bucket's design effect (a noisy estimate near 0 must not blow its cell up).
 _MIN_EFFECT = 0.1
@@ -119,7 +117,7 @@ def vocabulary_columns(summary: Any) -> dict[str, VocabularyColumn]:
         if sketch is None or sketch.count == 0:
             continue
         counts = dict(sketch.top())
-        if not all(_BUCKET.fullmatch(label) for label in counts) or sketch.count != sum(counts.values()):
+        if not is_vocabulary(name, counts) or sketch.count != sum(counts.values()):
             continue  # not a vocabulary sketch (a user's own column of that name): compared as categorical
         words = features.get(conv.descriptor_name(name[: -len(_SUFFIX)], "words"))
         texts = int(words.count) if words is not None and words.numeric is not None else None
