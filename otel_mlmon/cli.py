@@ -229,6 +229,7 @@ def _profile_build(args: argparse.Namespace) -> int:
         categorical=args.categorical,
         text=args.text,
         ids=args.ids,
+        vocabulary_moments=True,  # text columns: what calibrates the collector's vocabulary test
     )
     profile = Profile(
         args.model, args.model_version, Summary(config), metadata={"source": os.path.basename(args.data)}

@@ -59,6 +59,8 @@ class SummaryConfig:
         vocabulary_buckets: Hash buckets of each text column's vocabulary sketch (16 to 1024): its tokens'
             counts per bucket are exported as ``{column}.vocabulary`` (that many series at most), never the tokens
             (:class:`~otel_mlmon.sketch.vocabulary.VocabularySketch`). None: text columns get descriptors only.
+        vocabulary_moments: Keep each vocabulary sketch's per-text moments (the covariance of its bucket shares,
+            which calibrates the collector's test): on in reference profiles, off in the SDK, which exports counts.
         max_buffer_bytes: SDK only: bytes of sampled calls buffered for the background folder per model (an
             estimate; default 64 MiB); calls beyond it are left out and counted (``summaries_overflow``).
 
@@ -81,6 +83,7 @@ class SummaryConfig:
         max_buffer_bytes: int = 64 * 2**20,
         export_categories: int | None = None,
         vocabulary_buckets: int | None = DEFAULT_BUCKETS,
+        vocabulary_moments: bool = False,
     ) -> None:
         for name, value, low in (
             ("max_buffer_bytes", max_buffer_bytes, 1),
@@ -116,6 +119,7 @@ class SummaryConfig:
         if vocabulary_buckets is not None:
             VocabularySketch(vocabulary_buckets)  # validates the bucket count
         self.vocabulary_buckets = vocabulary_buckets
+        self.vocabulary_moments = bool(vocabulary_moments)
         self.kinds = KindRule(categorical=categorical, text=text, ids=ids)
         self._dropped_logged = False
 
@@ -146,6 +150,7 @@ class SummaryConfig:
             max_buffer_bytes=self.max_buffer_bytes,
             export_categories=self.export_categories,
             vocabulary_buckets=self.vocabulary_buckets,
+            vocabulary_moments=self.vocabulary_moments,
             categorical=self.categorical | frozenset(categorical),
             text=self.text | frozenset(text),
             ids=self.ids | frozenset(ids),
@@ -326,7 +331,9 @@ class Summary:
         if sketch is None:
             if self.config.vocabulary_buckets is None or len(self.vocabularies) >= self.config.max_columns:
                 return
-            sketch = self.vocabularies[name] = VocabularySketch(self.config.vocabulary_buckets)
+            sketch = self.vocabularies[name] = VocabularySketch(
+                self.config.vocabulary_buckets, moments=self.config.vocabulary_moments
+            )
         sketch.update(values)
 
     def vocabulary_columns(self) -> Iterator[tuple[str, ColumnSummary]]:

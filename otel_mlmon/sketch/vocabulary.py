@@ -7,11 +7,13 @@ process, unlike Python's salted ``hash()``) into one of ``buckets`` buckets (256
 counts tokens per bucket. Tokens themselves are never stored nor exported: only the bucket counts (a number
 per bucket) leave the process, so the words of a text cannot be read back (many words share each bucket).
 
-Beside the counts the sketch keeps three per-text moments (sums over texts of ``c_tb**2`` and ``c_tb * L_t``, per
-bucket, and of ``L_t**2``, where ``c_tb`` is text ``t``'s tokens in bucket ``b`` and ``L_t`` its tokens): they give
-the *design effects* of the bucket shares (tokens of one text are not independent draws: a text repeats its
-words), which calibrates the collector's vocabulary test (:meth:`VocabularySketch.design_effects`). Everything is
-sum-mergeable; updating costs a few vectorised passes over the characters of a batch and one sort of its tokens.
+Beside the counts the sketch keeps three per-text moments: the ``buckets x buckets`` sum over texts of
+``c_t c_t'`` (``c_t`` text ``t``'s tokens per bucket), the per-bucket sum of ``c_tb * L_t`` and the sum of
+``L_t**2`` (``L_t`` its tokens). They give the covariance of the bucket shares with texts as clusters
+(:meth:`VocabularySketch.share_covariance`): tokens of one text are not independent draws (a text repeats its
+words and its topic's words, in many buckets at once), which the collector's vocabulary test must know to be
+calibrated. Everything is sum-mergeable; updating costs a few vectorised passes over the characters of a batch,
+one sort of its tokens and one ``bincount`` over the pairs of buckets that share a text.
 """
 
 from __future__ import annotations
@@ -160,6 +162,8 @@ class VocabularySketch:
     Args:
         buckets: Hash buckets (16 to 1024; 256 by default): the series one text column exports.
         seed: Seed of the hash; both sides of a comparison must use the same ``(buckets, seed)``.
+        moments: Keep the ``buckets x buckets`` products (what :meth:`share_covariance` needs): reference
+            profiles do; the SDK does not (it exports the counts only), which saves it most of the cost.
 
     Example:
         >>> a, b = VocabularySketch(), VocabularySketch()
@@ -176,13 +180,15 @@ class VocabularySketch:
         "cross",
         "length_squares",
         "missing",
+        "products",
         "seed",
-        "squares",
         "texts",
         "tokens",
     )
 
-    def __init__(self, buckets: int = DEFAULT_BUCKETS, seed: int = DEFAULT_SEED) -> None:
+    def __init__(
+        self, buckets: int = DEFAULT_BUCKETS, seed: int = DEFAULT_SEED, moments: bool = True
+    ) -> None:
         if (
             isinstance(buckets, bool)
             or not isinstance(buckets, int)
@@ -200,8 +206,10 @@ class VocabularySketch:
         self.tokens = 0
         #: Missing texts (None).
         self.missing = 0
-        #: Per bucket: sum over texts of (tokens in the bucket)**2 and of (tokens in the bucket) * (tokens).
-        self.squares = np.zeros(buckets)
+        #: Sum over texts of the outer product of their per-bucket token counts (buckets x buckets); None when
+        #: not kept.
+        self.products: np.ndarray | None = np.zeros((buckets, buckets)) if moments else None
+        #: Per bucket: sum over texts of (tokens in the bucket) * (tokens).
         self.cross = np.zeros(buckets)
         #: Sum over texts of (tokens)**2.
         self.length_squares = 0.0
@@ -241,8 +249,19 @@ class VocabularySketch:
         pairs, per_pair = np.unique(text * self.buckets + bucket, return_counts=True)
         c = per_pair.astype(np.float64)
         b = pairs % self.buckets
-        self.squares += np.bincount(b, weights=c * c, minlength=self.buckets)
-        self.cross += np.bincount(b, weights=c * lengths[pairs // self.buckets], minlength=self.buckets)
+        owner = pairs // self.buckets
+        self.cross += np.bincount(b, weights=c * lengths[owner], minlength=self.buckets)
+        if self.products is None:
+            return
+        # Every ordered pair of (bucket, count) entries of the same text: c_tb * c_tb' into products[b, b'].
+        sizes = np.bincount(owner, minlength=k)[owner]  # entries of each entry's text
+        first = np.searchsorted(owner, owner)  # index of the first entry of each entry's text
+        left = np.repeat(np.arange(owner.size), sizes)
+        right = np.repeat(first, sizes) + (np.arange(left.size) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+        flat = np.bincount(
+            b[left] * self.buckets + b[right], weights=c[left] * c[right], minlength=self.buckets**2
+        )
+        self.products += flat.reshape(self.buckets, self.buckets)
 
     def merge(self, other: VocabularySketch) -> None:
         """Add ``other`` (same buckets and seed) into this sketch."""
@@ -254,21 +273,38 @@ class VocabularySketch:
         self.texts += other.texts
         self.tokens += other.tokens
         self.missing += other.missing
-        self.squares += other.squares
+        if self.products is not None and other.products is not None:
+            self.products += other.products
+        else:  # moments of only part of the texts are no moments
+            self.products = None
         self.cross += other.cross
         self.length_squares += other.length_squares
 
-    def design_effects(self) -> np.ndarray | None:
-        """Per bucket, how much its share varies beyond independent tokens: ``Var(p_b) / (p_b (1 - p_b) / N)``
-        with texts as clusters (the linearised variance of the ratio ``sum_t c_tb / sum_t L_t``); NaN for
-        buckets without tokens. None below two texts with tokens."""
+    def share_covariance(self) -> np.ndarray | None:
+        """The ``buckets x buckets`` covariance of the bucket shares ``p_b = sum_t c_tb / sum_t L_t`` with texts as
+        clusters (the linearised variance of a ratio: ``n / (n - 1) * sum_t r_t r_t' / N**2`` with
+        ``r_t = c_t - p L_t``). None below two texts with tokens."""
         n, total = self.texts, float(self.tokens)
-        if n < 2 or total == 0:
+        if n < 2 or total == 0 or self.products is None:
             return None
         p = self.counts / total
-        spread = np.maximum(self.squares - 2 * p * self.cross + p * p * self.length_squares, 0.0)
+        spread = (
+            self.products
+            - np.outer(p, self.cross)
+            - np.outer(self.cross, p)
+            + self.length_squares * np.outer(p, p)
+        )
+        return n / (n - 1) * spread / total**2
+
+    def design_effects(self) -> np.ndarray | None:
+        """Per bucket, how much its share varies beyond independent tokens: ``Var(p_b) / (p_b (1 - p_b) / N)``
+        (the diagonal of :meth:`share_covariance` over the multinomial's); NaN for buckets without tokens."""
+        covariance = self.share_covariance()
+        if covariance is None:
+            return None
+        p = self.counts / self.tokens
         with np.errstate(divide="ignore", invalid="ignore"):
-            effects = n / (n - 1) * spread / total / (p * (1 - p))
+            effects = np.diag(covariance) * self.tokens / (p * (1 - p))
         effects[(p <= 0) | (p >= 1)] = np.nan
         return effects
 
@@ -298,7 +334,7 @@ class VocabularySketch:
             "tokens": self.tokens,
             "missing": self.missing,
             "counts": self.counts.tolist(),
-            "squares": self.squares.tolist(),
+            "products": None if self.products is None else self.products.ravel().tolist(),
             "cross": self.cross.tolist(),
             "length_squares": self.length_squares,
         }
@@ -313,15 +349,19 @@ class VocabularySketch:
         if data.get("format") != _FORMAT or data.get("version") != HASH_VERSION:
             raise ValueError(f"not a version-{HASH_VERSION} {_FORMAT} sketch")
         try:
-            sketch = cls(int(data["buckets"]), int(data["seed"]))
+            sketch = cls(int(data["buckets"]), int(data["seed"]), data.get("products") is not None)
             sketch.texts, sketch.tokens = int(data["texts"]), int(data["tokens"])
             sketch.missing = int(data["missing"])
             sketch.length_squares = float(data["length_squares"])
-            for field, dtype in (("counts", np.int64), ("squares", np.float64), ("cross", np.float64)):
+            b = sketch.buckets
+            fields = (("counts", np.int64, b), ("products", np.float64, b * b), ("cross", np.float64, b))
+            for field, dtype, size in fields:
+                if field == "products" and sketch.products is None:
+                    continue
                 value = np.asarray(data[field], dtype=dtype)
-                if value.shape != (sketch.buckets,):
-                    raise ValueError(f"{field} must have {sketch.buckets} values, got shape {value.shape}")
-                setattr(sketch, field, value)
+                if value.shape != (size,):
+                    raise ValueError(f"{field} must have {size} values, got shape {value.shape}")
+                setattr(sketch, field, value.reshape(b, b) if field == "products" else value)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed vocabulary sketch: {exc!r}") from None
         if (sketch.counts < 0).any() or int(sketch.counts.sum()) != sketch.tokens:

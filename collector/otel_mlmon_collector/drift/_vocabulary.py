@@ -6,10 +6,10 @@ arrives as the categorical feature ``{column}.vocabulary`` whose categories are 
 :func:`vocabulary_columns` finds the vocabulary columns of a :class:`~otel_mlmon.summary.Summary` in either form.
 
 :class:`Vocabulary` tests whether the two windows' tokens fall into the buckets in the same proportions: the
-chi-square test of homogeneity on the 2 x buckets table, with the counts divided by the reference's design effect
-(tokens of one text are not independent: a text repeats its words, which inflates the chi-square of token counts;
-Rao & Scott's second-order correction, 1981, with per-bucket design effects from a profile's sketch) and sparse
-buckets pooled by Cochran's rule. Calibration and power are in
+chi-square test of homogeneity on the 2 x buckets table (sparse buckets pooled by Cochran's rule), referred to the
+distribution it has when tokens of one text are not independent (a text repeats its words and its topic's words,
+in many buckets at once): Satterthwaite's approximation with the covariance of the bucket shares that a profile's
+sketch carries (Rao & Scott's second-order correction, 1981). Calibration and power are in
 docs/drift.md, "Text columns".
 """
 
@@ -24,7 +24,6 @@ import numpy as np
 from scipy import special
 
 from otel_mlmon import conventions as conv
-from otel_mlmon.conventions import vocabulary_bucket
 from otel_mlmon.sketch.vocabulary import VocabularySketch, is_vocabulary
 from otel_mlmon_collector.drift._base import DriftResult, decide, skipped_result
 from otel_mlmon_collector.drift._categorical import ContingencyTable
@@ -33,8 +32,6 @@ from otel_mlmon_collector.drift._chi2 import homogeneity_statistic, merge_sparse
 __all__ = ["Vocabulary", "VocabularyColumn", "vocabulary_columns", "vocabulary_series"]
 
 _SUFFIX = conv.DESCRIPTOR_SEPARATOR + conv.VOCABULARY
-#: Floor of a bucket's design effect (a noisy estimate near 0 must not blow its cell up).
-_MIN_EFFECT = 0.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,16 +41,16 @@ class VocabularyColumn:
     Attributes:
         buckets: Bucket label (``h000`` ...) -> tokens, for the buckets with tokens.
         texts: Texts behind the counts, when known (a sketch's count, or the column's ``words`` descriptor).
-        effects: Per bucket label, the sketch's
-            :meth:`~otel_mlmon.sketch.vocabulary.VocabularySketch.design_effects`, when known (profiles carry the
-            moments they come from; the OTLP form does not).
-        cluster_size: Size-weighted mean tokens per text, ``sum L^2 / sum L``, when known (with the design
-            effect: the side's cluster size, from which the other side's design effect is extrapolated).
+        covariance: The sketch's :meth:`~otel_mlmon.sketch.vocabulary.VocabularySketch.share_covariance`
+            (``buckets x buckets``, by bucket index), when known (profiles carry the moments it comes from; the
+            OTLP form does not).
+        cluster_size: Size-weighted mean tokens per text, ``sum L^2 / sum L``, when known (with the covariance:
+            from it the other side's covariance is extrapolated to that side's text length).
     """
 
     buckets: Mapping[str, int]
     texts: int | None = None
-    effects: Mapping[str, float] | None = None
+    covariance: np.ndarray | None = None
     cluster_size: float | None = None
 
     kind: ClassVar[str] = "vocabulary"
@@ -78,13 +75,7 @@ class VocabularyColumn:
     @classmethod
     def from_sketch(cls, sketch: VocabularySketch) -> VocabularyColumn:
         size = sketch.length_squares / sketch.tokens if sketch.tokens else None
-        effects = sketch.design_effects()
-        known = None
-        if effects is not None:
-            known = {
-                vocabulary_bucket(int(i)): float(effects[i]) for i in np.flatnonzero(np.isfinite(effects))
-            }
-        return cls(sketch.bucket_counts(), sketch.texts, known, size)
+        return cls(sketch.bucket_counts(), sketch.texts, sketch.share_covariance(), size)
 
     @classmethod
     def from_texts(cls, texts: Any, buckets: int | None = None) -> VocabularyColumn:
@@ -131,14 +122,15 @@ def vocabulary_columns(summary: Any) -> dict[str, VocabularyColumn]:
 class Vocabulary:
     """Chi-square homogeneity test of two vocabularies' bucket shares, corrected for texts as clusters.
 
-    Pearson's ``X^2`` of the 2 x buckets table (sparse buckets pooled by Cochran's rule), corrected to second
-    order for texts as clusters (Rao & Scott 1981): with ``l_b`` the design effect of bucket ``b``'s share
-    difference (both sides' effects weighted by the other side's size), ``d`` their mean and ``a^2`` their
-    squared coefficient of variation (weights ``1 - p_b``), ``X^2 / (d (1 + a^2))`` is referred to chi-square
-    with ``(k - 1) / (1 + a^2)`` degrees of freedom. A side without design effects of its own (the OTLP form)
-    takes the other side's, extrapolated to its mean text length as a cluster design effect ``1 + (m - 1) rho``
-    is (texts twice as long repeat their words more); without them on either side, 1 (independent tokens: the
-    plain chi-square test). The score is the Jensen-Shannon distance (base 2, in [0, 1]) between the
+    Pearson's ``X^2`` of the 2 x buckets table (sparse buckets pooled by Cochran's rule). Under no drift it is
+    about ``sum_i l_i chi2(1)``, the ``l_i`` the eigenvalues of ``A W`` (``W`` the covariance of the two sides'
+    share difference, ``A = diag(1 / p) / (1/N + 1/M)``, ``N``, ``M`` the tokens): all 1 for independent tokens
+    (the plain chi-square test), larger when texts repeat words. ``X^2 / c`` is referred to chi-square with
+    ``nu`` degrees of freedom, ``c = tr((AW)^2) / tr(AW)``, ``nu = tr(AW)^2 / tr((AW)^2)`` (Satterthwaite;
+    Rao & Scott's second-order correction). Each side's share covariance is its sketch's (a profile); a side
+    without one (the OTLP form) takes the other side's excess over the multinomial, scaled to its own mean text
+    length as a cluster design effect ``1 + (m - 1) rho`` scales (texts twice as long repeat their words more);
+    without one on either side, the multinomial. The score is the Jensen-Shannon distance (base 2, in [0, 1]) between the
     two bucket distributions: an effect size to gate on with ``threshold`` when windows are so large that the
     test flags changes too small to matter.
 
@@ -182,31 +174,27 @@ class Vocabulary:
         labels = sorted(set(reference.buckets) | set(current.buckets))
         ref = np.array([reference.buckets.get(k, 0) for k in labels], dtype=np.float64)
         cur = np.array([current.buckets.get(k, 0) for k in labels], dtype=np.float64)
-        d_ref, d_cur = (
-            _bucket_effects(own, other, labels) for own, other in ((reference, current), (current, reference))
-        )
         n_tokens, m_tokens = ref.sum(), cur.sum()
         score = _js_distance(ref / n_tokens, cur / m_tokens)
-        effect = (d_ref * m_tokens + d_cur * n_tokens) / (n_tokens + m_tokens)
         merged = merge_sparse(ContingencyTable(tuple(labels), ref, cur), self.min_expected)
         k = merged.reference.size
         if k < 2:
-            statistic, p_value, dof, mean, cv2 = 0.0, 1.0, 0.0, 1.0, 0.0
+            statistic, p_value, dof, scale = 0.0, 1.0, 0.0, 1.0
         else:
+            # Pooling as a matrix: cell j of the merged table sums the buckets it holds.
             index = {label: i for i, label in enumerate(labels)}
+            pool = np.zeros((k, len(labels)))
             kept = [index[c] for c in merged.columns if c in index]
-            effects = effect[kept]
-            if len(kept) < k:  # the pooled cell: its buckets' effects weighted by their tokens
-                rest = np.setdiff1d(np.arange(len(labels)), kept)
-                weight = ref[rest] + cur[rest]
-                effects = np.append(effects, (effect[rest] * weight).sum() / max(weight.sum(), 1.0))
-            share = (merged.reference + merged.current) / (n_tokens + m_tokens)
-            weights = 1 - share
-            mean = float((weights * effects).sum() / weights.sum())
-            cv2 = float((weights * (effects - mean) ** 2).sum() / weights.sum() / mean**2)
-            pearson = homogeneity_statistic(merged.reference, merged.current)
-            statistic = pearson / (mean * (1 + cv2))
-            dof = (k - 1) / (1 + cv2)
+            pool[np.arange(len(kept)), kept] = 1.0
+            if len(kept) < k:
+                pool[-1, np.setdiff1d(np.arange(len(labels)), kept)] = 1.0
+            share = (ref + cur) / (n_tokens + m_tokens)
+            spread = _difference_covariance(reference, current, labels, share, n_tokens, m_tokens)
+            pooled_share = pool @ share
+            weighted = (pool @ spread @ pool.T) / pooled_share[:, None] / (1 / n_tokens + 1 / m_tokens)
+            first, second = float(np.trace(weighted)), float((weighted * weighted.T).sum())
+            scale, dof = second / first, first**2 / second
+            statistic = homogeneity_statistic(merged.reference, merged.current) / scale
             p_value = float(special.chdtrc(dof, statistic))
         return DriftResult(
             method=self.name,
@@ -220,8 +208,7 @@ class Vocabulary:
             details={
                 "statistic": statistic,
                 "degrees_of_freedom": dof,
-                "design_effect": mean,
-                "design_effect_cv2": cv2,
+                "design_effect": scale,
                 "tokens_reference": reference.tokens,
                 "tokens_current": current.tokens,
                 "pooled": merged.columns != tuple(labels),
@@ -229,26 +216,40 @@ class Vocabulary:
         )
 
 
-def _bucket_effects(own: VocabularyColumn, other: VocabularyColumn, labels: list[str]) -> np.ndarray:
-    """One side's design effect per bucket: its own, else the other side's extrapolated to this side's mean text
-    length, else 1; at least :data:`_MIN_EFFECT`."""
-    if own.effects is not None:
-        effects = np.array([own.effects.get(label, 1.0) for label in labels])
-    elif other.effects is not None:
-        effects = np.array([other.effects.get(label, 1.0) for label in labels])
-        effects = _extrapolated(effects, other, own)
-    else:
-        return np.ones(len(labels))
-    return np.maximum(effects, _MIN_EFFECT)
+def _difference_covariance(
+    reference: VocabularyColumn,
+    current: VocabularyColumn,
+    labels: list[str],
+    share: np.ndarray,
+    n_tokens: float,
+    m_tokens: float,
+) -> np.ndarray:
+    """The covariance of ``p_reference - p_current`` over ``labels`` (sum of the two sides' share covariances)."""
+    buckets = np.array([int(label[1:]) for label in labels])
+    multinomial = np.diag(share) - np.outer(share, share)
+    excess = {}  # per side: its covariance times its tokens, minus the multinomial (the texts' clustering)
+    for side, tokens in ((reference, n_tokens), (current, m_tokens)):
+        if side.covariance is not None and side.covariance.shape[0] > buckets.max():
+            excess[id(side)] = side.covariance[np.ix_(buckets, buckets)] * tokens - multinomial
+    total = np.zeros_like(multinomial)
+    for own, other, tokens in ((reference, current, n_tokens), (current, reference, m_tokens)):
+        if id(own) in excess:
+            extra = excess[id(own)]
+        elif id(other) in excess:
+            extra = excess[id(other)] * _length_factor(other, own)
+        else:
+            extra = 0.0
+        total += (multinomial + extra) / tokens
+    return total
 
 
-def _extrapolated(effects: np.ndarray, known: VocabularyColumn, other: VocabularyColumn) -> np.ndarray:
-    """``1 + (m' - 1) rho`` with ``rho = (d - 1) / (m - 1)`` from the known side (``m`` its size-weighted mean
-    length) and ``m'`` that length scaled by the ratio of the two sides' mean lengths (same shape of lengths)."""
+def _length_factor(known: VocabularyColumn, other: VocabularyColumn) -> float:
+    """``(m' - 1) / (m - 1)``: how the known side's clustering excess scales to the other side's texts, ``m`` the
+    known side's size-weighted mean length and ``m'`` that length times the ratio of the two mean lengths."""
     size, mine, theirs = known.cluster_size, other.mean_length, known.mean_length
     if size is None or size <= 1.0 or not mine or not theirs:
-        return effects
-    return 1.0 + (size * mine / theirs - 1.0) * (effects - 1.0) / (size - 1.0)
+        return 1.0
+    return max(size * mine / theirs - 1.0, 0.0) / (size - 1.0)
 
 
 def _js_distance(p: np.ndarray, q: np.ndarray) -> float:

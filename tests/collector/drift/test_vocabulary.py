@@ -100,7 +100,7 @@ def test_the_otlp_form_is_read_back_as_the_same_column() -> None:
     wire.features = {**summary.features, **dict(summary.vocabulary_columns())}
     from_wire = vocabulary_columns(wire)["review.vocabulary"]
     assert dict(from_wire.buckets) == dict(from_sketch.buckets) and from_wire.texts == from_sketch.texts == 50
-    assert from_wire.effects is None and from_sketch.effects is not None
+    assert from_wire.covariance is None and from_sketch.covariance is not None
     same = Vocabulary().compare(from_sketch, from_wire)
     assert same.p_value == pytest.approx(1.0) and same.score == 0.0
 
