@@ -93,7 +93,7 @@ def test_texts_twice_as_long_are_left_to_the_descriptors() -> None:
 def test_the_otlp_form_is_read_back_as_the_same_column() -> None:
     """A window rebuilt from OTLP points holds ``review.vocabulary`` as a categorical feature of bucket labels
     (and the texts in ``review.words``): it becomes the same VocabularyColumn as the sketch, minus the moments."""
-    summary = Summary(SummaryConfig(text=["review"]))
+    summary = Summary(SummaryConfig(text=["review"], vocabulary_moments=True))  # as in a profile
     summary.add_features(read_features([{"review": f"a b{i % 7} c{i % 3}"} for i in range(50)]))
     from_sketch = vocabulary_columns(summary)["review.vocabulary"]
     wire = Summary()

@@ -94,7 +94,7 @@ def test_merge_is_associative_commutative_and_equals_one_pass() -> None:
     grouped.merge(right)
     for other in (grouped, merged([2, 0, 1]), whole):
         a, b = _state(left), _state(other)
-        for key in ("counts", "squares", "cross"):
+        for key in ("counts", "products", "cross"):
             np.testing.assert_allclose(a.pop(key), b.pop(key), rtol=1e-12)
         assert a == b
     assert left.texts + left.missing == 600 and left.tokens == int(left.counts.sum())
@@ -108,6 +108,31 @@ def test_chunked_update_and_add_tokens_match() -> None:
     two = VocabularySketch()
     two.add_tokens(bucket, text, len(texts))
     assert _state(one) == _state(two)
+
+
+def test_products_are_the_texts_count_vectors_outer_products_and_only_profiles_keep_them() -> None:
+    texts = list(_texts(9, 40))
+    sketch = VocabularySketch()
+    sketch.update(np.array(texts, dtype=object))
+    bucket, text = token_buckets(texts)
+    dense = np.zeros((40, DEFAULT_BUCKETS))
+    np.add.at(dense, (text, bucket), 1.0)
+    np.testing.assert_allclose(sketch.products, dense.T @ dense)
+    lengths = dense.sum(axis=1)
+    np.testing.assert_allclose(sketch.cross, dense.T @ lengths)
+    light = VocabularySketch(moments=False)
+    light.update(np.array(texts, dtype=object))
+    assert light.products is None and light.share_covariance() is None
+    np.testing.assert_array_equal(light.counts, sketch.counts)
+    sketch.merge(light)  # moments of part of the texts are no moments
+    assert sketch.products is None and VocabularySketch.from_dict(sketch.to_dict()).products is None
+    sdk = Summary(SummaryConfig(text=["review"]))
+    sdk.add_features(read_features([{"review": t} for t in texts]))
+    assert sdk.vocabularies["review"].products is None
+    from otel_mlmon import Profile
+
+    profile = Profile.from_data([{"review": t} for t in texts], model="m", text=["review"])
+    assert profile.summary.vocabularies["review"].share_covariance() is not None
 
 
 def test_bounds_and_validation() -> None:
