@@ -162,8 +162,9 @@ class VocabularySketch:
     Args:
         buckets: Hash buckets (16 to 1024; 256 by default): the series one text column exports.
         seed: Seed of the hash; both sides of a comparison must use the same ``(buckets, seed)``.
-        moments: Keep the ``buckets x buckets`` products (what :meth:`share_covariance` needs): reference
-            profiles do; the SDK does not (it exports the counts only), which saves it most of the cost.
+        moments: Keep the per-text moments (what :meth:`share_covariance` needs): reference profiles do; the SDK
+            does not (it exports the counts only), which saves it most of the cost. Without them ``cross`` and
+            ``length_squares`` stay 0 and ``products`` is None.
 
     Example:
         >>> a, b = VocabularySketch(), VocabularySketch()
@@ -243,6 +244,8 @@ class VocabularySketch:
             return
         self.counts += np.bincount(bucket, minlength=self.buckets)
         self.tokens += int(bucket.size)
+        if self.products is None:
+            return  # counts only (the SDK): the per-text moments are what a profile adds
         lengths = np.bincount(text, minlength=k).astype(np.float64)
         self.length_squares += float(lengths @ lengths)
         # Tokens per (text, bucket) pair, from one sort of the pair keys.
@@ -251,8 +254,6 @@ class VocabularySketch:
         b = pairs % self.buckets
         owner = pairs // self.buckets
         self.cross += np.bincount(b, weights=c * lengths[owner], minlength=self.buckets)
-        if self.products is None:
-            return
         # Every ordered pair of (bucket, count) entries of the same text: c_tb * c_tb' into products[b, b'].
         sizes = np.bincount(owner, minlength=k)[owner]  # entries of each entry's text
         first = np.searchsorted(owner, owner)  # index of the first entry of each entry's text
