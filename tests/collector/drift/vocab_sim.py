@@ -40,6 +40,8 @@ TOPIC_SHARE = 0.5
 #: Words of a topic's own ranking (a Zipf law over them): texts of a topic share and repeat these.
 TOPIC_WORDS = 200
 MEAN_LENGTH = 20.0
+#: Live window sizes (texts) of the tables.
+SIZES = [100, 1_000, 10_000, 100_000]
 #: Word ids of the "different vocabulary": the same Zipf shape over other words (``w1000000`` ...).
 FOREIGN = 1_000_000
 
@@ -211,36 +213,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=400)
     parser.add_argument("--reference", type=int, default=20_000)
+    parser.add_argument("--part", choices=["all", "calibration", "power", "buckets"], default="all")
     args = parser.parse_args()
-    sizes = [100, 1_000, 10_000, 100_000]
-    method = Vocabulary()
+    parts = {"calibration", "power", "buckets"} if args.part == "all" else {args.part}
     w, ref = args.windows, args.reference
+    if "calibration" in parts:
+        _calibration(w, ref)
+    if "power" in parts:
+        _power(max(w // 4, 50), ref)
+    if "buckets" in parts:
+        _buckets(max(w // 4, 50), ref)
+
+
+def _calibration(w: int, ref: int) -> None:
     print(
         f"False alarms under no drift ({w} windows per cell, reference {ref:,} texts, 256 buckets, alpha 0.05)"
     )
-    print(f"| corpus | {' | '.join(f'n = {n:,}' for n in sizes)} |")
-    print(f"|---|{'---|' * len(sizes)}")
+    print(f"| corpus | {' | '.join(f'n = {n:,}' for n in SIZES)} |")
+    print(f"|---|{'---|' * len(SIZES)}")
     for topical in (False, True):
-        rates = alarm_rates(method, "none", ref, sizes, w, topical=topical, seed=1)
+        rates = alarm_rates(Vocabulary(), "none", ref, SIZES, w, topical=topical, seed=1)
         print(f"| {'topical' if topical else 'iid'} | {' | '.join(f'{r:.3f}' for r in rates)} |", flush=True)
-    drifts = [s for s in SCENARIOS if s != "none"]
-    pw = max(w // 4, 50)
+
+
+def _power(pw: int, ref: int) -> None:
     print(f"\nDetection rate (topical corpus, {pw} windows per cell, 256 buckets)")
-    print(f"| scenario | {' | '.join(f'n = {n:,}' for n in sizes)} |")
-    print(f"|---|{'---|' * len(sizes)}")
-    for s in drifts:
-        rates = alarm_rates(method, s, ref, sizes, pw, topical=True, seed=2)
+    print(f"| scenario | {' | '.join(f'n = {n:,}' for n in SIZES)} |")
+    print(f"|---|{'---|' * len(SIZES)}")
+    for s in [s for s in SCENARIOS if s != "none"]:
+        rates = alarm_rates(Vocabulary(), s, ref, SIZES, pw, topical=True, seed=2)
         print(f"| {s} | {' | '.join(f'{r:.3f}' for r in rates)} |", flush=True)
+
+
+def _buckets(pw: int, ref: int) -> None:
     counts = [64, 256, 1024]
     print(
-        f"\nBucket count (topical corpus): share of the change hashing keeps (iid words), detection rate at n = 100 and 1,000 ({pw} windows)"
+        "\nBucket count (topical corpus): share of a change that hashing keeps (iid words), detection rate at "
     )
+    print(f"n = 100 and 1,000 texts ({pw} windows per cell)")
     print(f"| scenario | {' | '.join(f'{b}: kept, n=100, n=1,000' for b in counts)} |")
     print(f"|---|{'---|' * len(counts)}")
     for s in ["10 % new words", "flatter (Zipf 1.0)", "top 200 reordered", "none"]:
         cells = []
         for b in counts:
-            rates = alarm_rates(method, s, ref, [100, 1_000], pw, topical=True, buckets=b, seed=3)
+            rates = alarm_rates(Vocabulary(), s, ref, [100, 1_000], pw, topical=True, buckets=b, seed=3)
             kept = retained(s, b) if s != "none" else float("nan")
             cells.append(f"{kept:.2f}, {rates[0]:.2f}, {rates[1]:.2f}")
         print(f"| {s} | {' | '.join(cells)} |", flush=True)
