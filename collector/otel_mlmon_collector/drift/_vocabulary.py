@@ -193,7 +193,10 @@ class Vocabulary:
             pooled_share = pool @ share
             weighted = (pool @ spread @ pool.T) / pooled_share[:, None] / (1 / n_tokens + 1 / m_tokens)
             first, second = float(np.trace(weighted)), float((weighted * weighted.T).sum())
-            scale, dof = second / first, first**2 / second
+            if first > 0 and second > 0:
+                scale, dof = second / first, first**2 / second
+            else:  # degenerate moments (cannot happen with a real sketch): independent tokens
+                scale, dof = 1.0, float(k - 1)
             statistic = homogeneity_statistic(merged.reference, merged.current) / scale
             p_value = float(special.chdtrc(dof, statistic))
         return DriftResult(
