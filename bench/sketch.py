@@ -18,7 +18,9 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
 * a 64 x 768 float32 embedding batch: ``VectorSketch.update`` (64 projections and the norm) and the whole
   summary path (``read_features`` + ``Summary.add_features``) against one matmul pass ``X @ Q`` with the same
   768 x 64 projection matrix (issue 12 target: the summary path well under the 2.3 ms the six descriptor
-  histograms cost before).
+  histograms cost before);
+* a batch of 64 texts of 20 words: the text column's summary path with its vocabulary sketch (the SDK's, counts
+  only; and a profile's, with the 256 x 256 moments) against the same path with descriptors only.
 
 whylogs runs in the separate peers environment made by ``bench/setup-peers`` (never in the product's
 dependencies); without it that line says so.
@@ -262,6 +264,35 @@ def bench_vector(repeat: int) -> None:
     print(f"ratio: before / summary path          {before / whole:10.1f}x faster")
 
 
+def bench_text(repeat: int) -> None:
+    """64 texts of 20 words: the summary path with the vocabulary sketch against descriptors only."""
+    from otel_mlmon.adapters import read_features
+    from otel_mlmon.summary import Summary, SummaryConfig
+
+    rng = np.random.default_rng(5)
+    words = np.array([f"word{i}" for i in range(5000)])
+    rows = [{"review": " ".join(rng.choice(words, 20))} for _ in range(64)]
+    batches = 50
+    configs = [
+        SummaryConfig(text=["review"], vocabulary_buckets=None),
+        SummaryConfig(text=["review"]),
+        SummaryConfig(text=["review"], vocabulary_moments=True),
+    ]
+
+    def path(config: SummaryConfig) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(batches):
+                Summary(config).add_features(read_features(rows))
+
+        return run
+
+    base, sdk, profile = (t / batches for t in _interleaved_seconds([path(c) for c in configs], repeat))
+    print("\n== 64 texts of 20 words (one text column: 7 descriptors + vocabulary sketch, 256 buckets) ==")
+    print(f"descriptors only (baseline)           {base * 1e3:10.3f} ms")
+    print(f"+ vocabulary sketch (SDK, counts)     {sdk * 1e3:10.3f} ms   ratio {sdk / base:5.2f}")
+    print(f"+ vocabulary sketch (profile, moments){profile * 1e3:10.3f} ms   ratio {profile / base:5.2f}")
+
+
 def bench_categorical(n: int, repeat: int) -> None:
     rng = np.random.default_rng(2)
     names = np.array([f"category_{i}" for i in range(50)])
@@ -342,6 +373,7 @@ def main() -> None:
     bench_categorical_vs_pandas(200_000 if args.quick else 1_000_000, repeat)
     bench_decorated_call(repeat)
     bench_vector(repeat)
+    bench_text(repeat)
 
 
 if __name__ == "__main__":

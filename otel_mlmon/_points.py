@@ -449,6 +449,18 @@ def _summary_counters(
                 start_ns,
                 temporality,
             )
+    for name, column in summary.vocabulary_columns():
+        # One point per hash bucket with tokens (at most the sketch's bucket count): never cut, never __other__.
+        for bucket, count in column.categorical.top():
+            builder.add_sum(
+                conv.METRIC_FEATURE_CATEGORY_COUNT,
+                "Rows per category of a categorical feature: the categories counted, the rest as __other__.",
+                "1",
+                {**attributes, conv.ATTR_FEATURE_NAME: name, conv.ATTR_FEATURE_CATEGORY: bucket},
+                int(count),
+                start_ns,
+                temporality,
+            )
     for name, column in summary.outputs.items():
         output = {**attributes, conv.ATTR_OUTPUT_NAME: name}
         builder.add_sum(

@@ -77,7 +77,8 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="COLUMN",
-        help="a string column to summarise as free text (numeric descriptors only); repeatable",
+        help="a string column to summarise as free text (numeric descriptors and hashed token counts, never its "
+        "words); repeatable",
     )
     build.add_argument(
         "--ids",
@@ -257,6 +258,7 @@ def _profile_build(args: argparse.Namespace) -> int:
         categorical=args.categorical,
         text=args.text,
         ids=args.ids,
+        vocabulary_moments=True,  # text columns: what calibrates the collector's vocabulary test
     )
     metadata = {"source": " ".join(os.path.basename(p) for p in args.data)}
     keep = [c for c in data.columns if c not in args.prediction and c != args.target]
@@ -403,7 +405,8 @@ def _kind_notes(profile: Any) -> Iterator[str]:
         if group != "features" or kind == "categorical":
             continue
         what = (
-            f"free text: summarised by numeric descriptors ({name}.chars, {name}.words, ...), never its words"
+            f"free text: summarised by numeric descriptors ({name}.chars, {name}.words, ...) and hashed token "
+            f"counts ({name}.vocabulary), never its words"
             if kind == "text"
             else f"identifiers: only their length is kept ({name}.chars)"
         )
@@ -447,6 +450,8 @@ def _summary_lines(summary: Summary) -> Iterator[str]:
         yield _line("feature", base, kind, column, f"{len(members)} descriptors, each compared on its own:")
         for member in members:
             yield _line("", f"  {member}", "numeric", features[member], _detail(features[member]))
+        if base in summary.vocabularies:
+            yield _vocabulary_line(base, summary.vocabularies[base])
     yield from _vector_lines(summary)
     outputs = list(summary.outputs)
     outputs += sorted({o for o, _ in summary.confidence} - set(outputs))
@@ -481,6 +486,22 @@ def _vector_lines(summary: Summary) -> Iterator[str]:
                 f"  {'':7} {'  projections':28} {'numeric':11} {'':32} centroid |mean|={centroid:.4g}, "
                 f"std per projection {spread.min():.4g}..{spread.max():.4g}"
             )
+
+
+def _vocabulary_line(name: str, sketch: Any) -> str:
+    """A text column's vocabulary sketch: its hash, tokens and texts, how many buckets they fill, the largest
+    bucket's share and the design effect (the words themselves are not in the profile)."""
+    from otel_mlmon.conventions import VOCABULARY, descriptor_name
+
+    used = int((sketch.counts > 0).sum())
+    top = float(sketch.counts.max() / sketch.tokens) if sketch.tokens else 0.0
+    effect = sketch.design_effect()
+    detail = (
+        f"{sketch.buckets} hash buckets (seed {sketch.seed}): {sketch.tokens} tokens, {used} buckets used, "
+        f"largest {100 * top:.1f}%, design effect {'-' if effect is None else f'{effect:.3g}'}; no words kept"
+    )
+    label = f"  {descriptor_name(name, VOCABULARY)}"
+    return f"  {'':7} {label:28} {'vocabulary':11} n={sketch.texts:<9} {'':22} {detail}"
 
 
 def _descriptor_groups(names: Collection[str]) -> dict[str, tuple[str, list[str]]]:

@@ -154,8 +154,11 @@ __all__ = [
     "VECTOR_COLUMN",
     "VECTOR_NORM",
     "VECTOR_PROJECTION_PREFIX",
+    "VOCABULARY",
+    "VOCABULARY_BUCKET_PREFIX",
     "descriptor_name",
     "vector_sketch_descriptors",
+    "vocabulary_bucket",
 ]
 
 #: The prefix every ``ml.*`` name starts with (metrics, attributes, events).
@@ -206,6 +209,22 @@ def vector_sketch_descriptors(k: int) -> tuple[str, ...]:
 
 
 # -- end of the vector block -----------------------------------------------------------------------------------
+
+# -- Text vocabulary (issue 12, vocabulary sketch) ----------------------------------------------------------------
+#: A text column's vocabulary sketch is exported as one categorical feature ``{column}.vocabulary`` under
+#: ``ml.feature.category.count``: one point per hash bucket (``ml.feature.category`` = ``h000`` ... ``h255``),
+#: valued by the tokens that fell in that bucket (see :mod:`otel_mlmon.sketch.vocabulary`). No token is ever
+#: exported: a bucket label is a number.
+VOCABULARY = "vocabulary"
+VOCABULARY_BUCKET_PREFIX = "h"
+
+
+def vocabulary_bucket(index: int) -> str:
+    """The category label of hash bucket ``index`` (``7`` → ``h007``; four digits from 1000 buckets up)."""
+    return f"{VOCABULARY_BUCKET_PREFIX}{index:03d}"
+
+
+# -- end of the vocabulary block -----------------------------------------------------------------------------------
 
 
 def descriptor_name(column: str, descriptor: str) -> str:

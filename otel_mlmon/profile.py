@@ -126,6 +126,9 @@ class Profile:
             ValueError: ``labels`` without ``predictions``, or of another length.
         """
         config = (config or SummaryConfig()).with_kinds(categorical=categorical, text=text, ids=ids)
+        config.vocabulary_moments = (
+            True  # a reference's vocabulary carries what calibrates the collector's test
+        )
         spread = None
         if labels is not None and predictions is None:
             raise ValueError("Profile.from_data(labels=...) needs the model's predictions on the same rows")

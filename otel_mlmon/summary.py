@@ -19,10 +19,11 @@ from otel_mlmon._kinds import KindRule
 from otel_mlmon._text import TEXT_DESCRIPTORS, text_descriptors
 from otel_mlmon.adapters import Column, Outputs, Table
 from otel_mlmon.adapters._convert import format_floats
-from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, VECTOR_NORM, descriptor_name
+from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, VECTOR_NORM, VOCABULARY, descriptor_name
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 from otel_mlmon.sketch.categorical import DEFAULT_CAPACITY
 from otel_mlmon.sketch.vector import Projection, VectorSketch
+from otel_mlmon.sketch.vocabulary import DEFAULT_BUCKETS, VocabularySketch
 
 __all__ = ["ColumnSummary", "Summary", "SummaryConfig"]
 
@@ -55,6 +56,11 @@ class SummaryConfig:
             by column. None: never.
         categorical, text, ids: Column names whose kind is declared instead of decided by the rule of
             :mod:`otel_mlmon._kinds` (see docs/adapters.md, "Column kinds").
+        vocabulary_buckets: Hash buckets of each text column's vocabulary sketch (16 to 1024): its tokens'
+            counts per bucket are exported as ``{column}.vocabulary`` (that many series at most), never the tokens
+            (:class:`~otel_mlmon.sketch.vocabulary.VocabularySketch`). None: text columns get descriptors only.
+        vocabulary_moments: Keep each vocabulary sketch's per-text moments (the covariance of its bucket shares,
+            which calibrates the collector's test): on in reference profiles, off in the SDK, which exports counts.
         max_buffer_bytes: SDK only: bytes of sampled calls buffered for the background folder per model (an
             estimate; default 64 MiB); calls beyond it are left out and counted (``summaries_overflow``).
 
@@ -76,6 +82,8 @@ class SummaryConfig:
         category_capacity: int = DEFAULT_CAPACITY,
         max_buffer_bytes: int = 64 * 2**20,
         export_categories: int | None = None,
+        vocabulary_buckets: int | None = DEFAULT_BUCKETS,
+        vocabulary_moments: bool = False,
     ) -> None:
         for name, value, low in (
             ("max_buffer_bytes", max_buffer_bytes, 1),
@@ -108,6 +116,10 @@ class SummaryConfig:
         self.category_capacity = category_capacity
         self.vector_min_width = vector_min_width
         self.export_categories = export_categories
+        if vocabulary_buckets is not None:
+            VocabularySketch(vocabulary_buckets)  # validates the bucket count
+        self.vocabulary_buckets = vocabulary_buckets
+        self.vocabulary_moments = bool(vocabulary_moments)
         self.kinds = KindRule(categorical=categorical, text=text, ids=ids)
         self._dropped_logged = False
 
@@ -137,6 +149,8 @@ class SummaryConfig:
             category_capacity=self.category_capacity,
             max_buffer_bytes=self.max_buffer_bytes,
             export_categories=self.export_categories,
+            vocabulary_buckets=self.vocabulary_buckets,
+            vocabulary_moments=self.vocabulary_moments,
             categorical=self.categorical | frozenset(categorical),
             text=self.text | frozenset(text),
             ids=self.ids | frozenset(ids),
@@ -263,6 +277,8 @@ class Summary:
         self.confidence: dict[tuple[str, str], ColumnSummary] = {}
         #: Vector columns (embeddings): column -> projection sketch, exported as ``{column}.p00`` ... features.
         self.vectors: dict[str, VectorSketch] = {}
+        #: Text columns: column -> hashed token counts, exported as the categorical feature ``{column}.vocabulary``.
+        self.vocabularies: dict[str, VocabularySketch] = {}
 
     def is_empty(self) -> bool:
         return self.rows == 0 and not self.outputs
@@ -270,6 +286,9 @@ class Summary:
     def _add(
         self, target: dict[str, ColumnSummary], column: Column, dropped: list[str] | None = None
     ) -> None:
+        if column.kind == "text" and target is self.features:  # from _string_columns: a text column's values
+            self._add_vocabulary(column.name, column.values)
+            return
         summary = target.get(column.name)
         if summary is None:
             if len(target) >= self.config.max_columns:
@@ -306,6 +325,24 @@ class Summary:
             sketch.missing += matrix.shape[0]
             return
         sketch.update(matrix)
+
+    def _add_vocabulary(self, name: str, values: np.ndarray) -> None:
+        sketch = self.vocabularies.get(name)
+        if sketch is None:
+            if self.config.vocabulary_buckets is None or len(self.vocabularies) >= self.config.max_columns:
+                return
+            sketch = self.vocabularies[name] = VocabularySketch(
+                self.config.vocabulary_buckets, moments=self.config.vocabulary_moments
+            )
+        sketch.update(values)
+
+    def vocabulary_columns(self) -> Iterator[tuple[str, ColumnSummary]]:
+        """Every text column's vocabulary as the categorical feature it is exported as: ``{column}.vocabulary``,
+        one category per hash bucket with tokens (``h000`` ...), counting tokens (missing texts are counted on
+        the column's descriptors, not here)."""
+        for name, sketch in self.vocabularies.items():
+            counts = CategoricalSketch.from_counts(sketch.bucket_counts(), max_categories=sketch.buckets)
+            yield descriptor_name(name, VOCABULARY), ColumnSummary("categorical", categorical=counts)
 
     def vector_columns(self) -> Iterator[tuple[str, ColumnSummary]]:
         """Every vector column's exported series as numeric feature columns (``vector.p00`` ... ``vector.norm``);
@@ -394,6 +431,16 @@ class Summary:
                 mine.merge(sketch)
             else:
                 mine.missing += sketch.count + sketch.missing
+        for name, vocabulary in other.vocabularies.items():
+            known = self.vocabularies.get(name)
+            if known is None:
+                self.vocabularies[name] = (
+                    vocabulary if consume else VocabularySketch.from_dict(vocabulary.to_dict())
+                )
+            elif known.identity == vocabulary.identity:
+                known.merge(vocabulary)
+            else:  # another hash: its texts cannot be compared with these
+                known.missing += vocabulary.texts + vocabulary.missing
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -405,6 +452,11 @@ class Summary:
                 for (output, label), c in self.confidence.items()
             ],
             **({"vectors": {name: v.to_dict() for name, v in self.vectors.items()}} if self.vectors else {}),
+            **(
+                {"vocabularies": {name: v.to_dict() for name, v in self.vocabularies.items()}}
+                if self.vocabularies
+                else {}
+            ),
         }
 
     @classmethod
@@ -421,6 +473,8 @@ class Summary:
             )
         for name, vector in (data.get("vectors") or {}).items():
             summary.vectors[str(name)] = VectorSketch.from_dict(vector)
+        for name, vocabulary in (data.get("vocabularies") or {}).items():
+            summary.vocabularies[str(name)] = VocabularySketch.from_dict(vocabulary)
         return summary
 
 
@@ -530,6 +584,7 @@ def _string_columns(
         yield Column(name, kinds.guard("features", name, values) if guard else values, "categorical")
     elif kind == "text":
         yield from _descriptor_columns(name, TEXT_DESCRIPTORS, text_descriptors(values))
+        yield Column(name, values, "text")  # its vocabulary sketch (Summary._add)
     else:  # identifier: only its length (missing where the value is missing)
         yield from _descriptor_columns(name, TEXT_DESCRIPTORS[:1], text_descriptors(values)[:, :1])
 

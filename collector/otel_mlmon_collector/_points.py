@@ -21,6 +21,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from otel_mlmon import conventions as conv
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 from otel_mlmon.sketch._mapping import MAX_SCALE, MIN_SCALE, map_to_index, scale_change
+from otel_mlmon.sketch.vocabulary import MAX_BUCKETS, is_vocabulary
 
 __all__ = [
     "MAX_ATTRIBUTE_CHARS",
@@ -223,10 +224,13 @@ def _read_categories(
         # that lists L <= K categories bounds an unlisted category (and every slack) by count / (K + 1) <=
         # count / (L + 1), as does an exact top-L list; without this, from_counts assumes the whole other mass.
         bound = min(other, (other + sum(kept.values())) // (len(kept) + 1)) if other else 0
-        sketch = CategoricalSketch.from_counts(
-            kept, other_count=other, max_categories=max_categories, error_bound=bound
-        )
         column = attrs[label]
+        # A text column's vocabulary: room for every bucket, so merging windows that saw different buckets stays
+        # exact (bounded: MAX_BUCKETS labels exist).
+        room = MAX_BUCKETS if not other and is_vocabulary(column, kept) else max_categories
+        sketch = CategoricalSketch.from_counts(
+            kept, other_count=other, max_categories=room, error_bound=bound
+        )
         key = (*series, attr_items)
         yield SummaryPoint(
             key, attrs, section, column, "categorical", cumulative, start_ns, time_ns, sketch, len(counts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -98,7 +99,10 @@ def test_single_strings_and_lists_of_texts_never_leave_the_process(telemetry, ca
     _assert_no_secret(strings)
     names = {p.attributes[conv.ATTR_FEATURE_NAME] for p in telemetry.points(conv.METRIC_FEATURE_DISTRIBUTION)}
     assert {"f0.chars", "f0.words", "f0.digits"} <= names
-    assert not telemetry.points(conv.METRIC_FEATURE_CATEGORY_COUNT)
+    # The only category points are the text column's hashed vocabulary buckets: numbers, never words.
+    buckets = telemetry.points(conv.METRIC_FEATURE_CATEGORY_COUNT)
+    assert buckets and {p.attributes[conv.ATTR_FEATURE_NAME] for p in buckets} == {"f0.vocabulary"}
+    assert all(re.fullmatch(r"h[0-9]{3}", p.attributes[conv.ATTR_FEATURE_CATEGORY]) for p in buckets)
 
 
 def test_free_text_and_identifier_fields_of_dicts_and_dataframes_never_leave_the_process(

@@ -26,8 +26,10 @@ from ..drift import (
     OutOfRange,
     UnseenCategories,
     VectorColumn,
+    VocabularyColumn,
     align,
     vector_columns,
+    vocabulary_columns,
 )
 from ..drift._base import is_batch_method
 from ..drift._vectors import vector_series
@@ -53,8 +55,8 @@ class PendingColumn:
 
     target: str
     name: ColumnName
-    reference: ColumnSummary | VectorColumn
-    current: ColumnSummary | VectorColumn
+    reference: ColumnSummary | VectorColumn | VocabularyColumn
+    current: ColumnSummary | VectorColumn | VocabularyColumn
 
 
 def override_key(target: str, name: ColumnName) -> str:
@@ -109,12 +111,13 @@ def match_columns(
 def _with_vectors(summary: Summary, features: dict[str, Any]) -> dict[str, Any]:
     """Features with each vector column as one :class:`VectorColumn` in place of its series (``vector.p00`` ...),
     so a vector column is compared as a whole (docs/drift.md, "Vector columns")."""
-    vectors = vector_columns(summary)
-    if not vectors:
+    vectors, vocabularies = vector_columns(summary), vocabulary_columns(summary)
+    if not vectors and not vocabularies:
         return features
     series = {name for names in vector_series(features).values() for name in names}
     out: dict[str, Any] = {name: c for name, c in features.items() if name not in series}
     out.update(vectors)
+    out.update(vocabularies)  # a text column's vocabulary: one VocabularyColumn in place of its bucket counts
     return out
 
 
@@ -207,7 +210,7 @@ class ColumnChecks:
             if distribution:
                 key = override_key(column.target, column.name)
                 method = policy.method_for(key, ref.kind, ref.count, n_cur)  # type: ignore[arg-type]
-            if ref.kind == "vector":
+            if ref.kind in ("vector", "vocabulary"):
                 if method is not None:
                     planned.append(("distribution", (method, ref, current)))
             elif ref.kind == "numeric":
@@ -226,7 +229,7 @@ class ColumnChecks:
                     planned.append(("out_of_range", (self.unseen, ref.categorical, current.categorical)))
         total_cur = n_cur + current.missing + current.infinite
         total_ref = ref.count + ref.missing + ref.infinite
-        if "missing_rate" in checks and total_cur >= min_rows and total_ref > 0:
+        if "missing_rate" in checks and total_cur >= min_rows and total_ref > 0 and ref.kind != "vocabulary":
             sides = (
                 MissingCounts(total_ref, ref.missing, ref.infinite),
                 MissingCounts(total_cur, current.missing, current.infinite),

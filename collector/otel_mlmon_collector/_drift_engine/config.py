@@ -168,8 +168,8 @@ class DriftConfig:
 
 
 def _check_override(where: str, spec: Any) -> None:
-    """Raise ValueError naming ``where`` unless ``spec`` names a method valid for numeric, categorical or vector
-    data."""
+    """Raise ValueError naming ``where`` unless ``spec`` names a method valid for numeric, categorical, vector
+    or vocabulary data."""
     if isinstance(spec, Mapping):
         name = spec.get("method")
         params = {k: v for k, v in spec.items() if k != "method"}
@@ -182,7 +182,7 @@ def _check_override(where: str, spec: Any) -> None:
     if name is None:
         return  # a threshold/alpha change of the size-based default, checked when first used
     errors: list[str] = []
-    for kind in ("numeric", "categorical", "vector"):
+    for kind in ("numeric", "categorical", "vector", "vocabulary"):
         try:
             build_method(kind, str(name), **params)  # type: ignore[arg-type]
             return

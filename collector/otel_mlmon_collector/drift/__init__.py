@@ -28,6 +28,7 @@ from otel_mlmon_collector.drift._select import METHODS, DriftPolicy, build_metho
 from otel_mlmon_collector.drift._sliced_ks import SlicedKS
 from otel_mlmon_collector.drift._unseen import UnseenCategories
 from otel_mlmon_collector.drift._vectors import VectorColumn, vector_columns
+from otel_mlmon_collector.drift._vocabulary import Vocabulary, VocabularyColumn, vocabulary_columns
 from otel_mlmon_collector.drift._wasserstein import Wasserstein
 
 __all__ = [
@@ -60,6 +61,8 @@ __all__ = [
     "SlicedKS",
     "UnseenCategories",
     "VectorColumn",
+    "Vocabulary",
+    "VocabularyColumn",
     "Wasserstein",
     "adjust_p_values",
     "align",
@@ -70,4 +73,5 @@ __all__ = [
     "effective_n",
     "kish_n_eff",
     "vector_columns",
+    "vocabulary_columns",
 ]

@@ -21,8 +21,8 @@ __all__ = [
     "skipped_result",
 ]
 
-Kind = Literal["numeric", "categorical", "missing", "vector"]
-KINDS: tuple[str, ...] = ("numeric", "categorical", "missing", "vector")
+Kind = Literal["numeric", "categorical", "missing", "vector", "vocabulary"]
+KINDS: tuple[str, ...] = ("numeric", "categorical", "missing", "vector", "vocabulary")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ class DriftMethod(Protocol):
     a :class:`~otel_mlmon_collector.drift._binning.Binned` (or two exponential histograms), for
     ``"categorical"`` two :class:`~otel_mlmon_collector.drift._categorical.CategoricalCounts` (or sketches), for
     ``"missing"`` two :class:`~otel_mlmon_collector.drift._missing.MissingCounts`, for ``"vector"`` two
-    :class:`~otel_mlmon_collector.drift._vectors.VectorColumn`.
+    :class:`~otel_mlmon_collector.drift._vectors.VectorColumn`, for ``"vocabulary"`` two
+    :class:`~otel_mlmon_collector.drift._vocabulary.VocabularyColumn`.
     """
 
     name: str

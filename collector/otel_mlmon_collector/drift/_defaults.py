@@ -8,6 +8,7 @@ from otel_mlmon_collector.drift._jensen_shannon import JensenShannonCategorical
 from otel_mlmon_collector.drift._ks import KolmogorovSmirnov
 from otel_mlmon_collector.drift._missing import MissingRate
 from otel_mlmon_collector.drift._projections import Projections
+from otel_mlmon_collector.drift._vocabulary import Vocabulary
 from otel_mlmon_collector.drift._wasserstein import Wasserstein
 
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_CORRECTION", "LARGE_N_EFF", "default_method", "effective_n"]
@@ -41,15 +42,21 @@ def default_method(kind: Kind, n_reference: float, n_current: float) -> DriftMet
       of at least one percentage point, at every size.
     * vector: the centroid and sliced KS tests of the projections, ``p < 0.05`` after Bonferroni over the two,
       at every size.
+    * vocabulary (a text column's hashed tokens): chi-square homogeneity of the bucket shares, corrected for texts
+      as clusters, ``p < 0.05``, at every size.
     """
     if kind == "missing":
         return MissingRate(alpha=DEFAULT_ALPHA)
     if kind == "vector":  # a test at every size: calibrated from 100 to 100 000 rows (docs/drift.md)
         return Projections(alpha=DEFAULT_ALPHA)
+    if kind == "vocabulary":  # a test at every size: calibrated from 100 to 100 000 texts (docs/drift.md)
+        return Vocabulary(alpha=DEFAULT_ALPHA)
     large = effective_n(n_reference, n_current) > LARGE_N_EFF
     if kind == "numeric":
         return Wasserstein() if large else KolmogorovSmirnov(alpha=DEFAULT_ALPHA)
     if kind == "categorical":
         # The chi-square gate keeps many-level columns quiet: JS noise grows with the number of levels.
         return JensenShannonCategorical(alpha=DEFAULT_ALPHA) if large else ChiSquare(alpha=DEFAULT_ALPHA)
-    raise ValueError(f"kind must be 'numeric', 'categorical', 'missing' or 'vector', got {kind!r}")
+    raise ValueError(
+        f"kind must be 'numeric', 'categorical', 'missing', 'vector' or 'vocabulary', got {kind!r}"
+    )

@@ -23,6 +23,7 @@ from otel_mlmon_collector.drift._projections import Projections
 from otel_mlmon_collector.drift._psi import PSI
 from otel_mlmon_collector.drift._sliced_ks import SlicedKS
 from otel_mlmon_collector.drift._unseen import UnseenCategories
+from otel_mlmon_collector.drift._vocabulary import Vocabulary
 from otel_mlmon_collector.drift._wasserstein import Wasserstein
 
 __all__ = ["METHODS", "DriftPolicy", "build_method"]
@@ -47,6 +48,8 @@ METHODS: Mapping[str, Mapping[str, type]] = {
     "missing": {"missing_rate": MissingRate},
     # Vector columns (embeddings), compared from their projection sketches (docs/drift.md, "Vector columns").
     "vector": {"projections": Projections, "centroid": Centroid, "sliced_ks": SlicedKS},
+    # Text columns' hashed token counts (docs/drift.md, "Text columns").
+    "vocabulary": {"vocabulary": Vocabulary},
 }
 
 

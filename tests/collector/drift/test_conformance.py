@@ -19,13 +19,23 @@ from otel_mlmon_collector.drift import (
     MissingCounts,
     NullMethod,
     VectorColumn,
+    VocabularyColumn,
     build_method,
 )
 
 ALL = [(kind, name) for kind, names in METHODS.items() for name in names]
 
 
+def _texts(rng: np.random.Generator, n: int, prefix: str) -> list[str]:
+    words = np.array([f"{prefix}{i}" for i in range(300)])
+    return [" ".join(rng.choice(words, 12)) for _ in range(n)]
+
+
 def _same(kind: str, rng: np.random.Generator) -> tuple[object, object]:
+    if kind == "vocabulary":
+        return VocabularyColumn.from_texts(_texts(rng, 3000, "w")), VocabularyColumn.from_texts(
+            _texts(rng, 500, "w")
+        )
     if kind == "vector":
         return VectorColumn.from_values(rng.normal(size=(5000, 96))), VectorColumn.from_values(
             rng.normal(size=(1000, 96))
@@ -40,6 +50,10 @@ def _same(kind: str, rng: np.random.Generator) -> tuple[object, object]:
 
 
 def _shifted(kind: str, rng: np.random.Generator) -> tuple[object, object]:
+    if kind == "vocabulary":
+        return VocabularyColumn.from_texts(_texts(rng, 3000, "w")), VocabularyColumn.from_texts(
+            _texts(rng, 500, "v")
+        )
     if kind == "vector":
         return VectorColumn.from_values(rng.normal(size=(5000, 96))), VectorColumn.from_values(
             rng.normal(1.0, 2.0, size=(1000, 96))
