@@ -196,13 +196,18 @@ class FrameRun:
     keeps its block arrays, so deciding and gathering touch each block once. :meth:`stack` concatenates them.
     """
 
-    __slots__ = ("_checks", "_columns", "_parts", "_rows")
+    __slots__ = ("_checks", "_columns", "_parts", "_rows", "_simple")
 
     def __init__(self, columns: Any, checks: tuple, parts: list[list[Any]], rows: int) -> None:
         self._columns = columns
         self._checks = checks  # per block: (array type, dtype, dtype token or None, ndim, placement)
         self._parts = parts  # per block: the block arrays of the frames in the run
         self._rows = rows
+        # The common layout (numpy and string blocks, contiguous placements) is checked by a shorter loop:
+        # per block (array type, numpy dtype or None for strings, placement slice).
+        simple = all(c[2] is None or c[2] is _ANY_DTYPE for c in checks)
+        simple = simple and all(type(c[4]) is slice for c in checks)
+        self._simple = tuple((c[0], c[1] if c[2] is None else None, c[4]) for c in checks) if simple else None
 
     @classmethod
     def start(cls, df: Any, rows: int) -> FrameRun | None:
@@ -243,6 +248,8 @@ class FrameRun:
             checks = self._checks
             if len(blocks) != len(checks):
                 return False
+            if self._simple is not None:
+                return self._add_simple(df, blocks, rows)
             arrays = []
             for block, (t, dtype, token, ndim, placement) in zip(blocks, checks):
                 values = block.values
@@ -268,6 +275,28 @@ class FrameRun:
             if not _same_labels(self._columns, df.columns):
                 return False
         except (AttributeError, TypeError, ValueError):
+            return False
+        for part, values in zip(self._parts, arrays):
+            part.append(values)
+        self._rows += rows
+        return True
+
+    def _add_simple(self, df: Any, blocks: Any, rows: int) -> bool:
+        """:meth:`add` for the common layout (see ``_simple``); the same decisions, fewer steps per block."""
+        arrays = []
+        for block, (t, dtype, placement) in zip(blocks, self._simple):
+            values = block.values
+            if type(values) is not t:
+                return False
+            if dtype is not None:
+                other = values.dtype
+                if other is not dtype and other != dtype:
+                    return False
+            indexer = block._mgr_locs.indexer
+            if type(indexer) is not slice or indexer != placement:
+                return False
+            arrays.append(values)
+        if not _same_labels(self._columns, df.columns):
             return False
         for part, values in zip(self._parts, arrays):
             part.append(values)
