@@ -301,7 +301,7 @@ def input_kinds(n: int = 256) -> dict[str, tuple[list, object, int | None]]:
     return kinds
 
 
-def per_input_kind(calls: int, repeats: int) -> None:
+def per_input_kind(calls: int, repeats: int, only: Sequence[str] = ()) -> None:
     """The issue-10 table: CPU per call by input kind, against naive, with the span recorded and summaries on.
 
     The load of a shared machine drifts within seconds, so each repeat measures naive and the input kind back
@@ -313,6 +313,8 @@ def per_input_kind(calls: int, repeats: int) -> None:
         f"\n{'input kind (CPU incl. folding)':34} {'µs/call':>9} {'naive µs':>9} {'× naive':>8} {'µs/value':>9}  target"
     )
     for name, (inputs, output, values) in input_kinds().items():
+        if only and not any(word.lower() in name.lower() for word in only):
+            continue
         tracer_provider, meter_provider = _providers(ALWAYS_ON)
         fn = otel_mlmon.monitor(
             model="m", version="1", tracer_provider=tracer_provider, meter_provider=meter_provider
@@ -339,6 +341,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--kinds-only", action="store_true", help="only the per-input-kind table")
+    parser.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        help="with --kinds-only: rows whose name contains this (repeatable)",
+    )
     parser.add_argument("--stream-only", action="store_true", help="only the streaming-generator row")
     parser.add_argument("--auto-only", action="store_true", help="only the zero-code instrumentor row")
     args = parser.parse_args()
@@ -346,7 +354,7 @@ def main() -> None:
         instrumentor_row(args.calls, args.repeats)
         return
     if args.kinds_only:
-        per_input_kind(args.calls, args.repeats)
+        per_input_kind(args.calls, args.repeats, args.kind)
         return
     if args.stream_only:
         streaming_row(args.calls, args.repeats)

@@ -22,7 +22,7 @@ import numpy as np
 
 from otel_mlmon.adapters import UnsupportedInput, batch_size, is_probability
 from otel_mlmon.adapters._convert import is_chat
-from otel_mlmon.adapters._pandas import frame_schema  # imports pandas only when a frame is read
+from otel_mlmon.adapters._pandas import FrameRun  # imports pandas only when a frame is read
 from otel_mlmon.adapters._registry import adapter_for
 from otel_mlmon.adapters._tensor import TensorAdapter, tensor_to_numpy
 
@@ -97,11 +97,15 @@ def features_key(features: Any) -> tuple | None:
         return ("row", types)
     module = t.__module__
     if module.startswith("pandas") and t.__name__ == "DataFrame":
-        schema = frame_schema(features)
-        return None if schema is None else ("frame", schema)
+        # Whether a frame stacks with the previous ones (same labels and block layout) is decided by FrameRun
+        # as stack_rows gathers the run: one pass over each frame's blocks checks and collects them.
+        return _FRAME
     if module.startswith("pyarrow") and t.__name__ in ("Table", "RecordBatch"):
         return ("arrow", t.__name__, features.schema)
     return None
+
+
+_FRAME = ("frame",)
 
 
 def outputs_key(outputs: Any, single_row: bool) -> tuple | None:
@@ -130,7 +134,9 @@ def _rows(kind: str, features: Any) -> int | None:
     """Rows of an input of a stacking kind: batch_size's answer, without the generic adapter dispatch."""
     if kind in ("value", "record", "row"):
         return 1
-    if kind in ("rows", "records", "frame"):
+    if kind == "frame":
+        return len(features.index)  # len(df), without DataFrame.__len__
+    if kind in ("rows", "records"):
         return len(features)
     if kind == "array":
         return 1 if features.ndim == 1 else int(features.shape[0])
@@ -147,10 +153,6 @@ def _combine(kind: tuple, items: list[Any]) -> Any:
         return list(items)
     if name in ("records", "rows"):
         return [row for x in items for row in x]
-    if name == "frame":
-        from otel_mlmon.adapters._pandas import stack_frames
-
-        return stack_frames(items)
     if name == "arrow":
         import pyarrow as pa
 
@@ -181,19 +183,28 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
     out: list[tuple[Any, Any, Any]] = []
     run: list[tuple[Any, Any, Any]] = []
     run_key: tuple | None = None
+    frames: FrameRun | None = None  # a run of DataFrames: their blocks, gathered as they are checked
 
     def flush() -> None:
+        nonlocal frames
         if len(run) == 1:
             out.append(run[0])
         elif run:
-            features = _combine(run_key[0], [entry[0] for entry in run])
-            outputs = _combine_outputs(run_key[1], [entry[1] for entry in run])
-            out.append((Stacked(features, list(run)), outputs, run[0][2]))
+            try:
+                if frames is not None:
+                    features = frames.stack()
+                else:
+                    features = _combine(run_key[0], [entry[0] for entry in run])
+                outputs = _combine_outputs(run_key[1], [entry[1] for entry in run])
+            except Exception:  # noqa: BLE001 - never expected; the calls are then read one by one
+                out.extend(run)
+            else:
+                out.append((Stacked(features, list(run)), outputs, run[0][2]))
         run.clear()
+        frames = None
 
     for entry in buffer:
-        features, outputs, owner = _host_arrays(entry)
-        entry = (features, outputs, owner)
+        features, outputs, owner = entry = _host_arrays(entry)
         key = None
         features_kind = features_key(features)
         if features_kind is not None:
@@ -202,7 +213,16 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
                 outputs_kind = outputs_key(outputs, single_row=rows == 1)
                 if outputs_kind is not None:
                     key = (features_kind, outputs_kind, id(owner))
-        if key is None or key != run_key:
+        if features_kind is _FRAME and key is not None:
+            if key == run_key and frames is not None and frames.add(features, rows):
+                run.append(entry)
+                continue
+            flush()
+            frames = FrameRun.start(features, rows)
+            if frames is None:  # blocks that do not concatenate cheaply: read on its own
+                key = None
+            run_key = key
+        elif key is None or key != run_key:
             flush()
             run_key = key
         run.append(entry)

@@ -22,12 +22,10 @@ from otel_mlmon.adapters._outputs import combine, is_probability, probability_co
 
 __all__ = [
     "FrameColumns",
-    "FrameSchema",
+    "FrameRun",
     "PandasAdapter",
     "array_column",
-    "frame_schema",
     "series_column",
-    "stack_frames",
 ]
 
 
@@ -116,31 +114,13 @@ def _names_of_columns(columns: Any, names: Sequence[str] | None) -> list[str]:
 # pandas' public API costs ~1 µs per column per frame to hand out a column and tens of µs to build a frame; the
 # block manager hands out each block's values (one 2-D array per dtype group, one array per extension column) in
 # well under a µs. These private attributes have been stable since pandas 1.x; if a future pandas drops them,
-# frame_schema returns None and frames are simply read one by one.
+# FrameRun.start returns None and frames are simply read one by one.
 
 
-class FrameSchema:
-    """What two DataFrames must share to be stacked: the same column labels and the same block layout."""
-
-    __slots__ = ("columns", "layout")
-
-    def __init__(self, columns: Any, layout: tuple) -> None:
-        self.columns = columns
-        self.layout = layout
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not FrameSchema:
-            return NotImplemented
-        return self.layout == other.layout and _same_labels(self.columns, other.columns)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def _placement(block: Any) -> tuple[int, ...]:
-    indexer = block.mgr_locs.indexer
+def _placement(indexer: Any) -> tuple[int, ...]:
     if isinstance(indexer, slice):
         return tuple(range(indexer.start or 0, indexer.stop, indexer.step or 1))
-    return tuple(int(i) for i in indexer)
+    return tuple(indexer)
 
 
 def _same_labels(a: Any, b: Any) -> bool:
@@ -179,12 +159,7 @@ def _dtype_token(values: Any, dtype: Any) -> Any:
     if type(values) is np.ndarray:
         return dtype
     dtype_type = type(dtype)
-    kind = _DTYPE_KINDS.get(dtype_type)
-    if kind is None:
-        name = dtype_type.__name__
-        kind = _DTYPE_KINDS[dtype_type] = (
-            "plain" if name in _PLAIN_EXTENSION_DTYPES else "string" if name == "StringDtype" else "other"
-        )
+    kind = _dtype_kind(dtype)
     if kind == "plain":
         return (type(values), dtype_type)
     if kind == "string":
@@ -195,41 +170,188 @@ def _dtype_token(values: Any, dtype: Any) -> Any:
     return dtype
 
 
-# dtype class -> "plain" (the class is the dtype), "string" (StringDtype) or "other" (compared as itself).
+def _dtype_kind(dtype: Any) -> str:
+    """ "plain" (the class is the dtype), "string" (StringDtype) or "other" (compared as itself); cached."""
+    dtype_type = type(dtype)
+    kind = _DTYPE_KINDS.get(dtype_type)
+    if kind is None:
+        name = dtype_type.__name__
+        kind = _DTYPE_KINDS[dtype_type] = (
+            "plain" if name in _PLAIN_EXTENSION_DTYPES else "string" if name == "StringDtype" else "other"
+        )
+    return kind
+
+
+# dtype class -> its _dtype_kind.
 _DTYPE_KINDS: dict[type, str] = {}
+# The token of dtypes that need no comparison: the block's array type decides how they read.
+_ANY_DTYPE = ("any",)
 
 
-def frame_schema(df: Any) -> FrameSchema | None:
-    """The stacking key of a DataFrame, or None when its blocks cannot be concatenated cheaply.
+class FrameRun:
+    """Consecutive DataFrames of one schema, checked and gathered in one pass over each frame's blocks.
 
-    Computed for every buffered one-row frame in the folder, so it reads only block attributes (no pandas
-    public API) and caches per array type whether that type can be concatenated.
+    The folder's stacking loop starts a run with a frame and offers it the next ones: :meth:`add` accepts a frame
+    with the same column labels and the same block layout (block array types, dtypes and column placements) and
+    keeps its block arrays, so deciding and gathering touch each block once. :meth:`stack` concatenates them.
     """
-    try:
-        layout = []
-        append = layout.append
-        for block in df._mgr.blocks:
+
+    __slots__ = ("_checks", "_columns", "_parts", "_rows", "_simple")
+
+    def __init__(self, columns: Any, checks: tuple, parts: list[list[Any]], rows: int) -> None:
+        self._columns = columns
+        self._checks = checks  # per block: (array type, dtype, dtype token or None, ndim, placement)
+        self._parts = parts  # per block: the block arrays of the frames in the run
+        self._rows = rows
+        # The common layout (numpy and string blocks, contiguous placements) is checked by a shorter loop:
+        # per block (array type, numpy dtype or None for strings, placement slice).
+        simple = all(c[2] is None or c[2] is _ANY_DTYPE for c in checks)
+        simple = simple and all(type(c[4]) is slice for c in checks)
+        self._simple = tuple((c[0], c[1] if c[2] is None else None, c[4]) for c in checks) if simple else None
+
+    @classmethod
+    def start(cls, df: Any, rows: int) -> FrameRun | None:
+        """A run of ``df`` (of ``rows`` rows), or None when its blocks cannot be concatenated cheaply."""
+        try:
+            checks = []
+            for block in df._mgr.blocks:
+                values = block.values
+                t = type(values)
+                if t is np.ndarray:
+                    dtype, token = values.dtype, None
+                    if values.ndim != 2 or dtype.kind not in "biufcmMUSO":
+                        return None
+                else:
+                    # 2-D extension arrays (datetimes, timedeltas, periods) are backed by one 2-D ndarray per
+                    # block; 1-D ones (strings, masked numbers, categoricals) hold one column each.
+                    concatenable = _CONCATENABLE.get(t)
+                    if concatenable is None:
+                        concatenable = _CONCATENABLE[t] = hasattr(t, "_concat_same_type")
+                    if not concatenable or values.ndim not in (1, 2):
+                        return None
+                    dtype = _extension_dtype(values)
+                    # pandas' string arrays (ArrowStringArray, StringArray) always hold a StringDtype, and every
+                    # StringDtype reads the same (str or missing): for them the array type is the whole schema.
+                    token = _ANY_DTYPE if _dtype_kind(dtype) == "string" else _dtype_token(values, dtype)
+                indexer = block._mgr_locs.indexer
+                placement = indexer if type(indexer) is slice else tuple(indexer.tolist())
+                checks.append((t, dtype, token, values.ndim, placement))
+            parts = [[block.values] for block in df._mgr.blocks]
+            return cls(df.columns, tuple(checks), parts, rows)
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    def add(self, df: Any, rows: int) -> bool:
+        """Take ``df`` (of ``rows`` rows) into the run if it has the run's schema; False leaves the run as it was."""
+        try:
+            blocks = df._mgr.blocks
+            checks = self._checks
+            if len(blocks) != len(checks):
+                return False
+            if self._simple is not None:
+                return self._add_simple(df, blocks, rows)
+            arrays = []
+            for block, (t, dtype, token, ndim, placement) in zip(blocks, checks):
+                values = block.values
+                if type(values) is not t:
+                    return False
+                if token is None:  # numpy: dtypes are (nearly always) singletons
+                    other = values.dtype
+                    if other is not dtype and other != dtype:
+                        return False
+                elif token is not _ANY_DTYPE:
+                    other = _extension_dtype(values)
+                    if other is not dtype and not _same_extension_dtype(values, other, dtype, token):
+                        return False
+                    if values.ndim != ndim:
+                        return False
+                indexer = block._mgr_locs.indexer
+                if type(indexer) is slice:
+                    if indexer != placement:
+                        return False
+                elif tuple(indexer.tolist()) != placement:
+                    return False
+                arrays.append(values)
+            if not _same_labels(self._columns, df.columns):
+                return False
+        except (AttributeError, TypeError, ValueError):
+            return False
+        for part, values in zip(self._parts, arrays):
+            part.append(values)
+        self._rows += rows
+        return True
+
+    def _add_simple(self, df: Any, blocks: Any, rows: int) -> bool:
+        """:meth:`add` for the common layout (see ``_simple``); the same decisions, fewer steps per block."""
+        arrays = []
+        for block, (t, dtype, placement) in zip(blocks, self._simple):
             values = block.values
-            t = type(values)
+            if type(values) is not t:
+                return False
+            if dtype is not None:
+                other = values.dtype
+                if other is not dtype and other != dtype:
+                    return False
+            indexer = block._mgr_locs.indexer
+            if type(indexer) is not slice or indexer != placement:
+                return False
+            arrays.append(values)
+        if not _same_labels(self._columns, df.columns):
+            return False
+        for part, values in zip(self._parts, arrays):
+            part.append(values)
+        self._rows += rows
+        return True
+
+    def stack(self) -> FrameColumns:
+        """The rows of the run's frames, in order, as one :class:`FrameColumns`."""
+        arrays: list[Any] = [None] * len(self._columns)
+        for (t, _, _, ndim, placement), parts in zip(self._checks, self._parts):
+            positions = _placement(placement)
             if t is np.ndarray:
-                dtype = values.dtype
-                if values.ndim != 2 or dtype.kind not in "biufcmMUSO":
-                    return None
-                append(dtype)
+                merged = np.concatenate(parts, axis=1)
+            elif ndim == 2:
+                merged = t._concat_same_type(parts, axis=1)
             else:
-                # 2-D extension arrays (datetimes, timedeltas, periods) are backed by one 2-D ndarray per block.
-                concatenable = _CONCATENABLE.get(t)
-                if concatenable is None:
-                    concatenable = _CONCATENABLE[t] = hasattr(t, "_concat_same_type")
-                if not concatenable or values.ndim not in (1, 2):
-                    return None
-                dtype = getattr(values, "_dtype", None)  # what .dtype returns, without the property call
-                append(_dtype_token(values, dtype if dtype is not None else values.dtype))
-            indexer = block.mgr_locs.indexer
-            append(indexer if type(indexer) is slice else tuple(indexer.tolist()))
-        return FrameSchema(df.columns, tuple(layout))
-    except (AttributeError, TypeError, ValueError):
-        return None
+                arrays[positions[0]] = _concat_columns(parts)
+                continue
+            for i, position in enumerate(positions):
+                arrays[position] = merged[i]
+        return FrameColumns(self._columns, arrays, self._rows)
+
+
+def _same_extension_dtype(values: Any, other: Any, dtype: Any, token: Any) -> bool:
+    """Whether ``other`` (of ``values``) is the run's ``dtype``; pandas makes a new dtype object per array, and
+    comparing two can cost µs: masked dtypes are equal by their class, others by their token."""
+    if type(other) is not type(dtype):
+        return False
+    return _dtype_kind(other) == "plain" or _dtype_token(values, other) == token
+
+
+def _extension_dtype(values: Any) -> Any:
+    dtype = getattr(values, "_dtype", None)  # what .dtype returns, without the property call
+    return dtype if dtype is not None else values.dtype
+
+
+def _concat_columns(parts: list[Any]) -> Any:
+    """1-D extension arrays of one type as one; arrow-backed ones (pandas 3's strings) by their arrow chunks,
+    about 5x cheaper than pandas' own concatenation of many short arrays."""
+    first = parts[0]
+    if getattr(first, "_pa_array", None) is not None and hasattr(first, "_from_pyarrow_array"):
+        import pyarrow as pa
+
+        try:
+            chunks = []
+            for part in parts:
+                data = part._pa_array
+                if data.num_chunks == 1:
+                    chunks.append(data.chunk(0))
+                else:
+                    chunks.extend(data.chunks)
+            return first._from_pyarrow_array(pa.chunked_array(chunks))
+        except (AttributeError, TypeError, ValueError, pa.ArrowException):
+            pass  # chunks of different arrow types: pandas casts them
+    return type(first)._concat_same_type(parts)
 
 
 # Array type -> whether pandas can concatenate arrays of it (``_concat_same_type``).
@@ -248,31 +370,6 @@ class FrameColumns:
         self.columns = columns
         self.arrays = arrays
         self.n_rows = n_rows
-
-
-def stack_frames(frames: Sequence[Any]) -> FrameColumns:
-    """The rows of DataFrames with equal :func:`frame_schema`, in order, as one :class:`FrameColumns`."""
-    first = frames[0]
-    arrays: list[Any] = [None] * len(first.columns)
-    all_blocks = [f._mgr.blocks for f in frames]
-    n_rows = 0
-    for j, block in enumerate(all_blocks[0]):
-        parts = [blocks[j].values for blocks in all_blocks]
-        positions = _placement(block)
-        if type(parts[0]) is np.ndarray:
-            merged = np.concatenate(parts, axis=1)
-        elif parts[0].ndim == 2:
-            merged = type(parts[0])._concat_same_type(parts, axis=1)
-        else:
-            merged = None
-        if merged is not None:
-            n_rows = merged.shape[1]
-            for i, position in enumerate(positions):
-                arrays[position] = merged[i]
-        else:
-            arrays[positions[0]] = merged = type(parts[0])._concat_same_type(parts)
-            n_rows = len(merged)
-    return FrameColumns(first.columns, arrays, n_rows if arrays else sum(len(f) for f in frames))
 
 
 class PandasAdapter:

@@ -349,3 +349,21 @@ def test_one_row_frames_through_monitor_equal_one_batch():
         assert _histograms(rows, metric) == _histograms(whole, metric) != []
     assert {s.attributes["ml.batch.size"] for s in rows.spans()} == {1}
     assert [s.attributes["ml.batch.size"] for s in whole.spans()] == [200]
+
+
+def test_frames_with_same_labels_but_swapped_column_types_are_not_mixed():
+    """Same labels, same block types and widths, other placement (x float / y int, then x int / y float)."""
+    a = pd.DataFrame({"x": [1.5], "y": [2]})
+    b = pd.DataFrame({"x": [1], "y": [2.5]})
+    groups = stack_rows([(a, None, None), (a, None, None), (b, None, None), (b, None, None)], None)
+    assert len(groups) == 2 and all(isinstance(g[0], Stacked) for g in groups)
+    check_stacking([(a, None), (a, None), (b, None), (b, None)])
+
+
+def test_frames_with_either_string_dtype_stack_like_calls():
+    """``str`` (NaN missing) and ``string`` (NA missing) columns read the same, stacked or not."""
+    calls = [
+        (pd.DataFrame({"s": pd.array([v], dtype=dtype), "x": [float(i)]}), None)
+        for i, (v, dtype) in enumerate([("a", "str"), (None, "string"), ("b", "string"), (None, "str")])
+    ]
+    assert check_stacking(calls) >= 1
