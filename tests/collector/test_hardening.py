@@ -227,15 +227,23 @@ def test_window_statistics_and_stream_failures_are_exported_as_self_metrics(
     for request in _poison():
         collector.pipeline.accept(request, "http")
     collector.emit_self_metrics()
-    wait_until(lambda: sink.requests("metrics"), 10, what="self-metrics")
-    points = {}
-    for request in sink.requests("metrics"):
-        message = ExportMetricsServiceRequest.FromString(request.payload)
-        for metric in message.resource_metrics[0].scope_metrics[0].metrics:
-            if metric.name == conv.METRIC_COLLECTOR_DRIFT_WINDOWS:
-                for p in metric.sum.data_points:
-                    attrs = {kv.key: kv.value.string_value for kv in p.attributes}
-                    points[(attrs[conv.ATTR_COUNTER], attrs[conv.ATTR_STORE])] = p.as_int
+
+    def window_points() -> dict[tuple[str, str], int]:
+        # the sink also receives the poison requests themselves: read only the self-metrics
+        points = {}
+        for request in sink.requests("metrics"):
+            message = ExportMetricsServiceRequest.FromString(request.payload)
+            for resource in message.resource_metrics:
+                for scope in resource.scope_metrics:
+                    for metric in scope.metrics:
+                        if metric.name == conv.METRIC_COLLECTOR_DRIFT_WINDOWS:
+                            for p in metric.sum.data_points:
+                                attrs = {kv.key: kv.value.string_value for kv in p.attributes}
+                                points[(attrs[conv.ATTR_COUNTER], attrs[conv.ATTR_STORE])] = p.as_int
+        return points
+
+    wait_until(window_points, 10, what="self-metrics")
+    points = window_points()
     assert points[("invalid_points", "current")] == 2
     assert {name for name, _ in points} == {f.name for f in dataclasses.fields(collector.drift.windows.stats)}
 
