@@ -156,9 +156,7 @@ class ContingencyTable:
             down = np.array([current.slack(k) for k in keys], dtype=np.float64)
             # The categories below the sketches' resolution go to the rest column, chosen by the same rule on
             # both sides (see _below_resolution); then every column left keeps its own interval.
-            low = _below_resolution(
-                ref, up, n, _resolution(reference), cur, down, m, _resolution(current)
-            )
+            low = _below_resolution(ref, up, n, _resolution(reference), cur, down, m, _resolution(current))
             if low.any():
                 tail = int(low.sum())
                 ref_rest += float(ref[low].sum())
