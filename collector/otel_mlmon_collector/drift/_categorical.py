@@ -269,7 +269,7 @@ def _resolution(side: CategoricalCounts) -> int:
     tail by it would choose the columns by the very difference being tested. With the "chi2 top-5" simulation
     (8 levels, the third at 15 %, the 3 unlisted ones at 15 % together) the third level kept its own column only
     when a side's count of it topped both ``other`` shares; those tables alarmed on 6.2 % of unchanged windows
-    (5.6 % in all at 10 000 rows, where both lists name the same 5 levels and every count is exact). A
+    (5.5 % of 20 000 in all at 10 000 rows, where both lists name the same 5 levels and every count is exact). A
     sketch's error bound is set by its budget (``<= count / (K + 1)``), not by the difference between the windows;
     a top-k list's unlisted categories keep their ``[0, other]`` intervals for the closest-table search (which
     can only lower the chi-square), as they did before the tail existed.
