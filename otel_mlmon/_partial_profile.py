@@ -56,6 +56,8 @@ def config_params(config: SummaryConfig | None) -> dict[str, Any]:
         "categorical": sorted(config.categorical),
         "text": sorted(config.text),
         "ids": sorted(config.ids),
+        "vocabulary_buckets": config.vocabulary_buckets,
+        "vocabulary_moments": config.vocabulary_moments,
     }
 
 

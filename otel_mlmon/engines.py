@@ -301,6 +301,7 @@ def _spec(
     if classes is not None and len(classes) != len(prediction):
         raise ValueError(f"classes= names {len(classes)} classes for {len(prediction)} prediction columns")
     config = (config or SummaryConfig()).with_kinds(categorical=categorical, text=text, ids=ids)
+    config.vocabulary_moments = True  # as Profile.from_data: a reference calibrates the vocabulary test
     return BuildSpec(
         model=model,
         version=version,

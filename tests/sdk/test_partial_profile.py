@@ -95,7 +95,7 @@ def test_merged_file_parts_equal_the_one_process_build(tmp_path, kind, capsys):
 
     spec = BuildSpec(
         model="m",
-        config=config_params(SummaryConfig()),
+        config=config_params(SummaryConfig(vocabulary_moments=True)),  # as profile build
         prediction=("p_no", "p_yes"),
         classes=("no", "yes"),
         batch_rows=2000,
