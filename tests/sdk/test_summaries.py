@@ -412,7 +412,7 @@ def _approx_equal(a, b, path="summary"):
 def test_reads_held_across_fold_steps_summarise_like_each_call_alone():
     """Reads with the same columns are held and added to the sketches together (across fold steps, up to the
     next collection); the result equals adding every call on its own, also when the columns change midway."""
-    import pandas as pd
+    pd = pytest.importorskip("pandas")
 
     from otel_mlmon._summarize import SummaryStream
     from otel_mlmon.adapters import read_features, read_outputs
