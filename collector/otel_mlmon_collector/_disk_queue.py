@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ._config import FSYNC_POLICIES, SIGNALS
 from ._otlp import OtlpRequest
+from ._queue import QueueBase, deadline_after
 
 __all__ = ["DiskQueue", "DiskQueueError", "RecoveryStats"]
 
@@ -79,7 +80,7 @@ class _Entry:
     recovered: bool = False  # read back from an earlier run: checksum checked again when taken
 
 
-class DiskQueue:
+class DiskQueue(QueueBase):
     """Thread-safe FIFO of encoded requests written ahead to ``directory``, bounded by count and payload bytes.
 
     Same contract as :class:`~otel_mlmon_collector._queue.BoundedQueue` (``try_put`` never blocks and a full queue
@@ -122,17 +123,12 @@ class DiskQueue:
         fsync_interval_millis: int = 1000,
         segment_bytes: int = 16 * 1024 * 1024,
     ) -> None:
-        if max_requests < 1:
-            raise ValueError(f"max_requests must be >= 1, got {max_requests}")
-        if max_bytes < 1:
-            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+        super().__init__(max_requests, max_bytes)
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, got {fsync!r}")
         if fsync_interval_millis < 1:
             raise ValueError(f"fsync_interval_millis must be >= 1, got {fsync_interval_millis}")
         self.directory = Path(directory)
-        self.max_requests = max_requests
-        self.max_bytes = max_bytes
         self.fsync = fsync
         self.fsync_interval_millis = fsync_interval_millis
         self.segment_bytes = segment_bytes
@@ -200,10 +196,8 @@ class DiskQueue:
         """Requests taken by a worker and not yet marked done."""
         return len(self._taken)
 
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` was called."""
-        return self._closed
+    def _busy(self) -> bool:
+        return bool(self._pending or self._taken)
 
     def has_room(self, size: int) -> bool:
         """Return whether a payload of ``size`` bytes would be accepted now."""
@@ -252,18 +246,12 @@ class DiskQueue:
 
         A record whose checksum fails when read back is counted as corrupt and skipped.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = deadline_after(timeout)
         with self._cond:
             while True:
-                if self._stopped:
+                ready = self._wait_until(lambda: self._pending or self._closed or self._stopped, deadline)
+                if not ready or self._stopped or not self._pending:
                     return None
-                while not self._pending:
-                    if self._closed or self._stopped:
-                        return None
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        return None
-                    self._cond.wait(remaining)
                 entry = self._pending.popleft()
                 request = self._read(entry)
                 if request is not None:
@@ -284,23 +272,6 @@ class DiskQueue:
                 self._cond.notify_all()
                 return
             self._acknowledge(entry)
-
-    def close(self) -> None:
-        """Refuse further puts and wake waiting consumers."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until empty with nothing in flight; return False if ``timeout`` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._pending or self._taken:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
 
     def drain(self) -> list[OtlpRequest]:
         """Nothing is dropped at the shutdown deadline: what is still queued stays on disk for the next start

@@ -9,11 +9,12 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from ._otlp import OtlpRequest
 
-__all__ = ["BoundedQueue", "ExportQueue"]
+__all__ = ["BoundedQueue", "ExportQueue", "QueueBase"]
 
 
 class ExportQueue(Protocol):
@@ -50,7 +51,59 @@ class ExportQueue(Protocol):
     def shutdown(self) -> None: ...
 
 
-class BoundedQueue:
+class QueueBase:
+    """What both queues share: the two bounds, closing, waiting on the condition with a deadline, ``join``.
+
+    A subclass sets ``self._cond`` (a ``threading.Condition``) and ``self._closed`` in its ``_reset`` and says
+    in ``_busy`` whether anything is waiting or in flight.
+    """
+
+    _cond: threading.Condition
+    _closed: bool
+
+    def __init__(self, max_requests: int, max_bytes: int) -> None:
+        if max_requests < 1:
+            raise ValueError(f"max_requests must be >= 1, got {max_requests}")
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called: no more puts; ``get`` returns ``None`` when empty."""
+        return self._closed
+
+    def _busy(self) -> bool:
+        raise NotImplementedError
+
+    def _wait_until(self, done: Callable[[], object], deadline: float | None) -> bool:
+        """Wait on the condition (held by the caller) until ``done()``; False if ``deadline`` passed first."""
+        while not done():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._cond.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        """Refuse further puts and wake waiting consumers."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until empty with nothing in flight; return False if ``timeout`` passed first."""
+        with self._cond:
+            return self._wait_until(lambda: not self._busy(), deadline_after(timeout))
+
+
+def deadline_after(timeout: float | None) -> float | None:
+    """The monotonic time ``timeout`` seconds from now (``None``: no deadline)."""
+    return None if timeout is None else time.monotonic() + timeout
+
+
+class BoundedQueue(QueueBase):
     """Thread-safe FIFO holding at most ``max_requests`` requests and ``max_bytes`` bytes of payload.
 
     ``try_put`` never blocks: a full queue is the receivers' signal to answer with back-pressure. A request
@@ -69,12 +122,7 @@ class BoundedQueue:
     durable = False
 
     def __init__(self, max_requests: int, max_bytes: int) -> None:
-        if max_requests < 1:
-            raise ValueError(f"max_requests must be >= 1, got {max_requests}")
-        if max_bytes < 1:
-            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
-        self.max_requests = max_requests
-        self.max_bytes = max_bytes
+        super().__init__(max_requests, max_bytes)
         self._reset()
 
     def _reset(self) -> None:
@@ -97,10 +145,8 @@ class BoundedQueue:
         """Requests taken by a worker and not yet marked done."""
         return self._in_flight
 
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` was called: no more puts; ``get`` returns ``None`` when empty."""
-        return self._closed
+    def _busy(self) -> bool:
+        return bool(self._items or self._in_flight)
 
     def has_room(self, size: int) -> bool:
         """Return whether a payload of ``size`` bytes would be accepted now."""
@@ -135,15 +181,12 @@ class BoundedQueue:
 
         Every request taken must be handed back with ``task_done()``.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while not self._items:
-                if self._closed:
-                    return None
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
+            if (
+                not self._wait_until(lambda: self._items or self._closed, deadline_after(timeout))
+                or not self._items
+            ):
+                return None
             request = self._items.popleft()
             self._bytes -= len(request.payload)
             self._in_flight += 1
@@ -155,23 +198,6 @@ class BoundedQueue:
         with self._cond:
             self._in_flight -= 1
             self._cond.notify_all()
-
-    def close(self) -> None:
-        """Refuse further puts and wake waiting consumers."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until empty with nothing in flight; return False if ``timeout`` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self._items or self._in_flight:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
 
     def drain(self) -> list[OtlpRequest]:
         """Remove and return everything still queued (used when the shutdown deadline passed)."""
