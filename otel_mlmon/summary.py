@@ -53,7 +53,8 @@ class SummaryConfig:
             ``f1``... : a 2-D array, a tensor, a list of rows; ``0``, ``1``... : a DataFrame without column
             labels) is one vector column (``vector``), summarised by a
             :class:`~otel_mlmon.sketch.vector.VectorSketch` (seeded projections and the norm) rather than column
-            by column. None: never.
+            by column; so is an embedding output at least this wide (:mod:`otel_mlmon._vector_columns`). None:
+            never (an embedding output is then one numeric output per dimension).
         categorical, text, ids: Column names whose kind is declared instead of decided by the rule of
             :mod:`otel_mlmon._kinds` (see docs/adapters.md, "Column kinds").
         vocabulary_buckets: Hash buckets of each text column's vocabulary sketch (16 to 1024): its tokens'
