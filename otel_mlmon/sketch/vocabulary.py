@@ -401,10 +401,11 @@ def pack_products(products: np.ndarray) -> dict[str, Any]:
     entries, each as its distance from the previous one (``index``) and its value.
 
     Example:
-        >>> m = np.array([[4.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 9.0]])
+        >>> m = np.diag([4.0, 0.0, 0.0, 9.0])
+        >>> m[0, 1] = m[1, 0] = 2.0
         >>> pack_products(m)
-        {'layout': 'sparse-upper', 'index': [0, 1, 1, 3], 'values': [4, 2, 1, 9]}
-        >>> bool((unpack_products(pack_products(m), 3) == m).all())
+        {'layout': 'sparse-upper', 'index': [0, 1, 8], 'values': [4, 2, 9]}
+        >>> bool((unpack_products(pack_products(m), 4) == m).all())
         True
     """
     upper = products[np.triu_indices(products.shape[0])]
