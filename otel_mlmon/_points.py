@@ -282,7 +282,7 @@ def _summary_histograms(
                 start_ns,
                 temporality,
             )
-    for name, column in summary.outputs.items():
+    for name, column in (*summary.outputs.items(), *summary.vector_columns(outputs=True)):
         if column.numeric is not None:
             builder.add_exponential(
                 conv.METRIC_PREDICTION_DISTRIBUTION,
@@ -483,6 +483,17 @@ def _summary_counters(
                 start_ns,
                 temporality,
                 summary.config.export_categories,
+            )
+    for name, column in summary.vector_columns(outputs=True):
+        if name.endswith(conv.DESCRIPTOR_SEPARATOR + conv.VECTOR_NORM):  # missing rows once, as for features
+            builder.add_sum(
+                conv.METRIC_PREDICTION_MISSING,
+                "Missing values of a model output in the sampled rows.",
+                "1",
+                {**attributes, conv.ATTR_OUTPUT_NAME: name},
+                column.missing,
+                start_ns,
+                temporality,
             )
 
 

@@ -242,6 +242,8 @@ class PredictionRecorder:
             context = otel_trace.set_span_in_context(NonRecordingSpan(span_context))
         for i in rows:
             for column in read.table.columns:
+                if column.kind == "vector":
+                    continue  # an embedding is summarised (a vector sketch), never a record per dimension
                 value = column.values[i]
                 if value is None or (column.kind == "numeric" and np.isnan(value)):
                     continue

@@ -58,6 +58,10 @@ def reference_performance(
     if len(read.table.columns) != 1:
         raise ValueError(f"reference performance needs one prediction output, got {len(read.table.columns)}")
     column = read.table.columns[0]
+    if column.kind == "vector":
+        raise ValueError(
+            "reference performance needs labels or values as predictions, not an embedding output"
+        )
     truth = list(labels.tolist() if hasattr(labels, "tolist") else labels)
     n = len(truth)
     if n != read.table.n_rows:

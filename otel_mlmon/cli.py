@@ -462,20 +462,22 @@ def _summary_lines(summary: Summary) -> Iterator[str]:
         for (output, label), confidence in summary.confidence.items():
             if output == name:
                 yield _line("", f"  confidence when {label}", "numeric", confidence, _detail(confidence))
+    yield from _vector_lines(summary, outputs=True)
 
 
-def _vector_lines(summary: Summary) -> Iterator[str]:
-    """A vector column: its width and projection set, its norm, and how far its projected centroid sits from 0."""
+def _vector_lines(summary: Summary, outputs: bool = False) -> Iterator[str]:
+    """A vector column (or, with ``outputs``, a vector output): its width and projection set, its norm, and how
+    far its projected centroid sits from 0."""
     import numpy as np
 
     from otel_mlmon.conventions import VECTOR_NORM, descriptor_name
 
-    for name, sketch in summary.vectors.items():
+    columns = dict(summary.vector_columns(outputs=outputs))
+    for name, sketch in (summary.output_vectors if outputs else summary.vectors).items():
         p = sketch.projection
-        columns = dict(summary.vector_columns())
         norm = columns[descriptor_name(name, VECTOR_NORM)]
         detail = f"{p.dim} dims -> {p.k} projections (seed {p.seed}, version {p.version}) + norm"
-        yield _line("feature", name, "vector", norm, detail)
+        yield _line("output" if outputs else "feature", name, "vector", norm, detail)
         yield _line("", f"  {descriptor_name(name, VECTOR_NORM)}", "numeric", norm, _detail(norm))
         if sketch.count:
             spread = np.sqrt(

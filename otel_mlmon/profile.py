@@ -27,7 +27,9 @@ from otel_mlmon.summary import Summary, SummaryConfig
 __all__ = ["FORMAT", "FORMAT_VERSION", "Profile"]
 
 FORMAT = "otel-mlmon.profile"
-FORMAT_VERSION = 1
+#: 2: vocabulary moments are packed (``moments``, see :func:`otel_mlmon.sketch.vocabulary.pack_products`) instead
+#: of a dense ``products`` list; version-1 files still load.
+FORMAT_VERSION = 2
 
 
 class Profile:

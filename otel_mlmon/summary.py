@@ -7,7 +7,6 @@ training data saved to a file; the collector rebuilds Summaries from the OTLP po
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 from otel_mlmon._faults import report_fault
 from otel_mlmon._kinds import KindRule
 from otel_mlmon._text import TEXT_DESCRIPTORS, text_descriptors
+from otel_mlmon._vector_columns import is_vector, output_columns, vector_matrix
 from otel_mlmon.adapters import Column, Outputs, Table
 from otel_mlmon.adapters._convert import format_floats
 from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, VECTOR_NORM, VOCABULARY, descriptor_name
@@ -53,7 +53,8 @@ class SummaryConfig:
             ``f1``... : a 2-D array, a tensor, a list of rows; ``0``, ``1``... : a DataFrame without column
             labels) is one vector column (``vector``), summarised by a
             :class:`~otel_mlmon.sketch.vector.VectorSketch` (seeded projections and the norm) rather than column
-            by column. None: never.
+            by column; so is an embedding output at least this wide (:mod:`otel_mlmon._vector_columns`). None:
+            never (an embedding output is then one numeric output per dimension).
         categorical, text, ids: Column names whose kind is declared instead of decided by the rule of
             :mod:`otel_mlmon._kinds` (see docs/adapters.md, "Column kinds").
         vocabulary_buckets: Hash buckets of each text column's vocabulary sketch (16 to 1024): its tokens'
@@ -277,11 +278,14 @@ class Summary:
         self.confidence: dict[tuple[str, str], ColumnSummary] = {}
         #: Vector columns (embeddings): column -> projection sketch, exported as ``{column}.p00`` ... features.
         self.vectors: dict[str, VectorSketch] = {}
+        #: Vector outputs (embeddings a model returns): output -> projection sketch, exported as ``{output}.p00`` ...
+        #: outputs (docs/adapters.md, "Outputs").
+        self.output_vectors: dict[str, VectorSketch] = {}
         #: Text columns: column -> hashed token counts, exported as the categorical feature ``{column}.vocabulary``.
         self.vocabularies: dict[str, VocabularySketch] = {}
 
     def is_empty(self) -> bool:
-        return self.rows == 0 and not self.outputs
+        return self.rows == 0 and not self.outputs and not self.output_vectors
 
     def _add(
         self, target: dict[str, ColumnSummary], column: Column, dropped: list[str] | None = None
@@ -306,7 +310,7 @@ class Summary:
     def add_features(self, table: Table) -> None:
         """Add the rows of a feature table: each column by its kind (see docs/adapters.md, "Column kinds")."""
         self.rows += table.n_rows
-        matrix = _vector_matrix(self.config, table)
+        matrix = vector_matrix(self.config.vector_min_width, table)
         if matrix is not None:
             self._add_vector(VECTOR_COLUMN, matrix)
             return
@@ -316,10 +320,11 @@ class Summary:
         if dropped:
             self.config.dropped(dropped)
 
-    def _add_vector(self, name: str, matrix: np.ndarray) -> None:
-        sketch = self.vectors.get(name)
+    def _add_vector(self, name: str, matrix: np.ndarray, outputs: bool = False) -> None:
+        target = self.output_vectors if outputs else self.vectors
+        sketch = target.get(name)
         if sketch is None:
-            sketch = self.vectors[name] = VectorSketch(Projection(dim=matrix.shape[1]))
+            sketch = target[name] = VectorSketch(Projection(dim=matrix.shape[1]))
         elif sketch.projection.dim != matrix.shape[1]:
             # A vector whose width changes keeps its first width: other rows are counted as missing.
             sketch.missing += matrix.shape[0]
@@ -344,10 +349,10 @@ class Summary:
             counts = CategoricalSketch.from_counts(sketch.bucket_counts(), max_categories=sketch.buckets)
             yield descriptor_name(name, VOCABULARY), ColumnSummary("categorical", categorical=counts)
 
-    def vector_columns(self) -> Iterator[tuple[str, ColumnSummary]]:
-        """Every vector column's exported series as numeric feature columns (``vector.p00`` ... ``vector.norm``);
-        the missing rows are counted on the norm."""
-        for name, sketch in self.vectors.items():
+    def vector_columns(self, outputs: bool = False) -> Iterator[tuple[str, ColumnSummary]]:
+        """Every vector column's exported series as numeric feature columns (``vector.p00`` ... ``vector.norm``),
+        or with ``outputs`` every vector output's as numeric outputs; the missing rows are counted on the norm."""
+        for name, sketch in (self.output_vectors if outputs else self.vectors).items():
             histograms = sketch.histograms()
             for descriptor, hist in histograms.items():
                 missing = sketch.missing if descriptor == VECTOR_NORM else 0
@@ -375,7 +380,10 @@ class Summary:
         Output labels that look like free text or identifiers are counted as ``__other__``, never as themselves.
         """
         dropped: list[str] = []
-        for column in outputs.table.columns:
+        for column in _split_vectors(self.config.vector_min_width, outputs.table.columns):
+            if column.kind == "vector":
+                self._add_vector(column.name, column.values, outputs=True)
+                continue
             if column.kind == "categorical":
                 values = self.config.kinds.guard("outputs", column.name, column.values)
                 column = Column(column.name, values, "categorical")
@@ -423,14 +431,15 @@ class Summary:
                     mine[name] = column if consume else ColumnSummary.from_dict(column.to_dict())
                 else:
                     self.config.dropped([str(name)])
-        for name, sketch in other.vectors.items():
-            mine = self.vectors.get(name)
-            if mine is None:
-                self.vectors[name] = VectorSketch.from_dict(sketch.to_dict())
-            elif mine.projection == sketch.projection:
-                mine.merge(sketch)
-            else:
-                mine.missing += sketch.count + sketch.missing
+        for vectors, theirs in ((self.vectors, other.vectors), (self.output_vectors, other.output_vectors)):
+            for name, sketch in theirs.items():
+                mine = vectors.get(name)
+                if mine is None:
+                    vectors[name] = sketch if consume else VectorSketch.from_dict(sketch.to_dict())
+                elif mine.projection == sketch.projection:
+                    mine.merge(sketch)
+                else:
+                    mine.missing += sketch.count + sketch.missing
         for name, vocabulary in other.vocabularies.items():
             known = self.vocabularies.get(name)
             if known is None:
@@ -453,6 +462,11 @@ class Summary:
             ],
             **({"vectors": {name: v.to_dict() for name, v in self.vectors.items()}} if self.vectors else {}),
             **(
+                {"output_vectors": {name: v.to_dict() for name, v in self.output_vectors.items()}}
+                if self.output_vectors
+                else {}
+            ),
+            **(
                 {"vocabularies": {name: v.to_dict() for name, v in self.vocabularies.items()}}
                 if self.vocabularies
                 else {}
@@ -473,60 +487,21 @@ class Summary:
             )
         for name, vector in (data.get("vectors") or {}).items():
             summary.vectors[str(name)] = VectorSketch.from_dict(vector)
+        for name, vector in (data.get("output_vectors") or {}).items():
+            summary.output_vectors[str(name)] = VectorSketch.from_dict(vector)
         for name, vocabulary in (data.get("vocabularies") or {}).items():
             summary.vocabularies[str(name)] = VocabularySketch.from_dict(vocabulary)
         return summary
 
 
-@functools.lru_cache(maxsize=32)
-def _default_names(count: int, prefix: str) -> tuple[str, ...]:
-    return tuple(f"{prefix}{i}" for i in range(count))
-
-
-def _unnamed(names: tuple[str, ...]) -> bool:
-    """Column names that are positions: ``f0 … f{k-1}`` (arrays, tensors, lists of rows) or ``0 … k-1`` (a
-    DataFrame without column labels)."""
-    prefix = "f" if names[0] == "f0" else ""
-    return names == _default_names(len(names), prefix)
-
-
-def _vector_matrix(config: SummaryConfig, table: Table) -> np.ndarray | None:
-    """The ``(n, d)`` float32 matrix of a wide unnamed numeric input (one vector column), else None."""
-    columns = table.columns
-    width = config.vector_min_width
-    if (
-        width is not None
-        and len(columns) >= width
-        and all(c.kind == "numeric" for c in columns)
-        and _unnamed(table.names)
-    ):
-        base = _common_base(columns, table.n_rows)
-        if base is not None:
-            return base
-        matrix = np.empty((table.n_rows, len(columns)), dtype=np.float32)
-        for j, c in enumerate(columns):
-            matrix[:, j] = c.values
-        return matrix
-    return None
-
-
-def _common_base(columns: list[Column], n: int) -> np.ndarray | None:
-    """The 2-D array whose columns, in order, the adapters' columns are views of (a 2-D input), else None.
-
-    The adapters read a 2-D array as its column views in order; sharing one base and the first, second and last
-    columns' addresses confirm that layout without touching the other columns' data.
-    """
-    base = columns[0].values.base
-    d = len(columns)
-    if not isinstance(base, np.ndarray) or base.ndim != 2 or base.shape != (n, d):
-        return None
-    if any(c.values.base is not base for c in columns):
-        return None
-    start, step = base.ctypes.data, base.strides[1]
-    for j in (0, 1, d - 1):
-        if columns[j].values.ctypes.data != start + j * step:
-            return None
-    return base
+def _split_vectors(width: int | None, columns: tuple[Column, ...]) -> Iterator[Column]:
+    """Output columns with each embedding output narrower than ``width`` (or every one, width None) split into
+    one numeric column per dimension, as before vector outputs existed."""
+    for column in columns:
+        if column.kind == "vector" and not is_vector(width, column):
+            yield from output_columns(column)
+        else:
+            yield column
 
 
 def _feature_columns(

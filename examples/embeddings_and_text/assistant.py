@@ -4,13 +4,13 @@ Three monitored entry points, one per model, each a span, latency/row metrics an
 
 * ``topic-classifier`` takes free text: the questions become the text descriptors ``query.chars``,
   ``query.words``, ... (numbers only, never words), its output the predicted topic and its confidence.
-* ``embedder`` takes the same text (the same descriptors) and returns 384-dimensional embeddings.
+* ``embedder`` takes the same text (the same descriptors) and returns 384-dimensional embeddings: an embedding
+  output is one vector output column, ``prediction`` (64 seeded projections and the norm, like a vector input).
 * ``faq-search`` takes those embeddings: a wide unnamed float matrix is one vector column, ``vector``, summarised
   by 64 seeded projections and the norm (66 series whatever the width); its output is the FAQ entry found.
 
-The embedder's own return value is not summarised (``outputs=``): the SDK sketches embedding *inputs* as one
-vector column, while a wide *output* would be read as one numeric output per dimension, so the embeddings are
-watched where they enter the next model, which is where a shift would hurt.
+The embeddings are watched twice: as the embedder's output (``prediction``) and where they enter the next model
+(``vector``); both are compared with their reference as a whole by the collector.
 """
 
 from __future__ import annotations
@@ -41,9 +41,7 @@ class FaqAssistant:
         """Probability of each topic (columns in :data:`TOPICS` order)."""
         return self.classifier.predict_proba(queries)
 
-    @otel_mlmon.monitor(
-        model="embedder", version=VERSION, feature_names=["query"], text=["query"], outputs=lambda _: None
-    )
+    @otel_mlmon.monitor(model="embedder", version=VERSION, feature_names=["query"], text=["query"])
     def embed(self, queries: list[str]) -> np.ndarray:
         """One 384-dimensional unit vector per question."""
         return self.embedder.embed(queries)

@@ -64,7 +64,7 @@ def save_profiles(directory: Path, assistant: FaqAssistant, questions: list[str]
             classes=TOPICS,
             **text,
         ),
-        otel_mlmon.Profile.from_data(questions, model="embedder", **text),
+        otel_mlmon.Profile.from_data(questions, vectors, model="embedder", **text),
         otel_mlmon.Profile.from_data(
             vectors,
             assistant.faq_ids[nearest(vectors, assistant.faq_vectors)],

@@ -98,7 +98,9 @@ def read_outputs(
 
     Returns:
         The predicted value or label per row of each output, and the max probability per row of outputs
-        that were probability matrices.
+        that were probability matrices. An embedding (a 2-D float output at least 64 columns wide that is not
+        probabilities, or a list of such 1-D rows) is one column of kind ``vector`` holding the ``(n, d)``
+        matrix (docs/adapters.md, "Outputs").
 
     Raises:
         UnsupportedInput: the type or shape cannot be read; the message says what is supported.

@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = ["Adapter", "Column", "Outputs", "Table", "UnsupportedInput"]
 
-ColumnKind = Literal["numeric", "categorical", "text"]
+ColumnKind = Literal["numeric", "categorical", "text", "vector"]
 
 
 class UnsupportedInput(TypeError):
@@ -28,10 +28,12 @@ class Column:
         name: the feature or output name (always a ``str``).
         values: 1-D array of length ``n_rows``. Numeric columns are ``float64`` with NaN for a missing
             value (±inf are kept); categorical columns are ``object`` arrays of ``str`` with ``None`` for a
-            missing value; text columns (chat messages) are ``object`` arrays of ``str`` too. The array may be a
-            read-only view of the caller's data: never modify it.
+            missing value; text columns (chat messages) are ``object`` arrays of ``str`` too; a vector column (an
+            embedding output) is the ``(n_rows, d)`` float matrix itself. The array may be a read-only view of the
+            caller's data: never modify it.
         kind: ``"numeric"``, ``"categorical"`` (bools, labels and every other string column, whose kind the
-            summaries decide: see :mod:`otel_mlmon._kinds`) or ``"text"`` (known to be free text by its structure).
+            summaries decide: see :mod:`otel_mlmon._kinds`), ``"text"`` (known to be free text by its structure) or
+            ``"vector"`` (outputs only: an embedding matrix, see :func:`otel_mlmon.adapters.read_outputs`).
     """
 
     name: str

@@ -14,7 +14,14 @@ from otel_mlmon.adapters._convert import (
     read_only,
     resolve_names,
 )
-from otel_mlmon.adapters._outputs import combine, is_probability, output_columns, probability_column
+from otel_mlmon.adapters._outputs import (
+    combine,
+    is_probability,
+    is_vector_output,
+    output_columns,
+    probability_column,
+    vector_column,
+)
 
 __all__ = ["NumpyAdapter", "single_output_name"]
 
@@ -104,7 +111,8 @@ class NumpyAdapter:
     def read_outputs(
         self, obj: object, names: Sequence[str] | None, classes: Sequence | Mapping | None
     ) -> Outputs:
-        """Read an array as outputs: 1-D labels/values, 2-D probabilities or one output per column."""
+        """Read an array as outputs: 1-D labels/values, 2-D probabilities, an embedding matrix (one vector output)
+        or one output per column."""
         a = np.asarray(obj)
         if a.dtype.names is not None:
             table = _structured_table(a, (), labels=True)
@@ -112,6 +120,8 @@ class NumpyAdapter:
         if a.ndim == 2 and (a.shape[1] > 1 or (names is not None and len(names) > 1)):
             if is_probability(a):
                 return combine([probability_column(single_output_name(names), a, classes)])
+            if (names is None or len(names) == 1) and is_vector_output(a):
+                return combine([vector_column(single_output_name(names), a)])
             if names is not None and len(names) == 1:  # one name for a multi-output matrix: a prefix
                 cols = [f"{names[0]}_{j}" for j in range(a.shape[1])]
             else:

@@ -1,4 +1,4 @@
-"""The rules that turn return values into output columns: labels, regression values, probabilities."""
+"""The rules that turn return values into output columns: labels, regression values, probabilities, embeddings."""
 
 from __future__ import annotations
 
@@ -17,16 +17,22 @@ from otel_mlmon.adapters._convert import (
 
 __all__ = [
     "PROBABILITY_ATOL",
+    "VECTOR_MIN_WIDTH",
     "combine",
     "is_probability",
+    "is_vector_output",
     "output_columns",
     "probability_column",
     "split_classes",
+    "vector_column",
 ]
 
 #: Largest |row sum − 1| for a float matrix to count as class probabilities (float32 softmax is ~1e-6).
 PROBABILITY_ATOL = 1e-3
 _RANGE_ATOL = 1e-6
+#: A 2-D float output at least this wide that is not a probability matrix (and has no per-column names) is one
+#: vector column (an embedding): the same width as ``SummaryConfig(vector_min_width=64)`` for inputs.
+VECTOR_MIN_WIDTH = 64
 
 Part = tuple[list[Column], dict[str, np.ndarray]]
 
@@ -46,6 +52,18 @@ def is_probability(m: np.ndarray) -> bool:
     if m.min() < -_RANGE_ATOL or m.max() > 1 + _RANGE_ATOL:
         return False
     return bool(np.abs(m.sum(axis=1) - 1.0).max() <= PROBABILITY_ATOL)
+
+
+def is_vector_output(m: np.ndarray) -> bool:
+    """Whether a 2-D output is an embedding matrix: float, at least :data:`VECTOR_MIN_WIDTH` columns, and not
+    class probabilities (softmax outputs of many classes stay probabilities)."""
+    return m.ndim == 2 and m.dtype.kind == "f" and m.shape[1] >= VECTOR_MIN_WIDTH and not is_probability(m)
+
+
+def vector_column(name: str, m: np.ndarray) -> Part:
+    """An embedding matrix → one ``vector`` column holding the ``(n, d)`` matrix itself (summarised by a vector
+    sketch, never column by column and never as prediction records)."""
+    return [Column(name, m, "vector")], {}
 
 
 def _class_labels(classes: Sequence | np.ndarray | None, k: int, name: str) -> np.ndarray:
@@ -104,6 +122,8 @@ def output_columns(
             return [column_from_numpy(name, a[:, 0], labels=True)], {}
         if column_names is None and is_probability(a):
             return probability_column(name, a, classes)
+        if column_names is None and is_vector_output(a):
+            return vector_column(name, a)
         names = list(column_names) if column_names is not None else [f"{name}_{j}" for j in range(a.shape[1])]
         if len(names) != a.shape[1]:
             raise UnsupportedInput(

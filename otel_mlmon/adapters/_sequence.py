@@ -23,7 +23,7 @@ from otel_mlmon.adapters._convert import (
     resolve_names,
 )
 from otel_mlmon.adapters._numpy import NumpyAdapter, single_output_name
-from otel_mlmon.adapters._outputs import combine, split_classes
+from otel_mlmon.adapters._outputs import VECTOR_MIN_WIDTH, combine, is_vector_output, split_classes
 
 __all__ = ["SequenceAdapter", "read_messages", "read_records"]
 
@@ -95,6 +95,22 @@ def _as_numpy(value: Any) -> np.ndarray:
 
         return tensor_to_numpy(value)
     return np.asarray(value)
+
+
+def _vector_rows(obj: list) -> np.ndarray | None:
+    """A list of 1-D float arrays or tensors of one width of at least ``VECTOR_MIN_WIDTH``, stacked: the rows of
+    one embedding matrix (what an embedder returns per text); None for anything else (several outputs)."""
+    first = obj[0]
+    shape = getattr(first, "shape", None)
+    if isinstance(first, (list, tuple, Mapping)) or shape is None or len(shape) != 1:
+        return None
+    if int(shape[0]) < VECTOR_MIN_WIDTH or any(getattr(v, "shape", None) != shape for v in obj):
+        return None
+    rows = [_as_numpy(v) for v in obj]
+    if any(r.ndim != 1 or r.dtype.kind != "f" for r in rows):
+        return None
+    matrix = np.stack(rows)
+    return matrix if is_vector_output(matrix) else None
 
 
 def _read_rows(
@@ -178,6 +194,9 @@ class SequenceAdapter:
         if not obj:
             return Outputs(Table(0, ()), {})
         first = obj[0]
+        rows = _vector_rows(obj) if isinstance(obj, list) else None
+        if rows is not None:  # one embedding per row (e.g. a list of 1-D tensors): one vector output
+            return _NUMPY.read_outputs(rows, names, classes)
         if isinstance(obj, tuple) or not (is_scalar(first) or isinstance(first, (list, tuple, Mapping))):
             keys = resolve_names(names, len(obj), "output_", "outputs")
             parts = []

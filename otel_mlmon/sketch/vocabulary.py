@@ -40,7 +40,9 @@ __all__ = [
     "MAX_BUCKETS",
     "VocabularySketch",
     "is_vocabulary",
+    "pack_products",
     "token_buckets",
+    "unpack_products",
 ]
 
 #: Buckets per text column by default: 256 series per text column on the wire.
@@ -55,6 +57,8 @@ _MIN_BUCKETS = 16
 _LABEL = re.compile(re.escape(VOCABULARY_BUCKET_PREFIX) + r"[0-9]{3,4}")
 _FORMAT = "otel-mlmon.vocabulary"
 _MASK = (1 << 64) - 1
+#: Floats below this magnitude are exact integers when integral (2**53).
+_EXACT = float(2**53)
 #: Odd 64-bit multiplier of the polynomial hash, and its inverse modulo 2**64.
 _P = 0x9E3779B97F4A7C15
 _P_INV = pow(_P, -1, 1 << 64)
@@ -326,6 +330,7 @@ class VocabularySketch:
         return {vocabulary_bucket(int(i)): int(self.counts[i]) for i in np.flatnonzero(self.counts)}
 
     def to_dict(self) -> dict[str, Any]:
+        """The sketch as JSON-ready data; the moments packed by :func:`pack_products` (``moments``)."""
         return {
             "format": _FORMAT,
             "version": HASH_VERSION,
@@ -335,8 +340,8 @@ class VocabularySketch:
             "tokens": self.tokens,
             "missing": self.missing,
             "counts": self.counts.tolist(),
-            "products": None if self.products is None else self.products.ravel().tolist(),
-            "cross": self.cross.tolist(),
+            "moments": None if self.products is None else pack_products(self.products),
+            "cross": _exact_list(self.cross),
             "length_squares": self.length_squares,
         }
 
@@ -350,20 +355,26 @@ class VocabularySketch:
         if data.get("format") != _FORMAT or data.get("version") != HASH_VERSION:
             raise ValueError(f"not a version-{HASH_VERSION} {_FORMAT} sketch")
         try:
-            sketch = cls(int(data["buckets"]), int(data["seed"]), data.get("products") is not None)
+            packed, dense = (
+                data.get("moments"),
+                data.get("products"),
+            )  # products: the dense form written before
+            sketch = cls(int(data["buckets"]), int(data["seed"]), packed is not None or dense is not None)
             sketch.texts, sketch.tokens = int(data["texts"]), int(data["tokens"])
             sketch.missing = int(data["missing"])
             sketch.length_squares = float(data["length_squares"])
             b = sketch.buckets
             fields = (("counts", np.int64, b), ("products", np.float64, b * b), ("cross", np.float64, b))
             for field, dtype, size in fields:
-                if field == "products" and sketch.products is None:
+                if field == "products" and (sketch.products is None or packed is not None):
                     continue
                 value = np.asarray(data[field], dtype=dtype)
                 if value.shape != (size,):
                     raise ValueError(f"{field} must have {size} values, got shape {value.shape}")
                 setattr(sketch, field, value.reshape(b, b) if field == "products" else value)
-        except (KeyError, TypeError) as exc:
+            if packed is not None:
+                sketch.products = unpack_products(packed, b)
+        except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"malformed vocabulary sketch: {exc!r}") from None
         if (sketch.counts < 0).any() or int(sketch.counts.sum()) != sketch.tokens:
             raise ValueError("vocabulary sketch counts must be >= 0 and add up to its tokens")
@@ -374,6 +385,61 @@ class VocabularySketch:
             f"VocabularySketch(buckets={self.buckets}, seed={self.seed}, texts={self.texts}, "
             f"tokens={self.tokens}, missing={self.missing})"
         )
+
+
+def _exact_list(values: np.ndarray) -> list:
+    """Integral float values (sums of token-count products are) as JSON integers, which are shorter; others as
+    floats."""
+    if np.all(np.abs(values) < _EXACT) and np.array_equal(values, np.round(values)):
+        return values.astype(np.int64).tolist()
+    return values.tolist()
+
+
+def pack_products(products: np.ndarray) -> dict[str, Any]:
+    """The symmetric ``buckets x buckets`` moment matrix, exactly, in fewer characters: its upper triangle (row by
+    row, ``i <= j``) as integers, and when most of it is zero (a small or topical vocabulary) only the non-zero
+    entries, each as its distance from the previous one (``index``) and its value.
+
+    Example:
+        >>> m = np.diag([4.0, 0.0, 0.0, 9.0])
+        >>> m[0, 1] = m[1, 0] = 2.0
+        >>> pack_products(m)
+        {'layout': 'sparse-upper', 'index': [0, 1, 8], 'values': [4, 2, 9]}
+        >>> bool((unpack_products(pack_products(m), 4) == m).all())
+        True
+    """
+    upper = products[np.triu_indices(products.shape[0])]
+    nonzero = np.flatnonzero(upper)
+    if 2 * nonzero.size < upper.size:
+        gaps = np.diff(nonzero, prepend=0)
+        return {"layout": "sparse-upper", "index": gaps.tolist(), "values": _exact_list(upper[nonzero])}
+    return {"layout": "upper", "values": _exact_list(upper)}
+
+
+def unpack_products(packed: Mapping[str, Any], buckets: int) -> np.ndarray:
+    """The moment matrix of :func:`pack_products`' output (ValueError on a malformed one)."""
+    size = buckets * (buckets + 1) // 2
+    values = np.asarray(packed["values"], dtype=np.float64)
+    layout = packed.get("layout")
+    if layout == "upper":
+        upper = values
+    elif layout == "sparse-upper":
+        index = np.cumsum(np.asarray(packed["index"], dtype=np.int64))
+        if index.shape != values.shape or (index.size and (index[0] < 0 or index[-1] >= size)):
+            raise ValueError("sparse moments need one index per value, within the upper triangle")
+        if index.size > 1 and (np.diff(index) <= 0).any():
+            raise ValueError("sparse moment indices must increase")
+        upper = np.zeros(size)
+        upper[index] = values
+    else:
+        raise ValueError(f"unknown moments layout {layout!r}")
+    if upper.shape != (size,):
+        raise ValueError(f"moments must have {size} upper-triangle values, got shape {upper.shape}")
+    out = np.zeros((buckets, buckets))
+    rows, cols = np.triu_indices(buckets)
+    out[rows, cols] = upper
+    out[cols, rows] = upper
+    return out
 
 
 def is_vocabulary(column: str, labels: Iterable[str]) -> bool:

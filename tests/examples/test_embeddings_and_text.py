@@ -55,17 +55,28 @@ def test_normal_traffic_is_compared_and_nothing_drifts(run) -> None:
     vector = _columns(normal, "faq-search")["vector"]
     assert vector["kind"] == "vector" and vector["method"] == "projections"
     assert vector["n_current"] == ROWS and vector["p_value"] > 0.05
+    # The embedder's own output (384 dimensions) is one vector output column, not 384 outputs.
+    (embedding,) = _columns(normal, "embedder", "output").values()
+    assert (embedding["name"], embedding["kind"], embedding["method"]) == (
+        "prediction",
+        "vector",
+        "projections",
+    )
+    assert embedding["n_current"] == ROWS and embedding["p_value"] > 0.05
     for model in ("topic-classifier", "embedder"):
         compared = _columns(normal, model)
         assert set(TEXT) <= set(compared), model
         assert all(compared[name]["n_current"] == ROWS for name in TEXT)
+        vocabulary = compared["query.vocabulary"]
+        assert (vocabulary["kind"], vocabulary["method"]) == ("vocabulary", "vocabulary"), model
     assert "prediction" in _columns(normal, "topic-classifier", "output")
 
 
 @pytest.mark.e2e
-def test_shifted_traffic_flags_the_vector_and_the_text_descriptors(run) -> None:
-    """A third of the questions about a new topic in texts twice as long: the embeddings' vector column drifts
-    (projections test), and so do the length descriptors of the text models' input."""
+def test_shifted_traffic_flags_the_vectors_and_the_text_columns(run) -> None:
+    """A third of the questions about a new topic in texts twice as long: the embeddings' vector columns drift
+    (the embedder's output and the search's input, projections test), and so do the length descriptors and the
+    vocabulary of the text models' input."""
     found, _ = run
     shifted = found["shifted"]
     vector = _columns(shifted, "faq-search")["vector"]
@@ -73,6 +84,11 @@ def test_shifted_traffic_flags_the_vector_and_the_text_descriptors(run) -> None:
     for model in ("topic-classifier", "embedder"):
         columns = _columns(shifted, model)
         assert all(columns[name]["detected"] for name in TEXT), (model, columns)
+        # New words: the hashed vocabulary of the questions moves too.
+        assert columns["query.vocabulary"]["detected"] and columns["query.vocabulary"]["p_value"] < 1e-6
+    # The embeddings drift where they leave the embedder as where they enter the search.
+    embedding = _columns(shifted, "embedder", "output")["prediction"]
+    assert embedding["detected"] and embedding["kind"] == "vector" and embedding["p_value"] < 1e-6
     # The model outputs follow: the classifier routes the new questions to some old topic, search to other entries.
     assert _columns(shifted, "topic-classifier", "output")["prediction"]["detected"]
     assert _columns(shifted, "faq-search", "output")["prediction"]["detected"]
@@ -85,7 +101,8 @@ def test_the_printed_findings_name_the_drift_and_no_error(run) -> None:
     assert "== normal traffic ==" in printed and "== shifted traffic ==" in printed
     normal = printed.split("== shifted traffic ==")[0]
     assert "DRIFT" not in normal
-    assert any(
-        line.split()[:4] == ["DRIFT", "feature", "vector", "projections"] for line in printed.splitlines()
-    )
+    lines = [line.split()[:4] for line in printed.splitlines()]
+    assert ["DRIFT", "feature", "vector", "projections"] in lines
+    assert ["DRIFT", "output", "prediction", "projections"] in lines
+    assert ["DRIFT", "feature", "query.vocabulary", "vocabulary"] in lines
     assert "ERROR" not in printed and "Traceback" not in printed

@@ -257,6 +257,19 @@ def test_show_names_every_column_kind_and_the_confidence_histograms(tmp_path, ca
     assert all("p50=" in line for line in confidence)
 
 
+def test_show_prints_an_embedding_output_as_one_vector_output(tmp_path, capsys):
+    """An embedding output is one line (its width and projections) with its norm under it, not 768 outputs."""
+    rng = np.random.default_rng(4)
+    embeddings = rng.normal(size=(300, 768)).astype(np.float32)
+    path = Profile.from_data(rng.normal(size=(300, 2)), embeddings, model="m").save(tmp_path / "p.json")
+    assert main(["profile", "show", str(path)]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    (vector,) = [line for line in lines if line[:2] == ["output", "prediction"]]
+    assert vector[2] == "vector" and "768 dims -> 64 projections" in " ".join(vector)
+    assert [line[0] for line in lines if line[:1] == ["prediction.norm"]] == ["prediction.norm"]
+    assert not any("prediction_0" in " ".join(line) for line in lines)
+
+
 def test_target_fits_the_estimation_model_of_a_classifier_and_a_regressor(tmp_path, capsys):
     """`--target` fits what the collector estimates with: the calibration of probability columns named by
     `--classes`, the expected-error model of a numeric prediction; the target itself is not a feature."""

@@ -96,6 +96,8 @@ def match_columns(
         live: dict[Any, Any] = getattr(view, section)
         if target == "feature":
             references, live = _with_vectors(reference, references), _with_vectors(view, live)
+        elif target == "output":
+            references, live = _with_output_vectors(reference), _with_output_vectors(view)
         live_only = []
         for name, current in live.items():
             ref = references.get(name)
@@ -118,6 +120,27 @@ def _with_vectors(summary: Summary, features: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {name: c for name, c in features.items() if name not in series}
     out.update(vectors)
     out.update(vocabularies)  # a text column's vocabulary: one VocabularyColumn in place of its bucket counts
+    return out
+
+
+@dataclass(frozen=True)
+class _OutputSide:
+    """A summary's outputs seen as the features :func:`vector_columns` reads (series and sketches alike)."""
+
+    features: Mapping[str, Any]
+    vectors: Mapping[str, Any]
+
+
+def _with_output_vectors(summary: Summary) -> dict[str, Any]:
+    """Outputs with each vector output (an embedding a model returns) as one :class:`VectorColumn` in place of
+    its series (``prediction.p00`` ... ``prediction.norm``), compared like a vector feature."""
+    outputs: dict[str, Any] = summary.outputs
+    vectors = vector_columns(_OutputSide(outputs, getattr(summary, "output_vectors", {})))
+    if not vectors:
+        return outputs
+    series = {name for names in vector_series(outputs).values() for name in names}
+    out: dict[str, Any] = {name: c for name, c in outputs.items() if name not in series}
+    out.update(vectors)
     return out
 
 

@@ -171,6 +171,8 @@ def _column(summary: Summary, target: str, name: Any) -> ColumnSummary | None:
     found = section[target].get(name)  # type: ignore[attr-defined]
     if found is None and target == "feature" and name in summary.vectors:  # a vector column: chart its norm
         found = dict(summary.vector_columns()).get(descriptor_name(name, VECTOR_NORM))
+    if found is None and target == "output" and name in summary.output_vectors:  # a vector output: its norm
+        found = dict(summary.vector_columns(outputs=True)).get(descriptor_name(name, VECTOR_NORM))
     return found
 
 

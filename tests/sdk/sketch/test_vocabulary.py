@@ -26,7 +26,11 @@ def _texts(seed: int, n: int, none_share: float = 0.0) -> np.ndarray:
 
 
 def _state(sketch: VocabularySketch) -> dict:
-    return sketch.to_dict()
+    """The sketch's fields, its moments as the dense matrix (to_dict packs them)."""
+    state = sketch.to_dict()
+    del state["moments"]
+    state["products"] = None if sketch.products is None else sketch.products.ravel().tolist()
+    return state
 
 
 def test_tokens_are_lower_cased_letter_and_digit_runs_that_never_cross_texts() -> None:
