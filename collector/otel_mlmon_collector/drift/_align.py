@@ -126,7 +126,7 @@ def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
     piece_step: tuple[list[int], list[int]] = ([], [])
     zero_bins: list[int] = []
     zero_counts: tuple[list[float], list[float]] = ([], [])
-    layouts: list[tuple[bool, int, int, int, int] | None] = [None] * n  # has_neg, kneg, zero, gap, kpos
+    layouts: list[tuple[bool, int, bool, bool] | None] = [None] * n  # has_neg, kneg, zero, has_pos
     edges_total = 0
     bins_total = 0
     for i in range(n):
@@ -152,7 +152,6 @@ def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
                     piece_step[side].append(-1)
             e += k + 1
             b += k
-        gap = 0
         if zero:
             # The zero bucket is a zero-width bin at 0; after the negative part an empty bin up to 0 comes first
             # unless the last negative edge is already 0 (underflow): decided once the edges are known.
@@ -160,7 +159,7 @@ def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
                 zero_edges.append(e)
                 e += 1
             else:
-                gap = 1  # provisional: the empty bin up to 0 (dropped below if -base**nlo == -0.0)
+                # the empty bin up to 0 (dropped in _finish if -base**nlo == -0.0)
                 zero_edges.append(e)
                 e += 1
                 b += 1
@@ -183,7 +182,7 @@ def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
             b += (
                 1 + k
             )  # the bin up to base**plo (an empty gap, or the zero bin's successor) is resolved below
-        layouts[i] = (neg is not None, 0 if neg is None else neg[1] - neg[0], int(zero), gap, pos is not None)
+        layouts[i] = (neg is not None, 0 if neg is None else neg[1] - neg[0], zero, pos is not None)
         edges_total, bins_total = e, b
         n_bins[i], n_edges[i] = b - bin_start[i], e - edge_start[i]
 
@@ -213,7 +212,7 @@ _EMPTY_SIDE = (0, _EMPTY, 0, _EMPTY)
 
 
 def _finish(
-    layout: tuple[bool, int, int, int, int] | None,
+    layout: tuple[bool, int, bool, bool] | None,
     r: _Side,
     c: _Side,
     edges: np.ndarray,
@@ -227,12 +226,12 @@ def _finish(
     sides = (r.extremes, c.extremes)
     if layout is None:
         return _binned(np.zeros(1), np.zeros(0), np.zeros(0), sides, r, c)
-    has_neg, kneg, zero, gap, has_pos = layout
+    has_neg, kneg, zero, has_pos = layout
     # The flat layout reserved every optional piece; drop the ones align() leaves out, as it decides them:
     # the empty bin up to 0 after the negatives exists only while the last negative edge is below 0, and the
     # bin before the first positive edge only while what precedes it lies below that edge.
-    keep_edges = np.ones(n_edges, dtype=bool)
-    keep_bins = np.ones(k, dtype=bool)
+    drop_edges: list[int] = []
+    drop_bins: list[int] = []
     last = math.nan
     at = bat = 0  # edge and bin positions within the pair
     if has_neg:
@@ -241,26 +240,27 @@ def _finish(
     if zero:
         if has_neg:
             if not last < 0:
-                keep_edges[at] = False  # no empty bin up to 0
-                keep_bins[bat] = False
+                drop_edges.append(at)  # no empty bin up to 0
+                drop_bins.append(bat)
             bat += 1
         at += 2
         bat += 1
         last = 0.0
+    first_bin = 0
     if has_pos:
-        bin_before = bat  # the bin that ends at base**plo: an empty gap (or nothing, when nothing precedes)
         lo = float(edges[e + at])
         if last < lo:
             pass  # the empty bin up to the first positive bucket stays
         elif last != last:
-            keep_bins[bin_before] = False  # nothing precedes: base**plo is the first edge, no bin before it
+            first_bin = 1  # nothing precedes: base**plo is the first edge, the reserved bin before it goes
         else:
-            keep_edges[at] = False  # 0 == base**plo: the zero bin's edge opens the positive part
-            keep_bins[bin_before] = False
+            drop_edges.append(at)  # 0 == base**plo: the zero bin's edge opens the positive part
+            drop_bins.append(bat)
     pair_edges = edges[e : e + n_edges]
-    pair_ref, pair_cur = ref[b : b + k], cur[b : b + k]
-    if not (keep_edges.all() and keep_bins.all()):
-        pair_edges, pair_ref, pair_cur = pair_edges[keep_edges], pair_ref[keep_bins], pair_cur[keep_bins]
+    pair_ref, pair_cur = ref[b + first_bin : b + k], cur[b + first_bin : b + k]
+    if drop_edges:  # rare: bounds that underflow to 0
+        pair_edges = np.delete(pair_edges, drop_edges)
+        pair_ref, pair_cur = np.delete(ref[b : b + k], drop_bins), np.delete(cur[b : b + k], drop_bins)
     return _tightened(pair_edges, pair_ref, pair_cur, sides, r, c)
 
 
