@@ -45,7 +45,7 @@ class _Side:
         self.zero = float(h.zero_count)
         self.extremes = _extremes(h)
         self.sum = _optional_float(getattr(h, "sum", None))
-        self.key = _identity(h)
+        self.key: tuple[Any, ...] = ()  # set by AlignmentCache, which checks it
         self._down: dict[int, tuple[int, np.ndarray, int, np.ndarray]] = {}
 
     def at(self, by: int) -> tuple[int, np.ndarray, int, np.ndarray]:
@@ -91,8 +91,10 @@ class AlignmentCache:
         """The converted side of ``h``, from the cache when ``h`` is unchanged."""
         key = id(h)
         entry = self._used.get(key) or self._entries.get(key)
-        if entry is None or entry[0] is not h or entry[1].key != _identity(h):
+        identity = _identity(h)
+        if entry is None or entry[0] is not h or entry[1].key != identity:
             entry = (h, _Side(h))
+            entry[1].key = identity
         if len(self._used) < _MAX_ENTRIES:  # a caller that never calls begin() cannot grow it without bound
             self._used[key] = entry
         return entry[1]
@@ -114,16 +116,15 @@ def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
     bin_start = [0] * n
     n_bins = [0] * n
     n_edges = [0] * n
-    exp_first: list[int] = []  # edge segments: first exponent, count, sign (+1/-1), scale, flat position
-    exp_len: list[int] = []
-    exp_step: list[int] = []
-    exp_sign: list[float] = []
-    exp_scale: list[int] = []
-    exp_at: list[int] = []
+    segments: list[
+        tuple[int, int, int, int, int]
+    ] = []  # edges: first exponent, count, step, scale, flat position
     zero_edges: list[int] = []  # flat positions of +0.0 edges
     pieces: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])  # per side: counts arrays
-    piece_at: tuple[list[int], list[int]] = ([], [])  # flat bin of each piece's first count
-    piece_step: tuple[list[int], list[int]] = ([], [])
+    piece_at: tuple[list[tuple[int, int]], list[tuple[int, int]]] = (
+        [],
+        [],
+    )  # flat bin of the first count, step
     zero_bins: list[int] = []
     zero_counts: tuple[list[float], list[float]] = ([], [])
     layouts: list[tuple[bool, int, bool, bool] | None] = [None] * n  # has_neg, kneg, zero, has_pos
@@ -144,12 +145,11 @@ def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
         if neg is not None:
             nlo, nhi = neg  # index range nlo..nhi-1; edges -base**nhi ... -base**nlo, largest magnitude first
             k = nhi - nlo
-            exp_first.append(nhi), exp_len.append(k + 1), exp_step.append(-1), exp_sign.append(-1.0)
-            exp_scale.append(scale), exp_at.append(e)
-            for side, off, counts in ((0, r_neg_off, r_neg), (1, c_neg_off, c_neg)):
-                if counts.size:
-                    pieces[side].append(counts), piece_at[side].append(b + nhi - 1 - off)
-                    piece_step[side].append(-1)
+            segments.append((nhi, k + 1, -1, scale, e))
+            if r_neg.size:
+                pieces[0].append(r_neg), piece_at[0].append((b + nhi - 1 - r_neg_off, -1))
+            if c_neg.size:
+                pieces[1].append(c_neg), piece_at[1].append((b + nhi - 1 - c_neg_off, -1))
             e += k + 1
             b += k
         if zero:
@@ -172,12 +172,11 @@ def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
             plo, phi = pos
             k = phi - plo
             # The edge base**plo opens the positive part unless 0 precedes it at that value (underflow).
-            exp_first.append(plo), exp_len.append(k + 1), exp_step.append(1), exp_sign.append(1.0)
-            exp_scale.append(scale), exp_at.append(e)
-            for side, off, counts in ((0, r_pos_off, r_pos), (1, c_pos_off, c_pos)):
-                if counts.size:
-                    pieces[side].append(counts), piece_at[side].append(b + 1 + off - plo)
-                    piece_step[side].append(1)
+            segments.append((plo, k + 1, 1, scale, e))
+            if r_pos.size:
+                pieces[0].append(r_pos), piece_at[0].append((b + 1 + r_pos_off - plo, 1))
+            if c_pos.size:
+                pieces[1].append(c_pos), piece_at[1].append((b + 1 + c_pos_off - plo, 1))
             e += k + 1
             b += (
                 1 + k
@@ -187,15 +186,16 @@ def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
         n_bins[i], n_edges[i] = b - bin_start[i], e - edge_start[i]
 
     edges = np.empty(edges_total)
-    if exp_first:
-        _write_powers(edges, exp_first, exp_len, exp_step, exp_sign, exp_scale, exp_at)
+    if segments:
+        _write_powers(edges, np.array(segments, dtype=np.int64))
     edges[zero_edges] = 0.0
     ref = np.zeros(bins_total)
     cur = np.zeros(bins_total)
     for side, flat in ((0, ref), (1, cur)):
         if pieces[side]:
             values = np.concatenate(pieces[side])
-            flat[_ramps(piece_at[side], [p.size for p in pieces[side]], piece_step[side])] = values
+            at = np.array(piece_at[side], dtype=np.int64)
+            flat[_ramps(at[:, 0], np.array([p.size for p in pieces[side]]), at[:, 1])] = values
     if zero_bins:
         ref[zero_bins] = zero_counts[0]
         cur[zero_bins] = zero_counts[1]
@@ -273,14 +273,13 @@ def _tightened(
     c: _Side,
 ) -> Binned:
     # As _binning._trim_and_tighten: drop empty outer bins, then the exact extremes become the outer edges.
-    if ref[0] + cur[0] > 0 and ref[-1] + cur[-1] > 0:
-        edges = edges.copy()
-    else:
+    # ``edges`` is this pair's own segment of the flat array (or a copy): tightened in place.
+    if not (ref[0] + cur[0] > 0 and ref[-1] + cur[-1] > 0):
         occupied = np.flatnonzero((ref > 0) | (cur > 0))
         if occupied.size == 0:
             return _binned(np.zeros(1), np.zeros(0), np.zeros(0), sides, r, c)
         first, last = int(occupied[0]), int(occupied[-1])
-        edges = edges[first : last + 2].copy()
+        edges = edges[first : last + 2]
         ref, cur = ref[first : last + 1], cur[first : last + 1]
     lows = [lo for lo, _ in sides if math.isfinite(lo)]
     highs = [hi for _, hi in sides if math.isfinite(hi)]
@@ -344,34 +343,37 @@ def _union(a_off: int, a_size: int, b_off: int, b_size: int) -> tuple[int, int] 
     return None
 
 
-def _ramps(starts: Sequence[int], lengths: Sequence[int], steps: Sequence[int]) -> np.ndarray:
-    """Concatenated ``start + step * arange(length)`` of every segment."""
+def _expand(values: np.ndarray, lengths: np.ndarray, begins: np.ndarray, total: int) -> np.ndarray:
+    """``np.repeat(values, lengths)`` (lengths >= 1) as a cumulative sum of steps: numpy's repeat with
+    per-element counts is a slow loop (tens of ms for 300 000 elements here)."""
+    steps = np.zeros(total, dtype=values.dtype)
+    steps[begins] = np.diff(values, prepend=values.dtype.type(0))
+    return np.cumsum(steps)
+
+
+def _ramps(starts: np.ndarray, lengths: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Concatenated ``start + step * arange(length)`` of every segment (lengths >= 1)."""
     lengths_ = np.asarray(lengths, dtype=np.int64)
-    total = int(lengths_.sum())
-    begins = np.cumsum(lengths_) - lengths_
-    within = np.arange(total, dtype=np.int64) - np.repeat(begins, lengths_)
-    return (
-        np.repeat(np.asarray(starts, dtype=np.int64), lengths_)
-        + np.repeat(np.asarray(steps, dtype=np.int64), lengths_) * within
-    )
+    ends = np.cumsum(lengths_)
+    total = int(ends[-1]) if ends.size else 0
+    begins = ends - lengths_
+    steps_ = np.asarray(steps, dtype=np.int64)
+    origin = np.asarray(starts, dtype=np.int64) - steps_ * begins  # start - step * begin, per segment
+    at = np.arange(total, dtype=np.int64)
+    return _expand(origin, lengths_, begins, total) + _expand(steps_, lengths_, begins, total) * at
 
 
-def _write_powers(
-    edges: np.ndarray,
-    first: list[int],
-    length: list[int],
-    step: list[int],
-    sign: list[float],
-    scale: list[int],
-    at: list[int],
-) -> None:
-    """Write ``sign * base**(first + step * j)`` of every segment at ``at``: otel_mlmon.sketch's
-    ``bucket_lower_bounds`` element by element (``exp2(i / 2**scale)``, or ``ldexp`` at scales <= 0)."""
-    lengths = np.asarray(length, dtype=np.int64)
-    indices = _ramps(first, length, step)
-    positions = _ramps(at, length, [1] * len(at))
-    scales = np.repeat(np.asarray(scale, dtype=np.int64), lengths)
-    signs = np.repeat(np.asarray(sign), lengths)
+def _write_powers(edges: np.ndarray, segments: np.ndarray) -> None:
+    """Write ``sign * base**(first + step * j)`` of every segment (rows: first exponent, count, step, scale,
+    position; the sign is the step's) at its position: otel_mlmon.sketch's ``bucket_lower_bounds`` element by
+    element (``exp2(i / 2**scale)``, or ``ldexp`` at scales <= 0), negated for the negative part."""
+    first, lengths, step, scale, at = segments.T
+    indices = _ramps(first, lengths, step)
+    positions = _ramps(at, lengths, np.ones_like(at))
+    ends = np.cumsum(lengths)
+    begins, total = ends - lengths, int(ends[-1])
+    scales = _expand(scale, lengths, begins, total)
+    signs = _expand(step, lengths, begins, total)
     values = np.empty(indices.size)
     fine = scales > 0
     with np.errstate(over="ignore", under="ignore"):
