@@ -4,8 +4,10 @@ One evaluation aligns every numeric column of a model (50 of them, 1 000 across 
 ``align`` spends most of its time in small numpy calls (downscaling, a common grid, concatenating the parts). Here
 each pair costs only integer bookkeeping in Python — the common scale, the index ranges, where each part of the
 layout goes — and the bucket bounds and counts of all pairs are written in a few numpy passes over flat arrays:
-one ``exp2`` (or ``ldexp``) call per kind of scale for every edge, one scatter per side for every count, one
-``reduceat`` each for the first and last occupied bin. Each pair's :class:`Binned` holds views into those arrays.
+one ``exp2`` (or ``ldexp``) call per kind of scale for every edge and one scatter per side for every count; what
+remains per pair is slicing (and, rarely, trimming empty outer bins). Each pair's :class:`Binned` holds views into
+those arrays. With ~160-bucket histograms the flat passes touch as many elements as the per-column calls did, so
+the gain over ``align`` is modest (docs/drift-engine.md, "Cost"); it grows with fewer buckets per column.
 
 The reference side of a column does not change between evaluations: an :class:`AlignmentCache` keeps its
 float64 buckets, downscaled per scale, so only the current side is converted again. The layout is :func:`align`'s
