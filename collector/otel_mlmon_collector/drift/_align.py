@@ -7,7 +7,7 @@ layout goes — and the bucket bounds and counts of all pairs are written in a f
 one ``exp2`` (or ``ldexp``) call per kind of scale for every edge and one scatter per side for every count; what
 remains per pair is slicing (and, rarely, trimming empty outer bins). Each pair's :class:`Binned` holds views into
 those arrays. With ~160-bucket histograms the flat passes touch as many elements as the per-column calls did, so
-the gain over ``align`` is modest (docs/drift-engine.md, "Cost"); it grows with fewer buckets per column.
+the gain over ``align`` is modest (docs/drift-engine.md, "Cost").
 
 The reference side of a column does not change between evaluations: an :class:`AlignmentCache` keeps its
 float64 buckets, downscaled per scale, so only the current side is converted again. The layout is :func:`align`'s
