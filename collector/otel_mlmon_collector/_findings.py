@@ -12,16 +12,17 @@ import math
 import struct
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1 import logs_pb2
 
 from otel_mlmon._version import __version__
 
-from ._otlp import OtlpRequest
+from ._otlp import OtlpRequest, decode_protobuf
 
 __all__ = ["SCOPE_NAME", "SERVICE_NAME", "Findings", "default_resource", "series_prefix"]
 
@@ -109,29 +110,40 @@ class Findings:
         """The gauges as one metrics request (None when there are none).
 
         The payload is written directly in protobuf wire format (several times faster than building the
-        message objects) and parsed once into ``message``.
+        message objects): every length is computed first and the bytes are joined once. ``message`` is parsed
+        from the payload on first access only: the pipeline queues the bytes, and parsing ≈ 17 000 gauge points
+        costs as much as a third of an evaluation.
         """
         if not self._gauges:
             return None
-        metrics = []
+        # Innermost first, as (parts, length) per level; the parts are joined once at the end.
+        metric_parts: list[bytes] = []
+        metrics_length = 0
         items = 0
         for name, (unit, description, points) in self._gauges.items():
-            gauge = b"".join(points)
-            metric = (
+            gauge_length = sum(map(len, points))
+            head = (
                 _string(0x0A, name)
                 + (_string(0x12, description) if description else b"")
                 + (_string(0x1A, unit) if unit else b"")
-                + _length_delimited(0x2A, gauge)
+                + b"\x2a"
+                + _varint(gauge_length)
             )
-            metrics.append(_length_delimited(0x12, metric))
+            metric_length = len(head) + gauge_length
+            metric_parts.append(b"\x12" + _varint(metric_length) + head)
+            metric_parts.extend(points)
+            metrics_length += 1 + len(_varint(metric_length)) + metric_length
             items += len(points)
-        scope = _string(0x0A, SCOPE_NAME) + _string(0x12, __version__)
-        scope_metrics = _length_delimited(0x0A, scope) + b"".join(metrics)
-        resource = b"".join(_string_attribute(0x0A, k, v) for k, v in self.resource.items())
-        resource_metrics = _length_delimited(0x0A, resource) + _length_delimited(0x12, scope_metrics)
-        payload = _length_delimited(0x0A, resource_metrics)
-        message = ExportMetricsServiceRequest.FromString(payload)
-        return OtlpRequest("metrics", payload, message, items, "drift")
+        scope = _length_delimited(0x0A, _string(0x0A, SCOPE_NAME) + _string(0x12, __version__))
+        scope_metrics_length = len(scope) + metrics_length
+        resource = _length_delimited(
+            0x0A, b"".join(_string_attribute(0x0A, k, v) for k, v in self.resource.items())
+        )
+        scope_head = b"\x12" + _varint(scope_metrics_length) + scope
+        resource_metrics_length = len(resource) + len(scope_head) + metrics_length
+        head = b"\x0a" + _varint(resource_metrics_length) + resource + scope_head
+        payload = b"".join([head, *metric_parts])
+        return _LazyRequest("metrics", payload, None, items, "drift")
 
     def logs_request(self) -> OtlpRequest | None:
         """The events as one logs request (None when there are none)."""
@@ -154,6 +166,29 @@ class Findings:
             record.body.string_value = body
             _add_attributes(record.attributes, attributes)
         return OtlpRequest("logs", message.SerializeToString(), message, len(self._events), "drift")
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _LazyRequest(OtlpRequest):
+    """An :class:`OtlpRequest` whose ``message`` is parsed from ``payload`` when first read (then kept)."""
+
+    _parsed: list[Any] = field(default_factory=list, repr=False)
+
+
+def _parsed_message(request: _LazyRequest) -> Message:
+    if not request._parsed:
+        request._parsed.append(decode_protobuf(request.signal, request.payload))
+    return request._parsed[0]
+
+
+def _no_message(request: _LazyRequest, value: Message | None) -> None:
+    # Only the dataclass __init__ sets it, to None (the payload is the truth): nothing to keep.
+    if value is not None:
+        raise AttributeError("the message of a lazily parsed request comes from its payload")
+
+
+# Set after the class is made: dataclass(slots=True) drops class attributes named like a field.
+_LazyRequest.message = property(_parsed_message, _no_message)  # type: ignore[assignment,method-assign]
 
 
 _SEVERITIES = {"INFO": logs_pb2.SEVERITY_NUMBER_INFO, "WARN": logs_pb2.SEVERITY_NUMBER_WARN}

@@ -174,7 +174,11 @@ def _read_each(
             counters.invalid_points += 1
             continue
         counters.points += 1
-        key = (*series, attribute_key(point.attributes))
+        # The series key from the decoded attributes when no key repeats (else the KeyValues, as attribute_key).
+        if len(attrs) == len(point.attributes):
+            key = (*series, tuple(sorted([(k, str(v)) for k, v in attrs.items()])))
+        else:
+            key = (*series, attribute_key(point.attributes))
         start_ns, time_ns = point.start_time_unix_nano, point.time_unix_nano
         yield SummaryPoint(key, attrs, section, column, kind, cumulative, start_ns, time_ns, value, 1)
 
@@ -246,8 +250,11 @@ def _histogram(point: Any, max_size: int) -> ExponentialHistogram | None:
         return None
     if len(positive.bucket_counts) > _MAX_POINT_BUCKETS or len(negative.bucket_counts) > _MAX_POINT_BUCKETS:
         return None
-    # Python ints: a sum of uint64 counts must not wrap before it is compared with ``count``.
-    counted = point.zero_count + sum(positive.bucket_counts) + sum(negative.bucket_counts)
+    # Read once as uint64 arrays (from_buckets takes them as they are). Their sum must not wrap before it is
+    # compared with ``count``: past _EXACT_SUM per bucket the sum is taken over Python ints.
+    positive_counts = np.asarray(positive.bucket_counts, dtype=np.uint64)
+    negative_counts = np.asarray(negative.bucket_counts, dtype=np.uint64)
+    counted = point.zero_count + _exact_sum(positive_counts) + _exact_sum(negative_counts)
     if counted != point.count or point.count > MAX_POINT_COUNT:
         return None
     bounds = [point.min if point.HasField("min") else None, point.max if point.HasField("max") else None]
@@ -260,9 +267,9 @@ def _histogram(point: Any, max_size: int) -> ExponentialHistogram | None:
             zero_count=point.zero_count,
             count=point.count,
             positive_offset=positive.offset,
-            positive_counts=positive.bucket_counts,
+            positive_counts=positive_counts,
             negative_offset=negative.offset,
-            negative_counts=negative.bucket_counts,
+            negative_counts=negative_counts,
             sum=total,
             min=bounds[0],
             max=bounds[1],
@@ -284,6 +291,18 @@ def _histogram(point: Any, max_size: int) -> ExponentialHistogram | None:
         hist.downscale(change)
     hist.max_size = max_size
     return hist
+
+
+#: Largest bucket count whose arrays (at most _MAX_POINT_BUCKETS long) sum in uint64 without wrapping.
+_EXACT_SUM = (1 << 64) // _MAX_POINT_BUCKETS - 1
+
+
+def _exact_sum(counts: np.ndarray) -> int:
+    if counts.size == 0:
+        return 0
+    if int(counts.max()) <= _EXACT_SUM:
+        return int(counts.sum())
+    return sum(int(c) for c in counts)
 
 
 def _count(point: Any) -> int | None:

@@ -31,6 +31,7 @@ from ..drift import (
     vector_columns,
     vocabulary_columns,
 )
+from ..drift._align import AlignmentCache, align_many
 from ..drift._base import is_batch_method
 from ..drift._vectors import vector_series
 from .config import DriftConfig
@@ -159,6 +160,12 @@ class ColumnChecks:
         # Categories: a calibrated test of new categories (see drift/unseen.py), not the numeric share threshold.
         self.unseen = UnseenCategories()
         self.missing_rate = MissingRate(alpha=DEFAULT_ALPHA, threshold=config.missing_threshold)
+        # The reference sides of the numeric columns, converted once (a reference changes only on reload).
+        self._alignment = AlignmentCache()
+
+    def begin_evaluation(self) -> None:
+        """Start an evaluation round: reference sides not used in the previous round leave the cache."""
+        self._alignment.begin()
 
     def compare(self, model: str, policy: DriftPolicy, pending: Sequence[PendingColumn]) -> list[ColumnDrift]:
         """Every column with at least one result: its corrected results and decision, in ``pending`` order.
@@ -183,9 +190,10 @@ class ColumnChecks:
                 exc,
             )
 
+        aligned = self._align(model, pending)
         for i, column in enumerate(pending):
             try:
-                planned = self._plan(model, policy, column)
+                planned = self._plan(model, policy, column, aligned.get(i))
             except Exception as exc:  # noqa: BLE001 - one bad column (or override) must not stop the rest
                 fail(i, exc)
                 continue
@@ -206,8 +214,38 @@ class ColumnChecks:
             results_of[i][check] = result
         return [self._decide(pending[i], results) for i, results in ordered]
 
+    def _aligns(self, column: PendingColumn) -> bool:
+        """Whether :meth:`_plan` takes aligned bins of this column (its conditions, in the same order)."""
+        checks, ref, current = self.config.checks, column.reference, column.current
+        n_cur = current.count
+        if current.kind != ref.kind:
+            return False  # not compared, or (no current rows) left to _plan, which fails as align() would
+        return (
+            ("distribution" in checks or "out_of_range" in checks)
+            and n_cur >= self.config.min_rows
+            and ref.count > 0
+            and ref.kind == "numeric"
+        )
+
+    def _align(self, model: str, pending: Sequence[PendingColumn]) -> dict[int, Any]:
+        """The aligned bins of every numeric column of one model, in one pass (see drift/_align.py).
+
+        Any failure leaves the columns to :meth:`_plan`, which aligns them one by one and attributes the error.
+        """
+        wanted = [i for i, column in enumerate(pending) if self._aligns(column)]
+        if not wanted:
+            return {}
+        try:
+            binneds = align_many(
+                [(pending[i].reference.numeric, pending[i].current.numeric) for i in wanted],  # type: ignore[union-attr]
+                self._alignment,
+            )
+        except Exception:  # noqa: BLE001 - one bad column: _plan finds it and the others go on
+            return {}
+        return dict(zip(wanted, binneds))
+
     def _plan(
-        self, model: str, policy: DriftPolicy, column: PendingColumn
+        self, model: str, policy: DriftPolicy, column: PendingColumn, binned: Any = None
     ) -> list[tuple[str, tuple[DriftMethod, Any, Any]]]:
         """The comparisons of one column as ``(check, (method, reference, current))``."""
         checks, min_rows = self.config.checks, self.config.min_rows
@@ -237,7 +275,8 @@ class ColumnChecks:
                 if method is not None:
                     planned.append(("distribution", (method, ref, current)))
             elif ref.kind == "numeric":
-                binned = align(ref.numeric, current.numeric)  # once, for every check that takes aligned bins
+                if binned is None:  # once, for every check that takes aligned bins
+                    binned = align(ref.numeric, current.numeric)
                 if method is not None:
                     if is_batch_method(method):
                         planned.append(("distribution", (method, binned, None)))

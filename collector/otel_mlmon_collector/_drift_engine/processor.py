@@ -147,6 +147,7 @@ class DriftProcessor:
                     logging.ERROR, "refresh", "reference refresh failed: %s: %s", type(exc).__name__, exc
                 )
             self.windows.expire()
+            self._checks.begin_evaluation()
             if self.trailing_windows is not None:
                 self.trailing_windows.expire()
             findings = Findings(int(now * 1e9), self._resource)

@@ -19,6 +19,7 @@ algebra's, in :mod:`otel_mlmon.sketch`; this module only lays the buckets out as
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -90,12 +91,14 @@ class Binned:
         object.__setattr__(self, "reference", ref)
         object.__setattr__(self, "current", cur)
 
-    @property
+    # Cached (the counts are not changed after construction; replace() makes a new Binned): the methods and
+    # the engine ask for them several times per column.
+    @functools.cached_property
     def n_reference(self) -> int:
         """Number of reference values in the bins."""
         return round(float(self.reference.sum()))
 
-    @property
+    @functools.cached_property
     def n_current(self) -> int:
         """Number of current values in the bins."""
         return round(float(self.current.sum()))

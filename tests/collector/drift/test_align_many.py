@@ -1,0 +1,134 @@
+"""align_many gives bit for bit what align gives, pair by pair, with and without the reference cache."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pytest
+from otel_mlmon_collector.drift._align import AlignmentCache, align_many
+from otel_mlmon_collector.drift._binning import Binned, align
+
+from otel_mlmon.sketch import ExponentialHistogram
+
+
+@dataclass
+class _Raw:
+    """An OTLP-like point: counts may carry zeros at either end, any scale (as points from other exporters)."""
+
+    scale: int
+    zero_count: int
+    positive_offset: int
+    positive_counts: np.ndarray
+    negative_offset: int
+    negative_counts: np.ndarray
+    count: int
+    sum: float | None
+    min: float
+    max: float
+
+
+def _histogram(rng: np.random.Generator, kind: str) -> object:
+    max_size = int(rng.choice([4, 20, 160]))
+    h = ExponentialHistogram(max_size=max_size, max_scale=int(rng.choice([20, 8, 0, -3])))
+    size = int(rng.choice([0, 1, 3, 50, 2000]))
+    if kind == "normal":
+        values = rng.normal(size=size) * rng.lognormal()
+    elif kind == "positive":
+        values = rng.lognormal(size=size) * 10.0 ** rng.integers(-5, 5)
+    elif kind == "negative":
+        values = -rng.lognormal(size=size)
+    elif kind == "zeros":
+        values = np.where(rng.random(size) < 0.5, 0.0, rng.normal(size=size))
+    elif kind == "integers":
+        values = rng.integers(-3, 4, size=size).astype(float)
+    elif kind == "extreme":  # far apart magnitudes: underflowing edges at low scales, MAX_BINS downscaling
+        values = rng.choice([1e-300, 5e-324, 1.0, 1e300, -1e-200, 0.0], size=max(size, 1))
+    else:
+        values = np.zeros(size)
+    h.update(values)
+    return h
+
+
+def _raw(rng: np.random.Generator) -> _Raw:
+    def side() -> tuple[int, np.ndarray]:
+        if rng.random() < 0.3:
+            return 0, np.zeros(0, dtype=np.int64)
+        counts = rng.integers(0, 5, size=int(rng.integers(1, 30)))
+        return int(rng.integers(-2000, 2000)), counts
+
+    (p_off, pos), (n_off, neg) = side(), side()
+    zero = int(rng.integers(0, 3))
+    count = int(pos.sum() + neg.sum() + zero)
+    lo, hi = sorted(rng.normal(size=2) * 100)
+    return _Raw(
+        scale=int(rng.integers(-10, 21)),
+        zero_count=zero,
+        positive_offset=p_off,
+        positive_counts=pos,
+        negative_offset=n_off,
+        negative_counts=neg,
+        count=count,
+        sum=None if rng.random() < 0.2 else float(rng.normal()),
+        min=lo if rng.random() < 0.8 else math.nan,
+        max=hi,
+    )
+
+
+def _same(a: Binned, b: Binned) -> None:
+    for f in fields(Binned):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape, f.name
+            assert np.array_equal(x, y, equal_nan=True), f.name
+            assert np.array_equal(np.signbit(x), np.signbit(y)), f.name  # signed zeros too
+        elif isinstance(x, float) and math.isnan(x):
+            assert isinstance(y, float) and math.isnan(y), f.name
+        else:
+            assert x == y and type(x) is type(y), f.name
+
+
+KINDS = ("normal", "positive", "negative", "zeros", "integers", "extreme", "empty")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_align_many_equals_align(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(150):
+        if rng.random() < 0.25:
+            pairs.append((_raw(rng), _raw(rng)))
+        else:
+            pairs.append((_histogram(rng, str(rng.choice(KINDS))), _histogram(rng, str(rng.choice(KINDS)))))
+    expected = [align(r, c) for r, c in pairs]
+    for got, want in zip(align_many(pairs), expected):
+        _same(got, want)
+    cache = AlignmentCache()
+    for _ in range(3):  # the cached reference sides give the same again
+        cache.begin()
+        for got, want in zip(align_many(pairs, cache), expected):
+            _same(got, want)
+
+
+def test_cache_follows_a_changed_reference() -> None:
+    rng = np.random.default_rng(7)
+    reference, current = ExponentialHistogram(), ExponentialHistogram()
+    reference.update(rng.normal(size=1000))
+    current.update(rng.normal(size=1000) + 1)
+    cache = AlignmentCache()
+    cache.begin()
+    _same(align_many([(reference, current)], cache)[0], align(reference, current))
+    more = ExponentialHistogram()
+    more.update(rng.normal(size=500) * 50)
+    reference.merge(more)  # changes scale, counts and count: the cached side must not be used
+    cache.begin()
+    _same(align_many([(reference, current)], cache)[0], align(reference, current))
+
+
+def test_empty_input_and_unoccupied_buckets() -> None:
+    assert align_many([]) == []
+    nothing = _Raw(3, 0, 5, np.zeros(4, dtype=np.int64), -2, np.zeros(2, dtype=np.int64), 0, 0.0, 1.0, 2.0)
+    pairs = [(nothing, nothing), (nothing, _Raw(0, 2, 0, np.zeros(0), 0, np.zeros(0), 2, 0.0, 0.0, 0.0))]
+    for got, want in zip(align_many(pairs), [align(r, c) for r, c in pairs]):
+        _same(got, want)
