@@ -29,6 +29,7 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _READ_CHUNK = 1 << 20
 _MAX_HEADERS = 100
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _LINGER_SECONDS = (
     1.0  # after a final answer, unread request bytes are drained this long so the client reads it
 )
@@ -116,7 +117,8 @@ class Body:
         self.chunked = encoding.replace(" ", "").endswith("chunked")
         self.unsupported = bool(encoding) and not self.chunked
         length = head.header("content-length", "").strip()
-        self.declared: int | None = int(length) if length.isdigit() else None
+        # str.isdigit() alone admits "²" (latin-1 superscripts), which int() refuses: ASCII digits only
+        self.declared: int | None = int(length) if length.isascii() and length.isdigit() else None
         self.malformed_length = bool(length) and self.declared is None
         #: Whether the body was read to its end (the connection can then serve another request).
         self.consumed = (
@@ -162,12 +164,11 @@ class Body:
         total = 0
         while True:
             line = await self._line()
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise BodyError(400, "bad chunk size line") from None
-            if size < 0:
+            digits = line.split(b";", 1)[0].strip()
+            # RFC 9112: 1*HEXDIG; int() alone would also take "0x10", "1_0", "+5" and "-5"
+            if not digits or digits.strip(_HEX_DIGITS):
                 raise BodyError(400, "bad chunk size line")
+            size = int(digits, 16)
             if size == 0:
                 while await self._line() not in (b"\r\n", b"\n"):  # trailers, ignored
                     pass

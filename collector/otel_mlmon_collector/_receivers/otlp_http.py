@@ -41,6 +41,8 @@ _AUTH_DISCARD_CAP = 1 << 20  # body bytes read (and dropped) before answering 40
 #: (each hand-over waits for the GIL twice), and larger ones on the worker pool, so the loop keeps reading others.
 _INLINE_BYTES = 64 << 10
 _DISCARD_CAP = 8 << 20  # bodies we refuse are read and dropped up to this size (or the limit), then we close
+#: ``reason`` of the refusal counter for the HTTP server's own answers (anything else there is a malformed head).
+_SERVER_REASONS = {503: "too_many_connections", 408: "timeout", 431: "too_large", 500: "internal_error"}
 
 
 class _TooLarge(Exception):
@@ -237,7 +239,10 @@ class OtlpHttpReceiver:
         return _status(503, message, as_json, {"Retry-After": str(self.retry_after_seconds)})
 
     def _refusal(self, status: int, message: str) -> Response:
-        """The server's own refusals (too many connections, headers too slow or too large), in protobuf."""
+        """The server's own refusals (too many connections, headers too slow, too large or malformed), in
+        protobuf; counted without a ``signal``, as the request's path was not read (or not at all)."""
+        reason = _SERVER_REASONS.get(status, "malformed")
+        self.pipeline.metrics.add(REFUSED, 1, transport="http", reason=reason)
         headers = {"Retry-After": str(self.retry_after_seconds)} if status == 503 else None
         return _status(status, message, False, headers, close=True)
 

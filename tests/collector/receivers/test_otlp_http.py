@@ -242,3 +242,34 @@ def test_json_answer_for_unknown_path_when_json_was_sent(collector: Collector) -
     )
     assert response.status_code == 404
     assert json.loads(response.content)["code"] == 12
+
+
+def test_connections_beyond_max_connections_and_malformed_heads_are_counted(
+    make_collector: Callable[..., Collector],
+) -> None:
+    """A connection refused at ``receivers.http.max_connections`` (503 before its request is read) and a
+    malformed request head are counted in the refused counter, without a signal: none was read."""
+    config = collector_config(receivers={"http": {"max_connections": 2}, "grpc": {"enabled": False}})
+    collector = make_collector(config)
+    host, port = collector.http_endpoint.rsplit(":", 1)
+    server = next(r for r in collector.receivers if r.name == "otlp_http").server  # type: ignore[attr-defined]
+    held = [socket.create_connection((host, int(port)), timeout=5) for _ in range(2)]
+    try:
+        for s in held:
+            s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        deadline = time.monotonic() + 5
+        while server.open_connections < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with socket.create_connection((host, int(port)), timeout=5) as third:
+            assert third.recv(200).startswith(b"HTTP/1.1 503")
+    finally:
+        for s in held:
+            s.close()
+    assert collector.metrics.value(REFUSED, transport="http", reason="too_many_connections") == 1
+    deadline = time.monotonic() + 5
+    while server.open_connections and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with socket.create_connection((host, int(port)), timeout=5) as bad:
+        bad.sendall(b"POST /v1/traces HTTP/1.1\r\nno colon here\r\n\r\n")
+        assert bad.recv(200).startswith(b"HTTP/1.1 400")
+    assert collector.metrics.value(REFUSED, transport="http", reason="malformed") == 1
