@@ -56,7 +56,7 @@ class MissingRate:
     ``z = (p2 - p1) / sqrt(p (1 - p) (1/n + 1/m))``,  ``p_value = 2 (1 - Phi(|z|))``,  ``score = |p2 - p1|``
 
     When the smallest expected count of the 2 x 2 table ``[[x, n - x], [y, m - y]]`` is below ``min_expected``
-    (5, Cochran) the p-value is Fisher's exact test instead (``scipy.stats.fisher_exact``, two-sided;
+    (5, Cochran) the p-value is Fisher's exact test instead (two-sided, as ``scipy.stats.fisher_exact``: ``_chi2.fisher_two_sided``;
     ``details["test"]`` says which). Drift needs ``p_value < alpha`` **and** ``score >= threshold``: at millions
     of rows the test alone would flag a change from 1.00 % to 1.02 % missing. ``counts`` picks what counts as missing: None/NaN (``"missing"``),
     ±inf (``"infinite"``) or either (``"either"``). ``n`` and ``m`` are the effective sizes when given.
