@@ -36,6 +36,7 @@ __all__ = [
     "fit_classifier",
     "fit_estimation",
     "fit_regression",
+    "refine_blocks",
 ]
 
 from otel_mlmon._estimation_regression import (
@@ -97,7 +98,12 @@ class ClassifierCalibration:
         return np.interp(confidence, x, y)
 
     def spread_buckets(
-        self, predicted: str, lower: np.ndarray, upper: np.ndarray, counts: np.ndarray
+        self,
+        predicted: str,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        counts: np.ndarray,
+        total: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Histogram buckets ``(lower, upper]`` of confidence → ``(confidence, rows, P(correct))`` pieces.
 
@@ -105,13 +111,24 @@ class ClassifierCalibration:
         evenly over the block), so a bucket becomes one piece per block it overlaps, at that block's accuracy: near a
         confidence of 1 a bucket can straddle blocks of very different accuracy, and its midpoint would say little
         about where its rows are. A bucket overlapping no reference row is one piece at its midpoint.
+
+        ``total``, the histogram's exact sum of confidences, corrects that assumption where the window's rows sit
+        elsewhere within their buckets than the reference's (under a shift, rows crowd towards a confidence of
+        1 inside the top bucket): every bucket's spread is tilted by one factor ``exp(θ · position in the
+        bucket)``, with θ chosen so that the pieces' sum equals ``total``.
         """
         lower = np.asarray(lower, dtype=np.float64)
         upper = np.asarray(upper, dtype=np.float64)
         counts = np.asarray(counts, dtype=np.float64)
         middle = (lower + upper) / 2
         blocks = self.blocks.get(predicted)
-        if blocks is None:
+        if (
+            blocks is None
+        ):  # the confidence is its own calibration: the exact sum is the expected number right
+            if total is not None and math.isfinite(total) and counts.sum() > 0:
+                middle = np.clip(
+                    middle + (total - float(np.dot(counts, middle))) / counts.sum(), lower, upper
+                )
             return middle, counts, self.p_correct(predicted, middle)
         lo, hi, mean, rows = (blocks[:, i][None, :] for i in range(4))
         a, b = lower[:, None], upper[:, None]
@@ -122,11 +139,14 @@ class ClassifierCalibration:
                 width > 0, overlap / np.where(width > 0, width, 1.0), ((lo > a) & (lo <= b)) * 1.0
             )
         weight = np.clip(share, 0.0, 1.0) * rows
-        total = weight.sum(axis=1, keepdims=True)
-        covered = total[:, 0] > 0
-        fraction = weight[covered] / total[covered]
-        i, j = np.nonzero(fraction)
+        total_weight = weight.sum(axis=1, keepdims=True)
+        covered = total_weight[:, 0] > 0
+        fraction = weight[covered] / total_weight[covered]
         where = np.clip((np.maximum(a, lo) + np.minimum(b, hi)) / 2, a, b)[covered]
+        if total is not None and math.isfinite(total):
+            known = float(np.dot(counts[~covered], middle[~covered]))
+            fraction = _tilt(fraction, where, lower[covered], upper[covered], counts[covered], total - known)
+        i, j = np.nonzero(fraction)
         values = np.concatenate([where[i, j], middle[~covered]])
         pieces = np.concatenate([counts[covered][i] * fraction[i, j], counts[~covered]])
         q = np.concatenate(
@@ -167,6 +187,41 @@ class ClassifierCalibration:
         )
 
 
+def _tilt(
+    fraction: np.ndarray,
+    where: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    counts: np.ndarray,
+    target: float,
+) -> np.ndarray:
+    """``fraction`` (buckets × pieces, rows summing to 1) tilted by ``exp(θ · position within the bucket)`` so that
+    the rows' sum of confidences is ``target`` (θ bisected in ±30; the nearest end when out of reach)."""
+    width = (upper - lower)[:, None]
+    position = np.divide(where - lower[:, None], width, out=np.full_like(where, 0.5), where=width > 0) - 0.5
+    present = fraction > 0
+
+    def tilted(theta: float) -> np.ndarray:
+        w = np.where(present, fraction * np.exp(theta * position), 0.0)
+        return w / w.sum(axis=1, keepdims=True)
+
+    def excess(theta: float) -> float:
+        return float(np.dot(counts, (tilted(theta) * where).sum(axis=1))) - target
+
+    low, high = -30.0, 30.0
+    if excess(low) >= 0:
+        return tilted(low)
+    if excess(high) <= 0:
+        return tilted(high)
+    for _ in range(40):
+        middle = (low + high) / 2
+        if excess(middle) < 0:
+            low = middle
+        else:
+            high = middle
+    return tilted((low + high) / 2)
+
+
 def fit_classifier(
     predicted: Sequence[str],
     confidence: np.ndarray,
@@ -199,6 +254,7 @@ def fit_classifier(
             errors[k] = {str(v): float(n / wrong.size) for v, n in zip(values, counts)}
     if len(classes) == 2 and len(blocks) == 2:
         blocks = _binary_blocks(classes[1], predicted_arr, confidence, truth_arr)
+    blocks = {k: refine_blocks(b, confidence[predicted_arr == k]) for k, b in blocks.items()}
     model = ClassifierCalibration(classes, blocks, errors)
     rows_by_class = {
         k: (confidence[predicted_arr == k], np.ones(int((predicted_arr == k).sum())))
@@ -238,6 +294,38 @@ def _binary_blocks(
     return out
 
 
+#: Blocks are cut where the exponential histograms of this scale have bucket bounds (see :func:`refine_blocks`).
+REFINE_SCALE = 8
+
+
+def refine_blocks(blocks: np.ndarray, confidence: np.ndarray, scale: int = REFINE_SCALE) -> np.ndarray:
+    """Cut each constant block of the calibration where an exponential histogram of ``scale`` (or any coarser one)
+    has a bucket bound, each piece keeping its block's P(correct) and its own reference rows and range.
+
+    The calibration is unchanged; what changes is how a window's histogram bucket is spread over the blocks it
+    straddles (:meth:`ClassifierCalibration.spread_buckets`): by the reference rows actually in the bucket rather
+    than by spreading each block's rows evenly over its range. Near a confidence of 1 -- where tree ensembles put
+    most rows, one histogram bucket spans many blocks, and P(correct) changes fastest -- that is most of the
+    difference between an estimate from sketches and one from the exact confidences.
+    """
+    confidence = np.sort(np.asarray(confidence, dtype=np.float64))
+    if confidence.size == 0 or blocks.size == 0:
+        return blocks
+    with np.errstate(divide="ignore"):
+        bucket = np.ceil(np.log2(np.maximum(confidence, 1e-300)) * 2.0**scale) - 1
+    pieces = []
+    for lo, hi, value, rows in blocks:
+        inside = (confidence >= lo) & (confidence <= hi)
+        if not inside.any():
+            pieces.append((lo, hi, value, rows))
+            continue
+        values, index = confidence[inside], bucket[inside]
+        cuts = np.flatnonzero(np.diff(index)) + 1
+        for part in np.split(values, cuts):
+            pieces.append((float(part[0]), float(part[-1]), value, float(part.size)))
+    return np.asarray(pieces, dtype=np.float64)
+
+
 def _sorted_matrix(
     probabilities: tuple[np.ndarray, Sequence[str]] | None, classes: Sequence[str], rows: int
 ) -> np.ndarray | None:
@@ -266,10 +354,11 @@ def estimate_classification(
     variance = 0.0
     scored: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k, group in groups.items():
-        weights = np.asarray(group[-1], dtype=np.float64)
-        if len(group) == 3 and model is not None:  # histogram buckets, spread like the reference rows
-            values, weights, q = model.spread_buckets(k, group[0], group[1], weights)
-        elif len(group) == 3:  # without a reference: each bucket at its midpoint
+        weights = np.asarray(group[2] if len(group) >= 3 else group[1], dtype=np.float64)
+        if len(group) >= 3 and model is not None:  # histogram buckets, spread like the reference rows
+            total = float(group[3]) if len(group) > 3 else None
+            values, weights, q = model.spread_buckets(k, group[0], group[1], weights, total)
+        elif len(group) >= 3:  # without a reference: each bucket at its midpoint
             values = (np.asarray(group[0], dtype=np.float64) + np.asarray(group[1], dtype=np.float64)) / 2
             q = np.clip(values, 0.0, 1.0)
         else:

@@ -92,7 +92,7 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
     groups: dict[str, dict[str, tuple[np.ndarray, ...]]] = {}
     for (output, label), column in getattr(view, "confidence", {}).items():
         if column.numeric is not None and column.numeric.count:
-            groups.setdefault(output, {})[label] = _buckets(column.numeric)
+            groups.setdefault(output, {})[label] = (*_buckets(column.numeric), column.numeric.sum)
     out = {}
     for output, by_class in groups.items():
         calibration = outputs.get(output)
