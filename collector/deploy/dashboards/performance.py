@@ -74,7 +74,7 @@ def model_performance(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
         timeseries_panel(
             "Performance vs reference band",
             "Realized value of the newest window with labels beside the reference profile's value and the band its "
-            "spread gives for the window's rows (ml.performance.reference*), per metric.",
+            "spread gives for the window's rows, per metric.",
             "short",
             gauge_query("max", M["reference"], MODEL, _PER_METRIC, "reference"),
             gauge_query("max", M["reference_lower"], MODEL, _PER_METRIC, "lower"),
@@ -83,7 +83,7 @@ def model_performance(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
         ),
         timeseries_panel(
             "Change vs reference (−1 worse, +1 better)",
-            "ml.performance.change: −1 outside the band on the worse side, +1 an improvement, 0 within.",
+            "−1 outside the reference band on the worse side, +1 an improvement, 0 within.",
             "short",
             gauge_query("min", M["performance_change"], MODEL, _PER_METRIC),
             width=8,
@@ -91,7 +91,7 @@ def model_performance(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
         timeseries_panel(
             "Estimation gap (standard errors)",
             "Estimated − realized over the labelled rows of each window whose labels changed, in standard errors "
-            "of the estimate (ml.performance.estimation.gap.z): beyond ±3 the reference calibration no longer "
+            "of the estimate: beyond ±3 the reference calibration no longer "
             "holds (concept drift).",
             "short",
             gauge_query("max", M["estimation_gap_z"], MODEL, _PER_METRIC),
