@@ -55,16 +55,23 @@ class RegressionErrorModel:
     spread: dict[str, float] = field(default_factory=dict)
 
     def estimate(self, means: Sequence[np.ndarray | None], n: int) -> dict[str, Any]:
-        """Expected MAE and RMSE of ``n`` rows given each column's mean basis (None: assume the reference's)."""
-        e_abs, e_sq = self.mean_abs, self.mean_sq
+        """Expected MAE and RMSE of ``n`` rows given each column's mean basis (None: assume the reference's).
+
+        The MAE is the additive model's; the RMSE is that MAE times the reference's RMSE / MAE ratio (the errors
+        keep the shape of their distribution while their scale follows the inputs). The squared error is not
+        modelled additively for the estimate: where two columns both widen the errors its cross term grows with
+        their product, which marginal histograms cannot see, while the absolute error stays additive
+        (``coef_sq`` stays in the profile format, unused by the estimate).
+        """
+        e_abs = self.mean_abs
         for i, mean in enumerate(means):
             if mean is None:
                 continue
             delta = np.asarray(mean, dtype=np.float64) - self.reference_means[i]
             e_abs += float(np.dot(delta, self.coef_abs[i]))
-            e_sq += float(np.dot(delta, self.coef_sq[i]))
         mae = max(e_abs, 0.0)
-        rmse = math.sqrt(max(e_sq, 0.0))
+        ratio = math.sqrt(self.mean_sq) / self.mean_abs if self.mean_abs > 0 else 1.0
+        rmse = mae * ratio
         stderr = {m: s / math.sqrt(max(n, 1)) for m, s in self.spread.items()}
         return {"n": int(n), "mae": mae, "rmse": rmse, "stderr": stderr}
 

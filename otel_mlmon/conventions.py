@@ -106,6 +106,7 @@ __all__ = [
     "METRIC_PERFORMANCE_ESTIMATED_MAE",
     "METRIC_PERFORMANCE_ESTIMATED_PRECISION",
     "METRIC_PERFORMANCE_ESTIMATED_PRECISION_MACRO",
+    "METRIC_PERFORMANCE_ESTIMATED_PREDICTED",
     "METRIC_PERFORMANCE_ESTIMATED_PREFIX",
     "METRIC_PERFORMANCE_ESTIMATED_RECALL",
     "METRIC_PERFORMANCE_ESTIMATED_RECALL_MACRO",
@@ -387,6 +388,8 @@ METRIC_PERFORMANCE_ESTIMATED_F1_MACRO = "ml.performance.estimated.f1.macro"
 METRIC_PERFORMANCE_ESTIMATED_ROC_AUC = "ml.performance.estimated.roc_auc"
 METRIC_PERFORMANCE_ESTIMATED_RMSE = "ml.performance.estimated.rmse"
 METRIC_PERFORMANCE_ESTIMATED_MAE = "ml.performance.estimated.mae"
+#: Predictions behind an estimate (the rows of the window it describes).
+METRIC_PERFORMANCE_ESTIMATED_PREDICTED = "ml.performance.estimated.predicted"
 #: Standard error of an estimate (the metric in ``ml.performance.metric``): how far the realized value is expected
 #: to fall from it by chance.
 METRIC_PERFORMANCE_ESTIMATED_STDERR = "ml.performance.estimated.stderr"

@@ -36,8 +36,10 @@ __all__ = [
     "fit_classifier",
     "fit_estimation",
     "fit_regression",
+    "refine_blocks",
 ]
 
+from otel_mlmon._calibration_blocks import isotonic_blocks, refine_blocks, tilt
 from otel_mlmon._estimation_regression import (
     SPREAD_CHUNK_ROWS,
     RegressionErrorModel,
@@ -97,7 +99,12 @@ class ClassifierCalibration:
         return np.interp(confidence, x, y)
 
     def spread_buckets(
-        self, predicted: str, lower: np.ndarray, upper: np.ndarray, counts: np.ndarray
+        self,
+        predicted: str,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        counts: np.ndarray,
+        total: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Histogram buckets ``(lower, upper]`` of confidence → ``(confidence, rows, P(correct))`` pieces.
 
@@ -105,13 +112,24 @@ class ClassifierCalibration:
         evenly over the block), so a bucket becomes one piece per block it overlaps, at that block's accuracy: near a
         confidence of 1 a bucket can straddle blocks of very different accuracy, and its midpoint would say little
         about where its rows are. A bucket overlapping no reference row is one piece at its midpoint.
+
+        ``total``, the histogram's exact sum of confidences, corrects that assumption where the window's rows sit
+        elsewhere within their buckets than the reference's (under a shift, rows crowd towards a confidence of
+        1 inside the top bucket): every bucket's spread is tilted by one factor ``exp(θ · position in the
+        bucket)``, with θ chosen so that the pieces' sum equals ``total``.
         """
         lower = np.asarray(lower, dtype=np.float64)
         upper = np.asarray(upper, dtype=np.float64)
         counts = np.asarray(counts, dtype=np.float64)
         middle = (lower + upper) / 2
         blocks = self.blocks.get(predicted)
-        if blocks is None:
+        if (
+            blocks is None
+        ):  # the confidence is its own calibration: the exact sum is the expected number right
+            if total is not None and math.isfinite(total) and counts.sum() > 0:
+                middle = np.clip(
+                    middle + (total - float(np.dot(counts, middle))) / counts.sum(), lower, upper
+                )
             return middle, counts, self.p_correct(predicted, middle)
         lo, hi, mean, rows = (blocks[:, i][None, :] for i in range(4))
         a, b = lower[:, None], upper[:, None]
@@ -122,11 +140,14 @@ class ClassifierCalibration:
                 width > 0, overlap / np.where(width > 0, width, 1.0), ((lo > a) & (lo <= b)) * 1.0
             )
         weight = np.clip(share, 0.0, 1.0) * rows
-        total = weight.sum(axis=1, keepdims=True)
-        covered = total[:, 0] > 0
-        fraction = weight[covered] / total[covered]
-        i, j = np.nonzero(fraction)
+        total_weight = weight.sum(axis=1, keepdims=True)
+        covered = total_weight[:, 0] > 0
+        fraction = weight[covered] / total_weight[covered]
         where = np.clip((np.maximum(a, lo) + np.minimum(b, hi)) / 2, a, b)[covered]
+        if total is not None and math.isfinite(total):
+            known = float(np.dot(counts[~covered], middle[~covered]))
+            fraction = tilt(fraction, where, lower[covered], upper[covered], counts[covered], total - known)
+        i, j = np.nonzero(fraction)
         values = np.concatenate([where[i, j], middle[~covered]])
         pieces = np.concatenate([counts[covered][i] * fraction[i, j], counts[~covered]])
         q = np.concatenate(
@@ -199,6 +220,7 @@ def fit_classifier(
             errors[k] = {str(v): float(n / wrong.size) for v, n in zip(values, counts)}
     if len(classes) == 2 and len(blocks) == 2:
         blocks = _binary_blocks(classes[1], predicted_arr, confidence, truth_arr)
+    blocks = {k: refine_blocks(b, confidence[predicted_arr == k]) for k, b in blocks.items()}
     model = ClassifierCalibration(classes, blocks, errors)
     rows_by_class = {
         k: (confidence[predicted_arr == k], np.ones(int((predicted_arr == k).sum())))
@@ -266,10 +288,11 @@ def estimate_classification(
     variance = 0.0
     scored: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k, group in groups.items():
-        weights = np.asarray(group[-1], dtype=np.float64)
-        if len(group) == 3 and model is not None:  # histogram buckets, spread like the reference rows
-            values, weights, q = model.spread_buckets(k, group[0], group[1], weights)
-        elif len(group) == 3:  # without a reference: each bucket at its midpoint
+        weights = np.asarray(group[2] if len(group) >= 3 else group[1], dtype=np.float64)
+        if len(group) >= 3 and model is not None:  # histogram buckets, spread like the reference rows
+            total = float(group[3]) if len(group) > 3 else None
+            values, weights, q = model.spread_buckets(k, group[0], group[1], weights, total)
+        elif len(group) >= 3:  # without a reference: each bucket at its midpoint
             values = (np.asarray(group[0], dtype=np.float64) + np.asarray(group[1], dtype=np.float64)) / 2
             q = np.clip(values, 0.0, 1.0)
         else:
@@ -441,34 +464,6 @@ def _macro_auc(truth: np.ndarray, matrix: np.ndarray, classes: Sequence[str]) ->
         if n_pos and n_neg:
             aucs.append(_auc_from_parts([(matrix[:, i], positive.astype(float), (~positive).astype(float))]))
     return float(np.mean(aucs)) if aucs else None
-
-
-def isotonic_blocks(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-decreasing least-squares fit of ``y`` on ``x`` (pool adjacent violators), as its constant blocks:
-    rows ``(first x, last x, mean y, rows)``."""
-    order = np.argsort(x, kind="mergesort")
-    xs, ys = np.asarray(x, dtype=np.float64)[order], np.asarray(y, dtype=np.float64)[order]
-    unique, inverse = np.unique(xs, return_inverse=True)
-    sums = list(np.bincount(inverse, weights=ys))
-    weights = list(np.bincount(inverse).astype(np.float64))
-    lo = list(unique)
-    hi = list(unique)
-    s: list[float] = []
-    w: list[float] = []
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(len(unique)):
-        s.append(sums[i])
-        w.append(weights[i])
-        a.append(lo[i])
-        b.append(hi[i])
-        while len(s) > 1 and s[-2] / w[-2] >= s[-1] / w[-1]:
-            last_s, last_w, last_b = s.pop(), w.pop(), b.pop()
-            a.pop()
-            s[-1] += last_s
-            w[-1] += last_w
-            b[-1] = last_b
-    return np.column_stack([a, b, np.asarray(s) / np.asarray(w), w])
 
 
 # ---------------------------------------------------------------------------------------------------- the model

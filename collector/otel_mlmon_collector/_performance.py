@@ -25,7 +25,7 @@ from ._config_reader import ConfigError, Section
 from ._findings import Findings, default_resource
 from ._ground_truth import LabelJoin
 from ._ground_truth._concept_drift import ConceptDriftMonitor
-from ._ground_truth._estimate_sketches import estimate_rows, estimate_view, estimation_gap
+from ._ground_truth._estimate_sketches import estimate_rows, estimate_view, estimation_gap, realized_span
 from ._otlp import OtlpRequest
 
 __all__ = ["PerformanceConfig", "PerformanceProcessor", "default_state_path"]
@@ -96,6 +96,9 @@ class PerformanceConfig:
         models: Per-model overrides of those options (``{"price": {"regression_scale": 40.0}}``).
         references: A directory of profiles whose reference performance the alerts compare with, when the
             collector has no ``drift:`` section (with one, its references are used).
+        estimation_window: Which rows ``ml.performance.estimated.*`` describe: ``realized`` (default) the
+            current ``window_seconds`` prediction-time window, the rows of the realized metrics; ``drift`` the
+            drift engine's evaluation view (its sliding ``windows x window_seconds``).
     """
 
     path: str = field(default_factory=default_state_path)
@@ -107,6 +110,7 @@ class PerformanceConfig:
     monitor: Mapping[str, Any] = field(default_factory=dict)
     models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     references: str | None = None
+    estimation_window: str = "realized"
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], path: str = "ground_truth") -> PerformanceConfig:
@@ -133,6 +137,7 @@ class PerformanceConfig:
             monitor=_monitor_options(s),
             models=_model_options(s.section("models")),
             references=s.str("references", None),
+            estimation_window=s.choice("estimation_window", default.estimation_window, ("realized", "drift")),
         )
         s.done()
         try:  # the monitor checks the values (and each model's) the way it will use them
@@ -196,6 +201,7 @@ class PerformanceProcessor:
 
             self.references = DirectoryReferenceStore(config.references)
         self._newest: dict[tuple[str, str, str], int] = {}  # newest window start per series, Unix ns
+        self._warn_misaligned()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -356,28 +362,72 @@ class PerformanceProcessor:
             return None
         return getattr(reference, "estimation", None)
 
+    def _warn_misaligned(self) -> None:
+        """Say once when the drift engine's windows cannot tile the realized windows the estimates should cover."""
+        windows = getattr(getattr(self.drift, "windows", None), "config", None)
+        if windows is None or self.config.estimation_window != "realized":
+            return
+        width, slot = self.config.window_seconds, windows.window_seconds
+        if width % slot or width > slot * windows.evaluation_windows:
+            _log.warning(
+                "estimates cover the drift windows (%g s, %d kept) overlapping each %g s ground-truth window: "
+                "set drift.window_seconds to a divisor of ground_truth.window_seconds, with enough "
+                "evaluation_windows, for the same rows as the realized metrics",
+                slot,
+                windows.evaluation_windows,
+                width,
+            )
+
     def _estimates(self, findings: Findings) -> None:
-        """Performance before labels, per stream and output, from the drift engine's current view (the per-class
+        """Performance before labels, per stream and output, from the drift engine's windows (the per-class
         confidence histograms of classifiers; prediction and feature histograms of regressors), calibrated by the
-        reference profile's estimation model when there is one."""
+        reference profile's estimation model when there is one.
+
+        By default (``estimation_window: realized``) the estimate covers the drift windows that make up the
+        current ground-truth window -- the rows the realized ``ml.performance.*`` of that window describe -- and
+        its gauges carry that window's ``ml.window.start`` / ``ml.window.end``; with ``drift`` it covers the drift
+        engine's evaluation view and carries ``ml.window.seconds``.
+        """
         windows = getattr(self.drift, "windows", None)
         if windows is None:
             return
+        now = (
+            windows.clock()
+        )  # one instant for every stream: a boundary passing mid-evaluation changes nothing
+        config = windows.config
+        if self.config.estimation_window == "realized":
+            count, start, end = realized_span(
+                self.config.window_seconds, config.window_seconds, config.evaluation_windows, now
+            )
+            span: tuple[int | None, dict[str, Any]] = (
+                count,
+                {conv.ATTR_WINDOW_START: f"{start:.0f}", conv.ATTR_WINDOW_END: f"{end:.0f}"},
+            )
+        else:
+            span = (None, {conv.ATTR_WINDOW_SECONDS: round(config.evaluation_seconds)})
         guarded = getattr(self.drift, "guarded", None)
         for key in windows.streams():
             if guarded is not None:  # each stream under its own guard, failures counted by the drift engine
-                guarded(key, "estimate", self._estimate_stream, windows, key, findings)
+                guarded(key, "estimate", self._estimate_stream, windows, key, findings, now, span)
             else:
-                self._estimate_stream(windows, key, findings)
+                self._estimate_stream(windows, key, findings, now, span)
 
-    def _estimate_stream(self, windows: Any, key: Any, findings: Findings) -> None:
-        """The estimates of one stream's outputs."""
-        view = windows.view(key)
+    def _estimate_stream(
+        self,
+        windows: Any,
+        key: Any,
+        findings: Findings,
+        now: float,
+        span: tuple[int | None, Mapping[str, Any]],
+    ) -> None:
+        """The estimates of one stream's outputs over ``span`` (drift windows to merge, window attributes)."""
+        count, window_attrs = span
+        view = windows.view(key, windows=count, now=now)
         if view is None:
             return
         model = self._estimation_model(key.model, key.version)
         for output, estimate in estimate_view(view, model).items():
-            series = {conv.ATTR_MODEL_NAME: key.model, conv.ATTR_OUTPUT_NAME: output}
+            series = {conv.ATTR_MODEL_NAME: key.model, conv.ATTR_OUTPUT_NAME: output, **window_attrs}
             if key.version is not None:
                 series[conv.ATTR_MODEL_VERSION] = key.version
             for point in estimate.points():
@@ -386,16 +436,19 @@ class PerformanceProcessor:
     def _gaps(self, windows: Mapping[Any, Any], findings: Findings) -> None:
         """Estimated minus realized performance over the labelled rows of each window whose labels changed."""
         for key, window in windows.items():
-            model, version, output, _ = key
+            model, version, output, start = key
             estimation = self._estimation_model(model, version)
             calibration = estimation.outputs.get(output) if estimation is not None else None
             estimate = estimate_rows(self.label_join.windows.rows(key), calibration)
             if estimate is None:
                 continue
+            start_s = start / 1e9
             series = {
                 conv.ATTR_MODEL_NAME: model,
                 conv.ATTR_MODEL_VERSION: version,
                 conv.ATTR_OUTPUT_NAME: output,
+                conv.ATTR_WINDOW_START: f"{start_s:.0f}",
+                conv.ATTR_WINDOW_END: f"{start_s + window.window_seconds:.0f}",
             }
             for point in estimation_gap(estimate, window.summary()):
                 findings.gauge(point.name, point.value, {**series, **point.attributes})

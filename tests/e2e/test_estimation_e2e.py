@@ -3,38 +3,19 @@ prediction records over OTLP → calibrated estimates with their standard errors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
-from otel_mlmon_collector._service import Collector
 from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
 
 import otel_mlmon
 from otel_mlmon import conventions as conv
 from otel_mlmon.profile import Profile
-from tests.collector.conftest import collector_config
 
 pytestmark = pytest.mark.e2e
-
-
-def _gauges(exporter: InMemoryExporter) -> dict[str, list[tuple[dict, float]]]:
-    out: dict[str, list[tuple[dict, float]]] = {}
-    for request in exporter.requests("metrics"):
-        for rm in request.decoded().resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    for point in metric.gauge.data_points:
-                        attrs = {kv.key: kv.value.string_value for kv in point.attributes}
-                        out.setdefault(metric.name, []).append((attrs, point.as_double))
-    return out
 
 
 def _true_p(X: np.ndarray) -> np.ndarray:
@@ -51,7 +32,9 @@ def _price(X: np.ndarray) -> np.ndarray:
     return 100 + 20 * X[:, 0]
 
 
-def test_calibrated_estimates_and_gap_gauges_are_emitted(tmp_path: Path) -> None:
+def test_calibrated_estimates_and_gap_gauges_are_emitted(
+    tmp_path: Path, labelled_collector: Callable[..., Any]
+) -> None:
     rng = np.random.default_rng(11)
     profiles = tmp_path / "profiles"
     X_ref = rng.normal(size=(4000, 2))
@@ -65,66 +48,38 @@ def test_calibrated_estimates_and_gap_gauges_are_emitted(tmp_path: Path) -> None
         profiles / "price.json"
     )
 
-    captured = InMemoryExporter("captured")
-    config = collector_config(
-        ground_truth={
-            "path": str(tmp_path / "gt.sqlite"),
-            "window_seconds": 3600,
-            "evaluation_interval_seconds": 0,
-        },
-        drift={"references": {"directory": str(profiles)}, "evaluation_interval_seconds": 0},
+    run = labelled_collector(drift={"references": {"directory": str(profiles)}})
+    sdk = run.sdk
+
+    @otel_mlmon.monitor(
+        model="churn", classes=[0, 1], feature_names=["a", "b"], record_predictions=1.0, **sdk
     )
-    collector = Collector(config, exporters={"captured": captured})
-    collector.start()
-    url = f"http://{collector.http_endpoint}"
-    loggers = LoggerProvider()
-    loggers.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{url}/v1/logs")))
-    meters = MeterProvider(
-        metric_readers=[
-            PeriodicExportingMetricReader(
-                OTLPMetricExporter(endpoint=f"{url}/v1/metrics"), export_interval_millis=3_600_000
-            )
-        ]
+    def predict_proba(X):
+        return _overconfident(X)
+
+    @otel_mlmon.monitor(model="price", feature_names=["a", "b"], **sdk)
+    def predict_price(X):
+        return _price(X)
+
+    X = rng.normal(size=(1000, 2))
+    X[:, 0] += 0.7  # covariate shift: the live rows are not the reference rows
+    ids, scores = [], []
+    for part in np.array_split(np.arange(1000), 4):
+        scores.append(predict_proba(X[part])[:, 1])
+        ids += list(otel_mlmon.last_prediction_ids())
+    score = np.concatenate(scores)
+    truth = (rng.random(1000) < _true_p(X)).astype(int)
+    X_live = rng.normal(size=(1000, 2))
+    X_live[:, 0] *= 1.5  # wider inputs: larger errors than in the reference
+    price = predict_price(X_live)
+    price_truth = _price(X_live) + rng.normal(size=1000) * (2 + 3 * np.abs(X_live[:, 0]))
+    otel_mlmon.flush()
+    otel_mlmon.record_ground_truth(
+        model="churn", prediction_id=ids, value=[str(t) for t in truth], logger_provider=run.loggers
     )
-    sdk = {"trace": False, "meter_provider": meters, "logger_provider": loggers}
-    try:
-
-        @otel_mlmon.monitor(
-            model="churn", classes=[0, 1], feature_names=["a", "b"], record_predictions=1.0, **sdk
-        )
-        def predict_proba(X):
-            return _overconfident(X)
-
-        @otel_mlmon.monitor(model="price", feature_names=["a", "b"], **sdk)
-        def predict_price(X):
-            return _price(X)
-
-        X = rng.normal(size=(1000, 2))
-        X[:, 0] += 0.7  # covariate shift: the live rows are not the reference rows
-        ids, scores = [], []
-        for part in np.array_split(np.arange(1000), 4):
-            scores.append(predict_proba(X[part])[:, 1])
-            ids += list(otel_mlmon.last_prediction_ids())
-        score = np.concatenate(scores)
-        truth = (rng.random(1000) < _true_p(X)).astype(int)
-        X_live = rng.normal(size=(1000, 2))
-        X_live[:, 0] *= 1.5  # wider inputs: larger errors than in the reference
-        price = predict_price(X_live)
-        price_truth = _price(X_live) + rng.normal(size=1000) * (2 + 3 * np.abs(X_live[:, 0]))
-        otel_mlmon.flush()
-        assert meters.force_flush()
-        otel_mlmon.record_ground_truth(
-            model="churn", prediction_id=ids, value=[str(t) for t in truth], logger_provider=loggers
-        )
-        assert collector.performance is not None and collector.drift is not None
-        collector.drift.evaluate_now()  # loads the profiles and fills the windows the estimates read
-        collector.performance.evaluate_now()
-        assert collector.pipeline.shutdown(10)
-        gauges = _gauges(captured)
-    finally:
-        loggers.shutdown()
-        meters.shutdown()
-        collector.shutdown(5)
+    gauges = (
+        run.evaluate()
+    )  # the drift evaluation loads the profiles and fills the windows the estimates read
 
     def one(name: str, model: str, **attrs: str) -> float:
         (value,) = [

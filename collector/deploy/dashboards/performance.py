@@ -22,6 +22,7 @@ from .names import METRICS as M
 __all__ = ["model_performance"]
 
 _PER_MODEL = "ml_model_name, ml_model_version"
+_PER_METRIC = "ml_model_name, ml_performance_metric"
 
 
 def model_performance(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
@@ -65,7 +66,36 @@ def model_performance(flavour: Flavour = PROMETHEUS) -> dashboard.Dashboard:
             "short",
             query(_by_model("rmse"), "RMSE {{ml_model_name}}"),
             query(_by_model("mae"), "MAE {{ml_model_name}}"),
+            query(_by_model("estimated_rmse"), "estimated RMSE {{ml_model_name}}"),
+            query(_by_model("estimated_mae"), "estimated MAE {{ml_model_name}}"),
             width=24,
+        ),
+        dashboard.Row("Against the reference, and the estimation gap"),
+        timeseries_panel(
+            "Performance vs reference band",
+            "Realized value of the newest window with labels beside the reference profile's value and the band its "
+            "spread gives for the window's rows, per metric.",
+            "short",
+            gauge_query("max", M["reference"], MODEL, _PER_METRIC, "reference"),
+            gauge_query("max", M["reference_lower"], MODEL, _PER_METRIC, "lower"),
+            gauge_query("max", M["reference_upper"], MODEL, _PER_METRIC, "upper"),
+            width=8,
+        ),
+        timeseries_panel(
+            "Change vs reference (−1 worse, +1 better)",
+            "−1 outside the reference band on the worse side, +1 an improvement, 0 within.",
+            "short",
+            gauge_query("min", M["performance_change"], MODEL, _PER_METRIC),
+            width=8,
+        ),
+        timeseries_panel(
+            "Estimation gap (standard errors)",
+            "Estimated − realized over the labelled rows of each window whose labels changed, in standard errors "
+            "of the estimate: beyond ±3 the reference calibration no longer "
+            "holds (concept drift).",
+            "short",
+            gauge_query("max", M["estimation_gap_z"], MODEL, _PER_METRIC),
+            width=8,
         ),
         dashboard.Row("Labels and concept drift"),
         timeseries_panel(

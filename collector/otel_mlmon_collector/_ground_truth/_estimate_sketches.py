@@ -29,7 +29,7 @@ from otel_mlmon.estimation import (
 from otel_mlmon.sketch import ExponentialHistogram
 from otel_mlmon_collector._ground_truth._metrics import MetricPoint
 
-__all__ = ["Estimate", "estimate_rows", "estimate_view", "estimation_gap"]
+__all__ = ["Estimate", "estimate_rows", "estimate_view", "estimation_gap", "realized_span"]
 
 #: Headline estimate → its gauge.
 _GAUGES = {
@@ -69,6 +69,7 @@ class Estimate:
     def points(self) -> list[MetricPoint]:
         """``ml.performance.estimated.*`` gauges, and ``ml.performance.estimated.stderr`` per metric."""
         out = [MetricPoint(_GAUGES[name], value) for name, value in self.values.items() if name in _GAUGES]
+        out.append(MetricPoint(conv.METRIC_PERFORMANCE_ESTIMATED_PREDICTED, float(self.n)))
         for label, metrics in self.per_class.items():
             attrs = {conv.ATTR_PREDICTION_CLASS: label}
             out += [MetricPoint(_PER_CLASS[m], v, attrs) for m, v in metrics.items() if m in _PER_CLASS]
@@ -91,7 +92,7 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
     groups: dict[str, dict[str, tuple[np.ndarray, ...]]] = {}
     for (output, label), column in getattr(view, "confidence", {}).items():
         if column.numeric is not None and column.numeric.count:
-            groups.setdefault(output, {})[label] = _buckets(column.numeric)
+            groups.setdefault(output, {})[label] = (*_buckets(column.numeric), column.numeric.sum)
     out = {}
     for output, by_class in groups.items():
         calibration = outputs.get(output)
@@ -111,6 +112,23 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
             means.append(_histogram_means(source.get(name), error_model.knots[len(means)]))
         out[output] = _regression(error_model, means, rows)
     return out
+
+
+def realized_span(
+    realized_seconds: float, drift_seconds: float, drift_windows: int, now: float
+) -> tuple[int, float, float]:
+    """The drift windows that make up the realized (ground-truth) window holding ``now``.
+
+    Both kinds of window are aligned on the Unix epoch, so when ``drift_seconds`` divides ``realized_seconds`` the
+    drift windows from the realized window's start up to the one holding ``now`` hold exactly its rows (to the
+    SDK's export interval: a summary point counts in the window of its interval's middle). Returns ``(count,
+    start, end)``: how many drift windows to merge, ending with the current one (at most ``drift_windows``, those
+    the drift engine keeps), and the realized window's bounds in Unix seconds.
+    """
+    start = math.floor(now / realized_seconds) * realized_seconds
+    first = math.floor(start / drift_seconds)
+    last = math.floor(now / drift_seconds)
+    return max(1, min(last - first + 1, drift_windows)), start, start + realized_seconds
 
 
 def estimate_rows(

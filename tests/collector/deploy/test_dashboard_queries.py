@@ -171,6 +171,7 @@ def _performance_findings(rng: np.random.Generator, resource: dict[str, str]) ->
         findings.gauge(perf + name, value, fraud)
     for label, m in c.per_class.items():
         findings.gauge(perf + "f1", m.f1, {**fraud, conv.ATTR_PREDICTION_CLASS: label})
+    realized_accuracy = c.accuracy
     # confidence-based estimates (CBPE-style, assuming calibrated probabilities): expected confusion counts
     chosen = probs.argmax(axis=1)
     f1s = []
@@ -189,6 +190,25 @@ def _performance_findings(rng: np.random.Generator, resource: dict[str, str]) ->
     price = {conv.ATTR_MODEL_NAME: "price", conv.ATTR_MODEL_VERSION: "1", conv.ATTR_OUTPUT_NAME: "prediction"}
     findings.gauge(perf + "rmse", r.rmse, price)
     findings.gauge(perf + "mae", r.mae, price)
+    findings.gauge(est + "rmse", 1.1 * r.rmse, price)
+    findings.gauge(est + "mae", 1.1 * r.mae, price)
+    # against the reference, and the gap of the estimate once labels arrived
+    for series, metric, value in ((fraud, "accuracy", realized_accuracy), (price, "rmse", r.rmse)):
+        attrs = {**series, conv.ATTR_PERFORMANCE_METRIC: metric}
+        findings.gauge(conv.METRIC_PERFORMANCE_REFERENCE, value, attrs)
+        findings.gauge(conv.METRIC_PERFORMANCE_REFERENCE_LOWER, 0.9 * value, attrs)
+        findings.gauge(conv.METRIC_PERFORMANCE_REFERENCE_UPPER, 1.1 * value, attrs)
+        findings.gauge(conv.METRIC_PERFORMANCE_CHANGE, 0.0, attrs)
+    gap = {
+        **fraud,
+        conv.ATTR_PERFORMANCE_METRIC: "accuracy",
+        conv.ATTR_WINDOW_START: "0",
+        conv.ATTR_WINDOW_END: "3600",
+    }
+    findings.gauge(
+        conv.METRIC_PERFORMANCE_ESTIMATION_GAP, float(probs.max(axis=1).mean()) - realized_accuracy, gap
+    )
+    findings.gauge(conv.METRIC_PERFORMANCE_ESTIMATION_GAP_Z, 0.5, gap)
     return findings
 
 

@@ -11,7 +11,13 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from otel_mlmon import conventions as conv
 from otel_mlmon.adapters import read_features, read_outputs
-from otel_mlmon.estimation import ClassifierCalibration, EstimationModel, isotonic_blocks
+from otel_mlmon.estimation import (
+    ClassifierCalibration,
+    EstimationModel,
+    estimate_classification,
+    isotonic_blocks,
+    refine_blocks,
+)
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import Summary
 
@@ -220,3 +226,57 @@ def test_the_estimate_points_use_the_conventions(binary_profile: Profile) -> Non
         conv.METRIC_PERFORMANCE_ESTIMATED_F1_MACRO,
         conv.METRIC_PERFORMANCE_ESTIMATED_STDERR,
     } <= names
+
+
+def test_refined_blocks_keep_the_calibration_and_the_reference_rows() -> None:
+    """Cutting the blocks at histogram bounds changes no P(correct) and loses no reference row."""
+    rng = np.random.default_rng(5)
+    confidence = np.sort(rng.uniform(0.5, 1.0, 2000))
+    correct = (rng.random(2000) < confidence).astype(float)
+    blocks = isotonic_blocks(confidence, correct)
+    refined = refine_blocks(blocks, confidence)
+    assert len(refined) > len(blocks)
+    assert refined[:, 3].sum() == blocks[:, 3].sum() == 2000
+    assert np.all(np.diff(refined[:, 0]) >= 0)
+    coarse = ClassifierCalibration(("0", "1"), {"1": blocks}, {})
+    fine = ClassifierCalibration(("0", "1"), {"1": refined}, {})
+    np.testing.assert_allclose(fine.p_correct("1", confidence), coarse.p_correct("1", confidence))
+
+
+def test_the_histogram_sum_places_rows_within_their_buckets(binary_profile: Profile) -> None:
+    """Under a shift that crowds rows towards a confidence of 1 inside the top bucket, the estimate from the
+    histogram with its exact sum is closer to the estimate from the exact confidences than without the sum."""
+    X, _ = _draw(np.random.default_rng(8), 3000, 1.5)
+    proba = _model(X)
+    calibration = binary_profile.estimation.outputs["prediction"]
+    predicted, confidence = proba.argmax(1), proba.max(1)
+    exact = {str(k): (confidence[predicted == k], np.ones((predicted == k).sum())) for k in (0, 1)}
+    summary = _summary(X, proba, [0, 1])
+    with_sum, without_sum = {}, {}
+    for (_, label), column in summary.confidence.items():
+        lower, upper, counts = column.numeric.bucket_edges()
+        keep = counts > 0
+        lo = np.clip(lower[keep], column.numeric.min, column.numeric.max)
+        hi = np.clip(upper[keep], column.numeric.min, column.numeric.max)
+        with_sum[label] = (lo, hi, counts[keep].astype(float), column.numeric.sum)
+        without_sum[label] = (lo, hi, counts[keep].astype(float))
+    target = estimate_classification(calibration, exact)
+    tilted = estimate_classification(calibration, with_sum)
+    spread = estimate_classification(calibration, without_sum)
+    for metric in ("accuracy", "roc_auc"):
+        assert abs(tilted[metric] - target[metric]) < abs(spread[metric] - target[metric])
+    assert abs(tilted["accuracy"] - target["accuracy"]) < 0.005
+
+
+def test_regression_rmse_keeps_the_reference_ratio_to_the_mae() -> None:
+    """The estimated RMSE is the estimated MAE times the reference's RMSE / MAE."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(4000, 3))
+    y = 10 * X[:, 0] + rng.normal(size=4000) * (1 + np.abs(X[:, 0]) + np.abs(X[:, 1]))
+    profile = Profile.from_data(X, 10 * X[:, 0], model="m", feature_names=NAMES, labels=y)
+    model = profile.estimation.outputs["prediction"]
+    X_live = rng.normal(size=(2000, 3)) * np.array([1.5, 1.5, 1.0])
+    est = estimate_view(_summary(X_live, 10 * X_live[:, 0]), profile.estimation)["prediction"]
+    ratio = np.sqrt(model.mean_sq) / model.mean_abs
+    assert est.values["rmse"] == pytest.approx(est.values["mae"] * ratio)
+    assert est.values["mae"] > 1.2 * model.mean_abs  # wider inputs, larger errors
