@@ -19,6 +19,10 @@ __all__ = ["MeanDistance", "weighted_chi2_sf"]
 # Below this, Imhof's integral (a fast-oscillating integrand) is at the level of its own integration error: the
 # tail comes from Liu et al.'s four-moment approximation instead.
 _IMHOF_FLOOR = 1e-6
+# Imhof's integrand decays like u^-(1 + r/2) with r the weights that matter: with fewer than about four
+# effective degrees of freedom it decays too slowly for the integration, and Liu's approximation (exact for one
+# weight, or equal weights) is used instead.
+_MIN_EFFECTIVE_DOF = 4.0
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,9 @@ def weighted_chi2_sf(x: float, weights: np.ndarray) -> float:
     """``P(sum_i w_i Z_i^2 > x)`` for independent standard normal ``Z_i`` and weights ``w_i >= 0``.
 
     Imhof's inversion of the characteristic function (exact up to the integration's error); far in the tail
-    (below 1e-6), where that error dominates, the four-moment chi-square approximation of Liu, Tang and Zhang
-    (2009).
+    (below 1e-6), where that error dominates, and when fewer than four effective degrees of freedom
+    ``(sum w)^2 / sum w^2`` make the integrand decay too slowly, the four-moment chi-square approximation of
+    Liu, Tang and Zhang (2009), exact for equal weights.
 
     Example:
         >>> round(weighted_chi2_sf(3.84, np.ones(1)), 3), round(weighted_chi2_sf(18.31, np.ones(10)), 3)
@@ -122,11 +127,13 @@ def weighted_chi2_sf(x: float, weights: np.ndarray) -> float:
     w = w[w > 0]
     if w.size == 0 or x <= 0:
         return 1.0
-    scale = float(w.max())  # in units of the largest weight: the integrand is well conditioned whatever the units
+    scale = float(
+        w.max()
+    )  # in units of the largest weight: the integrand is well conditioned whatever the units
     w, x = w / scale, x / scale
     tail = _liu_sf(x, w)
-    if tail < _IMHOF_FLOOR / 10:  # far in the tail: no integral to compute (and none to trust)
-        return tail
+    if tail < _IMHOF_FLOOR / 10 or float(w.sum()) ** 2 / float((w**2).sum()) < _MIN_EFFECTIVE_DOF:
+        return tail  # far in the tail, or a few dominant weights: no integral to trust
 
     def integrand(u: float) -> float:
         theta = 0.5 * float(np.arctan(w * u).sum()) - 0.5 * x * u
