@@ -57,6 +57,7 @@ try:
     import torch
     from alibi_detect.cd import MMDDrift
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # one thread, as numpy's BLAS for ours (docs/drift.md: threads spin on a busy host)
     def alibi(current, reference):
         # The detector is built on the reference (kernel bandwidth from it) and tests the current window: both
         # are part of one comparison, as for the others.
@@ -65,8 +66,11 @@ try:
     methods["alibi-detect MMDDrift (pytorch, cpu)"] = alibi
 except ImportError as exc:  # not installed: the table goes without it, and says why
     print(f"alibi-detect not usable: {exc}", file=sys.stderr)
+wanted = sys.argv[3].split(",") if len(sys.argv) > 3 and sys.argv[3] else None
 out = {}
 for name, method in methods.items():
+    if wanted is not None and not any(w in name for w in wanted):
+        continue
     flags, seconds, peak = [], [], 0
     for w in range(data.shape[0]):
         ref = pd.DataFrame(np.asarray(references[w]))
@@ -108,13 +112,13 @@ def _ours(references: np.ndarray, data: np.ndarray) -> dict[str, dict]:
     return out
 
 
-def _peers(references: str, data: str) -> dict[str, dict]:
+def _peers(references: str, data: str, only: str) -> dict[str, dict]:
     python = peers_python()
     if python is None:
         print("(no peers environment: run bench/setup-peers or set OTEL_MLMON_PEERS_PYTHON)")
         return {}
     run = subprocess.run(
-        [python, "-c", _PEER_SCRIPT, references, data], capture_output=True, text=True, timeout=7200
+        [python, "-c", _PEER_SCRIPT, references, data, only], capture_output=True, text=True, timeout=7200
     )
     if run.returncode != 0:
         raise RuntimeError(f"peer benchmark failed:\n{run.stderr[-2000:]}")
@@ -128,6 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=20, help="windows per scenario")
     parser.add_argument("--reference", type=int, default=ROWS, help="reference rows (current: 2 000)")
+    parser.add_argument(
+        "--peers", default="", help="only the peer methods whose names contain one of these (comma-separated)"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(12)
     scenarios = list(SCENARIOS)
@@ -145,7 +152,7 @@ def main() -> None:
             paths = os.path.join(tmp, "references.npy"), os.path.join(tmp, "windows.npy")
             np.save(paths[0], references)
             np.save(paths[1], data)
-            for name, found in {**_ours(references, data), **_peers(*paths)}.items():
+            for name, found in {**_ours(references, data), **_peers(*paths, args.peers)}.items():
                 rows.setdefault(name, {})[scenario] = found["flags"]
                 seconds.setdefault(name, []).append(found["seconds"])
                 peaks[name] = max(peaks.get(name, 0), found["peak"])
