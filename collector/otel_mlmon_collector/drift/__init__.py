@@ -18,6 +18,7 @@ from otel_mlmon_collector.drift._hellinger import Hellinger, HellingerCategorica
 from otel_mlmon_collector.drift._jensen_shannon import JensenShannon, JensenShannonCategorical
 from otel_mlmon_collector.drift._ks import KolmogorovSmirnov
 from otel_mlmon_collector.drift._linf import LInfinity
+from otel_mlmon_collector.drift._mean_distance import MeanDistance
 from otel_mlmon_collector.drift._missing import MissingCounts, MissingRate
 from otel_mlmon_collector.drift._multiple_testing import adjust_p_values, correct
 from otel_mlmon_collector.drift._null import NullMethod
@@ -53,6 +54,7 @@ __all__ = [
     "Kind",
     "KolmogorovSmirnov",
     "LInfinity",
+    "MeanDistance",
     "MissingCounts",
     "MissingRate",
     "NullMethod",

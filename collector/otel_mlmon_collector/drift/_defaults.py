@@ -40,8 +40,8 @@ def default_method(kind: Kind, n_reference: float, n_current: float) -> DriftMet
       Jensen–Shannon (base 2) ``>= 0.1`` gated by the same chi-square test at ``p < 0.05``.
     * missing: two-proportion test ``p < 0.05`` (Fisher's exact when an expected count is below 5) and a change
       of at least one percentage point, at every size.
-    * vector: the centroid and sliced KS tests of the projections, ``p < 0.05`` after Bonferroni over the two,
-      at every size.
+    * vector: the centroid, mean-distance and sliced KS tests of the projections, ``p < 0.05`` after Bonferroni
+      over the three, at every size.
     * vocabulary (a text column's hashed tokens): chi-square homogeneity of the bucket shares, corrected for texts
       as clusters, ``p < 0.05``, at every size.
     """

@@ -1,4 +1,5 @@
-"""The default drift test of a vector column: the centroid test and the sliced KS test, Bonferroni over the two."""
+"""The default drift test of a vector column: the centroid, mean-distance and sliced KS tests, Bonferroni over the
+three."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import ClassVar
 
 from otel_mlmon_collector.drift._base import DriftResult, decide
 from otel_mlmon_collector.drift._centroid import Centroid
+from otel_mlmon_collector.drift._mean_distance import MeanDistance
 from otel_mlmon_collector.drift._sliced_ks import SlicedKS
 from otel_mlmon_collector.drift._vectors import VectorColumn
 
@@ -15,13 +17,17 @@ __all__ = ["Projections"]
 
 @dataclass(frozen=True)
 class Projections:
-    """:class:`~otel_mlmon_collector.drift.Centroid` and :class:`~otel_mlmon_collector.drift.SlicedKS` together.
+    """:class:`~otel_mlmon_collector.drift.Centroid`, :class:`~otel_mlmon_collector.drift.MeanDistance` and
+    :class:`~otel_mlmon_collector.drift.SlicedKS` together.
 
-    ``p = min(1, 2 * min(p_centroid, p_sliced_ks))``: drift when either test finds it at ``alpha / 2``, so the
-    false-alarm rate stays at or below ``alpha``. The centroid test sees mean shifts spread over the embedding
-    space (mixture weights, a shift along a direction); the sliced KS test sees changes of shape along the
-    projections and of the norm (a new cluster on a few rows, a change of spread). The score is the score of
-    the test with the smaller p-value (``details["decided_by"]`` names it).
+    ``p = min(1, t * min_i p_i)`` over the ``t`` tests that could be made (three with a reference profile's
+    covariance; the mean-distance test needs it): drift when any test finds it at ``alpha / t``, so the
+    false-alarm rate stays at or below ``alpha`` whatever the dependence between them. The centroid test
+    (Hotelling) sees mean shifts along directions of little spread (a shift along one direction, a new cluster);
+    the mean-distance test sees mean shifts along the directions where the embeddings vary most (a change of
+    mixture weights between clusters); the sliced KS test sees changes of shape along the projections and of the
+    norm (a change of spread). The score is the score of the test with the smallest p-value
+    (``details["decided_by"]`` names it).
 
     Parameters:
         alpha: Significance level of the combined test.
@@ -51,13 +57,14 @@ class Projections:
     def compare(self, reference: VectorColumn, current: VectorColumn) -> DriftResult:
         parts = [
             Centroid(alpha=None).compare(reference, current),
+            MeanDistance(alpha=None).compare(reference, current),
             SlicedKS(alpha=None).compare(reference, current),
         ]
         made = [r for r in parts if r.skipped is None and r.p_value is not None]
         if not made:
             return DriftResult(
                 self.name, parts[0].score, self.threshold, False, None, parts[0].n_reference,
-                parts[0].n_current, self.alpha, {"skipped": parts[0].skipped or parts[1].skipped},
+                parts[0].n_current, self.alpha, {"skipped": parts[0].skipped or parts[2].skipped},
             )  # fmt: skip
         best = min(made, key=lambda r: r.p_value)  # type: ignore[arg-type, return-value]
         p = min(1.0, len(made) * float(best.p_value))  # type: ignore[arg-type]

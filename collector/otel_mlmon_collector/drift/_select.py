@@ -15,6 +15,7 @@ from otel_mlmon_collector.drift._hellinger import Hellinger, HellingerCategorica
 from otel_mlmon_collector.drift._jensen_shannon import JensenShannon, JensenShannonCategorical
 from otel_mlmon_collector.drift._ks import KolmogorovSmirnov
 from otel_mlmon_collector.drift._linf import LInfinity
+from otel_mlmon_collector.drift._mean_distance import MeanDistance
 from otel_mlmon_collector.drift._missing import MissingRate
 from otel_mlmon_collector.drift._multiple_testing import CORRECTIONS, Correction, correct
 from otel_mlmon_collector.drift._null import NullMethod
@@ -47,7 +48,12 @@ METHODS: Mapping[str, Mapping[str, type]] = {
     },
     "missing": {"missing_rate": MissingRate},
     # Vector columns (embeddings), compared from their projection sketches (docs/drift.md, "Vector columns").
-    "vector": {"projections": Projections, "centroid": Centroid, "sliced_ks": SlicedKS},
+    "vector": {
+        "projections": Projections,
+        "centroid": Centroid,
+        "mean_distance": MeanDistance,
+        "sliced_ks": SlicedKS,
+    },
     # Text columns' hashed token counts (docs/drift.md, "Text columns").
     "vocabulary": {"vocabulary": Vocabulary},
 }

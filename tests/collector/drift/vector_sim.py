@@ -18,7 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from otel_mlmon_collector.drift import Centroid, DriftMethod, Projections, SlicedKS, VectorColumn
+from otel_mlmon_collector.drift import (
+    Centroid,
+    DriftMethod,
+    MeanDistance,
+    Projections,
+    SlicedKS,
+    VectorColumn,
+)
 
 from otel_mlmon.sketch.vector import Projection, VectorSketch
 
@@ -141,6 +148,7 @@ def alarm_rates(
 METHODS: dict[str, DriftMethod] = {
     "projections (default)": Projections(),
     "centroid": Centroid(),
+    "mean_distance": MeanDistance(),
     "sliced_ks": SlicedKS(),
 }
 
@@ -149,34 +157,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=400, help="windows per cell (no drift)")
     parser.add_argument("--power-windows", type=int, default=200, help="windows per cell (drift)")
+    parser.add_argument("--reference", type=int, default=20_000, help="reference rows of the no-drift grid")
+    parser.add_argument(
+        "--power-references",
+        default="20000,5000,2000",
+        help="reference rows of the power grids (comma-separated)",
+    )
+    parser.add_argument("--part", choices=("all", "calibration", "power"), default="all")
     args = parser.parse_args()
     names, methods = list(METHODS), list(METHODS.values())
+    if args.part in ("all", "calibration"):
+        _calibration(names, methods, args.windows, args.reference)
+    if args.part in ("all", "power"):
+        for n_reference in (int(x) for x in args.power_references.split(",")):
+            _power(names, methods, args.power_windows, n_reference)
+
+
+def _calibration(names: list[str], methods: list[DriftMethod], windows: int, n_reference: int) -> None:
     sizes = (100, 1_000, 10_000, 100_000)
     # One reference per window, compared with a current window of each size (cells share references, not rows).
     rng = np.random.default_rng(0)
     hits = {n: np.zeros(len(methods)) for n in sizes}
-    for _ in range(args.windows):
+    for _ in range(windows):
         mix = mixture(rng)
-        reference = window(rng, mix, 20_000)
+        reference = window(rng, mix, n_reference)
         for n in sizes:
             current = window(rng, mix, n)
             hits[n] += [m.compare(reference, current).detected for m in methods]
-    rates = {n: (hits[n] / args.windows).tolist() for n in sizes}
-    print(f"False alarms under no drift ({args.windows} windows per cell, reference 20 000 rows, alpha 0.05)")
+    rates = {n: (hits[n] / windows).tolist() for n in sizes}
+    print(
+        f"False alarms under no drift ({windows} windows per cell, reference {n_reference:,} rows, alpha 0.05)"
+    )
     print(f"| method | {' | '.join(f'n = {n:,}' for n in sizes)} |")
     for i, name in enumerate(names):
-        print(f"| {name} | {' | '.join(f'{rates[n][i]:.3f}' for n in sizes)} |")
+        print(f"| {name} | {' | '.join(f'{rates[n][i]:.3f}' for n in sizes)} |", flush=True)
+
+
+def _power(names: list[str], methods: list[DriftMethod], windows: int, n_reference: int) -> None:
     drifts = [s for s in SCENARIOS if s != "none"]
-    for n_reference, seed in ((20_000, 9), (2_000, 7)):
-        power = {
-            s: alarm_rates(methods, s, n_reference, 2_000, args.power_windows, seed=seed) for s in drifts
-        }
-        print(
-            f"\nPower ({args.power_windows} windows per cell, reference {n_reference:,} rows, current 2,000 rows)"
-        )
-        print(f"| method | {' | '.join(drifts)} |")
-        for i, name in enumerate(names):
-            print(f"| {name} | {' | '.join(f'{power[s][i]:.3f}' for s in drifts)} |")
+    seed = {20_000: 9, 2_000: 7}.get(n_reference, n_reference)
+    power = {s: alarm_rates(methods, s, n_reference, 2_000, windows, seed=seed) for s in drifts}
+    print(f"\nPower ({windows} windows per cell, reference {n_reference:,} rows, current 2,000 rows)")
+    print(f"| method | {' | '.join(drifts)} |")
+    for i, name in enumerate(names):
+        print(f"| {name} | {' | '.join(f'{power[s][i]:.3f}' for s in drifts)} |", flush=True)
 
 
 if __name__ == "__main__":
