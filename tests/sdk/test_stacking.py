@@ -234,6 +234,29 @@ def test_frames_with_same_layout_but_other_labels_are_not_mixed():
     assert len(groups) == 3 and not any(isinstance(g[0], Stacked) for g in groups)
 
 
+def test_frames_with_str_labels_stack_only_under_the_same_names():
+    """str labels (arrow-backed under pandas 3) compared by value: same names stack, another name or a missing
+    label starts a new run; an object-dtype Index of the same names stacks with str ones (same names), and labels
+    in several chunks still match."""
+    same = [pd.DataFrame([[float(i), 1.0]], columns=["x", "y"]) for i in range(3)]
+    other = pd.DataFrame([[3.0, 1.0]], columns=["x", "z"])
+    missing = pd.DataFrame([[4.0, 1.0]], columns=pd.Index(["x", None], dtype=same[0].columns.dtype))
+    objects = pd.DataFrame([[5.0, 1.0]], columns=pd.Index(["x", "y"], dtype=object))
+    frames = [*same, other, missing, objects, same[0]]
+    groups = stack_rows([(f, None, None) for f in frames], None)
+    sizes = [len(g[0].entries) if isinstance(g[0], Stacked) else 1 for g in groups]
+    assert sizes == [3, 1, 1, 2]
+    labels = same[0].columns
+    data = getattr(labels.array, "_pa_array", None)
+    if data is not None:  # arrow-backed labels: a frame whose labels are in two chunks is the same schema
+        chunked = pd.DataFrame([[6.0, 1.0]], columns=["x", "y"])
+        two = type(labels.array)(pa.chunked_array([data.slice(0, 1), data.slice(1)]))
+        chunked.columns = pd.Index(two)
+        assert chunked.columns._data._pa_array.num_chunks == 2
+        assert check_stacking([(f, None) for f in [*same, chunked]]) == 1
+    assert check_stacking([(f, None) for f in frames]) == 2
+
+
 def test_range_index_frames_take_model_names_when_stacked():
     """Frames without column labels stack and still take names= (e.g. feature_names_in_) like one frame does."""
     calls = [(pd.DataFrame(np.full((1, 2), float(i))), None) for i in range(5)]
