@@ -206,7 +206,19 @@ class FrameRun:
     keeps its block arrays, so deciding and gathering touch each block once. :meth:`stack` concatenates them.
     """
 
-    __slots__ = ("_checks", "_columns", "_label_chunk", "_label_types", "_parts", "_rows", "_simple")
+    __slots__ = (
+        "_checks",
+        "_columns",
+        "_dtypes",
+        "_label_chunk",
+        "_label_types",
+        "_numpy_at",
+        "_parts",
+        "_placements",
+        "_rows",
+        "_simple",
+        "_types",
+    )
 
     def __init__(self, columns: Any, checks: tuple, parts: list[list[Any]], rows: int) -> None:
         self._columns = columns
@@ -222,6 +234,12 @@ class FrameRun:
         simple = all(c[2] is None or c[2] is _ANY_DTYPE for c in checks)
         simple = simple and all(type(c[4]) is slice for c in checks)
         self._simple = tuple((c[0], c[1] if c[2] is None else None, c[4]) for c in checks) if simple else None
+        # The same checks as whole-frame comparisons (C loops, identity first): array types, the numpy blocks'
+        # dtypes, placements.
+        self._types = tuple(c[0] for c in checks)
+        self._numpy_at = tuple(i for i, c in enumerate(checks) if c[2] is None)
+        self._dtypes = [checks[i][1] for i in self._numpy_at]
+        self._placements = [c[4] for c in checks]
 
     @classmethod
     def start(cls, df: Any, rows: int) -> FrameRun | None:
@@ -296,20 +314,18 @@ class FrameRun:
         return True
 
     def _add_simple(self, df: Any, blocks: Any, rows: int) -> bool:
-        """:meth:`add` for the common layout (see ``_simple``); the same decisions, fewer steps per block."""
-        arrays = []
-        for block, (t, dtype, placement) in zip(blocks, self._simple):
-            values = block.values
-            if type(values) is not t:
-                return False
-            if dtype is not None:
-                other = values.dtype
-                if other is not dtype and other != dtype:
-                    return False
-            indexer = block._mgr_locs.indexer
-            if type(indexer) is not slice or indexer != placement:
-                return False
-            arrays.append(values)
+        """:meth:`add` for the common layout (see ``_simple``); the same decisions, as whole-frame comparisons.
+
+        A placement that is not a slice makes the comparison raise ValueError (an index array against a slice):
+        :meth:`add` answers False, as for any other difference.
+        """
+        arrays = [block.values for block in blocks]
+        if tuple(map(type, arrays)) != self._types:
+            return False
+        if [arrays[i].dtype for i in self._numpy_at] != self._dtypes:
+            return False
+        if [block._mgr_locs.indexer for block in blocks] != self._placements:
+            return False
         if not self._same_labels(df.columns):
             return False
         for part, values in zip(self._parts, arrays):

@@ -383,6 +383,18 @@ def test_frames_with_same_labels_but_swapped_column_types_are_not_mixed():
     check_stacking([(a, None), (a, None), (b, None), (b, None)])
 
 
+def test_frames_whose_blocks_are_scattered_are_not_mixed_with_contiguous_ones():
+    """After frames whose float block holds columns 0-2 (a slice), a frame whose float block holds columns 0, 2
+    and 3 (an index array) starts a new run, and frames of that layout stack with each other."""
+    contiguous = pd.DataFrame({"x": [1.5], "y": [2.5], "z": [0.0], "s": ["a"]})
+    scattered = pd.DataFrame({"x": [0.5], "s": ["b"], "y": [3.5], "z": [1.0]})
+    assert not isinstance(scattered._mgr.blocks[0]._mgr_locs.indexer, slice)
+    calls = [(contiguous, None), (contiguous, None), (scattered, None), (scattered, None)]
+    groups = stack_rows([(f, o, None) for f, o in calls], None)
+    assert [len(g[0].entries) for g in groups] == [2, 2]
+    assert check_stacking(calls) == 2
+
+
 def test_frames_with_either_string_dtype_stack_like_calls():
     """``str`` (NaN missing) and ``string`` (NA missing) columns read the same, stacked or not."""
     calls = [
