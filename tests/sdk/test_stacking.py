@@ -234,6 +234,29 @@ def test_frames_with_same_layout_but_other_labels_are_not_mixed():
     assert len(groups) == 3 and not any(isinstance(g[0], Stacked) for g in groups)
 
 
+def test_frames_with_str_labels_stack_only_under_the_same_names():
+    """str labels (arrow-backed under pandas 3) compared by value: same names stack, another name or a missing
+    label starts a new run; an object-dtype Index of the same names stacks with str ones (same names), and labels
+    in several chunks still match."""
+    same = [pd.DataFrame([[float(i), 1.0]], columns=["x", "y"]) for i in range(3)]
+    other = pd.DataFrame([[3.0, 1.0]], columns=["x", "z"])
+    missing = pd.DataFrame([[4.0, 1.0]], columns=pd.Index(["x", None], dtype=same[0].columns.dtype))
+    objects = pd.DataFrame([[5.0, 1.0]], columns=pd.Index(["x", "y"], dtype=object))
+    frames = [*same, other, missing, objects, same[0]]
+    groups = stack_rows([(f, None, None) for f in frames], None)
+    sizes = [len(g[0].entries) if isinstance(g[0], Stacked) else 1 for g in groups]
+    assert sizes == [3, 1, 1, 2]
+    labels = same[0].columns
+    data = getattr(labels.array, "_pa_array", None)
+    if data is not None:  # arrow-backed labels: a frame whose labels are in two chunks is the same schema
+        chunked = pd.DataFrame([[6.0, 1.0]], columns=["x", "y"])
+        two = type(labels.array)(pa.chunked_array([data.slice(0, 1), data.slice(1)]))
+        chunked.columns = pd.Index(two)
+        assert chunked.columns._data._pa_array.num_chunks == 2
+        assert check_stacking([(f, None) for f in [*same, chunked]]) == 1
+    assert check_stacking([(f, None) for f in frames]) == 2
+
+
 def test_range_index_frames_take_model_names_when_stacked():
     """Frames without column labels stack and still take names= (e.g. feature_names_in_) like one frame does."""
     calls = [(pd.DataFrame(np.full((1, 2), float(i))), None) for i in range(5)]
@@ -358,6 +381,18 @@ def test_frames_with_same_labels_but_swapped_column_types_are_not_mixed():
     groups = stack_rows([(a, None, None), (a, None, None), (b, None, None), (b, None, None)], None)
     assert len(groups) == 2 and all(isinstance(g[0], Stacked) for g in groups)
     check_stacking([(a, None), (a, None), (b, None), (b, None)])
+
+
+def test_frames_whose_blocks_are_scattered_are_not_mixed_with_contiguous_ones():
+    """After frames whose float block holds columns 0-2 (a slice), a frame whose float block holds columns 0, 2
+    and 3 (an index array) starts a new run, and frames of that layout stack with each other."""
+    contiguous = pd.DataFrame({"x": [1.5], "y": [2.5], "z": [0.0], "s": ["a"]})
+    scattered = pd.DataFrame({"x": [0.5], "s": ["b"], "y": [3.5], "z": [1.0]})
+    assert not isinstance(scattered._mgr.blocks[0]._mgr_locs.indexer, slice)
+    calls = [(contiguous, None), (contiguous, None), (scattered, None), (scattered, None)]
+    groups = stack_rows([(f, o, None) for f, o in calls], None)
+    assert [len(g[0].entries) for g in groups] == [2, 2]
+    assert check_stacking(calls) == 2
 
 
 def test_frames_with_either_string_dtype_stack_like_calls():
