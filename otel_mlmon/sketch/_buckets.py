@@ -57,6 +57,7 @@ _DTYPES = {
     "pos_index": np.int64,
     "neg_index": np.int64,
     "mask": np.bool_,
+    "columns": np.float64,
 }
 
 
