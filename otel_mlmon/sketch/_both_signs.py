@@ -21,10 +21,10 @@ from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index, scale_chan
 if TYPE_CHECKING:
     from otel_mlmon.sketch.exponential import ExponentialHistogram
 
-__all__ = ["insert_both_signs"]
+__all__ = ["MAX_SPAN", "fold_counts", "insert_both_signs"]
 
 # Above this many buckets per side at the mapping scale, the general path (which shifts indices) is cheaper.
-_MAX_SPAN = 1 << 17
+MAX_SPAN = 1 << 17
 
 
 def _occupied(counts: np.ndarray, low: int) -> tuple[int, int, np.ndarray] | None:
@@ -66,7 +66,7 @@ def insert_both_signs(hist: ExponentialHistogram, chunk: np.ndarray, scratch: Sc
     index = map_to_index(magnitude, at, scratch.buffer("pos_index", size), scratch.buffer("work", size))
     low, high = int(np.minimum.reduce(index)), int(np.maximum.reduce(index))
     span = high - low + 1
-    if span > _MAX_SPAN:
+    if span > MAX_SPAN:
         return False
     np.subtract(index, low, out=index)
     side = np.multiply(negative, span, out=scratch.buffer("neg_index", size))
@@ -77,6 +77,17 @@ def insert_both_signs(hist: ExponentialHistogram, chunk: np.ndarray, scratch: Sc
     if zeros:
         stand_in_index = int(map_to_index(np.array([stand_in]), at)[0])
         counts[stand_in_index - low] -= zeros  # the stand-in's sign bit is clear: positive half
+    return fold_counts(hist, counts, low, span, zeros)
+
+
+def fold_counts(hist: ExponentialHistogram, counts: np.ndarray, low: int, span: int, zeros: int) -> bool:
+    """Fold one chunk's counts into ``hist``: ``counts[:span]`` / ``counts[span:]`` are the positive / negative
+    values' counts by bucket index from ``low``, at ``min(hist's scale, TABLE_MAX_SCALE)``; ``zeros`` exact zeros.
+
+    Takes the scale decisions of the general path; returns False (buckets unchanged, or only downscaled as the
+    general path would first downscale them) when the general path must insert the chunk.
+    """
+    scale = hist._index_scale
     found = (_occupied(counts[:span], low), _occupied(counts[span:], low))
     if scale > TABLE_MAX_SCALE:
         # A fresh histogram: the general path keeps a finer scale (remapping by logarithm) unless a side's

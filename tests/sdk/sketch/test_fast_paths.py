@@ -105,3 +105,31 @@ def test_update_columns_equals_update_per_column(shape: tuple[int, int]) -> None
 def test_update_columns_rejects_a_mismatched_table() -> None:
     with pytest.raises(ValueError, match="2 columns"):
         update_columns([ExponentialHistogram(), ExponentialHistogram()], np.zeros((4, 3)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=12),
+    before=st.lists(st.sampled_from([None, *KINDS]), min_size=12, max_size=12),
+    rows=st.integers(1, 3000),
+    max_size=st.sampled_from([2, 20, 160]),
+    max_scale=st.sampled_from([20, 10, 4, -2]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_update_columns_equals_update_on_any_state(
+    kinds: list[str], before: list[str | None], rows: int, max_size: int, max_scale: int, seed: int
+) -> None:
+    """Columns of every kind, into histograms already holding other data (so at different scales)."""
+    rng = np.random.default_rng(seed)
+    table = np.column_stack([_data(kind, rows, rng) for kind in kinds])
+    if rng.random() < 0.3:
+        table[rng.integers(rows), rng.integers(len(kinds))] = rng.choice([np.nan, np.inf, -np.inf])
+    swept, one_by_one = [], []
+    for j in range(len(kinds)):
+        earlier = None if before[j] is None else _data(before[j], int(rng.integers(1, 300)), rng)
+        swept.append(_fast(np.zeros(0), max_size, max_scale, earlier))
+        one_by_one.append(_fast(np.zeros(0), max_size, max_scale, earlier))
+    update_columns(swept, table)
+    for j, hist in enumerate(one_by_one):
+        hist.update(table[:, j])
+    assert swept == one_by_one
