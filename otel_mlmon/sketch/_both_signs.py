@@ -11,17 +11,16 @@ are left to that general path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from otel_mlmon.sketch._buckets import Scratch, add_counts, downscale_buckets
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index, scale_change
 
-if TYPE_CHECKING:
-    from otel_mlmon.sketch.exponential import ExponentialHistogram
-
 __all__ = ["MAX_SPAN", "fold_counts", "insert_both_signs"]
+
+# ``hist`` below is an ``ExponentialHistogram`` (not imported: exponential.py imports this module).
 
 # Above this many buckets per side at the mapping scale, the general path (which shifts indices) is cheaper.
 MAX_SPAN = 1 << 17
@@ -43,7 +42,7 @@ def _with_held(side: tuple[int, int, np.ndarray], offset: int, held: np.ndarray)
     return side[0], side[1]
 
 
-def insert_both_signs(hist: ExponentialHistogram, chunk: np.ndarray, scratch: Scratch) -> bool:
+def insert_both_signs(hist: Any, chunk: np.ndarray, scratch: Scratch) -> bool:
     """Count a finite, contiguous ``chunk`` with values of both signs (zeros allowed) into ``hist``'s buckets.
 
     ``hist.count``/``sum``/``min``/``max`` are the caller's. Returns False, with the buckets and zero count
@@ -80,7 +79,7 @@ def insert_both_signs(hist: ExponentialHistogram, chunk: np.ndarray, scratch: Sc
     return fold_counts(hist, counts, low, span, zeros)
 
 
-def fold_counts(hist: ExponentialHistogram, counts: np.ndarray, low: int, span: int, zeros: int) -> bool:
+def fold_counts(hist: Any, counts: np.ndarray, low: int, span: int, zeros: int) -> bool:
     """Fold one chunk's counts into ``hist``: ``counts[:span]`` / ``counts[span:]`` are the positive / negative
     values' counts by bucket index from ``low``, at ``min(hist's scale, TABLE_MAX_SCALE)``; ``zeros`` exact zeros.
 
