@@ -18,12 +18,16 @@ import numpy as np
 from otel_mlmon.sketch._buckets import Scratch, add_counts, downscale_buckets
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index, scale_change
 
-__all__ = ["MAX_SPAN", "fold_counts", "insert_both_signs"]
+__all__ = ["FRESH_MIN_SIZE", "MAX_SPAN", "fold_counts", "insert_both_signs"]
 
 # ``hist`` below is an ``ExponentialHistogram`` (not imported: exponential.py imports this module).
 
-# Above this many buckets per side at the mapping scale, the general path (which shifts indices) is cheaper.
+# A chunk whose indices span more buckets per side than 4x its values (or than this) is left to the general
+# path, which shifts the indices to the final scale before counting: its bincount is then the smaller.
 MAX_SPAN = 1 << 17
+# A fresh histogram's first small chunk spans a wide range at the table scale (about 1 024 buckets per
+# octave): the general path, which counts at the final scale, is cheaper there.
+FRESH_MIN_SIZE = 1 << 15
 
 
 def _occupied(counts: np.ndarray, low: int) -> tuple[int, int, np.ndarray] | None:
@@ -50,9 +54,13 @@ def insert_both_signs(hist: Any, chunk: np.ndarray, scratch: Scratch) -> bool:
     insert the chunk.
     """
     scale = hist._index_scale
-    if scale > TABLE_MAX_SCALE and (hist.positive_counts.size or hist.negative_counts.size):
-        return False  # a histogram kept above the table scale by narrow data: mapped by logarithm there
     size = int(chunk.size)
+    if scale > TABLE_MAX_SCALE and (
+        hist.positive_counts.size or hist.negative_counts.size or size < FRESH_MIN_SIZE
+    ):
+        return (
+            False  # kept above the table scale by narrow data (mapped by logarithm there), or small and fresh
+        )
     magnitude = np.abs(chunk, out=scratch.buffer("positive", size))
     negative = np.less(chunk, 0, out=scratch.buffer("mask", size))
     zeros = 0
@@ -65,7 +73,7 @@ def insert_both_signs(hist: Any, chunk: np.ndarray, scratch: Scratch) -> bool:
     index = map_to_index(magnitude, at, scratch.buffer("pos_index", size), scratch.buffer("work", size))
     low, high = int(np.minimum.reduce(index)), int(np.maximum.reduce(index))
     span = high - low + 1
-    if span > MAX_SPAN:
+    if span > min(MAX_SPAN, 4 * size):
         return False
     np.subtract(index, low, out=index)
     side = np.multiply(negative, span, out=scratch.buffer("neg_index", size))

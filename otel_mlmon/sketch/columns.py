@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from otel_mlmon.sketch._both_signs import MAX_SPAN, fold_counts
+from otel_mlmon.sketch._both_signs import FRESH_MIN_SIZE, MAX_SPAN, fold_counts
 from otel_mlmon.sketch._buckets import CHUNK, Scratch, lend_scratch
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index
 from otel_mlmon.sketch.exponential import ExponentialHistogram
@@ -53,8 +53,10 @@ def update_columns(
                 source = part[:, first : first + len(group)]
                 for tile in range(0, size, _TILE):
                     np.copyto(block[:, tile : tile + _TILE], source[tile : tile + _TILE].T)
-                if len(group) == 1:
-                    group[0]._update_chunk(block[0], scratch)
+                fresh = size < FRESH_MIN_SIZE and any(h._index_scale > TABLE_MAX_SCALE for h in group)
+                if len(group) == 1 or fresh:  # see FRESH_MIN_SIZE: column by column, at the final scale
+                    for j, histogram in enumerate(group):
+                        histogram._update_chunk(block[j], scratch)
                 else:
                     _sweep(group, block, scratch)
 
@@ -94,7 +96,7 @@ def _sweep(group: Sequence[ExponentialHistogram], block: np.ndarray, scratch: Sc
     ).reshape(width, size)
     low, high = np.minimum.reduce(index, axis=1), np.maximum.reduce(index, axis=1)
     span = high - low + 1
-    swept &= span <= MAX_SPAN
+    swept &= span <= min(MAX_SPAN, 4 * size)
     span[~swept] = 0
     base = np.concatenate(([0], np.cumsum(2 * span)[:-1]))
     dump = int(2 * span.sum())
