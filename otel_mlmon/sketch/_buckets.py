@@ -57,6 +57,12 @@ _DTYPES = {
     "pos_index": np.int64,
     "neg_index": np.int64,
     "mask": np.bool_,
+    "columns": np.float64,
+    "sweep_abs": np.float64,
+    "sweep_work": np.float64,
+    "sweep_index": np.int64,
+    "sweep_side": np.int64,
+    "sweep_negative": np.bool_,
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon.sketch._both_signs import insert_both_signs
 from otel_mlmon.sketch._buckets import (
     CHUNK,
     Scratch,
@@ -38,8 +39,7 @@ from otel_mlmon.sketch._mapping import (
 
 __all__ = ["ExponentialHistogram"]
 
-_MIN_MAX_SIZE = 2
-_MAX_MAX_SIZE = 16384
+_MIN_MAX_SIZE, _MAX_MAX_SIZE = 2, 16384
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=np.float64)
 
@@ -171,7 +171,7 @@ class ExponentialHistogram:
             self._insert(_EMPTY_F, negative, chunk, scratch)
         elif low == 0 and high == 0:
             self.zero_count += size
-        else:
+        elif not insert_both_signs(self, chunk, scratch):  # one bincount for both signs, when it can
             mask = np.greater(chunk, 0, out=scratch.buffer("mask", size))
             n_positive = int(np.count_nonzero(mask))
             positive = np.compress(mask, chunk, out=scratch.buffer("positive", n_positive))

@@ -1,0 +1,227 @@
+"""End to end against Evidently on a mixed table: 20 numeric (heavy tails, integers) + 5 string categorical columns.
+
+Run: ``python bench/end_to_end.py`` (``--rows 100000 1000000`` by default, ``--quick`` for 20 000 rows). Evidently
+runs in the separate peers environment made by ``bench/setup-peers``; without it that part says so.
+
+For each size, ``rows`` reference rows and ``rows`` current rows (pandas DataFrames; drift injected into 4 numeric
+and 2 categorical columns). otel-mlmon: build the reference profile from the reference DataFrame, sketch the
+current DataFrame through a decorated model (the SDK path, 10 000-row calls, delta export), hand the OTLP export
+to the collector's drift engine (ingestion timed) and evaluate. Evidently: ``DataDriftPreset`` on the same two
+DataFrames (column types declared, as they are declared to otel-mlmon with ``categorical=``: with 120 near-uniform
+levels a column's first 32 values are mostly distinct, which the kind rule would read as an identifier). Printed:
+the time of each step, the ratio (issue 17 target: >= 100x faster) and whether both flag the same columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _peers import time_in_peers  # bench/ is on sys.path when run as a script
+from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
+from otel_mlmon_collector._drift_engine import DriftConfig, DriftProcessor
+from otel_mlmon_collector._otlp import OtlpRequest
+from otel_mlmon_collector._windows import WindowConfig
+
+import otel_mlmon
+from otel_mlmon.profile import Profile
+from otel_mlmon.summary import SummaryConfig
+from otel_mlmon.testing import InMemoryTelemetry
+
+NUMERIC, CATEGORICAL = 20, 5
+LEVELS = (5, 20, 50, 120, 200)
+DRIFTED_NUMERIC = (0, 5, 10, 15)
+DRIFTED_CATEGORICAL = (1, 3)
+
+
+def _engine(directory: str) -> DriftProcessor:
+    config = DriftConfig(
+        windows=WindowConfig(window_seconds=3600, evaluation_windows=1),
+        evaluation_interval_seconds=0,
+        references_directory=directory,
+        reference_poll_seconds=0,
+    )
+    return DriftProcessor(config, emit=lambda request: True)
+
+
+def _feed(
+    engine: DriftProcessor, model: str, frame: pd.DataFrame, categorical: list[str]
+) -> tuple[float, float]:
+    """Monitor ``frame`` through a decorated model in 10 000-row calls and hand the OTLP export to the engine.
+
+    Returns the seconds spent in the SDK (calls + collection: the production side of sketching) and in the
+    collector's ingestion of the export (decoding the points into the stream's window).
+    """
+    telemetry = InMemoryTelemetry("delta")
+    predict = otel_mlmon.monitor(
+        model=model,
+        version="1",
+        categorical=categorical,
+        max_rows=None,
+        # Every call is sketched: a buffer large enough that a folder slowed by a loaded machine drops none.
+        summary_config=SummaryConfig(max_buffer_bytes=2**31),
+        trace=False,
+        **telemetry.providers,
+    )(lambda batch: np.zeros(len(batch)))
+    started = time.perf_counter()
+    for start in range(0, len(frame), 10_000):
+        predict(frame.iloc[start : start + 10_000])
+    data = telemetry.collect()
+    seconds = time.perf_counter() - started
+    message = encode_metrics(data)
+    request = OtlpRequest("metrics", message.SerializeToString(), message)
+    started = time.perf_counter()
+    engine.process(request)
+    ingest = time.perf_counter() - started
+    telemetry.shutdown()
+    return seconds, ingest
+
+
+def _numeric(rng: np.random.Generator, rows: int, shifted: bool) -> np.ndarray:
+    """Heavy tails (lognormal, Student t with 2 degrees of freedom), Poisson and bounded integers, normals."""
+    columns = []
+    for j in range(NUMERIC):
+        kind = j % 4
+        if kind == 0:
+            column = rng.normal(size=rows) * (j + 1)
+        elif kind == 1:
+            column = rng.lognormal(mean=1.0, sigma=1.5, size=rows)
+        elif kind == 2:
+            column = rng.standard_t(2, size=rows) * 10
+        else:
+            column = rng.poisson(3 + j, size=rows).astype(np.float64)
+        if shifted and j in DRIFTED_NUMERIC:
+            column = column + 0.5 * np.std(column) if kind != 1 else column * 1.6
+        columns.append(column)
+    return np.column_stack(columns)
+
+
+def _codes(rng: np.random.Generator, rows: int, shifted: bool) -> np.ndarray:
+    """Zipf-like level frequencies; a drifted column moves mass towards its rarer levels."""
+    columns = []
+    for c, levels in enumerate(LEVELS):
+        weights = 1.0 / np.arange(1, levels + 1) ** 1.1
+        if shifted and c in DRIFTED_CATEGORICAL:
+            weights = weights[::-1] ** 0.5
+        columns.append(rng.choice(levels, size=rows, p=weights / weights.sum()))
+    return np.column_stack(columns)
+
+
+def _names() -> tuple[list[str], list[str]]:
+    return [f"n{j}" for j in range(NUMERIC)], [f"c{c}" for c in range(CATEGORICAL)]
+
+
+def _frame(numeric: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
+    numeric_names, categorical_names = _names()
+    data: dict[str, object] = {name: numeric[:, j] for j, name in enumerate(numeric_names)}
+    for c, name in enumerate(categorical_names):
+        levels = np.array([f"{name}_level_{k}" for k in range(LEVELS[c])], dtype=object)
+        data[name] = levels[codes[:, c]]  # object strings, as read from a CSV file
+    return pd.DataFrame(data)
+
+
+_EVIDENTLY = """
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
+numeric_names = [f"n{j}" for j in range(ref_numeric.shape[1])]
+categorical_names = [f"c{c}" for c in range(ref_codes.shape[1])]
+def frame(numeric, codes):
+    data = {name: numeric[:, j] for j, name in enumerate(numeric_names)}
+    for c, name in enumerate(categorical_names):
+        levels = pd.Series([f"{name}_level_{k}" for k in range(int(codes[:, c].max()) + 1)], dtype=object).values
+        data[name] = levels[codes[:, c]]
+    return pd.DataFrame(data)
+definition = DataDefinition(numerical_columns=numeric_names, categorical_columns=categorical_names)
+ref, cur = frame(ref_numeric, ref_codes), frame(cur_numeric, cur_codes)
+flagged = []
+def run():
+    reference = Dataset.from_pandas(ref, data_definition=definition)
+    current = Dataset.from_pandas(cur, data_definition=definition)
+    snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
+    flagged.clear()
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith("ValueDrift"):
+            value, threshold = metric["value"], config["threshold"]
+            p_value_method = "p_value" in config["method"] or "test" in config["method"]
+            if (value < threshold) if p_value_method else (value >= threshold):
+                flagged.append(config["column"])
+def result():
+    return {"flagged": sorted(flagged)}
+"""
+
+
+def bench(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    numeric_names, categorical_names = _names()
+    names = numeric_names + categorical_names
+    ref_numeric, ref_codes = _numeric(rng, rows, False), _codes(rng, rows, False)
+    cur_numeric, cur_codes = _numeric(rng, rows, True), _codes(rng, rows, True)
+    reference, current = _frame(ref_numeric, ref_codes), _frame(cur_numeric, cur_codes)
+    expected = sorted(
+        [numeric_names[j] for j in DRIFTED_NUMERIC] + [categorical_names[c] for c in DRIFTED_CATEGORICAL]
+    )
+
+    with tempfile.TemporaryDirectory() as directory:  # warm-up on a slice: imports, first-call caches
+        engine = _engine(directory)
+        Profile.from_data(reference[:2000], model="w", version="1", categorical=categorical_names)
+        _feed(engine, "w", current[:2000], categorical_names)
+        engine.shutdown()
+    with tempfile.TemporaryDirectory() as directory:
+        engine = _engine(directory)
+        started = time.perf_counter()
+        Profile.from_data(reference, model="m", version="1", categorical=categorical_names).save(
+            Path(directory) / "m.json.gz"
+        )
+        reference_seconds = time.perf_counter() - started
+        sdk_seconds, ingest_seconds = _feed(engine, "m", current, categorical_names)
+        started = time.perf_counter()
+        evaluation = engine.evaluate_now()
+        evaluate_seconds = time.perf_counter() - started
+        flagged = sorted(evaluation.stream("m").drifted("feature"))
+        sketched = evaluation.stream("m").rows
+        engine.shutdown()
+    ours = reference_seconds + sdk_seconds + ingest_seconds + evaluate_seconds
+
+    print(
+        f"\n== {rows:,} reference + {rows:,} current rows x {len(names)} columns "
+        f"({NUMERIC} numeric, {CATEGORICAL} string categorical up to {max(LEVELS)} levels) =="
+    )
+    print(f"otel-mlmon: profile reference         {reference_seconds * 1e3:10.1f} ms")
+    print(f"otel-mlmon: SDK sketches of current   {sdk_seconds * 1e3:10.1f} ms")
+    print(f"otel-mlmon: collector ingests export  {ingest_seconds * 1e3:10.1f} ms")
+    print(f"otel-mlmon: drift evaluation          {evaluate_seconds * 1e3:10.1f} ms")
+    print(f"otel-mlmon: current rows sketched     {sketched:10,}")
+    print(f"otel-mlmon: total                     {ours * 1e3:10.1f} ms   flagged {flagged}")
+    arrays = {
+        "ref_numeric": ref_numeric,
+        "ref_codes": ref_codes,
+        "cur_numeric": cur_numeric,
+        "cur_codes": cur_codes,
+    }
+    timing = time_in_peers(_EVIDENTLY, arrays, repeat=2 if rows <= 100_000 else 1)
+    if timing is None:
+        print("Evidently                             no peers environment (run bench/setup-peers)")
+        return
+    theirs = timing["seconds"]
+    print(f"Evidently DataDriftPreset (raw rows)  {theirs * 1e3:10.1f} ms   flagged {timing['flagged']}")
+    print(f"ratio: otel-mlmon vs Evidently        {theirs / ours:10.1f}x faster (target >= 100)")
+    print(f"same columns flagged: {flagged == sorted(timing['flagged'])}; injected: {expected}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 000 rows only")
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    args = parser.parse_args()
+    for rows in [20_000] if args.quick else args.rows:
+        bench(rows)
+
+
+if __name__ == "__main__":
+    main()
