@@ -439,10 +439,10 @@ _tensor_types: dict[type, bool] = {}
 
 def _read_key(table: Table, outputs: Outputs | None) -> tuple:
     """What two reads must share to be added as one table: column names, kinds and dtypes, in order."""
-    features = tuple((c.name, c.kind, c.values.dtype) for c in table.columns)
+    features = tuple((c.name, c.kind, c.values.dtype, c.values.shape[1:]) for c in table.columns)
     if outputs is None:
         return features, None
-    columns = tuple((c.name, c.kind, c.values.dtype) for c in outputs.table.columns)
+    columns = tuple((c.name, c.kind, c.values.dtype, c.values.shape[1:]) for c in outputs.table.columns)
     return features, columns, tuple(outputs.confidence)
 
 

@@ -175,3 +175,25 @@ def test_a_profile_of_the_same_embeddings_matches_the_sdk_summary(telemetry):
     merged.merge(again.summary)
     merged.merge(summary)
     assert merged.output_vectors["prediction"].count == 400
+
+
+def test_embeddings_of_another_width_under_one_name_lose_no_row(telemetry):
+    """A model swapped for one with another embedding width (768 then 384) between calls: the column keeps its
+    first width and the other rows are counted as missing (held reads of different widths used to be stacked into
+    one table, which failed and lost every held row)."""
+    widths = iter([768, 384, 768])
+
+    @otel_mlmon.monitor(model="m", **telemetry.providers)
+    def embed(X):
+        return _embeddings(len(X), d=next(widths))
+
+    for n in (5, 7, 11):
+        embed(np.ones((n, 3)))
+    data = telemetry.collect()
+    (norm,) = telemetry.points(
+        conv.METRIC_PREDICTION_DISTRIBUTION, {conv.ATTR_OUTPUT_NAME: "prediction.norm"}, data
+    )
+    (missing,) = telemetry.points(
+        conv.METRIC_PREDICTION_MISSING, {conv.ATTR_OUTPUT_NAME: "prediction.norm"}, data
+    )
+    assert (norm.count, missing.value) == (16, 7)
