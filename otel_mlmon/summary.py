@@ -329,7 +329,9 @@ class Summary:
             # A vector whose width changes keeps its first width: other rows are counted as missing.
             sketch.missing += matrix.shape[0]
             return
-        sketch.update(matrix)
+        # One layout for every source (a C or Fortran array, a strided view, float64, a table's float32 stack), so
+        # the same rows give the same sketch bit for bit whichever way they came in.
+        sketch.update(np.ascontiguousarray(matrix, dtype=np.float32))
 
     def _add_vocabulary(self, name: str, values: np.ndarray) -> None:
         sketch = self.vocabularies.get(name)
