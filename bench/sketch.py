@@ -1,6 +1,6 @@
 """Throughput of the sketches against the OTel SDK fed value by value, np.histogram and one np.sum pass.
 
-Run: ``python bench/sketch.py`` (``--quick`` for a smaller run). Prints values per second for each variant and
+Run: ``python bench/sketch.py`` (``--quick`` for a smaller run, ``--only vector|text|tables`` for one section). Prints values per second for each variant and
 ratios measured in the same run (absolute times on shared machines are noisy; compare the ratios):
 
 * one 100 000-value float column: ``ExponentialHistogram.update`` vs the SDK's exponential histogram
@@ -228,7 +228,7 @@ def bench_decorated_call(repeat: int) -> None:
 def bench_vector(repeat: int) -> None:
     """One 64 x 768 float32 embedding batch: the vector sketch and the summary path against one matmul pass."""
     from otel_mlmon._text import vector_descriptors
-    from otel_mlmon.adapters import read_features
+    from otel_mlmon.adapters import read_features, read_outputs
     from otel_mlmon.summary import Summary
 
     X = np.random.default_rng(4).normal(size=(64, 768)).astype(np.float32)
@@ -251,24 +251,68 @@ def bench_vector(repeat: int) -> None:
             batch.add_features(read_features(X))
             summary.merge(batch)  # the SDK folds each call into a batch summary and merges it
 
+    def output_path() -> None:  # the same matrix returned by an embedder: one vector output
+        for _ in range(batches):
+            batch = Summary()
+            batch.add_outputs(read_outputs(X))
+            outputs.merge(batch)
+
     def descriptors() -> None:  # what a vector column cost before: six descriptor columns, one histogram each
         for _ in range(batches):
             block = vector_descriptors(np.column_stack([c.values for c in read_features(X).columns]))
             for j in range(block.shape[1]):
                 ExponentialHistogram().update(block[:, j])
 
-    runs = [matmul, update, path, descriptors]
-    base, ours, whole, before = (t / batches for t in _interleaved_seconds(runs, repeat))
+    outputs = Summary()
+    runs = [matmul, update, path, output_path, descriptors]
+    base, ours, whole, as_output, before = (t / batches for t in _interleaved_seconds(runs, repeat))
+    matmul_cpu = _seconds(matmul, repeat, clock=time.process_time) / batches
+    decorated = _decorated_vector_cpu(X, repeat)
     print("\n== 64 x 768 float32 embedding batch (one vector column, 64 projections + norm) ==")
     print(f"X @ Q (768 x 64 projection, baseline) {base * 1e6:10.1f} µs")
     print(f"VectorSketch.update                   {ours * 1e6:10.1f} µs")
     print(f"read_features + add_features + merge  {whole * 1e3:10.3f} ms   (target: well under 2.3 ms)")
+    print(f"same matrix as an output (read_outputs + add_outputs + merge) {as_output * 1e3:.3f} ms")
+    print(f"ratio: input path / output path       {whole / as_output:10.2f}   (target <= 1.5)")
     print(f"ratio: VectorSketch.update / matmul   {ours / base:10.1f}")
     print(
         f"before: six descriptor histograms     {before * 1e3:10.3f} ms   (read_features + descriptors + update)"
     )
     print(f"ratio: summary path / matmul          {whole / base:10.1f}")
     print(f"ratio: before / summary path          {before / whole:10.1f}x faster")
+    print(
+        f"@monitor call, CPU added by summaries {decorated * 1e3:10.3f} ms   (process CPU, folding thread included;"
+        f" {decorated / matmul_cpu:.1f}x the CPU of X @ Q)"
+    )
+
+
+def _decorated_vector_cpu(X: np.ndarray, repeat: int) -> float:
+    """Process CPU time a decorated call with the batch ``X`` gains from its summaries (sample_rate=1, folding
+    and collection included), per call."""
+    import otel_mlmon
+    from otel_mlmon.testing import InMemoryTelemetry
+
+    calls = 200
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        return batch[:, 0]
+
+    def cpu(**options: object) -> float:
+        telemetry = InMemoryTelemetry()
+        fn = otel_mlmon.monitor(model="m", trace=False, meter_provider=telemetry.meter_provider, **options)(
+            model
+        )
+
+        def run() -> None:
+            for _ in range(calls):
+                fn(X)
+            telemetry.collect()
+
+        seconds = _seconds(run, repeat, clock=time.process_time) / calls
+        telemetry.shutdown()
+        return seconds
+
+    return cpu(sample_rate=1.0) - cpu(summaries=False)
 
 
 def bench_text(repeat: int) -> None:
@@ -370,9 +414,19 @@ def bench_categorical_vs_pandas(n: int, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    parser.add_argument("--only", choices=["vector", "text", "tables"], help="run one section only")
     args = parser.parse_args()
     repeat = 3 if args.quick else 7
     print("otel-mlmon sketch benchmark (median of repeated runs; ratios are measured in the same run)")
+    if args.only == "vector":
+        bench_vector(repeat)
+        return
+    if args.only == "text":
+        bench_text(repeat)
+        return
+    if args.only == "tables":
+        bench_table(10_000, 50, repeat)
+        return
     bench_column(100_000, 10_000 if args.quick else 20_000, repeat)
     bench_table(10_000, 50, repeat)
     bench_table(200_000 if args.quick else 1_000_000, 20, max(1, repeat // 2))
@@ -381,7 +435,6 @@ def main() -> None:
     bench_decorated_call(repeat)
     bench_vector(repeat)
     bench_text(repeat)
-
 
 if __name__ == "__main__":
     main()
