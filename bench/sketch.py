@@ -8,8 +8,9 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   ``MeterProvider`` with an exponential-histogram View, ``np.histogram`` with 64 bins, and ``np.sum``;
 * a 10 000 x 50 batch and a 1 000 000 x 20 table, one histogram per column (``update_columns``, one sweep over
   the rows; and ``update`` on each strided column), against one ``np.sum`` pass over the same array (the
-  memory-bound limit; issues 3 and 17 target: sketch time <= 30x that pass), and whylogs on the table (issue 17
-  goal: >= 100x faster);
+  memory-bound limit; issues 3 and 17 target: sketch time <= 30x that pass), the summaries path of the array
+  (``read_features`` + ``Summary.add_features``: one ``update_columns`` sweep) against the same columns added one
+  by one, and whylogs on the table (issue 17 goal: >= 100x faster);
 * ``CategoricalSketch.update`` on 100 000 strings (low and high cardinality) and integer codes;
 * ``CategoricalSketch.update`` against pandas ``Series.value_counts`` on the same 1 000 000-row columns (object
   strings, ``category`` dtype, int64; 40 and 1 000 levels; Zipf and uniform): values/s and the ratio to
@@ -25,7 +26,8 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   only; and a profile's, with the 256 x 256 moments) against the same path with descriptors only.
 
 whylogs runs in the separate peers environment made by ``bench/setup-peers`` (never in the product's
-dependencies); without it that line says so.
+dependencies); without it that line says so. On a shared machine run with ``OPENBLAS_NUM_THREADS=1``: a threaded
+BLAS waiting for a busy core makes the small matmuls of the vector rows many times slower and their ratios meaningless.
 """
 
 from __future__ import annotations
@@ -155,7 +157,30 @@ def bench_table(rows: int, columns: int, repeat: int) -> None:
     print(f"np.sum over the array (one pass)      {_rate(values, total)}   ({total * 1e3:.2f} ms)")
     print(f"ratio: update_columns / np.sum time   {ours / total:10.1f}   (target <= 30)")
     print(f"ratio: per column / np.sum time       {strided / total:10.1f}")
+    _summary_paths(table, repeat)
     _whylogs(table, ours)
+
+
+def _summary_paths(table: np.ndarray, repeat: int) -> None:
+    """The summaries path of a 2-D array input (one array: update_columns) against the same columns one by one."""
+    from otel_mlmon.adapters import Table, read_features
+    from otel_mlmon.summary import Summary
+
+    def matrix() -> Summary:
+        summary = Summary()
+        summary.add_features(read_features(table))
+        return summary
+
+    def columns() -> Summary:
+        summary = Summary()
+        summary.add_features(Table(table.shape[0], read_features(table).columns))
+        return summary
+
+    identical = matrix().to_dict() == columns().to_dict()
+    one, each = _interleaved_seconds([matrix, columns], repeat)
+    print(f"read_features + add_features (array)  {_rate(table.size, one)}   ({one * 1e3:.1f} ms)")
+    print(f"  the same, column by column          {_rate(table.size, each)}   ({each * 1e3:.1f} ms)")
+    print(f"ratio: column by column / array       {each / one:10.2f}   (identical summaries: {identical})")
 
 
 _WHYLOGS = """
@@ -435,6 +460,7 @@ def main() -> None:
     bench_decorated_call(repeat)
     bench_vector(repeat)
     bench_text(repeat)
+
 
 if __name__ == "__main__":
     main()

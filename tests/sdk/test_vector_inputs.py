@@ -11,7 +11,7 @@ from otel_mlmon import conventions as conv
 from otel_mlmon.adapters import Column, Table, read_features, read_outputs
 from otel_mlmon.adapters._matrix import MatrixTable
 from otel_mlmon.sketch.vector import VectorSketch
-from otel_mlmon.summary import Summary
+from otel_mlmon.summary import Summary, SummaryConfig
 
 
 def _embeddings(n: int = 64, d: int = 768, seed: int = 0) -> np.ndarray:
@@ -118,3 +118,38 @@ def test_calls_held_and_stacked_by_the_sdk_give_the_sketch_of_all_their_rows(tel
     assert norm.count == expected.count == 74
     assert norm.sum == pytest.approx(expected.sum, rel=1e-9)
     assert (norm.min, norm.max) == (expected.min, expected.max)
+
+
+def _column_summary(config: SummaryConfig, tables: list[Table]) -> dict:
+    summary = Summary(config)
+    for table in tables:
+        summary.add_features(Table(table.n_rows, tuple(table.columns)))  # a plain Table: column by column
+    return summary.to_dict()
+
+
+def test_a_narrow_array_is_sketched_in_one_sweep_with_the_summary_of_its_columns():
+    """A 2-D array narrower than vector_min_width: its columns in one update_columns sweep, the same summary as
+    column by column (NaN and inf counted, columns beyond max_columns dropped, a column first seen as strings
+    keeping its kind, a column declared text read as text)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 12)) * rng.lognormal(size=12)
+    X[::7, 2], X[5, 3], X[:, 4] = np.nan, -np.inf, 0.0
+    config = SummaryConfig(max_columns=10)
+    summary = Summary(config)
+    summary.add_features(read_features([{"f1": "x"}] * 40))  # f1 decided categorical before the array comes
+    tables = [read_features(X), read_features(X[:17])]
+    for table in tables:
+        assert isinstance(table, MatrixTable)
+        summary.add_features(table)
+    expected = Summary(SummaryConfig(max_columns=10))
+    expected.add_features(read_features([{"f1": "x"}] * 40))
+    for table in tables:
+        expected.add_features(Table(table.n_rows, tuple(table.columns)))
+    assert summary.to_dict() == expected.to_dict()
+    assert summary.features["f2"].missing == 429 + 3 and summary.features["f3"].infinite == 2
+    assert summary.features["f1"].kind == "categorical" and summary.features["f1"].missing == 3017
+    assert "f11" not in summary.features
+    declared = SummaryConfig(text=["f0"])
+    texts = Summary(declared)
+    texts.add_features(read_features(X[:50]))
+    assert texts.to_dict() == _column_summary(SummaryConfig(text=["f0"]), [read_features(X[:50])])
