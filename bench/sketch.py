@@ -1,6 +1,6 @@
 """Throughput of the sketches against the OTel SDK fed value by value, np.histogram and one np.sum pass.
 
-Run: ``python bench/sketch.py`` (``--quick`` for a smaller run). Prints values per second for each variant and
+Run: ``python bench/sketch.py`` (``--quick`` for a smaller run, ``--only vector|text|tables`` for one section). Prints values per second for each variant and
 ratios measured in the same run (absolute times on shared machines are noisy; compare the ratios):
 
 * one 100 000-value float column: ``ExponentialHistogram.update`` vs the SDK's exponential histogram
@@ -8,8 +8,9 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   ``MeterProvider`` with an exponential-histogram View, ``np.histogram`` with 64 bins, and ``np.sum``;
 * a 10 000 x 50 batch and a 1 000 000 x 20 table, one histogram per column (``update_columns``, one sweep over
   the rows; and ``update`` on each strided column), against one ``np.sum`` pass over the same array (the
-  memory-bound limit; issues 3 and 17 target: sketch time <= 30x that pass), and whylogs on the table (issue 17
-  goal: >= 100x faster);
+  memory-bound limit; issues 3 and 17 target: sketch time <= 30x that pass), the summaries path of the array
+  (``read_features`` + ``Summary.add_features``: one ``update_columns`` sweep) against the same columns added one
+  by one, and whylogs on the table (issue 17 goal: >= 100x faster);
 * ``CategoricalSketch.update`` on 100 000 strings (low and high cardinality) and integer codes;
 * ``CategoricalSketch.update`` against pandas ``Series.value_counts`` on the same 1 000 000-row columns (object
   strings, ``category`` dtype, int64; 40 and 1 000 levels; Zipf and uniform): values/s and the ratio to
@@ -25,7 +26,8 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   only; and a profile's, with the 256 x 256 moments) against the same path with descriptors only.
 
 whylogs runs in the separate peers environment made by ``bench/setup-peers`` (never in the product's
-dependencies); without it that line says so.
+dependencies); without it that line says so. On a shared machine run with ``OPENBLAS_NUM_THREADS=1``: a threaded
+BLAS waiting for a busy core makes the small matmuls of the vector rows many times slower and their ratios meaningless.
 """
 
 from __future__ import annotations
@@ -155,7 +157,30 @@ def bench_table(rows: int, columns: int, repeat: int) -> None:
     print(f"np.sum over the array (one pass)      {_rate(values, total)}   ({total * 1e3:.2f} ms)")
     print(f"ratio: update_columns / np.sum time   {ours / total:10.1f}   (target <= 30)")
     print(f"ratio: per column / np.sum time       {strided / total:10.1f}")
+    _summary_paths(table, repeat)
     _whylogs(table, ours)
+
+
+def _summary_paths(table: np.ndarray, repeat: int) -> None:
+    """The summaries path of a 2-D array input (one array: update_columns) against the same columns one by one."""
+    from otel_mlmon.adapters import Table, read_features
+    from otel_mlmon.summary import Summary
+
+    def matrix() -> Summary:
+        summary = Summary()
+        summary.add_features(read_features(table))
+        return summary
+
+    def columns() -> Summary:
+        summary = Summary()
+        summary.add_features(Table(table.shape[0], read_features(table).columns))
+        return summary
+
+    identical = matrix().to_dict() == columns().to_dict()
+    one, each = _interleaved_seconds([matrix, columns], repeat)
+    print(f"read_features + add_features (array)  {_rate(table.size, one)}   ({one * 1e3:.1f} ms)")
+    print(f"  the same, column by column          {_rate(table.size, each)}   ({each * 1e3:.1f} ms)")
+    print(f"ratio: column by column / array       {each / one:10.2f}   (identical summaries: {identical})")
 
 
 _WHYLOGS = """
@@ -228,7 +253,7 @@ def bench_decorated_call(repeat: int) -> None:
 def bench_vector(repeat: int) -> None:
     """One 64 x 768 float32 embedding batch: the vector sketch and the summary path against one matmul pass."""
     from otel_mlmon._text import vector_descriptors
-    from otel_mlmon.adapters import read_features
+    from otel_mlmon.adapters import read_features, read_outputs
     from otel_mlmon.summary import Summary
 
     X = np.random.default_rng(4).normal(size=(64, 768)).astype(np.float32)
@@ -251,24 +276,68 @@ def bench_vector(repeat: int) -> None:
             batch.add_features(read_features(X))
             summary.merge(batch)  # the SDK folds each call into a batch summary and merges it
 
+    def output_path() -> None:  # the same matrix returned by an embedder: one vector output
+        for _ in range(batches):
+            batch = Summary()
+            batch.add_outputs(read_outputs(X))
+            outputs.merge(batch)
+
     def descriptors() -> None:  # what a vector column cost before: six descriptor columns, one histogram each
         for _ in range(batches):
             block = vector_descriptors(np.column_stack([c.values for c in read_features(X).columns]))
             for j in range(block.shape[1]):
                 ExponentialHistogram().update(block[:, j])
 
-    runs = [matmul, update, path, descriptors]
-    base, ours, whole, before = (t / batches for t in _interleaved_seconds(runs, repeat))
+    outputs = Summary()
+    runs = [matmul, update, path, output_path, descriptors]
+    base, ours, whole, as_output, before = (t / batches for t in _interleaved_seconds(runs, repeat))
+    matmul_cpu = _seconds(matmul, repeat, clock=time.process_time) / batches
+    decorated = _decorated_vector_cpu(X, repeat)
     print("\n== 64 x 768 float32 embedding batch (one vector column, 64 projections + norm) ==")
     print(f"X @ Q (768 x 64 projection, baseline) {base * 1e6:10.1f} µs")
     print(f"VectorSketch.update                   {ours * 1e6:10.1f} µs")
     print(f"read_features + add_features + merge  {whole * 1e3:10.3f} ms   (target: well under 2.3 ms)")
+    print(f"same matrix as an output (read_outputs + add_outputs + merge) {as_output * 1e3:.3f} ms")
+    print(f"ratio: input path / output path       {whole / as_output:10.2f}   (target <= 1.5)")
     print(f"ratio: VectorSketch.update / matmul   {ours / base:10.1f}")
     print(
         f"before: six descriptor histograms     {before * 1e3:10.3f} ms   (read_features + descriptors + update)"
     )
     print(f"ratio: summary path / matmul          {whole / base:10.1f}")
     print(f"ratio: before / summary path          {before / whole:10.1f}x faster")
+    print(
+        f"@monitor call, CPU added by summaries {decorated * 1e3:10.3f} ms   (process CPU, folding thread included;"
+        f" {decorated / matmul_cpu:.1f}x the CPU of X @ Q)"
+    )
+
+
+def _decorated_vector_cpu(X: np.ndarray, repeat: int) -> float:
+    """Process CPU time a decorated call with the batch ``X`` gains from its summaries (sample_rate=1, folding
+    and collection included), per call."""
+    import otel_mlmon
+    from otel_mlmon.testing import InMemoryTelemetry
+
+    calls = 200
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        return batch[:, 0]
+
+    def cpu(**options: object) -> float:
+        telemetry = InMemoryTelemetry()
+        fn = otel_mlmon.monitor(model="m", trace=False, meter_provider=telemetry.meter_provider, **options)(
+            model
+        )
+
+        def run() -> None:
+            for _ in range(calls):
+                fn(X)
+            telemetry.collect()
+
+        seconds = _seconds(run, repeat, clock=time.process_time) / calls
+        telemetry.shutdown()
+        return seconds
+
+    return cpu(sample_rate=1.0) - cpu(summaries=False)
 
 
 def bench_text(repeat: int) -> None:
@@ -370,9 +439,19 @@ def bench_categorical_vs_pandas(n: int, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    parser.add_argument("--only", choices=["vector", "text", "tables"], help="run one section only")
     args = parser.parse_args()
     repeat = 3 if args.quick else 7
     print("otel-mlmon sketch benchmark (median of repeated runs; ratios are measured in the same run)")
+    if args.only == "vector":
+        bench_vector(repeat)
+        return
+    if args.only == "text":
+        bench_text(repeat)
+        return
+    if args.only == "tables":
+        bench_table(10_000, 50, repeat)
+        return
     bench_column(100_000, 10_000 if args.quick else 20_000, repeat)
     bench_table(10_000, 50, repeat)
     bench_table(200_000 if args.quick else 1_000_000, 20, max(1, repeat // 2))

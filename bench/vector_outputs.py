@@ -11,7 +11,8 @@ summary per variant, batch after batch, as within one export interval):
 
 and one ``X @ Q`` matmul with the same 768 x 64 projection matrix, the floor of any projection sketch. Prints the
 median time of each and ratios to the vector output path measured in the same run (absolute times are noisy on
-shared machines).
+shared machines; run with ``OPENBLAS_NUM_THREADS=1`` there, or a threaded BLAS waiting for a busy core dominates).
+The input row is read as one array and goes to the same sketch as the output (issue 12 target: within 1.5x).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from otel_mlmon._lifecycle import folder
 from otel_mlmon._stack import Stacked as _Stacked
 from otel_mlmon._stack import stack_rows as _stack_rows
 from otel_mlmon.adapters import Column, Outputs, Table, UnsupportedInput, read_features, read_outputs
+from otel_mlmon.adapters._matrix import MatrixTable
 from otel_mlmon.adapters._registry import adapter_for
 from otel_mlmon.adapters._tensor import TensorAdapter, take_rows, tensor_shape
 from otel_mlmon.decisions import apply_decision
@@ -439,7 +440,10 @@ _tensor_types: dict[type, bool] = {}
 
 def _read_key(table: Table, outputs: Outputs | None) -> tuple:
     """What two reads must share to be added as one table: column names, kinds and dtypes, in order."""
-    features = tuple((c.name, c.kind, c.values.dtype, c.values.shape[1:]) for c in table.columns)
+    if isinstance(table, MatrixTable):  # one array: its names and dtype (its columns are never made here)
+        features: tuple = ("matrix", table.names, table.source.dtype)
+    else:
+        features = tuple((c.name, c.kind, c.values.dtype, c.values.shape[1:]) for c in table.columns)
     if outputs is None:
         return features, None
     columns = tuple((c.name, c.kind, c.values.dtype, c.values.shape[1:]) for c in outputs.table.columns)
@@ -447,7 +451,10 @@ def _read_key(table: Table, outputs: Outputs | None) -> tuple:
 
 
 def _read_bytes(table: Table, outputs: Outputs | None) -> int:
-    values = sum(c.values.nbytes for c in table.columns)
+    if isinstance(table, MatrixTable):
+        values = table.source.nbytes
+    else:
+        values = sum(c.values.nbytes for c in table.columns)
     if outputs is not None:
         values += sum(c.values.nbytes for c in outputs.table.columns)
         values += sum(v.nbytes for v in outputs.confidence.values())
@@ -456,6 +463,8 @@ def _read_bytes(table: Table, outputs: Outputs | None) -> int:
 
 def _concat_tables(tables: list[Table]) -> Table:
     first = tables[0]
+    if isinstance(first, MatrixTable):  # same _read_key: all are, with the same names and dtype
+        return MatrixTable(np.concatenate([t.source for t in tables]), first.names)  # type: ignore[attr-defined]
     columns = tuple(
         Column(c.name, np.concatenate([t.columns[j].values for t in tables]), c.kind)
         for j, c in enumerate(first.columns)

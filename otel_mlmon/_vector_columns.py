@@ -16,6 +16,7 @@ import numpy as np
 
 from otel_mlmon.adapters import Column, Table
 from otel_mlmon.adapters._convert import column_from_numpy
+from otel_mlmon.adapters._matrix import MatrixTable
 
 __all__ = ["is_vector", "output_columns", "vector_matrix"]
 
@@ -44,7 +45,17 @@ def _unnamed(names: tuple[str, ...]) -> bool:
 
 
 def vector_matrix(width: int | None, table: Table) -> np.ndarray | None:
-    """The ``(n, d)`` float32 matrix of a wide unnamed numeric input (one vector column), else None."""
+    """The ``(n, d)`` matrix of a wide unnamed numeric input (one vector column), else None.
+
+    A table read from one 2-D float array (:class:`~otel_mlmon.adapters._matrix.MatrixTable`) gives that array as
+    it is (its float64 columns are never made); other tables give their columns' common 2-D base or a float32
+    stack. The vector sketch computes in float32 whatever it gets, so all three give the same sketch.
+    """
+    if isinstance(table, MatrixTable):
+        if width is None or len(table.names) < width or not _unnamed(table.names):
+            return None
+        # int64 -> float32 may round differently from int64 -> float64 -> float32 (the columns' path): not floats.
+        return table.source if table.source.dtype.kind == "f" else table.floats
     columns = table.columns
     if (
         width is not None

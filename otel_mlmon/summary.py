@@ -19,9 +19,11 @@ from otel_mlmon._text import TEXT_DESCRIPTORS, text_descriptors
 from otel_mlmon._vector_columns import is_vector, output_columns, vector_matrix
 from otel_mlmon.adapters import Column, Outputs, Table
 from otel_mlmon.adapters._convert import format_floats
+from otel_mlmon.adapters._matrix import MatrixTable
 from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, VECTOR_NORM, VOCABULARY, descriptor_name
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 from otel_mlmon.sketch.categorical import DEFAULT_CAPACITY
+from otel_mlmon.sketch.columns import update_columns
 from otel_mlmon.sketch.vector import Projection, VectorSketch
 from otel_mlmon.sketch.vocabulary import DEFAULT_BUCKETS, VocabularySketch
 
@@ -315,10 +317,37 @@ class Summary:
             self._add_vector(VECTOR_COLUMN, matrix)
             return
         dropped: list[str] = []
-        for column in _feature_columns(self.config, table, self.features):
-            self._add(self.features, column, dropped)
+        if not (isinstance(table, MatrixTable) and self._add_matrix(table, dropped)):
+            for column in _feature_columns(self.config, table, self.features):
+                self._add(self.features, column, dropped)
         if dropped:
             self.config.dropped(dropped)
+
+    def _add_matrix(self, table: MatrixTable, dropped: list[str]) -> bool:
+        """A 2-D array's columns in one sweep (as :meth:`_add` per column); False for declared text or ids."""
+        if any(self.config.kinds.declared(name) not in (None, "categorical") for name in table.names):
+            return False
+        keep, summaries = [], []
+        for j, name in enumerate(table.names):
+            summary = self.features.get(name)
+            if summary is None:
+                if len(self.features) >= self.config.max_columns:
+                    dropped.append(name)
+                    continue
+                summary = self.features[name] = self.config.new_column("numeric")
+            elif summary.kind != "numeric":  # as in _add: a column keeps its first kind
+                summary.missing += table.n_rows
+                continue
+            keep.append(j)
+            summaries.append(summary)
+        floats = table.floats if len(keep) == len(table.names) else table.floats[:, keep]
+        for summary, nan, inf in zip(
+            summaries, np.isnan(floats).sum(axis=0).tolist(), np.isinf(floats).sum(axis=0).tolist()
+        ):
+            summary.missing += nan
+            summary.infinite += inf
+        update_columns([summary.numeric for summary in summaries], floats)  # ignores non-finite values
+        return True
 
     def _add_vector(self, name: str, matrix: np.ndarray, outputs: bool = False) -> None:
         target = self.output_vectors if outputs else self.vectors
@@ -329,7 +358,9 @@ class Summary:
             # A vector whose width changes keeps its first width: other rows are counted as missing.
             sketch.missing += matrix.shape[0]
             return
-        sketch.update(matrix)
+        # One layout for every source (a C or Fortran array, a strided view, float64, a table's float32 stack), so
+        # the same rows give the same sketch bit for bit whichever way they came in.
+        sketch.update(np.ascontiguousarray(matrix, dtype=np.float32))
 
     def _add_vocabulary(self, name: str, values: np.ndarray) -> None:
         sketch = self.vocabularies.get(name)

@@ -14,6 +14,7 @@ from otel_mlmon.adapters._convert import (
     read_only,
     resolve_names,
 )
+from otel_mlmon.adapters._matrix import MatrixTable
 from otel_mlmon.adapters._outputs import (
     combine,
     is_probability,
@@ -94,6 +95,10 @@ class NumpyAdapter:
         elif a.ndim != 2:
             raise UnsupportedInput(f"{describe(a)} is not supported as features; supported: {_SUPPORTED}")
         cols = resolve_names(names, a.shape[1], "f", "feature columns")
+        if a.dtype.kind in "iuf" and not (categorical and any(n in categorical for n in cols)):
+            # Kept as the array: a vector column reaches its sketch without a column per dimension made and
+            # re-stacked; other readers get the same float64 columns, made when first asked for.
+            return MatrixTable(a, tuple(cols))
         return Table(a.shape[0], self._columns(a, cols, categorical))
 
     @staticmethod
