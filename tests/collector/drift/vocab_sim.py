@@ -225,12 +225,14 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=400)
     parser.add_argument("--reference", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=1, help="live windows of 100 texts per reference")
-    parser.add_argument("--part", choices=["all", "calibration", "power", "buckets"], default="all")
+    parser.add_argument("--part", choices=["all", "calibration", "small", "power", "buckets"], default="all")
     args = parser.parse_args()
-    parts = {"calibration", "power", "buckets"} if args.part == "all" else {args.part}
+    parts = {"calibration", "small", "power", "buckets"} if args.part == "all" else {args.part}
     w, ref = args.windows, args.reference
     if "calibration" in parts:
         _calibration(w, ref, args.repeats)
+    if "small" in parts:
+        _small(max(w // 4, 25), ref)
     if "power" in parts:
         _power(max(w // 4, 50), ref)
     if "buckets" in parts:
@@ -247,6 +249,20 @@ def _calibration(w: int, ref: int, repeats: int = 1) -> None:
     print(f"|---|{'---|' * len(SIZES)}")
     for topical in (False, True):
         rates = alarm_rates(Vocabulary(), "none", ref, SIZES, w, topical=topical, seed=1, repeats=counts)
+        print(f"| {'topical' if topical else 'iid'} | {' | '.join(f'{r:.3f}' for r in rates)} |", flush=True)
+
+
+def _small(w: int, ref: int, repeats: int = 8) -> None:
+    sizes = [30, 100]
+    print(
+        f"\nFalse alarms on small windows ({w} references of {ref:,} texts, {repeats} windows per size on each)"
+    )
+    print(f"| corpus | {' | '.join(f'n = {n}' for n in sizes)} |")
+    print(f"|---|{'---|' * len(sizes)}")
+    for topical in (False, True):
+        rates = alarm_rates(
+            Vocabulary(), "none", ref, sizes, w, topical=topical, seed=5, repeats=[repeats] * 2
+        )
         print(f"| {'topical' if topical else 'iid'} | {' | '.join(f'{r:.3f}' for r in rates)} |", flush=True)
 
 
