@@ -142,8 +142,8 @@ def test_full_grid_no_drift(topical: bool) -> None:
     corpus (bursty: about 2 000 tokens in 256 cells, five texts per topic) once measured 0.10 on 200 windows and
     was held to that figure; on more windows it is at the nominal level (docs/drift.md, "Text columns"). Its four
     windows per reference are nearly independent (a 100-text window's noise is 50 times the 5 000-text
-    reference's), so the binomial bound holds for 720 and the cell is checked 2.5 times more tightly than the
-    others, at about the old grid's cost (a reference build costs about 15 comparisons)."""
+    reference's), so the binomial bound holds for 720 and the cell is checked twice as tightly as the
+    others, at under half the old grid's CPU (a reference build costs about 25 comparisons)."""
     sizes = [100, 1_000, 10_000, 100_000]
     repeats = [4, 1, 1, 1]
     rates = alarm_rates(Vocabulary(), "none", 5_000, sizes, 180, topical=topical, seed=1, repeats=repeats)

@@ -177,7 +177,7 @@ def alarm_rates(
     (each shared by the sizes: each size's windows are still independent of each other), and against each
     reference ``repeats[i]`` live windows of ``sizes[i]`` (default 1): cheap extra windows where the live window,
     not the reference, is the noise (a small window against a large reference), as a reference build costs about
-    15 comparisons."""
+    25 comparisons."""
     counts = [1] * len(sizes) if repeats is None else list(repeats)
     if len(counts) != len(sizes) or min(counts) < 1:
         raise ValueError(f"repeats must give one count >= 1 per size, got {repeats}")
