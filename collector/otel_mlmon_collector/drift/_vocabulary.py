@@ -181,17 +181,12 @@ class Vocabulary:
         if k < 2:
             statistic, p_value, dof, scale = 0.0, 1.0, 0.0, 1.0
         else:
-            # Pooling as a matrix: cell j of the merged table sums the buckets it holds.
             index = {label: i for i, label in enumerate(labels)}
-            pool = np.zeros((k, len(labels)))
-            kept = [index[c] for c in merged.columns if c in index]
-            pool[np.arange(len(kept)), kept] = 1.0
-            if len(kept) < k:
-                pool[-1, np.setdiff1d(np.arange(len(labels)), kept)] = 1.0
+            kept = np.array([index[c] for c in merged.columns if c in index], dtype=np.int64)
             share = (ref + cur) / (n_tokens + m_tokens)
             spread = _difference_covariance(reference, current, labels, share, n_tokens, m_tokens)
-            pooled_share = pool @ share
-            weighted = (pool @ spread @ pool.T) / pooled_share[:, None] / (1 / n_tokens + 1 / m_tokens)
+            pooled_spread, pooled_share = _pool(spread, share, kept, k)
+            weighted = pooled_spread / pooled_share[:, None] / (1 / n_tokens + 1 / m_tokens)
             first, second = float(np.trace(weighted)), float((weighted * weighted.T).sum())
             if first > 0 and second > 0:
                 scale, dof = second / first, first**2 / second
@@ -244,6 +239,22 @@ def _difference_covariance(
             extra = 0.0
         total += (multinomial + extra) / tokens
     return total
+
+
+def _pool(spread: np.ndarray, share: np.ndarray, kept: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The covariance and shares of the merged table's ``k`` cells: the ``kept`` buckets one per cell, the rest
+    (when ``kept`` has ``k - 1``) summed into the last. Indexing, not products with a pooling matrix: this is most
+    of a comparison's cost, and a grid of simulated windows runs thousands."""
+    inner = spread[np.ix_(kept, kept)]
+    if kept.size == k:
+        return inner, share[kept]
+    rest = np.setdiff1d(np.arange(share.size), kept)
+    out = np.empty((k, k))
+    out[:-1, :-1] = inner
+    out[:-1, -1] = spread[np.ix_(kept, rest)].sum(axis=1)
+    out[-1, :-1] = spread[np.ix_(rest, kept)].sum(axis=0)
+    out[-1, -1] = spread[np.ix_(rest, rest)].sum()
+    return out, np.append(share[kept], share[rest].sum())
 
 
 def _length_factor(known: VocabularyColumn, other: VocabularyColumn) -> float:

@@ -135,14 +135,17 @@ def test_method_selection_and_edges() -> None:
 @pytest.mark.e2e
 @pytest.mark.parametrize("topical", [False, True], ids=["iid", "topical"])
 def test_full_grid_no_drift(topical: bool) -> None:
-    """The calibration grid of docs/drift.md: a 5 000-text reference, 200 windows per size.
+    """The calibration grid of docs/drift.md: 180 fresh 5 000-text references; against each, 4 live windows of 100
+    texts and one of each larger size (720 windows at n = 100, 180 at the others).
 
-    Every cell holds the nominal level except the known limit of docs/drift.md ("Text columns"): at 100 texts per
-    window of the topical corpus the test measured 0.10 (about 2 000 tokens in 256 cells; issue 12). That cell is
-    held to the documented figure instead, so a worse calibration there still fails."""
+    Every cell is held to the nominal level plus three binomial standard errors. The 100-text cell of the topical
+    corpus (bursty: about 2 000 tokens in 256 cells, five texts per topic) once measured 0.10 on 200 windows and
+    was held to that figure; on more windows it is at the nominal level (docs/drift.md, "Text columns"). Its four
+    windows per reference are nearly independent (a 100-text window's noise is 50 times the 5 000-text
+    reference's), so the binomial bound holds for 720 and the cell is checked twice as tightly as the
+    others, at under half the old grid's CPU (a reference build costs about 25 comparisons)."""
     sizes = [100, 1_000, 10_000, 100_000]
-    rates = alarm_rates(Vocabulary(), "none", 5_000, sizes, 200, topical=topical, seed=1)
-    if topical:
-        assert rates[0] <= 0.10, rates
-        rates = rates[1:]
-    assert max(rates) <= _upper(0.05, 200), rates
+    repeats = [4, 1, 1, 1]
+    rates = alarm_rates(Vocabulary(), "none", 5_000, sizes, 180, topical=topical, seed=1, repeats=repeats)
+    bounds = [_upper(0.05, 180 * r) for r in repeats]
+    assert all(r <= b for r, b in zip(rates, bounds, strict=True)), (rates, bounds)

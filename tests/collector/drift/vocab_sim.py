@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -170,17 +171,27 @@ def alarm_rates(
     topical: bool = False,
     buckets: int = DEFAULT_BUCKETS,
     seed: int = 0,
+    repeats: Sequence[int] | None = None,
 ) -> list[float]:
-    """Per live window size, the share of ``windows`` in which ``method`` detects drift. Each window has a fresh
-    reference (one per window, shared by the sizes: each size's windows are still independent of each other)."""
+    """Per live window size, the share of windows in which ``method`` detects drift. ``windows`` fresh references
+    (each shared by the sizes: each size's windows are still independent of each other), and against each
+    reference ``repeats[i]`` live windows of ``sizes[i]`` (default 1): cheap extra windows where the live window,
+    not the reference, is the noise (a small window against a large reference), as a reference build costs about
+    25 comparisons."""
+    counts = [1] * len(sizes) if repeats is None else list(repeats)
+    if len(counts) != len(sizes) or min(counts) < 1:
+        raise ValueError(f"repeats must give one count >= 1 per size, got {repeats}")
     rng = np.random.default_rng(seed)
     base = corpus(topical)
     live = SCENARIOS[scenario](base)
     hits = np.zeros(len(sizes))
     for _ in range(windows):
         ref = reference(rng, base, n_reference, buckets)
-        hits += [method.compare(ref, window(rng, live, n, buckets)).detected for n in sizes]
-    return (hits / windows).tolist()
+        hits += [
+            sum(method.compare(ref, window(rng, live, n, buckets)).detected for _ in range(r))
+            for n, r in zip(sizes, counts, strict=True)
+        ]
+    return (hits / (windows * np.array(counts))).tolist()
 
 
 def alarm_rate(
@@ -213,26 +224,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=400)
     parser.add_argument("--reference", type=int, default=20_000)
-    parser.add_argument("--part", choices=["all", "calibration", "power", "buckets"], default="all")
+    parser.add_argument("--repeats", type=int, default=1, help="live windows of 100 texts per reference")
+    parser.add_argument("--part", choices=["all", "calibration", "small", "power", "buckets"], default="all")
     args = parser.parse_args()
-    parts = {"calibration", "power", "buckets"} if args.part == "all" else {args.part}
+    parts = {"calibration", "small", "power", "buckets"} if args.part == "all" else {args.part}
     w, ref = args.windows, args.reference
     if "calibration" in parts:
-        _calibration(w, ref)
+        _calibration(w, ref, args.repeats)
+    if "small" in parts:
+        _small(max(w // 4, 25), ref)
     if "power" in parts:
         _power(max(w // 4, 50), ref)
     if "buckets" in parts:
         _buckets(max(w // 4, 50), ref)
 
 
-def _calibration(w: int, ref: int) -> None:
+def _calibration(w: int, ref: int, repeats: int = 1) -> None:
+    counts = [repeats] + [1] * (len(SIZES) - 1)
     print(
-        f"False alarms under no drift ({w} windows per cell, reference {ref:,} texts, 256 buckets, alpha 0.05)"
+        f"False alarms under no drift ({w} references of {ref:,} texts; against each {repeats} live window(s) of "
+        f"{SIZES[0]} texts and one of each larger size; 256 buckets, alpha 0.05)"
     )
     print(f"| corpus | {' | '.join(f'n = {n:,}' for n in SIZES)} |")
     print(f"|---|{'---|' * len(SIZES)}")
     for topical in (False, True):
-        rates = alarm_rates(Vocabulary(), "none", ref, SIZES, w, topical=topical, seed=1)
+        rates = alarm_rates(Vocabulary(), "none", ref, SIZES, w, topical=topical, seed=1, repeats=counts)
+        print(f"| {'topical' if topical else 'iid'} | {' | '.join(f'{r:.3f}' for r in rates)} |", flush=True)
+
+
+def _small(w: int, ref: int, repeats: int = 8) -> None:
+    sizes = [30, 100]
+    print(
+        f"\nFalse alarms on small windows ({w} references of {ref:,} texts, {repeats} windows per size on each)"
+    )
+    print(f"| corpus | {' | '.join(f'n = {n}' for n in sizes)} |")
+    print(f"|---|{'---|' * len(sizes)}")
+    for topical in (False, True):
+        rates = alarm_rates(
+            Vocabulary(), "none", ref, sizes, w, topical=topical, seed=5, repeats=[repeats] * 2
+        )
         print(f"| {'topical' if topical else 'iid'} | {' | '.join(f'{r:.3f}' for r in rates)} |", flush=True)
 
 
