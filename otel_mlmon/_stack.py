@@ -186,7 +186,7 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
     frames: FrameRun | None = None  # a run of DataFrames: their blocks, gathered as they are checked
 
     def flush() -> None:
-        nonlocal frames
+        nonlocal frames, frame_type
         if len(run) == 1:
             out.append(run[0])
         elif run:
@@ -202,8 +202,27 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
                 out.append((Stacked(features, list(run)), outputs, run[0][2]))
         run.clear()
         frames = None
+        frame_type = None
 
+    # The run of frames being gathered: its frame type, owner and outputs key. A frame of that type, owner and
+    # outputs key gets the same key from the general path below (a pandas DataFrame and outputs of a plain type
+    # have no converter), so it is offered to the run directly: a run costs one schema check per frame.
+    frame_type: type | None = None
+    frame_owner: Any = None
+    frame_outputs: tuple | None = None
     for entry in buffer:
+        features, outputs, owner = entry
+        if type(features) is frame_type and owner is frame_owner and type(outputs) in _PLAIN_TYPES:
+            rows = len(features.index)
+            if (
+                rows > 0
+                and (max_rows is None or rows <= max_rows)
+                and outputs_key(outputs, rows == 1) == frame_outputs
+                and frames is not None
+                and frames.add(features, rows)
+            ):
+                run.append(entry)
+                continue
         features, outputs, owner = entry = _host_arrays(entry)
         key = None
         features_kind = features_key(features)
@@ -221,6 +240,8 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
             frames = FrameRun.start(features, rows)
             if frames is None:  # blocks that do not concatenate cheaply: read on its own
                 key = None
+            else:
+                frame_type, frame_owner, frame_outputs = type(features), owner, key[1]
             run_key = key
         elif key is None or key != run_key:
             flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -213,6 +214,7 @@ class FrameRun:
         "_label_chunk",
         "_label_types",
         "_numpy_at",
+        "_numpy_of",
         "_parts",
         "_placements",
         "_rows",
@@ -239,6 +241,14 @@ class FrameRun:
         self._types = tuple(c[0] for c in checks)
         self._numpy_at = tuple(i for i, c in enumerate(checks) if c[2] is None)
         self._dtypes = [checks[i][1] for i in self._numpy_at]
+        # The numpy blocks' arrays of a frame's block arrays, as a list (itemgetter gives a bare item for one).
+        if len(self._numpy_at) > 1:
+            self._numpy_of = itemgetter(*self._numpy_at)
+        elif self._numpy_at:
+            index = self._numpy_at[0]
+            self._numpy_of = lambda arrays: (arrays[index],)
+        else:
+            self._numpy_of = lambda arrays: ()
         self._placements = [c[4] for c in checks]
 
     @classmethod
@@ -319,12 +329,12 @@ class FrameRun:
         A placement that is not a slice makes the comparison raise ValueError (an index array against a slice):
         :meth:`add` answers False, as for any other difference.
         """
-        arrays = [block.values for block in blocks]
+        arrays = list(map(_VALUES, blocks))
         if tuple(map(type, arrays)) != self._types:
             return False
-        if [arrays[i].dtype for i in self._numpy_at] != self._dtypes:
+        if list(map(_DTYPE, self._numpy_of(arrays))) != self._dtypes:
             return False
-        if [block._mgr_locs.indexer for block in blocks] != self._placements:
+        if list(map(_INDEXER, blocks)) != self._placements:
             return False
         if not self._same_labels(df.columns):
             return False
@@ -397,6 +407,10 @@ def _concat_columns(parts: list[Any]) -> Any:
     return type(first)._concat_same_type(parts)
 
 
+# Per block, in C: its values, their dtype, its column placement (a slice, or an array of positions).
+_VALUES = attrgetter("values")
+_DTYPE = attrgetter("dtype")
+_INDEXER = attrgetter("_mgr_locs.indexer")
 # Array type -> whether pandas can concatenate arrays of it (``_concat_same_type``).
 _CONCATENABLE: dict[type, bool] = {}
 
