@@ -211,25 +211,25 @@ class FrameRun:
         "_checks",
         "_columns",
         "_dtypes",
+        "_frames",
         "_label_chunk",
         "_label_types",
         "_numpy_at",
         "_numpy_of",
-        "_parts",
         "_placements",
         "_rows",
         "_simple",
         "_types",
     )
 
-    def __init__(self, columns: Any, checks: tuple, parts: list[list[Any]], rows: int) -> None:
+    def __init__(self, columns: Any, checks: tuple, frames: list[list[Any]], rows: int) -> None:
         self._columns = columns
         # Arrow-backed str labels (pandas 3's default) in one chunk: later frames' labels are compared chunk to
         # chunk, ~10x cheaper than ChunkedArray.equals (the same answer for single-chunk arrays).
         self._label_chunk = _label_chunk(columns)
         self._label_types = (type(columns), type(columns._data)) if self._label_chunk is not None else None
         self._checks = checks  # per block: (array type, dtype, dtype token or None, ndim, placement)
-        self._parts = parts  # per block: the block arrays of the frames in the run
+        self._frames = frames  # per frame of the run: its block arrays (transposed to per block by stack)
         self._rows = rows
         # The common layout (numpy and string blocks, contiguous placements) is checked by a shorter loop:
         # per block (array type, numpy dtype or None for strings, placement slice).
@@ -278,8 +278,7 @@ class FrameRun:
                 indexer = block._mgr_locs.indexer
                 placement = indexer if type(indexer) is slice else tuple(indexer.tolist())
                 checks.append((t, dtype, token, values.ndim, placement))
-            parts = [[block.values] for block in df._mgr.blocks]
-            return cls(df.columns, tuple(checks), parts, rows)
+            return cls(df.columns, tuple(checks), [list(map(_VALUES, df._mgr.blocks))], rows)
         except (AttributeError, TypeError, ValueError):
             return None
 
@@ -318,8 +317,7 @@ class FrameRun:
                 return False
         except (AttributeError, TypeError, ValueError):
             return False
-        for part, values in zip(self._parts, arrays):
-            part.append(values)
+        self._frames.append(arrays)
         self._rows += rows
         return True
 
@@ -338,8 +336,7 @@ class FrameRun:
             return False
         if not self._same_labels(df.columns):
             return False
-        for part, values in zip(self._parts, arrays):
-            part.append(values)
+        self._frames.append(arrays)
         self._rows += rows
         return True
 
@@ -359,7 +356,7 @@ class FrameRun:
     def stack(self) -> FrameColumns:
         """The rows of the run's frames, in order, as one :class:`FrameColumns`."""
         arrays: list[Any] = [None] * len(self._columns)
-        for (t, _, _, ndim, placement), parts in zip(self._checks, self._parts):
+        for (t, _, _, ndim, placement), parts in zip(self._checks, zip(*self._frames)):
             positions = _placement(placement)
             if t is np.ndarray:
                 merged = np.concatenate(parts, axis=1)
