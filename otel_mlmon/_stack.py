@@ -15,7 +15,7 @@ stacked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -210,7 +210,11 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
     frame_type: type | None = None
     frame_owner: Any = None
     frame_outputs: tuple | None = None
-    for entry in buffer:
+    skip = 0  # entries before this index were taken into the run of frames at once (see _take_frames)
+    bulk = True  # whether to try taking a run of frames at once (not again in this buffer once it fails)
+    for index, entry in enumerate(buffer):
+        if index < skip:
+            continue
         features, outputs, owner = entry
         if type(features) is frame_type and owner is frame_owner and type(outputs) in _PLAIN_TYPES:
             rows = len(features.index)
@@ -242,6 +246,16 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
                 key = None
             else:
                 frame_type, frame_owner, frame_outputs = type(features), owner, key[1]
+                if bulk and rows == 1:
+                    run.append(entry)
+                    run_key = key
+                    taken = _take_frames(buffer, index + 1, frames, frame_type, owner, outputs, key[1])
+                    if taken is None:
+                        bulk = False
+                    else:
+                        run.extend(taken)
+                        skip = index + 1 + len(taken)
+                    continue
             run_key = key
         elif key is None or key != run_key:
             flush()
@@ -252,6 +266,62 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
             run_key = None
     flush()
     return out
+
+
+def _take_frames(
+    buffer: list[tuple[Any, Any, Any]],
+    start: int,
+    frames: FrameRun,
+    frame_type: type,
+    owner: Any,
+    outputs: Any,
+    outputs_kind: tuple,
+) -> list[tuple[Any, Any, Any]] | None:
+    """Take the one-row frames that follow a run's first one-row frame into the run at once, column-major.
+
+    The candidates are the following entries with a frame of the same type, the same owner and outputs of the
+    same plain type; they join if each has one row, outputs with the first one's key, and the run's schema
+    (checked by :meth:`FrameRun.add_all` in C loops rather than frame by frame). Returns the entries taken
+    (possibly none), or None when they did not all fit: the caller then offers them one by one as before.
+    """
+    output_type = type(outputs)
+    # Lists are keyed by the types of their items, and some one-row array outputs by whether they are
+    # probabilities: those are offered one by one.
+    if (
+        output_type not in _PLAIN_TYPES
+        or output_type is list
+        or (len(outputs_kind) != 3 and output_type is np.ndarray)
+    ):
+        return []
+    end, n = start, len(buffer)
+    while end < n:
+        features, other, other_owner = buffer[end]
+        if type(features) is not frame_type or other_owner is not owner or type(other) is not output_type:
+            break
+        end += 1
+    entries = buffer[start:end]
+    if not entries:
+        return entries
+    count = len(entries)
+    dfs = list(map(_FIRST, entries))
+    if list(map(len, map(_INDEX, dfs))) != [1] * count:
+        return None
+    if output_type is np.ndarray:  # then the key is made of the shape and dtype (and single_row)
+        others = list(map(_SECOND, entries))
+        if list(map(_SHAPE, others)) != [outputs.shape] * count:
+            return None
+        if list(map(_DTYPE, others)) != [outputs.dtype] * count:
+            return None
+    if not frames.add_all(dfs, count):
+        return None
+    return entries
+
+
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_INDEX = attrgetter("index")
+_SHAPE = attrgetter("shape")
+_DTYPE = attrgetter("dtype")
 
 
 def _host_arrays(entry: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
