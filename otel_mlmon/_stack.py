@@ -211,7 +211,6 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
     frame_owner: Any = None
     frame_outputs: tuple | None = None
     skip = 0  # entries before this index were taken into the run of frames at once (see _take_frames)
-    bulk = True  # whether to try taking a run of frames at once (not again in this buffer once it fails)
     for index, entry in enumerate(buffer):
         if index < skip:
             continue
@@ -246,15 +245,12 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
                 key = None
             else:
                 frame_type, frame_owner, frame_outputs = type(features), owner, key[1]
-                if bulk and rows == 1:
+                if rows == 1:
                     run.append(entry)
                     run_key = key
                     taken = _take_frames(buffer, index + 1, frames, frame_type, owner, outputs, key[1])
-                    if taken is None:
-                        bulk = False
-                    else:
-                        run.extend(taken)
-                        skip = index + 1 + len(taken)
+                    run.extend(taken)
+                    skip = index + 1 + len(taken)
                     continue
             run_key = key
         elif key is None or key != run_key:
@@ -276,13 +272,14 @@ def _take_frames(
     owner: Any,
     outputs: Any,
     outputs_kind: tuple,
-) -> list[tuple[Any, Any, Any]] | None:
+) -> list[tuple[Any, Any, Any]]:
     """Take the one-row frames that follow a run's first one-row frame into the run at once, column-major.
 
     The candidates are the following entries with a frame of the same type, the same owner and outputs of the
-    same plain type; they join if each has one row, outputs with the first one's key, and the run's schema
-    (checked by :meth:`FrameRun.add_all` in C loops rather than frame by frame). Returns the entries taken
-    (possibly none), or None when they did not all fit: the caller then offers them one by one as before.
+    same plain type; the leading ones that have one row, outputs with the first one's key and the run's schema
+    join (checked in C loops by :meth:`FrameRun.add_all` rather than frame by frame). Candidates are looked at
+    in windows that double while all join, so runs of one frame each cost O(1) here. Returns the entries
+    taken; the caller offers the next ones one by one as before.
     """
     output_type = type(outputs)
     # Lists are keyed by the types of their items, and some one-row array outputs by whether they are
@@ -293,28 +290,42 @@ def _take_frames(
         or (len(outputs_kind) != 3 and output_type is np.ndarray)
     ):
         return []
-    end, n = start, len(buffer)
+    taken: list[tuple[Any, Any, Any]] = []
+    end, n, window = start, len(buffer), 16
     while end < n:
-        features, other, other_owner = buffer[end]
-        if type(features) is not frame_type or other_owner is not owner or type(other) is not output_type:
+        first = end
+        limit = min(n, end + window)
+        while end < limit:
+            features, other, other_owner = buffer[end]
+            if type(features) is not frame_type or other_owner is not owner or type(other) is not output_type:
+                break
+            end += 1
+        entries = buffer[first:end]
+        count = len(entries)
+        if not count:
             break
-        end += 1
-    entries = buffer[start:end]
-    if not entries:
-        return entries
-    count = len(entries)
-    dfs = list(map(_FIRST, entries))
-    if list(map(len, map(_INDEX, dfs))) != [1] * count:
-        return None
-    if output_type is np.ndarray:  # then the key is made of the shape and dtype (and single_row)
-        others = list(map(_SECOND, entries))
-        if list(map(_SHAPE, others)) != [outputs.shape] * count:
-            return None
-        if list(map(_DTYPE, others)) != [outputs.dtype] * count:
-            return None
-    if not frames.add_all(dfs, count):
-        return None
-    return entries
+        dfs = list(map(_FIRST, entries))
+        count = _same_prefix(list(map(len, map(_INDEX, dfs))), [1] * count)
+        if output_type is np.ndarray:  # then the key is made of the shape and dtype (and single_row)
+            others = list(map(_SECOND, entries[:count]))
+            count = _same_prefix(list(map(_SHAPE, others)), [outputs.shape] * count)
+            count = _same_prefix(list(map(_DTYPE, others[:count])), [outputs.dtype] * count)
+        count = frames.add_all(dfs[:count], count)
+        taken.extend(entries[:count])
+        if count < len(entries) or end < limit:
+            break
+        window *= 2
+    return taken
+
+
+def _same_prefix(got: list[Any], want: list[Any]) -> int:
+    """How many leading items of ``got`` equal those of ``want`` (as long as ``want``)."""
+    if got == want:
+        return len(want)
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a is not b and a != b:
+            return i
+    return min(len(got), len(want))
 
 
 _FIRST = itemgetter(0)

@@ -341,38 +341,36 @@ class FrameRun:
         self._rows += rows
         return True
 
-    def add_all(self, dfs: list[Any], rows: int) -> bool:
-        """Take all of ``dfs`` (``rows`` rows in all) if every one has the run's schema, else none of them.
+    def add_all(self, dfs: list[Any], rows: int) -> int:
+        """Take the leading frames of ``dfs`` (one-row frames, ``rows`` of them) that have the run's schema;
+        return how many were taken.
 
         The same checks as :meth:`add`, made column-major over the whole list (one C loop per check instead of
-        Python code per frame), for the common layout only (see ``_simple``); False for any other layout.
+        Python code per frame), for the common layout only (see ``_simple``): none are taken for another one.
         """
-        if self._simple is None or not dfs:
-            return False
+        if self._simple is None or not dfs or rows != len(dfs):
+            return 0
         try:
             count, width = len(dfs), len(self._types)
             blocks = list(map(_BLOCKS, dfs))
-            if list(map(len, blocks)) != [width] * count:
-                return False
-            flat = list(chain.from_iterable(blocks))
+            count = _prefix(list(map(len, blocks)), [width] * count)
+            flat = list(chain.from_iterable(blocks[:count]))
             values = list(map(_VALUES, flat))
-            if list(map(type, values)) != list(self._types) * count:
-                return False
+            count = min(count, _prefix(list(map(type, values)), list(self._types) * count) // width)
             for at, dtype in zip(self._numpy_at, self._dtypes):
-                if list(map(_DTYPE, values[at::width])) != [dtype] * count:
-                    return False
-            if list(map(_INDEXER, flat)) != self._placements * count:
-                return False
-            if not self._all_same_labels(list(map(_COLUMNS, dfs))):
-                return False
+                count = _prefix(list(map(_DTYPE, values[at : count * width : width])), [dtype] * count)
+            count = min(
+                count, _prefix(list(map(_INDEXER, flat[: count * width])), self._placements * count) // width
+            )
+            count = _prefix(self._same_labels_each(list(map(_COLUMNS, dfs[:count]))), [True] * count)
         except (AttributeError, TypeError, ValueError):
-            return False
-        self._frames.extend(zip(*[iter(values)] * width))  # per frame, its block arrays
-        self._rows += rows
-        return True
+            return 0
+        self._frames.extend(zip(*[iter(values[: count * width])] * width))  # per frame, its block arrays
+        self._rows += count
+        return count
 
-    def _all_same_labels(self, columns: list[Any]) -> bool:
-        """Whether every one of ``columns`` gives the run's column names; see :meth:`_same_labels`."""
+    def _same_labels_each(self, columns: list[Any]) -> list[bool]:
+        """Per item of ``columns``, whether it gives the run's column names; see :meth:`_same_labels`."""
         chunk = self._label_chunk
         if chunk is not None:
             index_type, data_type = self._label_types
@@ -381,8 +379,8 @@ class FrameRun:
                 if set(map(type, data)) == {data_type}:
                     labels = list(map(_PA_ARRAY, data))
                     if set(map(_NUM_CHUNKS, labels)) == {1}:
-                        return all(map(chunk.equals, map(_CHUNK0, labels)))
-        return all(map(self._same_labels, columns))
+                        return list(map(chunk.equals, map(_CHUNK0, labels)))
+        return list(map(self._same_labels, columns))
 
     def _same_labels(self, columns: Any) -> bool:
         """Whether ``columns`` gives the run's column names (see :func:`_same_labels`)."""
@@ -459,6 +457,19 @@ _DATA = attrgetter("_data")
 _PA_ARRAY = attrgetter("_pa_array")
 _NUM_CHUNKS = attrgetter("num_chunks")
 _CHUNK0 = methodcaller("chunk", 0)
+
+
+def _prefix(got: list[Any], want: list[Any]) -> int:
+    """How many leading items of ``got`` equal those of ``want`` (compared as items, a slice to an index array
+    included: unequal)."""
+    if got == want:
+        return len(want)
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a is not b and (type(a) is not type(b) or a != b):
+            return i
+    return min(len(got), len(want))
+
+
 # Array type -> whether pandas can concatenate arrays of it (``_concat_same_type``).
 _CONCATENABLE: dict[type, bool] = {}
 

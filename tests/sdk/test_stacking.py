@@ -431,3 +431,40 @@ def test_a_run_of_frames_ends_where_owner_outputs_or_row_bound_change():
     assert sizes == [2, 2, 2, 1, 2, 1, 1, 2]
     assert [e for g in groups for e in (g[0].entries if isinstance(g[0], Stacked) else [g])] == entries
     assert check_stacking([(f, o) for f, o, _ in entries]) >= 4
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(1, 40)), min_size=1, max_size=8), st.randoms())
+def test_long_runs_of_frames_split_exactly_where_the_schema_changes(segments, rnd):
+    """Runs longer than the windows frames are taken in (16, 32, ...) and schema changes at any position:
+    frames stack exactly while labels, column types and order and outputs agree (one-row probabilities, whose
+    key depends on their values, are offered one by one)."""
+
+    def make(variant: int, i: int) -> tuple[pd.DataFrame, Any, Any]:
+        row = {"x": float(i), "n": i, "s": "ab"[i % 2]}
+        if variant == 1:
+            row = {"x": float(i), "n": float(i), "s": "ab"[i % 2]}  # n is a float column
+        if variant == 2:
+            row = {"s": "ab"[i % 2], "x": float(i), "n": i}  # another column order
+        if variant == 3:
+            row = {"x": float(i), "m": i, "s": "ab"[i % 2]}  # another label
+        out = np.array([0.5 * i]) if variant != 4 else np.array([0.25, 0.75])
+        return pd.DataFrame([row]), out, None
+
+    entries = [make(variant, rnd.randrange(1000)) for variant, length in segments for _ in range(length)]
+    sizes_want = [length for _, length in _merged(segments)]
+    groups = stack_rows(entries, max_rows=None)
+    sizes = [len(g[0].entries) if isinstance(g[0], Stacked) else 1 for g in groups]
+    assert sizes == sizes_want
+    assert [e for g in groups for e in (g[0].entries if isinstance(g[0], Stacked) else [g])] == entries
+    check_stacking([(f, o) for f, o, _ in entries])
+
+
+def _merged(segments: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for variant, length in segments:
+        if merged and merged[-1][0] == variant:
+            merged[-1] = (variant, merged[-1][1] + length)
+        else:
+            merged.append((variant, length))
+    return merged
