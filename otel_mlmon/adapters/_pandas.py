@@ -433,13 +433,11 @@ def _concat_columns(parts: list[Any]) -> Any:
         import pyarrow as pa
 
         try:
-            chunks = []
-            for part in parts:
-                data = part._pa_array
-                if data.num_chunks == 1:
-                    chunks.append(data.chunk(0))
-                else:
-                    chunks.extend(data.chunks)
+            data = list(map(_PA_ARRAY, parts))
+            if set(map(_NUM_CHUNKS, data)) == {1}:  # the usual case, in C loops
+                chunks = list(map(_CHUNK0, data))
+            else:
+                chunks = [chunk for part in data for chunk in part.chunks]
             return first._from_pyarrow_array(pa.chunked_array(chunks))
         except (AttributeError, TypeError, ValueError, pa.ArrowException):
             pass  # chunks of different arrow types: pandas casts them
