@@ -15,7 +15,7 @@ stacked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -186,7 +186,7 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
     frames: FrameRun | None = None  # a run of DataFrames: their blocks, gathered as they are checked
 
     def flush() -> None:
-        nonlocal frames
+        nonlocal frames, frame_type
         if len(run) == 1:
             out.append(run[0])
         elif run:
@@ -202,8 +202,30 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
                 out.append((Stacked(features, list(run)), outputs, run[0][2]))
         run.clear()
         frames = None
+        frame_type = None
 
-    for entry in buffer:
+    # The run of frames being gathered: its frame type, owner and outputs key. A frame of that type, owner and
+    # outputs key gets the same key from the general path below (a pandas DataFrame and outputs of a plain type
+    # have no converter), so it is offered to the run directly: a run costs one schema check per frame.
+    frame_type: type | None = None
+    frame_owner: Any = None
+    frame_outputs: tuple | None = None
+    skip = 0  # entries before this index were taken into the run of frames at once (see _take_frames)
+    for index, entry in enumerate(buffer):
+        if index < skip:
+            continue
+        features, outputs, owner = entry
+        if type(features) is frame_type and owner is frame_owner and type(outputs) in _PLAIN_TYPES:
+            rows = len(features.index)
+            if (
+                rows > 0
+                and (max_rows is None or rows <= max_rows)
+                and outputs_key(outputs, rows == 1) == frame_outputs
+                and frames is not None
+                and frames.add(features, rows)
+            ):
+                run.append(entry)
+                continue
         features, outputs, owner = entry = _host_arrays(entry)
         key = None
         features_kind = features_key(features)
@@ -221,6 +243,15 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
             frames = FrameRun.start(features, rows)
             if frames is None:  # blocks that do not concatenate cheaply: read on its own
                 key = None
+            else:
+                frame_type, frame_owner, frame_outputs = type(features), owner, key[1]
+                if rows == 1:
+                    run.append(entry)
+                    run_key = key
+                    taken = _take_frames(buffer, index + 1, frames, frame_type, owner, outputs, key[1])
+                    run.extend(taken)
+                    skip = index + 1 + len(taken)
+                    continue
             run_key = key
         elif key is None or key != run_key:
             flush()
@@ -231,6 +262,77 @@ def stack_rows(buffer: list[tuple[Any, Any, Any]], max_rows: int | None) -> list
             run_key = None
     flush()
     return out
+
+
+def _take_frames(
+    buffer: list[tuple[Any, Any, Any]],
+    start: int,
+    frames: FrameRun,
+    frame_type: type,
+    owner: Any,
+    outputs: Any,
+    outputs_kind: tuple,
+) -> list[tuple[Any, Any, Any]]:
+    """Take the one-row frames that follow a run's first one-row frame into the run at once, column-major.
+
+    The candidates are the following entries with a frame of the same type, the same owner and outputs of the
+    same plain type; the leading ones that have one row, outputs with the first one's key and the run's schema
+    join (checked in C loops by :meth:`FrameRun.add_all` rather than frame by frame). Candidates are looked at
+    in windows that double while all join, so runs of one frame each cost O(1) here. Returns the entries
+    taken; the caller offers the next ones one by one as before.
+    """
+    output_type = type(outputs)
+    # Lists are keyed by the types of their items, and some one-row array outputs by whether they are
+    # probabilities: those are offered one by one.
+    if (
+        output_type not in _PLAIN_TYPES
+        or output_type is list
+        or (len(outputs_kind) != 3 and output_type is np.ndarray)
+    ):
+        return []
+    taken: list[tuple[Any, Any, Any]] = []
+    end, n, window = start, len(buffer), 16
+    while end < n:
+        first = end
+        limit = min(n, end + window)
+        while end < limit:
+            features, other, other_owner = buffer[end]
+            if type(features) is not frame_type or other_owner is not owner or type(other) is not output_type:
+                break
+            end += 1
+        entries = buffer[first:end]
+        count = len(entries)
+        if not count:
+            break
+        dfs = list(map(_FIRST, entries))
+        count = _same_prefix(list(map(len, map(_INDEX, dfs))), [1] * count)
+        if output_type is np.ndarray:  # then the key is made of the shape and dtype (and single_row)
+            others = list(map(_SECOND, entries[:count]))
+            count = _same_prefix(list(map(_SHAPE, others)), [outputs.shape] * count)
+            count = _same_prefix(list(map(_DTYPE, others[:count])), [outputs.dtype] * count)
+        count = frames.add_all(dfs[:count], count)
+        taken.extend(entries[:count])
+        if count < len(entries) or end < limit:
+            break
+        window *= 2
+    return taken
+
+
+def _same_prefix(got: list[Any], want: list[Any]) -> int:
+    """How many leading items of ``got`` equal those of ``want`` (as long as ``want``)."""
+    if got == want:
+        return len(want)
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a is not b and a != b:
+            return i
+    return min(len(got), len(want))
+
+
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_INDEX = attrgetter("index")
+_SHAPE = attrgetter("shape")
+_DTYPE = attrgetter("dtype")
 
 
 def _host_arrays(entry: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from itertools import chain
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
@@ -210,24 +212,25 @@ class FrameRun:
         "_checks",
         "_columns",
         "_dtypes",
+        "_frames",
         "_label_chunk",
         "_label_types",
         "_numpy_at",
-        "_parts",
+        "_numpy_of",
         "_placements",
         "_rows",
         "_simple",
         "_types",
     )
 
-    def __init__(self, columns: Any, checks: tuple, parts: list[list[Any]], rows: int) -> None:
+    def __init__(self, columns: Any, checks: tuple, frames: list[list[Any]], rows: int) -> None:
         self._columns = columns
         # Arrow-backed str labels (pandas 3's default) in one chunk: later frames' labels are compared chunk to
         # chunk, ~10x cheaper than ChunkedArray.equals (the same answer for single-chunk arrays).
         self._label_chunk = _label_chunk(columns)
         self._label_types = (type(columns), type(columns._data)) if self._label_chunk is not None else None
         self._checks = checks  # per block: (array type, dtype, dtype token or None, ndim, placement)
-        self._parts = parts  # per block: the block arrays of the frames in the run
+        self._frames = frames  # per frame of the run: its block arrays (transposed to per block by stack)
         self._rows = rows
         # The common layout (numpy and string blocks, contiguous placements) is checked by a shorter loop:
         # per block (array type, numpy dtype or None for strings, placement slice).
@@ -239,6 +242,14 @@ class FrameRun:
         self._types = tuple(c[0] for c in checks)
         self._numpy_at = tuple(i for i, c in enumerate(checks) if c[2] is None)
         self._dtypes = [checks[i][1] for i in self._numpy_at]
+        # The numpy blocks' arrays of a frame's block arrays, as a list (itemgetter gives a bare item for one).
+        if len(self._numpy_at) > 1:
+            self._numpy_of = itemgetter(*self._numpy_at)
+        elif self._numpy_at:
+            index = self._numpy_at[0]
+            self._numpy_of = lambda arrays: (arrays[index],)
+        else:
+            self._numpy_of = lambda arrays: ()
         self._placements = [c[4] for c in checks]
 
     @classmethod
@@ -268,8 +279,7 @@ class FrameRun:
                 indexer = block._mgr_locs.indexer
                 placement = indexer if type(indexer) is slice else tuple(indexer.tolist())
                 checks.append((t, dtype, token, values.ndim, placement))
-            parts = [[block.values] for block in df._mgr.blocks]
-            return cls(df.columns, tuple(checks), parts, rows)
+            return cls(df.columns, tuple(checks), [list(map(_VALUES, df._mgr.blocks))], rows)
         except (AttributeError, TypeError, ValueError):
             return None
 
@@ -308,8 +318,7 @@ class FrameRun:
                 return False
         except (AttributeError, TypeError, ValueError):
             return False
-        for part, values in zip(self._parts, arrays):
-            part.append(values)
+        self._frames.append(arrays)
         self._rows += rows
         return True
 
@@ -319,19 +328,59 @@ class FrameRun:
         A placement that is not a slice makes the comparison raise ValueError (an index array against a slice):
         :meth:`add` answers False, as for any other difference.
         """
-        arrays = [block.values for block in blocks]
+        arrays = list(map(_VALUES, blocks))
         if tuple(map(type, arrays)) != self._types:
             return False
-        if [arrays[i].dtype for i in self._numpy_at] != self._dtypes:
+        if list(map(_DTYPE, self._numpy_of(arrays))) != self._dtypes:
             return False
-        if [block._mgr_locs.indexer for block in blocks] != self._placements:
+        if list(map(_INDEXER, blocks)) != self._placements:
             return False
         if not self._same_labels(df.columns):
             return False
-        for part, values in zip(self._parts, arrays):
-            part.append(values)
+        self._frames.append(arrays)
         self._rows += rows
         return True
+
+    def add_all(self, dfs: list[Any], rows: int) -> int:
+        """Take the leading frames of ``dfs`` (one-row frames, ``rows`` of them) that have the run's schema;
+        return how many were taken.
+
+        The same checks as :meth:`add`, made column-major over the whole list (one C loop per check instead of
+        Python code per frame), for the common layout only (see ``_simple``): none are taken for another one.
+        """
+        if self._simple is None or not dfs or rows != len(dfs):
+            return 0
+        try:
+            count, width = len(dfs), len(self._types)
+            blocks = list(map(_BLOCKS, dfs))
+            count = _prefix(list(map(len, blocks)), [width] * count)
+            flat = list(chain.from_iterable(blocks[:count]))
+            values = list(map(_VALUES, flat))
+            count = min(count, _prefix(list(map(type, values)), list(self._types) * count) // width)
+            for at, dtype in zip(self._numpy_at, self._dtypes):
+                count = _prefix(list(map(_DTYPE, values[at : count * width : width])), [dtype] * count)
+            count = min(
+                count, _prefix(list(map(_INDEXER, flat[: count * width])), self._placements * count) // width
+            )
+            count = _prefix(self._same_labels_each(list(map(_COLUMNS, dfs[:count]))), [True] * count)
+        except (AttributeError, TypeError, ValueError):
+            return 0
+        self._frames.extend(zip(*[iter(values[: count * width])] * width))  # per frame, its block arrays
+        self._rows += count
+        return count
+
+    def _same_labels_each(self, columns: list[Any]) -> list[bool]:
+        """Per item of ``columns``, whether it gives the run's column names; see :meth:`_same_labels`."""
+        chunk = self._label_chunk
+        if chunk is not None:
+            index_type, data_type = self._label_types
+            if set(map(type, columns)) == {index_type}:
+                data = list(map(_DATA, columns))
+                if set(map(type, data)) == {data_type}:
+                    labels = list(map(_PA_ARRAY, data))
+                    if set(map(_NUM_CHUNKS, labels)) == {1}:
+                        return list(map(chunk.equals, map(_CHUNK0, labels)))
+        return list(map(self._same_labels, columns))
 
     def _same_labels(self, columns: Any) -> bool:
         """Whether ``columns`` gives the run's column names (see :func:`_same_labels`)."""
@@ -349,7 +398,7 @@ class FrameRun:
     def stack(self) -> FrameColumns:
         """The rows of the run's frames, in order, as one :class:`FrameColumns`."""
         arrays: list[Any] = [None] * len(self._columns)
-        for (t, _, _, ndim, placement), parts in zip(self._checks, self._parts):
+        for (t, _, _, ndim, placement), parts in zip(self._checks, zip(*self._frames)):
             positions = _placement(placement)
             if t is np.ndarray:
                 merged = np.concatenate(parts, axis=1)
@@ -384,17 +433,39 @@ def _concat_columns(parts: list[Any]) -> Any:
         import pyarrow as pa
 
         try:
-            chunks = []
-            for part in parts:
-                data = part._pa_array
-                if data.num_chunks == 1:
-                    chunks.append(data.chunk(0))
-                else:
-                    chunks.extend(data.chunks)
+            data = list(map(_PA_ARRAY, parts))
+            if set(map(_NUM_CHUNKS, data)) == {1}:  # the usual case, in C loops
+                chunks = list(map(_CHUNK0, data))
+            else:
+                chunks = [chunk for part in data for chunk in part.chunks]
             return first._from_pyarrow_array(pa.chunked_array(chunks))
         except (AttributeError, TypeError, ValueError, pa.ArrowException):
             pass  # chunks of different arrow types: pandas casts them
     return type(first)._concat_same_type(parts)
+
+
+# Per block, in C: its values, their dtype, its column placement (a slice, or an array of positions).
+_VALUES = attrgetter("values")
+_DTYPE = attrgetter("dtype")
+_INDEXER = attrgetter("_mgr_locs.indexer")
+# Per frame: its blocks and column labels; per plain Index of arrow-backed str labels: its arrow data.
+_BLOCKS = attrgetter("_mgr.blocks")
+_COLUMNS = attrgetter("columns")
+_DATA = attrgetter("_data")
+_PA_ARRAY = attrgetter("_pa_array")
+_NUM_CHUNKS = attrgetter("num_chunks")
+_CHUNK0 = methodcaller("chunk", 0)
+
+
+def _prefix(got: list[Any], want: list[Any]) -> int:
+    """How many leading items of ``got`` equal those of ``want`` (compared as items, a slice to an index array
+    included: unequal)."""
+    if got == want:
+        return len(want)
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a is not b and (type(a) is not type(b) or a != b):
+            return i
+    return min(len(got), len(want))
 
 
 # Array type -> whether pandas can concatenate arrays of it (``_concat_same_type``).

@@ -402,3 +402,69 @@ def test_frames_with_either_string_dtype_stack_like_calls():
         for i, (v, dtype) in enumerate([("a", "str"), (None, "string"), ("b", "string"), (None, "str")])
     ]
     assert check_stacking(calls) >= 1
+
+
+def test_a_run_of_frames_ends_where_owner_outputs_or_row_bound_change():
+    """Frames of one schema stack only while the model object, the outputs' structure and the row bound agree:
+    another owner, outputs of another shape, dtype or kind (probabilities), or a frame over ``max_rows`` each
+    start a new run."""
+    one = [_frame({"x": float(i), "s": "a"}, {}) for i in range(12)]
+    two = pd.DataFrame({"x": [1.0, 2.0], "s": ["a", "b"]})
+    first, second = object(), object()
+    entries = [
+        (one[0], np.array([0.5]), first),
+        (one[1], np.array([0.25]), first),
+        (one[2], np.array([0.5]), second),  # another model object
+        (one[3], np.array([0.5]), second),
+        (one[4], np.array([0.2, 0.8]), second),  # one row's probabilities
+        (one[5], np.array([0.3, 0.7]), second),
+        (one[6], np.array([1, 2]), second),  # another dtype, not probabilities
+        (one[7], 1.5, second),  # a plain value
+        (one[8], 2.5, second),
+        (two, 3.5, second),  # over max_rows: on its own
+        (one[9], 4.5, second),
+        (one[10], [1, 2], second),  # a list output
+        (one[11], [3, 4], second),
+    ]
+    groups = stack_rows(entries, max_rows=1)
+    sizes = [len(g[0].entries) if isinstance(g[0], Stacked) else 1 for g in groups]
+    assert sizes == [2, 2, 2, 1, 2, 1, 1, 2]
+    assert [e for g in groups for e in (g[0].entries if isinstance(g[0], Stacked) else [g])] == entries
+    assert check_stacking([(f, o) for f, o, _ in entries]) >= 4
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(1, 40)), min_size=1, max_size=8), st.randoms())
+def test_long_runs_of_frames_split_exactly_where_the_schema_changes(segments, rnd):
+    """Runs longer than the windows frames are taken in (16, 32, ...) and schema changes at any position:
+    frames stack exactly while labels, column types and order and outputs agree (one-row probabilities, whose
+    key depends on their values, are offered one by one)."""
+
+    def make(variant: int, i: int) -> tuple[pd.DataFrame, Any, Any]:
+        row = {"x": float(i), "n": i, "s": "ab"[i % 2]}
+        if variant == 1:
+            row = {"x": float(i), "n": float(i), "s": "ab"[i % 2]}  # n is a float column
+        if variant == 2:
+            row = {"s": "ab"[i % 2], "x": float(i), "n": i}  # another column order
+        if variant == 3:
+            row = {"x": float(i), "m": i, "s": "ab"[i % 2]}  # another label
+        out = np.array([0.5 * i]) if variant != 4 else np.array([0.25, 0.75])
+        return pd.DataFrame([row]), out, None
+
+    entries = [make(variant, rnd.randrange(1000)) for variant, length in segments for _ in range(length)]
+    sizes_want = [length for _, length in _merged(segments)]
+    groups = stack_rows(entries, max_rows=None)
+    sizes = [len(g[0].entries) if isinstance(g[0], Stacked) else 1 for g in groups]
+    assert sizes == sizes_want
+    assert [e for g in groups for e in (g[0].entries if isinstance(g[0], Stacked) else [g])] == entries
+    check_stacking([(f, o) for f, o, _ in entries])
+
+
+def _merged(segments: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for variant, length in segments:
+        if merged and merged[-1][0] == variant:
+            merged[-1] = (variant, merged[-1][1] + length)
+        else:
+            merged.append((variant, length))
+    return merged
