@@ -149,7 +149,8 @@ def _add_engine_options(build: argparse.ArgumentParser) -> None:
         "--engine",
         choices=("dask", "spark"),
         help="sketch the files' parts in parallel on Dask or Spark and merge the partial profiles (the same "
-        "profile as without it); the workers read the files at the same paths; not with --target",
+        "profile as without it); the workers read the files at the same paths; with --target, the rows' "
+        "predictions and labels (and the estimation sample's features) are fitted here",
     )
     engine.add_argument(
         "--scheduler", metavar="ADDRESS", help="--engine dask: this scheduler (default: a local cluster)"

@@ -8,6 +8,10 @@ sketch's documented error bounds); only floating-point sums differ, in the last 
 in another order. The kind of each string column is decided on the driver from the first rows, as one process
 decides it, and latched in every partition.
 
+With a target (label) column, what the labels give (reference performance, its spread, the estimation model) is
+not a mergeable sketch: each partition keeps its rows' predictions and labels and its share of the estimation
+sample (:mod:`otel_mlmon._label_rows`), and the driver fits them once, in row order, as one process does.
+
 Dask and PySpark are imported only when these functions run (``pip install 'otel-mlmon[distributed]'``; Spark
 also needs a Java runtime, e.g. Debian's ``default-jre-headless``).
 
@@ -19,6 +23,8 @@ Example (Dask)::
     ddf = dd.read_parquet("s3://bucket/training/")  # any Dask DataFrame
     profile = profile_from_dask(ddf.drop(columns=["label"]), model="churn", version="3", prediction=["score"])
     profile.save("churn-3.json.gz")
+    # with the reference performance and the estimation model fitted from the labels:
+    profile = profile_from_dask(ddf, model="churn", version="3", prediction=["score"], target="label")
 """
 
 from __future__ import annotations
@@ -124,11 +130,11 @@ def profile_from_spark(
     """
     spec = _spec(model, version, prediction, classes, categorical, text, ids, config, metadata, target)
     spec = spec.with_kinds(decide_kinds(spec, [_spark_head(sdf)]))
-    schema = "summary string, labels binary"
+    schema = "summary string, labels binary"  # the partial profile as JSON; the label rows pickled
     rows = sdf.mapInPandas(functools.partial(_spark_part, spec), schema=schema).collect()
     parts = [
         {
-            "summary": json.loads(row["summary"]),
+            **json.loads(row["summary"]),
             "labels": pickle.loads(row["labels"]) if row["labels"] else None,
         }
         for row in rows
