@@ -25,40 +25,35 @@ ROWS = 12_000
 OPTIONS = ["--prediction", "p_no", "--prediction", "p_yes", "--classes", "no,yes", "--batch-rows", "2500"]
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
-    """Three Parquet files (row groups of 1500 rows) and three CSV files of the same table, and the one-process
-    profile of each set, built by ``profile build`` without an engine."""
-    root = tmp_path_factory.mktemp("engines")
-    frame = reference_table(ROWS, seed=7)
-    out: dict[str, Path] = {}
-    for kind in ("parquet", "csv"):
-        (root / kind).mkdir()
-        out[kind] = _write_parts(root / kind, frame, 3, kind)
-        out[f"{kind}-one"] = _build(root / f"{kind}-one.json", str(out[kind]))
-    return out
-
-
 # --target: the label column; an estimation sample of 5000 of the 12000 rows (Parquet: a uniform sample, its draws
 # made by the workers for their rows; CSV, whose row count is unknown up front: the first 5000 rows).
 TARGET = ["--target", "label", "--target-rows", "5000", "--chunk-rows", "1000"]
 
 
-def _build(out: Path, *args: str) -> Path:
-    assert main(["profile", "build", *args, "--model", "m", *OPTIONS, "-o", str(out)]) == 0
-    return out
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    """Three Parquet files (row groups of 1500 rows) and three CSV files of the same table, and the one-process
+    profile of each set, built by ``profile build`` without an engine."""
+    return _write_and_build(tmp_path_factory.mktemp("engines"), reference_table(ROWS, seed=7))
 
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory) -> dict[str, Path]:
     """The files of ``files`` with a label column, and their one-process profiles built with --target."""
-    root = tmp_path_factory.mktemp("labelled")
-    frame = labelled_table(ROWS, seed=11)
+    return _write_and_build(tmp_path_factory.mktemp("labelled"), labelled_table(ROWS, seed=11), *TARGET)
+
+
+def _write_and_build(root: Path, frame, *options: str) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for kind in ("parquet", "csv"):
         (root / kind).mkdir()
         out[kind] = _write_parts(root / kind, frame, 3, kind)
-        out[f"{kind}-one"] = _build(root / f"{kind}-one.json", str(out[kind]), *TARGET)
+        out[f"{kind}-one"] = _build(root / f"{kind}-one.json", str(out[kind]), *options)
+    return out
+
+
+def _build(out: Path, *args: str) -> Path:
+    assert main(["profile", "build", *args, "--model", "m", *OPTIONS, "-o", str(out)]) == 0
     return out
 
 
