@@ -86,9 +86,10 @@ class LabelRows:
                 if self.sampled >= self.cap:
                     break
                 k = min(len(labels), self.cap - self.sampled)
-                self.sample.append(
-                    (features.iloc[:k], rows[:k], labels[:k]) if k < len(labels) else (features, rows, labels)
-                )
+                if k < len(labels):  # past the cap: the first rows of this batch's share only
+                    features, labels = features.iloc[:k], labels[:k]
+                    rows = rows.iloc[:k] if hasattr(rows, "iloc") else rows[:k]
+                self.sample.append((features, rows, labels))
                 self.sampled += k
         return self
 
