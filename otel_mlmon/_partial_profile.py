@@ -5,6 +5,9 @@ group of a Parquet file's row groups, a Dask or Spark partition) sketches its ro
 the driver merges them (:meth:`otel_mlmon.summary.Summary.merge`). Everything here is engine-agnostic and
 picklable: the engines (:mod:`otel_mlmon.engines`) only schedule these functions.
 
+With labels (``--target``), each partition also keeps the rows the label-dependent parts are fitted on (the
+reference performance and the estimation model do not merge as sketches): :mod:`otel_mlmon._label_rows`.
+
 One thing cannot be decided per partition: the kind of a string column (categorical, text or identifier) is
 decided from its first 32 values (:mod:`otel_mlmon._kinds`), which only the first rows of the data hold. The
 driver reads the first rows exactly as the one-process build does, decides, and every partition latches the
@@ -20,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_mlmon._label_rows import LabelRows, target_of
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import Summary, SummaryConfig
 
@@ -31,6 +35,7 @@ __all__ = [
     "decide_kinds",
     "expand_paths",
     "file_parts",
+    "merge_labels",
     "merge_parts",
     "profile_file_part",
     "profile_frames",
@@ -72,6 +77,8 @@ class BuildSpec:
         exclude, numeric, keep_index, batch_rows: How files are read (:class:`~otel_mlmon._tabular_files.TabularFile`).
         kinds: ``(group, column, kind)`` decided on the driver from the first rows, latched in every partition.
         metadata: The profile's metadata.
+        target: The label column (left out of the features): each partition keeps its :class:`LabelRows`.
+        target_rows, sample_rate: The estimation sample's size at most and its rate (``--target-rows``).
     """
 
     model: str
@@ -85,6 +92,9 @@ class BuildSpec:
     batch_rows: int = 100_000
     kinds: tuple[tuple[str, str, str], ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    target_rows: int = 1_000_000
+    sample_rate: float = 1.0
 
     @property
     def categorical(self) -> list[str]:
@@ -120,12 +130,22 @@ def split_batch(
     return features, predictions, arrow
 
 
-def _update(profile: Profile, spec: BuildSpec, batch: Any) -> int:
+def _update(profile: Profile, spec: BuildSpec, batch: Any, labels: LabelRows | None = None) -> int:
     names = batch.schema.names if type(batch).__module__.startswith("pyarrow") else list(batch.columns)
-    keep = [c for c in names if c not in spec.prediction]
-    features, predictions, _ = split_batch(batch, keep, spec.prediction, spec.classes)
+    keep = [c for c in names if c not in spec.prediction and c != spec.target]
+    features, predictions, arrow = split_batch(batch, keep, spec.prediction, spec.classes)
     profile.update(features, predictions, categorical=spec.categorical, classes=spec.classes)
+    if labels is not None and spec.target is not None:
+        target, values = target_of(batch, spec.target, arrow)
+        labels.add(features.to_pandas() if arrow else features, predictions, target, values)
     return len(batch)
+
+
+def _labels(spec: BuildSpec, first_row: int | None) -> LabelRows | None:
+    """The label rows a part keeps (None without a target)."""
+    if spec.target is None:
+        return None
+    return LabelRows(spec.target_rows, spec.sample_rate, first_row or 0)
 
 
 # -- files ------------------------------------------------------------------------------------------------------
@@ -138,6 +158,8 @@ class FilePart:
     path: str
     row_groups: tuple[int, ...] | None = None
     rows: int | None = None
+    #: Rows of the parts before this one when all of them are known (Parquet), else None.
+    first_row: int | None = 0
 
 
 def expand_paths(paths: Sequence[str]) -> list[str]:
@@ -171,6 +193,15 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
 def file_parts(files: Sequence[str], part_rows: int) -> list[FilePart]:
     """One task per CSV file; a Parquet file split into runs of whole row groups of about ``part_rows`` rows
     (so one large file spreads over the workers)."""
+    parts = _file_parts(files, part_rows)
+    first: int | None = 0
+    for i, part in enumerate(parts):
+        parts[i] = FilePart(part.path, part.row_groups, part.rows, first)
+        first = None if first is None or part.rows is None else first + part.rows
+    return parts
+
+
+def _file_parts(files: Sequence[str], part_rows: int) -> list[FilePart]:
     parts = []
     for path in files:
         if not path.lower().endswith((".parquet", ".pq")):
@@ -215,17 +246,19 @@ def _open(spec: BuildSpec, path: str, row_groups: Sequence[int] | None = None) -
 
 def profile_file_part(spec: BuildSpec, part: FilePart) -> dict[str, Any]:
     """Sketch one file part (runs on a worker): ``{"summary": Summary.to_dict(), "notes": [...], "rows": n,
-    "cpu_seconds": the task's CPU time}``."""
+    "cpu_seconds": the task's CPU time, "labels": its LabelRows or None}``."""
     start = time.thread_time()
     profile = spec.new_profile()
+    labels = _labels(spec, part.first_row)
     data = _open(spec, part.path, part.row_groups)
-    rows = sum(_update(profile, spec, batch) for batch in data.batches())
+    rows = sum(_update(profile, spec, batch, labels) for batch in data.batches())
     summary = _summary(profile)
     return {
         "summary": summary,
         "notes": data.notes(),
         "rows": rows,
         "cpu_seconds": time.thread_time() - start,
+        "labels": labels,
     }
 
 
@@ -251,14 +284,21 @@ def file_batches(spec: BuildSpec, files: Sequence[str]) -> Iterator[Any]:
 # -- data frames ----------------------------------------------------------------------------------------------
 
 
-def profile_frames(spec: BuildSpec, frames: Iterable[Any]) -> dict[str, Any]:
-    """Sketch one partition given as pandas DataFrames (runs on a worker); the same result as
-    :func:`profile_file_part`."""
+def profile_frames(spec: BuildSpec, frames: Iterable[Any], first_row: int = 0) -> dict[str, Any]:
+    """Sketch one partition given as pandas DataFrames (runs on a worker), ``first_row`` its position in the
+    whole frame; the same result as :func:`profile_file_part`."""
     start = time.thread_time()
     profile = spec.new_profile()
-    rows = sum(_update(profile, spec, frame) for frame in frames)
+    labels = _labels(spec, first_row)
+    rows = sum(_update(profile, spec, frame, labels) for frame in frames)
     summary = _summary(profile)
-    return {"summary": summary, "notes": [], "rows": rows, "cpu_seconds": time.thread_time() - start}
+    return {
+        "summary": summary,
+        "notes": [],
+        "rows": rows,
+        "cpu_seconds": time.thread_time() - start,
+        "labels": labels,
+    }
 
 
 def _summary(profile: Profile) -> dict[str, Any]:
@@ -273,3 +313,9 @@ def merge_parts(spec: BuildSpec, parts: Iterable[dict[str, Any]]) -> Profile:
         profile.summary.merge(Summary.from_dict(part["summary"]), consume=True)
     profile.summary.settle()
     return profile
+
+
+def merge_labels(spec: BuildSpec, parts: Iterable[dict[str, Any]]) -> LabelRows | None:
+    """The label rows of every part, in order (None without a target)."""
+    labels = _labels(spec, 0)
+    return None if labels is None else labels.extend(part["labels"] for part in parts)

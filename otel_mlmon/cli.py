@@ -9,9 +9,8 @@ import sys
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
 from otel_mlmon import conventions as conv
+from otel_mlmon._label_rows import LabelRows, apply_labels, sample_rate, target_of
 from otel_mlmon._tabular_files import STRAY_SHARE
 from otel_mlmon._version import __version__
 from otel_mlmon.summary import Summary, SummaryConfig
@@ -150,7 +149,8 @@ def _add_engine_options(build: argparse.ArgumentParser) -> None:
         "--engine",
         choices=("dask", "spark"),
         help="sketch the files' parts in parallel on Dask or Spark and merge the partial profiles (the same "
-        "profile as without it); the workers read the files at the same paths; not with --target",
+        "profile as without it); the workers read the files at the same paths; with --target, the rows' "
+        "predictions and labels (and the estimation sample's features) are fitted here",
     )
     engine.add_argument(
         "--scheduler", metavar="ADDRESS", help="--engine dask: this scheduler (default: a local cluster)"
@@ -263,16 +263,11 @@ def _profile_build(args: argparse.Namespace) -> int:
     metadata = {"source": " ".join(os.path.basename(p) for p in args.data)}
     keep = [c for c in data.columns if c not in args.prediction and c != args.target]
     if args.engine:
-        if args.target is not None:
-            print(
-                "error: --target is not supported with --engine (the labels and predictions of every row would "
-                "be gathered on one machine): build the profile with --target without --engine",
-                file=sys.stderr,
-            )
-            return 2
         from otel_mlmon.engines import _cli_build
 
-        profile, notes = _cli_build(args, files, config, classes, metadata)
+        profile, notes, labels = _cli_build(args, files, config, classes, metadata)
+        if labels is not None:
+            _apply_target(profile, labels, args, classes)
     else:
         profile, notes = _build_here(args, files, data, open_file, config, classes, metadata)
     path = profile.save(args.output)  # decides the string columns still waiting for values
@@ -299,11 +294,9 @@ def _build_here(
     from otel_mlmon.profile import Profile
 
     profile = Profile(args.model, args.model_version, Summary(config), metadata=metadata)
-    targets: list[Any] = []
-    outputs: list[Any] = []
     total = _total_rows(data, files)
     progress = _Progress(total)
-    sample = _TargetSample(args.target_rows, total) if args.target else None
+    labels = LabelRows(args.target_rows, sample_rate(args.target_rows, total)) if args.target else None
     notes: list[str] = []
     for i, path in enumerate(files):
         data = data if i == 0 else open_file(path)
@@ -311,32 +304,31 @@ def _build_here(
         for batch in data.batches():
             features, predictions, arrow = split_batch(batch, keep, args.prediction, classes)
             profile.update(features, predictions, categorical=args.categorical, classes=classes)
-            if sample is not None:
-                target = (
-                    batch.column(args.target).to_numpy(zero_copy_only=False) if arrow else batch[args.target]
-                )
-                sample.add(features.to_pandas() if arrow else features, predictions, target)
-            if args.target is not None:
-                target = batch.column(args.target) if arrow else batch[args.target]
-                targets.extend(target.to_pylist() if arrow else target.tolist())
-                outputs.append(predictions)
+            if labels is not None:
+                target, values = target_of(batch, args.target, arrow)
+                labels.add(features.to_pandas() if arrow else features, predictions, target, values)
             progress.advance(batch.num_rows if arrow else len(batch))
         notes += [f"{path}: {n}" if len(files) > 1 else n for n in data.notes()]
     progress.done()
-    if outputs and (
-        len(args.prediction) == 1 or classes is not None
-    ):  # one output: its reference performance
-        import numpy as np
-
-        from otel_mlmon._reference_performance import reference_performance
-
-        computed, spread = reference_performance(
-            np.concatenate(outputs), targets, classes=classes, chunk_rows=args.chunk_rows
-        )
-        profile.performance, profile.performance_spread = computed, spread
-    if sample is not None:
-        profile.estimation = sample.fit(profile, args.categorical, classes)
+    if labels is not None:
+        _apply_target(profile, labels, args, classes)
     return profile, notes
+
+
+def _apply_target(
+    profile: Any, labels: LabelRows, args: argparse.Namespace, classes: list[str] | None
+) -> None:
+    """``--target``: the reference performance (one prediction output) and the estimation model, from the label
+    rows of every file (read here, or gathered from an engine's partitions)."""
+    apply_labels(
+        profile,
+        labels,
+        one_output=len(args.prediction) == 1 or classes is not None,
+        categorical=args.categorical,
+        classes=classes,
+        chunk_rows=args.chunk_rows,
+        probabilities=lambda predictions: (predictions, list(classes)) if classes is not None else None,
+    )
 
 
 def _total_rows(first: Any, files: Sequence[str]) -> int | None:
@@ -348,45 +340,6 @@ def _total_rows(first: Any, files: Sequence[str]) -> int | None:
     if not all(f.lower().endswith((".parquet", ".pq")) for f in files):
         return None
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-
-
-class _TargetSample:
-    """Rows kept to fit the estimation model (a uniform Bernoulli sample once the file has more than ``cap``)."""
-
-    def __init__(self, cap: int, total: int | None) -> None:
-        self.rate = 1.0 if not total or total <= cap else cap / total
-        self.cap = cap
-        self.rng = np.random.default_rng(0)
-        self.parts: list[tuple[Any, Any, Any]] = []
-        self.rows = 0
-
-    def add(self, features: Any, predictions: Any, target: Any) -> None:
-        if self.rows >= self.cap:
-            return
-        chosen = np.flatnonzero(self.rng.random(len(features)) < self.rate)[: self.cap - self.rows]
-        prediction_rows = (
-            predictions.iloc[chosen] if hasattr(predictions, "iloc") else np.asarray(predictions)[chosen]
-        )
-        target_rows = target.iloc[chosen] if hasattr(target, "iloc") else np.asarray(target)[chosen]
-        self.parts.append((features.iloc[chosen], prediction_rows, np.asarray(target_rows)))
-        self.rows += chosen.size
-
-    def fit(self, profile: Any, categorical: Sequence[str], classes: Sequence[str] | None) -> Any:
-        import pandas as pd
-
-        from otel_mlmon.adapters import read_features, read_outputs
-        from otel_mlmon.estimation import fit_estimation
-
-        features = pd.concat([p[0] for p in self.parts], ignore_index=True)
-        first = self.parts[0][1]
-        if hasattr(first, "iloc"):
-            predictions: Any = pd.concat([p[1] for p in self.parts], ignore_index=True)
-        else:
-            predictions = np.concatenate([np.asarray(p[1]) for p in self.parts])
-        target = np.concatenate([p[2] for p in self.parts])
-        outputs = read_outputs(predictions, classes=classes)
-        matrix = (predictions, list(classes)) if classes is not None else None
-        return fit_estimation(read_features(features, categorical=categorical), outputs, target, matrix)
 
 
 def _label_notes(features: Sequence[str]) -> Iterator[str]:

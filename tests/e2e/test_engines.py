@@ -1,5 +1,6 @@
 """Reference profiles built on a real local Dask cluster (2 worker processes) and a real local Spark (``local[2]``)
-equal the one-process build, sketch for sketch (tests/sdk/profile_equality.py says what equal means).
+equal the one-process build, sketch for sketch (tests/sdk/profile_equality.py says what equal means), and with
+``--target`` / ``target=`` the same reference performance, spread and estimation model, exactly.
 
 Dask, PySpark and a Java runtime are installed by CI's heavy step (.ci/test-heavy: the ``distributed`` extra and
 .ci/install-spark), which runs these tests; elsewhere they skip when a piece is missing.
@@ -16,7 +17,7 @@ import pytest
 from otel_mlmon.cli import main
 from otel_mlmon.profile import Profile
 from tests.sdk.profile_equality import assert_same_summary
-from tests.sdk.test_partial_profile import _write_parts, reference_table
+from tests.sdk.test_partial_profile import _write_parts, labelled_table, reference_table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
@@ -24,17 +25,30 @@ ROWS = 12_000
 OPTIONS = ["--prediction", "p_no", "--prediction", "p_yes", "--classes", "no,yes", "--batch-rows", "2500"]
 
 
+# --target: the label column; an estimation sample of 5000 of the 12000 rows (Parquet: a uniform sample, its draws
+# made by the workers for their rows; CSV, whose row count is unknown up front: the first 5000 rows).
+TARGET = ["--target", "label", "--target-rows", "5000", "--chunk-rows", "1000"]
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     """Three Parquet files (row groups of 1500 rows) and three CSV files of the same table, and the one-process
     profile of each set, built by ``profile build`` without an engine."""
-    root = tmp_path_factory.mktemp("engines")
-    frame = reference_table(ROWS, seed=7)
+    return _write_and_build(tmp_path_factory.mktemp("engines"), reference_table(ROWS, seed=7))
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory) -> dict[str, Path]:
+    """The files of ``files`` with a label column, and their one-process profiles built with --target."""
+    return _write_and_build(tmp_path_factory.mktemp("labelled"), labelled_table(ROWS, seed=11), *TARGET)
+
+
+def _write_and_build(root: Path, frame, *options: str) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for kind in ("parquet", "csv"):
         (root / kind).mkdir()
         out[kind] = _write_parts(root / kind, frame, 3, kind)
-        out[f"{kind}-one"] = _build(root / f"{kind}-one.json", str(out[kind]))
+        out[f"{kind}-one"] = _build(root / f"{kind}-one.json", str(out[kind]), *options)
     return out
 
 
@@ -43,14 +57,25 @@ def _build(out: Path, *args: str) -> Path:
     return out
 
 
+def _assert_same_profile(one: dict, other: dict) -> None:
+    """The same sketches, and exactly the same label-dependent parts."""
+    assert_same_summary(one["summary"], other["summary"])
+    assert one["performance"] and one["performance_spread"] and one["estimation"]["outputs"]
+    for field in ("performance", "performance_spread", "estimation"):  # as JSON: NaN equals NaN
+        assert json.dumps(other[field], sort_keys=True) == json.dumps(one[field], sort_keys=True), field
+
+
 def _summary(path: Path) -> dict:
     return json.loads(path.read_text())["summary"]
 
 
-def _reference(frame) -> Profile:
-    """The one-process build of a frame, as the engines' docstrings promise to equal."""
-    features = frame.drop(columns=["p_no", "p_yes"])
-    return Profile.from_data(features, frame[["p_no", "p_yes"]].to_numpy(), model="m", classes=["no", "yes"])
+def _reference(frame, **labels) -> Profile:
+    """The one-process build of a frame, as the engines' docstrings promise to equal (``labels=``, ``chunk_rows=``
+    given: with the label column's values as labels)."""
+    features = frame.drop(columns=["p_no", "p_yes", "label"], errors="ignore")
+    return Profile.from_data(
+        features, frame[["p_no", "p_yes"]].to_numpy(), model="m", classes=["no", "yes"], **labels
+    )
 
 
 # -- Dask -------------------------------------------------------------------------------------------------------
@@ -88,6 +113,31 @@ def test_profile_from_dask_equals_from_data(dask_client):
     profile = profile_from_dask(ddf, model="m", prediction=["p_no", "p_yes"], classes=["no", "yes"])
     assert_same_summary(_reference(frame).to_dict()["summary"], profile.to_dict()["summary"])
     assert profile.summary.features["comment"].kind == "categorical"
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_profile_build_with_a_target_on_dask_equals_one_process(labelled, dask_client, kind, tmp_path):
+    """``--target`` on a real local cluster: the performance, its spread and the estimation model are fitted on
+    the driver from the partitions' label rows, as one process fits them."""
+    address = dask_client.scheduler.address
+    out = _build(
+        tmp_path / "dask.json", str(labelled[kind]), *TARGET, "--engine", "dask", "--scheduler", address
+    )
+    _assert_same_profile(json.loads(labelled[f"{kind}-one"].read_text()), json.loads(out.read_text()))
+
+
+def test_profile_from_dask_with_a_target_equals_from_data(dask_client):
+    import dask.dataframe as dd
+
+    from otel_mlmon.engines import profile_from_dask
+
+    frame = labelled_table(ROWS, seed=12)
+    ddf = dd.from_pandas(frame, npartitions=4)
+    profile = profile_from_dask(
+        ddf, model="m", prediction=["p_no", "p_yes"], classes=["no", "yes"], target="label", chunk_rows=1000
+    )
+    reference = _reference(frame, labels=frame["label"], chunk_rows=1000)
+    _assert_same_profile(reference.to_dict(), profile.to_dict())
 
 
 def test_profile_build_on_a_local_dask_cluster(files, tmp_path):
@@ -138,3 +188,23 @@ def test_profile_from_spark_equals_from_data(spark):
     profile = profile_from_spark(sdf, model="m", prediction=["p_no", "p_yes"], classes=["no", "yes"])
     assert sdf.rdd.getNumPartitions() == 3
     assert_same_summary(_reference(frame).to_dict()["summary"], profile.to_dict()["summary"])
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_profile_build_with_a_target_on_spark_equals_one_process(labelled, spark, kind, tmp_path):
+    out = _build(
+        tmp_path / "spark.json", str(labelled[kind]), *TARGET, "--engine", "spark", "--master", "local[2]"
+    )
+    _assert_same_profile(json.loads(labelled[f"{kind}-one"].read_text()), json.loads(out.read_text()))
+
+
+def test_profile_from_spark_with_a_target_equals_from_data(spark):
+    from otel_mlmon.engines import profile_from_spark
+
+    sdf = spark.createDataFrame(labelled_table(ROWS, seed=13)).repartition(3)
+    frame = sdf.toPandas()
+    profile = profile_from_spark(
+        sdf, model="m", prediction=["p_no", "p_yes"], classes=["no", "yes"], target="label", chunk_rows=1000
+    )
+    reference = _reference(frame, labels=frame["label"], chunk_rows=1000)
+    _assert_same_profile(reference.to_dict(), profile.to_dict())

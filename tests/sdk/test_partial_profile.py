@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from otel_mlmon._kinds import KindRule
+from otel_mlmon._label_rows import apply_labels, sample_rate
 from otel_mlmon._partial_profile import (
     BuildSpec,
     config_params,
@@ -21,6 +22,7 @@ from otel_mlmon._partial_profile import (
     expand_paths,
     file_batches,
     file_parts,
+    merge_labels,
     merge_parts,
     profile_file_part,
     profile_frames,
@@ -69,6 +71,13 @@ def _chunks(frame: pd.DataFrame, k: int) -> list[pd.DataFrame]:
     return [frame.iloc[a:b] for a, b in itertools.pairwise(edges)]
 
 
+def labelled_table(n: int, seed: int = 0) -> pd.DataFrame:
+    """:func:`reference_table` with a ``label`` column: ``yes`` with probability ``p_yes`` (a calibrated score)."""
+    frame = reference_table(n, seed)
+    frame["label"] = np.where(np.random.default_rng(seed + 1).random(n) < frame["p_yes"], "yes", "no")
+    return frame
+
+
 def _write_parts(tmp_path: Path, frame: pd.DataFrame, files: int, kind: str = "parquet") -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
@@ -84,6 +93,51 @@ def _cli_build(tmp_path: Path, name: str, *args: str) -> dict:
     out = tmp_path / f"{name}.json"
     assert main(["profile", "build", *args, "--model", "m", "-o", str(out)]) == 0
     return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_label_rows_of_file_parts_give_the_one_process_target_fits(tmp_path, kind):
+    """``--target``: parts keep their label rows (Parquet: the estimation sample drawn by each part for its own
+    rows), the driver joins them in order and fits the reference performance and the estimation model exactly as
+    one process does."""
+    frame = labelled_table(6000, seed=3)
+    folder = _write_parts(tmp_path, frame, 3, kind)
+    options = ["--prediction", "p_no", "--prediction", "p_yes", "--classes", "no,yes", "--batch-rows", "1000"]
+    target = ["--target", "label", "--target-rows", "2500", "--chunk-rows", "500"]
+    one = _cli_build(tmp_path, "one", str(folder), *options, *target)
+
+    spec = BuildSpec(
+        model="m",
+        config=config_params(SummaryConfig(vocabulary_moments=True)),
+        prediction=("p_no", "p_yes"),
+        classes=("no", "yes"),
+        batch_rows=1000,
+        target="label",
+        target_rows=2500,
+    )
+    files = expand_paths([str(folder)])
+    spec = spec.with_kinds(decide_kinds(spec, file_batches(spec, files)))
+    parts = file_parts(files, part_rows=1500)
+    total = None if kind == "csv" else len(frame)
+    assert [p.first_row for p in parts][-1] == (None if kind == "csv" else 6000 - parts[-1].rows)
+    spec = BuildSpec(**{**spec.__dict__, "sample_rate": sample_rate(2500, total)})
+    results = [profile_file_part(spec, part) for part in parts]
+    merged = merge_parts(spec, results)
+    labels = merge_labels(spec, results)
+    assert labels is not None and labels.sampled == 2500 and len(labels.targets) == 6000
+    apply_labels(
+        merged,
+        labels,
+        one_output=True,
+        categorical=[],
+        classes=["no", "yes"],
+        chunk_rows=500,
+        probabilities=lambda p: (p, ["no", "yes"]),
+    )
+    got = json.loads(json.dumps(merged.to_dict()))
+    assert one["performance"]["accuracy"] > 0.5 and len(one["performance_spread"]) > 0
+    for field in ("performance", "performance_spread", "estimation"):
+        assert json.dumps(got[field], sort_keys=True) == json.dumps(one[field], sort_keys=True), field
 
 
 @pytest.mark.parametrize("kind", ["parquet", "csv"])
@@ -194,18 +248,6 @@ def test_several_files_build_one_profile_with_notes_per_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert one["summary"]["rows"] == 3000 and one["metadata"]["source"] == "part-00.csv part-01.csv"
     assert f"warning: {files[0]}: column 'zip'" in err and f"warning: {files[1]}: column 'zip'" in err
-
-
-def test_engine_refuses_target(tmp_path, capsys):
-    folder = _write_parts(tmp_path, reference_table(300), 1)
-    code = main(
-        [
-            *["profile", "build", str(folder), "--model", "m", "--prediction", "p_yes", "--target", "p_no"],
-            *["--engine", "dask", "-o", str(tmp_path / "p.json")],
-        ]
-    )
-    assert code == 2
-    assert "--target is not supported with --engine" in capsys.readouterr().err
 
 
 def test_engines_import_neither_dask_nor_spark():

@@ -53,7 +53,14 @@ RETURNS = {
 }
 
 
-@pytest.mark.parametrize("kind", list(RETURNS))
+# The torch forms need PyTorch, which only CI's heavy step installs (.ci/test-heavy runs this file with -m heavy);
+# elsewhere they skip.
+_TORCH_KINDS = {"torch tensor", "list of 1-D tensors"}
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=pytest.mark.heavy) if k in _TORCH_KINDS else k for k in RETURNS]
+)
 def test_an_embedding_output_is_one_vector_column_within_100_series(telemetry, kind):
     """Every usual form of an (n, 768) embedding leaves as ``{output}.p00`` … ``.p63`` and ``.norm`` outputs,
     every row counted, and the model costs at most 100 series in all."""

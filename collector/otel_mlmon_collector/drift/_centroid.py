@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import special, stats
 
-from otel_mlmon_collector.drift._base import DriftResult, decide, skipped_result
+from otel_mlmon_collector.drift._vector_method import Outcome, VectorMethod, mean_difference
 from otel_mlmon_collector.drift._vectors import VectorColumn
 
 __all__ = ["Centroid"]
@@ -20,7 +20,7 @@ _RANK_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
-class Centroid:
+class Centroid(VectorMethod):
     """Hotelling-type test of the projected means, calibrated by the reference covariance.
 
     With ``D`` the difference of the current and reference means of the ``k`` projections and ``S`` the
@@ -54,30 +54,18 @@ class Centroid:
     """
 
     name: ClassVar[str] = "centroid"
-    kind: ClassVar[str] = "vector"
-    alpha: float | None = 0.05
-    threshold: float = 0.0
 
-    def __post_init__(self) -> None:
-        if self.alpha is not None and not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1) or None, got {self.alpha}")
-        if not 0 <= self.threshold < math.inf:
-            raise ValueError(f"threshold must be >= 0, got {self.threshold}")
-
-    def compare(self, reference: VectorColumn, current: VectorColumn) -> DriftResult:
+    def _test(self, reference: VectorColumn, current: VectorColumn) -> Outcome:
+        diff = mean_difference(reference, current)
+        if diff is None:
+            return "unknown means"
         n, m = reference.count, current.count
-        if n < 2 or m == 0 or reference.k != current.k:
-            reason = "empty window" if reference.k == current.k else "different projection sets"
-            return skipped_result(self.name, self.threshold, n, m, reason, alpha=self.alpha)
-        diff = current.means() - reference.means()
-        if not np.isfinite(diff).all():
-            return skipped_result(self.name, self.threshold, n, m, "unknown means", alpha=self.alpha)
         scale = 1.0 / n + 1.0 / m
         if reference.covariance is not None:
             values, vectors = np.linalg.eigh(reference.covariance)
             keep = values > _RANK_TOLERANCE * max(float(values.max()), 0.0)
             if not keep.any():
-                return skipped_result(self.name, self.threshold, n, m, "constant reference", alpha=self.alpha)
+                return "constant reference"
             coords = vectors[:, keep].T @ diff
             distance2 = float((coords**2 / values[keep]).sum())
             df = int(keep.sum())
@@ -94,20 +82,10 @@ class Centroid:
             sd = np.sqrt(reference.variances())
             usable = sd > 0
             if not usable.any():
-                return skipped_result(self.name, self.threshold, n, m, "constant reference", alpha=self.alpha)
+                return "constant reference"
             z = np.abs(diff[usable]) / sd[usable]
             worst = float(z.max())
             p = min(1.0, int(usable.sum()) * float(special.erfc(worst / math.sqrt(2 * scale))))
             score = worst
             details = {"degrees_of_freedom": int(usable.sum()), "statistic": worst / math.sqrt(scale)}
-        return DriftResult(
-            method=self.name,
-            score=score,
-            threshold=self.threshold,
-            detected=decide(score, self.threshold, p, self.alpha),
-            p_value=p,
-            n_reference=n,
-            n_current=m,
-            alpha=self.alpha,
-            details={**details, "covariance": reference.covariance is not None},
-        )
+        return score, p, {**details, "covariance": reference.covariance is not None}

@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import integrate, stats
 
-from otel_mlmon_collector.drift._base import DriftResult, decide, skipped_result
+from otel_mlmon_collector.drift._vector_method import Outcome, VectorMethod, mean_difference
 from otel_mlmon_collector.drift._vectors import VectorColumn
 
 __all__ = ["MeanDistance", "weighted_chi2_sf"]
@@ -26,7 +26,7 @@ _MIN_EFFECTIVE_DOF = 4.0
 
 
 @dataclass(frozen=True)
-class MeanDistance:
+class MeanDistance(VectorMethod):
     """The euclidean distance between the projected means, as a test calibrated by the reference covariance.
 
     With ``D`` the difference of the current and reference means of the ``k`` projections:
@@ -68,47 +68,22 @@ class MeanDistance:
     """
 
     name: ClassVar[str] = "mean_distance"
-    kind: ClassVar[str] = "vector"
-    alpha: float | None = 0.05
-    threshold: float = 0.0
 
-    def __post_init__(self) -> None:
-        if self.alpha is not None and not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1) or None, got {self.alpha}")
-        if not 0 <= self.threshold < math.inf:
-            raise ValueError(f"threshold must be >= 0, got {self.threshold}")
-
-    def compare(self, reference: VectorColumn, current: VectorColumn) -> DriftResult:
-        n, m = reference.count, current.count
-        if n < 2 or m == 0 or reference.k != current.k:
-            reason = "empty window" if reference.k == current.k else "different projection sets"
-            return skipped_result(self.name, self.threshold, n, m, reason, alpha=self.alpha)
+    def _test(self, reference: VectorColumn, current: VectorColumn) -> Outcome:
         if reference.covariance is None:
-            return skipped_result(
-                self.name, self.threshold, n, m, "no reference covariance", alpha=self.alpha
-            )
-        diff = current.means() - reference.means()
-        if not np.isfinite(diff).all():
-            return skipped_result(self.name, self.threshold, n, m, "unknown means", alpha=self.alpha)
+            return "no reference covariance"
+        diff = mean_difference(reference, current)
+        if diff is None:
+            return "unknown means"
         weights = np.clip(np.linalg.eigvalsh(reference.covariance), 0.0, None)
         total = float(weights.sum())
         if not total > 0:
-            return skipped_result(self.name, self.threshold, n, m, "constant reference", alpha=self.alpha)
+            return "constant reference"
         distance2 = float(diff @ diff)
-        statistic = distance2 / (1.0 / n + 1.0 / m)
+        statistic = distance2 / (1.0 / reference.count + 1.0 / current.count)
         p = weighted_chi2_sf(statistic, weights)
         score = math.sqrt(distance2 / total)
-        return DriftResult(
-            method=self.name,
-            score=score,
-            threshold=self.threshold,
-            detected=decide(score, self.threshold, p, self.alpha),
-            p_value=p,
-            n_reference=n,
-            n_current=m,
-            alpha=self.alpha,
-            details={"statistic": statistic, "null_mean": total, "distance": math.sqrt(distance2)},
-        )
+        return score, p, {"statistic": statistic, "null_mean": total, "distance": math.sqrt(distance2)}
 
 
 def weighted_chi2_sf(x: float, weights: np.ndarray) -> float:

@@ -3,20 +3,22 @@ three."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from otel_mlmon_collector.drift._base import DriftResult, decide
+from otel_mlmon_collector.drift._base import DriftResult
 from otel_mlmon_collector.drift._centroid import Centroid
 from otel_mlmon_collector.drift._mean_distance import MeanDistance
 from otel_mlmon_collector.drift._sliced_ks import SlicedKS
+from otel_mlmon_collector.drift._vector_method import VectorMethod
 from otel_mlmon_collector.drift._vectors import VectorColumn
 
 __all__ = ["Projections"]
 
 
 @dataclass(frozen=True)
-class Projections:
+class Projections(VectorMethod):
     """:class:`~otel_mlmon_collector.drift.Centroid`, :class:`~otel_mlmon_collector.drift.MeanDistance` and
     :class:`~otel_mlmon_collector.drift.SlicedKS` together.
 
@@ -44,15 +46,8 @@ class Projections:
     """
 
     name: ClassVar[str] = "projections"
-    kind: ClassVar[str] = "vector"
-    alpha: float | None = 0.05
-    threshold: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.alpha is not None and not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1) or None, got {self.alpha}")
-        if not self.threshold >= 0:
-            raise ValueError(f"threshold must be >= 0, got {self.threshold}")
+    #: The score is a part's score, whatever its scale: any threshold (even an infinite one) is accepted.
+    max_threshold: ClassVar[float] = math.inf
 
     def compare(self, reference: VectorColumn, current: VectorColumn) -> DriftResult:
         parts = [
@@ -68,14 +63,5 @@ class Projections:
             )  # fmt: skip
         best = min(made, key=lambda r: r.p_value)  # type: ignore[arg-type, return-value]
         p = min(1.0, len(made) * float(best.p_value))  # type: ignore[arg-type]
-        return DriftResult(
-            method=self.name,
-            score=best.score,
-            threshold=self.threshold,
-            detected=decide(best.score, self.threshold, p, self.alpha),
-            p_value=p,
-            n_reference=best.n_reference,
-            n_current=best.n_current,
-            alpha=self.alpha,
-            details={"decided_by": best.method, **{f"{r.method}_p_value": r.p_value for r in made}},
-        )
+        details = {"decided_by": best.method, **{f"{r.method}_p_value": r.p_value for r in made}}
+        return self._result(best.score, p, best.n_reference, best.n_current, details)

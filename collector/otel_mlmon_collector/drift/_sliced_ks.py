@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from otel_mlmon_collector.drift._base import DriftResult, decide, skipped_result
 from otel_mlmon_collector.drift._binning import align
 from otel_mlmon_collector.drift._ks import KolmogorovSmirnov
+from otel_mlmon_collector.drift._vector_method import Outcome, VectorMethod
 from otel_mlmon_collector.drift._vectors import VectorColumn
 
 __all__ = ["SlicedKS"]
 
 
 @dataclass(frozen=True)
-class SlicedKS:
+class SlicedKS(VectorMethod):
     """Kolmogorov–Smirnov on each of the ``k`` projections and on the norm, combined with Bonferroni.
 
     ``p = min(1, (k + 1) * min_j p_j)`` where ``p_j`` is the binned KS p-value of series ``j``
@@ -44,21 +44,10 @@ class SlicedKS:
     """
 
     name: ClassVar[str] = "sliced_ks"
-    kind: ClassVar[str] = "vector"
-    alpha: float | None = 0.05
-    threshold: float = 0.0
+    min_reference: ClassVar[int] = 1
+    max_threshold: ClassVar[float] = 1.0
 
-    def __post_init__(self) -> None:
-        if self.alpha is not None and not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1) or None, got {self.alpha}")
-        if not 0 <= self.threshold <= 1:
-            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-
-    def compare(self, reference: VectorColumn, current: VectorColumn) -> DriftResult:
-        n, m = reference.count, current.count
-        if n == 0 or m == 0 or reference.k != current.k:
-            reason = "empty window" if reference.k == current.k else "different projection sets"
-            return skipped_result(self.name, self.threshold, n, m, reason, alpha=self.alpha)
+    def _test(self, reference: VectorColumn, current: VectorColumn) -> Outcome:
         pairs = [
             align(r, c)
             for r, c in zip((*reference.projections, reference.norm), (*current.projections, current.norm))
@@ -68,14 +57,4 @@ class SlicedKS:
         worst = min(range(len(results)), key=lambda j: p_values[j])
         p = min(1.0, len(results) * p_values[worst])
         score = max(r.score for r in results)
-        return DriftResult(
-            method=self.name,
-            score=score,
-            threshold=self.threshold,
-            detected=decide(score, self.threshold, p, self.alpha),
-            p_value=p,
-            n_reference=n,
-            n_current=m,
-            alpha=self.alpha,
-            details={"series": len(results), "worst_series": worst, "worst_p_value": p_values[worst]},
-        )
+        return score, p, {"series": len(results), "worst_series": worst, "worst_p_value": p_values[worst]}
