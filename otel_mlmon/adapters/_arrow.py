@@ -68,8 +68,8 @@ def arrow_column(arr: Any, name: str, categorical: bool = False, labels: bool = 
 
 
 def _dictionary_column(arr: Any, name: str, labels: bool) -> Column | None:
-    """A dictionary-encoded array as coded category strings (see :mod:`otel_mlmon.sketch._coded`): each chunk's
-    dictionary read as a categorical column, its indices as codes. None if a dictionary does not read as strings.
+    """A dictionary-encoded array as coded category strings (see :mod:`otel_mlmon.sketch._coded`): each distinct
+    dictionary read as a categorical column, the indices as codes. None if a dictionary does not read as strings.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -77,20 +77,25 @@ def _dictionary_column(arr: Any, name: str, labels: bool) -> Column | None:
     chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
     categories: list[Any] = []
     codes = []
+    offset, previous = 0, None
     for chunk in chunks:
-        dictionary = _plain_column(chunk.dictionary, name, True, labels)
-        if dictionary.kind != "categorical":
-            return None
-        # A null index picks the None after this chunk's categories (coded_strings renumbers it to -1).
-        missing = len(categories) + len(dictionary.values)
+        dictionary = chunk.dictionary
+        if previous is None or not (dictionary is previous or dictionary.equals(previous)):
+            # Chunks encoded together share one dictionary; others append theirs (repeats merged by coded_strings).
+            read = _plain_column(dictionary, name, True, labels)
+            if read.kind != "categorical":
+                return None
+            offset, previous = len(categories), dictionary
+            categories.extend(read.values.tolist())
         indices = chunk.indices
         if indices.null_count:
-            indices = pc.fill_null(indices.cast(pa.int64()), -1)
-        indices = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.intp)
-        codes.append(np.where(indices < 0, missing, indices + len(categories)))
-        categories.extend(dictionary.values.tolist())
-        categories.append(None)
-    return Column(name, coded_strings(categories, np.concatenate(codes)), "categorical")
+            index = pc.fill_null(indices.cast(pa.int64()), -1).to_numpy()
+            codes.append(np.where(index < 0, -1, index + offset) if offset else index)
+        else:
+            index = indices.to_numpy()
+            codes.append(index.astype(np.int64) + offset if offset else index)
+    joined = codes[0] if len(codes) == 1 else np.concatenate([c.astype(np.int64, copy=False) for c in codes])
+    return Column(name, coded_strings(categories, joined), "categorical")
 
 
 def _plain_column(arr: Any, name: str, categorical: bool, labels: bool) -> Column:

@@ -93,7 +93,7 @@ def _category_column(arr: Any, name: str) -> Column:
     cats = column_from_numpy("categories", np.asarray(arr.dtype.categories), categorical=True).values
     codes = np.asarray(arr.codes)
     if len(codes) >= CODED_MIN_ROWS:
-        return Column(name, coded_strings([*cats.tolist(), None], codes), "categorical")
+        return Column(name, coded_strings(cats, codes), "categorical")
     lookup = np.append(cats, None)  # code -1 (missing) picks the trailing None
     return Column(name, lookup[codes], "categorical")
 

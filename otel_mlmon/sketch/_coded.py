@@ -42,7 +42,8 @@ class CodedStrings(np.ndarray):
         if type(out) is CodedStrings and out.ndim == 1 and self.codes is not None:
             out.codes = self.codes[key]  # the same selection of a same-shaped array
             out.categories = self.categories
-            out.flags.writeable = False  # a fancy selection is a fresh (writable) copy: its codes must not go stale
+            # A fancy selection is a fresh (writable) copy: its codes must not go stale.
+            out.flags.writeable = False
         return out
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -76,18 +77,20 @@ class CodedStrings(np.ndarray):
 def coded_strings(categories: Sequence[str | None] | np.ndarray, codes: np.ndarray) -> np.ndarray:
     """The object array ``categories[codes]`` (code -1: None), as a read-only :class:`CodedStrings`.
 
-    ``categories`` may repeat a string or hold None (missing): codes are renumbered so that they index distinct
-    strings and missing values have code -1.
+    ``categories`` may repeat a string or hold None (missing): codes are then renumbered so that they index
+    distinct strings and missing values have code -1. Codes of any integer type are kept (at least int32).
     """
     cats = categories.tolist() if isinstance(categories, np.ndarray) else list(categories)
     distinct = dict.fromkeys(c for c in cats if c is not None)
-    codes = np.asarray(codes).view()  # a view of our own: its read-only flag is not the caller's
+    codes = np.asarray(codes)
     if len(distinct) != len(cats):
         position = {c: i for i, c in enumerate(distinct)}
-        remap = np.array([-1 if c is None else position[c] for c in cats] + [-1], dtype=np.intp)
+        remap = np.array([-1 if c is None else position[c] for c in cats] + [-1], dtype=np.int32)
         codes = remap[codes]  # code -1 picks the trailing -1
-    elif codes.dtype != np.intp:
+    elif codes.dtype.kind != "i" or codes.dtype.itemsize < 4:  # unsigned or narrow: room for -1 and + 1
         codes = codes.astype(np.intp)
+    else:
+        codes = codes.view()  # a view of our own: its read-only flag is not the caller's
     lookup = np.empty(len(distinct) + 1, dtype=object)  # the trailing slot (code -1) stays None
     lookup[: len(distinct)] = list(distinct)
     out = lookup[codes].view(CodedStrings)
@@ -102,9 +105,13 @@ def coded_counts(values: Any) -> dict[str, int] | None:
     """Counts of the strings of a :class:`CodedStrings` from its codes; None for any other array."""
     if type(values) is not CodedStrings or values.codes is None:
         return None
-    categories = values.categories
-    tallies = np.bincount(values.codes + 1, minlength=len(categories) + 1)[1:]  # missing (-1) falls in bin 0
+    codes, categories = values.codes, values.categories
+    if codes.size and codes.min() < 0:
+        codes = codes[codes >= 0]
+    tallies = np.bincount(codes, minlength=len(categories))
     present = np.flatnonzero(tallies)
+    if present.size == len(categories):
+        return dict(zip(categories.tolist(), tallies.tolist()))
     return dict(zip(categories[present].tolist(), tallies[present].tolist()))
 
 
@@ -118,7 +125,7 @@ def _concatenate(arrays: Any, axis: Any = 0, out: Any = None, **kwargs: Any) -> 
     categories = np.concatenate([a.categories for a in parts])  # repeated strings are merged by coded_strings
     codes, offset = [], 0
     for a in parts:
-        # Shifted by the part's offset; a missing value (-1) goes to the trailing slot, renumbered to -1.
-        codes.append(np.where(a.codes < 0, len(categories), a.codes + offset))
+        shifted = a.codes.astype(np.intp) + offset
+        codes.append(np.where(a.codes < 0, -1, shifted) if offset else shifted)
         offset += len(a.categories)
-    return coded_strings([*categories.tolist(), None], np.concatenate(codes))
+    return coded_strings(categories, np.concatenate(codes))

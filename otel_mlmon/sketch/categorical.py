@@ -128,7 +128,8 @@ class CategoricalSketch:
         """
         if self._salt_id is not None and self._salt_key is None:
             raise ValueError("this sketch holds salted hashes: load it with its hash_salt to update it")
-        counted = coded_counts(values)  # strings that carry their codes: one bincount instead of a hash per row
+        # Strings that carry their codes: one bincount instead of a hash per row.
+        counted = coded_counts(values)
         batch = self._finish_keys(counted if counted is not None else count_values(values))
         if not batch:
             return
