@@ -27,47 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _peers import time_in_peers  # bench/ is on sys.path when run as a script
-from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
-from otel_mlmon_collector._drift_engine import DriftConfig, DriftProcessor, columns
-from otel_mlmon_collector._otlp import OtlpRequest
-from otel_mlmon_collector._windows import WindowConfig
+from _engine_setup import engine as _engine  # bench/ is on sys.path when run as a script
+from _engine_setup import feed
+from _peers import time_in_peers
+from otel_mlmon_collector._drift_engine import DriftProcessor, columns
 from otel_mlmon_collector.drift import align
 from otel_mlmon_collector.drift._align import AlignmentCache, align_many
 
-import otel_mlmon
 from otel_mlmon.profile import Profile
-from otel_mlmon.testing import InMemoryTelemetry
-
-
-def _engine(directory: str) -> DriftProcessor:
-    config = DriftConfig(
-        windows=WindowConfig(window_seconds=3600, evaluation_windows=1),
-        evaluation_interval_seconds=0,
-        references_directory=directory,
-        reference_poll_seconds=0,
-    )
-    return DriftProcessor(config, emit=lambda request: True)
 
 
 def _feed(engine: DriftProcessor, model: str, X: np.ndarray, names: list[str]) -> float:
-    """Monitor ``X`` through a decorated model (delta temporality) and hand the encoded export to the engine.
-
-    Returns the seconds spent in the SDK (calls + collection), i.e. the production-side cost of sketching.
-    """
-    telemetry = InMemoryTelemetry("delta")
-    predict = otel_mlmon.monitor(
-        model=model, version="1", feature_names=names, max_rows=None, trace=False, **telemetry.providers
-    )(lambda batch: batch[:, 0])
-    started = time.perf_counter()
-    for chunk in np.array_split(X, max(1, len(X) // 10_000)):
-        predict(chunk)
-    data = telemetry.collect()
-    seconds = time.perf_counter() - started
-    message = encode_metrics(data)
-    engine.process(OtlpRequest("metrics", message.SerializeToString(), message))
-    telemetry.shutdown()
-    return seconds
+    """Monitor ``X`` in 10 000-row calls; the seconds spent in the SDK (calls + collection)."""
+    chunks = np.array_split(X, max(1, len(X) // 10_000))
+    return feed(engine, model, chunks, lambda batch: batch[:, 0], feature_names=names, max_rows=None)[0]
 
 
 @contextlib.contextmanager

@@ -21,16 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _peers import time_in_peers  # bench/ is on sys.path when run as a script
-from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
-from otel_mlmon_collector._drift_engine import DriftConfig, DriftProcessor
-from otel_mlmon_collector._otlp import OtlpRequest
-from otel_mlmon_collector._windows import WindowConfig
+from _engine_setup import engine as _engine  # bench/ is on sys.path when run as a script
+from _engine_setup import feed
+from _peers import time_in_peers
+from otel_mlmon_collector._drift_engine import DriftProcessor
 
-import otel_mlmon
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import SummaryConfig
-from otel_mlmon.testing import InMemoryTelemetry
 
 NUMERIC, CATEGORICAL = 20, 5
 LEVELS = (5, 20, 50, 120, 200)
@@ -38,47 +35,20 @@ DRIFTED_NUMERIC = (0, 5, 10, 15)
 DRIFTED_CATEGORICAL = (1, 3)
 
 
-def _engine(directory: str) -> DriftProcessor:
-    config = DriftConfig(
-        windows=WindowConfig(window_seconds=3600, evaluation_windows=1),
-        evaluation_interval_seconds=0,
-        references_directory=directory,
-        reference_poll_seconds=0,
-    )
-    return DriftProcessor(config, emit=lambda request: True)
-
-
 def _feed(
     engine: DriftProcessor, model: str, frame: pd.DataFrame, categorical: list[str]
 ) -> tuple[float, float]:
-    """Monitor ``frame`` through a decorated model in 10 000-row calls and hand the OTLP export to the engine.
-
-    Returns the seconds spent in the SDK (calls + collection: the production side of sketching) and in the
-    collector's ingestion of the export (decoding the points into the stream's window).
-    """
-    telemetry = InMemoryTelemetry("delta")
-    predict = otel_mlmon.monitor(
-        model=model,
-        version="1",
+    """Monitor ``frame`` in 10 000-row calls, every call sketched; (SDK seconds, collector ingest seconds)."""
+    return feed(
+        engine,
+        model,
+        (frame.iloc[start : start + 10_000] for start in range(0, len(frame), 10_000)),
+        lambda batch: np.zeros(len(batch)),
         categorical=categorical,
         max_rows=None,
         # Every call is sketched: a buffer large enough that a folder slowed by a loaded machine drops none.
         summary_config=SummaryConfig(max_buffer_bytes=2**31),
-        trace=False,
-        **telemetry.providers,
-    )(lambda batch: np.zeros(len(batch)))
-    started = time.perf_counter()
-    for start in range(0, len(frame), 10_000):
-        predict(frame.iloc[start : start + 10_000])
-    data = telemetry.collect()
-    seconds = time.perf_counter() - started
-    message = encode_metrics(data)
-    request = OtlpRequest("metrics", message.SerializeToString(), message)
-    started = time.perf_counter()
-    engine.process(request)
-    ingest = time.perf_counter() - started
-    telemetry.shutdown()
-    return seconds, ingest
+    )
 
 
 def _numeric(rng: np.random.Generator, rows: int, shifted: bool) -> np.ndarray:

@@ -21,6 +21,7 @@ from otel_mlmon.adapters._convert import (
 )
 from otel_mlmon.adapters._numpy import single_output_name
 from otel_mlmon.adapters._outputs import combine, is_probability, probability_column
+from otel_mlmon.sketch._coded import CODED_MIN_ROWS, coded_strings
 
 __all__ = [
     "FrameColumns",
@@ -50,14 +51,16 @@ def array_column(arr: Any, name: str, categorical: bool = False, labels: bool = 
         return column_from_numpy(name, np.asarray(arr), categorical=categorical, labels=labels)
     if isinstance(dtype, pd.StringDtype):  # str or missing only: no per-value inference needed
         if dtype.storage == "pyarrow" and hasattr(arr, "__arrow_array__"):
+            if len(arr) >= CODED_MIN_ROWS:  # encoded in C, codes kept for the sketch (adapters/_arrow.py)
+                from otel_mlmon.adapters._arrow import arrow_column
+
+                return arrow_column(arr.__arrow_array__(), name, categorical=True, labels=labels)
             values = arr.__arrow_array__().to_numpy(zero_copy_only=False)  # 2-3x faster than pandas' own
         else:
             values = arr.to_numpy(dtype=object, na_value=None)
         return Column(name, values.astype(object, copy=False), "categorical")
     if isinstance(dtype, pd.CategoricalDtype):
-        cats = column_from_numpy("categories", np.asarray(dtype.categories), categorical=True).values
-        lookup = np.append(cats, None)  # code -1 (missing) picks the trailing None
-        return Column(name, lookup[np.asarray(arr.codes)], "categorical")
+        return _category_column(arr, name)
     if isinstance(dtype, pd.DatetimeTZDtype):
         utc = arr.tz_convert("UTC").tz_localize(None)
         return column_from_numpy(name, np.asarray(utc), categorical=categorical, labels=labels)
@@ -80,6 +83,19 @@ def array_column(arr: Any, name: str, categorical: bool = False, labels: bool = 
     return column_from_objects(
         name, arr.to_numpy(dtype=object, na_value=None), categorical=categorical, labels=labels
     )
+
+
+def _category_column(arr: Any, name: str) -> Column:
+    """A pandas ``category`` array: its categories read as labels, then one per row by code (-1: missing).
+
+    Long columns keep the codes (:mod:`otel_mlmon.sketch._coded`), so the sketch counts each category once.
+    """
+    cats = column_from_numpy("categories", np.asarray(arr.dtype.categories), categorical=True).values
+    codes = np.asarray(arr.codes)
+    if len(codes) >= CODED_MIN_ROWS:
+        return Column(name, coded_strings(cats, codes), "categorical")
+    lookup = np.append(cats, None)  # code -1 (missing) picks the trailing None
+    return Column(name, lookup[codes], "categorical")
 
 
 def _frame_columns(df: Any, names: list[str], categorical: Collection[str], labels: bool) -> list[Column]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon.sketch._coded import coded_counts
 from otel_mlmon.sketch._fields import int_field
 from otel_mlmon.sketch._heavy import merge_into, prune
 from otel_mlmon.sketch._kmv import KMinValues, hash64
@@ -25,7 +26,8 @@ class CategoricalSketch:
     """Category counts, exact up to ``max_categories`` (K) distinct categories, then bounded per category.
 
     Each batch is counted exactly (see :mod:`otel_mlmon.sketch._values` for the fast routes: pandas codes and hash
-    tables, ``np.bincount``, ``Counter``) and folded in. While at most K distinct categories have been seen,
+    tables, ``np.bincount``, ``Counter``; strings read from dictionary-encoded or Arrow columns carry their codes,
+    :mod:`otel_mlmon.sketch._coded`) and folded in. While at most K distinct categories have been seen,
     every count is exact, ``other_count == 0`` and ``error_bound == 0``. Past K, the sketch keeps K categories
     with an interval each (mergeable Misra–Gries membership, SpaceSaving-style counts). For every category ``x``
     with true count ``f(x)``::
@@ -126,7 +128,9 @@ class CategoricalSketch:
         """
         if self._salt_id is not None and self._salt_key is None:
             raise ValueError("this sketch holds salted hashes: load it with its hash_salt to update it")
-        batch = self._finish_keys(count_values(values))
+        # Strings that carry their codes: one bincount instead of a hash per row.
+        counted = coded_counts(values)
+        batch = self._finish_keys(counted if counted is not None else count_values(values))
         if not batch:
             return
         self.count += sum(batch.values())
