@@ -33,7 +33,8 @@ from otel_mlmon_collector._drift_engine import DriftConfig, DriftProcessor, colu
 from otel_mlmon_collector._otlp import OtlpRequest
 from otel_mlmon_collector._windows import WindowConfig
 from otel_mlmon_collector.drift import align
-from otel_mlmon_collector.drift._align import AlignmentCache, align_many
+from otel_mlmon_collector.drift._align import AlignmentCache
+from otel_mlmon_collector.drift._binning import align_many
 
 import otel_mlmon
 from otel_mlmon.profile import Profile

@@ -31,7 +31,8 @@ from ..drift import (
     vector_columns,
     vocabulary_columns,
 )
-from ..drift._align import AlignmentCache, align_many
+from ..drift._align import AlignmentCache
+from ..drift._binning import align_many
 from ..drift._base import is_batch_method
 from ..drift._vectors import vector_series
 from .config import DriftConfig
