@@ -32,8 +32,8 @@ from ..drift import (
     vocabulary_columns,
 )
 from ..drift._align import AlignmentCache
-from ..drift._binning import align_many
 from ..drift._base import is_batch_method
+from ..drift._binning import align_many
 from ..drift._vectors import vector_series
 from .config import DriftConfig
 from .records import ColumnDrift, ColumnName, UnmatchedColumns

@@ -231,6 +231,10 @@ def _binneds(
     """One :class:`Binned` per row (views into the rows), linked to them for :func:`stack` unless told not to."""
     out = []
     new = object.__new__
+    # The counts' totals for Binned.n_reference / n_current (cached properties, primed here: integer counts sum
+    # exactly in any order, and the rows are padded with zeros).
+    n_ref = np.rint(rows.reference.sum(axis=1)).astype(np.int64).tolist()
+    n_cur = np.rint(rows.current.sum(axis=1)).astype(np.int64).tolist()
     for i, k in enumerate(rows.sizes.tolist()):
         binned = new(Binned)
         (r_lo, r_hi), (c_lo, c_hi) = rows.reference_extremes[i], rows.current_extremes[i]
@@ -247,6 +251,7 @@ def _binneds(
             n_eff_reference=n_eff_reference,
             n_eff_current=n_eff_current,
         )
+        binned.__dict__["n_reference"], binned.__dict__["n_current"] = n_ref[i], n_cur[i]
         if linked:
             binned.__dict__[_ROW] = (rows, i)
         out.append(binned)
