@@ -50,13 +50,14 @@ def optional_float(x: Any) -> float | None:
 
 
 class _Side:
-    """What alignment reads from one histogram, converted once: float64 buckets, extremes, sum."""
+    """What alignment reads from one histogram: buckets, offsets, scale, zero count, extremes, sum."""
 
     __slots__ = ("extremes", "key", "neg", "neg_off", "pos", "pos_off", "scale", "sum", "zero")
 
     def __init__(self, h: Any) -> None:
-        self.pos = np.asarray(h.positive_counts, dtype=np.float64).ravel()
-        self.neg = np.asarray(h.negative_counts, dtype=np.float64).ravel()
+        # As given (no float64 copy per side): the counts are concatenated, then bincount reads them as float64.
+        self.pos = np.asarray(h.positive_counts).ravel()
+        self.neg = np.asarray(h.negative_counts).ravel()
         self.pos_off = int(h.positive_offset)
         self.neg_off = int(h.negative_offset)
         self.scale = _NO_SCALE if self.pos.size == 0 and self.neg.size == 0 else int(h.scale)

@@ -48,6 +48,14 @@ class MissingCounts:
             raise ValueError(f"n_eff must be > 0 or None, got {self.n_eff}")
 
 
+def missing_counts(total: int, missing: int, infinite: int) -> MissingCounts:
+    """``MissingCounts(total, missing, infinite)`` without the checks, for counts valid by construction (the drift
+    engine's: ``total`` is the present values plus both)."""
+    counts = object.__new__(MissingCounts)
+    counts.__dict__.update(total=total, missing=missing, infinite=infinite, n_eff=None)
+    return counts
+
+
 @dataclass(frozen=True)
 class MissingRate:
     """Two-proportion test on the share of missing values, gated by a minimum change.
