@@ -82,19 +82,26 @@ def _identity(h: Any) -> tuple[Any, ...]:
 
 
 class AlignmentCache:
-    """Converted reference histograms kept between evaluations, keyed by the histogram object.
+    """What alignment keeps between evaluations: the reference histograms, read once (keyed by the histogram
+    object), and per set of references (one model's columns) the last layout, reused while the current sides
+    keep their scales, index ranges and zero buckets (the layout holds edges and reference counts: about
+    ``16 * columns * bins`` bytes per model).
 
     :meth:`begin` starts a round (the drift engine: one evaluation); entries not used in the previous round are
-    dropped, so the cache holds only the references still evaluated (a reloaded reference replaces its entries).
+    dropped, so the cache holds only the references still evaluated (a reloaded reference replaces its entries:
+    new histogram objects, so new sides and layouts).
     """
 
     def __init__(self) -> None:
         self._entries: dict[int, tuple[Any, _Side]] = {}
         self._used: dict[int, tuple[Any, _Side]] = {}
+        self._layouts: dict[tuple[int, ...], _Layout] = {}
+        self._layouts_used: dict[tuple[int, ...], _Layout] = {}
 
     def begin(self) -> None:
         """Start a round: forget what the last round did not use."""
         self._entries, self._used = self._used or self._entries, {}
+        self._layouts, self._layouts_used = self._layouts_used or self._layouts, {}
 
     def side(self, h: Any) -> _Side:
         """The converted side of ``h``, from the cache when ``h`` is unchanged."""
@@ -107,6 +114,26 @@ class AlignmentCache:
         if len(self._used) < _MAX_ENTRIES:  # a caller that never calls begin() cannot grow it without bound
             self._used[key] = entry
         return entry[1]
+
+    def layout(self, refs: list[_Side], fields: np.ndarray) -> _Layout | None:
+        """The kept layout of these reference sides (the same objects, in order) for these ``fields``, or None."""
+        key = tuple(map(id, refs))
+        layout = self._layouts_used.get(key) or self._layouts.get(key)
+        # The layout holds its sides, so their ids cannot be reused while it is kept; ``is`` makes sure.
+        if (
+            layout is None
+            or len(layout.refs) != len(refs)
+            or not all(a is b for a, b in zip(layout.refs, refs))
+            or not np.array_equal(layout.fields, fields)
+        ):
+            return None
+        self._layouts_used[key] = layout
+        return layout
+
+    def keep(self, layout: _Layout) -> None:
+        """Keep ``layout`` for its reference sides (replacing the one kept for them)."""
+        if len(self._layouts_used) < _MAX_ENTRIES:
+            self._layouts_used[tuple(map(id, layout.refs))] = layout
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,85 +159,45 @@ def align_rows(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
     Args:
         pairs: ``(reference, current)`` histograms (anything with ``scale``, ``zero_count``, ``positive_offset``,
             ``positive_counts``, ``negative_offset``, ``negative_counts``, ``count``, ``sum``, ``min``, ``max``).
-        cache: Keeps the reference sides' converted buckets between calls (the current sides are always read).
+        cache: Keeps the reference sides and, per set of references, the last layout (edges, reference counts,
+            where the current counts go) for as long as the current sides keep the same scale and index ranges.
     """
     n = len(pairs)
     refs = [cache.side(r) if cache is not None else _Side(r) for r, _ in pairs]
     curs = [_Side(c) for _, c in pairs]
     sides = refs + curs
-    scale = np.array([s.scale for s in sides], dtype=np.int64)
-    pos_off = np.array([s.pos_off for s in sides], dtype=np.int64)
-    pos_n = np.array([s.pos.size for s in sides], dtype=np.int64)
-    neg_off = np.array([s.neg_off for s in sides], dtype=np.int64)
-    neg_n = np.array([s.neg.size for s in sides], dtype=np.int64)
-    zeros = np.array([s.zero for s in sides], dtype=np.float64)
-
-    # The common scale: the finer of the two, lowered until each sign's common range fits MAX_BINS.
-    finer = np.minimum(scale[:n], scale[n:])
-    has_buckets = scale != _NO_SCALE
-    by = np.where(has_buckets, scale - np.concatenate([finer, finer]), 0)
-    change = np.zeros(n, dtype=np.int64)
-    for off, size in ((pos_off, pos_n), (neg_off, neg_n)):
-        low, high, live = _union(off, size, by, n)
-        change = np.maximum(change, _scale_change(low, high, live))
-    common = np.maximum(finer - change, np.minimum(finer, MIN_SCALE))
-    by = np.where(has_buckets, scale - np.concatenate([common, common]), 0)
-    plo, phi, has_pos = _union(pos_off, pos_n, by, n)
-    nlo, nhi, has_neg = _union(neg_off, neg_n, by, n)
-    phi, nhi = phi + 1, nhi + 1  # exclusive ends
-    row_scale = np.where(has_pos | has_neg, common, 0)
-
-    # The layout of each row (which optional bins it has), as align() decides it.
-    kpos = np.where(has_pos, phi - plo, 0)
-    kneg = np.where(has_neg, nhi - nlo, 0)
-    zero = (zeros[:n] > 0) | (zeros[n:] > 0) | (has_neg & has_pos)
-    gap_zero = has_neg & zero & (_powers(nlo, row_scale) > 0)  # an empty bin from -base**nlo up to 0
-    gap_pos = has_pos & zero & (_powers(plo, row_scale) > 0)  # an empty bin from 0 up to base**plo
-    zero_col = kneg + gap_zero
-    pos_col = zero_col + zero + gap_pos  # first positive bucket's bin
-    sizes = pos_col + kpos
-    width = int(sizes.max()) if n else 0
-
-    # Every edge in one pass: -base**(nhi - j) for the negative part, base**(plo + j) for the positive one.
-    col = np.arange(width + 1)[None, :]
-    negative = has_neg[:, None] & (col <= kneg[:, None])
-    # When 0 == base**plo (underflow) after the zero bin, the zero bin's edge opens the positive part.
-    first_pos = pos_col + (zero & ~gap_pos)
-    positive = has_pos[:, None] & (col >= first_pos[:, None]) & (col <= sizes[:, None])
-    exponents = np.where(
-        negative, nhi[:, None] - col, np.where(positive, plo[:, None] + col - pos_col[:, None], 0)
-    )
-    powers = _powers(exponents, row_scale[:, None])
-    edges = np.where(negative, -powers, np.where(positive, powers, 0.0))
-
-    # Every count in one bincount per side: bucket i goes to index i >> by, then to its bin.
-    rows = np.arange(n, dtype=np.int64) * width
-    pos_at, neg_at = rows + pos_col - plo, rows + nhi - 1
-    ref = _scatter(
-        [s.pos for s in refs] + [s.neg for s in refs],
-        _halves(pos_off, neg_off, pos_n, neg_n, by, 0, n),
-        pos_at,
-        neg_at,
-        n * width,
-    ).reshape(n, width)
-    cur = _scatter(
-        [s.pos for s in curs] + [s.neg for s in curs],
-        _halves(pos_off, neg_off, pos_n, neg_n, by, n, 2 * n),
-        pos_at,
-        neg_at,
-        n * width,
-    ).reshape(n, width)
-    with_zero = np.flatnonzero(zero)
-    ref[with_zero, zero_col[with_zero]] = zeros[:n][with_zero]
-    cur[with_zero, zero_col[with_zero]] = zeros[n:][with_zero]
+    fields = np.array(
+        [[s.scale, s.pos_off, s.pos.size, s.neg_off, s.neg.size, s.zero > 0] for s in sides], dtype=np.int64
+    ).reshape(2 * n, 6)
+    layout = cache.layout(refs, fields) if cache is not None else None
+    if layout is None:
+        layout = _Layout(refs, curs, fields)
+        if cache is not None:
+            cache.keep(layout)
+    edges = layout.edges.copy()
+    ref = layout.reference
+    cur = np.zeros(layout.reference.size)
+    if layout.current_at.size:
+        values = _parts(curs, layout.current_parts)
+        if layout.current_sums:
+            cur = np.bincount(layout.current_at, weights=values, minlength=cur.size)
+        else:
+            cur[layout.current_at] = values + 0.0  # as bincount's sums: a count of -0.0 becomes 0.0
+    cur = cur.reshape(ref.shape)
+    with_zero = layout.with_zero
+    if with_zero.size:
+        cur[with_zero, layout.zero_col[with_zero]] = [curs[i].zero for i in with_zero.tolist()]
+    sizes = layout.sizes.copy()
 
     # Empty outer bins are dropped (rare: points with zero counts at their ends).
-    filled = np.flatnonzero(sizes)
+    filled = layout.filled
     if filled.size:
         last = sizes[filled] - 1
         outer = (ref[filled, 0] + cur[filled, 0] > 0) & (ref[filled, last] + cur[filled, last] > 0)
-        for i in filled[~outer].tolist():
-            sizes[i] = _trim(edges[i], ref[i], cur[i], int(sizes[i]))
+        if not outer.all():
+            ref = ref.copy()  # the cached reference rows stay as laid out
+            for i in filled[~outer].tolist():
+                sizes[i] = _trim(edges[i], ref[i], cur[i], int(sizes[i]))
 
     ref_extremes = [s.extremes for s in refs]
     cur_extremes = [s.extremes for s in curs]
@@ -218,6 +205,97 @@ def align_rows(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = 
     return AlignedRows(
         edges, ref, cur, sizes, ref_extremes, cur_extremes, [s.sum for s in refs], [s.sum for s in curs]
     )
+
+
+def _parts(curs: list[_Side], parts: list[tuple[int, bool]]) -> np.ndarray:
+    """The current counts the layout places, concatenated: ``(pair, negative)`` per part, in order."""
+    return np.concatenate([curs[i].neg if negative else curs[i].pos for i, negative in parts])
+
+
+class _Layout:
+    """Where everything of one set of pairs goes: the common scale, the bins of each row, every edge before
+    tightening, the reference counts, and the flat positions of the current counts. It depends only on the
+    reference sides and the scales, offsets, sizes and zero buckets of both sides (``fields``), so an evaluation
+    whose current sides keep those reuses it and only places the current counts."""
+
+    __slots__ = (
+        "current_at",
+        "current_parts",
+        "current_sums",
+        "edges",
+        "fields",
+        "filled",
+        "reference",
+        "refs",
+        "sizes",
+        "with_zero",
+        "zero_col",
+    )
+
+    def __init__(self, refs: list[_Side], curs: list[_Side], fields: np.ndarray) -> None:
+        n = len(refs)
+        self.refs, self.fields = refs, fields
+        scale, pos_off, pos_n, neg_off, neg_n = (fields[:, j] for j in range(5))
+        zeros = np.array([s.zero for s in refs + curs], dtype=np.float64)
+
+        # The common scale: the finer of the two, lowered until each sign's common range fits MAX_BINS.
+        finer = np.minimum(scale[:n], scale[n:])
+        has_buckets = scale != _NO_SCALE
+        by = np.where(has_buckets, scale - np.concatenate([finer, finer]), 0)
+        change = np.zeros(n, dtype=np.int64)
+        for off, size in ((pos_off, pos_n), (neg_off, neg_n)):
+            low, high, live = _union(off, size, by, n)
+            change = np.maximum(change, _scale_change(low, high, live))
+        common = np.maximum(finer - change, np.minimum(finer, MIN_SCALE))
+        by = np.where(has_buckets, scale - np.concatenate([common, common]), 0)
+        plo, phi, has_pos = _union(pos_off, pos_n, by, n)
+        nlo, nhi, has_neg = _union(neg_off, neg_n, by, n)
+        phi, nhi = phi + 1, nhi + 1  # exclusive ends
+        row_scale = np.where(has_pos | has_neg, common, 0)
+
+        # The layout of each row (which optional bins it has), as align() decides it.
+        kpos = np.where(has_pos, phi - plo, 0)
+        kneg = np.where(has_neg, nhi - nlo, 0)
+        zero = (zeros[:n] > 0) | (zeros[n:] > 0) | (has_neg & has_pos)
+        gap_zero = has_neg & zero & (_powers(nlo, row_scale) > 0)  # an empty bin from -base**nlo up to 0
+        gap_pos = has_pos & zero & (_powers(plo, row_scale) > 0)  # an empty bin from 0 up to base**plo
+        zero_col = kneg + gap_zero
+        pos_col = zero_col + zero + gap_pos  # first positive bucket's bin
+        sizes = pos_col + kpos
+        width = int(sizes.max()) if n else 0
+
+        # Every edge in one pass: -base**(nhi - j) for the negative part, base**(plo + j) for the positive one.
+        col = np.arange(width + 1)[None, :]
+        negative = has_neg[:, None] & (col <= kneg[:, None])
+        # When 0 == base**plo (underflow) after the zero bin, the zero bin's edge opens the positive part.
+        first_pos = pos_col + (zero & ~gap_pos)
+        positive = has_pos[:, None] & (col >= first_pos[:, None]) & (col <= sizes[:, None])
+        exponents = np.where(
+            negative, nhi[:, None] - col, np.where(positive, plo[:, None] + col - pos_col[:, None], 0)
+        )
+        powers = _powers(exponents, row_scale[:, None])
+        self.edges = np.where(negative, -powers, np.where(positive, powers, 0.0))
+
+        # Every count in one bincount per side: bucket i goes to index i >> by, then to its bin.
+        rows = np.arange(n, dtype=np.int64) * width
+        pos_at, neg_at = rows + pos_col - plo, rows + nhi - 1
+        ref_parts, ref_at, _ = _positions(_halves(pos_off, neg_off, pos_n, neg_n, by, 0, n), pos_at, neg_at)
+        ref = np.zeros(n * width)
+        if ref_at.size:
+            ref = np.bincount(ref_at, weights=_parts(refs, ref_parts), minlength=n * width)
+        ref = ref.reshape(n, width)
+        self.current_parts, self.current_at, sums = _positions(
+            _halves(pos_off, neg_off, pos_n, neg_n, by, n, 2 * n), pos_at, neg_at
+        )
+        # Without downscaling no two current buckets share a bin: they are assigned, not summed.
+        self.current_sums = bool(sums)
+        self.with_zero = np.flatnonzero(zero)
+        ref[self.with_zero, zero_col[self.with_zero]] = zeros[:n][self.with_zero]
+        ref.flags.writeable = False  # shared by the evaluations that reuse this layout
+        self.reference = ref
+        self.zero_col = zero_col
+        self.sizes = sizes
+        self.filled = np.flatnonzero(sizes)
 
 
 def _union(
@@ -275,33 +353,32 @@ def _halves(
     )
 
 
-def _scatter(
-    counts: list[np.ndarray],
-    segments: tuple[np.ndarray, np.ndarray, np.ndarray],
-    pos_at: np.ndarray,
-    neg_at: np.ndarray,
-    total: int,
-) -> np.ndarray:
-    """Every bucket count of one side at its flat position: positive bucket ``i`` at ``pos_at + (i >> by)``,
-    negative bucket ``i`` at ``neg_at - (i >> by)`` (segments: the positive parts of every pair, then the
-    negative parts)."""
+def _positions(
+    segments: tuple[np.ndarray, np.ndarray, np.ndarray], pos_at: np.ndarray, neg_at: np.ndarray
+) -> tuple[list[tuple[int, bool]], np.ndarray, bool]:
+    """Where every bucket count of one side goes in the flat rows: positive bucket ``i`` of pair ``p`` at
+    ``pos_at[p] + (i >> by)``, negative bucket ``i`` at ``neg_at[p] - (i >> by)`` (segments: the positive parts
+    of every pair, then the negative parts). Returns the non-empty parts as ``(pair, negative)``, the positions
+    of their counts in that order, and whether any part was downscaled (counts then share bins)."""
     off, size, by = segments
     keep = size > 0
-    if not keep.any():
-        return np.zeros(total)
-    values = np.concatenate([c for c, k in zip(counts, keep.tolist()) if k])
+    n = keep.size // 2
+    parts = [(p % n, p >= n) for p in np.flatnonzero(keep).tolist()]
+    if not parts:
+        return parts, np.zeros(0, dtype=np.int64), False
     lengths = size[keep]
     ends = np.cumsum(lengths)
     begins = ends - lengths
     n_values = int(ends[-1])
     at = np.concatenate([pos_at, neg_at])[keep]
-    sign = np.where(np.arange(keep.size) < keep.size // 2, 1, -1)[keep]
+    sign = np.where(np.arange(keep.size) < n, 1, -1)[keep]
     index = _expand(off[keep] - begins, lengths, begins, n_values) + np.arange(n_values)
     shift = by[keep]
-    if shift.any():
+    downscaled = bool(shift.any())
+    if downscaled:
         index >>= _expand(shift, lengths, begins, n_values)
     position = _expand(at, lengths, begins, n_values) + _expand(sign, lengths, begins, n_values) * index
-    return np.bincount(position, weights=values, minlength=total)
+    return parts, position, downscaled
 
 
 def _expand(values: np.ndarray, lengths: np.ndarray, begins: np.ndarray, total: int) -> np.ndarray:

@@ -137,3 +137,42 @@ def test_empty_input_and_unoccupied_buckets() -> None:
     pairs = [(nothing, nothing), (nothing, _Raw(0, 2, 0, np.zeros(0), 0, np.zeros(0), 2, 0.0, 0.0, 0.0))]
     for got, want in zip(align_many(pairs), [oracle_align(r, c) for r, c in pairs]):
         _same(got, want)
+
+
+def _window(rng: np.random.Generator, shift: float, size: int) -> ExponentialHistogram:
+    h = ExponentialHistogram()
+    h.update(rng.normal(size=size) + shift)
+    return h
+
+
+def test_cached_layout_follows_the_current_window_layout() -> None:
+    """Windows whose scale or index range changes between rounds get a new layout; unchanged ones reuse it."""
+    rng = np.random.default_rng(11)
+    references = [_window(rng, 0.0, 2000) for _ in range(8)]
+    cache = AlignmentCache()
+    rounds = [
+        [_window(rng, 0.0, 500) for _ in range(8)],
+        [_window(rng, 0.0, 500) for _ in range(8)],  # other counts, most likely other ranges
+        [_window(rng, 3.0, 50) for _ in range(8)],  # far: other ranges, other scale
+        [_window(rng, 0.0, 0) for _ in range(8)],  # empty windows
+    ]
+    rounds.append(rounds[0])  # back to the first layout
+    for currents in rounds + [rounds[1]]:
+        cache.begin()
+        pairs = list(zip(references, currents))
+        for got, want in zip(align_many(pairs, cache), [oracle_align(r, c) for r, c in pairs]):
+            _same(got, want)
+
+
+def test_cached_layout_follows_a_reloaded_reference() -> None:
+    """A reloaded reference (new histogram objects, other counts, same ranges) never reuses the old counts."""
+    rng = np.random.default_rng(12)
+    current = [_window(rng, 0.0, 300) for _ in range(5)]
+    cache = AlignmentCache()
+    for _ in range(3):
+        references = [_window(rng, 0.0, 3000) for _ in range(5)]
+        for _ in range(2):
+            cache.begin()
+            pairs = list(zip(references, current))
+            for got, want in zip(align_many(pairs, cache), [oracle_align(r, c) for r, c in pairs]):
+                _same(got, want)
