@@ -157,7 +157,7 @@ def test_cached_layout_follows_the_current_window_layout() -> None:
         [_window(rng, 0.0, 0) for _ in range(8)],  # empty windows
     ]
     rounds.append(rounds[0])  # back to the first layout
-    for currents in rounds + [rounds[1]]:
+    for currents in [*rounds, rounds[1]]:
         cache.begin()
         pairs = list(zip(references, currents))
         for got, want in zip(align_many(pairs, cache), [oracle_align(r, c) for r, c in pairs]):
