@@ -31,6 +31,7 @@ MIN_SCALE = -10
 
 _MAX_ENTRIES = 1 << 17
 _NO_SCALE = 1 << 30  # a histogram without non-zero-index buckets imposes no scale
+_BIG = np.iinfo(np.int64).max
 
 
 def extremes(h: Any) -> tuple[float, float]:
@@ -306,9 +307,8 @@ def _union(
     live = size > 0
     lo = off >> by
     hi = (off + size - 1) >> by
-    big = np.iinfo(np.int64).max
-    low = np.minimum(np.where(live[:n], lo[:n], big), np.where(live[n:], lo[n:], big))
-    high = np.maximum(np.where(live[:n], hi[:n], -big), np.where(live[n:], hi[n:], -big))
+    low = np.minimum(np.where(live[:n], lo[:n], _BIG), np.where(live[n:], lo[n:], _BIG))
+    high = np.maximum(np.where(live[:n], hi[:n], -_BIG), np.where(live[n:], hi[n:], -_BIG))
     either = live[:n] | live[n:]
     return np.where(either, low, 0), np.where(either, high, 0), either
 
@@ -385,7 +385,8 @@ def _expand(values: np.ndarray, lengths: np.ndarray, begins: np.ndarray, total: 
     """``np.repeat(values, lengths)`` (lengths >= 1) as a cumulative sum of steps: numpy's repeat with
     per-element counts is a slow loop (tens of ms for 300 000 elements here)."""
     steps = np.zeros(total, dtype=values.dtype)
-    steps[begins] = np.diff(values, prepend=values.dtype.type(0))
+    steps[begins] = values
+    steps[begins[1:]] -= values[:-1]
     return np.cumsum(steps)
 
 
