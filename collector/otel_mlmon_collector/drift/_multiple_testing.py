@@ -62,23 +62,18 @@ def correct(results: Sequence[DriftResult], method: Correction = "benjamini-hoch
         return out
     adjusted = adjust_p_values([results[i].p_value for i in tested], method).tolist()  # type: ignore[misc]
     hypotheses = len(tested)
-    new = object.__new__
     for i, p_adj in zip(tested, adjusted):
         r = results[i]
-        # replace(r, ...) without its per-call introspection and frozen-field checks (one per column and check):
-        # every field copied, then the decision, the p-value and the details replaced.
-        fields = r.__dict__
-        corrected = new(DriftResult)
-        corrected.__dict__.update(fields)
-        corrected.__dict__.update(
-            detected=decide(fields["score"], fields["threshold"], p_adj, fields["alpha"]),
-            p_value=p_adj,
-            details={
-                **fields["details"],
-                "p_value_raw": fields["p_value"],
-                "correction": method,
-                "hypotheses": hypotheses,
-            },
+        # The fields of replace(r, ...) without its per-call introspection (one call per column and check).
+        out[i] = DriftResult(
+            r.method,
+            r.score,
+            r.threshold,
+            decide(r.score, r.threshold, p_adj, r.alpha),
+            p_adj,
+            r.n_reference,
+            r.n_current,
+            r.alpha,
+            {**r.details, "p_value_raw": r.p_value, "correction": method, "hypotheses": hypotheses},
         )
-        out[i] = corrected
     return out
