@@ -165,12 +165,17 @@ def test_cached_layout_follows_the_current_window_layout() -> None:
 
 
 def test_cached_layout_follows_a_reloaded_reference() -> None:
-    """A reloaded reference (new histogram objects, other counts, same ranges) never reuses the old counts."""
+    """A reloaded reference (new objects with the same scale and ranges, other counts) never reuses the old
+    counts, and the kept layout is used again only for the very same reference objects."""
     rng = np.random.default_rng(12)
+
+    def reference(counts: np.ndarray) -> _Raw:
+        return _Raw(5, 0, 40, counts, 30, counts[::-1].copy(), int(2 * counts.sum()), 0.0, -9.0, 9.0)
+
     current = [_window(rng, 0.0, 300) for _ in range(5)]
     cache = AlignmentCache()
     for _ in range(3):
-        references = [_window(rng, 0.0, 3000) for _ in range(5)]
+        references = [reference(rng.integers(1, 9, size=60)) for _ in range(5)]
         for _ in range(2):
             cache.begin()
             pairs = list(zip(references, current))
