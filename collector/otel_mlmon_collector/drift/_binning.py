@@ -12,8 +12,10 @@ tightened to the exact minimum and maximum that the histograms carry.
 
 Bucket ``i`` at scale ``s`` covers ``(base**i, base**(i+1)]`` with ``base = 2**(2**-s)`` (negative buckets the
 mirror image, by absolute value). A bucket's relative width is ``base - 1``: 0.27 % at scale 8, 2.2 % at scale 5.
-The bucket arithmetic itself (index mapping, bounds, downscaling, scale changes, the common grid) is the sketch
-algebra's, in :mod:`otel_mlmon.sketch`; this module only lays the buckets out as bins.
+The bucket arithmetic itself (index mapping, bounds, scale changes) follows the sketch algebra of
+:mod:`otel_mlmon.sketch`. The layout is computed in one place, :mod:`~otel_mlmon_collector.drift._align`, for
+many pairs at once in padded 2-D rows: :func:`align` is that pass on one pair, :func:`align_many` on many, and
+:func:`stack` hands the methods the rows of one pass without copying them.
 """
 
 from __future__ import annotations
