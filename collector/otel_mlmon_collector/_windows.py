@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from otel_mlmon import conventions as conv
 from otel_mlmon._ratelimit import RateLimitedLog
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
@@ -476,6 +478,12 @@ class WindowStore:
             for other in categorical[1:]:
                 sketch.merge(other)
             return ColumnSummary("categorical", categorical=sketch, missing=missing, infinite=infinite)
+        if (
+            len(numeric) == 1
+        ):  # one window (the usual evaluation): a copy, not a merge into an empty histogram
+            hist = _merged_copy(numeric[0], self.config.max_size)
+            if hist is not None:
+                return ColumnSummary("numeric", numeric=hist, missing=missing, infinite=infinite)
         hist = ExponentialHistogram(max_size=self.config.max_size)
         for other in numeric:
             hist.merge(other)
@@ -535,6 +543,33 @@ def _held(column: _Column, kind: str) -> int:
         return int(getattr(column, kind))
     sketch = getattr(column, kind)
     return 0 if sketch is None else int(sketch.count)
+
+
+#: The finest scale of a new histogram (what a merge into an empty one starts from).
+_FRESH_MAX_SCALE = ExponentialHistogram().max_scale
+
+
+def _merged_copy(other: ExponentialHistogram, max_size: int) -> ExponentialHistogram | None:
+    """``ExponentialHistogram(max_size=max_size)`` with ``other`` merged into it, made as a copy of ``other``; None
+    where that merge would do more than copy (no buckets, or more buckets per sign than ``max_size``).
+
+    The fields are set as the merge sets them: an empty side at offset 0, ``0.0 + sum``, ``min(inf, min)``.
+    """
+    pos, neg = other.positive_counts, other.negative_counts
+    if other.count == 0 or not (pos.size or neg.size) or max(pos.size, neg.size) > max_size:
+        return None
+    clone = other.copy()
+    clone.max_size, clone.max_scale = max_size, _FRESH_MAX_SCALE
+    if not pos.size:
+        clone.positive_offset, clone.positive_counts = 0, np.zeros(0, dtype=np.int64)
+    if not neg.size:
+        clone.negative_offset, clone.negative_counts = 0, np.zeros(0, dtype=np.int64)
+    clone.count = 0 + other.count
+    clone.zero_count = 0 + other.zero_count
+    clone.sum = 0.0 + other.sum
+    clone.min = min(math.inf, other.min)
+    clone.max = max(-math.inf, other.max)
+    return clone
 
 
 def _ncat(sketch: Any) -> int:

@@ -21,7 +21,6 @@ from ..drift import (
     DriftMethod,
     DriftPolicy,
     DriftResult,
-    MissingCounts,
     MissingRate,
     OutOfRange,
     UnseenCategories,
@@ -31,8 +30,10 @@ from ..drift import (
     vector_columns,
     vocabulary_columns,
 )
-from ..drift._align import AlignmentCache, align_many
+from ..drift._align import AlignmentCache
 from ..drift._base import is_batch_method
+from ..drift._binning import align_many
+from ..drift._missing import missing_counts
 from ..drift._vectors import vector_series
 from .config import DriftConfig
 from .records import ColumnDrift, ColumnName, UnmatchedColumns
@@ -293,8 +294,8 @@ class ColumnChecks:
         total_ref = ref.count + ref.missing + ref.infinite
         if "missing_rate" in checks and total_cur >= min_rows and total_ref > 0 and ref.kind != "vocabulary":
             sides = (
-                MissingCounts(total_ref, ref.missing, ref.infinite),
-                MissingCounts(total_cur, current.missing, current.infinite),
+                missing_counts(total_ref, ref.missing, ref.infinite),
+                missing_counts(total_cur, current.missing, current.infinite),
             )
             planned.append(("missing_rate", (self.missing_rate, *sides)))
         return planned

@@ -45,6 +45,9 @@ class DriftFindings:
         self._state: dict[tuple[StreamKey, str, ColumnName], bool] = {}
         # Per stream: the encoded gauge series of each (target, column, method), built on first use.
         self._series: dict[StreamKey, dict[tuple[str, ColumnName, str], tuple[bytes, bytes, bytes]]] = {}
+        # The point adders of the result gauges, for the findings of the evaluation under way.
+        self._adders_of: Findings | None = None
+        self._adders: tuple[Callable[[bytes, float], None], ...] = ()
 
     def reference(
         self, findings: Findings, base: Mapping[str, Any], reference: Reference | None, now: float
@@ -92,19 +95,41 @@ class DriftFindings:
 
         ``bounds`` gives the evaluation window's start and end (asked only for an event).
         """
-        label = conv.ATTR_FEATURE_NAME if column.target == "feature" else conv.ATTR_OUTPUT_NAME
-        attrs = {**window, label: column.name, conv.ATTR_DRIFT_TARGET: column.target}
-        if isinstance(column.name, tuple):  # confidence of one predicted class: (output, class)
-            attrs[label], attrs[conv.ATTR_PREDICTION_CLASS] = column.name
-        series = self._series.setdefault(key, {})
+        attrs: dict[str, Any] | None = None
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = {}
+        adders = self._adders if self._adders_of is findings else self._adders_for(findings)
+        target, name = column.target, column.name
         for result in column.results.values():
-            prefixes = series.get((column.target, column.name, result.method))
+            prefixes = series.get((target, name, result.method))
             if prefixes is None:
-                prefixes = series[(column.target, column.name, result.method)] = _series_prefixes(
-                    attrs, result.method
-                )
-            _result_gauges(findings, prefixes, result)
-        return self._track(key, column, attrs, findings, bounds)
+                attrs = attrs or _column_attributes(window, column)
+                prefixes = series[(target, name, result.method)] = _series_prefixes(attrs, result.method)
+            _result_gauges(adders, prefixes, result)
+        if column.detected is None or column.decisive is None:
+            return 0
+        return self._track(key, column, attrs or _column_attributes(window, column), findings, bounds)
+
+    def _adders_for(self, findings: Findings) -> tuple[Callable[[bytes, float], None], ...]:
+        """The point adders of the result gauges for this evaluation's findings (see _result_gauges)."""
+        self._adders_of = findings
+        self._adders = (
+            findings.adder(conv.METRIC_DRIFT_SAMPLE_SIZE, "{row}", _SAMPLE_SIZE_DESCRIPTION),
+            findings.adder(conv.METRIC_DRIFT_SCORE, "1", "Drift score of one method."),
+            findings.adder(
+                conv.METRIC_DRIFT_DETECTED,
+                "1",
+                "1 when the method detects drift (after the correction across columns).",
+            ),
+            findings.adder(conv.METRIC_DRIFT_THRESHOLD, "1", "Score threshold."),
+            findings.adder(
+                conv.METRIC_DRIFT_P_VALUE,
+                "1",
+                "p-value of the method's test, corrected across the model's columns.",
+            ),
+        )
+        return self._adders
 
     def share(self, findings: Findings, window: Mapping[str, Any], share: float | None) -> None:
         """``ml.drift.share`` of the stream, when any feature could be checked."""
@@ -180,42 +205,36 @@ def _evidence(r: DriftResult) -> str:
     return ", ".join(parts)
 
 
-def _result_gauges(findings: Findings, prefixes: tuple[bytes, bytes, bytes], result: DriftResult) -> None:
-    """Every gauge of one result, through the series prefixes of its column and method (``_series_prefixes``)."""
+def _result_gauges(
+    adders: tuple[Callable[[bytes, float], None], ...],
+    prefixes: tuple[bytes, bytes, bytes],
+    result: DriftResult,
+) -> None:
+    """Every gauge of one result, through the series prefixes of its column and method (``_series_prefixes``).
+
+    ``adders`` add points to the sample size, score, detected, threshold and p-value gauges, in that order; the
+    gauges appear in the request in the order of their first point, as when each point was added by name.
+    """
+    sample_size, score, detected, threshold, p_value = adders
     labelled, reference_side, current_side = prefixes
-    findings.gauge_series(
-        conv.METRIC_DRIFT_SAMPLE_SIZE,
-        reference_side,
-        float(result.n_reference),
-        "{row}",
-        _SAMPLE_SIZE_DESCRIPTION,
-    )
-    findings.gauge_series(
-        conv.METRIC_DRIFT_SAMPLE_SIZE,
-        current_side,
-        float(result.n_current),
-        "{row}",
-        _SAMPLE_SIZE_DESCRIPTION,
-    )
-    if result.skipped is not None:
+    sample_size(reference_side, float(result.n_reference))
+    sample_size(current_side, float(result.n_current))
+    if result.details.get("skipped") is not None:
         return
-    findings.gauge_series(conv.METRIC_DRIFT_SCORE, labelled, result.score, "1", "Drift score of one method.")
-    findings.gauge_series(
-        conv.METRIC_DRIFT_DETECTED,
-        labelled,
-        1.0 if result.detected else 0.0,
-        "1",
-        "1 when the method detects drift (after the correction across columns).",
-    )
-    findings.gauge_series(conv.METRIC_DRIFT_THRESHOLD, labelled, result.threshold, "1", "Score threshold.")
+    score(labelled, result.score)
+    detected(labelled, 1.0 if result.detected else 0.0)
+    threshold(labelled, result.threshold)
     if result.p_value is not None:
-        findings.gauge_series(
-            conv.METRIC_DRIFT_P_VALUE,
-            labelled,
-            result.p_value,
-            "1",
-            "p-value of the method's test, corrected across the model's columns.",
-        )
+        p_value(labelled, result.p_value)
+
+
+def _column_attributes(window: Mapping[str, Any], column: ColumnDrift) -> dict[str, Any]:
+    """The attributes of a column's gauges and events: the stream's and window's, the column's name and target."""
+    label = conv.ATTR_FEATURE_NAME if column.target == "feature" else conv.ATTR_OUTPUT_NAME
+    attrs = {**window, label: column.name, conv.ATTR_DRIFT_TARGET: column.target}
+    if isinstance(column.name, tuple):  # confidence of one predicted class: (output, class)
+        attrs[label], attrs[conv.ATTR_PREDICTION_CLASS] = column.name
+    return attrs
 
 
 def _series_prefixes(attrs: Mapping[str, Any], method: str) -> tuple[bytes, bytes, bytes]:

@@ -1,63 +1,71 @@
-"""Align many pairs of exponential histograms at once: :func:`align_many`, bit for bit what :func:`align` gives.
+"""Align pairs of exponential histograms on common bins: every pair of a model in one padded 2-D pass.
 
-One evaluation aligns every numeric column of a model (50 of them, 1 000 across 20 models). Column by column,
-``align`` spends most of its time in small numpy calls (downscaling, a common grid, concatenating the parts). Here
-each pair costs only integer bookkeeping in Python — the common scale, the index ranges, where each part of the
-layout goes — and the bucket bounds and counts of all pairs are written in a few numpy passes over flat arrays:
-one ``exp2`` (or ``ldexp``) call per kind of scale for every edge and one scatter per side for every count; what
-remains per pair is slicing (and, rarely, trimming empty outer bins). Each pair's :class:`Binned` holds views into
-those arrays. With ~160-bucket histograms the flat passes touch as many elements as the per-column calls did, so
-the gain over ``align`` is modest (docs/drift-engine.md, "Cost").
+This is the one implementation of the layout that :func:`~otel_mlmon_collector.drift._binning.align` documents
+(``align`` is this pass on one pair). Each pair becomes one row of three padded 2-D arrays, edges, reference counts
+and current counts, in ascending value order: the negative buckets (largest magnitude first), an empty bin up to
+0, the zero bucket as a zero-width bin at 0, an empty bin up to the first positive bucket, the positive buckets;
+the optional pieces only where :func:`align` has them. Rows shorter than the longest are padded with zero-width
+bins at their last edge (as :func:`~otel_mlmon_collector.drift._binning.stack` pads), so a method can take the
+arrays as they are.
 
-The reference side of a column does not change between evaluations: an :class:`AlignmentCache` keeps its
-float64 buckets, downscaled per scale, so only the current side is converted again. The layout is :func:`align`'s
-(see :mod:`~otel_mlmon_collector.drift._binning`); ``tests/collector/drift/test_align_many.py`` checks that every
-array and field is identical, signed zeros included.
+Per pair, Python only reads the histograms' fields (the reference side once: :class:`AlignmentCache`); the common
+scale, the index ranges, the layout, every edge (one ``exp2``/``ldexp`` over the 2-D edge array), every count (one
+``bincount`` per side), the trimming check and the tightening to the exact extremes are numpy passes over all
+rows. Only rows whose outer bins are empty (points with zero counts at their ends) are trimmed one by one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from otel_mlmon.sketch import downscale_buckets, scale_change
+__all__ = ["MAX_BINS", "MIN_SCALE", "AlignedRows", "AlignmentCache", "align_rows"]
 
-from ._binning import MAX_BINS, MIN_SCALE, Binned, _extremes, _optional_float
-
-__all__ = ["AlignmentCache", "align_many"]
+#: Most buckets per sign that :func:`align_rows` lays out; wider common ranges are downscaled (the SDK keeps 160).
+MAX_BINS = 1 << 16
+MIN_SCALE = -10
 
 _MAX_ENTRIES = 1 << 17
-_NO_SCALE = 1 << 30  # a histogram without non-zero-index buckets imposes no scale (as _binning._index_scale)
+_NO_SCALE = 1 << 30  # a histogram without non-zero-index buckets imposes no scale
+_BIG = np.iinfo(np.int64).max
+
+
+def extremes(h: Any) -> tuple[float, float]:
+    """``(min, max)`` of a histogram as floats, nan when empty or unknown."""
+    if float(h.count) <= 0:
+        return math.nan, math.nan
+    lo, hi = optional_float(getattr(h, "min", None)), optional_float(getattr(h, "max", None))
+    return (math.nan if lo is None else lo), (math.nan if hi is None else hi)
+
+
+def optional_float(x: Any) -> float | None:
+    """``float(x)`` when finite, else None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 class _Side:
-    """What alignment reads from one histogram, converted once: float64 buckets, extremes, sum."""
+    """What alignment reads from one histogram: buckets, offsets, scale, zero count, extremes, sum."""
 
-    __slots__ = ("_down", "extremes", "key", "neg", "neg_off", "pos", "pos_off", "scale", "sum", "zero")
+    __slots__ = ("extremes", "key", "neg", "neg_off", "pos", "pos_off", "scale", "sum", "zero")
 
     def __init__(self, h: Any) -> None:
-        self.pos = np.asarray(h.positive_counts, dtype=np.float64).ravel()
-        self.neg = np.asarray(h.negative_counts, dtype=np.float64).ravel()
+        # As given (no float64 copy per side): the counts are concatenated, then bincount reads them as float64.
+        self.pos = np.asarray(h.positive_counts).ravel()
+        self.neg = np.asarray(h.negative_counts).ravel()
         self.pos_off = int(h.positive_offset)
         self.neg_off = int(h.negative_offset)
         self.scale = _NO_SCALE if self.pos.size == 0 and self.neg.size == 0 else int(h.scale)
         self.zero = float(h.zero_count)
-        self.extremes = _extremes(h)
-        self.sum = _optional_float(getattr(h, "sum", None))
+        self.extremes = extremes(h)
+        self.sum = optional_float(getattr(h, "sum", None))
         self.key: tuple[Any, ...] = ()  # set by AlignmentCache, which checks it
-        self._down: dict[int, tuple[int, np.ndarray, int, np.ndarray]] = {}
-
-    def at(self, by: int) -> tuple[int, np.ndarray, int, np.ndarray]:
-        """``(pos_offset, pos, neg_offset, neg)`` lowered by ``by`` scales (cached: references are reused)."""
-        down = self._down.get(by)
-        if down is None:
-            p_off, p = downscale_buckets(self.pos_off, self.pos, by)
-            n_off, n = downscale_buckets(self.neg_off, self.neg, by)
-            down = self._down[by] = (p_off, p, n_off, n)
-        return down
 
 
 def _identity(h: Any) -> tuple[Any, ...]:
@@ -75,19 +83,26 @@ def _identity(h: Any) -> tuple[Any, ...]:
 
 
 class AlignmentCache:
-    """Converted reference histograms kept between evaluations, keyed by the histogram object.
+    """What alignment keeps between evaluations: the reference histograms, read once (keyed by the histogram
+    object), and per set of references (one model's columns) the last layout, reused while the current sides
+    keep their scales, index ranges and zero buckets (the layout holds edges and reference counts: about
+    ``16 * columns * bins`` bytes per model).
 
     :meth:`begin` starts a round (the drift engine: one evaluation); entries not used in the previous round are
-    dropped, so the cache holds only the references still evaluated (a reloaded reference replaces its entries).
+    dropped, so the cache holds only the references still evaluated (a reloaded reference replaces its entries:
+    new histogram objects, so new sides and layouts).
     """
 
     def __init__(self) -> None:
         self._entries: dict[int, tuple[Any, _Side]] = {}
         self._used: dict[int, tuple[Any, _Side]] = {}
+        self._layouts: dict[tuple[int, ...], _Layout] = {}
+        self._layouts_used: dict[tuple[int, ...], _Layout] = {}
 
     def begin(self) -> None:
         """Start a round: forget what the last round did not use."""
         self._entries, self._used = self._used or self._entries, {}
+        self._layouts, self._layouts_used = self._layouts_used or self._layouts, {}
 
     def side(self, h: Any) -> _Side:
         """The converted side of ``h``, from the cache when ``h`` is unchanged."""
@@ -101,291 +116,326 @@ class AlignmentCache:
             self._used[key] = entry
         return entry[1]
 
+    def layout(self, refs: list[_Side], fields: np.ndarray) -> _Layout | None:
+        """The kept layout of these reference sides (the same objects, in order) for these ``fields``, or None."""
+        key = tuple(map(id, refs))
+        layout = self._layouts_used.get(key) or self._layouts.get(key)
+        # The layout holds its sides, so their ids cannot be reused while it is kept; ``is`` makes sure.
+        if (
+            layout is None
+            or len(layout.refs) != len(refs)
+            or not all(a is b for a, b in zip(layout.refs, refs))
+            or not np.array_equal(layout.fields, fields)
+        ):
+            return None
+        self._layouts_used[key] = layout
+        return layout
 
-def align_many(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = None) -> list[Binned]:
-    """``[align(reference, current) for reference, current in pairs]``, computed in a few passes for all pairs.
+    def keep(self, layout: _Layout) -> None:
+        """Keep ``layout`` for its reference sides (replacing the one kept for them)."""
+        if len(self._layouts_used) < _MAX_ENTRIES:
+            self._layouts_used[tuple(map(id, layout.refs))] = layout
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedRows:
+    """Aligned pairs as padded rows: row ``i`` holds pair ``i``'s ``sizes[i]`` bins, then zero-width padding.
+
+    A row without bins (nothing on either side, or only empty buckets) has ``sizes[i] == 0`` and edge 0.0.
+    """
+
+    edges: np.ndarray  # (pairs, width + 1)
+    reference: np.ndarray  # (pairs, width)
+    current: np.ndarray  # (pairs, width)
+    sizes: np.ndarray  # (pairs,) int64
+    reference_extremes: list[tuple[float, float]]
+    current_extremes: list[tuple[float, float]]
+    reference_sum: list[float | None]
+    current_sum: list[float | None]
+
+
+def align_rows(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = None) -> AlignedRows:
+    """Align every ``(reference, current)`` pair of exponential histograms, in one pass (see the module docstring).
 
     Args:
-        pairs: ``(reference, current)`` exponential histograms (anything :func:`align` accepts).
-        cache: Keeps the reference sides' converted buckets between calls (the current sides are always read).
+        pairs: ``(reference, current)`` histograms (anything with ``scale``, ``zero_count``, ``positive_offset``,
+            ``positive_counts``, ``negative_offset``, ``negative_counts``, ``count``, ``sum``, ``min``, ``max``).
+        cache: Keeps the reference sides and, per set of references, the last layout (edges, reference counts,
+            where the current counts go) for as long as the current sides keep the same scale and index ranges.
     """
+    n = len(pairs)
     refs = [cache.side(r) if cache is not None else _Side(r) for r, _ in pairs]
     curs = [_Side(c) for _, c in pairs]
-    n = len(pairs)
-    # Per pair: its scale, its bins (for the counts) and edges, in flat arrays. Segments describe ramps to write:
-    # edge exponents (start exponent, length, sign, scale) and count pieces (values, first bin, step).
-    edge_start = [0] * n
-    bin_start = [0] * n
-    n_bins = [0] * n
-    n_edges = [0] * n
-    segments: list[
-        tuple[int, int, int, int, int]
-    ] = []  # edges: first exponent, count, step, scale, flat position
-    zero_edges: list[int] = []  # flat positions of +0.0 edges
-    pieces: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])  # per side: counts arrays
-    piece_at: tuple[list[tuple[int, int]], list[tuple[int, int]]] = (
-        [],
-        [],
-    )  # flat bin of the first count, step
-    zero_bins: list[int] = []
-    zero_counts: tuple[list[float], list[float]] = ([], [])
-    layouts: list[tuple[bool, int, bool, bool] | None] = [None] * n  # has_neg, kneg, zero, has_pos
-    edges_total = 0
-    bins_total = 0
-    for i in range(n):
-        r, c = refs[i], curs[i]
-        scale = _common_scale(r, c)
-        r_pos_off, r_pos, r_neg_off, r_neg = r.at(r.scale - scale) if r.scale != _NO_SCALE else _EMPTY_SIDE
-        c_pos_off, c_pos, c_neg_off, c_neg = c.at(c.scale - scale) if c.scale != _NO_SCALE else _EMPTY_SIDE
-        pos = _union(r_pos_off, r_pos.size, c_pos_off, c_pos.size)
-        neg = _union(r_neg_off, r_neg.size, c_neg_off, c_neg.size)
-        zero = r.zero > 0 or c.zero > 0 or (neg is not None and pos is not None)
-        if neg is None and pos is None and not zero:
-            continue  # no bins at all
-        edge_start[i], bin_start[i] = edges_total, bins_total
-        e, b = edges_total, bins_total
-        if neg is not None:
-            nlo, nhi = neg  # index range nlo..nhi-1; edges -base**nhi ... -base**nlo, largest magnitude first
-            k = nhi - nlo
-            segments.append((nhi, k + 1, -1, scale, e))
-            if r_neg.size:
-                pieces[0].append(r_neg), piece_at[0].append((b + nhi - 1 - r_neg_off, -1))
-            if c_neg.size:
-                pieces[1].append(c_neg), piece_at[1].append((b + nhi - 1 - c_neg_off, -1))
-            e += k + 1
-            b += k
-        if zero:
-            # The zero bucket is a zero-width bin at 0; after the negative part an empty bin up to 0 comes first
-            # unless the last negative edge is already 0 (underflow): decided once the edges are known.
-            if neg is None:
-                zero_edges.append(e)
-                e += 1
-            else:
-                # the empty bin up to 0 (dropped in _finish if -base**nlo == -0.0)
-                zero_edges.append(e)
-                e += 1
-                b += 1
-            zero_edges.append(e)
-            zero_bins.append(b)
-            zero_counts[0].append(r.zero), zero_counts[1].append(c.zero)
-            e += 1
-            b += 1
-        if pos is not None:
-            plo, phi = pos
-            k = phi - plo
-            # The edge base**plo opens the positive part unless 0 precedes it at that value (underflow).
-            segments.append((plo, k + 1, 1, scale, e))
-            if r_pos.size:
-                pieces[0].append(r_pos), piece_at[0].append((b + 1 + r_pos_off - plo, 1))
-            if c_pos.size:
-                pieces[1].append(c_pos), piece_at[1].append((b + 1 + c_pos_off - plo, 1))
-            e += k + 1
-            b += (
-                1 + k
-            )  # the bin up to base**plo (an empty gap, or the zero bin's successor) is resolved below
-        layouts[i] = (neg is not None, 0 if neg is None else neg[1] - neg[0], zero, pos is not None)
-        edges_total, bins_total = e, b
-        n_bins[i], n_edges[i] = b - bin_start[i], e - edge_start[i]
-
-    edges = np.empty(edges_total)
-    if segments:
-        _write_powers(edges, np.array(segments, dtype=np.int64))
-    edges[zero_edges] = 0.0
-    ref = np.zeros(bins_total)
-    cur = np.zeros(bins_total)
-    for side, flat in ((0, ref), (1, cur)):
-        if pieces[side]:
-            values = np.concatenate(pieces[side])
-            at = np.array(piece_at[side], dtype=np.int64)
-            flat[_ramps(at[:, 0], np.array([p.size for p in pieces[side]]), at[:, 1])] = values
-    if zero_bins:
-        ref[zero_bins] = zero_counts[0]
-        cur[zero_bins] = zero_counts[1]
-    return [
-        _finish(
-            layouts[i], refs[i], curs[i], edges, ref, cur, edge_start[i], bin_start[i], n_edges[i], n_bins[i]
-        )
-        for i in range(n)
-    ]
-
-
-_EMPTY = np.zeros(0)
-_EMPTY_SIDE = (0, _EMPTY, 0, _EMPTY)
-
-
-def _finish(
-    layout: tuple[bool, int, bool, bool] | None,
-    r: _Side,
-    c: _Side,
-    edges: np.ndarray,
-    ref: np.ndarray,
-    cur: np.ndarray,
-    e: int,
-    b: int,
-    n_edges: int,
-    k: int,
-) -> Binned:
-    sides = (r.extremes, c.extremes)
+    sides = refs + curs
+    fields = np.array(
+        [[s.scale, s.pos_off, s.pos.size, s.neg_off, s.neg.size, s.zero > 0] for s in sides], dtype=np.int64
+    ).reshape(2 * n, 6)
+    layout = cache.layout(refs, fields) if cache is not None else None
     if layout is None:
-        return _binned(np.zeros(1), np.zeros(0), np.zeros(0), sides, r, c)
-    has_neg, kneg, zero, has_pos = layout
-    # The flat layout reserved every optional piece; drop the ones align() leaves out, as it decides them:
-    # the empty bin up to 0 after the negatives exists only while the last negative edge is below 0, and the
-    # bin before the first positive edge only while what precedes it lies below that edge.
-    drop_edges: list[int] = []
-    drop_bins: list[int] = []
-    last = math.nan
-    at = bat = 0  # edge and bin positions within the pair
-    if has_neg:
-        last = float(edges[e + kneg])
-        at, bat = kneg + 1, kneg
-    if zero:
-        if has_neg:
-            if not last < 0:
-                drop_edges.append(at)  # no empty bin up to 0
-                drop_bins.append(bat)
-            bat += 1
-        at += 2
-        bat += 1
-        last = 0.0
-    first_bin = 0
-    if has_pos:
-        lo = float(edges[e + at])
-        if last < lo:
-            pass  # the empty bin up to the first positive bucket stays
-        elif last != last:
-            first_bin = 1  # nothing precedes: base**plo is the first edge, the reserved bin before it goes
+        layout = _Layout(refs, curs, fields)
+        if cache is not None:
+            cache.keep(layout)
+    edges = layout.edges.copy()
+    ref = layout.reference
+    cur = np.zeros(layout.reference.size)
+    if layout.current_at.size:
+        values = _parts(curs, layout.current_parts)
+        if layout.current_sums:
+            cur = np.bincount(layout.current_at, weights=values, minlength=cur.size)
         else:
-            drop_edges.append(at)  # 0 == base**plo: the zero bin's edge opens the positive part
-            drop_bins.append(bat)
-    pair_edges = edges[e : e + n_edges]
-    pair_ref, pair_cur = ref[b + first_bin : b + k], cur[b + first_bin : b + k]
-    if drop_edges:  # rare: bounds that underflow to 0
-        pair_edges = np.delete(pair_edges, drop_edges)
-        pair_ref, pair_cur = np.delete(ref[b : b + k], drop_bins), np.delete(cur[b : b + k], drop_bins)
-    return _tightened(pair_edges, pair_ref, pair_cur, sides, r, c)
+            cur[layout.current_at] = values + 0.0  # as bincount's sums: a count of -0.0 becomes 0.0
+    cur = cur.reshape(ref.shape)
+    with_zero = layout.with_zero
+    if with_zero.size:
+        cur[with_zero, layout.zero_col[with_zero]] = [curs[i].zero for i in with_zero.tolist()]
+    sizes = layout.sizes.copy()
 
+    # Empty outer bins are dropped (rare: points with zero counts at their ends).
+    filled = layout.filled
+    if filled.size:
+        last = sizes[filled] - 1
+        outer = (ref[filled, 0] + cur[filled, 0] > 0) & (ref[filled, last] + cur[filled, last] > 0)
+        if not outer.all():
+            ref = ref.copy()  # the cached reference rows stay as laid out
+            for i in filled[~outer].tolist():
+                sizes[i] = _trim(edges[i], ref[i], cur[i], int(sizes[i]))
 
-def _tightened(
-    edges: np.ndarray,
-    ref: np.ndarray,
-    cur: np.ndarray,
-    sides: tuple[tuple[float, float], ...],
-    r: _Side,
-    c: _Side,
-) -> Binned:
-    # As _binning._trim_and_tighten: drop empty outer bins, then the exact extremes become the outer edges.
-    # ``edges`` is this pair's own segment of the flat array (or a copy): tightened in place.
-    if not (ref[0] + cur[0] > 0 and ref[-1] + cur[-1] > 0):
-        occupied = np.flatnonzero((ref > 0) | (cur > 0))
-        if occupied.size == 0:
-            return _binned(np.zeros(1), np.zeros(0), np.zeros(0), sides, r, c)
-        first, last = int(occupied[0]), int(occupied[-1])
-        edges = edges[first : last + 2]
-        ref, cur = ref[first : last + 1], cur[first : last + 1]
-    lows = [lo for lo, _ in sides if math.isfinite(lo)]
-    highs = [hi for _, hi in sides if math.isfinite(hi)]
-    if lows:
-        edges[0] = min(min(lows), edges[1])
-    if highs:
-        edges[-1] = max(max(highs), edges[-2])
-    return _binned(edges, ref, cur, sides, r, c)
-
-
-def _binned(
-    edges: np.ndarray,
-    ref: np.ndarray,
-    cur: np.ndarray,
-    sides: tuple[tuple[float, float], ...],
-    r: _Side,
-    c: _Side,
-) -> Binned:
-    return Binned._unchecked(
-        edges=edges,
-        reference=ref,
-        current=cur,
-        reference_min=sides[0][0],
-        reference_max=sides[0][1],
-        current_min=sides[1][0],
-        current_max=sides[1][1],
-        reference_sum=r.sum,
-        current_sum=c.sum,
-        n_eff_reference=None,
-        n_eff_current=None,
+    ref_extremes = [s.extremes for s in refs]
+    cur_extremes = [s.extremes for s in curs]
+    _tighten(edges, sizes, ref_extremes, cur_extremes)
+    return AlignedRows(
+        edges, ref, cur, sizes, ref_extremes, cur_extremes, [s.sum for s in refs], [s.sum for s in curs]
     )
 
 
-def _common_scale(r: _Side, c: _Side) -> int:
-    """As _binning._common_scale, on converted sides (integers only)."""
-    scale = min(r.scale, c.scale)
-    change = 0
-    for sign in (0, 1):
-        low = high = None
-        for side in (r, c):
-            size = side.pos.size if sign == 0 else side.neg.size
-            if size:
-                offset = side.pos_off if sign == 0 else side.neg_off
-                by = side.scale - scale
-                lo, hi = offset >> by, (offset + size - 1) >> by
-                low = lo if low is None else min(low, lo)
-                high = hi if high is None else max(high, hi)
-        if low is not None:
-            change = max(change, scale_change(low, high, MAX_BINS))  # type: ignore[arg-type]
-    return max(scale - change, min(scale, MIN_SCALE))
+def _parts(curs: list[_Side], parts: list[tuple[int, bool]]) -> np.ndarray:
+    """The current counts the layout places, concatenated: ``(pair, negative)`` per part, in order."""
+    return np.concatenate([curs[i].neg if negative else curs[i].pos for i, negative in parts])
 
 
-def _union(a_off: int, a_size: int, b_off: int, b_size: int) -> tuple[int, int] | None:
-    """The index range ``(low, high)`` (high exclusive) covering both sides' buckets, None when both are empty."""
-    if a_size and b_size:
-        return min(a_off, b_off), max(a_off + a_size, b_off + b_size)
-    if a_size:
-        return a_off, a_off + a_size
-    if b_size:
-        return b_off, b_off + b_size
-    return None
+class _Layout:
+    """Where everything of one set of pairs goes: the common scale, the bins of each row, every edge before
+    tightening, the reference counts, and the flat positions of the current counts. It depends only on the
+    reference sides and the scales, offsets, sizes and zero buckets of both sides (``fields``), so an evaluation
+    whose current sides keep those reuses it and only places the current counts."""
+
+    __slots__ = (
+        "current_at",
+        "current_parts",
+        "current_sums",
+        "edges",
+        "fields",
+        "filled",
+        "reference",
+        "refs",
+        "sizes",
+        "with_zero",
+        "zero_col",
+    )
+
+    def __init__(self, refs: list[_Side], curs: list[_Side], fields: np.ndarray) -> None:
+        n = len(refs)
+        self.refs, self.fields = refs, fields
+        scale, pos_off, pos_n, neg_off, neg_n = (fields[:, j] for j in range(5))
+        zeros = np.array([s.zero for s in refs + curs], dtype=np.float64)
+
+        # The common scale: the finer of the two, lowered until each sign's common range fits MAX_BINS.
+        finer = np.minimum(scale[:n], scale[n:])
+        has_buckets = scale != _NO_SCALE
+        by = np.where(has_buckets, scale - np.concatenate([finer, finer]), 0)
+        change = np.zeros(n, dtype=np.int64)
+        for off, size in ((pos_off, pos_n), (neg_off, neg_n)):
+            low, high, live = _union(off, size, by, n)
+            change = np.maximum(change, _scale_change(low, high, live))
+        common = np.maximum(finer - change, np.minimum(finer, MIN_SCALE))
+        by = np.where(has_buckets, scale - np.concatenate([common, common]), 0)
+        plo, phi, has_pos = _union(pos_off, pos_n, by, n)
+        nlo, nhi, has_neg = _union(neg_off, neg_n, by, n)
+        phi, nhi = phi + 1, nhi + 1  # exclusive ends
+        row_scale = np.where(has_pos | has_neg, common, 0)
+
+        # The layout of each row (which optional bins it has), as align() decides it.
+        kpos = np.where(has_pos, phi - plo, 0)
+        kneg = np.where(has_neg, nhi - nlo, 0)
+        zero = (zeros[:n] > 0) | (zeros[n:] > 0) | (has_neg & has_pos)
+        gap_zero = has_neg & zero & (_powers(nlo, row_scale) > 0)  # an empty bin from -base**nlo up to 0
+        gap_pos = has_pos & zero & (_powers(plo, row_scale) > 0)  # an empty bin from 0 up to base**plo
+        zero_col = kneg + gap_zero
+        pos_col = zero_col + zero + gap_pos  # first positive bucket's bin
+        sizes = pos_col + kpos
+        width = int(sizes.max()) if n else 0
+
+        # Every edge in one pass: -base**(nhi - j) for the negative part, base**(plo + j) for the positive one.
+        col = np.arange(width + 1)[None, :]
+        negative = has_neg[:, None] & (col <= kneg[:, None])
+        # When 0 == base**plo (underflow) after the zero bin, the zero bin's edge opens the positive part.
+        first_pos = pos_col + (zero & ~gap_pos)
+        positive = has_pos[:, None] & (col >= first_pos[:, None]) & (col <= sizes[:, None])
+        exponents = np.where(
+            negative, nhi[:, None] - col, np.where(positive, plo[:, None] + col - pos_col[:, None], 0)
+        )
+        powers = _powers(exponents, row_scale[:, None])
+        self.edges = np.where(negative, -powers, np.where(positive, powers, 0.0))
+
+        # Every count in one bincount per side: bucket i goes to index i >> by, then to its bin.
+        rows = np.arange(n, dtype=np.int64) * width
+        pos_at, neg_at = rows + pos_col - plo, rows + nhi - 1
+        ref_parts, ref_at, _ = _positions(_halves(pos_off, neg_off, pos_n, neg_n, by, 0, n), pos_at, neg_at)
+        ref = np.zeros(n * width)
+        if ref_at.size:
+            ref = np.bincount(ref_at, weights=_parts(refs, ref_parts), minlength=n * width)
+        ref = ref.reshape(n, width)
+        self.current_parts, self.current_at, sums = _positions(
+            _halves(pos_off, neg_off, pos_n, neg_n, by, n, 2 * n), pos_at, neg_at
+        )
+        # Without downscaling no two current buckets share a bin: they are assigned, not summed.
+        self.current_sums = bool(sums)
+        self.with_zero = np.flatnonzero(zero)
+        ref[self.with_zero, zero_col[self.with_zero]] = zeros[:n][self.with_zero]
+        ref.flags.writeable = False  # shared by the evaluations that reuse this layout
+        self.reference = ref
+        self.zero_col = zero_col
+        self.sizes = sizes
+        self.filled = np.flatnonzero(sizes)
+
+
+def _union(
+    off: np.ndarray, size: np.ndarray, by: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: the lowest and highest index (inclusive) of one sign over both sides lowered by ``by``, and
+    whether either side has buckets of that sign."""
+    live = size > 0
+    lo = off >> by
+    hi = (off + size - 1) >> by
+    low = np.minimum(np.where(live[:n], lo[:n], _BIG), np.where(live[n:], lo[n:], _BIG))
+    high = np.maximum(np.where(live[:n], hi[:n], -_BIG), np.where(live[n:], hi[n:], -_BIG))
+    either = live[:n] | live[n:]
+    return np.where(either, low, 0), np.where(either, high, 0), either
+
+
+def _scale_change(low: np.ndarray, high: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """Row-wise ``otel_mlmon.sketch.scale_change(low, high, MAX_BINS)``: the same loop on every row at once."""
+    change = np.zeros_like(low)
+    wide = live & (high - low >= MAX_BINS)
+    while wide.any():
+        low, high = np.where(wide, low >> 1, low), np.where(wide, high >> 1, high)
+        change += wide
+        wide &= high - low >= MAX_BINS
+    return change
+
+
+def _powers(exponents: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``base**exponents`` element by element as ``otel_mlmon.sketch.bucket_lower_bounds`` computes it at each
+    element's scale: ``exp2(i / 2**scale)``, or ``ldexp(1, i << -scale)`` at scales <= 0."""
+    fine = scale > 0
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.exp2(exponents / np.ldexp(1.0, np.where(fine, scale, 0)))
+        if not fine.all():
+            coarse = np.ldexp(1.0, np.clip(exponents << np.where(fine, 0, -scale), -2000, 2000))
+            out = np.where(fine, out, coarse)
+    return out
+
+
+def _halves(
+    pos_off: np.ndarray,
+    neg_off: np.ndarray,
+    pos_n: np.ndarray,
+    neg_n: np.ndarray,
+    by: np.ndarray,
+    start: int,
+    stop: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets, sizes and shifts of one side's positive then negative buckets, pair by pair."""
+    return (
+        np.concatenate([pos_off[start:stop], neg_off[start:stop]]),
+        np.concatenate([pos_n[start:stop], neg_n[start:stop]]),
+        np.concatenate([by[start:stop], by[start:stop]]),
+    )
+
+
+def _positions(
+    segments: tuple[np.ndarray, np.ndarray, np.ndarray], pos_at: np.ndarray, neg_at: np.ndarray
+) -> tuple[list[tuple[int, bool]], np.ndarray, bool]:
+    """Where every bucket count of one side goes in the flat rows: positive bucket ``i`` of pair ``p`` at
+    ``pos_at[p] + (i >> by)``, negative bucket ``i`` at ``neg_at[p] - (i >> by)`` (segments: the positive parts
+    of every pair, then the negative parts). Returns the non-empty parts as ``(pair, negative)``, the positions
+    of their counts in that order, and whether any part was downscaled (counts then share bins)."""
+    off, size, by = segments
+    keep = size > 0
+    n = keep.size // 2
+    parts = [(p % n, p >= n) for p in np.flatnonzero(keep).tolist()]
+    if not parts:
+        return parts, np.zeros(0, dtype=np.int64), False
+    lengths = size[keep]
+    ends = np.cumsum(lengths)
+    begins = ends - lengths
+    n_values = int(ends[-1])
+    at = np.concatenate([pos_at, neg_at])[keep]
+    sign = np.where(np.arange(keep.size) < n, 1, -1)[keep]
+    index = _expand(off[keep] - begins, lengths, begins, n_values) + np.arange(n_values)
+    shift = by[keep]
+    downscaled = bool(shift.any())
+    if downscaled:
+        index >>= _expand(shift, lengths, begins, n_values)
+    position = _expand(at, lengths, begins, n_values) + _expand(sign, lengths, begins, n_values) * index
+    return parts, position, downscaled
 
 
 def _expand(values: np.ndarray, lengths: np.ndarray, begins: np.ndarray, total: int) -> np.ndarray:
     """``np.repeat(values, lengths)`` (lengths >= 1) as a cumulative sum of steps: numpy's repeat with
     per-element counts is a slow loop (tens of ms for 300 000 elements here)."""
     steps = np.zeros(total, dtype=values.dtype)
-    steps[begins] = np.diff(values, prepend=values.dtype.type(0))
+    steps[begins] = values
+    steps[begins[1:]] -= values[:-1]
     return np.cumsum(steps)
 
 
-def _ramps(starts: np.ndarray, lengths: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Concatenated ``start + step * arange(length)`` of every segment (lengths >= 1)."""
-    lengths_ = np.asarray(lengths, dtype=np.int64)
-    ends = np.cumsum(lengths_)
-    total = int(ends[-1]) if ends.size else 0
-    begins = ends - lengths_
-    steps_ = np.asarray(steps, dtype=np.int64)
-    origin = np.asarray(starts, dtype=np.int64) - steps_ * begins  # start - step * begin, per segment
-    at = np.arange(total, dtype=np.int64)
-    return _expand(origin, lengths_, begins, total) + _expand(steps_, lengths_, begins, total) * at
+def _trim(edges: np.ndarray, ref: np.ndarray, cur: np.ndarray, size: int) -> int:
+    """Drop a row's empty outer bins in place (moving what is left to the row's start); returns its new size."""
+    occupied = np.flatnonzero((ref[:size] > 0) | (cur[:size] > 0))
+    if occupied.size == 0:
+        edges[:] = 0.0
+        ref[:] = 0.0
+        cur[:] = 0.0
+        return 0
+    first, last = int(occupied[0]), int(occupied[-1])
+    kept = last - first + 1
+    edges[: kept + 1] = edges[first : last + 2].copy()
+    ref[:kept] = ref[first : last + 1].copy()
+    cur[:kept] = cur[first : last + 1].copy()
+    ref[kept:] = 0.0
+    cur[kept:] = 0.0
+    return kept
 
 
-def _write_powers(edges: np.ndarray, segments: np.ndarray) -> None:
-    """Write ``sign * base**(first + step * j)`` of every segment (rows: first exponent, count, step, scale,
-    position; the sign is the step's) at its position: otel_mlmon.sketch's ``bucket_lower_bounds`` element by
-    element (``exp2(i / 2**scale)``, or ``ldexp`` at scales <= 0), negated for the negative part."""
-    first, lengths, step, scale, at = segments.T
-    indices = _ramps(first, lengths, step)
-    positions = _ramps(at, lengths, np.ones_like(at))
-    ends = np.cumsum(lengths)
-    begins, total = ends - lengths, int(ends[-1])
-    scales = _expand(scale, lengths, begins, total)
-    signs = _expand(step, lengths, begins, total)
-    values = np.empty(indices.size)
-    fine = scales > 0
-    with np.errstate(over="ignore", under="ignore"):
-        if fine.any():
-            divisors = np.ldexp(1.0, scales[fine])  # float(1 << scale), exactly
-            values[fine] = np.exp2(indices[fine].astype(np.float64) / divisors)
-        coarse = ~fine
-        if coarse.any():
-            exponents = np.clip(indices[coarse] << -scales[coarse], -2000, 2000)
-            values[coarse] = np.ldexp(1.0, exponents)
-    negative = signs < 0
-    values[negative] = -values[negative]
-    edges[positions] = values
+def _tighten(
+    edges: np.ndarray,
+    sizes: np.ndarray,
+    ref_extremes: list[tuple[float, float]],
+    cur_extremes: list[tuple[float, float]],
+) -> None:
+    """The exact extremes become the outer edges (they lie in the outermost occupied bins, or below the SDK's
+    lowest bucket, which also holds subnormal values); then every row is padded with its last edge."""
+    n = sizes.size
+    if n == 0:
+        return
+    r_lo, r_hi = np.array(ref_extremes, dtype=np.float64).reshape(n, 2).T
+    c_lo, c_hi = np.array(cur_extremes, dtype=np.float64).reshape(n, 2).T
+    rows = np.arange(n)
+    filled = sizes > 0
+    # min(lows) and max(highs) over the finite extremes, with Python's min/max choice between equal values.
+    fin_r, fin_c = np.isfinite(r_lo), np.isfinite(c_lo)
+    low = np.where(fin_r & fin_c, np.where(c_lo < r_lo, c_lo, r_lo), np.where(fin_r, r_lo, c_lo))
+    tighten_low = filled & (fin_r | fin_c)
+    fin_r, fin_c = np.isfinite(r_hi), np.isfinite(c_hi)
+    high = np.where(fin_r & fin_c, np.where(c_hi > r_hi, c_hi, r_hi), np.where(fin_r, r_hi, c_hi))
+    tighten_high = filled & (fin_r | fin_c)
+    second = edges[:, 1] if edges.shape[1] > 1 else edges[:, 0]
+    edges[tighten_low, 0] = np.where(second < low, second, low)[tighten_low]
+    before_last = edges[rows, np.maximum(sizes - 1, 0)]
+    edges[rows[tighten_high], sizes[tighten_high]] = np.where(before_last > high, before_last, high)[
+        tighten_high
+    ]
+    last = edges[rows, sizes]
+    pad = np.arange(edges.shape[1])[None, :] > sizes[:, None]
+    np.copyto(edges, last[:, None], where=pad)

@@ -45,18 +45,28 @@ def default_method(kind: Kind, n_reference: float, n_current: float) -> DriftMet
     * vocabulary (a text column's hashed tokens): chi-square homogeneity of the bucket shares, corrected for texts
       as clusters, ``p < 0.05``, at every size.
     """
+    # The methods are frozen dataclasses: one shared instance each (an engine asks for thousands per evaluation).
     if kind == "missing":
-        return MissingRate(alpha=DEFAULT_ALPHA)
+        return _MISSING
     if kind == "vector":  # a test at every size: calibrated from 100 to 100 000 rows (docs/drift.md)
-        return Projections(alpha=DEFAULT_ALPHA)
+        return _VECTOR
     if kind == "vocabulary":  # a test at every size: calibrated from 100 to 100 000 texts (docs/drift.md)
-        return Vocabulary(alpha=DEFAULT_ALPHA)
+        return _VOCABULARY
     large = effective_n(n_reference, n_current) > LARGE_N_EFF
     if kind == "numeric":
-        return Wasserstein() if large else KolmogorovSmirnov(alpha=DEFAULT_ALPHA)
+        return _NUMERIC_LARGE if large else _NUMERIC
     if kind == "categorical":
         # The chi-square gate keeps many-level columns quiet: JS noise grows with the number of levels.
-        return JensenShannonCategorical(alpha=DEFAULT_ALPHA) if large else ChiSquare(alpha=DEFAULT_ALPHA)
+        return _CATEGORICAL_LARGE if large else _CATEGORICAL
     raise ValueError(
         f"kind must be 'numeric', 'categorical', 'missing', 'vector' or 'vocabulary', got {kind!r}"
     )
+
+
+_MISSING = MissingRate(alpha=DEFAULT_ALPHA)
+_VECTOR = Projections(alpha=DEFAULT_ALPHA)
+_VOCABULARY = Vocabulary(alpha=DEFAULT_ALPHA)
+_NUMERIC = KolmogorovSmirnov(alpha=DEFAULT_ALPHA)
+_NUMERIC_LARGE = Wasserstein()
+_CATEGORICAL = ChiSquare(alpha=DEFAULT_ALPHA)
+_CATEGORICAL_LARGE = JensenShannonCategorical(alpha=DEFAULT_ALPHA)

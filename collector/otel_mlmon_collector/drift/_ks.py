@@ -100,22 +100,21 @@ class KolmogorovSmirnov(NumericMethod):
         root = np.sqrt(rows.n_eff)
         p_values = special.kolmogorov(root * d)
         p_upper = special.kolmogorov(root * d_upper)
+        sizes, n_eff = rows.sizes.tolist(), rows.n_eff.tolist()
+        columns = zip(
+            binneds, d.tolist(), d_upper.tolist(), p_values.tolist(), p_upper.tolist(), n_eff, sizes
+        )
         return [
             DriftResult(
-                method=self.name,
-                score=float(d[i]),
-                threshold=self.threshold,
-                detected=decide(float(d[i]), self.threshold, float(p_values[i]), self.alpha),
-                p_value=float(p_values[i]),
-                n_reference=b.n_reference,
-                n_current=b.n_current,
-                alpha=self.alpha,
-                details={
-                    "d_upper": float(d_upper[i]),
-                    "p_value_at_d_upper": float(p_upper[i]),
-                    "n_eff": float(rows.n_eff[i]),
-                    "bins": int(rows.sizes[i]),
-                },
+                self.name,
+                score,
+                self.threshold,
+                decide(score, self.threshold, p_value, self.alpha),
+                p_value,
+                b.n_reference,
+                b.n_current,
+                self.alpha,
+                {"d_upper": upper, "p_value_at_d_upper": p_at_upper, "n_eff": n, "bins": bins},
             )
-            for i, b in enumerate(binneds)
+            for b, score, upper, p_value, p_at_upper, n, bins in columns
         ]

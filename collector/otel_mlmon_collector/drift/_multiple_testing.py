@@ -55,12 +55,13 @@ def correct(results: Sequence[DriftResult], method: Correction = "benjamini-hoch
     tested = [
         i
         for i, r in enumerate(results)
-        if r.p_value is not None and r.alpha is not None and r.skipped is None
+        if r.p_value is not None and r.alpha is not None and r.details.get("skipped") is None
     ]
     out = list(results)
     if not tested or method == "none":
         return out
-    adjusted = adjust_p_values([results[i].p_value for i in tested], method)  # type: ignore[misc]
+    adjusted = adjust_p_values([results[i].p_value for i in tested], method).tolist()  # type: ignore[misc]
+    hypotheses = len(tested)
     for i, p_adj in zip(tested, adjusted):
         r = results[i]
         # The fields of replace(r, ...) without its per-call introspection (one call per column and check).
@@ -68,11 +69,11 @@ def correct(results: Sequence[DriftResult], method: Correction = "benjamini-hoch
             r.method,
             r.score,
             r.threshold,
-            decide(r.score, r.threshold, float(p_adj), r.alpha),
-            float(p_adj),
+            decide(r.score, r.threshold, p_adj, r.alpha),
+            p_adj,
             r.n_reference,
             r.n_current,
             r.alpha,
-            {**r.details, "p_value_raw": r.p_value, "correction": method, "hypotheses": len(tested)},
+            {**r.details, "p_value_raw": r.p_value, "correction": method, "hypotheses": hypotheses},
         )
     return out

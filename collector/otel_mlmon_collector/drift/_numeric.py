@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from otel_mlmon_collector.drift._base import DriftResult, Kind, skipped_result
-from otel_mlmon_collector.drift._binning import Binned, align
+from otel_mlmon_collector.drift._binning import Binned, align, align_many
 
 __all__ = ["NumericMethod"]
 
@@ -41,7 +41,11 @@ class NumericMethod:
         Gives the same results as calling :meth:`compare` on each item; KS and Wasserstein compute all
         features in one vectorised pass (padded 2-D arrays), which is several times faster for many features.
         """
-        binneds = [p if isinstance(p, Binned) else align(p[0], p[1]) for p in pairs]
+        # Histogram pairs are aligned together, in one pass (align_many), ready Binned taken as they are.
+        raw = [i for i, p in enumerate(pairs) if not isinstance(p, Binned)]
+        binneds = list(pairs)
+        for i, b in zip(raw, align_many([pairs[i] for i in raw])):
+            binneds[i] = b
         results: list[DriftResult | None] = [None] * len(binneds)
         ready = []
         for i, b in enumerate(binneds):

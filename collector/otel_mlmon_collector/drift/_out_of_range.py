@@ -108,29 +108,39 @@ def out_of_range_shares(binneds: list[Binned]) -> list[tuple[float, float, float
     over the row's real bins that :func:`out_of_range_share` takes, so the results are bit for bit the same.
     """
     rows = stack(binneds)
-    sizes = rows.sizes
-    lo_ref = np.array([b.reference_min for b in binneds])[:, None]
-    hi_ref = np.array([b.reference_max for b in binneds])[:, None]
-    a, b = rows.edges[:, :-1], rows.edges[:, 1:]
+    sizes = rows.sizes.tolist()
+    lo_list = [b.reference_min for b in binneds]
+    hi_list = [b.reference_max for b in binneds]
+    # Rows whose current extremes lie within the reference range have no part outside: exactly 0 (the dot
+    # products below would add zeros). Unknown (nan) current extremes are not within.
+    inside_low = [b.current_min >= lo for b, lo in zip(binneds, lo_list)]
+    inside_high = [b.current_max <= hi for b, hi in zip(binneds, hi_list)]
+    active = [i for i, (a, b) in enumerate(zip(inside_low, inside_high)) if not (a and b)]
+    out = [(0.0, 0.0, 0.0)] * len(binneds)
+    if not active:
+        return out
+    edges = rows.edges[active]
+    lo_ref = np.array(lo_list)[active, None]
+    hi_ref = np.array(hi_list)[active, None]
+    a, b = edges[:, :-1], edges[:, 1:]
     width = b - a
     with np.errstate(divide="ignore", invalid="ignore"):
         below_part = np.clip(np.where(width > 0, (lo_ref - a) / width, (a < lo_ref) * 1.0), 0.0, 1.0)
         above_part = np.clip(np.where(width > 0, (b - hi_ref) / width, (a > hi_ref) * 1.0), 0.0, 1.0)
     # False when the current extreme is unknown (nan), as in out_of_range_share.
-    below_part[np.array([x.current_min >= x.reference_min for x in binneds])] = 0.0
-    above_part[np.array([x.current_max <= x.reference_max for x in binneds])] = 0.0
+    below_part[np.array([inside_low[i] for i in active], dtype=bool)] = 0.0
+    above_part[np.array([inside_high[i] for i in active], dtype=bool)] = 0.0
     part = below_part + above_part
     whole = (below_part == 1) + (above_part == 1)
     some = (below_part > 0) + (above_part > 0)
-    out = []
-    for i, binned in enumerate(binneds):
-        k = int(sizes[i])
-        cur = binned.current
+    for row, i in enumerate(active):
+        k = sizes[i]
+        cur = binneds[i].current
         m = cur.sum()
-        estimate = float(np.dot(cur, part[i, :k]) / m)
-        lower = float(np.dot(cur, whole[i, :k]) / m)
-        upper = float(np.dot(cur, some[i, :k]) / m)
-        out.append((estimate, lower, max(upper, estimate)))
+        estimate = float(np.dot(cur, part[row, :k]) / m)
+        lower = float(np.dot(cur, whole[row, :k]) / m)
+        upper = float(np.dot(cur, some[row, :k]) / m)
+        out[i] = (estimate, lower, max(upper, estimate))
     return out
 
 

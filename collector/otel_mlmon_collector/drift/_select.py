@@ -187,12 +187,25 @@ class DriftPolicy:
                 that raises is retried one by one to find the comparisons at fault).
         """
         results: list[DriftResult | None] = [None] * len(comparisons)
-        batches: dict[Any, list[int]] = {}
+        # Grouped by method object first (hashing a dataclass per comparison costs more than the lookup), then
+        # equal methods' groups joined, indices ascending.
+        by_object: dict[int, tuple[Any, list[int]]] = {}
         for i, (method, reference, current) in enumerate(comparisons):
-            if _batchable(method):
-                batches.setdefault(method, []).append(i)
+            group = by_object.get(id(method))
+            if group is not None:
+                group[1].append(i)
+            elif _batchable(method):
+                by_object[id(method)] = (method, [i])
             else:
                 results[i] = _guarded(on_error, i, _compare_one, method, reference, current)
+        batches: dict[Any, list[int]] = {}
+        for method, indices in by_object.values():
+            joined = batches.get(method)
+            if joined is None:
+                batches[method] = indices
+            else:
+                joined.extend(indices)
+                joined.sort()
         for method, indices in batches.items():
             items = [_pair(comparisons[i]) for i in indices]
             try:
@@ -227,8 +240,9 @@ def _guarded(
 
 
 def _batchable(method: Any) -> bool:
-    """Columns that share this method can go through one ``compare_many`` (a BatchMethod, usable as a dict key)."""
-    return is_batch_method(method) and _hashable(method)
+    """Columns that share this method can go through one ``compare_many`` (a BatchMethod, or any method with a
+    ``compare_many`` of ``(reference, current)`` pairs such as :class:`MissingRate`; usable as a dict key)."""
+    return (is_batch_method(method) or hasattr(method, "compare_many")) and _hashable(method)
 
 
 def _hashable(method: Any) -> bool:

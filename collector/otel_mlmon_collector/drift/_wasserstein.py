@@ -110,22 +110,26 @@ class Wasserstein(NumericMethod):
         # A subnormal reference sd can overflow the ratio: the largest finite score says "far apart" just as well.
         with np.errstate(over="ignore"):
             score = np.minimum(w1 / scale, np.finfo(np.float64).max)
+        columns = zip(
+            binneds, score.tolist(), w1.tolist(), std.tolist(), scale.tolist(), (bound / scale).tolist()
+        )
         return [
             DriftResult(
-                method=self.name,
-                score=float(score[i]),
-                threshold=self.threshold,
-                detected=decide(float(score[i]), self.threshold, None, None),
-                p_value=None,
-                n_reference=b.n_reference,
-                n_current=b.n_current,
-                details={
-                    "distance": float(w1[i]),
-                    "reference_std": float(std[i]),
-                    "normalised_by": "reference_std" if std[i] > 0 else "reference_abs_mean_or_1",
-                    "normaliser": float(scale[i]),
-                    "error_bound": float(bound[i] / scale[i]),
+                self.name,
+                s,
+                self.threshold,
+                decide(s, self.threshold, None, None),
+                None,
+                b.n_reference,
+                b.n_current,
+                None,
+                {
+                    "distance": distance,
+                    "reference_std": sd,
+                    "normalised_by": "reference_std" if sd > 0 else "reference_abs_mean_or_1",
+                    "normaliser": normaliser,
+                    "error_bound": error_bound,
                 },
             )
-            for i, b in enumerate(binneds)
+            for b, s, distance, sd, normaliser, error_bound in columns
         ]

@@ -1,4 +1,5 @@
-"""align_many gives bit for bit what align gives, pair by pair, with and without the reference cache."""
+"""align and align_many give bit for bit what the pair-by-pair alignment gave (the oracle), with and without the
+reference cache."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import pytest
-from otel_mlmon_collector.drift._align import AlignmentCache, align_many
-from otel_mlmon_collector.drift._binning import Binned, align
+from otel_mlmon_collector.drift._align import AlignmentCache
+from otel_mlmon_collector.drift._binning import Binned, align, align_many
 
 from otel_mlmon.sketch import ExponentialHistogram
+
+from ._align_oracle import oracle_align
 
 
 @dataclass
@@ -101,7 +104,9 @@ def test_align_many_equals_align(seed: int) -> None:
             pairs.append((_raw(rng), _raw(rng)))
         else:
             pairs.append((_histogram(rng, str(rng.choice(KINDS))), _histogram(rng, str(rng.choice(KINDS)))))
-    expected = [align(r, c) for r, c in pairs]
+    expected = [oracle_align(r, c) for r, c in pairs]
+    for got, want in zip((align(r, c) for r, c in pairs), expected):
+        _same(got, want)
     for got, want in zip(align_many(pairs), expected):
         _same(got, want)
     cache = AlignmentCache()
@@ -118,17 +123,61 @@ def test_cache_follows_a_changed_reference() -> None:
     current.update(rng.normal(size=1000) + 1)
     cache = AlignmentCache()
     cache.begin()
-    _same(align_many([(reference, current)], cache)[0], align(reference, current))
+    _same(align_many([(reference, current)], cache)[0], oracle_align(reference, current))
     more = ExponentialHistogram()
     more.update(rng.normal(size=500) * 50)
     reference.merge(more)  # changes scale, counts and count: the cached side must not be used
     cache.begin()
-    _same(align_many([(reference, current)], cache)[0], align(reference, current))
+    _same(align_many([(reference, current)], cache)[0], oracle_align(reference, current))
 
 
 def test_empty_input_and_unoccupied_buckets() -> None:
     assert align_many([]) == []
     nothing = _Raw(3, 0, 5, np.zeros(4, dtype=np.int64), -2, np.zeros(2, dtype=np.int64), 0, 0.0, 1.0, 2.0)
     pairs = [(nothing, nothing), (nothing, _Raw(0, 2, 0, np.zeros(0), 0, np.zeros(0), 2, 0.0, 0.0, 0.0))]
-    for got, want in zip(align_many(pairs), [align(r, c) for r, c in pairs]):
+    for got, want in zip(align_many(pairs), [oracle_align(r, c) for r, c in pairs]):
         _same(got, want)
+
+
+def _window(rng: np.random.Generator, shift: float, size: int) -> ExponentialHistogram:
+    h = ExponentialHistogram()
+    h.update(rng.normal(size=size) + shift)
+    return h
+
+
+def test_cached_layout_follows_the_current_window_layout() -> None:
+    """Windows whose scale or index range changes between rounds get a new layout; unchanged ones reuse it."""
+    rng = np.random.default_rng(11)
+    references = [_window(rng, 0.0, 2000) for _ in range(8)]
+    cache = AlignmentCache()
+    rounds = [
+        [_window(rng, 0.0, 500) for _ in range(8)],
+        [_window(rng, 0.0, 500) for _ in range(8)],  # other counts, most likely other ranges
+        [_window(rng, 3.0, 50) for _ in range(8)],  # far: other ranges, other scale
+        [_window(rng, 0.0, 0) for _ in range(8)],  # empty windows
+    ]
+    rounds.append(rounds[0])  # back to the first layout
+    for currents in [*rounds, rounds[1]]:
+        cache.begin()
+        pairs = list(zip(references, currents))
+        for got, want in zip(align_many(pairs, cache), [oracle_align(r, c) for r, c in pairs]):
+            _same(got, want)
+
+
+def test_cached_layout_follows_a_reloaded_reference() -> None:
+    """A reloaded reference (new objects with the same scale and ranges, other counts) never reuses the old
+    counts, and the kept layout is used again only for the very same reference objects."""
+    rng = np.random.default_rng(12)
+
+    def reference(counts: np.ndarray) -> _Raw:
+        return _Raw(5, 0, 40, counts, 30, counts[::-1].copy(), int(2 * counts.sum()), 0.0, -9.0, 9.0)
+
+    current = [_window(rng, 0.0, 300) for _ in range(5)]
+    cache = AlignmentCache()
+    for _ in range(3):
+        references = [reference(rng.integers(1, 9, size=60)) for _ in range(5)]
+        for _ in range(2):
+            cache.begin()
+            pairs = list(zip(references, current))
+            for got, want in zip(align_many(pairs, cache), [oracle_align(r, c) for r, c in pairs]):
+                _same(got, want)
