@@ -53,7 +53,6 @@ _LABELS = {
     conv.METRIC_FEATURE_CATEGORY_COUNT: conv.ATTR_FEATURE_CATEGORY,
     conv.METRIC_PREDICTION_CLASS_COUNT: conv.ATTR_PREDICTION_CLASS,
 }
-_NAMES = tuple(name.encode() for name in _LABELS)
 #: What the budget forwards for one category: (category, value, start time).
 _Chosen = tuple[str, int, int]
 _CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -61,6 +60,7 @@ _MAX_SCORED = 4096  # categories scored per column; the weakest non-kept ones be
 _MAX_INDEXED = 65_536  # categories per column with a slot in the cumulative series' arrays
 _MAX_COLUMNS = 20_000  # (stream, column) memberships remembered; the least recently seen beyond are forgotten
 _MAX_SERIES = 100_000  # cumulative series remembered; the least recently seen beyond are forgotten
+_MAX_RESOURCES = 4096  # resource keys cached by the resource's encoding
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,19 @@ class CategoryBudget:
         self._lock = threading.Lock()
         self._members: dict[tuple[Any, ...], _Membership] = {}
         self._series: dict[tuple[Any, ...], _Series] = {}
+        self._resources: dict[bytes, tuple[Any, ...]] = {}
+
+    def _resource_key(self, resource: Any) -> tuple[Any, ...]:
+        """The resource's attributes as a key, cached by its encoding (a few replicas send the same resource in
+        every request; encoding it in C costs far less than reading its attributes one by one)."""
+        encoded = resource.SerializeToString()
+        key = self._resources.pop(encoded, None)
+        if key is None:
+            key = _key(resource.attributes)
+            if len(self._resources) >= _MAX_RESOURCES:
+                del self._resources[next(iter(self._resources))]
+        self._resources[encoded] = key  # least recently seen first
+        return key
 
     @property
     def enabled(self) -> bool:
@@ -191,7 +204,7 @@ class CategoryBudget:
     def apply(self, request: OtlpRequest) -> OtlpRequest:
         """The request to forward: ``request`` itself unless the budget changes one of its category metrics, else
         a copy whose changed metrics are re-encoded (the rest of the payload is kept byte for byte)."""
-        if not self.enabled or request.signal != "metrics" or not _mentions_category(request.payload):
+        if not self.enabled or request.signal != "metrics":
             return request
         message = request.decoded()  # read only: the processors observe it after the budget
         edits: dict[tuple[int, int, int], tuple[Any, list[Any]]] = {}
@@ -204,7 +217,7 @@ class CategoryBudget:
                         if label is None or metric.WhichOneof("data") != "sum":
                             continue
                         if resource is None:
-                            resource = _key(rm.resource.attributes)
+                            resource = self._resource_key(rm.resource)
                         out = self._budget(metric, label, (resource, sm.scope.name, sm.scope.version))
                         if out is not None:
                             edits[(r, s, m)] = (metric, out)
@@ -256,7 +269,8 @@ class CategoryBudget:
             for category, value, start in chosen:
                 point = _point(template, label, category, value, start)
                 if same:  # unchanged so far: is this the point received for that category?
-                    same = received.get((column, category)) == point
+                    original = received.get((column, category))
+                    same = original is not None and original.as_int == value and original == point
                 out.append(point)
         return None if same and len(out) == len(points) else out
 
@@ -317,12 +331,6 @@ def _gains(values: dict[str, int], index: dict[str, int], previous: array) -> di
         gains[category] = max(0, n - previous[i])
         previous[i] = n
     return gains
-
-
-def _mentions_category(payload: bytes) -> bool:
-    """Whether a category metric's name is in the encoded request (necessary for it to hold one; a byte search
-    runs at memory speed, far below the cost of decoding the request)."""
-    return any(name in payload for name in _NAMES)
 
 
 def _rewritten(
