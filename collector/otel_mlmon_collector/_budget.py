@@ -24,7 +24,8 @@ Rules (docs/collector.md, "Category budget"):
   as long as the SDK's cumulative counts only grow; a series whose start time changes or whose total
   decreases (an SDK restart) starts over.
 
-Only requests holding these two metrics are decoded again and re-encoded; all others are forwarded byte for byte.
+Only the category metrics the budget changes are encoded again (and spliced into the payload as received); every
+other request and metric is forwarded byte for byte.
 """
 
 from __future__ import annotations
@@ -33,14 +34,17 @@ import threading
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from otel_mlmon import conventions as conv
 
 from ._config_reader import Section
 from ._otlp import OtlpRequest, count_items
+from ._wire import WireError, replace_metrics, replace_sum_points
 
 __all__ = ["BudgetConfig", "CategoryBudget"]
 
@@ -49,11 +53,14 @@ _LABELS = {
     conv.METRIC_FEATURE_CATEGORY_COUNT: conv.ATTR_FEATURE_CATEGORY,
     conv.METRIC_PREDICTION_CLASS_COUNT: conv.ATTR_PREDICTION_CLASS,
 }
+#: What the budget forwards for one category: (category, value, start time).
+_Chosen = tuple[str, int, int]
 _CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 _MAX_SCORED = 4096  # categories scored per column; the weakest non-kept ones beyond are forgotten
 _MAX_INDEXED = 65_536  # categories per column with a slot in the cumulative series' arrays
 _MAX_COLUMNS = 20_000  # (stream, column) memberships remembered; the least recently seen beyond are forgotten
 _MAX_SERIES = 100_000  # cumulative series remembered; the least recently seen beyond are forgotten
+_MAX_RESOURCES = 4096  # resource keys cached by the resource's encoding
 
 
 @dataclass(frozen=True)
@@ -141,11 +148,20 @@ class _Series:
         self.other = 0
 
 
-def _key(attributes: Iterable[Any], skip: str = "") -> tuple[tuple[str, bytes], ...]:
-    return tuple(sorted((kv.key, kv.value.SerializeToString()) for kv in attributes if kv.key != skip))
+def _key(attributes: Iterable[Any]) -> tuple[tuple[str, str | bytes], ...]:
+    """Attributes as a hashable key: string values as text (the common case), others by their encoding."""
+    parts = []
+    for kv in attributes:
+        value = kv.value
+        text = value.string_value
+        if not text and value.WhichOneof("value") != "string_value":
+            text = value.SerializeToString()
+        parts.append((kv.key, text))
+    parts.sort()
+    return tuple(parts)
 
 
-def _service(resource_key: tuple[tuple[str, bytes], ...]) -> bytes:
+def _service(resource_key: tuple[tuple[str, str | bytes], ...]) -> str | bytes:
     for key, value in resource_key:
         if key == "service.name":
             return value
@@ -166,6 +182,19 @@ class CategoryBudget:
         self._lock = threading.Lock()
         self._members: dict[tuple[Any, ...], _Membership] = {}
         self._series: dict[tuple[Any, ...], _Series] = {}
+        self._resources: dict[bytes, tuple[Any, ...]] = {}
+
+    def _resource_key(self, resource: Any) -> tuple[Any, ...]:
+        """The resource's attributes as a key, cached by its encoding (a few replicas send the same resource in
+        every request; encoding it in C costs far less than reading its attributes one by one)."""
+        encoded = resource.SerializeToString()
+        key = self._resources.pop(encoded, None)
+        if key is None:
+            key = _key(resource.attributes)
+            if len(self._resources) >= _MAX_RESOURCES:
+                del self._resources[next(iter(self._resources))]
+        self._resources[encoded] = key  # least recently seen first
+        return key
 
     @property
     def enabled(self) -> bool:
@@ -173,29 +202,39 @@ class CategoryBudget:
         return self.config.categories_per_column > 0
 
     def apply(self, request: OtlpRequest) -> OtlpRequest:
-        """The request to forward: ``request`` itself unless it holds category metrics, else a budgeted copy."""
-        if not self.enabled or request.signal != "metrics" or not _has_category_metrics(request):
+        """The request to forward: ``request`` itself unless the budget changes one of its category metrics, else
+        a copy whose changed metrics are re-encoded (the rest of the payload is kept byte for byte)."""
+        if not self.enabled or request.signal != "metrics":
             return request
-        message = ExportMetricsServiceRequest.FromString(request.payload)  # a copy: processors keep theirs
+        message = request.decoded()  # read only: the processors observe it after the budget
+        edits: dict[tuple[int, int, int], tuple[Any, list[Any]]] = {}
         with self._lock:
-            for rm in message.resource_metrics:
-                resource = _key(rm.resource.attributes)
-                for sm in rm.scope_metrics:
-                    for metric in sm.metrics:
+            for r, rm in enumerate(message.resource_metrics):
+                resource = None
+                for s, sm in enumerate(rm.scope_metrics):
+                    for m, metric in enumerate(sm.metrics):
                         label = _LABELS.get(metric.name)
-                        if label is not None and metric.WhichOneof("data") == "sum":
-                            self._budget(metric, label, (resource, sm.scope.name, sm.scope.version))
-        return OtlpRequest(
-            "metrics", message.SerializeToString(), None, count_items("metrics", message), request.source
-        )
+                        if label is None or metric.WhichOneof("data") != "sum":
+                            continue
+                        if resource is None:
+                            resource = self._resource_key(rm.resource)
+                        out = self._budget(metric, label, (resource, sm.scope.name, sm.scope.version))
+                        if out is not None:
+                            edits[(r, s, m)] = (metric, out)
+        if not edits:
+            return request
+        return _rewritten(request, message, edits)
 
-    def _budget(self, metric: Any, label: str, scope: tuple[Any, ...]) -> None:
+    def _budget(self, metric: Any, label: str, scope: tuple[Any, ...]) -> list[Any] | None:
+        """The points to forward for one category metric, or None when they are the points received."""
         points = metric.sum.data_points
         cumulative = metric.sum.aggregation_temporality == _CUMULATIVE
         groups: dict[tuple[Any, ...], tuple[Any, dict[str, int]]] = {}
+        received: dict[tuple[Any, str], Any] = {}  # (column, category) -> its point
+        repeated = False  # a category twice in a column is summed into one point: not forwarded as received
         for point in points:
             if point.WhichOneof("value") != "as_int":
-                return  # not what the SDK sends: forwarded as received
+                return None  # not what the SDK sends: forwarded as received
             category, parts = "", []
             for kv in point.attributes:
                 key = kv.key
@@ -214,7 +253,9 @@ class CategoryBudget:
                 group = groups[column] = (point, {})
             values = group[1]
             values[category] = values.get(category, 0) + point.as_int
+            repeated = repeated or received.setdefault((column, category), point) is not point
         out: list[Any] = []
+        same = not repeated
         for column, (template, values) in groups.items():
             membership_key = (metric.name, _service(scope[0]), column)
             members = self._members.pop(membership_key, None) or _Membership()
@@ -222,25 +263,30 @@ class CategoryBudget:
             if len(self._members) > _MAX_COLUMNS:
                 del self._members[next(iter(self._members))]
             if cumulative:
-                out.extend(self._cumulative((metric.name, *scope, column), members, values, template, label))
+                chosen = self._cumulative((metric.name, *scope, column), members, values, template)
             else:
-                out.extend(self._delta(members, values, template, label))
-        del points[:]
-        points.extend(out)
+                chosen = self._delta(members, values, template)
+            for category, value, start in chosen:
+                point = _point(template, label, category, value, start)
+                if same:  # unchanged so far: is this the point received for that category?
+                    original = received.get((column, category))
+                    same = original is not None and original.as_int == value and original == point
+                out.append(point)
+        return None if same and len(out) == len(points) else out
 
-    def _delta(self, members: _Membership, values: dict[str, int], template: Any, label: str) -> list[Any]:
+    def _delta(self, members: _Membership, values: dict[str, int], template: Any) -> list[_Chosen]:
         members.observe(values, template.time_unix_nano, self.config)
         other = sum(n for category, n in values.items() if category not in members.kept)
         members.other_seen = members.other_seen or other > 0
         start = template.start_time_unix_nano
-        out = [_point(template, label, c, values.get(c, 0), start) for c in members.kept]
+        out = [(c, values.get(c, 0), start) for c in members.kept]
         if members.other_seen:
-            out.append(_point(template, label, conv.OTHER_CATEGORY, other, start))
+            out.append((conv.OTHER_CATEGORY, other, start))
         return out
 
     def _cumulative(
-        self, key: tuple[Any, ...], members: _Membership, values: dict[str, int], template: Any, label: str
-    ) -> list[Any]:
+        self, key: tuple[Any, ...], members: _Membership, values: dict[str, int], template: Any
+    ) -> list[_Chosen]:
         start, now = template.start_time_unix_nano, template.time_unix_nano
         total = sum(values.values())
         # popped and re-inserted below, so that the dict's order is least recently seen first
@@ -265,9 +311,9 @@ class CategoryBudget:
         self._series[key] = series
         while len(self._series) > _MAX_SERIES:
             del self._series[next(iter(self._series))]
-        out = [_point(template, label, c, value, since) for c, (value, since) in forwarded.items()]
+        out = [(c, value, since) for c, (value, since) in forwarded.items()]
         if series.other:
-            out.append(_point(template, label, conv.OTHER_CATEGORY, series.other, start))
+            out.append((conv.OTHER_CATEGORY, series.other, start))
         return out
 
 
@@ -287,16 +333,29 @@ def _gains(values: dict[str, int], index: dict[str, int], previous: array) -> di
     return gains
 
 
-def _has_category_metrics(request: OtlpRequest) -> bool:
-    """Whether the request holds a category metric (metric names only: a few per request, cheaper than a byte
-    search of a large payload)."""
-    message = request.decoded()
-    return any(
-        metric.name in _LABELS
-        for rm in message.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
+def _rewritten(
+    request: OtlpRequest, message: Any, edits: dict[tuple[int, int, int], tuple[Any, list[Any]]]
+) -> OtlpRequest:
+    """``request`` with the budgeted metrics' points replaced: those metrics are re-encoded and spliced into the
+    payload as received (the whole message is encoded again only if its framing is unexpected)."""
+    changes = {}
+    for key, (_, out) in edits.items():
+        points = metrics_pb2.Sum()
+        points.data_points.extend(out)
+        changes[key] = partial(replace_sum_points, points=points.SerializeToString())
+    try:
+        payload = replace_metrics(request.payload, changes)
+    except WireError:
+        copy = ExportMetricsServiceRequest.FromString(request.payload)
+        for (r, s, m), (_, out) in edits.items():
+            points = copy.resource_metrics[r].scope_metrics[s].metrics[m].sum.data_points
+            del points[:]
+            points.extend(out)
+        payload = copy.SerializeToString()
+    items = count_items("metrics", message) + sum(
+        len(out) - len(metric.sum.data_points) for metric, out in edits.values()
     )
+    return OtlpRequest("metrics", payload, None, items, request.source)
 
 
 def _point(template: Any, label: str, category: str, value: int, start_ns: int) -> Any:

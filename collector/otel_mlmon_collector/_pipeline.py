@@ -38,7 +38,7 @@ from ._selfmetrics import (
     REFUSED,
     REJECTED,
     RETRIED,
-    BoundCounter,
+    BoundCounters,
     SelfMetrics,
 )
 
@@ -108,10 +108,7 @@ class ExportLane:
         self._abort = threading.Event()
         self._rejections = RateLimitedLog(_log)
         self._forwarded = {
-            s: (
-                self.metrics.bound(FORWARDED, signal=s, exporter=self.name),
-                self.metrics.bound(ITEMS_FORWARDED, signal=s, exporter=self.name),
-            )
+            s: self.metrics.bound_each((FORWARDED, ITEMS_FORWARDED), signal=s, exporter=self.name)
             for s in self.signals
         }
 
@@ -177,9 +174,7 @@ class ExportLane:
                 result = ExportResult.failed(f"exporter raised {type(e).__name__}: {e}")
             attrs = {"signal": request.signal, "exporter": self.name}
             if result.outcome == "success":
-                forwarded, items = self._forwarded[request.signal]
-                forwarded.add(1)
-                items.add(request.items)
+                self._forwarded[request.signal].add(1, request.items)
                 if result.rejected_items:
                     self.metrics.add(ITEMS_REJECTED, result.rejected_items, **attrs)
                     self._rejections.log(
@@ -284,7 +279,7 @@ class Pipeline:
         self._admit = threading.Lock()
         self._closing = False
         self._reserved = 0  # queue bytes held for bodies being read and decoded (reserve / release)
-        self._received: dict[tuple[str, str], tuple[BoundCounter, BoundCounter]] = {}
+        self._received: dict[tuple[str, str], BoundCounters] = {}
         self._processor_errors = RateLimitedLog(_log)
         self.metrics.gauge(QUEUE_SIZE, lambda: [({"exporter": ln.name}, len(ln.queue)) for ln in self.lanes])
         self.metrics.gauge(
@@ -356,12 +351,10 @@ class Pipeline:
             self._observe(request)
             counters = self._received.get((signal, transport))
             if counters is None:
-                counters = self._received[(signal, transport)] = (
-                    self.metrics.bound(RECEIVED, signal=signal, transport=transport),
-                    self.metrics.bound(ITEMS_RECEIVED, signal=signal, transport=transport),
+                counters = self._received[(signal, transport)] = self.metrics.bound_each(
+                    (RECEIVED, ITEMS_RECEIVED), signal=signal, transport=transport
                 )
-            counters[0].add(1)
-            counters[1].add(request.items)
+            counters.add(1, request.items)
         else:
             self.metrics.add(REFUSED, 1, signal=signal, transport=transport, reason="backpressure")
         return admission

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
@@ -31,6 +31,7 @@ __all__ = [
     "RETRIED",
     "SCOPE_NAME",
     "BoundCounter",
+    "BoundCounters",
     "SelfMetrics",
 ]
 
@@ -130,6 +131,16 @@ class SelfMetrics:
             series.setdefault(key, 0)
         return BoundCounter(self._lock, series, key)
 
+    def bound_each(self, names: Sequence[str], **attributes: str) -> BoundCounters:
+        """Return several counters bound to one attribute set, added together under one lock (a request and its
+        items): ``add(1, items)``."""
+        key = tuple(sorted(attributes.items()))
+        with self._lock:
+            series = [self._counters.setdefault(name, {}) for name in names]
+            for one in series:
+                one.setdefault(key, 0)
+        return BoundCounters(self._lock, series, key)
+
     def value(self, name: str, **attributes: str) -> int:
         """Return a counter's current value for exactly this attribute set (0 if never added)."""
         with self._lock:
@@ -211,6 +222,24 @@ class BoundCounter:
         """Add ``value`` to the series."""
         with self._lock:
             self._series[self._key] += value
+
+
+class BoundCounters:
+    """Counter series with one attribute set fixed, added together: ``add(a, b)`` is one lock and two updates."""
+
+    __slots__ = ("_key", "_lock", "_series")
+
+    def __init__(self, lock: threading.Lock, series: list[dict[_Key, int]], key: _Key) -> None:
+        self._lock = lock
+        self._series = tuple(series)
+        self._key = key
+
+    def add(self, *values: int) -> None:
+        """Add ``values[i]`` to the ``i``-th series."""
+        key = self._key
+        with self._lock:
+            for series, value in zip(self._series, values):
+                series[key] += value
 
 
 def _key_values(items: Iterable[tuple[str, str]]) -> list[KeyValue]:

@@ -360,3 +360,47 @@ def test_the_sdk_sends_every_category_and_the_backends_get_the_budget(make_colle
         assert len(collector.drift.windows.view(stream).features["city"].categorical.top()) > N + 1
     finally:
         meters.shutdown()
+
+
+@pytest.mark.parametrize("temporality", [CUMULATIVE, DELTA], ids=["cumulative", "delta"])
+def test_spliced_requests_equal_the_whole_request_encoded_again(monkeypatch, temporality) -> None:
+    """The budget re-encodes only the metrics it changes and splices them into the payload as received: the result
+    decodes to what encoding the whole budgeted message gives (the fallback), with the same item count."""
+    from otel_mlmon_collector import _budget
+    from otel_mlmon_collector._otlp import count_items, decode_protobuf
+    from otel_mlmon_collector._wire import WireError
+
+    def refuse(*args, **kwargs):
+        raise WireError("forced fallback")
+
+    spliced, whole = (_budget.CategoryBudget(_budget.BudgetConfig(categories_per_column=3)) for _ in range(2))
+    rng = np.random.default_rng(5)
+    running = {key: {} for key in COLUMNS}
+    changed = 0
+    for i in range(8):
+        levels = 2 if i < 2 else 40  # first within the budget (forwarded as received), then over it
+        interval = {key: _zipf_rows(rng, levels, 500) for key in COLUMNS}
+        for key, counts in interval.items():
+            for c, n in counts.items():
+                running[key][c] = running[key].get(c, 0) + n
+        sent = running if temporality == CUMULATIVE else interval
+        request = ExportMetricsServiceRequest.FromString(_request(sent, temporality, START + (i + 1) * STEP))
+        other = request.resource_metrics[0].scope_metrics[0].metrics.add(name="ml.feature.missing")
+        other.sum.data_points.add(as_int=i, time_unix_nano=START)
+        if i % 3 == 2:
+            request.resource_metrics.add().CopyFrom(request.resource_metrics[0])  # a second resource
+            request.resource_metrics[1].resource.attributes[1].value.string_value = "pod-2"
+        body = request.SerializeToString()
+        message = decode_protobuf("metrics", body)
+        incoming = OtlpRequest("metrics", body, message, count_items("metrics", message), "http")
+        fast = spliced.apply(incoming)
+        with monkeypatch.context() as patch:
+            patch.setattr(_budget, "replace_metrics", refuse)
+            slow = whole.apply(incoming)
+        assert decode_protobuf("metrics", fast.payload) == decode_protobuf("metrics", slow.payload)
+        assert fast.items == slow.items == count_items("metrics", decode_protobuf("metrics", fast.payload))
+        assert decode_protobuf("metrics", body) == message, "the processors' message was modified"
+        if levels == 2 and temporality == CUMULATIVE:
+            assert fast is incoming  # nothing to cut: the request itself, bytes as received
+        changed += fast is not incoming
+    assert changed >= 6

@@ -68,3 +68,22 @@ def test_bound_counter_shares_the_series_and_is_thread_safe() -> None:
     for t in threads:
         t.join()
     assert m.value(RECEIVED, signal="logs", transport="grpc") == 40_005
+
+
+def test_counters_bound_together_add_to_their_own_series() -> None:
+    """``bound_each`` adds each value to its counter's series for the bound attributes, under one lock."""
+    import threading
+
+    from otel_mlmon_collector._selfmetrics import ITEMS_RECEIVED
+
+    m = SelfMetrics()
+    both = m.bound_each((RECEIVED, ITEMS_RECEIVED), signal="metrics", transport="http")
+    m.add(ITEMS_RECEIVED, 2, transport="http", signal="metrics")
+    threads = [threading.Thread(target=lambda: [both.add(1, 7) for _ in range(5_000)]) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert m.value(RECEIVED, signal="metrics", transport="http") == 20_000
+    assert m.value(ITEMS_RECEIVED, signal="metrics", transport="http") == 140_002
+    assert m.value(RECEIVED, signal="metrics", transport="grpc") == 0
