@@ -11,8 +11,12 @@ numpy batch), measured with the background folding included: the clock stops aft
 
 The second table (issue 10) is per input kind, with the span recorded and summaries on, in CPU time of the whole
 process (``time.process_time``: the background folding and span export threads included) over the calls plus a
-final collection, against the naive version measured the same way, back to back in each repeat. Inputs cycle through 256 distinct objects
-(new DataFrames, dicts, ... as a server builds them per request), so no cache sees the same object twice in a row.
+final collection, against the naive version measured the same way, back to back in each repeat (alternating which
+runs first); the ratio is the median of the per-repeat ratios. Inputs cycle through 256 distinct objects (new
+DataFrames, dicts, ... as a server builds them per request), so no cache sees the same object twice in a row. The
+objects that exist after setup are frozen out of the garbage collector (``gc.freeze()``, as a server that preloads
+before forking does): otherwise one full collection over pandas', torch's... objects (~140 ms here) lands in
+whichever variant's window it falls and decides the row.
 Targets: every one-row input ≤ 1.0× naive; batches ≤ 0.1 µs per value (rows × columns).
 
 The streaming row (issue 12) is a generator of 20 chunks consumed to the end, per stream: @monitor (span recorded,
@@ -28,6 +32,7 @@ per-repeat difference's quartiles include 0, or its median is ≤ 5% of the deco
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 from collections import deque
@@ -321,11 +326,22 @@ def per_input_kind(calls: int, repeats: int, only: Sequence[str] = ()) -> None:
         )(lambda X, _out=output: _out)
         n = calls if values is None else max(20, calls // 100)
         measure_cpu(fn, inputs, min(n, 2000), 1, meter_provider.force_flush)  # warm-up
+        # What exists now lives as long as the process (imports, inputs, providers): frozen out of the garbage
+        # collector, as a server that preloads before forking does. Otherwise a full collection walks every
+        # object of pandas, torch & co. (~140 ms here) in whichever variant's window it happens to fall.
+        gc.collect()
+        gc.freeze()
         mine, base, ratios = [], [], []
-        for _ in range(repeats):
-            base.append(measure_cpu(hand_written, [X], calls, 1))
-            mine.append(measure_cpu(fn, inputs, n, 1, meter_provider.force_flush))
+        for repeat in range(repeats):
+            # Alternating which variant runs first, so neither always runs after the other's garbage.
+            if repeat % 2:
+                mine.append(measure_cpu(fn, inputs, n, 1, meter_provider.force_flush))
+                base.append(measure_cpu(hand_written, [X], calls, 1))
+            else:
+                base.append(measure_cpu(hand_written, [X], calls, 1))
+                mine.append(measure_cpu(fn, inputs, n, 1, meter_provider.force_flush))
             ratios.append(mine[-1] / base[-1])
+        gc.unfreeze()
         micros, baseline, ratio = statistics.median(mine), statistics.median(base), statistics.median(ratios)
         if values is None:
             verdict = f"≤ 1.0×  {'ok' if ratio <= 1.0 else 'MISSED'}"

@@ -277,9 +277,9 @@ def _take_frames(
 
     The candidates are the following entries with a frame of the same type, the same owner and outputs of the
     same plain type; the leading ones that have one row, outputs with the first one's key and the run's schema
-    join (checked in C loops by :meth:`FrameRun.add_all` rather than frame by frame). Candidates are looked at
-    in windows that double while all join, so runs of one frame each cost O(1) here. Returns the entries
-    taken; the caller offers the next ones one by one as before.
+    join (checked in C loops, here and by :meth:`FrameRun.add_all`, rather than frame by frame). Candidates are
+    looked at in windows that double while all join, so runs of one frame each cost O(1) here. Returns the
+    entries taken; the caller offers the next ones one by one as before.
     """
     output_type = type(outputs)
     # Lists are keyed by the types of their items, and some one-row array outputs by whether they are
@@ -292,27 +292,22 @@ def _take_frames(
         return []
     taken: list[tuple[Any, Any, Any]] = []
     end, n, window = start, len(buffer), 16
+    owner_id = id(owner)  # owners compared by identity (their __eq__ is the model's business)
     while end < n:
-        first = end
-        limit = min(n, end + window)
-        while end < limit:
-            features, other, other_owner = buffer[end]
-            if type(features) is not frame_type or other_owner is not owner or type(other) is not output_type:
-                break
-            end += 1
-        entries = buffer[first:end]
+        entries = buffer[end : end + window]
         count = len(entries)
-        if not count:
-            break
         dfs = list(map(_FIRST, entries))
-        count = _same_prefix(list(map(len, map(_INDEX, dfs))), [1] * count)
+        others = list(map(_SECOND, entries))
+        count = _same_prefix(list(map(type, dfs)), [frame_type] * count)
+        count = _same_prefix(list(map(id, map(_THIRD, entries[:count]))), [owner_id] * count)
+        count = _same_prefix(list(map(type, others[:count])), [output_type] * count)
         if output_type is np.ndarray:  # then the key is made of the shape and dtype (and single_row)
-            others = list(map(_SECOND, entries[:count]))
-            count = _same_prefix(list(map(_SHAPE, others)), [outputs.shape] * count)
+            count = _same_prefix(list(map(_SHAPE, others[:count])), [outputs.shape] * count)
             count = _same_prefix(list(map(_DTYPE, others[:count])), [outputs.dtype] * count)
-        count = frames.add_all(dfs[:count], count)
-        taken.extend(entries[:count])
-        if count < len(entries) or end < limit:
+        taken_now = frames.add_all(dfs[:count]) if count else 0
+        taken.extend(entries[:taken_now])
+        end += taken_now
+        if taken_now < len(entries) or end >= n:
             break
         window *= 2
     return taken
@@ -330,7 +325,7 @@ def _same_prefix(got: list[Any], want: list[Any]) -> int:
 
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
-_INDEX = attrgetter("index")
+_THIRD = itemgetter(2)
 _SHAPE = attrgetter("shape")
 _DTYPE = attrgetter("dtype")
 

@@ -141,6 +141,11 @@ def _placement(indexer: Any) -> tuple[int, ...]:
     return tuple(indexer)
 
 
+def _width(indexer: Any) -> int:
+    """How many columns a block placement holds."""
+    return len(_placement(indexer))
+
+
 def _same_labels(a: Any, b: Any) -> bool:
     """Whether two column indexes give the same column names (all a table depends on), cheaply."""
     if a is b:
@@ -228,25 +233,28 @@ class FrameRun:
         "_checks",
         "_columns",
         "_dtypes",
-        "_frames",
         "_label_chunk",
         "_label_types",
         "_numpy_at",
         "_numpy_of",
+        "_one_row_shapes",
         "_placements",
         "_rows",
         "_simple",
         "_types",
+        "_values",
     )
 
-    def __init__(self, columns: Any, checks: tuple, frames: list[list[Any]], rows: int) -> None:
+    def __init__(self, columns: Any, checks: tuple, values: list[Any], rows: int) -> None:
         self._columns = columns
         # Arrow-backed str labels (pandas 3's default) in one chunk: later frames' labels are compared chunk to
         # chunk, ~10x cheaper than ChunkedArray.equals (the same answer for single-chunk arrays).
         self._label_chunk = _label_chunk(columns)
         self._label_types = (type(columns), type(columns._data)) if self._label_chunk is not None else None
         self._checks = checks  # per block: (array type, dtype, dtype token or None, ndim, placement)
-        self._frames = frames  # per frame of the run: its block arrays (transposed to per block by stack)
+        # The block arrays of the run's frames, frame after frame (len(checks) per frame): block i of every frame
+        # is values[i::len(checks)], what stack concatenates.
+        self._values = values
         self._rows = rows
         # The common layout (numpy and string blocks, contiguous placements) is checked by a shorter loop:
         # per block (array type, numpy dtype or None for strings, placement slice).
@@ -258,6 +266,9 @@ class FrameRun:
         self._types = tuple(c[0] for c in checks)
         self._numpy_at = tuple(i for i, c in enumerate(checks) if c[2] is None)
         self._dtypes = [checks[i][1] for i in self._numpy_at]
+        # A one-row frame's numpy blocks have the shape (their columns, 1): comparing shapes checks the row count
+        # too (every block of a frame has its row count), without pandas' len(df) chain.
+        self._one_row_shapes = [(_width(checks[i][4]), 1) for i in self._numpy_at] if simple else None
         # The numpy blocks' arrays of a frame's block arrays, as a list (itemgetter gives a bare item for one).
         if len(self._numpy_at) > 1:
             self._numpy_of = itemgetter(*self._numpy_at)
@@ -295,7 +306,7 @@ class FrameRun:
                 indexer = block._mgr_locs.indexer
                 placement = indexer if type(indexer) is slice else tuple(indexer.tolist())
                 checks.append((t, dtype, token, values.ndim, placement))
-            return cls(df.columns, tuple(checks), [list(map(_VALUES, df._mgr.blocks))], rows)
+            return cls(df.columns, tuple(checks), list(map(_VALUES, df._mgr.blocks)), rows)
         except (AttributeError, TypeError, ValueError):
             return None
 
@@ -334,7 +345,7 @@ class FrameRun:
                 return False
         except (AttributeError, TypeError, ValueError):
             return False
-        self._frames.append(arrays)
+        self._values.extend(arrays)
         self._rows += rows
         return True
 
@@ -353,18 +364,17 @@ class FrameRun:
             return False
         if not self._same_labels(df.columns):
             return False
-        self._frames.append(arrays)
+        self._values.extend(arrays)
         self._rows += rows
         return True
 
-    def add_all(self, dfs: list[Any], rows: int) -> int:
-        """Take the leading frames of ``dfs`` (one-row frames, ``rows`` of them) that have the run's schema;
-        return how many were taken.
+    def add_all(self, dfs: list[Any]) -> int:
+        """Take the leading frames of ``dfs`` that have one row and the run's schema; return how many were taken.
 
         The same checks as :meth:`add`, made column-major over the whole list (one C loop per check instead of
         Python code per frame), for the common layout only (see ``_simple``): none are taken for another one.
         """
-        if self._simple is None or not dfs or rows != len(dfs):
+        if self._simple is None or not dfs:
             return 0
         try:
             count, width = len(dfs), len(self._types)
@@ -373,15 +383,20 @@ class FrameRun:
             flat = list(chain.from_iterable(blocks[:count]))
             values = list(map(_VALUES, flat))
             count = min(count, _prefix(list(map(type, values)), list(self._types) * count) // width)
-            for at, dtype in zip(self._numpy_at, self._dtypes):
-                count = _prefix(list(map(_DTYPE, values[at : count * width : width])), [dtype] * count)
+            if self._numpy_at:
+                for at, dtype, shape in zip(self._numpy_at, self._dtypes, self._one_row_shapes):
+                    numpy = values[at : count * width : width]
+                    count = _prefix(list(map(_DTYPE, numpy)), [dtype] * count)
+                    count = _prefix(list(map(_SHAPE, numpy[:count])), [shape] * count)
+            else:  # string blocks only: the row count from the index
+                count = _prefix(list(map(len, map(_INDEX, dfs[:count]))), [1] * count)
             count = min(
                 count, _prefix(list(map(_INDEXER, flat[: count * width])), self._placements * count) // width
             )
             count = _prefix(self._same_labels_each(list(map(_COLUMNS, dfs[:count]))), [True] * count)
         except (AttributeError, TypeError, ValueError):
             return 0
-        self._frames.extend(zip(*[iter(values[: count * width])] * width))  # per frame, its block arrays
+        self._values.extend(values[: count * width])
         self._rows += count
         return count
 
@@ -414,16 +429,17 @@ class FrameRun:
     def stack(self) -> FrameColumns:
         """The rows of the run's frames, in order, as one :class:`FrameColumns`."""
         arrays: list[Any] = [None] * len(self._columns)
-        for (t, _, _, ndim, placement), parts in zip(self._checks, zip(*self._frames)):
-            positions = _placement(placement)
+        values, width = self._values, len(self._checks)
+        for block, (t, _, _, ndim, placement) in enumerate(self._checks):
+            parts = values[block::width]
             if t is np.ndarray:
                 merged = np.concatenate(parts, axis=1)
             elif ndim == 2:
                 merged = t._concat_same_type(parts, axis=1)
             else:
-                arrays[positions[0]] = _concat_columns(parts)
+                arrays[_placement(placement)[0]] = _concat_columns(parts)
                 continue
-            for i, position in enumerate(positions):
+            for i, position in enumerate(_placement(placement)):
                 arrays[position] = merged[i]
         return FrameColumns(self._columns, arrays, self._rows)
 
@@ -463,10 +479,12 @@ def _concat_columns(parts: list[Any]) -> Any:
 # Per block, in C: its values, their dtype, its column placement (a slice, or an array of positions).
 _VALUES = attrgetter("values")
 _DTYPE = attrgetter("dtype")
+_SHAPE = attrgetter("shape")
 _INDEXER = attrgetter("_mgr_locs.indexer")
 # Per frame: its blocks and column labels; per plain Index of arrow-backed str labels: its arrow data.
 _BLOCKS = attrgetter("_mgr.blocks")
 _COLUMNS = attrgetter("columns")
+_INDEX = attrgetter("index")
 _DATA = attrgetter("_data")
 _PA_ARRAY = attrgetter("_pa_array")
 _NUM_CHUNKS = attrgetter("num_chunks")
