@@ -8,6 +8,7 @@ import numpy as np
 
 from otel_mlmon.sketch._both_signs import FRESH_MIN_SIZE, MAX_SPAN, fold_counts
 from otel_mlmon.sketch._buckets import CHUNK, Scratch, lend_scratch
+from otel_mlmon.sketch._flat import MIN_ROWS, sweep_rows
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index
 from otel_mlmon.sketch.exponential import ExponentialHistogram
 
@@ -46,6 +47,9 @@ def update_columns(
         for start in range(0, rows, CHUNK):
             part = table[start : start + CHUNK]
             size = part.shape[0]
+            if size >= MIN_ROWS and part.flags.c_contiguous:
+                sweep_rows(histograms, part, scratch)  # no transposing copy: passes over the rows as they lie
+                continue
             width = max(1, min(columns, _SWEEP // size))
             for first in range(0, columns, width):
                 group = histograms[first : first + width]
