@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon.sketch._buckets import Scratch, add_counts, trim_counts
+from otel_mlmon.sketch._flat_tables import EXACT, SideTable, side_table
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index, scale_change
 from otel_mlmon.sketch._pairwise import column_sums
 
@@ -44,34 +45,16 @@ CELL_BITS = 6
 MIN_ROWS = 4096
 # Values per tile: the working set of one tile (a few arrays of this many 8-byte values) stays in L2.
 _TILE = 1 << 15
+# Values per tile of the extremes pass (reductions only: longer tiles, fewer calls).
+_STATS_TILE = 1 << 18
 # A side spanning more cells than this is left to the general path (the table would not stay in cache).
-_MAX_CELLS = 1 << 16
+_MAX_CELLS = 1 << 17
 _ONE = np.uint64(1)
 _INT64_MAX = (1 << 63) - 1
 _U64 = (1 << 64) - 1
-_MANTISSA_WIDTH = 52
-_TOLERANCE = float(1 << 16)  # as _mapping's table: far above the SDK logarithm's error near a boundary
-_NEAR_POWER = np.uint64(1 << 20)
-_CELL_TABLES: dict[tuple[int, int], np.ndarray] = {}
-
-
-def _cell_table(scale: int, bits: int) -> np.ndarray:
-    """Bucket within the octave for each of the ``2**bits`` mantissa cells, -1 where a boundary is near."""
-    cached = _CELL_TABLES.get((scale, bits))
-    if cached is not None:
-        return cached
-    per_octave = 1 << scale
-    full = 2.0**_MANTISSA_WIDTH
-    boundaries = np.exp2(np.arange(per_octave + 1) / per_octave) * full - full
-    boundaries[0], boundaries[-1] = 0.0, full
-    width = 2.0 ** (_MANTISSA_WIDTH - bits)
-    low = np.arange(1 << bits, dtype=np.float64) * width
-    high = low + (width - 1.0)
-    below_low = np.searchsorted(boundaries, low - _TOLERANCE, side="left")
-    below_high = np.searchsorted(boundaries, high + _TOLERANCE, side="right")
-    table = np.where(below_low == below_high, below_low - 1, -1).astype(np.int64)
-    _CELL_TABLES[(scale, bits)] = table
-    return table
+_MANTISSA = (1 << 52) - 1
+_NEAR_POWER = 1 << 20
+_LAYOUTS: dict[tuple, _Layout] = {}
 
 
 def _reduce(ufunc: np.ufunc, block: np.ndarray) -> np.ndarray:
@@ -83,10 +66,43 @@ def _reduce(ufunc: np.ufunc, block: np.ndarray) -> np.ndarray:
     if width >= group or rows < 2 * group:
         return ufunc.reduce(block, axis=0)
     head = rows - rows % group
-    out = ufunc.reduce(ufunc.reduce(block[:head].reshape(head // group, group * width), axis=0).reshape(group, width), axis=0)
+    folded = ufunc.reduce(block[:head].reshape(head // group, group * width), axis=0)
+    out = ufunc.reduce(folded.reshape(group, width), axis=0)
     if head < rows:
         out = ufunc(out, ufunc.reduce(block[head:], axis=0))
     return out
+
+
+def _extremes(part: np.ndarray, scratch: Scratch) -> list[np.ndarray]:
+    """Per column: min, max, the ``bits - 1`` of the smallest positive and of the negative nearest zero (as
+    uint64 and int64 minima of ``bits - 1``), and its int64 maximum (``2**63 - 1`` exactly when ``-0.0`` is there)."""
+    rows, width = part.shape
+    bits = part.reshape(-1).view(np.uint64)
+    tile = max(1, _STATS_TILE // width)
+    found: list[np.ndarray] = []
+    for start in range(0, rows, tile):
+        block = part[start : start + tile]
+        n = block.shape[0]
+        t = np.subtract(bits[start * width : (start + n) * width], _ONE, out=scratch.buffer("flat_t", n * width))
+        t = t.reshape(n, width)
+        signed = t.view(np.int64)
+        now = [
+            _reduce(np.minimum, block),
+            _reduce(np.maximum, block),
+            _reduce(np.minimum, t),
+            _reduce(np.minimum, signed),
+            _reduce(np.maximum, signed),
+        ]
+        if not found:
+            found = now
+            continue
+        for k, ufunc in enumerate((np.minimum, np.maximum, np.minimum, np.minimum, np.maximum)):
+            found[k] = ufunc(found[k], now[k])
+    return found
+
+
+def _t(value: float) -> int:
+    return (int(np.array([value], dtype=np.float64).view(np.uint64)[0]) - 1) & _U64
 
 
 def _value(t: int) -> float:
@@ -95,102 +111,138 @@ def _value(t: int) -> float:
 
 
 class _Column:
-    """The flat passes' parameters for one column of one chunk, and what folding its counts needs."""
+    """One column's flat-pass parameters for one chunk: its scale and the tables of its sides."""
 
-    __slots__ = ("base", "gap", "limit", "scale", "shift", "table", "low", "slots", "sides")
+    __slots__ = ("base", "gap", "key", "limit", "scale", "shift", "sides", "slots", "table")
 
-    def __init__(self) -> None:
-        self.base = self.gap = self.limit = 0
-        self.scale = self.shift = 0
-        self.table = np.zeros(1, dtype=np.int64)  # one entry: the dump slot (filled in later)
-        self.low = (0, 0)  # bucket index of each side's first slot (positive, negative)
-        self.slots = 0
-        self.sides: tuple[tuple[int, int] | None, tuple[int, int] | None] = (None, None)
+    def __init__(self, scale: int, sides: tuple[SideTable | None, SideTable | None], key: tuple) -> None:
+        self.scale = scale
+        self.shift = 52 - (0 if scale <= 0 else scale + CELL_BITS)
+        self.sides = sides
+        self.key = key
+        positive, negative = sides
+        first = positive if positive is not None else negative
+        self.base = first.first
+        self.gap = 0
+        n_pos = positive.slots if positive is not None else 0
+        parts = []
+        if positive is not None:
+            parts.append(positive.entries)
+        if negative is not None:
+            parts.append(negative.entries + n_pos)
+            if positive is not None:
+                self.gap = negative.first - positive.first - positive.entries.size
+        self.slots = n_pos + (negative.slots if negative is not None else 0) + 1  # the zero slot last
+        self.table = np.concatenate([*parts, np.array([self.slots - 1], dtype=np.int64)])
+        self.limit = self.table.size - 1
 
 
-def _plan(hist: Any, lo: float, hi: float, pos_t: int, neg_t: int, neg_zero: bool) -> _Column | None:
-    """Scale decision and table of one column (None: the general path takes it). Slots are relative (0-based)."""
-    has_pos, has_neg = hi > 0, lo < 0
-    if has_pos and has_neg and neg_zero:
-        return None  # -0.0 would fall between the two sides' keys
-    scale = hist._index_scale
-    extremes = []
-    if has_pos:
-        extremes += [_value(pos_t), hi]
-    if has_neg:
-        extremes += [-_value(neg_t), -lo]
-    magnitudes = np.array(extremes, dtype=np.float64)
-    if scale > 0:
-        # The SDK's index is monotone in the value except that an exact power of two goes one bucket below
-        # values a few ulps under it: extremes that close to a power of two may not hold the extreme indices.
-        mantissa = magnitudes.view(np.uint64) & np.uint64((1 << _MANTISSA_WIDTH) - 1)
-        if np.any((mantissa < _NEAR_POWER) | (mantissa > (1 << _MANTISSA_WIDTH) - _NEAR_POWER)):
-            return None
-    index = map_to_index(magnitudes, scale).tolist()
-    held = ((hist.positive_offset, hist.positive_counts), (hist.negative_offset, hist.negative_counts))
-    ranges: list[tuple[int, int] | None] = []
-    change = 0
-    for present, (offset, counts) in zip((has_pos, has_neg), held):
-        if not present:
-            ranges.append(None)
+def _plans(hists: Sequence[Any], found: list[np.ndarray], totals: np.ndarray) -> list[_Column | None]:
+    """Each column's scale decision and tables (None: the general path takes the column)."""
+    lows, highs = found[0].tolist(), found[1].tolist()
+    pos_t, neg_t, neg_top = found[2].tolist(), found[3].tolist(), found[4].tolist()
+    columns: list[_Column | None] = [None] * len(hists)
+    todo: dict[int, list[tuple[int, list[float]]]] = {}
+    for j, hist in enumerate(hists):
+        lo, hi = lows[j], highs[j]
+        if not math.isfinite(float(totals[j])) or (lo == 0 and hi == 0):
             continue
-        low, high = index[2 * sum(r is not None for r in ranges)], index[2 * sum(r is not None for r in ranges) + 1]
-        ranges.append((low, high))
+        if lo < 0 < hi and neg_top[j] == _INT64_MAX:
+            continue  # -0.0 would fall between the two sides' keys
+        magnitudes = []
+        if hi > 0:
+            magnitudes += [_value(pos_t[j]), hi]
+        if lo < 0:
+            magnitudes += [-_value(neg_t[j] & _U64), -lo]
+        todo.setdefault(hist._index_scale, []).append((j, magnitudes))
+    for scale, items in todo.items():
+        magnitudes = np.array([m for _, ms in items for m in ms], dtype=np.float64)
+        index = map_to_index(magnitudes, scale).tolist()
+        near = [False] * magnitudes.size
+        if scale > 0:
+            # The SDK's index is monotone in the value except that an exact power of two goes one bucket below
+            # values a few ulps under it: extremes that close to a power of two may not hold the extreme indices.
+            mantissa = (magnitudes.view(np.uint64) & np.uint64(_MANTISSA)).tolist()
+            near = [m < _NEAR_POWER or m > _MANTISSA - _NEAR_POWER for m in mantissa]
+        at = 0
+        for j, ms in items:
+            own, close = index[at : at + len(ms)], any(near[at : at + len(ms)])
+            at += len(ms)
+            if not close:
+                columns[j] = _column(hists[j], lows[j], highs[j], pos_t[j], neg_t[j] & _U64, own)
+    return columns
+
+
+def _column(hist: Any, lo: float, hi: float, pos_t: int, neg_t: int, index: list[int]) -> _Column | None:
+    scale = hist._index_scale
+    held = ((hist.positive_offset, hist.positive_counts), (hist.negative_offset, hist.negative_counts))
+    ranges = []
+    if hi > 0:
+        ranges.append((index[0], index[1], held[0]))
+    if lo < 0:
+        ranges.append((index[-2], index[-1], held[1]))
+    change = 0
+    for low, high, (offset, counts) in ranges:
         if counts.size:
             low, high = min(low, offset), max(high, offset + counts.size - 1)
         change = max(change, scale_change(low, high, hist.max_size))
     final = scale - change
     if (scale > 0 and final < 1) or final > TABLE_MAX_SCALE:
-        return None
-    column = _Column()
-    column.scale = final
+        return None  # the crossing goes value by value; above the table scale, by logarithm
     bits = 0 if final <= 0 else final + CELL_BITS
-    column.shift = _MANTISSA_WIDTH - bits
-    tables, sides, lows = [], [], []
-    slot = 0
-    keys = []
-    for present, t_low, value in ((has_pos, pos_t, hi), (has_neg, neg_t, lo)):
-        if not present:
-            sides.append(None)
-            lows.append(0)
-            continue
-        low, high = ranges[len(sides)]
-        low, high = low >> change, high >> change
-        first_key = t_low >> column.shift
-        last_key = ((int(np.array([value]).view(np.uint64)[0]) - 1) & _U64) >> column.shift
-        if last_key - first_key >= _MAX_CELLS:
-            return None
-        tables.append(_side_table(first_key, last_key, bits, final, low, slot))
-        keys.append((first_key, last_key))
-        sides.append((slot, high - low + 1))
-        lows.append(low)
-        slot += high - low + 1
-    column.sides = (sides[0], sides[1])
-    column.low = (lows[0], lows[1])
-    column.slots = slot + 1  # the zero slot last
-    zero_slot = slot
-    column.table = np.concatenate([*tables, np.array([zero_slot], dtype=np.int64)])
-    column.limit = column.table.size - 1
-    column.base = keys[0][0]
-    if len(keys) == 2:
-        span = keys[0][1] - keys[0][0]
-        column.gap = keys[1][0] - keys[0][0] - (span + 1)
-        if column.gap <= span:
-            return None  # the positive keys would be shifted too (only for ranges of many octaves)
+    octaves = []
+    if hi > 0:
+        octaves.append((pos_t >> 52, _t(hi) >> 52))
+    if lo < 0:
+        octaves.append((neg_t >> 52, _t(lo) >> 52))
+    if any((last - first + 1) << bits > _MAX_CELLS for first, last in octaves):
+        return None
+    tables = [side_table(final, bits, first, last) for first, last in octaves]
+    sides = (tables[0] if hi > 0 else None, tables[-1] if lo < 0 else None)
+    column = _Column(final, sides, (final, *octaves))
+    if sides[0] is not None and sides[1] is not None and column.gap < sides[0].entries.size:
+        return None  # the two sides' keys too close for the gap to bring them together
     return column
 
 
-def _side_table(first: int, last: int, bits: int, scale: int, low: int, slot: int) -> np.ndarray:
-    """Slot of each cell key ``first..last`` (bucket - low + slot); -1 for cells mapped value by value."""
-    keys = np.arange(first, last + 1, dtype=np.int64)
-    exponent = (keys >> bits) & 0x7FF
-    if bits == 0:
-        return ((exponent - 1023) >> -scale) - low + slot
-    within = _cell_table(scale, bits)[keys & ((1 << bits) - 1)]
-    bucket = ((exponent - 1023) << scale) + within
-    out = bucket - low + slot
-    out[(within < 0) | (exponent == 0) | (exponent >= 2046)] = -1
-    return out
+class _Layout:
+    """The concatenated tables and per-value parameter patterns of one set of columns (cached: stable after the
+    first chunks, as extremes stay in the same octaves)."""
+
+    def __init__(self, columns: list[_Column | None], tile: int) -> None:
+        width = len(columns)
+        self.starts, offset = [], 0
+        for column in columns:
+            self.starts.append(offset)
+            offset += column.slots if column is not None else 0
+        self.dump = offset
+        self.total = offset + 1
+        tables, positions, position = [], [], 0
+        params = np.zeros((5, width), dtype=np.uint64)
+        for j, column in enumerate(columns):
+            if column is None:
+                table = np.array([self.dump], dtype=np.int64)
+            else:
+                table = column.table + self.starts[j]
+                params[:, j] = (column.shift, column.base, column.gap, column.limit, 0)
+            params[4, j] = position
+            tables.append(table)
+            position += table.size
+        self.table = np.concatenate(tables)
+        self.one_shift = int(params[0].min()) == int(params[0].max())
+        self.shift = params[0, 0]
+        self.any_gap = bool(params[2].any())
+        self.shifts, self.bases, self.gaps, self.limits, self.offsets = (np.tile(p, tile) for p in params)
+
+
+def _layout(columns: list[_Column | None], tile: int) -> _Layout:
+    key = (tile, *(c.key if c is not None else None for c in columns))
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        if len(_LAYOUTS) >= 64:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[key] = _Layout(columns, tile)
+    return layout
 
 
 def sweep_rows(hists: Sequence[Any], part: np.ndarray, scratch: Scratch) -> None:
@@ -198,148 +250,94 @@ def sweep_rows(hists: Sequence[Any], part: np.ndarray, scratch: Scratch) -> None
 
     ``part`` is a C-contiguous float64 ``rows x columns`` chunk of at most ``CHUNK`` rows.
     """
-    rows, width = part.shape
+    rows = part.shape[0]
     totals = column_sums(part)
-    tile = max(1, _TILE // width)
-    bits = part.reshape(-1).view(np.uint64)
-    lows = highs = pos_t = neg_t = neg_top = None
-    for start in range(0, rows, tile):
-        block = part[start : start + tile]
-        n = block.shape[0]
-        t = np.subtract(bits[start * width : (start + n) * width], _ONE, out=scratch.buffer("flat_t", n * width))
-        t = t.reshape(n, width)
-        found = (
-            _reduce(np.minimum, block),
-            _reduce(np.maximum, block),
-            _reduce(np.minimum, t),
-            _reduce(np.minimum, t.view(np.int64)),
-            _reduce(np.maximum, t.view(np.int64)),
-        )
-        if lows is None:
-            lows, highs, pos_t, neg_t, neg_top = found
-        else:
-            lows, highs = np.minimum(lows, found[0]), np.maximum(highs, found[1])
-            pos_t, neg_t = np.minimum(pos_t, found[2]), np.minimum(neg_t, found[3])
-            neg_top = np.maximum(neg_top, found[4])
-    columns: list[_Column | None] = []
-    for j, hist in enumerate(hists):
-        total, lo, hi = float(totals[j]), float(lows[j]), float(highs[j])
-        if not math.isfinite(total) or (lo == 0 and hi == 0):
-            columns.append(None)
-            continue
-        columns.append(_plan(hist, lo, hi, int(pos_t[j]), int(neg_t[j]) & _U64, int(neg_top[j]) == _INT64_MAX))
-    counted = [c for c in columns if c is not None]
-    if counted:
-        _count(hists, part, columns, scratch, bits)
+    found = _extremes(part, scratch)
+    columns = _plans(hists, found, totals)
+    if any(column is not None for column in columns):
+        _count(hists, part, columns, scratch)
     for j, (hist, column) in enumerate(zip(hists, columns)):
         if column is None:
             hist._update_chunk(np.ascontiguousarray(part[:, j]), scratch)
             continue
         hist.count += rows
         hist.sum += float(totals[j])
-        hist.min = min(hist.min, float(lows[j]))
-        hist.max = max(hist.max, float(highs[j]))
+        hist.min = min(hist.min, float(found[0][j]))
+        hist.max = max(hist.max, float(found[1][j]))
 
 
-def _count(hists: Sequence[Any], part: np.ndarray, columns: list[_Column | None], scratch: Scratch, bits: np.ndarray) -> None:
+def _count(hists: Sequence[Any], part: np.ndarray, columns: list[_Column | None], scratch: Scratch) -> None:
     rows, width = part.shape
-    # Global slot layout: each counted column's slots, then one "exact" slot per column, then a dump slot.
-    starts, offset = [], 0
-    for column in columns:
-        starts.append(offset)
-        offset += column.slots if column is not None else 0
-    exact = offset
-    dump = exact + width
-    total = dump + 1
-    tables, table_offsets, position = [], [], 0
-    base = np.zeros(width, dtype=np.uint64)
-    gap = np.zeros(width, dtype=np.uint64)
-    limit = np.zeros(width, dtype=np.uint64)
-    shift = np.zeros(width, dtype=np.uint64)
-    for j, column in enumerate(columns):
-        if column is None:
-            table = np.array([dump], dtype=np.int64)
-        else:
-            table = np.where(column.table < 0, exact + j, column.table + starts[j])
-            base[j], gap[j], limit[j], shift[j] = column.base, column.gap, column.limit, column.shift
-        tables.append(table)
-        table_offsets.append(position)
-        position += table.size
-    table = np.concatenate(tables)
-    offsets = np.array(table_offsets, dtype=np.uint64)
     tile = max(1, _TILE // width)
-    one_shift = int(shift.min()) == int(shift.max())
-    patterns = {name: np.tile(values, tile) for name, values in (("base", base), ("gap", gap), ("limit", limit), ("offsets", offsets), ("shift", shift))}
-    any_gap = bool(gap.any())
-    counts = np.zeros(total, dtype=np.int64)
+    layout = _layout(columns, tile)
+    bits = part.reshape(-1).view(np.uint64)
+    counts = np.zeros(layout.total, dtype=np.int64)
     pending = []
     for start in range(0, rows, tile):
-        n = min(tile, rows - start)
-        size = n * width
+        size = min(tile, rows - start) * width
         key = np.subtract(bits[start * width : start * width + size], _ONE, out=scratch.buffer("flat_t", size))
-        if one_shift:
-            np.right_shift(key, shift[0], out=key)
-        else:
-            np.right_shift(key, patterns["shift"][:size], out=key)
-        np.subtract(key, patterns["base"][:size], out=key)
-        if any_gap:
-            shifted = np.subtract(key, patterns["gap"][:size], out=scratch.buffer("flat_y", size))
-            np.minimum(key, shifted, out=key)
-        np.minimum(key, patterns["limit"][:size], out=key)
-        if width > 1:
-            np.add(key, patterns["offsets"][:size], out=key)
-        slot = np.take(table, key.view(np.int64), out=scratch.buffer("flat_slot", size), mode="clip")
-        counts += np.bincount(slot, minlength=total)
-        if counts[exact:dump].any():
-            marked = np.flatnonzero(slot >= exact) 
-            marked = marked[slot[marked] < dump]
-            if marked.size:
-                pending.append(marked + start * width)
-            counts[exact:dump] = 0
+        np.right_shift(key, layout.shift if layout.one_shift else layout.shifts[:size], out=key)
+        np.subtract(key, layout.bases[:size], out=key)
+        if layout.any_gap:  # both signs: the negative keys brought down next to the positive ones
+            down = np.subtract(key, layout.gaps[:size], out=scratch.buffer("flat_y", size))
+            np.minimum(key, down, out=key)
+        np.minimum(key, layout.limits[:size], out=key)  # zeros (and other columns' values) to the zero slot
+        np.add(key, layout.offsets[:size], out=key)
+        slot = np.take(layout.table, key.view(np.int64), out=scratch.buffer("flat_slot", size), mode="clip")
+        marked = np.flatnonzero(slot >= EXACT)
+        if marked.size:
+            slot[marked] = layout.dump
+            pending.append(marked + start * width)
+        counts += np.bincount(slot, minlength=layout.total)
     if pending:
-        _exact(part, columns, starts, np.concatenate(pending), counts)
+        _exact(part, columns, layout.starts, np.concatenate(pending), counts)
     for j, column in enumerate(columns):
-        if column is None:
-            continue
-        hist = hists[j]
-        own = counts[starts[j] : starts[j] + column.slots]
-        hist.downscale(hist._index_scale - column.scale)
-        _fold(hist, column, own)
+        if column is not None:
+            hist = hists[j]
+            hist.downscale(hist._index_scale - column.scale)
+            _fold(hist, column, counts[layout.starts[j] : layout.starts[j] + column.slots])
 
 
 def _fold(hist: Any, column: _Column, own: np.ndarray) -> None:
     positive, negative = column.sides
+    first = 0
     if positive is not None:
-        offset, counts = trim_counts(column.low[0], own[positive[0] : positive[0] + positive[1]])
+        offset, counts = trim_counts(positive.low, own[: positive.slots])
         hist.positive_offset, hist.positive_counts = add_counts(
             hist.positive_offset, hist.positive_counts, offset, counts.copy()
         )
+        first = positive.slots
     if negative is not None:
-        offset, counts = trim_counts(column.low[1], own[negative[0] : negative[0] + negative[1]])
+        offset, counts = trim_counts(negative.low, own[first : first + negative.slots])
         hist.negative_offset, hist.negative_counts = add_counts(
             hist.negative_offset, hist.negative_counts, offset, counts.copy()
         )
     hist.zero_count += int(own[-1])
 
 
-def _exact(part: np.ndarray, columns: list[_Column | None], starts: list[int], marked: np.ndarray, counts: np.ndarray) -> None:
+def _exact(
+    part: np.ndarray, columns: list[_Column | None], starts: list[int], marked: np.ndarray, counts: np.ndarray
+) -> None:
     """Map the values of marked cells with the SDK's formula and count them in their slots."""
     width = part.shape[1]
     values = part.reshape(-1)[marked]
     which = marked % width
-    negative = values < 0
+    side = (values < 0).astype(np.int64)
     magnitude = np.abs(values)
-    scales = np.array([c.scale if c is not None else 0 for c in columns], dtype=np.int64)
-    low = np.array([[c.low[0], c.low[1]] if c is not None else [0, 0] for c in columns], dtype=np.int64)
-    first = np.array(
-        [[(c.sides[0] or (0, 0))[0], (c.sides[1] or (0, 0))[0]] if c is not None else [0, 0] for c in columns],
-        dtype=np.int64,
-    )
-    start = np.array(starts, dtype=np.int64)
-    side = negative.astype(np.int64)
-    for scale in np.unique(scales[which]).tolist():
-        chosen = np.flatnonzero(scales[which] == scale)
+    scales = np.zeros(width, dtype=np.int64)
+    origin = np.zeros((width, 2), dtype=np.int64)  # slot of bucket index 0, per column and side
+    for j, column in enumerate(columns):
+        if column is None:
+            continue
+        scales[j] = column.scale
+        positive, negative = column.sides
+        n_pos = positive.slots if positive is not None else 0
+        if positive is not None:
+            origin[j, 0] = starts[j] - positive.low
+        if negative is not None:
+            origin[j, 1] = starts[j] + n_pos - negative.low
+    own_scale = scales[which]
+    for scale in np.unique(own_scale).tolist():
+        chosen = np.flatnonzero(own_scale == scale) if scale != own_scale[0] or own_scale.min() != own_scale.max() else slice(None)
         index = map_to_index(magnitude[chosen], scale)
-        col, sd = which[chosen], side[chosen]
-        slot = index - low[col, sd] + first[col, sd] + start[col]
-        counts += np.bincount(slot, minlength=counts.size)
+        counts += np.bincount(index + origin[which[chosen], side[chosen]], minlength=counts.size)

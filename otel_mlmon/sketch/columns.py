@@ -8,7 +8,10 @@ import numpy as np
 
 from otel_mlmon.sketch._both_signs import FRESH_MIN_SIZE, MAX_SPAN, fold_counts
 from otel_mlmon.sketch._buckets import CHUNK, Scratch, lend_scratch
-from otel_mlmon.sketch._flat import MIN_ROWS, sweep_rows
+from otel_mlmon.sketch import _flat
+from otel_mlmon.sketch._flat import sweep_rows
+
+MIN_ROWS = _flat.MIN_ROWS
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index
 from otel_mlmon.sketch.exponential import ExponentialHistogram
 
