@@ -338,6 +338,6 @@ def _exact(
             origin[j, 1] = starts[j] + n_pos - negative.low
     own_scale = scales[which]
     for scale in np.unique(own_scale).tolist():
-        chosen = np.flatnonzero(own_scale == scale) if scale != own_scale[0] or own_scale.min() != own_scale.max() else slice(None)
+        chosen = np.flatnonzero(own_scale == scale)
         index = map_to_index(magnitude[chosen], scale)
         counts += np.bincount(index + origin[which[chosen], side[chosen]], minlength=counts.size)
