@@ -83,7 +83,9 @@ def _extremes(part: np.ndarray, scratch: Scratch) -> list[np.ndarray]:
     for start in range(0, rows, tile):
         block = part[start : start + tile]
         n = block.shape[0]
-        t = np.subtract(bits[start * width : (start + n) * width], _ONE, out=scratch.buffer("flat_t", n * width))
+        t = np.subtract(
+            bits[start * width : (start + n) * width], _ONE, out=scratch.buffer("flat_t", n * width)
+        )
         t = t.reshape(n, width)
         signed = t.view(np.int64)
         now = [
@@ -217,7 +219,7 @@ class _Layout:
             offset += column.slots if column is not None else 0
         self.dump = offset
         self.total = offset + 1
-        tables, positions, position = [], [], 0
+        tables, position = [], 0
         params = np.zeros((5, width), dtype=np.uint64)
         for j, column in enumerate(columns):
             if column is None:
@@ -275,7 +277,9 @@ def _count(hists: Sequence[Any], part: np.ndarray, columns: list[_Column | None]
     pending = []
     for start in range(0, rows, tile):
         size = min(tile, rows - start) * width
-        key = np.subtract(bits[start * width : start * width + size], _ONE, out=scratch.buffer("flat_t", size))
+        key = np.subtract(
+            bits[start * width : start * width + size], _ONE, out=scratch.buffer("flat_t", size)
+        )
         np.right_shift(key, layout.shift if layout.one_shift else layout.shifts[:size], out=key)
         np.subtract(key, layout.bases[:size], out=key)
         if layout.any_gap:  # both signs: the negative keys brought down next to the positive ones

@@ -76,10 +76,8 @@ def side_table(scale: int, bits: int, first_octave: int, last_octave: int) -> Si
         entries = ((exponent - 1023) << scale) + within - low
         # Near a boundary, subnormals and the smallest normal (one shared bucket), the top octave (the SDK clamps).
         entries[(within < 0) | (exponent == 0) | (exponent >= 2046)] = EXACT
-    if bits == 0:
-        slots = int(entries[-1]) + 1
-    else:  # buckets (e << scale) - 1 .. (e_last + 1) << scale: the SDK may round a value one bucket out
-        slots = ((last_octave - first_octave + 1) << scale) + 2
+    # At scales >= 1, buckets (e << scale) - 1 .. (e_last + 1) << scale: the SDK may round a value one bucket out.
+    slots = int(entries[-1]) + 1 if bits == 0 else ((last_octave - first_octave + 1) << scale) + 2
     table = SideTable(first_octave << bits, entries, low, slots)
     if len(_SIDES) >= _MAX_CACHED:
         _SIDES.clear()

@@ -32,14 +32,20 @@ def _column(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     if kind == "heavy":
         return rng.standard_cauchy(size=n) * np.where(rng.random(n) < 0.2, 0.0, 1.0)
     if kind == "zeros":  # one sign with exact zeros of both signs
-        return np.abs(rng.normal(size=n)) * rng.choice([0.0, 1.0, 1.0, 1.0], size=n) * rng.choice([1.0, -0.0], size=n)
+        return (
+            np.abs(rng.normal(size=n))
+            * rng.choice([0.0, 1.0, 1.0, 1.0], size=n)
+            * rng.choice([1.0, -0.0], size=n)
+        )
     if kind == "powers":  # exact powers of two and their closest neighbours, across many octaves
         mantissa = rng.choice([1.0, 1.0 - 2**-53, 1.0 + 2**-52, 1.0 - 2**-40, 1.0 + 2**-40], size=n)
         return rng.choice([-1.0, 1.0], size=n) * np.ldexp(mantissa, rng.integers(-70, 70, size=n))
     if kind == "positive powers":
         return np.ldexp(rng.choice([1.0, 1.0 - 2**-53, 1.0 + 2**-52], size=n), rng.integers(-3, 3, size=n))
     if kind == "extremes":
-        return rng.choice([5e-324, -5e-324, 2.0**-1022, 2.0**-1021, -1e300, 1.7976931348623157e308, 1.0], size=n)
+        return rng.choice(
+            [5e-324, -5e-324, 2.0**-1022, 2.0**-1021, -1e300, 1.7976931348623157e308, 1.0], size=n
+        )
     if kind == "subnormal":
         return rng.uniform(1e-320, 1e-310, size=n) * rng.choice([1.0, -1.0], size=n)
     if kind == "narrow":
@@ -59,7 +65,9 @@ KINDS = [
 ]  # fmt: skip
 
 
-def _pair(table: np.ndarray, before: list[np.ndarray | None], max_size: int, max_scale: int) -> tuple[list, list]:
+def _pair(
+    table: np.ndarray, before: list[np.ndarray | None], max_size: int, max_scale: int
+) -> tuple[list, list]:
     flat, one_by_one = [], []
     for earlier in before:
         for target in (flat, one_by_one):
@@ -131,7 +139,9 @@ def test_most_columns_take_the_flat_passes(monkeypatch: pytest.MonkeyPatch) -> N
         ExponentialHistogram, "_update_chunk", lambda self, *a: (handed.append(self), original(self, *a))[1]
     )
     rng = np.random.default_rng(5)
-    table = np.column_stack([_column(kind, 70_000, rng) for kind in ("normal", "positive", "negative", "zeros")])
+    table = np.column_stack(
+        [_column(kind, 70_000, rng) for kind in ("normal", "positive", "negative", "zeros")]
+    )
     flat = [ExponentialHistogram() for _ in range(4)]
     update_columns(flat, table)
     assert handed == []
@@ -143,7 +153,9 @@ def test_most_columns_take_the_flat_passes(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.parametrize("rows", [1, 7, 8, 100, 128, 129, 1000, 4096, 5000, 65536])
 def test_column_sums_are_numpys_own(rows: int) -> None:
-    part = np.random.default_rng(rows).standard_cauchy(size=(rows, 5)) * np.array([1e-9, 1.0, 1e3, 1e12, -1.0])
+    part = np.random.default_rng(rows).standard_cauchy(size=(rows, 5)) * np.array(
+        [1e-9, 1.0, 1e3, 1e12, -1.0]
+    )
     expected = [np.add.reduce(np.ascontiguousarray(part[:, j])) for j in range(5)]
     assert column_sums(part).tolist() == expected
 
