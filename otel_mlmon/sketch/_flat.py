@@ -241,7 +241,7 @@ def _layout(columns: list[_Column | None], tile: int) -> _Layout:
     key = (tile, *(c.key if c is not None else None for c in columns))
     layout = _LAYOUTS.get(key)
     if layout is None:
-        if len(_LAYOUTS) >= 64:
+        if len(_LAYOUTS) >= 4:  # one per table shape in use, a few MiB each at most
             _LAYOUTS.clear()
         layout = _LAYOUTS[key] = _Layout(columns, tile)
     return layout

@@ -20,7 +20,9 @@ _MANTISSA_WIDTH = 52
 _TOLERANCE = float(1 << 16)
 _CELLS: dict[tuple[int, int], np.ndarray] = {}
 _SIDES: dict[tuple[int, int, int, int], SideTable] = {}
-_MAX_CACHED = 512
+# Cached entries (int64) at most, over all side tables: about 16 MiB.
+_MAX_CACHED = 1 << 21
+_cached = 0
 
 
 def _cell_table(scale: int, bits: int) -> np.ndarray:
@@ -79,7 +81,10 @@ def side_table(scale: int, bits: int, first_octave: int, last_octave: int) -> Si
     # At scales >= 1, buckets (e << scale) - 1 .. (e_last + 1) << scale: the SDK may round a value one bucket out.
     slots = int(entries[-1]) + 1 if bits == 0 else ((last_octave - first_octave + 1) << scale) + 2
     table = SideTable(first_octave << bits, entries, low, slots)
-    if len(_SIDES) >= _MAX_CACHED:
+    global _cached
+    if _cached + entries.size > _MAX_CACHED:
         _SIDES.clear()
+        _cached = 0
+    _cached += entries.size
     _SIDES[cache_key] = table
     return table
