@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon.sketch._buckets import Scratch, add_counts, trim_counts
+from otel_mlmon.sketch._flat_shared import count_shared
 from otel_mlmon.sketch._flat_tables import EXACT, SideTable, side_table
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index, scale_change
 from otel_mlmon.sketch._pairwise import column_sums
@@ -257,7 +258,9 @@ def sweep_rows(hists: Sequence[Any], part: np.ndarray, scratch: Scratch) -> None
     found = _extremes(part, scratch)
     columns = _plans(hists, found, totals)
     if any(column is not None for column in columns):
-        _count(hists, part, columns, scratch)
+        negative_zero = (found[4] == _INT64_MAX).tolist()
+        if not count_shared(hists, part, columns, negative_zero, scratch, CELL_BITS, _TILE):
+            _count(hists, part, columns, scratch)
     for j, (hist, column) in enumerate(zip(hists, columns)):
         if column is None:
             hist._update_chunk(np.ascontiguousarray(part[:, j]), scratch)
