@@ -116,7 +116,7 @@ def _value(t: int) -> float:
 class _Column:
     """One column's flat-pass parameters for one chunk: its scale and the tables of its sides."""
 
-    __slots__ = ("base", "gap", "key", "limit", "scale", "shift", "sides", "slots", "table")
+    __slots__ = ("base", "gap", "key", "limit", "scale", "shift", "sides", "slots")
 
     def __init__(self, scale: int, sides: tuple[SideTable | None, SideTable | None], key: tuple) -> None:
         self.scale = scale
@@ -127,17 +127,19 @@ class _Column:
         first = positive if positive is not None else negative
         self.base = first.first
         self.gap = 0
+        if positive is not None and negative is not None:
+            self.gap = negative.first - positive.first - positive.entries.size
         n_pos = positive.slots if positive is not None else 0
-        parts = []
-        if positive is not None:
-            parts.append(positive.entries)
-        if negative is not None:
-            parts.append(negative.entries + n_pos)
-            if positive is not None:
-                self.gap = negative.first - positive.first - positive.entries.size
         self.slots = n_pos + (negative.slots if negative is not None else 0) + 1  # the zero slot last
-        self.table = np.concatenate([*parts, np.array([self.slots - 1], dtype=np.int64)])
-        self.limit = self.table.size - 1
+        self.limit = sum(side.entries.size for side in sides if side is not None)  # the zero slot's entry
+
+    def table(self) -> np.ndarray:
+        """The column's own table: its sides' entries, then the zero slot's (built only when it is used)."""
+        positive, negative = self.sides
+        parts = [] if positive is None else [positive.entries]
+        if negative is not None:
+            parts.append(negative.entries + (positive.slots if positive is not None else 0))
+        return np.concatenate([*parts, np.array([self.slots - 1], dtype=np.int64)])
 
 
 def _plans(hists: Sequence[Any], found: list[np.ndarray], totals: np.ndarray) -> list[_Column | None]:
@@ -226,7 +228,7 @@ class _Layout:
             if column is None:
                 table = np.array([self.dump], dtype=np.int64)
             else:
-                table = column.table + self.starts[j]
+                table = column.table() + self.starts[j]
                 params[:, j] = (column.shift, column.base, column.gap, column.limit, 0)
             params[4, j] = position
             tables.append(table)

@@ -171,3 +171,26 @@ def test_float32_and_integer_tables_match_their_float64_columns() -> None:
             expected = ExponentialHistogram()
             expected.update(table[:, j].astype(np.float64))
             assert hist == expected
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=5),
+    rows=ROWS,
+    max_scale=st.sampled_from([20, 6, 0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_per_column_tables_equal_update_per_column(
+    kinds: list[str], rows: int, max_scale: int, seed: int
+) -> None:
+    """The flat passes with one table per column (taken when one shared table cannot serve all columns)."""
+    rng = np.random.default_rng(seed)
+    table = np.column_stack([_column(kind, rows, rng) for kind in kinds])
+    earlier = [_column(kind, 300, rng) for kind in kinds]
+    original = _flat.count_shared
+    _flat.count_shared = lambda *_: False
+    try:
+        flat, one_by_one = _pair(table, list(earlier), 160, max_scale)
+    finally:
+        _flat.count_shared = original
+    assert flat == one_by_one
