@@ -35,7 +35,7 @@ from otel_mlmon.sketch._buckets import Scratch, add_counts, trim_counts
 from otel_mlmon.sketch._flat_shared import count_shared
 from otel_mlmon.sketch._flat_tables import EXACT, SideTable, side_table
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index, scale_change
-from otel_mlmon.sketch._pairwise import column_sums
+from otel_mlmon.sketch._pairwise import column_sums, combine, subtree_sums, tree_fits
 
 __all__ = ["CELL_BITS", "MIN_ROWS", "sweep_rows"]
 
@@ -74,16 +74,23 @@ def _reduce(ufunc: np.ufunc, block: np.ndarray) -> np.ndarray:
     return out
 
 
-def _extremes(part: np.ndarray, scratch: Scratch) -> list[np.ndarray]:
-    """Per column: min, max, the ``bits - 1`` of the smallest positive and of the negative nearest zero (as
-    uint64 and int64 minima of ``bits - 1``), and its int64 maximum (``2**63 - 1`` exactly when ``-0.0`` is there)."""
+def _extremes(part: np.ndarray, scratch: Scratch) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per column: the sum (numpy's own, see ``_pairwise``) and min, max, the ``bits - 1`` of the smallest
+    positive and of the negative nearest zero (uint64 and int64 minima of ``bits - 1``), and the int64 maximum of
+    ``bits - 1`` (``2**63 - 1`` exactly when ``-0.0`` is there), in one read of the chunk."""
     rows, width = part.shape
     bits = part.reshape(-1).view(np.uint64)
     tile = max(1, _STATS_TILE // width)
+    fused = tree_fits(rows)
+    if fused:
+        tile = min(rows, max(128, 1 << (tile.bit_length() - 1)))  # equal power-of-two blocks: subtrees
+    sums = []
     found: list[np.ndarray] = []
     for start in range(0, rows, tile):
         block = part[start : start + tile]
         n = block.shape[0]
+        if fused:
+            sums.append(subtree_sums(block))
         t = np.subtract(
             bits[start * width : (start + n) * width], _ONE, out=scratch.buffer("flat_t", n * width)
         )
@@ -101,7 +108,7 @@ def _extremes(part: np.ndarray, scratch: Scratch) -> list[np.ndarray]:
             continue
         for k, ufunc in enumerate((np.minimum, np.maximum, np.minimum, np.minimum, np.maximum)):
             found[k] = ufunc(found[k], now[k])
-    return found
+    return (combine(sums) if fused else column_sums(part)), found
 
 
 def _t(value: float) -> int:
@@ -256,8 +263,7 @@ def sweep_rows(hists: Sequence[Any], part: np.ndarray, scratch: Scratch) -> None
     ``part`` is a C-contiguous float64 ``rows x columns`` chunk of at most ``CHUNK`` rows.
     """
     rows = part.shape[0]
-    totals = column_sums(part)
-    found = _extremes(part, scratch)
+    totals, found = _extremes(part, scratch)
     columns = _plans(hists, found, totals)
     if any(column is not None for column in columns):
         negative_zero = (found[4] == _INT64_MAX).tolist()

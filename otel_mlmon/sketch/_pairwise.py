@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["column_sums"]
+__all__ = ["column_sums", "combine", "subtree_sums", "tree_fits"]
 
 _LEAF = 128
 _agrees: bool | None = None
@@ -36,6 +36,31 @@ def _strided(part: np.ndarray) -> np.ndarray:
 def _check() -> bool:
     probe = np.random.default_rng(17).standard_cauchy(size=(1024, 3)) * np.array([1e-3, 1.0, 1e5])
     return bool(np.array_equal(_tree(probe), _strided(probe)))
+
+
+def tree_fits(rows: int) -> bool:
+    """Whether ``rows`` rows (and any power-of-two share of them of at least 128) are summed by the tree here."""
+    global _agrees
+    if rows < _LEAF or rows & (rows - 1):
+        return False
+    if _agrees is None:
+        _agrees = _check()
+    return _agrees
+
+
+def subtree_sums(block: np.ndarray) -> np.ndarray:
+    """Column sums of a C-contiguous block of ``2**k >= 128`` rows, as subtrees of a longer chunk's sums."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _tree(block)
+
+
+def combine(parts: list[np.ndarray]) -> np.ndarray:
+    """The chunk's column sums from its ``2**k`` equal consecutive blocks' subtree sums, in order."""
+    level = np.array(parts)
+    with np.errstate(over="ignore", invalid="ignore"):
+        while level.shape[0] > 1:
+            level = level[0::2] + level[1::2]
+    return level[0]
 
 
 def column_sums(part: np.ndarray) -> np.ndarray:
