@@ -12,15 +12,19 @@ rows that fit the CPU cache, and each value's bucket comes from its bit pattern:
   >= 1, ``b = scale + CELL_BITS`` and a table maps each cell to its bucket. A cell within ``2**16`` ulps of a bucket
   boundary (where the SDK's logarithm may round either way), a subnormal cell and the top octave are marked, and
   their values are mapped one by one with the SDK's formula (:func:`map_to_index`).
-* ``key - base`` per column, with the two signs' ranges brought next to each other by ``min(y, y - gap)`` in
-  unsigned arithmetic and anything outside clipped to the column's zero slot; one ``take`` from the columns'
-  concatenated tables and one ``bincount`` for all columns.
+* ``key - base``, with the two signs' ranges brought next to each other by ``min(y, y - gap)`` in unsigned
+  arithmetic; one ``take`` from a table of whole octaves (cached: the same table serves every chunk whose extremes
+  fall in the same octaves), one ``bincount`` for all columns. When all counted columns' scales are >= 1 (or all
+  <= 0), one table serves every column at the finest of their scales and each column's counts are downscaled
+  after (``_flat_shared.py``); otherwise each column has its own table and per-value parameters.
 
-The scale decisions are those of ``ExponentialHistogram._insert``, taken per column from the chunk's extremes
-(the bucket index is monotone in the value, so the extremes give each side's index range). Columns these passes
-do not cover -- non-finite values, ``-0.0`` in a column of both signs, a scale crossing from positive to
-non-positive (the SDK places such values one by one), a final scale above ``TABLE_MAX_SCALE``, very wide key
-ranges -- are handed to the general path, so the state is always the one ``update`` leaves.
+The column sums and the extremes come from one read of the chunk (``_pairwise.py`` gives numpy's own sums). The
+scale decisions are those of ``ExponentialHistogram._insert``, taken per column from the chunk's extremes: the
+SDK's bucket index is monotone in the value except next to exact powers of two, so extremes that close to one
+send the column to the general path. Columns these passes do not cover -- non-finite values, ``-0.0`` in a column
+of both signs, a scale crossing from positive to non-positive (the SDK places such values one by one), a final
+scale above ``TABLE_MAX_SCALE``, very wide key ranges -- are handed to the general path, so the state is always
+the one ``update`` leaves (``tests/sdk/sketch/test_flat.py``).
 """
 
 from __future__ import annotations
