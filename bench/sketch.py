@@ -51,6 +51,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
+from otel_mlmon.sketch import columns as columns_module
 from otel_mlmon.sketch.columns import update_columns
 from otel_mlmon.sketch.vector import Projection, VectorSketch
 
@@ -150,12 +151,22 @@ def bench_table(rows: int, columns: int, repeat: int) -> None:
     def sweep() -> None:
         update_columns([ExponentialHistogram() for _ in range(columns)], table)
 
-    strided, ours, total = _interleaved_seconds([per_column, sweep, lambda: np.sum(table)], repeat)
+    def transposing() -> None:  # update_columns as before the flat passes (issue 17): tiles transposed
+        saved, columns_module.MIN_ROWS = columns_module.MIN_ROWS, 1 << 62
+        try:
+            sweep()
+        finally:
+            columns_module.MIN_ROWS = saved
+
+    runs = [per_column, sweep, transposing, lambda: np.sum(table)]
+    strided, ours, before, total = _interleaved_seconds(runs, repeat)
     print(f"\n== {rows:,} x {columns} float64 table, one histogram per column ==")
     print(f"update_columns (one sweep)            {_rate(values, ours)}   ({ours * 1e3:.1f} ms)")
+    print(f"  the same, tiles transposed (before) {_rate(values, before)}   ({before * 1e3:.1f} ms)")
     print(f"ExponentialHistogram.update per column{_rate(values, strided)}   ({strided * 1e3:.1f} ms)")
     print(f"np.sum over the array (one pass)      {_rate(values, total)}   ({total * 1e3:.2f} ms)")
     print(f"ratio: update_columns / np.sum time   {ours / total:10.1f}   (target <= 30)")
+    print(f"ratio: transposing sweep / np.sum     {before / total:10.1f}")
     print(f"ratio: per column / np.sum time       {strided / total:10.1f}")
     _summary_paths(table, repeat)
     _whylogs(table, ours)
@@ -451,6 +462,7 @@ def main() -> None:
         return
     if args.only == "tables":
         bench_table(10_000, 50, repeat)
+        bench_table(200_000 if args.quick else 1_000_000, 20, max(1, repeat // 2))
         return
     bench_column(100_000, 10_000 if args.quick else 20_000, repeat)
     bench_table(10_000, 50, repeat)

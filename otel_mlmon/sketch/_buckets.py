@@ -63,6 +63,9 @@ _DTYPES = {
     "sweep_index": np.int64,
     "sweep_side": np.int64,
     "sweep_negative": np.bool_,
+    "flat_t": np.uint64,
+    "flat_y": np.uint64,
+    "flat_slot": np.int64,
 }
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from otel_mlmon.sketch._both_signs import FRESH_MIN_SIZE, MAX_SPAN, fold_counts
 from otel_mlmon.sketch._buckets import CHUNK, Scratch, lend_scratch
+from otel_mlmon.sketch._flat import MIN_ROWS, sweep_rows
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index
 from otel_mlmon.sketch.exponential import ExponentialHistogram
 
@@ -26,10 +27,11 @@ def update_columns(
     """Add column ``j`` of a 2-D ``table`` (rows x columns) to ``histograms[j]``, for every column.
 
     The result is identical to ``histograms[j].update(table[:, j])`` for each ``j`` (same chunks of 65 536
-    rows, same sums, same buckets), but cheaper: rows are transposed tile by tile into contiguous column
-    chunks (a row-major table is read once, instead of once per column with a stride of a whole row), and
-    the bucket indices of several columns are computed by the same numpy calls and counted by one
-    ``bincount`` (per-call overhead is paid per sweep, not per column).
+    rows, same sums, same buckets), but cheaper. A C-ordered chunk of at least ``MIN_ROWS`` rows is counted by
+    the flat passes of ``_flat.py``: no transposing copy, every pass over the rows as they lie, buckets from the
+    values' bit patterns through per-column tables, one ``bincount`` for all columns. Smaller or other chunks are
+    transposed tile by tile into contiguous column chunks, and the bucket indices of several columns are computed
+    by the same numpy calls and counted by one ``bincount`` (per-call overhead is paid per sweep, not per column).
 
     Raises:
         ValueError: if ``table`` is not 2-D or its number of columns differs from ``len(histograms)``.
@@ -46,6 +48,9 @@ def update_columns(
         for start in range(0, rows, CHUNK):
             part = table[start : start + CHUNK]
             size = part.shape[0]
+            if size >= MIN_ROWS and part.flags.c_contiguous:
+                sweep_rows(histograms, part, scratch)  # no transposing copy: passes over the rows as they lie
+                continue
             width = max(1, min(columns, _SWEEP // size))
             for first in range(0, columns, width):
                 group = histograms[first : first + width]

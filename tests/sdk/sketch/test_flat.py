@@ -1,0 +1,196 @@
+"""The flat passes over row-major chunks (``sketch/_flat.py``) leave exactly the state of per-column updates.
+
+Compared on random and adversarial columns (powers of two and their neighbours at every scale, subnormals,
++-0.0, infinities and NaN, integers beyond 2**53, float32 data, narrow and heavy-tailed data, both signs), into
+histograms already holding other data, against ``ExponentialHistogram.update`` column by column and, on a few
+tables, against the OpenTelemetry SDK's own aggregation fed value by value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from otel_mlmon.sketch import ExponentialHistogram, _flat
+from otel_mlmon.sketch._pairwise import column_sums
+from otel_mlmon.sketch.columns import update_columns
+
+from ._oracle import sdk_aggregate
+
+ROWS = st.integers(_flat.MIN_ROWS, _flat.MIN_ROWS + 3000)
+
+
+def _column(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "normal":
+        return rng.normal(size=n) * 10.0 ** rng.uniform(-8, 8)
+    if kind == "positive":
+        return rng.lognormal(size=n) * 10.0 ** rng.uniform(-5, 5)
+    if kind == "negative":
+        return -rng.exponential(size=n) * 10.0 ** rng.uniform(-5, 5)
+    if kind == "heavy":
+        return rng.standard_cauchy(size=n) * np.where(rng.random(n) < 0.2, 0.0, 1.0)
+    if kind == "zeros":  # one sign with exact zeros of both signs
+        return (
+            np.abs(rng.normal(size=n))
+            * rng.choice([0.0, 1.0, 1.0, 1.0], size=n)
+            * rng.choice([1.0, -0.0], size=n)
+        )
+    if kind == "powers":  # exact powers of two and their closest neighbours, across many octaves
+        mantissa = rng.choice([1.0, 1.0 - 2**-53, 1.0 + 2**-52, 1.0 - 2**-40, 1.0 + 2**-40], size=n)
+        return rng.choice([-1.0, 1.0], size=n) * np.ldexp(mantissa, rng.integers(-70, 70, size=n))
+    if kind == "positive powers":
+        return np.ldexp(rng.choice([1.0, 1.0 - 2**-53, 1.0 + 2**-52], size=n), rng.integers(-3, 3, size=n))
+    if kind == "extremes":
+        return rng.choice(
+            [5e-324, -5e-324, 2.0**-1022, 2.0**-1021, -1e300, 1.7976931348623157e308, 1.0], size=n
+        )
+    if kind == "subnormal":
+        return rng.uniform(1e-320, 1e-310, size=n) * rng.choice([1.0, -1.0], size=n)
+    if kind == "narrow":
+        return rng.choice([-1.0, 1.0], size=n) * (3.0 + rng.random(n) * 1e-3)
+    if kind == "big integers":  # integers beyond 2**53, as float64
+        return (rng.integers(2**53, 2**62, size=n) * rng.choice([1, -1], size=n)).astype(np.float64)
+    if kind == "float32":
+        return (rng.normal(size=n) * 100).astype(np.float32).astype(np.float64)
+    if kind == "integers":
+        return rng.integers(-20, 50, size=n).astype(np.float64)
+    raise AssertionError(kind)
+
+
+KINDS = [
+    "normal", "positive", "negative", "heavy", "zeros", "powers", "positive powers", "extremes", "subnormal",
+    "narrow", "big integers", "float32", "integers",
+]  # fmt: skip
+
+
+def _pair(
+    table: np.ndarray, before: list[np.ndarray | None], max_size: int, max_scale: int
+) -> tuple[list, list]:
+    flat, one_by_one = [], []
+    for earlier in before:
+        for target in (flat, one_by_one):
+            hist = ExponentialHistogram(max_size=max_size, max_scale=max_scale)
+            if earlier is not None:
+                hist.update(earlier)
+            target.append(hist)
+    update_columns(flat, table)
+    for j, hist in enumerate(one_by_one):
+        hist.update(table[:, j])
+    return flat, one_by_one
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=6),
+    before=st.lists(st.sampled_from([None, *KINDS]), min_size=6, max_size=6),
+    rows=ROWS,
+    max_size=st.sampled_from([2, 20, 160, 1000]),
+    max_scale=st.sampled_from([20, 10, 6, 3, 0, -4]),
+    damage=st.sampled_from([None, np.nan, np.inf, -np.inf]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_flat_passes_equal_update_per_column(
+    kinds: list[str],
+    before: list[str | None],
+    rows: int,
+    max_size: int,
+    max_scale: int,
+    damage: float | None,
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    table = np.column_stack([_column(kind, rows, rng) for kind in kinds])
+    if damage is not None:
+        table[rng.integers(rows), rng.integers(len(kinds))] = damage
+    earlier = [None if kind is None else _column(kind, int(rng.integers(1, 400)), rng) for kind in before]
+    flat, one_by_one = _pair(table, earlier[: len(kinds)], max_size, max_scale)
+    assert flat == one_by_one
+
+
+@pytest.mark.parametrize("kinds", [["normal", "negative", "positive"], ["powers", "zeros", "integers"]])
+def test_flat_passes_equal_the_sdk(kinds: list[str]) -> None:
+    """Against the OpenTelemetry SDK aggregation itself, value by value (the reference implementation)."""
+    rng = np.random.default_rng(17)
+    table = np.column_stack([_column(kind, _flat.MIN_ROWS, rng) for kind in kinds])
+    flat = [ExponentialHistogram() for _ in kinds]
+    update_columns(flat, table)
+    for j, hist in enumerate(flat):
+        point = sdk_aggregate(table[:, j].tolist())
+        assert point is not None
+        assert (hist.scale, hist.zero_count, hist.count) == (point.scale, point.zero_count, point.count)
+        assert (hist.positive_offset, tuple(hist.positive_counts.tolist())) == (
+            point.positive_offset,
+            point.positive_counts,
+        )
+        assert (hist.negative_offset, tuple(hist.negative_counts.tolist())) == (
+            point.negative_offset,
+            point.negative_counts,
+        )
+        assert (hist.min, hist.max) == (point.min, point.max)
+
+
+def test_most_columns_take_the_flat_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison above is not vacuous: ordinary columns are counted by the flat passes, not handed over."""
+    handed = []
+    original = ExponentialHistogram._update_chunk
+    monkeypatch.setattr(
+        ExponentialHistogram, "_update_chunk", lambda self, *a: (handed.append(self), original(self, *a))[1]
+    )
+    rng = np.random.default_rng(5)
+    table = np.column_stack(
+        [_column(kind, 70_000, rng) for kind in ("normal", "positive", "negative", "zeros")]
+    )
+    flat = [ExponentialHistogram() for _ in range(4)]
+    update_columns(flat, table)
+    assert handed == []
+    for j, hist in enumerate(flat):
+        expected = ExponentialHistogram()
+        expected.update(table[:, j])
+        assert hist == expected
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 100, 128, 129, 1000, 4096, 5000, 65536])
+def test_column_sums_are_numpys_own(rows: int) -> None:
+    part = np.random.default_rng(rows).standard_cauchy(size=(rows, 5)) * np.array(
+        [1e-9, 1.0, 1e3, 1e12, -1.0]
+    )
+    expected = [np.add.reduce(np.ascontiguousarray(part[:, j])) for j in range(5)]
+    assert column_sums(part).tolist() == expected
+
+
+def test_float32_and_integer_tables_match_their_float64_columns() -> None:
+    rng = np.random.default_rng(9)
+    floats = (rng.normal(size=(6000, 3)) * 50).astype(np.float32)
+    integers = rng.integers(-(2**60), 2**60, size=(6000, 3))
+    for table in (floats, integers):
+        flat = [ExponentialHistogram() for _ in range(3)]
+        update_columns(flat, table)
+        for j, hist in enumerate(flat):
+            expected = ExponentialHistogram()
+            expected.update(table[:, j].astype(np.float64))
+            assert hist == expected
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=5),
+    rows=ROWS,
+    max_scale=st.sampled_from([20, 6, 0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_per_column_tables_equal_update_per_column(
+    kinds: list[str], rows: int, max_scale: int, seed: int
+) -> None:
+    """The flat passes with one table per column (taken when one shared table cannot serve all columns)."""
+    rng = np.random.default_rng(seed)
+    table = np.column_stack([_column(kind, rows, rng) for kind in kinds])
+    earlier = [_column(kind, 300, rng) for kind in kinds]
+    original = _flat.count_shared
+    _flat.count_shared = lambda *_: False
+    try:
+        flat, one_by_one = _pair(table, list(earlier), 160, max_scale)
+    finally:
+        _flat.count_shared = original
+    assert flat == one_by_one
