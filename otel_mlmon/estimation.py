@@ -36,10 +36,18 @@ __all__ = [
     "fit_classifier",
     "fit_estimation",
     "fit_regression",
+    "histogram_buckets",
+    "joint_buckets",
     "refine_blocks",
 ]
 
-from otel_mlmon._calibration_blocks import isotonic_blocks, refine_blocks, tilt
+from otel_mlmon._calibration_blocks import (
+    histogram_buckets,
+    isotonic_blocks,
+    joint_buckets,
+    refine_blocks,
+    tilt,
+)
 from otel_mlmon._estimation_regression import (
     SPREAD_CHUNK_ROWS,
     RegressionErrorModel,
