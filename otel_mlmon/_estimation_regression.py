@@ -40,7 +40,7 @@ class RegressionErrorModel:
         columns: ``(section, name)`` of each column: ``("outputs", <output>)`` first, then features.
         knots: Per column, the hinge knots ``t`` (basis ``x, max(x - t_1, 0), ...``; a missing value is all 0).
         reference_means: Per column, the reference mean of each basis function.
-        coef_abs / coef_sq: Per column, each basis function's coefficient for the absolute / squared error.
+        coef_abs: Per column, each basis function's coefficient for the absolute error.
         mean_abs / mean_sq: The reference means of the absolute and squared errors.
         spread: ``{"rmse", "mae"}`` → standard deviation over reference chunks times ``sqrt(chunk rows)``.
     """
@@ -49,7 +49,6 @@ class RegressionErrorModel:
     knots: list[np.ndarray]
     reference_means: list[np.ndarray]
     coef_abs: list[np.ndarray]
-    coef_sq: list[np.ndarray]
     mean_abs: float
     mean_sq: float
     spread: dict[str, float] = field(default_factory=dict)
@@ -60,8 +59,8 @@ class RegressionErrorModel:
         The MAE is the additive model's; the RMSE is that MAE times the reference's RMSE / MAE ratio (the errors
         keep the shape of their distribution while their scale follows the inputs). The squared error is not
         modelled additively for the estimate: where two columns both widen the errors its cross term grows with
-        their product, which marginal histograms cannot see, while the absolute error stays additive
-        (``coef_sq`` stays in the profile format, unused by the estimate).
+        their product, which marginal histograms cannot see, while the absolute error stays additive. So no
+        squared-error model is kept (profiles written with one, a ``coef_sq`` field, still load; it is ignored).
         """
         e_abs = self.mean_abs
         for i, mean in enumerate(means):
@@ -82,7 +81,6 @@ class RegressionErrorModel:
             "knots": [floats(k) for k in self.knots],
             "reference_means": [floats(m) for m in self.reference_means],
             "coef_abs": [floats(c) for c in self.coef_abs],
-            "coef_sq": [floats(c) for c in self.coef_sq],
             "mean_abs": self.mean_abs,
             "mean_sq": self.mean_sq,
             "spread": self.spread,
@@ -93,20 +91,19 @@ class RegressionErrorModel:
         columns = [(str(s), str(n)) for s, n in data["columns"]]
         arrays = {
             key: [np.asarray(v, dtype=np.float64) for v in data[key]]
-            for key in ("knots", "reference_means", "coef_abs", "coef_sq")
+            for key in ("knots", "reference_means", "coef_abs")
         }
         for key, values in arrays.items():
             if len(values) != len(columns):
                 raise ValueError(f"estimation {key} must have one entry per column")
-        for k, m, a, q in zip(*arrays.values()):
-            if not (m.size == a.size == q.size == k.size + 1):
+        for k, m, a in zip(*arrays.values()):
+            if not (m.size == a.size == k.size + 1):
                 raise ValueError("estimation knots, means and coefficients disagree in length")
         return cls(
             columns,
             arrays["knots"],
             arrays["reference_means"],
             arrays["coef_abs"],
-            arrays["coef_sq"],
             float(data["mean_abs"]),
             float(data["mean_sq"]),
             {str(k): float(v) for k, v in (data.get("spread") or {}).items()},
@@ -146,14 +143,12 @@ def fit_regression(
     design = np.hstack([part / scale for part, scale in zip(parts, scales)])
     centre = design.mean(axis=0)
     beta_abs = _ridge(design - centre, abs_err - abs_err.mean())
-    beta_sq = _ridge(design - centre, sq_err - sq_err.mean())
     splits = np.cumsum([part.shape[1] for part in parts])[:-1]
     model = RegressionErrorModel(
         columns,
         knots,
         [part.mean(axis=0) for part in parts],
         [b / scale for b, scale in zip(np.split(beta_abs, splits), scales)],
-        [b / scale for b, scale in zip(np.split(beta_sq, splits), scales)],
         float(abs_err.mean()),
         float(sq_err.mean()),
     )

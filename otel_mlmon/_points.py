@@ -293,16 +293,28 @@ def _summary_histograms(
                 start_ns,
                 temporality,
             )
-    for (name, label), column in summary.confidence.items():
-        builder.add_exponential(
+    for metric, description, columns in (
+        (
             conv.METRIC_PREDICTION_CONFIDENCE,
             "Distribution of the max class probability of the rows predicted as each class (sampled rows).",
-            "1",
-            {**attributes, conv.ATTR_OUTPUT_NAME: name, conv.ATTR_PREDICTION_CLASS: label},
-            column.numeric,
-            start_ns,
-            temporality,
-        )
+            summary.confidence,
+        ),
+        (
+            conv.METRIC_PREDICTION_CONFIDENCE_COMPLEMENT,
+            "Distribution of one minus the max class probability of the rows predicted as each class.",
+            summary.confidence_complement,
+        ),
+    ):
+        for (name, label), column in columns.items():
+            builder.add_exponential(
+                metric,
+                description,
+                "1",
+                {**attributes, conv.ATTR_OUTPUT_NAME: name, conv.ATTR_PREDICTION_CLASS: label},
+                column.numeric,
+                start_ns,
+                temporality,
+            )
 
 
 class _Exported:

@@ -141,6 +141,7 @@ __all__ = [
     "METRIC_PREDICTIONS",
     "METRIC_PREDICTION_CLASS_COUNT",
     "METRIC_PREDICTION_CONFIDENCE",
+    "METRIC_PREDICTION_CONFIDENCE_COMPLEMENT",
     "METRIC_PREDICTION_DISTRIBUTION",
     "METRIC_PREDICTION_MISSING",
     "METRIC_SDK_FAULTS",
@@ -256,6 +257,9 @@ METRIC_FEATURE_INFINITE = "ml.feature.infinite"
 METRIC_FEATURE_CATEGORY_COUNT = "ml.feature.category.count"
 METRIC_PREDICTION_DISTRIBUTION = "ml.prediction.distribution"
 METRIC_PREDICTION_CONFIDENCE = "ml.prediction.confidence"
+#: One minus the max class probability, per output and predicted class like ``ml.prediction.confidence``: the same
+#: rows, sketched where an exponential histogram is fine (near 0), so that confidences near 1 keep their resolution.
+METRIC_PREDICTION_CONFIDENCE_COMPLEMENT = "ml.prediction.confidence_complement"
 METRIC_PREDICTION_CLASS_COUNT = "ml.prediction.class.count"
 METRIC_PREDICTION_MISSING = "ml.prediction.missing"
 #: Rows that entered the summaries (after sampling and max_rows), to compare with ml.inference.predictions.
@@ -270,6 +274,7 @@ SUMMARY_METRICS: dict[str, tuple[str | None, str | None, str, str | None]] = {
     METRIC_FEATURE_DISTRIBUTION: ("features", ATTR_FEATURE_NAME, "numeric", None),
     METRIC_PREDICTION_DISTRIBUTION: ("outputs", ATTR_OUTPUT_NAME, "numeric", None),
     METRIC_PREDICTION_CONFIDENCE: ("confidence", ATTR_OUTPUT_NAME, "numeric", None),
+    METRIC_PREDICTION_CONFIDENCE_COMPLEMENT: ("confidence_complement", ATTR_OUTPUT_NAME, "numeric", None),
     METRIC_FEATURE_MISSING: ("features", ATTR_FEATURE_NAME, "missing", None),
     METRIC_FEATURE_INFINITE: ("features", ATTR_FEATURE_NAME, "infinite", None),
     METRIC_PREDICTION_MISSING: ("outputs", ATTR_OUTPUT_NAME, "missing", None),

@@ -36,10 +36,18 @@ __all__ = [
     "fit_classifier",
     "fit_estimation",
     "fit_regression",
+    "histogram_buckets",
+    "joint_buckets",
     "refine_blocks",
 ]
 
-from otel_mlmon._calibration_blocks import isotonic_blocks, refine_blocks, tilt
+from otel_mlmon._calibration_blocks import (
+    histogram_buckets,
+    isotonic_blocks,
+    joint_buckets,
+    refine_blocks,
+    tilt,
+)
 from otel_mlmon._estimation_regression import (
     SPREAD_CHUNK_ROWS,
     RegressionErrorModel,
@@ -256,6 +264,12 @@ def _binary_blocks(
             pieces.append((mine.min(), mine.max(), value[b], float(mine.size)))
         if k is None:
             k = str(predicted[rows][0])
+        if pieces[0][0] > 0.5:
+            # The fit between the scores on either side of the decision (as CBPE interpolates across it), as a
+            # piece without rows at a confidence of 0.5: a window's row predicted with less confidence than any
+            # reference row of its class is not taken as right as that class's least confident reference rows.
+            middle = float(np.interp(0.5, fit[:, :2].ravel(), np.repeat(fit[:, 2], 2)))
+            pieces.append((0.5, 0.5, middle if k == positive else 1 - middle, 0.0))
         out[k] = np.asarray(sorted(pieces))
     return out
 

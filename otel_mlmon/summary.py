@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon._confidence import add_confidence, confidence_entries, read_confidence
 from otel_mlmon._faults import report_fault
 from otel_mlmon._kinds import KindRule
 from otel_mlmon._text import TEXT_DESCRIPTORS, text_descriptors
@@ -20,7 +21,7 @@ from otel_mlmon._vector_columns import is_vector, output_columns, vector_matrix
 from otel_mlmon.adapters import Column, Outputs, Table
 from otel_mlmon.adapters._convert import format_floats
 from otel_mlmon.adapters._matrix import MatrixTable
-from otel_mlmon.conventions import OTHER_CATEGORY, VECTOR_COLUMN, VECTOR_NORM, VOCABULARY, descriptor_name
+from otel_mlmon.conventions import VECTOR_COLUMN, VECTOR_NORM, VOCABULARY, descriptor_name
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 from otel_mlmon.sketch.categorical import DEFAULT_CAPACITY
 from otel_mlmon.sketch.columns import update_columns
@@ -278,6 +279,8 @@ class Summary:
         #: Per class, so the collector can estimate precision and recall before labels arrive (sum = expected
         #: true positives when probabilities are calibrated). Classes beyond ``max_categories`` share ``__other__``.
         self.confidence: dict[tuple[str, str], ColumnSummary] = {}
+        #: The same rows' ``1 - max probability``: fine where ``confidence`` is coarse, near 1 (_confidence.py).
+        self.confidence_complement: dict[tuple[str, str], ColumnSummary] = {}
         #: Vector columns (embeddings): column -> projection sketch, exported as ``{column}.p00`` ... features.
         self.vectors: dict[str, VectorSketch] = {}
         #: Vector outputs (embeddings a model returns): output -> projection sketch, exported as ``{output}.p00`` ...
@@ -425,20 +428,7 @@ class Summary:
         for name, values in outputs.confidence.items():
             values = np.asarray(values, dtype=np.float64)
             labels = predicted[name].values if name in predicted else np.full(len(values), None, dtype=object)
-            self._add_confidence(name, values, labels)
-
-    def _add_confidence(self, output: str, values: np.ndarray, labels: np.ndarray) -> None:
-        classes, inverse = np.unique(np.asarray([str(v) for v in labels], dtype=object), return_inverse=True)
-        for i, label in enumerate(classes):
-            key = (output, label)
-            if key not in self.confidence:
-                known = sum(1 for o, _ in self.confidence if o == output)
-                if known >= self.config.max_categories:
-                    key = (output, OTHER_CATEGORY)
-            column = self.confidence.get(key)
-            if column is None:
-                column = self.confidence[key] = self.config.new_column("numeric")
-            column.update(values[inverse == i])
+            add_confidence(self.config, self.confidence, self.confidence_complement, name, values, labels)
 
     def merge(self, other: Summary, *, consume: bool = False) -> None:
         """Add ``other`` into this summary (columns missing on one side are taken from the other).
@@ -451,6 +441,7 @@ class Summary:
             (self.features, other.features),
             (self.outputs, other.outputs),
             (self.confidence, other.confidence),  # type: ignore[arg-type]  # keyed by (output, class)
+            (self.confidence_complement, other.confidence_complement),  # type: ignore[arg-type]
         ):
             for name, column in theirs.items():
                 if name in mine:
@@ -487,10 +478,12 @@ class Summary:
             "rows": self.rows,
             "features": {name: c.to_dict() for name, c in self.features.items()},
             "outputs": {name: c.to_dict() for name, c in self.outputs.items()},
-            "confidence": [
-                {"output": output, "class": label, **c.to_dict()}
-                for (output, label), c in self.confidence.items()
-            ],
+            "confidence": confidence_entries(self.confidence),
+            **(
+                {"confidence_complement": confidence_entries(self.confidence_complement)}
+                if self.confidence_complement
+                else {}
+            ),
             **({"vectors": {name: v.to_dict() for name, v in self.vectors.items()}} if self.vectors else {}),
             **(
                 {"output_vectors": {name: v.to_dict() for name, v in self.output_vectors.items()}}
@@ -512,10 +505,9 @@ class Summary:
             target = getattr(summary, key)
             for name, column in (data.get(key) or {}).items():
                 target[str(name)] = ColumnSummary.from_dict(column)
-        for column in data.get("confidence") or []:
-            summary.confidence[(str(column["output"]), str(column["class"]))] = ColumnSummary.from_dict(
-                column
-            )
+        summary.confidence = read_confidence(data.get("confidence"), ColumnSummary)
+        # Absent from summaries written before it existed: estimates then read the confidence alone.
+        summary.confidence_complement = read_confidence(data.get("confidence_complement"), ColumnSummary)
         for name, vector in (data.get("vectors") or {}).items():
             summary.vectors[str(name)] = VectorSketch.from_dict(vector)
         for name, vector in (data.get("output_vectors") or {}).items():

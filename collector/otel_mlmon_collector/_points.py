@@ -50,6 +50,8 @@ _INDEX_RANGE = {
 
 _CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
 _NO_RECORDED_VALUE = metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
+#: Sections kept per predicted class, as the SDK and profiles keep them (for estimates).
+_PER_CLASS = ("confidence", "confidence_complement")
 #: Which OTLP data field each kind of summary point arrives in.
 _DATA_FIELD = {
     "numeric": "exponential_histogram",
@@ -166,7 +168,7 @@ def _read_each(
             counters.invalid_points += 1
             continue
         if kind == "numeric":
-            if section == "confidence" and attrs.get(conv.ATTR_PREDICTION_CLASS) is not None:
+            if section in _PER_CLASS and attrs.get(conv.ATTR_PREDICTION_CLASS) is not None:
                 # Confidence is kept per predicted class, as the SDK and profiles keep it (for estimates).
                 column = (column, attrs[conv.ATTR_PREDICTION_CLASS])
             value: Any = _histogram(point, max_size)

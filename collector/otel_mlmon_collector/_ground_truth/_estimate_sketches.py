@@ -2,7 +2,7 @@
 realized performance once labels arrive.
 
 :func:`estimate_view` reads a window's summaries -- the per-predicted-class confidence histograms of a classifier
-output, the value histogram of a regression output and the feature histograms -- and applies the reference
+output (and of its complement, finer near a confidence of 1), the value histogram of a regression output and the feature histograms -- and applies the reference
 profile's :class:`~otel_mlmon.estimation.EstimationModel` (isotonic calibration / additive expected-error model).
 :func:`estimate_rows` applies the same model to the joined rows of a realized window, so that
 :func:`estimation_gap` compares an estimate and a realized value over exactly the same predictions.
@@ -25,8 +25,9 @@ from otel_mlmon.estimation import (
     basis_means,
     bucket_basis_means,
     estimate_classification,
+    histogram_buckets,
+    joint_buckets,
 )
-from otel_mlmon.sketch import ExponentialHistogram
 from otel_mlmon_collector._ground_truth._metrics import MetricPoint
 
 __all__ = ["Estimate", "estimate_rows", "estimate_view", "estimation_gap", "realized_span"]
@@ -90,9 +91,15 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
     """
     outputs = model.outputs if model is not None else {}
     groups: dict[str, dict[str, tuple[np.ndarray, ...]]] = {}
-    for (output, label), column in getattr(view, "confidence", {}).items():
+    complements = getattr(view, "confidence_complement", {})
+    for key, column in getattr(view, "confidence", {}).items():
         if column.numeric is not None and column.numeric.count:
-            groups.setdefault(output, {})[label] = (*_buckets(column.numeric), column.numeric.sum)
+            # Below a cut the confidence histogram's buckets, above it the complement's (finer near 1). The exact
+            # sum tilts the rows within coarse buckets; with the complement's fine ones it over-corrects.
+            other = complements.get(key)
+            buckets = joint_buckets(column.numeric, other.numeric if other is not None else None)
+            exact_sum = (column.numeric.sum,) if other is None else ()
+            groups.setdefault(key[0], {})[key[1]] = (*buckets, *exact_sum)
     out = {}
     for output, by_class in groups.items():
         calibration = outputs.get(output)
@@ -206,21 +213,12 @@ def _regression(model: RegressionErrorModel, means: list[np.ndarray | None], row
     )
 
 
-def _buckets(histogram: ExponentialHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The non-empty buckets' bounds (clipped to the histogram's range) and counts."""
-    lower, upper, counts = histogram.bucket_edges()
-    keep = counts > 0
-    lo = np.clip(lower[keep], histogram.min, histogram.max)
-    hi = np.clip(upper[keep], histogram.min, histogram.max)
-    return lo, hi, counts[keep].astype(np.float64)
-
-
 def _histogram_means(column: Any, knots: np.ndarray) -> np.ndarray | None:
     """A window's mean basis of one column (see ``otel_mlmon._estimation_regression``) from its histogram; missing
     and infinite values count as zeros, as in the reference. None when the column is not numeric here."""
     if column is None or column.numeric is None or not column.numeric.count:
         return None
     histogram = column.numeric
-    lower, upper, counts = _buckets(histogram)
+    lower, upper, counts = histogram_buckets(histogram)
     rows = int(histogram.count + column.missing + column.infinite)
     return bucket_basis_means(lower, upper, counts, histogram.sum, knots, rows)

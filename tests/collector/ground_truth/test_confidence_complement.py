@@ -1,0 +1,111 @@
+"""The confidence complement (``1 - max probability``, sketched beside the confidence): what the SDK keeps, how the
+estimator joins the two histograms, and that it brings sketch estimates closer to the exact-confidence ones for a
+model whose confidences crowd near 1; and the binary calibration across the decision, as CBPE interpolates it."""
+
+from __future__ import annotations
+
+import numpy as np
+from otel_mlmon_collector._ground_truth._estimate_sketches import estimate_view
+from sklearn.isotonic import IsotonicRegression
+
+from otel_mlmon.adapters import read_features, read_outputs
+from otel_mlmon.estimation import estimate_classification, fit_classifier, joint_buckets
+from otel_mlmon.profile import Profile
+from otel_mlmon.summary import Summary
+
+NAMES = ["a", "b"]
+
+
+def _draw(rng: np.random.Generator, n: int, shift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A sharp model (most confidences above 0.99) of a noisier truth."""
+    X = rng.normal(size=(n, 2))
+    X[:, 0] += shift
+    logit = 2 * X[:, 0] - X[:, 1]
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    p = 1 / (1 + np.exp(-4 * logit))
+    return X, y, np.column_stack([1 - p, p])
+
+
+def _summary(X: np.ndarray, proba: np.ndarray) -> Summary:
+    summary = Summary()
+    summary.add_features(read_features(X, names=NAMES))
+    summary.add_outputs(read_outputs(proba, classes=[0, 1]))
+    return summary
+
+
+def test_the_complement_counts_the_same_rows_and_survives_a_round_trip() -> None:
+    X, _, proba = _draw(np.random.default_rng(1), 500, 0.0)
+    summary = _summary(X, proba)
+    assert (
+        set(summary.confidence_complement)
+        == set(summary.confidence)
+        == {("prediction", "0"), ("prediction", "1")}
+    )
+    for key, column in summary.confidence.items():
+        complement = summary.confidence_complement[key].numeric
+        assert complement.count == column.numeric.count
+        assert abs(complement.sum - (column.numeric.count - column.numeric.sum)) < 1e-9
+        assert complement.scale < column.numeric.scale  # a wider relative range: coarser, but fine near 0
+    again = Summary.from_dict(summary.to_dict())
+    assert again.confidence_complement[("prediction", "1")].numeric.count == complement.count
+    old = summary.to_dict()
+    del old["confidence_complement"]  # a summary written before the complement existed still loads
+    assert Summary.from_dict(old).confidence_complement == {}
+
+
+def test_joint_buckets_keep_every_row_and_are_finer_near_one() -> None:
+    X, _, proba = _draw(np.random.default_rng(2), 2000, 0.0)
+    summary = _summary(X, proba)
+    key = ("prediction", "1")
+    confidence = summary.confidence[key].numeric
+    complement = summary.confidence_complement[key].numeric
+    lower, upper, counts = joint_buckets(confidence, complement)
+    assert counts.sum() == confidence.count
+    assert np.all(lower <= upper) and np.all(np.diff(lower) >= 0)
+    assert lower.min() >= confidence.min - 1e-12 and upper.max() <= confidence.max + 1e-12
+    only = joint_buckets(confidence, None)
+    near_one = lambda lo, hi, c: float(np.max((hi - lo)[(lo > 0.99) & (c > 0)]))  # noqa: E731
+    assert near_one(lower, upper, counts) < near_one(*only) / 2
+    assert counts.max() < only[2].max() / 4  # the top bucket's rows, spread over many
+    # The complement of other rows (a window that lost one of the two series): the confidence alone.
+    other = _summary(*_draw(np.random.default_rng(3), 100, 0.0)[::2]).confidence_complement[key].numeric
+    np.testing.assert_array_equal(joint_buckets(confidence, other)[2], only[2])
+
+
+def test_the_complement_brings_the_estimate_closer_to_the_exact_confidences() -> None:
+    rng = np.random.default_rng(4)
+    X, y, proba = _draw(rng, 3000, 0.0)
+    profile = Profile.from_data(X, proba, model="m", feature_names=NAMES, classes=[0, 1], labels=y)
+    calibration = profile.estimation.outputs["prediction"]
+    gains = []
+    for shift in (0.0, 0.8, -1.2):
+        Xc, _, pc = _draw(rng, 2000, shift)
+        predicted, confidence = pc.argmax(1), pc.max(1)
+        exact = estimate_classification(
+            calibration,
+            {str(k): (confidence[predicted == k], np.ones((predicted == k).sum())) for k in (0, 1)},
+        )
+        view = _summary(Xc, pc)
+        both = estimate_view(view, profile.estimation)["prediction"].values
+        view.confidence_complement = {}
+        alone = estimate_view(view, profile.estimation)["prediction"].values
+        for metric in ("accuracy", "roc_auc"):
+            gains.append(abs(alone[metric] - exact[metric]) - abs(both[metric] - exact[metric]))
+            assert abs(both[metric] - exact[metric]) < 0.002
+    assert np.mean(gains) > 0
+
+
+def test_binary_calibration_interpolates_across_the_decision_as_cbpe() -> None:
+    """A row predicted positive with less confidence than any reference positive row is calibrated by the fit
+    between the scores either side of 0.5 (sklearn's isotonic regression, as NannyML's CBPE uses it)."""
+    rng = np.random.default_rng(6)
+    score = np.concatenate([rng.uniform(0.0, 0.45, 300), rng.uniform(0.7, 1.0, 300)])
+    truth = (rng.random(600) < score).astype(int)
+    predicted = np.where(score > 0.5, "1", "0")
+    model = fit_classifier(list(predicted), np.maximum(score, 1 - score), [str(t) for t in truth])
+    iso = IsotonicRegression(out_of_bounds="clip").fit(score, truth)
+    window = np.linspace(0.01, 0.99, 99)
+    window = window[window != 0.5]
+    mine = np.where(window > 0.5, model.p_correct("1", window), model.p_correct("0", 1 - window))
+    theirs = np.where(window > 0.5, iso.predict(window), 1 - iso.predict(window))
+    np.testing.assert_allclose(mine, theirs, atol=1e-12)
