@@ -22,7 +22,7 @@ import numpy as np
 
 from otel_mlmon.adapters import UnsupportedInput, batch_size, is_probability
 from otel_mlmon.adapters._convert import is_chat
-from otel_mlmon.adapters._pandas import FrameRun  # imports pandas only when a frame is read
+from otel_mlmon.adapters._frame_run import FrameRun  # imports pandas only when a frame is read
 from otel_mlmon.adapters._registry import adapter_for
 from otel_mlmon.adapters._tensor import TensorAdapter, tensor_to_numpy
 
