@@ -15,9 +15,24 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["peers_python", "time_in_peers"]
+__all__ = ["EVIDENTLY_FLAGGED", "peers_python", "time_in_peers"]
 
 _DEFAULT = Path(__file__).resolve().parent.parent / ".ci" / ".cache" / "peers-venv" / "bin" / "python"
+
+#: Peer-side source of ``flagged_columns(snapshot)``: the columns an Evidently ``Report`` snapshot flags as drifted
+#: (p-value methods below their threshold, distance methods at or above it), sorted.
+EVIDENTLY_FLAGGED = """
+def flagged_columns(snapshot):
+    flagged = []
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith("ValueDrift"):
+            value, threshold = metric["value"], config["threshold"]
+            p_value_method = "p_value" in config["method"] or "test" in config["method"]
+            if (value < threshold) if p_value_method else (value >= threshold):
+                flagged.append(config["column"])
+    return sorted(flagged)
+"""
 
 
 def peers_python() -> str | None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from _engine_setup import engine as _engine  # bench/ is on sys.path when run as a script
 from _engine_setup import feed
-from _peers import time_in_peers
+from _peers import EVIDENTLY_FLAGGED, time_in_peers
 from otel_mlmon_collector._drift_engine import DriftProcessor
 from otel_mlmon_collector.drift import align
 from otel_mlmon_collector.drift._align import AlignmentCache
@@ -165,7 +165,9 @@ def bench_thousand_features(rows: int) -> None:
         engine.shutdown()
 
 
-_EVIDENTLY = """
+_EVIDENTLY = (
+    EVIDENTLY_FLAGGED
+    + """
 import pandas as pd
 from evidently import Report
 from evidently.presets import DataDriftPreset
@@ -175,17 +177,11 @@ cur = pd.DataFrame(current, columns=names)
 flagged = []
 def run():
     snapshot = Report([DataDriftPreset()]).run(current_data=cur, reference_data=ref)
-    flagged.clear()
-    for metric in snapshot.dict()["metrics"]:
-        config = metric["config"]
-        if config["type"].endswith("ValueDrift"):
-            value, threshold = metric["value"], config["threshold"]
-            p_value_method = "p_value" in config["method"] or "test" in config["method"]
-            if (value < threshold) if p_value_method else (value >= threshold):
-                flagged.append(config["column"])
+    flagged[:] = flagged_columns(snapshot)
 def result():
-    return {"flagged": sorted(flagged)}
+    return {"flagged": flagged}
 """
+)
 
 
 def bench_vs_evidently(rows: int) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from _engine_setup import engine as _engine  # bench/ is on sys.path when run as a script
 from _engine_setup import feed
-from _peers import time_in_peers
+from _peers import EVIDENTLY_FLAGGED, time_in_peers
 from otel_mlmon_collector._drift_engine import DriftProcessor
 
 from otel_mlmon.profile import Profile
@@ -94,7 +94,9 @@ def _frame(numeric: np.ndarray, codes: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-_EVIDENTLY = """
+_EVIDENTLY = (
+    EVIDENTLY_FLAGGED
+    + """
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
@@ -113,17 +115,11 @@ def run():
     reference = Dataset.from_pandas(ref, data_definition=definition)
     current = Dataset.from_pandas(cur, data_definition=definition)
     snapshot = Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
-    flagged.clear()
-    for metric in snapshot.dict()["metrics"]:
-        config = metric["config"]
-        if config["type"].endswith("ValueDrift"):
-            value, threshold = metric["value"], config["threshold"]
-            p_value_method = "p_value" in config["method"] or "test" in config["method"]
-            if (value < threshold) if p_value_method else (value >= threshold):
-                flagged.append(config["column"])
+    flagged[:] = flagged_columns(snapshot)
 def result():
-    return {"flagged": sorted(flagged)}
+    return {"flagged": flagged}
 """
+)
 
 
 def bench(rows: int) -> None:
