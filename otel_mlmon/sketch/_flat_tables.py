@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from otel_mlmon.sketch._mapping import cell_table
+
 __all__ = ["EXACT", "SideTable", "side_table"]
 
 #: Table entry of a cell whose values are mapped one by one (any entry at or above it is such a cell).
 EXACT = 1 << 40
-_MANTISSA_WIDTH = 52
-# Cells within this many ulps of a bucket boundary are mapped with the SDK's own formula: its
-# floor(log(v) * 2**scale / ln 2) is off the exact bucket only within ~3000 ulps of a boundary.
-_TOLERANCE = float(1 << 16)
 _CELLS: dict[tuple[int, int], np.ndarray] = {}
 _SIDES: dict[tuple[int, int, int, int], SideTable] = {}
 # Cached entries (int64) at most, over all side tables: about 16 MiB.
@@ -30,16 +28,7 @@ def _cell_table(scale: int, bits: int) -> np.ndarray:
     cached = _CELLS.get((scale, bits))
     if cached is not None:
         return cached
-    per_octave = 1 << scale
-    full = 2.0**_MANTISSA_WIDTH
-    boundaries = np.exp2(np.arange(per_octave + 1) / per_octave) * full - full
-    boundaries[0], boundaries[-1] = 0.0, full
-    width = 2.0 ** (_MANTISSA_WIDTH - bits)
-    low = np.arange(1 << bits, dtype=np.float64) * width
-    high = low + (width - 1.0)
-    below_low = np.searchsorted(boundaries, low - _TOLERANCE, side="left")
-    below_high = np.searchsorted(boundaries, high + _TOLERANCE, side="right")
-    table = np.where(below_low == below_high, below_low - 1, -1).astype(np.int64)
+    table = cell_table(scale, bits)
     _CELLS[(scale, bits)] = table
     return table
 

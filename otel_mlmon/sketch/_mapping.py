@@ -11,6 +11,7 @@ __all__ = [
     "MIN_SCALE",
     "TABLE_MAX_SCALE",
     "bucket_lower_bounds",
+    "cell_table",
     "map_to_index",
     "scale_change",
 ]
@@ -100,17 +101,24 @@ def _table(scale: int) -> tuple[np.ndarray, int]:
     if cached is not None:
         return cached
     bits = min(scale + 8, _TABLE_BITS)
+    table = cell_table(scale, bits)
+    _TABLES[scale] = (table, _MANTISSA_WIDTH - bits)
+    return table, _MANTISSA_WIDTH - bits
+
+
+def cell_table(scale: int, bits: int) -> np.ndarray:
+    """Bucket within the octave of each of the ``2**bits`` top-mantissa cells at ``scale >= 1``; -1 where a
+    bucket boundary lies within the tolerance of the cell (its values are mapped one by one). Not cached."""
     per_octave = 1 << scale
-    boundaries = np.exp2(np.arange(per_octave + 1) / per_octave) * 2.0**_MANTISSA_WIDTH - 2.0**_MANTISSA_WIDTH
-    boundaries[0], boundaries[-1] = 0.0, 2.0**_MANTISSA_WIDTH
+    full = 2.0**_MANTISSA_WIDTH
+    boundaries = np.exp2(np.arange(per_octave + 1) / per_octave) * full - full
+    boundaries[0], boundaries[-1] = 0.0, full
     width = 2.0 ** (_MANTISSA_WIDTH - bits)
     low = np.arange(1 << bits, dtype=np.float64) * width
     high = low + (width - 1.0)
     below_low = np.searchsorted(boundaries, low - _TABLE_TOLERANCE, side="left")
     below_high = np.searchsorted(boundaries, high + _TABLE_TOLERANCE, side="right")
-    table = np.where(below_low == below_high, below_low - 1, -1).astype(np.int64)
-    _TABLES[scale] = (table, _MANTISSA_WIDTH - bits)
-    return table, _MANTISSA_WIDTH - bits
+    return np.where(below_low == below_high, below_low - 1, -1).astype(np.int64)
 
 
 def _table_index(values: np.ndarray, scale: int, out: np.ndarray, work: np.ndarray) -> np.ndarray:
