@@ -159,6 +159,8 @@ class LoadBalancingRouter:
         self.routed: dict[tuple[str, str], str] = {}
         #: signal → requests that held several routing keys (split across replicas or not)
         self.mixed: dict[str, int] = {"metrics": 0, "logs": 0}
+        #: the replicas' gRPC errors, answered with 503 (the exporter retries the whole request)
+        self.failures: list[str] = []
         self._lock = threading.Lock()
         self._channels = {e: grpc.insecure_channel(e) for e in endpoints}
         self._metrics = {e: metrics_service_pb2_grpc.MetricsServiceStub(c) for e, c in self._channels.items()}
@@ -182,7 +184,9 @@ class LoadBalancingRouter:
                     else:
                         self.send_error(404)
                         return
-                except grpc.RpcError:
+                except grpc.RpcError as error:
+                    with router._lock:
+                        router.failures.append(f"{self.path}: {error.code()}")
                     self.send_error(503)
                     return
                 payload = reply.SerializeToString()
@@ -221,7 +225,7 @@ class LoadBalancingRouter:
                 endpoint, metrics_service_pb2.ExportMetricsServiceRequest()
             ).resource_metrics.add().CopyFrom(rm)
         for endpoint, part in parts.items():
-            self._metrics[endpoint].Export(part, timeout=10)
+            self._metrics[endpoint].Export(part, timeout=60)
 
     def route_logs(self, request: logs_service_pb2.ExportLogsServiceRequest) -> None:
         parts: dict[str, logs_service_pb2.ExportLogsServiceRequest] = {}
@@ -233,7 +237,7 @@ class LoadBalancingRouter:
                 endpoint, logs_service_pb2.ExportLogsServiceRequest()
             ).resource_logs.add().CopyFrom(rl)
         for endpoint, part in parts.items():
-            self._logs[endpoint].Export(part, timeout=10)
+            self._logs[endpoint].Export(part, timeout=60)
 
     def close(self) -> None:
         self._server.shutdown()
