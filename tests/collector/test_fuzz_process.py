@@ -57,8 +57,8 @@ from ._fuzz_corpus import (
     spans,
     valid_seeds,
 )
-from .conftest import collector_config, free_port, wait_until
-from .test_hardening import CollectorProcess
+from ._process import CollectorProcess
+from .conftest import collector_config, wait_until
 
 SEED = int(os.environ.get("FUZZ_SEED", "16"))
 TIMEOUT = 10.0  # per request: an answer later than this is a hang
@@ -187,13 +187,6 @@ def _call(channel: grpc.Channel, case: GrpcCase) -> grpc.StatusCode | None:
 # ------------------------------------------------------------------------------------------- the test
 
 
-def _threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    raise AssertionError("no Threads line")
-
-
 def _run_all(items: list[Any], fn: Callable[[Any], Any], workers: int) -> Iterator[tuple[Any, Any, float]]:
     """Run ``fn`` over ``items`` on a few threads (the receivers see concurrent clients); yield results in order."""
 
@@ -253,13 +246,12 @@ def test_fuzzed_requests_over_http_and_grpc_against_a_collector_process(
         exporters={"sink": sink},
     )
     downstream_http = next(r.endpoint for r in downstream.receivers if r.name == "otlp_http")
-    http_endpoint, grpc_endpoint = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     process = CollectorProcess(
         tmp_path,
         {
             "receivers": {
-                "http": {"endpoint": http_endpoint, "max_workers": HTTP_WORKERS},
-                "grpc": {"endpoint": grpc_endpoint, "max_workers": GRPC_WORKERS},
+                "http": {"max_workers": HTTP_WORKERS},
+                "grpc": {"max_workers": GRPC_WORKERS},
                 "max_request_bytes": MAX_REQUEST_BYTES,
             },
             "self_metrics": {"enabled": False},
@@ -272,15 +264,16 @@ def test_fuzzed_requests_over_http_and_grpc_against_a_collector_process(
             },
             "ground_truth": {"path": str(tmp_path / "ground-truth.db")},
         },
+        grpc=True,
     )
-    process.http = http_endpoint
+    http_endpoint, grpc_endpoint = process.http, process.grpc
     seeds = valid_seeds(SEED)
     http_cases = http_corpus(SEED, seeds)
     grpc_cases = grpc_corpus(SEED, seeds)
     channel = None
     try:
         process.wait_serving()
-        idle_threads = _threads(process.popen.pid)
+        idle_threads = process.proc_status("Threads")
         failures: list[str] = []
         slowest = 0.0
         answered = 0
@@ -324,7 +317,7 @@ def test_fuzzed_requests_over_http_and_grpc_against_a_collector_process(
 
         # after the storm: alive, threads bounded, healthy, and valid data still goes through
         assert process.popen.poll() is None, process.log()
-        threads = _threads(process.popen.pid)
+        threads = process.proc_status("Threads")
         assert threads <= idle_threads + HTTP_WORKERS + GRPC_WORKERS + 2, (idle_threads, threads)
         assert process.get_health()[0] == 200
         scores_before = _drift_scores_for_fraud(sink)
