@@ -3,6 +3,7 @@
 One class for the hardening, fuzz, slow-client, authentication, memory and kill -9 tests: it writes the
 configuration with fresh loopback ports, drops the environment variables that would override it, collects stderr
 on a thread (so a chatty process never blocks on a full pipe), waits for ``/health`` and stops with SIGTERM.
+Beside it, what those tests also share: a reference directory for drift, and reading a sink's metric points.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
+
+from otel_mlmon import Profile
+from tests.collector.drift_engine._helpers import FEATURES, make_data
 
 from .conftest import free_port, wait_until
 
@@ -144,3 +152,26 @@ class CollectorProcess:
     def log(self) -> str:
         """stderr so far."""
         return "".join(self.lines)
+
+
+def fraud_references(tmp_path: Path, rows: int) -> Path:
+    """A directory holding the reference profile (of ``rows`` rows) of the drift-engine tests' ``fraud`` model."""
+    directory = tmp_path / "profiles"
+    directory.mkdir()
+    X = make_data(np.random.default_rng(5), rows)
+    Profile.from_data(
+        X, X[:, 0] > 100, model="fraud", version="1", feature_names=FEATURES, categorical=["country"]
+    ).save(directory / "fraud.json")
+    return directory
+
+
+def metric_points(sink: InMemoryExporter, name: str) -> Iterator[tuple[dict[str, str], Any]]:
+    """Every data point of the gauge or sum ``name`` the sink received, with its string attributes."""
+    for request in sink.requests("metrics"):
+        message = ExportMetricsServiceRequest.FromString(request.payload)
+        for resource in message.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        for point in getattr(metric, metric.WhichOneof("data")).data_points:
+                            yield {kv.key: kv.value.string_value for kv in point.attributes}, point

@@ -26,12 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -40,9 +38,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 
-from otel_mlmon import Profile
 from otel_mlmon import conventions as conv
-from tests.collector.drift_engine._helpers import FEATURES, make_data
+from tests.collector.drift_engine._helpers import FEATURES
 
 from ._fuzz_corpus import (
     GRPC_METHODS,
@@ -57,7 +54,7 @@ from ._fuzz_corpus import (
     spans,
     valid_seeds,
 )
-from ._process import CollectorProcess
+from ._process import CollectorProcess, fraud_references, metric_points
 from .conftest import collector_config, wait_until
 
 SEED = int(os.environ.get("FUZZ_SEED", "16"))
@@ -204,27 +201,12 @@ def _run_all(items: list[Any], fn: Callable[[Any], Any], workers: int) -> Iterat
 
 @pytest.fixture
 def references(tmp_path: Path) -> Path:
-    directory = tmp_path / "profiles"
-    directory.mkdir()
-    X = make_data(np.random.default_rng(5), 2_000)
-    Profile.from_data(
-        X, X[:, 0] > 100, model="fraud", version="1", feature_names=FEATURES, categorical=["country"]
-    ).save(directory / "fraud.json")
-    return directory
+    return fraud_references(tmp_path, 2_000)
 
 
 def _drift_scores_for_fraud(sink: InMemoryExporter) -> int:
-    count = 0
-    for request in sink.requests("metrics"):
-        message = ExportMetricsServiceRequest.FromString(request.payload)
-        for rm in message.resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name == conv.METRIC_DRIFT_SCORE:
-                        for point in metric.gauge.data_points:
-                            attrs = {a.key: a.value.string_value for a in point.attributes}
-                            count += attrs.get(conv.ATTR_MODEL_NAME) == "fraud"
-    return count
+    points = metric_points(sink, conv.METRIC_DRIFT_SCORE)
+    return sum(attrs.get(conv.ATTR_MODEL_NAME) == "fraud" for attrs, _ in points)
 
 
 def _span_names(sink: InMemoryExporter) -> set[str]:

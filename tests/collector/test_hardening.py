@@ -25,25 +25,18 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 from otel_mlmon_collector._otlp import OtlpRequest
 
-from otel_mlmon import Profile
 from otel_mlmon import conventions as conv
 from tests.collector.drift_engine._helpers import FEATURES, Replica, make_data
 from tests.collector.drift_engine.test_isolation import _poison
 from tests.collector.ground_truth._helpers import prediction_log
 
-from ._process import CollectorProcess
+from ._process import CollectorProcess, fraud_references, metric_points
 from .conftest import collector_config, wait_until
 
 
 @pytest.fixture
 def references(tmp_path: Path) -> Path:
-    directory = tmp_path / "profiles"
-    directory.mkdir()
-    X = make_data(np.random.default_rng(5), 5_000)
-    Profile.from_data(
-        X, X[:, 0] > 100, model="fraud", version="1", feature_names=FEATURES, categorical=["country"]
-    ).save(directory / "fraud.json")
-    return directory
+    return fraud_references(tmp_path, 5_000)
 
 
 @pytest.fixture
@@ -146,17 +139,8 @@ def test_window_statistics_and_stream_failures_are_exported_as_self_metrics(
 
     def window_points() -> dict[tuple[str, str], int]:
         # the sink also receives the poison requests themselves: read only the self-metrics
-        points = {}
-        for request in sink.requests("metrics"):
-            message = ExportMetricsServiceRequest.FromString(request.payload)
-            for resource in message.resource_metrics:
-                for scope in resource.scope_metrics:
-                    for metric in scope.metrics:
-                        if metric.name == conv.METRIC_COLLECTOR_DRIFT_WINDOWS:
-                            for p in metric.sum.data_points:
-                                attrs = {kv.key: kv.value.string_value for kv in p.attributes}
-                                points[(attrs[conv.ATTR_COUNTER], attrs[conv.ATTR_STORE])] = p.as_int
-        return points
+        points = metric_points(sink, conv.METRIC_COLLECTOR_DRIFT_WINDOWS)
+        return {(attrs[conv.ATTR_COUNTER], attrs[conv.ATTR_STORE]): p.as_int for attrs, p in points}
 
     wait_until(window_points, 10, what="self-metrics")
     points = window_points()
