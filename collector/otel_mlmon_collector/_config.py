@@ -44,6 +44,7 @@ __all__ = [
     "HealthConfig",
     "HttpReceiverConfig",
     "QueueConfig",
+    "ReceiverLimits",
     "ReceiverTlsConfig",
     "ReceiversConfig",
     "RetryConfig",
@@ -129,19 +130,27 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
-class ReceiversConfig:
-    """Both receivers plus the limits, TLS and authentication they share (``tls`` unset: plaintext; ``auth``
-    unset: any sender is accepted)."""
+class ReceiverLimits:
+    """Bounds on one request that both receivers enforce alike (their concurrency is in ``grpc``/``http``)."""
 
-    grpc: GrpcReceiverConfig = field(default_factory=GrpcReceiverConfig)
-    http: HttpReceiverConfig = field(default_factory=HttpReceiverConfig)
+    #: Largest request after decompression: HTTP 413, gRPC ``RESOURCE_EXHAUSTED`` beyond it.
     max_request_bytes: int = 64 * 1024 * 1024
+    #: The back-pressure hint: HTTP ``Retry-After``, gRPC ``google.rpc.RetryInfo``.
     retry_after_seconds: int = 1
-    tls: ReceiverTlsConfig | None = None
-    auth: AuthConfig | None = None
     #: Time for a request's headers (HTTP, and a TLS handshake) and for its whole body (HTTP body, gRPC message).
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class ReceiversConfig(ReceiverLimits):
+    """Both receivers plus the limits (inherited: the section is their ``ReceiverLimits``), TLS and authentication
+    they share (``tls`` unset: plaintext; ``auth`` unset: any sender is accepted)."""
+
+    grpc: GrpcReceiverConfig = field(default_factory=GrpcReceiverConfig)
+    http: HttpReceiverConfig = field(default_factory=HttpReceiverConfig)
+    tls: ReceiverTlsConfig | None = None
+    auth: AuthConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -304,18 +313,19 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     root = Section(data, "")
     receivers = root.section("receivers")
     grpc_s, http_s = receivers.section("grpc"), receivers.section("http")
+    g, h, lim = GrpcReceiverConfig(), HttpReceiverConfig(), ReceiverLimits()  # the defaults
     grpc = GrpcReceiverConfig(
-        enabled=grpc_s.bool("enabled", True),
-        endpoint=grpc_s.endpoint("endpoint", "127.0.0.1:4317"),
-        max_workers=grpc_s.int("max_workers", 8, minimum=1),
-        max_concurrent_rpcs=grpc_s.int("max_concurrent_rpcs", 64, minimum=1),
+        enabled=grpc_s.bool("enabled", g.enabled),
+        endpoint=grpc_s.endpoint("endpoint", g.endpoint),
+        max_workers=grpc_s.int("max_workers", g.max_workers, minimum=1),
+        max_concurrent_rpcs=grpc_s.int("max_concurrent_rpcs", g.max_concurrent_rpcs, minimum=1),
     )
     http = HttpReceiverConfig(
-        enabled=http_s.bool("enabled", True),
-        endpoint=http_s.endpoint("endpoint", "127.0.0.1:4318"),
-        max_connections=http_s.int("max_connections", 256, minimum=1),
-        max_workers=http_s.int("max_workers", 4, minimum=1),
-        idle_timeout_seconds=http_s.float("idle_timeout_seconds", 60.0, above=0),
+        enabled=http_s.bool("enabled", h.enabled),
+        endpoint=http_s.endpoint("endpoint", h.endpoint),
+        max_connections=http_s.int("max_connections", h.max_connections, minimum=1),
+        max_workers=http_s.int("max_workers", h.max_workers, minimum=1),
+        idle_timeout_seconds=http_s.float("idle_timeout_seconds", h.idle_timeout_seconds, above=0),
     )
     grpc_s.done()
     http_s.done()
@@ -329,12 +339,12 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     rcv = ReceiversConfig(
         grpc=grpc,
         http=http,
-        max_request_bytes=receivers.int("max_request_bytes", 64 * 1024 * 1024, minimum=1024),
-        retry_after_seconds=receivers.int("retry_after_seconds", 1, minimum=0),
+        max_request_bytes=receivers.int("max_request_bytes", lim.max_request_bytes, minimum=1024),
+        retry_after_seconds=receivers.int("retry_after_seconds", lim.retry_after_seconds, minimum=0),
+        header_timeout_seconds=receivers.float("header_timeout_seconds", lim.header_timeout_seconds, above=0),
+        body_timeout_seconds=receivers.float("body_timeout_seconds", lim.body_timeout_seconds, above=0),
         tls=tls,
         auth=auth,
-        header_timeout_seconds=receivers.float("header_timeout_seconds", 10.0, above=0),
-        body_timeout_seconds=receivers.float("body_timeout_seconds", 60.0, above=0),
     )
     receivers.done()
     q = root.section("queue")

@@ -28,7 +28,7 @@ from ._queue import BoundedQueue, ExportQueue
 from ._receivers import Receiver
 from ._receivers._auth import BearerAuth, exposure_warning
 from ._receivers.otlp_grpc import OtlpGrpcReceiver
-from ._receivers.otlp_http import ConnectionLimits, OtlpHttpReceiver
+from ._receivers.otlp_http import OtlpHttpReceiver
 from ._selfmetrics import SelfMetrics
 
 __all__ = ["Collector"]
@@ -94,37 +94,9 @@ class Collector:
         auth = BearerAuth(rcv.auth) if rcv.auth is not None else None
         self.receivers: list[Receiver] = []
         if rcv.grpc.enabled:
-            self.receivers.append(
-                OtlpGrpcReceiver(
-                    self.pipeline,
-                    rcv.grpc.endpoint,
-                    rcv.max_request_bytes,
-                    rcv.retry_after_seconds,
-                    rcv.grpc.max_workers,
-                    tls=rcv.tls,
-                    auth=auth,
-                    max_concurrent_rpcs=rcv.grpc.max_concurrent_rpcs,
-                    message_timeout_seconds=rcv.body_timeout_seconds,
-                )
-            )
+            self.receivers.append(OtlpGrpcReceiver(self.pipeline, rcv.grpc, rcv, rcv.tls, auth))
         if rcv.http.enabled:
-            self.receivers.append(
-                OtlpHttpReceiver(
-                    self.pipeline,
-                    rcv.http.endpoint,
-                    rcv.max_request_bytes,
-                    rcv.retry_after_seconds,
-                    ConnectionLimits(
-                        max_connections=rcv.http.max_connections,
-                        max_workers=rcv.http.max_workers,
-                        header_timeout_seconds=rcv.header_timeout_seconds,
-                        body_timeout_seconds=rcv.body_timeout_seconds,
-                        idle_timeout_seconds=rcv.http.idle_timeout_seconds,
-                    ),
-                    tls=rcv.tls,
-                    auth=auth,
-                )
-            )
+            self.receivers.append(OtlpHttpReceiver(self.pipeline, rcv.http, rcv, rcv.tls, auth))
         self.health = (
             HealthServer(config.health.endpoint, self.status, auth) if config.health.enabled else None
         )

@@ -26,12 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -40,9 +38,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 
-from otel_mlmon import Profile
 from otel_mlmon import conventions as conv
-from tests.collector.drift_engine._helpers import FEATURES, make_data
+from tests.collector.drift_engine._helpers import FEATURES
 
 from ._fuzz_corpus import (
     GRPC_METHODS,
@@ -57,8 +54,8 @@ from ._fuzz_corpus import (
     spans,
     valid_seeds,
 )
-from .conftest import collector_config, free_port, wait_until
-from .test_hardening import CollectorProcess
+from ._process import CollectorProcess, fraud_references, metric_points
+from .conftest import collector_config, wait_until
 
 SEED = int(os.environ.get("FUZZ_SEED", "16"))
 TIMEOUT = 10.0  # per request: an answer later than this is a hang
@@ -187,13 +184,6 @@ def _call(channel: grpc.Channel, case: GrpcCase) -> grpc.StatusCode | None:
 # ------------------------------------------------------------------------------------------- the test
 
 
-def _threads(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    raise AssertionError("no Threads line")
-
-
 def _run_all(items: list[Any], fn: Callable[[Any], Any], workers: int) -> Iterator[tuple[Any, Any, float]]:
     """Run ``fn`` over ``items`` on a few threads (the receivers see concurrent clients); yield results in order."""
 
@@ -211,27 +201,12 @@ def _run_all(items: list[Any], fn: Callable[[Any], Any], workers: int) -> Iterat
 
 @pytest.fixture
 def references(tmp_path: Path) -> Path:
-    directory = tmp_path / "profiles"
-    directory.mkdir()
-    X = make_data(np.random.default_rng(5), 2_000)
-    Profile.from_data(
-        X, X[:, 0] > 100, model="fraud", version="1", feature_names=FEATURES, categorical=["country"]
-    ).save(directory / "fraud.json")
-    return directory
+    return fraud_references(tmp_path, 2_000)
 
 
 def _drift_scores_for_fraud(sink: InMemoryExporter) -> int:
-    count = 0
-    for request in sink.requests("metrics"):
-        message = ExportMetricsServiceRequest.FromString(request.payload)
-        for rm in message.resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name == conv.METRIC_DRIFT_SCORE:
-                        for point in metric.gauge.data_points:
-                            attrs = {a.key: a.value.string_value for a in point.attributes}
-                            count += attrs.get(conv.ATTR_MODEL_NAME) == "fraud"
-    return count
+    points = metric_points(sink, conv.METRIC_DRIFT_SCORE)
+    return sum(attrs.get(conv.ATTR_MODEL_NAME) == "fraud" for attrs, _ in points)
 
 
 def _span_names(sink: InMemoryExporter) -> set[str]:
@@ -253,13 +228,12 @@ def test_fuzzed_requests_over_http_and_grpc_against_a_collector_process(
         exporters={"sink": sink},
     )
     downstream_http = next(r.endpoint for r in downstream.receivers if r.name == "otlp_http")
-    http_endpoint, grpc_endpoint = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     process = CollectorProcess(
         tmp_path,
         {
             "receivers": {
-                "http": {"endpoint": http_endpoint, "max_workers": HTTP_WORKERS},
-                "grpc": {"endpoint": grpc_endpoint, "max_workers": GRPC_WORKERS},
+                "http": {"max_workers": HTTP_WORKERS},
+                "grpc": {"max_workers": GRPC_WORKERS},
                 "max_request_bytes": MAX_REQUEST_BYTES,
             },
             "self_metrics": {"enabled": False},
@@ -272,15 +246,16 @@ def test_fuzzed_requests_over_http_and_grpc_against_a_collector_process(
             },
             "ground_truth": {"path": str(tmp_path / "ground-truth.db")},
         },
+        grpc=True,
     )
-    process.http = http_endpoint
+    http_endpoint, grpc_endpoint = process.http, process.grpc
     seeds = valid_seeds(SEED)
     http_cases = http_corpus(SEED, seeds)
     grpc_cases = grpc_corpus(SEED, seeds)
     channel = None
     try:
         process.wait_serving()
-        idle_threads = _threads(process.popen.pid)
+        idle_threads = process.proc_status("Threads")
         failures: list[str] = []
         slowest = 0.0
         answered = 0
@@ -324,7 +299,7 @@ def test_fuzzed_requests_over_http_and_grpc_against_a_collector_process(
 
         # after the storm: alive, threads bounded, healthy, and valid data still goes through
         assert process.popen.poll() is None, process.log()
-        threads = _threads(process.popen.pid)
+        threads = process.proc_status("Threads")
         assert threads <= idle_threads + HTTP_WORKERS + GRPC_WORKERS + 2, (idle_threads, threads)
         assert process.get_health()[0] == 200
         scores_before = _drift_scores_for_fraud(sink)

@@ -9,11 +9,8 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -23,120 +20,33 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 from otel_mlmon_collector._otlp import OtlpRequest
 
-from otel_mlmon import Profile
 from otel_mlmon import conventions as conv
 from tests.collector.drift_engine._helpers import FEATURES, Replica, make_data
 from tests.collector.drift_engine.test_isolation import _poison
 from tests.collector.ground_truth._helpers import prediction_log
 
-from .conftest import collector_config, free_port, wait_until
-
-ENV_DROP = ("OTEL_EXPORTER_OTLP", "OTEL_MLMON_COLLECTOR")
-
-
-class CollectorProcess:
-    """``python -m otel_mlmon_collector --config FILE`` on fixed loopback ports, stderr collected."""
-
-    def __init__(self, tmp_path: Path, config: dict[str, Any]) -> None:
-        self.http = f"127.0.0.1:{free_port()}"
-        self.health = f"127.0.0.1:{free_port()}"
-        config = {
-            "receivers": {"grpc": {"enabled": False}, "http": {"endpoint": self.http}},
-            "health": {"endpoint": self.health},
-            **config,
-        }
-        path = tmp_path / "collector.yaml"
-        path.write_text(yaml.safe_dump(config))
-        import os
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_DROP)}
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "otel_mlmon_collector", "--config", str(path)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(self.popen.stderr), daemon=True)  # type: ignore[arg-type]
-        self._reader.start()
-
-    def wait_serving(self) -> None:
-        wait_until(lambda: self.popen.poll() is not None or self.get_health()[0] == 200, 30, what="health")
-        assert self.popen.poll() is None, self.log()
-
-    def get_health(self) -> tuple[int, dict[str, Any]]:
-        try:
-            with urllib.request.urlopen(f"http://{self.health}/health", timeout=5) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as e:
-            return e.code, {}
-        except OSError:
-            return 0, {}
-
-    def post(self, path: str, body: bytes, content_type: str = "application/x-protobuf") -> tuple[int, bytes]:
-        connection = http.client.HTTPConnection(self.http, timeout=30)
-        try:
-            connection.request("POST", path, body=body, headers={"Content-Type": content_type})
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
-    def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS")
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        self._reader.join(5)
-        return self.popen.returncode
-
-    def log(self) -> str:
-        return "".join(self.lines)
+from ._process import CollectorProcess, fraud_references, metric_points
+from .conftest import collector_config, wait_until
 
 
 @pytest.fixture
 def references(tmp_path: Path) -> Path:
-    directory = tmp_path / "profiles"
-    directory.mkdir()
-    X = make_data(np.random.default_rng(5), 5_000)
-    Profile.from_data(
-        X, X[:, 0] > 100, model="fraud", version="1", feature_names=FEATURES, categorical=["country"]
-    ).save(directory / "fraud.json")
-    return directory
+    return fraud_references(tmp_path, 5_000)
 
 
 @pytest.fixture
 def drift_collector(tmp_path: Path, references: Path) -> Iterator[CollectorProcess]:
-    process = CollectorProcess(
-        tmp_path,
-        {
-            "drift": {
-                "evaluation_interval_seconds": 0.5,
-                "references": {"directory": str(references), "poll_interval_seconds": 0.5},
-            }
-        },
-    )
-    try:
-        process.wait_serving()
+    drift = {
+        "evaluation_interval_seconds": 0.5,
+        "references": {"directory": str(references), "poll_interval_seconds": 0.5},
+    }
+    with CollectorProcess(tmp_path, {"drift": drift}) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def _healthy_payload() -> bytes:
@@ -205,8 +115,7 @@ def test_an_unwritable_store_path_is_a_configuration_error_exit_2(tmp_path: Path
     (tmp_path / "blocker").write_text("a file where the store's directory should be")
     path = tmp_path / "blocker" / "state" / "gt.sqlite"
     process = CollectorProcess(tmp_path, {"ground_truth": {"path": str(path)}})
-    assert process.popen.wait(60) == 2
-    process._reader.join(5)
+    assert process.wait(60) == 2
     log = process.log()
     assert "configuration error" in log and "ground_truth.path" in log and str(path) in log, log
     assert "Traceback" not in log, log
@@ -230,17 +139,8 @@ def test_window_statistics_and_stream_failures_are_exported_as_self_metrics(
 
     def window_points() -> dict[tuple[str, str], int]:
         # the sink also receives the poison requests themselves: read only the self-metrics
-        points = {}
-        for request in sink.requests("metrics"):
-            message = ExportMetricsServiceRequest.FromString(request.payload)
-            for resource in message.resource_metrics:
-                for scope in resource.scope_metrics:
-                    for metric in scope.metrics:
-                        if metric.name == conv.METRIC_COLLECTOR_DRIFT_WINDOWS:
-                            for p in metric.sum.data_points:
-                                attrs = {kv.key: kv.value.string_value for kv in p.attributes}
-                                points[(attrs[conv.ATTR_COUNTER], attrs[conv.ATTR_STORE])] = p.as_int
-        return points
+        points = metric_points(sink, conv.METRIC_COLLECTOR_DRIFT_WINDOWS)
+        return {(attrs[conv.ATTR_COUNTER], attrs[conv.ATTR_STORE]): p.as_int for attrs, p in points}
 
     wait_until(window_points, 10, what="self-metrics")
     points = window_points()

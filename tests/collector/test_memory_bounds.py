@@ -19,8 +19,9 @@ from otel_mlmon_collector._windows import WindowConfig
 from otel_mlmon import conventions as conv
 from tests.collector.drift_engine.test_isolation import _kv
 
+from ._process import CollectorProcess
 from .conftest import wait_until
-from .test_hardening import CollectorProcess, _healthy_payload
+from .test_hardening import _healthy_payload
 
 WINDOW = 300
 BOUNDS = {"max_streams": 100, "max_cells": 2000, "max_categories_total": 20000, "max_series": 2000}
@@ -92,13 +93,11 @@ def test_floods_grow_a_collector_process_within_the_documented_bound(tmp_path: P
     import time
 
     bound = WindowConfig(**BOUNDS).worst_case_bytes()
-    process = CollectorProcess(tmp_path, {"drift": {"evaluation_interval_seconds": 2, **BOUNDS}})
-    try:
-        process.wait_serving()
+    with CollectorProcess(tmp_path, {"drift": {"evaluation_interval_seconds": 2, **BOUNDS}}) as process:
         for _ in range(3):  # warm up: imports, first allocations
             assert process.post("/v1/metrics", _healthy_payload())[0] == 200
         time.sleep(1)
-        before = process.rss_bytes()
+        before = process.proc_status("VmRSS")
         now_ns = time.time_ns()
         for window in range(12):  # 12 windows x 128 columns x 16 384 buckets: 200 MB at the points' size
             assert process.post("/v1/metrics", _wide_histograms(now_ns, window, 128))[0] == 200
@@ -107,12 +106,10 @@ def test_floods_grow_a_collector_process_within_the_documented_bound(tmp_path: P
             assert process.post("/v1/metrics", _series(now_ns, 20_000, f"series{part}"))[0] == 200
         assert process.post("/v1/metrics", _models(now_ns, 1000))[0] == 200
         time.sleep(3)  # an evaluation over everything held
-        grown = process.rss_bytes() - before
+        grown = process.proc_status("VmRSS") - before
         status = process.get_health()[1]
         assert status.get("status") == "serving"
         wait_until(lambda: process.get_health()[1]["drift"]["evaluated_at"], 10, what="an evaluation")
-    finally:
-        process.stop()
     print(
         f"RSS growth {grown / 2**20:.0f} MiB; bound {bound / 2**20:.0f} MiB + allowance {ALLOWANCE / 2**20:.0f} MiB"
     )

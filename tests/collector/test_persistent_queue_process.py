@@ -7,7 +7,6 @@ HTTP receiver, in-memory exporter), started only after the kill, on a port fixed
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 
+from ._process import CollectorProcess
 from .conftest import collector_config, free_port, wait_until
-from .test_hardening import CollectorProcess
 
 REQUESTS = 40
 SPANS = 5
@@ -61,9 +60,7 @@ def _send_then_kill(tmp_path: Path, config: dict[str, Any]) -> None:
             status, body = upstream.post("/v1/traces", _traces(i))
             assert status == 200, body
     finally:
-        upstream.popen.send_signal(signal.SIGKILL)
-        upstream.popen.wait(10)
-        upstream._reader.join(5)
+        upstream.kill()
 
 
 def _span_ids(sink: InMemoryExporter) -> list[bytes]:
@@ -113,12 +110,8 @@ def test_the_in_memory_default_loses_what_was_queued_on_kill_9(tmp_path: Path, m
         collector_config(receivers={"grpc": {"enabled": False}, "http": {"endpoint": f"127.0.0.1:{port}"}}),
         exporters={"sink": sink},
     )
-    restarted = CollectorProcess(tmp_path, config)
-    try:
-        restarted.wait_serving()
+    with CollectorProcess(tmp_path, config) as restarted:
         status, body = restarted.post("/v1/traces", _traces(999))  # a request after the restart goes through
         assert status == 200, body
         wait_until(lambda: _span_ids(sink), 15, what="the new request downstream")
         assert len(_span_ids(sink)) == SPANS
-    finally:
-        restarted.stop()

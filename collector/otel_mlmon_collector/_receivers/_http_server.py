@@ -45,7 +45,8 @@ _REASONS = {
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    """What one HTTP listener grants its clients; every bound holds whatever a client does.
+    """What one HTTP listener grants its clients; every bound holds whatever a client does (the OTLP/HTTP
+    receiver's come from its configuration, the health endpoint's are its own).
 
     Args:
         max_connections: Open connections at once; one more is answered 503 + ``Retry-After`` and closed.
@@ -56,11 +57,11 @@ class ConnectionLimits:
         max_header_bytes: Request line plus headers; beyond it the answer is 431.
     """
 
-    max_connections: int = 256
-    max_workers: int = 4
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 60.0
-    idle_timeout_seconds: float = 60.0
+    max_connections: int
+    max_workers: int
+    header_timeout_seconds: float
+    body_timeout_seconds: float
+    idle_timeout_seconds: float
     max_header_bytes: int = 64 * 1024
 
 

@@ -7,7 +7,7 @@ specification: ``INVALID_ARGUMENT`` for a malformed message, ``RESOURCE_EXHAUSTE
 ``google.rpc.retryinfo-bin`` trailer under back-pressure or during shutdown.
 
 Calls are served by gRPC's asyncio server on one event-loop thread, so a client that sends its message slowly
-costs a coroutine, not a thread, and is cut after ``message_timeout_seconds`` (``DEADLINE_EXCEEDED``). The method
+costs a coroutine, not a thread, and is cut after ``body_timeout_seconds`` (``DEADLINE_EXCEEDED``). The method
 is registered as client-streaming, which is the same on the wire as a unary call, so the collector decides when to
 read the message: with ``max_concurrent_rpcs`` calls in progress, one more is answered ``RESOURCE_EXHAUSTED`` with
 the ``RetryInfo`` hint (retryable, as the specification asks) before its message is read. Complete messages are
@@ -28,7 +28,13 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import error_details_pb2
 
-from .._config import ENV_GRPC_ENDPOINT, ReceiverTlsConfig, split_host_port
+from .._config import (
+    ENV_GRPC_ENDPOINT,
+    GrpcReceiverConfig,
+    ReceiverLimits,
+    ReceiverTlsConfig,
+    split_host_port,
+)
 from .._otlp import MalformedRequest, OtlpRequest, count_items, decode_protobuf, spec_for
 from .._pipeline import Admission, Pipeline
 from .._selfmetrics import REFUSED
@@ -48,7 +54,8 @@ class OtlpGrpcReceiver:
 
     Example:
         >>> from otel_mlmon_collector._pipeline import Pipeline
-        >>> r = OtlpGrpcReceiver(Pipeline([]), "127.0.0.1:0")
+        >>> from otel_mlmon_collector._config import GrpcReceiverConfig
+        >>> r = OtlpGrpcReceiver(Pipeline([]), GrpcReceiverConfig(endpoint="127.0.0.1:0"))
         >>> r.start(); r.endpoint.startswith("127.0.0.1:")
         True
         >>> r.shutdown(1.0)
@@ -59,24 +66,17 @@ class OtlpGrpcReceiver:
     def __init__(
         self,
         pipeline: Pipeline,
-        endpoint: str = "127.0.0.1:4317",
-        max_request_bytes: int = 64 * 1024 * 1024,
-        retry_after_seconds: int = 1,
-        max_workers: int = 8,
+        config: GrpcReceiverConfig | None = None,
+        limits: ReceiverLimits | None = None,
         tls: ReceiverTlsConfig | None = None,
         auth: BearerAuth | None = None,
-        max_concurrent_rpcs: int = 64,
-        message_timeout_seconds: float = 60.0,
     ) -> None:
+        """``config``: endpoint and concurrency (``receivers.grpc``); ``limits``: the bounds on one request."""
         self.pipeline = pipeline
+        self.config = config or GrpcReceiverConfig()
+        self.limits = limits or ReceiverLimits()
         self.tls = tls
         self.auth = auth
-        self.configured_endpoint = endpoint
-        self.max_request_bytes = max_request_bytes
-        self.retry_after_seconds = retry_after_seconds
-        self.max_workers = max_workers
-        self.max_concurrent_rpcs = max_concurrent_rpcs
-        self.message_timeout_seconds = message_timeout_seconds
         self._server: grpc.aio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -84,19 +84,19 @@ class OtlpGrpcReceiver:
         self._port = 0
         #: Calls in progress (read on the loop thread only).
         self.calls_in_progress = 0
-        retry = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=retry_after_seconds))
+        retry = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=self.limits.retry_after_seconds))
         self._retry_trailer = ((RETRY_INFO_TRAILER, retry.SerializeToString()),)
 
     @property
     def endpoint(self) -> str:
         """The bound ``host:port``."""
-        host, port = split_host_port(self.configured_endpoint)
+        host, port = split_host_port(self.config.endpoint)
         host = f"[{host}]" if ":" in host else host
         return f"{host}:{self._port or port}"
 
     def start(self) -> None:
         """Bind and start the gRPC server on its own event-loop thread."""
-        self._pool = futures.ThreadPoolExecutor(self.max_workers, thread_name_prefix="otlp-grpc")
+        self._pool = futures.ThreadPoolExecutor(self.config.max_workers, thread_name_prefix="otlp-grpc")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="otlp-grpc-loop", daemon=True)
         self._thread.start()
@@ -110,14 +110,14 @@ class OtlpGrpcReceiver:
     async def _start(self) -> None:
         server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", self.max_request_bytes),
+                ("grpc.max_receive_message_length", self.limits.max_request_bytes),
                 ("grpc.max_send_message_length", 4 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
             ],
             # refused before the handler runs: an unauthenticated call never reaches the pipeline
             interceptors=[grpc_aio_interceptor(self.auth, self.pipeline.metrics)] if self.auth else None,
             # a backstop only: our own limit answers first, with the retry hint gRPC's own refusal lacks
-            maximum_concurrent_rpcs=2 * self.max_concurrent_rpcs,
+            maximum_concurrent_rpcs=2 * self.config.max_concurrent_rpcs,
         )
         handlers = []
         for signal in ("traces", "metrics", "logs"):
@@ -129,7 +129,7 @@ class OtlpGrpcReceiver:
             )
             handlers.append(grpc.method_handlers_generic_handler(spec.grpc_service, {"Export": method}))
         server.add_generic_rpc_handlers(handlers)
-        host, port = split_host_port(self.configured_endpoint)
+        host, port = split_host_port(self.config.endpoint)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         setting = f"receivers.grpc.endpoint or ${ENV_GRPC_ENDPOINT}"
         try:
@@ -169,7 +169,7 @@ class OtlpGrpcReceiver:
         response_class = spec_for(signal).response_class
 
         async def export(messages: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> Any:
-            if self.calls_in_progress >= self.max_concurrent_rpcs:
+            if self.calls_in_progress >= self.config.max_concurrent_rpcs:
                 self._count(signal, "too_many_calls")
                 await context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -179,10 +179,10 @@ class OtlpGrpcReceiver:
             self.calls_in_progress += 1
             try:
                 try:
-                    payload = await asyncio.wait_for(_first(messages), self.message_timeout_seconds)
+                    payload = await asyncio.wait_for(_first(messages), self.limits.body_timeout_seconds)
                 except asyncio.TimeoutError:
                     self._count(signal, "timeout")
-                    message = f"request message not received within {self.message_timeout_seconds:g} s"
+                    message = f"request message not received within {self.limits.body_timeout_seconds:g} s"
                     await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, message)
                 loop = asyncio.get_running_loop()
                 refusal = await loop.run_in_executor(self._pool, self._accept, signal, payload)

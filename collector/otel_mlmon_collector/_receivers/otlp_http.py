@@ -17,7 +17,13 @@ import zlib
 
 from google.rpc import status_pb2
 
-from .._config import ENV_HTTP_ENDPOINT, ReceiverTlsConfig, split_host_port
+from .._config import (
+    ENV_HTTP_ENDPOINT,
+    HttpReceiverConfig,
+    ReceiverLimits,
+    ReceiverTlsConfig,
+    split_host_port,
+)
 from .._otlp import MalformedRequest, OtlpRequest, count_items, decode_json, decode_protobuf, spec_for
 from .._pipeline import Admission, Pipeline
 from .._selfmetrics import REFUSED
@@ -26,7 +32,7 @@ from ._auth import REASON as UNAUTHENTICATED
 from ._auth import BearerAuth, http_unauthorized
 from ._http_server import Body, BodyError, ConnectionLimits, HttpServer, RequestHead, Response
 
-__all__ = ["ConnectionLimits", "OtlpHttpReceiver"]
+__all__ = ["OtlpHttpReceiver"]
 
 _log = logging.getLogger(__name__)
 _PATHS = {spec_for(s).http_path: s for s in ("traces", "metrics", "logs")}
@@ -54,7 +60,8 @@ class OtlpHttpReceiver:
 
     Example:
         >>> from otel_mlmon_collector._pipeline import Pipeline
-        >>> r = OtlpHttpReceiver(Pipeline([]), "127.0.0.1:0")
+        >>> from otel_mlmon_collector._config import HttpReceiverConfig
+        >>> r = OtlpHttpReceiver(Pipeline([]), HttpReceiverConfig(endpoint="127.0.0.1:0"))
         >>> r.start(); r.endpoint.startswith("127.0.0.1:")
         True
         >>> r.shutdown(1.0)
@@ -65,27 +72,32 @@ class OtlpHttpReceiver:
     def __init__(
         self,
         pipeline: Pipeline,
-        endpoint: str = "127.0.0.1:4318",
-        max_request_bytes: int = 64 * 1024 * 1024,
-        retry_after_seconds: int = 1,
-        limits: ConnectionLimits | None = None,
+        config: HttpReceiverConfig | None = None,
+        limits: ReceiverLimits | None = None,
         tls: ReceiverTlsConfig | None = None,
         auth: BearerAuth | None = None,
     ) -> None:
+        """``config``: endpoint and concurrency (``receivers.http``); ``limits``: the bounds on one request."""
         self.pipeline = pipeline
+        self.config = config = config or HttpReceiverConfig()
+        self.limits = limits = limits or ReceiverLimits()
         self.tls = tls
         self.auth = auth
-        self.configured_endpoint = endpoint
-        self.max_request_bytes = max_request_bytes
-        self.retry_after_seconds = retry_after_seconds
-        self.limits = limits or ConnectionLimits()
+        #: What the connection server grants clients: this receiver's concurrency, the shared timeouts.
+        self.connection_limits = ConnectionLimits(
+            max_connections=config.max_connections,
+            max_workers=config.max_workers,
+            header_timeout_seconds=limits.header_timeout_seconds,
+            body_timeout_seconds=limits.body_timeout_seconds,
+            idle_timeout_seconds=config.idle_timeout_seconds,
+        )
         self._server: HttpServer | None = None
 
     @property
     def endpoint(self) -> str:
         """The bound ``host:port``."""
         if self._server is None:
-            return self.configured_endpoint
+            return self.config.endpoint
         host, port = self._server.address
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
@@ -99,17 +111,17 @@ class OtlpHttpReceiver:
         context = _ssl_context(self.tls) if self.tls is not None else None
         try:
             server = HttpServer(
-                split_host_port(self.configured_endpoint),
+                split_host_port(self.config.endpoint),
                 self._handle,
                 self._refusal,
-                self.limits,
+                self.connection_limits,
                 context,
                 "otlp-http",
             )
         except OSError as e:
             raise bind_error(
                 "OTLP/HTTP receiver",
-                self.configured_endpoint,
+                self.config.endpoint,
                 f"receivers.http.endpoint or ${ENV_HTTP_ENDPOINT}",
                 e,
             ) from None
@@ -155,7 +167,7 @@ class OtlpHttpReceiver:
             self._count(signal, "unsupported_media_type")
             message = f"unsupported Content-Encoding {encoding!r}: use gzip or none"
             return await self._refuse_unread(body, _status(415, message, as_json))
-        limit = self.max_request_bytes
+        limit = self.limits.max_request_bytes
         # Queue room is reserved before the body is read and decoded (issue 16: 12 concurrent 60 MiB JSON bodies
         # were read and decoded at once); more is reserved once the decompressed size is known.
         size = min(body.declared, limit) if body.declared is not None else limit
@@ -186,7 +198,7 @@ class OtlpHttpReceiver:
         self, signal: str, body: bytes, as_json: bool, gzipped: bool, charge: int
     ) -> tuple[Response, int]:
         """On a worker thread: decompress, decode and hand over; returns the answer and the bytes reserved now."""
-        limit = self.max_request_bytes
+        limit = self.limits.max_request_bytes
         try:
             if gzipped:
                 body = _gunzip(body, limit)
@@ -226,7 +238,7 @@ class OtlpHttpReceiver:
 
     async def _refuse_unread(self, body: Body, response: Response) -> Response:
         """Answer without using the body: drop it if small enough (the connection stays usable), else close."""
-        await body.discard(max(self.max_request_bytes, _DISCARD_CAP))
+        await body.discard(max(self.limits.max_request_bytes, _DISCARD_CAP))
         return response
 
     def _count(self, signal: str, reason: str) -> None:
@@ -236,14 +248,14 @@ class OtlpHttpReceiver:
         message = (
             "collector is shutting down" if self.pipeline.closing else "collector queue is full, retry later"
         )
-        return _status(503, message, as_json, {"Retry-After": str(self.retry_after_seconds)})
+        return _status(503, message, as_json, {"Retry-After": str(self.limits.retry_after_seconds)})
 
     def _refusal(self, status: int, message: str) -> Response:
         """The server's own refusals (too many connections, headers too slow, too large or malformed), in
         protobuf; counted without a ``signal``, as the request's path was not read (or not at all)."""
         reason = _SERVER_REASONS.get(status, "malformed")
         self.pipeline.metrics.add(REFUSED, 1, transport="http", reason=reason)
-        headers = {"Retry-After": str(self.retry_after_seconds)} if status == 503 else None
+        headers = {"Retry-After": str(self.limits.retry_after_seconds)} if status == 503 else None
         return _status(status, message, False, headers, close=True)
 
 

@@ -6,21 +6,15 @@ downstream backend, so "nothing forwarded" and the self-metrics are read where a
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 import requests
-import yaml
 from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
@@ -34,68 +28,25 @@ from otel_mlmon_collector._exporters.in_memory import InMemoryExporter
 import otel_mlmon
 from otel_mlmon import conventions as conv
 
-from ..conftest import collector_config, free_port, wait_until
+from .._process import CollectorProcess
+from ..conftest import collector_config, wait_until
 
 TOKEN = "tok-7f3a9c1e5b"
 TRACE_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-_ENV_DROP = ("OTEL_EXPORTER_OTLP", "OTEL_MLMON_COLLECTOR", "OTEL_TRACES", "OTEL_METRICS", "OTEL_LOGS")
 
 
-class AuthCollector:
-    """An authenticating collector process (gRPC, HTTP, health on fixed loopback ports) forwarding downstream."""
+class AuthCollector(CollectorProcess):
+    """An authenticating collector process (gRPC, HTTP, health on loopback) forwarding downstream."""
 
     def __init__(self, tmp_path: Path, downstream: str) -> None:
-        ports: set[int] = set()
-        while len(ports) < 3:
-            ports.add(free_port())
-        self.grpc, self.http, self.health = (f"127.0.0.1:{port}" for port in sorted(ports))
         self.token_file = tmp_path / "token"
         self.token_file.write_text(TOKEN + "\n")
         config = {
-            "receivers": {
-                "grpc": {"endpoint": self.grpc},
-                "http": {"endpoint": self.http},
-                "auth": {"bearer_token_file": str(self.token_file)},
-            },
-            "health": {"endpoint": self.health},
+            "receivers": {"auth": {"bearer_token_file": str(self.token_file)}},
             "exporters": [{"name": "down", "endpoint": f"http://{downstream}", "retry": {"enabled": False}}],
             "self_metrics": {"enabled": True, "interval_seconds": 600},  # sent once, at shutdown
         }
-        path = tmp_path / "collector.yaml"
-        path.write_text(yaml.safe_dump(config))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_DROP)}
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "otel_mlmon_collector", "--config", str(path)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        wait_until(lambda: self.popen.poll() is not None or self.get_health()[0] == 200, 30, what="health")
-        assert self.popen.poll() is None, self.popen.stderr.read()  # type: ignore[union-attr]
-
-    def get_health(self, authorization: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
-        headers = {"Authorization": authorization} if authorization else {}
-        request = urllib.request.Request(f"http://{self.health}/health", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, json.loads(response.read()), dict(response.headers)
-        except urllib.error.HTTPError as e:
-            body = e.read()
-            return e.code, json.loads(body) if body.startswith(b"{") else {}, dict(e.headers)
-        except (OSError, ValueError):  # not up yet (or, while starting, something else answered)
-            return 0, {}, {}
-
-    def stop(self) -> str:
-        """SIGTERM (which sends the last self-metrics report); returns stderr."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        return self.popen.stderr.read()  # type: ignore[union-attr]
+        super().__init__(tmp_path, config, grpc=True)
 
 
 @pytest.fixture
@@ -106,11 +57,8 @@ def downstream(make_collector: Callable[..., Collector]) -> tuple[Collector, InM
 
 @pytest.fixture
 def authed(tmp_path: Path, downstream: tuple[Collector, InMemoryExporter]) -> Iterator[AuthCollector]:
-    process = AuthCollector(tmp_path, downstream[0].http_endpoint)
-    try:
+    with AuthCollector(tmp_path, downstream[0].http_endpoint) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def _span(name: str) -> ReadableSpan:
@@ -171,11 +119,11 @@ def test_wrong_or_missing_token_is_refused_and_nothing_forwarded(
     /health: probes get the status without a token; queues and findings need it; a wrong token gets 401.
     """
     _, sink = downstream
-    status, body, _ = authed.get_health()
+    status, body, _ = authed.health_answer()
     assert (status, body) == (200, {"status": "serving"})
-    status, body, _ = authed.get_health(f"Bearer {TOKEN}")
+    status, body, _ = authed.health_answer(f"Bearer {TOKEN}")
     assert status == 200 and body["status"] == "serving" and "queues" in body and "uptime_seconds" in body
-    status, body, headers = authed.get_health("Bearer nope")
+    status, body, headers = authed.health_answer("Bearer nope")
     assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer") and body["code"] == 16
 
     status, headers, body = _post(authed.http, _request("no token"), {})
@@ -209,7 +157,8 @@ def test_wrong_or_missing_token_is_refused_and_nothing_forwarded(
     assert HttpSpanExporter(endpoint=f"http://{authed.http}/v1/traces").export([_span("x")]) == (
         SpanExportResult.FAILURE
     )
-    assert authed.stop().count("Traceback") == 0
+    authed.stop()
+    assert "Traceback" not in authed.log(), authed.log()
     wait_until(lambda: _refused(sink), 10, what="self-metrics downstream")
     assert _span_names(sink) == ["grpc ok", "http ok"]
     assert _refused(sink) == {("http", "unauthenticated"): 5, ("grpc", "unauthenticated"): 4}

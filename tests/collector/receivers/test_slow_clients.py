@@ -9,109 +9,50 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-import yaml
 from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from otel_mlmon_collector._receivers.otlp_grpc import RETRY_INFO_TRAILER
 
-from ..conftest import free_port, wait_until
+from .._process import CollectorProcess
+from ..conftest import wait_until
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 BODY = ExportTraceServiceRequest().SerializeToString()
 
 
-class Process:
-    """``python -m otel_mlmon_collector`` with the given ``receivers:`` settings on loopback."""
-
-    def __init__(self, tmp_path: Path, receivers: dict[str, Any]) -> None:
-        self.http, self.grpc, health = (f"127.0.0.1:{free_port()}" for _ in range(3))
-        receivers = {
-            **receivers,
-            "http": {"endpoint": self.http, **receivers.get("http", {})},
-            "grpc": {"endpoint": self.grpc, **receivers.get("grpc", {})},
-        }
-        config = {"receivers": receivers, "health": {"endpoint": health}, "queue": {"max_bytes": 1 << 34}}
-        path = tmp_path / "collector.yaml"
-        path.write_text(yaml.safe_dump(config))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_MLMON"))}
-        self.popen = subprocess.Popen(
-            [sys.executable, "-m", "otel_mlmon_collector", "--config", str(path)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(self.popen.stderr), daemon=True)  # type: ignore[arg-type]
-        self._reader.start()
-
-        def serving() -> bool:
-            assert self.popen.poll() is None, "".join(self.lines)
-            try:
-                with urllib.request.urlopen(f"http://{health}/health", timeout=2) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        wait_until(serving, 30, 0.1, what="the collector's health endpoint")
-
-    def status(self, field: str) -> int:
-        """A number from /proc/PID/status (``Threads``, ``VmRSS``, ``VmSize``; sizes in bytes)."""
-        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                parts = line.split()
-                return int(parts[1]) * (1024 if len(parts) > 2 else 1)
-        raise AssertionError(field)
-
-    def post(self, timeout: float = 10) -> tuple[int, float, str | None]:
-        """A legitimate protobuf export: its status, how long it took, and its ``Retry-After``."""
-        started = time.monotonic()
-        connection = http.client.HTTPConnection(self.http, timeout=timeout)
-        try:
-            headers = {"Content-Type": "application/x-protobuf"}
-            connection.request("POST", "/v1/traces", body=BODY, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            return response.status, time.monotonic() - started, response.getheader("Retry-After")
-        finally:
-            connection.close()
-
-    def stop(self) -> str:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        self._reader.join(5)
-        return "".join(self.lines)
-
-
-def _process(tmp_path: Path, receivers: dict[str, Any]) -> Iterator[Process]:
-    process = Process(tmp_path, receivers)
+def _export(c: CollectorProcess, timeout: float = 10) -> tuple[int, float, str | None]:
+    """A legitimate protobuf export: its status, how long it took, and its ``Retry-After``."""
+    started = time.monotonic()
+    connection = http.client.HTTPConnection(c.http, timeout=timeout)
     try:
-        yield process
+        headers = {"Content-Type": "application/x-protobuf"}
+        connection.request("POST", "/v1/traces", body=BODY, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, time.monotonic() - started, response.getheader("Retry-After")
     finally:
-        log = process.stop()
-    assert "Traceback" not in log, log
+        connection.close()
+
+
+def _process(tmp_path: Path, receivers: dict[str, Any]) -> Iterator[CollectorProcess]:
+    """A process with the given ``receivers:`` settings, both receivers on; no traceback in its stderr."""
+    config = {"receivers": receivers, "queue": {"max_bytes": 1 << 34}}
+    with CollectorProcess(tmp_path, config, grpc=True) as process:
+        yield process
+    assert "Traceback" not in process.log(), process.log()
 
 
 @pytest.fixture(scope="module")
-def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
     """One process for most tests (starting one takes seconds on a loaded machine): long header timeout,
     2 s body timeout, room for 400 connections, 40 gRPC calls, two worker threads per receiver."""
     receivers = {
@@ -125,7 +66,7 @@ def c(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
     """A process that takes 20 connections and cuts headers after 1.5 s."""
     receivers = {"http": {"max_connections": 20}, "header_timeout_seconds": 1.5, "retry_after_seconds": 2}
     yield from _process(tmp_path_factory.mktemp("small"), receivers)
@@ -155,18 +96,20 @@ def _dribble(sockets: list[socket.socket], stop: threading.Event, data: bytes = 
     return thread
 
 
-def test_slow_loris_connections_cost_no_thread_and_a_legitimate_request_gets_through(c: Process) -> None:
+def test_slow_loris_connections_cost_no_thread_and_a_legitimate_request_gets_through(
+    c: CollectorProcess,
+) -> None:
     """300 connections sending their headers a byte at a time add no thread; a legitimate request still takes
     well under a second, and threads stay within the bound (idle threads + ``receivers.http.max_workers``)."""
-    assert c.post()[0] == 200
-    idle = c.status("Threads")
+    assert _export(c)[0] == 200
+    idle = c.proc_status("Threads")
     stop = threading.Event()
     sockets = _connect(c.http, 300, b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     try:
         _dribble(sockets, stop)
         time.sleep(1.0)
-        during = c.status("Threads")
-        timings = [c.post() for _ in range(5)]
+        during = c.proc_status("Threads")
+        timings = [_export(c) for _ in range(5)]
         assert [t[0] for t in timings] == [200] * 5
         assert max(t[1] for t in timings) < 1.0, timings
         assert during <= idle + 2, (idle, during)  # the old receiver: one thread per connection (+300)
@@ -176,7 +119,9 @@ def test_slow_loris_connections_cost_no_thread_and_a_legitimate_request_gets_thr
             s.close()
 
 
-def test_connections_beyond_the_limit_are_refused_fast_and_slow_headers_are_cut(small: Process) -> None:
+def test_connections_beyond_the_limit_are_refused_fast_and_slow_headers_are_cut(
+    small: CollectorProcess,
+) -> None:
     """With ``max_connections`` held by slow-loris clients, one more gets 503 + Retry-After at once; the slow
     clients are answered 408 and closed at the header timeout, after which requests are served again."""
     c = small
@@ -185,7 +130,7 @@ def test_connections_beyond_the_limit_are_refused_fast_and_slow_headers_are_cut(
     try:
         _dribble(sockets, stop)
         time.sleep(0.3)
-        status, seconds, retry_after = c.post()
+        status, seconds, retry_after = _export(c)
         assert (status, retry_after) == (503, "2") and seconds < 0.5
         started = time.monotonic()
         answers = [
@@ -198,11 +143,11 @@ def test_connections_beyond_the_limit_are_refused_fast_and_slow_headers_are_cut(
         stop.set()
         for s in sockets:
             s.close()
-    wait_until(lambda: c.post()[0] == 200, 5, 0.1, what="a request served once the slow clients were cut")
-    assert "max_connections reached" in "".join(c.lines)  # the operator is told
+    wait_until(lambda: _export(c)[0] == 200, 5, 0.1, what="a request served once the slow clients were cut")
+    assert "max_connections reached" in c.log()  # the operator is told
 
 
-def test_a_slow_body_is_cut_at_the_body_timeout(c: Process) -> None:
+def test_a_slow_body_is_cut_at_the_body_timeout(c: CollectorProcess) -> None:
     """A body sent a byte at a time is answered 408 and its connection closed when the body timeout passes."""
     head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
     (s,) = _connect(c.http, 1, head)
@@ -217,14 +162,14 @@ def test_a_slow_body_is_cut_at_the_body_timeout(c: Process) -> None:
     finally:
         stop.set()
         s.close()
-    assert c.post()[0] == 200
+    assert _export(c)[0] == 200
 
 
-def test_a_huge_declared_length_with_a_tiny_body_allocates_nothing(c: Process) -> None:
+def test_a_huge_declared_length_with_a_tiny_body_allocates_nothing(c: CollectorProcess) -> None:
     """50 requests each declaring 60 MiB and sending 1 KiB: memory stays flat (before: 60 MiB reserved per
     request by ``read(Content-Length)``, 3 GiB of address space here), and each is cut at the body timeout."""
-    assert c.post()[0] == 200
-    rss, size = c.status("VmRSS"), c.status("VmSize")
+    assert _export(c)[0] == 200
+    rss, size = c.proc_status("VmRSS"), c.proc_status("VmSize")
     head = (
         b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
         b"Content-Length: 62914560\r\n\r\n" + b"\0" * 1024
@@ -232,8 +177,8 @@ def test_a_huge_declared_length_with_a_tiny_body_allocates_nothing(c: Process) -
     sockets = _connect(c.http, 50, head)
     try:
         time.sleep(0.5)
-        rss_growth, size_growth = c.status("VmRSS") - rss, c.status("VmSize") - size
-        assert c.post()[0] == 200  # still serving
+        rss_growth, size_growth = c.proc_status("VmRSS") - rss, c.proc_status("VmSize") - size
+        assert _export(c)[0] == 200  # still serving
         assert rss_growth < 30 << 20, rss_growth
         assert size_growth < 500 << 20, size_growth  # 50 x 60 MiB = 2.9 GiB if the length were allocated
         assert all(s.recv(200).startswith(b"HTTP/1.1 408") for s in sockets)
@@ -242,7 +187,7 @@ def test_a_huge_declared_length_with_a_tiny_body_allocates_nothing(c: Process) -
             s.close()
 
 
-def test_grpc_calls_beyond_the_limit_get_resource_exhausted_with_a_retry_hint(c: Process) -> None:
+def test_grpc_calls_beyond_the_limit_get_resource_exhausted_with_a_retry_hint(c: CollectorProcess) -> None:
     """With ``max_concurrent_rpcs`` calls whose message has not arrived, one more gets RESOURCE_EXHAUSTED with
     RetryInfo at once (retryable per OTLP); the held calls cost no thread and are cut at the body timeout
     (DEADLINE_EXCEEDED); then calls succeed again."""
@@ -256,11 +201,11 @@ def test_grpc_calls_beyond_the_limit_get_resource_exhausted_with_a_retry_hint(c:
     with grpc.insecure_channel(c.grpc) as channel:
         unary = channel.unary_unary(TRACES)
         assert unary(BODY, timeout=5) == b""
-        idle = c.status("Threads")
+        idle = c.proc_status("Threads")
         held = [channel.stream_unary(TRACES).future(never_sends(), timeout=10) for _ in range(40)]
         try:
             time.sleep(0.8)
-            during = c.status("Threads")
+            during = c.proc_status("Threads")
             started = time.monotonic()
             with pytest.raises(grpc.RpcError) as info:
                 unary(BODY, timeout=5)
@@ -278,7 +223,7 @@ def test_grpc_calls_beyond_the_limit_get_resource_exhausted_with_a_retry_hint(c:
         assert unary(BODY, timeout=5) == b""
 
 
-def test_expect_continue_oversized_headers_and_http2_get_their_answers(c: Process) -> None:
+def test_expect_continue_oversized_headers_and_http2_get_their_answers(c: CollectorProcess) -> None:
     """``Expect: 100-continue`` gets 100 before the body is sent; 64 KiB of headers get 431; HTTP/2.0 gets 505."""
     request = ExportTraceServiceRequest()
     request.resource_spans.add().scope_spans.add().spans.add(name="predict")
