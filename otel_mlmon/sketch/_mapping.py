@@ -195,7 +195,11 @@ def scale_change(low: int, high: int, max_size: int) -> int:
     Same loop as the SDK's ``_get_scale_change``. ``max_size`` must be at least 2: a range that crosses zero
     shrinks to ``-1..0`` and no further.
     """
-    change = 0
+    # Shifts that leave (high - low) >> change >= 2**bit_length(max_size) > max_size cannot fit: start past them
+    # (the span only shrinks as change grows, so the first fit is the same as counting up from 0).
+    change = max(0, (high - low).bit_length() - max_size.bit_length())
+    high >>= change
+    low >>= change
     while high - low >= max_size:
         high >>= 1
         low >>= 1
