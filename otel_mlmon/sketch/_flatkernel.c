@@ -37,8 +37,8 @@ static void row_stats(Stats *s, const double *restrict row) {
     Py_ssize_t c;
     for (c = 0; c < w; c++) {
         double v = row[c];
-        double p = v > 0. ? v : Py_HUGE_VAL;
-        double q = v < 0. ? v : -Py_HUGE_VAL;
+        double p = v > 0. ? v : HUGE_VAL;
+        double q = v < 0. ? v : -HUGE_VAL;
         double z = v == 0. ? copysign(1., v) : 1.;
         lo[c] = v < lo[c] ? v : lo[c];
         hi[c] = v > hi[c] ? v : hi[c];
@@ -153,8 +153,8 @@ static PyObject *extremes(PyObject *self, PyObject *args) {
     s.maxneg = o + 4 * width;
     s.zero = o + 5 * width;
     for (c = 0; c < width; c++) {
-        s.min[c] = s.minpos[c] = Py_HUGE_VAL;
-        s.max[c] = s.maxneg[c] = -Py_HUGE_VAL;
+        s.min[c] = s.minpos[c] = HUGE_VAL;
+        s.max[c] = s.maxneg[c] = -HUGE_VAL;
         s.zero[c] = 1.;
     }
     Py_BEGIN_ALLOW_THREADS;
