@@ -18,7 +18,9 @@ rows that fit the CPU cache, and each value's bucket comes from its bit pattern:
   <= 0), one table serves every column at the finest of their scales and each column's counts are downscaled
   after (``_flat_shared.py``); otherwise each column has its own table and per-value parameters.
 
-The column sums and the extremes come from one read of the chunk (``_pairwise.py`` gives numpy's own sums). The
+The column sums and the extremes come from one read of the chunk (``_pairwise.py`` gives numpy's own sums).
+Both reads run in C when the optional extension is built (``_kernel.py``, ``_flatkernel.c``: the same plans and
+tables; marked cells mapped with the SDK's formula inside the pass), else as the numpy passes described here. The
 scale decisions are those of ``ExponentialHistogram._insert``, taken per column from the chunk's extremes: the
 SDK's bucket index is monotone in the value except next to exact powers of two, so extremes that close to one
 send the column to the general path. Columns these passes do not cover -- non-finite values, ``-0.0`` in a column
@@ -321,13 +323,30 @@ def _count(hists: Sequence[Any], part: np.ndarray, columns: list[_Column | None]
     rows, width = part.shape
     tile = max(1, _TILE // width)
     layout = _layout(columns, tile)
-    bits = part.reshape(-1).view(np.uint64)
     counts = np.zeros(layout.total, dtype=np.int64)
-    pending = []
+    pending: list[np.ndarray] = []
     compiled = kernel()
-    if compiled is not None:  # marked cells mapped in the pass itself
+    if compiled is not None:  # one pass; marked cells mapped in it
         compiled.count(part, rows, width, *layout.kernel, layout.table, counts)
-    for start in range(0, rows if compiled is None else 0, tile):
+    else:
+        pending = _numpy_count(part, layout, counts, scratch, tile)
+    if pending:
+        _exact(part, columns, layout.starts, np.concatenate(pending), counts)
+    for j, column in enumerate(columns):
+        if column is not None:
+            hist = hists[j]
+            hist.downscale(hist._index_scale - column.scale)
+            _fold(hist, column, counts[layout.starts[j] : layout.starts[j] + column.slots])
+
+
+def _numpy_count(
+    part: np.ndarray, layout: _Layout, counts: np.ndarray, scratch: Scratch, tile: int
+) -> list[np.ndarray]:
+    """The counting pass in numpy, tile by tile; returns the flat positions of values in marked cells."""
+    rows, width = part.shape
+    bits = part.reshape(-1).view(np.uint64)
+    pending = []
+    for start in range(0, rows, tile):
         size = min(tile, rows - start) * width
         key = np.subtract(
             bits[start * width : start * width + size], _ONE, out=scratch.buffer("flat_t", size)
@@ -345,13 +364,7 @@ def _count(hists: Sequence[Any], part: np.ndarray, columns: list[_Column | None]
             slot[marked] = layout.dump
             pending.append(marked + start * width)
         counts += np.bincount(slot, minlength=layout.total)
-    if pending:
-        _exact(part, columns, layout.starts, np.concatenate(pending), counts)
-    for j, column in enumerate(columns):
-        if column is not None:
-            hist = hists[j]
-            hist.downscale(hist._index_scale - column.scale)
-            _fold(hist, column, counts[layout.starts[j] : layout.starts[j] + column.slots])
+    return pending
 
 
 def _fold(hist: Any, column: _Column, own: np.ndarray) -> None:

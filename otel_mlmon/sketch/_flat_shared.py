@@ -148,7 +148,7 @@ def _count(
     dump = width * block
     counts = np.zeros(dump + 1, dtype=np.int64)
     compiled = kernel()
-    if compiled is not None:  # one pass; marked cells mapped in it
+    if compiled is not None:  # one pass in C; marked cells mapped in it
         compiled.count(
             part, rows, width, *_kernel_params(width, block, base, gap, shift, exact), table, counts
         )
