@@ -7,7 +7,7 @@ ratios measured in the same run (absolute times on shared machines are noisy; co
   aggregation fed per value (``aggregate(Measurement)``), per-value ``Histogram.record`` through a
   ``MeterProvider`` with an exponential-histogram View, ``np.histogram`` with 64 bins, and ``np.sum``;
 * a 10 000 x 50 batch and a 1 000 000 x 20 table, one histogram per column (``update_columns``, one sweep over
-  the rows; and ``update`` on each strided column), against one ``np.sum`` pass over the same array (the
+  the rows, with the compiled passes and with their numpy fallback; and ``update`` on each strided column), against one ``np.sum`` pass over the same array (the
   memory-bound limit; issues 3 and 17 target: sketch time <= 30x that pass), the summaries path of the array
   (``read_features`` + ``Summary.add_features``: one ``update_columns`` sweep) against the same columns added one
   by one, and whylogs on the table (issue 17 goal: >= 100x faster);
@@ -51,6 +51,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
+from otel_mlmon.sketch import _kernel as sketch_kernel
 from otel_mlmon.sketch import columns as columns_module
 from otel_mlmon.sketch.columns import update_columns
 from otel_mlmon.sketch.vector import Projection, VectorSketch
@@ -158,14 +159,24 @@ def bench_table(rows: int, columns: int, repeat: int) -> None:
         finally:
             columns_module.MIN_ROWS = saved
 
-    runs = [per_column, sweep, transposing, lambda: np.sum(table)]
-    strided, ours, before, total = _interleaved_seconds(runs, repeat)
+    def numpy_passes() -> None:  # the flat passes without the compiled kernel (its fallback)
+        with sketch_kernel.disabled():
+            sweep()
+
+    compiled = sketch_kernel.kernel() is not None
+    runs = [per_column, sweep, numpy_passes, transposing, lambda: np.sum(table)]
+    strided, ours, fallback, before, total = _interleaved_seconds(runs, repeat)
+    ours_cpu, total_cpu = (_seconds(run, repeat, clock=time.process_time) for run in (sweep, runs[-1]))
     print(f"\n== {rows:,} x {columns} float64 table, one histogram per column ==")
-    print(f"update_columns (one sweep)            {_rate(values, ours)}   ({ours * 1e3:.1f} ms)")
+    kernel_state = "C passes" if compiled else "C passes NOT BUILT: numpy passes"
+    print(f"update_columns (one sweep, {kernel_state}) {_rate(values, ours)}   ({ours * 1e3:.1f} ms)")
+    print(f"  the same, numpy passes (no C)       {_rate(values, fallback)}   ({fallback * 1e3:.1f} ms)")
     print(f"  the same, tiles transposed (before) {_rate(values, before)}   ({before * 1e3:.1f} ms)")
     print(f"ExponentialHistogram.update per column{_rate(values, strided)}   ({strided * 1e3:.1f} ms)")
     print(f"np.sum over the array (one pass)      {_rate(values, total)}   ({total * 1e3:.2f} ms)")
     print(f"ratio: update_columns / np.sum time   {ours / total:10.1f}   (target <= 30)")
+    print(f"  the same in process CPU time        {ours_cpu / total_cpu:10.1f}")
+    print(f"ratio: numpy passes / np.sum          {fallback / total:10.1f}")
     print(f"ratio: transposing sweep / np.sum     {before / total:10.1f}")
     print(f"ratio: per column / np.sum time       {strided / total:10.1f}")
     _summary_paths(table, repeat)
@@ -221,34 +232,12 @@ def bench_decorated_call(repeat: int) -> None:
     time of a loop whose folding runs on another thread depends on whether a core is free for it (on a loaded
     machine the loop also waits for CPU: wall time then grows several times over while the work does not).
     """
-    import otel_mlmon
-    from otel_mlmon.testing import InMemoryTelemetry
-
     X = np.random.default_rng(3).normal(size=(100, 20))
     calls = 2000
 
-    def model(batch: np.ndarray) -> np.ndarray:
-        return batch[:, 0]
-
-    def per_call(**options: object) -> tuple[float, float]:
-        telemetry = InMemoryTelemetry()
-        fn = otel_mlmon.monitor(model="m", trace=False, meter_provider=telemetry.meter_provider, **options)(
-            model
-        )
-
-        def run() -> None:
-            for _ in range(calls):
-                fn(X)
-            telemetry.collect()  # the folding of the summaries is part of the cost
-
-        seconds = _seconds(run, repeat) / calls
-        cpu = _seconds(run, repeat, clock=time.process_time) / calls
-        telemetry.shutdown()
-        return seconds, cpu
-
-    bare = _seconds(lambda: [model(X) for _ in range(calls)], repeat) / calls
-    without, without_cpu = per_call(summaries=False)
-    with_summaries, with_cpu = per_call(sample_rate=1.0)
+    bare = _seconds(lambda: [_first_column(X) for _ in range(calls)], repeat) / calls
+    without, without_cpu = _decorated_seconds(X, calls, repeat, wall=True, summaries=False)
+    with_summaries, with_cpu = _decorated_seconds(X, calls, repeat, wall=True, sample_rate=1.0)
     added = (with_cpu - without_cpu) * 1e6
     print("\n== decorated call, 100 rows x 20 features, metrics only, collection included ==")
     print(f"{'':38}{'wall µs':>10} {'CPU µs':>10}")
@@ -322,33 +311,44 @@ def bench_vector(repeat: int) -> None:
     )
 
 
-def _decorated_vector_cpu(X: np.ndarray, repeat: int) -> float:
-    """Process CPU time a decorated call with the batch ``X`` gains from its summaries (sample_rate=1, folding
-    and collection included), per call."""
+def _first_column(batch: np.ndarray) -> np.ndarray:
+    """The model of the decorated-call benchmarks: as cheap as a model can be."""
+    return batch[:, 0]
+
+
+def _decorated_seconds(
+    X: np.ndarray, calls: int, repeat: int, wall: bool = False, **options: object
+) -> tuple[float, float]:
+    """Wall (when ``wall``, else 0) and process CPU seconds per call of ``_first_column`` decorated with
+    ``otel_mlmon.monitor(**options)`` on the batch ``X``, metrics only, collection included (the folding of the
+    summaries is part of the cost)."""
     import otel_mlmon
     from otel_mlmon.testing import InMemoryTelemetry
 
+    telemetry = InMemoryTelemetry()
+    fn = otel_mlmon.monitor(model="m", trace=False, meter_provider=telemetry.meter_provider, **options)(
+        _first_column
+    )
+
+    def run() -> None:
+        for _ in range(calls):
+            fn(X)
+        telemetry.collect()
+
+    seconds = _seconds(run, repeat) / calls if wall else 0.0
+    cpu = _seconds(run, repeat, clock=time.process_time) / calls
+    telemetry.shutdown()
+    return seconds, cpu
+
+
+def _decorated_vector_cpu(X: np.ndarray, repeat: int) -> float:
+    """Process CPU time a decorated call with the batch ``X`` gains from its summaries (sample_rate=1, folding
+    and collection included), per call."""
     calls = 200
-
-    def model(batch: np.ndarray) -> np.ndarray:
-        return batch[:, 0]
-
-    def cpu(**options: object) -> float:
-        telemetry = InMemoryTelemetry()
-        fn = otel_mlmon.monitor(model="m", trace=False, meter_provider=telemetry.meter_provider, **options)(
-            model
-        )
-
-        def run() -> None:
-            for _ in range(calls):
-                fn(X)
-            telemetry.collect()
-
-        seconds = _seconds(run, repeat, clock=time.process_time) / calls
-        telemetry.shutdown()
-        return seconds
-
-    return cpu(sample_rate=1.0) - cpu(summaries=False)
+    return (
+        _decorated_seconds(X, calls, repeat, sample_rate=1.0)[1]
+        - _decorated_seconds(X, calls, repeat, summaries=False)[1]
+    )
 
 
 def bench_text(repeat: int) -> None:

@@ -28,9 +28,9 @@ def modules() -> dict[str, Path]:
         found[package.__name__] = root / "__init__.py"
         for info in pkgutil.walk_packages([str(root)], prefix=f"{package.__name__}."):
             relative = Path(*info.name.split(".")[1:])
-            found[info.name] = (
-                root / relative / "__init__.py" if info.ispkg else (root / relative).with_suffix(".py")
-            )
+            path = root / relative / "__init__.py" if info.ispkg else (root / relative).with_suffix(".py")
+            if path.exists():  # not a compiled extension (sketch/_flatkernel: C source, no Python imports)
+                found[info.name] = path
     return found
 
 

@@ -18,7 +18,9 @@ rows that fit the CPU cache, and each value's bucket comes from its bit pattern:
   <= 0), one table serves every column at the finest of their scales and each column's counts are downscaled
   after (``_flat_shared.py``); otherwise each column has its own table and per-value parameters.
 
-The column sums and the extremes come from one read of the chunk (``_pairwise.py`` gives numpy's own sums). The
+The column sums and the extremes come from one read of the chunk (``_pairwise.py`` gives numpy's own sums).
+Both reads run in C when the optional extension is built (``_kernel.py``, ``_flatkernel.c``: the same plans and
+tables; marked cells mapped with the SDK's formula inside the pass), else as the numpy passes described here. The
 scale decisions are those of ``ExponentialHistogram._insert``, taken per column from the chunk's extremes: the
 SDK's bucket index is monotone in the value except next to exact powers of two, so extremes that close to one
 send the column to the general path. Columns these passes do not cover -- non-finite values, ``-0.0`` in a column
@@ -38,7 +40,8 @@ import numpy as np
 from otel_mlmon.sketch._buckets import Scratch, add_counts, trim_counts
 from otel_mlmon.sketch._flat_shared import count_shared
 from otel_mlmon.sketch._flat_tables import EXACT, SideTable, side_table
-from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index, scale_change
+from otel_mlmon.sketch._kernel import kernel
+from otel_mlmon.sketch._mapping import INV_LN2, TABLE_MAX_SCALE, map_to_index, scale_change
 from otel_mlmon.sketch._pairwise import column_sums, combine, subtree_sums, tree_fits
 
 __all__ = ["CELL_BITS", "MIN_ROWS", "sweep_rows"]
@@ -80,8 +83,8 @@ def _reduce(ufunc: np.ufunc, block: np.ndarray) -> np.ndarray:
 
 def _extremes(part: np.ndarray, scratch: Scratch) -> tuple[np.ndarray, list[np.ndarray]]:
     """Per column: the sum (numpy's own, see ``_pairwise``) and min, max, the ``bits - 1`` of the smallest
-    positive and of the negative nearest zero (uint64 and int64 minima of ``bits - 1``), and the int64 maximum of
-    ``bits - 1`` (``2**63 - 1`` exactly when ``-0.0`` is there), in one read of the chunk."""
+    positive and of the negative nearest zero (uint64 and int64 minima of ``bits - 1``, as uint64), and whether
+    ``-0.0`` is there (the int64 maximum of ``bits - 1`` is ``2**63 - 1`` exactly then), in one read of the chunk."""
     rows, width = part.shape
     bits = part.reshape(-1).view(np.uint64)
     tile = max(1, _STATS_TILE // width)
@@ -112,7 +115,18 @@ def _extremes(part: np.ndarray, scratch: Scratch) -> tuple[np.ndarray, list[np.n
             continue
         for k, ufunc in enumerate((np.minimum, np.maximum, np.minimum, np.minimum, np.maximum)):
             found[k] = ufunc(found[k], now[k])
+    found[3] = found[3].view(np.uint64)
+    found[4] = found[4] == _INT64_MAX  # (bits - 1) of -0.0 is the largest int64 of all
     return (combine(sums) if fused else column_sums(part)), found
+
+
+def _compiled_extremes(compiled: Any, part: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``_extremes`` by the C pass (``_kernel.py``): one read of the chunk, row by row."""
+    rows, width = part.shape
+    out = np.empty((6, width), dtype=np.float64)
+    compiled.extremes(part, rows, width, out)
+    positive, negative = (np.subtract(out[k].view(np.uint64), _ONE) for k in (3, 4))
+    return out[0], [out[1], out[2], positive, negative, out[5] < 0]
 
 
 def _t(value: float) -> int:
@@ -156,20 +170,20 @@ class _Column:
 def _plans(hists: Sequence[Any], found: list[np.ndarray], totals: np.ndarray) -> list[_Column | None]:
     """Each column's scale decision and tables (None: the general path takes the column)."""
     lows, highs = found[0].tolist(), found[1].tolist()
-    pos_t, neg_t, neg_top = found[2].tolist(), found[3].tolist(), found[4].tolist()
+    pos_t, neg_t, negative_zero = found[2].tolist(), found[3].tolist(), found[4].tolist()
     columns: list[_Column | None] = [None] * len(hists)
     todo: dict[int, list[tuple[int, list[float]]]] = {}
     for j, hist in enumerate(hists):
         lo, hi = lows[j], highs[j]
         if not math.isfinite(float(totals[j])) or (lo == 0 and hi == 0):
             continue
-        if lo < 0 < hi and neg_top[j] == _INT64_MAX:
+        if lo < 0 < hi and negative_zero[j]:
             continue  # -0.0 would fall between the two sides' keys
         magnitudes = []
         if hi > 0:
             magnitudes += [_value(pos_t[j]), hi]
         if lo < 0:
-            magnitudes += [-_value(neg_t[j] & _U64), -lo]
+            magnitudes += [-_value(neg_t[j]), -lo]
         todo.setdefault(hist._index_scale, []).append((j, magnitudes))
     for scale, items in todo.items():
         magnitudes = np.array([m for _, ms in items for m in ms], dtype=np.float64)
@@ -185,7 +199,7 @@ def _plans(hists: Sequence[Any], found: list[np.ndarray], totals: np.ndarray) ->
             own, close = index[at : at + len(ms)], any(near[at : at + len(ms)])
             at += len(ms)
             if not close:
-                columns[j] = _column(hists[j], lows[j], highs[j], pos_t[j], neg_t[j] & _U64, own)
+                columns[j] = _column(hists[j], lows[j], highs[j], pos_t[j], neg_t[j], own)
     return columns
 
 
@@ -249,6 +263,28 @@ class _Layout:
         self.shift = params[0, 0]
         self.any_gap = bool(params[2].any())
         self.shifts, self.bases, self.gaps, self.limits, self.offsets = (np.tile(p, tile) for p in params)
+        self.kernel = _kernel_params(columns, params, self.starts)
+
+
+def _kernel_params(
+    columns: list[_Column | None], params: np.ndarray, starts: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The C pass's parameters (``_flatkernel.c``, ``count``): the numpy passes' five per column, a slot offset
+    of 0 (the entries are absolute), and for the cells mapped one by one the scale and each side's slot of
+    bucket 0; then ``2**scale / ln 2`` per column."""
+    width = len(columns)
+    extra = np.zeros((4, width), dtype=np.int64)
+    factors = np.ones(width, dtype=np.float64)
+    for j, column in enumerate(columns):
+        if column is None or column.scale < 1:
+            continue  # no marked cells at scales <= 0
+        positive, negative = column.sides
+        n_pos = positive.slots if positive is not None else 0
+        extra[1, j] = column.scale
+        extra[2, j] = starts[j] - positive.low if positive is not None else 0
+        extra[3, j] = starts[j] + n_pos - negative.low if negative is not None else 0
+        factors[j] = math.ldexp(INV_LN2, column.scale)
+    return np.vstack([params, extra.view(np.uint64)]), factors
 
 
 def _layout(columns: list[_Column | None], tile: int) -> _Layout:
@@ -267,12 +303,12 @@ def sweep_rows(hists: Sequence[Any], part: np.ndarray, scratch: Scratch) -> None
     ``part`` is a C-contiguous float64 ``rows x columns`` chunk of at most ``CHUNK`` rows.
     """
     rows = part.shape[0]
-    totals, found = _extremes(part, scratch)
+    compiled = kernel()
+    totals, found = _extremes(part, scratch) if compiled is None else _compiled_extremes(compiled, part)
     columns = _plans(hists, found, totals)
-    if any(column is not None for column in columns):
-        negative_zero = (found[4] == _INT64_MAX).tolist()
-        if not count_shared(hists, part, columns, negative_zero, scratch, CELL_BITS, _TILE):
-            _count(hists, part, columns, scratch)
+    planned = any(column is not None for column in columns)
+    if planned and not count_shared(hists, part, columns, found[4].tolist(), scratch, CELL_BITS, _TILE):
+        _count(hists, part, columns, scratch)
     for j, (hist, column) in enumerate(zip(hists, columns)):
         if column is None:
             hist._update_chunk(np.ascontiguousarray(part[:, j]), scratch)
@@ -287,8 +323,28 @@ def _count(hists: Sequence[Any], part: np.ndarray, columns: list[_Column | None]
     rows, width = part.shape
     tile = max(1, _TILE // width)
     layout = _layout(columns, tile)
-    bits = part.reshape(-1).view(np.uint64)
     counts = np.zeros(layout.total, dtype=np.int64)
+    pending: list[np.ndarray] = []
+    compiled = kernel()
+    if compiled is not None:  # one pass; marked cells mapped in it
+        compiled.count(part, rows, width, *layout.kernel, layout.table, counts)
+    else:
+        pending = _numpy_count(part, layout, counts, scratch, tile)
+    if pending:
+        _exact(part, columns, layout.starts, np.concatenate(pending), counts)
+    for j, column in enumerate(columns):
+        if column is not None:
+            hist = hists[j]
+            hist.downscale(hist._index_scale - column.scale)
+            _fold(hist, column, counts[layout.starts[j] : layout.starts[j] + column.slots])
+
+
+def _numpy_count(
+    part: np.ndarray, layout: _Layout, counts: np.ndarray, scratch: Scratch, tile: int
+) -> list[np.ndarray]:
+    """The counting pass in numpy, tile by tile; returns the flat positions of values in marked cells."""
+    rows, width = part.shape
+    bits = part.reshape(-1).view(np.uint64)
     pending = []
     for start in range(0, rows, tile):
         size = min(tile, rows - start) * width
@@ -308,13 +364,7 @@ def _count(hists: Sequence[Any], part: np.ndarray, columns: list[_Column | None]
             slot[marked] = layout.dump
             pending.append(marked + start * width)
         counts += np.bincount(slot, minlength=layout.total)
-    if pending:
-        _exact(part, columns, layout.starts, np.concatenate(pending), counts)
-    for j, column in enumerate(columns):
-        if column is not None:
-            hist = hists[j]
-            hist.downscale(hist._index_scale - column.scale)
-            _fold(hist, column, counts[layout.starts[j] : layout.starts[j] + column.slots])
+    return pending
 
 
 def _fold(hist: Any, column: _Column, own: np.ndarray) -> None:

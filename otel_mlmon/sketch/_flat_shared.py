@@ -10,6 +10,7 @@ arithmetic takes scalars, and the table stays small enough for the CPU cache.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,13 +18,15 @@ import numpy as np
 
 from otel_mlmon.sketch._buckets import Scratch, add_counts, downscale_buckets, trim_counts
 from otel_mlmon.sketch._flat_tables import EXACT, SideTable, side_table
-from otel_mlmon.sketch._mapping import map_to_index
+from otel_mlmon.sketch._kernel import kernel
+from otel_mlmon.sketch._mapping import INV_LN2, map_to_index
 
 __all__ = ["count_shared"]
 
 # Cells per side of the shared table at most (beyond, each column keeps its own table).
 _MAX_CELLS = 1 << 16
 _ONE = np.uint64(1)
+_U64_MAX = np.uint64((1 << 64) - 1)
 _SHARED: dict[tuple, np.ndarray] = {}
 
 
@@ -80,12 +83,13 @@ def count_shared(
         if len(_SHARED) >= 16:
             _SHARED.clear()
         _SHARED[key] = table
-    counts = _count(part, table, block, base, gap, 52 - bits, scratch, tile_values)
+    planned = [columns[j] is not None for j in range(part.shape[1])]
+    origins = (-(pos.low if pos is not None else 0), n_pos - (neg.low if neg is not None else 0))
+    counts = _count(part, table, block, base, gap, 52 - bits, scratch, tile_values, (top, planned, *origins))
     marked = counts.pop()
-    width = part.shape[1]
     own_counts = counts[0]
     if marked.size:
-        _exact(part, marked, [columns[j] is not None for j in range(width)], top, pos, neg, block, own_counts)
+        _exact(part, marked, planned, top, pos, neg, block, own_counts)
     for j in counted:
         hist, column = hists[j], columns[j]
         hist.downscale(hist._index_scale - column.scale)
@@ -109,6 +113,23 @@ def count_shared(
     return True
 
 
+def _kernel_params(
+    width: int, block: int, base: int, gap: int, shift: int, exact: tuple[int, list[bool], int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The C pass's parameters (``_flatkernel.c``, ``count``): one shift, base and gap for all columns, no
+    limit (keys past the table read its last entry, the zero slot's), each column's block as slot offset, and
+    for the planned columns the scale and the slots of bucket 0 of each side of the cells mapped one by one."""
+    scale, planned, origin_pos, origin_neg = exact
+    params = np.zeros((9, width), dtype=np.int64)
+    first = np.arange(width, dtype=np.int64) * block
+    params[5] = first
+    params[6] = np.where(planned, scale, 0) if scale >= 1 else 0
+    params[7], params[8] = first + origin_pos, first + origin_neg
+    params = params.view(np.uint64)
+    params[0], params[1], params[2], params[3] = shift, base, gap, _U64_MAX
+    return params, np.full(width, math.ldexp(INV_LN2, max(scale, 0)))
+
+
 def _count(
     part: np.ndarray,
     table: np.ndarray,
@@ -118,6 +139,7 @@ def _count(
     shift: int,
     scratch: Scratch,
     tile_values: int,
+    exact: tuple[int, list[bool], int, int],
 ) -> list:
     rows, width = part.shape
     tile = max(1, tile_values // width)
@@ -125,6 +147,12 @@ def _count(
     columns_base = np.tile(np.arange(width, dtype=np.int64) * block, tile)
     dump = width * block
     counts = np.zeros(dump + 1, dtype=np.int64)
+    compiled = kernel()
+    if compiled is not None:  # one pass in C; marked cells mapped in it
+        compiled.count(
+            part, rows, width, *_kernel_params(width, block, base, gap, shift, exact), table, counts
+        )
+        return [counts, np.zeros(0, dtype=np.int64)]
     pending = []
     base_u, gap_u, shift_u = np.uint64(base), np.uint64(gap), np.uint64(shift)
     for start in range(0, rows, tile):

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "INV_LN2",
     "MAX_SCALE",
     "MIN_SCALE",
     "TABLE_MAX_SCALE",
@@ -27,7 +28,9 @@ _EXPONENT_BIAS = 1023
 _MIN_NORMAL_EXPONENT = -1022
 _MAX_NORMAL_EXPONENT = 1023
 _MIN_NORMAL_VALUE = 2.0**-1022
-_INV_LN2 = 1.0 / math.log(2.0)
+#: ``1 / ln 2`` as the SDK computes it (its scale factor is ``ldexp(INV_LN2, scale)``).
+INV_LN2 = 1.0 / math.log(2.0)
+_INV_LN2 = INV_LN2
 # Below this, floor(log(value) * factor) cannot reach the clamp of the SDK's top bucket at any scale >= 1.
 _MAX_NORMAL_LOG_SAFE = 2.0**1023
 
@@ -192,7 +195,11 @@ def scale_change(low: int, high: int, max_size: int) -> int:
     Same loop as the SDK's ``_get_scale_change``. ``max_size`` must be at least 2: a range that crosses zero
     shrinks to ``-1..0`` and no further.
     """
-    change = 0
+    # Shifts that leave (high - low) >> change >= 2**bit_length(max_size) > max_size cannot fit: start past them
+    # (the span only shrinks as change grows, so the first fit is the same as counting up from 0).
+    change = max(0, (high - low).bit_length() - max_size.bit_length())
+    high >>= change
+    low >>= change
     while high - low >= max_size:
         high >>= 1
         low >>= 1

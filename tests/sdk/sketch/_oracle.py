@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics._internal.aggregation import (
     AggregationTemporality,
@@ -13,7 +16,15 @@ from opentelemetry.sdk.metrics._internal.aggregation import (
 from opentelemetry.sdk.metrics._internal.exemplar import SimpleFixedSizeExemplarReservoir
 from opentelemetry.sdk.metrics._internal.measurement import Measurement
 
-__all__ = ["SdkCorruptedError", "SdkPoint", "sdk_aggregate", "sdk_collections", "sdk_cumulative"]
+__all__ = [
+    "SdkCorruptedError",
+    "SdkPoint",
+    "assert_same",
+    "sdk_aggregate",
+    "sdk_collections",
+    "sdk_cumulative",
+    "sum_close",
+]
 
 
 @dataclass(frozen=True)
@@ -126,3 +137,31 @@ def sdk_collections(
         _feed(aggregation, batch)
         points.append(aggregation.collect(wanted, when))
     return points
+
+
+def sum_close(ours: float, theirs: float, data: list[float]) -> bool:
+    """Sums agree up to float rounding (numpy sums pairwise, the SDK left to right)."""
+    if not (math.isfinite(ours) and math.isfinite(theirs)):
+        return ours == theirs or not math.isfinite(sum(abs(v) for v in data))
+    scale = max((abs(v) for v in data), default=0.0) * len(data)
+    return math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-12 * scale)
+
+
+def assert_same(hist: Any, point: SdkPoint, data: list[float]) -> None:
+    """``hist`` (an ExponentialHistogram) holds the SDK point's state: buckets, counts, extremes; the sum up to
+    rounding."""
+    assert hist.scale == point.scale
+    assert hist.zero_count == point.zero_count
+    assert (hist.positive_offset, tuple(hist.positive_counts.tolist())) == (
+        point.positive_offset,
+        point.positive_counts,
+    )
+    assert (hist.negative_offset, tuple(hist.negative_counts.tolist())) == (
+        point.negative_offset,
+        point.negative_counts,
+    )
+    assert hist.count == point.count
+    assert hist.min == point.min and hist.max == point.max
+    assert sum_close(hist.sum, point.sum, data)
+    assert hist.positive_counts.dtype == np.int64 and hist.negative_counts.dtype == np.int64
+    assert hist.positive_counts.size <= hist.max_size and hist.negative_counts.size <= hist.max_size

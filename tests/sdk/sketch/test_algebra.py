@@ -11,13 +11,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram, downscale_buckets
-from tests.sdk.sketch._oracle import SdkCorruptedError, sdk_collections
+from tests.sdk.sketch._oracle import SdkCorruptedError, assert_same, sdk_collections, sum_close
 from tests.sdk.sketch.test_exponential import (
-    _assert_same,
     _build,
     _mappings_agree,
     _sdk_or_reject,
-    _sum_close,
     columns,
     max_sizes,
     oracle_settings,
@@ -73,7 +71,7 @@ def test_from_buckets_rebuilds_what_the_sdk_exported(data: list[float], max_size
     """A histogram built from an SDK point's fields (padded count lists) equals the one fed the same values."""
     (point,) = _collections([data], "delta", max_size)
     rebuilt = ExponentialHistogram.from_buckets(**_fields(point), max_size=max_size)
-    _assert_same(rebuilt, _sdk_or_reject(data, max_size, 20), data)
+    assert_same(rebuilt, _sdk_or_reject(data, max_size, 20), data)
 
 
 @oracle_settings
@@ -155,7 +153,7 @@ def test_subtract_gives_the_sdk_delta_of_cumulative_points(
         expected.negative_counts.tolist(),
     )
     assert (delta.zero_count, delta.count) == (expected.zero_count, expected.count)
-    assert _sum_close(delta.sum, expected.sum, first + second)
+    assert sum_close(delta.sum, expected.sum, first + second)
     low, high = min(second), max(second)
     assert delta.min <= low or math.isclose(delta.min, low, rel_tol=1e-12)
     assert delta.max >= high or math.isclose(delta.max, high, rel_tol=1e-12)

@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 
 from otel_mlmon.sketch import ExponentialHistogram, aligned_buckets, exponential
 from otel_mlmon.sketch._mapping import map_to_index
-from tests.sdk.sketch._oracle import SdkCorruptedError, SdkPoint, sdk_aggregate, sdk_cumulative
+from tests.sdk.sketch._oracle import (
+    SdkCorruptedError,
+    SdkPoint,
+    assert_same,
+    sdk_aggregate,
+    sdk_cumulative,
+    sum_close,
+)
 
 SPECIAL = [
     0.0,
@@ -69,32 +76,6 @@ def _sdk_or_reject(data: list[float], max_size: int, max_scale: int) -> SdkPoint
     return point
 
 
-def _sum_close(ours: float, theirs: float, data: list[float]) -> bool:
-    """Sums agree up to float rounding (numpy sums pairwise, the SDK left to right)."""
-    if not (math.isfinite(ours) and math.isfinite(theirs)):
-        return ours == theirs or not math.isfinite(sum(abs(v) for v in data))
-    scale = max((abs(v) for v in data), default=0.0) * len(data)
-    return math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-12 * scale)
-
-
-def _assert_same(hist: ExponentialHistogram, point: SdkPoint, data: list[float]) -> None:
-    assert hist.scale == point.scale
-    assert hist.zero_count == point.zero_count
-    assert (hist.positive_offset, tuple(hist.positive_counts.tolist())) == (
-        point.positive_offset,
-        point.positive_counts,
-    )
-    assert (hist.negative_offset, tuple(hist.negative_counts.tolist())) == (
-        point.negative_offset,
-        point.negative_counts,
-    )
-    assert hist.count == point.count
-    assert hist.min == point.min and hist.max == point.max
-    assert _sum_close(hist.sum, point.sum, data)
-    assert hist.positive_counts.dtype == np.int64 and hist.negative_counts.dtype == np.int64
-    assert hist.positive_counts.size <= hist.max_size and hist.negative_counts.size <= hist.max_size
-
-
 def _build(batches: list[list[float]], max_size: int = 160, max_scale: int = 20) -> ExponentialHistogram:
     hist = ExponentialHistogram(max_size=max_size, max_scale=max_scale)
     for batch in batches:
@@ -115,7 +96,7 @@ def _mappings_agree(data: list[float], max_scale: int) -> bool:
 def test_update_matches_sdk_aggregation(batches: list[list[float]], max_size: int, max_scale: int) -> None:
     """Batches fed in order give the SDK's scale, zero count, offsets, counts, count, sum, min and max."""
     data = [v for batch in batches for v in batch]
-    _assert_same(_build(batches, max_size, max_scale), _sdk_or_reject(data, max_size, max_scale), data)
+    assert_same(_build(batches, max_size, max_scale), _sdk_or_reject(data, max_size, max_scale), data)
 
 
 @oracle_settings
@@ -138,7 +119,7 @@ def test_order_dependent_values_match_sdk(
             value = math.nextafter(value, 0.0)
         data.append(signs[i % len(signs)] * value)
     batches = [part.tolist() for part in np.array_split(np.array(data), splits)]
-    _assert_same(_build(batches, max_size, max_scale), _sdk_or_reject(data, max_size, max_scale), data)
+    assert_same(_build(batches, max_size, max_scale), _sdk_or_reject(data, max_size, max_scale), data)
 
 
 def test_order_dependence_is_reproduced() -> None:
@@ -149,8 +130,8 @@ def test_order_dependence_is_reproduced() -> None:
     first, second = _build([early], max_size=5), _build([late], max_size=5)
     assert first.scale == second.scale == -1
     assert first.positive_counts.tolist() == [1, 1, 0, 1] and second.positive_counts.tolist() == [1, 1, 1]
-    _assert_same(first, sdk_aggregate(early, max_size=5), early)
-    _assert_same(second, sdk_aggregate(late, max_size=5), late)
+    assert_same(first, sdk_aggregate(early, max_size=5), early)
+    assert_same(second, sdk_aggregate(late, max_size=5), late)
 
 
 @oracle_settings
@@ -171,7 +152,7 @@ def test_merge_matches_sdk_cumulative_merge(
     merged = _build([first], max_size, max_scale)
     # The SDK keeps its mapping scale across collects, so the second interval starts at the first's scale.
     merged.merge(_build([second], max_size, merged.scale))
-    _assert_same(merged, point, first + second)
+    assert_same(merged, point, first + second)
 
 
 @oracle_settings
@@ -188,7 +169,7 @@ def test_merge_equals_update_of_union(parts: list[list[float]], max_size: int, m
     for part in reversed(parts[:-1]):
         right.merge(_build([part], max_size, max_scale))
     for merged in (left, right):
-        assert _sum_close(merged.sum, whole.sum, data)
+        assert sum_close(merged.sum, whole.sum, data)
         merged.sum = whole.sum
         assert merged == whole
 
@@ -229,7 +210,7 @@ def test_large_strided_batch_matches_sdk_across_chunks() -> None:
     hist = ExponentialHistogram(max_size=20)
     hist.update(column)
     point = sdk_aggregate(column.tolist(), max_size=20)
-    _assert_same(hist, point, column.tolist())
+    assert_same(hist, point, column.tolist())
     contiguous = ExponentialHistogram(max_size=20)
     contiguous.update(np.ascontiguousarray(column))
     contiguous.sum = hist.sum
@@ -248,7 +229,7 @@ def test_concurrent_updates_of_separate_histograms_are_correct() -> None:
     for thread in threads:
         thread.join()
     for got, want, column in zip(results, expected, columns):
-        assert _sum_close(got.sum, want.sum, column.tolist())
+        assert sum_close(got.sum, want.sum, column.tolist())
         got.sum = want.sum
         assert got == want
 
@@ -283,7 +264,7 @@ def test_only_zeros_reports_scale_zero_like_the_sdk() -> None:
     hist.update(np.array([3.0]))
     point = sdk_aggregate([0.0, 0.0, 3.0])
     assert point is not None
-    _assert_same(hist, point, [0.0, 0.0, 3.0])
+    assert_same(hist, point, [0.0, 0.0, 3.0])
 
 
 def test_downscale_merges_adjacent_buckets() -> None:

@@ -1,0 +1,322 @@
+/* The two passes of the flat column sketching (otel_mlmon/sketch/_flat.py) as plain C loops.
+ *
+ * Optional: built by the package build when a C compiler is there; otel_mlmon/sketch/_kernel.py imports it
+ * lazily and falls back to the numpy passes when it is missing or disagrees with numpy on a probe. Both passes
+ * read a C-ordered float64 chunk (rows x width) row by row, once:
+ *
+ *   extremes: per column, numpy's own pairwise sum (the recursion of numpy's pairwise_sum: leaves of at most
+ *             128 values with eight accumulators, halves rounded down to a multiple of 8), min, max, the
+ *             smallest positive value, the negative value nearest zero, and whether -0.0 is there;
+ *   count:    per value, the cell key (bits - 1) >> shift - base, both signs brought together by a gap, one
+ *             table lookup, one counter increment; a value in a cell near a bucket boundary is mapped with
+ *             the OpenTelemetry SDK's own formula (floor(log(v) * 2**scale / ln 2) and its special cases).
+ *
+ * No numpy C API: arrays come in through the buffer protocol, so the build needs only Python's headers.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <math.h>
+#include <string.h>
+
+#define LEAF 128
+#define EXACT ((int64_t)1 << 40)
+
+typedef struct {
+    Py_ssize_t width;
+    double *lanes; /* 8 * width accumulators of one leaf */
+    double *min, *max, *minpos, *maxneg, *zero;
+} Stats;
+
+/* The extremes of one row into the running ones, in double arithmetic only (so that the loop vectorises on
+ * any x86-64): the smallest positive value, the negative value nearest zero, and -1 once a -0.0 was seen. */
+static void row_stats(Stats *s, const double *restrict row) {
+    const Py_ssize_t w = s->width;
+    double *restrict lo = s->min, *restrict hi = s->max, *restrict pos = s->minpos, *restrict neg = s->maxneg;
+    double *restrict zero = s->zero;
+    Py_ssize_t c;
+    for (c = 0; c < w; c++) {
+        double v = row[c];
+        double p = v > 0. ? v : HUGE_VAL;
+        double q = v < 0. ? v : -HUGE_VAL;
+        double z = v == 0. ? copysign(1., v) : 1.;
+        lo[c] = v < lo[c] ? v : lo[c];
+        hi[c] = v > hi[c] ? v : hi[c];
+        pos[c] = p < pos[c] ? p : pos[c];
+        neg[c] = q > neg[c] ? q : neg[c];
+        zero[c] = z < zero[c] ? z : zero[c];
+    }
+}
+
+/* One leaf of numpy's pairwise sum over rows [0, n) of `a`, for every column at once, into `out`; the
+ * extremes ride along on the same read. */
+static void leaf(Stats *s, const double *a, Py_ssize_t n, double *out) {
+    const Py_ssize_t w = s->width;
+    Py_ssize_t i, c, k;
+    double *r = s->lanes;
+    for (i = 0; i < n; i++) {
+        row_stats(s, a + i * w);
+    }
+    if (n < 8) {
+        for (c = 0; c < w; c++) {
+            out[c] = 0.;
+        }
+        for (i = 0; i < n; i++) {
+            for (c = 0; c < w; c++) {
+                out[c] += a[i * w + c];
+            }
+        }
+        return;
+    }
+    memcpy(r, a, (size_t)(8 * w) * sizeof(double));
+    for (i = 8; i < n - (n % 8); i += 8) {
+        for (k = 0; k < 8; k++) {
+            const double *row = a + (i + k) * w;
+            double *lane = r + k * w;
+            for (c = 0; c < w; c++) {
+                lane[c] += row[c];
+            }
+        }
+    }
+    for (c = 0; c < w; c++) {
+        out[c] = ((r[c] + r[w + c]) + (r[2 * w + c] + r[3 * w + c])) +
+                 ((r[4 * w + c] + r[5 * w + c]) + (r[6 * w + c] + r[7 * w + c]));
+    }
+    for (; i < n; i++) {
+        for (c = 0; c < w; c++) {
+            out[c] += a[i * w + c];
+        }
+    }
+}
+
+/* numpy's pairwise_sum recursion over rows; `work` holds one row of partial sums per level below. */
+static void pairwise(Stats *s, const double *a, Py_ssize_t n, double *out, double *work) {
+    Py_ssize_t n2, c;
+    if (n <= LEAF) {
+        leaf(s, a, n, out);
+        return;
+    }
+    n2 = n / 2;
+    n2 -= n2 % 8;
+    pairwise(s, a, n2, out, work);
+    pairwise(s, a + n2 * s->width, n - n2, work, work + s->width);
+    for (c = 0; c < s->width; c++) {
+        out[c] += work[c];
+    }
+}
+
+static int check_len(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name) {
+    if (b->len < items * itemsize) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, needs %zd", name, b->len, items * itemsize);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(extremes_doc,
+             "extremes(part, rows, width, out)\n\n"
+             "Per column of the C-ordered float64 chunk ``part``, into the rows of ``out`` (6 x width float64):\n"
+             "numpy's pairwise sum, min, max, the smallest positive value (inf if none), the negative value\n"
+             "nearest zero (-inf if none), and -1.0 if the column holds -0.0 (else 1.0). NaN is skipped by the\n"
+             "extremes (a column holding one has a NaN sum).");
+
+static PyObject *extremes(PyObject *self, PyObject *args) {
+    Py_buffer part, out;
+    Py_ssize_t rows, width, c, depth = 1;
+    double *space, *o;
+    Stats s;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nnw*", &part, &rows, &width, &out)) {
+        return NULL;
+    }
+    if (rows < 1 || width < 1 || !check_len(&part, rows * width, 8, "part") ||
+        !check_len(&out, 6 * width, 8, "out")) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "rows and width must be positive");
+        }
+        goto fail;
+    }
+    for (c = rows; c > LEAF; c /= 2) {
+        depth++;
+    }
+    space = PyMem_Malloc((size_t)((8 + depth + 1) * width) * sizeof(double));
+    if (space == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    o = out.buf;
+    s.width = width;
+    s.lanes = space;
+    s.min = o + width;
+    s.max = o + 2 * width;
+    s.minpos = o + 3 * width;
+    s.maxneg = o + 4 * width;
+    s.zero = o + 5 * width;
+    for (c = 0; c < width; c++) {
+        s.min[c] = s.minpos[c] = HUGE_VAL;
+        s.max[c] = s.maxneg[c] = -HUGE_VAL;
+        s.zero[c] = 1.;
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    pairwise(&s, part.buf, rows, o, space + 8 * width);
+    for (c = 0; c < width; c++) {
+        o[c] = 0. + o[c]; /* numpy adds the sum to its identity, +0.0 */
+    }
+    Py_END_ALLOW_THREADS;
+    PyMem_Free(space);
+    PyBuffer_Release(&part);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+fail:
+    PyBuffer_Release(&part);
+    PyBuffer_Release(&out);
+    return NULL;
+}
+
+/* The OpenTelemetry SDK's LogarithmMapping.map_to_index (scale >= 1) for a positive finite value, with the
+ * same libm log() that Python's math.log calls, so the same index. */
+static int64_t sdk_index(double v, int64_t scale, double factor) {
+    uint64_t bits;
+    int64_t top = ((int64_t)1024 << scale) - 1, index;
+    memcpy(&bits, &v, sizeof bits);
+    if (v <= 2.2250738585072014e-308) { /* subnormals and the smallest normal share one bucket */
+        return -1022 * ((int64_t)1 << scale) - 1;
+    }
+    if ((bits & (((uint64_t)1 << 52) - 1)) == 0) { /* an exact power of two sits in the lower bucket */
+        return ((int64_t)((bits >> 52) & 0x7FF) - 1023) * ((int64_t)1 << scale) - 1;
+    }
+    index = (int64_t)floor(log(v) * factor);
+    return index < top ? index : top;
+}
+
+PyDoc_STRVAR(count_doc,
+             "count(part, rows, width, params, factors, table, counts)\n\n"
+             "Count every value of the C-ordered float64 chunk ``part`` in ``counts`` (int64). ``params`` is a\n"
+             "9 x width array of 8-byte integers per column: shift, base, gap (0: one sign), limit (keys above\n"
+             "it read the limit's entry), table offset, slot offset, scale of the exact mapping (0: none), and\n"
+             "the slots of bucket 0 of the positive and of the negative side; ``factors`` is ``2**scale / ln 2``\n"
+             "per column. A value's entry is ``table[clip(min(k, limit) + table_offset)]`` with\n"
+             "``k = ((bits - 1) >> shift) - base``, brought down by ``gap`` when that is smaller (unsigned), and\n"
+             "clipped to the table as numpy's take(mode='clip') does; it counts at ``entry + slot_offset``. An\n"
+             "entry at or above 2**40 marks a cell near a bucket boundary: that value's bucket comes from the\n"
+             "SDK's formula, and it counts at the side's slot of bucket 0 plus the bucket.");
+
+static PyObject *count(PyObject *self, PyObject *args) {
+    Py_buffer part, params, factors, table, counts;
+    Py_ssize_t rows, width, i, c, size, slots;
+    int bad = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nny*y*y*w*", &part, &rows, &width, &params, &factors, &table, &counts)) {
+        return NULL;
+    }
+    size = table.len / 8;
+    slots = counts.len / 8;
+    if (rows < 1 || width < 1 || size < 1 || !check_len(&part, rows * width, 8, "part") ||
+        !check_len(&params, 9 * width, 8, "params") || !check_len(&factors, width, 8, "factors")) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "rows, width and the table must not be empty");
+        }
+        goto done;
+    }
+    {
+        const uint64_t *bits = part.buf;
+        const uint64_t *p = params.buf;
+        const uint64_t *shift = p, *base = p + width, *gap = p + 2 * width, *limit = p + 3 * width;
+        const int64_t *q = (const int64_t *)p;
+        const int64_t *toff = q + 4 * width, *soff = q + 5 * width, *scale = q + 6 * width;
+        const int64_t *origin = q + 7 * width; /* positive side, then (at + width) the negative side */
+        const double *factor = factors.buf;
+        const int64_t *entries = table.buf;
+        const int64_t last = size - 1;
+        int64_t *out = counts.buf;
+        int64_t top = 0, most = 0;
+        int shared = 1;
+        /* Every entry but the marked ones must land inside counts: checked once here, not per value. */
+        for (i = 0; i < size; i++) {
+            if (entries[i] < EXACT) {
+                top = entries[i] > top ? entries[i] : top;
+                bad |= entries[i] < 0;
+            }
+        }
+        for (c = 0; c < width; c++) {
+            most = soff[c] > most ? soff[c] : most;
+            bad |= soff[c] < 0;
+            shared &= shift[c] == shift[0] && base[c] == base[0] && gap[c] == gap[0] && limit[c] == UINT64_MAX &&
+                      toff[c] == 0;
+        }
+        bad |= top + most >= slots;
+        Py_BEGIN_ALLOW_THREADS;
+        for (i = 0; i < rows && !bad; i++) {
+            const uint64_t *row = bits + i * width;
+            for (c = 0; c < width; c++) {
+                uint64_t key, down;
+                int64_t slot;
+                if (shared) {
+                    /* One shift, base and gap for all columns; keys past the table (or below it: the
+                     * unsigned minimum sends them to the last entry, where numpy's clip would take the
+                     * first; only a column the caller drops has such keys) read the last entry. */
+                    key = ((row[c] - 1) >> shift[0]) - base[0];
+                    down = key - gap[0];
+                    key = down < key ? down : key; /* key itself when gap is 0: no branch on the sign */
+                    key = key < (uint64_t)last ? key : (uint64_t)last;
+                } else {
+                    int64_t at;
+                    key = ((row[c] - 1) >> shift[c]) - base[c];
+                    down = key - gap[c];
+                    key = down < key ? down : key;
+                    key = key < limit[c] ? key : limit[c];
+                    at = (int64_t)key + toff[c];
+                    at = at < 0 ? 0 : at;
+                    key = (uint64_t)(at > last ? last : at);
+                }
+                slot = entries[key];
+                if (slot < EXACT) {
+                    out[slot + soff[c]]++;
+                    continue;
+                }
+                if (scale[c]) {
+                    double v;
+                    memcpy(&v, row + c, sizeof v);
+                    v = fabs(v);
+                    if (!(v > 0. && v <= 1.7976931348623157e308)) {
+                        bad = 1;
+                        break;
+                    }
+                    slot = origin[(int)(row[c] >> 63) * width + c] + sdk_index(v, scale[c], factor[c]);
+                    if ((uint64_t)slot >= (uint64_t)slots) {
+                        bad = 1;
+                        break;
+                    }
+                    out[slot]++;
+                } /* else a column the caller does not count */
+            }
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "a value's slot falls outside counts (a plan that does not fit)");
+    }
+done:
+    PyBuffer_Release(&part);
+    PyBuffer_Release(&params);
+    PyBuffer_Release(&factors);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&counts);
+    if (bad || PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"extremes", extremes, METH_VARARGS, extremes_doc},
+    {"count", count, METH_VARARGS, count_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_flatkernel", "The flat column sketching passes in C (see _kernel.py).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__flatkernel(void) { return PyModule_Create(&module); }
