@@ -144,43 +144,31 @@ def histogram_buckets(histogram: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def joint_buckets(confidence: Any, complement: Any | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Buckets of confidence ``p`` from a histogram of ``p`` and one of ``1 - p`` over the same rows: the first's
-    below a cut, the second's (mirrored) above it, where each is the finer (see :mod:`otel_mlmon._confidence`).
+    """Buckets of confidence ``p`` from a histogram of ``p`` and one of ``1 - p`` over the same rows: the cells
+    between the bounds of both (see :mod:`otel_mlmon._confidence`).
 
-    An exponential histogram's bucket at ``v`` is ``v · (base - 1)`` wide, so the one of ``p`` is finer below
-    ``p* = r_c / (r_p + r_c)`` (``r = base - 1`` of each) and the complement's above. The cut is ``p*``, moved up to
-    the upper bound of the confidence bucket holding it; the rows below are that histogram's exactly, the rows above
-    are the complement's buckets below ``1 - cut``, the one bucket straddling it holding what is left of the total.
-    Returns ``(lower, upper, counts)`` ascending. Without a complement, or one that does not count the same rows
-    (a window where one of the two series was lost), the confidence histogram's own buckets.
+    Both histograms count the same rows, so each of their bucket bounds gives the exact number of rows below it:
+    a bound ``t`` of the first, the rows with ``p <= t``; a bound ``u`` of the second, the rows with
+    ``p < 1 - u``. Together they give the row count of every cell between two consecutive bounds of either. An
+    exponential histogram's bucket at ``v`` is ``v · (base - 1)`` wide, so the first is fine near 0 and the second
+    near 1; where both are about as coarse (around ``p* = r_c / (r_p + r_c)``, ``r = base - 1`` of each) their
+    bounds interleave and the cells are finer than either's buckets. Returns ``(lower, upper, counts)`` ascending
+    (a cell ``[t, t]`` holds the rows exactly at ``t``). Without a complement, or one that does not count the same
+    rows (a window where one of the two series was lost), the confidence histogram's own buckets.
     """
     lo, hi, counts = histogram_buckets(confidence)
     if complement is None or not complement.count or complement.count != confidence.count:
         return lo, hi, counts
     d_lo, d_hi, d_counts = histogram_buckets(complement)
-    r_p = 2.0 ** (2.0**-confidence.scale) - 1
-    r_c = 2.0 ** (2.0**-complement.scale) - 1
-    cut = r_c / (r_p + r_c)
-    holding = (lo < cut) & (hi > cut)
-    if holding.any():
-        cut = float(hi[holding][0])
-    below = hi <= cut
-    above_rows = float(counts[~below].sum())
-    if above_rows <= 0:
-        return lo, hi, counts
-    d_cut = 1.0 - cut
-    full = d_hi <= d_cut
-    straddle = (d_lo < d_cut) & ~full
-    left = max(above_rows - float(d_counts[full].sum()), 0.0)
-    part = np.minimum(d_counts[straddle], left)  # at most one bucket straddles
-    mirrored_lo = np.concatenate([1.0 - d_hi[full], np.full(part.size, cut)])
-    mirrored_hi = np.concatenate([1.0 - d_lo[full], 1.0 - d_lo[straddle]])
-    mirrored = np.concatenate([d_counts[full], part])
-    if mirrored.sum() <= 0:
-        return lo, hi, counts
-    mirrored *= above_rows / mirrored.sum()  # the same rows on both sides of the cut, whatever the rounding
-    lower = np.concatenate([lo[below], mirrored_lo])
-    upper = np.concatenate([hi[below], mirrored_hi])
-    rows = np.concatenate([counts[below], mirrored])
-    order = np.argsort(lower, kind="stable")
-    return lower[order], upper[order], rows[order]
+    n = float(counts.sum())
+    through, d_through = np.cumsum(counts), np.cumsum(d_counts)
+    point = d_lo == d_hi  # the zero bucket (p exactly 1): no bound below it
+    # Entries (bound, side, rows below): side 1 counts the rows <= bound, side 0 those < bound.
+    at = np.concatenate([lo, hi, 1.0 - d_hi, (1.0 - d_lo)[~point]])
+    side = np.concatenate([np.ones(2 * lo.size), np.zeros(d_hi.size + int((~point).sum()))])
+    below = np.concatenate([through - counts, through, n - d_through, (n - d_through + d_counts)[~point]])
+    order = np.lexsort((below, side, at))
+    at, below = at[order], np.clip(np.maximum.accumulate(below[order]), 0.0, n)
+    rows = np.diff(below)
+    keep = rows > 0
+    return at[:-1][keep], at[1:][keep], rows[keep]

@@ -4,8 +4,8 @@ the max class probability ``p`` and one of its complement ``1 - p``.
 An exponential histogram's buckets are relatively narrow: about 0.5 % of the value at the scale 160 buckets allow
 over ``[0.5, 1]``. That is fine resolution near 0 and coarse near 1, where tree ensembles and boosted models put
 most of their predictions (0.997 and 0.9995 share a bucket). The complement ``1 - p`` has its fine end there
-(exact for ``p >= 0.5``: the subtraction rounds nothing), so the estimator reads low confidences from the first
-histogram and high ones from the second (:func:`otel_mlmon.estimation.joint_buckets`). Cost: one more histogram
+(exact for ``p >= 0.5``: the subtraction rounds nothing), so the estimator reads the cells between the bounds of
+both histograms (:func:`otel_mlmon.estimation.joint_buckets`). Cost: one more histogram
 series per confidence series (at most ``max_categories + 1`` per classifier output).
 """
 

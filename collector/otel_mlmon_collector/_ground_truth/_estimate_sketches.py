@@ -94,8 +94,8 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
     complements = getattr(view, "confidence_complement", {})
     for key, column in getattr(view, "confidence", {}).items():
         if column.numeric is not None and column.numeric.count:
-            # Below a cut the confidence histogram's buckets, above it the complement's (finer near 1). The exact
-            # sum tilts the rows within coarse buckets; with the complement's fine ones it over-corrects.
+            # The cells between the bounds of the confidence histogram and of the complement's (finer near 1).
+            # The exact sum tilts the rows within coarse buckets; with the complement's fine ones it over-corrects.
             other = complements.get(key)
             buckets = joint_buckets(column.numeric, other.numeric if other is not None else None)
             exact_sum = (column.numeric.sum,) if other is None else ()

@@ -9,7 +9,12 @@ from otel_mlmon_collector._ground_truth._estimate_sketches import estimate_view
 from sklearn.isotonic import IsotonicRegression
 
 from otel_mlmon.adapters import read_features, read_outputs
-from otel_mlmon.estimation import estimate_classification, fit_classifier, joint_buckets
+from otel_mlmon.estimation import (
+    estimate_classification,
+    fit_classifier,
+    histogram_buckets,
+    joint_buckets,
+)
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import Summary
 
@@ -70,6 +75,43 @@ def test_joint_buckets_keep_every_row_and_are_finer_near_one() -> None:
     # The complement of other rows (a window that lost one of the two series): the confidence alone.
     other = _summary(*_draw(np.random.default_rng(3), 100, 0.0)[::2]).confidence_complement[key].numeric
     np.testing.assert_array_equal(joint_buckets(confidence, other)[2], only[2])
+
+
+def test_joint_buckets_count_the_rows_between_the_bounds_of_both_histograms() -> None:
+    """Both histograms count the same rows, so every bound of either gives the exact rows below it: each cell
+    between consecutive bounds holds exactly the rows whose confidence is there, and where both are about as
+    coarse (around the cut p*) the cells are finer than either histogram's buckets."""
+    rng = np.random.default_rng(5)
+    for sharp in (1.0, 4.0):
+        X, _, proba = _draw(rng, 3000, 0.0)
+        proba = np.column_stack([1 - proba[:, 1] ** (1 / sharp), proba[:, 1] ** (1 / sharp)])
+        proba[:7] = [0.0, 1.0]  # rows exactly at 1: the complement's zero bucket, a cell [1, 1]
+        summary = _summary(X, proba)
+        key = ("prediction", "1")
+        confidence = summary.confidence[key].numeric
+        complement = summary.confidence_complement[key].numeric
+        rows = proba[proba[:, 1] >= 0.5, 1]
+        lower, upper, counts = joint_buckets(confidence, complement)
+        assert counts.sum() == rows.size and np.all(np.diff(lower) >= 0) and np.all(upper >= lower)
+        assert np.all(upper[:-1] <= lower[1:])  # cells do not overlap
+        inside = np.where(
+            lower == upper,
+            [np.sum(rows == a) for a in lower],
+            [np.sum((rows > a) & (rows <= b)) for a, b in zip(lower, upper)],
+        )
+        inside[0] += np.sum(rows == lower[0]) * (
+            lower[0] < upper[0]
+        )  # the lowest row sits on the lowest bound
+        np.testing.assert_array_equal(inside, counts)
+        assert counts[-1] == 7 and lower[-1] == upper[-1] == 1.0
+        # Every cell lies within one bucket of each histogram (it refines both), so the cells are finer than
+        # either's buckets.
+        c_lo, c_hi, _ = histogram_buckets(confidence)
+        d_lo, d_hi, _ = histogram_buckets(complement)
+        for buckets in ((c_lo, c_hi), (1.0 - d_hi[::-1], 1.0 - d_lo[::-1])):
+            for a, b in zip(lower, upper):
+                assert np.any((buckets[0] <= a + 1e-12) & (b <= buckets[1] + 1e-12)), (a, b)
+        assert counts.size > max(c_lo.size, d_lo.size)
 
 
 def test_the_complement_brings_the_estimate_closer_to_the_exact_confidences() -> None:
