@@ -288,6 +288,19 @@ class CategoricalSketch:
         clone._distinct.hashes = self._distinct.hashes.copy()
         return clone
 
+    def loaded_copy(self) -> CategoricalSketch:
+        """An independent copy equal to ``CategoricalSketch.from_dict(self.to_dict())`` (categories in
+        :meth:`top` order, no salt key: it can be merged and read, not updated), without the round trip."""
+        clone = CategoricalSketch.__new__(CategoricalSketch)
+        clone.__dict__.update(self.__dict__)
+        clone.hash_salt, clone._salt_key = None, None
+        clone._counts = dict(self.top())
+        slack = self._slack
+        clone._slack = {key: slack[key] for key in clone._counts if key in slack}
+        clone._distinct = KMinValues(self.distinct_k)
+        clone._distinct.hashes = self._distinct.hashes.copy()
+        return clone
+
     # ------------------------------------------------------------------ reading
     def top(self, k: int | None = None) -> list[tuple[str, int]]:
         """The listed categories with their counts (lower ends), largest first, ties by category; at most ``k``."""
