@@ -24,7 +24,7 @@ from otel_mlmon.adapters._matrix import MatrixTable
 from otel_mlmon.conventions import VECTOR_COLUMN, VECTOR_NORM, VOCABULARY, descriptor_name
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
 from otel_mlmon.sketch.categorical import DEFAULT_CAPACITY
-from otel_mlmon.sketch.columns import update_columns
+from otel_mlmon.sketch.columns import nonfinite, nonfinite_columns, update_columns
 from otel_mlmon.sketch.vector import Projection, VectorSketch
 from otel_mlmon.sketch.vocabulary import DEFAULT_BUCKETS, VocabularySketch
 
@@ -214,10 +214,9 @@ class ColumnSummary:
     def update(self, values: np.ndarray) -> None:
         """Add a column's values (float64 with NaN for missing, or object with None for missing)."""
         if self.numeric is not None:
-            nan = np.isnan(values)
-            inf = np.isinf(values)
-            self.missing += int(nan.sum())
-            self.infinite += int(inf.sum())
+            nan, inf = nonfinite(values)
+            self.missing += nan
+            self.infinite += inf
             self.numeric.update(values)  # ignores non-finite values
         else:
             missing = values == None  # noqa: E711 - elementwise comparison on an object array
@@ -235,6 +234,15 @@ class ColumnSummary:
             self.categorical.merge(other.categorical)
         self.missing += other.missing
         self.infinite += other.infinite
+
+    def copy(self) -> ColumnSummary:
+        """An independent copy, equal to ``ColumnSummary.from_dict(self.to_dict())`` without the round trip."""
+        counts = {"missing": int(self.missing), "infinite": int(self.infinite)}
+        if self.kind == "numeric":
+            return ColumnSummary(self.kind, numeric=self.numeric.copy(), **counts)
+        if self.kind == "categorical":
+            return ColumnSummary(self.kind, categorical=self.categorical.loaded_copy(), **counts)
+        return ColumnSummary.from_dict(self.to_dict())  # raises as from_dict does
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "missing": self.missing, "infinite": self.infinite}
@@ -344,9 +352,7 @@ class Summary:
             keep.append(j)
             summaries.append(summary)
         floats = table.floats if len(keep) == len(table.names) else table.floats[:, keep]
-        for summary, nan, inf in zip(
-            summaries, np.isnan(floats).sum(axis=0).tolist(), np.isinf(floats).sum(axis=0).tolist()
-        ):
+        for summary, nan, inf in zip(summaries, *nonfinite_columns(floats)):
             summary.missing += nan
             summary.infinite += inf
         update_columns([summary.numeric for summary in summaries], floats)  # ignores non-finite values
@@ -450,7 +456,7 @@ class Summary:
                     else:  # as in _add: a column keeps its first kind, values of another count as missing
                         mine[name].missing += column.count + column.missing + column.infinite
                 elif len(mine) < self.config.max_columns:
-                    mine[name] = column if consume else ColumnSummary.from_dict(column.to_dict())
+                    mine[name] = column if consume else column.copy()
                 else:
                     self.config.dropped([str(name)])
         for vectors, theirs in ((self.vectors, other.vectors), (self.output_vectors, other.output_vectors)):

@@ -200,6 +200,10 @@ def _read_categories(
     """The category points of one column (same attributes but the category, same times) form one sketch."""
     section, label, _, category_attr = entry
     groups: dict[tuple[Any, ...], tuple[dict[str, Any], int, int, dict[str, int]]] = {}
+    # A column's points come one after another: the last point's group is reused while its attributes and times
+    # are equal (one dict comparison instead of a sorted key and a lookup per category).
+    last: tuple[dict[str, Any], int, int] | None = None
+    counts: dict[str, int] = {}
     for point in points:
         if point.flags & _NO_RECORDED_VALUE:
             continue
@@ -213,11 +217,14 @@ def _read_categories(
             counters.invalid_points += 1
             continue
         counters.points += 1
-        group_key = (tuple(sorted(attrs.items())), point.start_time_unix_nano, point.time_unix_nano)
-        group = groups.get(group_key)
-        if group is None:
-            group = groups[group_key] = (attrs, point.start_time_unix_nano, point.time_unix_nano, {})
-        group[3][category] = group[3].get(category, 0) + value
+        start_ns, time_ns = point.start_time_unix_nano, point.time_unix_nano
+        if last is None or last[1] != start_ns or last[2] != time_ns or last[0] != attrs:
+            group_key = (tuple(sorted(attrs.items())), start_ns, time_ns)
+            group = groups.get(group_key)
+            if group is None:
+                group = groups[group_key] = (attrs, start_ns, time_ns, {})
+            last, counts = (attrs, start_ns, time_ns), group[3]
+        counts[category] = counts.get(category, 0) + value
     for (attr_items, _, _), (attrs, start_ns, time_ns, counts) in groups.items():
         other = counts.get(conv.OTHER_CATEGORY, 0)
         kept = {key: n for key, n in counts.items() if key != conv.OTHER_CATEGORY}

@@ -22,6 +22,7 @@ __all__ = [
 
 _HISTOGRAM_FORMAT = "otel-mlmon.exponential-histogram"
 _HISTOGRAM_VERSION = 1
+_INT = frozenset((int,))
 
 
 def same_float(a: float, b: float) -> bool:
@@ -56,7 +57,10 @@ def side_in(data: Mapping[str, Any], side: str, max_size: int) -> tuple[int, np.
         raise ValueError(f"{side} must be a mapping with 'offset' and 'counts', got {part!r}")
     offset = int_field(part, "offset")
     raw = part.get("counts")
-    if not isinstance(raw, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in raw):
+    # The usual case (plain ints, as JSON gives them) checked in C; int subclasses but bool by the full rule.
+    if not isinstance(raw, list) or not (
+        set(map(type, raw)) <= _INT or all(isinstance(c, int) and not isinstance(c, bool) for c in raw)
+    ):
         raise ValueError(f"{side}.counts must be a list of integers")
     counts = np.array(raw, dtype=np.int64)
     if counts.size > max_size:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ _FORMAT = "otel-mlmon.categorical-sketch"
 _FORMAT_VERSION = 2
 #: Categories a sketch counts exactly before it turns approximate (``max_categories`` default).
 DEFAULT_CAPACITY = 2048
+_STR, _INT = frozenset((str,)), frozenset((int,))
+_second = itemgetter(1)
 
 
 class CategoricalSketch:
@@ -225,7 +228,9 @@ class CategoricalSketch:
             delta = {key: n for key, n in delta.items() if n > 0}
         result = CategoricalSketch(max_categories=self.max_categories, max_length=self.max_length)
         result._salt_id = self._salt_id
-        result._counts = dict(sorted(delta.items(), key=lambda item: (-item[1], item[0])))
+        ranked = list(delta.items())
+        _rank(ranked)
+        result._counts = dict(ranked)
         result._slack = {key: self._slack[key] for key in result._counts if key in self._slack}
         result._error = self._error
         result.count = growth
@@ -253,24 +258,31 @@ class CategoricalSketch:
             ValueError: if a count, ``other_count`` or ``error_bound`` is negative or not an integer, or a
                 category not a string.
         """
-        kept = []
-        for key, n in counts.items():
-            if (
-                not isinstance(key, str)
-                or isinstance(n, bool)
-                or not isinstance(n, int | np.integer)
-                or n < 0
-            ):
-                raise ValueError(f"counts must map category strings to integers >= 0, got {key!r}: {n!r}")
-            if n > 0:
-                kept.append((key, int(n)))
+        if (
+            set(map(type, counts)) <= _STR
+            and set(map(type, counts.values())) <= _INT
+            and min(counts.values(), default=1) > 0
+        ):
+            kept = list(counts.items())  # the usual case (read from OTLP points), checked in C
+        else:
+            kept = []
+            for key, n in counts.items():
+                if (
+                    not isinstance(key, str)
+                    or isinstance(n, bool)
+                    or not isinstance(n, int | np.integer)
+                    or n < 0
+                ):
+                    raise ValueError(f"counts must map category strings to integers >= 0, got {key!r}: {n!r}")
+                if n > 0:
+                    kept.append((key, int(n)))
         if isinstance(other_count, bool) or not isinstance(other_count, int | np.integer) or other_count < 0:
             raise ValueError(f"other_count must be an integer >= 0, got {other_count!r}")
         if error_bound is None:
             error_bound = int(other_count)
         if isinstance(error_bound, bool) or not isinstance(error_bound, int | np.integer) or error_bound < 0:
             raise ValueError(f"error_bound must be an integer >= 0 or None, got {error_bound!r}")
-        kept.sort(key=lambda item: (-item[1], item[0]))
+        _rank(kept)
         sketch = cls(max_categories=max(max_categories, len(kept)), max_length=max_length)
         sketch._counts = dict(kept)
         sketch._error = int(error_bound)
@@ -288,10 +300,24 @@ class CategoricalSketch:
         clone._distinct.hashes = self._distinct.hashes.copy()
         return clone
 
+    def loaded_copy(self) -> CategoricalSketch:
+        """An independent copy equal to ``CategoricalSketch.from_dict(self.to_dict())`` (categories in
+        :meth:`top` order, no salt key: it can be merged and read, not updated), without the round trip."""
+        clone = CategoricalSketch.__new__(CategoricalSketch)
+        clone.__dict__.update(self.__dict__)
+        clone.hash_salt, clone._salt_key = None, None
+        clone._counts = dict(self.top())
+        slack = self._slack
+        clone._slack = {key: slack[key] for key in clone._counts if key in slack}
+        clone._distinct = KMinValues(self.distinct_k)
+        clone._distinct.hashes = self._distinct.hashes.copy()
+        return clone
+
     # ------------------------------------------------------------------ reading
     def top(self, k: int | None = None) -> list[tuple[str, int]]:
         """The listed categories with their counts (lower ends), largest first, ties by category; at most ``k``."""
-        ranked = sorted(self._counts.items(), key=lambda item: (-item[1], item[0]))
+        ranked = list(self._counts.items())
+        _rank(ranked)
         return ranked if k is None else ranked[: max(k, 0)]
 
     def bounds(self, k: int | None = None) -> list[tuple[str, int, int]]:
@@ -442,6 +468,13 @@ def _counts_in(raw: Any, sketch: CategoricalSketch, version: int) -> tuple[dict[
     if version == 1 and sketch._error:  # Misra–Gries lower bounds, each within error_bound of the truth
         slack = dict.fromkeys(counts, sketch._error)
     return counts, slack
+
+
+def _rank(items: list[tuple[str, int]]) -> None:
+    """Sort ``(category, count)`` pairs of distinct categories as :meth:`CategoricalSketch.top` ranks them, in
+    place: largest count first, ties by category (two C-level sorts; a reversed sort is stable)."""
+    items.sort()
+    items.sort(key=_second, reverse=True)
 
 
 def _salt_key(salt: str) -> bytes:

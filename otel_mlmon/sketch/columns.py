@@ -1,7 +1,9 @@
-"""Sketching every column of a 2-D batch into its own exponential histogram, in one sweep over the rows."""
+"""Sketching every column of a 2-D batch into its own exponential histogram, in one sweep over the rows; counting
+the non-finite values a numeric column summary reports beside its histogram."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,7 +14,7 @@ from otel_mlmon.sketch._flat import MIN_ROWS, sweep_rows
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index
 from otel_mlmon.sketch.exponential import ExponentialHistogram
 
-__all__ = ["update_columns"]
+__all__ = ["nonfinite", "nonfinite_columns", "update_columns"]
 
 # Values mapped together in one sweep (columns x rows): the working set of one chunk, about 2 MiB of scratch.
 # Chunks of more than half of this many rows are counted column by column: no per-call overhead to share.
@@ -129,3 +131,22 @@ def _sweep(group: Sequence[ExponentialHistogram], block: np.ndarray, scratch: Sc
             hist.max = max(hist.max, float(highs[j]))
         else:
             hist._update_chunk(block[j], scratch)
+
+
+def nonfinite(values: np.ndarray) -> tuple[int, int]:
+    """(NaN count, ±inf count) of a numeric array. A finite sum proves there are neither (one pass, no
+    temporaries); a non-finite one (or a sum that overflowed) falls back to counting them."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(values, axis=None)
+    if math.isfinite(total):
+        return 0, 0
+    return int(np.count_nonzero(np.isnan(values))), int(np.count_nonzero(np.isinf(values)))
+
+
+def nonfinite_columns(floats: np.ndarray) -> tuple[list[int], list[int]]:
+    """:func:`nonfinite` of each column of a 2-D array."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        totals = np.add.reduce(floats, axis=0)
+    if np.isfinite(totals).all():
+        return [0] * floats.shape[1], [0] * floats.shape[1]
+    return np.isnan(floats).sum(axis=0).tolist(), np.isinf(floats).sum(axis=0).tolist()
