@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from otel_mlmon_collector.drift._base import DriftResult, decide
+from otel_mlmon_collector.drift._base import DriftResult, decide, make_result
 from otel_mlmon_collector.drift._binning import Binned, stack
 from otel_mlmon_collector.drift._numeric import NumericMethod
 
@@ -82,15 +82,16 @@ class OutOfRange(NumericMethod):
         binneds = [_with_reference_extremes(b) for b in binneds]
         shares = out_of_range_shares(binneds)
         return [
-            DriftResult(
-                method=self.name,
-                score=estimate,
-                threshold=self.threshold,
-                detected=decide(estimate, self.threshold, None, None),
-                p_value=None,
-                n_reference=b.n_reference,
-                n_current=b.n_current,
-                details={
+            make_result(
+                self.name,
+                estimate,
+                self.threshold,
+                decide(estimate, self.threshold, None, None),
+                None,
+                b.n_reference,
+                b.n_current,
+                None,
+                {
                     "lower": lower,
                     "upper": upper,
                     "reference_min": b.reference_min,
