@@ -134,6 +134,19 @@ def out_of_range_shares(binneds: list[Binned]) -> list[tuple[float, float, float
     part = below_part + above_part
     whole = (below_part == 1) + (above_part == 1)
     some = (below_part > 0) + (above_part > 0)
+    current = rows.current[active]
+    if _whole_counts(current):
+        # Whole counts sum exactly in any order: the totals and the two bounds' dot products (sums of whole
+        # counts) come out of row sums bit for bit; only the estimate's fractional parts need np.dot's own order.
+        totals = current.sum(axis=1)
+        lowers = ((current * whole).sum(axis=1) / totals).tolist()
+        uppers = ((current * some).sum(axis=1) / totals).tolist()
+        totals_ = totals.tolist()
+        for row, i in enumerate(active):
+            k = sizes[i]
+            estimate = float(np.dot(binneds[i].current, part[row, :k]) / totals_[row])
+            out[i] = (estimate, lowers[row], max(uppers[row], estimate))
+        return out
     for row, i in enumerate(active):
         k = sizes[i]
         cur = binneds[i].current
@@ -143,6 +156,11 @@ def out_of_range_shares(binneds: list[Binned]) -> list[tuple[float, float, float
         upper = float(np.dot(cur, some[row, :k]) / m)
         out[i] = (estimate, lower, max(upper, estimate))
     return out
+
+
+def _whole_counts(counts: np.ndarray) -> bool:
+    """Whether every count is a whole number and every row's total is below 2**53 (so any sum is exact)."""
+    return bool(np.array_equal(counts, np.floor(counts))) and bool(counts.sum() < 2.0**53)
 
 
 def _with_reference_extremes(binned: Binned) -> Binned:
