@@ -108,6 +108,17 @@ class Findings:
 
         return add
 
+    def appender(self, name: str) -> Callable[[bytes], None] | None:
+        """``append(point)`` onto the points of gauge ``name`` once it has its first point (its place in the
+        request is then fixed), else None. A point is a series prefix + :meth:`pack` of its value; the caller
+        leaves out non-finite values, as :meth:`gauge_series` does."""
+        entry = self._gauges.get(name)
+        return None if entry is None else entry[2].append
+
+    def pack(self, value: float) -> bytes:
+        """The 18 bytes after a series prefix: this evaluation's time and ``value``."""
+        return self._pack(value)
+
     def event(
         self, name: str, body: str, attributes: Mapping[str, AttributeValue], severity: str = "INFO"
     ) -> None:

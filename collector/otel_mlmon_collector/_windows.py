@@ -469,6 +469,14 @@ class WindowStore:
         return summary
 
     def _merge_columns(self, columns: list[_Column]) -> ColumnSummary:
+        if len(columns) == 1:  # one window (the usual evaluation) of a numeric column: a copy, not a merge
+            only = columns[0]
+            if only.categorical is None and only.numeric is not None:
+                hist = _merged_copy(only.numeric, self.config.max_size)
+                if hist is not None:
+                    return ColumnSummary(
+                        "numeric", numeric=hist, missing=only.missing, infinite=only.infinite
+                    )
         numeric = [c.numeric for c in columns if c.numeric is not None]
         categorical = [c.categorical for c in columns if c.categorical is not None]
         missing = sum(c.missing for c in columns)
@@ -478,9 +486,7 @@ class WindowStore:
             for other in categorical[1:]:
                 sketch.merge(other)
             return ColumnSummary("categorical", categorical=sketch, missing=missing, infinite=infinite)
-        if (
-            len(numeric) == 1
-        ):  # one window (the usual evaluation): a copy, not a merge into an empty histogram
+        if len(numeric) == 1:  # one window's histogram: a copy, not a merge into an empty histogram
             hist = _merged_copy(numeric[0], self.config.max_size)
             if hist is not None:
                 return ColumnSummary("numeric", numeric=hist, missing=missing, infinite=infinite)

@@ -36,7 +36,7 @@ from ..drift._binning import align_many
 from ..drift._missing import missing_counts
 from ..drift._vectors import vector_series
 from .config import DriftConfig
-from .records import ColumnDrift, ColumnName, UnmatchedColumns
+from .records import ColumnDrift, ColumnName, UnmatchedColumns, column_drift
 
 __all__ = ["TARGETS", "ColumnChecks", "PendingColumn", "display_name", "match_columns", "override_key"]
 
@@ -93,6 +93,7 @@ def match_columns(
     """
     pending: list[PendingColumn] = []
     unmatched: list[UnmatchedColumns] = []
+    new = object.__new__
     for target, section in TARGETS:
         references: dict[Any, Any] = getattr(reference, section)
         live: dict[Any, Any] = getattr(view, section)
@@ -106,7 +107,9 @@ def match_columns(
             if ref is None:
                 live_only.append(name)
             else:
-                pending.append(PendingColumn(target, name, ref, current))
+                column = new(PendingColumn)  # PendingColumn(...) without the frozen __init__: one per column
+                column.__dict__.update(target=target, name=name, reference=ref, current=current)
+                pending.append(column)
         reference_only = tuple(name for name in references if name not in live)
         unmatched.append(UnmatchedColumns(target, tuple(live_only), reference_only))
     return pending, tuple(unmatched)
@@ -202,18 +205,26 @@ class ColumnChecks:
                 comparisons.append(comparison)
                 owners.append((i, check))
         found = policy.compare(comparisons, on_error=lambda k, exc: fail(owners[k][0], exc))
-        per_column: dict[int, dict[str, DriftResult]] = {}
-        for (i, check), result in zip(owners, found):
-            if i not in failed and result is not None:
-                per_column.setdefault(i, {})[check] = result
-        ordered = [(i, {c: r[c] for c in _CHECK_ORDER if c in r}) for i, r in sorted(per_column.items())]
-        # One family of hypotheses per model and evaluation: every tested column and check together.
-        flat = [(i, check, r) for i, results in ordered for check, r in results.items()]
-        corrected = policy.correct([r for _, _, r in flat])
-        results_of = dict(ordered)
-        for (i, check, _), result in zip(flat, corrected):
-            results_of[i][check] = result
-        return [self._decide(pending[i], results) for i, results in ordered]
+        # One family of hypotheses per model and evaluation: every tested column and check together, in column
+        # order and, within a column, in _CHECK_ORDER (the order _plan appends them in).
+        kept: list[tuple[int, str]] = []
+        flat: list[DriftResult] = []
+        for owner, result in zip(owners, found):
+            if result is not None and owner[0] not in failed:
+                kept.append(owner)
+                flat.append(result)
+        corrected = policy.correct(flat)
+        columns: list[ColumnDrift] = []
+        last, results = -1, {}
+        for (i, check), result in zip(kept, corrected):
+            if i != last:
+                if last >= 0:
+                    columns.append(self._decide(pending[last], results))
+                last, results = i, {}
+            results[check] = result
+        if last >= 0:
+            columns.append(self._decide(pending[last], results))
+        return columns
 
     def _aligns(self, column: PendingColumn) -> bool:
         """Whether :meth:`_plan` takes aligned bins of this column (its conditions, in the same order)."""
@@ -300,22 +311,25 @@ class ColumnChecks:
             planned.append(("missing_rate", (self.missing_rate, *sides)))
         return planned
 
-    def _decide(self, column: PendingColumn, results: Mapping[str, DriftResult]) -> ColumnDrift:
-        """Drift when a decisive check that could be made detected it; the deciding result with it."""
-        made = [
-            (check, r)
-            for check, r in results.items()
-            if check in self.config.decisive_checks and r.skipped is None
-        ]
+    def _decide(self, column: PendingColumn, results: dict[str, DriftResult]) -> ColumnDrift:
+        """Drift when a decisive check that could be made detected it; the deciding result with it.
+
+        ``results`` (made for this column) becomes the record's own mapping.
+        """
+        decisive_checks = self.config.decisive_checks
         detected: bool | None = None
         decisive = results.get("distribution")
-        if made:
-            hits = [r for _, r in made if r.detected]
-            detected = bool(hits)
-            if hits:
-                decisive = hits[0]
-            elif decisive is None:
-                decisive = made[0][1]
-        return ColumnDrift(
-            column.target, column.name, column.reference.kind, dict(results), detected, decisive
-        )
+        first_made = None
+        for check, r in results.items():
+            if check in decisive_checks and r.details.get("skipped") is None:
+                if r.detected:
+                    detected, decisive = True, r
+                    break
+                if first_made is None:
+                    first_made = r
+        else:
+            if first_made is not None:
+                detected = False
+                if decisive is None:
+                    decisive = first_made
+        return column_drift(column.target, column.name, column.reference.kind, results, detected, decisive)

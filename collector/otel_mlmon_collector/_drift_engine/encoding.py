@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
+from math import isfinite
 from typing import Any
 
 from otel_mlmon import conventions as conv
@@ -48,6 +49,9 @@ class DriftFindings:
         # The point adders of the result gauges, for the findings of the evaluation under way.
         self._adders_of: Findings | None = None
         self._adders: tuple[Callable[[bytes, float], None], ...] = ()
+        # Once those gauges have their first points (their order in the request is then fixed): their points'
+        # appends (see _fast_gauges), from the findings of the evaluation under way.
+        self._appends: list[Callable[[bytes], None] | None] = []
 
     def reference(
         self, findings: Findings, base: Mapping[str, Any], reference: Reference | None, now: float
@@ -100,13 +104,18 @@ class DriftFindings:
         if series is None:
             series = self._series[key] = {}
         adders = self._adders if self._adders_of is findings else self._adders_for(findings)
+        appends = self._appends
         target, name = column.target, column.name
         for result in column.results.values():
             prefixes = series.get((target, name, result.method))
             if prefixes is None:
                 attrs = attrs or _column_attributes(window, column)
                 prefixes = series[(target, name, result.method)] = _series_prefixes(attrs, result.method)
-            _result_gauges(adders, prefixes, result)
+            if appends[3] is None or (appends[4] is None and result.p_value is not None):
+                _result_gauges(adders, prefixes, result)  # places the gauges it starts in the request
+                appends = self._appends = _appends(findings)
+            else:
+                _fast_gauges(appends, findings.pack, prefixes, result)
         if column.detected is None or column.decisive is None:
             return 0
         return self._track(key, column, attrs or _column_attributes(window, column), findings, bounds)
@@ -114,6 +123,7 @@ class DriftFindings:
     def _adders_for(self, findings: Findings) -> tuple[Callable[[bytes, float], None], ...]:
         """The point adders of the result gauges for this evaluation's findings (see _result_gauges)."""
         self._adders_of = findings
+        self._appends = _appends(findings)
         self._adders = (
             findings.adder(conv.METRIC_DRIFT_SAMPLE_SIZE, "{row}", _SAMPLE_SIZE_DESCRIPTION),
             findings.adder(conv.METRIC_DRIFT_SCORE, "1", "Drift score of one method."),
@@ -226,6 +236,52 @@ def _result_gauges(
     threshold(labelled, result.threshold)
     if result.p_value is not None:
         p_value(labelled, result.p_value)
+
+
+#: The result gauges, in the order of _result_gauges' adders.
+_RESULT_GAUGES = (
+    conv.METRIC_DRIFT_SAMPLE_SIZE,
+    conv.METRIC_DRIFT_SCORE,
+    conv.METRIC_DRIFT_DETECTED,
+    conv.METRIC_DRIFT_THRESHOLD,
+    conv.METRIC_DRIFT_P_VALUE,
+)
+
+
+def _appends(findings: Findings) -> list[Callable[[bytes], None] | None]:
+    """Per result gauge, the append of its points once it has its first point (else None); index 3 is set only
+    once the first four all are, so that ``appends[3] is not None`` says the four are placed."""
+    appends = [findings.appender(name) for name in _RESULT_GAUGES]
+    if None in appends[:4]:
+        appends[3] = None
+    return appends
+
+
+def _fast_gauges(
+    appends: list[Callable[[bytes], None] | None],
+    pack: Callable[[float], bytes],
+    prefixes: tuple[bytes, bytes, bytes],
+    result: DriftResult,
+) -> None:
+    """:func:`_result_gauges` for a result whose gauges are all placed in the request: the same points, appended
+    straight to their gauges (the order between gauges no longer depends on which comes first)."""
+    sample_size, score, detected, threshold, p_value = appends
+    labelled, reference_side, current_side = prefixes
+    value = float(result.n_reference)
+    if isfinite(value):
+        sample_size(reference_side + pack(value))  # type: ignore[misc]
+    value = float(result.n_current)
+    if isfinite(value):
+        sample_size(current_side + pack(value))  # type: ignore[misc]
+    if result.details.get("skipped") is not None:
+        return
+    if isfinite(result.score):
+        score(labelled + pack(result.score))  # type: ignore[misc]
+    detected(labelled + pack(1.0 if result.detected else 0.0))  # type: ignore[misc]
+    if isfinite(result.threshold):
+        threshold(labelled + pack(result.threshold))  # type: ignore[misc]
+    if result.p_value is not None and isfinite(result.p_value):
+        p_value(labelled + pack(result.p_value))  # type: ignore[misc]
 
 
 def _column_attributes(window: Mapping[str, Any], column: ColumnDrift) -> dict[str, Any]:

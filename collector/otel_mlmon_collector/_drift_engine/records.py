@@ -9,7 +9,7 @@ from .._references import Reference
 from .._windows import StreamKey
 from ..drift import DriftResult
 
-__all__ = ["ColumnDrift", "ColumnName", "Evaluation", "StreamDrift", "UnmatchedColumns"]
+__all__ = ["ColumnDrift", "ColumnName", "Evaluation", "StreamDrift", "UnmatchedColumns", "column_drift"]
 
 #: A column's name: a feature or output name, or ``(output, predicted class)`` for a confidence column.
 ColumnName = str | tuple[str, str]
@@ -34,6 +34,26 @@ class ColumnDrift:
     results: Mapping[str, DriftResult]
     detected: bool | None
     decisive: DriftResult | None
+
+
+_new = object.__new__
+
+
+def column_drift(
+    target: str,
+    name: ColumnName,
+    kind: str,
+    results: Mapping[str, DriftResult],
+    detected: bool | None,
+    decisive: DriftResult | None,
+) -> ColumnDrift:
+    """``ColumnDrift(...)`` made without the frozen dataclass ``__init__`` (one ``object.__setattr__`` per field):
+    the engine makes one per column and evaluation."""
+    column = _new(ColumnDrift)
+    column.__dict__.update(
+        target=target, name=name, kind=kind, results=results, detected=detected, decisive=decisive
+    )
+    return column
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -152,6 +152,9 @@ class AlignedRows:
     current_extremes: list[tuple[float, float]]
     reference_sum: list[float | None]
     current_sum: list[float | None]
+    #: The :class:`~otel_mlmon_collector.drift._binning.Stacked` of all the rows once a method asked for it (the
+    #: rows' Binned carry no effective sizes of their own, so it is the same for every method of the pass).
+    stacked: list[Any] = field(default_factory=list, repr=False)
 
 
 def align_rows(pairs: Sequence[tuple[Any, Any]], cache: AlignmentCache | None = None) -> AlignedRows:

@@ -18,6 +18,7 @@ __all__ = [
     "Kind",
     "decide",
     "is_batch_method",
+    "make_result",
     "skipped_result",
 ]
 
@@ -56,6 +57,37 @@ class DriftResult:
         """Why no comparison was made (empty window, constant data, ...), or ``None`` when it was made."""
         reason = self.details.get("skipped")
         return None if reason is None else str(reason)
+
+
+_new = object.__new__
+
+
+def make_result(
+    method: str,
+    score: float,
+    threshold: float,
+    detected: bool,
+    p_value: float | None,
+    n_reference: int,
+    n_current: int,
+    alpha: float | None,
+    details: Mapping[str, Any],
+) -> DriftResult:
+    """``DriftResult(...)`` with every field given, positionally: the same object, made without the frozen
+    dataclass ``__init__`` (one ``object.__setattr__`` per field), for the batched paths that make thousands."""
+    result = _new(DriftResult)
+    result.__dict__.update(
+        method=method,
+        score=score,
+        threshold=threshold,
+        detected=detected,
+        p_value=p_value,
+        n_reference=n_reference,
+        n_current=n_current,
+        alpha=alpha,
+        details=details,
+    )
+    return result
 
 
 @runtime_checkable

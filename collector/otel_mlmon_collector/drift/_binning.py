@@ -326,16 +326,22 @@ def _linked_rows(binneds: list[Binned]) -> Stacked | None:
         if link is None or link[0] is not rows:
             return None
         index.append(link[1])
+    whole = index == list(range(rows.sizes.size))
+    if whole and rows.stacked:  # every method of the pass stacks all its rows: made once
+        return rows.stacked[0]
     sizes = rows.sizes[index]
     width = int(sizes.max())
-    if index == list(range(rows.sizes.size)):
+    if whole:
         edges, ref, cur = rows.edges[:, : width + 1], rows.reference[:, :width], rows.current[:, :width]
     else:
         edges = rows.edges[index, : width + 1]
         ref, cur = rows.reference[index, :width], rows.current[index, :width]
     ref_sum = np.array([np.nan if b.reference_sum is None else b.reference_sum for b in binneds])
     n_eff = np.array([_pair_n_eff(*b.effective_sizes) for b in binneds])
-    return Stacked(edges, ref, cur, sizes, ref_sum, n_eff)
+    stacked = Stacked(edges, ref, cur, sizes, ref_sum, n_eff)
+    if whole:
+        rows.stacked.append(stacked)
+    return stacked
 
 
 def _pair_n_eff(n: float, m: float) -> float:

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import special
 
-from otel_mlmon_collector.drift._base import DriftResult, decide
+from otel_mlmon_collector.drift._base import DriftResult, decide, make_result
 from otel_mlmon_collector.drift._binning import Binned, stack
 from otel_mlmon_collector.drift._numeric import NumericMethod
 
@@ -105,7 +105,7 @@ class KolmogorovSmirnov(NumericMethod):
             binneds, d.tolist(), d_upper.tolist(), p_values.tolist(), p_upper.tolist(), n_eff, sizes
         )
         return [
-            DriftResult(
+            make_result(
                 self.name,
                 score,
                 self.threshold,

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from scipy import special
 
-from otel_mlmon_collector.drift._base import DriftResult, Kind, decide, skipped_result
+from otel_mlmon_collector.drift._base import DriftResult, Kind, decide, make_result, skipped_result
 from otel_mlmon_collector.drift._chi2 import two_by_two_p_value
 
 __all__ = ["MissingCounts", "MissingRate"]
@@ -152,7 +152,7 @@ class MissingRate:
                     results[i] = self.compare(reference, current)
                     continue
                 score = abs(rate_cur - rate_ref)
-                results[i] = DriftResult(
+                results[i] = make_result(
                     self.name,
                     score,
                     self.threshold,

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from otel_mlmon_collector.drift._base import DriftResult, decide
+from otel_mlmon_collector.drift._base import DriftResult, decide, make_result
 
 __all__ = ["CORRECTIONS", "Correction", "adjust_p_values", "correct"]
 
@@ -64,8 +64,9 @@ def correct(results: Sequence[DriftResult], method: Correction = "benjamini-hoch
     hypotheses = len(tested)
     for i, p_adj in zip(tested, adjusted):
         r = results[i]
-        # The fields of replace(r, ...) without its per-call introspection (one call per column and check).
-        out[i] = DriftResult(
+        # The fields of replace(r, ...) without its per-call introspection nor the frozen __init__ (one call per
+        # column and check).
+        out[i] = make_result(
             r.method,
             r.score,
             r.threshold,

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from otel_mlmon_collector.drift._base import DriftResult, decide
+from otel_mlmon_collector.drift._base import DriftResult, decide, make_result
 from otel_mlmon_collector.drift._binning import Binned, stack
 from otel_mlmon_collector.drift._numeric import NumericMethod
 
@@ -82,15 +82,16 @@ class OutOfRange(NumericMethod):
         binneds = [_with_reference_extremes(b) for b in binneds]
         shares = out_of_range_shares(binneds)
         return [
-            DriftResult(
-                method=self.name,
-                score=estimate,
-                threshold=self.threshold,
-                detected=decide(estimate, self.threshold, None, None),
-                p_value=None,
-                n_reference=b.n_reference,
-                n_current=b.n_current,
-                details={
+            make_result(
+                self.name,
+                estimate,
+                self.threshold,
+                decide(estimate, self.threshold, None, None),
+                None,
+                b.n_reference,
+                b.n_current,
+                None,
+                {
                     "lower": lower,
                     "upper": upper,
                     "reference_min": b.reference_min,
@@ -133,6 +134,19 @@ def out_of_range_shares(binneds: list[Binned]) -> list[tuple[float, float, float
     part = below_part + above_part
     whole = (below_part == 1) + (above_part == 1)
     some = (below_part > 0) + (above_part > 0)
+    current = rows.current[active]
+    if _whole_counts(current):
+        # Whole counts sum exactly in any order: the totals and the two bounds' dot products (sums of whole
+        # counts) come out of row sums bit for bit; only the estimate's fractional parts need np.dot's own order.
+        totals = current.sum(axis=1)
+        lowers = ((current * whole).sum(axis=1) / totals).tolist()
+        uppers = ((current * some).sum(axis=1) / totals).tolist()
+        totals_ = totals.tolist()
+        for row, i in enumerate(active):
+            k = sizes[i]
+            estimate = float(np.dot(binneds[i].current, part[row, :k]) / totals_[row])
+            out[i] = (estimate, lowers[row], max(uppers[row], estimate))
+        return out
     for row, i in enumerate(active):
         k = sizes[i]
         cur = binneds[i].current
@@ -142,6 +156,11 @@ def out_of_range_shares(binneds: list[Binned]) -> list[tuple[float, float, float
         upper = float(np.dot(cur, some[row, :k]) / m)
         out[i] = (estimate, lower, max(upper, estimate))
     return out
+
+
+def _whole_counts(counts: np.ndarray) -> bool:
+    """Whether every count is a whole number and every row's total is below 2**53 (so any sum is exact)."""
+    return bool(np.array_equal(counts, np.floor(counts))) and bool(counts.sum() < 2.0**53)
 
 
 def _with_reference_extremes(binned: Binned) -> Binned:

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from otel_mlmon_collector.drift._base import DriftResult, decide
+from otel_mlmon_collector.drift._base import DriftResult, decide, make_result
 from otel_mlmon_collector.drift._binning import Binned, reference_moments_rows, stack
 from otel_mlmon_collector.drift._numeric import NumericMethod
 
@@ -114,7 +114,7 @@ class Wasserstein(NumericMethod):
             binneds, score.tolist(), w1.tolist(), std.tolist(), scale.tolist(), (bound / scale).tolist()
         )
         return [
-            DriftResult(
+            make_result(
                 self.name,
                 s,
                 self.threshold,

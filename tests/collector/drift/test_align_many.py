@@ -181,3 +181,32 @@ def test_cached_layout_follows_a_reloaded_reference() -> None:
             pairs = list(zip(references, current))
             for got, want in zip(align_many(pairs, cache), [oracle_align(r, c) for r, c in pairs]):
                 _same(got, want)
+
+
+def test_stack_of_a_whole_pass_is_made_once_per_pass() -> None:
+    """Every method stacking all the rows of one pass gets the same Stacked (made once); a subset of the rows or
+    another pass gets its own; each equals stacking unlinked copies of the same bins."""
+    from otel_mlmon_collector.drift._binning import stack
+
+    rng = np.random.default_rng(3)
+
+    def histogram(loc: float) -> ExponentialHistogram:
+        h = ExponentialHistogram(max_size=160)
+        h.update(rng.normal(loc, 1.0, size=500))
+        return h
+
+    pairs = [(histogram(0.0), histogram(0.1 * i)) for i in range(5)]
+    whole = align_many(pairs)
+    first = stack(whole)
+    assert stack(whole) is first
+    assert stack(align_many(pairs)) is not first  # a new pass: its own rows, its own Stacked
+    subset = stack(whole[1:3])
+    assert subset is not first and stack(whole) is first
+    for stacked, binneds in ((first, whole), (subset, whole[1:3])):
+        copies = [
+            Binned(b.edges.copy(), b.reference.copy(), b.current.copy(), reference_sum=b.reference_sum)
+            for b in binneds
+        ]
+        expected = stack(copies)
+        for name in ("edges", "reference", "current", "sizes", "reference_sum", "n_eff"):
+            assert np.array_equal(getattr(stacked, name), getattr(expected, name)), name

@@ -241,3 +241,26 @@ def test_out_of_range_shares_equal_one_by_one_bit_for_bit() -> None:
     one = [out_of_range_share(b) for b in binneds]
     assert out_of_range_shares(binneds) == one
     assert sum(estimate > 0 for estimate, _, _ in one) > 50  # the shares are not trivially zero
+
+
+def test_out_of_range_shares_of_fractional_counts_equal_one_by_one_bit_for_bit() -> None:
+    """Counts that are not whole (weighted rows) take the dot products one by one: still bit for bit."""
+    rng = np.random.default_rng(23)
+    binneds = []
+    for _ in range(60):
+        base = Binned.from_values(rng.normal(size=400), rng.normal(rng.normal(), 1.5, size=400), scale=4)
+        weights = rng.uniform(0.3, 2.0, size=base.current.size)
+        binneds.append(
+            Binned(
+                base.edges,
+                base.reference,
+                base.current * weights,
+                base.reference_min,
+                base.reference_max,
+                base.current_min,
+                base.current_max,
+            )
+        )
+    one = [out_of_range_share(b) for b in binneds]
+    assert out_of_range_shares(binneds) == one
+    assert sum(estimate > 0 for estimate, _, _ in one) > 10
