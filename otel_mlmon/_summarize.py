@@ -76,7 +76,7 @@ class SummaryStream:
     #: Rows of read calls with the same columns held back and added to the sketches at once: updating a sketch
     #: costs ~0.1 ms per column whatever the rows, so a one-row call's share of it falls with the rows added
     #: together. Held rows are added at the next collection at the latest (and when the columns change).
-    PENDING_ROWS = 4096
+    PENDING_ROWS = 16384
     #: Bytes of read columns held back at most (an estimate: 8 bytes per value).
     PENDING_BYTES = 4 * 2**20
     #: Fault kind of each call left out because exit's time budget ran out before it was folded.

@@ -60,7 +60,11 @@ def arrow_column(arr: Any, name: str, categorical: bool = False, labels: bool = 
         elif types.is_string(t) or types.is_large_string(t):
             import pyarrow.compute as pc
 
-            if type(arr) is pa.ChunkedArray and 1 < arr.num_chunks and len(arr) < arr.num_chunks * CODED_MIN_ROWS:
+            if (
+                type(arr) is pa.ChunkedArray
+                and arr.num_chunks > 1
+                and len(arr) < arr.num_chunks * CODED_MIN_ROWS
+            ):
                 # Many short chunks (stacked small calls): one chunk first, since each chunk is encoded (and its
                 # dictionary read) on its own; one concatenation costs far less than hundreds of dictionaries.
                 arr = arr.combine_chunks()
