@@ -185,11 +185,13 @@ def test_fold_steps_grow_while_fast_and_shrink_when_slow():
             return self.left
 
     stepper, stream = Folder(), Stream()
+    stepper.STEP_SECONDS = 10.0  # fast steps stay fast on a loaded machine
     for _ in range(5):
         stepper._step(stream)
     chunk = Folder.CHUNK
     assert stream.asked == [chunk, 2 * chunk, 4 * chunk, Folder.MAX_CHUNK, Folder.MAX_CHUNK]
-    stream.seconds_per_call = 4 * Folder.STEP_SECONDS / Folder.MAX_CHUNK  # a full step now takes 4x too long
+    stepper.STEP_SECONDS = 0.05
+    stream.seconds_per_call = 4 * stepper.STEP_SECONDS / Folder.MAX_CHUNK  # a full step now takes 4x too long
     stepper._step(stream)
     stepper._step(stream)
     assert stream.asked[-1] <= Folder.MAX_CHUNK // 3
