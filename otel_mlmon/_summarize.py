@@ -76,7 +76,7 @@ class SummaryStream:
     #: Rows of read calls with the same columns held back and added to the sketches at once: updating a sketch
     #: costs ~0.1 ms per column whatever the rows, so a one-row call's share of it falls with the rows added
     #: together. Held rows are added at the next collection at the latest (and when the columns change).
-    PENDING_ROWS = 4096
+    PENDING_ROWS = 16384
     #: Bytes of read columns held back at most (an estimate: 8 bytes per value).
     PENDING_BYTES = 4 * 2**20
     #: Fault kind of each call left out because exit's time budget ran out before it was folded.
@@ -126,16 +126,20 @@ class SummaryStream:
 
     def offer(self, features: Any, outputs: Any, owner: Any = None) -> None:
         """Hot path: keep a sampled call's input and output (and the model object, if any) for the next fold."""
-        if type(features) is np.ndarray:
+        t = type(features)
+        if t is np.ndarray:
             features, outputs = self._sample(features, outputs)
             size = _ENTRY_BYTES + features.nbytes
         else:
-            if self.max_rows is not None and _is_tensor(features):
+            sizer = _sizers.get(t) or _sizer(t)
+            # Frames, the common tabular input, are never tensors: no tensor look-up for them.
+            if sizer is not _frame_size and self.max_rows is not None and _is_tensor(features):
                 features, outputs = self._sample_tensor(features, outputs)
+                sizer = _size_of
+            size = _ENTRY_BYTES + sizer(features)
             if type(outputs) is np.ndarray:
                 outputs = outputs.copy()
-            size = _ENTRY_BYTES + _size_of(features)
-        size += _size_of(outputs)
+        size += outputs.nbytes if type(outputs) is np.ndarray else _size_of(outputs)
         with self._lock:
             before = self._bytes
             fits = before + size <= self.max_buffer_bytes and len(self._buffer) < self.MAX_BUFFER
@@ -355,15 +359,20 @@ def _size_of(obj: Any) -> int:
     t = type(obj)
     if t in _SMALL:
         return 0
-    sizer = _sizers.get(t)
-    if sizer is None:
-        if len(_sizers) >= 1024:  # types made on the fly: keep the cache bounded
-            _sizers.clear()
-        sizer = _sizers[t] = _sizer_for(t)
-    return sizer(obj)
+    return (_sizers.get(t) or _sizer(t))(obj)
+
+
+def _sizer(t: type) -> Any:
+    """The size estimate of ``t``'s instances, cached per type."""
+    if len(_sizers) >= 1024:  # types made on the fly: keep the cache bounded
+        _sizers.clear()
+    sizer = _sizers[t] = _sizer_for(t)
+    return sizer
 
 
 def _sizer_for(t: type) -> Any:
+    if t in _SMALL:
+        return _no_size
     if issubclass(t, (str, bytes)):
         return _text_size
     if issubclass(t, np.ndarray):
@@ -375,6 +384,10 @@ def _sizer_for(t: type) -> Any:
     if issubclass(t, dict):
         return _dict_size
     return _shaped_size  # pandas Series, pyarrow, tensors (by their shape), anything else a fixed guess
+
+
+def _no_size(obj: Any) -> int:
+    return 0
 
 
 def _text_size(obj: Any) -> int:

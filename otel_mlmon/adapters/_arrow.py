@@ -60,6 +60,15 @@ def arrow_column(arr: Any, name: str, categorical: bool = False, labels: bool = 
         elif types.is_string(t) or types.is_large_string(t):
             import pyarrow.compute as pc
 
+            if (
+                type(arr) is pa.ChunkedArray
+                and arr.num_chunks > 1
+                and len(arr) < arr.num_chunks * CODED_MIN_ROWS
+            ):
+                # Many short chunks (stacked small calls): one chunk first, since each chunk is encoded (and its
+                # dictionary read) on its own; one concatenation costs far less than hundreds of dictionaries.
+                arr = arr.combine_chunks()
+
             # Encoded in C, then one Python string per distinct value: ~4x cheaper than a str per row.
             coded = _dictionary_column(pc.dictionary_encode(arr), name, labels)
             if coded is not None:

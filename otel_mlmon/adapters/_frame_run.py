@@ -363,7 +363,7 @@ def _extension_dtype(values: Any) -> Any:
 
 
 def _concat_columns(parts: list[Any]) -> Any:
-    """1-D extension arrays of one type as one; arrow-backed ones (pandas 3's strings) by their arrow chunks,
+    """1-D extension arrays of one type as one; arrow-backed ones (pandas 3's strings) by their arrow arrays,
     about 5x cheaper than pandas' own concatenation of many short arrays."""
     first = parts[0]
     if getattr(first, "_pa_array", None) is not None and hasattr(first, "_from_pyarrow_array"):
@@ -375,7 +375,9 @@ def _concat_columns(parts: list[Any]) -> Any:
                 chunks = list(map(_CHUNK0, data))
             else:
                 chunks = [chunk for part in data for chunk in part.chunks]
-            return first._from_pyarrow_array(pa.chunked_array(chunks))
+            # One chunk, not one per frame: reading a column of many one-row chunks costs per chunk (dictionary
+            # encoding gives each chunk its own dictionary), far more than concatenating them once.
+            return first._from_pyarrow_array(pa.chunked_array([pa.concat_arrays(chunks)]))
         except (AttributeError, TypeError, ValueError, pa.ArrowException):
             pass  # chunks of different arrow types: pandas casts them
     return type(first)._concat_same_type(parts)

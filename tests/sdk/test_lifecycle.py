@@ -167,3 +167,34 @@ def test_fork_waits_for_a_fold_in_flight():
     os.waitpid(pid, 0)
     assert os.read(read_fd, 1) == b"1"
     os.close(read_fd)
+
+
+def test_fold_steps_grow_while_fast_and_shrink_when_slow():
+    """A stream's fold step starts at CHUNK calls, doubles up to MAX_CHUNK while full steps are fast, and
+    shrinks in proportion once a step takes longer than STEP_SECONDS (what a stop or a fork may wait for)."""
+    from otel_mlmon._lifecycle import Folder
+
+    class Stream:
+        def __init__(self) -> None:
+            self.left, self.seconds_per_call, self.asked = 10**6, 0.0, []
+
+        def fold(self, max_entries=None):
+            self.asked.append(max_entries)
+            time.sleep(self.seconds_per_call * max_entries)
+            self.left -= max_entries
+            return self.left
+
+    stepper, stream = Folder(), Stream()
+    stepper.STEP_SECONDS = 10.0  # fast steps stay fast on a loaded machine
+    for _ in range(5):
+        stepper._step(stream)
+    chunk = Folder.CHUNK
+    assert stream.asked == [chunk, 2 * chunk, 4 * chunk, Folder.MAX_CHUNK, Folder.MAX_CHUNK]
+    stepper.STEP_SECONDS = 0.05
+    stream.seconds_per_call = 4 * stepper.STEP_SECONDS / Folder.MAX_CHUNK  # a full step now takes 4x too long
+    stepper._step(stream)
+    stepper._step(stream)
+    assert stream.asked[-1] <= Folder.MAX_CHUNK // 3
+    stream.left = 0  # a last, partial step says nothing about a full one: no growth
+    stepper._step(stream)
+    assert stepper._chunks[stream] <= stream.asked[-1]

@@ -468,3 +468,37 @@ def _merged(segments: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((variant, length))
     return merged
+
+
+def test_long_runs_of_one_row_frames_with_strings_read_like_calls_and_keep_codes():
+    """Runs of one-row frames long enough for coded string columns (CODED_MIN_ROWS), with the dtypes and the
+    columns changing between runs (str labels, a float or an int column, another label): each run stacks alone,
+    its string columns are one coded column (not one chunk per frame), and every run reads exactly like its
+    calls read one by one."""
+    from otel_mlmon.sketch._coded import CODED_MIN_ROWS, CodedStrings
+
+    def make(variant: int, i: int) -> pd.DataFrame:
+        row: dict[str, Any] = {
+            "x": float(i),
+            "n": i,
+            "s": "abc"[i % 3],
+            "t": None if i % 7 == 0 else "uv"[i % 2],
+        }
+        if variant == 1:
+            row["n"] = float(i)
+        if variant == 2:
+            row = {"m" if k == "n" else k: v for k, v in row.items()}
+        return pd.DataFrame({k: pd.array([v], dtype="str") if k in "st" else [v] for k, v in row.items()})
+
+    segments = [(0, CODED_MIN_ROWS + 40), (1, 3), (0, CODED_MIN_ROWS), (2, CODED_MIN_ROWS + 1), (0, 1)]
+    calls = [(make(v, i), np.array([0.5 * i])) for v, n in segments for i in range(n)]
+    groups = stack_rows([(f, o, None) for f, o in calls], max_rows=None)
+    assert [len(g[0].entries) if isinstance(g[0], Stacked) else 1 for g in groups] == [n for _, n in segments]
+    stacked = groups[0][0].features
+    assert [a._pa_array.num_chunks for a in stacked.arrays if hasattr(a, "_pa_array")] == [1, 1]
+    table, _ = _read(stacked, groups[0][1])
+    strings = {c.name: c.values for c in table.columns if c.kind == "categorical"}
+    assert set(strings) == {"s", "t"}
+    assert all(type(v) is CodedStrings and v.codes is not None for v in strings.values())
+    assert strings["t"].tolist()[:8] == [None, "v", "u", "v", "u", "v", "u", None]
+    assert check_stacking(calls) == 4

@@ -113,3 +113,18 @@ def test_sdk_export_is_the_same_for_coded_and_object_strings():
     assert exported["object"]
     assert exported["str"] == exported["object"]
     assert exported["category"] == exported["object"]
+
+
+def test_chunked_strings_of_many_short_chunks_read_as_one_coded_column():
+    """An arrow string column made of many one-value chunks (stacked small calls) reads to the same values as
+    its plain reading, coded with one dictionary for all the chunks."""
+    import pyarrow as pa
+
+    from otel_mlmon.adapters._arrow import arrow_column
+
+    values = [None if i % 5 == 0 else "xyz"[i % 3] for i in range(CODED_MIN_ROWS + 10)]
+    chunked = pa.chunked_array([pa.array([v], type=pa.large_string()) for v in values])
+    column = arrow_column(chunked, "s")
+    assert column.kind == "categorical" and type(column.values) is CodedStrings
+    assert column.values.tolist() == values
+    assert sorted(column.values.categories.tolist()) == ["x", "y", "z"]
