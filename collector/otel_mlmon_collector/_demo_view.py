@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console, Group
 from rich.live import Live
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -123,7 +124,16 @@ class DemoView:
             table = drift_table(evaluation, self.model, self.version)
             self.say(f"[{elapsed:5.1f}s] {status_line(stats, elapsed)}; the last evaluation:")
             if table is not None:
-                self.console.print(table)
+                # A log has no screen edge: print at the table's natural width so that no cell wraps (a console
+                # that is not a terminal reports 80 columns, and rich would split "confidence prediction[ok]").
+                natural = Measurement.get(
+                    self.console, self.console.options.update_width(1_000), table
+                ).maximum
+                width, self.console.width = self.console.width, max(self.console.width, natural)
+                try:
+                    self.console.print(table)
+                finally:
+                    self.console.width = width
 
     def _frame(self, stats: Any, evaluation: Any, elapsed: float, drifting: bool) -> Group:
         head = Text(

@@ -52,6 +52,8 @@ def test_piped_fast_demo_is_compact_and_says_what_to_look_for():
     assert result.returncode == 0, result.stderr
     assert len(out.encode()) < 4_000, out
     assert len(re.findall(r"^column +method +score +threshold", out, re.M)) == 1, out
+    # every table row is whole on its line: the longest label does not wrap at a pipe's 80 columns
+    assert re.search(r"^confidence prediction\[ok\] +wasserstein +[0-9.]+ ", out, re.M), out
     assert "drift found in amount" in out and "drift found in country" in out
     assert "Drift detected in:   amount, country\n" in out
     assert "spans:   'predict fraud' (" in out
