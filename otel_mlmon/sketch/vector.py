@@ -11,7 +11,9 @@ onto the same directions without exchanging them. Per projection (and for the no
 * the sum of squares, and the ``k x k`` sum of cross-products of the projections (only stored in profiles: the
   reference covariance that calibrates the centroid test in the collector).
 
-All of it is sum-mergeable. Updating costs one ``(n, d) x (d, k)`` matrix product and one ``bincount`` over the
+All of it is sum-mergeable. The projections are float32 matrix products, and BLAS may order a product's sums
+differently for a different number of rows, so one batch and the same rows in two batches agree to float32
+precision (about 1e-6 relative), not bit for bit. Updating costs one ``(n, d) x (d, k)`` matrix product and one ``bincount`` over the
 ``n x (k + 1)`` bucket indices of all projections at once, whatever ``k``; merging adds arrays. The series per
 vector column are ``k + 1`` histograms and one missing count, whatever ``d``.
 """
