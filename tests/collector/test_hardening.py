@@ -10,13 +10,13 @@ import dataclasses
 import http.client
 import json
 import socket
-import sqlite3
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -28,7 +28,7 @@ from otel_mlmon_collector._otlp import OtlpRequest
 from otel_mlmon import conventions as conv
 from tests.collector.drift_engine._helpers import FEATURES, Replica, make_data
 from tests.collector.drift_engine.test_isolation import _poison
-from tests.collector.ground_truth._helpers import prediction_log
+from tests.collector.ground_truth._helpers import full_disk, prediction_log
 
 from ._process import CollectorProcess, fraud_references, metric_points
 from .conftest import collector_config, wait_until
@@ -193,26 +193,13 @@ def test_store_write_failures_are_counted_and_make_health_degraded(make_collecto
             self_metrics={"enabled": False},
         )
     )
-    store = collector.performance.label_join.store
-    real = store._db
-
-    class Full:
-        def execute(self, sql: str, *args: object) -> object:
-            if sql.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SELECT")):
-                return real.execute(sql, *args)
-            raise sqlite3.OperationalError("database or disk is full")
-
-        def executemany(self, sql: str, *args: object) -> object:
-            raise sqlite3.OperationalError("database or disk is full")
-
     message = ExportLogsServiceRequest()
     message.resource_logs.add().scope_logs.add().log_records.extend(
         [prediction_log(f"p{i}", "yes", time_unix_nano=time.time_ns()) for i in range(100)]
     )
-    store._db = Full()  # type: ignore[assignment]
-    windows = collector.performance.label_join.windows
-    windows_db, windows._db = windows._db, None  # the windows' own file is fine; the join store's is full
-    try:
+    label_join = collector.performance.label_join
+    # The join store's disk is full; the windows' own file is fine (they keep their rows in memory meanwhile).
+    with full_disk(label_join.store), mock.patch.object(label_join.windows, "_db", None):
         url = f"http://{collector.http_endpoint}/v1/logs"
         req = urllib.request.Request(
             url, message.SerializeToString(), {"Content-Type": "application/x-protobuf"}
@@ -226,9 +213,6 @@ def test_store_write_failures_are_counted_and_make_health_degraded(make_collecto
         request = collector.metrics.to_request()
         names = {m.name for m in request.message.resource_metrics[0].scope_metrics[0].metrics}
         assert conv.METRIC_COLLECTOR_STORE_FAILURES in names
-    finally:
-        store._db = real
-        windows._db = windows_db
     collector.performance.process(OtlpRequest("logs", message.SerializeToString(), message))
     assert collector.status()["status"] == "serving"
 

@@ -215,8 +215,8 @@ class JoinStore:
             if n_expired or n_labels:
                 self._pending_by_model = self._count_pending_by_model()
             self._db.execute("DELETE FROM settled WHERE until_ns <= ?", (now,))
-            self._n_settled = self._scalar("SELECT COUNT(*) FROM settled")
-            self._bound_settled(delta)
+            n_settled = self._scalar("SELECT COUNT(*) FROM settled")
+            self._n_settled = self._drop_oldest("settled", n_settled, "tombstones_evicted", delta)
             self._commit_counters(delta)
         return dict(delta)
 
@@ -341,8 +341,8 @@ class JoinStore:
                 self._n_settled += len(settled_rows)
                 delta["joined"] += len(joined_rows)
             self._bound_pending(delta, now)
-            self._bound_joined(delta)
-            self._bound_settled(delta)
+            self._n_joined = self._drop_oldest("joined", self._n_joined, "joined_dropped", delta)
+            self._n_settled = self._drop_oldest("settled", self._n_settled, "tombstones_evicted", delta)
             self._commit_counters(delta)
 
     def _lookup(
@@ -422,23 +422,17 @@ class JoinStore:
                     break
         self._pending_by_model += Counter()  # drop models with nothing pending
 
-    def _bound_joined(self, delta: Counter[str]) -> None:
-        excess = self._n_joined - self.max_pending
-        if excess > 0:
-            self._db.execute(
-                "DELETE FROM joined WHERE seq IN (SELECT seq FROM joined ORDER BY seq LIMIT ?)", (excess,)
-            )
-            self._n_joined -= excess
-            delta["joined_dropped"] += excess
-
-    def _bound_settled(self, delta: Counter[str]) -> None:
-        excess = self._n_settled - self.max_pending
-        if excess > 0:
-            self._db.execute(
-                "DELETE FROM settled WHERE seq IN (SELECT seq FROM settled ORDER BY seq LIMIT ?)", (excess,)
-            )
-            self._n_settled -= excess
-            delta["tombstones_evicted"] += excess
+    def _drop_oldest(self, table: str, size: int, counter: str, delta: Counter[str]) -> int:
+        """Keep at most ``max_pending`` rows of ``table`` (``size`` rows now): drop the oldest, count them under
+        ``counter`` in ``delta``, and return the table's new size."""
+        excess = size - self.max_pending
+        if excess <= 0:
+            return size
+        self._db.execute(
+            f"DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} ORDER BY seq LIMIT ?)", (excess,)
+        )
+        delta[counter] += excess
+        return size - excess
 
     def _commit_counters(self, delta: Counter[str]) -> None:
         if not delta:

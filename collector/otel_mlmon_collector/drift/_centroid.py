@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import special, stats
 
-from otel_mlmon_collector.drift._vector_method import Outcome, VectorMethod, mean_difference
+from otel_mlmon_collector.drift._vector_method import MeanShiftMethod, Outcome
 from otel_mlmon_collector.drift._vectors import VectorColumn
 
 __all__ = ["Centroid"]
@@ -20,7 +20,7 @@ _RANK_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
-class Centroid(VectorMethod):
+class Centroid(MeanShiftMethod):
     """Hotelling-type test of the projected means, calibrated by the reference covariance.
 
     With ``D`` the difference of the current and reference means of the ``k`` projections and ``S`` the
@@ -55,10 +55,7 @@ class Centroid(VectorMethod):
 
     name: ClassVar[str] = "centroid"
 
-    def _test(self, reference: VectorColumn, current: VectorColumn) -> Outcome:
-        diff = mean_difference(reference, current)
-        if diff is None:
-            return "unknown means"
+    def _test_shift(self, reference: VectorColumn, current: VectorColumn, diff: np.ndarray) -> Outcome:
         n, m = reference.count, current.count
         scale = 1.0 / n + 1.0 / m
         if reference.covariance is not None:

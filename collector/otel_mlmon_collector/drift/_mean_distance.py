@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import integrate, stats
 
-from otel_mlmon_collector.drift._vector_method import Outcome, VectorMethod, mean_difference
+from otel_mlmon_collector.drift._vector_method import MeanShiftMethod, Outcome
 from otel_mlmon_collector.drift._vectors import VectorColumn
 
 __all__ = ["MeanDistance", "weighted_chi2_sf"]
@@ -26,7 +26,7 @@ _MIN_EFFECTIVE_DOF = 4.0
 
 
 @dataclass(frozen=True)
-class MeanDistance(VectorMethod):
+class MeanDistance(MeanShiftMethod):
     """The euclidean distance between the projected means, as a test calibrated by the reference covariance.
 
     With ``D`` the difference of the current and reference means of the ``k`` projections:
@@ -68,13 +68,9 @@ class MeanDistance(VectorMethod):
     """
 
     name: ClassVar[str] = "mean_distance"
+    needs_covariance: ClassVar[bool] = True
 
-    def _test(self, reference: VectorColumn, current: VectorColumn) -> Outcome:
-        if reference.covariance is None:
-            return "no reference covariance"
-        diff = mean_difference(reference, current)
-        if diff is None:
-            return "unknown means"
+    def _test_shift(self, reference: VectorColumn, current: VectorColumn, diff: np.ndarray) -> Outcome:
         weights = np.clip(np.linalg.eigvalsh(reference.covariance), 0.0, None)
         total = float(weights.sum())
         if not total > 0:

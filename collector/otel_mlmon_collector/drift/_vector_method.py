@@ -1,5 +1,6 @@
 """What the vector drift methods share: their parameters and checks, the common preamble of a comparison (both
-sides non-empty and from the same projection set), and the shape of their result."""
+sides non-empty and from the same projection set; for the tests of the projected means, known means and the
+covariance they need), and the shape of their result."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from otel_mlmon_collector.drift._base import DriftResult, decide, skipped_result
 from otel_mlmon_collector.drift._vectors import VectorColumn
 
-__all__ = ["VectorMethod", "mean_difference"]
+__all__ = ["MeanShiftMethod", "VectorMethod", "mean_difference"]
 
 #: What :meth:`VectorMethod._test` returns: a reason to skip, or the score, the p-value and the details.
 Outcome = str | tuple[float, float | None, dict[str, Any]]
@@ -73,6 +74,31 @@ class VectorMethod:
             alpha=self.alpha,
             details=details,
         )
+
+
+@dataclass(frozen=True)
+class MeanShiftMethod(VectorMethod):
+    """Base of the tests of the projected means (centroid, mean distance): the rest of their common preamble.
+
+    :meth:`_test` skips a reference without a covariance when the subclass needs one (``needs_covariance``; this
+    is checked first), then sides where a projection's mean is unknown (a projection without rows), and hands
+    the difference of the means to :meth:`_test_shift`.
+    """
+
+    #: Whether the test is calibrated by the reference covariance alone (no fallback on the histograms).
+    needs_covariance: ClassVar[bool] = False
+
+    def _test(self, reference: VectorColumn, current: VectorColumn) -> Outcome:
+        if self.needs_covariance and reference.covariance is None:
+            return "no reference covariance"
+        diff = mean_difference(reference, current)
+        if diff is None:
+            return "unknown means"
+        return self._test_shift(reference, current, diff)
+
+    def _test_shift(self, reference: VectorColumn, current: VectorColumn, diff: np.ndarray) -> Outcome:
+        """The test itself, given ``diff``, the current minus the reference mean of each projection (finite)."""
+        raise NotImplementedError
 
 
 def mean_difference(reference: VectorColumn, current: VectorColumn) -> np.ndarray | None:

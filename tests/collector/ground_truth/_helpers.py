@@ -1,13 +1,18 @@
-"""Builders of ml.prediction / ml.ground_truth OTLP log records and records for the ground-truth tests."""
+"""Builders of ml.prediction / ml.ground_truth OTLP log records and records for the ground-truth tests, and a join
+store on a full disk."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import AbstractContextManager
 from typing import Any
+from unittest import mock
 
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
 from otel_mlmon_collector._ground_truth._records import GroundTruthRecord, PredictionRecord
+from otel_mlmon_collector._ground_truth._store import JoinStore
 
 from otel_mlmon import conventions as conv
 
@@ -100,3 +105,24 @@ def label(
 ) -> GroundTruthRecord:
     """A GroundTruthRecord."""
     return GroundTruthRecord(model, "", "prediction", pid, t, value)
+
+
+class FullDiskConnection:
+    """The SQLite connection of a full disk: reads and transaction control go to the real connection, every write
+    statement fails as SQLite reports it."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self.real = real
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SELECT")):
+            return self.real.execute(sql, *args)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def executemany(self, sql: str, *args: object) -> object:
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+def full_disk(store: JoinStore) -> AbstractContextManager[object]:
+    """Within the block the store's disk is full (:class:`FullDiskConnection`); after it, its connection is back."""
+    return mock.patch.object(store, "_db", FullDiskConnection(store._db))

@@ -134,6 +134,25 @@ def test_unpopped_joined_rows_are_bounded() -> None:
     assert store.counts()["joined_dropped"] == 2
 
 
+def test_tombstones_are_bounded_oldest_forgotten_first() -> None:
+    """Settled ids (joined or expired) are remembered up to max_pending, the oldest forgotten first and counted:
+    a forgotten id's repeat is no longer a duplicate."""
+    store = make_store(max_pending=2)
+    store.add_prediction(prediction("e0"), now_unix_nano=0)  # expires at 100 s
+    for i in range(4):  # joined at 50 s: remembered until 150 s
+        store.add_prediction(prediction(f"r{i}"), now_unix_nano=50 * SECOND)
+        store.add_label(label(f"r{i}"), now_unix_nano=50 * SECOND)
+    store.pop_joined()
+    counts = store.counts()
+    assert (counts["tombstones"], counts["tombstones_evicted"]) == (2, 2)
+    store.add_predictions([prediction("r3"), prediction("r0")], now_unix_nano=50 * SECOND)
+    counts = store.counts()
+    assert (counts["duplicate_predictions"], counts["pending_predictions"]) == (1, 2)
+    # At 120 s e0 expires and becomes a third tombstone: one too many.
+    assert store.expire(120 * SECOND) == {"labels_missing": 1, "tombstones_evicted": 1}
+    assert store.counts()["tombstones"] == 2
+
+
 def test_pop_joined_limit_keeps_the_rest_in_order() -> None:
     """pop_joined(limit) returns the oldest joined rows and keeps the rest for the next pop."""
     store = make_store()

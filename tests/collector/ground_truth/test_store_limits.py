@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 from otel_mlmon_collector._ground_truth._records import parse_log_records
 from otel_mlmon_collector._ground_truth._store import JoinStore
 
-from tests.collector.ground_truth._helpers import SECOND, label, label_log, prediction, prediction_log
+from tests.collector.ground_truth._helpers import (
+    SECOND,
+    full_disk,
+    label,
+    label_log,
+    prediction,
+    prediction_log,
+)
 
 
 def test_a_flood_of_junk_labels_does_not_evict_pending_predictions() -> None:
@@ -55,25 +61,11 @@ def test_write_failures_are_counted_and_clear_when_writes_succeed(tmp_path: Path
     """A failing disk loses records loudly: counted per kind, ``failing`` set until a write succeeds again."""
     store = JoinStore(tmp_path / "gt.sqlite", ttl_seconds=60, clock_ns=lambda: 0)
     store.add_prediction(prediction("p0"))
-    real = store._db
-
-    class Full:
-        """The connection of a full disk: every write statement fails as SQLite reports it."""
-
-        def execute(self, sql: str, *args: object) -> object:
-            if sql.startswith(("BEGIN", "COMMIT", "ROLLBACK", "SELECT")):
-                return real.execute(sql, *args)
-            raise sqlite3.OperationalError("database or disk is full")
-
-        def executemany(self, sql: str, *args: object) -> object:
-            raise sqlite3.OperationalError("database or disk is full")
-
-    store._db = Full()  # type: ignore[assignment]
-    store.add_predictions([prediction(f"p{i}") for i in range(1, 101)])
-    store.add_label(label("l"))
-    assert store.write_failures == {"predictions": 100, "labels": 1}
-    assert store.failing is not None and "disk is full" in store.failing
-    store._db = real
+    with full_disk(store):
+        store.add_predictions([prediction(f"p{i}") for i in range(1, 101)])
+        store.add_label(label("l"))
+        assert store.write_failures == {"predictions": 100, "labels": 1}
+        assert store.failing is not None and "disk is full" in store.failing
     store.add_prediction(prediction("p200"))
     assert store.failing is None
     assert store.counts()["pending_predictions"] == 2
