@@ -267,7 +267,7 @@ class DriftProcessor:
             # The newest window is still open: the data evaluated ends now, not at the window's future end.
             return _until(self.windows.window_bounds(), now)
 
-        changes = sum(self._findings.column(findings, key, window, c, bounds) for c in columns)
+        changes = self._findings.columns(findings, key, window, columns, bounds)
         stream = StreamDrift(key, reference, tuple(columns), view.rows, unmatched)
         self._findings.share(findings, window, stream.share)
         return stream, changes
