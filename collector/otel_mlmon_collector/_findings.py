@@ -60,6 +60,8 @@ class Findings:
         # name -> (unit, description, encoded points); a point is a series prefix + its time and value.
         self._gauges: dict[str, tuple[str, str, list[bytes]]] = {}
         self._events: list[tuple[str, str, dict[str, AttributeValue], str]] = []
+        # Points added in chunks of several (extend) beyond the one each list entry counts for.
+        self._chunked = 0
         self._pack = functools.partial(_POINT_TAIL.pack, 0x19, self.time_unix_nano, 0x21)
 
     def gauge(
@@ -115,6 +117,12 @@ class Findings:
         entry = self._gauges.get(name)
         return None if entry is None else entry[2].append
 
+    def extend(self, name: str, chunk: bytes, count: int) -> None:
+        """Add ``count`` encoded points (each a series prefix + :meth:`pack` of its value, finite values only) as
+        one ``chunk`` to the gauge ``name``, which must have its first point already (see :meth:`appender`)."""
+        self._gauges[name][2].append(chunk)
+        self._chunked += count - 1
+
     def pack(self, value: float) -> bytes:
         """The 18 bytes after a series prefix: this evaluation's time and ``value``."""
         return self._pack(value)
@@ -130,7 +138,7 @@ class Findings:
     @property
     def points(self) -> int:
         """Gauge points collected so far."""
-        return sum(len(entry[2]) for entry in self._gauges.values())
+        return sum(len(entry[2]) for entry in self._gauges.values()) + self._chunked
 
     @property
     def events(self) -> int:
@@ -165,6 +173,7 @@ class Findings:
             metric_parts.extend(points)
             metrics_length += 1 + len(_varint(metric_length)) + metric_length
             items += len(points)
+        items += self._chunked
         scope = _length_delimited(0x0A, _string(0x0A, SCOPE_NAME) + _string(0x12, __version__))
         scope_metrics_length = len(scope) + metrics_length
         resource = _length_delimited(

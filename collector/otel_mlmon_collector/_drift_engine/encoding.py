@@ -2,15 +2,20 @@
 
 :class:`DriftFindings` keeps what the encoding needs across evaluations: the encoded attribute prefixes of each
 column's gauge series (built once per stream, column and method, since encoding attributes dominates the cost of
-a thousand columns) and each column's last drift state (an event is emitted only when it changes).
+a thousand columns) and each column's last drift state (an event is emitted only when it changes). A stream
+whose columns, methods and p-values are those of its previous evaluation gets its result gauges written in bulk
+(:class:`_StreamGauges`): per gauge one chunk of points, the values placed into a template by numpy.
 """
 
 from __future__ import annotations
 
+import struct
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from math import isfinite
 from typing import Any
+
+import numpy as np
 
 from otel_mlmon import conventions as conv
 
@@ -52,6 +57,8 @@ class DriftFindings:
         # Once those gauges have their first points (their order in the request is then fixed): their points'
         # appends (see _fast_gauges), from the findings of the evaluation under way.
         self._appends: list[Callable[[bytes], None] | None] = []
+        # Per stream: the layout of its result gauges, for writing them in bulk (see columns()).
+        self._bulk: dict[StreamKey, _StreamGauges] = {}
 
     def reference(
         self, findings: Findings, base: Mapping[str, Any], reference: Reference | None, now: float
@@ -87,6 +94,34 @@ class DriftFindings:
                     description=_UNMATCHED_DESCRIPTION,
                 )
 
+    def columns(
+        self,
+        findings: Findings,
+        key: StreamKey,
+        window: Mapping[str, Any],
+        columns: Sequence[ColumnDrift],
+        bounds: Callable[[], tuple[float, float]],
+    ) -> int:
+        """:meth:`column` of each of one stream's columns, in order: the same points and events; returns the events.
+
+        When the five result gauges are placed in the request and the stream's columns, their results' methods
+        and which results carry a p-value are those its layout was made from, with every value finite and no
+        result skipped, the points go into each gauge as one chunk (:class:`_StreamGauges`). Otherwise column by
+        column, and the layout is made again from what this evaluation wrote.
+        """
+        if self._adders_of is not findings:
+            self._adders_for(findings)
+        bulk = self._bulk.get(key)
+        placed = self._appends[3] is not None and self._appends[4] is not None
+        if bulk is not None and placed and bulk.write(findings, columns):
+            return sum(self._track(key, c, window, findings, bounds) for c in columns)
+        changes = sum(self.column(findings, key, window, c, bounds) for c in columns)
+        if columns:
+            self._bulk[key] = _StreamGauges(columns, self._series[key])
+        else:
+            self._bulk.pop(key, None)
+        return changes
+
     def column(
         self,
         findings: Findings,
@@ -116,9 +151,7 @@ class DriftFindings:
                 appends = self._appends = _appends(findings)
             else:
                 _fast_gauges(appends, findings.pack, prefixes, result)
-        if column.detected is None or column.decisive is None:
-            return 0
-        return self._track(key, column, attrs or _column_attributes(window, column), findings, bounds)
+        return self._track(key, column, window, findings, bounds, attrs)
 
     def _adders_for(self, findings: Findings) -> tuple[Callable[[bytes, float], None], ...]:
         """The point adders of the result gauges for this evaluation's findings (see _result_gauges)."""
@@ -157,16 +190,21 @@ class DriftFindings:
             del self._state[state_key]
         for stream_key in [k for k in self._series if k not in live]:
             del self._series[stream_key]
+        for stream_key in [k for k in self._bulk if k not in live]:
+            del self._bulk[stream_key]
 
     def _track(
         self,
         key: StreamKey,
         column: ColumnDrift,
-        attrs: Mapping[str, Any],
+        window: Mapping[str, Any],
         findings: Findings,
         bounds: Callable[[], tuple[float, float]],
+        attrs: Mapping[str, Any] | None = None,
     ) -> int:
-        """Record the column's state; emit ``ml.drift.changed`` when it changed (first drift included)."""
+        """Record the column's state; emit ``ml.drift.changed`` when it changed (first drift included).
+
+        ``attrs`` are the column's attributes when already built (else built for an event only)."""
         if column.detected is None or column.decisive is None:
             return 0
         state_key = (key, column.target, column.name)
@@ -174,6 +212,7 @@ class DriftFindings:
         self._state[state_key] = column.detected
         if previous == column.detected or (previous is None and not column.detected):
             return 0
+        attrs = attrs or _column_attributes(window, column)
         r = column.decisive
         event: dict[str, Any] = {
             **attrs,
@@ -282,6 +321,85 @@ def _fast_gauges(
         threshold(labelled + pack(result.threshold))  # type: ignore[misc]
     if result.p_value is not None and isfinite(result.p_value):
         p_value(labelled + pack(result.p_value))  # type: ignore[misc]
+
+
+class _StreamGauges:
+    """The result gauges of one stream's columns as templates: per gauge, its points' series prefixes in the
+    order :func:`_result_gauges` adds them, each followed by room for the 18 bytes of time and value.
+
+    Made from a stream's columns once their series prefixes exist; :meth:`write` fills the templates with the
+    values of an evaluation whose columns have the same layout (the same columns in order, the same methods, the
+    same results with a p-value) and writes each gauge's points as one chunk.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[ColumnDrift],
+        series: Mapping[tuple[str, ColumnName, str], tuple[bytes, bytes, bytes]],
+    ) -> None:
+        self.columns = [(c.target, c.name) for c in columns]
+        results = [r for c in columns for r in c.results.values()]
+        self.methods = [r.method for r in results]
+        self.tested = [r.p_value is not None for r in results]
+        prefixes = [series[(c.target, c.name, r.method)] for c in columns for r in c.results.values()]
+        sides = [prefix for labelled, reference, current in prefixes for prefix in (reference, current)]
+        labelled = [p[0] for p in prefixes]
+        with_p = [p[0] for p, tested in zip(prefixes, self.tested) if tested]
+        # In the order of _RESULT_GAUGES.
+        self.gauges = [_Template(sides), _Template(labelled), _Template(labelled), _Template(labelled)]
+        self.gauges.append(_Template(with_p))
+
+    def write(self, findings: Findings, columns: Sequence[ColumnDrift]) -> bool:
+        """The points of ``columns``' results into ``findings``, one chunk per gauge; False (nothing written)
+        when the columns do not have this layout, a result was skipped or a value is not finite."""
+        if [(c.target, c.name) for c in columns] != self.columns:
+            return False
+        results = [r for c in columns for r in c.results.values()]
+        if [r.method for r in results] != self.methods:
+            return False
+        p_values = [r.p_value for r in results]
+        if [p is not None for p in p_values] != self.tested:
+            return False
+        if any(r.details.get("skipped") is not None for r in results):
+            return False
+        sides = np.array([n for r in results for n in (r.n_reference, r.n_current)], dtype=np.float64)
+        scores = np.array([r.score for r in results], dtype=np.float64)
+        detected = np.array([r.detected for r in results], dtype=np.float64)
+        thresholds = np.array([r.threshold for r in results], dtype=np.float64)
+        tested = np.array([p for p in p_values if p is not None], dtype=np.float64)
+        values = (sides, scores, detected, thresholds, tested)
+        if not all(np.isfinite(v).all() for v in values):
+            return False
+        time_bytes = _TIME.pack(findings.time_unix_nano)
+        for name, template, v in zip(_RESULT_GAUGES, self.gauges, values):
+            if v.size:
+                findings.extend(name, template.fill(time_bytes, v), v.size)
+        return True
+
+
+#: A point's time after its 0x19 tag (fixed64, little-endian).
+_TIME = struct.Struct("<Q")
+
+
+class _Template:
+    """The points of one gauge with their tails left blank: ``fill`` writes the time and values in one pass."""
+
+    __slots__ = ("buffer", "time_at", "value_at")
+
+    def __init__(self, prefixes: Sequence[bytes]) -> None:
+        blank = b"\x19" + bytes(8) + b"\x21" + bytes(8)  # _POINT_TAIL with time and value 0
+        self.buffer = np.frombuffer(b"".join([p + blank for p in prefixes]), dtype=np.uint8)
+        ends = np.cumsum([len(p) + len(blank) for p in prefixes], dtype=np.int64)
+        offsets = np.arange(8, dtype=np.int64)
+        self.time_at = (ends[:, None] - 17 + offsets).ravel()
+        self.value_at = (ends[:, None] - 8 + offsets).ravel()
+
+    def fill(self, time_bytes: bytes, values: np.ndarray) -> bytes:
+        """The points with this time and these values (float64, one per point, in order)."""
+        out = self.buffer.copy()
+        out[self.time_at] = np.tile(np.frombuffer(time_bytes, dtype=np.uint8), values.size)
+        out[self.value_at] = values.astype("<f8", copy=False).view(np.uint8)
+        return out.tobytes()
 
 
 def _column_attributes(window: Mapping[str, Any], column: ColumnDrift) -> dict[str, Any]:

@@ -9,11 +9,13 @@ OTLP requests. See docs/drift-engine.md.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from otel_mlmon import conventions as conv
@@ -137,7 +139,7 @@ class DriftProcessor:
 
     def evaluate_now(self) -> Evaluation:
         """Evaluate every stream now, emit the findings and return them."""
-        with self._evaluating:
+        with self._evaluating, _collector_paused():
             started = time.perf_counter()
             now = self.clock()
             try:
@@ -265,7 +267,7 @@ class DriftProcessor:
             # The newest window is still open: the data evaluated ends now, not at the window's future end.
             return _until(self.windows.window_bounds(), now)
 
-        changes = sum(self._findings.column(findings, key, window, c, bounds) for c in columns)
+        changes = self._findings.columns(findings, key, window, columns, bounds)
         stream = StreamDrift(key, reference, tuple(columns), view.rows, unmatched)
         self._findings.share(findings, window, stream.share)
         return stream, changes
@@ -303,6 +305,26 @@ class DriftProcessor:
             overrides = {**self.config.overrides.get("*", {}), **self.config.overrides.get(model, {})}
             policy = self._policies[model] = DriftPolicy(overrides, correction=self.config.correction)  # type: ignore[arg-type]
         return policy
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while one evaluation runs (as it was before, afterwards).
+
+    An evaluation makes ≈ 10 000 container objects per 1 000 columns (results, records, lists) and no reference
+    cycles (tested): reference counting frees all it drops. Left on, the collector would run ≈ 20 young and 2
+    middle collections per such evaluation and a full one every few, scanning everything the process holds and
+    finding nothing: a quarter of the evaluation's CPU time. Paused, the objects the evaluation keeps are counted
+    as usual and seen by the next young collection, after it. The switch is process-wide: other threads' garbage
+    cycles wait for the evaluation's end.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _examples(names: Sequence[Any], limit: int = 5) -> str:

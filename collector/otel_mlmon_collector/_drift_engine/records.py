@@ -15,7 +15,8 @@ __all__ = ["ColumnDrift", "ColumnName", "Evaluation", "StreamDrift", "UnmatchedC
 ColumnName = str | tuple[str, str]
 
 
-@dataclass(frozen=True)
+# Slots: one per column is kept from one evaluation to the next (see DriftResult).
+@dataclass(frozen=True, slots=True)
 class ColumnDrift:
     """The checks of one column of one stream in one evaluation.
 
@@ -36,7 +37,16 @@ class ColumnDrift:
     decisive: DriftResult | None
 
 
-_new = object.__new__
+@dataclass(slots=True)
+class _MutableColumnDrift:
+    """:class:`ColumnDrift`'s fields in the same slots, without the frozen ``__init__`` (see :func:`column_drift`)."""
+
+    target: str
+    name: ColumnName
+    kind: str
+    results: Mapping[str, DriftResult]
+    detected: bool | None
+    decisive: DriftResult | None
 
 
 def column_drift(
@@ -48,12 +58,11 @@ def column_drift(
     decisive: DriftResult | None,
 ) -> ColumnDrift:
     """``ColumnDrift(...)`` made without the frozen dataclass ``__init__`` (one ``object.__setattr__`` per field):
-    the engine makes one per column and evaluation."""
-    column = _new(ColumnDrift)
-    column.__dict__.update(
-        target=target, name=name, kind=kind, results=results, detected=detected, decisive=decisive
-    )
-    return column
+    the engine makes one per column and evaluation. A plain slotted twin sets the fields, then becomes a
+    :class:`ColumnDrift` (same slots, same layout)."""
+    column = _MutableColumnDrift(target, name, kind, results, detected, decisive)
+    column.__class__ = ColumnDrift  # type: ignore[assignment]
+    return column  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,57 @@ def test_fast_path_writes_the_request_of_the_point_by_point_adders() -> None:
         assert ours.items == expected.items == fast.points
         payloads.append(ours.payload)
     assert payloads[0] != payloads[1]  # the time differs: not one cached payload
+
+
+def _stream(evaluation: int) -> list[ColumnDrift]:
+    """One stream's columns at one evaluation: the same layout at 0, 1, 2 and 5 (values move), a skipped result
+    at 3, a non-finite score at 4, a p-value gone at 6, a column dropped at 7 and a method changed at 8."""
+    columns = []
+    for i in range(6):
+        score = 0.01 * (i + 1) * (evaluation + 1)
+        distance = DriftResult("wasserstein", score, 0.1, score >= 0.1, None, 1000 + i, 900 + evaluation)
+        p = 0.5 / (evaluation + 1)
+        tested = DriftResult("missing_rate", 0.002 * i, 0.01, False, p, 1000, 900 + evaluation, 0.05)
+        results = {"distribution": distance, "missing_rate": tested}
+        if evaluation == 3 and i == 2:
+            results["distribution"] = DriftResult(
+                "wasserstein", math.nan, 0.1, False, None, 0, 900, None, {"skipped": "empty reference window"}
+            )
+        if evaluation == 4 and i == 5:
+            results["distribution"] = DriftResult("wasserstein", math.inf, 0.1, True, None, 1000, 900)
+        if evaluation == 6 and i == 1:
+            results["missing_rate"] = DriftResult("missing_rate", 0.0, 0.01, False, None, 1000, 900, 0.05)
+        if evaluation == 8 and i == 4:
+            results["distribution"] = DriftResult("ks", 0.2, 0.0, True, 0.001, 1000, 900, 0.05)
+        columns.append(ColumnDrift("feature", f"f{i}", "numeric", results, score >= 0.1, distance))
+    if evaluation == 7:
+        del columns[3]
+    return columns
+
+
+def test_streams_in_bulk_write_the_request_and_events_of_column_by_column() -> None:
+    """Result gauges written per stream in bulk (the layout kept from the last evaluation) give the request and
+    events of column by column, across evaluations that keep or change the layout, with a second stream."""
+    keys = [StreamKey("m", "1", "predict"), StreamKey("n", None, "predict")]
+    windows = [{"ml.model.name": k.model, "ml.operation": k.operation} for k in keys]
+    bulk, single = DriftFindings(), DriftFindings()
+    bulk_writes = 0
+    for evaluation in range(10):
+        ours, expected = Findings(T + evaluation, RESOURCE), Findings(T + evaluation, RESOURCE)
+        for key, window in zip(keys, windows):
+            columns = _stream(evaluation)
+            before = len(ours._gauges.get("ml.drift.score", ("", "", []))[2])
+            changes = bulk.columns(ours, key, window, columns, lambda: (0.0, 60.0))
+            after = len(ours._gauges.get("ml.drift.score", ("", "", []))[2])
+            bulk_writes += after - before == 1  # one chunk for the stream's scores
+            assert changes == sum(
+                single.column(expected, key, window, c, lambda: (0.0, 60.0)) for c in columns
+            )
+        request, oracle = ours.metrics_request(), expected.metrics_request()
+        assert request is not None and oracle is not None
+        assert request.payload == oracle.payload
+        assert request.items == oracle.items == ours.points == expected.points
+        assert [e[:3] for e in ours._events] == [e[:3] for e in expected._events]
+    # In bulk: the second stream (the first of each evaluation places the gauges column by column) at evaluations
+    # 1, 2 and 5; 0 has no layout yet, 3 and 4 a skipped result and an infinite score, 6 to 9 follow a change.
+    assert bulk_writes == 3
