@@ -28,7 +28,9 @@ from otel_mlmon.sketch._buckets import (
     side_change,
     subtract_sides,
 )
+from otel_mlmon.sketch._column import MIN_VALUES, count_column
 from otel_mlmon.sketch._fields import histogram_from_dict, histogram_to_dict, same_float
+from otel_mlmon.sketch._kernel import kernel
 from otel_mlmon.sketch._mapping import (
     MAX_SCALE,
     MIN_SCALE,
@@ -149,6 +151,10 @@ class ExponentialHistogram:
 
     def _update_chunk(self, chunk: np.ndarray, scratch: Scratch) -> None:
         size = int(chunk.size)
+        if size >= MIN_VALUES:
+            compiled = kernel()
+            if compiled is not None and count_column(self, chunk, compiled):  # two C reads (_column.py)
+                return
         if not chunk.flags.c_contiguous:
             chunk = scratch.take("values", size, chunk)
         with np.errstate(over="ignore", invalid="ignore"):
