@@ -502,39 +502,59 @@ static PyObject *column_count(PyObject *self, PyObject *args) {
         int64_t *out = counts.buf;
         const double factor = ldexp(1. / log(2.), scale);
         const uint64_t mask = ((uint64_t)1 << 52) - 1, sign = (uint64_t)1 << 63;
+        const int at_scale = scale, cell_shift = shift; /* locals the loop keeps in registers */
         /* per side (0 positive, 1 negative), picked by the sign bit: no branch on a sign that data flips at
          * random */
         const int64_t low[2] = {(int64_t)pos_low, (int64_t)neg_low}, first[2] = {0, (int64_t)n_pos};
         const uint64_t width[2] = {(uint64_t)n_pos, (uint64_t)n_neg};
+        const Py_ssize_t used = n_pos + n_neg + 1;
+        /* Four copies of the counts, value i into copy i % 4: runs of values in one bucket (integers, narrow
+         * data) do not wait on the previous increment of the same counter. */
+        const int copies = used <= 4096 ? 4 : 1;
+        int64_t *own = copies > 1 ? PyMem_Calloc((size_t)(copies * used), sizeof(int64_t)) : out;
+        Py_ssize_t c;
+        if (own == NULL) {
+            PyErr_NoMemory();
+            ok = -1;
+            goto done;
+        }
         Py_BEGIN_ALLOW_THREADS;
         for (i = 0; i < n; i++) {
             double v = a[i * s];
+            int64_t *lane = own + (copies > 1 ? (i & 3) * used : 0);
             uint64_t bits, mag;
             int64_t index, at;
             int negative;
             if (v == 0.) {
-                out[n_pos + n_neg]++;
+                lane[used - 1]++;
                 continue;
             }
             memcpy(&bits, &v, sizeof bits);
             negative = (int)(bits >> 63);
             mag = bits & ~sign;
-            if (scale <= 0) {
-                index = ((int64_t)((mag - 1) >> 52) - 1023) >> -scale;
+            if (at_scale <= 0) {
+                index = ((int64_t)((mag - 1) >> 52) - 1023) >> -at_scale;
             } else {
-                int64_t entry = entries[(mag & mask) >> shift];
-                uint64_t exponent = mag >> 52;
-                /* exponent 1 with mantissa 0 is the smallest normal (shares the subnormals' bucket); 2046 the
-                 * top octave (the clamp of the top bucket): both by the formula, as numpy's table path does */
-                if (entry >= 0 && exponent > 1 && exponent < 2046) {
-                    index = entry + ((int64_t)(exponent - 1023) << scale);
+                uint64_t mantissa = mag & mask, exponent = mag >> 52;
+                int64_t entry = entries[mantissa >> cell_shift];
+                /* An exact power of two sits in the bucket below its own: entry -1 of the octave, without a
+                 * branch (integer data holds many, in no predictable order). */
+                int64_t power = mantissa == 0;
+                int tabled;
+                entry |= -power;
+                /* Exponent 1 (the smallest normal shares the subnormals' bucket) and 2046 (the top octave, the
+                 * clamp of the top bucket) are mapped by the formula, as numpy's table path does. One test, no
+                 * branch that data decides: a marked cell's entry is -1, a power of two's -1 + 1. */
+                tabled = (entry + power >= 0) & (exponent - 2 < 2044);
+                if (tabled) {
+                    index = entry + ((int64_t)(exponent - 1023) << at_scale);
                 } else {
                     double m = fabs(v);
                     if (!(m <= 1.7976931348623157e308)) {
                         ok = 0;
                         break;
                     }
-                    index = sdk_index(m, scale, factor);
+                    index = sdk_index(m, at_scale, factor);
                 }
             }
             at = index - low[negative];
@@ -542,9 +562,17 @@ static PyObject *column_count(PyObject *self, PyObject *args) {
                 ok = 0; /* outside the range the extremes gave: the general path decides */
                 break;
             }
-            out[first[negative] + at]++;
+            lane[first[negative] + at]++;
+        }
+        if (copies > 1) {
+            for (c = 0; c < used; c++) {
+                out[c] += own[c] + own[used + c] + own[2 * used + c] + own[3 * used + c];
+            }
         }
         Py_END_ALLOW_THREADS;
+        if (own != out) {
+            PyMem_Free(own);
+        }
     }
 done:
     PyBuffer_Release(&view);
