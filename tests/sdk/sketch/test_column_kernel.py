@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_mlmon.sketch import ExponentialHistogram, _column, _kernel, exponential
+from otel_mlmon.sketch.columns import update_columns
 from otel_mlmon.summary import SummaryConfig
 
 from ._oracle import assert_same, sdk_aggregate
@@ -217,3 +218,20 @@ def test_column_summaries_count_the_same_missing_and_infinite(compiled) -> None:
     assert summaries[0] == summaries[1]
     assert summaries[0]["missing"] == int(np.isnan(values).sum())
     assert summaries[0]["infinite"] == int(np.isinf(values).sum())
+
+
+@pytest.mark.parametrize("shape", [(10_000, 50), (70_000, 3), (100, 4)])
+def test_update_columns_counts_column_by_column(compiled, shape: tuple[int, int], monkeypatch) -> None:
+    """With the extension, ``update_columns`` transposes tiles and counts each column chunk by the C path: the
+    state of the numpy flat passes and of ``update`` per column."""
+    rng = np.random.default_rng(shape[0])
+    kinds = ["normal", "integers", "positive powers", "zeros"]
+    table = np.column_stack([column_of(kinds[j % 4], shape[0], rng) for j in range(shape[1])])
+    taken = _taken(monkeypatch)
+    ours = [ExponentialHistogram() for _ in range(shape[1])]
+    update_columns(ours, table)
+    assert taken and all(taken)
+    with _kernel.disabled():
+        flat = [ExponentialHistogram() for _ in range(shape[1])]
+        update_columns(flat, table)
+    assert ours == flat
