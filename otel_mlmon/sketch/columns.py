@@ -1,5 +1,5 @@
-"""Sketching every column of a 2-D batch into its own exponential histogram, in one sweep over the rows; counting
-the non-finite values a numeric column summary reports beside its histogram."""
+"""Sketching every column of a 2-D batch into its own exponential histogram; counting the non-finite values a numeric
+column summary reports beside its histogram."""
 
 from __future__ import annotations
 
@@ -30,11 +30,12 @@ def update_columns(
     """Add column ``j`` of a 2-D ``table`` (rows x columns) to ``histograms[j]``, for every column.
 
     The result is identical to ``histograms[j].update(table[:, j])`` for each ``j`` (same chunks of 65 536
-    rows, same sums, same buckets), but cheaper. A C-ordered chunk of at least ``MIN_ROWS`` rows is counted by
-    the flat passes of ``_flat.py``: no transposing copy, every pass over the rows as they lie, buckets from the
-    values' bit patterns through per-column tables, one ``bincount`` for all columns. Smaller or other chunks are
-    transposed tile by tile into contiguous column chunks, and the bucket indices of several columns are computed
-    by the same numpy calls and counted by one ``bincount`` (per-call overhead is paid per sweep, not per column).
+    rows, same sums, same buckets), but cheaper. With the C extension built, chunks are transposed tile by tile
+    into contiguous column chunks, each counted by two C reads (``_column.py``). Without it, a C-ordered chunk of
+    at least ``MIN_ROWS`` rows is counted by the flat passes of ``_flat.py``: no transposing copy, every pass over
+    the rows as they lie, buckets from the values' bit patterns through per-column tables, one ``bincount`` for all
+    columns; smaller or other chunks are transposed, and the bucket indices of several columns are computed by the
+    same numpy calls and counted by one ``bincount`` (per-call overhead is paid per sweep, not per column).
 
     Raises:
         ValueError: if ``table`` is not 2-D or its number of columns differs from ``len(histograms)``.
