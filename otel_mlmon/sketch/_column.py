@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon.sketch._buckets import add_counts
-from otel_mlmon.sketch._mapping import _table, scale_change
+from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, _table, scale_change
 
 __all__ = ["MIN_VALUES", "count_column"]
 
@@ -41,7 +41,7 @@ MIN_VALUES = 64
 # At scales 1..10 (the cell tables' scales), int32 copies of _mapping's tables: half the cache footprint.
 _TABLES: dict[int, tuple[np.ndarray, int]] = {}
 _NO_TABLE = np.zeros(1, dtype=np.int32)
-_TABLE_MAX_SCALE = 10
+_FLOAT64 = np.dtype(np.float64)
 
 
 def _cells(scale: int) -> tuple[np.ndarray, int]:
@@ -58,6 +58,8 @@ def _cells(scale: int) -> tuple[np.ndarray, int]:
 def count_column(hist: Any, chunk: np.ndarray, compiled: ModuleType) -> bool:
     """Add the 1-D float64 ``chunk`` to ``hist`` as ``_update_chunk`` would; False (``hist`` unchanged) when the
     chunk is one the numpy path must take."""
+    if chunk.ndim != 1 or chunk.dtype != _FLOAT64:  # what the C reads take (update hands nothing else over)
+        return False
     total, low, high, positive, negative = compiled.scan(chunk)
     if not math.isfinite(total):  # NaN, an infinity, or a sum that overflowed: the numpy path filters
         return False
@@ -84,7 +86,7 @@ def count_column(hist: Any, chunk: np.ndarray, compiled: ModuleType) -> bool:
                     first, last = min(first, offset), max(last, offset + counts.size - 1)
                 change = max(change, scale_change(first, last, hist.max_size))
         final = scale - change
-        if (scale > 0 and final < 1) or final > _TABLE_MAX_SCALE:
+        if (scale > 0 and final < 1) or final > TABLE_MAX_SCALE:
             return False
         pos = (
             (sides[0][0] >> change, (sides[0][1] >> change) - (sides[0][0] >> change) + 1)
