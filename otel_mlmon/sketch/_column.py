@@ -25,12 +25,12 @@ crossing from positive to non-positive (the SDK places such values one by one), 
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from otel_mlmon.sketch._buckets import add_counts
+from otel_mlmon.sketch._kernel import kernel
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, _table, scale_change
 
 __all__ = ["MIN_VALUES", "count_column"]
@@ -55,10 +55,15 @@ def _cells(scale: int) -> tuple[np.ndarray, int]:
     return cached
 
 
-def count_column(hist: Any, chunk: np.ndarray, compiled: ModuleType) -> bool:
+def count_column(hist: Any, chunk: np.ndarray) -> bool:
     """Add the 1-D float64 ``chunk`` to ``hist`` as ``_update_chunk`` would; False (``hist`` unchanged) when the
-    chunk is one the numpy path must take."""
-    if chunk.ndim != 1 or chunk.dtype != _FLOAT64:  # what the C reads take (update hands nothing else over)
+    chunk is one the numpy path must take, or the C extension is not there (or turned off: ``_kernel.disabled``)."""
+    # What the C reads take (update hands nothing else over); the size test first: it keeps the extension's
+    # import and probe out of processes that only ever see a handful of values.
+    if chunk.ndim != 1 or chunk.shape[0] < MIN_VALUES or chunk.dtype != _FLOAT64:
+        return False
+    compiled = kernel()
+    if compiled is None:
         return False
     total, low, high, positive, negative = compiled.scan(chunk)
     if not math.isfinite(total):  # NaN, an infinity, or a sum that overflowed: the numpy path filters

@@ -60,11 +60,12 @@ def kernel() -> ModuleType | None:
         return None
     if _loaded is _UNSET:
         try:
-            from otel_mlmon.sketch import _flatkernel  # type: ignore[attr-defined]
+            # The module itself, not the package (which imports the histogram, which imports this module).
+            import otel_mlmon.sketch._flatkernel as compiled  # type: ignore[import-not-found]
         except ImportError:
             _loaded = None
         else:
-            _loaded = _flatkernel if _probe(_flatkernel) else None
+            _loaded = compiled if _probe(compiled) else None
     return _loaded  # type: ignore[return-value]
 
 
