@@ -20,7 +20,9 @@ rows that fit the CPU cache, and each value's bucket comes from its bit pattern:
 
 The column sums and the extremes come from one read of the chunk (``_pairwise.py`` gives numpy's own sums).
 Both reads run in C when the optional extension is built (``_kernel.py``, ``_flatkernel.c``: the same plans and
-tables; marked cells mapped with the SDK's formula inside the pass), else as the numpy passes described here. The
+tables; marked cells mapped with the SDK's formula inside the pass), else as the numpy passes described here.
+``update_columns`` calls these passes only when the extension is not built: with it, transposed column chunks
+counted by two C reads each (``_column.py``) cost less (``bench/sketch.py``, the flat C passes timed beside). The
 scale decisions are those of ``ExponentialHistogram._insert``, taken per column from the chunk's extremes: the
 SDK's bucket index is monotone in the value except next to exact powers of two, so extremes that close to one
 send the column to the general path. Columns these passes do not cover -- non-finite values, ``-0.0`` in a column

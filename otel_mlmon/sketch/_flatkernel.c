@@ -1,4 +1,4 @@
-/* The two passes of the flat column sketching (otel_mlmon/sketch/_flat.py) as plain C loops.
+/* The passes of the flat column sketching (otel_mlmon/sketch/_flat.py) and of one column (_column.py) as C loops.
  *
  * Optional: built by the package build when a C compiler is there; otel_mlmon/sketch/_kernel.py imports it
  * lazily and falls back to the numpy passes when it is missing or disagrees with numpy on a probe. Both passes
@@ -11,6 +11,9 @@
  *             table lookup, one counter increment; a value in a cell near a bucket boundary is mapped with
  *             the OpenTelemetry SDK's own formula (floor(log(v) * 2**scale / ln 2) and its special cases).
  *
+ * and for one 1-D column of any stride (otel_mlmon/sketch/_column.py): `scan` (the sum and extremes as above),
+ * `bucket` (one value's SDK index) and `column_count` (every value's bucket at one scale).
+ *
  * No numpy C API: arrays come in through the buffer protocol, so the build needs only Python's headers.
  */
 #define PY_SSIZE_T_CLEAN
@@ -21,6 +24,7 @@
 
 #define LEAF 128
 #define EXACT ((int64_t)1 << 40)
+#define TABLE_SCALE 10 /* _mapping.TABLE_MAX_SCALE: the largest scale with a cell table */
 
 typedef struct {
     Py_ssize_t width;
@@ -308,9 +312,312 @@ done:
     Py_RETURN_NONE;
 }
 
+/* ---------------------------------------------------------------- one column (exponential.py's chunks)
+ *
+ * The same work for one 1-D float64 column (any stride), the shape a DataFrame or a per-column reader hands
+ * over: ``scan`` reads it once for numpy's pairwise sum and the extremes, ``column_count`` once more for the
+ * bucket counts at the scale the caller chose from those extremes. */
+
+typedef struct {
+    double lo[8], hi[8], pos[8], neg[8];
+} Lanes;
+
+/* The extremes of n values `s` apart into the eight lanes (value i into lane i % 8), in double arithmetic only so
+ * that the contiguous case (inlined with s == 1) vectorises. */
+static inline void lane_stats(Lanes *restrict x, const double *a, Py_ssize_t n, const Py_ssize_t s) {
+    Py_ssize_t i, k;
+    for (i = 0; i + 8 <= n; i += 8) {
+        for (k = 0; k < 8; k++) {
+            double v = a[(i + k) * s];
+            double p = v > 0. ? v : HUGE_VAL;
+            double q = v < 0. ? v : -HUGE_VAL;
+            x->lo[k] = v < x->lo[k] ? v : x->lo[k];
+            x->hi[k] = v > x->hi[k] ? v : x->hi[k];
+            x->pos[k] = p < x->pos[k] ? p : x->pos[k];
+            x->neg[k] = q > x->neg[k] ? q : x->neg[k];
+        }
+    }
+    for (k = 0; i < n; i++, k++) {
+        double v = a[i * s];
+        double p = v > 0. ? v : HUGE_VAL;
+        double q = v < 0. ? v : -HUGE_VAL;
+        x->lo[k] = v < x->lo[k] ? v : x->lo[k];
+        x->hi[k] = v > x->hi[k] ? v : x->hi[k];
+        x->pos[k] = p < x->pos[k] ? p : x->pos[k];
+        x->neg[k] = q > x->neg[k] ? q : x->neg[k];
+    }
+}
+
+/* numpy's pairwise_sum of n values `s` apart (the same recursion as `pairwise` above, one column), the extremes
+ * of each leaf taken on the same read. */
+static inline double pairwise1(Lanes *x, const double *a, Py_ssize_t n, const Py_ssize_t s) {
+    Py_ssize_t i, k, n2;
+    double res, r[8];
+    if (n > LEAF) {
+        n2 = n / 2;
+        n2 -= n2 % 8;
+        res = pairwise1(x, a, n2, s);
+        return res + pairwise1(x, a + n2 * s, n - n2, s);
+    }
+    lane_stats(x, a, n, s);
+    if (n < 8) {
+        res = 0.;
+        for (i = 0; i < n; i++) {
+            res += a[i * s];
+        }
+        return res;
+    }
+    for (k = 0; k < 8; k++) {
+        r[k] = a[k * s];
+    }
+    for (i = 8; i < n - (n % 8); i += 8) {
+        for (k = 0; k < 8; k++) {
+            r[k] += a[(i + k) * s];
+        }
+    }
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) {
+        res += a[i * s];
+    }
+    return res;
+}
+
+static double pairwise_contiguous(Lanes *x, const double *a, Py_ssize_t n) { return pairwise1(x, a, n, 1); }
+static double pairwise_strided(Lanes *x, const double *a, Py_ssize_t n, Py_ssize_t s) { return pairwise1(x, a, n, s); }
+
+/* A 1-D float64 buffer of any stride (in whole items); 0 with an exception set otherwise. */
+static int column_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t *stride) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_STRIDES | PyBUF_FORMAT) < 0) {
+        return 0;
+    }
+    if (view->ndim != 1 || view->itemsize != 8 || view->format == NULL || strcmp(view->format, "d") != 0 ||
+        view->strides[0] % 8 != 0 || view->shape[0] < 1) {
+        PyErr_SetString(PyExc_ValueError, "values must be a non-empty 1-D float64 array with whole-item strides");
+        PyBuffer_Release(view);
+        return 0;
+    }
+    *stride = view->strides[0] / 8;
+    return 1;
+}
+
+PyDoc_STRVAR(scan_doc,
+             "scan(values) -> (sum, min, max, smallest positive, negative nearest zero)\n\n"
+             "One read of a 1-D float64 column (any stride): numpy's pairwise sum (``np.add.reduce`` of the\n"
+             "same values laid out contiguously), its min and max (NaN skipped), the smallest positive value\n"
+             "(inf if none) and the negative value nearest zero (-inf if none).");
+
+static PyObject *scan(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    Py_ssize_t s, k;
+    double total;
+    Lanes x;
+    (void)self;
+    if (!column_buffer(arg, &view, &s)) {
+        return NULL;
+    }
+    for (k = 0; k < 8; k++) {
+        x.lo[k] = x.pos[k] = HUGE_VAL;
+        x.hi[k] = x.neg[k] = -HUGE_VAL;
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    total = 0. + (s == 1 ? pairwise_contiguous(&x, view.buf, view.shape[0])
+                         : pairwise_strided(&x, view.buf, view.shape[0], s)); /* numpy adds the sum to its identity, +0.0 */
+    for (k = 1; k < 8; k++) { /* 0.0 against -0.0 may go either way, as in numpy's SIMD reductions */
+        x.lo[0] = x.lo[k] < x.lo[0] ? x.lo[k] : x.lo[0];
+        x.hi[0] = x.hi[k] > x.hi[0] ? x.hi[k] : x.hi[0];
+        x.pos[0] = x.pos[k] < x.pos[0] ? x.pos[k] : x.pos[0];
+        x.neg[0] = x.neg[k] > x.neg[0] ? x.neg[k] : x.neg[0];
+    }
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(ddddd)", total, x.lo[0], x.hi[0], x.pos[0], x.neg[0]);
+}
+
+/* The SDK's bucket index of a positive finite value at any scale (exponent mapping at scales <= 0). */
+static int64_t bucket_index(double v, uint64_t bits, int scale, double factor) {
+    if (scale <= 0) { /* bits - 1 borrows from the exponent exactly for powers of two; subnormals give -1023 */
+        return ((int64_t)((bits - 1) >> 52) - 1023) >> -scale;
+    }
+    return sdk_index(v, scale, factor);
+}
+
+PyDoc_STRVAR(bucket_doc, "bucket(value, scale) -> index\n\n"
+                         "The SDK's bucket index of a positive finite float at ``scale`` (-10..20).");
+
+static PyObject *bucket(PyObject *self, PyObject *args) {
+    double v;
+    int scale;
+    uint64_t bits;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "di", &v, &scale)) {
+        return NULL;
+    }
+    if (!(v > 0. && v <= 1.7976931348623157e308) || scale < -10 || scale > 20) {
+        PyErr_SetString(PyExc_ValueError, "value must be positive and finite, scale in -10..20");
+        return NULL;
+    }
+    memcpy(&bits, &v, sizeof bits);
+    return PyLong_FromLongLong((long long)bucket_index(v, bits, scale, ldexp(1. / log(2.), scale)));
+}
+
+/* What column_count needs per value, kept together so that the inlined slot computation reads locals. */
+typedef struct {
+    const int32_t *entries;
+    double factor;
+    int64_t low[2], first[2];
+    uint64_t width[2];
+    int64_t zero;
+    int scale, shift;
+} ColumnPlan;
+
+/* The slot of one value in column_count's counts, -1 when it is outside its side's slots or not finite. */
+static inline int64_t column_slot(const ColumnPlan *p, double v) {
+    const uint64_t mask = ((uint64_t)1 << 52) - 1, sign = (uint64_t)1 << 63;
+    uint64_t bits, mag;
+    int64_t index, at;
+    int negative;
+    if (v == 0.) {
+        return p->zero;
+    }
+    memcpy(&bits, &v, sizeof bits);
+    negative = (int)(bits >> 63); /* the side by index: no branch on a sign that data flips at random */
+    mag = bits & ~sign;
+    if (p->scale <= 0) {
+        index = ((int64_t)((mag - 1) >> 52) - 1023) >> -p->scale;
+    } else {
+        uint64_t mantissa = mag & mask, exponent = mag >> 52;
+        int64_t entry = p->entries[mantissa >> p->shift];
+        /* An exact power of two sits in the bucket below its own: entry -1 of the octave, without a branch
+         * (integer data holds many, in no predictable order). */
+        int64_t power = mantissa == 0;
+        int tabled;
+        entry |= -power;
+        /* Exponent 1 (the smallest normal shares the subnormals' bucket) and 2046 (the top octave, the clamp of
+         * the top bucket) are mapped by the formula, as numpy's table path does. One test, no branch that data
+         * decides: a marked cell's entry is -1, a power of two's -1 + 1. */
+        tabled = (entry + power >= 0) & (exponent - 2 < 2044);
+        if (tabled) {
+            index = entry + ((int64_t)(exponent - 1023) << p->scale);
+        } else {
+            double m = fabs(v);
+            if (!(m <= 1.7976931348623157e308)) {
+                return -1;
+            }
+            index = sdk_index(m, p->scale, p->factor);
+        }
+    }
+    at = index - p->low[negative];
+    if ((uint64_t)at >= p->width[negative]) {
+        return -1; /* outside the range the extremes gave: the general path decides */
+    }
+    return p->first[negative] + at;
+}
+
+PyDoc_STRVAR(column_count_doc,
+             "column_count(values, scale, positive_low, n_pos, negative_low, n_neg, table, shift, counts) -> bool\n\n"
+             "Count every value of a 1-D float64 column (any stride, all finite) at ``scale`` into ``counts``\n"
+             "(int64, at least ``n_pos + n_neg + 1`` slots): a positive value at ``index - positive_low`` (below\n"
+             "``n_pos``), a negative one by magnitude at ``n_pos + index - negative_low`` (below ``n_neg``), zeros\n"
+             "of either sign in slot ``n_pos + n_neg``. At scales 1..10, ``table`` (int32) is the bucket within\n"
+             "the octave of each cell ``mantissa >> shift``, -1 for a cell near a bucket boundary; those values,\n"
+             "powers of two, subnormals and the top octaves are mapped with the SDK's formula. False (``counts``\n"
+             "partly filled) when a value falls outside its side's slots or is not finite: the caller then takes\n"
+             "its general path.");
+
+static PyObject *column_count(PyObject *self, PyObject *args) {
+    PyObject *obj;
+    Py_buffer view, table, counts;
+    Py_ssize_t s, n, i, n_pos, n_neg, slots, cells;
+    long long pos_low, neg_low;
+    int scale, shift, ok = 1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OiLnLny*iw*", &obj, &scale, &pos_low, &n_pos, &neg_low, &n_neg, &table, &shift,
+                          &counts)) {
+        return NULL;
+    }
+    if (!column_buffer(obj, &view, &s)) {
+        PyBuffer_Release(&table);
+        PyBuffer_Release(&counts);
+        return NULL;
+    }
+    n = view.shape[0];
+    slots = counts.len / 8;
+    cells = table.len / 4;
+    if (n_pos < 0 || n_neg < 0 || slots < n_pos + n_neg + 1 || scale < -10 || scale > TABLE_SCALE ||
+        (scale >= 1 && (shift < 0 || shift > 52 || cells < ((Py_ssize_t)1 << (52 - shift))))) {
+        PyErr_SetString(PyExc_ValueError, "counts, table or scale do not fit");
+        ok = -1;
+        goto done;
+    }
+    {
+        const double *a = view.buf;
+        int64_t *out = counts.buf;
+        const Py_ssize_t used = n_pos + n_neg + 1;
+        ColumnPlan plan = {table.buf, ldexp(1. / log(2.), scale), {(int64_t)pos_low, (int64_t)neg_low},
+                           {0, (int64_t)n_pos}, {(uint64_t)n_pos, (uint64_t)n_neg}, (int64_t)used - 1,
+                           scale, shift};
+        /* Four copies of the counts, value i into copy i % 4: runs of values in one bucket (integers, narrow
+         * data) do not wait on the previous increment of the same counter. */
+        const int copies = used <= 4096 ? 4 : 1;
+        int64_t *own = copies > 1 ? PyMem_Calloc((size_t)(copies * used), sizeof(int64_t)) : out;
+        int64_t *l0, *l1, *l2, *l3;
+        Py_ssize_t c;
+        if (own == NULL) {
+            PyErr_NoMemory();
+            ok = -1;
+            goto done;
+        }
+        l0 = own;
+        l1 = copies > 1 ? own + used : own;
+        l2 = copies > 1 ? own + 2 * used : own;
+        l3 = copies > 1 ? own + 3 * used : own;
+        Py_BEGIN_ALLOW_THREADS;
+        for (i = 0; i + 4 <= n; i += 4) { /* four values in flight, one test for all four */
+            int64_t s0 = column_slot(&plan, a[i * s]), s1 = column_slot(&plan, a[(i + 1) * s]);
+            int64_t s2 = column_slot(&plan, a[(i + 2) * s]), s3 = column_slot(&plan, a[(i + 3) * s]);
+            if ((s0 | s1 | s2 | s3) < 0) {
+                ok = 0;
+                break;
+            }
+            l0[s0]++;
+            l1[s1]++;
+            l2[s2]++;
+            l3[s3]++;
+        }
+        for (; ok && i < n; i++) {
+            int64_t slot = column_slot(&plan, a[i * s]);
+            if (slot < 0) {
+                ok = 0;
+                break;
+            }
+            l0[slot]++;
+        }
+        if (copies > 1) {
+            for (c = 0; c < used; c++) {
+                out[c] += own[c] + own[used + c] + own[2 * used + c] + own[3 * used + c];
+            }
+        }
+        Py_END_ALLOW_THREADS;
+        if (own != out) {
+            PyMem_Free(own);
+        }
+    }
+done:
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&counts);
+    if (ok < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
     {"extremes", extremes, METH_VARARGS, extremes_doc},
     {"count", count, METH_VARARGS, count_doc},
+    {"scan", scan, METH_O, scan_doc},
+    {"bucket", bucket, METH_VARARGS, bucket_doc},
+    {"column_count", column_count, METH_VARARGS, column_count_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,14 +2,16 @@
 
 The package build compiles ``otel_mlmon/sketch/_flatkernel.c`` when a C compiler is there (an optional
 extension: an install without one still succeeds). :func:`kernel` imports it the first time a chunk large enough
-for the flat passes arrives, so importing the SDK never loads it, and checks it once against numpy on a probe
-(numpy's pairwise column sums bit for bit, the extremes); when it is missing or disagrees, the numpy passes of
-``_flat.py`` and ``_flat_shared.py`` run instead and give the same state.
+for the flat passes or the column path arrives, so importing the SDK never loads it, and checks it once against
+numpy on a probe (numpy's pairwise column sums bit for bit, the extremes); when it is missing or disagrees, the
+numpy passes of ``_flat.py`` and ``_flat_shared.py`` and the numpy path of ``ExponentialHistogram.update`` run
+instead and give the same state.
 
 Both passes read a C-ordered float64 chunk row by row, once: ``extremes`` gives per column numpy's pairwise sum,
 min, max and the reductions of ``bits - 1`` the plan needs; ``count`` maps every value's cell key through the
 plan's table into one array of counts and lists the values of marked cells (mapped afterwards with the SDK's
-formula, as in the numpy passes).
+formula, as in the numpy passes). For one 1-D column of any stride (``_column.py``): ``scan`` gives numpy's
+pairwise sum and the extremes, ``bucket`` one value's SDK index, ``column_count`` the bucket counts at one scale.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def _probe(module: ModuleType) -> bool:
         sums = [np.add.reduce(np.ascontiguousarray(part[:, j])) for j in range(4)]
         positive = np.where(part > 0, part, np.inf).min(axis=0)
         negative = np.where(part < 0, part, -np.inf).max(axis=0)
+        scanned = [module.scan(part[:, j])[0] for j in range(4)]  # one strided column at a time
         if not (
-            out[0].tolist() == sums == column_sums(part).tolist()
+            out[0].tolist() == sums == column_sums(part).tolist() == scanned
             and np.array_equal(out[1:5], [part.min(axis=0), part.max(axis=0), positive, negative])
             and out[5].tolist() == [1.0, -1.0, 1.0, 1.0]
         ):
@@ -57,11 +60,12 @@ def kernel() -> ModuleType | None:
         return None
     if _loaded is _UNSET:
         try:
-            from otel_mlmon.sketch import _flatkernel  # type: ignore[attr-defined]
+            # The module itself, not the package (which imports the histogram, which imports this module).
+            import otel_mlmon.sketch._flatkernel as compiled  # type: ignore[import-not-found]
         except ImportError:
             _loaded = None
         else:
-            _loaded = _flatkernel if _probe(_flatkernel) else None
+            _loaded = compiled if _probe(compiled) else None
     return _loaded  # type: ignore[return-value]
 
 

@@ -1,5 +1,5 @@
-"""Sketching every column of a 2-D batch into its own exponential histogram, in one sweep over the rows; counting
-the non-finite values a numeric column summary reports beside its histogram."""
+"""Sketching every column of a 2-D batch into its own exponential histogram; counting the non-finite values a numeric
+column summary reports beside its histogram."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from otel_mlmon.sketch._both_signs import FRESH_MIN_SIZE, MAX_SPAN, fold_counts
 from otel_mlmon.sketch._buckets import CHUNK, Scratch, lend_scratch
 from otel_mlmon.sketch._flat import MIN_ROWS, sweep_rows
+from otel_mlmon.sketch._kernel import kernel
 from otel_mlmon.sketch._mapping import TABLE_MAX_SCALE, map_to_index
 from otel_mlmon.sketch.exponential import ExponentialHistogram
 
@@ -29,11 +30,12 @@ def update_columns(
     """Add column ``j`` of a 2-D ``table`` (rows x columns) to ``histograms[j]``, for every column.
 
     The result is identical to ``histograms[j].update(table[:, j])`` for each ``j`` (same chunks of 65 536
-    rows, same sums, same buckets), but cheaper. A C-ordered chunk of at least ``MIN_ROWS`` rows is counted by
-    the flat passes of ``_flat.py``: no transposing copy, every pass over the rows as they lie, buckets from the
-    values' bit patterns through per-column tables, one ``bincount`` for all columns. Smaller or other chunks are
-    transposed tile by tile into contiguous column chunks, and the bucket indices of several columns are computed
-    by the same numpy calls and counted by one ``bincount`` (per-call overhead is paid per sweep, not per column).
+    rows, same sums, same buckets), but cheaper. With the C extension built, chunks are transposed tile by tile
+    into contiguous column chunks, each counted by two C reads (``_column.py``). Without it, a C-ordered chunk of
+    at least ``MIN_ROWS`` rows is counted by the flat passes of ``_flat.py``: no transposing copy, every pass over
+    the rows as they lie, buckets from the values' bit patterns through per-column tables, one ``bincount`` for all
+    columns; smaller or other chunks are transposed, and the bucket indices of several columns are computed by the
+    same numpy calls and counted by one ``bincount`` (per-call overhead is paid per sweep, not per column).
 
     Raises:
         ValueError: if ``table`` is not 2-D or its number of columns differs from ``len(histograms)``.
@@ -46,11 +48,15 @@ def update_columns(
     rows, columns = table.shape
     if rows == 0 or columns == 0:
         return
+    # With the C extension each column chunk costs two C reads and a few microseconds of planning
+    # (_column.py), less than the flat passes' planning of a whole chunk: the tiles are transposed and the
+    # columns counted one by one.
+    compiled = kernel() is not None
     with lend_scratch() as scratch:
         for start in range(0, rows, CHUNK):
             part = table[start : start + CHUNK]
             size = part.shape[0]
-            if size >= MIN_ROWS and part.flags.c_contiguous:
+            if not compiled and size >= MIN_ROWS and part.flags.c_contiguous:
                 sweep_rows(histograms, part, scratch)  # no transposing copy: passes over the rows as they lie
                 continue
             width = max(1, min(columns, _SWEEP // size))
@@ -61,7 +67,9 @@ def update_columns(
                 for tile in range(0, size, _TILE):
                     np.copyto(block[:, tile : tile + _TILE], source[tile : tile + _TILE].T)
                 fresh = size < FRESH_MIN_SIZE and any(h._index_scale > TABLE_MAX_SCALE for h in group)
-                if len(group) == 1 or fresh:  # see FRESH_MIN_SIZE: column by column, at the final scale
+                if (
+                    compiled or len(group) == 1 or fresh
+                ):  # see FRESH_MIN_SIZE: column by column, at the final scale
                     for j, histogram in enumerate(group):
                         histogram._update_chunk(block[j], scratch)
                 else:

@@ -28,6 +28,7 @@ from otel_mlmon.sketch._buckets import (
     side_change,
     subtract_sides,
 )
+from otel_mlmon.sketch._column import count_column
 from otel_mlmon.sketch._fields import histogram_from_dict, histogram_to_dict, same_float
 from otel_mlmon.sketch._mapping import (
     MAX_SCALE,
@@ -137,17 +138,16 @@ class ExponentialHistogram:
         memory stays bounded and no large temporary arrays are allocated. One histogram is not
         thread-safe (use one per thread or a lock); different histograms may be updated concurrently.
         """
-        batch = np.asarray(values, dtype=np.float64)
-        if batch.ndim != 1:
-            batch = batch.reshape(-1)
-        size = int(batch.size)
-        if size == 0:
+        batch = np.asarray(values, dtype=np.float64).reshape(-1)  # a view when already 1-D
+        if batch.size == 0:
             return
         with lend_scratch() as scratch:
-            for start in range(0, size, CHUNK):
+            for start in range(0, batch.size, CHUNK):
                 self._update_chunk(batch[start : start + CHUNK], scratch)
 
     def _update_chunk(self, chunk: np.ndarray, scratch: Scratch) -> None:
+        if count_column(self, chunk):  # two C reads when the C extension is built (_column.py)
+            return
         size = int(chunk.size)
         if not chunk.flags.c_contiguous:
             chunk = scratch.take("values", size, chunk)
