@@ -1,5 +1,6 @@
-"""Constant blocks of an isotonic calibration, as :mod:`otel_mlmon.estimation` keeps them, how a histogram
-bucket of confidences is spread over them, and the buckets a window's two confidence histograms give."""
+"""Constant blocks of a calibration, as :mod:`otel_mlmon.estimation` keeps them (one per cell of the exported
+histograms), how a histogram bucket of confidences is spread over them, and the buckets a window's two confidence
+histograms give."""
 
 from __future__ import annotations
 
@@ -8,50 +9,21 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "REFINE_COMPLEMENT_SCALE",
-    "REFINE_SCALE",
+    "CELL_COMPLEMENT_SCALE",
+    "CELL_SCALE",
+    "cell_blocks",
     "histogram_buckets",
-    "isotonic_blocks",
     "joint_buckets",
-    "refine_blocks",
     "tilt",
 ]
 
 
-def isotonic_blocks(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-decreasing least-squares fit of ``y`` on ``x`` (pool adjacent violators), as its constant blocks:
-    rows ``(first x, last x, mean y, rows)``."""
-    order = np.argsort(x, kind="mergesort")
-    xs, ys = np.asarray(x, dtype=np.float64)[order], np.asarray(y, dtype=np.float64)[order]
-    unique, inverse = np.unique(xs, return_inverse=True)
-    sums = list(np.bincount(inverse, weights=ys))
-    weights = list(np.bincount(inverse).astype(np.float64))
-    lo = list(unique)
-    hi = list(unique)
-    s: list[float] = []
-    w: list[float] = []
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(len(unique)):
-        s.append(sums[i])
-        w.append(weights[i])
-        a.append(lo[i])
-        b.append(hi[i])
-        while len(s) > 1 and s[-2] / w[-2] >= s[-1] / w[-1]:
-            last_s, last_w, last_b = s.pop(), w.pop(), b.pop()
-            a.pop()
-            s[-1] += last_s
-            w[-1] += last_w
-            b[-1] = last_b
-    return np.column_stack([a, b, np.asarray(s) / np.asarray(w), w])
-
-
-#: Blocks are cut where the exponential histograms of this scale have bucket bounds (see :func:`refine_blocks`).
-REFINE_SCALE = 8
-#: ... and where the histograms of ``1 - confidence`` of this scale have theirs (160 buckets span 10 octaves at
-#: scale 4: complements down to 0.0005; windows reaching further down have a coarser scale, whose bounds are among
-#: these).
-REFINE_COMPLEMENT_SCALE = 4
+#: Blocks are cells between the bucket bounds of the exponential histograms of this scale (see
+#: :func:`cell_blocks`) ...
+CELL_SCALE = 8
+#: ... and of the histograms of ``1 - confidence`` of this scale (160 buckets span 10 octaves at scale 4:
+#: complements down to 0.0005; windows reaching further down have a coarser scale, whose bounds are among these).
+CELL_COMPLEMENT_SCALE = 4
 
 
 def _bucket_index(values: np.ndarray, scale: int) -> np.ndarray:
@@ -61,42 +33,36 @@ def _bucket_index(values: np.ndarray, scale: int) -> np.ndarray:
     return np.where(values > 0, index, -np.inf)
 
 
-def refine_blocks(
-    blocks: np.ndarray,
+def cell_blocks(
     confidence: np.ndarray,
-    scale: int = REFINE_SCALE,
-    complement_scale: int | None = REFINE_COMPLEMENT_SCALE,
+    value: np.ndarray,
+    scale: int = CELL_SCALE,
+    complement_scale: int | None = CELL_COMPLEMENT_SCALE,
 ) -> np.ndarray:
-    """Cut each constant block of the calibration where an exponential histogram of ``scale`` (or any coarser one)
-    has a bucket bound, and where one of ``1 - confidence`` at ``complement_scale`` has one, each piece keeping its
-    block's P(correct) and its own reference rows and range.
+    """Reference rows ``(confidence, calibrated P(correct))`` as blocks ``(first confidence, last confidence, mean
+    P(correct), rows)``, ascending, one per cell between the bucket bounds of an exponential histogram of ``scale``
+    (or any coarser one) and of one of ``1 - confidence`` at ``complement_scale``.
 
-    The calibration is unchanged; what changes is how a window's histogram bucket is spread over the blocks it
-    straddles (:meth:`ClassifierCalibration.spread_buckets`): by the reference rows actually in the bucket rather
-    than by spreading each block's rows evenly over its range. Near a confidence of 1 -- where tree ensembles put
-    most rows, one histogram bucket spans many blocks, and P(correct) changes fastest -- that is most of the
-    difference between an estimate from sketches and one from the exact confidences.
+    A window's histogram bucket is then spread over the blocks it straddles by the reference rows actually in it
+    (:meth:`ClassifierCalibration.spread_buckets`), and each block's P(correct) is the mean over those rows, so the
+    estimate from sketches is the one from exact confidences whenever the window's rows sit within each cell like
+    the reference's. Near a confidence of 1 -- where tree ensembles put most rows, one histogram bucket spans many
+    cells, and P(correct) changes fastest -- that is most of the difference between the two.
     """
-    confidence = np.sort(np.asarray(confidence, dtype=np.float64))
-    if confidence.size == 0 or blocks.size == 0:
-        return blocks
+    confidence = np.asarray(confidence, dtype=np.float64)
+    order = np.argsort(confidence, kind="mergesort")
+    confidence, value = confidence[order], np.asarray(value, dtype=np.float64)[order]
+    if confidence.size == 0:
+        return np.empty((0, 4))
     bucket = _bucket_index(confidence, scale)
     changes = bucket[1:] != bucket[:-1]
     if complement_scale is not None:
         complement = _bucket_index(1.0 - confidence, complement_scale)
         changes |= complement[1:] != complement[:-1]
-    pieces = []
-    for lo, hi, value, rows in blocks:
-        inside = (confidence >= lo) & (confidence <= hi)
-        if not inside.any():
-            pieces.append((lo, hi, value, rows))
-            continue
-        first = int(np.argmax(inside))
-        values = confidence[inside]
-        cuts = np.flatnonzero(changes[first : first + values.size - 1]) + 1
-        for part in np.split(values, cuts):
-            pieces.append((float(part[0]), float(part[-1]), value, float(part.size)))
-    return np.asarray(pieces, dtype=np.float64)
+    starts = np.concatenate([[0], np.flatnonzero(changes) + 1])
+    rows = np.diff(np.append(starts, confidence.size)).astype(np.float64)
+    means = np.add.reduceat(value, starts) / rows
+    return np.column_stack([confidence[starts], confidence[starts + rows.astype(int) - 1], means, rows])
 
 
 def tilt(

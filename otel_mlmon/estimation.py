@@ -3,10 +3,11 @@
 Built from reference predictions and their labels (``Profile.from_data(..., labels=...)`` or ``otel-mlmon profile
 build --target``), applied by the collector to the sketches the SDK exports:
 
-* **Classifiers** (:class:`ClassifierCalibration`): per predicted class, an isotonic map from the exported
-  confidence (the max class probability) to the reference share of correct predictions, and which classes the
-  errors of that predicted class were (the confidence-based performance estimation of NannyML's CBPE, on the
-  per-predicted-class confidence histograms the SDK exports). Accuracy, per-class and macro precision, recall and
+* **Classifiers** (:class:`ClassifierCalibration`): per predicted class, a beta calibration (Kull et al. 2017) from
+  the exported confidence (the max class probability) to the probability that the prediction is right, and which
+  classes the errors of that predicted class were (the confidence-based performance estimation of NannyML's CBPE,
+  on the per-predicted-class confidence histograms the SDK exports; CBPE calibrates with an isotonic fit, whose
+  steps follow the noise of a small reference). Accuracy, per-class and macro precision, recall and
   F1 come from the expected confusion matrix; ROC AUC from the expected positives above each score.
 * **Regressors** (:class:`RegressionErrorModel`): an additive model of the expected absolute and squared error on
   quantile bins of the prediction and of the most informative numeric features (like NannyML's DLE, but additive
@@ -38,14 +39,13 @@ __all__ = [
     "fit_regression",
     "histogram_buckets",
     "joint_buckets",
-    "refine_blocks",
 ]
 
+from otel_mlmon._beta_calibration import fit_beta_calibration
 from otel_mlmon._calibration_blocks import (
+    cell_blocks,
     histogram_buckets,
-    isotonic_blocks,
     joint_buckets,
-    refine_blocks,
     tilt,
 )
 from otel_mlmon._estimation_regression import (
@@ -82,8 +82,9 @@ class ClassifierCalibration:
 
     Attributes:
         classes: Every class seen in the reference (predicted or true), sorted.
-        blocks: Predicted class → the isotonic map from confidence to P(correct), as its constant blocks: rows
-            ``(lowest confidence, highest confidence, P(correct), reference rows)``.
+        blocks: Predicted class → the calibration from confidence to P(correct), as constant blocks (one per cell
+            of the exported histograms, P(correct) the mean over its reference rows): rows ``(lowest confidence,
+            highest confidence, P(correct), reference rows)``.
         errors: Predicted class → true class → share of that predicted class's reference errors.
         auc_offset: Realized minus estimated ROC AUC on the reference itself when the estimate is approximate (more
             than two classes: the sketches hold only the max probability); 0 for two classes.
@@ -116,8 +117,8 @@ class ClassifierCalibration:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Histogram buckets ``(lower, upper]`` of confidence → ``(confidence, rows, P(correct))`` pieces.
 
-        Within a bucket the rows are assumed spread like the reference rows (each isotonic block's reference rows
-        evenly over the block), so a bucket becomes one piece per block it overlaps, at that block's accuracy: near a
+        Within a bucket the rows are assumed spread like the reference rows (each block's reference rows evenly
+        over the block), so a bucket becomes one piece per block it overlaps, at that block's accuracy: near a
         confidence of 1 a bucket can straddle blocks of very different accuracy, and its midpoint would say little
         about where its rows are. A bucket overlapping no reference row is one piece at its midpoint.
 
@@ -221,14 +222,14 @@ def fit_classifier(
     for k in sorted(set(predicted_arr.tolist())):
         rows = predicted_arr == k
         correct = (truth_arr[rows] == k).astype(np.float64)
-        blocks[k] = isotonic_blocks(confidence[rows], correct)
+        calibration = fit_beta_calibration(confidence[rows], correct)
+        blocks[k] = cell_blocks(confidence[rows], calibration(confidence[rows]))
         wrong = truth_arr[rows][correct == 0]
         if wrong.size:
             values, counts = np.unique(wrong.astype(str), return_counts=True)
             errors[k] = {str(v): float(n / wrong.size) for v, n in zip(values, counts)}
     if len(classes) == 2 and len(blocks) == 2:
         blocks = _binary_blocks(classes[1], predicted_arr, confidence, truth_arr)
-    blocks = {k: refine_blocks(b, confidence[predicted_arr == k]) for k, b in blocks.items()}
     model = ClassifierCalibration(classes, blocks, errors)
     rows_by_class = {
         k: (confidence[predicted_arr == k], np.ones(int((predicted_arr == k).sum())))
@@ -249,28 +250,24 @@ def fit_classifier(
 def _binary_blocks(
     positive: str, predicted: np.ndarray, confidence: np.ndarray, truth: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Two classes: one isotonic fit of "the label is positive" on the positive-class score over all rows (as CBPE
-    calibrates), re-expressed per predicted class: twice the rows behind each block of the fit."""
+    """Two classes: one calibration of "the label is positive" on the positive-class score over all rows (as CBPE
+    calibrates), re-expressed per predicted class (P(correct) is ``1 - P(positive)`` for the other class)."""
     is_positive = predicted == positive
     score = np.where(is_positive, confidence, 1 - confidence)
-    fit = isotonic_blocks(score, (truth == positive).astype(np.float64))
-    block = np.clip(np.searchsorted(fit[:, 0], score, side="right") - 1, 0, len(fit) - 1)
+    calibration = fit_beta_calibration(score, (truth == positive).astype(np.float64))
     out = {}
-    for k, rows, value in ((positive, is_positive, fit[:, 2]), (None, ~is_positive, 1 - fit[:, 2])):
-        confidences, index = confidence[rows], block[rows]
-        pieces = []
-        for b in np.unique(index):
-            mine = confidences[index == b]
-            pieces.append((mine.min(), mine.max(), value[b], float(mine.size)))
-        if k is None:
-            k = str(predicted[rows][0])
-        if pieces[0][0] > 0.5:
-            # The fit between the scores on either side of the decision (as CBPE interpolates across it), as a
-            # piece without rows at a confidence of 0.5: a window's row predicted with less confidence than any
-            # reference row of its class is not taken as right as that class's least confident reference rows.
-            middle = float(np.interp(0.5, fit[:, :2].ravel(), np.repeat(fit[:, 2], 2)))
-            pieces.append((0.5, 0.5, middle if k == positive else 1 - middle, 0.0))
-        out[k] = np.asarray(sorted(pieces))
+    for rows, p_positive in ((is_positive, True), (~is_positive, False)):
+        k = positive if p_positive else str(predicted[rows][0])
+        p = calibration(score[rows])
+        blocks = cell_blocks(confidence[rows], p if p_positive else 1 - p)
+        if blocks[0, 0] > 0.5:
+            # The calibration at the decision, as a block without rows at a confidence of 0.5: a window's row
+            # predicted with less confidence than any reference row of its class is not taken as right as that
+            # class's least confident reference rows.
+            middle = float(calibration(np.array([0.5]))[0])
+            edge = (0.5, 0.5, middle if p_positive else 1 - middle, 0.0)
+            blocks = np.vstack([np.asarray([edge]), blocks])
+        out[k] = blocks
     return out
 
 

@@ -3,7 +3,7 @@ realized performance once labels arrive.
 
 :func:`estimate_view` reads a window's summaries -- the per-predicted-class confidence histograms of a classifier
 output (and of its complement, finer near a confidence of 1), the value histogram of a regression output and the feature histograms -- and applies the reference
-profile's :class:`~otel_mlmon.estimation.EstimationModel` (isotonic calibration / additive expected-error model).
+profile's :class:`~otel_mlmon.estimation.EstimationModel` (beta calibration / additive expected-error model).
 :func:`estimate_rows` applies the same model to the joined rows of a realized window, so that
 :func:`estimation_gap` compares an estimate and a realized value over exactly the same predictions.
 """

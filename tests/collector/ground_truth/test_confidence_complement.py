@@ -1,12 +1,13 @@
 """The confidence complement (``1 - max probability``, sketched beside the confidence): what the SDK keeps, how the
 estimator joins the two histograms, and that it brings sketch estimates closer to the exact-confidence ones for a
-model whose confidences crowd near 1; and the binary calibration across the decision, as CBPE interpolates it."""
+model whose confidences crowd near 1; and the binary calibration, one fit across the decision as CBPE's."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from otel_mlmon_collector._ground_truth._estimate_sketches import estimate_view
-from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
 from otel_mlmon.adapters import read_features, read_outputs
 from otel_mlmon.estimation import (
@@ -137,17 +138,34 @@ def test_the_complement_brings_the_estimate_closer_to_the_exact_confidences() ->
     assert np.mean(gains) > 0
 
 
-def test_binary_calibration_interpolates_across_the_decision_as_cbpe() -> None:
-    """A row predicted positive with less confidence than any reference positive row is calibrated by the fit
-    between the scores either side of 0.5 (sklearn's isotonic regression, as NannyML's CBPE uses it)."""
+def test_binary_calibration_is_one_beta_calibration_across_the_decision() -> None:
+    """Both predicted classes are calibrated by one fit of the positive-class score over all rows (as CBPE fits its
+    calibration), Kull et al.'s beta calibration: a logistic regression on ``(ln s, -ln(1 - s))``, here sklearn's;
+    a row predicted with less confidence than any reference row of its class takes the fit at 0.5."""
     rng = np.random.default_rng(6)
     score = np.concatenate([rng.uniform(0.0, 0.45, 300), rng.uniform(0.7, 1.0, 300)])
-    truth = (rng.random(600) < score).astype(int)
+    truth = (rng.random(600) < score**1.5).astype(int)
     predicted = np.where(score > 0.5, "1", "0")
     model = fit_classifier(list(predicted), np.maximum(score, 1 - score), [str(t) for t in truth])
-    iso = IsotonicRegression(out_of_bounds="clip").fit(score, truth)
-    window = np.linspace(0.01, 0.99, 99)
-    window = window[window != 0.5]
-    mine = np.where(window > 0.5, model.p_correct("1", window), model.p_correct("0", 1 - window))
-    theirs = np.where(window > 0.5, iso.predict(window), 1 - iso.predict(window))
-    np.testing.assert_allclose(mine, theirs, atol=1e-12)
+
+    def features(s: np.ndarray) -> np.ndarray:
+        s = np.clip(s, 1e-12, 1 - 1e-12)
+        return np.column_stack([np.log(s), -np.log(1 - s)])
+
+    beta = LogisticRegression(C=1e9, tol=1e-12, max_iter=10_000).fit(features(score), truth)
+    # Each block holds the mean of the fit over its reference rows: compare where the rows are.
+    for k, rows in (("1", score > 0.5), ("0", score < 0.5)):
+        blocks = model.blocks[k]
+        p_positive = beta.predict_proba(features(score[rows]))[:, 1]
+        p_correct = p_positive if k == "1" else 1 - p_positive
+        confidence = np.maximum(score[rows], 1 - score[rows])
+        for lo, hi, value, n in blocks[blocks[:, 3] > 0]:
+            inside = (confidence >= lo) & (confidence <= hi)
+            assert inside.sum() == n
+            assert value == pytest.approx(p_correct[inside].mean(), abs=1e-6)
+    at_half = beta.predict_proba(features(np.array([0.5])))[0, 1]
+    assert model.p_correct("1", np.array([0.5]))[0] == pytest.approx(at_half, abs=1e-6)
+    # Class "1"'s reference rows have confidences of 0.7 and more: at 0.6, between the fit at 0.5 and their blocks.
+    assert model.p_correct("1", np.array([0.6]))[0] == pytest.approx(
+        np.interp(0.6, [0.5, model.blocks["1"][1, 0]], [at_half, model.blocks["1"][1, 2]])
+    )

@@ -10,13 +10,12 @@ from otel_mlmon_collector._ground_truth._records import GroundTruthRecord, Joine
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from otel_mlmon import conventions as conv
+from otel_mlmon._calibration_blocks import cell_blocks
 from otel_mlmon.adapters import read_features, read_outputs
 from otel_mlmon.estimation import (
     ClassifierCalibration,
     EstimationModel,
     estimate_classification,
-    isotonic_blocks,
-    refine_blocks,
 )
 from otel_mlmon.profile import Profile
 from otel_mlmon.summary import Summary
@@ -201,18 +200,20 @@ def test_gap_z_flags_a_calibration_that_no_longer_holds(binary_profile: Profile)
     assert points[(conv.METRIC_PERFORMANCE_ESTIMATION_GAP_Z, "accuracy")] > 10
 
 
-def test_isotonic_blocks_are_non_decreasing_and_weighted() -> None:
+def test_cell_blocks_keep_every_reference_row_and_its_mean_p_correct() -> None:
+    """One block per cell between histogram bounds: every row in exactly one block, P(correct) its rows' mean."""
     rng = np.random.default_rng(0)
-    x = rng.random(2000)
-    y = (rng.random(2000) < x**2).astype(float)
-    blocks = isotonic_blocks(x, y)
-    assert np.all(np.diff(blocks[:, 2]) > 0)
+    x = rng.uniform(0.5, 1.0, 2000)
+    p = x**2
+    blocks = cell_blocks(x, p)
     assert blocks[:, 3].sum() == 2000
-    assert np.all(blocks[:, 0] <= blocks[:, 1])
-    # The fit is the least-squares one: each block's value is the mean of its rows.
+    assert np.all(blocks[:, 0] <= blocks[:, 1]) and np.all(blocks[1:, 0] > blocks[:-1, 1])
+    assert np.all(np.diff(blocks[:, 2]) > 0)  # a rising calibration stays rising
     for lo, hi, mean, n in blocks:
         inside = (x >= lo) & (x <= hi)
-        assert inside.sum() == n and y[inside].mean() == pytest.approx(mean)
+        assert inside.sum() == n and p[inside].mean() == pytest.approx(mean)
+    # Cells are finer near 1 (the complement histogram's bounds) than a scale-8 histogram alone would cut.
+    assert len(blocks) > len(cell_blocks(x, p, complement_scale=None))
 
 
 def test_the_estimate_points_use_the_conventions(binary_profile: Profile) -> None:
@@ -228,19 +229,14 @@ def test_the_estimate_points_use_the_conventions(binary_profile: Profile) -> Non
     } <= names
 
 
-def test_refined_blocks_keep_the_calibration_and_the_reference_rows() -> None:
-    """Cutting the blocks at histogram bounds changes no P(correct) and loses no reference row."""
-    rng = np.random.default_rng(5)
-    confidence = np.sort(rng.uniform(0.5, 1.0, 2000))
-    correct = (rng.random(2000) < confidence).astype(float)
-    blocks = isotonic_blocks(confidence, correct)
-    refined = refine_blocks(blocks, confidence)
-    assert len(refined) > len(blocks)
-    assert refined[:, 3].sum() == blocks[:, 3].sum() == 2000
-    assert np.all(np.diff(refined[:, 0]) >= 0)
-    coarse = ClassifierCalibration(("0", "1"), {"1": blocks}, {})
-    fine = ClassifierCalibration(("0", "1"), {"1": refined}, {})
-    np.testing.assert_allclose(fine.p_correct("1", confidence), coarse.p_correct("1", confidence))
+def test_the_calibration_corrects_an_overconfident_model(binary_profile: Profile) -> None:
+    """The model's logits are 2.5 times too sharp: the reference calibration maps its confidence back to the true
+    probability of being right (a beta calibration holds that map exactly)."""
+    calibration = binary_profile.estimation.outputs["prediction"]
+    confidence = np.array([0.6, 0.8, 0.95, 0.99])
+    true_p = 1 / (1 + np.exp(-np.log(confidence / (1 - confidence)) / 2.5))
+    for k in ("0", "1"):
+        np.testing.assert_allclose(calibration.p_correct(k, confidence), true_p, atol=0.03)
 
 
 def test_the_histogram_sum_places_rows_within_their_buckets(binary_profile: Profile) -> None:
