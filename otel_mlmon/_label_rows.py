@@ -3,7 +3,7 @@ in parts and put together in order.
 
 What the labels give a profile is not a sketch that merges: the reference performance has ROC AUC (a rank
 statistic over all rows) and its spread over consecutive chunks whose size follows from the total row count; the
-estimation model is fitted on rows (an isotonic calibration of scores, a regression of errors on features). So
+estimation model is fitted on rows (a beta calibration of scores, a regression of errors on features). So
 each part keeps the rows these fits read, and the driver concatenates the parts in row order and fits once, as one
 process does: every row's prediction and label (a few bytes a row, what one process also holds), and the rows of
 the estimation sample with their features (at most ``cap`` rows).
