@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .._references import Reference
 from .._windows import StreamKey
 from ..drift import DriftResult
+from ..drift._base import unfrozen_twin
 
 __all__ = ["ColumnDrift", "ColumnName", "Evaluation", "StreamDrift", "UnmatchedColumns", "column_drift"]
 
@@ -37,16 +38,7 @@ class ColumnDrift:
     decisive: DriftResult | None
 
 
-@dataclass(slots=True)
-class _MutableColumnDrift:
-    """:class:`ColumnDrift`'s fields in the same slots, without the frozen ``__init__`` (see :func:`column_drift`)."""
-
-    target: str
-    name: ColumnName
-    kind: str
-    results: Mapping[str, DriftResult]
-    detected: bool | None
-    decisive: DriftResult | None
+_MutableColumnDrift = unfrozen_twin(ColumnDrift)
 
 
 def column_drift(
@@ -58,8 +50,8 @@ def column_drift(
     decisive: DriftResult | None,
 ) -> ColumnDrift:
     """``ColumnDrift(...)`` made without the frozen dataclass ``__init__`` (one ``object.__setattr__`` per field):
-    the engine makes one per column and evaluation. A plain slotted twin sets the fields, then becomes a
-    :class:`ColumnDrift` (same slots, same layout)."""
+    the engine makes one per column and evaluation. Its :func:`~otel_mlmon_collector.drift._base.unfrozen_twin` sets
+    the fields, then becomes a :class:`ColumnDrift`."""
     column = _MutableColumnDrift(target, name, kind, results, detected, decisive)
     column.__class__ = ColumnDrift  # type: ignore[assignment]
     return column  # type: ignore[return-value]

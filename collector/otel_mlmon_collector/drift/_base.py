@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -61,19 +61,17 @@ class DriftResult:
         return None if reason is None else str(reason)
 
 
-@dataclass(slots=True)
-class _MutableResult:
-    """:class:`DriftResult`'s fields in the same slots, without the frozen ``__init__`` (see :func:`make_result`)."""
+def unfrozen_twin(cls: type) -> type:
+    """A plain slotted dataclass with the fields of the frozen slotted dataclass ``cls``, in the same order.
 
-    method: str
-    score: float
-    threshold: float
-    detected: bool
-    p_value: float | None
-    n_reference: int
-    n_current: int
-    alpha: float | None
-    details: Mapping[str, Any]
+    Same slots, same layout: an instance built by the twin's plain ``__init__`` can become a ``cls`` by assigning
+    its ``__class__`` (Python refuses the switch if the layouts ever differ), a third of the frozen ``__init__``'s
+    cost, for the batched paths that make thousands of results.
+    """
+    return make_dataclass(f"_Unfrozen{cls.__name__}", [(f.name, f.type) for f in fields(cls)], slots=True)
+
+
+_MutableResult = unfrozen_twin(DriftResult)
 
 
 def make_result(
@@ -90,8 +88,7 @@ def make_result(
     """``DriftResult(...)`` with every field given, positionally: the same object, made without the frozen
     dataclass ``__init__`` (one ``object.__setattr__`` per field), for the batched paths that make thousands.
 
-    The fields are set by a plain slotted twin of the class (same slots, same layout), whose instance then becomes
-    a :class:`DriftResult`: a third of the frozen ``__init__``'s cost. A ``__post_init__`` added to
+    The fields are set by the class's :func:`unfrozen_twin`, whose instance then becomes a :class:`DriftResult`. A ``__post_init__`` added to
     :class:`DriftResult` would have to be mirrored here.
     """
     result = _MutableResult(
