@@ -322,29 +322,27 @@ typedef struct {
     double lo[8], hi[8], pos[8], neg[8];
 } Lanes;
 
+/* Value v into lane k's extremes (branch-free selects, so the loop below vectorises). */
+static inline void lane_put(Lanes *restrict x, const Py_ssize_t k, const double v) {
+    double p = v > 0. ? v : HUGE_VAL;
+    double q = v < 0. ? v : -HUGE_VAL;
+    x->lo[k] = v < x->lo[k] ? v : x->lo[k];
+    x->hi[k] = v > x->hi[k] ? v : x->hi[k];
+    x->pos[k] = p < x->pos[k] ? p : x->pos[k];
+    x->neg[k] = q > x->neg[k] ? q : x->neg[k];
+}
+
 /* The extremes of n values `s` apart into the eight lanes (value i into lane i % 8), in double arithmetic only so
  * that the contiguous case (inlined with s == 1) vectorises. */
 static inline void lane_stats(Lanes *restrict x, const double *a, Py_ssize_t n, const Py_ssize_t s) {
     Py_ssize_t i, k;
     for (i = 0; i + 8 <= n; i += 8) {
         for (k = 0; k < 8; k++) {
-            double v = a[(i + k) * s];
-            double p = v > 0. ? v : HUGE_VAL;
-            double q = v < 0. ? v : -HUGE_VAL;
-            x->lo[k] = v < x->lo[k] ? v : x->lo[k];
-            x->hi[k] = v > x->hi[k] ? v : x->hi[k];
-            x->pos[k] = p < x->pos[k] ? p : x->pos[k];
-            x->neg[k] = q > x->neg[k] ? q : x->neg[k];
+            lane_put(x, k, a[(i + k) * s]);
         }
     }
     for (k = 0; i < n; i++, k++) {
-        double v = a[i * s];
-        double p = v > 0. ? v : HUGE_VAL;
-        double q = v < 0. ? v : -HUGE_VAL;
-        x->lo[k] = v < x->lo[k] ? v : x->lo[k];
-        x->hi[k] = v > x->hi[k] ? v : x->hi[k];
-        x->pos[k] = p < x->pos[k] ? p : x->pos[k];
-        x->neg[k] = q > x->neg[k] ? q : x->neg[k];
+        lane_put(x, k, a[i * s]);
     }
 }
 
