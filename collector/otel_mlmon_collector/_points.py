@@ -252,8 +252,9 @@ def _read_categories(
         if unique:
             seen = list(kvs)
             at = next(j for j, kv in enumerate(seen) if kv.key == category_attr)
+            # A decoded NaN equals no other (a new group each time) while equal messages would join: no short path.
             if any(kv.value.WhichOneof("value") == "double_value" for kv in seen):
-                seen = None  # a decoded NaN equals no other (a new group each time), equal messages would join
+                seen = None
     for (attr_items, _, _), (attrs, start_ns, time_ns, counts) in groups.items():
         other = counts.get(conv.OTHER_CATEGORY, 0)
         kept = {key: n for key, n in counts.items() if key != conv.OTHER_CATEGORY}

@@ -79,7 +79,11 @@ def _oracle(message: ExportMetricsServiceRequest, admit: Any) -> tuple[dict[tupl
         if not admit(attrs):
             continue
         category = attrs.pop(conv.ATTR_FEATURE_CATEGORY, None)
-        if category is None or conv.ATTR_FEATURE_NAME not in attrs or len(str(category)) > MAX_ATTRIBUTE_CHARS:
+        if (
+            category is None
+            or conv.ATTR_FEATURE_NAME not in attrs
+            or len(str(category)) > MAX_ATTRIBUTE_CHARS
+        ):
             invalid += 1
             continue
         points += 1
@@ -120,13 +124,26 @@ def test_consecutive_points_read_by_their_keyvalues_group_as_each_point_read_alo
         lambda c, v: [(conv.ATTR_FEATURE_CATEGORY, v), *base, (conv.ATTR_FEATURE_NAME, c)],  # category first
         lambda c, v: [*base, (conv.ATTR_FEATURE_NAME, c), (conv.ATTR_FEATURE_CATEGORY, v), ("shard", 3)],
         lambda c, v: [*base, (conv.ATTR_FEATURE_NAME, c), (conv.ATTR_FEATURE_CATEGORY, v), ("shard", "3")],
-        lambda c, v: [*base, (conv.ATTR_MODEL_NAME, "m"), (conv.ATTR_FEATURE_NAME, c), (conv.ATTR_FEATURE_CATEGORY, v)],
-        lambda c, v: [(conv.ATTR_MODEL_NAME, "refused"), (conv.ATTR_FEATURE_NAME, c), (conv.ATTR_FEATURE_CATEGORY, v)],
+        lambda c, v: [
+            *base,
+            (conv.ATTR_MODEL_NAME, "m"),
+            (conv.ATTR_FEATURE_NAME, c),
+            (conv.ATTR_FEATURE_CATEGORY, v),
+        ],
+        lambda c, v: [
+            (conv.ATTR_MODEL_NAME, "refused"),
+            (conv.ATTR_FEATURE_NAME, c),
+            (conv.ATTR_FEATURE_CATEGORY, v),
+        ],
         lambda c, v: [*base, (conv.ATTR_FEATURE_NAME, c)],  # no category: invalid
         lambda c, v: [*base, (conv.ATTR_FEATURE_NAME, c), ("not.the.category", v)],  # invalid, same length
     ]
     # Each variant after each other one at least once (same column and time), then random runs of one variant.
-    points = [(variant("a", "x"), 1, 100) for first, second in itertools.permutations(variants, 2) for variant in (first, second)]
+    points = [
+        (variant("a", "x"), 1, 100)
+        for first, second in itertools.permutations(variants, 2)
+        for variant in (first, second)
+    ]
     for _ in range(60):  # runs of consecutive points of one variant, column and time
         variant = rng.choice(variants)
         column, time_ns = rng.choice("ab"), rng.choice([100, 200])
