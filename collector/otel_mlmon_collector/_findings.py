@@ -24,7 +24,15 @@ from otel_mlmon._version import __version__
 
 from ._otlp import OtlpRequest, decode_protobuf
 
-__all__ = ["SCOPE_NAME", "SERVICE_NAME", "Findings", "default_resource", "series_prefix"]
+__all__ = [
+    "SCOPE_NAME",
+    "SERVICE_NAME",
+    "Findings",
+    "attribute_block",
+    "default_resource",
+    "point_prefix",
+    "series_prefix",
+]
 
 #: ``service.name`` of everything the drift engine emits.
 SERVICE_NAME = "otel-mlmon-collector"
@@ -240,7 +248,17 @@ def series_prefix(attributes: Mapping[str, AttributeValue]) -> bytes:
     A point is ``prefix`` + the 18 bytes of ``time_unix_nano`` (field 3) and ``as_double`` (field 4); the
     attributes (field 7) come first, in the mapping's order, exactly as protobuf would write the message.
     """
-    block = b"".join([_attribute(k, v, type(v)) for k, v in attributes.items()])
+    return point_prefix(attribute_block(attributes))
+
+
+def attribute_block(attributes: Mapping[str, AttributeValue]) -> bytes:
+    """The encoded ``attributes`` entries of a ``NumberDataPoint`` (field 7), in the mapping's order: blocks of
+    two mappings joined are the block of the two merged (keys distinct), as :func:`point_prefix` takes them."""
+    return b"".join([_attribute(k, v, type(v)) for k, v in attributes.items()])
+
+
+def point_prefix(block: bytes) -> bytes:
+    """:func:`series_prefix` of the attributes whose :func:`attribute_block` is ``block``."""
     return b"\x0a" + _varint(len(block) + _POINT_TAIL.size) + block
 
 

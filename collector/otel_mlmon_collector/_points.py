@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -204,12 +204,36 @@ def _read_categories(
     # are equal (one dict comparison instead of a sorted key and a lookup per category).
     last: tuple[dict[str, Any], int, int] | None = None
     counts: dict[str, int] = {}
+    # The KeyValues of the last point that joined a group through the full path, and where its category is: a
+    # point whose other KeyValues equal those (same times) belongs to the same group and is admitted as that one
+    # was (nothing was admitted in between), so only its category and count are read (see _same_but).
+    seen: list[Any] | None = None
+    at = 0
     for point in points:
         if point.flags & _NO_RECORDED_VALUE:
             continue
-        attrs = attributes(point.attributes)
+        kvs = point.attributes
+        if (
+            seen is not None
+            and last is not None
+            and len(kvs) == len(seen)
+            and point.start_time_unix_nano == last[1]
+            and point.time_unix_nano == last[2]
+            and _same_but(kvs, seen, at, category_attr)
+        ):
+            value = _count(point)
+            category = _value_of(kvs[at])
+            if value is None or _too_long(category):
+                counters.invalid_points += 1
+                continue
+            counters.points += 1
+            counts[category] = counts.get(category, 0) + value
+            continue
+        attrs = attributes(kvs)
+        seen = None  # the fast path follows only points that took this path up to their group
         if not admit(attrs):
             continue
+        unique = len(attrs) == len(kvs)  # no key repeats: each KeyValue is one attribute
         category = attrs.pop(category_attr, None)
         value = _count(point)
         column = attrs.get(label)
@@ -225,6 +249,12 @@ def _read_categories(
                 group = groups[group_key] = (attrs, start_ns, time_ns, {})
             last, counts = (attrs, start_ns, time_ns), group[3]
         counts[category] = counts.get(category, 0) + value
+        if unique:
+            seen = list(kvs)
+            at = next(j for j, kv in enumerate(seen) if kv.key == category_attr)
+            # A decoded NaN equals no other (a new group each time) while equal messages would join: no short path.
+            if any(kv.value.WhichOneof("value") == "double_value" for kv in seen):
+                seen = None
     for (attr_items, _, _), (attrs, start_ns, time_ns, counts) in groups.items():
         other = counts.get(conv.OTHER_CATEGORY, 0)
         kept = {key: n for key, n in counts.items() if key != conv.OTHER_CATEGORY}
@@ -325,6 +355,24 @@ def _count(point: Any) -> int | None:
     else:
         return None
     return None if value < 0 or value > MAX_POINT_COUNT else value
+
+
+def _same_but(kvs: Any, seen: Sequence[Any], at: int, key: str) -> bool:
+    """Whether ``kvs`` (as long as ``seen``) holds ``seen``'s KeyValues (message equality: key and value) but at
+    index ``at``, whose key must be ``key``: then its attributes are ``seen``'s with another value of ``key``."""
+    for j, kv in enumerate(seen):
+        if j == at:
+            if kvs[j].key != key:
+                return False
+        elif kvs[j] != kv:
+            return False
+    return True
+
+
+def _value_of(kv: Any) -> Any:
+    """The value of one ``KeyValue``, as :func:`attributes` reads it."""
+    value = kv.value
+    return value.string_value or _any_value(value)
 
 
 def _too_long(value: Any) -> bool:

@@ -263,8 +263,7 @@ class WindowStore:
         Checked before any cumulative series state is kept, so points of refused streams cost no memory.
         """
         model = attrs.get(conv.ATTR_MODEL_NAME)
-        identity = (model, attrs.get(conv.ATTR_MODEL_VERSION), attrs.get(conv.ATTR_OPERATION))
-        if not model or any(len(str(part)) > MAX_ATTRIBUTE_CHARS for part in identity if part is not None):
+        if not model or _too_long(model, attrs.get(conv.ATTR_MODEL_VERSION), attrs.get(conv.ATTR_OPERATION)):
             self.stats.invalid_points += 1
             return False
         if len(self._streams) < self.config.max_streams:
@@ -533,6 +532,15 @@ def _subtract(newer: Any, older: Any) -> Any:
     if isinstance(newer, int):
         return None if newer < older else newer - older
     return newer.subtract(older)
+
+
+def _too_long(model: Any, version: Any, operation: Any) -> bool:
+    """Whether a part of a stream's identity (None: absent) is longer than MAX_ATTRIBUTE_CHARS as text."""
+    return (
+        len(str(model)) > MAX_ATTRIBUTE_CHARS
+        or (version is not None and len(str(version)) > MAX_ATTRIBUTE_CHARS)
+        or (operation is not None and len(str(operation)) > MAX_ATTRIBUTE_CHARS)
+    )
 
 
 def _stream_key(attrs: Mapping[str, Any]) -> StreamKey:

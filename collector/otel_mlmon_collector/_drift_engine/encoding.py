@@ -19,7 +19,7 @@ import numpy as np
 
 from otel_mlmon import conventions as conv
 
-from .._findings import Findings, series_prefix
+from .._findings import Findings, attribute_block, point_prefix
 from .._references import Reference
 from .._windows import StreamKey
 from ..drift import DriftResult
@@ -412,13 +412,21 @@ def _column_attributes(window: Mapping[str, Any], column: ColumnDrift) -> dict[s
 
 
 def _series_prefixes(attrs: Mapping[str, Any], method: str) -> tuple[bytes, bytes, bytes]:
-    """Encoded attributes of one column's gauges for ``method``: without a side, reference side, current side."""
-    labelled = {**attrs, conv.ATTR_DRIFT_METHOD: method}
-    return (
-        series_prefix(labelled),
-        series_prefix({**labelled, conv.ATTR_DRIFT_SIDE: "reference"}),
-        series_prefix({**labelled, conv.ATTR_DRIFT_SIDE: "current"}),
-    )
+    """Encoded attributes of one column's gauges for ``method``: without a side, reference side, current side.
+
+    The same bytes as :func:`series_prefix` of ``{**attrs, method}`` and of that with the side appended: the
+    attributes are encoded once and the side's entry appended to them (attributes are written in order).
+    """
+    block = attribute_block({**attrs, conv.ATTR_DRIFT_METHOD: method})
+    reference_side, current_side = _SIDES
+    return point_prefix(block), point_prefix(block + reference_side), point_prefix(block + current_side)
+
+
+#: The encoded ``ml.drift.side`` entries of the sample size gauge's two series.
+_SIDES = (
+    attribute_block({conv.ATTR_DRIFT_SIDE: "reference"}),
+    attribute_block({conv.ATTR_DRIFT_SIDE: "current"}),
+)
 
 
 def _iso(seconds: float) -> str:

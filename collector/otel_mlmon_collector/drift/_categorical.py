@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -79,9 +80,9 @@ class CategoricalCounts:
             return cls(counts, int(sketch.other_count), n_eff, error_bound, slacks)
         return cls(dict(sketch.top()), int(sketch.other_count), n_eff, error_bound)
 
-    @property
+    @cached_property
     def total(self) -> int:
-        """All values of the window: listed counts plus ``other``."""
+        """All values of the window: listed counts plus ``other`` (the fields are frozen: summed once)."""
         return int(sum(self.counts.values())) + int(self.other)
 
     @property
@@ -209,7 +210,7 @@ class CategoricalMethod:
         if n == 0 or m == 0:
             side = "reference" if n == 0 else "current"
             return skipped_result(self.name, self.threshold, n, m, f"empty {side} window", self.alpha)
-        return self._compare(ContingencyTable.build(ref, cur), reference=ref, current=cur)
+        return self._compare(_table(ref, cur), reference=ref, current=cur)
 
     def _compare(self, table: ContingencyTable, **sides: CategoricalCounts) -> DriftResult:
         raise NotImplementedError
@@ -358,6 +359,33 @@ def _closest(reference: _Side, current: _Side) -> tuple[np.ndarray, float, np.nd
     if v.sum() > cur_rest > 0 or (cur_rest <= 0 < v.sum()):
         v = v * (max(cur_rest, 0.0) / v.sum())
     return ref + u, ref_rest - float(u.sum()), cur + v, cur_rest - float(v.sum())
+
+
+#: The last table :func:`_table` built, with the two sides it was built from (held, so identity stays meaningful).
+_last_table: tuple[CategoricalCounts, CategoricalCounts, ContingencyTable] | None = None
+
+
+def _table(reference: CategoricalCounts, current: CategoricalCounts) -> ContingencyTable:
+    """``ContingencyTable.build(reference, current)``, the last one reused for the same two sides.
+
+    The drift engine hands a categorical column's two sides, converted once, to both of its checks (the
+    distribution method and the unseen-category test), which compare them one after the other: the second
+    takes the table the first built. The sides are frozen and no method changes a table, so the table is the
+    one ``build`` would make again; one tuple swapped in whole keeps this safe across threads.
+    """
+    global _last_table  # a one-entry memo
+    last = _last_table
+    if last is not None and last[0] is reference and last[1] is current:
+        return last[2]
+    table = ContingencyTable.build(reference, current)
+    _last_table = (reference, current, table)
+    return table
+
+
+def as_counts(side: Any) -> CategoricalCounts:
+    """One side of a categorical comparison as :class:`CategoricalCounts` (a ``CategoricalSketch`` read by
+    :meth:`CategoricalCounts.from_sketch`, a mapping of counts, or counts as they are)."""
+    return _as_counts(side)
 
 
 def _as_counts(side: Any) -> CategoricalCounts:

@@ -349,3 +349,39 @@ def test_top_k_lists_without_an_error_bound_are_not_pooled_by_their_other_count(
     expected = stats.chi2_contingency(np.vstack([table.reference, table.current]))
     assert result.details["below_resolution"] == 0 and result.details["degrees_of_freedom"] == 5
     assert result.p_value == pytest.approx(expected.pvalue)
+
+
+def test_checks_sharing_converted_sides_give_the_results_of_sketches_read_by_each() -> None:
+    """The engine reads a column's two sketches once and hands the counts to the distribution method and the
+    unseen test in turn (the second reuses the first one's table): every result equals the one each method gives
+    from the sketches alone, also when other comparisons come in between or the sides change."""
+    from otel_mlmon_collector.drift._categorical import as_counts
+
+    from otel_mlmon.sketch import CategoricalSketch
+
+    rng = np.random.default_rng(5)
+    methods = [JensenShannonCategorical(alpha=0.05), ChiSquare(), LInfinity(), UnseenCategories()]
+    columns = []
+    for levels, k in ((5, 64), (120, 64), (200, 16), (30, 8)):
+        sides = []
+        for shift in (0.0, 0.7):
+            weights = 1.0 / np.arange(1, levels + 1) ** (1.1 - shift)
+            values = rng.choice(levels, size=4000, p=weights / weights.sum())
+            sketch = CategoricalSketch(max_categories=k)
+            sketch.update([f"v{v}" for v in values])
+            sides.append(sketch)
+        columns.append(sides)
+    for reference, current in columns:
+        shared = as_counts(reference), as_counts(current)
+        for method in methods:
+            alone = method.compare(reference, current)
+            for together in (method.compare(*shared), method.compare(*shared)):
+                assert repr(together) == repr(alone)
+    # One side kept, the other changed, in every order: each comparison reads its own sides, never the previous
+    # comparison's table.
+    sketches = [side for column in columns for side in column]
+    converted = {id(side): as_counts(side) for side in sketches}
+    pairs = [(r, c, m) for r in sketches for c in sketches for m in methods]
+    alone = [repr(m.compare(r, c)) for r, c, m in pairs]
+    shared = [repr(m.compare(converted[id(r)], converted[id(c)])) for r, c, m in pairs]
+    assert shared == alone
