@@ -610,12 +610,261 @@ done:
     return PyBool_FromLong(ok);
 }
 
+
+/* ---------------------------------------------------------------- strings (adapters/_arrow.py)
+ *
+ * An Arrow string or large_string array's codes in one pass over its offsets and data: every value hashed, looked
+ * up in an open-addressing table of the distinct values seen so far (a new one takes the next code), so the
+ * codes and the distinct values come out in order of first occurrence, as pyarrow's dictionary_encode gives them.
+ * Only the distinct values become Python strings. */
+
+typedef struct {
+    uint64_t hash;
+    uint64_t head[2]; /* a value of at most 16 bytes, zero-padded: compared instead of its bytes */
+    int64_t begin, len;
+    int32_t code; /* -1: empty */
+} StringSlot;
+
+/* The first n <= 16 bytes at p as two zero-padded words, read as two 8-byte loads (the caller checked that 16 bytes
+ * can be read there) and masked: no call and no loop for the short values categorical columns mostly hold. */
+static inline void short_words(const unsigned char *p, int64_t n, uint64_t *w0, uint64_t *w1) {
+    uint64_t a, b;
+    memcpy(&a, p, 8);
+    memcpy(&b, p + 8, 8);
+    *w0 = n >= 8 ? a : a & ((((uint64_t)1) << (8 * n)) - 1);
+    *w1 = n >= 16 ? b : n <= 8 ? 0 : b & ((((uint64_t)1) << (8 * (n - 8))) - 1);
+}
+
+static inline uint64_t mix_words(uint64_t w0, uint64_t w1, int64_t n) {
+    uint64_t h = (w0 ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ULL ^ w1 * 0xC2B2AE3D27D4EB4FULL;
+    h ^= h >> 32;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+/* A 64-bit hash of n bytes: 8 bytes at a time, multiply-xorshift mixing (not keyed: the table only has to stay
+ * fast on the data it sees, and a probe sequence stays correct whatever the collisions). */
+static inline uint64_t hash_bytes(const unsigned char *p, int64_t n) {
+    const uint64_t k = 0x9E3779B97F4A7C15ULL;
+    uint64_t h = (uint64_t)n * 0xFF51AFD7ED558CCDULL, w;
+    while (n >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    if (n > 0) {
+        w = 0;
+        memcpy(&w, p, (size_t)n);
+        h = (h ^ w) * k;
+    }
+    h ^= h >> 32;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+/* short_words near the end of the data: the first min(n, 16) bytes, zero-padded, copied byte by byte. */
+static void short_words_slow(const unsigned char *p, int64_t n, uint64_t *w0, uint64_t *w1) {
+    unsigned char head[16] = {0};
+    memcpy(head, p, (size_t)(n < 16 ? n : 16));
+    memcpy(w0, head, 8);
+    memcpy(w1, head + 8, 8);
+}
+
+/* Double the table and re-place its entries (raw allocations: called without the GIL); 0 when memory runs out. */
+static int grow_slots(StringSlot **slots, uint64_t *mask) {
+    uint64_t cap = (*mask + 1) * 2, i, j;
+    StringSlot *old = *slots, *fresh = PyMem_RawMalloc((size_t)cap * sizeof(StringSlot));
+    if (fresh == NULL) {
+        return 0;
+    }
+    for (i = 0; i < cap; i++) {
+        fresh[i].code = -1;
+    }
+    for (i = 0; i <= *mask; i++) {
+        if (old[i].code >= 0) {
+            for (j = old[i].hash & (cap - 1); fresh[j].code >= 0; j = (j + 1) & (cap - 1)) {
+            }
+            fresh[j] = old[i];
+        }
+    }
+    PyMem_RawFree(old);
+    *slots = fresh;
+    *mask = cap - 1;
+    return 1;
+}
+
+PyDoc_STRVAR(encode_strings_doc,
+             "encode_strings(offsets, data, validity, start, length, wide, codes) -> list of str\n\n"
+             "Dictionary-encode ``length`` values of an Arrow string array from value ``start`` (the array's\n"
+             "offset): ``offsets`` its offsets buffer (int64 if ``wide``, else int32), ``data`` its data buffer,\n"
+             "``validity`` its validity bitmap or None. Writes each value's code into ``codes`` (int32, at least\n"
+             "``length`` items; -1 for a null) and returns the distinct values in order of first occurrence, so\n"
+             "that ``codes`` index it. ValueError when an offset falls outside the data; UnicodeDecodeError when a\n"
+             "value is not UTF-8.");
+
+static PyObject *encode_strings(PyObject *self, PyObject *args) {
+    Py_buffer offsets, data, codes, validity;
+    PyObject *valid_obj, *out = NULL;
+    Py_ssize_t start, length, i;
+    int wide, has_valid = 0, bad = 0;
+    StringSlot *slots = NULL;
+    int64_t *firsts = NULL; /* per distinct value: the index of its first occurrence */
+    int64_t distinct = 0, room = 64;
+    uint64_t mask = 127;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*Onniw*", &offsets, &data, &valid_obj, &start, &length, &wide, &codes)) {
+        return NULL;
+    }
+    if (valid_obj != Py_None) {
+        if (PyObject_GetBuffer(valid_obj, &validity, PyBUF_SIMPLE) < 0) {
+            goto done;
+        }
+        has_valid = 1;
+    }
+    if (start < 0 || length < 0 || !check_len(&offsets, start + length + 1, wide ? 8 : 4, "offsets") ||
+        !check_len(&codes, length, 4, "codes") ||
+        (has_valid && !check_len(&validity, (start + length + 7) / 8, 1, "validity"))) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "start and length must not be negative");
+        }
+        goto done;
+    }
+    slots = PyMem_RawMalloc((size_t)(mask + 1) * sizeof(StringSlot));
+    firsts = PyMem_RawMalloc((size_t)room * sizeof(int64_t));
+    if (slots == NULL || firsts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i <= (Py_ssize_t)mask; i++) {
+        slots[i].code = -1;
+    }
+    {
+        const unsigned char *bytes = data.buf, *bits = has_valid ? validity.buf : NULL;
+        const int64_t *off64 = offsets.buf;
+        const int32_t *off32 = offsets.buf;
+        const int64_t size = data.len;
+        int32_t *out_codes = codes.buf;
+        int memory = 0;
+        Py_BEGIN_ALLOW_THREADS;
+        for (i = 0; i < length; i++) {
+            const Py_ssize_t at = start + i;
+            int64_t begin, end, len;
+            uint64_t h, j, w0, w1;
+            if (bits != NULL && !((bits[at >> 3] >> (at & 7)) & 1)) {
+                out_codes[i] = -1;
+                continue;
+            }
+            begin = wide ? off64[at] : off32[at];
+            end = wide ? off64[at + 1] : off32[at + 1];
+            if (begin < 0 || end < begin || end > size) {
+                bad = 1;
+                break;
+            }
+            len = end - begin;
+            if (len <= 16 && begin + 16 <= size) {
+                short_words(bytes + begin, len, &w0, &w1);
+                h = mix_words(w0, w1, len);
+                for (j = h & mask;; j = (j + 1) & mask) {
+                    StringSlot *s = slots + j;
+                    if (s->code >= 0 && s->hash == h && s->len == len && s->head[0] == w0 && s->head[1] == w1) {
+                        out_codes[i] = s->code;
+                        break;
+                    }
+                    if (s->code < 0) {
+                        break; /* new: placed below */
+                    }
+                }
+                if (slots[j].code >= 0) {
+                    continue;
+                }
+            } else {
+                short_words_slow(bytes + begin, len, &w0, &w1);
+                h = len <= 16 ? mix_words(w0, w1, len) : hash_bytes(bytes + begin, len);
+            }
+            for (j = h & mask;; j = (j + 1) & mask) {
+                StringSlot *s = slots + j;
+                if (s->code < 0) {
+                    if (distinct == INT32_MAX) {
+                        bad = 1;
+                        break;
+                    }
+                    s->hash = h;
+                    s->head[0] = w0;
+                    s->head[1] = w1;
+                    s->begin = begin;
+                    s->len = len;
+                    s->code = (int32_t)distinct;
+                    if (distinct == room) {
+                        int64_t *more = PyMem_RawRealloc(firsts, (size_t)(2 * room) * sizeof(int64_t));
+                        if (more == NULL) {
+                            memory = 1;
+                            break;
+                        }
+                        firsts = more;
+                        room *= 2;
+                    }
+                    firsts[distinct] = i;
+                    out_codes[i] = (int32_t)distinct++;
+                    if ((uint64_t)distinct * 2 > mask && !grow_slots(&slots, &mask)) {
+                        memory = 1;
+                    }
+                    break;
+                }
+                if (s->hash == h && s->len == len && s->head[0] == w0 && s->head[1] == w1 &&
+                    (len <= 16 || memcmp(bytes + s->begin, bytes + begin, (size_t)len) == 0)) {
+                    out_codes[i] = s->code;
+                    break;
+                }
+            }
+            if (bad || memory) {
+                break;
+            }
+        }
+        Py_END_ALLOW_THREADS;
+        if (memory) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, "an offset falls outside the data, or too many distinct values");
+            goto done;
+        }
+        out = PyList_New((Py_ssize_t)distinct);
+        if (out == NULL) {
+            goto done;
+        }
+        for (i = 0; i < (Py_ssize_t)distinct; i++) {
+            const Py_ssize_t at = start + firsts[i];
+            const int64_t begin = wide ? off64[at] : off32[at], end = wide ? off64[at + 1] : off32[at + 1];
+            PyObject *text = PyUnicode_DecodeUTF8((const char *)bytes + begin, (Py_ssize_t)(end - begin), "strict");
+            if (text == NULL) {
+                Py_CLEAR(out);
+                goto done;
+            }
+            PyList_SET_ITEM(out, i, text);
+        }
+    }
+done:
+    PyMem_RawFree(slots);
+    PyMem_RawFree(firsts);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&codes);
+    if (has_valid) {
+        PyBuffer_Release(&validity);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"extremes", extremes, METH_VARARGS, extremes_doc},
     {"count", count, METH_VARARGS, count_doc},
     {"scan", scan, METH_O, scan_doc},
     {"bucket", bucket, METH_VARARGS, bucket_doc},
     {"column_count", column_count, METH_VARARGS, column_count_doc},
+    {"encode_strings", encode_strings, METH_VARARGS, encode_strings_doc},
     {NULL, NULL, 0, NULL},
 };
 
