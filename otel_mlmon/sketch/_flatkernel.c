@@ -620,8 +620,9 @@ done:
 
 typedef struct {
     uint64_t hash;
-    uint64_t head[2]; /* a value of at most 16 bytes, zero-padded: compared instead of its bytes */
-    int64_t begin, len;
+    uint64_t head[2]; /* a value's first 16 bytes, zero-padded: a value of at most 16 compared by these alone */
+    const unsigned char *ptr; /* its bytes (in the data buffer of the chunk it first occurred in) */
+    int64_t len;
     int32_t code; /* -1: empty */
 } StringSlot;
 
@@ -696,165 +697,210 @@ static int grow_slots(StringSlot **slots, uint64_t *mask) {
 }
 
 PyDoc_STRVAR(encode_strings_doc,
-             "encode_strings(offsets, data, validity, start, length, wide, codes) -> list of str\n\n"
-             "Dictionary-encode ``length`` values of an Arrow string array from value ``start`` (the array's\n"
-             "offset): ``offsets`` its offsets buffer (int64 if ``wide``, else int32), ``data`` its data buffer,\n"
-             "``validity`` its validity bitmap or None. Writes each value's code into ``codes`` (int32, at least\n"
-             "``length`` items; -1 for a null) and returns the distinct values in order of first occurrence, so\n"
-             "that ``codes`` index it. ValueError when an offset falls outside the data; UnicodeDecodeError when a\n"
-             "value is not UTF-8.");
+             "encode_strings(chunks, wide, codes) -> list of str\n\n"
+             "Dictionary-encode the values of Arrow string arrays, one after the other, as one column: ``chunks`` is\n"
+             "a sequence of ``(offsets, data, validity, start, length)`` per array (its offsets buffer, int64 if\n"
+             "``wide`` else int32; its data buffer; its validity bitmap or None; its offset and length). Writes\n"
+             "each value's code into ``codes`` (int32, at least the total length; -1 for a null) and returns the\n"
+             "distinct values in order of first occurrence, which ``codes`` index. ValueError when an offset\n"
+             "falls outside its data; UnicodeDecodeError when a value is not UTF-8.");
+
+typedef struct {
+    Py_buffer offsets, data, validity;
+    int has_valid;
+    Py_ssize_t start, length;
+} StringChunk;
 
 static PyObject *encode_strings(PyObject *self, PyObject *args) {
-    Py_buffer offsets, data, codes, validity;
-    PyObject *valid_obj, *out = NULL;
-    Py_ssize_t start, length, i;
-    int wide, has_valid = 0, bad = 0;
+    PyObject *sequence, *items = NULL, *out = NULL;
+    Py_buffer codes;
+    Py_ssize_t n_chunks = 0, parsed = 0, k, i, total = 0;
+    int wide, bad = 0, memory = 0;
+    StringChunk *chunks = NULL;
     StringSlot *slots = NULL;
-    int64_t *firsts = NULL; /* per distinct value: the index of its first occurrence */
-    int64_t distinct = 0, room = 64;
+    const unsigned char **heads = NULL; /* per distinct value: where its bytes are, and how many */
+    int64_t *lens = NULL, distinct = 0, room = 64;
     uint64_t mask = 127;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*Onniw*", &offsets, &data, &valid_obj, &start, &length, &wide, &codes)) {
+    if (!PyArg_ParseTuple(args, "Oiw*", &sequence, &wide, &codes)) {
         return NULL;
     }
-    if (valid_obj != Py_None) {
-        if (PyObject_GetBuffer(valid_obj, &validity, PyBUF_SIMPLE) < 0) {
+    items = PySequence_Fast(sequence, "chunks must be a sequence");
+    if (items == NULL) {
+        goto done;
+    }
+    n_chunks = PySequence_Fast_GET_SIZE(items);
+    chunks = PyMem_Calloc((size_t)(n_chunks ? n_chunks : 1), sizeof(StringChunk));
+    if (chunks == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; parsed < n_chunks; parsed++) {
+        StringChunk *c = chunks + parsed;
+        PyObject *valid_obj;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(items, parsed), "y*y*Onn", &c->offsets, &c->data, &valid_obj,
+                              &c->start, &c->length)) {
             goto done;
         }
-        has_valid = 1;
-    }
-    if (start < 0 || length < 0 || !check_len(&offsets, start + length + 1, wide ? 8 : 4, "offsets") ||
-        !check_len(&codes, length, 4, "codes") ||
-        (has_valid && !check_len(&validity, (start + length + 7) / 8, 1, "validity"))) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "start and length must not be negative");
+        if (valid_obj != Py_None) {
+            if (PyObject_GetBuffer(valid_obj, &c->validity, PyBUF_SIMPLE) < 0) {
+                PyBuffer_Release(&c->offsets);
+                PyBuffer_Release(&c->data);
+                goto done;
+            }
+            c->has_valid = 1;
         }
+        if (c->start < 0 || c->length < 0 || !check_len(&c->offsets, c->start + c->length + 1, wide ? 8 : 4, "offsets") ||
+            (c->has_valid && !check_len(&c->validity, (c->start + c->length + 7) / 8, 1, "validity"))) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "start and length must not be negative");
+            }
+            parsed++; /* its buffers are released below */
+            goto done;
+        }
+        total += c->length;
+    }
+    if (!check_len(&codes, total, 4, "codes")) {
         goto done;
     }
     slots = PyMem_RawMalloc((size_t)(mask + 1) * sizeof(StringSlot));
-    firsts = PyMem_RawMalloc((size_t)room * sizeof(int64_t));
-    if (slots == NULL || firsts == NULL) {
+    heads = PyMem_RawMalloc((size_t)room * sizeof(*heads));
+    lens = PyMem_RawMalloc((size_t)room * sizeof(int64_t));
+    if (slots == NULL || heads == NULL || lens == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     for (i = 0; i <= (Py_ssize_t)mask; i++) {
         slots[i].code = -1;
     }
+    Py_BEGIN_ALLOW_THREADS;
     {
-        const unsigned char *bytes = data.buf, *bits = has_valid ? validity.buf : NULL;
-        const int64_t *off64 = offsets.buf;
-        const int32_t *off32 = offsets.buf;
-        const int64_t size = data.len;
         int32_t *out_codes = codes.buf;
-        int memory = 0;
-        Py_BEGIN_ALLOW_THREADS;
-        for (i = 0; i < length; i++) {
-            const Py_ssize_t at = start + i;
-            int64_t begin, end, len;
-            uint64_t h, j, w0, w1;
-            if (bits != NULL && !((bits[at >> 3] >> (at & 7)) & 1)) {
-                out_codes[i] = -1;
-                continue;
-            }
-            begin = wide ? off64[at] : off32[at];
-            end = wide ? off64[at + 1] : off32[at + 1];
-            if (begin < 0 || end < begin || end > size) {
-                bad = 1;
-                break;
-            }
-            len = end - begin;
-            if (len <= 16 && begin + 16 <= size) {
-                short_words(bytes + begin, len, &w0, &w1);
-                h = mix_words(w0, w1, len);
-                for (j = h & mask;; j = (j + 1) & mask) {
-                    StringSlot *s = slots + j;
-                    if (s->code >= 0 && s->hash == h && s->len == len && s->head[0] == w0 && s->head[1] == w1) {
-                        out_codes[i] = s->code;
-                        break;
-                    }
-                    if (s->code < 0) {
-                        break; /* new: placed below */
-                    }
-                }
-                if (slots[j].code >= 0) {
+        for (k = 0; k < n_chunks && !bad && !memory; k++) {
+            const StringChunk *c = chunks + k;
+            const unsigned char *bytes = c->data.buf, *bits = c->has_valid ? c->validity.buf : NULL;
+            const int64_t *off64 = c->offsets.buf;
+            const int32_t *off32 = c->offsets.buf;
+            const int64_t size = c->data.len;
+            for (i = 0; i < c->length; i++, out_codes++) {
+                const Py_ssize_t at = c->start + i;
+                int64_t begin, end, len;
+                uint64_t h, j, w0, w1;
+                const unsigned char *head;
+                if (bits != NULL && !((bits[at >> 3] >> (at & 7)) & 1)) {
+                    *out_codes = -1;
                     continue;
                 }
-            } else {
-                short_words_slow(bytes + begin, len, &w0, &w1);
-                h = len <= 16 ? mix_words(w0, w1, len) : hash_bytes(bytes + begin, len);
-            }
-            for (j = h & mask;; j = (j + 1) & mask) {
-                StringSlot *s = slots + j;
-                if (s->code < 0) {
-                    if (distinct == INT32_MAX) {
-                        bad = 1;
-                        break;
-                    }
-                    s->hash = h;
-                    s->head[0] = w0;
-                    s->head[1] = w1;
-                    s->begin = begin;
-                    s->len = len;
-                    s->code = (int32_t)distinct;
-                    if (distinct == room) {
-                        int64_t *more = PyMem_RawRealloc(firsts, (size_t)(2 * room) * sizeof(int64_t));
-                        if (more == NULL) {
-                            memory = 1;
+                begin = wide ? off64[at] : off32[at];
+                end = wide ? off64[at + 1] : off32[at + 1];
+                if (begin < 0 || end < begin || end > size) {
+                    bad = 1;
+                    break;
+                }
+                len = end - begin;
+                head = bytes + begin;
+                if (len <= 16 && begin + 16 <= size) {
+                    short_words(head, len, &w0, &w1);
+                    h = mix_words(w0, w1, len);
+                    for (j = h & mask;; j = (j + 1) & mask) {
+                        const StringSlot *s = slots + j;
+                        if (s->code < 0 ||
+                            (s->hash == h && s->len == len && s->head[0] == w0 && s->head[1] == w1)) {
                             break;
                         }
-                        firsts = more;
-                        room *= 2;
                     }
-                    firsts[distinct] = i;
-                    out_codes[i] = (int32_t)distinct++;
-                    if ((uint64_t)distinct * 2 > mask && !grow_slots(&slots, &mask)) {
-                        memory = 1;
+                    if (slots[j].code >= 0) { /* seen: its code; else new, placed below */
+                        *out_codes = slots[j].code;
+                        continue;
                     }
+                } else {
+                    short_words_slow(head, len, &w0, &w1);
+                    h = len <= 16 ? mix_words(w0, w1, len) : hash_bytes(head, len);
+                }
+                for (j = h & mask;; j = (j + 1) & mask) {
+                    StringSlot *s = slots + j;
+                    if (s->code < 0) {
+                        if (distinct == INT32_MAX) {
+                            bad = 1;
+                            break;
+                        }
+                        if (distinct == room) {
+                            const unsigned char **more_heads = PyMem_RawRealloc(heads, (size_t)(2 * room) * sizeof(*heads));
+                            int64_t *more_lens;
+                            if (more_heads == NULL) {
+                                memory = 1;
+                                break;
+                            }
+                            heads = more_heads;
+                            more_lens = PyMem_RawRealloc(lens, (size_t)(2 * room) * sizeof(int64_t));
+                            if (more_lens == NULL) {
+                                memory = 1;
+                                break;
+                            }
+                            lens = more_lens;
+                            room *= 2;
+                        }
+                        s->hash = h;
+                        s->head[0] = w0;
+                        s->head[1] = w1;
+                        s->ptr = head;
+                        s->len = len;
+                        s->code = (int32_t)distinct;
+                        heads[distinct] = head;
+                        lens[distinct] = len;
+                        *out_codes = (int32_t)distinct++;
+                        if ((uint64_t)distinct * 2 > mask && !grow_slots(&slots, &mask)) {
+                            memory = 1;
+                        }
+                        break;
+                    }
+                    if (s->hash == h && s->len == len && s->head[0] == w0 && s->head[1] == w1 &&
+                        (len <= 16 || memcmp(s->ptr, head, (size_t)len) == 0)) {
+                        *out_codes = s->code;
+                        break;
+                    }
+                }
+                if (bad || memory) {
                     break;
                 }
-                if (s->hash == h && s->len == len && s->head[0] == w0 && s->head[1] == w1 &&
-                    (len <= 16 || memcmp(bytes + s->begin, bytes + begin, (size_t)len) == 0)) {
-                    out_codes[i] = s->code;
-                    break;
-                }
-            }
-            if (bad || memory) {
-                break;
             }
         }
-        Py_END_ALLOW_THREADS;
-        if (memory) {
-            PyErr_NoMemory();
+    }
+    Py_END_ALLOW_THREADS;
+    if (memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "an offset falls outside the data, or too many distinct values");
+        goto done;
+    }
+    out = PyList_New((Py_ssize_t)distinct);
+    if (out == NULL) {
+        goto done;
+    }
+    for (i = 0; i < (Py_ssize_t)distinct; i++) {
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)heads[i], (Py_ssize_t)lens[i], "strict");
+        if (text == NULL) {
+            Py_CLEAR(out);
             goto done;
         }
-        if (bad) {
-            PyErr_SetString(PyExc_ValueError, "an offset falls outside the data, or too many distinct values");
-            goto done;
-        }
-        out = PyList_New((Py_ssize_t)distinct);
-        if (out == NULL) {
-            goto done;
-        }
-        for (i = 0; i < (Py_ssize_t)distinct; i++) {
-            const Py_ssize_t at = start + firsts[i];
-            const int64_t begin = wide ? off64[at] : off32[at], end = wide ? off64[at + 1] : off32[at + 1];
-            PyObject *text = PyUnicode_DecodeUTF8((const char *)bytes + begin, (Py_ssize_t)(end - begin), "strict");
-            if (text == NULL) {
-                Py_CLEAR(out);
-                goto done;
-            }
-            PyList_SET_ITEM(out, i, text);
-        }
+        PyList_SET_ITEM(out, i, text);
     }
 done:
     PyMem_RawFree(slots);
-    PyMem_RawFree(firsts);
-    PyBuffer_Release(&offsets);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&codes);
-    if (has_valid) {
-        PyBuffer_Release(&validity);
+    PyMem_RawFree(heads);
+    PyMem_RawFree(lens);
+    for (k = 0; k < parsed; k++) {
+        PyBuffer_Release(&chunks[k].offsets);
+        PyBuffer_Release(&chunks[k].data);
+        if (chunks[k].has_valid) {
+            PyBuffer_Release(&chunks[k].validity);
+        }
     }
+    PyMem_Free(chunks);
+    Py_XDECREF(items);
+    PyBuffer_Release(&codes);
     return out;
 }
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_mlmon.adapters._arrow import arrow_column
-from otel_mlmon.adapters._strings import encode_chunk, encoded_strings
+from otel_mlmon.adapters._strings import encode_chunks, encoded_strings
 from otel_mlmon.sketch import _kernel
 from otel_mlmon.sketch._coded import coded_counts
 
@@ -49,8 +49,17 @@ def test_codes_and_values_are_pyarrows(compiled, string_type, levels):
     rng = np.random.default_rng(levels)
     arr = pa.array(_values(rng, 6000, levels), type=string_type)
     for part in (arr, arr.slice(13, 4000), arr.slice(5999), arr.slice(0, 0)):
-        categories, codes = encode_chunk(part)
+        categories, codes = encode_chunks([part])
         assert (categories, codes.tolist()) == _reference(part)
+
+
+def test_chunks_encode_as_one_column(compiled):
+    """Chunks of one column (sliced, with nulls, repeating each other's values) encode as their concatenation."""
+    rng = np.random.default_rng(11)
+    arr = pa.array(_values(rng, 9000, 200), type=pa.large_string())
+    chunks = [arr.slice(0, 3000), arr.slice(3000, 10), arr.slice(3010, 0), arr.slice(3010)]
+    categories, codes = encode_chunks(chunks)
+    assert (categories, codes.tolist()) == _reference(pa.concat_arrays(chunks))
 
 
 @settings(max_examples=60, deadline=None)
@@ -59,23 +68,23 @@ def test_any_text(compiled, values, wide):
     """Whatever the text (surrogates aside: not UTF-8), including values in the data buffer's last bytes."""
     values = [v if v is None else v.encode("utf-8", "replace").decode("utf-8") for v in values]
     arr = pa.array(values, type=pa.large_string() if wide else pa.string())
-    categories, codes = encode_chunk(arr)
+    categories, codes = encode_chunks([arr])
     assert (categories, codes.tolist()) == _reference(arr)
 
 
 def test_not_utf8_falls_back_to_pyarrow(compiled):
     """A value that is not UTF-8 (a binary buffer viewed as strings): None, pyarrow decides."""
     arr = pa.array([b"ok", b"\xff\xfe"], type=pa.binary()).view(pa.string())
-    assert encode_chunk(arr) is None
+    assert encode_chunks([arr]) is None
 
 
 def test_offsets_outside_the_data_are_refused(compiled):
     codes = np.empty(2, dtype=np.int32)
     offsets = np.array([0, 3, 99], dtype=np.int32)
     with pytest.raises(ValueError):
-        compiled.encode_strings(offsets, b"abcdef", None, 0, 2, 0, codes)
+        compiled.encode_strings([(offsets, b"abcdef", None, 0, 2)], 0, codes)
     with pytest.raises(ValueError):  # codes too short
-        compiled.encode_strings(offsets, b"abcdef", None, 0, 2, 0, np.empty(1, dtype=np.int32))
+        compiled.encode_strings([(offsets, b"abcdef", None, 0, 2)], 0, np.empty(1, dtype=np.int32))
 
 
 def _read(arr, **kwargs):
