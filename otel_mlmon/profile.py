@@ -267,7 +267,9 @@ class Profile:
         path = Path(path)
         payload = json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
         if path.suffix == ".gz":
-            payload = gzip.compress(payload, mtime=0)
+            payload = gzip.compress(
+                payload, compresslevel=1, mtime=0
+            )  # level 9 costs 3x the time for 9% less
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(path, payload)
         return path

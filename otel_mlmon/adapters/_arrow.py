@@ -18,6 +18,7 @@ from otel_mlmon.adapters._convert import (
 )
 from otel_mlmon.adapters._numpy import NumpyAdapter, single_output_name
 from otel_mlmon.adapters._outputs import combine, is_probability, probability_column
+from otel_mlmon.adapters._strings import encoded_strings
 from otel_mlmon.sketch._coded import CODED_MIN_ROWS, coded_strings
 
 __all__ = ["ArrowAdapter", "arrow_column"]
@@ -69,8 +70,11 @@ def arrow_column(arr: Any, name: str, categorical: bool = False, labels: bool = 
                 # dictionary read) on its own; one concatenation costs far less than hundreds of dictionaries.
                 arr = arr.combine_chunks()
 
-            # Encoded in C, then one Python string per distinct value: ~4x cheaper than a str per row.
-            coded = _dictionary_column(pc.dictionary_encode(arr), name, labels)
+            # Encoded in C, then one Python string per distinct value: ~4x cheaper than a str per row. The
+            # extension's own encoder first (about twice as fast as dictionary_encode), pyarrow's otherwise.
+            coded = encoded_strings(arr, name)
+            if coded is None:
+                coded = _dictionary_column(pc.dictionary_encode(arr), name, labels)
             if coded is not None:
                 return coded
     return _plain_column(arr, name, categorical, labels)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon.adapters._convert import check_unique, resolve_names
+from otel_mlmon.sketch._coded import CODED_MIN_ROWS
 
 __all__ = ["FrameColumns", "FrameRun", "names_of_columns"]
 
@@ -375,6 +376,11 @@ def _concat_columns(parts: list[Any]) -> Any:
                 chunks = list(map(_CHUNK0, data))
             else:
                 chunks = [chunk for part in data for chunk in part.chunks]
+            if len(chunks) * CODED_MIN_ROWS <= sum(map(len, chunks)):
+                # Long chunks (frames of many rows) stay as they are: a string column is encoded chunk after chunk
+                # as one (adapters/_strings.py), and concatenating would copy every value for nothing (with
+                # pyarrow's allocator costing milliseconds per call the first time a thread asks it for memory).
+                return first._from_pyarrow_array(pa.chunked_array(chunks))
             # One chunk, not one per frame: reading a column of many one-row chunks costs per chunk (dictionary
             # encoding gives each chunk its own dictionary), far more than concatenating them once.
             return first._from_pyarrow_array(pa.chunked_array([pa.concat_arrays(chunks)]))

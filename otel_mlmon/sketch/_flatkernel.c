@@ -610,12 +610,307 @@ done:
     return PyBool_FromLong(ok);
 }
 
+
+/* ---------------------------------------------------------------- strings (adapters/_arrow.py)
+ *
+ * An Arrow string or large_string array's codes in one pass over its offsets and data: every value hashed, looked
+ * up in an open-addressing table of the distinct values seen so far (a new one takes the next code), so the
+ * codes and the distinct values come out in order of first occurrence, as pyarrow's dictionary_encode gives them.
+ * Only the distinct values become Python strings. */
+
+typedef struct {
+    uint64_t hash;
+    uint64_t head[2]; /* a value's first 16 bytes, zero-padded: a value of at most 16 compared by these alone */
+    const unsigned char *ptr; /* its bytes (in the data buffer of the chunk it first occurred in) */
+    int64_t len;
+    int32_t code; /* -1: empty */
+} StringSlot;
+
+/* The first n <= 16 bytes at p as two zero-padded words, read as two 8-byte loads (the caller checked that 16 bytes
+ * can be read there) and masked: no call and no loop for the short values categorical columns mostly hold. */
+static inline void short_words(const unsigned char *p, int64_t n, uint64_t *w0, uint64_t *w1) {
+    uint64_t a, b;
+    memcpy(&a, p, 8);
+    memcpy(&b, p + 8, 8);
+    *w0 = n >= 8 ? a : a & ((((uint64_t)1) << (8 * n)) - 1);
+    *w1 = n >= 16 ? b : n <= 8 ? 0 : b & ((((uint64_t)1) << (8 * (n - 8))) - 1);
+}
+
+static inline uint64_t mix_words(uint64_t w0, uint64_t w1, int64_t n) {
+    uint64_t h = (w0 ^ ((uint64_t)n << 56)) * 0x9E3779B97F4A7C15ULL ^ w1 * 0xC2B2AE3D27D4EB4FULL;
+    h ^= h >> 32;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+/* A 64-bit hash of n bytes: 8 bytes at a time, multiply-xorshift mixing (not keyed: the table only has to stay
+ * fast on the data it sees, and a probe sequence stays correct whatever the collisions). */
+static inline uint64_t hash_bytes(const unsigned char *p, int64_t n) {
+    const uint64_t k = 0x9E3779B97F4A7C15ULL;
+    uint64_t h = (uint64_t)n * 0xFF51AFD7ED558CCDULL, w;
+    while (n >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    if (n > 0) {
+        w = 0;
+        memcpy(&w, p, (size_t)n);
+        h = (h ^ w) * k;
+    }
+    h ^= h >> 32;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    return h ^ (h >> 29);
+}
+
+/* short_words near the end of the data: the first min(n, 16) bytes, zero-padded, copied byte by byte. */
+static void short_words_slow(const unsigned char *p, int64_t n, uint64_t *w0, uint64_t *w1) {
+    unsigned char head[16] = {0};
+    memcpy(head, p, (size_t)(n < 16 ? n : 16));
+    memcpy(w0, head, 8);
+    memcpy(w1, head + 8, 8);
+}
+
+/* Double the table and re-place its entries (raw allocations: called without the GIL); 0 when memory runs out. */
+static int grow_slots(StringSlot **slots, uint64_t *mask) {
+    uint64_t cap = (*mask + 1) * 2, i, j;
+    StringSlot *old = *slots, *fresh = PyMem_RawMalloc((size_t)cap * sizeof(StringSlot));
+    if (fresh == NULL) {
+        return 0;
+    }
+    for (i = 0; i < cap; i++) {
+        fresh[i].code = -1;
+    }
+    for (i = 0; i <= *mask; i++) {
+        if (old[i].code >= 0) {
+            for (j = old[i].hash & (cap - 1); fresh[j].code >= 0; j = (j + 1) & (cap - 1)) {
+            }
+            fresh[j] = old[i];
+        }
+    }
+    PyMem_RawFree(old);
+    *slots = fresh;
+    *mask = cap - 1;
+    return 1;
+}
+
+PyDoc_STRVAR(encode_strings_doc,
+             "encode_strings(chunks, wide, codes) -> list of str\n\n"
+             "Dictionary-encode the values of Arrow string arrays, one after the other, as one column: ``chunks`` is\n"
+             "a sequence of ``(offsets, data, validity, start, length)`` per array (its offsets buffer, int64 if\n"
+             "``wide`` else int32; its data buffer; its validity bitmap or None; its offset and length). Writes\n"
+             "each value's code into ``codes`` (int32, at least the total length; -1 for a null) and returns the\n"
+             "distinct values in order of first occurrence, which ``codes`` index. ValueError when an offset\n"
+             "falls outside its data; UnicodeDecodeError when a value is not UTF-8.");
+
+typedef struct {
+    Py_buffer offsets, data, validity;
+    int has_valid;
+    Py_ssize_t start, length;
+} StringChunk;
+
+static PyObject *encode_strings(PyObject *self, PyObject *args) {
+    PyObject *sequence, *items = NULL, *out = NULL;
+    Py_buffer codes;
+    Py_ssize_t n_chunks = 0, parsed = 0, k, i, total = 0;
+    int wide, bad = 0, memory = 0;
+    StringChunk *chunks = NULL;
+    StringSlot *slots = NULL;
+    const unsigned char **heads = NULL; /* per distinct value: where its bytes are, and how many */
+    int64_t *lens = NULL, distinct = 0, room = 64;
+    uint64_t mask = 127;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Oiw*", &sequence, &wide, &codes)) {
+        return NULL;
+    }
+    items = PySequence_Fast(sequence, "chunks must be a sequence");
+    if (items == NULL) {
+        goto done;
+    }
+    n_chunks = PySequence_Fast_GET_SIZE(items);
+    chunks = PyMem_Calloc((size_t)(n_chunks ? n_chunks : 1), sizeof(StringChunk));
+    if (chunks == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; parsed < n_chunks; parsed++) {
+        StringChunk *c = chunks + parsed;
+        PyObject *valid_obj;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(items, parsed), "y*y*Onn", &c->offsets, &c->data, &valid_obj,
+                              &c->start, &c->length)) {
+            goto done;
+        }
+        if (valid_obj != Py_None) {
+            if (PyObject_GetBuffer(valid_obj, &c->validity, PyBUF_SIMPLE) < 0) {
+                PyBuffer_Release(&c->offsets);
+                PyBuffer_Release(&c->data);
+                goto done;
+            }
+            c->has_valid = 1;
+        }
+        if (c->start < 0 || c->length < 0 || !check_len(&c->offsets, c->start + c->length + 1, wide ? 8 : 4, "offsets") ||
+            (c->has_valid && !check_len(&c->validity, (c->start + c->length + 7) / 8, 1, "validity"))) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "start and length must not be negative");
+            }
+            parsed++; /* its buffers are released below */
+            goto done;
+        }
+        total += c->length;
+    }
+    if (!check_len(&codes, total, 4, "codes")) {
+        goto done;
+    }
+    slots = PyMem_RawMalloc((size_t)(mask + 1) * sizeof(StringSlot));
+    heads = PyMem_RawMalloc((size_t)room * sizeof(*heads));
+    lens = PyMem_RawMalloc((size_t)room * sizeof(int64_t));
+    if (slots == NULL || heads == NULL || lens == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i <= (Py_ssize_t)mask; i++) {
+        slots[i].code = -1;
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    {
+        int32_t *out_codes = codes.buf;
+        for (k = 0; k < n_chunks && !bad && !memory; k++) {
+            const StringChunk *c = chunks + k;
+            const unsigned char *bytes = c->data.buf, *bits = c->has_valid ? c->validity.buf : NULL;
+            const int64_t *off64 = c->offsets.buf;
+            const int32_t *off32 = c->offsets.buf;
+            const int64_t size = c->data.len;
+            for (i = 0; i < c->length; i++, out_codes++) {
+                const Py_ssize_t at = c->start + i;
+                int64_t begin, end, len;
+                uint64_t h, j, w0, w1;
+                const unsigned char *head;
+                if (bits != NULL && !((bits[at >> 3] >> (at & 7)) & 1)) {
+                    *out_codes = -1;
+                    continue;
+                }
+                begin = wide ? off64[at] : off32[at];
+                end = wide ? off64[at + 1] : off32[at + 1];
+                if (begin < 0 || end < begin || end > size) {
+                    bad = 1;
+                    break;
+                }
+                len = end - begin;
+                head = bytes + begin;
+                if (len <= 16 && begin + 16 <= size) {
+                    short_words(head, len, &w0, &w1);
+                    h = mix_words(w0, w1, len);
+                    for (j = h & mask;; j = (j + 1) & mask) {
+                        const StringSlot *s = slots + j;
+                        if (s->code < 0 ||
+                            (s->hash == h && s->len == len && s->head[0] == w0 && s->head[1] == w1)) {
+                            break;
+                        }
+                    }
+                    if (slots[j].code >= 0) { /* seen: its code; else new, placed below */
+                        *out_codes = slots[j].code;
+                        continue;
+                    }
+                } else {
+                    short_words_slow(head, len, &w0, &w1);
+                    h = len <= 16 ? mix_words(w0, w1, len) : hash_bytes(head, len);
+                }
+                for (j = h & mask;; j = (j + 1) & mask) {
+                    StringSlot *s = slots + j;
+                    if (s->code < 0) {
+                        if (distinct == INT32_MAX) {
+                            bad = 1;
+                            break;
+                        }
+                        if (distinct == room) {
+                            const unsigned char **more_heads = PyMem_RawRealloc(heads, (size_t)(2 * room) * sizeof(*heads));
+                            int64_t *more_lens;
+                            if (more_heads == NULL) {
+                                memory = 1;
+                                break;
+                            }
+                            heads = more_heads;
+                            more_lens = PyMem_RawRealloc(lens, (size_t)(2 * room) * sizeof(int64_t));
+                            if (more_lens == NULL) {
+                                memory = 1;
+                                break;
+                            }
+                            lens = more_lens;
+                            room *= 2;
+                        }
+                        s->hash = h;
+                        s->head[0] = w0;
+                        s->head[1] = w1;
+                        s->ptr = head;
+                        s->len = len;
+                        s->code = (int32_t)distinct;
+                        heads[distinct] = head;
+                        lens[distinct] = len;
+                        *out_codes = (int32_t)distinct++;
+                        if ((uint64_t)distinct * 2 > mask && !grow_slots(&slots, &mask)) {
+                            memory = 1;
+                        }
+                        break;
+                    }
+                    if (s->hash == h && s->len == len && s->head[0] == w0 && s->head[1] == w1 &&
+                        (len <= 16 || memcmp(s->ptr, head, (size_t)len) == 0)) {
+                        *out_codes = s->code;
+                        break;
+                    }
+                }
+                if (bad || memory) {
+                    break;
+                }
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    if (memory) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "an offset falls outside the data, or too many distinct values");
+        goto done;
+    }
+    out = PyList_New((Py_ssize_t)distinct);
+    if (out == NULL) {
+        goto done;
+    }
+    for (i = 0; i < (Py_ssize_t)distinct; i++) {
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)heads[i], (Py_ssize_t)lens[i], "strict");
+        if (text == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, text);
+    }
+done:
+    PyMem_RawFree(slots);
+    PyMem_RawFree(heads);
+    PyMem_RawFree(lens);
+    for (k = 0; k < parsed; k++) {
+        PyBuffer_Release(&chunks[k].offsets);
+        PyBuffer_Release(&chunks[k].data);
+        if (chunks[k].has_valid) {
+            PyBuffer_Release(&chunks[k].validity);
+        }
+    }
+    PyMem_Free(chunks);
+    Py_XDECREF(items);
+    PyBuffer_Release(&codes);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"extremes", extremes, METH_VARARGS, extremes_doc},
     {"count", count, METH_VARARGS, count_doc},
     {"scan", scan, METH_O, scan_doc},
     {"bucket", bucket, METH_VARARGS, bucket_doc},
     {"column_count", column_count, METH_VARARGS, column_count_doc},
+    {"encode_strings", encode_strings, METH_VARARGS, encode_strings_doc},
     {NULL, NULL, 0, NULL},
 };
 
