@@ -8,9 +8,10 @@ and 2 categorical columns). otel-mlmon: build the reference profile from the ref
 current DataFrame through a decorated model (the SDK path, 10 000-row calls, delta export), hand the OTLP export
 to the collector's drift engine (ingestion timed) and evaluate. Evidently: ``DataDriftPreset`` on the same two
 DataFrames (column types declared, as they are declared to otel-mlmon with ``categorical=``: with 120 near-uniform
-levels a column's first 32 values are mostly distinct, which the kind rule would read as an identifier). Printed:
-the time of each step, our side's process CPU time (all threads; wall time above it is waiting: for a core on a
-loaded machine, for the disk), the ratio (issue 17 target: >= 100x faster) and whether both flag the same columns.
+levels a column's first 32 values are mostly distinct, which the kind rule would read as an identifier). Both
+sides are timed warm: the median of three runs up to 100 000 rows, one run at 1M rows. Printed: the time of each
+step, our side's process CPU time (all threads; wall time above it is waiting: for a core on a loaded machine, for
+the disk), the ratio (issue 17 target: >= 100x faster) and whether both flag the same columns.
 """
 
 from __future__ import annotations
@@ -123,6 +124,36 @@ def result():
 )
 
 
+def _ours(reference: pd.DataFrame, current: pd.DataFrame, categorical_names: list[str]) -> dict[str, object]:
+    """One timed run of our side: profile the reference, sketch the current rows through the SDK, ingest, evaluate."""
+    with tempfile.TemporaryDirectory() as directory:
+        engine = _engine(directory)
+        cpu_started = time.process_time()  # every thread of this process: the folder's folds included
+        started = time.perf_counter()
+        Profile.from_data(reference, model="m", version="1", categorical=categorical_names).save(
+            Path(directory) / "m.json.gz"
+        )
+        reference_seconds = time.perf_counter() - started
+        sdk_seconds, ingest_seconds = _feed(engine, "m", current, categorical_names)
+        started = time.perf_counter()
+        evaluation = engine.evaluate_now()
+        evaluate_seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started  # also counts the untimed OTLP encoding of the export
+        flagged = sorted(evaluation.stream("m").drifted("feature"))
+        sketched = evaluation.stream("m").rows
+        engine.shutdown()
+    return {
+        "reference": reference_seconds,
+        "sdk": sdk_seconds,
+        "ingest": ingest_seconds,
+        "evaluate": evaluate_seconds,
+        "cpu": cpu_seconds,
+        "total": reference_seconds + sdk_seconds + ingest_seconds + evaluate_seconds,
+        "flagged": flagged,
+        "sketched": sketched,
+    }
+
+
 def bench(rows: int) -> None:
     rng = np.random.default_rng(rows)
     numeric_names, categorical_names = _names()
@@ -142,23 +173,14 @@ def bench(rows: int) -> None:
         Profile.from_data(reference[:20_000], model="w", version="1", categorical=categorical_names)
         _feed(engine, "w", current[:20_000], categorical_names)
         engine.shutdown()
-    with tempfile.TemporaryDirectory() as directory:
-        engine = _engine(directory)
-        cpu_started = time.process_time()  # every thread of this process: the folder's folds included
-        started = time.perf_counter()
-        Profile.from_data(reference, model="m", version="1", categorical=categorical_names).save(
-            Path(directory) / "m.json.gz"
-        )
-        reference_seconds = time.perf_counter() - started
-        sdk_seconds, ingest_seconds = _feed(engine, "m", current, categorical_names)
-        started = time.perf_counter()
-        evaluation = engine.evaluate_now()
-        evaluate_seconds = time.perf_counter() - started
-        cpu_seconds = time.process_time() - cpu_started  # also counts the untimed OTLP encoding of the export
-        flagged = sorted(evaluation.stream("m").drifted("feature"))
-        sketched = evaluation.stream("m").rows
-        engine.shutdown()
-    ours = reference_seconds + sdk_seconds + ingest_seconds + evaluate_seconds
+    # Our side is timed like Evidently's below: the median of three runs where affordable (one at 1M rows), so both
+    # sides are warm. The first full-size run in a process pays one-time costs a monitored process pays once (the
+    # first writes to fresh memory for the stacked calls, about 40 ms at 100k rows); its time is printed too.
+    runs = [_ours(reference, current, categorical_names) for _ in range(3 if rows <= 100_000 else 1)]
+    run = sorted(runs, key=lambda r: r["total"])[len(runs) // 2]
+    reference_seconds, sdk_seconds = run["reference"], run["sdk"]
+    ingest_seconds, evaluate_seconds, cpu_seconds = run["ingest"], run["evaluate"], run["cpu"]
+    flagged, sketched, ours = run["flagged"], run["sketched"], run["total"]
 
     print(
         f"\n== {rows:,} reference + {rows:,} current rows x {len(names)} columns "
@@ -171,6 +193,11 @@ def bench(rows: int) -> None:
     print(f"otel-mlmon: current rows sketched     {sketched:10,}")
     print(f"otel-mlmon: total                     {ours * 1e3:10.1f} ms   flagged {flagged}")
     print(f"otel-mlmon: process CPU time          {cpu_seconds * 1e3:10.1f} ms   (all threads)")
+    if len(runs) > 1:
+        totals = ", ".join(f"{r['total'] * 1e3:.1f}" for r in runs)
+        print(
+            f"otel-mlmon: totals of the {len(runs)} runs     {totals} ms (median above; the first is the process's first)"
+        )
     arrays = {
         "ref_numeric": ref_numeric,
         "ref_codes": ref_codes,
