@@ -265,6 +265,12 @@ def _errors(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="resplits of the real sets (default 3)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="first resplit / simulation seed (default 0); a later start gives splits not used to choose the method",
+    )
     parser.add_argument("--json", help="also write the table to this file")
     args = parser.parse_args()
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
@@ -278,9 +284,9 @@ def main() -> None:
         ),
         _real_regression,
     ):
-        cases.append([builder(seed) for seed in range(args.seeds)])
+        cases.append([builder(args.first_seed + seed) for seed in range(args.seeds)])
     for kind in ("binary", "multiclass", "regression"):
-        cases.append([_simulated(kind, seed) for seed in range(max(1, args.seeds // 2))])
+        cases.append([_simulated(kind, args.first_seed + seed) for seed in range(max(1, args.seeds // 2))])
     flat = [case for group in cases for case in group]
     peers = _nannyml(flat)  # first: it equalises the chunk sizes for both sides
     peer_of = {id(case): (peers[i] if peers is not None else None) for i, case in enumerate(flat)}

@@ -56,6 +56,7 @@ from otel_mlmon._estimation_regression import (
     fit_regression,
     floats,
 )
+from otel_mlmon._expected_auc import expected_auc, ratio_auc
 
 
 def class_label(value: Any) -> str:
@@ -373,9 +374,10 @@ def _estimated_auc(
     scored: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
     classes: list[str],
 ) -> float | None:
-    """ROC AUC from expected labels ordered by the model's score (CBPE): exact for two classes; for more, the
-    one-vs-rest mean over a proxy score (a row not predicted ``c`` scores its expected share of ``c``), corrected by
-    its reference error."""
+    """ROC AUC expected from the calibrated labels ordered by the model's score (as CBPE, but the mean AUC over
+    label draws rather than a ratio of expected pair counts, see :mod:`otel_mlmon._expected_auc`): for two
+    classes on the positive-class score; for more, the one-vs-rest mean over a proxy score (a row not predicted
+    ``c`` scores its expected share of ``c``), corrected by its reference error."""
     if len(classes) < 2:
         return None
     if len(classes) == 2:
@@ -386,7 +388,7 @@ def _estimated_auc(
                 parts.append((values, weights * q, weights * (1 - q)))
             else:
                 parts.append((1 - values, weights * (1 - q), weights * q))
-        return _auc_from_parts(parts)
+        return expected_auc(parts)
     if model is None or model.auc_offset is None:
         return None
     aucs = []
@@ -399,27 +401,12 @@ def _estimated_auc(
                 share = model.errors.get(k, {}).get(c, 0.0)
                 p_c = (1 - q) * share
                 parts.append(((1 - values) * share, weights * p_c, weights * (1 - p_c)))
-        auc = _auc_from_parts(parts)
+        auc = expected_auc(parts)
         if auc is not None:
             aucs.append(auc)
     if not aucs:
         return None
     return float(np.clip(np.mean(aucs) + model.auc_offset, 0.0, 1.0))
-
-
-def _auc_from_parts(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float | None:
-    """AUC of weighted (score, expected positives, expected negatives); equal scores count half."""
-    score = np.concatenate([p[0] for p in parts])
-    pos = np.concatenate([p[1] for p in parts])
-    neg = np.concatenate([p[2] for p in parts])
-    total_pos, total_neg = pos.sum(), neg.sum()
-    if total_pos <= 0 or total_neg <= 0:
-        return None
-    _, inverse = np.unique(score, return_inverse=True)
-    pos_u = np.bincount(inverse, weights=pos)
-    neg_u = np.bincount(inverse, weights=neg)
-    neg_below = np.cumsum(neg_u) - neg_u
-    return float(np.sum(pos_u * (neg_below + 0.5 * neg_u)) / (total_pos * total_neg))
 
 
 def _classification_spread(
@@ -439,7 +426,7 @@ def _classification_spread(
             positive = predicted[rows] == model.classes[1]
             score = np.where(positive, confidence[rows], 1 - confidence[rows])
             is_pos = (truth[rows] == model.classes[1]).astype(np.float64)
-            auc = _auc_from_parts([(score, is_pos, 1 - is_pos)])
+            auc = ratio_auc([(score, is_pos, 1 - is_pos)])
             if auc is not None:
                 realized["roc_auc"] = auc
         for metric, value in realized.items():
@@ -473,7 +460,7 @@ def _macro_auc(truth: np.ndarray, matrix: np.ndarray, classes: Sequence[str]) ->
         n_pos = int(positive.sum())
         n_neg = positive.size - n_pos
         if n_pos and n_neg:
-            aucs.append(_auc_from_parts([(matrix[:, i], positive.astype(float), (~positive).astype(float))]))
+            aucs.append(ratio_auc([(matrix[:, i], positive.astype(float), (~positive).astype(float))]))
     return float(np.mean(aucs)) if aucs else None
 
 
