@@ -15,11 +15,11 @@ import numpy as np
 
 from otel_mlmon._confidence import add_confidence, confidence_entries, read_confidence
 from otel_mlmon._faults import report_fault
+from otel_mlmon._feature_columns import feature_columns, string_columns
 from otel_mlmon._kinds import KindRule
-from otel_mlmon._text import TEXT_DESCRIPTORS, text_descriptors
+from otel_mlmon._parallel import map_columns
 from otel_mlmon._vector_columns import is_vector, output_columns, vector_matrix
 from otel_mlmon.adapters import Column, Outputs, Table
-from otel_mlmon.adapters._convert import format_floats
 from otel_mlmon.adapters._matrix import MatrixTable
 from otel_mlmon.conventions import VECTOR_COLUMN, VECTOR_NORM, VOCABULARY, descriptor_name
 from otel_mlmon.sketch import CategoricalSketch, ExponentialHistogram
@@ -303,22 +303,31 @@ class Summary:
     def _add(
         self, target: dict[str, ColumnSummary], column: Column, dropped: list[str] | None = None
     ) -> None:
-        if column.kind == "text" and target is self.features:  # from _string_columns: a text column's values
+        summary = self._summary_for(target, column, dropped)
+        if summary is not None:
+            summary.update(column.values)
+
+    def _summary_for(
+        self, target: dict[str, ColumnSummary], column: Column, dropped: list[str] | None = None
+    ) -> ColumnSummary | None:
+        """The summary ``column``'s values go to (made on first sight), or None when they go nowhere else: a text
+        column's tokens (added here), a column beyond ``max_columns``, values of another kind (counted)."""
+        if column.kind == "text" and target is self.features:  # from string_columns: a text column's values
             self._add_vocabulary(column.name, column.values)
-            return
+            return None
         summary = target.get(column.name)
         if summary is None:
             if len(target) >= self.config.max_columns:
                 if dropped is not None:
                     dropped.append(column.name)
-                return
+                return None
             summary = target[column.name] = self.config.new_column(column.kind)
         elif summary.kind != column.kind:
             # A column whose inferred type changes between calls keeps its first kind: values that do not fit
             # are counted as missing rather than mixing two kinds of sketch under one name.
             summary.missing += len(column.values)
-            return
-        summary.update(column.values)
+            return None
+        return summary
 
     def add_features(self, table: Table) -> None:
         """Add the rows of a feature table: each column by its kind (see docs/adapters.md, "Column kinds")."""
@@ -329,8 +338,12 @@ class Summary:
             return
         dropped: list[str] = []
         if not (isinstance(table, MatrixTable) and self._add_matrix(table, dropped)):
-            for column in _feature_columns(self.config, table, self.features):
-                self._add(self.features, column, dropped)
+            updates = []
+            for column in feature_columns(self.config.kinds, table, self.features):
+                summary = self._summary_for(self.features, column, dropped)
+                if summary is not None:
+                    updates.append((summary, column.values))
+            _update_summaries(updates, table.n_rows)
         if dropped:
             self.config.dropped(dropped)
 
@@ -409,7 +422,7 @@ class Summary:
         for group, name, kind, held in self.config.kinds.settle():
             if group == "features":
                 for values in held:
-                    for column in _string_columns(self.config.kinds, name, kind, values, guard=True):
+                    for column in string_columns(self.config.kinds, name, kind, values, guard=True):
                         self._add(self.features, column, dropped)
         if dropped:
             self.config.dropped(dropped)
@@ -533,66 +546,12 @@ def _split_vectors(width: int | None, columns: tuple[Column, ...]) -> Iterator[C
             yield column
 
 
-def _feature_columns(
-    config: SummaryConfig, table: Table, summarised: Mapping[str, ColumnSummary] | None = None
-) -> Iterator[Column]:
-    """The numeric and categorical columns a feature table is summarised as: numeric and declared categorical
-    columns as they are, string columns by their kind (a vector input never comes here).
-
-    Strings in a column already summarised as numeric (a stray ``"n/a"`` in a one-row call) are yielded as they
-    are, so that they count as missing there instead of waiting for a kind decision."""
-    columns = table.columns
-    kinds = config.kinds
-    for column in columns:
-        declared = kinds.declared(column.name)
-        if column.kind == "numeric":
-            if declared in (None, "categorical"):
-                yield column  # numbers declared categorical were read as labels by the adapters already
-                continue
-            values = format_floats(column.values)
-            kind = declared
-        elif column.kind == "text":
-            if declared == "categorical":
-                yield Column(column.name, column.values, "categorical")
-                continue
-            values, kind = column.values, declared or "text"
-        elif column.kind == "categorical":
-            if declared == "categorical":
-                yield column
-                continue
-            values, kind = column.values, declared
-        else:
-            yield column
-            continue
-        if kind is None and summarised is not None:
-            known = summarised.get(column.name)
-            if known is not None and known.kind == "numeric":
-                yield column  # counted as missing by _add
-                continue
-        if kind is None:  # a string column: the rule decides, once
-            decided = kinds.offer("features", column.name, values)
-            if decided is None:
-                continue  # held until the column's kind is decided
-            kind, held = decided
-            for part in held:
-                yield from _string_columns(kinds, column.name, kind, part, guard=True)
-        else:
-            yield from _string_columns(kinds, column.name, kind, values, guard=False)
+def _update_summaries(updates: list[tuple[ColumnSummary, np.ndarray]], rows: int) -> None:
+    """Each summary updated with its values; the columns of a large table on several threads (_parallel.py)."""
+    if len({id(summary) for summary, _ in updates}) < len(updates):  # one summary twice: in order, one thread
+        rows = 0
+    map_columns(_update_one, updates, rows * len(updates))
 
 
-def _string_columns(
-    kinds: KindRule, name: str, kind: str, values: np.ndarray, guard: bool
-) -> Iterator[Column]:
-    """A string column of a known kind as the columns that may leave the process."""
-    if kind == "categorical":
-        yield Column(name, kinds.guard("features", name, values) if guard else values, "categorical")
-    elif kind == "text":
-        yield from _descriptor_columns(name, TEXT_DESCRIPTORS, text_descriptors(values))
-        yield Column(name, values, "text")  # its vocabulary sketch (Summary._add)
-    else:  # identifier: only its length (missing where the value is missing)
-        yield from _descriptor_columns(name, TEXT_DESCRIPTORS[:1], text_descriptors(values)[:, :1])
-
-
-def _descriptor_columns(name: str, descriptors: tuple[str, ...], matrix: np.ndarray) -> Iterator[Column]:
-    for j, descriptor in enumerate(descriptors):
-        yield Column(descriptor_name(name, descriptor), matrix[:, j], "numeric")
+def _update_one(update: tuple[ColumnSummary, np.ndarray]) -> None:
+    update[0].update(update[1])

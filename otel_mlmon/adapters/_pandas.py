@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon._parallel import map_columns
 from otel_mlmon.adapters._base import Column, Outputs, Table, UnsupportedInput
 from otel_mlmon.adapters._convert import (
     check_unique,
@@ -101,10 +102,21 @@ def _frame_columns(df: Any, names: list[str], categorical: Collection[str], labe
     pandas' public column access costs ~20 µs per column; ``_get_column_array`` (pandas ≥ 1.3) ~1 µs.
     """
     get = getattr(df, "_get_column_array", None)
-    return [
-        array_column(get(j) if get is not None else df.iloc[:, j].array, name, name in categorical, labels)
-        for j, name in enumerate(names)
-    ]
+    arrays = [get(j) if get is not None else df.iloc[:, j].array for j in range(len(names))]
+    return _array_columns(arrays, names, categorical, labels, len(df))
+
+
+def _array_columns(
+    arrays: Sequence[Any], names: Sequence[str], categorical: Collection[str], labels: bool, rows: int
+) -> list[Column]:
+    """:func:`array_column` of each array; long string columns (encoded in C) on several threads at once."""
+    items = list(zip(arrays, names))
+    # Only columns of extension dtypes (strings above all) cost more than a view: they set the work's size.
+    costly = sum(not isinstance(a.dtype, np.dtype) for a in arrays)
+    work = rows * costly if costly >= 2 else 0
+    return map_columns(
+        lambda item: array_column(item[0], item[1], item[1] in categorical, labels), items, work
+    )
 
 
 def _column_names(df: Any, names: Sequence[str] | None) -> list[str]:
@@ -140,10 +152,7 @@ class PandasAdapter:
 
         if type(obj) is FrameColumns:
             cols = names_of_columns(obj.columns, names)
-            return Table(
-                obj.n_rows,
-                tuple(array_column(a, n, n in categorical, False) for a, n in zip(obj.arrays, cols)),
-            )
+            return Table(obj.n_rows, tuple(_array_columns(obj.arrays, cols, categorical, False, obj.n_rows)))
         if isinstance(obj, pd.DataFrame):
             cols = _column_names(obj, names)
             return Table(len(obj), tuple(_frame_columns(obj, cols, categorical, labels=False)))
