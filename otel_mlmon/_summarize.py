@@ -114,6 +114,7 @@ class SummaryStream:
         self._buffer: list[tuple[Any, Any, Any]] = []
         self._sizes: list[int] = []
         self._bytes = 0
+        self._collecting = 0  # collections waiting for or inside swap()
         self._summary = Summary(self.config)
         # Reads held back to be added to the sketches together (see PENDING_ROWS); only folds touch them.
         self._pending: list[tuple[Table, Outputs | None]] = []
@@ -193,8 +194,12 @@ class SummaryStream:
     def fold(self, max_entries: int | None = None) -> int:
         """Turn buffered calls (all, or the oldest ``max_entries``) into sketches; return how many are left.
 
-        Never raises; unreadable calls are counted as faults.
+        Never raises; unreadable calls are counted as faults. A step of the folder (``max_entries`` given) while a
+        collection waits folds nothing: the collection folds what is buffered in one step, which costs less than
+        several (each step pays the sketches' fixed costs and a merge), and waits for no further step.
         """
+        if max_entries is not None and self._collecting:
+            return 0
         with (
             folder.gate,
             self._fold_lock,
@@ -328,6 +333,15 @@ class SummaryStream:
         return table, read
 
     def swap(self) -> Summary:
+        with self._lock:
+            self._collecting += 1
+        try:
+            return self._swap()
+        finally:
+            with self._lock:
+                self._collecting -= 1
+
+    def _swap(self) -> Summary:
         if not folder.acquire_gate():  # exiting, and a fold is stuck: report what was folded so far
             with self._lock:
                 summary, self._summary = self._summary, Summary(self.config)

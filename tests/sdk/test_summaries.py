@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
 import otel_mlmon
 from otel_mlmon import conventions as conv
 from otel_mlmon._faults import faults
+from otel_mlmon.summary import SummaryConfig
 from otel_mlmon.testing import InMemoryTelemetry
 from tests.sdk.sketch._oracle import sdk_aggregate
 
@@ -305,6 +309,36 @@ def test_collection_waits_for_a_fold_in_flight():
         (rows,) = telemetry.points(conv.METRIC_SUMMARY_ROWS)
         assert rows.value == SummaryStream.FOLD_AT
         telemetry.shutdown()
+
+
+def test_a_waiting_collection_folds_the_buffer_in_one_step_not_behind_the_folder():
+    """While a collection waits for the gate, the folder's steps leave the buffer to it: the collection folds every
+    call in one step (cheaper than several) and does not wait for further folder steps."""
+    from otel_mlmon._lifecycle import folder
+    from otel_mlmon._summarize import SummaryStream
+
+    stream = SummaryStream({"ml.model.name": "m"}, SummaryConfig(), max_rows=None)
+    for _ in range(5):
+        stream.offer(np.ones((10, 3)), np.zeros(10))
+    folder.gate.acquire()  # a fold in flight holds the gate
+    try:
+        collecting = threading.Thread(target=lambda: result.append(stream.swap()))
+        result: list = []
+        collecting.start()
+        deadline = time.monotonic() + 10
+        while not stream._collecting and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert stream._collecting == 1
+        assert stream.fold(2) == 0  # the folder's next step: nothing folded, nothing said to be left
+        assert len(stream._buffer) == 5
+    finally:
+        folder.gate.release()
+    collecting.join(10)
+    assert result[0].rows == 50
+    assert stream._collecting == 0 and not stream._buffer
+    stream.offer(np.ones((10, 3)), np.zeros(10))
+    assert stream.fold(2) == 0 and not stream._buffer  # with no collection waiting, folder steps fold
+    assert stream.swap().rows == 10
 
 
 def test_large_numpy_input_is_sampled_before_it_is_copied():
