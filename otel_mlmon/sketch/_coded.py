@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon.sketch._kernel import kernel
+
 __all__ = ["CODED_MIN_ROWS", "CodedStrings", "coded_counts", "coded_strings"]
 
 #: Columns shorter than this are converted value by value: the encoding's fixed cost would dominate.
@@ -91,14 +93,35 @@ def coded_strings(categories: Sequence[str | None] | np.ndarray, codes: np.ndarr
         codes = codes.astype(np.intp)
     else:
         codes = codes.view()  # a view of our own: its read-only flag is not the caller's
-    lookup = np.empty(len(distinct) + 1, dtype=object)  # the trailing slot (code -1) stays None
-    lookup[: len(distinct)] = list(distinct)
-    out = lookup[codes].view(CodedStrings)
+    items = [*distinct, None]  # the trailing item (code -1): None
+    lookup = np.empty(len(items), dtype=object)
+    lookup[:] = items
+    out = _take(items, lookup, codes).view(CodedStrings)
     out.codes = codes
     out.categories = lookup[:-1]
     out.flags.writeable = False
     codes.flags.writeable = False
     return out
+
+
+def _take(items: list[Any], lookup: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``lookup[codes]`` (``lookup`` holds ``items``): in C when the extension is there, about twice as fast as
+    numpy's gather of objects."""
+    if (
+        codes.ndim == 1
+        and codes.size >= CODED_MIN_ROWS
+        and codes.flags.c_contiguous
+        and codes.dtype in _TAKEN
+    ):
+        take = getattr(kernel(), "take_objects", None)  # an extension built before it lacks it
+        if take is not None:
+            out = np.empty(codes.shape[0], dtype=object)
+            take(items, codes, out)
+            return out
+    return lookup[codes]
+
+
+_TAKEN = (np.dtype(np.int32), np.dtype(np.int64))
 
 
 def coded_counts(values: Any) -> dict[str, int] | None:

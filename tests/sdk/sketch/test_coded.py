@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -79,3 +80,72 @@ def test_sketch_of_coded_strings_equals_sketch_of_plain_strings():
         one.update(coded_strings(categories, codes))
         two.update(np.array(categories, dtype=object)[codes])
     assert one == two and one.to_dict() == two.to_dict()
+
+
+# -- the C gather (take_objects) behind coded_strings ----------------------------------------------------------
+
+
+def _kernel_take():
+    from otel_mlmon.sketch._kernel import kernel
+
+    take = getattr(kernel(), "take_objects", None)
+    if take is None:
+        pytest.skip("the C extension is not built here")
+    return take
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_c_gather_equals_numpy_item_for_item_and_keeps_references_balanced(dtype):
+    take = _kernel_take()
+    items = [f"level {k}" * (k % 3 + 1) for k in range(57)] + [None]
+    lookup = np.empty(len(items), dtype=object)
+    lookup[:] = items
+    codes = np.random.default_rng(3).integers(-1, 57, 10_000).astype(dtype)
+    strings = items[:-1]
+    before = [sys.getrefcount(item) for item in strings]
+    out = np.empty(len(codes), dtype=object)
+    take(items, codes, out)
+    assert _same_objects(out, lookup[codes])
+    after = [sys.getrefcount(item) for item in strings]  # (not inside a zip: its tuple holds a reference)
+    counts = np.bincount(codes[codes >= 0], minlength=57)
+    assert (np.array(after) - before).tolist() == counts.tolist()
+    del out
+    assert [sys.getrefcount(item) for item in strings] == before
+
+
+def _same_objects(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a.tolist(), b.tolist()))
+
+
+def test_c_gather_refuses_what_it_cannot_take_and_leaves_out_untouched():
+    take = _kernel_take()
+    items = ["a", "b", None]
+    out = np.empty(3, dtype=object)
+    with pytest.raises(ValueError, match="outside"):
+        take(items, np.array([0, 1, 3], dtype=np.int32), out)
+    with pytest.raises(ValueError, match="outside"):
+        take(items, np.array([0, -4, 1], dtype=np.int64), out)
+    assert out.tolist() == [None, None, None]
+    for codes, target in [
+        (np.array([0, 1, 2], dtype=np.int16), out),  # codes of another width
+        (np.array([0.0, 1.0, 2.0]), out),  # not integers
+        (np.array([0, 1, 2], dtype=np.int32), np.empty(3)),  # out not of objects
+        (np.array([0, 1, 2], dtype=np.int32), np.empty(2, dtype=object)),  # out too short
+    ]:
+        with pytest.raises(ValueError):
+            take(items, codes, target)
+    with pytest.raises(ValueError, match="contiguous"):
+        take(items, np.arange(6, dtype=np.int64)[::2], out)  # not contiguous
+
+
+def test_coded_strings_are_the_same_with_and_without_the_extension():
+    from otel_mlmon.sketch._kernel import disabled
+
+    codes = np.random.default_rng(5).integers(-1, 40, 5000).astype(np.int32)
+    categories = [f"c{k}" for k in range(40)]
+    compiled = coded_strings(categories, codes)
+    with disabled():
+        plain = coded_strings(categories, codes)
+    assert compiled.tolist() == plain.tolist()
+    assert np.array_equal(compiled.codes, plain.codes)
+    assert compiled.categories.tolist() == plain.categories.tolist()
