@@ -24,6 +24,7 @@ import time
 import weakref
 from typing import Any
 
+from otel_mlmon._env import env_number
 from otel_mlmon._faults import report_fault
 
 __all__ = ["EXIT_TIMEOUT_ENV", "Folder", "exit_timeout_seconds", "folder"]
@@ -38,17 +39,7 @@ _STOP = object()
 
 def exit_timeout_seconds() -> float:
     """The exit budget: ``OTEL_MLMON_EXIT_TIMEOUT_SECONDS`` if set to a number ≥ 0, else 5 (a bad value warns)."""
-    raw = os.environ.get(EXIT_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return _DEFAULT_EXIT_TIMEOUT
-    try:
-        value = float(raw)
-        if value >= 0:
-            return value
-    except ValueError:
-        pass
-    _logger.warning("%s=%r is not a number >= 0; using %s", EXIT_TIMEOUT_ENV, raw, _DEFAULT_EXIT_TIMEOUT)
-    return _DEFAULT_EXIT_TIMEOUT
+    return env_number(EXIT_TIMEOUT_ENV, _DEFAULT_EXIT_TIMEOUT, float, 0.0)
 
 
 class Folder:

@@ -18,11 +18,12 @@ the CPUs this process may run on, at most 4.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
+
+from otel_mlmon._env import env_number
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -31,8 +32,6 @@ __all__ = ["MIN_VALUES", "THREADS_ENV", "map_columns", "threads"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-_logger = logging.getLogger("otel_mlmon")
 
 #: Environment variable: threads used for column work (the calling thread included); 1 turns sharing off.
 THREADS_ENV = "OTEL_MLMON_THREADS"
@@ -59,18 +58,7 @@ def _configured_threads() -> int:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
         cpus = os.cpu_count() or 1
-    default = max(1, min(_MAX_DEFAULT_THREADS, cpus))
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-        if value >= 1:
-            return value
-    except ValueError:
-        pass
-    _logger.warning("%s=%r is not an integer >= 1; using %d", THREADS_ENV, raw, default)
-    return default
+    return env_number(THREADS_ENV, max(1, min(_MAX_DEFAULT_THREADS, cpus)), int, 1)
 
 
 def map_columns(fn: Callable[[T], R], items: Sequence[T], values: int) -> list[R]:
