@@ -198,3 +198,13 @@ def test_fold_steps_grow_while_fast_and_shrink_when_slow():
     stream.left = 0  # a last, partial step says nothing about a full one: no growth
     stepper._step(stream)
     assert stepper._chunks[stream] <= stream.asked[-1]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", 5.0), ("0", 0.0), ("2.5", 2.5), ("-1", 5.0), ("soon", 5.0)])
+def test_exit_budget_from_the_environment_and_a_bad_value_warns(monkeypatch, caplog, raw, expected):
+    from otel_mlmon._lifecycle import EXIT_TIMEOUT_ENV, exit_timeout_seconds
+
+    monkeypatch.setenv(EXIT_TIMEOUT_ENV, raw)
+    with caplog.at_level("WARNING", logger="otel_mlmon"):
+        assert exit_timeout_seconds() == expected
+    assert (EXIT_TIMEOUT_ENV in caplog.text) == (raw in ("-1", "soon"))
