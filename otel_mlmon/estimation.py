@@ -32,6 +32,7 @@ __all__ = [
     "RegressionErrorModel",
     "basis_means",
     "bucket_basis_means",
+    "bucket_term_variance",
     "class_label",
     "estimate_classification",
     "fit_classifier",
@@ -39,6 +40,7 @@ __all__ = [
     "fit_regression",
     "histogram_buckets",
     "joint_buckets",
+    "term_variance",
 ]
 
 from otel_mlmon._beta_calibration import fit_beta_calibration
@@ -53,8 +55,10 @@ from otel_mlmon._estimation_regression import (
     RegressionErrorModel,
     basis_means,
     bucket_basis_means,
+    bucket_term_variance,
     fit_regression,
     floats,
+    term_variance,
 )
 from otel_mlmon._expected_auc import median_auc, ratio_auc
 
