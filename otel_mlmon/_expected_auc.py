@@ -1,11 +1,11 @@
-"""ROC AUC expected from calibrated probabilities: the mean of the AUC the window's labels would give, not the
-ratio of expected concordant pairs to expected positive-negative pairs.
+"""ROC AUC expected from calibrated probabilities: the mean (and the median) of the AUC the window's labels would
+give, not the ratio of expected concordant pairs to expected positive-negative pairs.
 
 Given rows ordered by the model's score, each positive with its calibrated probability ``q``, CBPE (and our
 estimator before this module) reports ``E[C] / (E[P] E[N])``: expected concordant pairs over expected positives
 times negatives. The realized metric is ``C / (P N)`` of the labels that do arrive, whose expectation is lower
 in ``P N``: a window with few rows of one class (a chunk of 57 rows of which 2-8 malignant) has ``E[P N]`` below
-``E[P] E[N]`` by ``Var(P)``, and its AUC is defined only when both classes occur. So the estimate is the mean AUC
+``E[P] E[N]`` by ``Var(P)``, and its AUC is defined only when both classes occur. :func:`expected_auc` is the mean AUC
 over label draws (each row positive with probability ``q``, independently, draws without both classes left out),
 by Monte Carlo with a fixed seed, with the AUC linearised at the expected counts as a control variate (its mean
 is known, so the draws estimate only the AUC's difference from it, which varies far less than the AUC). Where both
