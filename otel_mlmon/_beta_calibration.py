@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BetaCalibration", "fit_beta_calibration"]
+__all__ = ["BetaCalibration", "fit_beta_calibration", "score_bounds"]
 
 #: Scores are clipped to ``[EPS, 1 - EPS]`` before their logarithms are taken (as the authors' implementation does):
-#: a score of exactly 0 or 1 (a random forest's unanimous trees) stays finite and keeps its rank.
+#: a score of exactly 0 or 1 (a random forest's unanimous trees) stays finite and keeps its rank. Where the reference
+#: shows the scores' resolution, the clip is tighter (see :func:`score_bounds`).
 EPS = float(np.finfo(np.float64).eps)
 #: Ridge penalty on the two slopes: it only matters when the reference separates the labels perfectly, where the
 #: maximum-likelihood slopes are infinite; elsewhere it moves the fit by less than 1e-6.
@@ -28,6 +29,7 @@ class BetaCalibration:
         a: Slope on ``ln s``.
         b: Slope on ``-ln(1 - s)``.
         c: Intercept.
+        low, high: Scores are clipped to ``[low, high]`` (:func:`score_bounds` of the reference scores).
 
     Example:
         >>> import numpy as np
@@ -46,10 +48,12 @@ class BetaCalibration:
     a: float
     b: float
     c: float
+    low: float = EPS
+    high: float = 1 - EPS
 
     def __call__(self, score: np.ndarray) -> np.ndarray:
         """Calibrated probability of each score."""
-        s = np.clip(np.asarray(score, dtype=np.float64), EPS, 1 - EPS)
+        s = np.clip(np.asarray(score, dtype=np.float64), self.low, self.high)
         return _expit(self.a * np.log(s) - self.b * np.log1p(-s) + self.c)
 
 
@@ -58,19 +62,22 @@ def fit_beta_calibration(score: np.ndarray, target: np.ndarray) -> BetaCalibrati
 
     A logistic regression of the target on ``(ln s, -ln(1 - s))``; if a slope comes out negative (the map would
     not be monotone), it is refitted without that feature, and without either when the remaining one is negative
-    too (then the map is the reference's share of positives), as Kull et al. do.
+    too (then the map is the reference's share of positives), as Kull et al. do. Scores are clipped to
+    :func:`score_bounds` of the reference scores.
 
     Raises:
         ValueError: no rows, or ``score`` and ``target`` of different lengths.
     """
-    s = np.clip(np.asarray(score, dtype=np.float64).ravel(), EPS, 1 - EPS)
+    raw = np.asarray(score, dtype=np.float64).ravel()
+    low, high = score_bounds(raw)
+    s = np.clip(raw, low, high)
     y = np.asarray(target, dtype=np.float64).ravel()
     if s.size == 0 or s.size != y.size:
         raise ValueError(f"beta calibration needs as many targets as scores, got {y.size} and {s.size}")
     features = np.column_stack([np.log(s), -np.log1p(-s)])
     positives = float(y.mean())
     if positives in (0.0, 1.0):  # one label only: nothing to fit, every score maps to it
-        return BetaCalibration(0.0, 0.0, _logit(positives))
+        return BetaCalibration(0.0, 0.0, _logit(positives), low, high)
     a, b, c = _logistic(features, y)
     if a < 0:
         (b,), c = _split(_logistic(features[:, 1:], y))
@@ -79,8 +86,25 @@ def fit_beta_calibration(score: np.ndarray, target: np.ndarray) -> BetaCalibrati
         (a,), c = _split(_logistic(features[:, :1], y))
         b = 0.0
     if a < 0 or b < 0:
-        return BetaCalibration(0.0, 0.0, _logit(positives))
-    return BetaCalibration(float(a), float(b), float(c))
+        return BetaCalibration(0.0, 0.0, _logit(positives), low, high)
+    return BetaCalibration(float(a), float(b), float(c), low, high)
+
+
+def score_bounds(score: np.ndarray) -> tuple[float, float]:
+    """Where scores of exactly 0 and 1 are put: half-way (in distance from 0 or 1) beyond the most extreme
+    score strictly inside ``(0, 1)``, or at ``EPS`` / ``1 - EPS`` when there is none.
+
+    A score of exactly 1 says "beyond the model's last step", not "at the machine epsilon": a random forest of
+    100 trees scores in steps of 0.01, so its unanimous rows are one step above 0.99, where ``-ln(1 - s)`` is
+    about 5.3; clipped at ``1 - EPS`` they sit at 36, and a single wrong reference row among them gets the
+    leverage to flatten the whole map at the top. Continuous scores (a boosted model's) reach far closer to 0
+    and 1 and keep their information there.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    inner = s[np.isfinite(s) & (s > 0) & (s < 1)]
+    if inner.size == 0:
+        return EPS, 1 - EPS
+    return max(float(inner.min()) / 2, EPS), min(1 - float(1 - inner.max()) / 2, 1 - EPS)
 
 
 def _split(coefficients: np.ndarray) -> tuple[np.ndarray, float]:

@@ -16,12 +16,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RegressionErrorModel", "basis_means", "bucket_basis_means", "fit_regression", "floats"]
+__all__ = [
+    "RegressionErrorModel",
+    "basis_means",
+    "bucket_basis_means",
+    "bucket_term_variance",
+    "fit_regression",
+    "floats",
+    "term_variance",
+]
 
 #: Quantile knots per column of the regression error model (at 10 %, 20 %, ... 90 %).
 REGRESSION_KNOTS = 9
 #: Numeric features the regression error model uses besides the prediction (the most informative ones).
 REGRESSION_FEATURES = 8
+#: Points per histogram bucket at which a column's term is evaluated for its variance over a window.
+_BUCKET_POINTS = 16
 #: Rows per reference chunk when measuring the spread of a metric.
 SPREAD_CHUNK_ROWS = 500
 _RIDGE = (0.1, 1.0, 10.0, 100.0)
@@ -43,6 +53,9 @@ class RegressionErrorModel:
         coef_abs: Per column, each basis function's coefficient for the absolute error.
         mean_abs / mean_sq: The reference means of the absolute and squared errors.
         spread: ``{"rmse", "mae"}`` → standard deviation over reference chunks times ``sqrt(chunk rows)``.
+        term_variances: Per column, the variance over the reference rows of its term ``f(x) = Σ β·basis(x)`` of
+            the expected absolute error; None in profiles written before it (the RMSE is then the MAE times the
+            reference's RMSE / MAE ratio).
     """
 
     columns: list[tuple[str, str]]
@@ -52,15 +65,27 @@ class RegressionErrorModel:
     mean_abs: float
     mean_sq: float
     spread: dict[str, float] = field(default_factory=dict)
+    term_variances: list[float] | None = None
 
-    def estimate(self, means: Sequence[np.ndarray | None], n: int) -> dict[str, Any]:
-        """Expected MAE and RMSE of ``n`` rows given each column's mean basis (None: assume the reference's).
+    def estimate(
+        self,
+        means: Sequence[np.ndarray | None],
+        n: int,
+        variances: Sequence[float | None] | None = None,
+    ) -> dict[str, Any]:
+        """Expected MAE and RMSE of ``n`` rows given each column's mean basis (None: assume the reference's) and,
+        optionally, the variance of each column's term over the rows (None: the reference's).
 
-        The MAE is the additive model's; the RMSE is that MAE times the reference's RMSE / MAE ratio (the errors
-        keep the shape of their distribution while their scale follows the inputs). The squared error is not
-        modelled additively for the estimate: where two columns both widen the errors its cross term grows with
-        their product, which marginal histograms cannot see, while the absolute error stays additive. So no
-        squared-error model is kept (profiles written with one, a ``coef_sq`` field, still load; it is ignored).
+        The MAE is the additive model's. The errors are taken to keep the shape of their distribution while their
+        scale ``m(x)`` (the expected absolute error of a row) follows the inputs, ``e = m(x) · ε``, so
+        ``E e² = k · E[m²] = k · (MAE² + Var m)`` with ``k`` measured on the reference: a window whose rows'
+        error scales differ more than the reference's has a larger RMSE for the same MAE. ``Var m`` is the sum of
+        the columns' term variances (their covariances are invisible in marginal histograms and taken as 0, on
+        the reference too). Without term variances (older profiles) ``Var m`` is taken to scale with ``MAE²``:
+        the RMSE is the MAE times the reference's RMSE / MAE ratio. The squared error is not modelled additively:
+        where two columns both widen the errors its cross term grows with their product, which marginal
+        histograms cannot see. (Profiles written with such a model, a ``coef_sq`` field, still load; it is
+        ignored.)
         """
         e_abs = self.mean_abs
         for i, mean in enumerate(means):
@@ -69,8 +94,16 @@ class RegressionErrorModel:
             delta = np.asarray(mean, dtype=np.float64) - self.reference_means[i]
             e_abs += float(np.dot(delta, self.coef_abs[i]))
         mae = max(e_abs, 0.0)
-        ratio = math.sqrt(self.mean_sq) / self.mean_abs if self.mean_abs > 0 else 1.0
-        rmse = mae * ratio
+        if self.term_variances is not None and self.mean_sq > 0:
+            given = list(variances or ())
+            given += [None] * (len(self.term_variances) - len(given))
+            reference = sum(self.term_variances)
+            window = sum(r if v is None else float(v) for v, r in zip(given, self.term_variances))
+            shape = self.mean_sq / (self.mean_abs**2 + reference)
+            rmse = math.sqrt(shape * (mae**2 + window))
+        else:
+            ratio = math.sqrt(self.mean_sq) / self.mean_abs if self.mean_abs > 0 else 1.0
+            rmse = mae * ratio
         stderr = {m: s / math.sqrt(max(n, 1)) for m, s in self.spread.items()}
         return {"n": int(n), "mae": mae, "rmse": rmse, "stderr": stderr}
 
@@ -84,6 +117,7 @@ class RegressionErrorModel:
             "mean_abs": self.mean_abs,
             "mean_sq": self.mean_sq,
             "spread": self.spread,
+            **({} if self.term_variances is None else {"term_variances": floats(self.term_variances)}),
         }
 
     @classmethod
@@ -99,6 +133,9 @@ class RegressionErrorModel:
         for k, m, a in zip(*arrays.values()):
             if not (m.size == a.size == k.size + 1):
                 raise ValueError("estimation knots, means and coefficients disagree in length")
+        variances = data.get("term_variances")  # absent in profiles written before it
+        if variances is not None and len(variances) != len(columns):
+            raise ValueError("estimation term_variances must have one entry per column")
         return cls(
             columns,
             arrays["knots"],
@@ -107,6 +144,7 @@ class RegressionErrorModel:
             float(data["mean_abs"]),
             float(data["mean_sq"]),
             {str(k): float(v) for k, v in (data.get("spread") or {}).items()},
+            None if variances is None else [float(v) for v in variances],
         )
 
 
@@ -153,6 +191,7 @@ def fit_regression(
         float(sq_err.mean()),
     )
     model.spread = _regression_spread(abs_err, sq_err)
+    model.term_variances = [float(np.var(part @ coef)) for part, coef in zip(parts, model.coef_abs)]
     return model
 
 
@@ -187,6 +226,32 @@ def bucket_basis_means(
     hinge = np.where(lo >= t, (lo + hi) / 2 - t, partial)
     sums = np.asarray(counts, dtype=np.float64) @ hinge
     return np.concatenate(([float(total)], sums)) / max(rows, 1)
+
+
+def term_variance(values: np.ndarray, knots: np.ndarray, coef: np.ndarray, rows: int | None = None) -> float:
+    """Variance over ``rows`` rows (default: the values; the others missing, their term 0) of a column's term
+    ``Σ coef · basis(x)``."""
+    values = np.asarray(values, dtype=np.float64)
+    term = basis(values, knots) @ np.asarray(coef, dtype=np.float64)
+    rows = max(values.size if rows is None else rows, 1)
+    mean = float(term.sum()) / rows
+    return max(float(np.sum(term**2)) / rows - mean**2, 0.0)
+
+
+def bucket_term_variance(
+    lower: np.ndarray, upper: np.ndarray, counts: np.ndarray, knots: np.ndarray, coef: np.ndarray, rows: int
+) -> float:
+    """:func:`term_variance` from histogram buckets, the values spread evenly within each (the term is evaluated
+    at :data:`_BUCKET_POINTS` evenly spaced points per bucket)."""
+    lo = np.asarray(lower, dtype=np.float64)[:, None]
+    hi = np.asarray(upper, dtype=np.float64)[:, None]
+    where = (np.arange(_BUCKET_POINTS) + 0.5) / _BUCKET_POINTS
+    points = lo + (hi - lo) * where[None, :]
+    term = (basis(points.ravel(), knots) @ np.asarray(coef, dtype=np.float64)).reshape(points.shape)
+    weight = np.asarray(counts, dtype=np.float64)[:, None] / _BUCKET_POINTS
+    rows = max(rows, 1)
+    mean = float(np.sum(weight * term)) / rows
+    return max(float(np.sum(weight * term**2)) / rows - mean**2, 0.0)
 
 
 def _quantile_knots(values: np.ndarray) -> np.ndarray:

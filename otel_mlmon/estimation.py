@@ -32,6 +32,7 @@ __all__ = [
     "RegressionErrorModel",
     "basis_means",
     "bucket_basis_means",
+    "bucket_term_variance",
     "class_label",
     "estimate_classification",
     "fit_classifier",
@@ -39,6 +40,7 @@ __all__ = [
     "fit_regression",
     "histogram_buckets",
     "joint_buckets",
+    "term_variance",
 ]
 
 from otel_mlmon._beta_calibration import fit_beta_calibration
@@ -53,10 +55,12 @@ from otel_mlmon._estimation_regression import (
     RegressionErrorModel,
     basis_means,
     bucket_basis_means,
+    bucket_term_variance,
     fit_regression,
     floats,
+    term_variance,
 )
-from otel_mlmon._expected_auc import expected_auc, ratio_auc
+from otel_mlmon._expected_auc import median_auc, ratio_auc
 
 
 def class_label(value: Any) -> str:
@@ -374,7 +378,7 @@ def _estimated_auc(
     scored: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
     classes: list[str],
 ) -> float | None:
-    """ROC AUC expected from the calibrated labels ordered by the model's score (as CBPE, but the mean AUC over
+    """ROC AUC expected from the calibrated labels ordered by the model's score (as CBPE, but the median AUC over
     label draws rather than a ratio of expected pair counts, see :mod:`otel_mlmon._expected_auc`): for two
     classes on the positive-class score; for more, the one-vs-rest mean over a proxy score (a row not predicted
     ``c`` scores its expected share of ``c``), corrected by its reference error."""
@@ -388,7 +392,7 @@ def _estimated_auc(
                 parts.append((values, weights * q, weights * (1 - q)))
             else:
                 parts.append((1 - values, weights * (1 - q), weights * q))
-        return expected_auc(parts)
+        return median_auc(parts)
     if model is None or model.auc_offset is None:
         return None
     aucs = []
@@ -401,7 +405,7 @@ def _estimated_auc(
                 share = model.errors.get(k, {}).get(c, 0.0)
                 p_c = (1 - q) * share
                 parts.append(((1 - values) * share, weights * p_c, weights * (1 - p_c)))
-        auc = expected_auc(parts)
+        auc = median_auc(parts)
         if auc is not None:
             aucs.append(auc)
     if not aucs:

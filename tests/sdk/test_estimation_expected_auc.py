@@ -1,4 +1,5 @@
-"""The expected ROC AUC of calibrated labels (``otel_mlmon._expected_auc``) against exact enumeration."""
+"""The expected and the median ROC AUC of calibrated labels (``otel_mlmon._expected_auc``) against exact
+enumeration."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from otel_mlmon._expected_auc import LARGE, expected_auc, ratio_auc
+from otel_mlmon._expected_auc import LARGE, expected_auc, median_auc, ratio_auc
 
 
 def _exact(score: np.ndarray, q: np.ndarray) -> float:
@@ -59,3 +60,47 @@ def test_no_estimate_without_both_classes() -> None:
     score = np.array([0.2, 0.7])
     assert expected_auc([(score, np.zeros(2), np.ones(2))]) is None
     assert expected_auc([(score, np.ones(2), np.zeros(2))]) is None
+
+
+def _exact_median(score: np.ndarray, q: np.ndarray) -> tuple[float, float]:
+    """The median AUC's interval (lower, upper) over every labelling with both classes, by enumeration."""
+    values, masses = [], []
+    for labels in itertools.product((0, 1), repeat=score.size):
+        y = np.asarray(labels, dtype=np.float64)
+        if y.sum() in (0, y.size):
+            continue
+        values.append(ratio_auc([(score, y, 1 - y)]))
+        masses.append(float(np.prod(np.where(y == 1, q, 1 - q))))
+    order = np.argsort(values)
+    cdf = np.cumsum(np.asarray(masses)[order]) / np.sum(masses)
+    sorted_values = np.asarray(values)[order]
+    return float(sorted_values[np.searchsorted(cdf, 0.45)]), float(sorted_values[np.searchsorted(cdf, 0.55)])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_median_on_a_skewed_window(seed: int) -> None:
+    # Twelve rows, nearly all positive: the AUC is skewed (mostly near 1, a tail below), the median above the mean.
+    rng = np.random.default_rng(seed)
+    score = np.round(rng.random(12), 1)
+    q = np.clip(0.75 + 0.25 * score + rng.normal(0, 0.02, score.size), 0.5, 0.995)
+    low, high = _exact_median(score, q)
+    median = median_auc([(score, q, 1 - q)])
+    assert low - 1e-9 <= median <= high + 1e-9
+    assert median > _exact(score, q)
+
+
+def test_the_estimator_reports_the_median() -> None:
+    # Two classes, 57 rows of which about 3 negative (a breast-cancer chunk): the estimate is the median.
+    from otel_mlmon.estimation import estimate_classification
+
+    rng = np.random.default_rng(5)
+    confidence = np.round(rng.uniform(0.8, 1.0, 57), 2)
+    groups = {"1": (confidence, np.ones(57))}
+    estimate = estimate_classification(None, {**groups, "0": (np.array([0.6]), np.ones(1))})
+    parts = [(confidence, confidence, 1 - confidence), (np.array([0.4]), np.array([0.4]), np.array([0.6]))]
+    assert estimate["roc_auc"] == pytest.approx(median_auc(parts))
+    assert estimate["roc_auc"] != pytest.approx(expected_auc(parts))
+    score = np.array([0.2, 0.7])
+    assert median_auc([(score, np.zeros(2), np.ones(2))]) is None
+    big = [(score, np.full(2, LARGE), np.full(2, LARGE))]
+    assert median_auc(big) == ratio_auc(big)

@@ -24,9 +24,11 @@ from otel_mlmon.estimation import (
     RegressionErrorModel,
     basis_means,
     bucket_basis_means,
+    bucket_term_variance,
     estimate_classification,
     histogram_buckets,
     joint_buckets,
+    term_variance,
 )
 from otel_mlmon_collector._ground_truth._metrics import MetricPoint
 
@@ -113,11 +115,13 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
         if column.numeric is None or not column.numeric.count:
             continue
         rows = int(column.numeric.count + column.missing + column.infinite)
-        means = []
-        for section, name in error_model.columns:
+        means, variances = [], []
+        for i, (section, name) in enumerate(error_model.columns):
             source = view.outputs if section == "outputs" else view.features
-            means.append(_histogram_means(source.get(name), error_model.knots[len(means)]))
-        out[output] = _regression(error_model, means, rows)
+            column_view = source.get(name)
+            means.append(_histogram_means(column_view, error_model.knots[i]))
+            variances.append(_histogram_variance(column_view, error_model.knots[i], error_model.coef_abs[i]))
+        out[output] = _regression(error_model, means, rows, variances)
     return out
 
 
@@ -167,7 +171,8 @@ def estimate_rows(
         array = np.asarray(values)
         means: list[np.ndarray | None] = [basis_means(array, calibration.knots[0])]
         means += [None] * (len(calibration.columns) - 1)
-        return _regression(calibration, means, array.size)
+        variances = [term_variance(array, calibration.knots[0], calibration.coef_abs[0])]
+        return _regression(calibration, means, array.size, variances)
     return None
 
 
@@ -203,8 +208,13 @@ def _classification(
     )
 
 
-def _regression(model: RegressionErrorModel, means: list[np.ndarray | None], rows: int) -> Estimate:
-    result = model.estimate(means, rows)
+def _regression(
+    model: RegressionErrorModel,
+    means: list[np.ndarray | None],
+    rows: int,
+    variances: list[float | None] | None = None,
+) -> Estimate:
+    result = model.estimate(means, rows, variances)
     return Estimate(
         n=rows,
         values={"rmse": result["rmse"], "mae": result["mae"]},
@@ -222,3 +232,13 @@ def _histogram_means(column: Any, knots: np.ndarray) -> np.ndarray | None:
     lower, upper, counts = histogram_buckets(histogram)
     rows = int(histogram.count + column.missing + column.infinite)
     return bucket_basis_means(lower, upper, counts, histogram.sum, knots, rows)
+
+
+def _histogram_variance(column: Any, knots: np.ndarray, coef: np.ndarray) -> float | None:
+    """A window's variance of one column's error term from its histogram (missing values: a term of 0); None
+    when the column is not numeric here."""
+    if column is None or column.numeric is None or not column.numeric.count:
+        return None
+    lower, upper, counts = histogram_buckets(column.numeric)
+    rows = int(column.numeric.count + column.missing + column.infinite)
+    return bucket_term_variance(lower, upper, counts, knots, coef, rows)

@@ -264,15 +264,57 @@ def test_the_histogram_sum_places_rows_within_their_buckets(binary_profile: Prof
     assert abs(tilted["accuracy"] - target["accuracy"]) < 0.005
 
 
-def test_regression_rmse_keeps_the_reference_ratio_to_the_mae() -> None:
-    """The estimated RMSE is the estimated MAE times the reference's RMSE / MAE."""
+def test_regression_rmse_of_an_older_profile_keeps_the_reference_ratio_to_the_mae() -> None:
+    """A profile written before term variances: the estimated RMSE is the MAE times the reference's RMSE / MAE."""
     rng = np.random.default_rng(4)
     X = rng.normal(size=(4000, 3))
     y = 10 * X[:, 0] + rng.normal(size=4000) * (1 + np.abs(X[:, 0]) + np.abs(X[:, 1]))
     profile = Profile.from_data(X, 10 * X[:, 0], model="m", feature_names=NAMES, labels=y)
-    model = profile.estimation.outputs["prediction"]
+    entry = profile.estimation.outputs["prediction"].to_dict()
+    assert len(entry.pop("term_variances")) == len(entry["columns"])
+    older = EstimationModel.from_dict({"outputs": {"prediction": entry}})
+    model = older.outputs["prediction"]
+    assert model.term_variances is None
     X_live = rng.normal(size=(2000, 3)) * np.array([1.5, 1.5, 1.0])
-    est = estimate_view(_summary(X_live, 10 * X_live[:, 0]), profile.estimation)["prediction"]
+    est = estimate_view(_summary(X_live, 10 * X_live[:, 0]), older)["prediction"]
     ratio = np.sqrt(model.mean_sq) / model.mean_abs
     assert est.values["rmse"] == pytest.approx(est.values["mae"] * ratio)
     assert est.values["mae"] > 1.2 * model.mean_abs  # wider inputs, larger errors
+
+
+@pytest.mark.parametrize(
+    ("window", "direction"),
+    [
+        (
+            "split",
+            1,
+        ),  # half the rows at x = 0 (small errors), half at |x| = 2.5 (large): more spread than the reference
+        ("narrow", -1),  # every row at |x| = 0.8: one error scale, less spread than the reference
+    ],
+)
+def test_regression_rmse_follows_the_spread_of_the_rows_error_scales(window: str, direction: int) -> None:
+    """``E e² = k (MAE² + Var m)``: the same MAE with more (less) spread error scales has a larger (smaller)
+    RMSE, which the reference's RMSE / MAE ratio misses."""
+    rng = np.random.default_rng(6)
+
+    def draw(x0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = rng.normal(size=(x0.size, 3))
+        X[:, 0] = x0
+        prediction = 50 + 10 * X[:, 1]
+        return X, prediction, prediction + rng.normal(size=x0.size) * (1 + 2 * np.abs(x0))
+
+    X, prediction, y = draw(rng.normal(size=6000))
+    profile = Profile.from_data(X, prediction, model="m", feature_names=NAMES, labels=y)
+    model = profile.estimation.outputs["prediction"]
+    n = 4000
+    if window == "split":
+        x0 = np.where(rng.random(n) < 0.5, 0.0, rng.choice([-2.5, 2.5], n)) + rng.normal(0, 0.1, n)
+    else:
+        x0 = rng.choice([-1.0, 1.0], n) * (0.8 + rng.normal(0, 0.05, n))
+    X, prediction, y = draw(x0)
+    est = estimate_view(_summary(X, prediction), profile.estimation)["prediction"]
+    rmse = float(np.sqrt(np.mean((prediction - y) ** 2)))
+    by_ratio = est.values["mae"] * np.sqrt(model.mean_sq) / model.mean_abs
+    assert est.values["rmse"] == pytest.approx(rmse, rel=0.04)
+    assert direction * (est.values["rmse"] - by_ratio) > 0.05 * rmse
+    assert abs(est.values["rmse"] - rmse) < abs(by_ratio - rmse)
