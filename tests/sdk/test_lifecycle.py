@@ -200,7 +200,9 @@ def test_fold_steps_grow_while_fast_and_shrink_when_slow():
     assert stepper._chunks[stream] <= stream.asked[-1]
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("", 5.0), ("0", 0.0), ("2.5", 2.5), ("-1", 5.0), ("soon", 5.0)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("", 5.0), ("0", 0.0), ("2.5", 2.5), ("-1", 5.0), ("soon", 5.0)]
+)
 def test_exit_budget_from_the_environment_and_a_bad_value_warns(monkeypatch, caplog, raw, expected):
     from otel_mlmon._lifecycle import EXIT_TIMEOUT_ENV, exit_timeout_seconds
 
