@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -551,11 +552,16 @@ class ExponentialHistogram:
             ValueError: if the scale is below -10, a count is negative, the zero and bucket counts do not
                 add up to ``count``, ``min`` exceeds ``max``, or a side needs more than 16 384 buckets.
         """
-        scale, positive, negative = point_sides(
-            int(scale),
-            (int(positive_offset), np.asarray(positive_counts, dtype=np.int64)),
-            (int(negative_offset), np.asarray(negative_counts, dtype=np.int64)),
-        )
+        scale = int(scale)
+        positive = (int(positive_offset), np.asarray(positive_counts, dtype=np.int64))
+        negative = (int(negative_offset), np.asarray(negative_counts, dtype=np.int64))
+        if MIN_SCALE <= scale <= MAX_SCALE and _as_given(positive[1]) and _as_given(negative[1]):
+            # Nothing to trim or downscale (an exporter's usual point): what point_sides returns, without its
+            # passes; an empty side is (0, empty), as trimming leaves it.
+            positive = positive if positive[1].size else (0, positive[1][:0])
+            negative = negative if negative[1].size else (0, negative[1][:0])
+        else:
+            scale, positive, negative = point_sides(scale, positive, negative)
         zero, total = int(zero_count), int(count)
         counted = zero + int(positive[1].sum()) + int(negative[1].sum())
         if zero < 0 or counted != total:
@@ -567,7 +573,7 @@ class ExponentialHistogram:
             min, max = (lower if min is None else min), (upper if max is None else max)
         if not float(min) <= float(max):
             raise ValueError(f"min ({min}) must not exceed max ({max})")
-        size = np.max([max_size, positive[1].size, negative[1].size, _MIN_MAX_SIZE])
+        size = builtins.max(max_size, positive[1].size, negative[1].size, _MIN_MAX_SIZE)
         hist = cls(max_size=int(size))
         hist._assign((scale, positive, negative), zero, total, float(sum), float(min), float(max))
         return hist
@@ -598,3 +604,10 @@ class ExponentialHistogram:
             f"count={self.count}, zero_count={self.zero_count}, positive={self.positive_counts.size} buckets, "
             f"negative={self.negative_counts.size} buckets)"
         )
+
+
+def _as_given(counts: np.ndarray) -> bool:
+    """Whether a side's bucket counts need no trimming and hold no negative count (then point_sides keeps them)."""
+    if counts.ndim != 1:
+        return False
+    return not counts.size or bool(counts[0] != 0 and counts[-1] != 0 and counts.min() >= 0)
