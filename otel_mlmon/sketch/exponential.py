@@ -31,6 +31,7 @@ from otel_mlmon.sketch._buckets import (
 )
 from otel_mlmon.sketch._column import count_column
 from otel_mlmon.sketch._fields import histogram_from_dict, histogram_to_dict, same_float
+from otel_mlmon.sketch._given_sides import given_sides
 from otel_mlmon.sketch._mapping import (
     MAX_SCALE,
     MIN_SCALE,
@@ -552,16 +553,9 @@ class ExponentialHistogram:
             ValueError: if the scale is below -10, a count is negative, the zero and bucket counts do not
                 add up to ``count``, ``min`` exceeds ``max``, or a side needs more than 16 384 buckets.
         """
-        scale = int(scale)
-        positive = (int(positive_offset), np.asarray(positive_counts, dtype=np.int64))
-        negative = (int(negative_offset), np.asarray(negative_counts, dtype=np.int64))
-        if MIN_SCALE <= scale <= MAX_SCALE and _as_given(positive[1]) and _as_given(negative[1]):
-            # Nothing to trim or downscale (an exporter's usual point): what point_sides returns, without its
-            # passes; an empty side is (0, empty), as trimming leaves it.
-            positive = positive if positive[1].size else (0, positive[1][:0])
-            negative = negative if negative[1].size else (0, negative[1][:0])
-        else:
-            scale, positive, negative = point_sides(scale, positive, negative)
+        pos = (int(positive_offset), np.asarray(positive_counts, dtype=np.int64))
+        neg = (int(negative_offset), np.asarray(negative_counts, dtype=np.int64))
+        scale, positive, negative = given_sides(int(scale), pos, neg) or point_sides(int(scale), pos, neg)
         zero, total = int(zero_count), int(count)
         counted = zero + int(positive[1].sum()) + int(negative[1].sum())
         if zero < 0 or counted != total:
@@ -604,10 +598,3 @@ class ExponentialHistogram:
             f"count={self.count}, zero_count={self.zero_count}, positive={self.positive_counts.size} buckets, "
             f"negative={self.negative_counts.size} buckets)"
         )
-
-
-def _as_given(counts: np.ndarray) -> bool:
-    """Whether a side's bucket counts need no trimming and hold no negative count (then point_sides keeps them)."""
-    if counts.ndim != 1:
-        return False
-    return not counts.size or bool(counts[0] != 0 and counts[-1] != 0 and counts.min() >= 0)
