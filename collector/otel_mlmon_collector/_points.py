@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -206,8 +206,10 @@ def _read_categories(
     counts: dict[str, int] = {}
     # The KeyValues of the last point that joined a group through the full path, and where its category is: a
     # point whose other KeyValues equal those (same times) belongs to the same group and is admitted as that one
-    # was (nothing was admitted in between), so only its category and count are read (see _same_but).
+    # was (nothing was admitted in between), so only its category and count are read.
     seen: list[Any] | None = None
+    head: list[Any] = []  # seen's KeyValues before the category's and after it
+    tail: list[Any] = []
     at = 0
     for point in points:
         if point.flags & _NO_RECORDED_VALUE:
@@ -219,16 +221,19 @@ def _read_categories(
             and len(kvs) == len(seen)
             and point.start_time_unix_nano == last[1]
             and point.time_unix_nano == last[2]
-            and _same_but(kvs, seen, at, category_attr)
         ):
-            value = _count(point)
-            category = _value_of(kvs[at])
-            if value is None or _too_long(category):
-                counters.invalid_points += 1
+            kv = kvs[at]
+            # Its other KeyValues equal seen's (message equality: key and value, compared list to list in C):
+            # then its attributes are seen's with another category.
+            if kv.key == category_attr and kvs[:at] == head and (not tail or kvs[at + 1 :] == tail):
+                value = _count(point)
+                category = kv.value.string_value or _any_value(kv.value)  # as attributes() reads it
+                if value is None or _too_long(category):
+                    counters.invalid_points += 1
+                    continue
+                counters.points += 1
+                counts[category] = counts.get(category, 0) + value
                 continue
-            counters.points += 1
-            counts[category] = counts.get(category, 0) + value
-            continue
         attrs = attributes(kvs)
         seen = None  # the fast path follows only points that took this path up to their group
         if not admit(attrs):
@@ -252,6 +257,7 @@ def _read_categories(
         if unique:
             seen = list(kvs)
             at = next(j for j, kv in enumerate(seen) if kv.key == category_attr)
+            head, tail = seen[:at], seen[at + 1 :]
             # A decoded NaN equals no other (a new group each time) while equal messages would join: no short path.
             if any(kv.value.WhichOneof("value") == "double_value" for kv in seen):
                 seen = None
@@ -291,13 +297,17 @@ def _histogram(point: Any, max_size: int) -> ExponentialHistogram | None:
         return None
     if len(positive.bucket_counts) > _MAX_POINT_BUCKETS or len(negative.bucket_counts) > _MAX_POINT_BUCKETS:
         return None
-    # Read once as uint64 arrays (from_buckets takes them as they are). Their sum must not wrap before it is
-    # compared with ``count``: past _EXACT_SUM per bucket the sum is taken over Python ints.
+    # Read once as uint64 arrays (from_buckets takes them as they are). The buckets must add up to ``count``
+    # exactly: while no bucket passes _EXACT_SUM, from_buckets' own int64 sums cannot wrap and its check (a
+    # ValueError) is exact; past it the sum is taken over Python ints here first.
     positive_counts = np.asarray(positive.bucket_counts, dtype=np.uint64)
     negative_counts = np.asarray(negative.bucket_counts, dtype=np.uint64)
-    counted = point.zero_count + _exact_sum(positive_counts) + _exact_sum(negative_counts)
-    if counted != point.count or point.count > MAX_POINT_COUNT:
+    if point.count > MAX_POINT_COUNT:
         return None
+    if _largest(positive_counts) > _EXACT_SUM or _largest(negative_counts) > _EXACT_SUM:
+        counted = point.zero_count + _exact_sum(positive_counts) + _exact_sum(negative_counts)
+        if counted != point.count:
+            return None
     bounds = [point.min if point.HasField("min") else None, point.max if point.HasField("max") else None]
     if any(b is not None and not math.isfinite(b) for b in bounds):
         return None
@@ -334,8 +344,12 @@ def _histogram(point: Any, max_size: int) -> ExponentialHistogram | None:
     return hist
 
 
-#: Largest bucket count whose arrays (at most _MAX_POINT_BUCKETS long) sum in uint64 without wrapping.
-_EXACT_SUM = (1 << 64) // _MAX_POINT_BUCKETS - 1
+#: Largest bucket count whose arrays (at most _MAX_POINT_BUCKETS long) sum in int64 without wrapping.
+_EXACT_SUM = (1 << 63) // _MAX_POINT_BUCKETS - 1
+
+
+def _largest(counts: np.ndarray) -> int:
+    return int(counts.max()) if counts.size else 0
 
 
 def _exact_sum(counts: np.ndarray) -> int:
@@ -355,24 +369,6 @@ def _count(point: Any) -> int | None:
     else:
         return None
     return None if value < 0 or value > MAX_POINT_COUNT else value
-
-
-def _same_but(kvs: Any, seen: Sequence[Any], at: int, key: str) -> bool:
-    """Whether ``kvs`` (as long as ``seen``) holds ``seen``'s KeyValues (message equality: key and value) but at
-    index ``at``, whose key must be ``key``: then its attributes are ``seen``'s with another value of ``key``."""
-    for j, kv in enumerate(seen):
-        if j == at:
-            if kvs[j].key != key:
-                return False
-        elif kvs[j] != kv:
-            return False
-    return True
-
-
-def _value_of(kv: Any) -> Any:
-    """The value of one ``KeyValue``, as :func:`attributes` reads it."""
-    value = kv.value
-    return value.string_value or _any_value(value)
 
 
 def _too_long(value: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ from otel_mlmon.sketch._buckets import (
 )
 from otel_mlmon.sketch._column import count_column
 from otel_mlmon.sketch._fields import histogram_from_dict, histogram_to_dict, same_float
+from otel_mlmon.sketch._given_sides import given_sides
 from otel_mlmon.sketch._mapping import (
     MAX_SCALE,
     MIN_SCALE,
@@ -551,11 +553,9 @@ class ExponentialHistogram:
             ValueError: if the scale is below -10, a count is negative, the zero and bucket counts do not
                 add up to ``count``, ``min`` exceeds ``max``, or a side needs more than 16 384 buckets.
         """
-        scale, positive, negative = point_sides(
-            int(scale),
-            (int(positive_offset), np.asarray(positive_counts, dtype=np.int64)),
-            (int(negative_offset), np.asarray(negative_counts, dtype=np.int64)),
-        )
+        pos = (int(positive_offset), np.asarray(positive_counts, dtype=np.int64))
+        neg = (int(negative_offset), np.asarray(negative_counts, dtype=np.int64))
+        scale, positive, negative = given_sides(int(scale), pos, neg) or point_sides(int(scale), pos, neg)
         zero, total = int(zero_count), int(count)
         counted = zero + int(positive[1].sum()) + int(negative[1].sum())
         if zero < 0 or counted != total:
@@ -567,7 +567,7 @@ class ExponentialHistogram:
             min, max = (lower if min is None else min), (upper if max is None else max)
         if not float(min) <= float(max):
             raise ValueError(f"min ({min}) must not exceed max ({max})")
-        size = np.max([max_size, positive[1].size, negative[1].size, _MIN_MAX_SIZE])
+        size = builtins.max(max_size, positive[1].size, negative[1].size, _MIN_MAX_SIZE)
         hist = cls(max_size=int(size))
         hist._assign((scale, positive, negative), zero, total, float(sum), float(min), float(max))
         return hist

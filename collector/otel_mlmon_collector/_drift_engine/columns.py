@@ -33,7 +33,7 @@ from ..drift import (
 from ..drift._align import AlignmentCache
 from ..drift._base import is_batch_method
 from ..drift._binning import align_many
-from ..drift._categorical import CategoricalMethod, as_counts
+from ..drift._categorical import CategoricalMethod, CategoricalSides
 from ..drift._missing import missing_counts
 from ..drift._vectors import vector_series
 from .config import DriftConfig
@@ -298,17 +298,19 @@ class ColumnChecks:
                 if out_of_range and math.isfinite(ref.numeric.min) and math.isfinite(ref.numeric.max):
                     planned.append(("out_of_range", (self.out_of_range, binned, None)))
             else:
-                sides = (ref.categorical, current.categorical)
-                if out_of_range:
-                    # The sketches read once for both checks (CategoricalMethod.compare takes the counts as
-                    # they are, and the second check reuses the first one's table); other methods get sketches.
-                    counts = (as_counts(sides[0]), as_counts(sides[1]))
-                    if isinstance(method, CategoricalMethod):
-                        sides = counts
+                categorical = isinstance(method, CategoricalMethod)
+                shared = None
+                if out_of_range or categorical:
+                    # The column's sketches read once and its table built once, for both checks: each takes
+                    # them through compare_sides (policy.compare hands a CategoricalSides given alone to it).
+                    shared = CategoricalSides(ref.categorical, current.categorical)
                 if method is not None:
-                    planned.append(("distribution", (method, *sides)))
+                    if categorical:
+                        planned.append(("distribution", (method, shared, None)))
+                    else:  # a method of the user's own: the sketches, as compare() takes them
+                        planned.append(("distribution", (method, ref.categorical, current.categorical)))
                 if out_of_range:  # for categories: values in categories the reference lacks
-                    planned.append(("out_of_range", (self.unseen, *counts)))
+                    planned.append(("out_of_range", (self.unseen, shared, None)))
         total_cur = n_cur + current.missing + current.infinite
         total_ref = ref.count + ref.missing + ref.infinite
         if "missing_rate" in checks and total_cur >= min_rows and total_ref > 0 and ref.kind != "vocabulary":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from otel_mlmon_collector.drift._base import KINDS, BatchMethod, DriftMethod, DriftResult, Kind
 from otel_mlmon_collector.drift._binning import Binned, align, bucket_index, kish_n_eff
-from otel_mlmon_collector.drift._categorical import CategoricalCounts, ContingencyTable
+from otel_mlmon_collector.drift._categorical import CategoricalCounts, CategoricalSides, ContingencyTable
 from otel_mlmon_collector.drift._centroid import Centroid
 from otel_mlmon_collector.drift._chi2 import ChiSquare
 from otel_mlmon_collector.drift._defaults import DEFAULT_ALPHA, LARGE_N_EFF, default_method, effective_n
@@ -41,6 +41,7 @@ __all__ = [
     "BatchMethod",
     "Binned",
     "CategoricalCounts",
+    "CategoricalSides",
     "Centroid",
     "ChiSquare",
     "ContingencyTable",

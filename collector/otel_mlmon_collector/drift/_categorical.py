@@ -28,7 +28,15 @@ import numpy as np
 
 from otel_mlmon_collector.drift._base import DriftResult, Kind, decide, skipped_result
 
-__all__ = ["POOLED", "REST", "CategoricalCounts", "CategoricalMethod", "ContingencyTable"]
+__all__ = [
+    "POOLED",
+    "REST",
+    "CategoricalCounts",
+    "CategoricalMethod",
+    "CategoricalSides",
+    "ContingencyTable",
+    "as_counts",
+]
 
 REST = "__rest__"
 #: Name of the cell that Cochran pooling makes of the smallest columns.
@@ -195,8 +203,59 @@ class ContingencyTable:
         return cls(tuple(columns), ref, cur, slack, tail)
 
 
+class CategoricalSides:
+    """A categorical column's two sides, read once, and their :class:`ContingencyTable`, built once.
+
+    The drift engine makes one per column and hands it to every check of that column (the distribution method
+    and the unseen-category test, :meth:`CategoricalMethod.compare_sides`): the sketches are converted once and
+    the table, built on first use, is shared, which gives every check exactly what ``compare`` of the two sides
+    gives (the sides are frozen and no method changes a table). It belongs to one column of one evaluation.
+
+    Args:
+        reference: The reference side: :class:`CategoricalCounts`, a ``CategoricalSketch`` or a mapping.
+        current: The current side, likewise.
+
+    Example:
+        >>> from otel_mlmon_collector.drift import ChiSquare, UnseenCategories
+        >>> sides = CategoricalSides({"a": 500, "b": 500}, {"a": 450, "b": 450, "new": 100})
+        >>> ChiSquare().compare_sides(sides).detected, UnseenCategories().compare_sides(sides).score
+        (True, 0.1)
+        >>> sides.table.columns
+        ('a', 'b', 'new')
+    """
+
+    __slots__ = ("_table", "current", "reference")
+
+    def __init__(self, reference: Any, current: Any) -> None:
+        self.reference = as_counts(reference)
+        self.current = as_counts(current)
+        self._table: ContingencyTable | None = None
+
+    @property
+    def n_reference(self) -> int:
+        """All values of the reference side (listed counts plus ``other``)."""
+        return self.reference.total
+
+    @property
+    def n_current(self) -> int:
+        """All values of the current side."""
+        return self.current.total
+
+    @property
+    def table(self) -> ContingencyTable:
+        """``ContingencyTable.build(reference, current)``, built on first use and then kept."""
+        table = self._table
+        if table is None:
+            table = self._table = ContingencyTable.build(self.reference, self.current)
+        return table
+
+
 class CategoricalMethod:
-    """Mixin for categorical methods: ``compare`` converts sketches, skips empty sides, builds the table."""
+    """Mixin for categorical methods: ``compare`` converts sketches, skips empty sides, builds the table.
+
+    :meth:`compare_sides` takes the two sides already read (:class:`CategoricalSides`), so that several checks
+    of one column share the conversion and the table.
+    """
 
     name: ClassVar[str]
     kind: ClassVar[Kind] = "categorical"
@@ -204,13 +263,17 @@ class CategoricalMethod:
     alpha: float | None = None
 
     def compare(self, reference: Any, current: Any) -> DriftResult:
-        """Compare two :class:`CategoricalCounts` (or two ``CategoricalSketch`` objects)."""
-        ref, cur = _as_counts(reference), _as_counts(current)
+        """Compare two :class:`CategoricalCounts` (or two ``CategoricalSketch`` objects, or mappings)."""
+        return self.compare_sides(CategoricalSides(reference, current))
+
+    def compare_sides(self, sides: CategoricalSides) -> DriftResult:
+        """Compare the two sides of ``sides`` with its shared table: what :meth:`compare` gives for them."""
+        ref, cur = sides.reference, sides.current
         n, m = ref.total, cur.total
         if n == 0 or m == 0:
             side = "reference" if n == 0 else "current"
             return skipped_result(self.name, self.threshold, n, m, f"empty {side} window", self.alpha)
-        return self._compare(_table(ref, cur), reference=ref, current=cur)
+        return self._compare(sides.table, reference=ref, current=cur)
 
     def _compare(self, table: ContingencyTable, **sides: CategoricalCounts) -> DriftResult:
         raise NotImplementedError
@@ -361,34 +424,9 @@ def _closest(reference: _Side, current: _Side) -> tuple[np.ndarray, float, np.nd
     return ref + u, ref_rest - float(u.sum()), cur + v, cur_rest - float(v.sum())
 
 
-#: The last table :func:`_table` built, with the two sides it was built from (held, so identity stays meaningful).
-_last_table: tuple[CategoricalCounts, CategoricalCounts, ContingencyTable] | None = None
-
-
-def _table(reference: CategoricalCounts, current: CategoricalCounts) -> ContingencyTable:
-    """``ContingencyTable.build(reference, current)``, the last one reused for the same two sides.
-
-    The drift engine hands a categorical column's two sides, converted once, to both of its checks (the
-    distribution method and the unseen-category test), which compare them one after the other: the second
-    takes the table the first built. The sides are frozen and no method changes a table, so the table is the
-    one ``build`` would make again; one tuple swapped in whole keeps this safe across threads.
-    """
-    global _last_table  # a one-entry memo
-    last = _last_table
-    if last is not None and last[0] is reference and last[1] is current:
-        return last[2]
-    table = ContingencyTable.build(reference, current)
-    _last_table = (reference, current, table)
-    return table
-
-
 def as_counts(side: Any) -> CategoricalCounts:
     """One side of a categorical comparison as :class:`CategoricalCounts` (a ``CategoricalSketch`` read by
     :meth:`CategoricalCounts.from_sketch`, a mapping of counts, or counts as they are)."""
-    return _as_counts(side)
-
-
-def _as_counts(side: Any) -> CategoricalCounts:
     if isinstance(side, CategoricalCounts):
         return side
     if hasattr(side, "top") and hasattr(side, "other_count"):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from otel_mlmon_collector.drift._base import DriftMethod, DriftResult, Kind, is_batch_method
-from otel_mlmon_collector.drift._categorical import CategoricalCounts
+from otel_mlmon_collector.drift._categorical import CategoricalCounts, CategoricalSides
 from otel_mlmon_collector.drift._centroid import Centroid
 from otel_mlmon_collector.drift._chi2 import ChiSquare
 from otel_mlmon_collector.drift._defaults import DEFAULT_CORRECTION, default_method
@@ -144,7 +144,9 @@ class DriftPolicy:
         Args:
             features: Feature name to ``(kind, reference, current)``: two exponential histograms or a
                 :class:`~otel_mlmon_collector.drift._binning.Binned` (with ``current=None``) for ``"numeric"``,
-                two category sketches or :class:`CategoricalCounts` for ``"categorical"``, two
+                two category sketches or :class:`CategoricalCounts` (or a
+                :class:`~otel_mlmon_collector.drift._categorical.CategoricalSides` with ``current=None``) for
+                ``"categorical"``, two
                 :class:`MissingCounts` for ``"missing"``.
 
         Returns:
@@ -176,7 +178,9 @@ class DriftPolicy:
         """Run each ``(method, reference, current)`` comparison (uncorrected), in the input order.
 
         A numeric side given as a :class:`~otel_mlmon_collector.drift._binning.Binned` alone (``current=None``)
-        goes to the method's ``compare_binned``; comparisons whose method is a :class:`BatchMethod` (and
+        goes to the method's ``compare_binned``, a categorical column's
+        :class:`~otel_mlmon_collector.drift._categorical.CategoricalSides` alone to its ``compare_sides`` (a
+        method without one gets the two sides' counts); comparisons whose method is a :class:`BatchMethod` (and
         hashable) are grouped by method and run with one ``compare_many`` per method, which gives the same results
         as one by one; everything else calls ``compare(reference, current)``.
 
@@ -222,8 +226,14 @@ class DriftPolicy:
 
 
 def _compare_one(method: DriftMethod, reference: Any, current: Any) -> DriftResult:
-    if current is None and is_batch_method(method):
-        return method.compare_binned(reference)  # type: ignore[attr-defined]
+    if current is None:
+        if is_batch_method(method):
+            return method.compare_binned(reference)  # type: ignore[attr-defined]
+        if isinstance(reference, CategoricalSides):
+            compare_sides = getattr(method, "compare_sides", None)
+            if compare_sides is not None:
+                return compare_sides(reference)  # type: ignore[no-any-return]
+            return method.compare(reference.reference, reference.current)
     return method.compare(reference, current)
 
 

@@ -352,10 +352,11 @@ def test_top_k_lists_without_an_error_bound_are_not_pooled_by_their_other_count(
 
 
 def test_checks_sharing_converted_sides_give_the_results_of_sketches_read_by_each() -> None:
-    """The engine reads a column's two sketches once and hands the counts to the distribution method and the
-    unseen test in turn (the second reuses the first one's table): every result equals the one each method gives
-    from the sketches alone, also when other comparisons come in between or the sides change."""
-    from otel_mlmon_collector.drift._categorical import as_counts
+    """The engine reads a column's two sketches once into a CategoricalSides and hands it to the distribution
+    method and the unseen test in turn (both use its one table): every result equals the one each method gives
+    from the sketches alone, directly or through the policy, also when other comparisons come in between or the
+    sides change."""
+    from otel_mlmon_collector.drift import CategoricalSides, DriftPolicy
 
     from otel_mlmon.sketch import CategoricalSketch
 
@@ -371,17 +372,64 @@ def test_checks_sharing_converted_sides_give_the_results_of_sketches_read_by_eac
             sketch.update([f"v{v}" for v in values])
             sides.append(sketch)
         columns.append(sides)
+    policy = DriftPolicy()
     for reference, current in columns:
-        shared = as_counts(reference), as_counts(current)
+        shared = CategoricalSides(reference, current)
         for method in methods:
             alone = method.compare(reference, current)
-            for together in (method.compare(*shared), method.compare(*shared)):
+            for together in (method.compare_sides(shared), method.compare_sides(shared)):
                 assert repr(together) == repr(alone)
-    # One side kept, the other changed, in every order: each comparison reads its own sides, never the previous
-    # comparison's table.
+        # Through the policy, every method on the one CategoricalSides: the same results, one table for all.
+        results = policy.compare([(method, shared, None) for method in methods])
+        assert [repr(r) for r in results] == [repr(m.compare(reference, current)) for m in methods]
+    # One side kept, the other changed, in every order: each comparison reads its own sides' table.
     sketches = [side for column in columns for side in column]
-    converted = {id(side): as_counts(side) for side in sketches}
     pairs = [(r, c, m) for r in sketches for c in sketches for m in methods]
     alone = [repr(m.compare(r, c)) for r, c, m in pairs]
-    shared = [repr(m.compare(converted[id(r)], converted[id(c)])) for r, c, m in pairs]
-    assert shared == alone
+    shared_sides = {(id(r), id(c)): CategoricalSides(r, c) for r in sketches for c in sketches}
+    together = [repr(m.compare_sides(shared_sides[id(r), id(c)])) for r, c, m in pairs]
+    assert together == alone
+
+
+def test_categorical_sides_read_the_sketches_and_build_the_table_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CategoricalSides converts each sketch once and builds its table on first use only; checks given it
+    never read the sketches again, and a method without compare_sides gets its counts through the policy."""
+    from otel_mlmon_collector.drift import CategoricalSides, DriftPolicy
+
+    from otel_mlmon.sketch import CategoricalSketch
+
+    reference, current = CategoricalSketch(max_categories=8), CategoricalSketch(max_categories=8)
+    reference.update(["a"] * 500 + ["b"] * 300 + [f"r{i}" for i in range(40)])
+    current.update(["a"] * 300 + ["b"] * 500 + [f"c{i}" for i in range(40)])
+    builds, reads = [], []
+    build, from_sketch = ContingencyTable.build.__func__, CategoricalCounts.from_sketch.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        ContingencyTable, "build", classmethod(lambda cls, *a, **k: builds.append(a) or build(cls, *a, **k))
+    )
+    monkeypatch.setattr(
+        CategoricalCounts,
+        "from_sketch",
+        classmethod(lambda cls, *a, **k: reads.append(a) or from_sketch(cls, *a, **k)),
+    )
+    sides = CategoricalSides(reference, current)
+    assert len(reads) == 2 and builds == []
+    table = sides.table
+    assert sides.table is table and len(builds) == 1
+    for method in (JensenShannonCategorical(alpha=0.05), LInfinity(), UnseenCategories()):
+        method.compare_sides(sides)
+    assert len(reads) == 2 and len(builds) == 1
+    LInfinity().compare(reference, current)  # on its own, a comparison reads and builds its own
+    assert len(reads) == 4 and len(builds) == 2
+
+    class Counting:
+        """A categorical method of a user's own, with only compare()."""
+
+        name, kind, threshold = "counting", "categorical", 0.0
+
+        def compare(self, ref: object, cur: object) -> object:
+            return (ref, cur)
+
+    (got,) = DriftPolicy().compare([(Counting(), sides, None)])
+    assert got == (sides.reference, sides.current)

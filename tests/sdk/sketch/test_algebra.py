@@ -116,6 +116,49 @@ def test_from_buckets_refuses_inconsistent_points(fields: dict[str, Any]) -> Non
         ExponentialHistogram.from_buckets(**fields)
 
 
+@given(
+    scale=st.integers(-12, 23),
+    sides=st.lists(
+        st.tuples(st.integers(-40, 40), st.lists(st.integers(-1, 4), max_size=8)), min_size=2, max_size=2
+    ),
+    zero=st.integers(0, 3),
+    bounds=st.booleans(),
+)
+def test_from_buckets_without_point_sides_equals_it(
+    scale: int, sides: list[tuple[int, list[int]]], zero: int, bounds: bool
+) -> None:
+    """Points that need no trimming or downscaling skip point_sides: the same histogram or the same error as
+    point_sides gives them (padded, negative, empty and out-of-range points included)."""
+    from otel_mlmon.sketch import exponential
+
+    (pos_offset, pos), (neg_offset, neg) = sides
+    fields: dict[str, Any] = {
+        "scale": scale,
+        "zero_count": zero,
+        "count": zero + sum(pos) + sum(neg),
+        "positive_offset": pos_offset,
+        "positive_counts": np.array(pos, dtype=np.int64),
+        "negative_offset": neg_offset,
+        "negative_counts": neg,
+    }
+    if bounds:
+        fields.update(min=-1e300, max=1e300)
+
+    def built(fast: bool) -> tuple[str, Any]:
+        original = exponential.given_sides
+        try:
+            if not fast:
+                exponential.given_sides = lambda *sides: None  # type: ignore[assignment]
+            hist = ExponentialHistogram.from_buckets(**fields)
+        except ValueError as exc:
+            return "error", str(exc)
+        finally:
+            exponential.given_sides = original  # type: ignore[assignment]
+        return "ok", (hist.to_dict(), hist.positive_counts.dtype, hist.negative_counts.dtype)
+
+    assert built(fast=True) == built(fast=False)
+
+
 # ---------------------------------------------------------------------- subtract
 @oracle_settings
 @given(first=columns, second=columns, max_size=max_sizes)

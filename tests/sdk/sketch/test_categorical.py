@@ -6,6 +6,7 @@ import doctest
 import hashlib
 import json
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import pytest
@@ -247,6 +248,76 @@ def test_from_dict_names_the_problem(change: dict, message: str) -> None:
     sketch.update(["a", "b", "b"])
     with pytest.raises(ValueError, match=message):
         CategoricalSketch.from_dict({**sketch.to_dict(), **change})
+
+
+class _Str(str):
+    """A str subclass: valid as a category, read by the entry-by-entry loop."""
+
+
+class _Int(int):
+    """An int subclass (not bool): valid as a count, read by the entry-by-entry loop."""
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize(
+    "counts",
+    [
+        [],
+        [["a", 5], ["b", 3]],
+        [["a", 5], ["b", 3, 2]],
+        [["a", 5, 1], ["b", 3, 3]],
+        [["a", 5], ["b", 3, 4]],  # slack above error_bound
+        [["a", 5], ["b", 3, 0]],  # zero slack
+        [["a", 5], ["b", 3, True]],
+        [["a", 5], ["a", 3]],  # twice
+        [["a", 5], ["a", 3, 1]],  # twice, one with slack
+        [["a", 5], ["b", 0]],
+        [["a", 5], ["b", -1]],
+        [["a", 5], ["b", True]],
+        [["a", 5], ["b", 2.0]],
+        [["a", 5], ["b", "2"]],
+        [["a", 5], [3, 2]],  # category not a str
+        [["a", 5], [["x"], 2]],  # unhashable category
+        [["a", 5], [["x"], 2, 1]],
+        [["a", 5], ["b"]],
+        [["a", 5], ["b", 1, 1, 1]],
+        [["a", 5], []],
+        [["a", 5], ("b", 2)],  # a tuple entry (valid)
+        [["a", 5], "b2"],  # a string of two characters
+        [["a", 5], {"b", 2}],
+        [["a", 5], [_Str("b"), 2]],
+        [["a", 5], ["b", _Int(2)]],
+        [["a", 5], ["b", _Int(2), _Int(1)]],
+    ],
+)
+def test_counts_field_fast_reading_equals_the_entry_by_entry_loop(counts: list, version: int) -> None:
+    """The counts field read by whole-list passes gives what the entry-by-entry loop gives: the same counts and
+    slacks, or the same error (the loop reads whatever the passes do not take)."""
+
+    def loaded(fast: bool) -> tuple[str, Any]:
+        data = {
+            "format": "otel-mlmon.categorical-sketch",
+            "version": version,
+            "max_categories": 8,
+            "max_length": 128,
+            "hashed": None,
+            "count": 40,
+            "error_bound": 3,
+            "counts": counts,
+            "distinct": {"k": 16, "hashes": ""},
+        }
+        original = categorical._usual_counts
+        try:
+            if not fast:
+                categorical._usual_counts = lambda *args: None  # type: ignore[assignment]
+            sketch = CategoricalSketch.from_dict(data)
+        except ValueError as exc:
+            return "error", str(exc)
+        finally:
+            categorical._usual_counts = original  # type: ignore[assignment]
+        return "ok", (list(sketch._counts.items()), list(sketch._slack.items()))
+
+    assert loaded(fast=True) == loaded(fast=False)
 
 
 def test_distinct_estimate_error_matches_its_documented_rse() -> None:
