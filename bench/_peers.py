@@ -41,12 +41,16 @@ def peers_python() -> str | None:
     return candidate if Path(candidate).exists() else None
 
 
-def time_in_peers(script: str, arrays: dict[str, np.ndarray], repeat: int = 1) -> dict | None:
+def time_in_peers(
+    script: str, arrays: dict[str, np.ndarray], repeat: int = 1, freeze_setup: bool = False
+) -> dict | None:
     """Run ``script`` in the peers environment with ``arrays`` loaded as numpy arrays of the same names.
 
     The script must define ``run()``; it is timed ``repeat`` times after no warm-up (peers are slow enough) and
-    may define ``result()`` returning JSON-serialisable extras. Returns ``{"seconds": ..., **extras}`` or None
-    when no peers environment exists.
+    may define ``result()`` returning JSON-serialisable extras. With ``freeze_setup``, the objects that exist once
+    the script has run its top level (imports, data) are frozen out of the garbage collector before the timed runs
+    (``gc.freeze()``), as the caller does on its own side. Returns ``{"seconds": ..., **extras}`` or None when no
+    peers environment exists.
     """
     python = peers_python()
     if python is None:
@@ -60,6 +64,7 @@ def time_in_peers(script: str, arrays: dict[str, np.ndarray], repeat: int = 1) -
             "import json, statistics, time\nimport numpy as np\n"
             + "".join(f"{name} = np.load({path!r})\n" for name, path in paths.items())
             + script
+            + ("\nimport gc\ngc.collect()\ngc.freeze()\n" if freeze_setup else "")
             + f"\ntimes = []\nfor _ in range({repeat}):\n    t = time.perf_counter()\n    run()\n"
             "    times.append(time.perf_counter() - t)\n"
             "extras = result() if 'result' in globals() else {}\n"
