@@ -357,3 +357,24 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         check=True, capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+@pytest.fixture
+def categorical_work(monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
+    """Spies on a categorical check's two costly steps, from now on: ``(tables built, sketches read)``, one entry
+    per ``ContingencyTable.build`` and per ``CategoricalCounts.from_sketch`` (both still do their work)."""
+    from otel_mlmon_collector.drift import CategoricalCounts, ContingencyTable
+
+    builds: list = []
+    reads: list = []
+    build = ContingencyTable.build.__func__  # type: ignore[attr-defined]
+    from_sketch = CategoricalCounts.from_sketch.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        ContingencyTable, "build", classmethod(lambda cls, *a, **k: builds.append(a) or build(cls, *a, **k))
+    )
+    monkeypatch.setattr(
+        CategoricalCounts,
+        "from_sketch",
+        classmethod(lambda cls, *a, **k: reads.append(a) or from_sketch(cls, *a, **k)),
+    )
+    return builds, reads

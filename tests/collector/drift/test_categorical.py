@@ -392,7 +392,7 @@ def test_checks_sharing_converted_sides_give_the_results_of_sketches_read_by_eac
 
 
 def test_categorical_sides_read_the_sketches_and_build_the_table_once(
-    monkeypatch: pytest.MonkeyPatch,
+    categorical_work: tuple[list, list],
 ) -> None:
     """A CategoricalSides converts each sketch once and builds its table on first use only; checks given it
     never read the sketches again, and a method without compare_sides gets its counts through the policy."""
@@ -403,16 +403,7 @@ def test_categorical_sides_read_the_sketches_and_build_the_table_once(
     reference, current = CategoricalSketch(max_categories=8), CategoricalSketch(max_categories=8)
     reference.update(["a"] * 500 + ["b"] * 300 + [f"r{i}" for i in range(40)])
     current.update(["a"] * 300 + ["b"] * 500 + [f"c{i}" for i in range(40)])
-    builds, reads = [], []
-    build, from_sketch = ContingencyTable.build.__func__, CategoricalCounts.from_sketch.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(
-        ContingencyTable, "build", classmethod(lambda cls, *a, **k: builds.append(a) or build(cls, *a, **k))
-    )
-    monkeypatch.setattr(
-        CategoricalCounts,
-        "from_sketch",
-        classmethod(lambda cls, *a, **k: reads.append(a) or from_sketch(cls, *a, **k)),
-    )
+    builds, reads = categorical_work
     sides = CategoricalSides(reference, current)
     assert len(reads) == 2 and builds == []
     table = sides.table

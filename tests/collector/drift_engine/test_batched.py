@@ -194,12 +194,10 @@ def test_policy_compare_batches_and_isolates_failures() -> None:
 
 
 def test_a_categorical_columns_checks_share_one_read_and_one_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, categorical_work: tuple[list, list]
 ) -> None:
     """The engine reads each categorical column's two sketches once and builds its table once for both of its
     checks (distribution and unseen categories), which it hands one CategoricalSides."""
-    from otel_mlmon_collector.drift import CategoricalCounts, ContingencyTable
-
     rng = np.random.default_rng(4)
     Profile.from_data(
         _data(rng, 5_000, 0.0), model="m", version="1", feature_names=FEATURES, categorical=CATEGORICAL
@@ -211,16 +209,7 @@ def test_a_categorical_columns_checks_share_one_read_and_one_table(
     replica = Replica("delta", model="m", features=FEATURES, categorical=CATEGORICAL)
     replica.predict(_data(rng, 2_000, 0.2))
     engine.process(replica.export())
-    builds, reads = [], []
-    build, from_sketch = ContingencyTable.build.__func__, CategoricalCounts.from_sketch.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(
-        ContingencyTable, "build", classmethod(lambda cls, *a, **k: builds.append(a) or build(cls, *a, **k))
-    )
-    monkeypatch.setattr(
-        CategoricalCounts,
-        "from_sketch",
-        classmethod(lambda cls, *a, **k: reads.append(a) or from_sketch(cls, *a, **k)),
-    )
+    builds, reads = categorical_work
     stream = engine.evaluate_now().stream("m")
     categorical = [c for c in stream.columns if c.kind == "categorical"]
     assert len(categorical) == len(CATEGORICAL)
