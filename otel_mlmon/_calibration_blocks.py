@@ -14,6 +14,7 @@ __all__ = [
     "cell_blocks",
     "histogram_buckets",
     "joint_buckets",
+    "spread_over_blocks",
     "tilt",
 ]
 
@@ -63,6 +64,43 @@ def cell_blocks(
     rows = np.diff(np.append(starts, confidence.size)).astype(np.float64)
     means = np.add.reduceat(value, starts) / rows
     return np.column_stack([confidence[starts], confidence[starts + rows.astype(int) - 1], means, rows])
+
+
+def spread_over_blocks(
+    blocks: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    counts: np.ndarray,
+    total: float | None,
+    fallback: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histogram buckets ``(lower, upper]`` → ``(value, rows, probability)`` pieces, spread like the reference rows.
+
+    Within a bucket the rows are assumed spread like the reference rows (each block's reference rows evenly over
+    the block), so a bucket becomes one piece per block it overlaps, at that block's probability. A bucket
+    overlapping no reference row is one piece at its midpoint, its probability ``fallback(midpoint)``. ``total``,
+    the histogram's exact sum of values, tilts every bucket's spread (:func:`tilt`) so that the pieces add up to it.
+    """
+    middle = (lower + upper) / 2
+    lo, hi, mean, rows = (blocks[:, i][None, :] for i in range(4))
+    a, b = lower[:, None], upper[:, None]
+    width = hi - lo
+    overlap = np.minimum(b, hi) - np.maximum(a, lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(width > 0, overlap / np.where(width > 0, width, 1.0), ((lo > a) & (lo <= b)) * 1.0)
+    weight = np.clip(share, 0.0, 1.0) * rows
+    total_weight = weight.sum(axis=1, keepdims=True)
+    covered = total_weight[:, 0] > 0
+    fraction = weight[covered] / total_weight[covered]
+    where = np.clip((np.maximum(a, lo) + np.minimum(b, hi)) / 2, a, b)[covered]
+    if total is not None and np.isfinite(total):
+        known = float(np.dot(counts[~covered], middle[~covered]))
+        fraction = tilt(fraction, where, lower[covered], upper[covered], counts[covered], total - known)
+    i, j = np.nonzero(fraction)
+    values = np.concatenate([where[i, j], middle[~covered]])
+    pieces = np.concatenate([counts[covered][i] * fraction[i, j], counts[~covered]])
+    p = np.concatenate([np.broadcast_to(mean, weight.shape)[covered][i, j], fallback(middle[~covered])])
+    return values, pieces, p
 
 
 def tilt(

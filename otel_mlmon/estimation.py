@@ -48,7 +48,7 @@ from otel_mlmon._calibration_blocks import (
     cell_blocks,
     histogram_buckets,
     joint_buckets,
-    tilt,
+    spread_over_blocks,
 )
 from otel_mlmon._estimation_regression import (
     SPREAD_CHUNK_ROWS,
@@ -61,6 +61,7 @@ from otel_mlmon._estimation_regression import (
     term_variance,
 )
 from otel_mlmon._expected_auc import median_auc, ratio_auc
+from otel_mlmon._one_vs_rest import fit_rest_blocks, rest_auc, rest_pieces
 
 
 def class_label(value: Any) -> str:
@@ -94,6 +95,9 @@ class ClassifierCalibration:
         auc_offset: Realized minus estimated ROC AUC on the reference itself when the estimate is approximate (more
             than two classes: the sketches hold only the max probability); 0 for two classes.
         spread: Metric → standard deviation over reference chunks times ``sqrt(chunk rows)``.
+        rest: More than two classes, from the probability matrix: class ``c`` → the calibration from ``p_c`` to
+            P(the label is ``c``) on the rows predicted something else, as blocks like ``blocks``
+            (:mod:`otel_mlmon._one_vs_rest`); empty when the profile had only the predicted class's confidence.
     """
 
     classes: tuple[str, ...]
@@ -101,6 +105,7 @@ class ClassifierCalibration:
     errors: dict[str, dict[str, float]]
     auc_offset: float | None = 0.0
     spread: dict[str, float] = field(default_factory=dict)
+    rest: dict[str, np.ndarray] = field(default_factory=dict)
 
     def p_correct(self, predicted: str, confidence: np.ndarray) -> np.ndarray:
         """Calibrated probability that a prediction of ``predicted`` made with ``confidence`` is right."""
@@ -145,29 +150,7 @@ class ClassifierCalibration:
                     middle + (total - float(np.dot(counts, middle))) / counts.sum(), lower, upper
                 )
             return middle, counts, self.p_correct(predicted, middle)
-        lo, hi, mean, rows = (blocks[:, i][None, :] for i in range(4))
-        a, b = lower[:, None], upper[:, None]
-        width = hi - lo
-        overlap = np.minimum(b, hi) - np.maximum(a, lo)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(
-                width > 0, overlap / np.where(width > 0, width, 1.0), ((lo > a) & (lo <= b)) * 1.0
-            )
-        weight = np.clip(share, 0.0, 1.0) * rows
-        total_weight = weight.sum(axis=1, keepdims=True)
-        covered = total_weight[:, 0] > 0
-        fraction = weight[covered] / total_weight[covered]
-        where = np.clip((np.maximum(a, lo) + np.minimum(b, hi)) / 2, a, b)[covered]
-        if total is not None and math.isfinite(total):
-            known = float(np.dot(counts[~covered], middle[~covered]))
-            fraction = tilt(fraction, where, lower[covered], upper[covered], counts[covered], total - known)
-        i, j = np.nonzero(fraction)
-        values = np.concatenate([where[i, j], middle[~covered]])
-        pieces = np.concatenate([counts[covered][i] * fraction[i, j], counts[~covered]])
-        q = np.concatenate(
-            [np.broadcast_to(mean, weight.shape)[covered][i, j], self.p_correct(predicted, middle[~covered])]
-        )
-        return values, pieces, q
+        return spread_over_blocks(blocks, lower, upper, counts, total, lambda v: self.p_correct(predicted, v))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -177,18 +160,12 @@ class ClassifierCalibration:
             "errors": self.errors,
             "auc_offset": self.auc_offset,
             "spread": self.spread,
+            **({"rest": {c: [floats(row) for row in b] for c, b in self.rest.items()}} if self.rest else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ClassifierCalibration:
-        blocks = {}
-        for c, rows in dict(data.get("blocks") or {}).items():
-            b = np.asarray(rows, dtype=np.float64)
-            if b.ndim != 2 or b.shape[1] != 4 or b.shape[0] == 0 or np.any(np.diff(b[:, 0]) < 0):
-                raise ValueError(
-                    f"estimation blocks of class {c!r} must be ascending [low, high, p, rows] rows"
-                )
-            blocks[str(c)] = b
+        blocks, rest = _read_blocks(data.get("blocks"), "blocks"), _read_blocks(data.get("rest"), "rest")
         offset = data.get("auc_offset")
         return cls(
             classes=tuple(str(c) for c in data.get("classes") or ()),
@@ -199,7 +176,19 @@ class ClassifierCalibration:
             },
             auc_offset=None if offset is None else float(offset),
             spread={str(k): float(v) for k, v in (data.get("spread") or {}).items()},
+            rest=rest,
         )
+
+
+def _read_blocks(data: Any, name: str) -> dict[str, np.ndarray]:
+    """Class → blocks, checked (absent: none)."""
+    out = {}
+    for c, rows in dict(data or {}).items():
+        b = np.asarray(rows, dtype=np.float64)
+        if b.ndim != 2 or b.shape[1] != 4 or b.shape[0] == 0 or np.any(np.diff(b[:, 0]) < 0):
+            raise ValueError(f"estimation {name} of class {c!r} must be ascending [low, high, p, rows] rows")
+        out[str(c)] = b
+    return out
 
 
 def fit_classifier(
@@ -210,9 +199,10 @@ def fit_classifier(
 ) -> ClassifierCalibration:
     """Fit the calibration from reference rows (predicted label, max probability, true label).
 
-    ``probabilities`` (the rows × classes matrix and its column labels), when given, lets the multiclass ROC AUC
-    estimate be corrected by what it misses on the reference itself; without it there is no multiclass ROC AUC
-    estimate.
+    ``probabilities`` (the rows × classes matrix and its column labels), when given for more than two classes,
+    adds the one-vs-rest calibration of every class's probability (``rest``, used with the SDK's per-class
+    probability sketches) and the correction of the proxy ROC AUC used without them; without it there is no
+    multiclass ROC AUC estimate.
     """
     predicted_arr = np.asarray(predicted, dtype=object)
     truth_arr = np.asarray(truth, dtype=object)
@@ -248,6 +238,7 @@ def fit_classifier(
             model.auc_offset = 0.0
             estimated = estimate_classification(model, rows_by_class).get("roc_auc")
             model.auc_offset = None if realized is None or estimated is None else realized - estimated
+            model.rest = fit_rest_blocks(matrix[keep], classes, predicted_arr, truth_arr)
     model.spread = _classification_spread(model, predicted_arr, confidence, truth_arr)
     return model
 
@@ -289,13 +280,18 @@ def _sorted_matrix(
 
 
 def estimate_classification(
-    model: ClassifierCalibration | None, groups: Mapping[str, tuple[np.ndarray, ...]]
+    model: ClassifierCalibration | None,
+    groups: Mapping[str, tuple[np.ndarray, ...]],
+    rest: Mapping[str, tuple[np.ndarray, ...]] | None = None,
 ) -> dict[str, Any]:
     """Expected metrics of predictions given per predicted class as ``(confidence values, rows)`` or, from a
        histogram, ``(bucket lower bounds, bucket upper bounds, rows)``.
     Without a
        model the confidence is taken as calibrated (the estimate NannyML's CBPE would make without its calibration
-       step). Returns ``{"n", "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc" (or None),
+       step). ``rest`` (more than two classes): class ``c`` → its probability ``p_c`` on the rows predicted
+       something else, in the same two forms; with the model's ``rest`` calibrations and covering every row it
+       adds the per-class missed rows, a second count of the errors and the one-vs-rest ROC AUC
+       (:mod:`otel_mlmon._one_vs_rest`). Returns ``{"n", "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc" (or None),
        "per_class": {class: {"precision", "recall", "f1"}}, "stderr": {metric: value}}``.
     """
     tp: dict[str, float] = {}
@@ -325,11 +321,16 @@ def estimate_classification(
     classes = sorted(set(count) | known)
     for c in classes:
         actual[c] = actual.get(c, 0.0) + tp.get(c, 0.0)
-    for k in count:
-        wrong = count[k] - tp[k]
-        shares = _error_shares(model, k, classes, count)
-        for c, share in shares.items():
-            actual[c] = actual.get(c, 0.0) + wrong * share
+    missed = _rest_pieces(model, rest, classes, count, n)
+    if missed is not None:  # the rows of each class predicted as another, from its own probability
+        for c, (_, weights, r) in missed.items():
+            actual[c] += float(np.dot(weights, r))
+    else:  # the errors of each predicted class, in the reference's shares of true classes
+        for k in count:
+            wrong = count[k] - tp[k]
+            shares = _error_shares(model, k, classes, count)
+            for c, share in shares.items():
+                actual[c] = actual.get(c, 0.0) + wrong * share
     # A class neither predicted nor expected among the true labels is not "seen" (as in the realized metrics).
     seen = [c for c in classes if count.get(c, 0.0) > 0 or actual.get(c, 0.0) >= 0.5]
     per_class = {}
@@ -341,13 +342,17 @@ def estimate_classification(
             "f1": 2 * t / (p + a) if p + a > 0 else 0.0,
         }
     accuracy = sum(tp.values()) / n
+    if missed is not None:  # the mean of two counts of the errors: per predicted class, and per true class
+        accuracy = (accuracy + 1 - sum(actual.values()) / n + sum(tp.values()) / n) / 2
     out: dict[str, Any] = {
         "n": round(n),
         "accuracy": accuracy,
         "precision_macro": float(np.mean([m["precision"] for m in per_class.values()])),
         "recall_macro": float(np.mean([m["recall"] for m in per_class.values()])),
         "f1_macro": float(np.mean([m["f1"] for m in per_class.values()])),
-        "roc_auc": _estimated_auc(model, scored, seen),
+        "roc_auc": rest_auc(scored, missed, seen)
+        if missed is not None
+        else _estimated_auc(model, scored, seen),
         "per_class": per_class,
     }
     stderr = {"accuracy": math.sqrt(variance) / n}
@@ -357,6 +362,27 @@ def estimate_classification(
                 stderr[metric] = spread / math.sqrt(n)
     out["stderr"] = stderr
     return out
+
+
+def _rest_pieces(
+    model: ClassifierCalibration | None,
+    rest: Mapping[str, tuple[np.ndarray, ...]] | None,
+    classes: list[str],
+    count: Mapping[str, float],
+    n: float,
+) -> dict[str, Any] | None:
+    """The rows not predicted each class as calibrated pieces, or None unless the model has the one-vs-rest
+    calibrations and ``rest`` covers every such row (a window missing a series, or an SDK or profile without
+    them, uses the confidence alone)."""
+    if model is None or not model.rest or not rest or len(classes) <= 2:
+        return None
+    pieces = rest_pieces(model.rest, rest, classes)
+    for c in classes:
+        expected = n - count.get(c, 0.0)
+        got = float(pieces[c][1].sum()) if c in pieces else 0.0
+        if abs(got - expected) > 0.5:
+            return None
+    return pieces
 
 
 def _error_shares(

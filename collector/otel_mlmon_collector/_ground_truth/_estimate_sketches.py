@@ -2,7 +2,8 @@
 realized performance once labels arrive.
 
 :func:`estimate_view` reads a window's summaries -- the per-predicted-class confidence histograms of a classifier
-output (and of its complement, finer near a confidence of 1), the value histogram of a regression output and the feature histograms -- and applies the reference
+output (and of its complement, finer near a confidence of 1; with more than two classes, of each class's probability
+on the rows predicted another), the value histogram of a regression output and the feature histograms -- and applies the reference
 profile's :class:`~otel_mlmon.estimation.EstimationModel` (beta calibration / additive expected-error model).
 :func:`estimate_rows` applies the same model to the joined rows of a realized window, so that
 :func:`estimation_gap` compares an estimate and a realized value over exactly the same predictions.
@@ -102,11 +103,18 @@ def estimate_view(view: Any, model: EstimationModel | None) -> dict[str, Estimat
             buckets = joint_buckets(column.numeric, other.numeric if other is not None else None)
             exact_sum = (column.numeric.sum,) if other is None else ()
             groups.setdefault(key[0], {})[key[1]] = (*buckets, *exact_sum)
+    # More than two classes: each class's probability on the rows predicted something else (one-vs-rest).
+    rest: dict[str, dict[str, tuple[np.ndarray, ...]]] = {}
+    for (output, label), column in getattr(view, "class_probability", {}).items():
+        if column.numeric is not None and column.numeric.count:
+            rest.setdefault(output, {})[label] = (*histogram_buckets(column.numeric), column.numeric.sum)
     out = {}
     for output, by_class in groups.items():
         calibration = outputs.get(output)
         out[output] = _classification(
-            by_class, calibration if isinstance(calibration, ClassifierCalibration) else None
+            by_class,
+            calibration if isinstance(calibration, ClassifierCalibration) else None,
+            rest.get(output),
         )
     for output, error_model in outputs.items():
         column = view.outputs.get(output)
@@ -194,9 +202,11 @@ def estimation_gap(estimate: Estimate, realized: Mapping[str, float]) -> list[Me
 
 
 def _classification(
-    groups: Mapping[str, tuple[np.ndarray, ...]], calibration: ClassifierCalibration | None
+    groups: Mapping[str, tuple[np.ndarray, ...]],
+    calibration: ClassifierCalibration | None,
+    rest: Mapping[str, tuple[np.ndarray, ...]] | None = None,
 ) -> Estimate:
-    result = estimate_classification(calibration, groups)
+    result = estimate_classification(calibration, groups, rest)
     names = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc")
     values = {k: float(result[k]) for k in names if result[k] is not None}
     return Estimate(
