@@ -44,6 +44,8 @@ class Case:
     features: list[str]
     reference: tuple[np.ndarray, np.ndarray, np.ndarray]  # X, y, output (probabilities or values)
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    #: Simulated sets: per chunk, a fresh draw of its labels for the same rows (the labels' noise is known).
+    redraw: list[Callable[[np.random.Generator], np.ndarray]] | None = None
 
 
 def _split(n: int, rng: np.random.Generator, parts: tuple[float, float]) -> tuple[np.ndarray, ...]:
@@ -91,39 +93,51 @@ def _simulated(kind: str, seed: int, chunk_rows: int = 1000) -> Case:
     rng = np.random.default_rng(seed)
     shifts = [0.0, 0.0, 0.4, 0.8, 1.2, -0.6, -1.2, 1.6]
 
-    def draw(n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
-        X = rng.normal(size=(n, 4))
-        X[:, 0] += shift
-        X[:, 2] *= 1 + abs(shift) / 2
+    def labels(X: np.ndarray) -> Callable[[np.random.Generator], np.ndarray]:
+        """Draws of the rows' labels: the simulation's noise, known exactly."""
+        n = len(X)
         if kind == "regression":
-            noise = rng.normal(size=n) * (0.5 + np.abs(X[:, 0]) + 0.5 * np.abs(X[:, 2]))
-            return X, 3 * X[:, 0] - 2 * X[:, 1] + X[:, 2] ** 2 + noise
+            mean = 3 * X[:, 0] - 2 * X[:, 1] + X[:, 2] ** 2
+            scale = 0.5 + np.abs(X[:, 0]) + 0.5 * np.abs(X[:, 2])
+            return lambda g: mean + g.normal(size=n) * scale
         logits = np.stack(
             [2 * X[:, 0] - X[:, 1], X[:, 1] + 0.5 * X[:, 2] ** 2, -X[:, 0] + X[:, 3], np.zeros(n)], 1
         )
         logits = logits[:, :2] if kind == "binary" else logits
         p = np.exp(logits - logits.max(1, keepdims=True))
         p /= p.sum(1, keepdims=True)
-        return X, (p.cumsum(1) < rng.random((n, 1))).sum(1)
+        return lambda g: (p.cumsum(1) < g.random((n, 1))).sum(1)
 
-    X_train, y_train = draw(5000, 0.0)
-    X_ref, y_ref = draw(5000, 0.0)
+    def draw(
+        n: int, shift: float
+    ) -> tuple[np.ndarray, np.ndarray, Callable[[np.random.Generator], np.ndarray]]:
+        X = rng.normal(size=(n, 4))
+        X[:, 0] += shift
+        X[:, 2] *= 1 + abs(shift) / 2
+        label = labels(X)
+        return X, label(rng), label
+
+    X_train, y_train, _ = draw(5000, 0.0)
+    X_ref, y_ref, _ = draw(5000, 0.0)
     if kind == "regression":
         model = GradientBoostingRegressor(random_state=seed).fit(X_train, y_train)
         predict: Callable[[np.ndarray], np.ndarray] = model.predict
     else:
         model = HistGradientBoostingClassifier(max_iter=300, random_state=seed).fit(X_train, y_train)
         predict = model.predict_proba
-    chunks = []
+    chunks, redraw = [], []
     for shift in shifts:
-        X, y = draw(chunk_rows, shift)
+        X, y, label = draw(chunk_rows, shift)
         chunks.append((X, y, predict(X)))
+        redraw.append(label)
     names = {
         "binary": "simulated binary",
         "multiclass": "simulated 4 classes",
         "regression": "simulated regression",
     }
-    return Case(f"{names[kind]} (shift)", kind, ["a", "b", "c", "d"], (X_ref, y_ref, predict(X_ref)), chunks)
+    return Case(
+        f"{names[kind]} (shift)", kind, ["a", "b", "c", "d"], (X_ref, y_ref, predict(X_ref)), chunks, redraw
+    )
 
 
 def _realized(case: Case, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
@@ -251,6 +265,19 @@ def _nannyml(cases: list[Case]) -> list[list[dict[str, float]]] | None:
     return None if result is None else result["cases"]
 
 
+def _expected(case: Case, draws: int) -> list[dict[str, float]] | None:
+    """Simulated sets: each chunk's realized metrics averaged over ``draws`` fresh draws of its labels (the same
+    rows and outputs) -- the value an estimator can know, the labels' own noise averaged out."""
+    if case.redraw is None:
+        return None
+    out = []
+    for (_, _, output), label in zip(case.chunks, case.redraw):
+        g = np.random.default_rng(12345)
+        runs = [_realized(case, label(g)[: len(output)], output) for _ in range(draws)]
+        out.append({m: float(np.nanmean([r[m] for r in runs])) for m in runs[0]})
+    return out
+
+
 def _errors(
     case: Case, estimates: list[dict[str, float]], realized: list[dict[str, float]]
 ) -> dict[str, float]:
@@ -270,6 +297,12 @@ def main() -> None:
         type=int,
         default=0,
         help="first resplit / simulation seed (default 0); a later start gives splits not used to choose the method",
+    )
+    parser.add_argument(
+        "--draws",
+        type=int,
+        default=200,
+        help="label draws per simulated chunk for the expected values (default 200)",
     )
     parser.add_argument("--json", help="also write the table to this file")
     args = parser.parse_args()
@@ -292,11 +325,14 @@ def main() -> None:
     peer_of = {id(case): (peers[i] if peers is not None else None) for i, case in enumerate(flat)}
     table = []
     print(f"{'set':42s} {'metric':9s} {'chunks':>6s} {'ours':>9s} {'ours raw':>9s} {'NannyML':>9s}")
+    noise_free = []
     for group in cases:
         errs: dict[str, dict[str, list[float]]] = {"ours": {}, "raw": {}, "nannyml": {}}
+        against_expected: dict[str, dict[str, list[float]]] = {"ours": {}, "nannyml": {}}
         chunks = 0
         for case in group:
             realized = [_realized(case, y, o) for _, y, o in case.chunks]
+            expected = _expected(case, args.draws)
             chunks += len(realized)
             sides = {
                 "ours": _ours(case, True),
@@ -308,16 +344,36 @@ def main() -> None:
                     continue
                 for metric, value in _errors(case, estimates, realized).items():
                     errs[side].setdefault(metric, []).append(value)
+                if expected is not None and side in against_expected:
+                    for metric, value in _errors(case, estimates, expected).items():
+                        against_expected[side].setdefault(metric, []).append(value)
         for metric in errs["ours"]:
             row = {"set": group[0].name, "metric": metric, "chunks": chunks}
             for side in ("ours", "raw", "nannyml"):
                 values = errs[side].get(metric)
                 row[side] = float(np.mean(values)) if values else None
+            for side in ("ours", "nannyml"):
+                values = against_expected[side].get(metric)
+                row[f"{side}_vs_expected"] = float(np.mean(values)) if values else None
+            if row["ours_vs_expected"] is not None:
+                noise_free.append(row)
             table.append(row)
             cells = " ".join(
                 f"{row[s]:9.4f}" if row[s] is not None else f"{'-':>9s}" for s in ("ours", "raw", "nannyml")
             )
             print(f"{row['set']:42s} {metric:9s} {chunks:6d} {cells}")
+    if noise_free:
+        print(
+            f"\nSimulated sets: mean |estimate - expected realized value| (each chunk's realized metric averaged "
+            f"over {args.draws} draws of its labels: the labels' own noise averaged out)"
+        )
+        print(f"{'set':42s} {'metric':9s} {'chunks':>6s} {'ours':>9s} {'NannyML':>9s}")
+        for row in noise_free:
+            cells = " ".join(
+                f"{row[s]:9.4f}" if row[s] is not None else f"{'-':>9s}"
+                for s in ("ours_vs_expected", "nannyml_vs_expected")
+            )
+            print(f"{row['set']:42s} {row['metric']:9s} {row['chunks']:6d} {cells}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(table, f, indent=1)
