@@ -1,0 +1,64 @@
+"""The class-probability sketches of a :class:`~otel_mlmon.summary.Summary`: per multiclass output and class ``c``, a
+histogram of ``p_c``, the probability the model gives ``c``, over the rows it did not predict as ``c``.
+
+The confidence histograms describe the predicted class of each row; what the rest of a row's probability says about
+the other classes is lost there. The collector's performance estimates need it for multiclass outputs: with
+calibrated probabilities, the sum of ``p_c`` over the rows not predicted ``c`` is the expected number of false
+negatives of ``c`` (``docs/semantic-conventions.md``, ``ml.prediction.class_probability``).
+
+Only for probability outputs of more than 2 and at most ``SummaryConfig.max_categories`` classes: with 2 classes the
+other class's probability is ``1 - confidence`` (nothing new), and beyond the cap the series would not be bounded
+(such outputs get none). Cost: at most ``max_categories`` more histogram series per multiclass output, and per fold
+one sweep over the ``(rows, classes)`` matrix (the predicted classes come from the adapter's argmax).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from otel_mlmon.adapters._base import ClassProbabilities
+from otel_mlmon.sketch.columns import update_columns
+
+__all__ = ["add_class_probability"]
+
+
+def add_class_probability(
+    config: Any,
+    target: dict[tuple[str, str], Any],
+    output: str,
+    probabilities: ClassProbabilities,
+) -> None:
+    """Add one call's class probabilities of ``output`` to ``target``, keyed ``(output, class label)``.
+
+    Each class's column gets ``p_c`` of every row with complete probabilities whose predicted class is not ``c``;
+    a column is made (or updated) only when the call has such rows. Rows whose probabilities were incomplete are
+    left out (the confidence counts them as missing).
+    """
+    matrix, predicted = probabilities.matrix, probabilities.predicted
+    k = matrix.shape[1]
+    if k <= 2 or k > config.max_categories or matrix.shape[0] == 0:
+        return
+    complete = predicted >= 0
+    if not complete.all():
+        matrix, predicted = matrix[complete], predicted[complete]
+    rows = matrix.shape[0]
+    others = rows - np.bincount(predicted, minlength=k)  # rows not predicted as each class
+    keep = np.flatnonzero(others > 0)
+    if keep.size == 0:
+        return
+    # The predicted class's cell of each row becomes NaN, which the histograms skip: column c then holds p_c over
+    # exactly the rows not predicted c, and one sweep sketches every class.
+    masked = np.array(matrix, dtype=np.float64, copy=True)
+    masked[np.arange(rows), predicted] = np.nan
+    if keep.size < k:
+        masked = masked[:, keep]
+    columns = []
+    for j in keep.tolist():
+        key = (output, str(probabilities.labels[j]))
+        column = target.get(key)
+        if column is None:
+            column = target[key] = config.new_column("numeric")
+        columns.append(column.numeric)
+    update_columns(columns, masked)
