@@ -9,7 +9,7 @@ negatives of ``c`` (``docs/semantic-conventions.md``, ``ml.prediction.class_prob
 Only for probability outputs of more than 2 and at most ``SummaryConfig.max_categories`` classes: with 2 classes the
 other class's probability is ``1 - confidence`` (nothing new), and beyond the cap the series would not be bounded
 (such outputs get none). Cost: at most ``max_categories`` more histogram series per multiclass output, and per fold
-one sweep over the ``(rows, classes)`` matrix (the predicted classes come from the adapter's argmax).
+one compare and one gather per class (the predicted classes come from the adapter's argmax, not computed again).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon.adapters._base import ClassProbabilities
-from otel_mlmon.sketch.columns import update_columns
 
 __all__ = ["add_class_probability"]
 
@@ -45,20 +44,12 @@ def add_class_probability(
         matrix, predicted = matrix[complete], predicted[complete]
     rows = matrix.shape[0]
     others = rows - np.bincount(predicted, minlength=k)  # rows not predicted as each class
-    keep = np.flatnonzero(others > 0)
-    if keep.size == 0:
-        return
-    # The predicted class's cell of each row becomes NaN, which the histograms skip: column c then holds p_c over
-    # exactly the rows not predicted c, and one sweep sketches every class.
-    masked = np.array(matrix, dtype=np.float64, copy=True)
-    masked[np.arange(rows), predicted] = np.nan
-    if keep.size < k:
-        masked = masked[:, keep]
-    columns = []
-    for j in keep.tolist():
+    by_class = matrix.T  # a view: row j holds class j's probability of every row
+    for j in np.flatnonzero(others > 0).tolist():
         key = (output, str(probabilities.labels[j]))
         column = target.get(key)
         if column is None:
             column = target[key] = config.new_column("numeric")
-        columns.append(column.numeric)
-    update_columns(columns, masked)
+        # One compare and one gather per class; masking the predicted cells with NaN for one update_columns sweep
+        # measured 1.2-3x slower from 1 000 to 100 000 rows (the histograms pay to drop NaN, the sweep transposes).
+        column.numeric.update(by_class[j][predicted != j])
