@@ -3,6 +3,8 @@ which outputs, how it merges, serialises and is exported as ``ml.prediction.clas
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -157,9 +159,27 @@ def test_profiles_carry_the_section_and_old_profiles_load(tmp_path) -> None:
     path = tmp_path / "m.json"
     profile.save(path)
     assert Profile.load(path).summary.class_probability.keys() == profile.summary.class_probability.keys()
-    import json
-
     data = json.loads(path.read_text())
     del data["summary"]["class_probability"]
     path.write_text(json.dumps(data))
     assert Profile.load(path).summary.class_probability == {}
+
+
+def test_outputs_of_a_mapping_and_sampled_rows_keep_their_classes() -> None:
+    """A probability output under its key in a dict return value gets its own columns, and a call cut to max_rows
+    sketches its kept rows only: each row counts once for every class but its predicted one."""
+    rng = np.random.default_rng(7)
+    summary = Summary()
+    m = _proba(rng, 300, 3)
+    summary.add_outputs(read_outputs({"species": m, "score": rng.normal(size=300)}, classes=[0, 1, 2]))
+    assert {o for o, _ in summary.class_probability} == {"species"}
+    assert sum(c.numeric.count for c in summary.class_probability.values()) == 2 * 300
+    telemetry = InMemoryTelemetry()
+    predict = otel_mlmon.monitor(model="m", classes=CLASSES, max_rows=25, trace=False, **telemetry.providers)(
+        lambda X: _proba(rng, len(X))
+    )
+    predict(np.zeros((1000, 2)))
+    data = telemetry.collect()
+    points = telemetry.points(conv.METRIC_PREDICTION_CLASS_PROBABILITY, data=data)
+    assert sum(p.count for p in points) == (len(CLASSES) - 1) * 25
+    telemetry.shutdown()
