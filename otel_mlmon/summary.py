@@ -40,7 +40,8 @@ class SummaryConfig:
     Args:
         max_size: Buckets per sign of each numeric exponential histogram (OTel default 160).
         max_categories: Classes per output with a confidence histogram of their own; further classes share
-            ``__other__``.
+            ``__other__``. Also the most classes a probability output may have for its per-class
+            ``class_probability`` histograms (one per class; none for wider outputs).
         category_capacity: Distinct categories a categorical column counts exactly (per interval); past that the
             sketch keeps this many with per-category error bounds (:class:`~otel_mlmon.sketch.CategoricalSketch`).
         max_columns: Columns summarised per input (after text and vector columns became descriptor columns);
@@ -541,7 +542,7 @@ class Summary:
         summary.confidence = read_confidence(data.get("confidence"), ColumnSummary)
         # Absent from summaries written before it existed: estimates then read the confidence alone.
         summary.confidence_complement = read_confidence(data.get("confidence_complement"), ColumnSummary)
-        summary.class_probability = read_confidence(data.get("class_probability"), ColumnSummary)  # idem
+        summary.class_probability = read_confidence(data.get("class_probability"), ColumnSummary)  # idem: {}
         for name, vector in (data.get("vectors") or {}).items():
             summary.vectors[str(name)] = VectorSketch.from_dict(vector)
         for name, vector in (data.get("output_vectors") or {}).items():
