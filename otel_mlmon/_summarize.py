@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon._class_probability import sketched_only
 from otel_mlmon._faults import report_fault
 from otel_mlmon._lifecycle import folder
 from otel_mlmon._stack import Stacked as _Stacked
@@ -318,6 +319,7 @@ class SummaryStream:
                 read = read_outputs(outputs, classes=classes)
                 if self.decision is not None:
                     read = apply_decision(read, outputs, classes, self.decision)
+                read = sketched_only(read, self.config.max_categories)
             except Exception as exc:  # noqa: BLE001
                 if stacked:
                     return None

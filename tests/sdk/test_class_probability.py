@@ -11,6 +11,7 @@ import pytest
 import otel_mlmon
 from otel_mlmon import Profile
 from otel_mlmon import conventions as conv
+from otel_mlmon._summarize import SummaryStream
 from otel_mlmon.adapters import read_outputs
 from otel_mlmon.summary import Summary, SummaryConfig
 from otel_mlmon.testing import InMemoryTelemetry
@@ -183,3 +184,16 @@ def test_outputs_of_a_mapping_and_sampled_rows_keep_their_classes() -> None:
     points = telemetry.points(conv.METRIC_PREDICTION_CLASS_PROBABILITY, data=data)
     assert sum(p.count for p in points) == (len(CLASSES) - 1) * 25
     telemetry.shutdown()
+
+
+def test_the_fold_keeps_only_the_matrices_it_sketches() -> None:
+    """A binary or too wide probability output's matrix is dropped when the call is read, so held rows are not
+    made heavier (nor concatenated) for nothing; a multiclass one within the cap is kept."""
+    stream = SummaryStream({"ml.model.name": "m"}, SummaryConfig(max_categories=4), max_rows=None)
+    rng = np.random.default_rng(8)
+    X = np.zeros((10, 2))
+    for k, kept in ((2, False), (3, True), (4, True), (5, False)):
+        _, read = stream._read(X, _proba(rng, 10, k), None)
+        assert ("prediction" in read.probabilities) is kept, k
+        assert "prediction" in read.confidence
+    stream.discard()
