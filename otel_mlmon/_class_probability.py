@@ -14,7 +14,6 @@ one compare and one gather per class (the predicted classes come from the adapte
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -62,4 +61,4 @@ def sketched_only(outputs: Outputs, max_categories: int) -> Outputs:
     would count against the bytes of held rows for nothing)."""
     probabilities = outputs.probabilities
     keep = {name: p for name, p in probabilities.items() if 2 < p.labels.shape[0] <= max_categories}
-    return outputs if len(keep) == len(probabilities) else replace(outputs, probabilities=keep)
+    return outputs if len(keep) == len(probabilities) else Outputs(outputs.table, outputs.confidence, keep)
