@@ -290,6 +290,16 @@ def input_kinds(n: int = 256) -> dict[str, tuple[list, object, int | None]]:
             np.zeros(64, dtype=np.int64),
             64 * 768,
         ),
+        "list, 30 floats → 10-class proba": (
+            [rng.normal(size=30).tolist() for _ in range(n)],
+            rng.dirichlet(np.ones(10), size=1),
+            None,
+        ),
+        "numpy 64×32 → 10-class proba": (
+            [rng.normal(size=(64, 32)) for _ in range(4)],
+            rng.dirichlet(np.ones(10), size=64),
+            64 * 32,
+        ),
         "DataFrame 1000×30": (
             [pd.DataFrame(rng.normal(size=(1000, 30)), columns=names) for _ in range(4)],
             np.zeros(1000),

@@ -304,6 +304,11 @@ def _summary_histograms(
             "Distribution of one minus the max class probability of the rows predicted as each class.",
             summary.confidence_complement,
         ),
+        (
+            conv.METRIC_PREDICTION_CLASS_PROBABILITY,
+            "Distribution of each class's probability over the rows not predicted as that class.",
+            summary.class_probability,
+        ),
     ):
         for (name, label), column in columns.items():
             builder.add_exponential(

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon._class_probability import sketched_only
 from otel_mlmon._faults import report_fault
 from otel_mlmon._lifecycle import folder
 from otel_mlmon._stack import Stacked as _Stacked
 from otel_mlmon._stack import stack_rows as _stack_rows
 from otel_mlmon.adapters import Column, Outputs, Table, UnsupportedInput, read_features, read_outputs
+from otel_mlmon.adapters._base import ClassProbabilities
 from otel_mlmon.adapters._matrix import MatrixTable
 from otel_mlmon.adapters._registry import adapter_for
 from otel_mlmon.adapters._tensor import TensorAdapter, take_rows, tensor_shape
@@ -317,6 +319,7 @@ class SummaryStream:
                 read = read_outputs(outputs, classes=classes)
                 if self.decision is not None:
                     read = apply_decision(read, outputs, classes, self.decision)
+                read = sketched_only(read, self.config.max_categories)
             except Exception as exc:  # noqa: BLE001
                 if stacked:
                     return None
@@ -476,7 +479,9 @@ def _read_key(table: Table, outputs: Outputs | None) -> tuple:
     if outputs is None:
         return features, None
     columns = tuple((c.name, c.kind, c.values.dtype, c.values.shape[1:]) for c in outputs.table.columns)
-    return features, columns, tuple(outputs.confidence)
+    # Reads are concatenated only when each probability output has the same classes, in the same order.
+    classes = tuple((name, tuple(p.labels)) for name, p in outputs.probabilities.items())
+    return features, columns, tuple(outputs.confidence), classes
 
 
 def _read_bytes(table: Table, outputs: Outputs | None) -> int:
@@ -487,6 +492,7 @@ def _read_bytes(table: Table, outputs: Outputs | None) -> int:
     if outputs is not None:
         values += sum(c.values.nbytes for c in outputs.table.columns)
         values += sum(v.nbytes for v in outputs.confidence.values())
+        values += sum(p.matrix.nbytes + p.predicted.nbytes for p in outputs.probabilities.values())
     return values
 
 
@@ -509,4 +515,12 @@ def _concat_reads(reads: list[tuple[Table, Outputs | None]]) -> tuple[Table, Out
         return table, None
     outputs = [o for _, o in reads]
     confidence = {name: np.concatenate([o.confidence[name] for o in outputs]) for name in first.confidence}
-    return table, Outputs(_concat_tables([o.table for o in outputs]), confidence)
+    probabilities = {
+        name: ClassProbabilities(
+            np.concatenate([o.probabilities[name].matrix for o in outputs]),
+            p.labels,
+            np.concatenate([o.probabilities[name].predicted for o in outputs]),
+        )
+        for name, p in first.probabilities.items()
+    }
+    return table, Outputs(_concat_tables([o.table for o in outputs]), confidence, probabilities)

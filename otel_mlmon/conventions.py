@@ -140,6 +140,7 @@ __all__ = [
     "METRIC_PERFORMANCE_WINDOW_START",
     "METRIC_PREDICTIONS",
     "METRIC_PREDICTION_CLASS_COUNT",
+    "METRIC_PREDICTION_CLASS_PROBABILITY",
     "METRIC_PREDICTION_CONFIDENCE",
     "METRIC_PREDICTION_CONFIDENCE_COMPLEMENT",
     "METRIC_PREDICTION_DISTRIBUTION",
@@ -261,6 +262,9 @@ METRIC_PREDICTION_CONFIDENCE = "ml.prediction.confidence"
 #: rows, sketched where an exponential histogram is fine (near 0), so that confidences near 1 keep their resolution.
 METRIC_PREDICTION_CONFIDENCE_COMPLEMENT = "ml.prediction.confidence_complement"
 METRIC_PREDICTION_CLASS_COUNT = "ml.prediction.class.count"
+#: Per output and class ``c`` (``ml.prediction.class``): the probability of ``c`` over the rows NOT predicted as
+#: ``c``, for probability outputs of 3 to ``max_categories`` classes (performance estimates of multiclass models).
+METRIC_PREDICTION_CLASS_PROBABILITY = "ml.prediction.class_probability"
 METRIC_PREDICTION_MISSING = "ml.prediction.missing"
 #: Rows that entered the summaries (after sampling and max_rows), to compare with ml.inference.predictions.
 METRIC_SUMMARY_ROWS = "ml.summary.rows"
@@ -269,12 +273,13 @@ METRIC_SUMMARY_ROWS = "ml.summary.rows"
 #: metric -> (section, attribute naming the column, what a point carries, attribute naming the category). A point
 #: carries an exponential histogram (``numeric``), one category's count (``categorical``), the column's
 #: ``missing`` or ``infinite`` count, or the summary's ``rows``. Confidence columns are per output and, when
-#: ``ml.prediction.class`` is set, per predicted class.
+#: ``ml.prediction.class`` is set, per predicted class; class-probability columns per output and class.
 SUMMARY_METRICS: dict[str, tuple[str | None, str | None, str, str | None]] = {
     METRIC_FEATURE_DISTRIBUTION: ("features", ATTR_FEATURE_NAME, "numeric", None),
     METRIC_PREDICTION_DISTRIBUTION: ("outputs", ATTR_OUTPUT_NAME, "numeric", None),
     METRIC_PREDICTION_CONFIDENCE: ("confidence", ATTR_OUTPUT_NAME, "numeric", None),
     METRIC_PREDICTION_CONFIDENCE_COMPLEMENT: ("confidence_complement", ATTR_OUTPUT_NAME, "numeric", None),
+    METRIC_PREDICTION_CLASS_PROBABILITY: ("class_probability", ATTR_OUTPUT_NAME, "numeric", None),
     METRIC_FEATURE_MISSING: ("features", ATTR_FEATURE_NAME, "missing", None),
     METRIC_FEATURE_INFINITE: ("features", ATTR_FEATURE_NAME, "infinite", None),
     METRIC_PREDICTION_MISSING: ("outputs", ATTR_OUTPUT_NAME, "missing", None),

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from otel_mlmon.adapters import is_probability
-from otel_mlmon.adapters._base import Column, Outputs, Table
+from otel_mlmon.adapters._base import ClassProbabilities, Column, Outputs, Table
 from otel_mlmon.adapters._outputs import _class_labels
 
 __all__ = ["Columns", "Decision", "Threshold", "apply_decision"]
@@ -146,7 +146,8 @@ def apply_decision(read: Outputs, outputs: Any, classes: Any, decision: Decision
         values[~complete] = None
         confidence[~complete] = np.nan
     table = Table(read.table.n_rows, (Column(column.name, values, column.kind),))
-    return Outputs(table, {**read.confidence, column.name: confidence})
+    decided = ClassProbabilities(m, labels, np.where(complete, idx, -1))  # "not predicted c": not decided c
+    return Outputs(table, {**read.confidence, column.name: confidence}, {column.name: decided})
 
 
 def _columns(read: Outputs, outputs: Any, classes: Any, rule: Columns) -> Outputs:
@@ -166,4 +167,5 @@ def _columns(read: Outputs, outputs: Any, classes: Any, rule: Columns) -> Output
         )
         p = m[np.arange(m.shape[0]), np.maximum(cols, 0)]
         confidence[rule.decision] = np.where(cols >= 0, p, np.nan)
-    return Outputs(Table(read.table.n_rows, keep), confidence)
+    probabilities = {k: v for k, v in read.probabilities.items() if k != rule.scores}
+    return Outputs(Table(read.table.n_rows, keep), confidence, probabilities)

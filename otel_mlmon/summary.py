@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_mlmon._class_probability import add_class_probability
 from otel_mlmon._confidence import add_confidence, confidence_entries, read_confidence
 from otel_mlmon._faults import report_fault
 from otel_mlmon._feature_columns import feature_columns, string_columns
@@ -39,7 +40,8 @@ class SummaryConfig:
     Args:
         max_size: Buckets per sign of each numeric exponential histogram (OTel default 160).
         max_categories: Classes per output with a confidence histogram of their own; further classes share
-            ``__other__``.
+            ``__other__``. Also the most classes a probability output may have for its per-class
+            ``class_probability`` histograms (one per class; none for wider outputs).
         category_capacity: Distinct categories a categorical column counts exactly (per interval); past that the
             sketch keeps this many with per-category error bounds (:class:`~otel_mlmon.sketch.CategoricalSketch`).
         max_columns: Columns summarised per input (after text and vector columns became descriptor columns);
@@ -289,6 +291,10 @@ class Summary:
         self.confidence: dict[tuple[str, str], ColumnSummary] = {}
         #: The same rows' ``1 - max probability``: fine where ``confidence`` is coarse, near 1 (_confidence.py).
         self.confidence_complement: dict[tuple[str, str], ColumnSummary] = {}
+        #: (output name, class c) -> histogram of c's probability over the rows not predicted as c, for probability
+        #: outputs of 3 to ``max_categories`` classes (none for binary outputs or beyond the cap;
+        #: _class_probability.py).
+        self.class_probability: dict[tuple[str, str], ColumnSummary] = {}
         #: Vector columns (embeddings): column -> projection sketch, exported as ``{column}.p00`` ... features.
         self.vectors: dict[str, VectorSketch] = {}
         #: Vector outputs (embeddings a model returns): output -> projection sketch, exported as ``{output}.p00`` ...
@@ -428,7 +434,8 @@ class Summary:
             self.config.dropped(dropped)
 
     def add_outputs(self, outputs: Outputs) -> None:
-        """Add predicted values/labels and, for probability outputs, the confidence (max probability).
+        """Add predicted values/labels and, for probability outputs, the confidence (max probability) and, for
+        multiclass ones, each class's probability on the rows not predicted as it.
 
         Output labels that look like free text or identifiers are counted as ``__other__``, never as themselves.
         """
@@ -448,6 +455,8 @@ class Summary:
             values = np.asarray(values, dtype=np.float64)
             labels = predicted[name].values if name in predicted else np.full(len(values), None, dtype=object)
             add_confidence(self.config, self.confidence, self.confidence_complement, name, values, labels)
+        for name, probabilities in outputs.probabilities.items():
+            add_class_probability(self.config, self.class_probability, name, probabilities)
 
     def merge(self, other: Summary, *, consume: bool = False) -> None:
         """Add ``other`` into this summary (columns missing on one side are taken from the other).
@@ -461,6 +470,7 @@ class Summary:
             (self.outputs, other.outputs),
             (self.confidence, other.confidence),  # type: ignore[arg-type]  # keyed by (output, class)
             (self.confidence_complement, other.confidence_complement),  # type: ignore[arg-type]
+            (self.class_probability, other.class_probability),  # type: ignore[arg-type]
         ):
             for name, column in theirs.items():
                 if name in mine:
@@ -503,6 +513,11 @@ class Summary:
                 if self.confidence_complement
                 else {}
             ),
+            **(
+                {"class_probability": confidence_entries(self.class_probability)}
+                if self.class_probability
+                else {}
+            ),
             **({"vectors": {name: v.to_dict() for name, v in self.vectors.items()}} if self.vectors else {}),
             **(
                 {"output_vectors": {name: v.to_dict() for name, v in self.output_vectors.items()}}
@@ -527,6 +542,7 @@ class Summary:
         summary.confidence = read_confidence(data.get("confidence"), ColumnSummary)
         # Absent from summaries written before it existed: estimates then read the confidence alone.
         summary.confidence_complement = read_confidence(data.get("confidence_complement"), ColumnSummary)
+        summary.class_probability = read_confidence(data.get("class_probability"), ColumnSummary)  # idem: {}
         for name, vector in (data.get("vectors") or {}).items():
             summary.vectors[str(name)] = VectorSketch.from_dict(vector)
         for name, vector in (data.get("output_vectors") or {}).items():

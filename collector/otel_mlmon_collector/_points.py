@@ -50,8 +50,9 @@ _INDEX_RANGE = {
 
 _CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
 _NO_RECORDED_VALUE = metrics_pb2.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
-#: Sections kept per predicted class, as the SDK and profiles keep them (for estimates).
-_PER_CLASS = ("confidence", "confidence_complement")
+#: Sections kept per class (predicted class, or for class_probability the class whose probability it is), as the SDK
+#: and profiles keep them (for estimates).
+_PER_CLASS = ("confidence", "confidence_complement", "class_probability")
 #: Which OTLP data field each kind of summary point arrives in.
 _DATA_FIELD = {
     "numeric": "exponential_histogram",
@@ -68,8 +69,9 @@ class SummaryPoint(NamedTuple):
     Attributes:
         series: Resource, metric and point attributes: with ``start_ns``, the identity of a cumulative series.
         attributes: The point's attributes (without the category of a category count).
-        section: ``features``, ``outputs`` or ``confidence``; None for ``ml.summary.rows``.
-        column: The column's name; ``(output, class)`` for per-class confidence; ``""`` for rows.
+        section: ``features``, ``outputs``, ``confidence``, ``confidence_complement`` or ``class_probability``;
+            None for ``ml.summary.rows``.
+        column: The column's name; ``(output, class)`` for the per-class sections; ``""`` for rows.
         kind: ``numeric``, ``categorical``, ``missing``, ``infinite`` or ``rows``.
         cumulative: Whether the value is a running total since ``start_ns`` (else a delta).
         start_ns, time_ns: The point's start and end times.

@@ -36,7 +36,7 @@ __all__ = ["StreamKey", "WindowConfig", "WindowStats", "WindowStore"]
 
 _log = logging.getLogger(__name__)
 
-_SECTIONS = ("features", "outputs", "confidence", "confidence_complement")
+_SECTIONS = ("features", "outputs", "confidence", "confidence_complement", "class_probability")
 #: Point kinds that carry a plain count (the rest carry a sketch).
 _COUNTED = frozenset(["missing", "infinite", "rows"])
 #: Bound on the sum of the counts of all the windows of one view: int64 bucket arithmetic cannot overflow.

@@ -8,7 +8,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Adapter", "Column", "Outputs", "Table", "UnsupportedInput"]
+__all__ = ["Adapter", "ClassProbabilities", "Column", "Outputs", "Table", "UnsupportedInput"]
 
 ColumnKind = Literal["numeric", "categorical", "text", "vector"]
 
@@ -86,6 +86,27 @@ class Table:
 
 
 @dataclass(frozen=True)
+class ClassProbabilities:
+    """A probability output's matrix as read, kept so that each class's probability can be summarised.
+
+    Attributes:
+        matrix: the ``(n_rows, k)`` float64 class probabilities (may be a view of the caller's data: never
+            modify it).
+        labels: the ``k`` class labels (an ``object`` array of ``str``, as the output column spells them).
+        predicted: each row's predicted class, an index into ``labels`` (the argmax, or the deployed decision's
+            class); -1 where the row's probabilities were incomplete (its label is missing).
+    """
+
+    matrix: np.ndarray
+    labels: np.ndarray
+    predicted: np.ndarray
+
+    def take(self, rows: np.ndarray | slice) -> ClassProbabilities:
+        """The same classes restricted to ``rows`` (integer indices or a slice)."""
+        return ClassProbabilities(self.matrix[rows], self.labels, self.predicted[rows])
+
+
+@dataclass(frozen=True)
 class Outputs:
     """What a predict call returned, read as columns.
 
@@ -93,14 +114,21 @@ class Outputs:
         table: one column per output, holding the predicted value or label of each row.
         confidence: output name -> the maximum class probability of each row (``float64``, NaN where a
             row's probabilities were missing); present only for outputs given as probability matrices.
+        probabilities: output name -> its probability matrix, class labels and predicted classes; present only
+            for outputs given as probability matrices (the summaries' ``class_probability`` reads it).
     """
 
     table: Table
     confidence: dict[str, np.ndarray] = field(default_factory=dict)
+    probabilities: dict[str, ClassProbabilities] = field(default_factory=dict)
 
     def take(self, rows: np.ndarray | slice) -> Outputs:
         """The same outputs and confidences restricted to ``rows`` (integer indices or a slice)."""
-        return Outputs(self.table.take(rows), {k: v[rows] for k, v in self.confidence.items()})
+        return Outputs(
+            self.table.take(rows),
+            {k: v[rows] for k, v in self.confidence.items()},
+            {k: v.take(rows) for k, v in self.probabilities.items()},
+        )
 
 
 @runtime_checkable

@@ -150,7 +150,7 @@ class MappingAdapter:
                     f"output {key!r} is a nested {describe(value)}; give arrays or scalars"
                 )
             out = _registry.adapter_for(value).read_outputs(value, [key], cls)
-            parts.append((list(out.table.columns), out.confidence))
+            parts.append((list(out.table.columns), out.confidence, out.probabilities))
         return combine(parts)
 
     def read_column(self, obj: object, name: str, categorical: bool, labels: bool) -> Column:

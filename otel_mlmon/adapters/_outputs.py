@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from otel_mlmon.adapters._base import Column, Outputs, Table, UnsupportedInput
+from otel_mlmon.adapters._base import ClassProbabilities, Column, Outputs, Table, UnsupportedInput
 from otel_mlmon.adapters._convert import (
     check_unique,
     column_from_numpy,
@@ -34,7 +34,11 @@ _RANGE_ATOL = 1e-6
 #: vector column (an embedding): the same width as ``SummaryConfig(vector_min_width=64)`` for inputs.
 VECTOR_MIN_WIDTH = 64
 
-Part = tuple[list[Column], dict[str, np.ndarray]]
+#: One output's columns and confidences, and for a probability matrix its classes (:func:`probability_column`).
+Part = (
+    tuple[list[Column], dict[str, np.ndarray]]
+    | tuple[list[Column], dict[str, np.ndarray], dict[str, ClassProbabilities]]
+)
 
 
 def is_probability(m: np.ndarray) -> bool:
@@ -79,20 +83,30 @@ def _class_labels(classes: Sequence | np.ndarray | None, k: int, name: str) -> n
 
 
 def probability_column(name: str, m: np.ndarray, classes: Sequence | np.ndarray | None) -> Part:
-    """A probability matrix → the argmax class per row (categorical) and the max probability."""
+    """A probability matrix → the argmax class per row (categorical), the max probability, and the matrix with its
+    classes (the argmax kept, so that nothing downstream computes it again)."""
     m = np.asarray(m, dtype=np.float64)
     labels = _class_labels(classes, m.shape[1], name)
     complete = np.isfinite(m).all(axis=1)
     if complete.all():
         idx = m.argmax(axis=1)
-        return [Column(name, labels[idx], "categorical")], {name: m.max(axis=1)}
+        return (
+            [Column(name, labels[idx], "categorical")],
+            {name: m.max(axis=1)},
+            {name: ClassProbabilities(m, labels, idx)},
+        )
     filled = np.where(complete[:, None], m, -np.inf)
     idx = filled.argmax(axis=1)
     values = labels[idx]
     values[~complete] = None
     confidence = filled.max(axis=1)
     confidence[~complete] = np.nan
-    return [Column(name, values, "categorical")], {name: confidence}
+    idx[~complete] = -1
+    return (
+        [Column(name, values, "categorical")],
+        {name: confidence},
+        {name: ClassProbabilities(m, labels, idx)},
+    )
 
 
 def output_columns(
@@ -158,9 +172,12 @@ def combine(parts: Sequence[Part], n_rows: int | None = None) -> Outputs:
     """Join the columns of several outputs, checking they have one row count and distinct names."""
     columns: list[Column] = []
     confidence: dict[str, np.ndarray] = {}
-    for cols, conf in parts:
+    probabilities: dict[str, ClassProbabilities] = {}
+    for cols, conf, *probs in parts:
         columns.extend(cols)
         confidence.update(conf)
+        if probs:
+            probabilities.update(probs[0])
     check_unique([c.name for c in columns])
     lengths = {c.values.shape[0] for c in columns}
     if len(lengths) > 1:
@@ -168,4 +185,4 @@ def combine(parts: Sequence[Part], n_rows: int | None = None) -> Outputs:
         raise UnsupportedInput(f"outputs have different numbers of rows ({detail})")
     if lengths:
         n_rows = lengths.pop()
-    return Outputs(Table(n_rows or 0, tuple(columns)), confidence)
+    return Outputs(Table(n_rows or 0, tuple(columns)), confidence, probabilities)

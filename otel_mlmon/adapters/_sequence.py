@@ -202,7 +202,7 @@ class SequenceAdapter:
             parts = []
             for key, value, cls in zip(keys, obj, split_classes(classes, keys)):
                 out = _registry.adapter_for(value).read_outputs(value, [key], cls)
-                parts.append((list(out.table.columns), out.confidence))
+                parts.append((list(out.table.columns), out.confidence, out.probabilities))
             return combine(parts)
         if isinstance(first, Mapping):
             return Outputs(read_records(obj, (), labels=True), {})
