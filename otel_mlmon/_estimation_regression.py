@@ -34,7 +34,13 @@ REGRESSION_FEATURES = 8
 _BUCKET_POINTS = 16
 #: Rows per reference chunk when measuring the spread of a metric.
 SPREAD_CHUNK_ROWS = 500
-_RIDGE = (0.1, 1.0, 10.0, 100.0)
+#: Ridge penalty of the error model, in reference rows: each basis function (in units of its column's spread) is
+#: pulled towards 0 as if this many rows said so. A fixed count rather than a share of the rows, so that a small
+#: reference (150 rows, 90 basis functions) stays close to its mean error while a large one is barely penalised:
+#: choosing the penalty on the reference itself (a held-out quarter, five-fold or generalised cross-validation,
+#: the marginal likelihood) follows the noise of 150 rows, and a penalty that grows with the rows over-smooths
+#: 5 000.
+RIDGE_PENALTY = 15.0
 
 
 def floats(values: np.ndarray) -> list[float]:
@@ -152,8 +158,8 @@ def fit_regression(
     output: str, prediction: np.ndarray, truth: np.ndarray, features: Mapping[str, np.ndarray]
 ) -> RegressionErrorModel:
     """Fit the additive error model on reference rows: the prediction and the numeric features whose quantile bins
-    explain most of the squared error (up to :data:`REGRESSION_FEATURES`), ridge-regularised with the penalty that
-    predicts a held-out quarter best."""
+    explain most of the squared error (up to :data:`REGRESSION_FEATURES`), ridge-regularised with a fixed
+    :data:`RIDGE_PENALTY`."""
     prediction = np.asarray(prediction, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     keep = np.isfinite(prediction) & np.isfinite(truth)
@@ -180,7 +186,7 @@ def fit_regression(
     # Each column's basis in units of its spread, so that one penalty suits every column.
     design = np.hstack([part / scale for part, scale in zip(parts, scales)])
     centre = design.mean(axis=0)
-    beta_abs = _ridge(design - centre, abs_err - abs_err.mean())
+    beta_abs = _solve(design - centre, abs_err - abs_err.mean(), RIDGE_PENALTY)
     splits = np.cumsum([part.shape[1] for part in parts])[:-1]
     model = RegressionErrorModel(
         columns,
@@ -270,19 +276,6 @@ def _binned_r2(values: np.ndarray, target: np.ndarray) -> float:
     explained = float(np.sum(counts * (means - target.mean()) ** 2))
     total = float(np.sum((target - target.mean()) ** 2))
     return explained / total if total > 0 else 0.0
-
-
-def _ridge(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Ridge coefficients with the penalty (relative to the rows) that fits a held-out quarter best."""
-    held = np.random.default_rng(0).random(x.shape[0]) < 0.25
-    best, best_err = _RIDGE[0], math.inf
-    if held.sum() >= 5 and (~held).sum() >= 5:
-        for alpha in _RIDGE:
-            beta = _solve(x[~held], y[~held], alpha * (~held).sum() * 0.01)
-            err = float(np.mean((x[held] @ beta - y[held]) ** 2))
-            if err < best_err:
-                best, best_err = alpha, err
-    return _solve(x, y, best * x.shape[0] * 0.01)
 
 
 def _solve(x: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:

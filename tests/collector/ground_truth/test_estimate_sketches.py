@@ -318,3 +318,28 @@ def test_regression_rmse_follows_the_spread_of_the_rows_error_scales(window: str
     assert est.values["rmse"] == pytest.approx(rmse, rel=0.04)
     assert direction * (est.values["rmse"] - by_ratio) > 0.05 * rmse
     assert abs(est.values["rmse"] - rmse) < abs(by_ratio - rmse)
+
+
+def test_regression_estimate_of_a_small_reference_does_not_depend_on_the_order_of_its_rows() -> None:
+    """150 reference rows give the same estimate whatever their order: the error model's penalty is fixed, not
+    chosen on a held-out part of the rows (on so few rows that choice follows which rows were held out)."""
+    names = [f"f{i}" for i in range(8)]
+    rng = np.random.default_rng(3)
+
+    def draw(n: int, shift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = rng.normal(size=(n, 8))
+        X[:, 0] += shift
+        prediction = 50 + 10 * X[:, 1]
+        return X, prediction, prediction + rng.normal(size=n) * 10 * (1 + 0.5 * np.abs(X[:, 0]))
+
+    X, prediction, y = draw(150, 0.0)
+    X_live, prediction_live, _ = draw(3000, 1.5)
+    summary = Summary()
+    summary.add_features(read_features(X_live, names=names))
+    summary.add_outputs(read_outputs(prediction_live))
+    estimates = []
+    for rows in (np.arange(150), np.random.default_rng(99).permutation(150)):
+        profile = Profile.from_data(X[rows], prediction[rows], model="m", feature_names=names, labels=y[rows])
+        estimates.append(estimate_view(summary, profile.estimation)["prediction"].values)
+    assert estimates[1]["mae"] == pytest.approx(estimates[0]["mae"], rel=1e-9)
+    assert estimates[1]["rmse"] == pytest.approx(estimates[0]["rmse"], rel=1e-9)
