@@ -62,6 +62,9 @@ class RegressionErrorModel:
         term_variances: Per column, the variance over the reference rows of its term ``f(x) = Σ β·basis(x)`` of
             the expected absolute error; None in profiles written before it (the RMSE is then the MAE times the
             reference's RMSE / MAE ratio).
+        variance_ratio: The variance of the whole model ``m = Σ f`` over the reference rows divided by the sum of
+            ``term_variances``: how much the covariances between the columns' terms, which marginal histograms
+            cannot see, add to (above 1) or take from (below 1) their sum. 1 in profiles written before it.
     """
 
     columns: list[tuple[str, str]]
@@ -72,6 +75,7 @@ class RegressionErrorModel:
     mean_sq: float
     spread: dict[str, float] = field(default_factory=dict)
     term_variances: list[float] | None = None
+    variance_ratio: float = 1.0
 
     def estimate(
         self,
@@ -86,12 +90,13 @@ class RegressionErrorModel:
         scale ``m(x)`` (the expected absolute error of a row) follows the inputs, ``e = m(x) · ε``, so
         ``E e² = k · E[m²] = k · (MAE² + Var m)`` with ``k`` measured on the reference: a window whose rows'
         error scales differ more than the reference's has a larger RMSE for the same MAE. ``Var m`` is the sum of
-        the columns' term variances (their covariances are invisible in marginal histograms and taken as 0, on
-        the reference too). Without term variances (older profiles) ``Var m`` is taken to scale with ``MAE²``:
-        the RMSE is the MAE times the reference's RMSE / MAE ratio. The squared error is not modelled additively:
-        where two columns both widen the errors its cross term grows with their product, which marginal
-        histograms cannot see. (Profiles written with such a model, a ``coef_sq`` field, still load; it is
-        ignored.)
+        the columns' term variances times the reference's :attr:`variance_ratio` (the covariances between the
+        columns' terms are invisible in marginal histograms; they are taken to keep their share of the variance,
+        on the reference too). Without term variances (older profiles) ``Var m`` is taken to scale with
+        ``MAE²``: the RMSE is the MAE times the reference's RMSE / MAE ratio. The squared error is not modelled
+        additively: where two columns both widen the errors its cross term grows with their product, which
+        marginal histograms cannot see. (Profiles written with such a model, a ``coef_sq`` field, still load; it
+        is ignored.)
         """
         e_abs = self.mean_abs
         for i, mean in enumerate(means):
@@ -103,8 +108,10 @@ class RegressionErrorModel:
         if self.term_variances is not None and self.mean_sq > 0:
             given = list(variances or ())
             given += [None] * (len(self.term_variances) - len(given))
-            reference = sum(self.term_variances)
-            window = sum(r if v is None else float(v) for v, r in zip(given, self.term_variances))
+            reference = self.variance_ratio * sum(self.term_variances)
+            window = self.variance_ratio * sum(
+                r if v is None else float(v) for v, r in zip(given, self.term_variances)
+            )
             shape = self.mean_sq / (self.mean_abs**2 + reference)
             rmse = math.sqrt(shape * (mae**2 + window))
         else:
@@ -124,6 +131,7 @@ class RegressionErrorModel:
             "mean_sq": self.mean_sq,
             "spread": self.spread,
             **({} if self.term_variances is None else {"term_variances": floats(self.term_variances)}),
+            **({} if self.variance_ratio == 1.0 else {"variance_ratio": self.variance_ratio}),
         }
 
     @classmethod
@@ -142,6 +150,9 @@ class RegressionErrorModel:
         variances = data.get("term_variances")  # absent in profiles written before it
         if variances is not None and len(variances) != len(columns):
             raise ValueError("estimation term_variances must have one entry per column")
+        ratio = float(data.get("variance_ratio", 1.0))  # absent in profiles written before it
+        if not (math.isfinite(ratio) and ratio >= 0):
+            raise ValueError("estimation variance_ratio must be a finite number >= 0")
         return cls(
             columns,
             arrays["knots"],
@@ -151,6 +162,7 @@ class RegressionErrorModel:
             float(data["mean_sq"]),
             {str(k): float(v) for k, v in (data.get("spread") or {}).items()},
             None if variances is None else [float(v) for v in variances],
+            ratio,
         )
 
 
@@ -197,7 +209,11 @@ def fit_regression(
         float(sq_err.mean()),
     )
     model.spread = _regression_spread(abs_err, sq_err)
-    model.term_variances = [float(np.var(part @ coef)) for part, coef in zip(parts, model.coef_abs)]
+    terms = [part @ coef for part, coef in zip(parts, model.coef_abs)]
+    model.term_variances = [float(np.var(term)) for term in terms]
+    total = sum(model.term_variances)
+    if total > 0:
+        model.variance_ratio = float(np.var(np.sum(terms, axis=0))) / total
     return model
 
 
