@@ -305,6 +305,11 @@ def main() -> None:
         help="label draws per simulated chunk for the expected values (default 200)",
     )
     parser.add_argument("--json", help="also write the table to this file")
+    parser.add_argument(
+        "--only",
+        metavar="SUBSTRING",
+        help="run only the sets whose name or kind (binary, multiclass, regression) contains this (any case)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")
     cases: list[list[Case]] = []
@@ -320,6 +325,8 @@ def main() -> None:
         cases.append([builder(args.first_seed + seed) for seed in range(args.seeds)])
     for kind in ("binary", "multiclass", "regression"):
         cases.append([_simulated(kind, args.first_seed + seed) for seed in range(max(1, args.seeds // 2))])
+    if args.only:
+        cases = [g for g in cases if args.only.lower() in f"{g[0].name} {g[0].kind}".lower()]
     flat = [case for group in cases for case in group]
     peers = _nannyml(flat)  # first: it equalises the chunk sizes for both sides
     peer_of = {id(case): (peers[i] if peers is not None else None) for i, case in enumerate(flat)}

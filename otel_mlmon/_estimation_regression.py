@@ -34,7 +34,13 @@ REGRESSION_FEATURES = 8
 _BUCKET_POINTS = 16
 #: Rows per reference chunk when measuring the spread of a metric.
 SPREAD_CHUNK_ROWS = 500
-_RIDGE = (0.1, 1.0, 10.0, 100.0)
+#: Ridge penalty of the error model, in reference rows: each basis function (in units of its column's spread) is
+#: pulled towards 0 as if this many rows said so. A fixed count rather than a share of the rows, so that a small
+#: reference (150 rows, 90 basis functions) stays close to its mean error while a large one is barely penalised:
+#: choosing the penalty on the reference itself (a held-out quarter, five-fold or generalised cross-validation,
+#: the marginal likelihood) follows the noise of 150 rows, and a penalty that grows with the rows over-smooths
+#: 5 000.
+RIDGE_PENALTY = 15.0
 
 
 def floats(values: np.ndarray) -> list[float]:
@@ -56,6 +62,9 @@ class RegressionErrorModel:
         term_variances: Per column, the variance over the reference rows of its term ``f(x) = Σ β·basis(x)`` of
             the expected absolute error; None in profiles written before it (the RMSE is then the MAE times the
             reference's RMSE / MAE ratio).
+        variance_ratio: The variance of the whole model ``m = Σ f`` over the reference rows divided by the sum of
+            ``term_variances``: how much the covariances between the columns' terms, which marginal histograms
+            cannot see, add to (above 1) or take from (below 1) their sum. 1 in profiles written before it.
     """
 
     columns: list[tuple[str, str]]
@@ -66,6 +75,7 @@ class RegressionErrorModel:
     mean_sq: float
     spread: dict[str, float] = field(default_factory=dict)
     term_variances: list[float] | None = None
+    variance_ratio: float = 1.0
 
     def estimate(
         self,
@@ -80,12 +90,13 @@ class RegressionErrorModel:
         scale ``m(x)`` (the expected absolute error of a row) follows the inputs, ``e = m(x) · ε``, so
         ``E e² = k · E[m²] = k · (MAE² + Var m)`` with ``k`` measured on the reference: a window whose rows'
         error scales differ more than the reference's has a larger RMSE for the same MAE. ``Var m`` is the sum of
-        the columns' term variances (their covariances are invisible in marginal histograms and taken as 0, on
-        the reference too). Without term variances (older profiles) ``Var m`` is taken to scale with ``MAE²``:
-        the RMSE is the MAE times the reference's RMSE / MAE ratio. The squared error is not modelled additively:
-        where two columns both widen the errors its cross term grows with their product, which marginal
-        histograms cannot see. (Profiles written with such a model, a ``coef_sq`` field, still load; it is
-        ignored.)
+        the columns' term variances times the reference's :attr:`variance_ratio` (the covariances between the
+        columns' terms are invisible in marginal histograms; they are taken to keep their share of the variance,
+        on the reference too). Without term variances (older profiles) ``Var m`` is taken to scale with
+        ``MAE²``: the RMSE is the MAE times the reference's RMSE / MAE ratio. The squared error is not modelled
+        additively: where two columns both widen the errors its cross term grows with their product, which
+        marginal histograms cannot see. (Profiles written with such a model, a ``coef_sq`` field, still load; it
+        is ignored.)
         """
         e_abs = self.mean_abs
         for i, mean in enumerate(means):
@@ -97,8 +108,10 @@ class RegressionErrorModel:
         if self.term_variances is not None and self.mean_sq > 0:
             given = list(variances or ())
             given += [None] * (len(self.term_variances) - len(given))
-            reference = sum(self.term_variances)
-            window = sum(r if v is None else float(v) for v, r in zip(given, self.term_variances))
+            reference = self.variance_ratio * sum(self.term_variances)
+            window = self.variance_ratio * sum(
+                r if v is None else float(v) for v, r in zip(given, self.term_variances)
+            )
             shape = self.mean_sq / (self.mean_abs**2 + reference)
             rmse = math.sqrt(shape * (mae**2 + window))
         else:
@@ -118,6 +131,7 @@ class RegressionErrorModel:
             "mean_sq": self.mean_sq,
             "spread": self.spread,
             **({} if self.term_variances is None else {"term_variances": floats(self.term_variances)}),
+            **({} if self.variance_ratio == 1.0 else {"variance_ratio": self.variance_ratio}),
         }
 
     @classmethod
@@ -136,6 +150,9 @@ class RegressionErrorModel:
         variances = data.get("term_variances")  # absent in profiles written before it
         if variances is not None and len(variances) != len(columns):
             raise ValueError("estimation term_variances must have one entry per column")
+        ratio = float(data.get("variance_ratio", 1.0))  # absent in profiles written before it
+        if not (math.isfinite(ratio) and ratio >= 0):
+            raise ValueError("estimation variance_ratio must be a finite number >= 0")
         return cls(
             columns,
             arrays["knots"],
@@ -145,6 +162,7 @@ class RegressionErrorModel:
             float(data["mean_sq"]),
             {str(k): float(v) for k, v in (data.get("spread") or {}).items()},
             None if variances is None else [float(v) for v in variances],
+            ratio,
         )
 
 
@@ -152,8 +170,8 @@ def fit_regression(
     output: str, prediction: np.ndarray, truth: np.ndarray, features: Mapping[str, np.ndarray]
 ) -> RegressionErrorModel:
     """Fit the additive error model on reference rows: the prediction and the numeric features whose quantile bins
-    explain most of the squared error (up to :data:`REGRESSION_FEATURES`), ridge-regularised with the penalty that
-    predicts a held-out quarter best."""
+    explain most of the squared error (up to :data:`REGRESSION_FEATURES`), ridge-regularised with a fixed
+    :data:`RIDGE_PENALTY`."""
     prediction = np.asarray(prediction, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     keep = np.isfinite(prediction) & np.isfinite(truth)
@@ -180,7 +198,7 @@ def fit_regression(
     # Each column's basis in units of its spread, so that one penalty suits every column.
     design = np.hstack([part / scale for part, scale in zip(parts, scales)])
     centre = design.mean(axis=0)
-    beta_abs = _ridge(design - centre, abs_err - abs_err.mean())
+    beta_abs = _solve(design - centre, abs_err - abs_err.mean(), RIDGE_PENALTY)
     splits = np.cumsum([part.shape[1] for part in parts])[:-1]
     model = RegressionErrorModel(
         columns,
@@ -191,7 +209,11 @@ def fit_regression(
         float(sq_err.mean()),
     )
     model.spread = _regression_spread(abs_err, sq_err)
-    model.term_variances = [float(np.var(part @ coef)) for part, coef in zip(parts, model.coef_abs)]
+    terms = [part @ coef for part, coef in zip(parts, model.coef_abs)]
+    model.term_variances = [float(np.var(term)) for term in terms]
+    total = sum(model.term_variances)
+    if total > 0:
+        model.variance_ratio = float(np.var(np.sum(terms, axis=0))) / total
     return model
 
 
@@ -270,19 +292,6 @@ def _binned_r2(values: np.ndarray, target: np.ndarray) -> float:
     explained = float(np.sum(counts * (means - target.mean()) ** 2))
     total = float(np.sum((target - target.mean()) ** 2))
     return explained / total if total > 0 else 0.0
-
-
-def _ridge(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Ridge coefficients with the penalty (relative to the rows) that fits a held-out quarter best."""
-    held = np.random.default_rng(0).random(x.shape[0]) < 0.25
-    best, best_err = _RIDGE[0], math.inf
-    if held.sum() >= 5 and (~held).sum() >= 5:
-        for alpha in _RIDGE:
-            beta = _solve(x[~held], y[~held], alpha * (~held).sum() * 0.01)
-            err = float(np.mean((x[held] @ beta - y[held]) ** 2))
-            if err < best_err:
-                best, best_err = alpha, err
-    return _solve(x, y, best * x.shape[0] * 0.01)
 
 
 def _solve(x: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:

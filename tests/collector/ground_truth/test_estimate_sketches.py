@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from otel_mlmon import conventions as conv
 from otel_mlmon._calibration_blocks import cell_blocks
+from otel_mlmon._estimation_regression import basis
 from otel_mlmon.adapters import read_features, read_outputs
 from otel_mlmon.estimation import (
     ClassifierCalibration,
@@ -318,3 +319,81 @@ def test_regression_rmse_follows_the_spread_of_the_rows_error_scales(window: str
     assert est.values["rmse"] == pytest.approx(rmse, rel=0.04)
     assert direction * (est.values["rmse"] - by_ratio) > 0.05 * rmse
     assert abs(est.values["rmse"] - rmse) < abs(by_ratio - rmse)
+
+
+def test_regression_estimate_of_a_small_reference_does_not_depend_on_the_order_of_its_rows() -> None:
+    """150 reference rows give the same estimate whatever their order: the error model's penalty is fixed, not
+    chosen on a held-out part of the rows (on so few rows that choice follows which rows were held out)."""
+    names = [f"f{i}" for i in range(8)]
+    rng = np.random.default_rng(3)
+
+    def draw(n: int, shift: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = rng.normal(size=(n, 8))
+        X[:, 0] += shift
+        prediction = 50 + 10 * X[:, 1]
+        return X, prediction, prediction + rng.normal(size=n) * 10 * (1 + 0.5 * np.abs(X[:, 0]))
+
+    X, prediction, y = draw(150, 0.0)
+    X_live, prediction_live, _ = draw(3000, 1.5)
+    summary = Summary()
+    summary.add_features(read_features(X_live, names=names))
+    summary.add_outputs(read_outputs(prediction_live))
+    estimates = []
+    for rows in (np.arange(150), np.random.default_rng(99).permutation(150)):
+        profile = Profile.from_data(X[rows], prediction[rows], model="m", feature_names=names, labels=y[rows])
+        estimates.append(estimate_view(summary, profile.estimation)["prediction"].values)
+    assert estimates[1]["mae"] == pytest.approx(estimates[0]["mae"], rel=1e-9)
+    assert estimates[1]["rmse"] == pytest.approx(estimates[0]["rmse"], rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.8])
+def test_regression_rmse_counts_the_covariance_of_columns_that_move_together(scale: float) -> None:
+    """Errors that grow with two features moving together: the spread of the rows' error scales ``Var m``
+    behind the RMSE includes the covariance of the two columns' terms (their reference share), which the
+    marginal histograms cannot show."""
+    rng = np.random.default_rng(1)
+
+    def draw(n: int, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        X = rng.normal(size=(n, 3))
+        X[:, 0] *= scale
+        X[:, 1] = X[:, 0] + 0.3 * rng.normal(size=n)
+        prediction = 50 + 10 * X[:, 2]
+        return X, prediction, prediction + rng.normal(size=n) * (1 + np.abs(X[:, 0]) + np.abs(X[:, 1]))
+
+    X, prediction, y = draw(6000, 1.0)
+    profile = Profile.from_data(X, prediction, model="m", feature_names=NAMES, labels=y)
+    model = profile.estimation.outputs["prediction"]
+    X, prediction, _ = draw(4000, scale)
+    est = estimate_view(_summary(X, prediction), profile.estimation)["prediction"].values
+    # The model's error scale of each window row, from the rows themselves, and its variance.
+    columns = {
+        ("outputs", "prediction"): prediction,
+        **{("features", n): X[:, i] for i, n in enumerate(NAMES)},
+    }
+    m = sum(basis(columns[c], k) @ b for c, k, b in zip(model.columns, model.knots, model.coef_abs))
+    reference_var = getattr(model, "variance_ratio", 1.0) * sum(model.term_variances)
+    shape = model.mean_sq / (model.mean_abs**2 + reference_var)
+    # Within 15 %: narrower inputs loosen the two columns' correlation (the reference's share: 1.88, the
+    # window's: 1.68 at scale 0.5); the sum of the terms' variances alone is 40-50 % low.
+    assert est["rmse"] ** 2 / shape - est["mae"] ** 2 == pytest.approx(float(np.var(m)), rel=0.15)
+
+
+def test_regression_profile_before_the_variance_ratio_still_loads() -> None:
+    """A profile written before ``variance_ratio`` loads with a ratio of 1 (the sum of the terms' variances), and
+    a new one keeps its ratio through a round trip."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3000, 3))
+    X[:, 1] = X[:, 0] + 0.3 * rng.normal(size=3000)
+    y = 10 * X[:, 2] + rng.normal(size=3000) * (1 + np.abs(X[:, 0]) + np.abs(X[:, 1]))
+    profile = Profile.from_data(X, 10 * X[:, 2], model="m", feature_names=NAMES, labels=y)
+    entry = profile.estimation.outputs["prediction"].to_dict()
+    assert entry["variance_ratio"] > 1.2  # the two columns' terms move together
+    same = EstimationModel.from_dict({"outputs": {"prediction": entry}}).outputs["prediction"]
+    assert same.variance_ratio == entry["variance_ratio"]
+    del entry["variance_ratio"]
+    older = EstimationModel.from_dict({"outputs": {"prediction": entry}})
+    assert older.outputs["prediction"].variance_ratio == 1.0
+    X_live = rng.normal(size=(2000, 3)) * 1.5
+    assert estimate_view(_summary(X_live, 10 * X_live[:, 2]), older)["prediction"].values["rmse"] > 0
+    with pytest.raises(ValueError, match="variance_ratio"):
+        EstimationModel.from_dict({"outputs": {"prediction": {**entry, "variance_ratio": float("nan")}}})
