@@ -155,10 +155,13 @@ def estimate_rows(
 ) -> Estimate | None:
     """The estimate for the joined rows of one realized window (same rows as the realized metrics).
 
-    Classifier rows need their confidence (the ``ml.prediction`` record's max probability); regression rows use
-    the prediction only, the features being taken at their reference means. None when nothing applies.
+    Classifier rows need their confidence (the ``ml.prediction`` record's max probability), and give every
+    class's probability on the rows predicted another (as the window's ``class_probability`` sketches) when their
+    records carry the probabilities; regression rows use the prediction only, the features being taken at their
+    reference means. None when nothing applies.
     """
     by_class: dict[str, list[float]] = {}
+    rest: dict[str, list[float]] = {}
     values: list[float] = []
     for row in rows:
         prediction = row.prediction
@@ -168,12 +171,17 @@ def estimate_rows(
                 confidence = max(prediction.probabilities)
             if confidence is not None and math.isfinite(confidence):
                 by_class.setdefault(prediction.value, []).append(float(confidence))
+                for label, p in zip(prediction.classes, prediction.probabilities):
+                    if label != prediction.value and math.isfinite(p):
+                        rest.setdefault(label, []).append(float(p))
         elif isinstance(prediction.value, float):
             values.append(prediction.value)
     if by_class:
         groups = {c: (np.asarray(v), np.ones(len(v))) for c, v in by_class.items()}
         return _classification(
-            groups, calibration if isinstance(calibration, ClassifierCalibration) else None
+            groups,
+            calibration if isinstance(calibration, ClassifierCalibration) else None,
+            {c: (np.asarray(v), np.ones(len(v))) for c, v in rest.items()},
         )
     if values and isinstance(calibration, RegressionErrorModel):
         array = np.asarray(values)

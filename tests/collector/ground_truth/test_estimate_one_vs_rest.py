@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from otel_mlmon_collector._ground_truth._estimate_sketches import estimate_view
+from otel_mlmon_collector._ground_truth._estimate_sketches import estimate_rows, estimate_view
+from otel_mlmon_collector._ground_truth._records import GroundTruthRecord, JoinedRow, PredictionRecord
 from sklearn.metrics import recall_score, roc_auc_score
 
 from otel_mlmon.adapters import read_features, read_outputs
@@ -66,3 +67,40 @@ def test_a_window_from_an_older_sdk_uses_the_confidence_alone(window) -> None:
         estimate.values["roc_auc"]
         != estimate_view(summary, profile.estimation)["prediction"].values["roc_auc"]
     )
+
+
+def _rows(y: np.ndarray, P: np.ndarray, probabilities: bool) -> list[JoinedRow]:
+    classes = ("0", "1", "2")
+    return [
+        JoinedRow(
+            PredictionRecord(
+                "m",
+                "",
+                "prediction",
+                str(i),
+                0,
+                str(int(p.argmax())),
+                confidence=float(p.max()),
+                classes=classes if probabilities else (),
+                probabilities=tuple(float(v) for v in p) if probabilities else (),
+            ),
+            GroundTruthRecord("m", "", "prediction", str(i), 0, str(t)),
+        )
+        for i, (p, t) in enumerate(zip(P, y))
+    ]
+
+
+def test_the_gap_estimates_labelled_rows_with_every_class_probability_their_records_carry(window) -> None:
+    """The gap compares like with like: the labelled rows' estimate uses what the window's estimate uses."""
+    profile, summary, y, P = window
+    model = profile.estimation.outputs["prediction"]
+    with_probabilities = estimate_rows(_rows(y, P, True), model)  # type: ignore[arg-type]
+    confidence_only = estimate_rows(_rows(y, P, False), model)  # type: ignore[arg-type]
+    assert with_probabilities is not None and confidence_only is not None
+    window_estimate = estimate_view(summary, profile.estimation)["prediction"]
+    assert with_probabilities.per_class["2"]["recall"] == pytest.approx(
+        window_estimate.per_class["2"]["recall"], abs=0.005
+    )
+    realized = recall_score(y, P.argmax(1), average=None)[2]
+    assert abs(with_probabilities.per_class["2"]["recall"] - realized) < 0.04
+    assert abs(confidence_only.per_class["2"]["recall"] - realized) > 0.1
