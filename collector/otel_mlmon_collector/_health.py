@@ -72,8 +72,8 @@ class HealthServer:
             raise bind_error(
                 "health endpoint", self.configured_endpoint, f"health.endpoint or ${ENV_HEALTH_ENDPOINT}", e
             ) from None
+        self._server = server  # before serving: a probe may arrive as soon as it starts
         server.start()
-        self._server = server
         _log.info("health endpoint on http://%s/health", self.endpoint)
 
     async def _handle(self, head: RequestHead, body: Body) -> Response:
@@ -81,8 +81,10 @@ class HealthServer:
             return Response(405, b"method not allowed: use GET\n", headers={"Allow": "GET"}, close=True)
         if head.path not in ("/", "/health"):
             return Response(404, b"not found\n", close=True)
-        assert self._server is not None
-        return await self._server.run(self._answer, head.header("authorization"))
+        server = self._server
+        if server is None:  # shutting down
+            return Response(503, b"shutting down\n", headers={"Retry-After": "1"}, close=True)
+        return await server.run(self._answer, head.header("authorization"))
 
     def _answer(self, header: str) -> Response:
         """The answer to a GET (on the server's worker: ``status()`` may take locks)."""

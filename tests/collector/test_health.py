@@ -103,3 +103,26 @@ def test_slow_clients_on_the_health_endpoint_cost_no_thread(make_collector: Call
     finally:
         for s in slow:
             s.close()
+
+
+def test_a_probe_arriving_as_the_endpoint_starts_is_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An orchestrator probes as soon as the port is open: the first request, sent the moment the server
+    starts (before ``start()`` returns), gets the status rather than an internal error."""
+    from otel_mlmon_collector import _health
+    from otel_mlmon_collector._receivers._http_server import HttpServer
+
+    answers: list[int] = []
+    original = HttpServer.start
+
+    def start_and_probe(self: HttpServer) -> None:
+        original(self)
+        host, port = self.address
+        answers.append(requests.get(f"http://{host}:{port}/health", timeout=5).status_code)
+
+    monkeypatch.setattr(HttpServer, "start", start_and_probe)
+    server = _health.HealthServer("127.0.0.1:0", lambda: {"status": "serving"})
+    server.start()
+    try:
+        assert answers == [200]
+    finally:
+        server.shutdown()
