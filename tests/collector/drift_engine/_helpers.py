@@ -22,6 +22,7 @@ __all__ = [
     "FEATURES",
     "Replica",
     "category_request",
+    "collected_request",
     "events",
     "gauges",
     "histogram_request",
@@ -32,6 +33,12 @@ __all__ = [
 FEATURES = ["amount", "age", "score", "country"]
 CATEGORICAL = ["country"]
 _SHARES = [0.5, 0.3, 0.15, 0.05]
+
+
+def collected_request(telemetry: InMemoryTelemetry) -> OtlpRequest:
+    """What the SDK has recorded so far, as the OTLP metrics request an exporter would send."""
+    message = encode_metrics(telemetry.collect())
+    return OtlpRequest("metrics", message.SerializeToString(), message)
 
 
 def make_data(

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
 from otel_mlmon_collector._drift_engine import DriftConfig, DriftProcessor
 from otel_mlmon_collector._otlp import OtlpRequest
 from otel_mlmon_collector._windows import StreamKey, WindowConfig, WindowStore
@@ -20,7 +19,7 @@ from otel_mlmon.adapters import read_outputs
 from otel_mlmon.summary import Summary
 from otel_mlmon.testing import InMemoryTelemetry
 
-from ._helpers import gauges
+from ._helpers import collected_request, gauges
 
 CLASSES = ["low", "mid", "high"]
 NAMES = ["a", "b"]
@@ -47,11 +46,6 @@ def _monitored(telemetry: InMemoryTelemetry) -> Any:
     )(_proba)
 
 
-def _export(telemetry: InMemoryTelemetry) -> OtlpRequest:
-    message = encode_metrics(telemetry.collect())
-    return OtlpRequest("metrics", message.SerializeToString(), message)
-
-
 @pytest.mark.parametrize("temporality", ["cumulative", "delta"])
 def test_the_view_holds_the_sdk_class_probabilities(temporality: str) -> None:
     """Three exports rebuild, per (output, class), the histogram of all rows' p_c off the predicted class."""
@@ -64,7 +58,7 @@ def test_the_view_holds_the_sdk_class_probabilities(temporality: str) -> None:
         X = rng.normal(size=(n, 2))
         predict(X)
         expected.add_outputs(read_outputs(_proba(X), classes=CLASSES))
-        assert store.ingest(_export(telemetry).message) > 0
+        assert store.ingest(collected_request(telemetry).message) > 0
     view = store.view(KEY)
     assert (
         set(view.class_probability) == set(expected.class_probability) == {("prediction", c) for c in CLASSES}
@@ -105,7 +99,7 @@ def test_the_drift_engine_compares_no_class_probability(tmp_path: Path) -> None:
         Xs = rng.normal(size=(500, 2))
         Xs[:, 0] += 1.5  # drifted: the probabilities shift too
         predict(Xs)
-    engine.process(_export(telemetry))
+    engine.process(collected_request(telemetry))
     assert set(engine.windows.view(KEY).class_probability) == set(reference.summary.class_probability)
     stream = engine.evaluate_now().stream("tri")
     assert {c.target for c in stream.columns} == {"feature", "output", "confidence"}

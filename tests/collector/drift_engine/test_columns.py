@@ -19,7 +19,7 @@ from otel_mlmon import Profile
 from otel_mlmon import conventions as conv
 from otel_mlmon.testing import InMemoryTelemetry
 
-from ._helpers import gauges
+from ._helpers import collected_request, gauges
 
 CLASSES = ["ok", "fraud"]
 NAMES = ["amount", "age", "score"]
@@ -48,13 +48,6 @@ def _monitored(telemetry: InMemoryTelemetry, **options: Any) -> Callable[[np.nda
         **options,
         **telemetry.providers,
     )(_proba)
-
-
-def _export(telemetry: InMemoryTelemetry) -> OtlpRequest:
-    from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
-
-    message = encode_metrics(telemetry.collect())
-    return OtlpRequest("metrics", message.SerializeToString(), message)
 
 
 def _engine(directory: Path, sink: list[OtlpRequest], **config: Any) -> DriftProcessor:
@@ -87,7 +80,7 @@ def test_probability_classifier_confidence_is_compared(
     predict = _monitored(telemetry, feature_names=NAMES)
     for _ in range(5):
         predict(_rows(rng, 400, shift))
-    engine.process(_export(telemetry))
+    engine.process(collected_request(telemetry))
     with caplog.at_level(logging.INFO, logger=ENGINE_LOGGER):
         stream = engine.evaluate_now().stream("clf")
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -126,7 +119,7 @@ def test_unmatched_columns_are_counted_and_hinted_once(
         lambda batch: batch[:, 0]
     )
     predict(_rows(rng, 500))
-    engine.process(_export(telemetry))
+    engine.process(collected_request(telemetry))
     with caplog.at_level(logging.INFO, logger=ENGINE_LOGGER):
         first = engine.evaluate_now().stream("clf")
         engine.evaluate_now()
@@ -157,7 +150,7 @@ def test_matched_columns_report_zero_unmatched(tmp_path: Path) -> None:
     engine = _engine(tmp_path, sink)
     telemetry = InMemoryTelemetry("delta")
     _monitored(telemetry, feature_names=NAMES)(_rows(rng, 2_000))
-    engine.process(_export(telemetry))
+    engine.process(collected_request(telemetry))
     engine.evaluate_now()
     values = gauges(sink, conv.METRIC_DRIFT_COLUMNS_UNMATCHED)
     assert len(values) == 6 and all(v == 0.0 for _, v in values)

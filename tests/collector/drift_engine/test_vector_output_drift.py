@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
 from otel_mlmon_collector._drift_engine import DriftConfig, DriftProcessor
-from otel_mlmon_collector._otlp import OtlpRequest
 
 import otel_mlmon
 from otel_mlmon import Profile
 from otel_mlmon.testing import InMemoryTelemetry
 from tests.collector.drift.vector_sim import full_rows, mixture
+
+from ._helpers import collected_request
 
 
 def _output_columns(tmp_path: Path, drift: bool):
@@ -39,8 +39,7 @@ def _output_columns(tmp_path: Path, drift: bool):
 
     for _ in range(2):  # two export intervals, merged by the collector's window
         embed(rng.normal(size=(1000, 2)))
-        message = encode_metrics(telemetry.collect())
-        engine.process(OtlpRequest("metrics", message.SerializeToString(), message))
+        engine.process(collected_request(telemetry))
     evaluation = engine.evaluate_now()
     telemetry.shutdown()
     columns = evaluation.stream("embed", "1").columns

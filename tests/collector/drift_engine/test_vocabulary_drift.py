@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
 from otel_mlmon_collector._drift_engine import DriftConfig, DriftProcessor
-from otel_mlmon_collector._otlp import OtlpRequest
 
 import otel_mlmon
 from otel_mlmon import Profile
 from otel_mlmon.testing import InMemoryTelemetry
+
+from ._helpers import collected_request
 
 #: Two vocabularies of the same shape: 400 words each, every word four letters and three digits long, so that
 #: every descriptor (length, words, digit and letter shares) has the same distribution in both.
@@ -51,8 +51,7 @@ def _columns(tmp_path: Path, new_share: float) -> dict:
 
     for _ in range(2):  # two export intervals, merged by the collector's window
         classify([{"review": t} for t in _texts(rng, 600, new_share)])
-        message = encode_metrics(telemetry.collect())
-        engine.process(OtlpRequest("metrics", message.SerializeToString(), message))
+        engine.process(collected_request(telemetry))
     evaluation = engine.evaluate_now()
     telemetry.shutdown()
     return {column.name: column for column in evaluation.stream("clf", "1").columns}
