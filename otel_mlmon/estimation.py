@@ -196,12 +196,14 @@ def fit_classifier(
     confidence: np.ndarray,
     truth: Sequence[str],
     probabilities: tuple[np.ndarray, Sequence[str]] | None = None,
+    max_rest_classes: int = 32,
 ) -> ClassifierCalibration:
     """Fit the calibration from reference rows (predicted label, max probability, true label).
 
     ``probabilities`` (the rows × classes matrix and its column labels), when given for more than two classes,
     adds the one-vs-rest calibration of every class's probability (``rest``, used with the SDK's per-class
-    probability sketches) and the correction of the proxy ROC AUC used without them; without it there is no
+    probability sketches; only up to ``max_rest_classes`` classes, the SDK's ``max_categories``, beyond which
+    it sketches none) and the correction of the proxy ROC AUC used without them; without it there is no
     multiclass ROC AUC estimate.
     """
     predicted_arr = np.asarray(predicted, dtype=object)
@@ -238,7 +240,8 @@ def fit_classifier(
             model.auc_offset = 0.0
             estimated = estimate_classification(model, rows_by_class).get("roc_auc")
             model.auc_offset = None if realized is None or estimated is None else realized - estimated
-            model.rest = fit_rest_blocks(matrix[keep], classes, predicted_arr, truth_arr)
+            if len(classes) <= max_rest_classes:
+                model.rest = fit_rest_blocks(matrix[keep], classes, predicted_arr, truth_arr)
     model.spread = _classification_spread(model, predicted_arr, confidence, truth_arr)
     return model
 
@@ -529,7 +532,11 @@ class EstimationModel:
 
 
 def fit_estimation(
-    table: Any, outputs: Any, labels: Any, probabilities: tuple[np.ndarray, Sequence[str]] | None = None
+    table: Any,
+    outputs: Any,
+    labels: Any,
+    probabilities: tuple[np.ndarray, Sequence[str]] | None = None,
+    max_rest_classes: int = 32,
 ) -> EstimationModel:
     """Fit an :class:`EstimationModel` from what the SDK's adapters read (a feature ``Table`` and ``Outputs``).
 
@@ -539,6 +546,8 @@ def fit_estimation(
         labels: One true value per row (one output), or a mapping output name → true values.
         probabilities: Optionally ``(matrix, column class labels)``: the probabilities of a single classifier
             output (for the multiclass ROC AUC estimate).
+        max_rest_classes: The most classes whose one-vs-rest calibrations are kept (the SDK's ``max_categories``:
+            wider outputs have no ``class_probability`` sketches to apply them to).
 
     Raises:
         ValueError: the labels do not match the rows.
@@ -562,6 +571,7 @@ def fit_estimation(
                 outputs.confidence[column.name],
                 [class_label(v) for v in truth],
                 probabilities,
+                max_rest_classes,
             )
         elif column.kind == "numeric":
             model.outputs[column.name] = fit_regression(

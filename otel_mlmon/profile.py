@@ -164,6 +164,7 @@ class Profile:
                 read_outputs(predictions, classes=classes),
                 labels,
                 _probability_matrix(predictions, classes),
+                max_rest_classes=profile.summary.config.max_categories,
             )
         return profile
 

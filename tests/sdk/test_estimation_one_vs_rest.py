@@ -13,7 +13,7 @@ from otel_mlmon.estimation import (
     histogram_buckets,
 )
 from otel_mlmon.profile import Profile
-from otel_mlmon.summary import Summary
+from otel_mlmon.summary import Summary, SummaryConfig
 
 
 def _draw(
@@ -78,6 +78,20 @@ def test_binary_and_confidence_only_profiles_carry_no_rest() -> None:
     )
     assert profile.estimation.outputs["prediction"].rest == {}  # type: ignore[union-attr]
     assert "rest" not in profile.estimation.to_dict()["outputs"]["prediction"]
+
+
+def test_a_profile_keeps_no_rest_for_more_classes_than_the_sdk_sketches() -> None:
+    """Beyond ``max_categories`` the SDK sends no class probabilities: the profile does not carry their
+    calibrations (a 1 000-class model's would be most of the file)."""
+    rng = np.random.default_rng(2)
+    X, y, P = _draw(rng, 2000, 0.0, 0.0)
+    narrow = SummaryConfig(max_categories=2)
+    profile = Profile.from_data(
+        X, P, model="m", feature_names=["a", "b"], classes=[0, 1, 2], labels=y, config=narrow
+    )
+    model = profile.estimation.outputs["prediction"]
+    assert isinstance(model, ClassifierCalibration) and model.rest == {}
+    assert model.auc_offset is not None  # the confidence alone still estimates the ROC AUC
 
 
 def test_every_class_probability_finds_where_the_errors_went(shifted) -> None:
