@@ -8,7 +8,9 @@ our columns are printed). For each set a model is trained on one part, the refer
 (ordered by a feature for the real sets, drawn with a growing shift for the simulated ones). Each chunk is summarised
 exactly as the SDK exports it (``Summary`` sketches) and estimated the way the collector does
 (``estimate_view``). Printed: mean |estimate − realized| over the chunks, per metric: ours calibrated, ours with
-the raw confidence (no reference calibration), NannyML.
+the raw confidence (no reference calibration), NannyML; then, for the simulated sets, whose labels' noise is known,
+mean |estimate − expected realized value| (each chunk's labels drawn again ``--draws`` times for the same rows): the
+comparison without the labels' own noise, which on 1 000-row chunks is about 0.015 of accuracy.
 """
 
 from __future__ import annotations
